@@ -1,0 +1,290 @@
+/**
+ * The studio's kernel: one session shared by every page, its widget manager, and
+ * the rendermime the pages render with.
+ *
+ * Pages share one kernel (see README.md): the studio's panels are views over the
+ * workspace, so one Python process with studio_ext imported once serves them all.
+ * When the kernel restarts or is replaced, the old widget manager is dropped, a new
+ * one is made, and `reset` tells the pages to render again.
+ */
+import * as base from '@jupyter-widgets/base';
+import type { IWidgetRegistryData } from '@jupyter-widgets/base';
+import {
+  KernelWidgetManager,
+  WidgetRenderer,
+  output
+} from '@jupyter-widgets/jupyterlab-manager';
+import { SessionContext } from '@jupyterlab/apputils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { Kernel, ServiceManager } from '@jupyterlab/services';
+import { PromiseDelegate } from '@lumino/coreutils';
+import { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { widgetModules } from './registry';
+
+const WIDGET_VIEW_MIMETYPE = 'application/vnd.jupyter.widget-view+json';
+/** The session path: fixed, so a reload (or a second browser tab) reuses the kernel. */
+export const SESSION_PATH = 'studio-ext-sidebar';
+
+/**
+ * The kernel's state as the pages show it.
+ * - `starting`: no kernel yet (first start, or started again after a shutdown)
+ * - `ready`: a kernel and a fresh widget manager; pages can render
+ * - `restarting`: the kernel restarts; the widgets on screen are dead
+ * - `dead`: the kernel died or was shut down and nobody restarts it
+ */
+export type StudioKernelState = 'starting' | 'ready' | 'restarting' | 'dead';
+
+export interface IStudioKernelOptions {
+  serviceManager: ServiceManager.IManager;
+  /** The application's rendermime; cloned when the kernel is ready (mime plugins active). */
+  rendermime: IRenderMimeRegistry;
+  kernelName: string;
+}
+
+export class StudioKernel implements IDisposable {
+  constructor(options: IStudioKernelOptions) {
+    this._appRendermime = options.rendermime;
+    this.sessionContext = new SessionContext({
+      sessionManager: options.serviceManager.sessions,
+      specsManager: options.serviceManager.kernelspecs,
+      kernelManager: options.serviceManager.kernels,
+      path: SESSION_PATH,
+      name: 'Studio',
+      type: 'studio-ext',
+      kernelPreference: { name: options.kernelName, shouldStart: true, canStart: true }
+    });
+    this.sessionContext.statusChanged.connect(this._onStatus, this);
+    this.sessionContext.kernelChanged.connect(this._onKernelChanged, this);
+    widgetModules.added.connect(this._onWidgetModule, this);
+  }
+
+  readonly sessionContext: SessionContext;
+
+  get state(): StudioKernelState {
+    return this._state;
+  }
+
+  /** Emitted when the state changes. */
+  get stateChanged(): ISignal<this, StudioKernelState> {
+    return this._stateChanged;
+  }
+
+  /** Emitted after a new widget manager replaced the old one: pages render again. */
+  get reset(): ISignal<this, void> {
+    return this._reset;
+  }
+
+  /** The rendermime bound to the current widget manager (null until ready). */
+  get rendermime(): IRenderMimeRegistry | null {
+    return this._rendermime;
+  }
+
+  get manager(): KernelWidgetManager | null {
+    return this._manager;
+  }
+
+  /** Start (or join) the kernel once; resolves when the pages can render. */
+  async ready(): Promise<void> {
+    if (!this._initialized) {
+      this._initialized = true;
+      try {
+        await this.sessionContext.initialize();
+      } catch (error) {
+        this._setState('dead');
+        throw error;
+      }
+      this._ensureManager();
+    } else if (this._state === 'dead' && !this.sessionContext.session?.kernel) {
+      await this.sessionContext.startKernel();
+    }
+    await this._ready.promise;
+  }
+
+  /** Restart the kernel; every page renders again once it is back. */
+  async restart(): Promise<void> {
+    if (!this.sessionContext.session?.kernel) {
+      this._setState('starting');
+      await this.sessionContext.startKernel();
+      return;
+    }
+    await this.sessionContext.restartKernel();
+  }
+
+  /** Run code silently (no output, no history), for housekeeping such as closing widgets. */
+  runSilently(code: string): void {
+    const kernel = this.sessionContext.session?.kernel;
+    if (kernel && this._state === 'ready') {
+      kernel.requestExecute({ code, silent: true, store_history: false });
+    }
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    this._dropManager();
+    this.sessionContext.dispose();
+    Signal.clearData(this);
+  }
+
+  private _onStatus(_: unknown, status: Kernel.Status): void {
+    switch (status) {
+      case 'restarting':
+      case 'autorestarting':
+        this._dropManager();
+        this._setState('restarting');
+        break;
+      case 'dead':
+        this._dropManager();
+        this._setState('dead');
+        break;
+      case 'idle':
+      case 'busy':
+        this._ensureManager();
+        break;
+      default:
+        break;
+    }
+  }
+
+  private _onKernelChanged(): void {
+    // A new kernel (changed, or started after a shutdown): the old widgets are gone.
+    this._dropManager();
+    if (this.sessionContext.session?.kernel) {
+      this._setState('starting');
+      this._ensureManager();
+    } else if (this._initialized) {
+      this._setState('dead');
+    }
+  }
+
+  /** Make a widget manager for the current kernel if there is none and it is alive. */
+  private _ensureManager(): void {
+    const kernel = this.sessionContext.session?.kernel;
+    if (this._manager || !kernel || this._isDisposed) {
+      return;
+    }
+    const status = kernel.status;
+    if (status !== 'idle' && status !== 'busy') {
+      // Wait for the kernel to answer; _onStatus calls us again.
+      if (this._state !== 'restarting') {
+        this._setState('starting');
+      }
+      return;
+    }
+    const rendermime = this._appRendermime.clone();
+    const manager = new KernelWidgetManager(kernel, rendermime);
+    this._registered = new Set();
+    for (const data of builtinWidgetModules()) {
+      this._register(manager, data);
+    }
+    for (const data of widgetModules.modules) {
+      this._register(manager, data);
+    }
+    rendermime.removeMimeType(WIDGET_VIEW_MIMETYPE);
+    rendermime.addFactory(
+      {
+        safe: false,
+        mimeTypes: [WIDGET_VIEW_MIMETYPE],
+        createRenderer: options => new WidgetRenderer(options, manager)
+      },
+      -10
+    );
+    this._manager = manager;
+    this._rendermime = rendermime;
+    const wasReset = this._everReady;
+    this._everReady = true;
+    this._setState('ready');
+    this._ready.resolve();
+    if (wasReset) {
+      this._reset.emit();
+    }
+  }
+
+  private _dropManager(): void {
+    if (this._state === 'ready') {
+      this._ready = new PromiseDelegate<void>();
+    }
+    const manager = this._manager;
+    this._manager = null;
+    this._rendermime = null;
+    if (manager && !manager.isDisposed) {
+      manager.dispose();
+    }
+  }
+
+  private _onWidgetModule(_: unknown, data: IWidgetRegistryData): void {
+    if (this._manager) {
+      this._register(this._manager, data);
+    }
+  }
+
+  private _register(manager: KernelWidgetManager, data: IWidgetRegistryData): void {
+    const key = `${data.name}@${data.version}`;
+    if (this._registered.has(key)) {
+      return;
+    }
+    this._registered.add(key);
+    manager.register(data);
+  }
+
+  private _setState(state: StudioKernelState): void {
+    if (this._state !== state) {
+      this._state = state;
+      this._stateChanged.emit(state);
+    }
+  }
+
+  private _appRendermime: IRenderMimeRegistry;
+  private _rendermime: IRenderMimeRegistry | null = null;
+  private _manager: KernelWidgetManager | null = null;
+  private _registered = new Set<string>();
+  private _state: StudioKernelState = 'starting';
+  private _initialized = false;
+  private _everReady = false;
+  private _isDisposed = false;
+  private _ready = new PromiseDelegate<void>();
+  private _stateChanged = new Signal<this, StudioKernelState>(this);
+  private _reset = new Signal<this, void>(this);
+}
+
+/**
+ * The modules of ipywidgets itself, registered on every manager we make, so the
+ * panels' controls render even if the registry plugin could not be wrapped.
+ */
+function builtinWidgetModules(): IWidgetRegistryData[] {
+  return [
+    {
+      name: '@jupyter-widgets/base',
+      version: base.JUPYTER_WIDGETS_VERSION,
+      exports: {
+        WidgetModel: base.WidgetModel,
+        WidgetView: base.WidgetView,
+        DOMWidgetView: base.DOMWidgetView,
+        DOMWidgetModel: base.DOMWidgetModel,
+        LayoutModel: base.LayoutModel,
+        LayoutView: base.LayoutView,
+        StyleModel: base.StyleModel,
+        StyleView: base.StyleView,
+        ErrorWidgetView: base.ErrorWidgetView
+      }
+    },
+    {
+      name: '@jupyter-widgets/controls',
+      version: '2.0.0',
+      exports: () => import('@jupyter-widgets/controls') as any
+    },
+    {
+      name: '@jupyter-widgets/output',
+      version: output.OUTPUT_WIDGET_VERSION,
+      exports: { OutputModel: output.OutputModel, OutputView: output.OutputView }
+    }
+  ];
+}

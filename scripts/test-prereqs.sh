@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# What `make test` needs besides Python packages, installed only when missing:
+#   - Debian's chromium (browser tests drive it through Playwright; no browser download)
+#   - PostgreSQL server binaries (integration tests start their own cluster with initdb)
+#   - wrk (endpoint load benchmarks)
+#   - the JupyterLab extension built into studio_ext/labextension
+# Idempotent: a second run does nothing. Runs as root on a fresh Debian 12 machine,
+# or as any user once the system packages are there.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf 'test-prereqs: %s\n' "$*"; }
+
+have_initdb() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; }
+
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+have_initdb || missing+=(postgresql)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            SUDO=(sudo -n)
+        else
+            log "missing system packages: ${missing[*]}"
+            log "install them as root: apt-get install -y ${missing[*]}"
+            exit 1
+        fi
+    else
+        SUDO=()
+    fi
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # apt-get update only when the package lists cannot resolve what we need.
+    if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
+        "${SUDO[@]}" apt-get update -qq
+    fi
+    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The prebuilt JupyterLab extension: rebuild when absent or older than its sources.
+LABEXT_SRC="$ROOT/labextension"
+LABEXT_OUT="$ROOT/studio_ext/labextension/package.json"
+if [ -d "$LABEXT_SRC" ]; then
+    stale=0
+    if [ ! -f "$LABEXT_OUT" ]; then
+        stale=1
+    elif [ -n "$(find "$LABEXT_SRC/src" "$LABEXT_SRC/style" "$LABEXT_SRC/schema" \
+                "$LABEXT_SRC/package.json" "$LABEXT_SRC/tsconfig.json" \
+                -newer "$LABEXT_OUT" -print -quit 2>/dev/null)" ]; then
+        stale=1
+    fi
+    if [ "$stale" -eq 1 ]; then
+        command -v npm >/dev/null 2>&1 || { log "npm is needed to build labextension/ (install Node.js 20)"; exit 1; }
+        log "building the JupyterLab extension"
+        # The jupyter-builder CLI lives in the venv; put it on PATH for npm scripts.
+        if [ -d "$ROOT/.venv/bin" ]; then export PATH="$ROOT/.venv/bin:$PATH"; fi
+        (
+            cd "$LABEXT_SRC"
+            if [ -f package-lock.json ]; then
+                npm ci --no-audit --no-fund --loglevel=error
+            else
+                npm install --no-audit --no-fund --loglevel=error
+            fi
+            npm run --silent build:prod
+        )
+        touch "$LABEXT_OUT"
+    fi
+fi
+log "ok"

@@ -1,0 +1,13 @@
+"""studio_ext: the Azure Machine Learning studio inside Jupyter, local-first.
+
+    from studio_ext import Workspace, command, Input, Output
+    ws = Workspace.create("my-ws")
+"""
+
+from ._builders import command
+from .entities import Environment, Input, Output
+from .errors import StudioError
+from .workspace import Workspace
+
+__all__ = ["Environment", "Input", "Output", "StudioError", "Workspace", "command"]
+__version__ = "0.1.0"

@@ -1,0 +1,55 @@
+"""MLflow as the workspace's run tracker and model registry.
+
+MLflow is imported lazily: opening a workspace and listing metadata stay fast.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlflow.tracking import MlflowClient
+
+
+def sqlite_path(uri: str) -> str | None:
+    return uri[len("sqlite:///"):].split("?")[0] if uri.startswith("sqlite:///") else None
+
+
+def init_tracking_store(tracking_uri: str, artifacts_uri: str) -> None:
+    """Create MLflow's schema now (under the creation lock), in WAL mode for concurrent jobs."""
+    db = sqlite_path(tracking_uri)
+    if db:
+        conn = sqlite3.connect(db, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.close()
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    store = SqlAlchemyStore(tracking_uri, artifacts_uri)
+    store.engine.dispose()
+
+
+@lru_cache(maxsize=8)
+def client(tracking_uri: str) -> "MlflowClient":
+    """One MLflow client per tracking URI per process."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def ensure_experiment(tracking_uri: str, artifacts_uri: str, name: str) -> str:
+    """Return the experiment id of ``name``, creating it with its artifacts in the workspace."""
+    from mlflow.exceptions import MlflowException
+
+    c = client(tracking_uri)
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return c.create_experiment(name, artifact_location=f"{artifacts_uri}/{name}")
+    except MlflowException:  # created by another process in the meantime
+        exp = c.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id

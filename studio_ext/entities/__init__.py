@@ -1,0 +1,14 @@
+"""Plain dataclasses shared by every backend, as ``azure.ai.ml.entities``."""
+
+from ._environment import Environment
+from ._job import TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
+
+__all__ = [
+    "CommandJob",
+    "Environment",
+    "Input",
+    "Job",
+    "JobStatus",
+    "Output",
+    "TERMINAL_STATES",
+]

@@ -1,0 +1,110 @@
+"""Jobs, their inputs and outputs, and the states they pass through."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class JobStatus(str, enum.Enum):
+    """Azure ML's job states, in the order a job passes through them."""
+
+    NOT_STARTED = "NotStarted"
+    QUEUED = "Queued"
+    STARTING = "Starting"
+    RUNNING = "Running"
+    FINALIZING = "Finalizing"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+    def __str__(self) -> str:  # shown in tables and the CLI
+        return self.value
+
+
+TERMINAL_STATES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
+
+
+@dataclass(kw_only=True)
+class Input:
+    """A job input: a literal value, a file or folder, or a registered dataset.
+
+    ``Input(type="uri_file", path="data.csv")``, ``Input(type="uri_folder", path="images/")``
+    or ``Input(type="mltable", path="azureml:diabetes:1")`` as in azure-ai-ml.
+    """
+
+    type: str = "uri_folder"
+    path: str | None = None
+    default: Any = None
+    optional: bool = False
+    description: str | None = None
+    mode: str = "ro_mount"
+
+
+@dataclass(kw_only=True)
+class Output:
+    """A folder (or file) the job writes; kept as run artifacts under ``outputs/NAME``."""
+
+    type: str = "uri_folder"
+    path: str | None = None
+    description: str | None = None
+    mode: str = "rw_mount"
+
+
+@dataclass(kw_only=True)
+class Job:
+    """What every job kind shares: identity, placement, state and results."""
+
+    name: str | None = None
+    display_name: str | None = None
+    experiment_name: str | None = None
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    compute: str | None = None
+    type: str = "command"
+    # Filled in by the service.
+    status: JobStatus = JobStatus.NOT_STARTED
+    parent_job_name: str | None = None
+    run_id: str | None = None
+    creation_time: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    children: list[str] = field(default_factory=list)
+    interactive: bool = False
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.start_time is None:
+            return None
+        end = self.end_time or datetime.now(self.start_time.tzinfo)
+        return (end - self.start_time).total_seconds()
+
+
+@dataclass(kw_only=True)
+class CommandJob(Job):
+    """A script run with arguments, inputs, outputs and an environment.
+
+    Built by :func:`studio_ext.command`, submitted by ``ws.jobs.create_or_update``.
+    """
+
+    command: str = ""
+    code: str | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Output] = field(default_factory=dict)
+    environment: str | None = None
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    type: str = "command"
+    # Filled in by the service: where the job's files are on this machine.
+    log_path: str | None = None
+    output_paths: dict[str, str] = field(default_factory=dict)

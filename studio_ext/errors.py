@@ -1,0 +1,86 @@
+"""The StudioError tree.
+
+Every error studio_ext raises on purpose is a ``StudioError``; its message says
+what was wrong and what to do. Third-party exceptions are translated where they
+enter, so callers catch one family::
+
+    StudioError                       (500)
+    ├── NotFound                      (404)  a name that does not exist
+    ├── AlreadyExists                 (409)  a name that is taken
+    ├── InvalidInput                  (400)  a value the caller can fix
+    │   └── UnsafePath                (400)  a path or name escaping its root
+    ├── Unauthorized                  (401)  a missing or wrong key/token
+    ├── Conflict                      (409)  the object's state forbids the action
+    ├── BackendUnavailable            (503)  a server, cluster or driver is unreachable
+    │   └── MissingDependency         (503)  an optional extra is not installed
+    └── WorkspaceError                (400)  a folder that is not a valid workspace
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "StudioError",
+    "NotFound",
+    "AlreadyExists",
+    "InvalidInput",
+    "UnsafePath",
+    "Unauthorized",
+    "Conflict",
+    "BackendUnavailable",
+    "MissingDependency",
+    "WorkspaceError",
+]
+
+
+class StudioError(Exception):
+    """Root of every error studio_ext raises on purpose."""
+
+    http_status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(StudioError):
+    http_status = 404
+
+
+class AlreadyExists(StudioError):
+    http_status = 409
+
+
+class InvalidInput(StudioError):
+    http_status = 400
+
+
+class UnsafePath(InvalidInput):
+    """A name or path that would escape the folder it must stay in."""
+
+
+class Unauthorized(StudioError):
+    http_status = 401
+
+
+class Conflict(StudioError):
+    http_status = 409
+
+
+class BackendUnavailable(StudioError):
+    http_status = 503
+
+
+class MissingDependency(BackendUnavailable):
+    """An optional engine is not installed; the message names the extra."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the '{package}' package, which is not installed. "
+            f"Install it with: pip install 'studio-ext[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
+
+
+class WorkspaceError(StudioError):
+    http_status = 400

@@ -1,0 +1,30 @@
+"""The Jupyter server extension: the small REST API the JupyterLab sidebar reads.
+
+Routes, under the server's base URL (every one authenticated and authorized on the
+``studio_ext`` resource)::
+
+    GET  /studio-ext/pages                   the studio's pages, from studio_ext.panels.PAGES
+    GET  /studio-ext/workspace               the default workspace path and where it came from
+    POST /studio-ext/workspace  {"path": p}  open p as a workspace; its absolute path and name
+    GET  /studio-ext/summary?workspace=p     running jobs and unhealthy endpoints of p
+
+The panels themselves run in a kernel, not here: this extension only answers the
+sidebar's questions, so the sidebar works before any kernel has started.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._handlers import StudioState, setup_handlers
+
+__all__ = ["StudioState", "setup_handlers"]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    return [{"module": "studio_ext.jupyter"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    setup_handlers(serverapp)
+    serverapp.log.info("studio_ext: sidebar REST API at %sstudio-ext/", serverapp.base_url)

@@ -1,0 +1,56 @@
+"""The studio's pages: ipywidgets + plotly panels that call Workspace services only.
+
+The same classes render in a notebook cell, in the JupyterLab sidebar and as Voila
+dashboards. :data:`PAGES` is the one list of pages every front end reads.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of the studio: its id, the title shown, and the panel class behind it."""
+
+    id: str
+    title: str
+    target: str  # "module:Class"; the class is called with the workspace
+
+    def load(self) -> type:
+        module, _, cls = self.target.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+# Pages appear here, in sidebar order, as their panels land; the sidebar, the
+# dashboards and the browser tests all read this list.
+_PAGE_LIST: list[Page] = [
+]
+PAGES: dict[str, Page] = {page.id: page for page in _PAGE_LIST}
+
+
+def open_page(page_id: str, workspace: "Workspace | str | None" = None) -> Any:
+    """Build the panel of ``page_id`` for a workspace (an object, a path, or found by config)."""
+    from ..errors import NotFound
+    from ..workspace import Workspace
+
+    if page_id not in PAGES:
+        raise NotFound(f"There is no studio page {page_id!r}. Pages: {', '.join(PAGES) or 'none'}.")
+    if workspace is None or isinstance(workspace, str):
+        ws = Workspace.from_config(workspace)
+    else:
+        ws = workspace
+    return PAGES[page_id].load()(ws)
+
+
+def __getattr__(name: str) -> Any:
+    # `from studio_ext.panels import ComputePanel` without importing every page up front.
+    for page in PAGES.values():
+        if page.target.endswith(":" + name):
+            return page.load()
+    raise AttributeError(name)

@@ -1,0 +1,181 @@
+"""The Workspace: opens a backend and exposes its services, like azure-ai-ml's MLClient.
+
+A local workspace is a folder::
+
+    my-workspace/
+      workspace.toml   name, settings, the tracking and metadata URIs
+      studio.db        metadata (SQLite in WAL mode), or any SQLAlchemy URL
+      mlflow.db        MLflow tracking and model registry
+      artifacts/       MLflow artifacts
+      datastore/       the default datastore
+      logs/            job and server logs
+
+``workspace.toml`` is written last (atomically), so a folder without it is never
+mistaken for a finished workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import WorkspaceError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .backends.local import LocalBackend
+
+WORKSPACE_FILE = "workspace.toml"
+AZURE_CONFIG_FILE = "config.json"
+
+
+class Workspace:
+    """A studio workspace. ``Workspace(path)`` opens one; ``Workspace.create(path)`` makes one.
+
+    Example::
+
+        ws = Workspace.create("my-ws")
+        job = ws.jobs.create_or_update(command(code="src", command="python train.py"))
+        ws.jobs.stream(job.name)
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        from .backends.local import LocalBackend
+
+        self.path = Path(path).expanduser().resolve()
+        toml_path = self.path / WORKSPACE_FILE
+        if not self.path.is_dir():
+            raise WorkspaceError(
+                f"{self.path} is not a folder. Create a workspace with "
+                f"`studio-ext init {path}` or Workspace.create({str(path)!r})."
+            )
+        if not toml_path.is_file():
+            raise WorkspaceError(
+                f"{self.path} is not a studio workspace: it has no {WORKSPACE_FILE}. "
+                f"Create one with `studio-ext init {path}` or Workspace.create({str(path)!r})."
+            )
+        try:
+            self.config: dict[str, Any] = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise WorkspaceError(
+                f"{toml_path} is corrupt ({exc}). Fix the file by hand, or move it away and run "
+                f"`studio-ext init {path}` to write a fresh one (your data and runs are kept)."
+            ) from exc
+        if not isinstance(self.config.get("name"), str):
+            raise WorkspaceError(
+                f"{toml_path} has no 'name' entry. Add a line such as name = \"my-workspace\"."
+            )
+        self.name: str = self.config["name"]
+        self._backend: LocalBackend = LocalBackend(self.path, self.config)
+
+    # -- construction ------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        metadata_uri: str | None = None,
+        tracking_uri: str | None = None,
+        exist_ok: bool = True,
+    ) -> "Workspace":
+        """Create a local workspace folder (safe when several processes race), then open it."""
+        from .backends.local.bootstrap import create_workspace
+
+        create_workspace(
+            Path(path).expanduser().resolve(),
+            name=name,
+            metadata_uri=metadata_uri,
+            tracking_uri=tracking_uri,
+            exist_ok=exist_ok,
+        )
+        return cls(path)
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None) -> "Workspace":
+        """Find a workspace the way ``MLClient.from_config`` finds its config.
+
+        ``path`` may be a workspace folder, a ``workspace.toml`` or a ``config.json``.
+        With no path, ``$STUDIO_EXT_WORKSPACE`` is tried, then the current folder and
+        its parents (each checked for ``workspace.toml``, ``config.json`` and
+        ``.azureml/config.json``).
+        """
+        if path is None and os.environ.get("STUDIO_EXT_WORKSPACE"):
+            path = os.environ["STUDIO_EXT_WORKSPACE"]
+        start = Path(path).expanduser().resolve() if path is not None else Path.cwd()
+        candidates: list[Path]
+        if start.is_file():
+            candidates = [start]
+        else:
+            folders = [start] if path is not None else [start, *start.parents]
+            candidates = [
+                f / name
+                for f in folders
+                for name in (WORKSPACE_FILE, AZURE_CONFIG_FILE, f".azureml/{AZURE_CONFIG_FILE}")
+            ]
+        for candidate in candidates:
+            if not candidate.is_file():
+                continue
+            if candidate.name == WORKSPACE_FILE:
+                return cls(candidate.parent)
+            if candidate.name == AZURE_CONFIG_FILE:
+                return cls._from_azure_config(candidate)
+        raise WorkspaceError(
+            f"No workspace found from {start}: looked for {WORKSPACE_FILE}, {AZURE_CONFIG_FILE} "
+            "and .azureml/config.json. Pass the workspace folder, set STUDIO_EXT_WORKSPACE, "
+            "or create one with `studio-ext init PATH`."
+        )
+
+    @classmethod
+    def _from_azure_config(cls, config_path: Path) -> "Workspace":
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise WorkspaceError(f"{config_path} is not valid JSON ({exc}).") from exc
+        missing = [k for k in ("subscription_id", "resource_group", "workspace_name") if not config.get(k)]
+        if missing:
+            raise WorkspaceError(
+                f"{config_path} lacks {', '.join(missing)}. Download config.json again from the "
+                "Azure ML studio (workspace overview → Download config file)."
+            )
+        raise WorkspaceError(
+            f"{config_path} names the Azure ML workspace {config['workspace_name']!r}, but the azure "
+            "backend is not available in this version. Use a local workspace "
+            "(`studio-ext init PATH`) for now."
+        )
+
+    # -- services (named like MLClient's operation groups) -------------------
+    @property
+    def jobs(self):  # noqa: ANN201 - the Protocol lives in studio_ext.services
+        """Submit, watch, cancel and list jobs and runs (``services.JobOperations``)."""
+        return self._backend.service("jobs")
+
+    @property
+    def environments(self):  # noqa: ANN201
+        """Register and list Python environments (``services.EnvironmentOperations``)."""
+        return self._backend.service("environments")
+
+    # -- MLflow ------------------------------------------------------------
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """The MLflow tracking URI of this workspace, for ``mlflow.set_tracking_uri``.
+
+        Reading it also points MLflow's default artifact root at the workspace in this
+        process, so experiments made with plain ``mlflow.set_experiment`` keep their
+        artifacts inside the workspace rather than in ``./mlruns``.
+        """
+        os.environ.setdefault("_MLFLOW_SERVER_ARTIFACT_ROOT", self._backend.artifacts_uri)
+        return self._backend.tracking_uri
+
+    @property
+    def metadata_uri(self) -> str:
+        return self._backend.metadata_uri
+
+    def close(self) -> None:
+        """Release this process's connections (the supervisor keeps running)."""
+        self._backend.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace(name={self.name!r}, path={str(self.path)!r}, backend='local')"
