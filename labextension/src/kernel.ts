@@ -14,6 +14,7 @@ import {
   WidgetRenderer,
   output
 } from '@jupyter-widgets/jupyterlab-manager';
+import { JUPYTER_CONTROLS_VERSION } from '@jupyter-widgets/controls/lib/version';
 import { SessionContext } from '@jupyterlab/apputils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Kernel, ServiceManager } from '@jupyterlab/services';
@@ -46,6 +47,7 @@ export interface IStudioKernelOptions {
 export class StudioKernel implements IDisposable {
   constructor(options: IStudioKernelOptions) {
     this._appRendermime = options.rendermime;
+    this.kernelName = options.kernelName;
     this.sessionContext = new SessionContext({
       sessionManager: options.serviceManager.sessions,
       specsManager: options.serviceManager.kernelspecs,
@@ -61,6 +63,7 @@ export class StudioKernel implements IDisposable {
   }
 
   readonly sessionContext: SessionContext;
+  readonly kernelName: string;
 
   get state(): StudioKernelState {
     return this._state;
@@ -96,20 +99,23 @@ export class StudioKernel implements IDisposable {
         throw error;
       }
       this._ensureManager();
-    } else if (this._state === 'dead' && !this.sessionContext.session?.kernel) {
-      await this.sessionContext.startKernel();
     }
     await this._ready.promise;
   }
 
   /** Restart the kernel; every page renders again once it is back. */
   async restart(): Promise<void> {
-    if (!this.sessionContext.session?.kernel) {
+    const kernel = this.sessionContext.session?.kernel;
+    if (!kernel) {
       this._setState('starting');
       await this.sessionContext.startKernel();
-      return;
+    } else if (kernel.status === 'dead') {
+      // A dead kernel cannot restart; the session gets a new one instead.
+      this._setState('starting');
+      await this.sessionContext.changeKernel({ name: kernel.name });
+    } else {
+      await this.sessionContext.restartKernel();
     }
-    await this.sessionContext.restartKernel();
   }
 
   /** Run code silently (no output, no history), for housekeeping such as closing widgets. */
@@ -278,7 +284,7 @@ function builtinWidgetModules(): IWidgetRegistryData[] {
     },
     {
       name: '@jupyter-widgets/controls',
-      version: '2.0.0',
+      version: JUPYTER_CONTROLS_VERSION,
       exports: () => import('@jupyter-widgets/controls') as any
     },
     {

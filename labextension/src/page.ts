@@ -1,0 +1,272 @@
+/**
+ * A studio page in the main area: the kernel-side panel of one page id, rendered
+ * in an OutputArea by running `display(open_page(id, workspace))` in the studio kernel.
+ */
+import { OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
+import { Panel, Widget } from '@lumino/widgets';
+
+import { IWorkspaceInfo } from './api';
+import { StudioKernel, StudioKernelState } from './kernel';
+
+/** What the page shows above the panel. */
+export type NoticeKind = 'info' | 'warning' | 'error';
+
+/** The page's render state, on `data-render-state` (read by the browser tests too). */
+export type RenderState = 'waiting' | 'running' | 'done' | 'error';
+
+export interface IStudioPageOptions {
+  pageId: string;
+  title: string;
+  kernel: StudioKernel;
+  workspace: IWorkspaceInfo | null;
+  /** Distinguishes this browser window's panels from other windows' in the shared kernel. */
+  clientId: string;
+}
+
+/** A Python string literal for any JS string (a JSON string is one). */
+function pyString(value: string): string {
+  return JSON.stringify(value);
+}
+
+export class StudioPage extends Panel {
+  constructor(options: IStudioPageOptions) {
+    super();
+    this.pageId = options.pageId;
+    this._title = options.title;
+    this._kernel = options.kernel;
+    this._workspace = options.workspace;
+    this._key = `${options.clientId}:${options.pageId}`;
+    this.addClass('jp-StudioPage');
+    this.node.dataset.studioPage = options.pageId;
+    this._notice = new Widget();
+    this._notice.addClass('jp-StudioPage-notice');
+    this._notice.hide();
+    this.addWidget(this._notice);
+    this._setRenderState('waiting');
+    this._kernel.stateChanged.connect(this._onKernelState, this);
+    this._kernel.reset.connect(this._onKernelReset, this);
+  }
+
+  readonly pageId: string;
+
+  get pageTitle(): string {
+    return this._title;
+  }
+
+  set pageTitle(value: string) {
+    this._title = value;
+  }
+
+  get workspace(): IWorkspaceInfo | null {
+    return this._workspace;
+  }
+
+  /** Show the page for another workspace (renders again if it changed). */
+  setWorkspace(workspace: IWorkspaceInfo | null): void {
+    if (workspace?.path === this._workspace?.path) {
+      return;
+    }
+    this._workspace = workspace;
+    void this.render();
+  }
+
+  /** Build the panel again in the kernel and show it. */
+  async render(): Promise<void> {
+    const attempt = ++this._attempt;
+    const workspace = this._workspace;
+    if (!workspace) {
+      this._clearOutput();
+      this._setRenderState('error');
+      this.showNotice('error', 'No workspace is open. Choose one in the Studio sidebar.');
+      return;
+    }
+    this._setRenderState('waiting');
+    if (this._kernel.state !== 'ready') {
+      this.showNotice('info', 'Starting the studio kernel…');
+    }
+    try {
+      await this._kernel.ready();
+    } catch (error) {
+      if (attempt === this._attempt) {
+        this._setRenderState('error');
+        this.showNotice('error', `The studio kernel could not start: ${describe(error)}`, true);
+      }
+      return;
+    }
+    const rendermime = this._kernel.rendermime;
+    if (attempt !== this._attempt || this.isDisposed || !rendermime) {
+      return;
+    }
+    this._clearOutput();
+    const area = new OutputArea({
+      model: new OutputAreaModel({ trusted: true }),
+      rendermime
+    });
+    area.addClass('jp-StudioPage-output');
+    this._output = area;
+    this.addWidget(area);
+    this._setRenderState('running');
+    if (this._pendingNotice) {
+      this.showNotice(this._pendingNotice.kind, this._pendingNotice.text);
+      this._pendingNotice = null;
+    } else if (this._noticeKind !== 'warning') {
+      this.showNotice('info', `Loading ${this._title}…`);
+    }
+    try {
+      const reply = await OutputArea.execute(
+        this._code(workspace.path),
+        area,
+        this._kernel.sessionContext
+      );
+      if (attempt !== this._attempt || this.isDisposed) {
+        return;
+      }
+      if (reply && reply.content.status === 'ok') {
+        this._renders += 1;
+        this.node.dataset.renderCount = String(this._renders);
+        this._setRenderState('done');
+        if (this._noticeKind === 'info' && !this._keepNotice) {
+          this.hideNotice();
+        }
+        this._keepNotice = false;
+      } else {
+        this._setRenderState('error');
+        this.showNotice('error', `${this._title} could not be built; the error is below.`);
+      }
+    } catch (error) {
+      if (attempt !== this._attempt || this.isDisposed) {
+        return;
+      }
+      if (this._kernel.state === 'ready') {
+        this._setRenderState('error');
+        this.showNotice('error', `${this._title} could not be built: ${describe(error)}`);
+      }
+      // Otherwise the kernel went away mid-run; its state handler says so.
+    }
+  }
+
+  showNotice(kind: NoticeKind, text: string, withRestart = false): void {
+    const node = this._notice.node;
+    node.textContent = '';
+    node.dataset.kind = kind;
+    this._noticeKind = kind;
+    const message = document.createElement('span');
+    message.className = 'jp-StudioPage-noticeText';
+    message.textContent = text;
+    node.appendChild(message);
+    if (withRestart) {
+      const button = document.createElement('button');
+      button.className = 'jp-Button jp-mod-styled jp-mod-accept jp-StudioPage-noticeRestart';
+      button.textContent = 'Restart kernel';
+      button.onclick = () => {
+        void this._kernel.restart();
+      };
+      node.appendChild(button);
+    }
+    this._notice.show();
+  }
+
+  hideNotice(): void {
+    this._noticeKind = null;
+    this._notice.hide();
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    // Close this window's panel in the kernel so its widgets do not pile up there.
+    this._kernel.runSilently(
+      `_studio_ext_p = globals().get("_studio_ext_pages", {}).pop(${pyString(this._key)}, None)\n` +
+        'if _studio_ext_p is not None and hasattr(_studio_ext_p, "close"):\n' +
+        '    _studio_ext_p.close()\n' +
+        'del _studio_ext_p\n'
+    );
+    super.dispose();
+  }
+
+  private _code(workspacePath: string): string {
+    const key = pyString(this._key);
+    return [
+      'from IPython.display import display as _studio_ext_display',
+      'from studio_ext.panels import open_page as _studio_ext_open_page',
+      '_studio_ext_pages = globals().setdefault("_studio_ext_pages", {})',
+      `_studio_ext_old = _studio_ext_pages.pop(${key}, None)`,
+      'if _studio_ext_old is not None and hasattr(_studio_ext_old, "close"):',
+      '    _studio_ext_old.close()',
+      'del _studio_ext_old',
+      `_studio_ext_pages[${key}] = _studio_ext_open_page(${pyString(this.pageId)}, ${pyString(workspacePath)})`,
+      `_studio_ext_display(_studio_ext_pages[${key}])`
+    ].join('\n');
+  }
+
+  private _onKernelState(_: StudioKernel, state: StudioKernelState): void {
+    switch (state) {
+      case 'restarting':
+        this._attempt++;
+        this._markStale();
+        this._setRenderState('waiting');
+        this.showNotice(
+          'warning',
+          'The studio kernel is restarting. This page will be rebuilt when it is back.'
+        );
+        break;
+      case 'dead':
+        this._attempt++;
+        this._markStale();
+        this._setRenderState('error');
+        this.showNotice(
+          'error',
+          'The studio kernel died or was shut down. Restart it to rebuild this page.',
+          true
+        );
+        break;
+      default:
+        break;
+    }
+  }
+
+  private _onKernelReset(): void {
+    const time = new Date().toLocaleTimeString();
+    this._pendingNotice = {
+      kind: 'info',
+      text: `The studio kernel restarted at ${time}; this page was rebuilt.`
+    };
+    this._keepNotice = true;
+    void this.render();
+  }
+
+  private _markStale(): void {
+    this._output?.addClass('jp-mod-stale');
+  }
+
+  private _clearOutput(): void {
+    if (this._output) {
+      this._output.dispose();
+      this._output = null;
+    }
+  }
+
+  private _setRenderState(state: RenderState): void {
+    this.node.dataset.renderState = state;
+  }
+
+  private _title: string;
+  private _kernel: StudioKernel;
+  private _workspace: IWorkspaceInfo | null;
+  private _key: string;
+  private _notice: Widget;
+  private _noticeKind: NoticeKind | null = null;
+  private _pendingNotice: { kind: NoticeKind; text: string } | null = null;
+  private _keepNotice = false;
+  private _output: OutputArea | null = null;
+  private _attempt = 0;
+  private _renders = 0;
+}
+
+export function describe(error: unknown): string {
+  if (error instanceof Error) {
+    return error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,49 @@
+"""The ``studio-ext`` command.
+
+Each group of subcommands lives in ``studio_ext/cli_groups/NAME.py`` with a
+``register(subparsers)`` function; :data:`GROUPS` lists them in help order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from .errors import StudioError
+
+GROUPS = [
+    "workspace",  # init, info, server, studio
+    "jobs",  # job submit | list | show | logs | cancel
+    "demo",  # demo PATH
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="studio-ext",
+        description="The Azure ML studio inside Jupyter: workspaces, jobs, compute, data, models, endpoints.",
+    )
+    parser.add_argument("-w", "--workspace", help="workspace folder (default: $STUDIO_EXT_WORKSPACE or found from the current folder)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for group in GROUPS:
+        importlib.import_module(f"studio_ext.cli_groups.{group}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except StudioError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""``studio-ext job submit | list | show | logs | cancel``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .._builders import command
+from ..entities import Input
+from ..errors import InvalidInput
+from . import open_workspace, print_table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    job = sub.add_parser("job", help="submit and watch jobs").add_subparsers(dest="job_command", metavar="ACTION")
+    job.required = True
+
+    p = job.add_parser("submit", help="submit a command job")
+    p.add_argument("--command", required=True, help="e.g. 'python train.py --lr ${{inputs.lr}}'")
+    p.add_argument("--code", help="the folder holding the script")
+    p.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
+                   help="a literal, or NAME=uri_file:PATH / uri_folder:PATH / mltable:azureml:NAME:VERSION")
+    p.add_argument("--output", action="append", default=[], metavar="NAME")
+    p.add_argument("--environment")
+    p.add_argument("--compute", default="local")
+    p.add_argument("--experiment", dest="experiment_name")
+    p.add_argument("--display-name")
+    p.add_argument("--name")
+    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--env-var", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--stream", action="store_true", help="print the log until the job ends")
+    p.set_defaults(func=_submit)
+
+    p = job.add_parser("list", help="list jobs")
+    p.add_argument("--experiment", dest="experiment_name")
+    p.add_argument("--parent")
+    p.add_argument("--status")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_list)
+
+    p = job.add_parser("show", help="a job's status, metrics, params and children")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_show)
+
+    p = job.add_parser("logs", help="print a job's log (follow it with --follow)")
+    p.add_argument("name")
+    p.add_argument("--follow", "-f", action="store_true")
+    p.add_argument("--tail", type=int)
+    p.set_defaults(func=_logs)
+
+    p = job.add_parser("cancel", help="cancel a job and its children")
+    p.add_argument("name")
+    p.set_defaults(func=_cancel)
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--{what} {item!r} must look like KEY=VALUE.")
+        out[key] = value
+    return out
+
+
+def _parse_input(value: str) -> object:
+    kind, sep, rest = value.partition(":")
+    if sep and kind in ("uri_file", "uri_folder", "mltable"):
+        return Input(type=kind, path=rest)
+    return value
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from ..entities import Output
+
+    ws = open_workspace(args)
+    job = command(
+        command=args.command, code=args.code,
+        inputs={k: _parse_input(v) for k, v in _pairs(args.input, "input").items()},
+        outputs={name: Output(type="uri_folder") for name in args.output},
+        environment=args.environment, compute=args.compute, experiment_name=args.experiment_name,
+        display_name=args.display_name, name=args.name, tags=_pairs(args.tag, "tag"),
+        environment_variables=_pairs(args.env_var, "env-var"),
+    )
+    submitted = ws.jobs.create_or_update(job)
+    print(f"Submitted job {submitted.name} (experiment {submitted.experiment_name}, compute {submitted.compute})")
+    if args.stream:
+        final = ws.jobs.stream(submitted.name)
+        return 0 if str(final.status) == "Completed" else 1
+    return 0
+
+
+def _row(job) -> dict[str, object]:  # noqa: ANN001 - a Job
+    return {
+        "name": job.name, "display_name": job.display_name, "experiment": job.experiment_name,
+        "status": job.status, "compute": job.compute, "created": job.creation_time.strftime("%Y-%m-%d %H:%M:%S") if job.creation_time else None,
+        "duration": f"{job.duration_seconds:.1f}s" if job.duration_seconds is not None else None,
+    }
+
+
+def _list(args: argparse.Namespace) -> int:
+    ws = open_workspace(args)
+    jobs = ws.jobs.list(args.experiment_name, parent_job_name=args.parent, status=args.status)
+    if args.json:
+        print(json.dumps([_row(j) for j in jobs], default=str, indent=1))
+    else:
+        print_table([_row(j) for j in jobs], ["name", "display_name", "experiment", "status", "compute", "created", "duration"])
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    ws = open_workspace(args)
+    job = ws.jobs.get(args.name)
+    info = {**_row(job), "type": job.type, "exit_code": job.exit_code, "error": job.error,
+            "parent": job.parent_job_name, "run_id": job.run_id, "metrics": job.metrics,
+            "params": job.params, "tags": job.tags, "children": job.children,
+            "command": getattr(job, "command", None), "log": getattr(job, "log_path", None)}
+    if args.json:
+        print(json.dumps(info, default=str, indent=1))
+        return 0
+    for key, value in info.items():
+        if isinstance(value, dict):
+            print(f"{key}:")
+            for k, v in sorted(value.items()):
+                print(f"  {k}: {v}")
+        elif value not in (None, [], ""):
+            print(f"{key}: {value}")
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    ws = open_workspace(args)
+    if args.follow:
+        ws.jobs.stream(args.name)
+    else:
+        print(ws.jobs.get_logs(args.name, tail=args.tail), end="")
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    ws = open_workspace(args)
+    job = ws.jobs.begin_cancel(args.name).result(timeout=60)
+    print(f"Job {job.name}: {job.status}")
+    return 0

@@ -1,0 +1,96 @@
+"""``studio-ext init | info | server | studio``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ..workspace import Workspace
+from . import open_workspace
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init", help="create a workspace folder")
+    p.add_argument("path")
+    p.add_argument("--name")
+    p.add_argument("--metadata-uri", help="SQLAlchemy URL for metadata (default: SQLite in the folder)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite in the folder)")
+    p.set_defaults(func=_init)
+
+    p = sub.add_parser("info", help="show the workspace, its stores and its supervisor")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser("server", help="the workspace supervisor (owns jobs, clusters, endpoints)")
+    p.add_argument("action", choices=["status", "start", "stop"])
+    p.set_defaults(func=_server)
+
+    p = sub.add_parser("studio", help="create (or reuse) a demo workspace and start JupyterLab on it")
+    p.add_argument("path", nargs="?", default="demo-workspace")
+    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--no-lab", action="store_true", help="prepare the workspace only")
+    p.set_defaults(func=_studio)
+
+
+def _init(args: argparse.Namespace) -> int:
+    ws = Workspace.create(args.path, name=args.name, metadata_uri=args.metadata_uri,
+                          tracking_uri=args.tracking_uri, exist_ok=True)
+    print(f"Workspace {ws.name!r} ready at {ws.path}")
+    print(f"  metadata: {ws.metadata_uri}\n  tracking: {ws._backend.tracking_uri}")
+    print(f"Use it:  studio-ext -w {ws.path} info   or   Workspace({str(ws.path)!r})")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from ..serving import supervisor
+
+    ws = open_workspace(args)
+    b = ws._backend
+    running = supervisor.is_running(ws.path)
+    record = b.store.get_setting(supervisor.SETTING) or {}
+    jobs = ws.jobs.list(include_interactive=False)
+    by_status: dict[str, int] = {}
+    for job in jobs:
+        by_status[str(job.status)] = by_status.get(str(job.status), 0) + 1
+    print(f"workspace:   {ws.name}\npath:        {ws.path}")
+    print(f"metadata:    {b.store.engine.url.render_as_string(hide_password=True)}")
+    print(f"tracking:    {b.tracking_uri}\nartifacts:   {b.artifacts_uri}")
+    print(f"supervisor:  {'running, pid ' + str(record.get('pid')) if running else 'not running'}")
+    print(f"jobs:        {len(jobs)} " + (f"({', '.join(f'{k}: {v}' for k, v in sorted(by_status.items()))})" if jobs else ""))
+    print(f"experiments: {', '.join(ws.jobs.list_experiments())}")
+    return 0
+
+
+def _server(args: argparse.Namespace) -> int:
+    from ..serving import supervisor
+
+    ws = open_workspace(args)
+    if args.action == "status":
+        print("running" if supervisor.is_running(ws.path) else "not running")
+    elif args.action == "start":
+        started = ws._backend.ensure_supervisor()
+        print("started" if started else "already running")
+    else:
+        print("stopped" if ws._backend.stop_supervisor() else "was not running")
+    return 0
+
+
+def _studio(args: argparse.Namespace) -> int:
+    from ..demo import prepare_demo_workspace
+
+    path = Path(args.path).resolve()
+    ws = prepare_demo_workspace(path)
+    print(f"Demo workspace ready: {ws.path}")
+    if args.no_lab:
+        return 0
+    repo_notebooks = Path(__file__).resolve().parents[2] / "notebooks"
+    root = repo_notebooks.parent if repo_notebooks.is_dir() else Path.cwd()
+    env = dict(os.environ, STUDIO_EXT_WORKSPACE=str(ws.path))
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={args.port}", f"--ServerApp.root_dir={root}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    print(f"Starting JupyterLab on http://127.0.0.1:{args.port}/lab (the URL with its token follows)")
+    return subprocess.call(cmd, env=env)

@@ -1,0 +1,9 @@
+"""What panels call: one Protocol per operation group, named like azure-ai-ml's MLClient.
+
+Each backend provides a class per Protocol; panels and the CLI type against these
+only, so they work on every backend.
+"""
+
+from ._jobs import EnvironmentOperations, JobOperations
+
+__all__ = ["EnvironmentOperations", "JobOperations"]

@@ -1,0 +1,34 @@
+"""Fixtures shared by the whole suite: fresh workspaces whose supervisors are stopped after."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from studio_ext import Workspace
+
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+# A supervisor left behind by a crashed test exits by itself soon.
+os.environ.setdefault("STUDIO_EXT_SUPERVISOR_IDLE_EXIT", "120")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """A new local workspace; its supervisor (if a test started one) is stopped afterwards."""
+    ws = Workspace.create(tmp_path / "ws")
+    try:
+        yield ws
+    finally:
+        ws._backend.stop_supervisor()
+        ws.close()
+
+
+@pytest.fixture
+def code_dir(tmp_path: Path) -> Path:
+    """A folder for training scripts a test writes."""
+    path = tmp_path / "src"
+    path.mkdir()
+    return path
