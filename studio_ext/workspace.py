@@ -166,7 +166,7 @@ class Workspace:
         process, so experiments made with plain ``mlflow.set_experiment`` keep their
         artifacts inside the workspace rather than in ``./mlruns``.
         """
-        os.environ.setdefault("_MLFLOW_SERVER_ARTIFACT_ROOT", self._backend.artifacts_uri)
+        os.environ["_MLFLOW_SERVER_ARTIFACT_ROOT"] = self._backend.artifacts_uri
         return self._backend.tracking_uri
 
     @property
