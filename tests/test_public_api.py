@@ -1,0 +1,18 @@
+"""The public API is exactly what __all__ says, and every name imports."""
+
+import studio_ext
+import studio_ext.entities
+import studio_ext.errors
+
+
+def test_top_level_all_names_exist() -> None:
+    for module in (studio_ext, studio_ext.entities, studio_ext.errors):
+        missing = [n for n in module.__all__ if not hasattr(module, n)]
+        assert missing == [], f"{module.__name__} lacks {missing}"
+
+
+def test_every_error_is_a_studio_error_with_an_http_status() -> None:
+    for name in studio_ext.errors.__all__:
+        cls = getattr(studio_ext.errors, name)
+        assert issubclass(cls, studio_ext.errors.StudioError)
+        assert 400 <= cls.http_status < 600
