@@ -148,6 +148,11 @@ class Workspace:
 
     # -- services (named like MLClient's operation groups) -------------------
     @property
+    def compute(self):  # noqa: ANN201 - the Protocol lives in studio_ext.services
+        """Compute instances, Dask clusters and attached schedulers (``services.ComputeOperations``)."""
+        return self._backend.service("compute")
+
+    @property
     def jobs(self):  # noqa: ANN201 - the Protocol lives in studio_ext.services
         """Submit, watch, cancel and list jobs and runs (``services.JobOperations``)."""
         return self._backend.service("jobs")

@@ -4,6 +4,7 @@ Each backend provides a class per Protocol; panels and the CLI type against thes
 only, so they work on every backend.
 """
 
+from ._compute import ComputeOperations
 from ._jobs import EnvironmentOperations, JobOperations
 
-__all__ = ["EnvironmentOperations", "JobOperations"]
+__all__ = ["ComputeOperations", "EnvironmentOperations", "JobOperations"]

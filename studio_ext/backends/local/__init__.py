@@ -13,6 +13,7 @@ from .store import MetadataStore
 # service name -> "module:Class"; each class is built with the backend.
 SERVICES: dict[str, str] = {
     "jobs": "studio_ext.backends.local.jobs:LocalJobs",
+    "compute": "studio_ext.backends.local.compute:LocalCompute",
     "environments": "studio_ext.backends.local.environments:LocalEnvironments",
 }
 

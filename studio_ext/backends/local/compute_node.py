@@ -1,0 +1,131 @@
+"""What runs on a compute node for one job: the job's wrapper as its own process.
+
+Standard library only, and shipped to Dask workers by value, so a worker of an
+attached cluster needs no studio_ext install: only the workspace folder at the
+same path (where the job's code, log and exit file live) and a Python.
+
+The node writes ``node.json`` (pid, host, worker) into the job folder as soon as
+the process runs, which is how the supervisor learns where a job is. A
+``node.claim`` file makes a job run at most once: if Dask re-runs the task after
+its worker died, the second attempt reports that instead of starting the job again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+NODE_PYTHON = "{node_python}"  # argv placeholder: the node's own interpreter
+CLAIM_FILE = "node.claim"
+NODE_FILE = "node.json"
+CANCEL_POLL_SECONDS = 0.25
+
+
+def process_start_time(pid: int) -> float | None:
+    """The start time psutil reports for ``pid`` (psutil ships with Dask), or None."""
+    try:
+        import psutil
+
+        return psutil.Process(pid).create_time()
+    except Exception:  # the process already ended, or psutil is absent: no start time to record
+        return None
+
+
+def run_job(launch: dict[str, Any], cancelled: Callable[[], bool], worker: str) -> dict[str, Any]:
+    """Run one job's wrapper to its end; return how the attempt went.
+
+    ``outcome`` is ``exited`` (see ``exit.json`` for the script's code), ``canceled``
+    (cancel arrived before the start), ``rerun`` (an earlier attempt claimed the
+    job, so its node died) or ``unreachable`` (this node cannot see the workspace).
+    """
+    job_dir = launch["job_dir"]
+    if not os.path.isdir(job_dir):
+        return {"outcome": "unreachable", "error": (
+            f"The node {worker} on {socket.gethostname()} cannot see the job folder {job_dir}. "
+            "Workers of an attached cluster need the workspace folder at the same path "
+            "(a shared filesystem).")}
+    try:
+        os.close(os.open(os.path.join(job_dir, CLAIM_FILE), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return {"outcome": "rerun"}
+    if cancelled():
+        return {"outcome": "canceled"}
+    argv = [sys.executable if arg == NODE_PYTHON else arg for arg in launch["argv"]]
+    proc = subprocess.Popen(
+        [sys.executable, "-S", launch["wrapper"], launch["exit_file"], launch["log_file"], "--", *argv],
+        cwd=launch["cwd"], env=launch["env"], start_new_session=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    record = {"pid": proc.pid, "pid_start": process_start_time(proc.pid), "host": socket.gethostname(),
+              "worker": worker, "worker_pid": os.getpid(), "started": time.time()}
+    tmp = os.path.join(job_dir, NODE_FILE + ".tmp")
+    with open(tmp, "w") as handle:
+        json.dump(record, handle)
+    os.replace(tmp, os.path.join(job_dir, NODE_FILE))
+    while True:
+        try:
+            proc.wait(timeout=CANCEL_POLL_SECONDS)
+            break
+        except subprocess.TimeoutExpired:
+            if cancelled():
+                end_process_group(proc.pid)
+    return {"outcome": "exited", "returncode": proc.returncode, **record}
+
+
+def end_process_group(pid: int, grace: float = 5.0) -> None:
+    """SIGTERM a job's process group, SIGKILL whatever is left after ``grace`` seconds."""
+    try:
+        pgid = os.getpgid(pid)
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def end_job_process(pid: int, pid_start: float | None) -> bool:
+    """Run on a node of the job's host: end the job's processes if ``pid`` is still that job."""
+    started = process_start_time(pid)
+    if started is None or (pid_start is not None and abs(started - pid_start) > 1.0):
+        return False
+    end_process_group(pid)
+    return True
+
+
+def _cancel_flags(worker: Any) -> dict[str, threading.Event]:
+    # Kept on the Worker object: both the task thread and Client.run calls reach it.
+    return worker.__dict__.setdefault("_studio_job_cancels", {})
+
+
+def run_on_dask_worker(launch: dict[str, Any]) -> dict[str, Any]:
+    """The Dask task of a job; :func:`cancel_on_worker` (sent with ``Client.run``) stops it."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    flag = _cancel_flags(worker).setdefault(launch["job_name"], threading.Event())
+    try:
+        return run_job(launch, flag.is_set, worker.address)
+    finally:
+        _cancel_flags(worker).pop(launch["job_name"], None)
+
+
+def cancel_on_worker(job_name: str, dask_worker: Any = None) -> bool:
+    """Run by ``Client.run`` on the workers: flag the job canceled (also before it arrives)."""
+    _cancel_flags(dask_worker).setdefault(job_name, threading.Event()).set()
+    return True

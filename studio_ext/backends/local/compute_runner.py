@@ -1,0 +1,611 @@
+"""The supervisor's compute duty: owns the clusters and runs the jobs sent to them.
+
+One controller thread per compute target reconciles what the ``computes`` table
+asks for (running, stopped, deleted; size; restarts) with what runs, and records
+what it sees there. It dispatches the target's jobs to free nodes, one job per
+node slot, so jobs wait in Queued while every node is busy; it finalizes them with
+the same code as local jobs. After a supervisor restart it adopts the jobs still
+running (by future on an attached scheduler, by pid on this machine) or fails them
+with the reason: no job stays Running forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from ...entities import ComputeState, ComputeType, JobStatus
+from ...errors import StudioError
+from . import compute_node, compute_store, tracking
+from .compute_store import Desired, computes
+from .job_runner import WRAPPER, finalize_job, job_argv, job_process_env, read_exit
+from .jobs import ACTIVE_STATES, kill_tree, pid_alive
+from .store import jobs as jobs_table
+from .store import now
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import LocalBackend
+
+log = logging.getLogger("studio_ext.supervisor.compute")
+SCAN_SECONDS = 0.25
+STEP_SECONDS = 0.2
+HEARTBEAT_SECONDS = 5.0
+ATTACHED_RETRY_SECONDS = 5.0
+_WAITING = (JobStatus.NOT_STARTED.value, JobStatus.QUEUED.value)
+_DISPATCHED = (JobStatus.STARTING.value, JobStatus.RUNNING.value)
+
+
+@dataclass
+class Tracked:
+    """A job this controller sent to a node (or adopted after a restart)."""
+
+    node: str | None = None
+    future: Any = None
+    preparing: bool = True
+    running: bool = False
+    cancel_sent: bool = False
+    by_pid: bool = False
+    pid: int | None = None
+    pid_start: float | None = None
+    host: str | None = None
+
+
+class ComputeRunner:
+    """The duty: one :class:`ComputeController` per target, plus jobs whose target is gone."""
+
+    def __init__(self, backend: "LocalBackend") -> None:
+        self._b = backend
+        compute_store.ensure_tables(backend.store.engine)
+        self._controllers: dict[str, ComputeController] = {}
+        self._next_scan = 0.0
+        self.finalizer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="compute-finalize")
+        self.preparer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="compute-launch")
+
+    def recover(self) -> None:
+        if compute_store.read_all(self._b.store.engine):
+            # Loading MLflow takes seconds; do it now rather than when the first job ends.
+            self.finalizer.submit(tracking.client, self._b.tracking_uri)
+        self._scan()
+
+    def tick(self) -> None:
+        if time.monotonic() >= self._next_scan:
+            self._next_scan = time.monotonic() + SCAN_SECONDS
+            self._scan()
+
+    def busy(self) -> bool:
+        """True while a target runs or has jobs: the supervisor must stay to own them."""
+        return any(c.is_alive() and (c.pool is not None or c.tracked) for c in self._controllers.values())
+
+    def shutdown(self) -> None:
+        """Stop the controllers and close their clusters; running jobs are adopted next time."""
+        for controller in self._controllers.values():
+            controller.stop()
+        for controller in self._controllers.values():
+            controller.join(timeout=30)
+        self.preparer.shutdown(wait=False, cancel_futures=True)
+        self.finalizer.shutdown(wait=True)
+
+    def _scan(self) -> None:
+        rows = compute_store.read_all(self._b.store.engine)
+        for row in rows:
+            current = self._controllers.get(row.name)
+            if current is None or not current.is_alive():
+                controller = ComputeController(self._b, self, row.name)
+                self._controllers[row.name] = controller
+                controller.start()
+        for name in [n for n, c in self._controllers.items() if not c.is_alive()]:
+            if name not in {r.name for r in rows}:
+                del self._controllers[name]
+        self._fail_jobs_without_target({r.name for r in rows})
+
+    def _fail_jobs_without_target(self, names: set[str]) -> None:
+        """Jobs whose compute was deleted (or never existed here): end them with the reason."""
+        with self._b.store.engine.connect() as conn:
+            rows = conn.execute(sa.select(jobs_table.c.name, jobs_table.c.compute, jobs_table.c.created_at).where(
+                jobs_table.c.compute != "local", jobs_table.c.compute.not_in(names or {""}),
+                jobs_table.c.status.in_(_WAITING))).all()
+        for row in rows:
+            if now() - row.created_at < 2.0:
+                continue  # its compute may be a moment from appearing in this scan
+            reason = (f"The compute target {row.compute!r} no longer exists. Create it again "
+                      "(ws.compute.begin_create_or_update) or resubmit to another compute.")
+            if _claim(self._b, row.name, _WAITING, JobStatus.STARTING, error=None):
+                self.finalizer.submit(finalize_job, self._b, row.name, {"exit_code": None, "error": reason})
+
+
+def _claim(backend: "LocalBackend", name: str, from_states: tuple[str, ...], to: JobStatus, **values: Any) -> bool:
+    """Move a job between states only if nobody else moved it first."""
+    with backend.store.engine.begin() as conn:
+        return bool(conn.execute(jobs_table.update().where(
+            jobs_table.c.name == name, jobs_table.c.status.in_(from_states))
+            .values(status=to.value, **values)).rowcount)
+
+
+class ComputeController:
+    """Reconciles one compute target and runs its jobs, in its own thread, until the target is deleted."""
+
+    def __init__(self, backend: "LocalBackend", runner: ComputeRunner, name: str) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"compute-{name}", daemon=True)
+        self._b = backend
+        self._runner = runner
+        self.compute_name = name
+        self._stop_event = threading.Event()
+        self._wake = threading.Event()  # set when a job's future ends: react at once
+        self._lock = threading.Lock()
+        self.pool: Any = None
+        self.tracked: dict[str, Tracked] = {}
+        self._finalizing: set[str] = set()
+        self._applied_generation = 0
+        self._applied_restarts: int | None = None
+        self._retry_at = 0.0
+        self._last_observed: dict[str, Any] = {}
+        self._last_write = 0.0
+        self._last_activity = time.monotonic()
+        self._adopted_once = False
+
+    # -- thread -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                if not self._step():
+                    return
+            except Exception:  # keep reconciling; the next step may succeed
+                log.exception("compute %s: step failed", self.compute_name)
+            self._wake.wait(STEP_SECONDS)
+            self._wake.clear()
+        self._close_pool()
+        row = compute_store.read(self._b.store.engine, self.compute_name)
+        if row is not None and row.desired == Desired.RUNNING.value:
+            compute_store.observe(self._b.store.engine, self.compute_name, state=ComputeState.STOPPED.value,
+                                  current_nodes=0, busy_nodes=0, nodes=[], scheduler_address=None,
+                                  dashboard_link=None, last_operation=(
+                                      "The workspace supervisor stopped; the compute starts again "
+                                      "as soon as the workspace is used."))
+
+    # -- one reconcile step -------------------------------------------------------------
+    def _step(self) -> bool:
+        row = compute_store.read(self._b.store.engine, self.compute_name)
+        if row is None:
+            self._close_pool()
+            return False
+        if self._applied_restarts is None:
+            self._applied_restarts = row.restarts
+        desired = Desired(row.desired)
+        if desired == Desired.DELETED:
+            return self._delete_target(row)
+        self._watch()
+        if desired == Desired.STOPPED:
+            if not self._adopted_once and self.pool is None:
+                self._adopt()
+            self._stop_pool(row, ComputeState.STOPPING, ComputeState.STOPPED)
+            self._mark_queued()
+            return True
+        starting = ComputeState.CREATING if row.state == ComputeState.CREATING.value else ComputeState.STARTING
+        if self.pool is not None and row.restarts != self._applied_restarts:
+            if not self._stop_pool(row, ComputeState.RESTARTING, None):
+                return True
+            self._applied_restarts, starting = -1, ComputeState.RESTARTING
+        if self.pool is None:
+            if row.restarts != self._applied_restarts or row.generation != self._applied_generation:
+                self._retry_at = 0.0  # the user asked again: try again now
+            if not self._start_pool(row, starting):
+                self._fail_waiting(row)
+                return True
+        if row.generation != self._applied_generation:
+            self._apply_spec(row)
+        if not self._adopted_once:
+            self._adopt()
+        problem = self.pool.healthy() if self.pool is not None else None
+        if problem:
+            self._on_lost(row, problem)
+            return True
+        if self.pool is None:
+            return True
+        self._dispatch(row)
+        self._observe(row)
+        self._idle_shutdown(row)
+        return True
+
+    # -- pool lifecycle -------------------------------------------------------------------
+    def _start_pool(self, row: Any, starting: ComputeState) -> bool:
+        if time.monotonic() < self._retry_at:
+            return False
+        from .compute_pools import AttachedPool, InstancePool, LocalClusterPool
+
+        spec = json.loads(row.spec)
+        kind = ComputeType(row.type)
+        self._applied_restarts = row.restarts
+        compute_store.observe(self._b.store.engine, self.compute_name, state=starting.value, error=None)
+        try:
+            if kind == ComputeType.COMPUTE_INSTANCE:
+                self.pool = InstancePool(spec.get("max_concurrent_jobs") or os.cpu_count() or 1)
+            elif kind == ComputeType.AML_COMPUTE:
+                self.pool = LocalClusterPool(self.compute_name, spec["min_instances"], spec["max_instances"],
+                                             float(spec["idle_time_before_scale_down"]))
+            else:
+                self.pool = AttachedPool(spec["address"], float(spec["connect_timeout"]))
+        except Exception as exc:  # recorded as the target's failure; retried for attached schedulers
+            message = exc.message if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
+            log.warning("compute %s could not start: %s", self.compute_name, message)
+            self.pool = None
+            self._retry_at = time.monotonic() + ATTACHED_RETRY_SECONDS if kind == ComputeType.ATTACHED else float("inf")
+            compute_store.observe(self._b.store.engine, self.compute_name, state=ComputeState.FAILED.value,
+                                  error=message, current_nodes=0, busy_nodes=0, nodes=[],
+                                  applied_generation=row.generation, applied_restarts=row.restarts)
+            self._applied_generation = row.generation
+            if not self._adopted_once:
+                self._adopt()
+            return False
+        self._retry_at = 0.0
+        self._applied_generation = row.generation
+        self._last_activity = time.monotonic()
+        self._last_observed = {}
+        self._adopted_once = False
+        return True
+
+    def _apply_spec(self, row: Any) -> None:
+        """A changed size applies in place; a changed address reconnects."""
+        from .compute_pools import LocalClusterPool
+
+        spec = json.loads(row.spec)
+        if isinstance(self.pool, LocalClusterPool):
+            self.pool.resize(spec["min_instances"], spec["max_instances"], float(spec["idle_time_before_scale_down"]))
+        elif ComputeType(row.type) == ComputeType.COMPUTE_INSTANCE:
+            self.pool.slots = spec.get("max_concurrent_jobs") or os.cpu_count() or 1
+        elif self.pool is not None and self.pool.scheduler_address != spec["address"]:
+            self._close_pool()
+            return
+        self._applied_generation = row.generation
+        self._last_observed = {}
+
+    def _stop_pool(self, row: Any, during: ComputeState, after: ComputeState | None) -> bool:
+        """Close the pool once no job runs on it; True when it is closed."""
+        if self.tracked and any(not t.by_pid for t in self.tracked.values()):
+            compute_store.observe(self._b.store.engine, self.compute_name, state=during.value)
+            return False
+        if self.pool is not None:
+            compute_store.observe(self._b.store.engine, self.compute_name, state=during.value)
+            self._close_pool()
+        if after is not None:
+            values = {"state": after.value, "current_nodes": 0, "busy_nodes": 0, "nodes": [],
+                      "scheduler_address": None, "dashboard_link": None, "error": None,
+                      "applied_generation": row.generation, "applied_restarts": row.restarts}
+            if self._last_observed != values:
+                compute_store.observe(self._b.store.engine, self.compute_name, **values)
+                self._last_observed = values
+        self._applied_generation = row.generation
+        self._applied_restarts = row.restarts
+        return True
+
+    def _close_pool(self) -> None:
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            pool.close()
+
+    def _delete_target(self, row: Any) -> bool:
+        self._watch()
+        reason = f"Its compute target {self.compute_name!r} was deleted before the job could start."
+        for job in self._job_rows(_WAITING):  # submitted while the delete was under way
+            if _claim(self._b, job.name, _WAITING, JobStatus.CANCELED, error=reason, end_time=now()):
+                self._finalize(job.name, None)
+        if not self._stop_pool(row, ComputeState.DELETING, None):
+            return True
+        if self._active_rows():
+            return True  # canceled jobs still finalizing
+        with self._b.store.engine.begin() as conn:
+            conn.execute(computes.delete().where(computes.c.name == self.compute_name,
+                                                 computes.c.desired == Desired.DELETED.value))
+        return False
+
+    def _on_lost(self, row: Any, problem: str) -> None:
+        """An attached scheduler went away: fail the target, try again soon."""
+        for name, t in list(self.tracked.items()):
+            if t.future is not None and not t.preparing:
+                self._finish(name, t, {"outcome": "lost", "error": problem})
+        self._close_pool()
+        self._retry_at = time.monotonic() + ATTACHED_RETRY_SECONDS
+        compute_store.observe(self._b.store.engine, self.compute_name, state=ComputeState.FAILED.value,
+                              error=problem + " Retrying every few seconds.", current_nodes=0, busy_nodes=0,
+                              nodes=[])
+        self._last_observed = {}
+
+    # -- jobs ----------------------------------------------------------------------------
+    def _job_rows(self, states: tuple[str, ...]) -> list[Any]:
+        with self._b.store.engine.connect() as conn:
+            return conn.execute(sa.select(jobs_table).where(
+                jobs_table.c.compute == self.compute_name, jobs_table.c.status.in_(states))
+                .order_by(jobs_table.c.created_at)).all()
+
+    def _active_rows(self) -> list[Any]:
+        rows = self._job_rows(tuple(s.value for s in ACTIVE_STATES) + (JobStatus.CANCELED.value,))
+        return [r for r in rows if r.status != JobStatus.CANCELED.value or r.finalized_at is None]
+
+    def _mark_queued(self) -> None:
+        with self._b.store.engine.begin() as conn:
+            conn.execute(jobs_table.update().where(
+                jobs_table.c.compute == self.compute_name, jobs_table.c.status == JobStatus.NOT_STARTED.value)
+                .values(status=JobStatus.QUEUED.value))
+
+    def _fail_waiting(self, row: Any) -> None:
+        """Jobs waiting for a target that failed to start end Failed with its error."""
+        current = compute_store.read(self._b.store.engine, self.compute_name)
+        if current is None or current.state != ComputeState.FAILED.value:
+            return
+        reason = (f"The compute target {self.compute_name!r} failed: {current.error} "
+                  "Fix it and start it again (ws.compute.begin_start), then resubmit the job.")
+        for job in self._job_rows(_WAITING):
+            if _claim(self._b, job.name, _WAITING, JobStatus.STARTING):
+                self._finalize(job.name, {"exit_code": None, "error": reason})
+
+    def _dispatch(self, row: Any) -> None:
+        from .compute_pools import LocalClusterPool
+
+        nodes = self.pool.nodes()
+        with self._lock:
+            load: dict[str, int] = {}
+            for t in self.tracked.values():
+                if t.node and not t.by_pid:
+                    load[t.node] = load.get(t.node, 0) + 1
+            adopted = sum(1 for t in self.tracked.values() if t.by_pid)
+        if isinstance(self.pool, LocalClusterPool):
+            nodes = self.pool.note_usage(nodes, set(load))
+        free: list[str] = []
+        for node in nodes:
+            free += [node.address] * max(node.slots - load.get(node.address, 0), 0)
+        free = free[adopted:] if adopted else free  # adopted jobs still hold a slot of this machine
+        waiting = self._job_rows(_WAITING)
+        if isinstance(self.pool, LocalClusterPool):
+            self.pool.demand = len(self.tracked) + len(waiting)
+        if waiting or self.tracked:
+            self._last_activity = time.monotonic()
+        for job, address in zip(waiting, free):
+            if not _claim(self._b, job.name, _WAITING, JobStatus.STARTING):
+                continue
+            with self._lock:
+                self.tracked[job.name] = Tracked(node=address)
+            self._runner.preparer.submit(self._launch, job, address)
+        self._mark_queued()
+
+    def _launch(self, row: Any, address: str) -> None:
+        """Build the job's launch record and hand it to the node (in a worker thread: may build a venv)."""
+        job_dir = self._b.jobs_dir / row.name
+        log_path = job_dir / "user_logs" / "std_log.txt"
+        try:
+            spec = json.loads(row.spec)
+            argv = job_argv(self._b, row, spec, log_path)
+            if not spec.get("environment") and spec["argv"] and spec["argv"][0] in ("python", "python3"):
+                argv[0] = compute_node.NODE_PYTHON  # the node's own interpreter
+            wrapper = job_dir / "_wrap.py"
+            shutil.copyfile(WRAPPER, wrapper)  # so a node needs only the workspace folder
+            launch = {
+                "job_name": row.name, "job_dir": str(job_dir), "cwd": str(job_dir / "code"),
+                "argv": argv, "env": job_process_env(self._b, row, spec), "wrapper": str(wrapper),
+                "exit_file": str(job_dir / "exit.json"), "log_file": str(log_path),
+            }
+            pool = self.pool
+            if pool is None:
+                raise StudioError(f"the compute {self.compute_name!r} stopped before the job could start")
+            future = pool.submit(launch, address)
+        except Exception as exc:  # a job that cannot start fails with the reason, never hangs
+            log.exception("job %s could not start on %s", row.name, self.compute_name)
+            with self._lock:
+                self.tracked.pop(row.name, None)
+            with open(log_path, "a") as handle:
+                handle.write(f"The job could not start on {self.compute_name}: {exc}\n")
+            self._finalize(row.name, {"exit_code": None, "error": f"The job could not start: {exc}"})
+            return
+        with self._lock:
+            tracked = self.tracked.get(row.name)
+            if tracked is not None:
+                tracked.future, tracked.preparing = future, False
+        future.add_done_callback(lambda _: self._wake.set())
+
+    def _watch(self) -> None:
+        """Notice jobs that started, ended or were canceled."""
+        self._cancel_canceled_rows()
+        for name, t in list(self.tracked.items()):
+            if t.preparing:
+                continue
+            if not t.running and not t.by_pid:
+                self._note_started(name, t)
+            if t.by_pid:
+                if not pid_alive(t.pid, t.pid_start):
+                    self._finish(name, t, {"outcome": "exited"})
+            elif t.future is not None and t.future.done():
+                pool = self.pool
+                outcome = pool.outcome(t.future) if pool is not None else {"outcome": "lost", "error": "the pool closed"}
+                self._finish(name, t, outcome)
+
+    def _note_started(self, name: str, t: Tracked) -> None:
+        node = _read_node(self._b.jobs_dir / name)
+        if node is None:
+            return
+        from .compute_pools import HOST
+
+        t.running, t.node = True, node.get("worker") if node.get("worker") != "instance" else t.node
+        t.host, t.pid, t.pid_start = node.get("host"), node.get("pid"), node.get("pid_start")
+        local = t.host == HOST
+        with self._b.store.engine.begin() as conn:
+            conn.execute(jobs_table.update().where(
+                jobs_table.c.name == name, jobs_table.c.status == JobStatus.STARTING.value).values(
+                status=JobStatus.RUNNING.value, start_time=node.get("started") or now(),
+                # The pid lets ws.jobs.begin_cancel end the process directly on this machine.
+                pid=t.pid if local else None, pid_start=t.pid_start if local else None))
+
+    def _cancel_canceled_rows(self) -> None:
+        """Jobs canceled by ws.jobs.begin_cancel or a forced stop/delete: end them on their node."""
+        with self._b.store.engine.connect() as conn:
+            rows = conn.execute(sa.select(jobs_table.c.name, jobs_table.c.finalized_at).where(
+                jobs_table.c.compute == self.compute_name, jobs_table.c.status == JobStatus.CANCELED.value,
+                sa.or_(jobs_table.c.finalized_at.is_(None), jobs_table.c.name.in_(list(self.tracked) or [""])))).all()
+        for row in rows:
+            t = self.tracked.get(row.name)
+            if t is None:
+                if row.finalized_at is None and row.name not in self._finalizing:
+                    self._finalize(row.name, None)
+                continue
+            if t.cancel_sent or t.preparing:
+                continue
+            t.cancel_sent = True
+            if self.pool is not None and not t.by_pid:
+                try:
+                    self.pool.cancel(row.name, t.future, t.running)
+                except Exception:  # the node is gone; the process is ended by pid below
+                    log.warning("could not signal cancel of %s through the scheduler", row.name, exc_info=True)
+            if t.pid:
+                self._end_process(t)
+
+    def _finish(self, name: str, t: Tracked, outcome: dict[str, Any]) -> None:
+        """A job's attempt ended: free its node, say why, finalize (in the background)."""
+        kind = outcome.get("outcome")
+        job_dir = self._b.jobs_dir / name
+        if kind == "lost" and t.pid and _is_local(t.host) and pid_alive(t.pid, t.pid_start):
+            t.by_pid, t.future = True, None  # the scheduler went away, the process did not: watch it
+            return
+        with self._lock:
+            self.tracked.pop(name, None)
+        if self.pool is not None:
+            self.pool.forget(name)
+        if not t.running and kind in ("exited", "node_died", "rerun"):
+            node = _read_node(job_dir)
+            if node:
+                t.host, t.pid, t.pid_start = node.get("host"), node.get("pid"), node.get("pid_start")
+        exit_info: dict[str, Any] | None
+        if kind in ("exited", "canceled") or (t.cancel_sent and kind == "lost"):
+            exit_info = read_exit(job_dir)
+        elif kind in ("node_died", "rerun"):
+            exit_info = {"exit_code": None, "error": (
+                f"The node {t.node or ''} running the job on {self.compute_name!r} died mid-job (killed, or out "
+                "of memory). The cluster replaces the node; resubmit the job to run it again.")}
+            if t.pid:
+                self._end_process(t)
+        elif kind == "lost":
+            exit_info = {"exit_code": None, "error": (
+                f"The job was lost with the connection to {self.compute_name!r}: {outcome.get('error')}")}
+        else:
+            exit_info = {"exit_code": None, "error": f"The node could not run the job: {outcome.get('error')}"}
+        self._finalize(name, exit_info)
+
+    def _end_process(self, t: Tracked) -> None:
+        pid, pid_start, host, pool = t.pid, t.pid_start, t.host, self.pool
+        if pid is None:
+            return
+        if _is_local(host):
+            self._runner.preparer.submit(kill_tree, pid, pid_start)
+        elif pool is not None:
+            self._runner.preparer.submit(pool.end_elsewhere, pid, pid_start, host)
+
+    def _finalize(self, name: str, exit_info: dict[str, Any] | None) -> None:
+        with self._lock:
+            if name in self._finalizing:
+                return
+            self._finalizing.add(name)
+
+        def done(_: Any) -> None:
+            with self._lock:
+                self._finalizing.discard(name)
+
+        future = self._runner.finalizer.submit(finalize_job, self._b, name, exit_info)
+        future.add_done_callback(done)
+
+    def _adopt(self) -> None:
+        """After a (re)start: re-attach or watch jobs an earlier supervisor dispatched."""
+        self._adopted_once = True
+        for row in self._job_rows(_DISPATCHED):
+            if row.name in self.tracked or row.name in self._finalizing:
+                continue
+            job_dir = self._b.jobs_dir / row.name
+            node = _read_node(job_dir)
+            future = self.pool.readopt(row.name) if self.pool is not None else None
+            if future is not None:
+                t = Tracked(node=(node or {}).get("worker"), future=future, preparing=False)
+                self.tracked[row.name] = t
+                continue
+            if node and _is_local(node.get("host")) and pid_alive(node.get("pid"), node.get("pid_start")):
+                self.tracked[row.name] = Tracked(node=node.get("worker"), preparing=False, running=True, by_pid=True,
+                                                 pid=node.get("pid"), pid_start=node.get("pid_start"),
+                                                 host=node.get("host"))
+                log.info("adopted job %s (pid %s) on %s", row.name, node.get("pid"), self.compute_name)
+                continue
+            if read_exit(job_dir) is not None:
+                self._finalize(row.name, read_exit(job_dir))
+            elif node is None and not (job_dir / compute_node.CLAIM_FILE).exists():
+                _claim(self._b, row.name, (JobStatus.STARTING.value,), JobStatus.QUEUED)  # never reached a node
+            else:
+                self._finalize(row.name, {"exit_code": None, "error": (
+                    f"The workspace supervisor restarted while the job ran on {self.compute_name!r}, and the "
+                    "job's process could not be found again. Resubmit the job.")})
+
+    # -- observed state -------------------------------------------------------------------
+    def _observe(self, row: Any) -> None:
+        from .compute_pools import HOST, LocalClusterPool
+
+        nodes = self.pool.nodes()
+        with self._lock:
+            jobs_on: dict[str, str] = {t.node: name for name, t in self.tracked.items() if t.node and not t.by_pid}
+            adopted = [name for name, t in self.tracked.items() if t.by_pid]
+        records = [{"name": str(n.name), "address": n.address, "busy": n.address in jobs_on,
+                    "job_name": jobs_on.get(n.address), "pid": n.pid, "host": n.host} for n in nodes]
+        if ComputeType(row.type) == ComputeType.COMPUTE_INSTANCE and records:
+            names = [name for name, t in self.tracked.items()]
+            records[0].update(busy=bool(names), job_name=", ".join(sorted(names)) or None, host=HOST)
+        busy = sum(1 for r in records if r["busy"]) + (len(adopted) if ComputeType(row.type) != ComputeType.COMPUTE_INSTANCE else 0)
+        state = ComputeState.RUNNING
+        if isinstance(self.pool, LocalClusterPool) and self.pool.planned_nodes() != len(nodes):
+            state = ComputeState.SCALING
+        values = {"state": state.value, "error": None, "current_nodes": len(records), "busy_nodes": busy,
+                  "nodes": records, "scheduler_address": self.pool.scheduler_address,
+                  "dashboard_link": self.pool.dashboard_link, "applied_generation": self._applied_generation,
+                  "applied_restarts": self._applied_restarts}
+        if values != self._last_observed or time.monotonic() - self._last_write > HEARTBEAT_SECONDS:
+            compute_store.observe(self._b.store.engine, self.compute_name, **values)
+            self._last_observed, self._last_write = values, time.monotonic()
+
+    def _idle_shutdown(self, row: Any) -> None:
+        if ComputeType(row.type) != ComputeType.COMPUTE_INSTANCE:
+            return
+        minutes = json.loads(row.spec).get("idle_time_before_shutdown_minutes")
+        if not minutes or time.monotonic() - self._last_activity < minutes * 60:
+            return
+        with self._b.store.engine.begin() as conn:
+            conn.execute(computes.update().where(
+                computes.c.name == self.compute_name, computes.c.desired == Desired.RUNNING.value).values(
+                desired=Desired.STOPPED.value,
+                last_operation=f"Stopped after {minutes:g} min without jobs (idle shutdown)."))
+        log.info("compute %s idle for %s min: stopping", self.compute_name, minutes)
+
+
+def _read_node(job_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((job_dir / compute_node.NODE_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _is_local(host: str | None) -> bool:
+    from .compute_pools import HOST
+
+    return host == HOST

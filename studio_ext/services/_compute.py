@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from .._poller import Poller
+from ..entities import Compute, ComputeNode, ComputeType
+
+
+@runtime_checkable
+class ComputeOperations(Protocol):
+    """``ws.compute``: compute instances, clusters and attached compute, as ``MLClient.compute``.
+
+    Every ``begin_*`` call records what is wanted and returns at once; the poller's
+    ``result(timeout)`` waits until the target got there (or raises why it could not).
+    """
+
+    def begin_create_or_update(self, compute: Compute) -> Poller[Compute]: ...
+
+    def validate(self, compute: Compute) -> list[str]: ...
+
+    def get(self, name: str) -> Compute: ...
+
+    def list(self, compute_type: str | ComputeType | None = None) -> list[Compute]: ...
+
+    def list_nodes(self, name: str) -> list[ComputeNode]: ...
+
+    def begin_start(self, name: str) -> Poller[Compute]: ...
+
+    def begin_stop(self, name: str, *, force: bool = False) -> Poller[Compute]: ...
+
+    def begin_restart(self, name: str, *, force: bool = False) -> Poller[Compute]: ...
+
+    def begin_delete(self, name: str, *, force: bool = False) -> Poller[bool]: ...
