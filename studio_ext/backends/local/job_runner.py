@@ -181,16 +181,15 @@ class LocalJobRunner:
                 finalize_job(self._b, row.name, read_exit(self._b.jobs_dir / row.name))
 
     def _start_queued(self) -> None:
-        running = len(self._procs) + len(self._starting)
-        if running >= self.max_concurrent:
-            self._mark_queued()
-            return
         with self._b.store.engine.connect() as conn:
-            rows = conn.execute(sa.select(jobs_table).where(
+            waiting = conn.execute(sa.select(jobs_table.c.name, jobs_table.c.status).where(
                 jobs_table.c.compute == "local",
                 jobs_table.c.status.in_([JobStatus.NOT_STARTED.value, JobStatus.QUEUED.value]))
-                .order_by(jobs_table.c.created_at).limit(self.max_concurrent - running)).all()
-        for row in rows:
+                .order_by(jobs_table.c.created_at)).all()
+        if not waiting:
+            return  # the common idle case: no writes at all
+        free = self.max_concurrent - len(self._procs) - len(self._starting)
+        for row in waiting[:max(free, 0)]:
             with self._b.store.engine.begin() as conn:
                 claimed = conn.execute(jobs_table.update().where(
                     jobs_table.c.name == row.name,
@@ -198,14 +197,17 @@ class LocalJobRunner:
                     .values(status=JobStatus.STARTING.value)).rowcount
             if claimed:
                 self._starting.add(row.name)
-                self._pool.submit(self._launch, row)
-        self._mark_queued()
+                self._pool.submit(self._launch, self._full_row(row.name))
+        if any(r.status == JobStatus.NOT_STARTED.value for r in waiting[max(free, 0):]):
+            # Every slot is taken: the rest wait, and say so.
+            with self._b.store.engine.begin() as conn:
+                conn.execute(jobs_table.update().where(
+                    jobs_table.c.compute == "local", jobs_table.c.status == JobStatus.NOT_STARTED.value)
+                    .values(status=JobStatus.QUEUED.value))
 
-    def _mark_queued(self) -> None:
-        with self._b.store.engine.begin() as conn:
-            conn.execute(jobs_table.update().where(
-                jobs_table.c.compute == "local", jobs_table.c.status == JobStatus.NOT_STARTED.value)
-                .values(status=JobStatus.QUEUED.value))
+    def _full_row(self, name: str) -> Any:
+        with self._b.store.engine.connect() as conn:
+            return conn.execute(sa.select(jobs_table).where(jobs_table.c.name == name)).first()
 
     def _launch(self, row: Any) -> None:
         job_dir = self._b.jobs_dir / row.name
