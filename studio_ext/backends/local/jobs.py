@@ -28,6 +28,7 @@ from ..._validation import check_name
 from ...entities import TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
 from ...errors import Conflict, InvalidInput, NotFound, UnsafePath
 from . import tracking
+from .run_reads import RunExplorerReads
 from .store import jobs as jobs_table
 from .store import now, to_datetime
 
@@ -72,8 +73,12 @@ def pid_alive(pid: int | None, started: float | None) -> bool:
         return False
 
 
-class LocalJobs:
-    """``ws.jobs``: the JobOperations of the local backend."""
+class LocalJobs(RunExplorerReads):
+    """``ws.jobs``: the JobOperations of the local backend.
+
+    The run explorer's reads (search, metric history, artifacts, view settings) and
+    ``resubmit`` come from :class:`~.run_reads.RunExplorerReads`.
+    """
 
     def __init__(self, backend: "LocalBackend") -> None:
         self._b = backend
