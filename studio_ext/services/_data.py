@@ -1,0 +1,66 @@
+"""``ws.datastores`` and ``ws.data``: where data lives, and the datasets registered from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+
+from ..entities._data import Data, DataConsumer, DataProfile, Datastore, DataType, DelimitedReadOptions, SourcePreview
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+
+@runtime_checkable
+class DatastoreOperations(Protocol):
+    """``ws.datastores``: the workspace's default store plus registered fsspec and SQL stores."""
+
+    def list(self) -> list[Datastore]: ...
+
+    def get(self, name: str) -> Datastore: ...
+
+    def get_default(self) -> Datastore: ...
+
+    def create_or_update(self, datastore: Datastore) -> Datastore: ...
+
+    def delete(self, name: str) -> None: ...
+
+    def list_paths(self, name: str, path: str = "") -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class DataOperations(Protocol):
+    """``ws.data``: immutable dataset versions, their previews, profiles and lineage."""
+
+    def create_or_update(self, data: Data, *, progress: Callable[[int, int], None] | None = None) -> Data: ...
+
+    def get(self, name: str, version: int | str | None = None, label: str | None = None) -> Data: ...
+
+    def list(self, name: str | None = None, *, include_archived: bool = False) -> list[Data]: ...
+
+    def archive(self, name: str, version: int | str | None = None) -> None: ...
+
+    def restore(self, name: str, version: int | str | None = None) -> None: ...
+
+    def preview(self, name: str, version: int | str | None = None, n: int = 100) -> "pd.DataFrame": ...
+
+    def load(self, name: str, version: int | str | None = None) -> "pd.DataFrame": ...
+
+    def profile(self, name: str, version: int | str | None = None, *, refresh: bool = False) -> DataProfile: ...
+
+    def preview_source(
+        self,
+        *,
+        path: str | None = None,
+        type: DataType | str = DataType.TABULAR,  # noqa: A002
+        read_options: DelimitedReadOptions | dict | None = None,
+        datastore: str | None = None,
+        query: str | None = None,
+        n: int = 20,
+    ) -> SourcePreview: ...
+
+    def local_path(self, name: str, version: int | str | None = None) -> Path: ...
+
+    def resolve_input_path(self, ref: str) -> str: ...
+
+    def list_consumers(self, name: str, version: int | str | None = None) -> list[DataConsumer]: ...
