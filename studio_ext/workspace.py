@@ -162,6 +162,16 @@ class Workspace:
         """Register and list Python environments (``services.EnvironmentOperations``)."""
         return self._backend.service("environments")
 
+    @property
+    def datastores(self):  # noqa: ANN201
+        """The default datastore plus registered fsspec/SQL stores (``services.DatastoreOperations``)."""
+        return self._backend.service("datastores")
+
+    @property
+    def data(self):  # noqa: ANN201
+        """Register, preview, profile and load datasets (``services.DataOperations``)."""
+        return self._backend.service("data")
+
     # -- MLflow ------------------------------------------------------------
     @property
     def mlflow_tracking_uri(self) -> str:

@@ -5,6 +5,7 @@ only, so they work on every backend.
 """
 
 from ._compute import ComputeOperations
+from ._data import DataOperations, DatastoreOperations
 from ._jobs import EnvironmentOperations, JobOperations
 
-__all__ = ["ComputeOperations", "EnvironmentOperations", "JobOperations"]
+__all__ = ["ComputeOperations", "DataOperations", "DatastoreOperations", "EnvironmentOperations", "JobOperations"]
