@@ -15,6 +15,19 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.setdefault("STUDIO_EXT_SUPERVISOR_IDLE_EXIT", "120")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _stray_mlflow_calls_stay_out_of_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """MLflow's fluent API defaults to ./mlflow.db; point it at a scratch store instead."""
+    scratch = tmp_path_factory.mktemp("mlflow-default")
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{scratch / 'mlflow.db'}"
+    yield
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[Workspace]:
     """A new local workspace; its supervisor (if a test started one) is stopped afterwards."""

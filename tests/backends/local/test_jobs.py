@@ -160,13 +160,14 @@ def test_child_jobs_are_linked_to_their_parent(workspace: Workspace, code_dir: P
 
 
 def test_interactive_runs_appear_beside_jobs(workspace: Workspace) -> None:
+    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(workspace.mlflow_tracking_uri)
     try:
         mlflow.set_experiment("notebook-exp")
         with mlflow.start_run(run_name="from a notebook") as run:
             mlflow.log_metric("accuracy", 0.91)
     finally:
-        mlflow.set_tracking_uri("")
+        mlflow.set_tracking_uri(previous)
     listed = workspace.jobs.list("notebook-exp")
     assert [(j.name, j.interactive, str(j.status), j.metrics) for j in listed] == [
         (run.info.run_id, True, "Completed", {"accuracy": 0.91})]
