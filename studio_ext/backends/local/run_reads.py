@@ -203,7 +203,9 @@ class RunExplorerReads:
              archived], default=str).encode()).hexdigest()[:12]
         offset = _decode_token(page_token, fingerprint)
         used = columns_of(node) + [o.column for o in order]
-        check_known_columns(used, self._known_keys(ids), scope)
+        # A filter naming a key no run has is a mistake worth a message; sorting by one is
+        # not (as in MLflow, runs lacking the key simply come last).
+        check_known_columns(columns_of(node), self._known_keys(ids), scope)
         dialect = self._tables().dialect
 
         def where(resolver: Any) -> sa.ColumnElement:

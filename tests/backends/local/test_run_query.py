@@ -175,7 +175,9 @@ def test_unknown_columns_are_named_with_a_suggestion(runs_ws: Workspace) -> None
         "Unknown column metrics.acuracy: no run in experiment 'grid' has a metric named 'acuracy'. "
         "Did you mean metrics.accuracy? Known metrics: accuracy, loss.")
     with pytest.raises(InvalidInput, match="Unknown column params.modle: .* Did you mean params.model?"):
-        runs_ws.jobs.search("grid", order_by=["params.modle"])
+        runs_ws.jobs.search("grid", filter="params.modle = 'lgbm'")
+    # Sorting by a key no run has yet is allowed, as in MLflow: the order falls back to the tie-break.
+    assert runs_ws.jobs.search("grid", order_by=["metrics.not_yet DESC"]).total == 40
 
 
 @pytest.mark.parametrize(
