@@ -2,10 +2,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator, Protocol, TextIO, runtime_checkable
+from typing import Any, Iterable, Iterator, Protocol, TextIO, runtime_checkable
 
 from .._poller import Poller
 from ..entities import CommandJob, Environment, Job, JobStatus
+from ..entities._run import (
+    ArtifactContent,
+    ArtifactInfo,
+    ExperimentSummary,
+    LogTail,
+    MetricHistory,
+    RunColumns,
+    RunLineage,
+    RunPage,
+    RunSummary,
+)
 
 
 @runtime_checkable
@@ -41,6 +52,43 @@ class JobOperations(Protocol):
     def restore(self, name: str) -> None: ...
 
     def download(self, name: str, download_path: str | os.PathLike[str] = ".", *, artifact_path: str | None = None) -> Path: ...
+
+    # -- the run explorer (MLflow-like names) --
+    def search(
+        self,
+        experiment_names: Iterable[str] | str | None = None,
+        *,
+        filter: str | None = None,  # noqa: A002
+        order_by: Iterable[str] | str | None = None,
+        search_text: str | None = None,
+        status: str | JobStatus | Iterable[str | JobStatus] | None = None,
+        archived: bool | None = False,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> RunPage: ...
+
+    def experiments(self, *, include_archived: bool = False) -> list[ExperimentSummary]: ...
+
+    def run_columns(self, experiment_names: Iterable[str] | str | None = None) -> RunColumns: ...
+
+    def run_summary(self, name: str) -> RunSummary: ...
+
+    def get_metric_history(self, name: str, key: str, *, max_points: int | None = None) -> MetricHistory: ...
+
+    def list_artifacts(self, name: str, path: str = "") -> list[ArtifactInfo]: ...
+
+    def read_artifact(self, name: str, path: str, *, max_bytes: int = 1_000_000) -> ArtifactContent: ...
+
+    def tail_log(self, name: str, *, max_bytes: int = 64_000) -> LogTail: ...
+
+    def get_lineage(self, name: str) -> RunLineage: ...
+
+    def resubmit(self, name: str, *, inputs: dict[str, Any] | None = None, display_name: str | None = None,
+                 tags: dict[str, str] | None = None, experiment_name: str | None = None) -> Job: ...
+
+    def get_view_settings(self, experiment_name: str) -> dict[str, Any]: ...
+
+    def set_view_settings(self, experiment_name: str, settings: dict[str, Any]) -> dict[str, Any]: ...
 
 
 @runtime_checkable
