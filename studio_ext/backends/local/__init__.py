@@ -15,8 +15,7 @@ SERVICES: dict[str, str] = {
     "jobs": "studio_ext.backends.local.jobs:LocalJobs",
     "compute": "studio_ext.backends.local.compute:LocalCompute",
     "environments": "studio_ext.backends.local.environments:LocalEnvironments",
-    "datastores": "studio_ext.backends.local.datastores:LocalDatastores",
-    "data": "studio_ext.backends.local.data:LocalData",
+    "models": "studio_ext.backends.local.models:LocalModels",
 }
 
 

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import os
+from typing import Any, Protocol, runtime_checkable
+
+from .._poller import Poller
+from ..entities import EndpointAuthKeys, EndpointMetrics, KeyType, ManagedOnlineDeployment, ManagedOnlineEndpoint
+
+
+@runtime_checkable
+class OnlineEndpointOperations(Protocol):
+    """``ws.online_endpoints``: endpoints, their keys, traffic, invocation and telemetry."""
+
+    def begin_create_or_update(self, endpoint: ManagedOnlineEndpoint) -> Poller[ManagedOnlineEndpoint]: ...
+
+    def get(self, name: str) -> ManagedOnlineEndpoint: ...
+
+    def list(self) -> list[ManagedOnlineEndpoint]: ...
+
+    def begin_delete(self, name: str) -> Poller[str]: ...
+
+    def get_keys(self, name: str) -> EndpointAuthKeys: ...
+
+    def begin_regenerate_keys(self, name: str, *, key_type: str | KeyType = KeyType.PRIMARY) -> Poller[EndpointAuthKeys]: ...
+
+    def invoke(
+        self,
+        endpoint_name: str,
+        request_file: str | os.PathLike[str] | None = None,
+        deployment_name: str | None = None,
+        *,
+        request_data: Any = None,
+    ) -> str: ...
+
+    def get_metrics(
+        self, endpoint_name: str, *, deployment_name: str | None = None, minutes: float = 60, interval_seconds: int = 60
+    ) -> EndpointMetrics: ...
+
+
+@runtime_checkable
+class OnlineDeploymentOperations(Protocol):
+    """``ws.online_deployments``: deployments behind an endpoint, their state and logs."""
+
+    def begin_create_or_update(self, deployment: ManagedOnlineDeployment) -> Poller[ManagedOnlineDeployment]: ...
+
+    def get(self, name: str, endpoint_name: str) -> ManagedOnlineDeployment: ...
+
+    def list(self, endpoint_name: str) -> list[ManagedOnlineDeployment]: ...
+
+    def begin_delete(self, name: str, endpoint_name: str) -> Poller[str]: ...
+
+    def get_logs(self, name: str, endpoint_name: str, lines: int = 100) -> str: ...
+
+    def begin_reload(self, name: str, endpoint_name: str) -> Poller[ManagedOnlineDeployment]: ...

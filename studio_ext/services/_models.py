@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from ..entities import Model
+
+
+@runtime_checkable
+class ModelOperations(Protocol):
+    """``ws.models``: register, get, list, download and archive model versions."""
+
+    def create_or_update(self, model: Model) -> Model: ...
+
+    def get(self, name: str, version: int | str | None = None, label: str | None = None) -> Model: ...
+
+    def list(
+        self,
+        name: str | None = None,
+        *,
+        tags: dict[str, str] | None = None,
+        properties: dict[str, str] | None = None,
+        include_archived: bool = False,
+    ) -> list[Model]: ...
+
+    def download(self, name: str, version: int | str, download_path: str | Path = ".") -> Path: ...
+
+    def archive(self, name: str, version: int | str | None = None) -> None: ...
+
+    def restore(self, name: str, version: int | str | None = None) -> None: ...
