@@ -163,6 +163,16 @@ class Workspace:
         return self._backend.service("environments")
 
     @property
+    def datastores(self):  # noqa: ANN201
+        """The default datastore plus registered fsspec/SQL stores (``services.DatastoreOperations``)."""
+        return self._backend.service("datastores")
+
+    @property
+    def data(self):  # noqa: ANN201
+        """Register, preview, profile and load datasets (``services.DataOperations``)."""
+        return self._backend.service("data")
+
+    @property
     def models(self):  # noqa: ANN201
         """Register, list and download model versions (``services.ModelOperations``)."""
         return self._backend.service("models")

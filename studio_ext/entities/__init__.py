@@ -11,6 +11,20 @@ from ._compute import (
     ComputeType,
 )
 from ._environment import Environment
+from ._data import (
+    ColumnProfile,
+    ColumnSchema,
+    ColumnType,
+    Data,
+    DataConsumer,
+    DataProfile,
+    Datastore,
+    DatastoreType,
+    DataType,
+    DelimitedReadOptions,
+    HeaderMode,
+    SourcePreview,
+)
 from ._job import TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
 from ._model import Model, ModelType, Serialization
 from ._endpoint import (
@@ -36,6 +50,18 @@ __all__ = [
     "ComputeState",
     "ComputeType",
     "CommandJob",
+    "ColumnProfile",
+    "ColumnSchema",
+    "ColumnType",
+    "Data",
+    "DataConsumer",
+    "DataProfile",
+    "Datastore",
+    "DatastoreType",
+    "DataType",
+    "DelimitedReadOptions",
+    "HeaderMode",
+    "SourcePreview",
     "Environment",
     "Input",
     "Job",

@@ -4,16 +4,11 @@ Each backend provides a class per Protocol; panels and the CLI type against thes
 only, so they work on every backend.
 """
 
-from ._endpoints import OnlineDeploymentOperations, OnlineEndpointOperations
 from ._compute import ComputeOperations
+from ._data import DataOperations, DatastoreOperations
+from ._endpoints import OnlineDeploymentOperations, OnlineEndpointOperations
 from ._jobs import EnvironmentOperations, JobOperations
 from ._models import ModelOperations
 
-__all__ = [
-    "ComputeOperations",
-    "EnvironmentOperations",
-    "JobOperations",
-    "ModelOperations",
-    "OnlineDeploymentOperations",
-    "OnlineEndpointOperations",
-]
+__all__ = ["ComputeOperations", "DataOperations", "DatastoreOperations", "EnvironmentOperations", "JobOperations",
+           "ModelOperations", "OnlineDeploymentOperations", "OnlineEndpointOperations"]
