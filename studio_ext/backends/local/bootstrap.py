@@ -75,4 +75,15 @@ def create_workspace(
         config = {"name": name, "backend": "local", "storage": storage}
         tmp = toml_path.with_suffix(".toml.tmp")
         tmp.write_bytes(tomli_w.dumps(config).encode("utf-8"))
+        if any(_has_password(uri) for uri in storage.values()):
+            os.chmod(tmp, 0o600)  # database passwords: readable by the owner only
         os.replace(tmp, toml_path)
+
+
+def _has_password(uri: str) -> bool:
+    import sqlalchemy as sa
+
+    try:
+        return bool(sa.engine.make_url(uri).password)
+    except Exception:  # not a SQLAlchemy URL (e.g. an http MLflow server): look for user:pass@
+        return bool(re.match(r"^[a-z+]+://[^/@]+:[^/@]+@", uri))
