@@ -83,6 +83,16 @@ class Job:
     children: list[str] = field(default_factory=list)
     interactive: bool = False
 
+    def __repr__(self) -> str:
+        # The full field list is long; show what a user scans for in a notebook.
+        parts = [f"name={self.name!r}", f"type={self.type!r}", f"status={str(self.status)!r}",
+                 f"experiment_name={self.experiment_name!r}", f"compute={self.compute!r}"]
+        if self.metrics:
+            parts.append(f"metrics={self.metrics!r}")
+        if self.error:
+            parts.append(f"error={self.error[:80]!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
     @property
     def duration_seconds(self) -> float | None:
         if self.start_time is None:
