@@ -57,7 +57,7 @@ class Output:
     mode: str = "rw_mount"
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, repr=False)
 class Job:
     """What every job kind shares: identity, placement, state and results."""
 
@@ -101,7 +101,7 @@ class Job:
         return (end - self.start_time).total_seconds()
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, repr=False)
 class CommandJob(Job):
     """A script run with arguments, inputs, outputs and an environment.
 
