@@ -1,0 +1,259 @@
+"""Pieces every panel can reuse: the SDK-code box, HTML tables, messages, charts, live refresh.
+
+* :class:`CodeBox` shows the Python that reproduces what the panel just did.
+* :class:`Message` shows an error or a note beside a control, without clearing the rest.
+* :func:`html_table` renders rows as an escaped HTML table (cheap in every front end).
+* :func:`show_figures` puts plotly figures in an ``Output`` the way ``display(fig)`` does
+  under plotly's mimetype renderer, but safely from a background thread.
+* :class:`SharedPoller` refreshes live views: one thread per workspace, one fetch per
+  key per tick however many pages watch the same thing, stopping when nobody watches.
+
+Example (a page watching a job)::
+
+    poller = SharedPoller.for_workspace(ws)
+    sub = poller.subscribe(("run", name), lambda: ws.jobs.run_summary(name), self._on_update)
+    ...
+    sub.cancel()  # or return False from the callback to stop
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Hashable, Iterable, Sequence
+
+import ipywidgets as widgets
+
+from ..entities import JobStatus
+
+log = logging.getLogger("studio_ext.panels")
+
+_STATUS_COLOURS = {
+    JobStatus.COMPLETED: "#107c10", JobStatus.FAILED: "#a4262c", JobStatus.CANCELED: "#797775",
+    JobStatus.RUNNING: "#0078d4", JobStatus.FINALIZING: "#0078d4", JobStatus.STARTING: "#8764b8",
+    JobStatus.QUEUED: "#8764b8", JobStatus.NOT_STARTED: "#8764b8",
+}
+
+
+class CodeBox(widgets.HTML):
+    """The equivalent SDK code of the last action, ready to copy into a cell."""
+
+    def __init__(self, code: str = "", title: str = "Equivalent Python") -> None:
+        self._title = title
+        self.code = ""
+        super().__init__()
+        self.show(code)
+
+    def show(self, code: str) -> None:
+        self.code = code
+        self.value = (
+            f"<details open><summary style='font-size:90%;color:#555'>{html.escape(self._title)}</summary>"
+            f"<pre style='background:#f6f8fa;padding:6px;margin:2px 0;font-size:85%;white-space:pre-wrap'>"
+            f"{html.escape(code)}</pre></details>" if code else ""
+        )
+
+
+class Message(widgets.HTML):
+    """A one-line error or note; ``text`` keeps the plain message for tests and screen readers."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.kind = ""
+        super().__init__()
+
+    def error(self, text: str) -> None:
+        self._set(text, "error", "#a4262c")
+
+    def info(self, text: str) -> None:
+        self._set(text, "info", "#444")
+
+    def clear(self) -> None:
+        self.text, self.kind, self.value = "", "", ""
+
+    def _set(self, text: str, kind: str, colour: str) -> None:
+        self.text, self.kind = text, kind
+        self.value = f"<div style='color:{colour};white-space:pre-wrap;font-size:90%'>{html.escape(text)}</div>"
+
+
+def status_badge(status: JobStatus | str) -> str:
+    status = JobStatus(status)
+    colour = _STATUS_COLOURS.get(status, "#444")
+    return (f"<span style='background:{colour};color:white;border-radius:8px;padding:0 6px;"
+            f"font-size:85%'>{html.escape(status.value)}</span>")
+
+
+def html_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, raw_columns: Iterable[int] = (),
+               empty: str = "Nothing to show.") -> str:
+    """An HTML table; cells are escaped except the columns in ``raw_columns`` (already HTML)."""
+    raw = set(raw_columns)
+    body = []
+    for row in rows:
+        cells = "".join(
+            f"<td style='padding:2px 8px;border-bottom:1px solid #eee'>"
+            f"{cell if i in raw else html.escape('' if cell is None else str(cell))}</td>"
+            for i, cell in enumerate(row))
+        body.append(f"<tr>{cells}</tr>")
+    if not body:
+        return f"<div style='color:#666;font-size:90%'>{html.escape(empty)}</div>"
+    head = "".join(f"<th style='text-align:left;padding:2px 8px;border-bottom:2px solid #ccc'>"
+                   f"{html.escape(h)}</th>" for h in headers)
+    return (f"<div style='overflow-x:auto'><table style='border-collapse:collapse;font-size:90%'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "NaN"
+        return f"{value:.4g}"
+    if isinstance(value, datetime):
+        return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else (f"{minutes}m {secs:02d}s" if minutes else f"{secs}s")
+
+
+def show_figures(output: widgets.Output, figures: Sequence[Any]) -> None:
+    """Show plotly figures in ``output`` (replacing what was there), from any thread.
+
+    The bundle is the one plotly's ``plotly_mimetype`` renderer gives ``display(fig)``,
+    which JupyterLab, Notebook 7, VS Code and Voila render offline; setting
+    ``outputs`` in one assignment is safe from the live-refresh thread.
+    """
+    import plotly.io as pio
+
+    renderer = pio.renderers["plotly_mimetype"]
+    output.outputs = tuple(
+        {"output_type": "display_data", "metadata": {},
+         "data": {**renderer.to_mimebundle(fig.to_dict()), "text/plain": f"<Figure: {_title(fig)}>"}}
+        for fig in figures
+    )
+
+
+def _title(fig: Any) -> str:
+    text = getattr(getattr(fig.layout, "title", None), "text", None)
+    return text or "chart"
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# -- live refresh ---------------------------------------------------------------------------------
+@dataclass(eq=False)
+class Subscription:
+    """One page's interest in a key; ``cancel()`` ends it (also done by returning False)."""
+
+    key: Hashable
+    callback: Callable[[Any, BaseException | None], bool | None]
+    poller: "SharedPoller"
+    active: bool = True
+
+    def cancel(self) -> None:
+        self.poller._remove(self)
+
+
+@dataclass
+class _Watch:
+    fetch: Callable[[], Any]
+    subscribers: list[Subscription] = field(default_factory=list)
+
+
+class SharedPoller:
+    """Refreshes live views every ``interval`` seconds on one background thread per workspace.
+
+    Pages subscribe to a key with a fetch function; each tick calls each key's fetch
+    once and hands the result (or the exception) to every subscriber of that key, so
+    ten pages on one running job cost one read of the store per tick. A callback
+    returning False unsubscribes (a job that ended). The thread ends when nothing
+    is watched, and never blocks the kernel: widgets are updated from it, as
+    ipywidgets allows.
+    """
+
+    _instances: dict[str, "SharedPoller"] = {}
+    _instances_lock = threading.Lock()
+
+    def __init__(self, interval: float = 2.0) -> None:
+        self.interval = interval
+        self._watches: dict[Hashable, _Watch] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self.ticks = 0
+        self.fetches = 0
+
+    @classmethod
+    def for_workspace(cls, ws: Any, interval: float | None = None) -> "SharedPoller":
+        """The poller of a workspace in this process (created on first use)."""
+        key = str(getattr(ws, "path", id(ws)))
+        with cls._instances_lock:
+            poller = cls._instances.get(key)
+            if poller is None:
+                poller = cls._instances[key] = cls(interval or 2.0)
+            elif interval is not None:
+                poller.interval = min(poller.interval, interval)
+            return poller
+
+    def subscribe(self, key: Hashable, fetch: Callable[[], Any],
+                  callback: Callable[[Any, BaseException | None], bool | None]) -> Subscription:
+        sub = Subscription(key=key, callback=callback, poller=self)
+        with self._lock:
+            watch = self._watches.setdefault(key, _Watch(fetch=fetch))
+            watch.subscribers.append(sub)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="studio-live-refresh", daemon=True)
+                self._thread.start()
+        return sub
+
+    def watching(self) -> list[Hashable]:
+        with self._lock:
+            return list(self._watches)
+
+    def _remove(self, sub: Subscription) -> None:
+        with self._lock:
+            sub.active = False
+            watch = self._watches.get(sub.key)
+            if watch is not None and sub in watch.subscribers:
+                watch.subscribers.remove(sub)
+                if not watch.subscribers:
+                    del self._watches[sub.key]
+
+    def _run(self) -> None:
+        while True:
+            started = time.monotonic()
+            with self._lock:
+                if not self._watches:
+                    self._thread = None
+                    return
+                watches = list(self._watches.items())
+            self.ticks += 1
+            for key, watch in watches:
+                try:
+                    result, error = watch.fetch(), None
+                except Exception as exc:  # handed to the pages, which show it
+                    result, error = None, exc
+                self.fetches += 1
+                for sub in list(watch.subscribers):
+                    if not sub.active:
+                        continue
+                    try:
+                        keep = sub.callback(result, error)
+                    except Exception:  # a broken page must not stop the others
+                        log.exception("live refresh of %r failed", key)
+                        keep = False
+                    if keep is False:
+                        self._remove(sub)
+            self._wake.wait(max(0.0, self.interval - (time.monotonic() - started)))
