@@ -17,7 +17,8 @@ import {
 import { JUPYTER_CONTROLS_VERSION } from '@jupyter-widgets/controls/lib/version';
 import { SessionContext } from '@jupyterlab/apputils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
-import { Kernel, ServiceManager } from '@jupyterlab/services';
+import { IChangedArgs } from '@jupyterlab/coreutils';
+import { Kernel, ServiceManager, Session } from '@jupyterlab/services';
 import { PromiseDelegate } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
@@ -58,7 +59,9 @@ export class StudioKernel implements IDisposable {
       kernelPreference: { name: options.kernelName, shouldStart: true, canStart: true }
     });
     this.sessionContext.statusChanged.connect(this._onStatus, this);
+    this.sessionContext.connectionStatusChanged.connect(this._onConnectionStatus, this);
     this.sessionContext.kernelChanged.connect(this._onKernelChanged, this);
+    this.sessionContext.sessionChanged.connect(this._onSessionChanged, this);
     widgetModules.added.connect(this._onWidgetModule, this);
   }
 
@@ -98,15 +101,15 @@ export class StudioKernel implements IDisposable {
         this._setState('dead');
         throw error;
       }
-      this._ensureManager();
+      void this._connectWhenAnswering();
     }
     await this._ready.promise;
   }
 
-  /** Restart the kernel; every page renders again once it is back. */
+  /** Restart the kernel (or start one if it died); every page renders again. */
   async restart(): Promise<void> {
     const kernel = this.sessionContext.session?.kernel;
-    if (!kernel) {
+    if (!kernel || kernel.isDisposed) {
       this._setState('starting');
       await this.sessionContext.startKernel();
     } else if (kernel.status === 'dead') {
@@ -140,51 +143,82 @@ export class StudioKernel implements IDisposable {
     Signal.clearData(this);
   }
 
+  // Kernel status from iopub is not a readiness signal: the server does not track
+  // the status messages of kernel_info requests, so a fresh kernel stays 'unknown'
+  // until it executes something. Readiness is a kernel_info round trip instead.
   private _onStatus(_: unknown, status: Kernel.Status): void {
-    switch (status) {
-      case 'restarting':
-      case 'autorestarting':
-        this._dropManager();
-        this._setState('restarting');
-        break;
-      case 'dead':
-        this._dropManager();
-        this._setState('dead');
-        break;
-      case 'idle':
-      case 'busy':
-        this._ensureManager();
-        break;
-      default:
-        break;
-    }
-  }
-
-  private _onKernelChanged(): void {
-    // A new kernel (changed, or started after a shutdown): the old widgets are gone.
-    this._dropManager();
-    if (this.sessionContext.session?.kernel) {
-      this._setState('starting');
-      this._ensureManager();
-    } else if (this._initialized) {
+    if (status === 'restarting' || status === 'autorestarting') {
+      this._dropManager();
+      this._setState('restarting');
+    } else if (status === 'dead') {
+      this._dropManager();
       this._setState('dead');
     }
   }
 
-  /** Make a widget manager for the current kernel if there is none and it is alive. */
-  private _ensureManager(): void {
+  private _onConnectionStatus(_: unknown, status: Kernel.ConnectionStatus): void {
+    // After a restart the connection is re-made to the new kernel process.
+    if (status === 'connected' && this._state === 'restarting') {
+      void this._connectWhenAnswering();
+    }
+  }
+
+  private _onKernelChanged(
+    _: unknown,
+    args: Session.ISessionConnection.IKernelChangedArgs
+  ): void {
+    if (!args.oldValue && !args.newValue) {
+      return; // a kernel is being started: the next change brings it
+    }
+    this._dropManager();
+    if (args.newValue) {
+      this._setState('starting');
+      void this._connectWhenAnswering();
+    } else {
+      this._setState('dead');
+    }
+  }
+
+  private _onSessionChanged(
+    _: unknown,
+    args: IChangedArgs<Session.ISessionConnection | null, Session.ISessionConnection | null, 'session'>
+  ): void {
+    if (args.oldValue && !args.newValue) {
+      // The session was shut down (from the Running panel, another tab, the REST API).
+      this._dropManager();
+      this._setState('dead');
+    }
+  }
+
+  /** Once the current kernel answers a kernel_info request, make its widget manager. */
+  private async _connectWhenAnswering(): Promise<void> {
     const kernel = this.sessionContext.session?.kernel;
-    if (this._manager || !kernel || this._isDisposed) {
+    if (!kernel || this._manager || this._isDisposed) {
       return;
     }
-    const status = kernel.status;
-    if (status !== 'idle' && status !== 'busy') {
-      // Wait for the kernel to answer; _onStatus calls us again.
-      if (this._state !== 'restarting') {
-        this._setState('starting');
+    const generation = ++this._generation;
+    try {
+      if (this._state === 'restarting') {
+        await kernel.requestKernelInfo();
+      } else {
+        await kernel.info;
       }
+    } catch {
+      return; // not connected yet: the next 'connected' tries again
+    }
+    if (
+      generation !== this._generation ||
+      this._manager ||
+      this._isDisposed ||
+      kernel.isDisposed ||
+      kernel !== this.sessionContext.session?.kernel
+    ) {
       return;
     }
+    this._makeManager(kernel);
+  }
+
+  private _makeManager(kernel: Kernel.IKernelConnection): void {
     const rendermime = this._appRendermime.clone();
     const manager = new KernelWidgetManager(kernel, rendermime);
     this._registered = new Set();
@@ -215,6 +249,7 @@ export class StudioKernel implements IDisposable {
   }
 
   private _dropManager(): void {
+    this._generation++;
     if (this._state === 'ready') {
       this._ready = new PromiseDelegate<void>();
     }
@@ -222,6 +257,9 @@ export class StudioKernel implements IDisposable {
     this._manager = null;
     this._rendermime = null;
     if (manager && !manager.isDisposed) {
+      // Mark every model offline first, so that views removed afterwards do not try
+      // to sync with a kernel that is gone (disconnect() does so in microtasks).
+      manager.disconnect();
       manager.dispose();
     }
   }
@@ -254,6 +292,7 @@ export class StudioKernel implements IDisposable {
   private _registered = new Set<string>();
   private _state: StudioKernelState = 'starting';
   private _initialized = false;
+  private _generation = 0;
   private _everReady = false;
   private _isDisposed = false;
   private _ready = new PromiseDelegate<void>();

@@ -12,7 +12,7 @@ import { StudioKernel, StudioKernelState } from './kernel';
 export type NoticeKind = 'info' | 'warning' | 'error';
 
 /** The page's render state, on `data-render-state` (read by the browser tests too). */
-export type RenderState = 'waiting' | 'running' | 'done' | 'error';
+export type RenderState = 'waiting' | 'running' | 'done' | 'error' | 'stopped';
 
 export interface IStudioPageOptions {
   pageId: string;
@@ -203,8 +203,9 @@ export class StudioPage extends Panel {
   private _onKernelState(_: StudioKernel, state: StudioKernelState): void {
     switch (state) {
       case 'restarting':
+        // The widgets on screen belong to the old kernel: remove them.
         this._attempt++;
-        this._markStale();
+        this._clearOutput(true);
         this._setRenderState('waiting');
         this.showNotice(
           'warning',
@@ -213,8 +214,8 @@ export class StudioPage extends Panel {
         break;
       case 'dead':
         this._attempt++;
-        this._markStale();
-        this._setRenderState('error');
+        this._clearOutput(true);
+        this._setRenderState('stopped');
         this.showNotice(
           'error',
           'The studio kernel died or was shut down. Restart it to rebuild this page.',
@@ -236,14 +237,21 @@ export class StudioPage extends Panel {
     void this.render();
   }
 
-  private _markStale(): void {
-    this._output?.addClass('jp-mod-stale');
-  }
-
-  private _clearOutput(): void {
-    if (this._output) {
-      this._output.dispose();
-      this._output = null;
+  /**
+   * Remove the panel's output. ``deferred``: after the kernel went away, wait for the
+   * widget manager to mark its models offline (it does so in microtasks) first.
+   */
+  private _clearOutput(deferred = false): void {
+    const output = this._output;
+    this._output = null;
+    if (!output) {
+      return;
+    }
+    if (deferred) {
+      output.hide();
+      window.setTimeout(() => output.dispose(), 0);
+    } else {
+      output.dispose();
     }
   }
 

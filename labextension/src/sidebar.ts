@@ -53,7 +53,8 @@ export class StudioSidebar extends Widget {
     const form = element('form', 'jp-StudioSidebar-workspaceForm');
     this._wsInput = element('input', 'jp-mod-styled jp-StudioSidebar-workspaceInput');
     this._wsInput.type = 'text';
-    this._wsInput.placeholder = 'Workspace folder (empty: default)';
+    this._wsInput.placeholder = 'Folder path';
+    this._wsInput.title = 'A workspace folder; leave empty and Open for the default';
     this._wsInput.setAttribute('aria-label', 'Workspace folder');
     const open = element('button', 'jp-Button jp-mod-styled jp-mod-accept', 'Open');
     open.type = 'submit';

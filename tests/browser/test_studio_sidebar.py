@@ -1,0 +1,160 @@
+"""The Studio sidebar in a real JupyterLab and chromium: pages render, the kernel recovers.
+
+Every page in ``studio_ext.panels.PAGES`` is opened and checked; the test-only
+harness page (harness/studio_ext_test_harness.py) checks the rendering machinery
+itself: controls, a kernel round trip, a plotly Figure and a FigureWidget.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from studio_ext import Workspace
+from studio_ext.panels import PAGES
+
+pytestmark = pytest.mark.browser
+
+HARNESS = "test-harness"
+WIDGETS = ".jp-OutputArea .lm-Widget.jupyter-widgets, .jp-OutputArea .widget-box"
+PLOTLY = ".js-plotly-plot"
+TRACEBACK = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]'
+
+
+def _check_widgets_and_charts(content) -> None:
+    assert content.locator(WIDGETS).count() > 0, "the page shows no widgets"
+    assert content.locator('[data-mime-type="application/vnd.jupyter.error"]').count() == 0
+    # Every plotly chart on the page must have drawn its SVG.
+    charts = content.locator(PLOTLY)
+    for index in range(charts.count()):
+        charts.nth(index).locator(".main-svg").first.wait_for(state="attached", timeout=30_000)
+
+
+def test_sidebar_shows_workspace_summary_and_pages(studio) -> None:
+    sidebar = studio.open_sidebar()
+    expect(sidebar.locator(".jp-StudioSidebar-workspaceName")).to_have_text("browser-tests")
+    expect(sidebar).to_have_attribute("data-workspace", str(studio.server.workspace))
+    expect(sidebar.locator('[data-count="running-jobs"]')).to_have_attribute("data-value", "0")
+    expect(sidebar.locator('[data-count="queued-jobs"]')).to_have_attribute("data-value", "0")
+    expected = [*PAGES, HARNESS]
+    buttons = sidebar.locator("button.jp-StudioSidebar-page")
+    buttons.first.wait_for()
+    shown = [buttons.nth(i).get_attribute("data-page-id") for i in range(buttons.count())]
+    assert sorted(shown) == sorted(set(expected))
+    studio.screenshot("sidebar")
+    studio.assert_clean()
+
+
+def test_harness_page_renders_widgets_and_plotly(studio) -> None:
+    content = studio.open_studio_page(HARNESS)
+    studio.wait_rendered(HARNESS)
+    _check_widgets_and_charts(content)
+    # go.Figure inside an Output widget, and a FigureWidget (anywidget).
+    content.locator(f".studio-harness-figure {PLOTLY} .main-svg").first.wait_for()
+    # The FigureWidget's own element is the plotly div.
+    content.locator(".studio-harness-figurewidget .main-svg").first.wait_for(timeout=60_000)
+    studio.screenshot(f"page-{HARNESS}")
+    studio.assert_clean()
+
+
+def test_harness_round_trips_through_the_kernel(studio) -> None:
+    content = studio.open_studio_page(HARNESS)
+    studio.wait_rendered(HARNESS)
+    content.locator(".studio-harness-button").click()
+    content.locator(".studio-harness-clicks", has_text="clicks: 1").wait_for()
+    content.locator(".studio-harness-button").click()
+    content.locator(".studio-harness-clicks", has_text="clicks: 2").wait_for()
+    studio.assert_clean()
+
+
+def test_choosing_an_open_page_reuses_its_tab(studio) -> None:
+    studio.open_studio_page(HARNESS)
+    studio.wait_rendered(HARNESS)
+    studio.open_studio_page(HARNESS)
+    assert studio.page.locator('.jp-StudioPage[data-studio-page="test-harness"]').count() == 1
+    tabs = studio.page.locator("#jp-main-dock-panel .lm-TabBar-tab", has_text="Test harness")
+    assert tabs.count() == 1
+    studio.assert_clean()
+
+
+@pytest.mark.parametrize("page_id", list(PAGES))
+def test_every_page_renders(studio, page_id: str) -> None:
+    content = studio.open_studio_page(page_id)
+    studio.wait_rendered(page_id)
+    _check_widgets_and_charts(content)
+    studio.page.wait_for_timeout(500)  # let charts settle before the screenshot
+    studio.screenshot(f"page-{page_id}")
+    studio.assert_clean()
+
+
+def test_restart_kernel_rebuilds_the_page(studio) -> None:
+    content = studio.open_studio_page(HARNESS)
+    studio.wait_rendered(HARNESS)
+    before = studio.render_count(HARNESS)
+    studio.page.locator(
+        '.jp-StudioPageWidget:not(.lm-mod-hidden) .jp-StudioPage-restart'
+    ).click()
+    studio.wait_rendered(HARNESS, after=before)
+    expect(content.locator(".jp-StudioPage-notice")).to_contain_text("restarted")
+    _check_widgets_and_charts(content)
+    # The rebuilt page talks to the new kernel.
+    content.locator(".studio-harness-button").click()
+    content.locator(".studio-harness-clicks", has_text="clicks: 1").wait_for()
+    studio.screenshot(f"page-{HARNESS}-after-restart")
+    studio.assert_clean()
+
+
+def test_page_recovers_after_the_kernel_is_shut_down(studio) -> None:
+    content = studio.open_studio_page(HARNESS)
+    studio.wait_rendered(HARNESS)
+    before = studio.render_count(HARNESS)
+    sessions = studio.server.api("GET", "api/sessions")
+    (session,) = [s for s in sessions if s["path"] == "studio-ext-sidebar"]
+    studio.server.api("DELETE", f"api/sessions/{session['id']}")
+    restart = content.locator(".jp-StudioPage-noticeRestart")
+    restart.wait_for()
+    expect(content.locator(".jp-StudioPage-notice")).to_contain_text("died or was shut down")
+    restart.click()
+    studio.wait_rendered(HARNESS, after=before)
+    _check_widgets_and_charts(content)
+    studio.assert_clean()
+
+
+def test_switching_workspace_rebuilds_open_pages(studio, tmp_path) -> None:
+    other = Workspace.create(tmp_path / "other-ws", name="other-workspace")
+    try:
+        content = studio.open_studio_page(HARNESS)
+        studio.wait_rendered(HARNESS)
+        before = studio.render_count(HARNESS)
+        sidebar = studio.open_sidebar()
+        field = sidebar.locator(".jp-StudioSidebar-workspaceInput")
+
+        # A folder that is not a workspace is refused with the server's explanation
+        # (the browser logs the 400 answer).
+        studio.expect_console_error(r"status of 400", r"/studio-ext/workspace")
+        field.fill(str(tmp_path))
+        sidebar.get_by_role("button", name="Open").click()
+        error = sidebar.locator(".jp-StudioSidebar-workspace .jp-StudioSidebar-error")
+        expect(error).to_contain_text("not a studio workspace")
+        expect(sidebar.locator(".jp-StudioSidebar-workspaceName")).to_have_text("browser-tests")
+
+        field.fill(str(other.path))
+        sidebar.get_by_role("button", name="Open").click()
+        sidebar.locator(".jp-StudioSidebar-workspaceName", has_text="other-workspace").wait_for()
+        studio.wait_rendered(HARNESS, after=before)
+        content.get_by_text("other-workspace").first.wait_for()
+        toolbar = studio.page.locator(
+            ".jp-StudioPageWidget:not(.lm-mod-hidden) .jp-StudioPage-toolbarWorkspace"
+        )
+        expect(toolbar).to_have_text("Workspace: other-workspace")
+        studio.screenshot("sidebar-switched-workspace")
+    finally:
+        # Back to the server's default for the tests that follow.
+        field = studio.open_sidebar().locator(".jp-StudioSidebar-workspaceInput")
+        field.fill("")
+        studio.open_sidebar().get_by_role("button", name="Open").click()
+        studio.open_sidebar().locator(
+            ".jp-StudioSidebar-workspaceName", has_text="browser-tests"
+        ).wait_for()
+        other.close()
+    studio.assert_clean()
