@@ -1,0 +1,275 @@
+"""The sidebar's REST API in a real jupyter server: authenticated, XSRF-checked, correct."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+import studio_ext
+from studio_ext.jupyter._handlers import StudioState
+from studio_ext.panels import PAGES
+
+REPO = Path(__file__).resolve().parents[2]
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+ROUTES = [
+    ("GET", "studio-ext/pages", None),
+    ("GET", "studio-ext/workspace", None),
+    ("GET", "studio-ext/summary", None),
+    ("POST", "studio-ext/workspace", {"path": "ws"}),
+]
+
+
+@pytest.mark.parametrize(("method", "route", "body"), ROUTES)
+def test_routes_refuse_requests_without_a_token(jupyter_server, method, route, body) -> None:
+    response = requests.request(method, f"{jupyter_server.url}/{route}", json=body, timeout=10)
+    assert response.status_code in (401, 403)
+
+
+@pytest.mark.parametrize(("method", "route", "body"), ROUTES)
+def test_routes_refuse_a_wrong_token(jupyter_server, method, route, body) -> None:
+    response = requests.request(
+        method,
+        f"{jupyter_server.url}/{route}",
+        json=body,
+        headers={"Authorization": "token not-the-token"},
+        timeout=10,
+    )
+    assert response.status_code in (401, 403)
+
+
+@pytest.mark.parametrize(("method", "route", "body"), ROUTES)
+def test_routes_answer_with_the_token(jupyter_server, method, route, body) -> None:
+    response = requests.request(
+        method,
+        f"{jupyter_server.url}/{route}",
+        json=body,
+        headers=jupyter_server.headers(),
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+
+
+def test_cookie_post_without_xsrf_is_refused(jupyter_server) -> None:
+    browser = requests.Session()
+    # Logging in with the token in the URL sets the login and _xsrf cookies.
+    assert browser.get(f"{jupyter_server.url}/lab?token={jupyter_server.token}").ok
+    assert browser.cookies.get("_xsrf")
+    url = f"{jupyter_server.url}/studio-ext/workspace"
+
+    refused = browser.post(url, json={"path": "ws"}, timeout=10)
+    assert refused.status_code == 403
+    assert "_xsrf" in refused.json()["message"]
+
+    accepted = browser.post(
+        url, json={"path": "ws"}, headers={"X-XSRFToken": browser.cookies["_xsrf"]}, timeout=60
+    )
+    assert accepted.status_code == 200, accepted.text
+    # A cookie is enough for a GET.
+    assert browser.get(f"{jupyter_server.url}/studio-ext/pages", timeout=10).status_code == 200
+
+
+def test_pages_lists_the_registry(jupyter_server) -> None:
+    reply = requests.get(
+        f"{jupyter_server.url}/studio-ext/pages", headers=jupyter_server.headers(), timeout=10
+    ).json()
+    assert reply == {"pages": [{"id": p.id, "title": p.title} for p in PAGES.values()]}
+
+
+def test_workspace_reports_the_default_from_the_environment(jupyter_server) -> None:
+    reply = requests.get(
+        f"{jupyter_server.url}/studio-ext/workspace", headers=jupyter_server.headers(), timeout=10
+    ).json()
+    assert reply == {
+        "path": str(jupyter_server.workspace),
+        "source": "env",
+        "root_dir": str(jupyter_server.root_dir.resolve()),
+    }
+
+
+def test_open_workspace_resolves_a_relative_path(jupyter_server) -> None:
+    reply = requests.post(
+        f"{jupyter_server.url}/studio-ext/workspace",
+        json={"path": "ws"},
+        headers=jupyter_server.headers(),
+        timeout=60,
+    )
+    assert reply.json() == {"path": str(jupyter_server.workspace), "name": "server-tests"}
+
+
+def test_open_workspace_refuses_a_folder_that_is_not_one(jupyter_server) -> None:
+    reply = requests.post(
+        f"{jupyter_server.url}/studio-ext/workspace",
+        json={"path": "."},
+        headers=jupyter_server.headers(),
+        timeout=60,
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"] == "WorkspaceError"
+    assert "is not a studio workspace" in reply.json()["message"]
+
+
+@pytest.mark.parametrize("body", [{}, {"path": ""}, {"path": 3}, []])
+def test_open_workspace_needs_a_path(jupyter_server, body) -> None:
+    reply = requests.post(
+        f"{jupyter_server.url}/studio-ext/workspace",
+        json=body,
+        headers=jupyter_server.headers(),
+        timeout=10,
+    )
+    assert reply.status_code == 400
+    assert reply.json()["message"] == 'Send a JSON body {"path": "<workspace folder>"}.'
+
+
+def test_summary_of_a_fresh_workspace(jupyter_server) -> None:
+    reply = requests.get(
+        f"{jupyter_server.url}/studio-ext/summary",
+        params={"workspace": str(jupyter_server.workspace)},
+        headers=jupyter_server.headers(),
+        timeout=60,
+    )
+    assert reply.status_code == 200, reply.text
+    summary = reply.json()
+    assert summary["workspace"] == str(jupyter_server.workspace)
+    assert summary["name"] == "server-tests"
+    assert summary["jobs"] == {"running": 0, "queued": 0}
+    assert summary["endpoints"]["unhealthy"] == 0
+
+
+def test_summary_of_a_missing_folder_says_what_is_wrong(jupyter_server) -> None:
+    reply = requests.get(
+        f"{jupyter_server.url}/studio-ext/summary",
+        params={"workspace": "no-such-folder"},
+        headers=jupyter_server.headers(),
+        timeout=60,
+    )
+    assert reply.status_code == 400
+    assert "is not a folder" in reply.json()["message"]
+
+
+# -- the summary's counting, on stand-in workspaces -----------------------------------
+
+
+class _Service:
+    def __init__(self, items):
+        self._items = items
+
+    def list(self):
+        return list(self._items)
+
+
+def _state_with(workspace) -> StudioState:
+    state = StudioState(".")
+    state.workspace = lambda path: workspace  # type: ignore[method-assign]
+    return state
+
+
+def test_summary_counts_jobs_by_state() -> None:
+    from studio_ext.entities import JobStatus
+
+    jobs = [SimpleNamespace(status=s) for s in (
+        JobStatus.RUNNING, JobStatus.RUNNING, JobStatus.STARTING, JobStatus.FINALIZING,
+        JobStatus.QUEUED, JobStatus.NOT_STARTED, JobStatus.COMPLETED, JobStatus.FAILED,
+        JobStatus.CANCELED,
+    )]
+    ws = SimpleNamespace(name="w", jobs=_Service(jobs))
+    summary = _state_with(ws).summary(Path("/w"))
+    assert summary["jobs"] == {"running": 4, "queued": 2}
+    assert summary["endpoints"] == {"available": False, "total": 0, "unhealthy": 0}
+
+
+def test_summary_counts_unhealthy_endpoints() -> None:
+    endpoints = [
+        SimpleNamespace(state="Healthy"),
+        SimpleNamespace(state="Unhealthy"),
+        SimpleNamespace(state="Failed"),
+        SimpleNamespace(provisioning_state="Failed"),
+        SimpleNamespace(),
+    ]
+    ws = SimpleNamespace(name="w", jobs=_Service([]), online_endpoints=_Service(endpoints))
+    summary = _state_with(ws).summary(Path("/w"))
+    assert summary["endpoints"] == {"available": True, "total": 5, "unhealthy": 3}
+
+
+def test_summary_reports_no_endpoints_when_the_service_cannot_start() -> None:
+    from studio_ext.errors import MissingDependency
+
+    class Workspace:
+        name = "w"
+        jobs = _Service([])
+
+        @property
+        def online_endpoints(self):
+            raise MissingDependency("uvicorn", "serving", "Online endpoints")
+
+    summary = _state_with(Workspace()).summary(Path("/w"))
+    assert summary["endpoints"] == {"available": False, "total": 0, "unhealthy": 0}
+
+
+def test_default_workspace_prefers_env_then_demo_then_root(tmp_path, monkeypatch) -> None:
+    state = StudioState(str(tmp_path))
+    monkeypatch.delenv("STUDIO_EXT_WORKSPACE", raising=False)
+    assert state.default_workspace() == (tmp_path.resolve(), "root")
+    (tmp_path / "demo-workspace").mkdir()
+    assert state.default_workspace() == (tmp_path.resolve() / "demo-workspace", "demo")
+    monkeypatch.setenv("STUDIO_EXT_WORKSPACE", "elsewhere")
+    assert state.default_workspace() == (tmp_path.resolve() / "elsewhere", "env")
+
+
+# -- installation -----------------------------------------------------------------------
+
+
+def test_package_exposes_the_jupyter_entry_points() -> None:
+    assert studio_ext._jupyter_server_extension_points() == [{"module": "studio_ext.jupyter"}]
+    assert studio_ext._jupyter_labextension_paths() == [
+        {"src": "labextension", "dest": "studio-ext"}
+    ]
+
+
+def test_labextension_is_installed_and_enabled() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "jupyterlab.labextensions", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    text = ANSI.sub("", out.stdout + out.stderr)
+    line = next((ln for ln in text.splitlines() if "studio-ext" in ln), "")
+    assert "enabled" in line and "OK" in line, text
+
+
+def test_server_extension_is_enabled_by_the_installed_config() -> None:
+    config = REPO / "jupyter-config" / "server-config" / "studio_ext.json"
+    assert json.loads(config.read_text()) == {
+        "ServerApp": {"jpserver_extensions": {"studio_ext": True}}
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "jupyter_server.extension.serverextension", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    text = ANSI.sub("", out.stdout + out.stderr)
+    assert re.search(r"^\s*studio_ext enabled$", text, re.M), text
+    assert re.search(r"^\s*studio_ext\.jupyter\s+OK$", text, re.M), text
+
+
+@pytest.mark.slow
+def test_jupyterlab_starts_cleanly_with_the_extensions() -> None:
+    # JupyterLab's own check, without its browser step (that one downloads a browser;
+    # tests/browser covers the page in Debian's chromium).
+    out = subprocess.run(
+        [sys.executable, "-m", "jupyterlab.browser_check", "--no-browser-test", "--allow-root"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
