@@ -177,6 +177,16 @@ class Workspace:
         """Register, list and download model versions (``services.ModelOperations``)."""
         return self._backend.service("models")
 
+    @property
+    def online_endpoints(self):  # noqa: ANN201
+        """Real-time endpoints: keys, traffic, invoke, metrics (``services.OnlineEndpointOperations``)."""
+        return self._backend.service("online_endpoints")
+
+    @property
+    def online_deployments(self):  # noqa: ANN201
+        """Deployments behind endpoints: state, logs, reload (``services.OnlineDeploymentOperations``)."""
+        return self._backend.service("online_deployments")
+
     # -- MLflow ------------------------------------------------------------
     @property
     def mlflow_tracking_uri(self) -> str:

@@ -31,6 +31,7 @@ SETTING = "supervisor"
 # Duties: "module:Class", each built with the backend, with tick(), busy(), recover(), shutdown().
 DUTIES = [
     "studio_ext.backends.local.job_runner:LocalJobRunner",
+    "studio_ext.serving.endpoints_duty:EndpointsDuty",
     "studio_ext.backends.local.compute_runner:ComputeRunner",
 ]
 TICK_SECONDS = 0.05

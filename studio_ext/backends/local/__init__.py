@@ -16,6 +16,8 @@ SERVICES: dict[str, str] = {
     "compute": "studio_ext.backends.local.compute:LocalCompute",
     "environments": "studio_ext.backends.local.environments:LocalEnvironments",
     "models": "studio_ext.backends.local.models:LocalModels",
+    "online_endpoints": "studio_ext.backends.local.endpoints:LocalOnlineEndpoints",
+    "online_deployments": "studio_ext.backends.local.endpoints:LocalOnlineDeployments",
     "datastores": "studio_ext.backends.local.datastores:LocalDatastores",
     "data": "studio_ext.backends.local.data:LocalData",
 }

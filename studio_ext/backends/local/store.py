@@ -207,3 +207,7 @@ def _redact(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL has nothing we can safely show
         return "<database url>"
+
+
+# Services with their own tables register them on `metadata` here, before any store opens.
+from . import endpoint_tables  # noqa: E402,F401

@@ -1,0 +1,103 @@
+"""Where an endpoint's files live in the workspace, and its keys.
+
+Keys are kept out of the metadata store (which any reader of the workspace can
+open): each endpoint has ``endpoints/NAME/keys.json``, mode 0600, in a 0700
+folder, replaced atomically. Servers re-read it when its inode or mtime changes,
+so a regenerated key takes effect with the very next request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+from pathlib import Path
+
+from ..errors import StudioError
+
+HEARTBEAT = ".heartbeat"  # touched by the supervisor; servers exit when it goes stale
+
+
+def endpoints_root(workspace: Path) -> Path:
+    return workspace / "endpoints"
+
+
+def endpoint_dir(workspace: Path, endpoint: str) -> Path:
+    return endpoints_root(workspace) / endpoint
+
+
+def deployment_dir(workspace: Path, endpoint: str, deployment: str) -> Path:
+    return endpoint_dir(workspace, endpoint) / "deployments" / deployment
+
+
+def keys_path(workspace: Path, endpoint: str) -> Path:
+    return endpoint_dir(workspace, endpoint) / "keys.json"
+
+
+def telemetry_path(workspace: Path) -> Path:
+    return workspace / "telemetry.db"
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def write_private_json(path: Path, data: dict) -> None:
+    """Write ``data`` to ``path`` readable by the owner only (0600), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_keys(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StudioError(f"The endpoint's keys file {path} cannot be read ({exc}).") from exc
+    return {"primary": str(data["primary"]), "secondary": str(data["secondary"])}
+
+
+class KeyChecker:
+    """Checks ``Authorization: Bearer KEY`` against both keys, in constant time.
+
+    The keys file is stat'ed on every check (a few microseconds) and re-read when
+    it changed, so regeneration needs no signal to reach the servers.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._keys: tuple[bytes, bytes] = (b"", b"")
+
+    def _refresh(self) -> None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            self._keys, self._stamp = (b"", b""), None
+            return
+        stamp = (st.st_ino, st.st_mtime_ns)
+        if stamp != self._stamp:
+            try:
+                keys = read_keys(self.path)
+            except StudioError:
+                return  # a half-visible file: keep the last good keys
+            self._keys = (keys["primary"].encode(), keys["secondary"].encode())
+            self._stamp = stamp
+
+    def check(self, authorization: bytes | None) -> bool:
+        self._refresh()
+        if not authorization or not authorization[:7].lower() == b"bearer ":
+            return False
+        given = authorization[7:].strip()
+        primary, secondary = self._keys
+        # Both comparisons always run, so timing says nothing about which key matched.
+        ok_primary = hmac.compare_digest(given, primary) if primary else False
+        ok_secondary = hmac.compare_digest(given, secondary) if secondary else False
+        return ok_primary | ok_secondary

@@ -1,0 +1,438 @@
+"""The endpoint's router: a stable scoring URI in front of its deployments.
+
+``python -m studio_ext.serving.router ROUTER_JSON --fd N`` serves the endpoint's
+port. Per request it checks the key, then forwards to one deployment chosen by
+the traffic weights (or named by the ``azureml-model-deployment`` header), and
+copies a share of requests to mirrored deployments (their answers are dropped).
+It speaks HTTP/1.1 itself over asyncio (httptools + uvloop) with keep-alive
+connections to the deployments, so the extra hop costs little. Its routing table
+is ``router.json``, written by the supervisor and re-read when it changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httptools
+
+from .endpoint_files import HEARTBEAT, KeyChecker, endpoints_root
+from .scoring_app import sanitize_request_id
+
+log = logging.getLogger("studio_ext.router")
+ORPHAN_EXIT_SECONDS = float(os.environ.get("STUDIO_EXT_SERVER_ORPHAN_EXIT", "600"))
+_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"transfer-encoding", b"content-length",
+        b"host", b"upgrade", b"x-ms-request-id"}
+_HEALTH = {b"/", b"/health", b"/health/live", b"/health/ready"}
+IDLE_SECONDS = 60.0
+
+
+class Routes:
+    """The routing table from ``router.json``, re-read when the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self.config: dict[str, Any] = {}
+        self.ports: dict[str, int] = {}
+        self.weights: list[tuple[str, float]] = []
+        self.mirror: dict[str, float] = {}
+        self.max_body = 10 * 1024 * 1024
+        self.timeout = 10.0
+        self.refresh()
+
+    def refresh(self) -> None:
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_ino, st.st_mtime_ns)
+            if stamp == self._stamp:
+                return
+            config = json.loads(self.path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return  # keep the last good table
+        self._stamp = stamp
+        self.config = config
+        self.ports = {k: int(v) for k, v in (config.get("deployments") or {}).items() if v}
+        total, cumulative = 0.0, []
+        for name, weight in sorted((config.get("traffic") or {}).items()):
+            if weight and name in self.ports:
+                total += float(weight)
+                cumulative.append((name, total))
+        self.weights = [(n, c / total) for n, c in cumulative] if total else []
+        self.mirror = {k: float(v) / 100.0 for k, v in (config.get("mirror_traffic") or {}).items() if v and k in self.ports}
+        self.max_body = int(config.get("max_body_bytes", self.max_body))
+        self.timeout = float(config.get("timeout_seconds", self.timeout))
+
+    def choose(self) -> str | None:
+        r = random.random()
+        for name, edge in self.weights:
+            if r < edge:
+                return name
+        return self.weights[-1][0] if self.weights else None
+
+
+class Upstream(asyncio.Protocol):
+    """One keep-alive connection to a deployment; answers one request at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future | None = None
+        self.buffer = bytearray()
+        self.closed = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.complete = False
+        self.keep_alive = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self.keep_alive = self.parser.should_keep_alive()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ConnectionError(f"bad answer from the deployment: {exc}"))
+            return
+        if self.complete and self.waiter is not None:
+            waiter, self.waiter = self.waiter, None
+            answer, keep = bytes(self.buffer), self.keep_alive
+            self.buffer.clear()
+            self._reset()
+            if not waiter.done():
+                waiter.set_result((answer, keep))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(ConnectionError("the deployment closed the connection"))
+
+    def _fail(self, exc: Exception) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc)
+        self.waiter = None
+        if self.transport is not None:
+            self.transport.close()
+        self.closed = True
+
+    async def exchange(self, request: bytes) -> tuple[bytes, bool]:
+        self.waiter = asyncio.get_running_loop().create_future()
+        assert self.transport is not None
+        self.transport.write(request)
+        return await self.waiter
+
+
+class Router:
+    def __init__(self, config_path: Path) -> None:
+        self.routes = Routes(config_path)
+        cfg = self.routes.config
+        self.keys = KeyChecker(Path(cfg["keys_path"]))
+        self.endpoint = str(cfg.get("endpoint", ""))
+        self.workspace = Path(cfg.get("workspace", "."))
+        self.pools: dict[int, list[Upstream]] = {}
+        self.draining = False
+        self.recorder = None
+        if cfg.get("telemetry_path"):
+            from .telemetry import RequestRecorder
+
+            self.recorder = RequestRecorder(Path(cfg["telemetry_path"]), f"{self.endpoint}/router",
+                                            cfg.get("connection_string"))
+
+    async def forward(self, port: int, request: bytes) -> bytes:
+        pool = self.pools.setdefault(port, [])
+        while pool:
+            conn = pool.pop()
+            if conn.closed:
+                continue
+            try:
+                answer, keep = await conn.exchange(request)
+            except ConnectionError:
+                continue  # a stale pooled connection: try a fresh one
+            if keep:
+                pool.append(conn)
+            else:
+                conn.transport.close()  # type: ignore[union-attr]
+            return answer
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(Upstream, "127.0.0.1", port)
+        conn.transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
+        answer, keep = await conn.exchange(request)
+        if keep:
+            pool.append(conn)
+        else:
+            conn.transport.close()  # type: ignore[union-attr]
+        return answer
+
+    async def mirror(self, port: int, request: bytes) -> None:
+        try:
+            await asyncio.wait_for(self.forward(port, request), self.routes.timeout + 5)
+        except (OSError, ConnectionError, asyncio.TimeoutError):
+            pass  # a mirror's failure never reaches the client
+
+    def record(self, start_ns: int, request_id: str, status: int, route: str, deployment: str | None = None) -> None:
+        if self.recorder is not None:
+            self.recorder.record(start_ns=start_ns, end_ns=time.time_ns(), attributes={
+                "endpoint": self.endpoint, "deployment": deployment or "(router)", "request_id": request_id,
+                "http.route": route, "http.status_code": status})
+
+
+def _answer(status: int, reason: str, body: dict[str, Any] | str, ids: list[tuple[bytes, bytes]],
+            extra: list[tuple[bytes, bytes]] | None = None, close: bool = False) -> bytes:
+    payload = (json.dumps(body) if isinstance(body, dict) else body).encode()
+    head = [f"HTTP/1.1 {status} {reason}".encode(), b"content-type: application/json",
+            b"content-length: " + str(len(payload)).encode()]
+    head += [k + b": " + v for k, v in ids + (extra or [])]
+    if close:
+        head.append(b"connection: close")
+    return b"\r\n".join(head) + b"\r\n\r\n" + payload
+
+
+class Client(asyncio.Protocol):
+    """One client connection: parse requests, answer in order."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.parser = httptools.HttpRequestParser(self)
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.transport: asyncio.Transport | None = None
+        self.rejecting = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._busy = False
+
+    # -- parser callbacks ---------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.size = 0
+        self.too_large = False
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        for name, value in self.headers:
+            if name == b"content-length" and value.isdigit() and int(value) > self.router.routes.max_body:
+                self._reject_too_large(int(value))
+
+    def on_body(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.router.routes.max_body:
+            self._reject_too_large(self.size)
+        elif not self.too_large:
+            self.body.append(chunk)
+
+    def on_message_complete(self) -> None:
+        if not self.too_large:
+            self.queue.put_nowait((self.parser.get_method(), self.url, self.headers, b"".join(self.body),
+                                   self.parser.should_keep_alive()))
+
+    def _reject_too_large(self, size: int) -> None:
+        """413 at once, before the body is read; then the connection closes."""
+        if self.too_large:
+            return
+        self.too_large = True
+        self.rejecting = True
+        rid = str(uuid.uuid4())
+        limit = self.router.routes.max_body
+        self.transport.write(_answer(413, "Payload Too Large", {  # type: ignore[union-attr]
+            "error": f"The body is {size} bytes or more; this endpoint takes at most {limit}.", "request_id": rid},
+            [(b"x-request-id", rid.encode()), (b"x-ms-request-id", rid.encode())], close=True))
+        self.router.record(time.time_ns(), rid, 413, "/score")
+        # Half-close and drop what still arrives: closing outright would reset the
+        # connection and the client might never read the 413.
+        transport = self.transport
+        if transport.can_write_eof():  # type: ignore[union-attr]
+            transport.write_eof()  # type: ignore[union-attr]
+        asyncio.get_running_loop().call_later(5.0, transport.close)  # type: ignore[union-attr]
+
+    # -- connection ---------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.task = asyncio.get_running_loop().create_task(self.serve())
+        self._arm_timer()
+
+    def data_received(self, data: bytes) -> None:
+        if self.rejecting:
+            return
+        self._arm_timer()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._bad_request("Upgrades are not supported.")
+        except httptools.HttpParserError as exc:
+            self._bad_request(f"Malformed HTTP request: {exc}")
+
+    def _bad_request(self, message: str) -> None:
+        rid = str(uuid.uuid4())
+        self.rejecting = True
+        self.transport.write(_answer(400, "Bad Request", {"error": message, "request_id": rid},  # type: ignore[union-attr]
+                                     [(b"x-request-id", rid.encode())], close=True))
+        self.transport.close()  # type: ignore[union-attr]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.task.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _arm_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(IDLE_SECONDS, self._idle)
+
+    def _idle(self) -> None:
+        if not self._busy and self.transport is not None:
+            self.transport.close()  # idle, or a request that never finished arriving
+
+    async def serve(self) -> None:
+        while True:
+            method, url, headers, body, keep_alive = await self.queue.get()
+            self._busy = True
+            try:
+                answer = await self.handle(method, url, headers, body)
+            except Exception:  # a bug of ours: the client gets a 502, never a trace
+                log.exception("routing failed")
+                rid = str(uuid.uuid4())
+                answer = _answer(502, "Bad Gateway", {"error": "The endpoint could not route the request.",
+                                                      "request_id": rid}, [(b"x-request-id", rid.encode())])
+            finally:
+                self._busy = False
+            if self.transport is None or self.transport.is_closing():
+                return
+            self.transport.write(answer)
+            if not keep_alive:
+                self.transport.close()
+                return
+
+    async def handle(self, method: bytes, url: bytes, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+        start_ns = time.time_ns()
+        router = self.router
+        routes = router.routes
+        path = url.split(b"?", 1)[0]
+        auth = client_id = target = None
+        for name, value in headers:
+            if name == b"authorization":
+                auth = value
+            elif name == b"x-request-id":
+                client_id = value
+            elif name == b"azureml-model-deployment":
+                target = value.decode("latin-1").strip()
+        server_rid = str(uuid.uuid4())
+        rid = sanitize_request_id(client_id) or server_rid
+        ids = [(b"x-request-id", rid.encode()), (b"x-ms-request-id", server_rid.encode())]
+        route = path.decode("latin-1")
+        if path in _HEALTH and method in (b"GET", b"HEAD"):
+            return _answer(200, "OK", '"Healthy"', ids)
+        if not router.keys.check(auth):
+            router.record(start_ns, rid, 401, route)
+            return _answer(401, "Unauthorized", {
+                "error": "A valid key is required: send 'Authorization: Bearer <key>'. "
+                         "Get the keys with ws.online_endpoints.get_keys(name).", "request_id": rid},
+                ids, [(b"www-authenticate", b"Bearer")])
+        if router.draining:
+            return _answer(503, "Service Unavailable", {"error": "The endpoint is shutting down.", "request_id": rid},
+                           ids, [(b"retry-after", b"1")])
+        routes.refresh()
+        if target:
+            if target not in routes.ports:
+                router.record(start_ns, rid, 404, route)
+                return _answer(404, "Not Found", {"error": f"The endpoint has no deployment named {target!r}. "
+                               f"Deployments: {', '.join(sorted(routes.ports)) or 'none'}.", "request_id": rid}, ids)
+            name = target
+        else:
+            name = routes.choose()
+            if name is None:
+                router.record(start_ns, rid, 503, route)
+                return _answer(503, "Service Unavailable", {
+                    "error": "No deployment of this endpoint takes traffic. Set endpoint.traffic, e.g. "
+                             "{'blue': 100}, and update the endpoint.", "request_id": rid}, ids)
+        head = [method + b" " + url + b" HTTP/1.1", b"host: 127.0.0.1",
+                b"content-length: " + str(len(body)).encode(), b"x-ms-request-id: " + server_rid.encode()]
+        head += [k + b": " + v for k, v in headers if k not in _HOP]
+        request = b"\r\n".join(head) + b"\r\n\r\n" + body
+        for mirror_name, share in routes.mirror.items():
+            if mirror_name != name and random.random() < share:
+                asyncio.get_running_loop().create_task(router.mirror(routes.ports[mirror_name], request))
+        try:
+            return await asyncio.wait_for(router.forward(routes.ports[name], request), routes.timeout + 5)
+        except (OSError, ConnectionError):
+            router.record(start_ns, rid, 503, route, name)
+            return _answer(503, "Service Unavailable", {
+                "error": f"The deployment {name!r} is not answering (restarting?); retry shortly.",
+                "request_id": rid}, ids, [(b"retry-after", b"1")])
+        except asyncio.TimeoutError:
+            router.record(start_ns, rid, 504, route, name)
+            return _answer(504, "Gateway Timeout", {"error": f"The deployment {name!r} did not answer in time.",
+                                                    "request_id": rid}, ids)
+
+
+async def _serve(router: Router, sock: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: Client(router), sock=sock, backlog=2048)
+    stop = asyncio.Event()
+
+    def on_term() -> None:
+        router.draining = True
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGTERM, on_term)
+    loop.add_signal_handler(signal.SIGINT, on_term)
+    beat = endpoints_root(router.workspace) / HEARTBEAT
+
+    async def watch() -> None:
+        while not stop.is_set():
+            await asyncio.sleep(min(5.0, ORPHAN_EXIT_SECONDS / 2))
+            try:
+                age = time.time() - beat.stat().st_mtime
+            except OSError:
+                age = float("inf")
+            if age > ORPHAN_EXIT_SECONDS:
+                log.info("no supervisor for %.0f s: exiting", age)
+                on_term()
+
+    watcher = loop.create_task(watch())
+    await stop.wait()
+    server.close()
+    await asyncio.sleep(0.5)  # let answers in flight go out
+    watcher.cancel()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvloop
+
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    fd = int(argv[argv.index("--fd") + 1])
+    router = Router(Path(argv[0]))
+    sock = socket.socket(fileno=fd)
+    try:
+        uvloop.run(_serve(router, sock))
+    finally:
+        if router.recorder is not None:
+            router.recorder.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Request telemetry: OpenTelemetry spans into a local SQLite store, Azure Monitor when configured.
+
+Every server process records one span per request (duration, status, endpoint,
+deployment, request id, and what the scoring script printed or logged, as custom
+dimensions). A batch processor hands them to :class:`SQLiteSpanExporter` off the
+request path; with an Application Insights connection string, the same spans also
+go to Azure Monitor. :func:`query_metrics` turns the store into the studio's charts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..entities import EndpointMetrics
+
+log = logging.getLogger("studio_ext.telemetry")
+CONNECTION_STRING_VARS = ("APPLICATIONINSIGHTS_CONNECTION_STRING",)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    ts REAL NOT NULL, endpoint TEXT NOT NULL, deployment TEXT, request_id TEXT,
+    route TEXT, status INTEGER NOT NULL, duration_ms REAL NOT NULL, dims TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_endpoint_ts ON requests (endpoint, ts);
+"""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+def _exporter_classes() -> Any:
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class SQLiteSpanExporter(SpanExporter):
+        """Writes request spans as rows of the workspace's telemetry store."""
+
+        def __init__(self, path: Path) -> None:
+            self._conn = _connect(path)
+
+        def export(self, spans: Sequence[Any]) -> "SpanExportResult":
+            rows = []
+            for span in spans:
+                a = span.attributes or {}
+                dims = {k[len("custom."):]: v for k, v in a.items() if k.startswith("custom.")}
+                rows.append((
+                    span.start_time / 1e9, a.get("endpoint", ""), a.get("deployment"), a.get("request_id"),
+                    a.get("http.route"), int(a.get("http.status_code", 0)),
+                    (span.end_time - span.start_time) / 1e6,
+                    json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in dims.items()}) if dims else None,
+                ))
+            try:
+                with self._conn:
+                    self._conn.executemany("INSERT INTO requests VALUES (?,?,?,?,?,?,?,?)", rows)
+            except sqlite3.Error:
+                log.exception("could not store %d request records", len(rows))
+                return SpanExportResult.FAILURE
+            return SpanExportResult.SUCCESS
+
+        def shutdown(self) -> None:
+            self._conn.close()
+
+    return SQLiteSpanExporter
+
+
+class RequestRecorder:
+    """One per server process: ``record(...)`` makes a finished span for a request."""
+
+    def __init__(self, store: Path, service_name: str, connection_string: str | None = None) -> None:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        self.provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        self.provider.add_span_processor(BatchSpanProcessor(
+            _exporter_classes()(store), schedule_delay_millis=500, max_queue_size=65536, max_export_batch_size=4096))
+        if connection_string:
+            # Only wired when configured: the exporter talks to Azure over the network.
+            from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
+
+            self.provider.add_span_processor(BatchSpanProcessor(
+                AzureMonitorTraceExporter(connection_string=connection_string)))
+        self.tracer = self.provider.get_tracer("studio_ext.serving")
+
+    def record(self, *, start_ns: int, end_ns: int, attributes: dict[str, Any]) -> None:
+        span = self.tracer.start_span("POST /score" if attributes.get("http.route") == "/score" else "request",
+                                      start_time=start_ns, attributes=attributes)
+        span.end(end_time=end_ns)
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
+
+
+def query_metrics(
+    store: Path,
+    endpoint: str,
+    *,
+    deployment: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    interval_seconds: int = 60,
+) -> EndpointMetrics:
+    """Requests, failures (status >= 400 but 401) and latency percentiles per time bucket."""
+    until = until or time.time()
+    since = since if since is not None else until - 3600
+    metrics = EndpointMetrics(endpoint_name=endpoint, deployment_name=deployment, interval_seconds=interval_seconds)
+    if not store.exists():
+        return metrics
+    conn = _connect(store)
+    try:
+        q = "SELECT ts, status, duration_ms FROM requests WHERE endpoint = ? AND ts >= ? AND ts <= ?"
+        args: list[Any] = [endpoint, since, until]
+        if deployment is not None:
+            q += " AND deployment = ?"
+            args.append(deployment)
+        rows = conn.execute(q, args).fetchall()
+    finally:
+        conn.close()
+    if not rows:
+        return metrics
+    data = np.asarray(rows, dtype=float)
+    ts, status, duration = data[:, 0], data[:, 1].astype(int), data[:, 2]
+    failed = (status >= 400) & (status != 401)
+    buckets = np.floor(ts / interval_seconds).astype(np.int64)
+    for bucket in np.unique(buckets):
+        sel = buckets == bucket
+        p50, p95, p99 = np.percentile(duration[sel], [50, 95, 99])
+        metrics.series.append({"time": float(bucket * interval_seconds), "requests": int(sel.sum()),
+                               "failures": int(failed[sel].sum()), "p50_ms": float(p50),
+                               "p95_ms": float(p95), "p99_ms": float(p99)})
+    metrics.total_requests = len(rows)
+    metrics.total_failures = int(failed.sum())
+    window = max(until - min(since, float(ts.min())), 1.0) if since is None else max(until - since, 1.0)
+    metrics.requests_per_minute = len(rows) * 60.0 / window
+    metrics.p50_ms, metrics.p95_ms, metrics.p99_ms = (float(v) for v in np.percentile(duration, [50, 95, 99]))
+    codes, counts = np.unique(status, return_counts=True)
+    metrics.by_status = {int(c): int(n) for c, n in zip(codes, counts)}
+    return metrics
