@@ -58,16 +58,55 @@ if [ -d "$LABEXT_SRC" ]; then
         log "building the JupyterLab extension"
         # The jupyter-builder CLI lives in the venv; put it on PATH for npm scripts.
         if [ -d "$ROOT/.venv/bin" ]; then export PATH="$ROOT/.venv/bin:$PATH"; fi
-        (
+        build_log="$(mktemp)"
+        if ! (
             cd "$LABEXT_SRC"
-            if [ -f package-lock.json ]; then
-                npm ci --no-audit --no-fund --loglevel=error
-            else
-                npm install --no-audit --no-fund --loglevel=error
+            if [ ! -f node_modules/.package-lock.json ] \
+                || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+                if [ -f package-lock.json ]; then
+                    npm ci --no-audit --no-fund --loglevel=error
+                else
+                    npm install --no-audit --no-fund --loglevel=error
+                fi
             fi
             npm run --silent build:prod
-        )
+        ) >"$build_log" 2>&1; then
+            cat "$build_log"
+            rm -f "$build_log"
+            log "building labextension/ failed (output above)"
+            exit 1
+        fi
+        rm -f "$build_log"
         touch "$LABEXT_OUT"
     fi
+fi
+# An editable install copies the extension into the environment once; link it to
+# the build output instead (what `jupyter labextension develop` does), so a rebuild
+# is what JupyterLab serves.
+PY="${PYTHON:-$ROOT/.venv/bin/python}"
+if [ -x "$PY" ] && [ -f "$ROOT/studio_ext/labextension/package.json" ]; then
+    "$PY" - "$ROOT" <<'PYEOF'
+import os, shutil, sys
+from pathlib import Path
+
+root = Path(sys.argv[1]).resolve()
+try:
+    import studio_ext
+except ImportError:
+    sys.exit(0)
+if Path(studio_ext.__file__).resolve().parent != root / "studio_ext":
+    sys.exit(0)  # installed from elsewhere (a wheel): leave it alone
+build = root / "studio_ext" / "labextension"
+target = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "studio-ext"
+if target.is_symlink() and target.resolve() == build.resolve():
+    sys.exit(0)
+if target.is_symlink() or target.is_file():
+    target.unlink()
+elif target.is_dir():
+    shutil.rmtree(target)
+target.parent.mkdir(parents=True, exist_ok=True)
+target.symlink_to(build, target_is_directory=True)
+print(f"test-prereqs: linked {target} -> {build}")
+PYEOF
 fi
 log "ok"
