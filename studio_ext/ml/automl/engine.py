@@ -1,0 +1,483 @@
+"""AutoML from a DataFrame to a fitted model: checks, featurization, search, ensembles, refit.
+
+:func:`prepare` checks the data and settings (refusing bad input before anything
+runs) and decides featurization, validation and guardrails; :func:`run` searches
+within a hard deadline, builds the ensembles, refits the winner on all rows and
+returns an :class:`AutoMLResult` whose model is one scikit-learn pipeline
+(featurization included). Pure: no storage, no MLflow; the caller records trials
+through ``on_trial``.
+
+Example::
+
+    prepared = prepare(frame, AutoMLSettings(task=Task.CLASSIFICATION, target="y", timeout_seconds=30))
+    result = run(prepared)
+    result.model.predict(new_rows)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ...entities._automl import FeaturizationSettings, ForecastingSettings
+from ...errors import InvalidInput
+from . import ensemble as ens
+from .featurization import FeaturizationPlan, plan_featurization
+from .forecasting import Forecaster, ForecastSpec, add_lag_features, check_series, history_of, plan_forecast
+from .guardrails import Guardrail, check_guardrails
+from .learners import LEARNERS, Learner, LabelDecoder, resolve_learners
+from .metrics import PrimaryMetric, Task, parse_metric
+from .report import report_for
+from .search import InProcessRunner, Search, SearchLimits, TrialRunner
+from .trial import TrialData, TrialResult, TrialStatus
+from .validation import ValidationKind, ValidationPlan, check_plan, forecast_splits, make_splits, plan_validation
+
+__all__ = ["AutoMLSettings", "Prepared", "AutoMLResult", "prepare", "run", "validate_settings"]
+
+MSG_TARGET_MISSING = "The target column {target!r} is not in the training data. Columns: {columns}."
+MSG_TARGET_EMPTY = "Every row's target ({target!r}) is missing: there is nothing to learn from."
+MSG_ONE_CLASS = ("The target {target!r} has a single class ({label!r}); classification needs at least two. "
+                 "Check the target column, or the rows selected.")
+MSG_NOT_NUMERIC = ("The target {target!r} is not numeric (values such as {example!r}); {task} needs numbers. "
+                   "Use classification for categories, or convert the column.")
+MSG_TIMEOUT = "The 'timeout_minutes' limit must be a number > 0. Got {value!r} instead."
+MSG_TRIAL_TIMEOUT = "The 'trial_timeout_minutes' limit must be a number > 0 or None. Got {value!r} instead."
+MSG_POSITIVE_INT = "The {param!r} limit must be an int >= 1. Got {value!r} instead."
+MSG_EXIT_SCORE = "The 'exit_score' must be a number or None. Got {value!r} instead."
+MSG_POSITIVE_LABEL = ("The positive_label {label!r} is not a class of the target {target!r}. Classes: {classes}.")
+MSG_NO_FEATURES = "The training data has no column besides the target {target!r}: there is nothing to learn from."
+MSG_VALIDATION_COLUMNS = ("The validation data lacks the column(s) {missing} that the training data has. "
+                          "Give validation data with the same columns.")
+MSG_TOO_FEW_ROWS = ("The training data has {rows} rows with a target; AutoML needs at least {need}. "
+                    "Give more data.")
+MIN_ROWS = 10
+FINAL_OVERHEAD_SECONDS = 1.0  # report, packaging: reserved on top of the refit estimate
+REFIT_FACTOR = 1.5  # a refit on all rows costs about this much more than one fold's fit
+
+
+@dataclass
+class AutoMLSettings:
+    """Everything a run needs besides the data (the service builds it from an AutoML job)."""
+
+    task: Task
+    target: str
+    primary_metric: PrimaryMetric | str | None = None
+    n_cross_validations: int | str | None = None
+    validation_data_size: float | None = None
+    timeout_seconds: float = 3600.0
+    trial_timeout_seconds: float | None = None
+    max_trials: int = 1000
+    max_concurrent_trials: int = 1
+    enable_early_termination: bool = True
+    exit_score: float | None = None
+    allowed_training_algorithms: list[str] | None = None
+    blocked_training_algorithms: list[str] | None = None
+    enable_vote_ensemble: bool = True
+    enable_stack_ensemble: bool = True
+    enable_model_explainability: bool = True
+    featurization: FeaturizationSettings = field(default_factory=FeaturizationSettings)
+    forecasting: ForecastingSettings | None = None
+    positive_label: Any = None
+    n_jobs: int = 1  # threads per trial (max_cores_per_trial); more only pays on an idle machine
+    seed: int = 0
+
+
+def validate_settings(settings: AutoMLSettings) -> tuple[PrimaryMetric, list[Learner]]:
+    """Refuse limits and algorithm lists that cannot run; return the metric and learners."""
+    t = settings.timeout_seconds
+    if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t) or t <= 0:
+        raise InvalidInput(MSG_TIMEOUT.format(value=t / 60 if isinstance(t, (int, float)) else t))
+    tt = settings.trial_timeout_seconds
+    if tt is not None and (not isinstance(tt, (int, float)) or isinstance(tt, bool) or tt <= 0):
+        raise InvalidInput(MSG_TRIAL_TIMEOUT.format(value=tt / 60 if isinstance(tt, (int, float)) else tt))
+    for param in ("max_trials", "max_concurrent_trials"):
+        value = getattr(settings, param)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidInput(MSG_POSITIVE_INT.format(param=param, value=value))
+    es = settings.exit_score
+    if es is not None and (not isinstance(es, (int, float)) or isinstance(es, bool)):
+        raise InvalidInput(MSG_EXIT_SCORE.format(value=es))
+    metric = parse_metric(settings.primary_metric, settings.task)
+    learners = resolve_learners(settings.task, settings.allowed_training_algorithms,
+                                settings.blocked_training_algorithms)
+    return metric, learners
+
+
+@dataclass
+class Prepared:
+    """Checked data and the decisions taken before any trial: shown by the wizard before a run."""
+
+    settings: AutoMLSettings
+    metric: PrimaryMetric
+    learners: list[Learner]
+    features: pd.DataFrame
+    y: pd.Series
+    featurization: FeaturizationPlan
+    validation: ValidationPlan
+    guardrails: list[Guardrail]
+    classes: np.ndarray | None
+    forecast: ForecastSpec | None = None
+    n_train: int | None = None  # rows of training data when validation data was given after them
+    dropped_target_rows: int = 0
+
+    @property
+    def task(self) -> Task:
+        return self.settings.task
+
+    @cached_property
+    def y_codes(self) -> np.ndarray:
+        if self.classes is None:
+            return self.y.to_numpy(dtype=float)
+        index = {c: i for i, c in enumerate(self.classes.tolist())}
+        return np.asarray([index[v] for v in self.y.tolist()])
+
+    @property
+    def y_range(self) -> float | None:
+        if self.classes is not None:
+            return None
+        span = float(np.ptp(self.y.to_numpy(dtype=float)))
+        return span or 1.0
+
+
+def prepare(
+    train: pd.DataFrame,
+    settings: AutoMLSettings,
+    validation: pd.DataFrame | None = None,
+    *,
+    guardrails: bool = True,
+) -> Prepared:
+    """Check ``train`` (and ``validation``) against ``settings``; decide featurization and validation."""
+    metric, learners = validate_settings(settings)
+    task = settings.task
+    columns = [str(c) for c in train.columns]
+    if settings.target not in columns:
+        raise InvalidInput(MSG_TARGET_MISSING.format(target=settings.target, columns=", ".join(columns)))
+    if len(columns) < 2:
+        raise InvalidInput(MSG_NO_FEATURES.format(target=settings.target))
+    if validation is not None:
+        missing = [c for c in columns if c not in {str(v) for v in validation.columns}]
+        if missing:
+            raise InvalidInput(MSG_VALIDATION_COLUMNS.format(missing=", ".join(repr(m) for m in missing)))
+        validation = validation[train.columns]
+    target = train[settings.target]
+    if target.isna().all():
+        raise InvalidInput(MSG_TARGET_EMPTY.format(target=settings.target))
+    keep = target.notna()
+    frame = train.loc[keep].reset_index(drop=True)
+    dropped = int((~keep).sum())
+    n_train = None
+    if validation is not None:
+        valid = validation.loc[validation[settings.target].notna()].reset_index(drop=True)
+        n_train = len(frame)
+        frame = pd.concat([frame, valid], ignore_index=True)
+    y = frame[settings.target]
+    if len(y) < MIN_ROWS:
+        raise InvalidInput(MSG_TOO_FEW_ROWS.format(rows=len(y), need=MIN_ROWS))
+    classes = None
+    if task is Task.CLASSIFICATION:
+        y = y.map(lambda v: v.item() if hasattr(v, "item") else v)
+        labels = pd.unique(y)
+        if len(labels) < 2:
+            raise InvalidInput(MSG_ONE_CLASS.format(target=settings.target, label=labels[0]))
+        ordered = sorted(labels.tolist(), key=lambda v: (str(type(v)), v))
+        if settings.positive_label is not None:
+            positive = _match_label(settings.positive_label, ordered)
+            if positive is None:
+                raise InvalidInput(MSG_POSITIVE_LABEL.format(label=settings.positive_label, target=settings.target,
+                                                             classes=", ".join(repr(c) for c in ordered)))
+            ordered = [c for c in ordered if c != positive] + [positive]
+        classes = np.asarray(ordered, dtype=object)
+    else:
+        numeric = pd.to_numeric(y, errors="coerce")
+        if pd.api.types.is_bool_dtype(y) or numeric.isna().any():
+            example = y[numeric.isna()].iloc[0] if numeric.isna().any() else y.iloc[0]
+            raise InvalidInput(MSG_NOT_NUMERIC.format(target=settings.target, example=example, task=task.value))
+        y = numeric.astype(float)
+    features = frame.drop(columns=[settings.target])
+    forecast = None
+    if task is Task.FORECASTING:
+        forecast = plan_forecast(frame, settings.target, settings.forecasting)
+    plan = plan_validation(n_train or len(y), task, has_validation_data=validation is not None,
+                           n_cross_validations=settings.n_cross_validations,
+                           validation_data_size=settings.validation_data_size)
+    if forecast is not None:
+        check_series(frame, forecast, plan.folds)
+        features = add_lag_features(features, y, forecast)
+    else:
+        check_plan(plan, y if n_train is None else y.iloc[:n_train], task)
+    featurization = plan_featurization(features, task, settings.featurization)
+    checks = check_guardrails(features, y, task, featurization, plan, leakage=guardrails) if guardrails else []
+    if dropped:
+        checks.insert(0, Guardrail(name="Missing target values", status=_done(),
+                                   description=f"{dropped} row(s) without a target were left out of training."))
+    return Prepared(settings=settings, metric=metric, learners=learners, features=features, y=y,
+                    featurization=featurization, validation=plan, guardrails=checks, classes=classes,
+                    forecast=forecast, n_train=n_train, dropped_target_rows=dropped)
+
+
+def _done() -> Any:
+    from .guardrails import GuardrailStatus
+
+    return GuardrailStatus.DONE
+
+
+def _match_label(wanted: Any, labels: list[Any]) -> Any:
+    for label in labels:
+        if label == wanted or str(label) == str(wanted):
+            return label
+    return None
+
+
+@dataclass
+class AutoMLResult:
+    """What a run produced: the fitted best model, every trial, and the best model's report."""
+
+    prepared: Prepared
+    model: Any
+    trials: list[TrialResult]
+    best: TrialResult
+    stop_reason: str
+    timings: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def task(self) -> Task:
+        return self.prepared.task
+
+    @property
+    def metric(self) -> PrimaryMetric:
+        return self.prepared.metric
+
+    @cached_property
+    def leaderboard(self) -> pd.DataFrame:
+        """One row per trial, best first (ensembles included), as the studio's Models tab."""
+        rows = []
+        for r in self.trials:
+            rows.append({"trial": r.trial_id, "algorithm": r.learner, "status": r.status,
+                         self.metric.value: r.metrics.get(self.metric.value, math.nan),
+                         "duration_s": round(r.duration, 3), "hyperparameters": r.config, "error": r.error})
+        frame = pd.DataFrame(rows)
+        if frame.empty:
+            return frame
+        order = sorted(range(len(self.trials)), key=lambda i: rank_key(self.trials[i]) if self.trials[i].ok
+                       else (True, math.inf, self.trials[i].trial_id))
+        return frame.iloc[order].reset_index(drop=True)
+
+    @cached_property
+    def report(self) -> Any:
+        """Charts of the best model on held-out rows (out-of-fold for cross-validation)."""
+        prepared = self.prepared
+        rows = _oof_rows(prepared) if self.best.rows is None else self.best.rows
+        truth = prepared.y.iloc[rows].tolist() if prepared.classes is not None else prepared.y.iloc[rows]
+        return report_for(self.task, truth, self.best.predictions, prepared.classes,
+                          prepared.settings.positive_label, prepared.y_range)
+
+
+def _oof_rows(prepared: Prepared) -> np.ndarray:
+    return np.unique(np.concatenate([v for _, v in _splits(prepared)]))
+
+
+def _splits(prepared: Prepared) -> list[tuple[np.ndarray, np.ndarray]]:
+    plan = prepared.validation
+    if prepared.forecast is not None:
+        from .forecasting import parse_times, series_keys
+
+        frame = prepared.features
+        return forecast_splits(parse_times(frame, prepared.forecast), series_keys(frame, prepared.forecast),
+                               prepared.forecast.horizon, plan.folds)
+    return make_splits(plan, prepared.y_codes, prepared.task, seed=prepared.settings.seed, n_train=prepared.n_train)
+
+
+def featurize(prepared: Prepared) -> tuple[Any, np.ndarray]:
+    """Fit the featurizer (on the training part when validation data was given) and transform every row."""
+    featurizer = prepared.featurization.build()
+    y = prepared.y_codes
+    if prepared.n_train is not None:
+        n = prepared.n_train
+        train_x = featurizer.fit_transform(prepared.features.iloc[:n], y[:n])
+        valid_x = featurizer.transform(prepared.features.iloc[n:])
+        return featurizer, np.vstack([train_x, valid_x]).astype(float)
+    return featurizer, np.asarray(featurizer.fit_transform(prepared.features, y), dtype=float)
+
+
+def run(
+    prepared: Prepared,
+    *,
+    runner_factory: Callable[[TrialData], TrialRunner] | None = None,
+    on_trial: Callable[[TrialResult], None] | None = None,
+    on_event: Callable[[str], None] | None = None,
+    deadline: float | None = None,
+) -> AutoMLResult:
+    """Search until the deadline (``timeout_seconds`` from now unless given), then build the best model."""
+    settings = prepared.settings
+    started = time.time()
+    deadline = deadline or started + settings.timeout_seconds
+    say = on_event or (lambda _msg: None)
+    featurizer, X = featurize(prepared)
+    splits = _splits(prepared)
+    data = TrialData(X=X, y=prepared.y_codes, splits=splits, task=prepared.task, metric=prepared.metric,
+                     classes=np.arange(len(prepared.classes)) if prepared.classes is not None else None,
+                     y_range=prepared.y_range)
+    featurized_at = time.time()
+    say(f"Featurized {X.shape[0]:,} rows into {X.shape[1]:,} features in {featurized_at - started:.1f} s; "
+        f"validating with {prepared.validation.description}.")
+    runner = runner_factory(data) if runner_factory else InProcessRunner(data)
+    limits = SearchLimits(deadline=deadline - FINAL_OVERHEAD_SECONDS, max_trials=settings.max_trials,
+                          max_concurrent_trials=settings.max_concurrent_trials,
+                          trial_timeout=settings.trial_timeout_seconds, exit_score=settings.exit_score,
+                          early_termination=settings.enable_early_termination,
+                          n_jobs=settings.n_jobs if runner.slots == 1 else 1)
+    folds = len(splits)
+
+    ensembles = settings.enable_vote_ensemble or settings.enable_stack_ensemble
+
+    def tell(result: TrialResult) -> None:
+        # Keep time for the final refit: of the best trial, or of the members an ensemble would take.
+        done = sorted((r for r in search.results if r.complete), key=rank_key)
+        if done:
+            refit = done[:ens.MAX_MEMBERS // 2] if ensembles else done[:1]
+            reserve = FINAL_OVERHEAD_SECONDS + REFIT_FACTOR * sum(r.fold_seconds(folds) for r in refit)
+            search.limits.deadline = deadline - max(reserve, FINAL_OVERHEAD_SECONDS)
+        if on_trial is not None:
+            on_trial(result)
+
+    search = Search(data=data, learners=prepared.learners, limits=limits, runner=runner, on_trial=tell,
+                    seed=settings.seed)
+    try:
+        results = search.run()
+    finally:
+        runner.close()
+    search_ended = time.time()
+    say(f"Search stopped after {len(results)} trials: {search.stop_reason}.")
+    single_best = search.best
+    if single_best is None:
+        errors = "; ".join(sorted({(r.error or r.status).splitlines()[0] for r in results})[:3])
+        raise RuntimeError(f"No trial completed ({len(results)} tried): {errors or 'the budget was too short'}.")
+    notes: list[str] = []
+    trials = list(results)
+    next_id = max(r.trial_id for r in trials) + 1
+    members = ens.candidates(trials)
+    for enabled, build in ((settings.enable_vote_ensemble, ens.vote), (settings.enable_stack_ensemble, ens.stack)):
+        if not enabled:
+            continue
+        built = build(members, data, next_id)
+        if built is not None:
+            built.started = built.ended = time.time()
+            trials.append(built)
+            next_id += 1
+            if on_trial is not None:
+                on_trial(built)
+    by_id = {r.trial_id: r for r in trials}
+    ranked = sorted((r for r in trials if r.ok), key=rank_key)
+    chosen = single_best
+    for candidate in ranked:
+        members_of = [by_id[c] for c in candidate.components] or [candidate]
+        cost = REFIT_FACTOR * sum(m.fold_seconds(folds) for m in members_of)
+        if candidate is single_best or time.time() + cost <= deadline:
+            chosen = candidate
+            break
+        notes.append(f"{candidate.learner} (trial {candidate.trial_id}) scored best but refitting it would "
+                     "overrun the budget; the next best was refit instead.")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=settings.n_jobs if settings.n_jobs > 0 else None):
+        model = _final_model(prepared, featurizer, X, data, chosen, by_id)
+    ended = time.time()
+    say(f"Best: {chosen.learner} (trial {chosen.trial_id}), {prepared.metric.value} = "
+        f"{chosen.metrics.get(prepared.metric.value, math.nan):.4f}; refit in {ended - search_ended:.1f} s.")
+    trial_seconds = sum(r.duration for r in results)
+    timings = {"started": started, "featurize_s": featurized_at - started,
+               "search_s": search_ended - featurized_at, "final_s": ended - search_ended,
+               "total_s": ended - started, "trial_s": trial_seconds}
+    return AutoMLResult(prepared=prepared, model=model, trials=trials, best=chosen, stop_reason=search.stop_reason,
+                        timings=timings, notes=notes)
+
+
+def rank_key(result: TrialResult) -> tuple[bool, float, int]:
+    """Best first: trials validated on every fold before those a deadline cut short, then by loss."""
+    return (not result.complete, result.loss, result.trial_id)
+
+
+def _final_model(prepared: Prepared, featurizer: Any, X: np.ndarray, data: TrialData, chosen: TrialResult,
+                 by_id: dict[int, TrialResult]) -> Any:
+    """Refit the chosen trial (or each ensemble member) on every training row; wrap with featurization."""
+    from sklearn.pipeline import Pipeline
+
+    rows = np.arange(len(X)) if prepared.n_train is None else np.arange(prepared.n_train)
+    y = data.y[rows]
+    task = prepared.task
+
+    def refit(trial: TrialResult) -> Any:
+        learner = LEARNERS[trial.learner]
+        config = {**trial.config, **{k: v for k, v in trial.trained.items() if k in trial.config}}
+        return learner.estimator(config, task, n_jobs=prepared.settings.n_jobs).fit(X[rows], y)
+
+    if chosen.learner == "VotingEnsemble":
+        fitted = [refit(by_id[c]) for c in chosen.components]
+        inner: Any = ens.VotingModel(members=fitted, weights=chosen.weights,
+                                     classification=task is Task.CLASSIFICATION)
+    elif chosen.learner == "StackEnsemble":
+        fitted = [refit(by_id[c]) for c in chosen.components]
+        meta = ens.fit_meta([by_id[c].predictions for c in chosen.components], data.y[data.oof_rows], task)
+        inner = ens.StackingModel(members=fitted, meta=meta, n_classes=data.n_classes)
+    else:
+        inner = refit(chosen)
+    if task is Task.CLASSIFICATION:
+        inner = LabelDecoder.wrap(inner, prepared.classes)
+    pipeline = Pipeline([("featurize", featurizer), ("model", inner)])
+    if prepared.forecast is not None:
+        n = len(prepared.features) if prepared.n_train is None else prepared.n_train
+        raw = prepared.features.iloc[:n].drop(columns=[c for c in prepared.features.columns
+                                                       if c.startswith(f"{prepared.forecast.target}_")
+                                                       or c == "_series"])
+        history = history_of(raw, prepared.y.iloc[:n], prepared.forecast)
+        return Forecaster(pipeline=pipeline, spec=prepared.forecast, history=history)
+    return pipeline
+
+
+def predictions_frame(result: AutoMLResult, frame: pd.DataFrame) -> pd.DataFrame:
+    """The test data's rows with the model's prediction (and class probabilities) appended."""
+    out = frame.reset_index(drop=True).copy()
+    features = out.drop(columns=[result.prepared.settings.target], errors="ignore")
+    if result.task is Task.FORECASTING:
+        out["prediction"] = result.model.predict(out)
+        return out
+    out["prediction"] = result.model.predict(features)
+    if result.task is Task.CLASSIFICATION:
+        proba = result.model.predict_proba(features)
+        for i, c in enumerate(result.prepared.classes):
+            out[f"probability_{c}"] = proba[:, i]
+    return out
+
+
+def score_test_data(result: AutoMLResult, frame: pd.DataFrame) -> tuple[dict[str, float], Any]:
+    """Metrics and the report of the best model on test rows (which carry the target)."""
+    target = result.prepared.settings.target
+    if target not in frame.columns:
+        raise InvalidInput(f"The test data lacks the target column {target!r}; it is needed to score the model.")
+    frame = frame.loc[frame[target].notna()].reset_index(drop=True)
+    prepared = result.prepared
+    if result.task is Task.FORECASTING:
+        truth = frame[target].astype(float)
+        prediction = result.model.predict(frame)
+        report = report_for(result.task, truth, prediction, y_range=prepared.y_range)
+        return report.metrics, report
+    features = frame.drop(columns=[target])
+    if result.task is Task.CLASSIFICATION:
+        proba = result.model.predict_proba(features)
+        known = frame[target].map(lambda v: _match_label(v, prepared.classes.tolist()))
+        if known.isna().any():
+            unseen = frame[target][known.isna()].iloc[0]
+            raise InvalidInput(f"The test data has the class {unseen!r}, which the training data never had. "
+                               f"Classes: {', '.join(repr(c) for c in prepared.classes)}.")
+        report = report_for(result.task, known.tolist(), proba, prepared.classes, prepared.settings.positive_label)
+        return report.metrics, report
+    prediction = result.model.predict(features)
+    report = report_for(result.task, frame[target].astype(float), prediction, y_range=prepared.y_range)
+    return report.metrics, report

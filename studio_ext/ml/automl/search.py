@@ -1,0 +1,327 @@
+"""The search: FLAML's cost-frugal searchers driven by our own ask/tell loop.
+
+One ``flaml.tune`` CFO searcher per learner proposes configurations, its first
+proposal being the learner's own defaults (strong baselines come first). The
+loop decides which learner to ask next (cheap learners close to the best get more
+trials), hands trials to a :class:`TrialRunner` (this process, one at a time, or a
+Dask client, several at once), and tells each searcher how its trials went. It
+stops at a hard deadline, after ``max_trials``, at ``exit_score``, or when the
+best score has stopped improving (early termination).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from .learners import Learner
+from .trial import TrialData, TrialResult, TrialSpec, TrialStatus, run_trial
+
+__all__ = ["SearchLimits", "TrialRunner", "InProcessRunner", "DaskRunner", "Search"]
+
+EARLY_STOP_TRIALS = 60  # no improvement in this many trials ...
+EARLY_STOP_FRACTION = 0.5  # ... and over this share of the search time: stop
+WATCHDOG_GRACE = 2.0  # seconds past its deadline before a trial is given up
+
+
+@dataclass
+class SearchLimits:
+    """When the search stops. ``deadline`` is absolute (epoch seconds)."""
+
+    deadline: float
+    max_trials: int = 1000
+    max_concurrent_trials: int = 1
+    trial_timeout: float | None = None  # seconds
+    exit_score: float | None = None
+    early_termination: bool = True
+    n_jobs: int = -1
+
+
+class TrialRunner(Protocol):
+    """Where trials run: ``slots`` at a time."""
+
+    slots: int
+
+    def submit(self, spec: TrialSpec) -> Any: ...
+
+    def wait(self, handles: list[Any], timeout: float) -> list[Any]: ...
+
+    def result(self, handle: Any) -> TrialResult: ...
+
+    def abandon(self, handle: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessRunner:
+    """Trials one after another in this process (their deadlines keep them on time)."""
+
+    slots = 1
+
+    def __init__(self, data: TrialData) -> None:
+        self.data = data
+
+    def submit(self, spec: TrialSpec) -> TrialResult:
+        return run_trial(self.data, spec)
+
+    def wait(self, handles: list[Any], timeout: float) -> list[Any]:
+        return list(handles)
+
+    def result(self, handle: TrialResult) -> TrialResult:
+        return handle
+
+    def abandon(self, handle: Any) -> None:
+        """Nothing runs in the background here."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class DaskRunner:
+    """Trials as tasks on a Dask cluster: the data is scattered to the workers once."""
+
+    def __init__(self, client: Any, data: TrialData, slots: int, workers: list[str] | None = None) -> None:
+        self.client = client
+        self.slots = max(1, slots)
+        self.workers = workers
+        self._data = client.scatter(data, broadcast=True, workers=workers, hash=False)
+
+    def submit(self, spec: TrialSpec) -> Any:
+        return self.client.submit(run_trial, self._data, spec, pure=False, workers=self.workers,
+                                  allow_other_workers=self.workers is None, key=f"automl-trial-{spec.trial_id}-"
+                                  f"{time.time_ns()}")
+
+    def wait(self, handles: list[Any], timeout: float) -> list[Any]:
+        from distributed import wait
+
+        try:
+            done, _ = wait(handles, timeout=max(timeout, 0.01), return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return []
+        return list(done)
+
+    def result(self, handle: Any) -> TrialResult:
+        return handle.result()
+
+    def abandon(self, handle: Any) -> None:
+        handle.cancel()
+
+    def close(self) -> None:
+        self.client.cancel([self._data], force=True)
+
+
+@dataclass
+class _LearnerState:
+    learner: Learner
+    searcher: Any
+    trials: int = 0
+    seconds: float = 0.0
+    best_loss: float = math.inf
+    improved_at_seconds: float = 0.0
+    exhausted: bool = False
+
+
+@dataclass
+class _Running:
+    spec: TrialSpec
+    handle: Any
+    state: _LearnerState
+    flaml_id: str
+
+
+@dataclass
+class Search:
+    """The ask/tell loop. ``run()`` returns every trial, in the order they ended."""
+
+    data: TrialData
+    learners: list[Learner]
+    limits: SearchLimits
+    runner: TrialRunner
+    on_trial: Callable[[TrialResult], None] | None = None
+    seed: int = 0
+    results: list[TrialResult] = field(default_factory=list)
+    stop_reason: str = ""
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        n, d = self.data.X.shape
+        self._states = [self._state(lr, n, d) for lr in self.learners]
+        self._pending_defaults = list(self._states)
+        self._running: list[_Running] = []
+        self._next_id = 1
+        self._best = math.inf
+        self._best_at_trial = 0
+        self._start = time.time()
+
+    def _state(self, learner: Learner, n: int, d: int) -> _LearnerState:
+        from flaml.tune.searcher import CFO
+
+        train_rows = len(self.data.splits[0][0])
+        space = learner.space(train_rows, d, self.data.task)
+        default = {k: v for k, v in learner.default(train_rows, d, self.data.task).items() if k in space}
+        low_cost = {k: v for k, v in learner.low_cost.items() if k in space}
+        searcher = CFO(space=space, metric="loss", mode="min", low_cost_partial_config=low_cost or None,
+                       points_to_evaluate=[default], seed=self.seed)
+        return _LearnerState(learner=learner, searcher=searcher)
+
+    @property
+    def best(self) -> TrialResult | None:
+        done = [r for r in self.results if r.ok]
+        return min(done, key=lambda r: (not r.complete, r.loss, r.trial_id)) if done else None
+
+    def run(self) -> list[TrialResult]:
+        try:
+            while True:
+                reason = self._should_stop()
+                if reason and not self._running:
+                    self.stop_reason = reason
+                    break
+                if not reason:
+                    self._fill_slots()
+                if not self._running:
+                    if self._should_stop():
+                        continue
+                    self.stop_reason = "every learner's search space is exhausted"
+                    break
+                self._collect()
+        finally:
+            for item in self._running:
+                self.runner.abandon(item.handle)
+        return self.results
+
+    # -- asking ----------------------------------------------------------------------------
+    def _fill_slots(self) -> None:
+        while len(self._running) < self.runner.slots and not self._should_stop():
+            picked = self._ask()
+            if picked is None:
+                return
+            state, flaml_id, config = picked
+            now = time.time()
+            deadline = self.limits.deadline
+            if self.limits.trial_timeout:
+                deadline = min(deadline, now + self.limits.trial_timeout)
+            spec = TrialSpec(trial_id=self._next_id, learner=state.learner.name, config=_plain(config),
+                             deadline=deadline, n_jobs=self.limits.n_jobs)
+            self._next_id += 1
+            handle = self.runner.submit(spec)
+            self._running.append(_Running(spec=spec, handle=handle, state=state, flaml_id=flaml_id))
+
+    def _ask(self) -> tuple[_LearnerState, str, dict[str, Any]] | None:
+        tried: set[int] = set()
+        while True:
+            state = self._choose(tried)
+            if state is None:
+                return None
+            tried.add(id(state))
+            flaml_id = f"{state.learner.name}-{state.trials + len(tried)}-{self._next_id}"
+            config = state.searcher.suggest(flaml_id)
+            if config is None:
+                if not any(r.state is state for r in self._running):
+                    state.exhausted = True
+                continue
+            return state, flaml_id, config
+
+    def _choose(self, tried: set[int]) -> _LearnerState | None:
+        """Defaults first, by priority; then learners weighted by closeness to the best and speed."""
+        while self._pending_defaults:
+            state = self._pending_defaults.pop(0)
+            if id(state) not in tried and not state.exhausted:
+                return state
+        live = [s for s in self._states if not s.exhausted and id(s) not in tried and self._affordable(s)]
+        if not live:
+            return None
+        finished = [s for s in live if s.trials]
+        if not finished:
+            return live[0]
+        losses = [r.loss for r in self.results if r.ok]
+        spread = (float(np.median(losses)) - self._best) if losses else 0.0
+        weights = []
+        for s in live:
+            gap = (s.best_loss - self._best) / spread if spread > 0 and math.isfinite(s.best_loss) else (
+                0.0 if math.isfinite(s.best_loss) else 5.0)
+            mean_cost = s.seconds / s.trials if s.trials else 1.0
+            stale = s.seconds - s.improved_at_seconds
+            expected_cost = max(2 * mean_cost, stale, 1e-3)
+            weights.append(math.exp(-3.0 * min(gap, 10.0)) / expected_cost)
+        return self._rng.choices(live, weights=weights)[0]
+
+    def _affordable(self, state: _LearnerState) -> bool:
+        """A learner whose typical trial cannot end before the deadline is not started again."""
+        if not state.trials:
+            return True
+        mean_cost = state.seconds / state.trials
+        return time.time() + 0.5 * mean_cost < self.limits.deadline
+
+    # -- telling ---------------------------------------------------------------------------
+    def _collect(self) -> None:
+        timeout = max(min(self.limits.deadline - time.time(), 1.0), 0.05)
+        done = self.runner.wait([r.handle for r in self._running], timeout)
+        finished = [r for r in self._running if any(r.handle is h for h in done)]
+        now = time.time()
+        for item in list(self._running):
+            if item in finished:
+                continue
+            if now > item.spec.deadline + WATCHDOG_GRACE:  # a trial that ignores its deadline
+                self.runner.abandon(item.handle)
+                self._running.remove(item)
+                self._record(item, TrialResult(
+                    trial_id=item.spec.trial_id, learner=item.spec.learner, config=item.spec.config,
+                    status=TrialStatus.CANCELED, started=item.spec.deadline - (self.limits.trial_timeout or 0),
+                    ended=now, error="The trial overran its deadline and was abandoned."))
+        for item in finished:
+            self._running.remove(item)
+            try:
+                result = self.runner.result(item.handle)
+            except Exception as exc:  # a worker lost mid-trial: the trial failed, the search goes on
+                result = TrialResult(trial_id=item.spec.trial_id, learner=item.spec.learner,
+                                     config=item.spec.config, status=TrialStatus.FAILED, started=now, ended=now,
+                                     error=f"{type(exc).__name__}: {exc}")
+            self._record(item, result)
+
+    def _record(self, item: _Running, result: TrialResult) -> None:
+        state = item.state
+        state.trials += 1
+        state.seconds += result.duration
+        if result.ok:
+            state.searcher.on_trial_complete(item.flaml_id, {
+                "loss": result.loss, "config": item.spec.config, "time_total_s": max(result.duration, 1e-3)})
+            if result.loss < state.best_loss:
+                state.best_loss = result.loss
+                state.improved_at_seconds = state.seconds
+            if result.loss < self._best - 1e-12:
+                self._best = result.loss
+                self._best_at_trial = len(self.results) + 1
+        else:
+            state.searcher.on_trial_complete(item.flaml_id, None, error=True)
+        self.results.append(result)
+        if self.on_trial is not None:
+            self.on_trial(result)
+
+    def _should_stop(self) -> str:
+        now = time.time()
+        if now >= self.limits.deadline:
+            return "the time budget is spent"
+        if len(self.results) + len(self._running) >= self.limits.max_trials:
+            return f"max_trials ({self.limits.max_trials}) reached"
+        if self.limits.exit_score is not None and math.isfinite(self._best):
+            if -self._best >= self.limits.exit_score if self.data.metric.higher_is_better else \
+                    self._best <= self.limits.exit_score:
+                return f"exit_score ({self.limits.exit_score}) reached"
+        if self.limits.early_termination and len(self.results) - self._best_at_trial >= EARLY_STOP_TRIALS:
+            used = (now - self._start) / max(self.limits.deadline - self._start, 1e-9)
+            if used >= EARLY_STOP_FRACTION:
+                return f"no improvement in the last {len(self.results) - self._best_at_trial} trials"
+        return ""
+
+
+def _plain(config: dict[str, Any]) -> dict[str, Any]:
+    """numpy scalars to Python ones, so configs log and serialize cleanly."""
+    out = {}
+    for key, value in config.items():
+        out[key] = value.item() if hasattr(value, "item") else value
+    return out
