@@ -22,6 +22,7 @@ import html
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Hashable, Iterable, Sequence
@@ -193,7 +194,8 @@ class SharedPoller:
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self.ticks = 0
-        self.fetches = 0
+        #: How many times each key was fetched (one per tick, however many pages watch it).
+        self.fetch_counts: Counter[Hashable] = Counter()
 
     @classmethod
     def for_workspace(cls, ws: Any, interval: float | None = None) -> "SharedPoller":
@@ -245,7 +247,7 @@ class SharedPoller:
                     result, error = watch.fetch(), None
                 except Exception as exc:  # handed to the pages, which show it
                     result, error = None, exc
-                self.fetches += 1
+                self.fetch_counts[key] += 1
                 for sub in list(watch.subscribers):
                     if not sub.active:
                         continue

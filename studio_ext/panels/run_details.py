@@ -90,6 +90,7 @@ class RunDetails(widgets.VBox):
         self.figures: dict[str, go.Figure] = {}
         self.histories: dict[str, MetricHistory] = {}
         self.artifact_folder = ""
+        self._listing = False
         self.updates = 0
         self.resubmitted: str | None = None
         self._subscription: Subscription | None = None
@@ -364,14 +365,19 @@ class RunDetails(widgets.VBox):
                 else "This folder is empty.")
         else:
             self.artifact_message.clear()
-        self.artifact_list.options = [(f"{'📁 ' if i.is_dir else ''}{i.path.rpartition('/')[2]}"
-                                       f"{'' if i.is_dir else f'  ({i.size:,} B)' if i.size is not None else ''}",
-                                       (i.path, i.is_dir)) for i in items]
-        self.artifact_list.value = None
+        # Changing a Select's options selects its first entry; that must not open it.
+        self._listing = True
+        try:
+            self.artifact_list.options = [(f"{'📁 ' if i.is_dir else ''}{i.path.rpartition('/')[2]}"
+                                           f"{'' if i.is_dir else f'  ({i.size:,} B)' if i.size is not None else ''}",
+                                           (i.path, i.is_dir)) for i in items]
+            self.artifact_list.value = None
+        finally:
+            self._listing = False
         self.artifact_up.disabled = folder == ""
 
     def _on_artifact_selected(self, change: dict[str, Any]) -> None:
-        if change["new"] is None:
+        if change["new"] is None or self._listing:
             return
         path, is_dir = change["new"]
         if is_dir:
@@ -431,9 +437,9 @@ class RunDetails(widgets.VBox):
         except StudioError as exc:
             self.message.error(str(exc))
             return
+        self.refresh()
         self.message.info(f"{'Restored' if archived else 'Archived'} {self.name}.")
         self.code.show(f"ws.jobs.{'restore' if archived else 'archive'}({self.name!r})")
-        self.refresh()
 
     def set_tag(self) -> None:
         key, value = self.tag_key.value.strip(), self.tag_value.value
@@ -445,9 +451,9 @@ class RunDetails(widgets.VBox):
         except StudioError as exc:
             self.message.error(str(exc))
             return
+        self.refresh()
         self.message.info(f"Tag {key}={value} set.")
         self.code.show(f"ws.jobs.update_tags({self.name!r}, {{{key!r}: {value!r}}})")
-        self.refresh()
 
     def remove_tag(self) -> None:
         key = self.tag_key.value.strip()
@@ -459,9 +465,9 @@ class RunDetails(widgets.VBox):
         except StudioError as exc:
             self.message.error(str(exc))
             return
+        self.refresh()
         self.message.info(f"Tag {key} removed.")
         self.code.show(f"ws.jobs.update_tags({self.name!r}, {{}}, remove=[{key!r}])")
-        self.refresh()
 
     def open_resubmit(self) -> None:
         """Show one box per input, filled with the value this job ran with."""

@@ -404,13 +404,13 @@ class RunExplorer(widgets.VBox):
                 done.append(name)
             except StudioError as exc:
                 failed.append(f"{name}: {exc}")
+        self.refresh()
         if failed:
             self.message.error("\n".join(failed))
         else:
             self.message.info(f"{verb} {', '.join(done)}.")
         if done:
             self.code.show("\n".join(code.format(name=repr(n)) for n in done))
-        self.refresh()
 
     def cancel_selected(self) -> None:
         names = self._selected()
