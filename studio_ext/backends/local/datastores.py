@@ -280,7 +280,7 @@ class LocalDatastores:
             parsed = sa.engine.make_url(url)
             if parsed.password:
                 credentials["password"] = str(parsed.password)
-                clean.url = parsed.set(password=None).render_as_string(hide_password=False)
+                clean.url = parsed._replace(password=None).render_as_string(hide_password=False)  # set(password=None) keeps it
             self._check_sql_driver(parsed, clean)
         elif dtype == DatastoreType.FILE:
             root = self._local_root(clean)
