@@ -1,0 +1,552 @@
+"""The Datasets page: the list of datasets, the "Create dataset" wizard, and a dataset's page.
+
+The wizard follows the studio's steps (source → settings → schema → confirm) and
+re-parses the start of the source whenever a setting changes, so the preview always
+shows what registration will produce. Registration runs in a thread with a progress
+bar; profiles are computed in a thread too (once per version: later opens read the cache).
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from typing import Any, Callable
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+import traitlets
+
+from ..entities import Data, DataProfile, DatastoreType
+from ..errors import StudioError
+from ._widgets import CodeBox, Message, format_value, html_table, show_figures
+
+STEPS = ("Source", "Settings", "Schema", "Confirm")
+SOURCES = (("Local file", "local"), ("Datastore path", "datastore"), ("Web URL", "url"), ("SQL query", "sql"))
+DELIMITERS = (("Detect", ""), ("Comma ,", ","), ("Semicolon ;", ";"), ("Tab", "\t"), ("Pipe |", "|"), ("Space", " "))
+ENCODINGS = ("utf-8", "utf-8-sig", "latin-1", "cp1252", "utf-16", "ascii")
+HEADERS = (("Use headers from the first file", "first_row"), ("All files have the same headers", "all_files_same"),
+           ("No headers", "none"))
+TYPES = (("Auto", ""), ("String", "string"), ("Integer", "integer"), ("Float", "float"), ("Boolean", "boolean"),
+         ("Date time", "datetime"), ("Date", "date"))
+PREVIEW_ROWS = 10
+
+
+def _frame_table(frame: Any, limit: int = 50) -> str:
+    head = frame.head(limit)
+    return html_table([str(c) for c in head.columns], [[format_value(v) for v in row] for row in head.itertuples(index=False)],
+                      empty="No rows.")
+
+
+class CreateDatasetWizard(widgets.VBox):
+    """Source → settings (live preview) → schema → confirm; ``on_created(data)`` when done."""
+
+    step = traitlets.Int(0)
+
+    def __init__(self, ws: Any, on_created: Callable[[Data], None] | None = None, code: CodeBox | None = None) -> None:
+        self.ws = ws
+        self._on_created = on_created
+        self._code = code or CodeBox()
+        self.worker: threading.Thread | None = None
+        self.columns: list[tuple[str, str]] = []
+        self.last_error = ""
+        self.created: Data | None = None
+        # step 1: source
+        self.source_kind = widgets.ToggleButtons(options=SOURCES, value="local", description="Source")
+        self.path = widgets.Text(description="Path", placeholder="data/flights.csv or a folder")
+        self.datastore = widgets.Dropdown(description="Datastore", options=[])
+        self.datastore_path = widgets.Text(description="Path", placeholder="folder/file.csv")
+        self.url = widgets.Text(description="URL", placeholder="https://example.org/data.csv")
+        self.sql_datastore = widgets.Dropdown(description="Database", options=[])
+        self.query = widgets.Textarea(description="Query", placeholder="SELECT * FROM table", layout=widgets.Layout(width="90%"))
+        self.name = widgets.Text(description="Name", placeholder="my-dataset")
+        self.data_type = widgets.Dropdown(description="Type", options=(("Tabular", "tabular"), ("File", "file"), ("Folder", "folder")))
+        self.description = widgets.Text(description="Description")
+        self._source_box = widgets.VBox()
+        # step 2: settings
+        self.delimiter = widgets.Dropdown(description="Delimiter", options=DELIMITERS, value="")
+        self.encoding = widgets.Dropdown(description="Encoding", options=ENCODINGS, value="utf-8")
+        self.header = widgets.Dropdown(description="Headers", options=HEADERS, value="first_row")
+        self.quote_char = widgets.Text(description="Quote", value='"')
+        self.escape_char = widgets.Text(description="Escape", value="")
+        self.skip_rows = widgets.BoundedIntText(description="Skip rows", value=0, min=0, max=1_000_000)
+        self.decimal = widgets.Dropdown(description="Decimal", options=((". (1.5)", "."), (", (1,5)", ",")), value=".")
+        self.preview = widgets.HTML()
+        self.preview_message = Message()
+        # step 3: schema
+        self.schema_box = widgets.VBox()
+        self.include: dict[str, widgets.Checkbox] = {}
+        self.types: dict[str, widgets.Dropdown] = {}
+        # step 4: confirm
+        self.summary = widgets.HTML()
+        self.create_button = widgets.Button(description="Create", button_style="primary", icon="check")
+        self.progress = widgets.FloatProgress(value=0, min=0, max=1, description="", layout=widgets.Layout(visibility="hidden"))
+        self.status = Message()
+        # navigation
+        self.steps_header = widgets.HTML()
+        self.back_button = widgets.Button(description="Back", icon="arrow-left")
+        self.next_button = widgets.Button(description="Next", icon="arrow-right")
+        self.message = Message()
+        self._pages = [
+            widgets.VBox([self.source_kind, self._source_box, self.name, self.data_type, self.description]),
+            widgets.VBox([widgets.HBox([self.delimiter, self.encoding]), widgets.HBox([self.header, self.skip_rows]),
+                          widgets.HBox([self.quote_char, self.escape_char, self.decimal]),
+                          widgets.HTML("<b>Preview</b>"), self.preview_message, self.preview]),
+            widgets.VBox([widgets.HTML("<b>Columns</b> (untick to leave out; choose a type to override)"),
+                          self.schema_box, widgets.HTML("<b>Preview</b>"), self.preview]),
+            widgets.VBox([self.summary, widgets.HBox([self.create_button, self.progress]), self.status]),
+        ]
+        self._body = widgets.Box([self._pages[0]])
+        super().__init__([self.steps_header, self._body, self.message,
+                          widgets.HBox([self.back_button, self.next_button])])
+        self.source_kind.observe(self._show_source_fields, "value")
+        for control in (self.delimiter, self.encoding, self.header, self.quote_char, self.escape_char,
+                        self.skip_rows, self.decimal):
+            control.observe(lambda _change: self.refresh_preview(), "value")
+        self.back_button.on_click(lambda _b: self._go(-1))
+        self.next_button.on_click(lambda _b: self._go(+1))
+        self.create_button.on_click(lambda _b: self.create())
+        self.reset()
+
+    # -- navigation ------------------------------------------------------------------------
+    def reset(self) -> None:
+        stores = self.ws.datastores.list()
+        for dropdown, names in ((self.datastore, [d.name for d in stores if d.type != DatastoreType.SQL]),
+                                (self.sql_datastore, [d.name for d in stores if d.type == DatastoreType.SQL])):
+            dropdown.options = names
+            if names and dropdown.value not in names:
+                dropdown.value = names[0]
+        self.created = None
+        self.progress.value = 0
+        self.progress.layout.visibility = "hidden"
+        self.status.clear()
+        self.message.clear()
+        self._show_source_fields()
+        self.step = 0
+        self._render_step()
+
+    def _show_source_fields(self, _change: Any = None) -> None:
+        kind = self.source_kind.value
+        self._source_box.children = {
+            "local": [self.path], "datastore": [self.datastore, self.datastore_path], "url": [self.url],
+            "sql": [self.sql_datastore, self.query],
+        }[kind]
+        if kind == "sql":
+            self.data_type.value = "tabular"
+
+    @traitlets.observe("step")
+    def _step_changed(self, _change: Any) -> None:
+        self._render_step()
+
+    def _render_step(self) -> None:
+        self._body.children = [self._pages[self.step]]
+        self.steps_header.value = " › ".join(
+            f"<b>{i + 1}. {name}</b>" if i == self.step else f"<span style='color:#888'>{i + 1}. {name}</span>"
+            for i, name in enumerate(STEPS))
+        self.back_button.disabled = self.step == 0
+        self.next_button.disabled = self.step == len(STEPS) - 1
+        if self.step == 3:
+            self._render_summary()
+
+    def _go(self, delta: int) -> None:
+        self.message.clear()
+        target = self.step + delta
+        if delta > 0 and self.step == 0 and not self._check_source():
+            return
+        tabular = self.data_type.value == "tabular"
+        if not tabular and target in (1, 2):
+            target = 3 if delta > 0 else 0
+        elif self.source_kind.value == "sql" and target == 1:
+            target = 2 if delta > 0 else 0
+        self.step = max(0, min(len(STEPS) - 1, target))
+        if self.step == 1:
+            self.refresh_preview()
+        elif self.step == 2:
+            self.refresh_preview(with_schema=False)  # the columns as the settings give them
+            self._build_schema()
+            self.refresh_preview()
+
+    def _check_source(self) -> bool:
+        if not self.name.value.strip():
+            self.message.error("Give the dataset a name.")
+            return False
+        if not self._source_path() and self.source_kind.value != "sql":
+            self.message.error("Give the source: a path, a datastore path or a URL.")
+            return False
+        if self.source_kind.value == "sql" and not (self.sql_datastore.value and self.query.value.strip()):
+            self.message.error("Choose a SQL datastore and write a query (register a database with ws.datastores first).")
+            return False
+        return True
+
+    # -- what the widgets say ------------------------------------------------------------------
+    def _source_path(self) -> str | None:
+        kind = self.source_kind.value
+        if kind == "local":
+            return self.path.value.strip() or None
+        if kind == "datastore":
+            rel = self.datastore_path.value.strip()
+            return f"azureml://datastores/{self.datastore.value}/paths/{rel}" if self.datastore.value and rel else None
+        if kind == "url":
+            return self.url.value.strip() or None
+        return None
+
+    def read_options(self, with_schema: bool = True) -> dict[str, Any]:
+        options: dict[str, Any] = {"encoding": self.encoding.value, "header": self.header.value,
+                                   "quote_char": self.quote_char.value or None, "escape_char": self.escape_char.value or None,
+                                   "skip_rows": int(self.skip_rows.value), "decimal": self.decimal.value}
+        if self.delimiter.value:
+            options["delimiter"] = self.delimiter.value
+        known = {c for c, _ in self.columns}
+        if with_schema and self.include:
+            excluded = [c for c, box in self.include.items() if not box.value and c in known]
+            if excluded:
+                options["exclude"] = excluded
+            types = {c: d.value for c, d in self.types.items() if d.value and self.include[c].value and c in known}
+            if types:
+                options["column_types"] = types
+        if self.source_kind.value == "sql":
+            return {k: v for k, v in options.items() if k == "column_types"}
+        return options
+
+    def data(self) -> Data:
+        kind = self.source_kind.value
+        tabular = self.data_type.value == "tabular"
+        return Data(name=self.name.value.strip(), type=self.data_type.value, description=self.description.value or None,
+                    path=self._source_path(), datastore=self.sql_datastore.value if kind == "sql" else None,
+                    query=self.query.value if kind == "sql" else None,
+                    read_options=(self.read_options() or None) if tabular else None)
+
+    def code(self) -> str:
+        d = self.data()
+        args = [f"name={d.name!r}"]
+        if d.query is not None:
+            args += [f"datastore={d.datastore!r}", f"query={d.query!r}"]
+        else:
+            args.append(f"path={d.path!r}")
+        args.append(f"type={d.type.value!r}")
+        if d.description:
+            args.append(f"description={d.description!r}")
+        options = self.read_options() if d.type.value == "tabular" else {}
+        defaults = {"encoding": "utf-8", "header": "first_row", "quote_char": '"', "escape_char": None, "skip_rows": 0, "decimal": "."}
+        changed = {k: v for k, v in options.items() if defaults.get(k, object()) != v}
+        if changed:
+            args.append(f"read_options={changed!r}")
+        return ("from studio_ext.entities import Data\n\n"
+                f"data = ws.data.create_or_update(Data({', '.join(args)}))")
+
+    # -- live preview -----------------------------------------------------------------------------
+    def refresh_preview(self, with_schema: bool | None = None) -> None:
+        """Parse the start of the source with the current settings (a few hundred KB at most)."""
+        if self.data_type.value != "tabular":
+            return
+        if with_schema is None:
+            with_schema = self.step == 2 and bool(self.include)
+        try:
+            kind = self.source_kind.value
+            if kind == "sql":
+                result = self.ws.data.preview_source(datastore=self.sql_datastore.value, query=self.query.value,
+                                                     n=PREVIEW_ROWS)
+            else:
+                result = self.ws.data.preview_source(path=self._source_path(), n=PREVIEW_ROWS,
+                                                     read_options=self.read_options(with_schema=with_schema))
+        except StudioError as exc:
+            self.last_error = exc.message
+            self.preview_message.error(exc.message)
+            self.preview.value = ""
+            return
+        self.last_error = ""
+        note = f"Delimiter detected: {result.delimiter!r}." if result.delimiter and not self.delimiter.value else ""
+        self.preview_message.info(note) if note else self.preview_message.clear()
+        if not with_schema:
+            self.columns = [(c.name, c.type) for c in result.columns]
+        types = ", ".join(f"{c.name}: {c.type}" for c in result.columns)
+        self.preview.value = _frame_table(result.frame) + f"<div style='color:#666;font-size:85%'>{html.escape(types)}</div>"
+
+    def _build_schema(self) -> None:
+        if not self.columns:
+            self.schema_box.children = [widgets.HTML("No columns yet: fix the source or settings first.")]
+            return
+        if list(self.include) != [c for c, _ in self.columns]:
+            self.include = {c: widgets.Checkbox(value=True, description=c, indent=False) for c, _ in self.columns}
+            self.types = {c: widgets.Dropdown(options=TYPES, value="", layout=widgets.Layout(width="160px")) for c, _ in self.columns}
+            for control in (*self.include.values(), *self.types.values()):
+                control.observe(lambda _change: self.refresh_preview(), "value")
+        self.schema_box.children = [
+            widgets.HBox([self.include[c], widgets.HTML(f"<span style='color:#666'>detected: {html.escape(t)}</span>"),
+                          self.types[c]]) for c, t in self.columns]
+
+    def _render_summary(self) -> None:
+        d = self.data()
+        rows = [("Name", d.name), ("Type", d.type.value), ("Source", d.path or f"query on {d.datastore}")]
+        if d.read_options is not None:
+            rows += [(k, repr(v)) for k, v in self.read_options().items()]
+        self.summary.value = html_table(["Setting", "Value"], rows) + "<pre style='font-size:85%'>" + html.escape(self.code()) + "</pre>"
+
+    # -- create ------------------------------------------------------------------------------------
+    def create(self) -> None:
+        """Register in a background thread; the progress bar follows bytes copied and parsed."""
+        if self.worker is not None and self.worker.is_alive():
+            return
+        try:
+            data = self.data()
+        except StudioError as exc:
+            self.status.error(exc.message)
+            return
+        self.create_button.disabled = True
+        self.progress.value = 0
+        self.progress.layout.visibility = "visible"
+        self.status.info(f"Registering {data.name} ...")
+        code = self.code()
+
+        def progress(done: int, total: int) -> None:
+            self.progress.value = done / total if total else 0
+
+        def run() -> None:
+            try:
+                created = self.ws.data.create_or_update(data, progress=progress)
+            except StudioError as exc:
+                self.status.error(exc.message)
+                self.progress.layout.visibility = "hidden"
+            except Exception as exc:  # shown, never swallowed silently in a thread
+                self.status.error(f"{type(exc).__name__}: {exc}")
+                self.progress.layout.visibility = "hidden"
+            else:
+                self.progress.value = 1
+                self.created = created
+                self.status.info(f"Registered {created.name} version {created.version}.")
+                if self._on_created:
+                    self._on_created(created)
+                self._code.show(code)  # last: the registration is the action just performed
+            finally:
+                self.create_button.disabled = False
+
+        self.worker = threading.Thread(target=run, name="register-dataset", daemon=True)
+        self.worker.start()
+
+    def wait(self, timeout: float = 60) -> None:
+        if self.worker is not None:
+            self.worker.join(timeout)
+
+
+class DatasetPage(widgets.VBox):
+    """One dataset: preview grid, profile with a histogram per column, versions, lineage, code."""
+
+    def __init__(self, ws: Any, code: CodeBox | None = None, on_change: Callable[[], None] | None = None) -> None:
+        self.ws = ws
+        self._code = code or CodeBox()
+        self._on_change = on_change
+        self.data: Data | None = None
+        self.profile_result: DataProfile | None = None
+        self.worker: threading.Thread | None = None
+        self.title = widgets.HTML()
+        self.version = widgets.Dropdown(description="Version", options=[])
+        self.details = widgets.HTML()
+        self.preview = widgets.HTML()
+        self.profile_button = widgets.Button(description="Profile", icon="bar-chart")
+        self.profile_status = Message()
+        self.profile_table = widgets.HTML()
+        self.histogram_column = widgets.Dropdown(description="Column", options=[])
+        self.histogram = widgets.Output()
+        self.versions = widgets.HTML()
+        self.archive_button = widgets.Button(description="Archive this version", icon="archive")
+        self.lineage = widgets.HTML()
+        self.consume = widgets.HTML()
+        self.tabs = widgets.Tab(children=[
+            widgets.VBox([self.details, self.preview]),
+            widgets.VBox([widgets.HBox([self.profile_button, self.profile_status]), self.profile_table,
+                          self.histogram_column, self.histogram]),
+            widgets.VBox([self.versions, self.archive_button]),
+            self.lineage,
+            self.consume,
+        ])
+        for i, title in enumerate(("Explore", "Profile", "Versions", "Lineage", "Consume")):
+            self.tabs.set_title(i, title)
+        super().__init__([widgets.HBox([self.title, self.version]), self.tabs])
+        self.layout.display = "none"
+        self.version.observe(self._version_changed, "value")
+        self.profile_button.on_click(lambda _b: self.compute_profile())
+        self.histogram_column.observe(lambda _c: self._show_histogram(), "value")
+        self.archive_button.on_click(lambda _b: self.archive())
+
+    def show(self, name: str, version: str | None = None) -> None:
+        versions = [d.version for d in self.ws.data.list(name, include_archived=True)]
+        target = version or self.ws.data.get(name).version
+        self.layout.display = ""
+        self.title.value = f"<h4 style='margin:4px 8px 4px 0'>{html.escape(name)}</h4>"
+        self._name = name
+        self.version.unobserve(self._version_changed, "value")
+        self.version.options = versions
+        self.version.value = target
+        self.version.observe(self._version_changed, "value")
+        self._load(name, target)
+
+    def _version_changed(self, change: Any) -> None:
+        if change["new"]:
+            self._load(self._name, change["new"])
+
+    def _load(self, name: str, version: str) -> None:
+        d = self.ws.data.get(name, version)
+        self.data = d
+        self.profile_result = None
+        self.profile_table.value = ""
+        self.histogram.outputs = ()
+        self.histogram_column.options = []
+        self.profile_status.clear()
+        rows = [("Type", d.type.value), ("Rows", d.row_count), ("Columns", ", ".join(f"{c.name} ({c.type})" for c in d.columns)),
+                ("Source", d.source), ("Files", ", ".join(d.files)), ("Size", f"{(d.size_bytes or 0) / 1e6:.2f} MB"),
+                ("Created", format_value(d.creation_time)), ("Archived", "yes" if d.archived else "no"),
+                ("Description", d.description), ("Tags", ", ".join(f"{k}={v}" for k, v in d.tags.items()))]
+        self.details.value = html_table(["", ""], rows)
+        if d.type.value == "tabular":
+            self.preview.value = _frame_table(self.ws.data.preview(name, version, n=50))
+            self.profile_button.disabled = False
+        else:
+            self.preview.value = "<i>Files are kept as registered; load them from the path on the Consume tab.</i>"
+            self.profile_button.disabled = True
+        all_versions = self.ws.data.list(name, include_archived=True)
+        self.versions.value = html_table(
+            ["Version", "Created", "Rows", "Source", "Archived"],
+            [(v.version, format_value(v.creation_time), v.row_count, v.source, "yes" if v.archived else "") for v in all_versions])
+        consumers = self.ws.data.list_consumers(name, version)
+        self.lineage.value = html_table(["Job", "Input", "Status", "Experiment", "Submitted"],
+                                        [(c.job_name, c.input_name, c.status, c.experiment_name, format_value(c.creation_time))
+                                         for c in consumers], empty="No job has used this version yet.")
+        self.consume.value = "<pre style='font-size:85%'>" + html.escape(self.consume_code()) + "</pre>"
+        self._code.show(f"ws.data.get({name!r}, version={version!r})\nws.data.preview({name!r}, version={version!r}, n=50)")
+
+    def consume_code(self) -> str:
+        d = self.data
+        if d is None:
+            return ""
+        lines = ["from studio_ext import Workspace, Input, command", "ws = Workspace.from_config()", ""]
+        if d.type.value == "tabular":
+            lines += [f"df = ws.data.load({d.name!r}, version={d.version!r})  # a pandas DataFrame"]
+        else:
+            lines += [f"path = ws.data.local_path({d.name!r}, version={d.version!r})"]
+        kind = {"tabular": "mltable", "file": "uri_file", "folder": "uri_folder"}[d.type.value]
+        lines += ["", "# as a job input (the script gets a local path):",
+                  f"inputs = {{'data': Input(type={kind!r}, path={d.reference!r})}}"]
+        return "\n".join(lines)
+
+    def compute_profile(self) -> None:
+        if self.data is None or (self.worker is not None and self.worker.is_alive()):
+            return
+        d = self.data
+        self.profile_button.disabled = True
+        self.profile_status.info("Profiling ... (computed once per version, then cached)")
+
+        def run() -> None:
+            try:
+                result = self.ws.data.profile(d.name, d.version)
+            except StudioError as exc:
+                self.profile_status.error(exc.message)
+            else:
+                self.profile_result = result
+                self.profile_status.info(f"{result.row_count} rows, {len(result.columns)} columns.")
+                frame = result.to_frame()
+                self.profile_table.value = _frame_table(frame, limit=500)
+                self.histogram_column.options = [c.name for c in result.columns]
+                if self.histogram_column.value is None and result.columns:
+                    self.histogram_column.value = result.columns[0].name  # shows its histogram
+                else:
+                    self._show_histogram()
+                self._code.show(f"profile = ws.data.profile({d.name!r}, version={d.version!r})\nprofile.to_frame()")
+            finally:
+                self.profile_button.disabled = False
+
+        self.worker = threading.Thread(target=run, name="profile-dataset", daemon=True)
+        self.worker.start()
+
+    def _show_histogram(self) -> None:
+        if self.profile_result is None or not self.histogram_column.value:
+            return
+        show_figures(self.histogram, [histogram_figure(self.profile_result.column(self.histogram_column.value))])
+
+    def archive(self) -> None:
+        if self.data is None:
+            return
+        self.ws.data.archive(self.data.name, self.data.version)
+        self._code.show(f"ws.data.archive({self.data.name!r}, version={self.data.version!r})")
+        self._load(self.data.name, self.data.version)
+        if self._on_change:
+            self._on_change()
+
+    def wait(self, timeout: float = 60) -> None:
+        if self.worker is not None:
+            self.worker.join(timeout)
+
+
+def histogram_figure(column: Any) -> go.Figure:
+    """A bar per bin (numbers, dates) or per most frequent value (text, booleans)."""
+    edges, counts = column.histogram_edges, column.histogram_counts
+    fig = go.Figure()
+    if len(edges) == len(counts) + 1:
+        labels = [f"{format_value(a)} – {format_value(b)}" for a, b in zip(edges[:-1], edges[1:])]
+        fig.add_bar(x=labels, y=counts, name=column.name)
+    else:
+        fig.add_bar(x=[str(v) for v in edges], y=counts, name=column.name)
+    fig.update_layout(title=f"{column.name} ({column.type})", height=300, margin=dict(l=40, r=10, t=40, b=40),
+                      xaxis_title=column.name, yaxis_title="rows", bargap=0.05)
+    return fig
+
+
+class DatasetsPanel(widgets.VBox):
+    """``DatasetsPanel(ws)``: datasets with their versions, a create wizard, and each dataset's page."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.code = CodeBox()
+        self.message = Message()
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.create_button = widgets.Button(description="Create dataset", icon="plus", button_style="primary")
+        self.show_archived = widgets.Checkbox(description="Show archived", value=False, indent=False)
+        self.table = widgets.HTML()
+        self.selector = widgets.Dropdown(description="Open", options=[])
+        self.wizard = CreateDatasetWizard(ws, on_created=self._created, code=self.code)
+        self.wizard.layout.display = "none"
+        self.page = DatasetPage(ws, code=self.code, on_change=self.refresh)
+        super().__init__([
+            widgets.HTML("<h3 style='margin:4px 0'>Datasets</h3>"),
+            widgets.HBox([self.create_button, self.refresh_button, self.show_archived]),
+            self.message, self.table, self.selector, self.wizard, self.page, self.code,
+        ])
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        self.create_button.on_click(lambda _b: self.open_wizard())
+        self.show_archived.observe(lambda _c: self.refresh(), "value")
+        self.selector.observe(self._selected, "value")
+        self.refresh()
+
+    def refresh(self) -> None:
+        try:
+            datasets = self.ws.data.list(include_archived=self.show_archived.value)
+        except StudioError as exc:
+            self.message.error(exc.message)
+            return
+        self.message.clear()
+        self.table.value = html_table(
+            ["Name", "Latest version", "Type", "Rows", "Columns", "Created", "Source"],
+            [(d.name, d.version, d.type.value, d.row_count, len(d.columns) or "", format_value(d.creation_time), d.source)
+             for d in datasets], empty="No datasets yet: click 'Create dataset'.")
+        current = self.selector.value
+        self.selector.unobserve(self._selected, "value")
+        self.selector.options = [""] + [d.name for d in datasets]
+        self.selector.value = current if current in self.selector.options else ""
+        self.selector.observe(self._selected, "value")
+        self.code.show("ws.data.list()")
+
+    def open_wizard(self) -> None:
+        self.wizard.reset()
+        self.wizard.layout.display = ""
+        self.page.layout.display = "none"
+
+    def show_dataset(self, name: str, version: str | None = None) -> None:
+        """Show a dataset's page (as choosing it in the list does)."""
+        self.wizard.layout.display = "none"
+        self.page.show(name, version)
+
+    def _selected(self, change: Any) -> None:
+        if change["new"]:
+            self.show_dataset(change["new"])
+
+    def _created(self, data: Data) -> None:
+        self.refresh()
+        self.show_dataset(data.name, data.version)

@@ -1,0 +1,149 @@
+"""The Datasets page driven from Python: the create wizard step by step with its live
+preview, a failed registration that leaves nothing, and the dataset's page."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from studio_ext import Input, Workspace, command
+from studio_ext.entities import Data
+from studio_ext.panels import PAGES, open_page
+from studio_ext.panels.datasets import DatasetsPanel
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    workspace = Workspace.create(tmp_path_factory.mktemp("panel-ws") / "ws")
+    yield workspace
+    workspace._backend.stop_supervisor()
+    workspace.close()
+
+
+def test_the_page_is_listed(ws):
+    assert PAGES["data"].title == "Data"
+    assert isinstance(open_page("data", ws), DatasetsPanel)
+
+
+def test_wizard_registers_a_csv_with_options_chosen_on_the_way(ws, tmp_path):
+    src = tmp_path / "sales.csv"
+    src.write_text("region;amount;note;day\nnorth;1,5;a;2024-01-01\nsouth;2,25;b;2024-01-02\nnorth;3,0;c;2024-01-03\n")
+    panel = DatasetsPanel(ws)
+    assert "No datasets yet" in panel.table.value
+    panel.create_button.click()
+    wizard = panel.wizard
+    assert wizard.layout.display == "" and wizard.step == 0
+
+    wizard.next_button.click()  # nothing filled in yet
+    assert wizard.step == 0 and wizard.message.text == "Give the dataset a name."
+    wizard.name.value = "sales"
+    wizard.path.value = str(src)
+    wizard.next_button.click()
+    assert wizard.step == 1
+    # the delimiter is detected; the decimal comma is not yet applied
+    assert "Delimiter detected: &#x27;;&#x27;" in wizard.preview_message.value
+    assert "1,5" in wizard.preview.value and "amount: string" in wizard.preview.value
+    wizard.decimal.value = ","  # the preview follows the setting at once
+    assert "1.5" in wizard.preview.value and "amount: float" in wizard.preview.value
+    wizard.quote_char.value = "ab"  # a bad setting shows its error beside the preview
+    assert "'quote_char' read option must be a single character" in wizard.preview_message.text
+    wizard.quote_char.value = '"'
+
+    wizard.next_button.click()
+    assert wizard.step == 2 and list(wizard.include) == ["region", "amount", "note", "day"]
+    wizard.include["note"].value = False
+    wizard.types["day"].value = "string"
+    assert "note" not in wizard.preview.value and "day: string" in wizard.preview.value
+
+    wizard.next_button.click()
+    assert wizard.step == 3
+    assert "read_options={&#x27;decimal&#x27;: &#x27;,&#x27;" in wizard.summary.value
+    wizard.create_button.click()
+    wizard.wait()
+    assert wizard.status.text == "Registered sales version 1.", wizard.status.text
+    assert wizard.progress.value == 1
+
+    data = ws.data.get("sales")
+    assert [(c.name, c.type) for c in data.columns] == [("region", "string"), ("amount", "float"), ("day", "string")]
+    assert "ws.data.create_or_update(Data(name='sales'" in panel.code.code
+    # the panel now lists it and shows its page
+    assert "sales" in panel.table.value and panel.selector.options == ("", "sales")
+    page = panel.page
+    assert page.layout.display == "" and page.version.value == "1"
+    assert "north" in page.preview.value and "2.25" in page.preview.value
+    assert "ws.data.load(&#x27;sales&#x27;, version=&#x27;1&#x27;)" in page.consume.value
+    assert "Input(type=&#x27;mltable&#x27;, path=&#x27;azureml:sales:1&#x27;)" in page.consume.value
+
+
+def test_dataset_page_profile_versions_lineage_and_archive(ws, tmp_path, code_dir):
+    src = tmp_path / "m.csv"
+    src.write_text("x,label\n" + "".join(f"{i * 0.5},{'ab'[i % 2]}\n" for i in range(200)))
+    ws.data.create_or_update(Data(name="m", path=str(src)))
+    ws.data.create_or_update(Data(name="m", path=str(src), description="again"))
+    (code_dir / "use.py").write_text("import sys; print(open(sys.argv[1], 'rb').read(4))\n")
+    job = ws.jobs.create_or_update(command(code=str(code_dir), command="python use.py ${{inputs.d}}",
+                                           inputs={"d": Input(type="mltable", path="azureml:m:1")}))
+    panel = DatasetsPanel(ws)
+    panel.selector.value = "m"
+    page = panel.page
+    assert page.version.value == "2" and page.version.options == ("1", "2")
+    page.version.value = "1"
+    assert job.name in page.lineage.value
+    page.profile_button.click()
+    page.wait()
+    assert page.profile_result is not None and page.profile_result.row_count == 200
+    assert "200 rows, 2 columns." == page.profile_status.text
+    assert page.histogram_column.options == ("x", "label")
+    figure = page.histogram.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert figure["data"][0]["type"] == "bar" and sum(figure["data"][0]["y"]) == 200
+    page.histogram_column.value = "label"
+    figure = page.histogram.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert figure["data"][0]["x"] == ["a", "b"] and figure["data"][0]["y"] == [100, 100]
+    assert "ws.data.profile(&#x27;m&#x27;, version=&#x27;1&#x27;)" in panel.code.value
+
+    page.version.value = "2"
+    page.archive_button.click()
+    assert ws.data.get("m", 2).archived and ws.data.get("m").version == "1"
+    assert "Archived" in page.details.value and "yes" in page.details.value
+    deadline = time.monotonic() + 60
+    while not ws.jobs.get(job.name).status.is_terminal and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def test_a_failed_registration_shows_the_error_and_leaves_nothing(ws, tmp_path):
+    src = tmp_path / "ragged.csv"
+    src.write_text("a,b\n1,2\n3,4,5\n")
+    panel = DatasetsPanel(ws)
+    panel.create_button.click()
+    wizard = panel.wizard
+    wizard.name.value = "ragged"
+    wizard.path.value = str(src)
+    wizard.next_button.click()
+    assert "ragged.csv: line 3 has 3 fields where the header has 2" in wizard.preview_message.text
+    wizard.next_button.click()
+    wizard.next_button.click()
+    wizard.create_button.click()
+    wizard.wait()
+    assert "ragged.csv: line 3 has 3 fields" in wizard.status.text
+    assert wizard.progress.layout.visibility == "hidden" and not wizard.create_button.disabled
+    assert ws.data.list("ragged", include_archived=True) == []
+
+
+def test_file_dataset_from_a_datastore_path_skips_the_parsing_steps(ws):
+    (ws.path / "datastore" / "inbox").mkdir()
+    (ws.path / "datastore" / "inbox" / "notes.txt").write_text("free text, not a table")
+    panel = DatasetsPanel(ws)
+    panel.create_button.click()
+    wizard = panel.wizard
+    wizard.source_kind.value = "datastore"
+    assert wizard.datastore.value == "workspaceblobstore"
+    wizard.datastore_path.value = "inbox/notes.txt"
+    wizard.name.value = "notes"
+    wizard.data_type.value = "file"
+    wizard.next_button.click()
+    assert wizard.step == 3
+    wizard.create_button.click()
+    wizard.wait()
+    assert ws.data.get("notes").files == ["notes.txt"]
+    assert "Files are kept as registered" in panel.page.preview.value and panel.page.profile_button.disabled
