@@ -30,6 +30,7 @@ class Page:
 # Pages appear here, in sidebar order, as their panels land; the sidebar, the
 # dashboards and the browser tests all read this list.
 _PAGE_LIST: list[Page] = [
+    Page("data", "Data", "studio_ext.panels.datasets:DatasetsPanel"),
     Page("jobs", "Jobs", "studio_ext.panels.runs:RunExplorer"),
 ]
 PAGES: dict[str, Page] = {page.id: page for page in _PAGE_LIST}
