@@ -222,3 +222,44 @@ def test_the_tables_are_intact_after_hostile_values(runs_ws: Workspace) -> None:
     for text in ("params.model = 'lgbm''; DROP TABLE runs; --'", "tags.team = '\" OR 1=1 --'"):
         assert runs_ws.jobs.search("grid", filter=text).total == 0
     assert runs_ws.jobs.search("grid").total == 40
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_the_same_filters_work_on_a_postgresql_store(postgres_url: str, tmp_path: Path) -> None:
+    """Non-SQLite stores are searched with SQL over MLflow's own tables (no index)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = "runs_" + uuid.uuid4().hex[:10]
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    ws = Workspace.create(tmp_path / "pg", tracking_uri=postgres_url.rsplit("/", 1)[0] + "/" + name)
+    try:
+        client = tracking.client(ws.mlflow_tracking_uri)
+        exp = tracking.ensure_experiment(ws._backend.tracking_uri, ws._backend.artifacts_uri, "grid")
+        now = int(time.time() * 1000)
+        for i in range(40):  # the same runs as runs_ws
+            run = client.create_run(exp, run_name=f"trial-{i:02d}", tags={"team": ["nlp", "cv"][i % 2]})
+            metrics = [Metric("accuracy", i / 40, now, 0)] + ([Metric("loss", 1 - i / 40, now, 0)] if i % 3 else [])
+            client.log_batch(run.info.run_id, metrics=metrics,
+                             params=[Param("model", ["lgbm", "rf", "lr", "knn"][i % 4]), Param("depth", str(i))],
+                             tags=[RunTag("note", "it's" if i == 7 else "plain")])
+            if i % 5:
+                client.set_terminated(run.info.run_id, "FINISHED" if i % 7 else "FAILED")
+        assert ws.jobs._index() is None
+        for text, expected in EXPECTED.items():
+            page = ws.jobs.search("grid", filter=text, page_size=100)
+            assert set(_names(page)) == {f"trial-{i:02d}" for i in expected}, text
+        page = ws.jobs.search("grid", order_by=["metrics.loss DESC"], page_size=100)
+        losses = [r.metrics.get("loss") for r in page.runs]
+        assert losses[:26] == sorted(losses[:26], reverse=True) and losses[26:] == [None] * 14
+        with pytest.raises(InvalidInput, match="Unknown column metrics.acuracy"):
+            ws.jobs.search("grid", filter="metrics.acuracy > 1")
+        assert {e.name: e.run_count for e in ws.jobs.experiments()}["grid"] == 40
+    finally:
+        ws._backend.stop_supervisor()
+        ws.close()
