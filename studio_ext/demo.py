@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from ._builders import command
+from .entities import Input
 from .workspace import Workspace
 
 ASSETS = Path(__file__).with_name("demo_assets")
@@ -29,13 +30,33 @@ class DemoContext:
         print(text, file=self.out, flush=True)
 
 
+def step_register_dataset(ctx: DemoContext) -> None:
+    """Write scikit-learn's diabetes table as a European-style CSV and register it with read options."""
+    from sklearn.datasets import load_diabetes
+
+    from .entities import Data
+
+    frame = load_diabetes(as_frame=True).frame
+    csv = ctx.ws.path / "demo-data" / "diabetes.csv"
+    csv.parent.mkdir(exist_ok=True)
+    frame.to_csv(csv, sep=";", decimal=",", index=False)
+    data = ctx.ws.data.create_or_update(Data(
+        name="diabetes", path=str(csv), type="tabular", description="scikit-learn's diabetes data (442 patients)",
+        read_options={"delimiter": ";", "decimal": ","}))
+    ctx.facts["dataset"] = data.reference
+    ctx.say(f"[data] registered {data.name} version {data.version}: {data.row_count} rows, {len(data.columns)} columns "
+            f"(delimiter ';', decimal ',') -> {data.local_path}")
+
+
 def step_training_job(ctx: DemoContext) -> None:
     """Submit a training script as a command job and wait for it."""
     src = ctx.ws.path / "demo-src"
     src.mkdir(exist_ok=True)
     shutil.copy(ASSETS / "train_diabetes.py", src / "train.py")
+    dataset = ctx.facts.get("dataset")  # registered by step_register_dataset
     job = ctx.ws.jobs.create_or_update(command(
-        code=str(src), command="python train.py --alpha ${{inputs.alpha}}", inputs={"alpha": 0.5},
+        code=str(src), command="python train.py --alpha ${{inputs.alpha}}" + (" --data ${{inputs.diabetes}}" if dataset else ""),
+        inputs={"alpha": 0.5, **({"diabetes": Input(type="mltable", path=dataset)} if dataset else {})},
         experiment_name="diabetes-demo", display_name="ridge alpha=0.5",
     ))
     ctx.say(f"[job] submitted {job.name} to compute 'local' (experiment diabetes-demo)")
@@ -50,6 +71,7 @@ def step_training_job(ctx: DemoContext) -> None:
 
 
 STEPS: list[Callable[[DemoContext], None]] = [
+    step_register_dataset,
     step_training_job,
 ]
 

@@ -16,9 +16,16 @@ from sklearn.model_selection import train_test_split
 parser = argparse.ArgumentParser()
 parser.add_argument("--alpha", type=float, default=1.0)
 parser.add_argument("--output-dir", default="outputs")
+parser.add_argument("--data", help="a Parquet table with the diabetes columns (a registered dataset)")
 args = parser.parse_args()
 
-X, y = load_diabetes(return_X_y=True, as_frame=True)
+if args.data:  # a job input: the registered dataset's Parquet file
+    import pandas as pd
+
+    table = pd.read_parquet(args.data)
+    X, y = table.drop(columns=["target"]), table["target"]
+else:
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
 mlflow.log_param("alpha", args.alpha)
 mlflow.log_param("rows", len(X))
