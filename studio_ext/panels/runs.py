@@ -35,6 +35,8 @@ from .run_details import RunDetails
 if TYPE_CHECKING:  # pragma: no cover
     from ..workspace import Workspace
 
+#: A first open with more runs than this to index builds the index in the background.
+INDEX_IN_BACKGROUND_ABOVE = 5_000
 BASE_COLUMNS = ["status", "name", "compute", "duration", "start_time"]
 _ATTRIBUTE_TITLES = {"status": "Status", "name": "Display name", "job_name": "Name", "run_id": "Run id",
                      "compute": "Compute", "start_time": "Started", "end_time": "Ended", "duration": "Duration",
@@ -151,7 +153,33 @@ class RunExplorer(widgets.VBox):
         self.archive_button.on_click(lambda _: self.archive_selected())
         self.tag_button.on_click(lambda _: self.tag_selected())
         self.live.observe(lambda _: self._follow_if_active(), "value")
-        self.load_experiments(select=experiment)
+        self.indexing: threading.Thread | None = None
+        pending = getattr(ws.jobs, "run_index_pending", lambda: 0)()
+        if pending > INDEX_IN_BACKGROUND_ABOVE:
+            self._index_in_background(pending, experiment)
+        else:
+            self.load_experiments(select=experiment)
+
+    def _index_in_background(self, pending: int, experiment: str | None) -> None:
+        """A first open of a big store indexes its runs once: show progress, keep the kernel free."""
+        bar = widgets.IntProgress(value=0, min=0, max=max(pending, 1), description="Indexing runs",
+                                  layout=widgets.Layout(width="520px"))
+        note = widgets.HTML(f"<i>Indexing {pending:,} runs once so that searches stay fast…</i>")
+        self.children = (self.children[0], note, bar, *self.children[1:])
+
+        def progress(done: int, total: int) -> None:
+            bar.max, bar.value = max(total, 1), done
+
+        def work() -> None:
+            try:
+                self.ws.jobs.refresh_run_index(progress)
+            except StudioError as exc:
+                self.message.error(str(exc))
+            self.children = tuple(c for c in self.children if c is not bar and c is not note)
+            self.load_experiments(select=experiment)
+
+        self.indexing = threading.Thread(target=work, name="studio-run-index", daemon=True)
+        self.indexing.start()
 
     # -- experiments and the saved view ----------------------------------------------------------------
     def load_experiments(self, select: str | None = None) -> None:

@@ -356,3 +356,27 @@ def test_missing_artifacts_and_deleted_log_are_shown_while_the_rest_works(lab: L
 def test_opening_an_unknown_run_says_so(lab: Lab) -> None:
     with pytest.raises(NotFound, match="There is no job or run named 'no-such-job'"):
         RunDetails(lab.ws, "no-such-job")
+
+
+def test_first_open_of_a_big_store_indexes_in_the_background_with_progress(
+        workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from studio_ext.backends.local import tracking
+    from studio_ext.panels import runs as runs_module
+
+    client = tracking.client(workspace.mlflow_tracking_uri)
+    exp = tracking.ensure_experiment(workspace._backend.tracking_uri, workspace._backend.artifacts_uri, "big")
+    for i in range(30):
+        client.log_metric(client.create_run(exp, run_name=f"r{i}").info.run_id, "acc", i)
+    assert workspace.jobs.run_index_pending() == 30
+    monkeypatch.setattr(runs_module, "INDEX_IN_BACKGROUND_ABOVE", 10)  # "big" means 30 runs here
+    explorer = RunExplorer(workspace)
+    try:
+        bars = [c for c in explorer.children if c.__class__.__name__ == "IntProgress"]
+        assert explorer.indexing is not None and len(bars) == 1
+        explorer.indexing.join(60)
+        assert bars[0].value == bars[0].max == 30
+        assert bars[0] not in explorer.children, "the bar goes when the index is built"
+        assert explorer.page.total == 30 and explorer.experiment_names == ["big"]
+        assert workspace.jobs.run_index_pending() == 0
+    finally:
+        explorer.close()

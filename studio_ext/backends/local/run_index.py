@@ -450,6 +450,28 @@ class RunIndex:
         finally:
             mconn.close()
 
+    def pending(self) -> int:
+        """How many runs the next refresh must (re)index: all of them when it has to rebuild."""
+        mconn = self._mlflow_conn()
+        try:
+            clock = self._clock(mconn)
+            if not self.path.exists() or clock is None or not self._triggers_present(mconn):
+                return int(mconn.execute("SELECT count(*) FROM runs").fetchone()[0])
+            iconn = sqlite3.connect(str(self.path), timeout=30)
+            try:
+                state = dict(iconn.execute("SELECT key, value FROM ix_state").fetchall())
+            except sqlite3.OperationalError:
+                state = {}
+            finally:
+                iconn.close()
+            if state.get("generation") != clock[1]:
+                return int(mconn.execute("SELECT count(*) FROM runs").fetchone()[0])
+            applied = int(state.get("applied_seq", "0"))
+            return int(mconn.execute("SELECT count(*) FROM studio_run_changes WHERE seq > ?",
+                                     (applied,)).fetchone()[0])
+        finally:
+            mconn.close()
+
     def _triggers_present(self, mconn: sqlite3.Connection) -> bool:
         n = mconn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'studio_ix_%'"
                           ).fetchone()[0]
@@ -590,13 +612,16 @@ class RunIndex:
             if changed is not None:
                 for chunk in _chunks(ids, _CHUNK):
                     iconn.execute(f"DELETE FROM ix_runs WHERE run_uuid IN ({','.join('?' * len(chunk))})", chunk)
-            if rows:
-                iconn.executemany(
-                    f"INSERT INTO ix_runs({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", rows)
+            insert = f"INSERT INTO ix_runs({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+            for chunk in _chunks(rows, 10_000):  # in slices, so a rebuild can report progress
+                iconn.executemany(insert, chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(min(done, total), total)
             if keys_seen:
                 iconn.executemany("INSERT OR IGNORE INTO ix_keys(experiment_id, kind, key) VALUES (?, ?, ?)",
                                   sorted(keys_seen))
-            done += len(runs)
+            done += len(runs) - len(rows)  # runs that left the index
             if progress is not None:
                 progress(min(done, total), total)
         for col in new_metric_cols:  # after the rows: one sorted build beats row-by-row upkeep
