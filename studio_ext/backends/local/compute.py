@@ -36,6 +36,7 @@ from ...entities import (
 )
 from ...errors import AlreadyExists, BackendUnavailable, Conflict, InvalidInput, NotFound
 from . import compute_store
+from .compute_pools import probe_scheduler
 from .compute_store import Desired, computes
 from .store import jobs as jobs_table
 from .store import now
@@ -141,7 +142,7 @@ class LocalCompute:
             self._check_replaceable(existing, compute)
         if isinstance(compute, AttachedCompute):
             compute = replace(compute, address=normalize_address(compute.address))
-            probe_scheduler(compute.address, compute.connect_timeout)
+            probe_scheduler(compute.address, compute.connect_timeout)  # fails fast, records nothing
         spec = compute_store.spec_of(compute)
         encoded = json.dumps(spec, default=str)
         try:
@@ -321,8 +322,7 @@ class LocalCompute:
                 done = state == ComputeState.STOPPED
             else:
                 minimum = compute_store.entity_of(current).min_nodes
-                done = state == ComputeState.RUNNING or (
-                    state == ComputeState.SCALING and current.current_nodes >= minimum)
+                done = state in (ComputeState.RUNNING, ComputeState.SCALING) and current.current_nodes >= minimum
             return self._entities([current])[0] if done else None
 
         return Poller(check, description)
@@ -338,19 +338,6 @@ def normalize_address(address: object) -> str:
     if match is None or (match["scheme"] or "tcp") not in _SCHEMES or not 0 < int(match["port"]) < 65536:
         raise InvalidInput(MSG_ADDRESS.format(value=address))
     return f"{match['scheme'] or 'tcp'}://{match['host']}:{int(match['port'])}"
-
-
-def probe_scheduler(address: str, timeout: float) -> dict[str, Any]:
-    """Ask the scheduler at ``address`` who it is; ``BackendUnavailable`` if it does not answer."""
-    from .compute_pools import connect_client
-
-    client = connect_client(address, timeout)
-    try:
-        return client.scheduler_info(n_workers=-1)
-    except (OSError, TimeoutError) as exc:
-        raise BackendUnavailable(f"The Dask scheduler at {address} stopped answering ({exc}).") from exc
-    finally:
-        client.close()
 
 
 def _compute_type(value: str | ComputeType) -> ComputeType:

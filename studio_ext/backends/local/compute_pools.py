@@ -12,17 +12,18 @@ the node; a pool only starts the job there and reports how it ended.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
 import socket
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Hashable
 
-from ...errors import BackendUnavailable
+from ...errors import BackendUnavailable, InvalidInput
 from . import compute_node
 
 log = logging.getLogger("studio_ext.supervisor.compute")
@@ -45,17 +46,51 @@ def job_key(job_name: str) -> str:
     return JOB_KEY_PREFIX + job_name
 
 
+def probe_scheduler(address: str, timeout: float) -> dict[str, Any]:
+    """Ask ``address`` who it is, within ``timeout`` seconds whatever the peer does.
+
+    A bare ``distributed.Client`` can wait forever on a port that accepts and never
+    answers, so the first contact is a hard-bounded ``identity`` call on its own loop.
+    """
+    async def ask() -> dict[str, Any]:
+        from distributed.comm import connect
+
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    # A thread of its own: works even where an event loop already runs (a kernel).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dask-probe") as pool:
+        try:
+            reply = pool.submit(lambda: asyncio.run(asyncio.wait_for(ask(), timeout))).result()
+        except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+            detail = str(exc) or "no answer"
+            raise BackendUnavailable(
+                f"The Dask scheduler at {address} did not answer within {timeout:g} s ({detail}). "
+                "Check the address and port, that `dask scheduler` runs there, and that no firewall "
+                "blocks it; or raise connect_timeout."
+            ) from exc
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        kind = reply.get("type") if isinstance(reply, dict) else type(reply).__name__
+        raise InvalidInput(f"{address} answers as a Dask {kind}, not a scheduler. Give the scheduler's "
+                           "address (the one `dask worker` connects to).")
+    return reply
+
+
 def connect_client(address: str, timeout: float) -> Any:
-    """A ``distributed.Client`` on ``address``, or ``BackendUnavailable`` within ``timeout`` s."""
+    """A ``distributed.Client`` on ``address``, or ``BackendUnavailable`` within about ``timeout`` s."""
     from distributed import Client
 
+    probe_scheduler(address, timeout)
     try:
         return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise BackendUnavailable(
-            f"The Dask scheduler at {address} did not answer within {timeout:g} s ({exc}). "
-            "Check the address and port, that `dask scheduler` runs there, and that no firewall "
-            "blocks it; or raise connect_timeout."
+            f"The Dask scheduler at {address} answered, then refused a client ({exc}). "
+            "Check that its Dask version matches this one (see its logs)."
         ) from exc
 
 

@@ -67,6 +67,7 @@ class ComputeRunner:
         self._b = backend
         compute_store.ensure_tables(backend.store.engine)
         self._controllers: dict[str, ComputeController] = {}
+        self._deleted: set[str] = set()  # targets deleted while this supervisor ran
         self._next_scan = 0.0
         self.finalizer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="compute-finalize")
         self.preparer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="compute-launch")
@@ -97,29 +98,28 @@ class ComputeRunner:
 
     def _scan(self) -> None:
         rows = compute_store.read_all(self._b.store.engine)
+        names = {r.name for r in rows}
         for row in rows:
             current = self._controllers.get(row.name)
             if current is None or not current.is_alive():
                 controller = ComputeController(self._b, self, row.name)
                 self._controllers[row.name] = controller
                 controller.start()
-        for name in [n for n, c in self._controllers.items() if not c.is_alive()]:
-            if name not in {r.name for r in rows}:
-                del self._controllers[name]
-        self._fail_jobs_without_target({r.name for r in rows})
+        for name in [n for n, c in self._controllers.items() if not c.is_alive() and n not in names]:
+            del self._controllers[name]
+            self._deleted.add(name)
+        if self._deleted:
+            self._fail_jobs_of_deleted(self._deleted - names)
 
-    def _fail_jobs_without_target(self, names: set[str]) -> None:
-        """Jobs whose compute was deleted (or never existed here): end them with the reason."""
+    def _fail_jobs_of_deleted(self, deleted: set[str]) -> None:
+        """Jobs that reached a target just as it was deleted: end them with the reason."""
         with self._b.store.engine.connect() as conn:
-            rows = conn.execute(sa.select(jobs_table.c.name, jobs_table.c.compute, jobs_table.c.created_at).where(
-                jobs_table.c.compute != "local", jobs_table.c.compute.not_in(names or {""}),
-                jobs_table.c.status.in_(_WAITING))).all()
+            rows = conn.execute(sa.select(jobs_table.c.name, jobs_table.c.compute).where(
+                jobs_table.c.compute.in_(deleted), jobs_table.c.status.in_(_WAITING))).all()
         for row in rows:
-            if now() - row.created_at < 2.0:
-                continue  # its compute may be a moment from appearing in this scan
-            reason = (f"The compute target {row.compute!r} no longer exists. Create it again "
+            reason = (f"The compute target {row.compute!r} was deleted. Create it again "
                       "(ws.compute.begin_create_or_update) or resubmit to another compute.")
-            if _claim(self._b, row.name, _WAITING, JobStatus.STARTING, error=None):
+            if _claim(self._b, row.name, _WAITING, JobStatus.STARTING):
                 self.finalizer.submit(finalize_job, self._b, row.name, {"exit_code": None, "error": reason})
 
 
@@ -237,8 +237,10 @@ class ComputeController:
 
         spec = json.loads(row.spec)
         kind = ComputeType(row.type)
+        retrying = self._retry_at > 0 and row.restarts == self._applied_restarts
         self._applied_restarts = row.restarts
-        compute_store.observe(self._b.store.engine, self.compute_name, state=starting.value, error=None)
+        if not retrying:  # a quiet retry keeps showing Failed until it works
+            compute_store.observe(self._b.store.engine, self.compute_name, state=starting.value, error=None)
         try:
             if kind == ComputeType.COMPUTE_INSTANCE:
                 self.pool = InstancePool(spec.get("max_concurrent_jobs") or os.cpu_count() or 1)
@@ -246,7 +248,8 @@ class ComputeController:
                 self.pool = LocalClusterPool(self.compute_name, spec["min_instances"], spec["max_instances"],
                                              float(spec["idle_time_before_scale_down"]))
             else:
-                self.pool = AttachedPool(spec["address"], float(spec["connect_timeout"]))
+                timeout = float(spec["connect_timeout"])
+                self.pool = AttachedPool(spec["address"], min(timeout, ATTACHED_RETRY_SECONDS) if retrying else timeout)
         except Exception as exc:  # recorded as the target's failure; retried for attached schedulers
             message = exc.message if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
             log.warning("compute %s could not start: %s", self.compute_name, message)
