@@ -8,8 +8,8 @@ import json
 
 from ..entities import Data, Datastore
 from ..entities._data import redact_url
-from ..errors import InvalidInput
 from . import open_workspace, print_table
+from .jobs import _pairs  # the same KEY=VALUE parsing as `job submit --tag`
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,16 +87,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = store.add_parser("delete", help="remove a datastore registration")
     p.add_argument("name")
     p.set_defaults(func=_store_delete)
-
-
-def _pairs(values: list[str], what: str) -> dict[str, str]:
-    out = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"--{what} {item!r} must look like KEY=VALUE.")
-        out[key] = value
-    return out
 
 
 def _split(value: str | None) -> list[str] | None:

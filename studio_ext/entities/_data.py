@@ -73,6 +73,19 @@ def redact_url(url: str) -> str:
     return re.sub(r"([?&](?:sig|token|password|key|secret)[^=]*=)[^&]*", r"\1" + _SECRET, url, flags=re.I)
 
 
+def _parse_enum(cls: type[enum.Enum], value: Any, aliases: dict[str, Any], message: str) -> Any:
+    """``value`` as a member of ``cls``, by value or alias (any case), else InvalidInput(message)."""
+    if isinstance(value, cls):
+        return value
+    key = str(value).lower()
+    if key in aliases:
+        return aliases[key]
+    try:
+        return cls(key)
+    except ValueError:
+        raise InvalidInput(f"{message} Got {value!r} instead.") from None
+
+
 class DataType(str, enum.Enum):
     """What a dataset holds: a parsed table, one file, or a folder of files."""
 
@@ -82,16 +95,9 @@ class DataType(str, enum.Enum):
 
     @classmethod
     def parse(cls, value: "str | DataType") -> "DataType":
-        if isinstance(value, DataType):
-            return value
-        aliases = {"mltable": cls.TABULAR, "uri_file": cls.FILE, "uri_folder": cls.FOLDER}
-        try:
-            return aliases.get(str(value).lower()) or cls(str(value).lower())
-        except ValueError:
-            raise InvalidInput(
-                f"The 'type' of a dataset must be 'tabular', 'file' or 'folder' (or Azure's "
-                f"'mltable', 'uri_file', 'uri_folder'). Got {value!r} instead."
-            ) from None
+        return _parse_enum(cls, value, {"mltable": cls.TABULAR, "uri_file": cls.FILE, "uri_folder": cls.FOLDER},
+                           "The 'type' of a dataset must be 'tabular', 'file' or 'folder' (or Azure's "
+                           "'mltable', 'uri_file', 'uri_folder').")
 
     def __str__(self) -> str:
         return self.value
@@ -106,26 +112,14 @@ class HeaderMode(str, enum.Enum):
 
     @classmethod
     def parse(cls, value: "str | HeaderMode | bool") -> "HeaderMode":
-        if isinstance(value, HeaderMode):
-            return value
         if value is True:
             return cls.FIRST_ROW
         if value is False or value is None:
             return cls.NONE
-        aliases = {
-            "from_first_file": cls.FIRST_ROW, "first": cls.FIRST_ROW,
-            "all_files_same_headers": cls.ALL_FILES_SAME, "no_headers": cls.NONE,
-        }
-        key = str(value).lower()
-        if key in aliases:
-            return aliases[key]
-        try:
-            return cls(key)
-        except ValueError:
-            raise InvalidInput(
-                "The 'header' read option must be 'first_row', 'all_files_same' or 'none'. "
-                f"Got {value!r} instead."
-            ) from None
+        aliases = {"from_first_file": cls.FIRST_ROW, "first": cls.FIRST_ROW,
+                   "all_files_same_headers": cls.ALL_FILES_SAME, "no_headers": cls.NONE}
+        return _parse_enum(cls, value, aliases,
+                           "The 'header' read option must be 'first_row', 'all_files_same' or 'none'.")
 
     def __str__(self) -> str:
         return self.value
@@ -143,20 +137,10 @@ class ColumnType(str, enum.Enum):
 
     @classmethod
     def parse(cls, value: "str | ColumnType", column: str) -> "ColumnType":
-        if isinstance(value, ColumnType):
-            return value
         aliases = {"str": cls.STRING, "int": cls.INTEGER, "int64": cls.INTEGER, "double": cls.FLOAT,
                    "float64": cls.FLOAT, "bool": cls.BOOLEAN, "timestamp": cls.DATETIME}
-        key = str(value).lower()
-        if key in aliases:
-            return aliases[key]
-        try:
-            return cls(key)
-        except ValueError:
-            allowed = ", ".join(t.value for t in cls)
-            raise InvalidInput(
-                f"The column_types entry for {column!r} must be one of {allowed}. Got {value!r} instead."
-            ) from None
+        allowed = ", ".join(t.value for t in cls)
+        return _parse_enum(cls, value, aliases, f"The column_types entry for {column!r} must be one of {allowed}.")
 
     def __str__(self) -> str:
         return self.value
