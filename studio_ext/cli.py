@@ -16,6 +16,7 @@ from .errors import StudioError
 GROUPS = [
     "workspace",  # init, info, server, studio
     "jobs",  # job submit | list | show | logs | cancel
+    "compute",  # compute list | show | create | start | stop | restart | delete
     "data",  # data register | list | show | preview | profile | archive; datastore create | list | show | delete
     "demo",  # demo PATH
 ]

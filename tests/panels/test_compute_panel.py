@@ -1,0 +1,150 @@
+"""The Compute page, driven from Python: form checks, actions with confirmation, live table."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Callable
+
+import pytest
+
+from studio_ext import Workspace
+from studio_ext.entities import ComputeState, ComputeType
+from studio_ext.panels import ComputePanel
+from studio_ext.panels._widgets import SharedPoller
+
+CORES = os.cpu_count() or 1
+
+
+def wait_for(what: str, check: Callable[[], object], timeout: float = 90) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def panel(workspace: Workspace):
+    page = ComputePanel(workspace, poll_interval=0.3)
+    try:
+        yield page
+    finally:
+        page.close()
+
+
+def test_the_form_checks_each_field_as_it_is_typed(panel: ComputePanel, workspace: Workspace) -> None:
+    form = panel.form
+    assert "No compute yet" in panel.table.value
+    assert form.create_button.disabled  # no name yet
+    form.name.value = "x"
+    assert "The compute name 'x' is not valid" in form.name_message.text
+    form.name.value = "local"
+    assert "'local' is the built-in compute" in form.name_message.text
+    form.name.value = "cpu-cluster"
+    assert form.name_message.text == "" and not form.create_button.disabled
+
+    form.min_instances.value, form.max_instances.value = 3, 2
+    assert form.size_message.text == ("The 'min_instances' parameter of AmlCompute (3) is more than "
+                                      "'max_instances' (2). Set min_instances <= max_instances.")
+    assert form.create_button.disabled
+    form.min_instances.value = -1
+    assert "must be an int >= 0. Got -1 instead." in form.size_message.text
+    form.min_instances.value, form.max_instances.value = 0, CORES + 1
+    assert form.size_message.kind == "info" and "more than the" in form.size_message.text
+    assert not form.create_button.disabled  # a warning does not block
+
+    form.kind_picker.value = ComputeType.ATTACHED
+    assert form.size_message.text == "" and form._cluster_box.layout.display == "none"
+    form.address.value = "not an address"
+    assert "must look like 'tcp://host:8786'" in form.address_message.text
+    assert form.create_button.disabled
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    form.address.value, form.connect_timeout.value = f"127.0.0.1:{port}", 1
+    assert form.address_message.text == "" and not form.create_button.disabled
+    form.create_button.click()  # nothing answers there
+    assert f"The Dask scheduler at tcp://127.0.0.1:{port} did not answer within 1 s" in form.address_message.text
+    assert workspace.compute.list() == []
+    assert panel.code.code == ""  # nothing was done, so no code to show
+
+
+@pytest.mark.slow
+def test_create_act_and_delete_from_the_page(panel: ComputePanel, workspace: Workspace) -> None:
+    panel.new_button.click()
+    assert panel.form.layout.display is None
+    form = panel.form
+    form.kind_picker.value = ComputeType.AML_COMPUTE
+    form.name.value, form.min_instances.value, form.max_instances.value = "page-cluster", 1, 1
+    form.idle_seconds.value = 30
+    form.create_button.click()
+    assert workspace.compute.get("page-cluster").type == ComputeType.AML_COMPUTE
+    assert "ws.compute.begin_create_or_update(AmlCompute(name='page-cluster', min_instances=1, max_instances=1, " \
+           "idle_time_before_scale_down=30)).result()" in panel.code.code
+    assert "from studio_ext.entities import AmlCompute" in panel.code.code
+    assert panel.picker.value == "page-cluster" and panel.form.layout.display == "none"
+
+    # the live refresh (a background thread) shows the cluster come up; nothing here calls refresh()
+    wait_for("the table to show Running", lambda: panel.computes["page-cluster"].state == ComputeState.RUNNING
+             and "Running" in panel.table.value)
+    assert "1 (1-1)" in panel.table.value and "dashboard</a>" in panel.table.value
+    assert "Open the Dask dashboard" in panel.details.value and panel.progress.value == 1
+
+    form.name.value = "page-cluster"
+    assert "already exists" in form.name_message.text
+
+    panel.stop_button.click()
+    assert panel.code.code.endswith("ws.compute.begin_stop('page-cluster').result()\n")
+    wait_for("the cluster to stop", lambda: workspace.compute.get("page-cluster").state == ComputeState.STOPPED)
+    wait_for("the page to show it", lambda: panel.computes["page-cluster"].state == ComputeState.STOPPED)
+    assert panel.stop_button.disabled and not panel.start_button.disabled
+    panel.start_button.click()
+    wait_for("the cluster to run again", lambda: workspace.compute.get("page-cluster").state == ComputeState.RUNNING)
+
+    panel.delete_button.click()
+    assert panel.confirm_box.layout.display is None and "Delete <b>page-cluster</b>?" in panel.confirm_text.value
+    panel.keep_button.click()
+    assert panel.confirm_box.layout.display == "none"
+    assert workspace.compute.get("page-cluster")  # still there
+    panel.delete_button.click()
+    panel.confirm_button.click()
+    assert panel.code.code.endswith("ws.compute.begin_delete('page-cluster').result()\n")
+    wait_for("the cluster to be gone", lambda: workspace.compute.list() == [])
+    wait_for("the page to drop it", lambda: "No compute yet" in panel.table.value)
+    assert panel.picker.options == ()
+
+
+def test_closing_the_page_stops_its_live_refresh(workspace: Workspace) -> None:
+    page = ComputePanel(workspace, poll_interval=0.2)
+    poller = SharedPoller.for_workspace(workspace)
+    key = ("compute-list", str(workspace.path))
+    assert key in poller.watching()
+    before = page.refreshes
+    wait_for("a background refresh", lambda: page.refreshes > before, 30)
+    page.close()
+    assert key not in poller.watching()
+
+
+@pytest.mark.slow
+def test_a_refused_action_says_why_and_force_cancels_the_jobs(
+        panel: ComputePanel, workspace: Workspace, code_dir) -> None:
+    from studio_ext import command
+    from studio_ext.entities import ComputeInstance
+
+    (code_dir / "sleep.py").write_text("import time\ntime.sleep(120)\n")
+    workspace.compute.begin_create_or_update(ComputeInstance(name="my-ci", max_concurrent_jobs=1)).result(120)
+    job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python sleep.py", compute="my-ci"))
+    wait_for("the job to run", lambda: str(workspace.jobs.get(job.name).status) == "Running")
+    panel.refresh()
+    panel.picker.value = "my-ci"
+    panel.stop_button.click()
+    assert panel.message.text.startswith(f"The compute 'my-ci' runs jobs: {job.name}.")
+    assert panel.message.kind == "error"
+    panel.force.value = True
+    panel.stop_button.click()
+    assert panel.code.code.endswith("ws.compute.begin_stop('my-ci', force=True).result()\n")
+    wait_for("the instance to stop", lambda: workspace.compute.get("my-ci").state == ComputeState.STOPPED)
+    assert str(workspace.jobs.get(job.name).status) == "Canceled"
