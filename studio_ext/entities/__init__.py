@@ -26,6 +26,17 @@ from ._data import (
     SourcePreview,
 )
 from ._job import TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
+from ._run import (
+    ArtifactContent,
+    ArtifactInfo,
+    ExperimentSummary,
+    LogTail,
+    MetricHistory,
+    RunColumns,
+    RunLineage,
+    RunPage,
+    RunSummary,
+)
 from ._model import Model, ModelType, Serialization
 from ._endpoint import (
     CodeConfiguration,
@@ -41,6 +52,15 @@ from ._endpoint import (
 )
 
 __all__ = [
+    "ArtifactContent",
+    "ArtifactInfo",
+    "ExperimentSummary",
+    "LogTail",
+    "MetricHistory",
+    "RunColumns",
+    "RunLineage",
+    "RunPage",
+    "RunSummary",
     "AmlCompute",
     "AttachedCompute",
     "CapacityWarning",
