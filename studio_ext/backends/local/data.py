@@ -315,6 +315,9 @@ class LocalData:
             label = path
         else:
             local = self._local_source(path)
+            if limit is not None and local.is_dir():  # a preview reads the start of the first file only
+                local = next((p for p in sorted(local.rglob("*")) if p.is_file()
+                              and not any(part.startswith(".") for part in p.relative_to(local).parts)), local)
             tracker.add_total(_size(local) if limit is None else None)
             from .datastores import _copy_local
 

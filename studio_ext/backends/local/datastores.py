@@ -179,7 +179,12 @@ class LocalDatastores:
         dest.mkdir(parents=True, exist_ok=True)
         base = rel.rsplit("/", 1)[-1] or name
         if self._is_local(ds):
-            return _copy_local(self.local_path(name, rel), dest / base, progress, limit)
+            source = self.local_path(name, rel)
+            if limit is not None and source.is_dir():  # a preview: the start of the first file
+                first = next((p for p in sorted(source.rglob("*")) if p.is_file()), None)
+                if first is not None:
+                    return _copy_local(first, dest / first.name, progress, limit)
+            return _copy_local(source, dest / base, progress, limit)
         if ds.type == DatastoreType.HTTP:
             target = dest / data_fetch.file_name(self._http_url(ds, rel))
             data_fetch.download(self._http_url(ds, rel), target, progress=progress, limit=limit)
@@ -190,7 +195,10 @@ class LocalDatastores:
         remote = f"{root}/{rel}".rstrip("/")
         try:
             if fs.isdir(remote):
-                for info in fs.find(remote, detail=True).values():
+                found = sorted(fs.find(remote, detail=True).values(), key=lambda i: i["name"])
+                if limit is not None and found:  # a preview: the start of the first file
+                    return _copy_stream(fs, found[0]["name"], dest / found[0]["name"].rsplit("/", 1)[-1], progress, limit)
+                for info in found:
                     sub = info["name"][len(remote):].lstrip("/")
                     check_relative(sub)
                     _copy_stream(fs, info["name"], dest / base / sub, progress, None)
