@@ -345,3 +345,24 @@ def test_a_job_reads_a_dataset_and_is_listed_as_its_consumer(ws, tmp_path, code_
     assert [(c.job_name, c.data_version) for c in ws.data.list_consumers("d", 1)] == [(jobs[0].name, "1")]
     assert [(c.job_name, c.input_name) for c in ws.data.list_consumers("d", 2)] == [(jobs[1].name, "table")]
     assert len(ws.data.list_consumers("d")) == 2
+
+
+def test_cli_register_list_show_preview_profile(ws, tmp_path, capsys):
+    from studio_ext.cli import main as cli_main
+
+    src = _file(tmp_path, "cli.tsv", "id\tprice\tnote\n1\t2,5\tx\n2\t3,5\ty\n")
+    base = ["-w", str(ws.path), "data"]
+    assert cli_main([*base, "register", "clidata", str(src), "--delimiter", "tab", "--decimal", ",",
+                     "--column-type", "id=float", "--exclude", "note", "--tag", "k=v"]) == 0
+    out = capsys.readouterr().out
+    assert "Registered clidata version 1: 2 rows, 2 columns" in out and "azureml:clidata:1" in out
+    assert ws.data.get("clidata").columns[0].type == "float" and ws.data.get("clidata").tags == {"k": "v"}
+    assert cli_main([*base, "list"]) == 0 and "clidata" in capsys.readouterr().out
+    assert cli_main([*base, "show", "clidata"]) == 0
+    assert "price: float" in capsys.readouterr().out
+    assert cli_main([*base, "preview", "clidata", "-n", "1"]) == 0
+    assert "2.5" in capsys.readouterr().out
+    assert cli_main([*base, "profile", "clidata"]) == 0
+    assert "2 rows" in capsys.readouterr().out
+    assert cli_main([*base, "register", "clidata", str(src), "--column-type", "id"]) == 2
+    assert "--column-type 'id' must look like KEY=VALUE" in capsys.readouterr().err
