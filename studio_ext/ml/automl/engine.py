@@ -59,6 +59,7 @@ MSG_TOO_FEW_ROWS = ("The training data has {rows} rows with a target; AutoML nee
 MIN_ROWS = 10
 FINAL_OVERHEAD_SECONDS = 1.0  # report, packaging: reserved on top of the refit estimate
 REFIT_FACTOR = 1.5  # a refit on all rows costs about this much more than one fold's fit
+ENSEMBLE_SECONDS = 1.0
 
 
 @dataclass
@@ -313,11 +314,16 @@ def run(
     on_trial: Callable[[TrialResult], None] | None = None,
     on_event: Callable[[str], None] | None = None,
     deadline: float | None = None,
+    after_seconds: float = 0.0,
 ) -> AutoMLResult:
-    """Search until the deadline (``timeout_seconds`` from now unless given), then build the best model."""
+    """Search until the deadline (``timeout_seconds`` from now unless given), then build the best model.
+
+    ``after_seconds`` is time the caller needs once this returns (saving the model,
+    explaining it): the search ends early enough to leave it.
+    """
     settings = prepared.settings
     started = time.time()
-    deadline = deadline or started + settings.timeout_seconds
+    deadline = (deadline or started + settings.timeout_seconds) - after_seconds
     say = on_event or (lambda _msg: None)
     featurizer, X = featurize(prepared)
     splits = _splits(prepared)
@@ -343,6 +349,8 @@ def run(
         if done:
             refit = done[:ens.MAX_MEMBERS // 2] if ensembles else done[:1]
             reserve = FINAL_OVERHEAD_SECONDS + REFIT_FACTOR * sum(r.fold_seconds(folds) for r in refit)
+            if ensembles:  # selecting and scoring the ensembles takes about one round of scoring per member
+                reserve += ENSEMBLE_SECONDS
             search.limits.deadline = deadline - max(reserve, FINAL_OVERHEAD_SECONDS)
         if on_trial is not None:
             on_trial(result)

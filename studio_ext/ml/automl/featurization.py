@@ -161,9 +161,12 @@ class FeaturizationPlan:
             parts.append(("label", make_pipeline(CategoryStrings(), OrdinalEncoder(
                 handle_unknown="use_encoded_value", unknown_value=-1)), grouped[BlockedTransformer.LABEL_ENCODER.value]))
         if BlockedTransformer.CAT_TARGET_ENCODER.value in grouped:
+            from sklearn.model_selection import KFold
+
             target_type = "continuous" if self.task is not Task.CLASSIFICATION else "auto"
             parts.append(("target", make_pipeline(CategoryStrings(), TargetEncoder(
-                target_type=target_type, random_state=0)), grouped[BlockedTransformer.CAT_TARGET_ENCODER.value]))
+                target_type=target_type, cv=KFold(5, shuffle=True, random_state=0))),
+                grouped[BlockedTransformer.CAT_TARGET_ENCODER.value]))
         return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=True)
 
 
@@ -385,7 +388,7 @@ class CategoryStrings(BaseEstimator, TransformerMixin):
 class DatetimeParts(BaseEstimator, TransformerMixin):
     """Year, month, day, day of week, day of year and hour of a date column (missing: -1)."""
 
-    PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
+    PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour")
 
     def fit(self, X: Any, y: Any = None) -> "DatetimeParts":
         self.column_ = str(pd.DataFrame(X).columns[0])

@@ -144,6 +144,8 @@ def _leakage(features: pd.DataFrame, y: pd.Series, task: Task, plan: Featurizati
             scores.append(_balanced_accuracy(target[valid], predicted) if classification
                           else _r2(target[valid], predicted))
         result = float(np.mean(scores))
+        if not classification and np.std(values) > 0 and np.std(target) > 0:  # a linear copy of the target
+            result = max(result, float(np.corrcoef(values[:, 0], target)[0, 1] ** 2))
         if result >= LEAKAGE_SCORE:
             suspects.append({"column": col.name, "score_alone": round(result, 4), "scoring": scoring})
     if suspects:

@@ -92,9 +92,9 @@ class DaskRunner:
         self._data = client.scatter(data, broadcast=True, workers=workers, hash=False)
 
     def submit(self, spec: TrialSpec) -> Any:
-        return self.client.submit(run_trial, self._data, spec, pure=False, workers=self.workers,
-                                  allow_other_workers=self.workers is None, key=f"automl-trial-{spec.trial_id}-"
-                                  f"{time.time_ns()}")
+        placement = {"workers": self.workers, "allow_other_workers": False} if self.workers else {}
+        return self.client.submit(run_trial, self._data, spec, pure=False,
+                                  key=f"automl-trial-{spec.trial_id}-{time.time_ns()}", **placement)
 
     def wait(self, handles: list[Any], timeout: float) -> list[Any]:
         from distributed import wait

@@ -1,0 +1,171 @@
+"""AutoML end to end on bundled data: search, ensembles, refit, report, crashes and bad input."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes
+
+from studio_ext.errors import InvalidInput
+from studio_ext.ml.automl import LEARNERS, AutoMLSettings, Task, TrialStatus, prepare, run
+from studio_ext.ml.automl.learners import Learner
+
+# FLAML's import takes seconds on a busy machine; pay it once here, not inside a test's time budget.
+pytest.importorskip("flaml.tune.searcher")
+
+
+@pytest.fixture(scope="module")
+def cancer() -> pd.DataFrame:
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return X.assign(diagnosis=y.map({0: "malignant", 1: "benign"}))
+
+
+@pytest.fixture(scope="module")
+def diabetes() -> pd.DataFrame:
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    return X.assign(progression=y)
+
+
+@pytest.mark.slow
+def test_classification_finds_a_strong_model_within_the_budget(cancer: pd.DataFrame) -> None:
+    settings = AutoMLSettings(task=Task.CLASSIFICATION, target="diagnosis", primary_metric="AUC_weighted",
+                              timeout_seconds=15, n_cross_validations=3,
+                              allowed_training_algorithms=["LightGBM", "LogisticRegression", "GradientBoosting"])
+    started = time.time()
+    result = run(prepare(cancer, settings))
+    assert time.time() - started < 15 * 1.1
+    algorithms = set(result.leaderboard["algorithm"])
+    assert {"LightGBM", "LogisticRegression", "GradientBoosting"} <= algorithms, "strong defaults come first"
+    first = sorted(result.trials, key=lambda r: r.trial_id)[:3]
+    assert [r.learner for r in first] == ["LightGBM", "GradientBoosting", "LogisticRegression"]
+    assert result.best.metrics["AUC_weighted"] >= max(r.metrics.get("AUC_weighted", 0) for r in first)
+    assert result.best.metrics["AUC_weighted"] > 0.98
+    # The model is the whole pipeline: raw rows in, original labels out.
+    predicted = result.model.predict(cancer.drop(columns="diagnosis").head(20))
+    assert set(predicted) <= {"malignant", "benign"}
+    assert result.model.predict_proba(cancer.drop(columns="diagnosis").head(5)).shape == (5, 2)
+    report = result.report
+    assert report.confusion_matrix.to_numpy().sum() == len(cancer), "k-fold: every row has a held-out prediction"
+    assert report.metrics["AUC_weighted"] == pytest.approx(result.best.metrics["AUC_weighted"])
+    board = result.leaderboard
+    assert board.iloc[0]["trial"] == result.best.trial_id or result.notes
+
+
+@pytest.mark.slow
+def test_regression_with_validation_data_and_ensembles(diabetes: pd.DataFrame) -> None:
+    train, valid = diabetes.iloc[:340], diabetes.iloc[340:]
+    settings = AutoMLSettings(task=Task.REGRESSION, target="progression", primary_metric="r2_score",
+                              timeout_seconds=10, allowed_training_algorithms=["ElasticNet", "LightGBM"])
+    result = run(prepare(train, settings, valid))
+    assert result.prepared.validation.kind.value == "validation_data"
+    ensembles = [r for r in result.trials if r.learner in ("VotingEnsemble", "StackEnsemble")]
+    assert ensembles and all(len(r.components) >= 2 for r in ensembles)
+    assert result.best.metrics["r2_score"] > 0.3
+    assert len(result.report.y_true) == len(valid)
+    assert result.model.predict(valid.drop(columns="progression")).shape == (len(valid),)
+
+
+def test_a_crashing_trial_is_recorded_and_the_search_goes_on(cancer: pd.DataFrame, monkeypatch) -> None:
+    def broken(config, task, n_jobs):
+        raise RuntimeError("this learner always fails")
+
+    crashing = Learner(name="Broken", tasks=frozenset(Task), space=LEARNERS["DecisionTree"].space,
+                       default=LEARNERS["DecisionTree"].default, build=broken, priority=-1)
+    monkeypatch.setitem(LEARNERS, "Broken", crashing)
+    prepared = prepare(cancer, AutoMLSettings(task=Task.CLASSIFICATION, target="diagnosis", timeout_seconds=20,
+                                              max_trials=4, enable_vote_ensemble=False, enable_stack_ensemble=False,
+                                              allowed_training_algorithms=["DecisionTree"]), guardrails=False)
+    prepared.learners.insert(0, crashing)
+    result = run(prepared)
+    failed = [r for r in result.trials if r.status == TrialStatus.FAILED]
+    assert failed and failed[0].learner == "Broken" and "this learner always fails" in failed[0].error
+    assert result.best.learner == "DecisionTree" and result.stop_reason == "max_trials (4) reached"
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(target="nope"), "The target column 'nope' is not in the training data."),
+    (dict(timeout_seconds=0), "The 'timeout_minutes' limit must be a number > 0. Got 0.0 instead."),
+    (dict(blocked_training_algorithms=["LightGBM", "GradientBoosting", "LogisticRegression", "XGBoostClassifier",
+                                       "RandomForest", "ExtremeRandomTrees", "KNN", "DecisionTree"]),
+     "Every algorithm for classification is blocked or left out"),
+    (dict(allowed_training_algorithms=["Prophet"]),
+     "allowed_training_algorithms names 'Prophet', which is not an algorithm for classification."),
+    (dict(positive_label="maybe"), "The positive_label 'maybe' is not a class of the target 'diagnosis'."),
+    (dict(max_concurrent_trials=0), "The 'max_concurrent_trials' limit must be an int >= 1. Got 0 instead."),
+])
+def test_bad_settings_are_refused_before_anything_runs(cancer: pd.DataFrame, change, message: str) -> None:
+    settings = AutoMLSettings(**{**dict(task=Task.CLASSIFICATION, target="diagnosis", timeout_seconds=10), **change})
+    with pytest.raises(InvalidInput) as info:
+        prepare(cancer, settings, guardrails=False)
+    assert str(info.value).startswith(message)
+
+
+def test_bad_targets_are_refused(cancer: pd.DataFrame) -> None:
+    one_class = cancer.assign(diagnosis="benign")
+    with pytest.raises(InvalidInput, match="The target 'diagnosis' has a single class \\('benign'\\)"):
+        prepare(one_class, AutoMLSettings(task=Task.CLASSIFICATION, target="diagnosis"), guardrails=False)
+    with pytest.raises(InvalidInput, match="The target 'diagnosis' is not numeric \\(values such as 'malignant'\\); "
+                                           "regression needs numbers"):
+        prepare(cancer, AutoMLSettings(task=Task.REGRESSION, target="diagnosis"), guardrails=False)
+    empty = cancer.assign(diagnosis=None)
+    with pytest.raises(InvalidInput, match="Every row's target \\('diagnosis'\\) is missing"):
+        prepare(empty, AutoMLSettings(task=Task.CLASSIFICATION, target="diagnosis"), guardrails=False)
+    tiny = cancer.groupby("diagnosis").head(6)
+    with pytest.raises(InvalidInput, match="too few for 10-fold cross-validation"):
+        prepare(tiny, AutoMLSettings(task=Task.CLASSIFICATION, target="diagnosis", n_cross_validations=10),
+                guardrails=False)
+
+
+@pytest.mark.slow
+def test_forecasting_with_lags_per_series() -> None:
+    days = pd.date_range("2024-01-01", periods=120, freq="D")
+    rng = np.random.default_rng(0)
+    rows = []
+    for store, level in (("north", 100.0), ("south", 40.0)):
+        for i, day in enumerate(days):
+            rows.append({"date": day, "store": store, "promo": int(i % 7 == 0),
+                         "sales": level + 10 * np.sin(i / 7 * 2 * np.pi) + 15 * (i % 7 == 0) + rng.normal(0, 2)})
+    frame = pd.DataFrame(rows)
+    train, future = frame[frame.date < days[-7]], frame[frame.date >= days[-7]]
+    from studio_ext.entities import ForecastingSettings
+
+    settings = AutoMLSettings(task=Task.FORECASTING, target="sales", primary_metric="r2_score", timeout_seconds=10,
+                              allowed_training_algorithms=["LightGBM", "ElasticNet"],
+                              forecasting=ForecastingSettings(time_column_name="date", forecast_horizon=7,
+                                                              time_series_id_column_names=["store"]))
+    prepared = prepare(train, settings)
+    assert prepared.validation.kind.value == "rolling_origin"
+    assert {"sales_lag7", "sales_mean7"} <= set(prepared.features.columns)
+    result = run(prepared)
+    forecast = result.model.predict(future.drop(columns="sales"))
+    assert forecast.shape == (14,) and np.all(np.isfinite(forecast))
+    error = np.abs(forecast - future.sales.to_numpy()).mean()
+    assert error < 10, f"the forecast follows each store's level and weekly cycle (mean error {error:.1f})"
+
+
+@pytest.mark.slow
+def test_trials_run_concurrently_on_a_dask_cluster(cancer: pd.DataFrame) -> None:
+    from distributed import Client, LocalCluster
+
+    from studio_ext.ml.automl import DaskRunner
+
+    settings = AutoMLSettings(task=Task.CLASSIFICATION, target="diagnosis", timeout_seconds=25, max_trials=8,
+                              max_concurrent_trials=2, n_cross_validations=3, enable_early_termination=False,
+                              allowed_training_algorithms=["LightGBM", "LogisticRegression", "RandomForest"])
+    prepared = prepare(cancer, settings, guardrails=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        # Workers import the trial code on first use; on a busy machine that alone can eat the budget.
+        client.wait_for_workers(2)
+        client.run(importlib.import_module, "studio_ext.ml.automl.trial")
+        result = run(prepared, runner_factory=lambda data: DaskRunner(client, data, slots=2))
+    done = sorted((r for r in result.trials if r.status == TrialStatus.COMPLETED and r.components == []),
+                  key=lambda r: r.started)
+    overlapping = sum(1 for a, b in zip(done, done[1:]) if b.started < a.ended)
+    assert len(done) >= 4 and overlapping >= 1, "two trials ran at the same time"
+    assert math.isfinite(result.best.loss)
