@@ -4,10 +4,11 @@
     ws = Workspace.create("my-ws")
 """
 
+from . import automl
 from ._builders import command
 from .entities import Environment, Input, Output
 from .errors import StudioError
 from .workspace import Workspace
 
-__all__ = ["Environment", "Input", "Output", "StudioError", "Workspace", "command"]
+__all__ = ["Environment", "Input", "Output", "StudioError", "Workspace", "automl", "command"]
 __version__ = "0.1.0"

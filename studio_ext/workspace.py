@@ -178,6 +178,11 @@ class Workspace:
         return self._backend.service("models")
 
     @property
+    def automl(self):  # noqa: ANN201
+        """AutoML jobs: check before a run, leaderboard, best model, report (``services.AutoMLOperations``)."""
+        return self._backend.service("automl")
+
+    @property
     def online_endpoints(self):  # noqa: ANN201
         """Real-time endpoints: keys, traffic, invoke, metrics (``services.OnlineEndpointOperations``)."""
         return self._backend.service("online_endpoints")

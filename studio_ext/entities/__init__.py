@@ -38,6 +38,22 @@ from ._run import (
     RunSummary,
 )
 from ._model import Model, ModelType, Serialization
+from ._automl import (
+    AutoMLJob,
+    AutoMLRun,
+    AutoMLTrial,
+    BlockedTransformer,
+    ClassificationJob,
+    ColumnPurpose,
+    ColumnTransformerParams,
+    FeaturizationMode,
+    FeaturizationSettings,
+    ForecastingJob,
+    ForecastingSettings,
+    LimitSettings,
+    RegressionJob,
+    TrainingSettings,
+)
 from ._endpoint import (
     CodeConfiguration,
     DeploymentState,
@@ -101,4 +117,18 @@ __all__ = [
     "OnlineRequestSettings",
     "ProbeSettings",
     "ProvisioningState",
+    "AutoMLJob",
+    "AutoMLRun",
+    "AutoMLTrial",
+    "BlockedTransformer",
+    "ClassificationJob",
+    "ColumnPurpose",
+    "ColumnTransformerParams",
+    "FeaturizationMode",
+    "FeaturizationSettings",
+    "ForecastingJob",
+    "ForecastingSettings",
+    "LimitSettings",
+    "RegressionJob",
+    "TrainingSettings",
 ]

@@ -259,3 +259,70 @@ def _list(value: Any) -> list[Any] | None:
     if value is None:
         return None
     return [value] if isinstance(value, str) else list(value)
+
+
+@dataclass(kw_only=True)
+class AutoMLTrial:
+    """One row of the leaderboard: a trial (child job) or an ensemble of trials."""
+
+    name: str
+    trial: int
+    algorithm: str
+    status: str
+    metric: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    duration_seconds: float | None = None
+    error: str | None = None
+    members: list[str] = field(default_factory=list)
+    start_time: float | None = None
+    end_time: float | None = None
+
+
+@dataclass(kw_only=True)
+class AutoMLRun:
+    """An AutoML job with everything it produced so far: leaderboard, guardrails, best model facts.
+
+    ``trials`` grows while the job runs; ``best_trial`` names the child job whose model
+    is the job's best model (a ``VotingEnsemble``/``StackEnsemble`` trial when one won).
+    """
+
+    job: Job
+    task: str
+    primary_metric: str
+    target_column_name: str
+    higher_is_better: bool = True
+    trials: list[AutoMLTrial] = field(default_factory=list)
+    best_trial: str | None = None
+    best_algorithm: str | None = None
+    best_metric: float | None = None
+    guardrails: list[Any] = field(default_factory=list)
+    featurization: list[dict[str, Any]] = field(default_factory=list)
+    validation: str | None = None
+    stop_reason: str | None = None
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    explanation: list[dict[str, Any]] = field(default_factory=list)
+    has_model: bool = False
+
+    @property
+    def name(self) -> str:
+        return str(self.job.name)
+
+    @property
+    def status(self) -> Any:
+        return self.job.status
+
+    @property
+    def leaderboard(self) -> Any:
+        """A DataFrame, best first: trial, algorithm, metric, duration, status."""
+        import pandas as pd
+
+        rows = [{"trial": t.trial, "name": t.name, "algorithm": t.algorithm, self.primary_metric: t.metric,
+                 "duration_s": t.duration_seconds, "status": t.status} for t in self.trials]
+        frame = pd.DataFrame(rows, columns=["trial", "name", "algorithm", self.primary_metric, "duration_s", "status"])
+        if frame.empty:
+            return frame
+        return frame.sort_values(self.primary_metric, ascending=not self.higher_is_better,
+                                 na_position="last", kind="stable").reset_index(drop=True)

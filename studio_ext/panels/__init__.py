@@ -33,6 +33,7 @@ _PAGE_LIST: list[Page] = [
     Page("data", "Data", "studio_ext.panels.datasets:DatasetsPanel"),
     Page("jobs", "Jobs", "studio_ext.panels.runs:RunExplorer"),
     Page("compute", "Compute", "studio_ext.panels.compute:ComputePanel"),
+    Page("automl", "Automated ML", "studio_ext.panels.automl:AutoMLWizard"),
 ]
 PAGES: dict[str, Page] = {page.id: page for page in _PAGE_LIST}
 

@@ -4,11 +4,12 @@ Each backend provides a class per Protocol; panels and the CLI type against thes
 only, so they work on every backend.
 """
 
+from ._automl import AutoMLOperations
 from ._compute import ComputeOperations
 from ._data import DataOperations, DatastoreOperations
 from ._endpoints import OnlineDeploymentOperations, OnlineEndpointOperations
 from ._jobs import EnvironmentOperations, JobOperations
 from ._models import ModelOperations
 
-__all__ = ["ComputeOperations", "DataOperations", "DatastoreOperations", "EnvironmentOperations", "JobOperations",
+__all__ = ["AutoMLOperations", "ComputeOperations", "DataOperations", "DatastoreOperations", "EnvironmentOperations", "JobOperations",
            "ModelOperations", "OnlineDeploymentOperations", "OnlineEndpointOperations"]

@@ -20,6 +20,7 @@ SERVICES: dict[str, str] = {
     "online_deployments": "studio_ext.backends.local.endpoints:LocalOnlineDeployments",
     "datastores": "studio_ext.backends.local.datastores:LocalDatastores",
     "data": "studio_ext.backends.local.data:LocalData",
+    "automl": "studio_ext.backends.local.automl:LocalAutoML",
 }
 
 

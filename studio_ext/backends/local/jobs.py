@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from ..._poller import DonePoller, Poller
 from ..._validation import check_name
 from ...entities import TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
+from ...entities._automl import AutoMLJob
 from ...errors import Conflict, InvalidInput, NotFound, UnsafePath
 from . import tracking
 from .run_reads import RunExplorerReads
@@ -86,9 +87,11 @@ class LocalJobs(RunExplorerReads):
     # -- submit ----------------------------------------------------------------
     def create_or_update(self, job: CommandJob, *, parent_job_name: str | None = None) -> Job:
         """Validate and submit a job; returns it with its name. Nothing is written on bad input."""
+        if isinstance(job, AutoMLJob):  # checked against its data by ws.automl, then run as a job of type automl
+            return self._b.service("automl").create_or_update(job, parent_job_name=parent_job_name)
         if not isinstance(job, CommandJob):
             raise InvalidInput(
-                f"ws.jobs.create_or_update takes a job built with studio_ext.command(...). "
+                f"ws.jobs.create_or_update takes a job built with studio_ext.command(...) or studio_ext.automl. "
                 f"Got {type(job).__name__} instead."
             )
         name = check_name(job.name, "job name") if job.name else new_job_name()

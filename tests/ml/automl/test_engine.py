@@ -154,7 +154,7 @@ def test_trials_run_concurrently_on_a_dask_cluster(cancer: pd.DataFrame) -> None
 
     from studio_ext.ml.automl import DaskRunner
 
-    settings = AutoMLSettings(task=Task.CLASSIFICATION, target="diagnosis", timeout_seconds=25, max_trials=8,
+    settings = AutoMLSettings(task=Task.CLASSIFICATION, target="diagnosis", timeout_seconds=15, max_trials=6,
                               max_concurrent_trials=2, n_cross_validations=3, enable_early_termination=False,
                               allowed_training_algorithms=["LightGBM", "LogisticRegression", "RandomForest"])
     prepared = prepare(cancer, settings, guardrails=False)

@@ -1,0 +1,284 @@
+"""The process of an AutoML job: ``python -m studio_ext.backends.local.automl_run ...``.
+
+Started by the jobs service like any job (so it survives the kernel), with MLflow
+pointed at the job's run. It loads the datasets, checks them, runs the engine
+(trials in this process, or on the compute's Dask cluster several at once),
+records each trial as a child job, and stores the best model and its report,
+test predictions and explanation on the job's run. The budget counts from this
+process's start; the job ends within it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+STARTED = time.time()  # the budget counts from here, before the heavy imports
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="automl_run")
+    parser.add_argument("--workspace", required=True)
+    parser.add_argument("--settings", required=True)
+    parser.add_argument("--training", required=True)
+    parser.add_argument("--validation")
+    parser.add_argument("--test")
+    args = parser.parse_args(argv)
+
+    import pandas as pd
+
+    from ...errors import StudioError
+    from ...ml.automl import prepare
+    from ...workspace import Workspace
+    from .automl import ARTIFACTS, settings_of, split_test
+    from .automl_trials import TrialRecorder
+
+    spec = json.loads(Path(args.settings).read_text(encoding="utf-8"))
+    settings = settings_of(spec)
+    deadline = STARTED + settings.timeout_seconds
+    name = os.environ["AZUREML_RUN_ID"]
+    run_id = os.environ["MLFLOW_RUN_ID"]
+    ws = Workspace(args.workspace)
+    backend = ws._backend
+    client = _client(backend.tracking_uri)
+
+    train = pd.read_parquet(args.training)
+    validation = pd.read_parquet(args.validation) if args.validation else None
+    test = pd.read_parquet(args.test) if args.test else None
+    train, held_out = split_test(train, spec)
+    test = held_out if held_out is not None else test
+    print(f"AutoML {spec['task']} on {len(train):,} rows x {train.shape[1]} columns, target "
+          f"{settings.target!r}, budget {settings.timeout_seconds:.0f} s.", flush=True)
+    try:
+        prepared = prepare(train, settings, validation)
+    except StudioError as exc:
+        print(f"Refused: {exc.message}", flush=True)
+        return 2
+    for g in prepared.guardrails:
+        print(f"[guardrail] {g.name}: {g.status.value}. {g.description}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="automl-") as tmp:
+        folder = Path(tmp) / ARTIFACTS
+        folder.mkdir()
+        _dump(folder / "guardrails.json", [g.to_dict() for g in prepared.guardrails])
+        _dump(folder / "featurization.json", {**prepared.featurization.to_dict(),
+                                              "validation": prepared.validation.description})
+        client.log_artifacts(run_id, str(folder), ARTIFACTS)
+    _log_params(client, run_id, {
+        "task": spec["task"], "primary_metric": prepared.metric.value, "target_column_name": settings.target,
+        "validation": prepared.validation.kind.value, "algorithms": ",".join(lr.name for lr in prepared.learners)})
+
+    recorder = TrialRecorder(backend, name, prepared.metric.value, prepared.metric.higher_is_better)
+    best_so_far: list[float] = []
+
+    def on_trial(result: Any) -> None:
+        recorder.record(result)
+        value = result.metrics.get(prepared.metric.value, math.nan)
+        if result.ok and math.isfinite(value):
+            if not best_so_far or (value > best_so_far[0] if prepared.metric.higher_is_better
+                                   else value < best_so_far[0]):
+                best_so_far[:] = [value]
+        best = f"{best_so_far[0]:.4f}" if best_so_far else "-"
+        shown = f"{value:.4f}" if math.isfinite(value) else result.status
+        print(f"[trial {result.trial_id}] {result.learner}: {prepared.metric.value}={shown} "
+              f"({result.duration:.2f} s), best {best}", flush=True)
+
+    runner_factory, closer = cluster_runner(ws, spec, settings.max_concurrent_trials)
+    from ...ml.automl import run
+
+    try:
+        result = run(prepared, runner_factory=runner_factory, on_trial=on_trial,
+                     on_event=lambda msg: print(msg, flush=True), deadline=deadline,
+                     after_seconds=finish_seconds(settings))
+    finally:
+        closer()
+        recorder.close()
+    finish(ws, name, run_id, result, test, spec, deadline)
+    took = time.time() - STARTED
+    print(f"Done in {took:.1f} s (budget {settings.timeout_seconds:.0f} s): best {result.best.learner}, "
+          f"{prepared.metric.value} = {result.best.metrics.get(prepared.metric.value, math.nan):.4f}.", flush=True)
+    return 0
+
+
+def finish(ws: Any, name: str, run_id: str, result: Any, test: Any, spec: dict[str, Any], deadline: float) -> None:
+    """Store the best model, its report, the test predictions and the explanation on the job's run."""
+    from ...ml.automl import predictions_frame, score_test_data
+    from .automl import ARTIFACTS, MODEL_ARTIFACT
+    from .automl_trials import BEST_CHILD_TAG, trial_job_name
+
+    backend = ws._backend
+    client = _client(backend.tracking_uri)
+    metric = result.metric.value
+    best_name = trial_job_name(name, result.best.trial_id)
+    summary: dict[str, Any] = {
+        "best_trial": best_name, "best_algorithm": result.best.learner,
+        "best_metric": result.best.metrics.get(metric), "stop_reason": result.stop_reason, "notes": result.notes,
+        "timings": {**result.timings, "process_started": STARTED}, "trials": len(result.trials),
+    }
+    with tempfile.TemporaryDirectory(prefix="automl-") as tmp:
+        root = Path(tmp)
+        folder = root / ARTIFACTS
+        folder.mkdir()
+        _dump(folder / "report.json", result.report.to_dict())
+        if test is not None and len(test):
+            metrics, report = score_test_data(result, test)
+            summary["test_metrics"] = metrics
+            _dump(folder / "test_report.json", report.to_dict())
+            (root / "outputs").mkdir()
+            predictions_frame(result, test).to_csv(root / "outputs" / "predictions.csv", index=False)
+            print(f"Test data: {metric} = {metrics.get(metric, math.nan):.4f} on {len(test):,} rows.", flush=True)
+        if result.prepared.settings.enable_model_explainability:
+            explanation = explain(result, deadline)
+            if explanation is not None:
+                _dump(folder / "explanation.json", explanation.to_dict(orient="records"))
+        save_model(result, root / MODEL_ARTIFACT)
+        summary["model"] = MODEL_ARTIFACT
+        _dump(folder / "summary.json", summary)
+        client.log_artifacts(run_id, str(root))
+    from mlflow.entities import Metric
+
+    stamp = int(time.time() * 1000)
+    metrics = [Metric(metric, float(v), stamp, len(result.trials)) for v in [result.best.metrics.get(metric)]
+               if v is not None and math.isfinite(v)]
+    metrics += [Metric(f"test_{k}", float(v), stamp, 0) for k, v in summary.get("test_metrics", {}).items()
+                if isinstance(v, (int, float)) and math.isfinite(v)]
+    client.log_batch(run_id, metrics=metrics)
+    client.set_tag(run_id, BEST_CHILD_TAG, best_name)
+    client.set_tag(run_id, "best_algorithm", result.best.learner)
+
+
+SAVE_SECONDS = 2.5  # saving and logging the model and the report
+
+
+def explain_seconds(settings: Any) -> float:
+    """Time given to the explanation: a small share of the budget, within [1, 20] s."""
+    return min(max(0.04 * settings.timeout_seconds, 1.0), 20.0) if settings.enable_model_explainability else 0.0
+
+
+def finish_seconds(settings: Any) -> float:
+    """What :func:`finish` needs after the search: kept out of the search's time."""
+    return SAVE_SECONDS + explain_seconds(settings)
+
+
+def explain(result: Any, deadline: float) -> Any:
+    """Permutation importance of the raw columns, in whatever time the budget leaves (at least a little)."""
+    from ...ml.automl.explain import raw_feature_importance
+    from ...ml.automl.forecasting import Forecaster
+
+    prepared = result.prepared
+    model = result.model.pipeline if isinstance(result.model, Forecaster) else result.model
+    budget = min(max(deadline - time.time() - SAVE_SECONDS, 1.0), explain_seconds(prepared.settings))
+    try:
+        return raw_feature_importance(model, prepared.features, prepared.y, prepared.task, prepared.metric,
+                                      prepared.classes, time_limit=budget)
+    except Exception as exc:  # an explanation is a bonus; the model and its report are what the job owes
+        print(f"The explanation could not be computed: {type(exc).__name__}: {exc}", flush=True)
+        return None
+
+
+def save_model(result: Any, path: Path) -> None:
+    """The best pipeline as an MLflow model, pickled with cloudpickle (our own code by value)."""
+    import cloudpickle
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    from ...ml.automl import ensemble, featurization, forecasting, learners
+
+    for module in (featurization, learners, ensemble, forecasting):
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        prepared = result.prepared
+        if prepared.forecast is not None:
+            sample = result.model.history.drop(columns=[prepared.settings.target]).tail(5)
+        else:
+            sample = prepared.features.head(5)
+        signature = infer_signature(sample, result.model.predict(sample))
+        mlflow.sklearn.save_model(result.model, str(path), serialization_format="cloudpickle",
+                                  signature=signature, input_example=sample, pip_requirements=_requirements())
+    finally:
+        for module in (featurization, learners, ensemble, forecasting):
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def _requirements() -> list[str]:
+    """Pinned versions of what the pipeline needs to load (no slow inference of requirements)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for package in ("scikit-learn", "numpy", "pandas", "scipy", "cloudpickle", "lightgbm", "xgboost"):
+        try:
+            out.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def cluster_runner(ws: Any, spec: dict[str, Any], slots: int) -> tuple[Callable | None, Callable[[], None]]:
+    """A Dask runner on the job's compute when it is a cluster; (None, no-op) to run trials here."""
+    compute = spec.get("compute") or "local"
+    if compute == "local":
+        return None, lambda: None
+    from ...entities import ComputeInstance
+
+    target = ws.compute.get(compute)
+    if isinstance(target, ComputeInstance) or not target.scheduler_address:
+        return None, lambda: None
+    from distributed import Client
+
+    from ...ml.automl import DaskRunner
+
+    client = Client(target.scheduler_address, timeout=30, set_as_default=False)
+    own = _own_worker()
+    workers = [w for w in client.scheduler_info(n_workers=-1)["workers"] if w != own]
+    if not workers:
+        print(f"The cluster {compute!r} has no node besides this job's: trials run here, one at a time. "
+              "Give the cluster more nodes (min_instances) to run trials in parallel.", flush=True)
+        client.close()
+        return None, lambda: None
+    width = min(max(slots, 1), len(workers))
+    print(f"Trials run on {compute!r}: {width} at a time on {len(workers)} node(s).", flush=True)
+    return (lambda data: DaskRunner(client, data, slots=width, workers=workers)), client.close
+
+
+def _own_worker() -> str | None:
+    """The Dask worker running this job (compute nodes record it in node.json beside the job)."""
+    try:
+        return json.loads((Path.cwd().parent / "node.json").read_text()).get("worker")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _client(uri: str) -> Any:
+    from . import tracking
+
+    return tracking.client(uri)
+
+
+def _log_params(client: Any, run_id: str, params: dict[str, str]) -> None:
+    from mlflow.entities import Param
+
+    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+
+
+def _dump(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, default=_plain, indent=1), encoding="utf-8")
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

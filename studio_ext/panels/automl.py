@@ -1,0 +1,529 @@
+"""The "New Automated ML job" wizard, then the job's live leaderboard and best model.
+
+Steps as the studio's: dataset (with a preview) → configure (experiment, target,
+compute) → task and settings (metric, algorithms, explanation, featurization with
+a per-column editor, limits, validation and test data) → review (guardrails
+checked on the data, the equivalent studio_ext and azure-ai-ml code) → submit.
+Then the leaderboard refreshes live (one shared poller, stopping when the job
+ends) with the best metric over time, and the best model's charts, "Register
+model" and "Deploy". Every action goes through ``ws.automl``/``ws.jobs``/``ws.data``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+import traitlets
+
+from ..entities import TERMINAL_STATES, Input, JobStatus
+from ..entities._automl import BlockedTransformer, ColumnPurpose, ForecastingJob
+from ..errors import InvalidInput, StudioError
+from ..ml.automl import CLASSIFICATION_METRICS, REGRESSION_METRICS, Task, learners_for
+from ._widgets import CodeBox, Message, SharedPoller, format_duration, format_value, html_table, show_figures, \
+    status_badge
+from .automl_charts import best_metric_over_time, importance_figure, report_figures
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..workspace import Workspace
+
+__all__ = ["AutoMLWizard", "AutoMLResults"]
+
+STEPS = ("Dataset", "Configure job", "Task and settings", "Review")
+AUTO = "auto"
+VALIDATION_CHOICES = (("Auto", "auto"), ("k-fold cross-validation", "cv"), ("Train-validation split", "split"),
+                      ("Validation dataset", "data"))
+TEST_CHOICES = (("No test data", "none"), ("Train-test split", "split"), ("Test dataset", "data"))
+IMPUTE_CHOICES = ("default", "mean", "median", "most_frequent")
+MAX_EDITOR_COLUMNS = 200
+
+
+class AutoMLWizard(widgets.VBox):
+    """``AutoMLWizard(ws)``: create and submit an AutoML job, then watch it.
+
+    Drive it from code as a user would click: set widget values, call ``next()``,
+    ``check()``, ``submit()``; ``results`` is the live results view once submitted.
+    """
+
+    step = traitlets.Int(0)
+
+    def __init__(self, ws: "Workspace", *, poll_interval: float = 2.0) -> None:
+        super().__init__()
+        self.ws = ws
+        self.poll_interval = poll_interval
+        self.results: AutoMLResults | None = None
+        self.message = Message()
+        self.steps_bar = widgets.HTML()
+        # 1. dataset
+        self.dataset = widgets.Dropdown(description="Dataset", options=[], style={"description_width": "120px"})
+        self.version = widgets.Dropdown(description="Version", options=[], style={"description_width": "120px"})
+        self.refresh_datasets = widgets.Button(description="Refresh", icon="refresh")
+        self.preview = widgets.HTML()
+        # 2. configure
+        wide = {"description_width": "160px"}
+        self.experiment = widgets.Text(description="Experiment name", style=wide)
+        self.target = widgets.Dropdown(description="Target column", options=[], style=wide)
+        self.compute = widgets.Dropdown(description="Compute", options=["local"], value="local", style=wide)
+        # 3. task and settings
+        self.task = widgets.ToggleButtons(options=[("Classification", "classification"), ("Regression", "regression"),
+                                                   ("Time series forecasting", "forecasting")],
+                                          value="classification")
+        self.metric = widgets.Dropdown(description="Primary metric", style=wide)
+        self.allowed = widgets.SelectMultiple(description="Allowed models", rows=6, style=wide)
+        self.blocked = widgets.SelectMultiple(description="Blocked models", rows=6, style=wide)
+        self.explain = widgets.Checkbox(value=True, description="Explain best model")
+        self.vote = widgets.Checkbox(value=True, description="Voting ensemble")
+        self.stack = widgets.Checkbox(value=True, description="Stack ensemble")
+        self.positive_label = widgets.Text(description="Positive label", placeholder="(optional)", style=wide)
+        self.featurization_mode = widgets.Dropdown(description="Featurization", options=["auto", "off", "custom"],
+                                                   value="auto", style=wide)
+        self.blocked_transformers = widgets.SelectMultiple(description="Blocked transformers", rows=4, style=wide,
+                                                           options=[t.value for t in BlockedTransformer])
+        self.column_editor = widgets.VBox()
+        self.column_types: dict[str, widgets.Dropdown] = {}
+        self.column_impute: dict[str, widgets.Dropdown] = {}
+        self.timeout = widgets.FloatText(value=15.0, description="Timeout (minutes)", style=wide)
+        self.trial_timeout = widgets.FloatText(value=0.0, description="Trial timeout (min, 0: none)", style=wide)
+        self.max_trials = widgets.IntText(value=1000, description="Max trials", style=wide)
+        self.max_concurrent = widgets.IntText(value=1, description="Max concurrent trials", style=wide)
+        self.exit_score = widgets.Text(description="Exit score", placeholder="(optional)", style=wide)
+        self.early_termination = widgets.Checkbox(value=True, description="Enable early termination")
+        self.validation = widgets.Dropdown(description="Validation", options=VALIDATION_CHOICES, value="auto",
+                                           style=wide)
+        self.folds = widgets.IntText(value=5, description="Folds", style=wide)
+        self.validation_size = widgets.FloatText(value=0.2, description="Validation share", style=wide)
+        self.validation_dataset = widgets.Dropdown(description="Validation dataset", options=[], style=wide)
+        self.test = widgets.Dropdown(description="Test data", options=TEST_CHOICES, value="none", style=wide)
+        self.test_size = widgets.FloatText(value=0.2, description="Test share", style=wide)
+        self.test_dataset = widgets.Dropdown(description="Test dataset", options=[], style=wide)
+        self.time_column = widgets.Dropdown(description="Time column", options=[], style=wide)
+        self.horizon = widgets.IntText(value=7, description="Forecast horizon", style=wide)
+        self.grains = widgets.SelectMultiple(description="Series id columns", rows=4, style=wide)
+        self.forecast_box = widgets.VBox([self.time_column, self.horizon, self.grains])
+        # 4. review
+        self.review = widgets.HTML()
+        self.guardrails = widgets.HTML()
+        self.check_button = widgets.Button(description="Check data", icon="check")
+        self.code = CodeBox(title="studio_ext")
+        self.azure_code = CodeBox(title="azure-ai-ml (Azure ML workspace)")
+        # navigation
+        self.back_button = widgets.Button(description="Back", icon="arrow-left")
+        self.next_button = widgets.Button(description="Next", icon="arrow-right", button_style="primary")
+        self.submit_button = widgets.Button(description="Submit", icon="play", button_style="success")
+        self.pages = [
+            widgets.VBox([widgets.HBox([self.dataset, self.version, self.refresh_datasets]), self.preview]),
+            widgets.VBox([self.experiment, self.target, self.compute]),
+            widgets.VBox([
+                self.task,
+                widgets.HTML("<b>Settings</b>"), self.metric, self.positive_label, self.explain,
+                widgets.HBox([self.vote, self.stack]), widgets.HBox([self.allowed, self.blocked]),
+                self.forecast_box,
+                widgets.HTML("<b>Featurization</b>"), self.featurization_mode, self.blocked_transformers,
+                self.column_editor,
+                widgets.HTML("<b>Limits</b>"), self.timeout, self.trial_timeout, self.max_trials, self.max_concurrent,
+                self.exit_score, self.early_termination,
+                widgets.HTML("<b>Validation and test</b>"), self.validation, self.folds, self.validation_size,
+                self.validation_dataset, self.test, self.test_size, self.test_dataset,
+            ]),
+            widgets.VBox([self.review, self.check_button, self.guardrails, self.code, self.azure_code]),
+        ]
+        self.body = widgets.Box()
+        self.nav = widgets.HBox([self.back_button, self.next_button, self.submit_button])
+        self.results_box = widgets.VBox()
+        self.children = [widgets.HTML("<h3 style='margin:4px 0'>Automated ML</h3>"), self.steps_bar, self.body,
+                         self.message, self.nav, self.results_box]
+        self.refresh_datasets.on_click(lambda _: self.load_datasets())
+        self.back_button.on_click(lambda _: self.back())
+        self.next_button.on_click(lambda _: self.next())
+        self.submit_button.on_click(lambda _: self.submit())
+        self.check_button.on_click(lambda _: self.check())
+        self.dataset.observe(self._on_dataset, "value")
+        self.version.observe(self._on_version, "value")
+        self.target.observe(lambda _: self._build_column_editor(), "value")
+        self.task.observe(self._on_task, "value")
+        for w in (self.validation, self.test, self.featurization_mode):
+            w.observe(lambda _: self._show_conditional(), "value")
+        self.load_datasets()
+        self.load_computes()
+        self._on_task({"new": self.task.value})
+        self._render_step()
+
+    # -- data for the choices ------------------------------------------------------------------
+    def load_datasets(self) -> None:
+        try:
+            names = [d.name for d in self.ws.data.list()]
+        except StudioError as exc:
+            self.message.error(exc.message)
+            names = []
+        current = self.dataset.value
+        self.dataset.options = names
+        for box in (self.validation_dataset, self.test_dataset):
+            box.options = names
+        if names:
+            self.dataset.value = current if current in names else names[0]
+
+    def load_computes(self) -> None:
+        try:
+            names = ["local", *[c.name for c in self.ws.compute.list()]]
+        except StudioError:
+            names = ["local"]
+        self.compute.options = names
+
+    def _on_dataset(self, change: dict[str, Any]) -> None:
+        name = change["new"]
+        if not name:
+            self.version.options = []
+            return
+        versions = [str(d.version) for d in self.ws.data.list(name)]
+        self.version.options = versions[::-1]
+        if versions:
+            self.version.value = versions[-1]
+        if not self.experiment.value or self.experiment.value.startswith("automl-"):
+            self.experiment.value = f"automl-{name}"
+
+    def _on_version(self, change: dict[str, Any]) -> None:
+        if not self.dataset.value or not change["new"]:
+            return
+        try:
+            data = self.ws.data.get(self.dataset.value, change["new"])
+            frame = self.ws.data.preview(self.dataset.value, change["new"], n=10)
+        except StudioError as exc:
+            self.message.error(exc.message)
+            return
+        columns = [c.name for c in data.columns] or [str(c) for c in frame.columns]
+        rows = f"{data.row_count:,} rows" if data.row_count is not None else ""
+        self.preview.value = (f"<div style='font-size:90%;color:#444'>{html.escape(data.reference)}: {rows}, "
+                              f"{len(columns)} columns</div>"
+                              + html_table([str(c) for c in frame.columns], frame.astype(object).values.tolist()))
+        previous = self.target.value
+        self.target.options = columns
+        self.target.value = previous if previous in columns else columns[-1] if columns else None
+        self.time_column.options = columns
+        self.grains.options = columns
+        self._build_column_editor()
+
+    def _on_task(self, change: dict[str, Any]) -> None:
+        task = Task(change["new"])
+        metrics = CLASSIFICATION_METRICS if task is Task.CLASSIFICATION else REGRESSION_METRICS
+        self.metric.options = [m.value for m in metrics]
+        self.metric.value = "AUC_weighted" if task is Task.CLASSIFICATION else "normalized_root_mean_squared_error"
+        names = [lr.name for lr in learners_for(task)]
+        self.allowed.options, self.blocked.options = names, names
+        self._show_conditional()
+
+    def _show_conditional(self) -> None:
+        show = {True: "flex", False: "none"}
+        self.forecast_box.layout.display = show[self.task.value == "forecasting"]
+        self.positive_label.layout.display = show[self.task.value == "classification"]
+        self.folds.layout.display = show[self.validation.value == "cv"]
+        self.validation_size.layout.display = show[self.validation.value == "split"]
+        self.validation_dataset.layout.display = show[self.validation.value == "data"]
+        self.test_size.layout.display = show[self.test.value == "split"]
+        self.test_dataset.layout.display = show[self.test.value == "data"]
+        custom = self.featurization_mode.value != "off"
+        self.blocked_transformers.layout.display = show[custom]
+        self.column_editor.layout.display = show[custom]
+
+    def _build_column_editor(self) -> None:
+        columns = [c for c in (self.target.options or []) if c != self.target.value][:MAX_EDITOR_COLUMNS]
+        self.column_types = {c: widgets.Dropdown(options=[AUTO, *[p.value for p in ColumnPurpose]], value=AUTO,
+                                                 layout=widgets.Layout(width="160px")) for c in columns}
+        self.column_impute = {c: widgets.Dropdown(options=IMPUTE_CHOICES, value="default",
+                                                  layout=widgets.Layout(width="140px")) for c in columns}
+        rows = [widgets.HTML("<b>Column</b> · <b>type</b> · <b>impute with</b>")]
+        rows += [widgets.HBox([widgets.Label(c, layout=widgets.Layout(width="220px")), self.column_types[c],
+                               self.column_impute[c]]) for c in columns]
+        self.column_editor.children = rows
+
+    # -- steps ------------------------------------------------------------------------------------
+    @traitlets.observe("step")
+    def _on_step(self, _: Any) -> None:
+        self._render_step()
+
+    def _render_step(self) -> None:
+        marks = []
+        for i, title in enumerate(STEPS):
+            style = "font-weight:bold;color:#0078d4" if i == self.step else "color:#666"
+            marks.append(f"<span style='{style}'>{i + 1}. {html.escape(title)}</span>")
+        self.steps_bar.value = " › ".join(marks)
+        self.body.children = [self.pages[self.step]]
+        self.back_button.disabled = self.step == 0
+        self.next_button.layout.display = "none" if self.step == len(STEPS) - 1 else "flex"
+        self.submit_button.layout.display = "flex" if self.step == len(STEPS) - 1 else "none"
+        if self.step == len(STEPS) - 1:
+            self._show_review()
+
+    def next(self) -> None:
+        """Go to the next step when this one is complete (else say what is missing)."""
+        problem = self._missing()
+        if problem:
+            self.message.error(problem)
+            return
+        self.message.clear()
+        self.step = min(self.step + 1, len(STEPS) - 1)
+
+    def back(self) -> None:
+        self.message.clear()
+        self.step = max(self.step - 1, 0)
+
+    def _missing(self) -> str:
+        if self.step == 0 and not (self.dataset.value and self.version.value):
+            return "Select a dataset (register one on the Datasets page or with ws.data.create_or_update)."
+        if self.step == 1 and not self.target.value:
+            return "Select the target column: the one to predict."
+        if self.step == 1 and not self.experiment.value.strip():
+            return "Name the experiment."
+        return ""
+
+    # -- the job ---------------------------------------------------------------------------------
+    def _reference(self, name: str, version: str | None = None) -> Input:
+        if version is None:
+            version = str(self.ws.data.get(name).version)
+        return Input(type="mltable", path=f"azureml:{name}:{version}")
+
+    def build_job(self) -> Any:
+        """The AutoML job the current settings describe (not submitted)."""
+        from .. import automl
+
+        task = self.task.value
+        kwargs: dict[str, Any] = dict(
+            training_data=self._reference(self.dataset.value, self.version.value),
+            target_column_name=self.target.value, primary_metric=self.metric.value,
+            enable_model_explainability=self.explain.value, compute=self.compute.value,
+            experiment_name=self.experiment.value.strip(),
+        )
+        if self.validation.value == "cv":
+            kwargs["n_cross_validations"] = self.folds.value
+        elif self.validation.value == "split":
+            kwargs["validation_data_size"] = self.validation_size.value
+        elif self.validation.value == "data" and self.validation_dataset.value:
+            kwargs["validation_data"] = self._reference(self.validation_dataset.value)
+        if self.test.value == "split":
+            kwargs["test_data_size"] = self.test_size.value
+        elif self.test.value == "data" and self.test_dataset.value:
+            kwargs["test_data"] = self._reference(self.test_dataset.value)
+        if task == "classification" and self.positive_label.value.strip():
+            kwargs["positive_label"] = self.positive_label.value.strip()
+        job = getattr(automl, task)(**kwargs)
+        exit_score = self.exit_score.value.strip()
+        job.set_limits(timeout_minutes=self.timeout.value,
+                       trial_timeout_minutes=self.trial_timeout.value or None, max_trials=self.max_trials.value,
+                       max_concurrent_trials=self.max_concurrent.value,
+                       enable_early_termination=self.early_termination.value,
+                       exit_score=_number(exit_score) if exit_score else None)
+        job.set_training(allowed_training_algorithms=list(self.allowed.value) or None,
+                         blocked_training_algorithms=list(self.blocked.value) or None,
+                         enable_vote_ensemble=self.vote.value, enable_stack_ensemble=self.stack.value)
+        types = {c: w.value for c, w in self.column_types.items() if w.value != AUTO}
+        params = [{"fields": [c], "parameters": {"strategy": w.value}} for c, w in self.column_impute.items()
+                  if w.value != "default"]
+        mode = self.featurization_mode.value
+        if mode != "off" and (types or params or self.blocked_transformers.value):
+            mode = "custom"
+        job.set_featurization(mode=mode, blocked_transformers=list(self.blocked_transformers.value) or None,
+                              column_name_and_types=types or None,
+                              transformer_params={"imputer": params} if params else None)
+        if isinstance(job, ForecastingJob):
+            job.set_forecast_settings(time_column_name=self.time_column.value, forecast_horizon=self.horizon.value,
+                                      time_series_id_column_names=list(self.grains.value) or None)
+        return job
+
+    def _show_review(self) -> None:
+        try:
+            job = self.build_job()
+        except (StudioError, ValueError) as exc:
+            self.message.error(getattr(exc, "message", str(exc)))
+            return
+        rows = [("Dataset", f"{self.dataset.value}:{self.version.value}"), ("Target", self.target.value),
+                ("Task", job.task), ("Primary metric", self.metric.value), ("Compute", job.compute),
+                ("Experiment", job.experiment_name), ("Timeout", f"{job.limits.timeout_minutes:g} min"),
+                ("Concurrent trials", job.limits.max_concurrent_trials),
+                ("Featurization", str(job.featurization.mode))]
+        self.review.value = html_table(["Setting", "Value"], rows)
+        self.code.show(self.ws.automl.to_code(job))
+        self.azure_code.show(self.ws.automl.to_code(job, azure=True))
+
+    def check(self) -> Any:
+        """Check the data against the settings as the run will; show the guardrails (before the run)."""
+        try:
+            prepared = self.ws.automl.check(self.build_job())
+        except StudioError as exc:
+            self.message.error(exc.message)
+            self.guardrails.value = ""
+            return None
+        self.message.info(f"The data passes the checks: validation with {prepared.validation.description}.")
+        self.guardrails.value = _guardrails_table(prepared.guardrails)
+        return prepared
+
+    def submit(self) -> Any:
+        """Submit the job (refused with a message on bad input) and open its live results."""
+        try:
+            job = self.build_job()
+            submitted = self.ws.jobs.create_or_update(job)
+        except StudioError as exc:
+            self.message.error(exc.message)
+            return None
+        self.message.info(f"Submitted AutoML job {submitted.name} to {submitted.compute}.")
+        self.code.show(self.ws.automl.to_code(job) + f"# submitted as {submitted.name}\n")
+        if self.results is not None:
+            self.results.close()
+        self.results = AutoMLResults(self.ws, submitted.name, poll_interval=self.poll_interval)
+        self.results_box.children = [self.results]
+        return submitted
+
+    def close(self) -> None:
+        if self.results is not None:
+            self.results.close()
+        super().close()
+
+
+class AutoMLResults(widgets.VBox):
+    """An AutoML job's live view: status, progress, leaderboard, best metric over time, best model."""
+
+    def __init__(self, ws: "Workspace", name: str, *, poll_interval: float = 2.0, live: bool = True) -> None:
+        super().__init__()
+        self.ws = ws
+        self.name = name
+        self.run: Any = None
+        self.header = widgets.HTML()
+        self.progress = widgets.FloatProgress(min=0.0, max=1.0, description="Budget used")
+        self.leaderboard = widgets.HTML()
+        self.chart = widgets.Output()
+        self.best = widgets.HTML()
+        self.report = widgets.Output()
+        self.message = Message()
+        self.model_name = widgets.Text(description="Model name", value=f"{name}-best".replace("_", "-"))
+        self.register_button = widgets.Button(description="Register model", icon="save", disabled=True)
+        self.endpoint_name = widgets.Text(description="Endpoint", value=f"ep-{name}"[:32].replace("_", "-"))
+        self.deploy_button = widgets.Button(description="Deploy", icon="rocket", disabled=True)
+        self.code = CodeBox(f"run = ws.automl.get({name!r})\nrun.leaderboard\n")
+        self.children = [self.header, self.progress, self.leaderboard, self.chart, self.best, self.report,
+                         widgets.HBox([self.model_name, self.register_button]),
+                         widgets.HBox([self.endpoint_name, self.deploy_button]), self.message, self.code]
+        self.register_button.on_click(lambda _: self.register())
+        self.deploy_button.on_click(lambda _: self.deploy())
+        self._shown_final = False
+        self._subscription = None
+        self.refresh()
+        if live and not self._finished:
+            poller = SharedPoller.for_workspace(ws, poll_interval)
+            self._subscription = poller.subscribe(("automl", name), lambda: ws.automl.get(name), self._on_update)
+
+    @property
+    def _finished(self) -> bool:
+        return self.run is not None and JobStatus(self.run.status) in TERMINAL_STATES and self._shown_final
+
+    def refresh(self) -> Any:
+        """Read the job once and show it (the live poller calls the same rendering)."""
+        try:
+            run = self.ws.automl.get(self.name)
+        except StudioError as exc:
+            self.message.error(exc.message)
+            return None
+        self._show(run)
+        return run
+
+    def _on_update(self, run: Any, error: BaseException | None) -> bool:
+        if error is not None:
+            self.message.error(getattr(error, "message", str(error)))
+            return True
+        self._show(run)
+        return not self._finished
+
+    def _show(self, run: Any) -> None:
+        self.run = run
+        job = run.job
+        elapsed = job.duration_seconds or 0.0
+        self.header.value = (f"<b>{html.escape(self.name)}</b> {status_badge(job.status)} · {html.escape(run.task)} · "
+                             f"{len(run.trials)} trials · {format_duration(elapsed)}"
+                             + (f" · stopped: {html.escape(run.stop_reason)}" if run.stop_reason else "")
+                             + (f"<div style='color:#a4262c'>{html.escape(job.error)}</div>" if job.error else ""))
+        budget = self._budget()
+        self.progress.value = 1.0 if JobStatus(job.status) in TERMINAL_STATES else min(elapsed / budget, 1.0)
+        board = run.leaderboard
+        rows = []
+        for record in board.head(50).to_dict("records"):
+            marker = " ★" if record["name"] == run.best_trial else ""
+            rows.append([record["trial"], f"{record['algorithm']}{marker}", format_value(record[run.primary_metric]),
+                         format_duration(record["duration_s"]), status_badge(record["status"])])
+        self.leaderboard.value = html_table(["Trial", "Algorithm", run.primary_metric, "Duration", "Status"], rows,
+                                            raw_columns=[4], empty="No trial has finished yet.")
+        if run.trials:
+            show_figures(self.chart, [best_metric_over_time(run)])
+        terminal = JobStatus(job.status) in TERMINAL_STATES
+        if terminal and not self._shown_final:
+            self._show_best(run)
+            self._shown_final = True
+
+    def _budget(self) -> float:
+        try:
+            return max(float(self.ws.automl.budget_seconds(self.name)), 1.0)
+        except StudioError:
+            return 60.0
+
+    def _show_best(self, run: Any) -> None:
+        if not run.has_model:
+            self.best.value = "<i>No best model: the job did not complete.</i>"
+            return
+        facts = [("Best trial", run.best_trial), ("Algorithm", run.best_algorithm),
+                 (run.primary_metric, format_value(run.best_metric))]
+        facts += [(f"test {k}", format_value(v)) for k, v in run.test_metrics.items() if k == run.primary_metric]
+        notes = "".join(f"<div style='color:#666;font-size:90%'>{html.escape(n)}</div>" for n in run.notes)
+        self.best.value = "<b>Best model</b>" + html_table(["", ""], facts) + notes + _guardrails_table(run.guardrails)
+        figures = []
+        try:
+            figures += report_figures(self.ws.automl.get_report(self.name))
+        except StudioError as exc:
+            self.message.error(exc.message)
+        if run.explanation:
+            figures.append(importance_figure(run.explanation))
+        show_figures(self.report, figures)
+        self.register_button.disabled = False
+        self.deploy_button.disabled = False
+
+    def register(self) -> Any:
+        try:
+            model = self.ws.automl.register_best_model(self.name, self.model_name.value.strip())
+        except StudioError as exc:
+            self.message.error(exc.message)
+            return None
+        self.message.info(f"Registered model {model.name} version {model.version}.")
+        self.code.show(f"model = ws.automl.register_best_model({self.name!r}, {model.name!r})\n")
+        return model
+
+    def deploy(self) -> Any:
+        try:
+            endpoint = self.ws.automl.deploy_best_model(self.name, self.endpoint_name.value.strip(),
+                                                        model_name=self.model_name.value.strip())
+        except StudioError as exc:
+            self.message.error(exc.message)
+            return None
+        self.message.info(f"Deployed to endpoint {endpoint.name}: {getattr(endpoint, 'scoring_uri', '')}")
+        self.code.show(f"endpoint = ws.automl.deploy_best_model({self.name!r}, {endpoint.name!r}, "
+                       f"model_name={self.model_name.value.strip()!r})\n")
+        return endpoint
+
+    def close(self) -> None:
+        if self._subscription is not None:
+            self._subscription.cancel()
+            self._subscription = None
+        super().close()
+
+
+def _guardrails_table(guardrails: list[Any]) -> str:
+    colours = {"Passed": "#107c10", "Done": "#0078d4", "Alerted": "#a4262c"}
+    rows = [[g.name, f"<span style='color:{colours.get(g.status.value, '#444')}'>{g.status.value}</span>",
+             html.escape(g.description)] for g in guardrails]
+    return "<b>Data guardrails</b>" + html_table(["Guardrail", "Status", "Details"], rows, raw_columns=[1, 2])
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidInput(f"The exit score must be a number. Got {text!r} instead.") from None
+    if not math.isfinite(value):
+        raise InvalidInput(f"The exit score must be a finite number. Got {text!r} instead.")
+    return value
