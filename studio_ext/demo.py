@@ -70,9 +70,37 @@ def step_training_job(ctx: DemoContext) -> None:
     ctx.say(f"      log: {job.log_path}")
 
 
+def step_compute_cluster(ctx: DemoContext) -> None:
+    """Create a small Dask cluster, run the training script on one of its nodes, show the node counts."""
+    from .entities import AmlCompute
+
+    cluster = ctx.ws.compute.begin_create_or_update(AmlCompute(
+        name="demo-cluster", min_instances=0, max_instances=2, idle_time_before_scale_down=60)).result(timeout=300)
+    ctx.say(f"[compute] demo-cluster {cluster.state}: {cluster.current_nodes} of {cluster.max_nodes} nodes "
+            f"(scheduler {cluster.scheduler_address})")
+    src = ctx.ws.path / "demo-src"
+    src.mkdir(exist_ok=True)
+    shutil.copy(ASSETS / "train_diabetes.py", src / "train.py")
+    job = ctx.ws.jobs.create_or_update(command(
+        code=str(src), command="python train.py --alpha ${{inputs.alpha}}", inputs={"alpha": 0.1},
+        experiment_name="diabetes-demo", display_name="ridge alpha=0.1 on demo-cluster", compute="demo-cluster",
+    ))
+    peak = 0
+    while not (job := ctx.ws.jobs.get(job.name)).status.is_terminal:
+        peak = max(peak, ctx.ws.compute.get("demo-cluster").current_nodes)
+        time.sleep(0.3)
+    if str(job.status) != "Completed":
+        raise RuntimeError(f"the job on demo-cluster ended {job.status}: {job.error}")
+    now_nodes = ctx.ws.compute.get("demo-cluster").current_nodes
+    ctx.facts["cluster"] = "demo-cluster"
+    ctx.say(f"[compute] {job.name} {job.status} on demo-cluster in {job.duration_seconds:.1f}s; nodes: "
+            f"{max(peak, now_nodes)} at peak, {now_nodes} now (back to 0 after 60 s idle)")
+
+
 STEPS: list[Callable[[DemoContext], None]] = [
     step_register_dataset,
     step_training_job,
+    step_compute_cluster,
 ]
 
 
