@@ -18,6 +18,8 @@ GROUPS = [
     "jobs",  # job submit | list | show | logs | cancel
     "compute",  # compute list | show | create | start | stop | restart | delete
     "data",  # data register | list | show | preview | profile | archive; datastore create | list | show | delete
+    "models",  # model register | list | show | download | archive
+    "endpoints",  # endpoint create | deploy | list | show | invoke | keys | traffic | logs | reload | delete
     "demo",  # demo PATH
 ]
 

@@ -97,10 +97,35 @@ def step_compute_cluster(ctx: DemoContext) -> None:
             f"{max(peak, now_nodes)} at peak, {now_nodes} now (back to 0 after 60 s idle)")
 
 
+def step_model_endpoint(ctx: DemoContext) -> None:
+    """Register the training job's model, deploy it to a real-time endpoint and call it with its key."""
+    import httpx
+
+    from .entities import ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
+
+    job = ctx.facts["training_job"]
+    model = ctx.ws.models.create_or_update(Model(
+        name="diabetes-ridge", path=f"azureml://jobs/{job}/outputs/artifacts/paths/model/",
+        description="Ridge regression from the demo training job", tags={"Training context": "Demo job"}))
+    ctx.say(f"[model] registered {model.name}:{model.version} ({model.type}, {len(model.files)} files hashed) "
+            f"from job {job}")
+    ctx.ws.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="diabetes-demo")).result(timeout=120)
+    deployment = ctx.ws.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
+        name="blue", endpoint_name="diabetes-demo", model=model.id)).result(timeout=300)
+    endpoint = ctx.ws.online_endpoints.get("diabetes-demo")
+    key = ctx.ws.online_endpoints.get_keys("diabetes-demo").primary_key
+    answer = httpx.post(endpoint.scoring_uri, json=model.input_example,
+                        headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    ctx.facts["endpoint"] = endpoint.name
+    ctx.say(f"[endpoint] {endpoint.name}/{deployment.name} is {deployment.state}; scoring URI {endpoint.scoring_uri}")
+    ctx.say(f"           POST with the key -> {answer.status_code} {answer.text}")
+
+
 STEPS: list[Callable[[DemoContext], None]] = [
     step_register_dataset,
     step_training_job,
     step_compute_cluster,
+    step_model_endpoint,
 ]
 
 

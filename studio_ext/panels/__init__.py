@@ -34,6 +34,7 @@ _PAGE_LIST: list[Page] = [
     Page("jobs", "Jobs", "studio_ext.panels.runs:RunExplorer"),
     Page("compute", "Compute", "studio_ext.panels.compute:ComputePanel"),
     Page("automl", "Automated ML", "studio_ext.panels.automl:AutoMLWizard"),
+    Page("endpoints", "Endpoints", "studio_ext.panels.endpoints:EndpointsPanel"),
 ]
 PAGES: dict[str, Page] = {page.id: page for page in _PAGE_LIST}
 

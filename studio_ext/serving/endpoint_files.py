@@ -12,11 +12,13 @@ import hmac
 import json
 import os
 import secrets
+import time
 from pathlib import Path
 
 from ..errors import StudioError
 
-HEARTBEAT = ".heartbeat"  # touched by the supervisor; servers exit when it goes stale
+HEARTBEAT = ".heartbeat"
+KEY_RECHECK_SECONDS = 0.05  # servers look at the keys file at most this often  # touched by the supervisor; servers exit when it goes stale
 
 
 def endpoints_root(workspace: Path) -> Path:
@@ -67,16 +69,23 @@ def read_keys(path: Path) -> dict[str, str]:
 class KeyChecker:
     """Checks ``Authorization: Bearer KEY`` against both keys, in constant time.
 
-    The keys file is stat'ed on every check (a few microseconds) and re-read when
-    it changed, so regeneration needs no signal to reach the servers.
+    The keys file is stat'ed at most every :data:`KEY_RECHECK_SECONDS` and re-read
+    when it changed, so regeneration needs no signal to reach the servers;
+    ``regenerate_keys`` waits that long before it returns, so the old key is
+    refused from the moment the call comes back.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._stamp: tuple[int, int] | None = None
         self._keys: tuple[bytes, bytes] = (b"", b"")
+        self._checked = -1.0
 
     def _refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < KEY_RECHECK_SECONDS:
+            return
+        self._checked = now
         try:
             st = os.stat(self.path)
         except OSError:

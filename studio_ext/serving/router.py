@@ -20,14 +20,13 @@ import signal
 import socket
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httptools
 
 from .endpoint_files import HEARTBEAT, KeyChecker, endpoints_root
-from .scoring_app import sanitize_request_id
+from .scoring_app import new_guid, sanitize_request_id
 
 log = logging.getLogger("studio_ext.router")
 ORPHAN_EXIT_SECONDS = float(os.environ.get("STUDIO_EXT_SERVER_ORPHAN_EXIT", "600"))
@@ -251,7 +250,7 @@ class Client(asyncio.Protocol):
             return
         self.too_large = True
         self.rejecting = True
-        rid = str(uuid.uuid4())
+        rid = new_guid()
         limit = self.router.routes.max_body
         self.transport.write(_answer(413, "Payload Too Large", {  # type: ignore[union-attr]
             "error": f"The body is {size} bytes or more; this endpoint takes at most {limit}.", "request_id": rid},
@@ -285,7 +284,7 @@ class Client(asyncio.Protocol):
             self._bad_request(f"Malformed HTTP request: {exc}")
 
     def _bad_request(self, message: str) -> None:
-        rid = str(uuid.uuid4())
+        rid = new_guid()
         self.rejecting = True
         self.transport.write(_answer(400, "Bad Request", {"error": message, "request_id": rid},  # type: ignore[union-attr]
                                      [(b"x-request-id", rid.encode())], close=True))
@@ -313,7 +312,7 @@ class Client(asyncio.Protocol):
                 answer = await self.handle(method, url, headers, body)
             except Exception:  # a bug of ours: the client gets a 502, never a trace
                 log.exception("routing failed")
-                rid = str(uuid.uuid4())
+                rid = new_guid()
                 answer = _answer(502, "Bad Gateway", {"error": "The endpoint could not route the request.",
                                                       "request_id": rid}, [(b"x-request-id", rid.encode())])
             finally:
@@ -338,7 +337,7 @@ class Client(asyncio.Protocol):
                 client_id = value
             elif name == b"azureml-model-deployment":
                 target = value.decode("latin-1").strip()
-        server_rid = str(uuid.uuid4())
+        server_rid = new_guid()
         rid = sanitize_request_id(client_id) or server_rid
         ids = [(b"x-request-id", rid.encode()), (b"x-ms-request-id", server_rid.encode())]
         route = path.decode("latin-1")

@@ -21,9 +21,11 @@ import asyncio
 import contextvars
 import importlib.util
 import io
+import itertools
 import json
 import logging
 import os
+import random
 import re
 import signal
 import socket
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import numpy as np
+import orjson
 
 from .endpoint_files import HEARTBEAT, KeyChecker, endpoints_root
 
@@ -65,6 +68,11 @@ class ModelError(Exception):
 
 
 # -- request parsing ------------------------------------------------------------------------------
+def new_guid() -> str:
+    """A random version-4 GUID for a request id (no system call: ids need not be secret)."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+
+
 def sanitize_request_id(raw: bytes | None) -> str | None:
     """Keep a client's request id only as safe characters, at most 40 of them."""
     if not raw:
@@ -84,7 +92,8 @@ def rows_from_payload(payload: Any, columns: list[str] | None) -> tuple[list[Any
         data, given = value.get("data"), value.get("columns")
         if not isinstance(data, list):
             raise HttpError(400, f"'{key}' needs a 'data' list of rows.")
-        if given is not None and (not isinstance(given, list) or not all(isinstance(c, str) for c in given)):
+        if given is not None and given != columns and (
+                not isinstance(given, list) or not all(isinstance(c, str) for c in given)):
             raise HttpError(400, f"'{key}.columns' must be a list of column names.")
         return _reorder(data, given, columns), given, azure
     if isinstance(value, dict):  # {"col": [values...]}: columnar instances/inputs
@@ -172,7 +181,13 @@ class MlflowScorer:
             raise HttpError(400, "The input has no rows.")
         if self.fast:
             try:
-                matrix = np.asarray(rows, dtype=np.float64)
+                width = len(rows[0]) if isinstance(rows[0], list) else -1
+                if width > 0 and all(type(r) is list and len(r) == width for r in rows):
+                    # Twice as fast as np.asarray on nested lists, once the shape is known.
+                    flat = itertools.chain.from_iterable(rows)
+                    matrix = np.fromiter(flat, np.float64, count=len(rows) * width).reshape(len(rows), width)
+                else:
+                    matrix = np.asarray(rows, dtype=np.float64)
             except (ValueError, TypeError):
                 raise HttpError(400, "Every value must be a number, and every row the same length"
                                 + (f" ({self.width} values: {', '.join(self.columns)})." if self.columns else ".")) from None
@@ -190,7 +205,7 @@ class MlflowScorer:
         except (ValueError, TypeError) as exc:
             raise HttpError(400, f"The rows do not fit the model's columns: {exc}") from None
 
-    def predict(self, batch: Any) -> list[Any]:
+    def predict(self, batch: Any) -> Any:
         model = self._estimator if self._estimator is not None else self._pyfunc
         try:
             result = model.predict(batch)
@@ -199,7 +214,9 @@ class MlflowScorer:
             raise ModelError(f"{type(exc).__name__}: {exc}") from exc
         if hasattr(result, "to_dict") and hasattr(result, "columns"):
             return result.to_dict(orient="records")
-        return np.asarray(result).tolist()
+        array = np.asarray(result)
+        # Numeric arrays go to orjson as they are (no Python floats in between).
+        return array if array.dtype.kind in "fiub" else array.tolist()
 
 
 def _read_mlmodel(model_dir: Path) -> dict[str, Any]:
@@ -218,6 +235,8 @@ class Batcher:
         self._queue: list[tuple[Any, asyncio.Future]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self.batches = 0  # predict calls
+        self.batched = 0  # requests they answered
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -242,6 +261,8 @@ class Batcher:
                         rows += len(matrix)
                 if not items:
                     continue
+                self.batches += 1
+                self.batched += len(items)
                 fast = isinstance(items[0][0], np.ndarray)
                 if fast and len(items) > 1:
                     batch = np.concatenate([m for m, _ in items])
@@ -252,11 +273,15 @@ class Batcher:
 
                     batch = pd.concat([m for m, _ in items], ignore_index=True)
                 try:
-                    result = await loop.run_in_executor(self._executor, self._scorer.predict, batch)
+                    # Inline: while predict holds the loop, new requests wait in the socket
+                    # buffers and all join the next batch (a thread hop would cost more
+                    # than a fast predict, and the GIL gives no overlap anyway).
+                    result = self._scorer.predict(batch)
                 except Exception as exc:  # every waiter gets the model's error
                     for _, future in items:
                         if not future.done():
                             future.set_exception(exc)
+                    await asyncio.sleep(0)
                     continue
                 start = 0
                 for matrix, future in items:
@@ -264,6 +289,7 @@ class Batcher:
                     if not future.done():
                         future.set_result(result[start:end])
                     start = end
+                await asyncio.sleep(0)  # let the answers go out and new requests in
 
 
 class _Capture(io.TextIOBase):
@@ -419,7 +445,7 @@ class ScoringApp:
                 length = value
             elif key == b"content-type":
                 ctype = value
-        server_rid = server_id.decode() if server_id and _GUID.match(server_id) else str(uuid.uuid4())
+        server_rid = server_id.decode() if server_id and _GUID.match(server_id) else new_guid()
         request_id = sanitize_request_id(client_id) or server_rid
         ids = [(b"x-request-id", request_id.encode()), (b"x-ms-request-id", server_rid.encode())]
         if path in _HEALTH and method in ("GET", "HEAD"):
@@ -507,8 +533,8 @@ class ScoringApp:
         payload: Any = None
         if is_json:
             try:
-                payload = json.loads(body)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
                 raise HttpError(400, f"The body is not valid JSON: {exc}.") from None
         if self.script is not None:
             token = _captured.set(dims)
@@ -520,18 +546,20 @@ class ScoringApp:
             if isinstance(result, (bytes, bytearray)):
                 return bytes(result)
             try:
-                return json.dumps(result).encode()
-            except (TypeError, ValueError) as exc:
+                return orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
+            except TypeError as exc:
                 raise ModelError(f"run() returned something that is not JSON: {exc}") from None
         assert self.scorer is not None and self.batcher is not None  # set once ready
         rows, _, azure = rows_from_payload(payload, self.scorer.columns)
         predictions = await self.batcher.submit(self.scorer.to_matrix(rows))
-        return json.dumps(predictions if azure else {"predictions": predictions}).encode()
+        return orjson.dumps(predictions if azure else {"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY)
 
     async def _health(self, path: str, send: Callable, ids: list) -> None:
         if path == "/health/ready":
             state = {"status": "ready" if self.ready else "initializing", "code_version": self.code_version,
-                     "reload_error": self.reload_error, "in_flight": self.in_flight, "pid": os.getpid()}
+                     "reload_error": self.reload_error, "in_flight": self.in_flight, "pid": os.getpid(),
+                     "predict_calls": self.batcher.batches if self.batcher else 0,
+                     "batched_requests": self.batcher.batched if self.batcher else 0}
             await _respond(send, 200 if self.ready and not self.draining else 503, json.dumps(state).encode(),
                            self._base_headers + ids)
         else:
@@ -624,6 +652,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # Rows arrive without column names on the fast path; the signature already ordered them.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
+    try:  # the server checked the input already; skip scikit-learn's per-call parameter checks
+        import sklearn
+
+        sklearn.set_config(skip_parameter_validation=True)
+    except ImportError:
+        pass
     config = json.loads(config_path.read_text())
     config["config_path"] = str(config_path)
     app = ScoringApp(config)

@@ -339,8 +339,9 @@ def test_sigterm_lets_requests_in_flight_finish(ep):
     ws = ep["ws"]
     pid = _deployment_pid(ws, "script")
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        slow = pool.submit(_post, ep, {"sleep": 0.8, "tag": "drain"}, "script")
-        time.sleep(0.3)
+        slow = pool.submit(_post, ep, {"sleep": 1.0, "tag": "drain"}, "script")
+        port = ws.online_deployments.get("script", "diab").port
+        _wait(lambda: httpx.get(f"http://127.0.0.1:{port}/health/ready").json()["in_flight"] >= 1, timeout=20)
         os.kill(pid, signal.SIGTERM)
         time.sleep(0.1)
         refused = _post(ep, {"tag": "late"}, "script")
@@ -443,3 +444,20 @@ def test_fifty_concurrent_clients_for_thirty_seconds_see_no_errors(ep):
 
     codes, latencies = asyncio.run(main())
     assert set(codes) == {200} and codes[200] > 500, codes
+
+
+def test_the_cli_lists_shows_invokes_and_reports_bad_input(ep, tmp_path, capsys):
+    from studio_ext.cli import main
+
+    ws_path = str(ep["ws"].path)
+    assert main(["-w", ws_path, "model", "list"]) == 0
+    assert "diabetes" in capsys.readouterr().out
+    assert main(["-w", ws_path, "endpoint", "show", "diab"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["scoring_uri"] == ep["uri"] and {d["name"] for d in shown["deployments"]} >= {"blue", "script"}
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"dataframe_split": diabetes_rows(1)}))
+    assert main(["-w", ws_path, "endpoint", "invoke", "diab", "--request-file", str(request), "--deployment", "blue"]) == 0
+    assert "predictions" in capsys.readouterr().out
+    assert main(["-w", ws_path, "endpoint", "traffic", "diab", "blue=150"]) == 2
+    assert "must be a whole number from 0 to 100" in capsys.readouterr().err

@@ -168,6 +168,7 @@ class LocalOnlineEndpoints:
         keys = files.read_keys(path)
         keys[which.value] = files.new_key()
         files.write_private_json(path, keys)
+        time.sleep(2 * files.KEY_RECHECK_SECONDS)  # every server has seen the new file by now
         return DonePoller(self.get_keys(name))
 
     def regenerate_keys(self, name: str, *, key_type: str | KeyType = KeyType.PRIMARY) -> EndpointAuthKeys:

@@ -1,0 +1,134 @@
+"""The Endpoints page driven from Python: deploy, Details/traffic, Test, Consume, Logs, Monitoring."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import time
+
+import pytest
+
+os.environ.setdefault("STUDIO_EXT_SERVER_ORPHAN_EXIT", "30")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+from studio_ext import Workspace  # noqa: E402
+from studio_ext.entities import Model  # noqa: E402
+from studio_ext.panels.endpoints import EndpointsPanel  # noqa: E402
+
+
+def _wait(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    raise AssertionError("condition not met")
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    import mlflow
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    ws = Workspace.create(tmp_path_factory.mktemp("panel") / "ws")
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    mlflow.set_tracking_uri(ws.mlflow_tracking_uri)
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(Ridge().fit(X, y), name="model", input_example=X.head(2),
+                                 pip_requirements=["scikit-learn"])
+    ws.models.create_or_update(Model(name="diabetes", path=f"runs:/{run.info.run_id}/model",
+                                     tags={"Training context": "Notebook"}))
+    try:
+        yield ws
+    finally:
+        for endpoint in ws.online_endpoints.list():
+            ws.online_endpoints.begin_delete(endpoint.name).result(timeout=60)
+        ws._backend.stop_supervisor()
+        ws.close()
+
+
+def test_the_endpoints_page_deploys_tests_and_shows_how_to_consume(ws):
+    panel = EndpointsPanel(ws)
+    assert "Training context: Notebook" in panel.models_table.value
+    panel.model_select.value = "diabetes"
+    panel.version_select.value = "1"
+    assert "sklearn" in panel.model_details.value and "none needed" in panel.model_details.value
+    form = panel.deploy_form
+    form.endpoint.value = "Bad_Name"
+    form.deploy()
+    assert "is not valid" in form.message.text and ws.online_endpoints.list() == []
+    form.endpoint.value, form.deployment.value, form.max_concurrent.value = "panel-ep", "blue", 4
+    form.button.click()
+    form.thread.join(timeout=240)
+    assert form.message.text == "panel-ep/blue is Healthy.", form.message.text
+    assert "ManagedOnlineDeployment(" in panel.code.code and "max_concurrent_requests_per_instance=4" in panel.code.code
+    view = panel.view
+    endpoint = ws.online_endpoints.get("panel-ep")
+    assert view.name == "panel-ep" and endpoint.scoring_uri in view.details.value and "Healthy" in view.details.value
+
+    # Details: the traffic editor refuses a split that does not add up, with the reason.
+    view.traffic_inputs["blue"].value = 50
+    view.update_traffic.click()
+    assert "must add up to 100" in view.details_message.text
+    view.traffic_inputs["blue"].value = 100
+    view.update_traffic.click()
+    assert view.details_message.text == "Traffic is now {'blue': 100}."
+
+    # Test: a form from the signature, prefilled from the input example.
+    assert list(view.form_fields)[:3] == ["age", "sex", "bmi"]
+    view.test_button.click()
+    assert json.loads(view.test_response.value)["predictions"][0] > 0
+    assert view.test_latency.value.startswith("Latency: ") and view.test_message.text == ""
+    assert "ws.online_endpoints.invoke('panel-ep'" in panel.code.code
+    view.test_mode.value = "JSON"
+    view.test_json.value = "{broken"
+    view.test_button.click()
+    assert "not valid JSON" in view.test_message.text
+    view.test_json.value = json.dumps({"rows": []})
+    view.test_button.click()
+    assert "400" in view.test_message.text and "exactly one of the keys" in view.test_message.text
+
+    # Consume: masked keys, reveal, copy, regenerate; snippets that run.
+    keys = ws.online_endpoints.get_keys("panel-ep")
+    assert view.key_fields["primary"].value == "•" * 12
+    view.reveal.value = True
+    assert view.key_fields["primary"].value == keys.primary_key
+    assert view.copy_buttons["secondary"].text == keys.secondary_key
+    view.regenerate_buttons["secondary"].click()
+    fresh = ws.online_endpoints.get_keys("panel-ep")
+    assert fresh.secondary_key != keys.secondary_key and view.key_fields["secondary"].value == fresh.secondary_key
+    for choice in ("curl", "azure-ai-ml", "Python (requests)"):
+        view.snippet_choice.value = choice
+        assert endpoint.scoring_uri in view.snippet_copy.text or "invoke(endpoint_name='panel-ep'" in view.snippet_copy.text
+        assert html.escape(view.snippet_copy.text) in view.snippet.value
+    os.environ["ENDPOINT_KEY"] = fresh.primary_key
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(view.snippet_copy.text, {})  # the Python snippet, as a user would paste it
+    assert "predictions" in printed.getvalue()
+
+    # Logs: a live tail that follows the server log, and stops when asked.
+    view.tabs.selected_index = 3
+    assert "ready" in view.log_text.value
+    view.follow.value = True
+    with open(ws.online_deployments.log_path("blue", "panel-ep"), "a") as log:
+        log.write("a line written after following started\n")
+    _wait(lambda: "a line written after following started" in view.log_text.value)
+    view.follow.value = False
+    assert view._log_subscription is None
+
+    # Monitoring: requests, latency percentiles and failures from the telemetry.
+    time.sleep(1.2)  # the servers write telemetry every half second
+    view.tabs.selected_index = 4
+    metrics = view.metrics
+    assert metrics.total_requests >= 3 and metrics.total_failures >= 1
+    assert [t.name for t in view.figure.data] == ["requests", "p50", "p95", "p99", "failures"]
+    assert view.charts.outputs and "requests/min" not in view.metrics_summary.value
+    assert f"{metrics.total_requests} requests" in view.metrics_summary.value
+    panel.refresh()
+    assert "blue (Healthy, 100%)" in panel.endpoints_table.value
