@@ -20,7 +20,7 @@ import numpy as np
 import plotly.graph_objects as go
 import traitlets
 
-from ..entities import TERMINAL_STATES, JobStatus
+from ..entities import TERMINAL_STATES
 from ..entities._run import LogTail, MetricHistory, RunSummary
 from ..errors import StudioError
 from ._widgets import (
@@ -182,14 +182,15 @@ class RunDetails(widgets.VBox):
         with self._lock:
             self.summary = snap.summary
             self.histories = snap.histories
-            self.status = snap.summary.status.value
-            self.updates += 1
             self._render_header()
             self._render_overview()
             self._render_params()
             self._render_log(snap.log)
             self._draw_charts()
             self._update_buttons()
+            # Last, so whoever watches ``status`` sees a page already drawn for it.
+            self.updates += 1
+            self.status = snap.summary.status.value
 
     def _follow_if_active(self) -> None:
         if self.summary.status in TERMINAL_STATES or self._subscription is not None:
@@ -204,10 +205,12 @@ class RunDetails(widgets.VBox):
         if error is not None:
             self.message.error(f"Live refresh failed: {error}")
             return True
-        self._apply(snap)
-        if snap.summary.status in TERMINAL_STATES:
+        ended = snap.summary.status in TERMINAL_STATES
+        if ended:
             self._subscription = None
             self.live = False
+        self._apply(snap)
+        if ended:
             self.refresh()  # the final state: artifacts and logs are stored now
             return False
         return True

@@ -344,10 +344,6 @@ class _IndexResolver:
                                 self.active_jobs)
 
 
-class NotIndexed(Exception):
-    """A search names a key beyond the index's column limit; the caller uses the generic path."""
-
-
 class RunIndex:
     """The wide, trigger-fed index of a SQLite tracking store (see the module docstring)."""
 

@@ -87,10 +87,20 @@ def test_search_sees_every_metric_after_concurrent_jobs(workspace: Workspace, co
     assert workspace.jobs.search("concurrent", status="Running").total == 0
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory):
+    """One workspace for the tests below; each works in an experiment of its own."""
+    ws = Workspace.create(tmp_path_factory.mktemp("index") / "ws")
+    yield ws
+    ws.close()
+
+
 @pytest.fixture
-def interactive(workspace: Workspace):
-    client = tracking.client(workspace.mlflow_tracking_uri)
-    exp = tracking.ensure_experiment(workspace._backend.tracking_uri, workspace._backend.artifacts_uri, "inter")
+def interactive(shared: Workspace, request: pytest.FixtureRequest):
+    """(client, make, experiment): ``make(name, **metrics)`` logs a run as plain MLflow would."""
+    client = tracking.client(shared.mlflow_tracking_uri)
+    experiment = request.node.name[:60]
+    exp = tracking.ensure_experiment(shared._backend.tracking_uri, shared._backend.artifacts_uri, experiment)
 
     def make(name: str, **metrics: float) -> str:
         run = client.create_run(exp, run_name=name)
@@ -98,68 +108,72 @@ def interactive(workspace: Workspace):
             client.log_metric(run.info.run_id, key, value)
         return run.info.run_id
 
-    return client, make
+    return client, make, experiment
 
 
-def test_lost_triggers_are_reinstalled_and_the_index_rebuilt(workspace: Workspace, interactive) -> None:
-    client, make = interactive
+def test_lost_triggers_are_reinstalled_and_the_index_rebuilt(shared: Workspace, interactive) -> None:
+    workspace = shared
+    client, make, exp = interactive
     first = make("one", acc=0.5)
-    assert workspace.jobs.search("inter", filter="metrics.acc = 0.5").total == 1
+    assert workspace.jobs.search(exp, filter="metrics.acc = 0.5").total == 1
     db = workspace.path / "mlflow.db"
     with sqlite3.connect(db) as conn:  # as an MLflow migration rebuilding tables would
         for name in TRIGGER_NAMES:
             conn.execute(f"DROP TRIGGER {name}")
     client.log_metric(first, "acc", 0.75)  # not recorded by any trigger
     make("two", acc=0.9)
-    assert workspace.jobs.search("inter", filter="metrics.acc = 0.5").total == 0
-    assert sorted(r.metrics["acc"] for r in workspace.jobs.search("inter").runs) == [0.75, 0.9]
+    assert workspace.jobs.search(exp, filter="metrics.acc = 0.5").total == 0
+    assert sorted(r.metrics["acc"] for r in workspace.jobs.search(exp).runs) == [0.75, 0.9]
     with sqlite3.connect(db) as conn:
         present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert set(TRIGGER_NAMES) <= present
 
 
-def test_a_deleted_index_file_is_rebuilt(workspace: Workspace, interactive) -> None:
-    _, make = interactive
+def test_a_deleted_index_file_is_rebuilt(shared: Workspace, interactive) -> None:
+    workspace = shared
+    _, make, exp = interactive
     make("one", acc=0.1)
-    assert workspace.jobs.search("inter").total == 1
+    assert workspace.jobs.search(exp).total == 1
     workspace.jobs._run_index.dispose()
     for path in workspace.path.glob("run_index.db*"):
         path.unlink()
     workspace.jobs._run_index = None
     make("two", acc=0.2)
-    assert workspace.jobs.search("inter", order_by=["metrics.acc"]).runs[1].metrics == {"acc": 0.2}
+    assert workspace.jobs.search(exp, order_by=["metrics.acc"]).runs[1].metrics == {"acc": 0.2}
 
 
-def test_archive_hides_runs_and_experiments_count_active_ones(workspace: Workspace, interactive) -> None:
-    client, make = interactive
+def test_archive_hides_runs_and_experiments_count_active_ones(shared: Workspace, interactive) -> None:
+    workspace = shared
+    client, make, exp = interactive
     ids = [make(f"r{i}", acc=i) for i in range(3)]
     client.delete_run(ids[0])
-    assert {r.run_id for r in workspace.jobs.search("inter").runs} == set(ids[1:])
-    archived = workspace.jobs.search("inter", archived=True)
+    assert {r.run_id for r in workspace.jobs.search(exp).runs} == set(ids[1:])
+    archived = workspace.jobs.search(exp, archived=True)
     assert [r.run_id for r in archived.runs] == [ids[0]] and archived.runs[0].archived
-    assert workspace.jobs.search("inter", archived=None).total == 3
+    assert workspace.jobs.search(exp, archived=None).total == 3
     summary = {e.name: e for e in workspace.jobs.experiments()}
-    assert summary["inter"].run_count == 2 and summary["inter"].last_activity is not None
-    assert [e.name for e in workspace.jobs.experiments()][0] == "inter", "most recently active first"
+    assert summary[exp].run_count == 2 and summary[exp].last_activity is not None
+    assert [e.name for e in workspace.jobs.experiments()][0] == exp, "most recently active first"
 
 
-def test_metric_history_is_downsampled_for_charts_keeping_extremes(workspace: Workspace, interactive) -> None:
-    client, make = interactive
+def test_metric_history_is_downsampled_for_charts_keeping_extremes(shared: Workspace, interactive) -> None:
+    workspace = shared
+    client, make, _ = interactive
     run_id = make("long")
     rng = np.random.default_rng(1)
-    values = rng.normal(size=20_000)
-    values[12_345] = 99.0
+    values = rng.normal(size=5_000)
+    values[3_456] = 99.0
     values[777] = -99.0
     now = int(time.time() * 1000)
-    for start in range(0, 20_000, 1000):
+    for start in range(0, 5_000, 1000):
         client.log_batch(run_id, metrics=[Metric("loss", float(values[i]), now + i, i)
                                           for i in range(start, start + 1000)])
-    client.log_metric(run_id, "loss", float("nan"), step=20_000)
+    client.log_metric(run_id, "loss", float("nan"), step=5_000)
     full = workspace.jobs.get_metric_history(run_id, "loss")
-    assert full.total_points == 20_001 and len(full.values) == 20_001 and full.non_finite_points == 1
+    assert full.total_points == 5_001 and len(full.values) == 5_001 and full.non_finite_points == 1
     small = workspace.jobs.get_metric_history(run_id, "loss", max_points=300)
-    assert small.downsampled and len(small.steps) <= 300 and small.total_points == 20_001
-    assert max(small.values) == 99.0 and 12_345 in small.steps
+    assert small.downsampled and len(small.steps) <= 300 and small.total_points == 5_001
+    assert max(small.values) == 99.0 and 3_456 in small.steps
     assert min(small.values) == -99.0 and 777 in small.steps
     assert small.steps == sorted(small.steps)
     with pytest.raises(NotFound, match="Run 'long' has no metric 'acc'|has no metric 'acc'. Its metrics: loss"):
@@ -168,8 +182,9 @@ def test_metric_history_is_downsampled_for_charts_keeping_extremes(workspace: Wo
         workspace.jobs.get_metric_history(run_id, "loss", max_points=1)
 
 
-def test_artifacts_list_read_and_refuse_escapes(workspace: Workspace, interactive, tmp_path: Path) -> None:
-    client, make = interactive
+def test_artifacts_list_read_and_refuse_escapes(shared: Workspace, interactive, tmp_path: Path) -> None:
+    workspace = shared
+    client, make, _ = interactive
     run_id = make("arts")
     (tmp_path / "table.csv").write_text("a,b\n1,2\n")
     (tmp_path / "big.txt").write_text("x" * 5000)
@@ -191,7 +206,8 @@ def test_artifacts_list_read_and_refuse_escapes(workspace: Workspace, interactiv
     assert log.missing and "outside a job" in log.message
 
 
-def test_view_settings_persist_per_experiment(workspace: Workspace) -> None:
+def test_view_settings_persist_per_experiment(shared: Workspace) -> None:
+    workspace = shared
     saved = workspace.jobs.set_view_settings("exp-a", {"columns": ["status", "metrics.`val loss`", "params.lr"],
                                                         "page_size": 25})
     assert saved == {"columns": ["status", "metrics.`val loss`", "params.lr"], "page_size": 25}
