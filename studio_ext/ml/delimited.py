@@ -36,6 +36,7 @@ from ..errors import InvalidInput
 __all__ = ["ConversionResult", "convert_to_parquet", "preview_bytes", "sniff_delimiter", "TextSource"]
 
 BLOCK_SIZE = 4 << 20
+HEAD_ROWS = 1000  # rows in the Parquet file's first row group
 DELIMITER_CANDIDATES = (",", ";", "\t", "|")
 _MAX_WIDENINGS = 64
 _ARROW_TYPES: dict[ColumnType, pa.DataType] = {
@@ -205,8 +206,15 @@ def _write(sources, out, options, delimiter, widened, progress, block_size, comp
             while (item := pending.get()) is not None:
                 batch, schema = item
                 if sink is None:
-                    sink = pq.ParquetWriter(out, schema, compression=compression)
+                    # Dictionaries pay off for text; for numbers pyarrow tries and falls back, at a cost.
+                    text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+                    sink = pq.ParquetWriter(out, schema, compression=compression, use_dictionary=text)
                     state["schema"] = schema
+                if state["rows"] == 0 and batch.num_rows > HEAD_ROWS:
+                    # a small first row group: previews decode HEAD_ROWS rows, not a whole block's worth
+                    sink.write_batch(batch.slice(0, HEAD_ROWS))
+                    batch = batch.slice(HEAD_ROWS)
+                    state["rows"] = HEAD_ROWS
                 sink.write_batch(batch)
                 state["rows"] = int(state["rows"]) + batch.num_rows
         except BaseException as exc:  # handed to the parsing thread

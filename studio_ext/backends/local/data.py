@@ -163,7 +163,14 @@ class LocalData:
     def preview(self, name: str, version: int | str | None = None, n: int = 100) -> "pd.DataFrame":
         """The first ``n`` rows, read from the first row group only."""
         path = self._parquet(name, version)
-        batches = pq.ParquetFile(path).iter_batches(batch_size=max(1, int(n)))
+        parquet = pq.ParquetFile(path)
+        wanted, groups = max(1, int(n)), []
+        for index in range(parquet.metadata.num_row_groups):  # only the row groups that hold the n rows
+            groups.append(index)
+            wanted -= parquet.metadata.row_group(index).num_rows
+            if wanted <= 0:
+                break
+        batches = parquet.iter_batches(batch_size=max(1, int(n)), row_groups=groups)
         first = next(batches, None)
         import pandas as pd
 
@@ -562,8 +569,10 @@ def _copy_parquet(files: list[Path], out: Path, tracker: _Tracker, options: Deli
                                    f"Its columns are: {', '.join(schema.names)}.")
             schema = schema.set(schema.get_field_index(column), pa.field(column, delimited._ARROW_TYPES[ctype]))
     with pq.ParquetWriter(out, schema) as writer:
-        for f in files:
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=65536):
+        for index, f in enumerate(files):
+            # the first batch is small: it becomes the small first row group previews read
+            sizes = iter([delimited.HEAD_ROWS]) if index == 0 else iter(())
+            for batch in _batches_of(pq.ParquetFile(f), sizes, 65536):
                 table = pa.Table.from_batches([batch])
                 missing = [n for n in schema.names if n not in table.column_names]
                 for n in missing:
@@ -574,6 +583,15 @@ def _copy_parquet(files: list[Path], out: Path, tracker: _Tracker, options: Deli
                     raise InvalidInput(f"{f.name}: a column cannot be converted to the dataset's type: {exc}") from None
             tracker.advance(f.stat().st_size)
     return schema
+
+
+def _batches_of(parquet: pq.ParquetFile, first_sizes: Any, size: int) -> Any:
+    """Record batches of ``size`` rows, the first ones cut to ``first_sizes``."""
+    for batch in parquet.iter_batches(batch_size=size):
+        while batch.num_rows:
+            cut = next(first_sizes, batch.num_rows)
+            yield batch.slice(0, cut)
+            batch = batch.slice(cut)
 
 
 def _sql_array(column: str, values: list[Any]) -> pa.Array:
