@@ -366,3 +366,17 @@ def test_cli_register_list_show_preview_profile(ws, tmp_path, capsys):
     assert "2 rows" in capsys.readouterr().out
     assert cli_main([*base, "register", "clidata", str(src), "--column-type", "id"]) == 2
     assert "--column-type 'id' must look like KEY=VALUE" in capsys.readouterr().err
+
+
+def test_demo_step_registers_the_diabetes_table(ws):
+    import io
+
+    from studio_ext.demo import DemoContext, step_register_dataset
+
+    out = io.StringIO()
+    ctx = DemoContext(ws=ws, out=out)
+    step_register_dataset(ctx)
+    data = ws.data.get("diabetes")
+    assert (data.row_count, len(data.columns)) == (442, 11) and ctx.facts["dataset"] == f"azureml:diabetes:{data.version}"
+    assert ws.data.load("diabetes")["bmi"].dtype == "float64"  # read with decimal=','
+    assert "[data] registered diabetes" in out.getvalue()
