@@ -51,6 +51,8 @@ _CHUNK = 500
 #: Sorting by a column reads its index in order, so a first page costs ~1 ms at 100k runs.
 #: Metric columns get one when they appear, others on their first sort; each costs writes.
 MAX_SORT_INDEXES = 64
+#: A filtered search reads up to this many matches in one scan and counts them itself.
+FEW_MATCHES = 5_000
 _MLFLOW_FOR_STATUS = {
     JobStatus.COMPLETED: "FINISHED",
     JobStatus.FAILED: "FAILED",
@@ -719,11 +721,15 @@ class RunIndex:
         order = _order_clauses(req.order, order_resolver) + [scope("run_uuid", sa.String)]
         # Only the run id goes through the sorter, so deep pages stay cheap. (A window
         # count in the same query would materialize every row first: slower.)
-        q = (sa.select(scope("run_uuid", sa.String)).select_from(source).where(cond).order_by(*order)
-             .limit(req.limit).offset(req.offset))
+        base = sa.select(scope("run_uuid", sa.String)).select_from(source).where(cond).order_by(*order)
         count = sa.select(sa.func.count()).select_from(sa.text("ix_runs INDEXED BY ix_runs_scope")).where(cond)
         with self.engine.connect() as conn:
-            ids = [r[0] for r in conn.execute(q)]
+            if filtered and req.offset + req.limit <= FEW_MATCHES:
+                # Most filters match few runs: one scan gives the page and the count together.
+                few = [r[0] for r in conn.execute(base.limit(FEW_MATCHES + 1))]
+                if len(few) <= FEW_MATCHES:
+                    return few[req.offset:req.offset + req.limit], len(few)
+            ids = [r[0] for r in conn.execute(base.limit(req.limit).offset(req.offset))]
             total = conn.execute(count).scalar_one()
         return ids, int(total)
 

@@ -168,6 +168,21 @@ def test_sorting_puts_runs_without_the_metric_last_and_pages_cover_everything(ru
     assert losses[len(with_loss):] == [None] * (40 - len(with_loss)), "runs lacking the metric come last"
 
 
+def test_filtered_pages_cover_every_match_once(runs_ws: Workspace) -> None:
+    text = "status in ('Completed', 'Failed')"
+    seen, token, totals = [], None, set()
+    while True:
+        page = runs_ws.jobs.search("grid", filter=text, order_by=["params.depth DESC"], page_size=5,
+                                   page_token=token)
+        seen += [r.display_name for r in page.runs]
+        totals.add(page.total)
+        token = page.next_page_token
+        if token is None:
+            break
+    assert totals == {len(EXPECTED[text])}
+    assert sorted(seen) == sorted(f"trial-{i:02d}" for i in EXPECTED[text]) and len(set(seen)) == len(seen)
+
+
 def test_unknown_columns_are_named_with_a_suggestion(runs_ws: Workspace) -> None:
     with pytest.raises(InvalidInput) as err:
         runs_ws.jobs.search("grid", filter="metrics.acuracy > 0.9")
