@@ -23,6 +23,11 @@ from typing import Any, Callable
 STARTED = time.time()  # the budget counts from here, before the heavy imports
 
 
+def say(text: str) -> None:
+    """A log line stamped with the seconds since the job's process started."""
+    print(f"[{time.time() - STARTED:6.1f}s] {text}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="automl_run")
     parser.add_argument("--workspace", required=True)
@@ -54,15 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     test = pd.read_parquet(args.test) if args.test else None
     train, held_out = split_test(train, spec)
     test = held_out if held_out is not None else test
-    print(f"AutoML {spec['task']} on {len(train):,} rows x {train.shape[1]} columns, target "
-          f"{settings.target!r}, budget {settings.timeout_seconds:.0f} s.", flush=True)
+    say(f"AutoML {spec['task']} on {len(train):,} rows x {train.shape[1]} columns, target "
+          f"{settings.target!r}, budget {settings.timeout_seconds:.0f} s.")
     try:
         prepared = prepare(train, settings, validation)
     except StudioError as exc:
-        print(f"Refused: {exc.message}", flush=True)
+        say(f"Refused: {exc.message}")
         return 2
     for g in prepared.guardrails:
-        print(f"[guardrail] {g.name}: {g.status.value}. {g.description}", flush=True)
+        say(f"[guardrail] {g.name}: {g.status.value}. {g.description}")
     with tempfile.TemporaryDirectory(prefix="automl-") as tmp:
         folder = Path(tmp) / ARTIFACTS
         folder.mkdir()
@@ -86,23 +91,24 @@ def main(argv: list[str] | None = None) -> int:
                 best_so_far[:] = [value]
         best = f"{best_so_far[0]:.4f}" if best_so_far else "-"
         shown = f"{value:.4f}" if math.isfinite(value) else result.status
-        print(f"[trial {result.trial_id}] {result.learner}: {prepared.metric.value}={shown} "
-              f"({result.duration:.2f} s), best {best}", flush=True)
+        say(f"[trial {result.trial_id}] {result.learner}: {prepared.metric.value}={shown} "
+              f"({result.duration:.2f} s), best {best}")
 
+    search_from = time.time()
     runner_factory, closer = cluster_runner(ws, spec, settings.max_concurrent_trials)
     from ...ml.automl import run
 
     try:
         result = run(prepared, runner_factory=runner_factory, on_trial=on_trial,
-                     on_event=lambda msg: print(msg, flush=True), deadline=deadline,
-                     after_seconds=finish_seconds(settings))
+                     on_event=say, deadline=deadline,
+                     after_seconds=finish_seconds(settings, started_in=search_from - STARTED))
     finally:
         closer()
         recorder.close()
     finish(ws, name, run_id, result, test, spec, deadline)
     took = time.time() - STARTED
-    print(f"Done in {took:.1f} s (budget {settings.timeout_seconds:.0f} s): best {result.best.learner}, "
-          f"{prepared.metric.value} = {result.best.metrics.get(prepared.metric.value, math.nan):.4f}.", flush=True)
+    say(f"Done in {took:.1f} s (budget {settings.timeout_seconds:.0f} s): best {result.best.learner}, "
+          f"{prepared.metric.value} = {result.best.metrics.get(prepared.metric.value, math.nan):.4f}.")
     return 0
 
 
@@ -132,7 +138,7 @@ def finish(ws: Any, name: str, run_id: str, result: Any, test: Any, spec: dict[s
             _dump(folder / "test_report.json", report.to_dict())
             (root / "outputs").mkdir()
             predictions_frame(result, test).to_csv(root / "outputs" / "predictions.csv", index=False)
-            print(f"Test data: {metric} = {metrics.get(metric, math.nan):.4f} on {len(test):,} rows.", flush=True)
+            say(f"Test data: {metric} = {metrics.get(metric, math.nan):.4f} on {len(test):,} rows.")
         if result.prepared.settings.enable_model_explainability:
             explanation = explain(result, deadline)
             if explanation is not None:
@@ -161,9 +167,17 @@ def explain_seconds(settings: Any) -> float:
     return min(max(0.04 * settings.timeout_seconds, 1.0), 20.0) if settings.enable_model_explainability else 0.0
 
 
-def finish_seconds(settings: Any) -> float:
-    """What :func:`finish` needs after the search: kept out of the search's time."""
-    return SAVE_SECONDS + explain_seconds(settings)
+NOMINAL_START_SECONDS = 4.0  # this process's imports and setup on an idle two-core machine
+
+
+def finish_seconds(settings: Any, started_in: float = NOMINAL_START_SECONDS) -> float:
+    """What :func:`finish` needs after the search, kept out of the search's time.
+
+    Scaled by how slow this machine is right now, judged by how long the process
+    took to start (``started_in``): on a busy machine saving takes longer too.
+    """
+    slowness = min(max(started_in / NOMINAL_START_SECONDS, 1.0), 4.0)
+    return SAVE_SECONDS * slowness + explain_seconds(settings)
 
 
 def explain(result: Any, deadline: float) -> Any:
@@ -178,7 +192,7 @@ def explain(result: Any, deadline: float) -> Any:
         return raw_feature_importance(model, prepared.features, prepared.y, prepared.task, prepared.metric,
                                       prepared.classes, time_limit=budget)
     except Exception as exc:  # an explanation is a bonus; the model and its report are what the job owes
-        print(f"The explanation could not be computed: {type(exc).__name__}: {exc}", flush=True)
+        say(f"The explanation could not be computed: {type(exc).__name__}: {exc}")
         return None
 
 
@@ -237,12 +251,12 @@ def cluster_runner(ws: Any, spec: dict[str, Any], slots: int) -> tuple[Callable 
     own = _own_worker()
     workers = [w for w in client.scheduler_info(n_workers=-1)["workers"] if w != own]
     if not workers:
-        print(f"The cluster {compute!r} has no node besides this job's: trials run here, one at a time. "
-              "Give the cluster more nodes (min_instances) to run trials in parallel.", flush=True)
+        say(f"The cluster {compute!r} has no node besides this job's: trials run here, one at a time. "
+              "Give the cluster more nodes (min_instances) to run trials in parallel.")
         client.close()
         return None, lambda: None
     width = min(max(slots, 1), len(workers))
-    print(f"Trials run on {compute!r}: {width} at a time on {len(workers)} node(s).", flush=True)
+    say(f"Trials run on {compute!r}: {width} at a time on {len(workers)} node(s).")
     return (lambda data: DaskRunner(client, data, slots=width, workers=workers)), client.close
 
 

@@ -71,6 +71,10 @@ class TrialRecorder:
 
     def _work(self) -> None:
         client = tracking.client(self._b.tracking_uri)
+        # Saving the best model needs these; importing them now overlaps the search instead of following it.
+        import mlflow.models  # noqa: F401
+        import mlflow.sklearn  # noqa: F401
+
         while True:
             item = self._queue.get()
             if item is None:

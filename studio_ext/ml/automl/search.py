@@ -40,6 +40,7 @@ class SearchLimits:
     exit_score: float | None = None
     early_termination: bool = True
     n_jobs: int = -1
+    first_trial_seconds: float = 2.0  # the first trial runs even past the deadline, for this long at most
 
 
 class TrialRunner(Protocol):
@@ -203,6 +204,8 @@ class Search:
             state, flaml_id, config = picked
             now = time.time()
             deadline = self.limits.deadline
+            if not self._has_result():  # without one finished trial there is no model at all
+                deadline = max(deadline, now + self.limits.first_trial_seconds)
             if self.limits.trial_timeout:
                 deadline = min(deadline, now + self.limits.trial_timeout)
             spec = TrialSpec(trial_id=self._next_id, learner=state.learner.name, config=_plain(config),
@@ -302,9 +305,12 @@ class Search:
         if self.on_trial is not None:
             self.on_trial(result)
 
+    def _has_result(self) -> bool:
+        return any(r.ok for r in self.results)
+
     def _should_stop(self) -> str:
         now = time.time()
-        if now >= self.limits.deadline:
+        if now >= self.limits.deadline and (self._has_result() or self._running or self.results):
             return "the time budget is spent"
         if len(self.results) + len(self._running) >= self.limits.max_trials:
             return f"max_trials ({self.limits.max_trials}) reached"

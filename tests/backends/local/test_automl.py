@@ -1,0 +1,199 @@
+"""AutoML jobs through the workspace: bad input refused up front, real runs end to end, trials as children."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes
+
+from studio_ext import Input, Workspace, automl
+from studio_ext.entities import AttachedCompute, Data, JobStatus
+from studio_ext.errors import InvalidInput, NotFound
+
+
+def register(ws: Workspace, frame: pd.DataFrame, name: str, folder: Path) -> Data:
+    path = folder / f"{name}.csv"
+    frame.to_csv(path, index=False)
+    return ws.data.create_or_update(Data(name=name, path=str(path), type="tabular"))
+
+
+def cancer_frame() -> pd.DataFrame:
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return X.assign(diagnosis=y.map({0: "malignant", 1: "benign"}))
+
+
+def wait_final(ws: Workspace, name: str, timeout: float = 240) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = ws.jobs.get(name)
+        if job.status.is_terminal:
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"{name} did not end within {timeout} s: {ws.jobs.get_logs(name, tail=20)}")
+
+
+@pytest.fixture(scope="module")
+def quiet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, Path]]:
+    """A workspace with datasets, for the refusals (nothing there ever runs)."""
+    folder = tmp_path_factory.mktemp("automl-quiet")
+    ws = Workspace.create(folder / "ws")
+    frame = cancer_frame()
+    register(ws, frame, "cancer", folder)
+    register(ws, frame.assign(diagnosis="benign"), "one-class", folder)
+    register(ws, frame.assign(diagnosis=np.nan), "no-target", folder)
+    register(ws, pd.concat([frame[frame.diagnosis == "benign"].head(4), frame[frame.diagnosis == "malignant"].head(40)]),
+             "tiny", folder)
+    try:
+        yield ws, folder
+    finally:
+        ws._backend.stop_supervisor()
+        ws.close()
+
+
+BLOCK_ALL = ["LightGBM", "GradientBoosting", "LogisticRegression", "XGBoostClassifier", "RandomForest",
+             "ExtremeRandomTrees", "KNN", "DecisionTree"]
+
+
+@pytest.mark.parametrize("dataset, task, change, message", [
+    ("cancer", "classification", dict(target_column_name="nope"),
+     "The target column 'nope' is not in the training data. Columns: mean radius,"),
+    ("one-class", "classification", {}, "The target 'diagnosis' has a single class ('benign'); classification "
+     "needs at least two."),
+    ("cancer", "regression", {}, "The target 'diagnosis' is not numeric (values such as 'malignant'); regression "
+     "needs numbers."),
+    ("no-target", "classification", {}, "Every row's target ('diagnosis') is missing: there is nothing to learn from."),
+    ("cancer", "classification", dict(limits=dict(timeout_minutes=0)),
+     "The 'timeout_minutes' limit must be a number > 0. Got 0.0 instead."),
+    ("cancer", "classification", dict(training=dict(blocked_training_algorithms=BLOCK_ALL)),
+     "Every algorithm for classification is blocked or left out"),
+    ("tiny", "classification", dict(n_cross_validations=5),
+     "The class 'benign' of the target has only 4 rows, too few for 5-fold cross-validation"),
+    ("cancer", "classification", dict(primary_metric="r2_score"),
+     "The primary metric 'r2_score' does not apply to classification."),
+])
+def test_bad_input_is_refused_before_anything_runs(quiet, dataset: str, task: str, change: dict,
+                                                   message: str) -> None:
+    ws, _ = quiet
+    limits, training = change.pop("limits", {}), change.pop("training", {})
+    kwargs = dict(training_data=Input(type="mltable", path=f"azureml:{dataset}:1"), target_column_name="diagnosis",
+                  experiment_name="refused")
+    job = getattr(automl, task)(**{**kwargs, **change})
+    job.set_limits(**limits)
+    job.set_training(**training)
+    with pytest.raises(InvalidInput) as info:
+        ws.jobs.create_or_update(job)
+    assert str(info.value).startswith(message)
+    assert ws.jobs.list(include_interactive=False) == [], "nothing was written"
+
+
+def test_data_that_is_not_a_registered_dataset_is_refused(quiet) -> None:
+    ws, folder = quiet
+    job = automl.classification(training_data=str(folder / "cancer.csv"), target_column_name="diagnosis")
+    with pytest.raises(InvalidInput, match="training_data must be a registered dataset"):
+        ws.jobs.create_or_update(job)
+    job = automl.classification(training_data=Input(type="mltable", path="azureml:missing:1"),
+                                target_column_name="diagnosis")
+    with pytest.raises(NotFound):
+        ws.jobs.create_or_update(job)
+
+
+@pytest.mark.slow
+def test_classification_job_end_to_end(workspace: Workspace, tmp_path: Path) -> None:
+    frame = cancer_frame()
+    data = register(workspace, frame, "cancer", tmp_path)
+    job = automl.classification(training_data=data, target_column_name="diagnosis", primary_metric="AUC_weighted",
+                                experiment_name="cancer-automl", test_data_size=0.2, positive_label="malignant")
+    job.set_limits(timeout_minutes=0.5)
+    job.set_training(blocked_training_algorithms=["KNN", "DecisionTree"])
+    guardrails = {g.name: g.status.value for g in workspace.automl.check(job).guardrails}
+    assert guardrails["Validation split handling"] == "Done", "guardrails are shown before the run"
+    submitted = workspace.jobs.create_or_update(job)
+    assert submitted.type == "automl" and submitted.name
+    final = wait_final(workspace, submitted.name)
+    assert final.status == JobStatus.COMPLETED, workspace.jobs.get_logs(submitted.name, tail=30)
+    log = workspace.jobs.get_logs(submitted.name)
+    started = float(log.split("s]", 1)[0].strip("[ "))  # the process start (imports) on a busy machine
+    assert final.duration_seconds < 30 * 1.1 + started + 3, "the job ends within its budget"
+
+    run = workspace.automl.get(submitted.name)
+    children = workspace.jobs.list(parent_job_name=submitted.name)
+    assert len(children) == len(run.trials) >= 1  # how many fit in 30 s depends on the machine's load
+    first = min(children, key=lambda j: int(j.name.rsplit("_", 1)[1]))
+    assert first.params["algorithm"] == "LightGBM" and first.params["num_leaves"] == "31"
+    assert first.metrics["AUC_weighted"] > 0.95 and first.duration_seconds > 0 and first.status == JobStatus.COMPLETED
+    assert final.tags["automl_best_child_run_id"] == run.best_trial
+    best = workspace.jobs.get(run.best_trial)
+    assert final.metrics["AUC_weighted"] == pytest.approx(best.metrics["AUC_weighted"])
+    assert run.best_metric == pytest.approx(max(t.metric for t in run.trials if t.metric is not None))
+    assert "test_AUC_weighted" in final.metrics and run.test_metrics["AUC_weighted"] > 0.95
+
+    report = workspace.automl.get_report(submitted.name)
+    assert list(report.roc) == ["malignant"], "the positive label's curve"
+    test_report = workspace.automl.get_report(submitted.name, data="test")
+    assert test_report.confusion_matrix.to_numpy().sum() == 114
+    predictions = workspace.automl.get_predictions(submitted.name)
+    assert len(predictions) == 114 and {"prediction", "probability_malignant"} <= set(predictions.columns)
+    explanation = workspace.automl.get_explanation(submitted.name)
+    assert set(explanation.feature) == set(frame.columns) - {"diagnosis"}
+
+    scored = workspace.automl.test_model(submitted.name, frame.drop(columns="diagnosis").head(4))
+    assert set(scored.prediction) <= {"malignant", "benign"}
+    with pytest.raises(InvalidInput, match="The rows do not fit the model's input"):
+        workspace.automl.test_model(submitted.name, [{"colour": "red"}])
+    model = workspace.automl.register_best_model(submitted.name, "cancer-best")
+    assert model.version == "1" and model.job_name == submitted.name and model.flavors
+    assert "azureml:cancer:1" in model.datasets
+
+
+@pytest.mark.slow
+def test_regression_job_with_validation_data(workspace: Workspace, tmp_path: Path) -> None:
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    frame = X.assign(progression=y)
+    train = register(workspace, frame.iloc[:350], "diabetes-train", tmp_path)
+    valid = register(workspace, frame.iloc[350:], "diabetes-valid", tmp_path)
+    job = automl.regression(training_data=train, validation_data=valid, target_column_name="progression",
+                            primary_metric="r2_score", experiment_name="diabetes-automl")
+    job.set_limits(timeout_minutes=0.25)
+    job.set_training(allowed_training_algorithms=["ElasticNet", "LightGBM"], enable_stack_ensemble=False,
+                     enable_model_explainability=False)
+    submitted = workspace.jobs.create_or_update(job)
+    final = wait_final(workspace, submitted.name)
+    assert final.status == JobStatus.COMPLETED, workspace.jobs.get_logs(submitted.name, tail=30)
+    run = workspace.automl.get(submitted.name)
+    assert {t.algorithm for t in run.trials} <= {"ElasticNet", "LightGBM", "VotingEnsemble"}
+    assert run.validation.startswith("the validation data given")
+    assert run.best_metric > 0.3 and not run.explanation
+    report = workspace.automl.get_report(submitted.name)
+    assert len(report.y_true) == len(frame) - 350
+    with pytest.raises(NotFound, match="had no test data"):
+        workspace.automl.get_report(submitted.name, data="test")
+
+
+@pytest.mark.slow
+def test_trials_run_concurrently_on_an_attached_dask_cluster(workspace: Workspace, tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    data = register(workspace, cancer_frame(), "cancer", tmp_path)
+    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        workspace.compute.begin_create_or_update(
+            AttachedCompute(name="dask", address=cluster.scheduler_address, connect_timeout=30)).result(120)
+        job = automl.classification(training_data=data, target_column_name="diagnosis", compute="dask",
+                                    experiment_name="cancer-dask", n_cross_validations=3)
+        job.set_limits(timeout_minutes=0.4, max_concurrent_trials=2)
+        job.set_training(allowed_training_algorithms=["LightGBM", "LogisticRegression", "RandomForest"],
+                         enable_model_explainability=False)
+        submitted = workspace.jobs.create_or_update(job)
+        final = wait_final(workspace, submitted.name)
+        assert final.status == JobStatus.COMPLETED, workspace.jobs.get_logs(submitted.name, tail=30)
+        assert "2 at a time on 2 node(s)" in workspace.jobs.get_logs(submitted.name)
+    trials = sorted((t for t in workspace.automl.list_trials(submitted.name) if not t.members),
+                    key=lambda t: t.start_time)
+    overlapping = sum(1 for a, b in zip(trials, trials[1:]) if b.start_time < a.end_time)
+    assert overlapping >= 1, "two trials ran at once on the cluster"
+    assert all(workspace.jobs.get(t.name).compute == "dask" for t in trials[:2])
