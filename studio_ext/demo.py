@@ -121,11 +121,24 @@ def step_model_endpoint(ctx: DemoContext) -> None:
     ctx.say(f"           POST with the key -> {answer.status_code} {answer.text}")
 
 
+def step_run_explorer(ctx: DemoContext) -> None:
+    """Find the demo's runs the way the Jobs page does: filtered, sorted, with a chart series."""
+    job = ctx.facts["training_job"]
+    page = ctx.ws.jobs.search(["diabetes-demo"], filter="metrics.r2 > 0", order_by=["metrics.r2 DESC"],
+                              page_size=10)
+    best = page.runs[0]
+    curve = ctx.ws.jobs.get_metric_history(job, "r2_by_train_size", max_points=100)
+    ctx.say(f"[runs] {page.total} run(s) in diabetes-demo with r2 > 0; best {best.name} r2={best.metrics['r2']:.3f}; "
+            f"r2_by_train_size has {curve.total_points} points")
+    ctx.say("       browse them with: from studio_ext.panels import RunExplorer; RunExplorer(ws)")
+
+
 STEPS: list[Callable[[DemoContext], None]] = [
     step_register_dataset,
     step_training_job,
     step_compute_cluster,
     step_model_endpoint,
+    step_run_explorer,
 ]
 
 
