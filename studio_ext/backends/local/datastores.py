@@ -39,6 +39,8 @@ _SCHEMES: dict[str, DatastoreType] = {
 }
 _SQL_DRIVERS = {"postgresql": ("psycopg2-binary", "postgres"), "postgres": ("psycopg2-binary", "postgres")}
 _DATASTORE_PATH = re.compile(r"^azureml://datastores/([^/]+)/paths/(.*)$")
+# An S3 datastore without keys must not ask the cloud metadata service (169.254.169.254) for some.
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 
 def parse_datastore_uri(uri: str) -> tuple[str, str]:
@@ -419,5 +421,3 @@ def local_folder(uri: str) -> Path:
         )
     return Path(urllib.request.url2pathname(parts.path))
 
-
-os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")  # pyarrow/boto must never ask 169.254.169.254
