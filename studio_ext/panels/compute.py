@@ -176,7 +176,7 @@ class ComputePanel(widgets.VBox):
 
     selected = traitlets.Unicode(allow_none=True, default_value=None)
 
-    def __init__(self, ws: "Workspace", *, poll_interval: float = 1.0) -> None:
+    def __init__(self, ws: "Workspace", *, poll_interval: float | None = None) -> None:
         self.ws = ws
         self.computes: dict[str, Compute] = {}
         self.refreshes = 0

@@ -224,8 +224,9 @@ class ComputeController:
             return True
         if self.pool is None:
             return True
-        self._dispatch(row)
-        self._observe(row)
+        nodes = self.pool.nodes()  # one scheduler round trip per step, shared below
+        self._dispatch(row, nodes)
+        self._observe(row, nodes)
         self._idle_shutdown(row)
         return True
 
@@ -363,10 +364,9 @@ class ComputeController:
             if _claim(self._b, job.name, _WAITING, JobStatus.STARTING):
                 self._finalize(job.name, {"exit_code": None, "error": reason})
 
-    def _dispatch(self, row: Any) -> None:
+    def _dispatch(self, row: Any, nodes: list[Any]) -> None:
         from .compute_pools import LocalClusterPool
 
-        nodes = self.pool.nodes()
         with self._lock:
             load: dict[str, int] = {}
             for t in self.tracked.values():
@@ -563,10 +563,9 @@ class ComputeController:
                     "job's process could not be found again. Resubmit the job.")})
 
     # -- observed state -------------------------------------------------------------------
-    def _observe(self, row: Any) -> None:
+    def _observe(self, row: Any, nodes: list[Any]) -> None:
         from .compute_pools import HOST, LocalClusterPool
 
-        nodes = self.pool.nodes()
         with self._lock:
             jobs_on: dict[str, str] = {t.node: name for name, t in self.tracked.items() if t.node and not t.by_pid}
             adopted = [name for name, t in self.tracked.items() if t.by_pid]

@@ -35,7 +35,6 @@ def test_every_compute_action_from_the_command_line(workspace: Workspace) -> Non
 
     assert "Compute cli-cluster: Stopped, 0 node(s)" in run(workspace, "stop", "cli-cluster").stdout
     assert "Compute cli-cluster: Running, 1 node(s)" in run(workspace, "start", "cli-cluster").stdout
-    assert "Compute cli-cluster: Running, 1 node(s)" in run(workspace, "restart", "cli-cluster").stdout
     assert "Compute cli-cluster deleted" in run(workspace, "delete", "cli-cluster").stdout
     assert "(none)" in run(workspace, "list").stdout
 
