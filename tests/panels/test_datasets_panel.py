@@ -147,3 +147,34 @@ def test_file_dataset_from_a_datastore_path_skips_the_parsing_steps(ws):
     wizard.wait()
     assert ws.data.get("notes").files == ["notes.txt"]
     assert "Files are kept as registered" in panel.page.preview.value and panel.page.profile_button.disabled
+
+
+def test_sql_source_goes_from_query_to_schema(ws, tmp_path):
+    import sqlalchemy as sa
+
+    from studio_ext.entities import Datastore
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'shop.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE orders (id INTEGER, total REAL, city TEXT)"))
+        conn.execute(sa.text("INSERT INTO orders VALUES (1, 9.5, 'Oslo'), (2, 20.0, 'Rome')"))
+    engine.dispose()
+    ws.datastores.create_or_update(Datastore(name="shop", url=f"sqlite:///{tmp_path / 'shop.db'}"))
+    panel = DatasetsPanel(ws)
+    panel.create_button.click()
+    wizard = panel.wizard
+    wizard.source_kind.value = "sql"
+    assert wizard.sql_datastore.value == "shop"
+    wizard.query.value = "SELECT * FROM orders ORDER BY id"
+    wizard.name.value = "orders"
+    wizard.next_button.click()
+    assert wizard.step == 2 and list(wizard.include) == ["id", "total", "city"]  # no delimiter settings for SQL
+    assert "Oslo" in wizard.preview.value
+    wizard.types["id"].value = "float"
+    wizard.next_button.click()
+    wizard.create_button.click()
+    wizard.wait()
+    assert wizard.status.text == "Registered orders version 1.", wizard.status.text
+    data = ws.data.get("orders")
+    assert data.source == "sql:shop" and [(c.name, c.type) for c in data.columns][0] == ("id", "float")
+    assert "query=&#x27;SELECT * FROM orders ORDER BY id&#x27;" in panel.code.value
