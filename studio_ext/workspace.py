@@ -192,6 +192,16 @@ class Workspace:
         """Deployments behind endpoints: state, logs, reload (``services.OnlineDeploymentOperations``)."""
         return self._backend.service("online_deployments")
 
+    @property
+    def explanations(self):  # noqa: ANN201
+        """Explain models on datasets as jobs; stored results (``services.ExplanationOperations``)."""
+        return self._backend.service("explanations")
+
+    @property
+    def fairness(self):  # noqa: ANN201
+        """Assess and mitigate unfairness across sensitive groups (``services.FairnessOperations``)."""
+        return self._backend.service("fairness")
+
     # -- MLflow ------------------------------------------------------------
     @property
     def mlflow_tracking_uri(self) -> str:

@@ -26,6 +26,7 @@ from ._data import (
     SourcePreview,
 )
 from ._job import TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
+from ._insight import InsightKind, InsightRecord
 from ._run import (
     ArtifactContent,
     ArtifactInfo,
@@ -131,4 +132,6 @@ __all__ = [
     "LimitSettings",
     "RegressionJob",
     "TrainingSettings",
+    "InsightKind",
+    "InsightRecord",
 ]

@@ -98,9 +98,13 @@ def wrap_model(model: Any, task: Task | str | None = None) -> TabularModel:
     if task is None:
         from sklearn.base import is_classifier, is_regressor
 
-        if is_classifier(model) or classes is not None:
+        try:
+            declared_classifier, declared_regressor = is_classifier(model), is_regressor(model)
+        except AttributeError:  # not a scikit-learn estimator (no tags): judge by its methods
+            declared_classifier = declared_regressor = False
+        if declared_classifier or classes is not None:
             task = Task.CLASSIFICATION
-        elif is_regressor(model):
+        elif declared_regressor:
             task = Task.REGRESSION
         else:
             task = Task.CLASSIFICATION if callable(getattr(model, "predict_proba", None)) else Task.REGRESSION

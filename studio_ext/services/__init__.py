@@ -8,8 +8,10 @@ from ._automl import AutoMLOperations
 from ._compute import ComputeOperations
 from ._data import DataOperations, DatastoreOperations
 from ._endpoints import OnlineDeploymentOperations, OnlineEndpointOperations
+from ._insights import ExplanationOperations, FairnessOperations
 from ._jobs import EnvironmentOperations, JobOperations
 from ._models import ModelOperations
 
-__all__ = ["AutoMLOperations", "ComputeOperations", "DataOperations", "DatastoreOperations", "EnvironmentOperations", "JobOperations",
+__all__ = ["AutoMLOperations", "ComputeOperations", "DataOperations", "DatastoreOperations", "EnvironmentOperations", "ExplanationOperations",
+           "FairnessOperations", "JobOperations",
            "ModelOperations", "OnlineDeploymentOperations", "OnlineEndpointOperations"]

@@ -21,6 +21,8 @@ SERVICES: dict[str, str] = {
     "datastores": "studio_ext.backends.local.datastores:LocalDatastores",
     "data": "studio_ext.backends.local.data:LocalData",
     "automl": "studio_ext.backends.local.automl:LocalAutoML",
+    "explanations": "studio_ext.backends.local.explanations:LocalExplanations",
+    "fairness": "studio_ext.backends.local.fairness:LocalFairness",
 }
 
 

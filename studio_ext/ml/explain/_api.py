@@ -52,14 +52,16 @@ def explain(
     task: str | None = None,
     seed: int = 0,
     progress: Progress | None = None,
-) -> Explanation:
+    dry_run: bool = False,
+) -> Explanation | None:
     """Explain ``model`` on the rows of ``data``, with importances on its raw columns.
 
     ``explainer``: 'auto'/'tabular' (SHAP: tree, linear or model-agnostic, see ``algorithm``),
     'mimic' (a ``surrogate`` trained on the model's predictions) or 'pfi' (permutation
     importance on ``metric``, needs ``target_column``). ``features`` names the model's
     input columns (default: every column but the target). ``sample`` caps the rows
-    explained. Every check runs before any SHAP value is computed.
+    explained. Every check runs before any SHAP value is computed; ``dry_run=True`` runs
+    the checks only (on a few rows) and returns None.
 
     Example::
 
@@ -86,11 +88,14 @@ def explain(
     check_predicts(tm, X)
     infer_classes(tm, X, y)
     wanted = _check_classes(classes, tm.classes)
+    if kind is ExplainerChoice.TABULAR or kind is ExplainerChoice.AUTO:
+        plan = plan_tabular(tm, X, algorithm)
+    if dry_run:
+        return None
     if kind is ExplainerChoice.PFI:
         return permutation_feature_importance(tm, X, y, metric=metric, repeats=repeats, sample=sample, seed=seed)
     if kind is ExplainerChoice.MIMIC:
         return explain_mimic(tm, X, surrogate=surrogate, sample=sample, classes=wanted, seed=seed, progress=progress)
-    plan = plan_tabular(tm, X, algorithm)
     return explain_tabular(tm, X, algorithm=plan.algorithm, sample=sample, background=background,
                            classes=wanted, seed=seed, progress=progress, plan=plan)
 

@@ -229,7 +229,7 @@ class _PositiveScore(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
-class MitigatedModel:
+class MitigatedModel(BaseEstimator):
     """A mitigated predictor that takes the same raw rows as the original model and returns its labels.
 
     ``input_columns`` are the model's features plus, for a threshold optimizer, the
@@ -246,6 +246,11 @@ class MitigatedModel:
         self.seed = seed
         if labels is not None:
             self.classes_ = np.asarray(labels, dtype=object)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier" if self.labels is not None else "regressor"
+        return tags
 
     @property
     def input_columns(self) -> list[str]:
