@@ -175,10 +175,13 @@ def convert_to_parquet(
 
 
 def preview_bytes(
-    data: bytes, name: str, options: DelimitedReadOptions, n: int = 20
+    data: bytes, name: str, options: DelimitedReadOptions, n: int = 20, *, truncated: bool = False
 ) -> tuple[pa.Table, str]:
-    """Parse the start of a file (already read) with ``options``: the wizard's live preview."""
-    source = TextSource(name=name, data=data)
+    """Parse the start of a file (already read) with ``options``: the wizard's live preview.
+
+    ``truncated``: ``data`` stops at a byte limit, so its last line may be cut short.
+    """
+    source = TextSource(name=name, data=_drop_partial_last_line(data, options.encoding) if truncated else data)
     delimiter = options.delimiter or sniff_delimiter(read_text_sample(source, options.encoding), options.quote_char)
     widened: dict[str, pa.DataType] = {}
     for _ in range(_MAX_WIDENINGS):
@@ -192,6 +195,20 @@ def preview_bytes(
     schema = batches[0][1] if batches else pa.schema([])
     table = pa.Table.from_batches([b for b, _ in batches], schema=schema) if batches else pa.table({})
     return table.slice(0, n), delimiter
+
+
+def _drop_partial_last_line(data: bytes, encoding: str) -> bytes:
+    """A sample cut at a byte limit ends mid-row, which would read as a ragged row: drop it."""
+    width = len("\n\n".encode(encoding)) - len("\n".encode(encoding))  # bytes per newline, BOM aside
+    newline = "\n".encode(encoding)[-width:]
+    if data.endswith(newline):
+        return data
+    end = data.rfind(newline)
+    while end > 0 and end % width:  # a match across two characters of a wide encoding
+        end = data.rfind(newline, 0, end)
+    if end < 0:
+        return data
+    return data[: end + width]
 
 
 def _write(sources, out, options, delimiter, widened, progress, block_size, compression) -> tuple[int, pa.Schema]:

@@ -24,6 +24,19 @@ def test_preview_of_a_cut_sample_keeps_whole_rows():
     assert delimiter == "," and table.num_rows == 5 and table.column("a").to_pylist() == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_preview_of_a_sample_cut_mid_row_drops_the_partial_row(encoding):
+    text = "a,b,c\n" + "".join(f"{i},x,{i * 2}\n" for i in range(50)) + "50,tru"
+    table, _ = preview_bytes(text.encode(encoding), "s.csv", DelimitedReadOptions(encoding=encoding), n=60,
+                             truncated=True)
+    assert table.num_rows == 50 and table.column("c").to_pylist()[-1] == 98
+
+
+def test_preview_of_a_whole_file_without_a_final_newline_keeps_its_last_row():
+    table, _ = preview_bytes(b"a,b,c\n1,x,2\n3,y,4", "s.csv", DelimitedReadOptions(), n=20)
+    assert table.column("a").to_pylist() == [1, 3]
+
+
 def test_streaming_many_small_blocks_gives_every_row(tmp_path):
     src = tmp_path / "many.csv"
     src.write_text("k,v\n" + "".join(f"{i},{i % 7}\n" for i in range(50_000)))

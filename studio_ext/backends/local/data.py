@@ -231,7 +231,9 @@ class LocalData:
                 table = pq.read_table(first).slice(0, n)
                 delimiter = None
             else:
-                table, delimiter = delimited.preview_bytes(first.read_bytes(), first.name, options, n)
+                sample = first.read_bytes()
+                table, delimiter = delimited.preview_bytes(sample, first.name, options, n,
+                                                           truncated=len(sample) >= PREVIEW_BYTES)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         columns = [ColumnSchema(name=f.name, type=_type_name(f.type)) for f in table.schema]
