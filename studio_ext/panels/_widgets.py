@@ -114,6 +114,10 @@ def format_value(value: Any) -> str:
             return "NaN"
         return f"{value:.4g}"
     if isinstance(value, datetime):
+        if value != value:  # pandas' NaT
+            return ""
+        if hasattr(value, "to_pydatetime"):  # a pandas Timestamp, whose astimezone() needs a zone
+            value = value.to_pydatetime()
         return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
 

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import ipywidgets as widgets
 
 from studio_ext import Workspace
-from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, html_table, show_figures
+from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, format_value, html_table, show_figures
 from studio_ext.panels.run_details import smooth
 
 
@@ -98,3 +98,10 @@ def test_smoothing_is_a_debiased_moving_average() -> None:
     smoothed = smooth([1.0, 1.0, 1.0, 10.0], 0.5)
     assert smoothed[:3] == [1.0, 1.0, 1.0], "debiasing: a constant stays constant from the first point"
     assert 1.0 < smoothed[3] < 10.0
+
+
+def test_table_cells_show_pandas_timestamps_and_leave_missing_ones_blank() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"when": pd.to_datetime(["2013-01-01 05:00", None])})
+    assert [format_value(v) for v in frame["when"]] == ["2013-01-01 05:00:00", ""]
