@@ -62,3 +62,79 @@ def check_experiment_has_runs(ws: Workspace, experiment: str, *, at_least: int =
         )
     passed(f"experiment {experiment!r} has {len(runs)} run(s)")
     return runs
+
+
+def check_model_registered(
+    ws: Workspace, name: str, *, versions: int = 1, properties: list[str] | tuple[str, ...] = (), from_job: bool = True
+) -> list[Any]:
+    """The model ``name`` has at least ``versions`` versions, made by jobs, carrying ``properties``."""
+    try:
+        found = ws.models.list(name)
+    except NotFound:
+        found = []
+    if len(found) < versions:
+        raise LabCheckError(
+            f"The model {name!r} has {len(found)} version(s); the lab expects at least {versions}. "
+            "Run the ws.models.create_or_update(Model(name=..., path='runs:/<job>/model')) cells above."
+        )
+    for model in found:
+        if from_job and not model.job_name:
+            raise LabCheckError(
+                f"Version {model.version} of {name!r} was registered from files, not from a job, so it has no "
+                "lineage. Register it with path='runs:/<job name>/model'."
+            )
+        missing = [p for p in properties if p not in model.properties]
+        if missing:
+            raise LabCheckError(
+                f"Version {model.version} of {name!r} lacks the propert{'y' if len(missing) == 1 else 'ies'} "
+                f"{', '.join(missing)}. Pass properties={{...}} when you register it."
+            )
+    passed(f"model {name!r} has {len(found)} version(s)" + (", each from a job" if from_job else ""))
+    return found
+
+
+def _column_kind(arrow_type: str) -> str:
+    """Arrow's type name as the read options call it ('large_string' → 'string', 'double' → 'float')."""
+    kinds = (("timestamp", "datetime"), ("date", "date"), ("bool", "boolean"), ("int", "integer"),
+             ("uint", "integer"), ("double", "float"), ("float", "float"), ("string", "string"),
+             ("large_string", "string"), ("utf8", "string"))
+    for prefix, kind in kinds:
+        if arrow_type.startswith(prefix):
+            return kind
+    return arrow_type
+
+
+def check_dataset_registered(
+    ws: Workspace, name: str, *, versions: int = 1, column_types: dict[str, str] | None = None,
+    used_by_job: bool = False,
+) -> Any:
+    """The tabular dataset ``name`` has ``versions`` versions, the latest typed as asked and (optionally) read by a job."""
+    found = ws.data.list(name)
+    if len(found) < versions:
+        raise LabCheckError(
+            f"The dataset {name!r} has {len(found)} version(s); the lab expects at least {versions}. "
+            "Run the ws.data.create_or_update(Data(...)) cells above."
+        )
+    latest = ws.data.get(name)
+    kinds = {c.name: _column_kind(c.type) for c in latest.columns}
+    for column, wanted in (column_types or {}).items():
+        if column not in kinds:
+            raise LabCheckError(
+                f"Version {latest.version} of {name!r} has no column {column!r} (it has {', '.join(kinds)}). "
+                "Check the 'exclude'/'include' read options."
+            )
+        if kinds[column] != wanted:
+            raise LabCheckError(
+                f"In version {latest.version} of {name!r} the column {column!r} is {kinds[column]}, not {wanted}. "
+                f"Register a new version with read_options={{'column_types': {{{column!r}: {wanted!r}}}}}."
+            )
+    if used_by_job:
+        consumers = [c for v in found for c in ws.data.list_consumers(name, v.version) if c.status == "Completed"]
+        if not consumers:
+            raise LabCheckError(
+                f"No completed job has read {name!r} yet. Submit the job with "
+                f"inputs={{'...': Input(type='mltable', path={latest.reference!r})}} and wait for it."
+            )
+    passed(f"dataset {name!r} has {len(found)} version(s), latest with {latest.row_count} rows"
+           + (", read by a job" if used_by_job else ""))
+    return latest

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -27,10 +27,28 @@ def test_lab_runs_clean(lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     finally:
         ws._backend.stop_supervisor()
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert "✔" in "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.get("output_type") == "error"]
+    assert not errors
+    checks = "".join(o.get("text", "") for o in notebook.cells[-1].get("outputs", []) if o.get("output_type") == "stream")
+    assert "✔" in checks, "the lab's last cell (its check) printed no ✔"
+    shown = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert shown, "the lab displayed no studio panel"
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[p.stem for p in LABS])
+def test_lab_is_a_numbered_lesson_ending_in_a_check(lab: Path) -> None:
+    notebook = nbformat.read(lab, as_version=4)
+    nbformat.validate(notebook)
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+    first, last = notebook.cells[0], notebook.cells[-1]
+    assert first.cell_type == "markdown" and first.source.startswith(f"# Lab {lab.stem[:2]}: ")
+    assert last.cell_type == "code" and re.search(r"\bcheck_\w+\(", last.source), "the last cell must be a check"
+    assert all(not c.source.startswith("md") for c in notebook.cells if c.cell_type == "markdown")
+    assert not [c for c in notebook.cells if c.cell_type == "code" and (c.outputs or c.execution_count)], \
+        "labs are committed without outputs"
 
 
 def test_there_is_a_lab_per_lifecycle_step_so_far() -> None:
-    assert [p.stem[:2] for p in LABS] == sorted({p.stem[:2] for p in LABS})
-    assert {"01", "03"} <= {p.stem[:2] for p in LABS}
+    numbers = [p.stem[:2] for p in LABS]
+    assert numbers == sorted(set(numbers))
+    assert {"01", "03", "04"} <= set(numbers)
