@@ -27,6 +27,7 @@ __all__ = ["SearchLimits", "TrialRunner", "InProcessRunner", "DaskRunner", "Sear
 EARLY_STOP_TRIALS = 60  # no improvement in this many trials ...
 EARLY_STOP_FRACTION = 0.5  # ... and over this share of the search time: stop
 WATCHDOG_GRACE = 2.0  # seconds past its deadline before a trial is given up
+POLL_SECONDS = 0.02
 
 
 @dataclass
@@ -98,13 +99,13 @@ class DaskRunner:
                                   key=f"automl-trial-{spec.trial_id}-{time.time_ns()}", **placement)
 
     def wait(self, handles: list[Any], timeout: float) -> list[Any]:
-        from distributed import wait
-
-        try:
-            done, _ = wait(handles, timeout=max(timeout, 0.01), return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            return []
-        return list(done)
+        # distributed.wait needs a default client; this one is private to the search, so poll.
+        deadline = time.monotonic() + max(timeout, 0.01)
+        while True:
+            done = [h for h in handles if h.done()]
+            if done or time.monotonic() >= deadline:
+                return done
+            time.sleep(POLL_SECONDS)
 
     def result(self, handle: Any) -> TrialResult:
         return handle.result()

@@ -179,13 +179,13 @@ def test_trials_run_concurrently_on_an_attached_dask_cluster(workspace: Workspac
     from distributed import LocalCluster
 
     data = register(workspace, cancer_frame(), "cancer", tmp_path)
-    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False, host="127.0.0.1",
+    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1",
                       dashboard_address=None) as cluster:
         workspace.compute.begin_create_or_update(
             AttachedCompute(name="dask", address=cluster.scheduler_address, connect_timeout=30)).result(120)
         job = automl.classification(training_data=data, target_column_name="diagnosis", compute="dask",
                                     experiment_name="cancer-dask", n_cross_validations=3)
-        job.set_limits(timeout_minutes=0.4, max_concurrent_trials=2)
+        job.set_limits(timeout_minutes=0.75, max_concurrent_trials=2)
         job.set_training(allowed_training_algorithms=["LightGBM", "LogisticRegression", "RandomForest"],
                          enable_model_explainability=False)
         submitted = workspace.jobs.create_or_update(job)
