@@ -14,11 +14,34 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Callable
 
 from ..errors import StudioError
 
 HEARTBEAT = ".heartbeat"
 KEY_RECHECK_SECONDS = 0.05  # servers look at the keys file at most this often  # touched by the supervisor; servers exit when it goes stale
+
+
+def supervisor_silence(workspace: Path) -> float:
+    """Seconds since the supervisor last touched the heartbeat (inf if it never did)."""
+    try:
+        return time.time() - (endpoints_root(workspace) / HEARTBEAT).stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
+async def exit_when_orphaned(workspace: Path, limit: float, on_exit: "Callable[[], None]") -> None:
+    """Call ``on_exit`` once the supervisor has been gone ``limit`` seconds (stopped, not restarting)."""
+    import asyncio
+    import logging
+
+    while True:
+        await asyncio.sleep(min(5.0, limit / 2))
+        silence = supervisor_silence(workspace)
+        if silence > limit:
+            logging.getLogger("studio_ext.serving").info("no supervisor for %.0f s: exiting", silence)
+            on_exit()
+            return
 
 
 def endpoints_root(workspace: Path) -> Path:

@@ -35,6 +35,7 @@ import psutil
 import sqlalchemy as sa
 
 from ..backends.local.endpoint_tables import online_deployments as deployments_table
+from ..backends.local.jobs import pid_alive as _alive
 from ..backends.local.endpoint_tables import online_endpoints as endpoints_table
 from ..entities import DeploymentState, ProvisioningState
 from . import endpoint_files as files
@@ -46,18 +47,6 @@ log = logging.getLogger("studio_ext.supervisor.endpoints")
 PASS_SECONDS = 0.2
 CRASH_WINDOW_SECONDS = 120.0
 MAX_CRASHES = 5
-
-
-def _alive(pid: int | None, started: float | None) -> bool:
-    if not pid:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(proc.create_time() - started) < 1.0
-    except psutil.Error:
-        return False
 
 
 def _listen(port: int | None) -> socket.socket:

@@ -25,7 +25,7 @@ from typing import Any
 
 import httptools
 
-from .endpoint_files import HEARTBEAT, KeyChecker, endpoints_root
+from .endpoint_files import KeyChecker, exit_when_orphaned
 from .scoring_app import new_guid, sanitize_request_id
 
 log = logging.getLogger("studio_ext.router")
@@ -397,20 +397,7 @@ async def _serve(router: Router, sock: socket.socket) -> None:
 
     loop.add_signal_handler(signal.SIGTERM, on_term)
     loop.add_signal_handler(signal.SIGINT, on_term)
-    beat = endpoints_root(router.workspace) / HEARTBEAT
-
-    async def watch() -> None:
-        while not stop.is_set():
-            await asyncio.sleep(min(5.0, ORPHAN_EXIT_SECONDS / 2))
-            try:
-                age = time.time() - beat.stat().st_mtime
-            except OSError:
-                age = float("inf")
-            if age > ORPHAN_EXIT_SECONDS:
-                log.info("no supervisor for %.0f s: exiting", age)
-                on_term()
-
-    watcher = loop.create_task(watch())
+    watcher = loop.create_task(exit_when_orphaned(router.workspace, ORPHAN_EXIT_SECONDS, on_term))
     await stop.wait()
     server.close()
     await asyncio.sleep(0.5)  # let answers in flight go out

@@ -41,7 +41,7 @@ from typing import Any, Awaitable, Callable
 import numpy as np
 import orjson
 
-from .endpoint_files import HEARTBEAT, KeyChecker, endpoints_root
+from .endpoint_files import KeyChecker, exit_when_orphaned
 
 log = logging.getLogger("studio_ext.scoring")
 ORPHAN_EXIT_SECONDS = float(os.environ.get("STUDIO_EXT_SERVER_ORPHAN_EXIT", "600"))
@@ -572,7 +572,8 @@ class ScoringApp:
                 loop = asyncio.get_running_loop()
                 self._loop = loop
                 loop.add_signal_handler(signal.SIGHUP, lambda: threading.Thread(target=self.reload, daemon=True).start())
-                loop.create_task(self._watch_heartbeat())
+                loop.create_task(exit_when_orphaned(Path(self.config["workspace"]), ORPHAN_EXIT_SECONDS,
+                                                    lambda: os.kill(os.getpid(), signal.SIGTERM)))
                 threading.Thread(target=self._load_in_background, daemon=True, name="init").start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -596,20 +597,6 @@ class ScoringApp:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(3)
-
-    async def _watch_heartbeat(self) -> None:
-        """Exit when the supervisor has been gone too long (explicitly stopped, not restarting)."""
-        beat = endpoints_root(Path(self.config["workspace"])) / HEARTBEAT
-        while True:
-            await asyncio.sleep(min(5.0, ORPHAN_EXIT_SECONDS / 2))
-            try:
-                age = time.time() - beat.stat().st_mtime
-            except OSError:
-                age = float("inf")
-            if age > ORPHAN_EXIT_SECONDS:
-                log.info("no supervisor for %.0f s: exiting", age)
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
 
 
 class _ClientGone(Exception):

@@ -193,17 +193,30 @@ class LocalModels:
 
         client = tracking.client(self._b.tracking_uri)
         dest.mkdir(parents=True, exist_ok=True)
+        def fetch(root_uri: str, path: str, target: Path) -> Path:
+            local = _local_path(root_uri)
+            if local is not None:  # a folder in this workspace: copy it, no download machinery
+                source = local / path if path else local
+                out = target / source.name if path else target
+                if source.is_dir():
+                    shutil.copytree(source, out, symlinks=True, dirs_exist_ok=True)
+                else:
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(source, out)
+                return out
+            return Path(get_artifact_repository(root_uri).download_artifacts(path, str(target)))
+
         try:
             run = client.get_run(run_id)
             run_repo = get_artifact_repository(run.info.artifact_uri)
             if run_repo.list_artifacts(artifact_path):
-                return Path(run_repo.download_artifacts(artifact_path, str(dest)))
+                return fetch(run.info.artifact_uri, artifact_path, dest)
             head, _, rest = artifact_path.partition("/")
             for logged in client.search_logged_models(experiment_ids=[run.info.experiment_id]):
                 if logged.source_run_id == run_id and logged.name == head:
                     target = dest / head
                     target.mkdir()
-                    get_artifact_repository(logged.artifact_location).download_artifacts(rest or "", str(target))
+                    fetch(logged.artifact_location, rest, target)
                     return target / rest if rest else target
         except (MlflowException, OSError) as exc:
             raise NotFound(f"Could not read the artifact {artifact_path!r} of run {run_id}: {exc}") from exc
