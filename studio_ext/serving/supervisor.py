@@ -35,6 +35,7 @@ DUTIES = [
     "studio_ext.backends.local.compute_runner:ComputeRunner",
 ]
 TICK_SECONDS = 0.05
+IDLE_TICK_SECONDS = 0.25  # nothing to watch: poll the store less often (a new job waits <= 0.25 s)
 IDLE_EXIT_SECONDS = float(os.environ.get("STUDIO_EXT_SUPERVISOR_IDLE_EXIT", "1800"))
 
 log = logging.getLogger("studio_ext.supervisor")
@@ -138,12 +139,13 @@ class Supervisor:
                         duty.tick()
                     except Exception:  # one failing duty must not stop the others
                         log.exception("duty %s failed", type(duty).__name__)
-                if any(d.busy() for d in self.duties):
+                busy = any(d.busy() for d in self.duties)
+                if busy:
                     idle_since = time.monotonic()
                 elif time.monotonic() - idle_since > IDLE_EXIT_SECONDS:
                     log.info("idle for %.0f s, exiting", IDLE_EXIT_SECONDS)
                     break
-                time.sleep(TICK_SECONDS)
+                time.sleep(TICK_SECONDS if busy else IDLE_TICK_SECONDS)
         finally:
             for duty in self.duties:
                 try:
