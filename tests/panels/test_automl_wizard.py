@@ -1,0 +1,103 @@
+"""The AutoML wizard driven from Python: steps, checks, refusals, a submitted job and its live leaderboard."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from studio_ext import Workspace
+from studio_ext.entities import Data
+from studio_ext.panels import PAGES, open_page
+from studio_ext.panels.automl import AutoMLWizard
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def ws_with_data(workspace: Workspace, tmp_path: Path) -> Workspace:
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    frame = X.iloc[:, :8].assign(diagnosis=y.map({0: "malignant", 1: "benign"}))
+    frame.to_csv(tmp_path / "cancer.csv", index=False)
+    workspace.data.create_or_update(Data(name="cancer", path=str(tmp_path / "cancer.csv"), type="tabular"))
+    return workspace
+
+
+def test_the_page_is_listed_and_opens_on_the_workspace(ws_with_data: Workspace) -> None:
+    assert PAGES["automl"].title == "Automated ML"
+    wizard = open_page("automl", ws_with_data)
+    assert isinstance(wizard, AutoMLWizard) and wizard.dataset.value == "cancer"
+    wizard.close()
+
+
+@pytest.mark.slow
+def test_wizard_steps_to_a_submitted_job_and_a_live_leaderboard(ws_with_data: Workspace) -> None:
+    ws = ws_with_data
+    wizard = AutoMLWizard(ws, poll_interval=0.5)
+    # 1. dataset, with a preview of its rows
+    assert wizard.dataset.options == ("cancer",) and wizard.version.value == "1"
+    assert "mean radius" in wizard.preview.value and "malignant" in wizard.preview.value
+    wizard.next_button.click()
+    # 2. configure: the target must be chosen
+    assert wizard.step == 1
+    wizard.target.value = None
+    wizard.next_button.click()
+    assert wizard.step == 1 and wizard.message.text.startswith("Select the target column")
+    wizard.target.value = "diagnosis"
+    wizard.experiment.value = "wizard-automl"
+    wizard.next_button.click()
+    # 3. task and settings
+    assert wizard.step == 2
+    wizard.task.value = "classification"
+    assert "AUC_weighted" in wizard.metric.options
+    wizard.metric.value = "AUC_weighted"
+    wizard.blocked.value = ("KNN", "DecisionTree", "ExtremeRandomTrees")
+    wizard.column_types["mean area"].value = "Ignore"
+    wizard.column_impute["mean texture"].value = "median"
+    wizard.test.value = "split"
+    wizard.test_size.value = 0.2
+    wizard.timeout.value = 0.0
+    wizard.next_button.click()
+    # 4. review: the code in both forms, and the data checked before the run
+    assert wizard.step == 3 and wizard.submit_button.layout.display == "flex"
+    assert "automl.classification(" in wizard.code.code and "ws.jobs.create_or_update(job)" in wizard.code.code
+    assert "from azure.ai.ml import" in wizard.azure_code.code and "ml_client.jobs" in wizard.azure_code.code
+    assert "column_name_and_types={'mean area': 'Ignore'}" in wizard.code.code
+    wizard.submit_button.click()  # a zero budget is refused, nothing is submitted
+    assert wizard.message.text == "The 'timeout_minutes' limit must be a number > 0. Got 0.0 instead."
+    assert wizard.results is None and ws.jobs.list(include_interactive=False) == []
+    wizard.timeout.value = 0.5
+    wizard.check_button.click()
+    assert "Validation split handling" in wizard.guardrails.value and "Target leakage detection" in wizard.guardrails.value
+    assert wizard.message.text.startswith("The data passes the checks")
+    wizard.submit_button.click()
+    results = wizard.results
+    assert results is not None and wizard.message.text.startswith("Submitted AutoML job ")
+    job = ws.automl.get(results.name).job
+    assert job.type == "automl" and job.experiment_name == "wizard-automl"
+    # the live view follows the job to its end, then shows the best model with its charts
+    wait_for(lambda: results._shown_final, 300, "the results to show the finished job")
+    assert "LightGBM" in results.leaderboard.value and "★" in results.leaderboard.value
+    assert len(results.chart.outputs) == 1, "the best metric over time"
+    titles = [o["data"]["text/plain"] for o in results.report.outputs]
+    assert titles[:5] == ["<Figure: Confusion matrix>", "<Figure: ROC curve>", "<Figure: Precision-recall curve>",
+                          "<Figure: Calibration curve>", "<Figure: Cumulative gains (lift)>"]
+    assert "<Figure: Raw feature importance (permutation)>" in titles
+    assert results.progress.value == 1.0 and "Completed" in results.header.value
+    wait_for(lambda: ("automl", results.name) not in results._subscription.poller.watching(), 10,
+             "the live refresh to stop")
+    assert not results.register_button.disabled
+    results.register_button.click()
+    assert results.message.text == f"Registered model {results.model_name.value} version 1."
+    assert ws.models.get(results.model_name.value).job_name == results.name
+    wizard.close()
