@@ -138,3 +138,26 @@ def check_dataset_registered(
     passed(f"dataset {name!r} has {len(found)} version(s), latest with {latest.row_count} rows"
            + (", read by a job" if used_by_job else ""))
     return latest
+
+
+def check_jobs_ran_on(ws: Workspace, names: list[str], compute: str, *, deleted_after: bool = False) -> list[Any]:
+    """Every job in ``names`` completed on ``compute``; (optionally) the compute is gone since."""
+    if not names:
+        raise LabCheckError("No jobs to check: run the cell that submits them first.")
+    finished = []
+    for name in names:
+        job = check_job_completed(ws, name)
+        if job.compute != compute:
+            raise LabCheckError(
+                f"The job {name} ran on {job.compute!r}, not on {compute!r}. Submit it with compute={compute!r}."
+            )
+        finished.append(job)
+    if deleted_after:
+        left = [c.name for c in ws.compute.list() if c.name == compute]
+        if left:
+            raise LabCheckError(
+                f"The compute {compute!r} still exists and keeps its scheduler running. "
+                f"Delete it with ws.compute.begin_delete({compute!r}).result()."
+            )
+    passed(f"{len(finished)} job(s) completed on {compute}" + (", which is deleted now" if deleted_after else ""))
+    return finished
