@@ -86,7 +86,8 @@ class RunExplorer(widgets.VBox):
         self._loading = False
 
         self.experiment_list = widgets.SelectMultiple(options=[], rows=6, description="Experiments",
-                                                      layout=widgets.Layout(width="520px"))
+                                                      style={"description_width": "initial"},
+                                                      layout=widgets.Layout(width="560px"))
         self.experiments_refresh = widgets.Button(description="", icon="refresh", tooltip="Reload experiments",
                                                   layout=widgets.Layout(width="40px"))
         self.search_box = widgets.Text(placeholder="search by name or id", description="Search",
