@@ -133,12 +133,35 @@ def step_run_explorer(ctx: DemoContext) -> None:
     ctx.say("       browse them with: from studio_ext.panels import RunExplorer; RunExplorer(ws)")
 
 
+def step_automl(ctx: DemoContext) -> None:
+    """Run a 20-second AutoML regression on the registered dataset; show the leaderboard's top and the best model."""
+    from . import automl
+
+    job = automl.regression(training_data=Input(type="mltable", path=ctx.facts["dataset"]), target_column_name="target",
+                            primary_metric="r2_score", experiment_name="diabetes-automl", test_data_size=0.2)
+    job.set_limits(timeout_minutes=20 / 60)
+    submitted = ctx.ws.jobs.create_or_update(job)
+    ctx.say(f"[automl] submitted {submitted.name} (regression on {ctx.facts['dataset']}, 20 s budget)")
+    while not (final := ctx.ws.jobs.get(submitted.name)).status.is_terminal:
+        time.sleep(0.5)
+    if str(final.status) != "Completed":
+        raise RuntimeError(f"the AutoML job ended {final.status}: {final.error}")
+    run = ctx.ws.automl.get(submitted.name)
+    ctx.facts["automl_job"] = submitted.name
+    ctx.say(f"[automl] {len(run.trials)} trials in {final.duration_seconds:.1f}s; top of the leaderboard:")
+    for row in run.leaderboard.head(3).itertuples(index=False):
+        ctx.say(f"         {row.name:<28} {row.algorithm:<20} r2_score={getattr(row, 'r2_score'):.3f}")
+    ctx.say(f"[automl] best model: {run.best_algorithm} ({run.best_trial}), r2_score={run.best_metric:.3f}, "
+            f"on test data {run.test_metrics.get('r2_score', float('nan')):.3f}")
+
+
 STEPS: list[Callable[[DemoContext], None]] = [
     step_register_dataset,
     step_training_job,
     step_compute_cluster,
     step_model_endpoint,
     step_run_explorer,
+    step_automl,
 ]
 
 
