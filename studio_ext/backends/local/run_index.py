@@ -435,8 +435,12 @@ class RunIndex:
         try:
             clock = self._clock(mconn)
             if (clock is not None and self._applied is not None and clock[1] == self._generation
-                    and clock[0] == self._applied and self._triggers_present(mconn)):
+                    and clock[0] == self._applied and self._triggers_present(mconn) and self.path.exists()):
                 return 0
+            if not self.path.exists():  # deleted under us: forget what this process knew of it
+                self.engine.dispose()
+                self._applied = self._generation = self._table = None
+                self._catalog, self._sorted = {}, set()
             with self._writer():
                 self._install_triggers(mconn)
                 iconn = self._index_conn()

@@ -134,10 +134,8 @@ def test_a_deleted_index_file_is_rebuilt(shared: Workspace, interactive) -> None
     _, make, exp = interactive
     make("one", acc=0.1)
     assert workspace.jobs.search(exp).total == 1
-    workspace.jobs._run_index.dispose()
     for path in workspace.path.glob("run_index.db*"):
         path.unlink()
-    workspace.jobs._run_index = None
     make("two", acc=0.2)
     assert workspace.jobs.search(exp, order_by=["metrics.acc"]).runs[1].metrics == {"acc": 0.2}
 
