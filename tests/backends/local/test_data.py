@@ -189,10 +189,11 @@ def test_bad_files_give_clear_errors_and_register_nothing(ws, tmp_path, name, co
 
 
 def test_a_late_value_widens_an_inferred_column(ws, tmp_path):
-    body = "".join(f"{i},x\n" for i in range(400_000))  # > one 4 MB block
+    body = "".join(f"{i},x\n" for i in range(700_000))  # 6 MB: more than the first 4 MB block
     src = _file(tmp_path, "late.csv", "n,s\n" + body + "2.5,y\n")
+    assert src.stat().st_size > 4 << 20
     data = ws.data.create_or_update(Data(name="late", path=str(src)))
-    assert data.columns[0].type == "float" and data.row_count == 400_001
+    assert data.columns[0].type == "float" and data.row_count == 700_001
     assert ws.data.load("late")["n"].iloc[-1] == 2.5
 
 
