@@ -73,6 +73,8 @@ def scripts(code_dir: Path) -> Path:
         "import os, sys, time\nprint('pid', os.getpid(), flush=True)\n"
         "open(sys.argv[2], 'w').write(str(os.getpid())) if len(sys.argv) > 2 else None\n"
         "time.sleep(float(sys.argv[1]))\nprint('slept', sys.argv[1])\n")
+    (code_dir / "gate.py").write_text(
+        "import os, sys, time\nwhile not os.path.exists(sys.argv[1]):\n    time.sleep(0.1)\nprint('gate open')\n")
     return code_dir
 
 
@@ -157,7 +159,7 @@ def test_attached_address_that_refuses_or_stays_silent_fails_fast(quiet_workspac
 # -- a cluster's life --------------------------------------------------------------------
 @pytest.mark.slow
 def test_cluster_scales_with_jobs_queues_the_rest_and_releases_idle_nodes(
-        workspace: Workspace, scripts: Path) -> None:
+        workspace: Workspace, scripts: Path, tmp_path: Path) -> None:
     cluster = workspace.compute.begin_create_or_update(
         AmlCompute(name="cpu-cluster", min_instances=0, max_instances=2, idle_time_before_scale_down=1)).result(120)
     assert (cluster.type, cluster.state, cluster.current_nodes, cluster.max_nodes) == (
@@ -167,16 +169,18 @@ def test_cluster_scales_with_jobs_queues_the_rest_and_releases_idle_nodes(
     with pytest.raises(AlreadyExists, match="already exists as a Compute cluster"):
         workspace.compute.begin_create_or_update(ComputeInstance(name="cpu-cluster"))
 
-    jobs = [submit(workspace, scripts, f"python sleep.py {s}", "cpu-cluster") for s in (8, 8, 0.5)]
+    gate = tmp_path / "gate"  # the jobs run until the test opens the gate, however slowly nodes start
+    jobs = [submit(workspace, scripts, f"python gate.py {gate}", "cpu-cluster") for _ in range(3)]
     busy = wait_for("two busy nodes and one queued job", lambda: (
-        c := workspace.compute.get("cpu-cluster")).busy_nodes == 2 and len(c.queued_jobs) == 1 and c, 120)
+        c := workspace.compute.get("cpu-cluster")).busy_nodes == 2 and len(c.queued_jobs) == 1 and c, 180)
     assert busy.current_nodes == 2 and len(busy.running_jobs) == 2 and busy.queued_jobs == [jobs[2]]
     assert str(workspace.jobs.get(jobs[2]).status) == "Queued"
     assert {n.busy for n in workspace.compute.list_nodes("cpu-cluster")} == {True}
+    gate.touch()
     done = [wait_final(workspace, name) for name in jobs]
-    for job, slept in zip(done, (8, 8, 0.5)):
+    for job in done:
         assert job.status == JobStatus.COMPLETED, job.error
-        assert f"slept {slept}" in workspace.jobs.get_logs(job.name)
+        assert "gate open" in workspace.jobs.get_logs(job.name)
         assert job.compute == "cpu-cluster"
     assert done[2].start_time >= min(done[0].end_time, done[1].end_time)  # it waited for a free node
     wait_for("idle nodes to be released", lambda: workspace.compute.get("cpu-cluster").current_nodes == 0, 60)
