@@ -7,6 +7,7 @@ Each check prints a short confirmation when the result is right, and raises
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,45 @@ def check_jobs_ran_on(ws: Workspace, names: list[str], compute: str, *, deleted_
             )
     passed(f"{len(finished)} job(s) completed on {compute}" + (", which is deleted now" if deleted_after else ""))
     return finished
+
+
+def _answered(ws: Workspace, endpoint: str, deployment: str | None, wait: float) -> int:
+    """Successful requests the telemetry holds for a deployment (it lands within a second or so)."""
+    deadline = time.monotonic() + wait
+    while True:
+        m = ws.online_endpoints.get_metrics(endpoint, deployment_name=deployment, minutes=120)
+        ok = m.total_requests - m.total_failures
+        if ok or time.monotonic() > deadline:
+            return ok
+        time.sleep(0.5)
+
+
+def check_endpoint_serves(ws: Workspace, endpoint: str, *, deployments: list[str], wait: float = 15.0) -> Any:
+    """``endpoint`` has ``deployments`` healthy and each answered a request; it refuses callers without a key."""
+    import httpx
+
+    try:
+        found = ws.online_endpoints.get(endpoint)
+    except NotFound as exc:
+        raise LabCheckError(f"There is no endpoint {endpoint!r}. Run the cell that creates it.") from exc
+    states = {d.name: d for d in ws.online_deployments.list(endpoint)}
+    for name in deployments:
+        if name not in states:
+            raise LabCheckError(f"The endpoint {endpoint!r} has no deployment {name!r} (it has: "
+                                f"{', '.join(states) or 'none'}). Run the cell that deploys it.")
+        if str(states[name].state) != "Healthy":
+            raise LabCheckError(
+                f"The deployment {name!r} is {states[name].state}: {states[name].reason or 'no reason given'}. "
+                f"Read ws.online_deployments.get_logs({name!r}, {endpoint!r}), fix it and deploy again."
+            )
+        if not _answered(ws, endpoint, name, wait):
+            raise LabCheckError(
+                f"The deployment {name!r} has not answered a request successfully yet. Call it with "
+                f"ws.online_endpoints.invoke({endpoint!r}, request_data=..., deployment_name={name!r})."
+            )
+    refused = httpx.post(found.scoring_uri, json={}, timeout=30)
+    if refused.status_code != 401:
+        raise LabCheckError(f"A request without a key got {refused.status_code}, not 401: the endpoint must "
+                            "use key authentication (auth_mode='key').")
+    passed(f"endpoint {endpoint!r}: {', '.join(deployments)} healthy and answering; callers without a key are refused")
+    return found
