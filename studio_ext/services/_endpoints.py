@@ -36,6 +36,8 @@ class OnlineEndpointOperations(Protocol):
         self, endpoint_name: str, *, deployment_name: str | None = None, minutes: float = 60, interval_seconds: int = 60
     ) -> EndpointMetrics: ...
 
+    def get_service(self, endpoint_name: str, deployment_name: str | None = None) -> Any: ...
+
 
 @runtime_checkable
 class OnlineDeploymentOperations(Protocol):

@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("studio_ext.supervisor.endpoints")
 PASS_SECONDS = 0.2
+IDLE_PASS_SECONDS = 1.0
 CRASH_WINDOW_SECONDS = 120.0
 MAX_CRASHES = 5
 
@@ -124,16 +125,20 @@ class EndpointsDuty:
 
     # -- the duty contract ---------------------------------------------------------------------
     def recover(self) -> None:
-        self._beat(force=True)
         with self._b.store.engine.connect() as conn:
             self._has_endpoints = conn.execute(sa.select(sa.func.count()).select_from(endpoints_table)).scalar() > 0
+        if self._has_endpoints:
+            self._beat(force=True)
 
     def tick(self) -> None:
-        self._beat()
+        if self._has_endpoints:
+            self._beat()
         for pid, proc in list(self._children.items()):
             if proc.poll() is not None:  # reap our own children at once
                 del self._children[pid]
-        if (self._thread is None or not self._thread.is_alive()) and time.monotonic() - self._last_pass >= PASS_SECONDS:
+        # A workspace without endpoints is looked at once a second, one with them five times.
+        interval = PASS_SECONDS if self._has_endpoints else IDLE_PASS_SECONDS
+        if (self._thread is None or not self._thread.is_alive()) and time.monotonic() - self._last_pass >= interval:
             self._last_pass = time.monotonic()
             self._thread = threading.Thread(target=self._safe_pass, name="endpoints-pass", daemon=True)
             self._thread.start()
@@ -168,6 +173,8 @@ class EndpointsDuty:
         with self._b.store.engine.connect() as conn:
             endpoints = conn.execute(sa.select(endpoints_table)).all()
             deployments = conn.execute(sa.select(deployments_table)).all()
+        if endpoints and not self._has_endpoints:
+            self._beat(force=True)  # servers about to start must find a fresh heartbeat
         self._has_endpoints = bool(endpoints)
         deleting = {e.name for e in endpoints if e.provisioning_state == ProvisioningState.DELETING.value}
         for dep in deployments:

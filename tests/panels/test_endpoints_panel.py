@@ -35,6 +35,7 @@ def ws(tmp_path_factory):
     ws = Workspace.create(tmp_path_factory.mktemp("panel") / "ws")
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     mlflow.set_tracking_uri(ws.mlflow_tracking_uri)
+    mlflow.set_experiment("panel-tests")  # MLflow's fluent API remembers an experiment per process
     with mlflow.start_run() as run:
         mlflow.sklearn.log_model(Ridge().fit(X, y), name="model", input_example=X.head(2),
                                  pip_requirements=["scikit-learn"])

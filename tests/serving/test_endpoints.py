@@ -134,6 +134,9 @@ def test_no_code_mlflow_deployment_accepts_every_input_format(ep):
     assert azure.json() == pytest.approx(expected)  # Azure's format answers a plain list
     response = ep["ws"].online_endpoints.invoke("diab", request_data={"dataframe_split": split}, deployment_name="blue")
     assert json.loads(response)["predictions"] == pytest.approx(expected)
+    service = ep["ws"].online_endpoints.get_service("diab", deployment_name="blue")
+    assert service.run(input_data=json.dumps({"dataframe_split": split}))["predictions"] == pytest.approx(expected)
+    assert service.scoring_uri == ep["uri"] and service.get_keys()[0] == ep["keys"].primary_key
 
 
 def test_bad_input_gets_400_with_a_message(ep):
@@ -495,7 +498,12 @@ def test_servers_listen_on_loopback_only_and_survive_a_supervisor_restart(ep):
         assert listening and all(addr.ip == "127.0.0.1" for addr in listening), (pid, listening)
     assert ws._backend.stop_supervisor()
     assert _post(ep, {"dataframe_split": diabetes_rows(1)}, "blue").status_code == 200  # still serving
-    ws.online_endpoints.get("diab")  # touching the endpoints brings the supervisor back; it adopts the servers
+    log = ws.path / "logs" / "supervisor.log"
+    try:
+        ws.online_endpoints.get("diab")  # touching the endpoints brings the supervisor back; it adopts the servers
+    except Exception:
+        print(log.read_text()[-3000:])
+        raise
     time.sleep(1.0)
     assert {router_pid, _deployment_pid(ws, "blue"), _deployment_pid(ws, "script")} == pids
     assert ws.online_deployments.get("blue", "diab").state == DeploymentState.HEALTHY

@@ -216,6 +216,11 @@ class LocalOnlineEndpoints:
                                + (f" (model error: {reason})" if reason else ""))
         return response.text
 
+    def get_service(self, endpoint_name: str, deployment_name: str | None = None) -> "EndpointService":
+        """A v1-style handle: ``service.run(input_data=json)`` returns the parsed answer."""
+        self._require(endpoint_name)
+        return EndpointService(self, endpoint_name, deployment_name)
+
     def get_metrics(
         self, endpoint_name: str, *, deployment_name: str | None = None, minutes: float = 60, interval_seconds: int = 60
     ) -> EndpointMetrics:
@@ -260,6 +265,33 @@ class LocalOnlineEndpoints:
             scoring_uri=f"{base}/score" if base else None, openapi_uri=f"{base}/swagger.json" if base else None,
             provisioning_state=ProvisioningState(row.provisioning_state), creation_time=to_datetime(row.created_at),
             error=row.error)
+
+
+class EndpointService:
+    """``service.run(input_data=...)`` as azureml-core's ``Webservice.run``, on an endpoint."""
+
+    def __init__(self, endpoints: LocalOnlineEndpoints, name: str, deployment: str | None) -> None:
+        self._endpoints, self.name, self.deployment = endpoints, name, deployment
+
+    @property
+    def scoring_uri(self) -> str | None:
+        return self._endpoints.get(self.name).scoring_uri
+
+    @property
+    def swagger_uri(self) -> str | None:
+        return self._endpoints.get(self.name).openapi_uri
+
+    def get_keys(self) -> tuple[str, str]:
+        keys = self._endpoints.get_keys(self.name)
+        return keys.primary_key, keys.secondary_key
+
+    def run(self, input_data: Any) -> Any:
+        """Score ``input_data`` (a JSON string or a JSON-able value); return the decoded answer."""
+        answer = self._endpoints.invoke(self.name, request_data=input_data, deployment_name=self.deployment)
+        try:
+            return json.loads(answer)
+        except json.JSONDecodeError:
+            return answer
 
 
 def _check_traffic(traffic: dict[str, int] | None, existing: set[str], what: str, mirror: bool = False) -> dict[str, int]:
