@@ -204,3 +204,31 @@ def check_endpoint_serves(ws: Workspace, endpoint: str, *, deployments: list[str
                             "use key authentication (auth_mode='key').")
     passed(f"endpoint {endpoint!r}: {', '.join(deployments)} healthy and answering; callers without a key are refused")
     return found
+
+
+def check_endpoint_monitored(ws: Workspace, endpoint: str, *, min_requests: int = 1, min_failures: int = 0,
+                             minutes: float = 120, wait: float = 15.0) -> Any:
+    """The telemetry of ``endpoint`` holds ``min_requests`` successful and ``min_failures`` failed requests."""
+    try:
+        ws.online_endpoints.get(endpoint)
+    except NotFound as exc:
+        raise LabCheckError(f"There is no endpoint {endpoint!r}. Run the cells that create and deploy it.") from exc
+    deadline = time.monotonic() + wait
+    while True:  # telemetry lands within a second or so of each request
+        m = ws.online_endpoints.get_metrics(endpoint, minutes=minutes)
+        ok = m.total_requests - m.total_failures
+        if (ok >= min_requests and m.total_failures >= min_failures) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if ok < min_requests:
+        raise LabCheckError(
+            f"The telemetry of {endpoint!r} shows {ok} successful request(s) in the last {minutes:g} minutes; "
+            f"the lab expects at least {min_requests}. Run the cell that sends traffic."
+        )
+    if m.total_failures < min_failures:
+        raise LabCheckError(
+            f"The telemetry of {endpoint!r} shows {m.total_failures} failed request(s); the lab expects at least "
+            f"{min_failures}. Run the cell that sends requests lacking a measurement."
+        )
+    passed(f"telemetry of {endpoint!r}: {ok} successful and {m.total_failures} failed request(s), p95 {m.p95_ms:.0f} ms")
+    return m
