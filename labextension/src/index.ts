@@ -201,7 +201,7 @@ class Studio {
   }
 
   /** Open a page in the main area, or bring its tab to the front if it is open. */
-  async openPage(pageId: string, title?: string): Promise<StudioPageWidget> {
+  openPage(pageId: string, title?: string): StudioPageWidget {
     const open = this._open.get(pageId);
     if (open && !open.isDisposed) {
       this._app.shell.activateById(open.id);
@@ -231,14 +231,34 @@ class Studio {
     void this.tracker.add(widget);
     this._app.shell.add(widget, 'main');
     this._app.shell.activateById(widget.id);
-    await this._workspaceResolved.promise;
-    content.setWorkspace(this._workspace);
-    void content.render();
+    // Not awaited: the layout restorer runs this command before JupyterLab is
+    // restored, and the workspace is resolved only after that.
+    void this._workspaceResolved.promise.then(() => {
+      if (!content.isDisposed) {
+        content.setWorkspace(this._workspace);
+        void content.render();
+      }
+    });
     return widget;
   }
 
   async restartKernel(): Promise<void> {
     await this.kernel.restart();
+  }
+
+  /** Close this window's panels in the shared kernel (best effort, when the window goes). */
+  closeAllPanels(): void {
+    if (!this._kernel) {
+      return;
+    }
+    const prefix = JSON.stringify(`${this._clientId}:`);
+    this._kernel.runSilently(
+      'for _studio_ext_k in [k for k in globals().get("_studio_ext_pages", {}) ' +
+        `if k.startswith(${prefix})]:\n` +
+        '    _studio_ext_p = _studio_ext_pages.pop(_studio_ext_k)\n' +
+        '    if hasattr(_studio_ext_p, "close"):\n' +
+        '        _studio_ext_p.close()\n'
+    );
   }
 
   private _addToolbar(widget: StudioPageWidget): void {
@@ -379,6 +399,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
 
     app.shell.add(studio.sidebar, 'left', { rank: 250 });
+    window.addEventListener('beforeunload', () => studio.closeAllPanels());
     if (restorer) {
       restorer.add(studio.sidebar, SIDEBAR_ID);
       void restorer.restore(tracker, {

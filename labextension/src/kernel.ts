@@ -220,7 +220,7 @@ export class StudioKernel implements IDisposable {
 
   private _makeManager(kernel: Kernel.IKernelConnection): void {
     const rendermime = this._appRendermime.clone();
-    const manager = new KernelWidgetManager(kernel, rendermime);
+    const manager = new StudioWidgetManager(kernel, rendermime);
     this._registered = new Set();
     for (const data of builtinWidgetModules()) {
       this._register(manager, data);
@@ -270,7 +270,7 @@ export class StudioKernel implements IDisposable {
     }
   }
 
-  private _register(manager: KernelWidgetManager, data: IWidgetRegistryData): void {
+  private _register(manager: StudioWidgetManager, data: IWidgetRegistryData): void {
     const key = `${data.name}@${data.version}`;
     if (this._registered.has(key)) {
       return;
@@ -288,7 +288,7 @@ export class StudioKernel implements IDisposable {
 
   private _appRendermime: IRenderMimeRegistry;
   private _rendermime: IRenderMimeRegistry | null = null;
-  private _manager: KernelWidgetManager | null = null;
+  private _manager: StudioWidgetManager | null = null;
   private _registered = new Set<string>();
   private _state: StudioKernelState = 'starting';
   private _initialized = false;
@@ -298,6 +298,20 @@ export class StudioKernel implements IDisposable {
   private _ready = new PromiseDelegate<void>();
   private _stateChanged = new Signal<this, StudioKernelState>(this);
   private _reset = new Signal<this, void>(this);
+}
+
+/**
+ * A KernelWidgetManager that does not load every widget model alive in the kernel.
+ *
+ * Pages are rebuilt, never restored from the kernel: the models other windows (or
+ * earlier loads of this one) created there have no view here, and loading them all
+ * costs time and memory (a FigureWidget carries plotly.js, about 5 MB).
+ */
+class StudioWidgetManager extends KernelWidgetManager {
+  async restoreWidgets(): Promise<void> {
+    this._restoredStatus = true;
+    this._restored.emit();
+  }
 }
 
 /**

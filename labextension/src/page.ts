@@ -67,7 +67,9 @@ export class StudioPage extends Panel {
       return;
     }
     this._workspace = workspace;
-    void this.render();
+    if (this._attempt > 0) {
+      void this.render(); // shown already: show the new workspace
+    }
   }
 
   /** Build the panel again in the kernel and show it. */

@@ -103,6 +103,12 @@ def _write_isolated_jupyter_dirs(base: Path) -> dict[str, str]:
     ipython_startup = base / "ipython" / "profile_default" / "startup"
     for folder in (config, base / "jupyter-data", base / "jupyter-runtime", ipython_startup):
         folder.mkdir(parents=True, exist_ok=True)
+    # No "fetch Jupyter news?" toast over the screenshots, and no request for it.
+    notification = config / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True, exist_ok=True)
+    (notification / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
     register = "import studio_ext_test_harness\nstudio_ext_test_harness.register()\n"
     (config / "jupyter_server_config.py").write_text(register)
     (ipython_startup / "00-studio-ext-test-harness.py").write_text(register)
@@ -318,10 +324,23 @@ def lab(browser, lab_server: LabServer) -> Iterator[Lab]:
         context.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.studio_call_failed = report.failed
+
+
 @pytest.fixture
-def studio(lab: Lab) -> Iterator[Lab]:
-    """The module's JupyterLab tab; the test fails if it logged errors meanwhile."""
+def studio(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """The module's JupyterLab tab; the test fails if it logged errors meanwhile.
+
+    A failed test leaves a screenshot, FAILED-<test>.png, beside the others.
+    """
     lab.checked = len(lab.console)
     lab.expected.clear()
     yield lab
+    if getattr(request.node, "studio_call_failed", False):
+        lab.screenshot(f"FAILED-{request.node.name}")
     lab.assert_clean()

@@ -7,7 +7,10 @@ itself: controls, a kernel round trip, a plotly Figure and a FigureWidget.
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from studio_ext import Workspace
@@ -15,7 +18,12 @@ from studio_ext.panels import PAGES
 
 pytestmark = pytest.mark.browser
 
+JS_ERROR_BOX = ".jupyter-widgets-error-widget"
 HARNESS = "test-harness"
+FIGURE_WIDGET = "test-figurewidget"
+# anywidget gives a model 2 s to load its front-end module (plotly's is ~5 MB) and
+# then logs this; only a heavily loaded machine is that slow.
+ANYWIDGET_INIT_TIMEOUT = "[anywidget] Failed to initialize model."
 WIDGETS = ".jp-OutputArea .lm-Widget.jupyter-widgets, .jp-OutputArea .widget-box"
 PLOTLY = ".js-plotly-plot"
 TRACEBACK = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]'
@@ -36,7 +44,7 @@ def test_sidebar_shows_workspace_summary_and_pages(studio) -> None:
     expect(sidebar).to_have_attribute("data-workspace", str(studio.server.workspace))
     expect(sidebar.locator('[data-count="running-jobs"]')).to_have_attribute("data-value", "0")
     expect(sidebar.locator('[data-count="queued-jobs"]')).to_have_attribute("data-value", "0")
-    expected = [*PAGES, HARNESS]
+    expected = [*PAGES, HARNESS, FIGURE_WIDGET]
     buttons = sidebar.locator("button.jp-StudioSidebar-page")
     buttons.first.wait_for()
     shown = [buttons.nth(i).get_attribute("data-page-id") for i in range(buttons.count())]
@@ -49,11 +57,30 @@ def test_harness_page_renders_widgets_and_plotly(studio) -> None:
     content = studio.open_studio_page(HARNESS)
     studio.wait_rendered(HARNESS)
     _check_widgets_and_charts(content)
-    # go.Figure inside an Output widget, and a FigureWidget (anywidget).
+    # A go.Figure shown in an Output widget.
     content.locator(f".studio-harness-figure {PLOTLY} .main-svg").first.wait_for()
-    # The FigureWidget's own element is the plotly div.
-    content.locator(".studio-harness-figurewidget .main-svg").first.wait_for(timeout=60_000)
     studio.screenshot(f"page-{HARNESS}")
+    studio.assert_clean()
+
+
+def test_figurewidget_renders_through_anywidget(studio) -> None:
+    content = studio.open_studio_page(FIGURE_WIDGET)
+    studio.wait_rendered(FIGURE_WIDGET)
+    # What the extension owns: anywidget is registered on its widget manager, so
+    # the FigureWidget's view loads and plotly draws (else a JS error box shows).
+    content.locator(f"{PLOTLY} .main-svg").first.wait_for(timeout=60_000)
+    assert content.locator(JS_ERROR_BOX).count() == 0
+    # What plotly/anywidget own: the figure's data, sent as updates after the
+    # widget opens. On a loaded machine these can be lost (seen in a plain notebook
+    # too, and with anywidget's 2 s initialization timeout); say so, do not hide it.
+    trace = content.locator(f"{PLOTLY} .scatterlayer .trace")
+    try:
+        trace.first.wait_for(timeout=30_000)
+    except PlaywrightTimeout:
+        studio.expect_console_error(re.escape(ANYWIDGET_INIT_TIMEOUT))
+        studio.screenshot(f"page-{FIGURE_WIDGET}")
+        pytest.xfail("the FigureWidget rendered without its data (plotly/anywidget timing)")
+    studio.screenshot(f"page-{FIGURE_WIDGET}")
     studio.assert_clean()
 
 
@@ -101,6 +128,30 @@ def test_restart_kernel_rebuilds_the_page(studio) -> None:
     content.locator(".studio-harness-button").click()
     content.locator(".studio-harness-clicks", has_text="clicks: 1").wait_for()
     studio.screenshot(f"page-{HARNESS}-after-restart")
+    studio.assert_clean()
+
+
+def test_page_recovers_after_the_kernel_crashes(studio) -> None:
+    content = studio.open_studio_page(HARNESS)
+    studio.wait_rendered(HARNESS)
+    before = studio.render_count(HARNESS)
+    content.locator(".studio-harness-crash").click()
+    # The server restarts the dead kernel; the page is rebuilt on the new one.
+    studio.wait_rendered(HARNESS, after=before)
+    expect(content.locator(".jp-StudioPage-notice")).to_contain_text("restarted")
+    content.locator(".studio-harness-button").click()
+    content.locator(".studio-harness-clicks", has_text="clicks: 1").wait_for()
+    studio.assert_clean()
+
+
+def test_open_pages_come_back_after_a_reload(studio) -> None:
+    studio.open_studio_page(HARNESS)
+    studio.wait_rendered(HARNESS)
+    studio.page.reload()
+    # The layout restorer reopens the tab; it joins the same kernel and renders again.
+    studio.wait_rendered(HARNESS)
+    tabs = studio.page.locator("#jp-main-dock-panel .lm-TabBar-tab", has_text="Test harness")
+    expect(tabs).to_have_count(1)
     studio.assert_clean()
 
 
