@@ -42,6 +42,7 @@ class Routes:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._stamp: tuple[int, int] | None = None
+        self._checked = -1.0
         self.config: dict[str, Any] = {}
         self.ports: dict[str, int] = {}
         self.weights: list[tuple[str, float]] = []
@@ -51,6 +52,11 @@ class Routes:
         self.refresh()
 
     def refresh(self) -> None:
+        """Re-read the table if it changed; looks at the file at most every 50 ms."""
+        now = time.monotonic()
+        if now - self._checked < 0.05:
+            return
+        self._checked = now
         try:
             st = os.stat(self.path)
             stamp = (st.st_ino, st.st_mtime_ns)

@@ -124,6 +124,7 @@ class LocalOnlineEndpoints:
             if current.provisioning_state == ProvisioningState.FAILED.value:
                 raise StudioError(f"The endpoint {name!r} could not start: {current.error}")
             if current.applied_revision >= revision and current.provisioning_state == ProvisioningState.SUCCEEDED.value:
+                time.sleep(0.1)  # the router re-reads its table at most every 50 ms
                 return self._entity(current)
             return None
 
