@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import InvalidInput
 
@@ -70,7 +71,7 @@ class Datastore:
 def redact_url(url: str) -> str:
     """``scheme://user:secret@host`` → ``scheme://user:***@host``; query tokens hidden too."""
     url = re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1" + _SECRET + "@", url)
-    return re.sub(r"([?&](?:sig|token|password|key|secret)[^=]*=)[^&]*", r"\1" + _SECRET, url, flags=re.I)
+    return re.sub(r"([?&](?:sig|token|password|key|secret)[^=]*=)[^&]*", r"\1" + _SECRET, url, flags=re.IGNORECASE)
 
 
 def _parse_enum(cls: type[enum.Enum], value: Any, aliases: dict[str, Any], message: str) -> Any:
@@ -94,7 +95,7 @@ class DataType(str, enum.Enum):
     FOLDER = "folder"
 
     @classmethod
-    def parse(cls, value: "str | DataType") -> "DataType":
+    def parse(cls, value: str | DataType) -> DataType:
         return _parse_enum(cls, value, {"mltable": cls.TABULAR, "uri_file": cls.FILE, "uri_folder": cls.FOLDER},
                            "The 'type' of a dataset must be 'tabular', 'file' or 'folder' (or Azure's "
                            "'mltable', 'uri_file', 'uri_folder').")
@@ -111,7 +112,7 @@ class HeaderMode(str, enum.Enum):
     NONE = "none"  # no header: names come from column_names or Column1, Column2 ...
 
     @classmethod
-    def parse(cls, value: "str | HeaderMode | bool") -> "HeaderMode":
+    def parse(cls, value: str | HeaderMode | bool) -> HeaderMode:
         if value is True:
             return cls.FIRST_ROW
         if value is False or value is None:
@@ -136,7 +137,7 @@ class ColumnType(str, enum.Enum):
     DATE = "date"
 
     @classmethod
-    def parse(cls, value: "str | ColumnType", column: str) -> "ColumnType":
+    def parse(cls, value: str | ColumnType, column: str) -> ColumnType:
         aliases = {"str": cls.STRING, "int": cls.INTEGER, "int64": cls.INTEGER, "double": cls.FLOAT,
                    "float64": cls.FLOAT, "bool": cls.BOOLEAN, "timestamp": cls.DATETIME}
         allowed = ", ".join(t.value for t in cls)
@@ -216,7 +217,7 @@ class DelimitedReadOptions:
                 raise InvalidInput(f"The 'column_names' read option names {dupes[0]!r} twice; names must be unique.")
 
     @classmethod
-    def coerce(cls, value: "DelimitedReadOptions | Mapping[str, Any] | None") -> "DelimitedReadOptions":
+    def coerce(cls, value: DelimitedReadOptions | Mapping[str, Any] | None) -> DelimitedReadOptions:
         """Accept the options object, a plain dict with the same keys, or None (defaults)."""
         if value is None:
             return cls()
@@ -334,7 +335,7 @@ class DataProfile:
                 return col
         raise KeyError(name)
 
-    def to_frame(self):  # noqa: ANN201 - pandas is imported lazily
+    def to_frame(self):
         """One row per column: the figures a table view shows."""
         import pandas as pd
 

@@ -22,9 +22,10 @@ import queue
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Sequence
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -33,7 +34,7 @@ import pyarrow.parquet as pq
 from ..entities._data import ColumnType, DelimitedReadOptions, HeaderMode
 from ..errors import InvalidInput
 
-__all__ = ["ConversionResult", "convert_to_parquet", "preview_bytes", "sniff_delimiter", "TextSource"]
+__all__ = ["ConversionResult", "TextSource", "convert_to_parquet", "preview_bytes", "sniff_delimiter"]
 
 BLOCK_SIZE = 4 << 20
 HEAD_ROWS = 1000  # rows in the Parquet file's first row group
@@ -48,7 +49,7 @@ _ARROW_TYPES: dict[ColumnType, pa.DataType] = {
     ColumnType.DATE: pa.date32(),
 }
 _RAGGED = re.compile(r"(?:Row #(\d+): )?Expected (\d+) columns, got (\d+)")
-_CONVERSION = re.compile(r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to ([^:]+): invalid value '(.*)'", re.S)
+_CONVERSION = re.compile(r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to ([^:]+): invalid value '(.*)'", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class TextSource:
     data: bytes | None = None
 
     @classmethod
-    def of(cls, path: Path) -> "TextSource":
+    def of(cls, path: Path) -> TextSource:
         return cls(name=path.name, path=path)
 
     def open(self) -> BinaryIO:
@@ -94,7 +95,7 @@ class _CountingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # noqa: ANN001 - a writable buffer
+    def readinto(self, buffer) -> int:
         n = self._raw.readinto(buffer)
         if n and self._on_read:
             self._on_read(n)

@@ -21,7 +21,7 @@ import duckdb
 
 from ..entities._data import ColumnProfile, DataProfile
 
-__all__ = ["profile_parquet", "QUANTILES"]
+__all__ = ["QUANTILES", "profile_parquet"]
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 EXACT_ROWS = 1_000_000

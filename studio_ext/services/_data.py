@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..entities._data import Data, DataConsumer, DataProfile, Datastore, DataType, DelimitedReadOptions, SourcePreview
+from ..entities._data import (
+    Data,
+    DataConsumer,
+    DataProfile,
+    Datastore,
+    DataType,
+    DelimitedReadOptions,
+    SourcePreview,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -42,9 +51,9 @@ class DataOperations(Protocol):
 
     def restore(self, name: str, version: int | str | None = None) -> None: ...
 
-    def preview(self, name: str, version: int | str | None = None, n: int = 100) -> "pd.DataFrame": ...
+    def preview(self, name: str, version: int | str | None = None, n: int = 100) -> pd.DataFrame: ...
 
-    def load(self, name: str, version: int | str | None = None) -> "pd.DataFrame": ...
+    def load(self, name: str, version: int | str | None = None) -> pd.DataFrame: ...
 
     def profile(self, name: str, version: int | str | None = None, *, refresh: bool = False) -> DataProfile: ...
 
@@ -52,7 +61,7 @@ class DataOperations(Protocol):
         self,
         *,
         path: str | None = None,
-        type: DataType | str = DataType.TABULAR,  # noqa: A002
+        type: DataType | str = DataType.TABULAR,
         read_options: DelimitedReadOptions | dict | None = None,
         datastore: str | None = None,
         query: str | None = None,

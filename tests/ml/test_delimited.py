@@ -7,7 +7,12 @@ import pytest
 
 from studio_ext.entities import DelimitedReadOptions
 from studio_ext.errors import InvalidInput
-from studio_ext.ml.delimited import TextSource, convert_to_parquet, preview_bytes, sniff_delimiter
+from studio_ext.ml.delimited import (
+    TextSource,
+    convert_to_parquet,
+    preview_bytes,
+    sniff_delimiter,
+)
 
 
 @pytest.mark.parametrize("sample, expected", [

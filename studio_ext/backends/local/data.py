@@ -18,18 +18,35 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from ..._validation import check_name
-from ...entities._data import (ColumnSchema, ColumnType, Data, DataConsumer, DataProfile, ColumnProfile,
-                               DataType, DelimitedReadOptions, SourcePreview)
-from ...errors import AlreadyExists, BackendUnavailable, Conflict, InvalidInput, NotFound, StudioError
+from ...entities._data import (
+    ColumnProfile,
+    ColumnSchema,
+    ColumnType,
+    Data,
+    DataConsumer,
+    DataProfile,
+    DataType,
+    DelimitedReadOptions,
+    SourcePreview,
+)
+from ...errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    StudioError,
+)
 from ...ml import delimited
 from . import data_fetch
 from .datastores import DEFAULT_NAME, check_relative, local_folder, parse_datastore_uri
@@ -57,7 +74,7 @@ Progress = Callable[[int, int], None]
 class LocalData:
     """``ws.data``: register, read, preview and profile datasets."""
 
-    def __init__(self, backend: "LocalBackend") -> None:
+    def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
         self._root = local_folder(backend.datastore_uri)
         self._staging = self._root / ".staging"
@@ -160,7 +177,7 @@ class LocalData:
         entity = self.get(name, version)
         return Path(entity.local_path)
 
-    def preview(self, name: str, version: int | str | None = None, n: int = 100) -> "pd.DataFrame":
+    def preview(self, name: str, version: int | str | None = None, n: int = 100) -> pd.DataFrame:
         """The first ``n`` rows, read from the first row group only."""
         path = self._parquet(name, version)
         parquet = pq.ParquetFile(path)
@@ -178,7 +195,7 @@ class LocalData:
             return pq.read_schema(path).empty_table().to_pandas()
         return pa.Table.from_batches([first]).to_pandas() if first.num_rows else pd.DataFrame()
 
-    def load(self, name: str, version: int | str | None = None) -> "pd.DataFrame":
+    def load(self, name: str, version: int | str | None = None) -> pd.DataFrame:
         """The whole table as a pandas DataFrame."""
         return pq.read_table(self._parquet(name, version)).to_pandas()
 
@@ -205,7 +222,7 @@ class LocalData:
         self,
         *,
         path: str | None = None,
-        type: DataType | str = DataType.TABULAR,  # noqa: A002 - the Data field's name
+        type: DataType | str = DataType.TABULAR,
         read_options: DelimitedReadOptions | dict | None = None,
         datastore: str | None = None,
         query: str | None = None,
@@ -304,7 +321,7 @@ class LocalData:
         return out
 
     # -- sources ------------------------------------------------------------------------------
-    def _acquire(self, data: Data, dest: Path, tracker: "_Tracker", limit: int | None = None) -> tuple[list[Path], str]:
+    def _acquire(self, data: Data, dest: Path, tracker: _Tracker, limit: int | None = None) -> tuple[list[Path], str]:
         """Copy the source into ``dest``; return its files (sorted) and a label for messages."""
         path = data.path
         if not isinstance(path, str) or not path:
@@ -316,7 +333,7 @@ class LocalData:
             tracker.add_total(stores.size(store_name, rel) if limit is None else None)
             copied = stores.download(store_name, rel, dest, progress=tracker.advance, limit=limit)
             label = path
-        elif re.match(r"^https?://", path, re.I):
+        elif re.match(r"^https?://", path, re.IGNORECASE):
             data_fetch.check_url(path)
             tracker.add_total(data_fetch.content_length(path) if limit is None else None)
             copied = dest / data_fetch.file_name(path)
@@ -357,7 +374,7 @@ class LocalData:
             raise NotFound(f"{path!r} does not exist (looked in {local.resolve()}).")
         return local.resolve()
 
-    def _parse(self, files: list[Path], out: Path, options: DelimitedReadOptions, tracker: "_Tracker") -> dict[str, Any]:
+    def _parse(self, files: list[Path], out: Path, options: DelimitedReadOptions, tracker: _Tracker) -> dict[str, Any]:
         parquet = [f for f in files if f.suffix.lower() == ".parquet"]
         if parquet and len(parquet) != len(files):
             raise InvalidInput("A tabular dataset's folder mixes Parquet and text files; register them separately.")
@@ -379,7 +396,7 @@ class LocalData:
         return {"row_count": int(rows), "delimiter": delimiter,
                 "columns": [{"name": f.name, "type": _type_name(f.type)} for f in schema]}
 
-    def _from_query(self, data: Data, staging: Path, tracker: "_Tracker") -> dict[str, Any]:
+    def _from_query(self, data: Data, staging: Path, tracker: _Tracker) -> dict[str, Any]:
         if not data.datastore:
             raise InvalidInput("A dataset from a query needs datastore='NAME' (a SQL datastore).")
         engine = self._b.service("datastores").sql_engine(data.datastore)

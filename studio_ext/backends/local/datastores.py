@@ -13,15 +13,24 @@ import re
 import shutil
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ..._validation import check_name, resolve_inside
 from ...entities._data import Datastore, DatastoreType, redact_url
-from ...errors import AlreadyExists, BackendUnavailable, Conflict, InvalidInput, MissingDependency, NotFound, UnsafePath
+from ...errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    MissingDependency,
+    NotFound,
+    UnsafePath,
+)
 from . import data_fetch
 from .store import now, to_datetime
 
@@ -71,7 +80,7 @@ def check_relative(path: str, what: str = "datastore path") -> str:
 class LocalDatastores:
     """``ws.datastores``: list, get, register and delete datastores."""
 
-    def __init__(self, backend: "LocalBackend") -> None:
+    def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
 
     # -- the operation group ---------------------------------------------------------

@@ -4,7 +4,6 @@ profiles, job inputs and lineage, and every kind of bad input refused whole."""
 from __future__ import annotations
 
 import http.server
-import os
 import socket
 import threading
 import time
@@ -15,7 +14,14 @@ import pytest
 
 from studio_ext import Input, Workspace, command
 from studio_ext.entities import Data, Datastore, DelimitedReadOptions
-from studio_ext.errors import AlreadyExists, BackendUnavailable, Conflict, InvalidInput, NotFound, UnsafePath
+from studio_ext.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    UnsafePath,
+)
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +269,7 @@ def test_missing_and_unsupported_sources(ws, tmp_path):
 
 # -- URLs ----------------------------------------------------------------------------------------------
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - the http.server API
+    def do_GET(self):
         if self.path.startswith("/to-metadata"):
             self.send_response(302)
             self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
@@ -284,7 +290,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 def web_root(tmp_path):
     root = tmp_path / "web"
     root.mkdir()
-    handler = lambda *a, **k: _Handler(*a, directory=str(root), **k)  # noqa: E731
+    handler = lambda *a, **k: _Handler(*a, directory=str(root), **k)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
