@@ -137,6 +137,10 @@ def _common_args(job: AutoMLJob, data: str) -> dict[str, Any]:
         "test_data_size": job.test_data_size,
         "positive_label": job.positive_label if job.task == "classification" else None,
         "enable_model_explainability": job.training.enable_model_explainability,
+        "name": job.name,
+        "display_name": job.display_name,
+        "description": job.description,
+        "tags": dict(job.tags) if job.tags else None,
     }
 
 

@@ -132,8 +132,21 @@ def settings_of(spec: dict[str, Any]) -> "AutoMLSettings":
         featurization=FeaturizationSettings(**spec["featurization"]),
         forecasting=ForecastingSettings(**forecasting) if forecasting else None,
         positive_label=spec.get("positive_label"),
-        n_jobs=limits.get("max_cores_per_trial") or 1,
+        n_jobs=limits.get("max_cores_per_trial") or free_cores(),
     )
+
+
+def free_cores() -> int:
+    """Cores nobody else is using now (by the load average): threads a trial may take without
+    oversubscribing, which makes OpenMP libraries spin instead of work."""
+    import os
+
+    cores = os.cpu_count() or 1
+    try:
+        busy = int(os.getloadavg()[0])
+    except OSError:
+        busy = 0
+    return max(1, cores - busy)
 
 
 def split_test(frame: "pd.DataFrame", spec: dict[str, Any]) -> tuple["pd.DataFrame", "pd.DataFrame | None"]:
@@ -226,7 +239,6 @@ class LocalAutoML:
                 experiment_name=job.experiment_name, display_name=job.display_name, description=job.description,
                 name=job.name, tags={**job.tags, "task": job.task, "primary_metric": str(
                     job.primary_metric or settings_of(spec).primary_metric or "")}, type=JOB_TYPE,
-                environment_variables={"OMP_NUM_THREADS": str(job.limits.max_cores_per_trial or 1)},
             )
             submitted = self._b.service("jobs").create_or_update(command, parent_job_name=parent_job_name)
         return self._as_automl(job, submitted)

@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -62,22 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     say(f"AutoML {spec['task']} on {len(train):,} rows x {train.shape[1]} columns, target "
           f"{settings.target!r}, budget {settings.timeout_seconds:.0f} s.")
     try:
-        prepared = prepare(train, settings, validation)
+        prepared = prepare(train, settings, validation, guardrails=False)
     except StudioError as exc:
         say(f"Refused: {exc.message}")
         return 2
-    for g in prepared.guardrails:
-        say(f"[guardrail] {g.name}: {g.status.value}. {g.description}")
-    with tempfile.TemporaryDirectory(prefix="automl-") as tmp:
-        folder = Path(tmp) / ARTIFACTS
-        folder.mkdir()
-        _dump(folder / "guardrails.json", [g.to_dict() for g in prepared.guardrails])
-        _dump(folder / "featurization.json", {**prepared.featurization.to_dict(),
-                                              "validation": prepared.validation.description})
-        client.log_artifacts(run_id, str(folder), ARTIFACTS)
-    _log_params(client, run_id, {
-        "task": spec["task"], "primary_metric": prepared.metric.value, "target_column_name": settings.target,
-        "validation": prepared.validation.kind.value, "algorithms": ",".join(lr.name for lr in prepared.learners)})
+    # The guardrails' checks (and the first MLflow writes) run beside the search: trials use one core.
+    describe = threading.Thread(target=describe_data, args=(client, run_id, prepared, spec), name="automl-guardrails",
+                                daemon=True)
+    describe.start()
 
     recorder = TrialRecorder(backend, name, prepared.metric.value, prepared.metric.higher_is_better)
     best_so_far: list[float] = []
@@ -105,11 +98,39 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         closer()
         recorder.close()
+        describe.join()
     finish(ws, name, run_id, result, test, spec, deadline)
     took = time.time() - STARTED
     say(f"Done in {took:.1f} s (budget {settings.timeout_seconds:.0f} s): best {result.best.learner}, "
           f"{prepared.metric.value} = {result.best.metrics.get(prepared.metric.value, math.nan):.4f}.")
     return 0
+
+
+def describe_data(client: Any, run_id: str, prepared: Any, spec: dict[str, Any]) -> None:
+    """Check the guardrails and store them with the featurization summary on the job's run."""
+    from ...ml.automl import check_guardrails
+    from .automl import ARTIFACTS
+
+    try:
+        found = check_guardrails(prepared.features, prepared.y, prepared.task, prepared.featurization,
+                                 prepared.validation)
+    except Exception as exc:  # the checks inform; they must never stop the run
+        say(f"The data guardrails could not be checked: {type(exc).__name__}: {exc}")
+        found = []
+    prepared.guardrails[:0] = found
+    for g in prepared.guardrails:
+        say(f"[guardrail] {g.name}: {g.status.value}. {g.description}")
+    with tempfile.TemporaryDirectory(prefix="automl-") as tmp:
+        folder = Path(tmp) / ARTIFACTS
+        folder.mkdir()
+        _dump(folder / "guardrails.json", [g.to_dict() for g in prepared.guardrails])
+        _dump(folder / "featurization.json", {**prepared.featurization.to_dict(),
+                                              "validation": prepared.validation.description})
+        client.log_artifacts(run_id, str(folder), ARTIFACTS)
+    _log_params(client, run_id, {
+        "task": spec["task"], "primary_metric": prepared.metric.value,
+        "target_column_name": prepared.settings.target, "validation": prepared.validation.kind.value,
+        "algorithms": ",".join(lr.name for lr in prepared.learners)})
 
 
 def finish(ws: Any, name: str, run_id: str, result: Any, test: Any, spec: dict[str, Any], deadline: float) -> None:
