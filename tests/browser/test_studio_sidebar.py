@@ -8,6 +8,7 @@ itself: controls, a kernel round trip, a plotly Figure and a FigureWidget.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -208,4 +209,32 @@ def test_switching_workspace_rebuilds_open_pages(studio, tmp_path) -> None:
             ".jp-StudioSidebar-workspaceName", has_text="browser-tests"
         ).wait_for()
         other.close()
+    studio.assert_clean()
+
+
+def test_summary_counts_a_running_job(studio) -> None:
+    from studio_ext import command
+
+    ws = Workspace(studio.server.workspace)
+    job = ws.jobs.create_or_update(
+        command(
+            command="python -c \"import time; time.sleep(300)\"",
+            display_name="sleeper",
+            experiment_name="browser-tests",
+        )
+    )
+    sidebar = studio.open_sidebar()
+    running = sidebar.locator('[data-count="running-jobs"]')
+    try:
+        deadline = time.monotonic() + 120
+        while running.get_attribute("data-value") != "1":
+            assert time.monotonic() < deadline, "the sidebar never counted the running job"
+            sidebar.locator(".jp-StudioSidebar-refresh").click()
+            studio.page.wait_for_timeout(1000)
+        studio.screenshot("sidebar-running-job")
+    finally:
+        ws.jobs.begin_cancel(job.name).result(timeout=60)
+    sidebar.locator(".jp-StudioSidebar-refresh").click()
+    expect(running).to_have_attribute("data-value", "0")
+    ws.close()
     studio.assert_clean()
