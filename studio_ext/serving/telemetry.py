@@ -92,8 +92,10 @@ class RequestRecorder:
         if connection_string:
             # Only wired when configured: the exporter talks to Azure over the network.
             from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
+            from opentelemetry.sdk.trace import TracerProvider
 
-            self._exporters.append(AzureMonitorTraceExporter(connection_string=connection_string))
+            self._exporters.append(AzureMonitorTraceExporter(
+                connection_string=connection_string, tracer_provider=TracerProvider(resource=self._resource)))
         self._pending: list[tuple[int, int, dict[str, Any]]] = []
         self._interval = interval
         self._stop = threading.Event()
@@ -174,8 +176,7 @@ def query_metrics(
                                "p95_ms": float(p95), "p99_ms": float(p99)})
     metrics.total_requests = len(rows)
     metrics.total_failures = int(failed.sum())
-    window = max(until - min(since, float(ts.min())), 1.0) if since is None else max(until - since, 1.0)
-    metrics.requests_per_minute = len(rows) * 60.0 / window
+    metrics.requests_per_minute = len(rows) * 60.0 / max(until - since, 1.0)
     metrics.p50_ms, metrics.p95_ms, metrics.p99_ms = (float(v) for v in np.percentile(duration, [50, 95, 99]))
     codes, counts = np.unique(status, return_counts=True)
     metrics.by_status = {int(c): int(n) for c, n in zip(codes, counts)}
