@@ -158,7 +158,7 @@ class EndpointsDuty:
             self._last_beat = time.monotonic()
             beat = files.endpoints_root(self._ws) / files.HEARTBEAT
             try:
-                beat.parent.mkdir(parents=True, exist_ok=True)
+                beat.parent.mkdir(exist_ok=True)  # never re-creates a deleted workspace folder
                 beat.touch()
             except OSError:
                 log.warning("cannot touch %s", beat)
