@@ -35,6 +35,8 @@ _PAGE_LIST: list[Page] = [
     Page("compute", "Compute", "studio_ext.panels.compute:ComputePanel"),
     Page("automl", "Automated ML", "studio_ext.panels.automl:AutoMLWizard"),
     Page("endpoints", "Endpoints", "studio_ext.panels.endpoints:EndpointsPanel"),
+    Page("explanations", "Explanations", "studio_ext.panels.explanation:ExplanationDashboard"),
+    Page("fairness", "Fairness", "studio_ext.panels.fairness:FairnessDashboard"),
 ]
 PAGES: dict[str, Page] = {page.id: page for page in _PAGE_LIST}
 

@@ -1,0 +1,294 @@
+"""The Fairness page: assess a model across sensitive groups, mitigate, compare, register.
+
+``FairnessDashboard(ws, assessment)`` shows an assessment (choose the sensitive
+feature(s) and the metric: bars per group with the disparity called out) or a
+mitigation's model comparison: every candidate as a point of performance vs
+disparity with the Pareto front; clicking a point (or choosing it in the list) shows
+its per-group details, and the chosen one can be registered. Opened with the
+workspace alone it offers the workspace's results and a form to assess a model.
+Every action goes through ``ws.fairness``/``ws.models``/``ws.data``.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any, Callable
+
+import ipywidgets as widgets
+
+from ..entities import JobStatus
+from ..errors import StudioError
+from ..ml.fairness import FairnessAssessment, FairnessConstraint, MitigationMethod, MitigationResult
+from . import fairness_charts as charts
+from ._model_data import ModelDataPicker
+from ._widgets import CodeBox, Message, SharedPoller, format_value, html_table, show_figures
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..workspace import Workspace
+
+__all__ = ["AssessmentView", "ComparisonView", "FairnessDashboard"]
+
+_WIDE = {"description_width": "140px"}
+_SUMMARY_LABELS = {"demographic_parity_difference": "demographic parity difference",
+                   "demographic_parity_ratio": "demographic parity ratio",
+                   "equalized_odds_difference": "equalized odds difference"}
+
+
+def _code(ws: "Workspace", *lines: str) -> str:
+    return "from studio_ext import Workspace\n\nws = Workspace({!r})\n{}\n".format(str(ws.path), "\n".join(lines))
+
+
+class AssessmentView(widgets.VBox):
+    """One assessment: sensitive view and metric pickers, bars per group, disparity, table."""
+
+    def __init__(self, assessment: FairnessAssessment, title: str = "") -> None:
+        super().__init__()
+        self.assessment = assessment
+        self.sensitive = widgets.Dropdown(description="Sensitive feature", options=assessment.keys,
+                                          value=assessment.keys[0], style=_WIDE)
+        first = next((m for m in assessment.metrics if m != "selection_rate"), assessment.metrics[0])
+        self.metric = widgets.Dropdown(description="Metric", options=assessment.metrics, value=first, style=_WIDE)
+        self.callout = widgets.HTML()
+        self.chart = widgets.Output()
+        self.table = widgets.HTML()
+        self.sensitive.observe(lambda _c: self.draw(), names="value")
+        self.metric.observe(lambda _c: self.draw(), names="value")
+        head = [widgets.HTML(f"<b>{html.escape(title)}</b>")] if title else []
+        self.children = [*head, widgets.HBox([self.sensitive, self.metric]), self.callout, self.chart, self.table]
+        self.draw()
+
+    def draw(self) -> None:
+        a, key, metric = self.assessment, self.sensitive.value, self.metric.value
+        show_figures(self.chart, [charts.group_bars(a, key, metric)])
+        table = a.by_group(key)
+        low, high = table[metric].idxmin(), table[metric].idxmax()
+        gap, ratio = a.disparity(metric, key), a.disparity(metric, key, "ratio")
+        lines = [f"<b>{html.escape(metric.replace('_', ' '))}</b>: difference <b>{format_value(gap)}</b> "
+                 f"(highest {html.escape(str(high))} {format_value(table.loc[high, metric])}, lowest "
+                 f"{html.escape(str(low))} {format_value(table.loc[low, metric])}), ratio {format_value(ratio)}"]
+        summary = a.summary.get(key, {})
+        if summary:
+            lines.append(" · ".join(f"{_SUMMARY_LABELS.get(k, k)} <b>{format_value(v)}</b>" for k, v in summary.items()))
+        self.callout.value = ("<div style='border-left:4px solid #a4262c;padding:2px 8px;font-size:90%'>"
+                              + "<br>".join(lines) + "</div>")
+        columns = ["count", *a.metrics]
+        self.table.value = html_table(["group", *columns],
+                                      [[g, *[format_value(table.loc[g, c]) for c in columns]] for g in table.index])
+
+
+class ComparisonView(widgets.VBox):
+    """Candidates of a mitigation as points; the picked one's groups; register it."""
+
+    def __init__(self, ws: "Workspace", result: MitigationResult, on_code: Callable[[str], None]) -> None:
+        super().__init__()
+        import plotly.graph_objects as go
+
+        self.ws, self.result, self._on_code = ws, result, on_code
+        self.figure = go.FigureWidget(data=charts.comparison_traces(result), layout=charts.comparison_layout(result))
+        self.figure.data[0].on_click(self._on_point_click)
+        self.candidate = widgets.Dropdown(description="Candidate", style=_WIDE,
+                                          options=[(self._label(c), c.index) for c in result.candidates], value=0)
+        self.details = widgets.VBox()
+        self.model_name = widgets.Text(description="Register as", placeholder="model name", style=_WIDE)
+        self.register_button = widgets.Button(description="Register model", button_style="success", icon="check")
+        self.message = Message()
+        self.candidate.observe(lambda _c: self.show_candidate(), names="value")
+        self.register_button.on_click(lambda _b: self.register())
+        self.children = [self.figure, self.candidate, self.details,
+                         widgets.HBox([self.model_name, self.register_button]), self.message]
+        self.show_candidate()
+
+    def _label(self, c: Any) -> str:
+        r = self.result
+        star = " ★ Pareto" if c.index in r.pareto_front else ""
+        return (f"{c.name}{star}: {r.performance_metric} {c.performance[r.performance_metric]:.4f}, "
+                f"{r.disparity_metric} {c.disparity[r.disparity_metric]:.4f}")
+
+    def _on_point_click(self, _trace: Any, points: Any, _state: Any) -> None:
+        if points.point_inds:
+            self.candidate.value = self.result.candidates[points.point_inds[0]].index
+
+    def show_candidate(self) -> None:
+        chosen = self.result.candidate(self.candidate.value)
+        with self.figure.batch_update():  # outline the picked point
+            self.figure.data[0].marker.line.width = [3 if c.index == chosen.index else 0 for c in self.result.candidates]
+        self.details.children = [AssessmentView(chosen.assessment, title=f"{chosen.name}: groups on held-out rows")]
+        self.register_button.disabled = chosen.is_original
+        self.message.clear()
+        if chosen.is_original:
+            self.message.info("This is the original model; pick a mitigated candidate to register it.")
+
+    def register(self) -> Any:
+        chosen = self.result.candidate(self.candidate.value)
+        name = self.model_name.value.strip()
+        if not name:
+            self.message.error("Give the model a name to register it under.")
+            return None
+        try:
+            model = self.ws.fairness.register_candidate(self.result.name, chosen.name, name=name)
+        except StudioError as exc:
+            self.message.error(str(exc))
+            return None
+        self.message.info(f"Registered {model.name} version {model.version} (tags record the sensitive features "
+                          f"and the constraint).")
+        self._on_code(f"ws.fairness.register_candidate({self.result.name!r}, {chosen.name!r}, name={name!r})")
+        return model
+
+
+class FairnessDashboard(widgets.VBox):
+    """``FairnessDashboard(ws, assessment=None)``: an assessment or mitigation, or a picker of the workspace's.
+
+    ``assessment`` is a FairnessAssessment, a MitigationResult, or a name in ``ws.fairness``.
+    """
+
+    def __init__(self, ws: "Workspace", assessment: "FairnessAssessment | MitigationResult | str | None" = None, *,
+                 poll_interval: float = 2.0) -> None:
+        self._subscription: Any = None
+        super().__init__()
+        self.ws = ws
+        self.poll_interval = poll_interval
+        self.result: FairnessAssessment | MitigationResult | None = None
+        self.view: AssessmentView | ComparisonView | None = None
+        self.message = Message()
+        self.code = CodeBox()
+        self.picker = widgets.Dropdown(description="Result", options=[], style=_WIDE, layout=widgets.Layout(width="70%"))
+        self.open_button = widgets.Button(description="Open", button_style="primary")
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.form = AssessForm(ws, on_done=self._assessed)
+        self.method = widgets.Dropdown(description="Mitigation", style=_WIDE,
+                                       options=[(m.value.replace("_", " "), m.value) for m in MitigationMethod])
+        self.constraint = widgets.Dropdown(description="Constraint", style=_WIDE,
+                                           options=[(c.value.replace("_", " "), c.value) for c in FairnessConstraint])
+        self.mitigate_button = widgets.Button(description="Mitigate", button_style="warning", icon="balance-scale")
+        self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout=widgets.Layout(display="none"))
+        self.mitigation_box = widgets.VBox([widgets.HTML("<b>Mitigate this model</b>"),
+                                            widgets.HBox([self.method, self.constraint, self.mitigate_button,
+                                                          self.progress])],
+                                           layout=widgets.Layout(display="none"))
+        self.body = widgets.VBox()
+        self.open_button.on_click(lambda _b: self.open_result(self.picker.value) if self.picker.value else None)
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        self.mitigate_button.on_click(lambda _b: self.start_mitigation())
+        self.children = [widgets.HTML("<h3 style='margin:4px 0'>Fairness</h3>"),
+                         widgets.HBox([self.picker, self.open_button, self.refresh_button]),
+                         widgets.HTML("<b>Assess a registered model</b>"), self.form, self.message, self.body,
+                         self.mitigation_box, self.code]
+        self.refresh()
+        if assessment is not None:
+            self.open_result(assessment)
+
+    def refresh(self) -> None:
+        try:
+            records = self.ws.fairness.list()
+        except StudioError as exc:
+            self.message.error(str(exc))
+            return
+        done = [r for r in records if r.status is JobStatus.COMPLETED]
+        self.picker.options = [(r.title, r.name) for r in done]
+        if not done:
+            self.message.info("No fairness results yet: assess a registered model below.")
+
+    def open_result(self, result: "FairnessAssessment | MitigationResult | str") -> None:
+        self.message.clear()
+        try:
+            loaded = self.ws.fairness.get(result) if isinstance(result, str) else result
+        except StudioError as exc:
+            self.message.error(str(exc))
+            return
+        self.result = loaded
+        on_code = lambda c: self.code.show(_code(self.ws, c))  # noqa: E731
+        if isinstance(loaded, MitigationResult):
+            self.view = ComparisonView(self.ws, loaded, on_code)
+            self.mitigation_box.layout.display = "none"
+        else:
+            self.view = AssessmentView(loaded)
+            can_mitigate = bool(loaded.metadata.get("model")) and loaded.metadata.get("dataset") != "(DataFrame)"
+            self.mitigation_box.layout.display = "" if can_mitigate else "none"
+            classifier = loaded.task.value == "classification"
+            self.constraint.options = [(c.value.replace("_", " "), c.value) for c in FairnessConstraint
+                                       if (c is FairnessConstraint.BOUNDED_GROUP_LOSS) != classifier]
+        self.body.children = [self.view]
+        if loaded.name:
+            self.code.show(_code(self.ws, f"result = ws.fairness.get({loaded.name!r})"))
+
+    def _assessed(self, assessment: FairnessAssessment, code: str) -> None:
+        self.refresh()
+        self.open_result(assessment)
+        self.code.show(_code(self.ws, code))
+
+    def start_mitigation(self) -> str | None:
+        """Mitigate the open assessment's model as a job; the comparison opens when it ends."""
+        a = self.result
+        if not isinstance(a, FairnessAssessment):
+            return None
+        meta = a.metadata
+        self.message.clear()
+        try:
+            record = self.ws.fairness.mitigate(meta["model"], meta["dataset"], meta["target_column"],
+                                               a.sensitive_features, method=self.method.value,
+                                               constraint=self.constraint.value, wait=False)
+        except StudioError as exc:
+            self.message.error(str(exc))
+            return None
+        self.code.show(_code(self.ws, f"result = ws.fairness.mitigate({meta['model']!r}, {meta['dataset']!r}, "
+                                      f"{meta['target_column']!r}, {a.sensitive_features!r}, "
+                                      f"method={self.method.value!r}, constraint={self.constraint.value!r})"))
+        self.message.info(f"Mitigation job {record.job_name} started; the comparison opens when it finishes.")
+        self.progress.layout.display = ""
+        self.progress.value = 0
+        poller = SharedPoller.for_workspace(self.ws, self.poll_interval)
+        self._subscription = poller.subscribe(("fairness", record.name), lambda: self.ws.fairness.get_record(record.name),
+                                              self._on_record)
+        return record.name
+
+    def _on_record(self, record: Any, error: BaseException | None) -> bool:
+        if error is not None:
+            self.message.error(str(error))
+            return False
+        self.progress.value = record.progress or 0.0
+        if not record.status.is_terminal:
+            return True
+        self.progress.layout.display = "none"
+        if record.status is JobStatus.COMPLETED:
+            self.refresh()
+            self.open_result(record.name)
+        else:
+            self.message.error(f"The mitigation job {record.job_name} ended {record.status}: {record.error}")
+        return False
+
+    def close(self) -> None:
+        if self._subscription is not None:
+            self._subscription.cancel()
+        super().close()
+
+
+class AssessForm(widgets.VBox):
+    """Model, dataset, target and sensitive columns; runs ws.fairness.assess."""
+
+    def __init__(self, ws: "Workspace", on_done: Callable[[FairnessAssessment, str], None]) -> None:
+        super().__init__()
+        self.ws = ws
+        self._on_done = on_done
+        self.message = Message()
+        self.sensitive = widgets.SelectMultiple(description="Sensitive features", options=[], rows=5, style=_WIDE)
+        self.inputs = ModelDataPicker(ws, self.message, on_columns=self._columns)
+        self.model, self.dataset, self.target = self.inputs.model, self.inputs.dataset, self.inputs.target
+        self.go = widgets.Button(description="Assess", button_style="primary", icon="play")
+        self.go.on_click(lambda _b: self.submit())
+        self.children = [self.inputs, self.sensitive, self.go, self.message]
+
+    def _columns(self, names: list[str]) -> None:
+        self.sensitive.options = names
+
+    def submit(self) -> FairnessAssessment | None:
+        self.message.clear()
+        sensitive = list(self.sensitive.value)
+        try:
+            a = self.ws.fairness.assess(self.model.value, self.dataset.value, self.target.value, sensitive)
+        except StudioError as exc:
+            self.message.error(str(exc))
+            return None
+        code = (f"a = ws.fairness.assess({self.model.value!r}, {self.dataset.value!r}, {self.target.value!r}, "
+                f"{sensitive!r})\na.by_group({sensitive[0]!r})")
+        self._on_done(a, code)
+        return a
