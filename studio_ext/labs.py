@@ -232,3 +232,29 @@ def check_endpoint_monitored(ws: Workspace, endpoint: str, *, min_requests: int 
         )
     passed(f"telemetry of {endpoint!r}: {ok} successful and {m.total_failures} failed request(s), p95 {m.p95_ms:.0f} ms")
     return m
+
+
+def check_automl_job(ws: Workspace, name: str | None, *, task: str, primary_metric: str,
+                     registered_as: str | None = None) -> Any:
+    """The AutoML job ``name`` completed a ``task`` search judged by ``primary_metric`` (and its best model is registered)."""
+    job = check_job_completed(ws, name)
+    run = ws.automl.get(name)
+    if run.task != task:
+        raise LabCheckError(f"The AutoML job {name} is a {run.task} job; the lab asks for {task}. "
+                            f"Choose the {task} task and submit again.")
+    if run.primary_metric != primary_metric:
+        raise LabCheckError(f"The AutoML job {name} was judged by {run.primary_metric}; the lab asks for "
+                            f"{primary_metric}. Pick that primary metric and submit again.")
+    done = [t for t in run.trials if t.status == "Completed"]
+    if not done or not run.has_model:
+        raise LabCheckError(f"The AutoML job {name} finished no trial, so it has no best model. "
+                            "Give it a longer timeout (set_limits(timeout_minutes=...)) and submit again.")
+    if registered_as:
+        mine = [m for m in ws.models.list(registered_as) if m.tags.get("automl_job") == name] \
+            if registered_as in {m.name for m in ws.models.list()} else []
+        if not mine:
+            raise LabCheckError(f"No version of the model {registered_as!r} comes from the AutoML job {name}. "
+                                f"Register it with ws.automl.register_best_model({name!r}, {registered_as!r}).")
+    passed(f"AutoML job {name}: {len(done)} trial(s), best {run.best_algorithm} with {primary_metric} = {run.best_metric:.4g}"
+           + (f", registered as {registered_as}" if registered_as else ""))
+    return run
