@@ -55,7 +55,7 @@ def is_running(workspace: Path) -> bool:
         return False
 
 
-def ensure_running(workspace: Path, store: Any, timeout: float = 60.0) -> bool:
+def ensure_running(workspace: Path, store: Any, timeout: float = 180.0) -> bool:
     """Start the supervisor unless one runs; return True if this call started it.
 
     Waits until the new supervisor has recovered the workspace's state, so the
