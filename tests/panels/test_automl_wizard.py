@@ -100,4 +100,10 @@ def test_wizard_steps_to_a_submitted_job_and_a_live_leaderboard(ws_with_data: Wo
     results.register_button.click()
     assert results.message.text == f"Registered model {results.model_name.value} version 1."
     assert ws.models.get(results.model_name.value).job_name == results.name
+    results.endpoint_name.value = "wizard-ep"
+    results.deploy_button.click()  # the registered model goes behind a real-time endpoint
+    assert results.message.text.startswith("Deployed to endpoint wizard-ep: http://127.0.0.1:"), results.message.text
+    endpoint = ws.online_endpoints.get("wizard-ep")
+    assert endpoint.traffic == {"blue": 100}
+    assert str(ws.online_deployments.get("blue", "wizard-ep").state) == "Healthy"
     wizard.close()

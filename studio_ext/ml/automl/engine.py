@@ -28,7 +28,7 @@ import pandas as pd
 from ...entities._automl import FeaturizationSettings, ForecastingSettings
 from ...errors import InvalidInput
 from . import ensemble as ens
-from .featurization import FeaturizationPlan, plan_featurization
+from .featurization import FeaturizationPlan, NamedColumns, plan_featurization
 from .forecasting import Forecaster, ForecastSpec, add_lag_features, check_series, history_of, plan_forecast
 from .guardrails import Guardrail, check_guardrails
 from .learners import LEARNERS, Learner, LabelDecoder, resolve_learners
@@ -439,7 +439,8 @@ def _final_model(prepared: Prepared, featurizer: Any, X: np.ndarray, data: Trial
         inner = refit(chosen)
     if task is Task.CLASSIFICATION:
         inner = LabelDecoder.wrap(inner, prepared.classes)
-    pipeline = Pipeline([("featurize", featurizer), ("model", inner)])
+    columns = NamedColumns().fit(prepared.features.iloc[:0])
+    pipeline = Pipeline([("columns", columns), ("featurize", featurizer), ("model", inner)])
     if prepared.forecast is not None:
         n = len(prepared.features) if prepared.n_train is None else prepared.n_train
         raw = prepared.features.iloc[:n].drop(columns=[c for c in prepared.features.columns

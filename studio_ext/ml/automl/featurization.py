@@ -349,6 +349,35 @@ def _parse_params(frame: pd.DataFrame, params: Mapping[str, list[Any]] | None) -
 # -- transformers saved inside the model --------------------------------------------------
 
 
+class NamedColumns(BaseEstimator, TransformerMixin):
+    """The model's first step: rows given as a plain array get the training columns' names back.
+
+    Scoring servers often pass a numeric matrix; the featurization selects columns by
+    name, so it needs a frame. Frames pass through with their columns in training order.
+    """
+
+    def fit(self, X: Any, y: Any = None) -> "NamedColumns":
+        self.feature_names_in_ = np.asarray([str(c) for c in pd.DataFrame(X).columns], dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        return self
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        names = list(self.feature_names_in_)
+        if isinstance(X, pd.DataFrame):
+            missing = [c for c in names if c not in X.columns]
+            if missing:
+                raise ValueError(f"the rows lack the column(s) {', '.join(map(repr, missing))}")
+            return X[names]
+        frame = pd.DataFrame(np.asarray(X, dtype=object) if np.ndim(X) == 2 else X)
+        if frame.shape[1] != len(names):
+            raise ValueError(f"each row must have {len(names)} values ({', '.join(names)}); got {frame.shape[1]}")
+        frame.columns = names
+        return frame.infer_objects()
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return self.feature_names_in_
+
+
 class ToFloat(BaseEstimator, TransformerMixin):
     """Numeric columns (nullable ints and booleans included) as a float matrix with NaN for missing."""
 
