@@ -6,6 +6,7 @@
 
 from . import automl
 from ._builders import command
+from ._jupyter_hooks import _jupyter_labextension_paths, _jupyter_server_extension_points  # noqa: F401
 from .entities import Environment, Input, Output
 from .errors import StudioError
 from .workspace import Workspace
