@@ -60,6 +60,7 @@ MIN_ROWS = 10
 FINAL_OVERHEAD_SECONDS = 1.0  # report, packaging: reserved on top of the refit estimate
 REFIT_FACTOR = 1.5  # a refit on all rows costs about this much more than one fold's fit
 ENSEMBLE_SECONDS = 1.0
+MAX_TRIAL_SHARE = 0.2  # one trial may use a fifth of the budget; boosting and forests stop growing there
 
 
 @dataclass
@@ -339,7 +340,8 @@ def run(
                           trial_timeout=settings.trial_timeout_seconds, exit_score=settings.exit_score,
                           early_termination=settings.enable_early_termination,
                           n_jobs=settings.n_jobs if runner.slots == 1 else 1,
-                          first_trial_seconds=max(2.0, 0.1 * settings.timeout_seconds))
+                          first_trial_seconds=max(2.0, 0.1 * settings.timeout_seconds),
+                          max_trial_seconds=max(2.0, MAX_TRIAL_SHARE * settings.timeout_seconds))
     folds = len(splits)
 
     ensembles = settings.enable_vote_ensemble or settings.enable_stack_ensemble
@@ -371,7 +373,8 @@ def run(
     notes: list[str] = []
     trials = list(results)
     next_id = max(r.trial_id for r in trials) + 1
-    members = ens.candidates(trials)
+    members = ens.candidates(trials, refit_seconds=deadline - time.time() - FINAL_OVERHEAD_SECONDS - ENSEMBLE_SECONDS,
+                             cost=lambda r: REFIT_FACTOR * r.fold_seconds(folds))
     for enabled, build in ((settings.enable_vote_ensemble, ens.vote), (settings.enable_stack_ensemble, ens.stack)):
         if not enabled:
             continue

@@ -24,19 +24,27 @@ MAX_MEMBERS = 8
 VOTE_ROUNDS = 20
 
 
-def candidates(results: list[TrialResult], limit: int = MAX_MEMBERS) -> list[TrialResult]:
-    """The best trials with held-out predictions: the best of each learner first, then the rest."""
+def candidates(results: list[TrialResult], limit: int = MAX_MEMBERS, *, refit_seconds: float = math.inf,
+               cost: Any = None) -> list[TrialResult]:
+    """The best trials with held-out predictions: the best of each learner first, then the rest.
+
+    With ``cost`` (trial → seconds to refit it), members are taken only while their
+    refits fit in ``refit_seconds``, so a winning ensemble can always be refit in time.
+    """
     ok = sorted((r for r in results if r.complete), key=lambda r: (r.loss, r.trial_id))
+    ordered = [r for i, r in enumerate(ok) if r.learner not in {o.learner for o in ok[:i]}]
+    ordered += [r for r in ok if r not in ordered]
     chosen: list[TrialResult] = []
-    seen: set[str] = set()
-    for r in ok:
-        if r.learner not in seen:
-            chosen.append(r)
-            seen.add(r.learner)
-    for r in ok:
-        if r not in chosen:
-            chosen.append(r)
-    return sorted(chosen[:limit], key=lambda r: (r.loss, r.trial_id))
+    spent = 0.0
+    for r in ordered:
+        if len(chosen) == limit:
+            break
+        price = cost(r) if cost is not None else 0.0
+        if spent + price > refit_seconds:
+            continue
+        chosen.append(r)
+        spent += price
+    return sorted(chosen, key=lambda r: (r.loss, r.trial_id))
 
 
 def vote(members: list[TrialResult], data: TrialData, trial_id: int) -> TrialResult | None:

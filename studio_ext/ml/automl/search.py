@@ -42,6 +42,7 @@ class SearchLimits:
     early_termination: bool = True
     n_jobs: int = -1
     first_trial_seconds: float = 2.0  # the first trial runs even past the deadline, for this long at most
+    max_trial_seconds: float | None = None  # later trials stop growing (trees, rounds) after this long
 
 
 class TrialRunner(Protocol):
@@ -205,6 +206,8 @@ class Search:
             state, flaml_id, config = picked
             now = time.time()
             deadline = self.limits.deadline
+            if self.limits.max_trial_seconds:  # no single trial may take most of the budget
+                deadline = min(deadline, now + self.limits.max_trial_seconds)
             if not self._has_result():  # without one finished trial there is no model at all
                 deadline = max(deadline, now + self.limits.first_trial_seconds)
             if self.limits.trial_timeout:

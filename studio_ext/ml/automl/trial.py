@@ -128,11 +128,14 @@ def _run_trial(data: TrialData, spec: TrialSpec) -> TrialResult:
         pooled = np.zeros((len(rows), width)) if width else np.zeros(len(rows))
         fit_seconds = 0.0
         covered: list[np.ndarray] = []
+        folds = len(data.splits)
         try:
-            for train, valid in data.splits:
+            for i, (train, valid) in enumerate(data.splits):
                 estimator = learner.estimator(spec.config, data.task, spec.n_jobs)
                 t0 = time.time()
-                fit_within(estimator, data.X[train], data.y[train], spec.deadline)
+                # Each fold gets its share of the trial's time, so a cut-short model is cut alike on every fold.
+                share = started + (i + 1) * (spec.deadline - started) / folds
+                fit_within(estimator, data.X[train], data.y[train], min(share, spec.deadline))
                 fit_seconds += time.time() - t0
                 predicted = predict_scores(estimator, data.X[valid], data.task)
                 if width:
