@@ -48,6 +48,7 @@ export interface IStudioKernelOptions {
 export class StudioKernel implements IDisposable {
   constructor(options: IStudioKernelOptions) {
     this._appRendermime = options.rendermime;
+    this._sessions = options.serviceManager.sessions;
     this.kernelName = options.kernelName;
     this.sessionContext = new SessionContext({
       sessionManager: options.serviceManager.sessions,
@@ -77,9 +78,12 @@ export class StudioKernel implements IDisposable {
     return this._stateChanged;
   }
 
-  /** Emitted after a new widget manager replaced the old one: pages render again. */
-  get reset(): ISignal<this, void> {
-    return this._reset;
+  /**
+   * Emitted when a new widget manager is ready. ``restarted``: it replaced one (the
+   * kernel restarted or was replaced), so the widgets on screen are gone.
+   */
+  get managerReady(): ISignal<this, { restarted: boolean }> {
+    return this._managerReady;
   }
 
   /** The rendermime bound to the current widget manager (null until ready). */
@@ -97,7 +101,14 @@ export class StudioKernel implements IDisposable {
       this._initialized = true;
       try {
         await this.sessionContext.initialize();
+        if (!this.sessionContext.session?.kernel) {
+          throw new Error(
+            `no kernel "${this.kernelName}" could be started. Set "Kernel" in ` +
+              'Settings → Studio to a kernel that has studio_ext installed.'
+          );
+        }
       } catch (error) {
+        this._initialized = false; // the next page or "Restart kernel" tries again
         this._setState('dead');
         throw error;
       }
@@ -108,14 +119,24 @@ export class StudioKernel implements IDisposable {
 
   /** Restart the kernel (or start one if it died); every page renders again. */
   async restart(): Promise<void> {
+    if (!this._initialized) {
+      await this.ready();
+      return;
+    }
     const kernel = this.sessionContext.session?.kernel;
     if (!kernel || kernel.isDisposed) {
       this._setState('starting');
       await this.sessionContext.startKernel();
     } else if (kernel.status === 'dead') {
-      // A dead kernel cannot restart; the session gets a new one instead.
+      // A dead kernel cannot restart. If its session is still on the server it
+      // gets a new kernel; if the session was shut down, a new session starts.
       this._setState('starting');
-      await this.sessionContext.changeKernel({ name: kernel.name });
+      await this._sessions.refreshRunning();
+      if (this.sessionContext.session) {
+        await this.sessionContext.changeKernel({ name: kernel.name });
+      } else {
+        await this.sessionContext.startKernel();
+      }
     } else {
       await this.sessionContext.restartKernel();
     }
@@ -239,13 +260,11 @@ export class StudioKernel implements IDisposable {
     );
     this._manager = manager;
     this._rendermime = rendermime;
-    const wasReset = this._everReady;
+    const restarted = this._everReady;
     this._everReady = true;
     this._setState('ready');
     this._ready.resolve();
-    if (wasReset) {
-      this._reset.emit();
-    }
+    this._managerReady.emit({ restarted });
   }
 
   private _dropManager(): void {
@@ -287,6 +306,7 @@ export class StudioKernel implements IDisposable {
   }
 
   private _appRendermime: IRenderMimeRegistry;
+  private _sessions: Session.IManager;
   private _rendermime: IRenderMimeRegistry | null = null;
   private _manager: StudioWidgetManager | null = null;
   private _registered = new Set<string>();
@@ -297,7 +317,7 @@ export class StudioKernel implements IDisposable {
   private _isDisposed = false;
   private _ready = new PromiseDelegate<void>();
   private _stateChanged = new Signal<this, StudioKernelState>(this);
-  private _reset = new Signal<this, void>(this);
+  private _managerReady = new Signal<this, { restarted: boolean }>(this);
 }
 
 /**

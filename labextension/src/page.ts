@@ -44,7 +44,7 @@ export class StudioPage extends Panel {
     this.addWidget(this._notice);
     this._setRenderState('waiting');
     this._kernel.stateChanged.connect(this._onKernelState, this);
-    this._kernel.reset.connect(this._onKernelReset, this);
+    this._kernel.managerReady.connect(this._onManagerReady, this);
   }
 
   readonly pageId: string;
@@ -86,6 +86,7 @@ export class StudioPage extends Panel {
     if (this._kernel.state !== 'ready') {
       this.showNotice('info', 'Starting the studio kernel…');
     }
+    this._awaitingKernel = true;
     try {
       await this._kernel.ready();
     } catch (error) {
@@ -94,6 +95,10 @@ export class StudioPage extends Panel {
         this.showNotice('error', `The studio kernel could not start: ${describe(error)}`, true);
       }
       return;
+    } finally {
+      if (attempt === this._attempt) {
+        this._awaitingKernel = false;
+      }
     }
     const rendermime = this._kernel.rendermime;
     if (attempt !== this._attempt || this.isDisposed || !rendermime) {
@@ -205,8 +210,10 @@ export class StudioPage extends Panel {
   private _onKernelState(_: StudioKernel, state: StudioKernelState): void {
     switch (state) {
       case 'restarting':
-        // The widgets on screen belong to the old kernel: remove them.
+        // The widgets on screen belong to the old kernel: remove them. A render
+        // waiting for the kernel is dropped; the new manager renders the page.
         this._attempt++;
+        this._awaitingKernel = false;
         this._clearOutput(true);
         this._setRenderState('waiting');
         this.showNotice(
@@ -216,6 +223,7 @@ export class StudioPage extends Panel {
         break;
       case 'dead':
         this._attempt++;
+        this._awaitingKernel = false;
         this._clearOutput(true);
         this._setRenderState('stopped');
         this.showNotice(
@@ -229,13 +237,20 @@ export class StudioPage extends Panel {
     }
   }
 
-  private _onKernelReset(): void {
-    const time = new Date().toLocaleTimeString();
-    this._pendingNotice = {
-      kind: 'info',
-      text: `The studio kernel restarted at ${time}; this page was rebuilt.`
-    };
-    this._keepNotice = true;
+  private _onManagerReady(_: StudioKernel, args: { restarted: boolean }): void {
+    // A render waiting for the kernel goes on by itself; a page not shown yet is
+    // rendered by whoever opened it.
+    if (this._awaitingKernel || this._attempt === 0) {
+      return;
+    }
+    if (args.restarted) {
+      const time = new Date().toLocaleTimeString();
+      this._pendingNotice = {
+        kind: 'info',
+        text: `The studio kernel restarted at ${time}; this page was rebuilt.`
+      };
+      this._keepNotice = true;
+    }
     void this.render();
   }
 
@@ -271,6 +286,7 @@ export class StudioPage extends Panel {
   private _keepNotice = false;
   private _output: OutputArea | null = null;
   private _attempt = 0;
+  private _awaitingKernel = false;
   private _renders = 0;
 }
 
