@@ -155,6 +155,31 @@ def step_automl(ctx: DemoContext) -> None:
             f"on test data {run.test_metrics.get('r2_score', float('nan')):.3f}")
 
 
+def step_explain_and_assess(ctx: DemoContext) -> None:
+    """Explain the demo model on its dataset (a job under its training job) and assess fairness by sex."""
+    from .entities import Model
+    from .errors import NotFound
+
+    try:
+        model = ctx.ws.models.get("diabetes-ridge")
+    except NotFound:  # the endpoint step did not run: register the training job's model here
+        model = ctx.ws.models.create_or_update(Model(
+            name="diabetes-ridge", path=f"runs:/{ctx.facts['training_job']}/model"))
+    dataset = ctx.facts["dataset"]
+    exp = ctx.ws.explanations.create(model, dataset, "target", timeout=600)
+    top = ", ".join(f"{k} {v:.1f}" for k, v in list(exp.global_importance.items())[:4])
+    ctx.facts["explanation"] = exp.name
+    ctx.say(f"[explain] {exp.name}: {exp.method} on {exp.rows} rows of {dataset}; top features (mean |SHAP|): {top}")
+    assessment = ctx.ws.fairness.assess(model, dataset, "target", ["sex"])
+    groups = assessment.by_group("sex")
+    per_group = ", ".join(f"sex={g}: {row['mean_absolute_error']:.1f}" for g, row in groups.iterrows())
+    ctx.facts["assessment"] = assessment.name
+    ctx.say(f"[fairness] {assessment.name}: mean absolute error by group {per_group}; disparity (difference) "
+            f"{assessment.disparity('mean_absolute_error', 'sex'):.2f}")
+    ctx.say("           open them with: ExplanationDashboard(ws, ...), FairnessDashboard(ws, ...) "
+            "from studio_ext.panels")
+
+
 STEPS: list[Callable[[DemoContext], None]] = [
     step_register_dataset,
     step_training_job,
@@ -162,6 +187,7 @@ STEPS: list[Callable[[DemoContext], None]] = [
     step_model_endpoint,
     step_run_explorer,
     step_automl,
+    step_explain_and_assess,
 ]
 
 

@@ -162,8 +162,12 @@ def prepare_frame(
     return data[feature_list], y
 
 
-def check_predicts(tm: TabularModel, X: pd.DataFrame) -> None:
-    """Try the model on a few rows first, so a column mismatch fails in a second, not after an hour."""
+def check_predicts(tm: TabularModel, X: pd.DataFrame, *, trial: bool = True) -> None:
+    """Try the model on a few rows first, so a column mismatch fails in a second, not after an hour.
+
+    ``trial=False`` checks the declared input columns only, for callers whose first step
+    featurizes a small batch anyway (and turn its failure into :func:`cannot_predict`).
+    """
     expected = getattr(tm.model, "feature_names_in_", None)
     if expected is not None:
         missing = [str(c) for c in expected if c not in X.columns]
@@ -172,16 +176,21 @@ def check_predicts(tm: TabularModel, X: pd.DataFrame) -> None:
                 f"The model cannot predict on these columns: it was trained with {', '.join(missing)}, which "
                 f"the data lacks. Pass features= with the model's input columns ({', '.join(map(str, expected))})."
             )
+    if not trial:
+        return
     head = X.head(5)
     try:
-        tm.predict(head)
-        if tm.has_proba:
-            tm.predict_proba(head)
+        # One call is enough: predict_proba runs the same featurization as predict.
+        tm.predict_proba(head) if tm.has_proba else tm.predict(head)
     except Exception as exc:  # any failure of the user's model means these columns do not fit it
-        raise InvalidInput(
-            f"The model cannot predict on the data's columns ({', '.join(map(str, X.columns))}): "
-            f"{type(exc).__name__}: {exc}. Pass features= with the columns the model was trained on."
-        ) from exc
+        raise cannot_predict(X, exc) from exc
+
+
+def cannot_predict(X: pd.DataFrame, exc: Exception) -> InvalidInput:
+    return InvalidInput(
+        f"The model cannot predict on the data's columns ({', '.join(map(str, X.columns))}): "
+        f"{type(exc).__name__}: {exc}. Pass features= with the columns the model was trained on."
+    )
 
 
 def check_sample(sample: int | None, rows: int, what: str = "sample") -> int | None:

@@ -14,6 +14,8 @@ import shutil
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -166,8 +168,13 @@ class InsightStore:
             return self._cache[name]
 
     def download(self, run_id: str, artifact_path: str, reader: Callable[[Path], T]) -> T:
-        """Read a run's artifact folder through a temporary copy (works for remote stores too)."""
+        """Read a run's artifact folder: in place on a local store, else through a temporary copy."""
         client = tracking.client(self._b.tracking_uri)
+        root = client.get_run(run_id).info.artifact_uri
+        if root.startswith("file:"):
+            local = Path(urllib.request.url2pathname(urllib.parse.urlparse(root).path)) / artifact_path
+            if local.is_dir():
+                return reader(local)
         tmp = Path(tempfile.mkdtemp(prefix="studio-insight-"))
         try:
             local = client.download_artifacts(run_id, artifact_path, str(tmp))

@@ -7,8 +7,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from ...errors import InvalidInput
-from ..tabular_model import check_predicts, check_sample, infer_classes, prepare_frame, wrap_model
+from ...errors import InvalidInput, StudioError
+from ..tabular_model import cannot_predict, check_predicts, check_sample, infer_classes, prepare_frame, wrap_model
 from ._mimic import SurrogateKind, explain_mimic
 from ._pfi import permutation_feature_importance, score_metric
 from ._result import Explanation
@@ -85,11 +85,21 @@ def explain(
     check_sample(sample, len(X))
     if isinstance(background, bool) or not isinstance(background, int) or background < 1:
         raise InvalidInput(f"The 'background' parameter must be a positive whole number of rows. Got {background!r} instead.")
-    check_predicts(tm, X)
+    tabular = kind in (ExplainerChoice.TABULAR, ExplainerChoice.AUTO)
+    # Tree and linear explanations featurize their first rows before any SHAP work, which
+    # is the same trial; other paths (and dry runs) try the model on a few rows here.
+    check_predicts(tm, X, trial=dry_run or not tabular or algorithm not in (ShapAlgorithm.AUTO, ShapAlgorithm.TREE, ShapAlgorithm.LINEAR))
     infer_classes(tm, X, y)
     wanted = _check_classes(classes, tm.classes)
-    if kind is ExplainerChoice.TABULAR or kind is ExplainerChoice.AUTO:
-        plan = plan_tabular(tm, X, algorithm)
+    if tabular:
+        try:
+            plan = plan_tabular(tm, X, algorithm)
+        except StudioError:
+            raise
+        except Exception as exc:  # the featurization refused the data
+            raise cannot_predict(X, exc) from exc
+        if plan.algorithm not in (ShapAlgorithm.TREE, ShapAlgorithm.LINEAR):
+            check_predicts(tm, X)
     if dry_run:
         return None
     if kind is ExplainerChoice.PFI:

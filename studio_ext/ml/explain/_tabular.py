@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import InvalidInput
-from ..tabular_model import TabularModel, sample_rows
+from ..tabular_model import TabularModel, cannot_predict, sample_rows
 from ._raw_features import NoRawMapping, RawFeatureMap, raw_feature_map, split_pipeline
 from ._result import Explanation, ExplainerKind
 
@@ -43,7 +43,7 @@ class ShapAlgorithm(str, enum.Enum):
 DEFAULT_SAMPLE = {ShapAlgorithm.TREE: 5000, ShapAlgorithm.LINEAR: 5000,
                   ShapAlgorithm.PERMUTATION: 200, ShapAlgorithm.KERNEL: 100}
 DEFAULT_BACKGROUND = 100
-_CHUNK = {ShapAlgorithm.TREE: 2500, ShapAlgorithm.LINEAR: 5000, ShapAlgorithm.PERMUTATION: 20, ShapAlgorithm.KERNEL: 10}
+_CHUNK = {ShapAlgorithm.TREE: 5000, ShapAlgorithm.LINEAR: 5000, ShapAlgorithm.PERMUTATION: 20, ShapAlgorithm.KERNEL: 10}
 _OUTPUT_SPACE = {"log_odds": "log-odds", "probability": "probability", "raw_value": "raw score"}
 
 
@@ -133,12 +133,13 @@ def explain_tabular(
     plan = plan or plan_tabular(tm, X, algorithm)
     n_rows = sample if sample is not None else DEFAULT_SAMPLE[plan.algorithm]
     rows = sample_rows(X, n_rows, seed)
-    bg = sample_rows(X.drop(index=rows.index) if len(X) > len(rows) else X, background, seed + 1)
-    if plan.algorithm is ShapAlgorithm.TREE:
-        values, expected, outputs, space = _run_exact(plan, tm, rows, progress, tree=True)
-    elif plan.algorithm is ShapAlgorithm.LINEAR:
-        values, expected, outputs, space = _run_exact(plan, tm, rows, progress, tree=False)
+    bg = rows.iloc[:0]
+    predictions = None
+    if plan.algorithm in (ShapAlgorithm.TREE, ShapAlgorithm.LINEAR):
+        values, expected, outputs, space, predictions = _run_exact(
+            plan, tm, rows, progress, tree=plan.algorithm is ShapAlgorithm.TREE)
     else:
+        bg = sample_rows(X.drop(index=rows.index) if len(X) > len(rows) else X, background, seed + 1)
         values, expected, outputs, space = _run_agnostic(plan, tm, rows, bg, progress)
     values, expected, outputs = _pick_outputs(values, expected, outputs, classes, space)
     sampling = {"rows_total": int(len(X)), "rows_explained": int(len(rows)), "seed": seed,
@@ -149,7 +150,8 @@ def explain_tabular(
     return Explanation(
         kind=ExplainerKind.TABULAR, method=f"shap.{_SHAP_NAMES[plan.algorithm]}", task=tm.task,
         features=[str(c) for c in X.columns], outputs=outputs, output_space=space, values=values,
-        expected_value=[float(v) for v in expected], data=rows.copy(), predictions=tm.predict(rows),
+        expected_value=[float(v) for v in expected], data=rows.copy(),
+        predictions=tm.predict(rows) if predictions is None else predictions,
         sampling=sampling, notes=notes,
     )
 
@@ -220,13 +222,22 @@ def _as_3d(values: Any) -> np.ndarray:
 def _run_exact(plan: _Plan, tm: TabularModel, rows: pd.DataFrame, progress: Progress | None, *, tree: bool):
     explainer = plan.shap_explainer
     chunk = _CHUNK[plan.algorithm]
-    parts = []
+    parts, predicted = [], []
     for start in range(0, len(rows), chunk):
-        part = _transform(plan.preprocessor, rows.iloc[start:start + chunk])
+        batch = rows.iloc[start:start + chunk]
+        try:
+            part = _transform(plan.preprocessor, batch)
+            # The pipeline's prediction is its estimator's on the rows just transformed.
+            predicted.append(np.asarray(plan.estimator.predict(part)).ravel())
+        except Exception as exc:  # the model refuses these columns: say so, as the checks do
+            raise cannot_predict(batch, exc) from exc
         parts.append(_as_3d(explainer.shap_values(part)))
         if progress:
             progress(min(start + chunk, len(rows)), len(rows))
     values = np.concatenate(parts, axis=0)
+    predictions = np.concatenate(predicted)
+    if not tm.is_classifier:
+        predictions = predictions.astype(float)
     if plan.mapping is not None:
         values = plan.mapping.to_raw(values)
     expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float)).ravel()
@@ -236,7 +247,7 @@ def _run_exact(plan: _Plan, tm: TabularModel, rows: pd.DataFrame, progress: Prog
         space = _OUTPUT_SPACE.get(getattr(getattr(explainer, "model", None), "tree_output", ""), "raw score") if tree else "log-odds"
     else:
         outputs, space = ["prediction"], "prediction"
-    return values, expected[:k] if len(expected) >= k else np.resize(expected, k), outputs, space
+    return values, expected[:k] if len(expected) >= k else np.resize(expected, k), outputs, space, predictions
 
 
 def _run_agnostic(plan: _Plan, tm: TabularModel, rows: pd.DataFrame, bg: pd.DataFrame, progress: Progress | None):
