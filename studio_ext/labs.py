@@ -258,3 +258,43 @@ def check_automl_job(ws: Workspace, name: str | None, *, task: str, primary_metr
     passed(f"AutoML job {name}: {len(done)} trial(s), best {run.best_algorithm} with {primary_metric} = {run.best_metric:.4g}"
            + (f", registered as {registered_as}" if registered_as else ""))
     return run
+
+
+def check_model_explained(ws: Workspace, model: Any, *, explainers: list[str]) -> list[Any]:
+    """``model`` has a finished explanation by each of ``explainers`` ('tabular', 'mimic', 'pfi')."""
+    records = [r for r in ws.explanations.list(model=model) if str(r.status) == "Completed"]
+    done = {str(r.options.get("explainer")) for r in records}
+    missing = [e for e in explainers if e not in done]
+    if missing:
+        raise LabCheckError(
+            f"The model has no finished {', '.join(missing)} explanation (finished: {', '.join(sorted(done)) or 'none'}). "
+            f"Run ws.explanations.create(model, dataset, target, explainer={missing[0]!r}) and wait for it."
+        )
+    passed(f"model explained with {', '.join(explainers)} ({len(records)} finished explanation(s))")
+    return records
+
+
+def check_unfairness_mitigated(ws: Workspace, model: Any, mitigated: str, *, sensitive_feature: str) -> Any:
+    """``model`` was assessed by ``sensitive_feature``; ``mitigated`` is a registered candidate with a smaller
+    demographic parity difference than the original model's."""
+    assessed = [r for r in ws.fairness.list(kind="fairness_assessment", model=model)
+                if sensitive_feature in (r.options.get("sensitive_features") or [])]
+    if not assessed:
+        raise LabCheckError(f"The model has no fairness assessment by {sensitive_feature!r}. Run "
+                            f"ws.fairness.assess(model, dataset, target, [{sensitive_feature!r}]).")
+    if mitigated not in {m.name for m in ws.models.list()}:
+        raise LabCheckError(f"There is no model {mitigated!r}. Register a candidate with "
+                            f"ws.fairness.register_candidate(mitigation_name, candidate_name, name={mitigated!r}).")
+    fair = ws.models.get(mitigated)
+    key = "fairness.demographic_parity_difference"
+    if fair.tags.get("fairness.sensitive_features") != sensitive_feature or key not in fair.tags:
+        raise LabCheckError(f"The model {mitigated!r} was not mitigated under demographic parity by "
+                            f"{sensitive_feature!r}. Mitigate with constraint='demographic_parity' and register a candidate.")
+    result = ws.fairness.get(fair.tags["fairness.mitigation"])
+    before = result.original.disparity["demographic_parity_difference"]
+    after = float(fair.tags[key])
+    if after >= before:
+        raise LabCheckError(f"The registered candidate's demographic parity difference ({after:.3f}) is not below the "
+                            f"original model's ({before:.3f}). Choose a candidate with mitigation.best(max_disparity=...).")
+    passed(f"{mitigated}: demographic parity difference by {sensitive_feature} {before:.3f} → {after:.3f}")
+    return fair
