@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import NotFound, StudioError
 from .workspace import Workspace
@@ -164,15 +164,20 @@ def check_jobs_ran_on(ws: Workspace, names: list[str], compute: str, *, deleted_
     return finished
 
 
-def _answered(ws: Workspace, endpoint: str, deployment: str | None, wait: float) -> int:
-    """Successful requests the telemetry holds for a deployment (it lands within a second or so)."""
+def _telemetry(ws: Workspace, endpoint: str, enough: Callable[[Any], bool], *, deployment: str | None = None,
+               minutes: float = 120, wait: float = 15.0) -> Any:
+    """The endpoint's request metrics, re-read until ``enough(metrics)`` or ``wait`` seconds passed
+    (telemetry lands within a second or so of each request)."""
     deadline = time.monotonic() + wait
     while True:
-        m = ws.online_endpoints.get_metrics(endpoint, deployment_name=deployment, minutes=120)
-        ok = m.total_requests - m.total_failures
-        if ok or time.monotonic() > deadline:
-            return ok
+        metrics = ws.online_endpoints.get_metrics(endpoint, deployment_name=deployment, minutes=minutes)
+        if enough(metrics) or time.monotonic() > deadline:
+            return metrics
         time.sleep(0.5)
+
+
+def _successes(metrics: Any) -> int:
+    return metrics.total_requests - metrics.total_failures
 
 
 def check_endpoint_serves(ws: Workspace, endpoint: str, *, deployments: list[str], wait: float = 15.0) -> Any:
@@ -193,7 +198,7 @@ def check_endpoint_serves(ws: Workspace, endpoint: str, *, deployments: list[str
                 f"The deployment {name!r} is {states[name].state}: {states[name].reason or 'no reason given'}. "
                 f"Read ws.online_deployments.get_logs({name!r}, {endpoint!r}), fix it and deploy again."
             )
-        if not _answered(ws, endpoint, name, wait):
+        if not _successes(_telemetry(ws, endpoint, lambda m: _successes(m) > 0, deployment=name, wait=wait)):
             raise LabCheckError(
                 f"The deployment {name!r} has not answered a request successfully yet. Call it with "
                 f"ws.online_endpoints.invoke({endpoint!r}, request_data=..., deployment_name={name!r})."
@@ -213,13 +218,9 @@ def check_endpoint_monitored(ws: Workspace, endpoint: str, *, min_requests: int 
         ws.online_endpoints.get(endpoint)
     except NotFound as exc:
         raise LabCheckError(f"There is no endpoint {endpoint!r}. Run the cells that create and deploy it.") from exc
-    deadline = time.monotonic() + wait
-    while True:  # telemetry lands within a second or so of each request
-        m = ws.online_endpoints.get_metrics(endpoint, minutes=minutes)
-        ok = m.total_requests - m.total_failures
-        if (ok >= min_requests and m.total_failures >= min_failures) or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    m = _telemetry(ws, endpoint, lambda m: _successes(m) >= min_requests and m.total_failures >= min_failures,
+                   minutes=minutes, wait=wait)
+    ok = _successes(m)
     if ok < min_requests:
         raise LabCheckError(
             f"The telemetry of {endpoint!r} shows {ok} successful request(s) in the last {minutes:g} minutes; "
@@ -262,7 +263,10 @@ def check_automl_job(ws: Workspace, name: str | None, *, task: str, primary_metr
 
 def check_model_explained(ws: Workspace, model: Any, *, explainers: list[str]) -> list[Any]:
     """``model`` has a finished explanation by each of ``explainers`` ('tabular', 'mimic', 'pfi')."""
-    records = [r for r in ws.explanations.list(model=model) if str(r.status) == "Completed"]
+    try:
+        records = [r for r in ws.explanations.list(model=model) if str(r.status) == "Completed"]
+    except NotFound as exc:
+        raise LabCheckError(f"{exc.message} Run the cell that registers the model first.") from exc
     done = {str(r.options.get("explainer")) for r in records}
     missing = [e for e in explainers if e not in done]
     if missing:
@@ -277,8 +281,11 @@ def check_model_explained(ws: Workspace, model: Any, *, explainers: list[str]) -
 def check_unfairness_mitigated(ws: Workspace, model: Any, mitigated: str, *, sensitive_feature: str) -> Any:
     """``model`` was assessed by ``sensitive_feature``; ``mitigated`` is a registered candidate with a smaller
     demographic parity difference than the original model's."""
-    assessed = [r for r in ws.fairness.list(kind="fairness_assessment", model=model)
-                if sensitive_feature in (r.options.get("sensitive_features") or [])]
+    try:
+        assessed = [r for r in ws.fairness.list(kind="fairness_assessment", model=model)
+                    if sensitive_feature in (r.options.get("sensitive_features") or [])]
+    except NotFound as exc:
+        raise LabCheckError(f"{exc.message} Run the cell that registers the model first.") from exc
     if not assessed:
         raise LabCheckError(f"The model has no fairness assessment by {sensitive_feature!r}. Run "
                             f"ws.fairness.assess(model, dataset, target, [{sensitive_feature!r}]).")
