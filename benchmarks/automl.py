@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -168,6 +168,7 @@ def ours(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, budget
         ws._backend.ensure_supervisor()  # a workspace in use has its supervisor running already
         started = time.time()
         submitted = ws.jobs.create_or_update(job)
+        submit = time.time() - started
         while not (final := ws.jobs.get(submitted.name)).status.is_terminal:
             time.sleep(0.2)
         wall = time.time() - started
@@ -181,8 +182,10 @@ def ours(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, budget
             held_out = score(task, prediction[target], prediction[positive].to_numpy())
         else:
             held_out = score(task, prediction[target], prediction["prediction"].to_numpy())
+        log = ws.jobs.get_logs(submitted.name)
+        process_start = float(log.split("s]", 1)[0].strip("[ ")) if log.startswith("[") else math.nan
         return {"score": held_out, "wall": wall, "overhead": wall - in_trials, "trials": len(run.trials),
-                "best": f"{run.best_algorithm}"}
+                "best": f"{run.best_algorithm}", "submit": submit, "start": process_start}
     finally:
         ws._backend.stop_supervisor()
         ws.close()
@@ -212,6 +215,8 @@ def main() -> int:
             "ours - best other": mine["score"] - best_other, "score goal": mine["score"] >= best_other - tolerance,
             "ours wall s": mine["wall"], "flaml wall s": flaml_wall, "wall goal": mine["wall"] <= args.budget * 1.1,
             "overhead s": mine["overhead"], "overhead goal": mine["overhead"] < 0.1 * args.budget,
+            # where the overhead goes: the data check at submit, and the job process's imports and setup
+            "submit s": mine["submit"], "process start s": mine["start"],
             "trials": mine["trials"], "best": mine["best"],
         })
         print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)

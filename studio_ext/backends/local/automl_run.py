@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from ...errors import StudioError
     from ...ml.automl import prepare
     from ...workspace import Workspace
-    from .automl import ARTIFACTS, settings_of, split_test
+    from .automl import settings_of, split_test
     from .automl_trials import TrialRecorder
 
     spec = json.loads(Path(args.settings).read_text(encoding="utf-8"))

@@ -35,8 +35,8 @@ from .learners import LEARNERS, Learner, LabelDecoder, resolve_learners
 from .metrics import PrimaryMetric, Task, parse_metric
 from .report import report_for
 from .search import InProcessRunner, Search, SearchLimits, TrialRunner
-from .trial import TrialData, TrialResult, TrialStatus
-from .validation import ValidationKind, ValidationPlan, check_plan, forecast_splits, make_splits, plan_validation
+from .trial import TrialData, TrialResult
+from .validation import ValidationPlan, check_plan, forecast_splits, make_splits, plan_validation
 
 __all__ = ["AutoMLSettings", "Prepared", "AutoMLResult", "prepare", "run", "validate_settings"]
 

@@ -9,7 +9,7 @@ the one before), never on shuffled rows.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -177,15 +177,3 @@ def forecast_splits(times: pd.Series, grains: pd.Series, horizon: int, folds: in
 
 def _plain(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
-
-
-@dataclass
-class Folds:
-    """Where every fold's rows are, plus the row count (what a trial needs to index the data)."""
-
-    splits: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
-
-    @property
-    def oof_rows(self) -> np.ndarray:
-        """The rows that get a validation prediction (all rows for k-fold, a subset for a holdout)."""
-        return np.unique(np.concatenate([v for _, v in self.splits]))
