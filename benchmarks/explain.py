@@ -24,24 +24,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from studio_ext.ml.census import load_adult_census
+from studio_ext.ml.census import census_pipeline, load_adult_census
 from studio_ext.ml.explain import explain
-
-
-def pipeline(X: pd.DataFrame, estimator: object) -> object:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-    numeric = [c for c in X.columns if c not in categorical]
-    prep = ColumnTransformer([
-        ("num", StandardScaler(), numeric),
-        ("cat", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
-                          ("onehot", OneHotEncoder(handle_unknown="ignore"))]), categorical),
-    ])
-    return Pipeline([("prep", prep), ("model", estimator)])
 
 
 def main() -> None:
@@ -54,7 +38,7 @@ def main() -> None:
     df = load_adult_census()
     X, y = df.drop(columns="income"), df["income"]
     started = time.perf_counter()
-    model = pipeline(X, GradientBoostingClassifier(n_estimators=100, random_state=0)).fit(X, y)
+    model = census_pipeline(X, GradientBoostingClassifier(n_estimators=100, random_state=0)).fit(X, y)
     print(f"Adult census: {len(df):,} rows; GradientBoostingClassifier trained in {time.perf_counter() - started:.1f} s")
 
     # -- overhead on 5,000 rows -----------------------------------------------------------

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import pandas as pd
-
-from studio_ext.ml.census import load_adult_census
+from studio_ext.ml.census import census_pipeline, load_adult_census
 from studio_ext.ml.fairness import mitigate
 
 
@@ -27,22 +25,11 @@ def main() -> None:
     parser.add_argument("--max-iter", type=int, default=50)
     parser.add_argument("--rows", type=int, default=None)
     args = parser.parse_args()
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     df = load_adult_census(rows=args.rows)
     X = df.drop(columns="income")
-    categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-    numeric = [c for c in X.columns if c not in categorical]
-    prep = ColumnTransformer([
-        ("num", StandardScaler(), numeric),
-        ("cat", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
-                          ("onehot", OneHotEncoder(handle_unknown="ignore"))]), categorical),
-    ])
-    model = Pipeline([("prep", prep), ("model", LogisticRegression(max_iter=500))]).fit(X, df["income"])
+    model = census_pipeline(X, LogisticRegression(max_iter=500)).fit(X, df["income"])
     started = time.perf_counter()
     result = mitigate(model, df, "income", ["sex"], method="exponentiated_gradient",
                       constraint="demographic_parity", max_iter=args.max_iter, test_size=0.3,

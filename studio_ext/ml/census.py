@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -37,3 +38,23 @@ def load_adult_census(rows: int | None = None, seed: int = 0) -> pd.DataFrame:
     if rows is not None and rows < len(df):
         df = df.sample(n=rows, random_state=seed)
     return df.reset_index(drop=True)
+
+
+def census_pipeline(X: pd.DataFrame, estimator: Any) -> Any:
+    """An unfitted pipeline for ``X``'s columns: scaled numbers, imputed one-hot categories, then ``estimator``.
+
+    The featurization most examples of explanations and fairness use on this table.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    numeric = [c for c in X.columns if c not in categorical]
+    prep = ColumnTransformer([
+        ("num", StandardScaler(), numeric),
+        ("cat", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
+                          ("onehot", OneHotEncoder(handle_unknown="ignore"))]), categorical),
+    ])
+    return Pipeline([("prep", prep), ("model", estimator)])

@@ -20,7 +20,7 @@ import pandas as pd
 from ..entities import JobStatus
 from ..errors import StudioError
 from . import explanation_charts as charts
-from ._model_data import ModelDataPicker
+from ._insight_widgets import ModelDataPicker, ResultPicker, sdk_code
 from ._widgets import CodeBox, Message, SharedPoller, html_table, show_figures
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,10 +32,6 @@ __all__ = ["ExplanationDashboard", "ExplanationView"]
 ALL_OUTPUTS = "all classes (mean)"
 PAGE_ROWS = 20
 _WIDE = {"description_width": "130px"}
-
-
-def _code(ws: "Workspace", *lines: str) -> str:
-    return "from studio_ext import Workspace\n\nws = Workspace({!r})\n{}\n".format(str(ws.path), "\n".join(lines))
 
 
 class ExplanationView(widgets.VBox):
@@ -299,32 +295,19 @@ class ExplanationDashboard(widgets.VBox):
         self.message = Message()
         self.code = CodeBox()
         self.title = widgets.HTML("<h3 style='margin:4px 0'>Explanations</h3>")
-        self.picker = widgets.Dropdown(description="Explanation", options=[], style=_WIDE,
-                                       layout=widgets.Layout(width="70%"))
-        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
-        self.open_button = widgets.Button(description="Open", button_style="primary")
         self.form = CreateExplanationForm(ws, on_started=self._watch)
-        self.chooser = widgets.VBox([widgets.HBox([self.picker, self.open_button, self.refresh_button]),
-                                     widgets.HTML("<b>Explain a registered model</b>"), self.form])
+        self.results = ResultPicker(ws.explanations.list, self.open_explanation, self.message,
+                                    "No finished explanations yet: explain a registered model below.")
+        self.picker = self.results.picker
+        self.chooser = widgets.VBox([self.results, widgets.HTML("<b>Explain a registered model</b>"), self.form])
         self.body = widgets.VBox()
-        self.refresh_button.on_click(lambda _b: self.refresh())
-        self.open_button.on_click(lambda _b: self.open_explanation(self.picker.value) if self.picker.value else None)
         self.children = [self.title, self.chooser, self.message, self.body, self.code]
-        self.refresh()
         if explanation is not None:
             self.open_explanation(explanation)
 
     def refresh(self) -> None:
         """List the workspace's finished explanations in the picker."""
-        try:
-            records = self.ws.explanations.list()
-        except StudioError as exc:
-            self.message.error(str(exc))
-            return
-        done = [r for r in records if r.status is JobStatus.COMPLETED]
-        self.picker.options = [(r.title, r.name) for r in done]
-        if not done:
-            self.message.info("No finished explanations yet: explain a registered model below.")
+        self.results.refresh()
 
     def open_explanation(self, explanation: "Explanation | str") -> None:
         """Show an explanation (an object, or a name in ws.explanations)."""
@@ -335,15 +318,15 @@ class ExplanationDashboard(widgets.VBox):
             self.message.error(str(exc))
             return
         self.view = ExplanationView(exp, name=exp.name or (explanation if isinstance(explanation, str) else None),
-                                    on_code=lambda c: self.code.show(_code(self.ws, c)))
+                                    on_code=lambda c: self.code.show(sdk_code(self.ws, c)))
         self.body.children = [self.view]
         if exp.name:
-            self.code.show(_code(self.ws, f"exp = ws.explanations.get({exp.name!r})", "exp.global_importance"))
+            self.code.show(sdk_code(self.ws, f"exp = ws.explanations.get({exp.name!r})", "exp.global_importance"))
 
     def _watch(self, name: str) -> None:
         """Follow an explanation job until it ends, then open it."""
         poller = SharedPoller.for_workspace(self.ws, self.poll_interval)
-        self.code.show(_code(self.ws, self.form.code))
+        self.code.show(sdk_code(self.ws, self.form.code))
         self._subscription = poller.subscribe(("explanation", name), lambda: self.ws.explanations.get_record(name),
                                               self._on_record)
 

@@ -20,7 +20,7 @@ from ..entities import JobStatus
 from ..errors import StudioError
 from ..ml.fairness import FairnessAssessment, FairnessConstraint, MitigationMethod, MitigationResult
 from . import fairness_charts as charts
-from ._model_data import ModelDataPicker
+from ._insight_widgets import ModelDataPicker, ResultPicker, sdk_code
 from ._widgets import CodeBox, Message, SharedPoller, format_value, html_table, show_figures
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,10 +32,6 @@ _WIDE = {"description_width": "140px"}
 _SUMMARY_LABELS = {"demographic_parity_difference": "demographic parity difference",
                    "demographic_parity_ratio": "demographic parity ratio",
                    "equalized_odds_difference": "equalized odds difference"}
-
-
-def _code(ws: "Workspace", *lines: str) -> str:
-    return "from studio_ext import Workspace\n\nws = Workspace({!r})\n{}\n".format(str(ws.path), "\n".join(lines))
 
 
 class AssessmentView(widgets.VBox):
@@ -151,9 +147,6 @@ class FairnessDashboard(widgets.VBox):
         self.view: AssessmentView | ComparisonView | None = None
         self.message = Message()
         self.code = CodeBox()
-        self.picker = widgets.Dropdown(description="Result", options=[], style=_WIDE, layout=widgets.Layout(width="70%"))
-        self.open_button = widgets.Button(description="Open", button_style="primary")
-        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.form = AssessForm(ws, on_done=self._assessed)
         self.method = widgets.Dropdown(description="Mitigation", style=_WIDE,
                                        options=[(m.value.replace("_", " "), m.value) for m in MitigationMethod])
@@ -166,27 +159,19 @@ class FairnessDashboard(widgets.VBox):
                                                           self.progress])],
                                            layout=widgets.Layout(display="none"))
         self.body = widgets.VBox()
-        self.open_button.on_click(lambda _b: self.open_result(self.picker.value) if self.picker.value else None)
-        self.refresh_button.on_click(lambda _b: self.refresh())
         self.mitigate_button.on_click(lambda _b: self.start_mitigation())
-        self.children = [widgets.HTML("<h3 style='margin:4px 0'>Fairness</h3>"),
-                         widgets.HBox([self.picker, self.open_button, self.refresh_button]),
+        self.results = ResultPicker(ws.fairness.list, self.open_result, self.message,
+                                    "No fairness results yet: assess a registered model below.")
+        self.picker = self.results.picker
+        self.children = [widgets.HTML("<h3 style='margin:4px 0'>Fairness</h3>"), self.results,
                          widgets.HTML("<b>Assess a registered model</b>"), self.form, self.message, self.body,
                          self.mitigation_box, self.code]
-        self.refresh()
         if assessment is not None:
             self.open_result(assessment)
 
     def refresh(self) -> None:
-        try:
-            records = self.ws.fairness.list()
-        except StudioError as exc:
-            self.message.error(str(exc))
-            return
-        done = [r for r in records if r.status is JobStatus.COMPLETED]
-        self.picker.options = [(r.title, r.name) for r in done]
-        if not done:
-            self.message.info("No fairness results yet: assess a registered model below.")
+        """List the workspace's finished assessments and mitigations in the picker."""
+        self.results.refresh()
 
     def open_result(self, result: "FairnessAssessment | MitigationResult | str") -> None:
         self.message.clear()
@@ -196,7 +181,7 @@ class FairnessDashboard(widgets.VBox):
             self.message.error(str(exc))
             return
         self.result = loaded
-        on_code = lambda c: self.code.show(_code(self.ws, c))  # noqa: E731
+        on_code = lambda c: self.code.show(sdk_code(self.ws, c))  # noqa: E731
         if isinstance(loaded, MitigationResult):
             self.view = ComparisonView(self.ws, loaded, on_code)
             self.mitigation_box.layout.display = "none"
@@ -209,12 +194,12 @@ class FairnessDashboard(widgets.VBox):
                                        if (c is FairnessConstraint.BOUNDED_GROUP_LOSS) != classifier]
         self.body.children = [self.view]
         if loaded.name:
-            self.code.show(_code(self.ws, f"result = ws.fairness.get({loaded.name!r})"))
+            self.code.show(sdk_code(self.ws, f"result = ws.fairness.get({loaded.name!r})"))
 
     def _assessed(self, assessment: FairnessAssessment, code: str) -> None:
         self.refresh()
         self.open_result(assessment)
-        self.code.show(_code(self.ws, code))
+        self.code.show(sdk_code(self.ws, code))
 
     def start_mitigation(self) -> str | None:
         """Mitigate the open assessment's model as a job; the comparison opens when it ends."""
@@ -230,7 +215,7 @@ class FairnessDashboard(widgets.VBox):
         except StudioError as exc:
             self.message.error(str(exc))
             return None
-        self.code.show(_code(self.ws, f"result = ws.fairness.mitigate({meta['model']!r}, {meta['dataset']!r}, "
+        self.code.show(sdk_code(self.ws, f"result = ws.fairness.mitigate({meta['model']!r}, {meta['dataset']!r}, "
                                       f"{meta['target_column']!r}, {a.sensitive_features!r}, "
                                       f"method={self.method.value!r}, constraint={self.constraint.value!r})"))
         self.message.info(f"Mitigation job {record.job_name} started; the comparison opens when it finishes.")

@@ -5,24 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from studio_ext.ml.census import load_adult_census
-
-
-def adult_pipeline(X: pd.DataFrame, estimator: object) -> object:
-    """Impute + scale numbers, impute + one-hot categories, then ``estimator`` (the usual featurization)."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-    numeric = [c for c in X.columns if c not in categorical]
-    prep = ColumnTransformer([
-        ("num", StandardScaler(), numeric),
-        ("cat", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
-                          ("onehot", OneHotEncoder(handle_unknown="ignore"))]), categorical),
-    ])
-    return Pipeline([("prep", prep), ("model", estimator)])
+from studio_ext.ml.census import census_pipeline, load_adult_census
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +18,7 @@ def adult_gbm(adult: pd.DataFrame) -> object:
     from sklearn.ensemble import GradientBoostingClassifier
 
     X = adult.drop(columns="income")
-    return adult_pipeline(X, GradientBoostingClassifier(n_estimators=40, max_depth=3, random_state=0)).fit(X, adult["income"])
+    return census_pipeline(X, GradientBoostingClassifier(n_estimators=40, max_depth=3, random_state=0)).fit(X, adult["income"])
 
 
 @pytest.fixture(scope="session")
@@ -43,9 +26,5 @@ def adult_logistic(adult: pd.DataFrame) -> object:
     from sklearn.linear_model import LogisticRegression
 
     X = adult.drop(columns="income")
-    return adult_pipeline(X, LogisticRegression(max_iter=500)).fit(X, adult["income"])
+    return census_pipeline(X, LogisticRegression(max_iter=500)).fit(X, adult["income"])
 
-
-@pytest.fixture(scope="session")
-def make_adult_pipeline():  # noqa: ANN201 - returns the builder above
-    return adult_pipeline

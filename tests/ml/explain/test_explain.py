@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from studio_ext.errors import InvalidInput
+from studio_ext.ml.census import census_pipeline
 from studio_ext.ml.explain import Explanation, ExplainerKind, explain, raw_feature_map
 
 RAW = ["age", "workclass", "education", "education_num", "marital_status", "occupation", "relationship",
@@ -40,11 +41,11 @@ def test_linear_model_uses_linear_explainer_and_stays_additive(adult, adult_logi
 
 
 @pytest.mark.slow
-def test_other_models_get_a_model_agnostic_explainer_on_raw_columns(adult, make_adult_pipeline) -> None:
+def test_other_models_get_a_model_agnostic_explainer_on_raw_columns(adult) -> None:
     from sklearn.neural_network import MLPClassifier
 
     X = adult.drop(columns="income")
-    mlp = make_adult_pipeline(X, MLPClassifier((8,), max_iter=200, random_state=0)).fit(X, adult["income"])
+    mlp = census_pipeline(X, MLPClassifier((8,), max_iter=200, random_state=0)).fit(X, adult["income"])
     exp = explain(mlp, adult, "income", sample=8, background=20)
     assert exp.method == "shap.KernelExplainer" and exp.outputs == ["<=50K", ">50K"]
     assert exp.output_space == "probability" and exp.features == RAW

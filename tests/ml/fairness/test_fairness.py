@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from studio_ext.errors import InvalidInput
+from studio_ext.ml.census import census_pipeline
 from studio_ext.ml.fairness import (
     FairnessAssessment,
     MitigatedModel,
@@ -25,11 +26,11 @@ def small_adult(adult: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def small_model(small_adult: pd.DataFrame, make_adult_pipeline) -> object:
+def small_model(small_adult: pd.DataFrame) -> object:
     from sklearn.linear_model import LogisticRegression
 
     X = small_adult[SMALL]
-    return make_adult_pipeline(X, LogisticRegression(max_iter=300)).fit(X, small_adult["income"])
+    return census_pipeline(X, LogisticRegression(max_iter=300)).fit(X, small_adult["income"])
 
 
 def test_assessment_matches_the_predictions_group_by_group(adult, adult_logistic) -> None:

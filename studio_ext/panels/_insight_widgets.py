@@ -1,4 +1,4 @@
-"""The model / dataset / target pickers the explanation and fairness forms share."""
+"""Widgets the Explanations and Fairness pages share: result picker, model/dataset/target pickers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import ipywidgets as widgets
 
+from ..entities import JobStatus
 from ..errors import StudioError
 from ._widgets import Message
 
@@ -13,6 +14,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..workspace import Workspace
 
 STYLE = {"description_width": "140px"}
+
+
+def sdk_code(ws: "Workspace", *lines: str) -> str:
+    """The Python a user would type for an action of these pages."""
+    return "from studio_ext import Workspace\n\nws = Workspace({!r})\n{}\n".format(str(ws.path), "\n".join(lines))
 
 
 def choose(dropdown: widgets.Dropdown, options: list[Any]) -> None:
@@ -59,3 +65,31 @@ class ModelDataPicker(widgets.VBox):
         names = [c.name for c in data.columns] if data else []
         choose(self.target, names)
         self._on_columns(names)
+
+
+class ResultPicker(widgets.HBox):
+    """The workspace's finished results (explanations, or assessments and mitigations) to open."""
+
+    def __init__(self, list_records: Callable[[], list[Any]], on_open: Callable[[str], None], message: Message,
+                 empty: str) -> None:
+        super().__init__()
+        self._list, self._on_open, self.message, self._empty = list_records, on_open, message, empty
+        self.picker = widgets.Dropdown(description="Open", options=[], style=STYLE, layout=widgets.Layout(width="70%"))
+        self.open_button = widgets.Button(description="Open", button_style="primary")
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.open_button.on_click(lambda _b: self._on_open(self.picker.value) if self.picker.value else None)
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        self.children = [self.picker, self.open_button, self.refresh_button]
+        self.refresh()
+
+    def refresh(self) -> None:
+        """List the finished results again (newest first)."""
+        try:
+            records = self._list()
+        except StudioError as exc:
+            self.message.error(str(exc))
+            return
+        done = [r for r in records if r.status is JobStatus.COMPLETED]
+        self.picker.options = [(r.title, r.name) for r in done]
+        if not done:
+            self.message.info(self._empty)
