@@ -23,7 +23,7 @@ command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-            SUDO=(sudo -n)
+            SUDO=(sudo -n env DEBIAN_FRONTEND=noninteractive)
         else
             log "missing system packages: ${missing[*]}"
             log "install them as root: apt-get install -y ${missing[*]}"
@@ -34,11 +34,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    # apt-get update only when the package lists cannot resolve what we need.
-    if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
+    install() {
+        "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    }
+    # apt-get update only when the package lists are missing or stale.
+    if ! apt-cache show "${missing[@]}" >/dev/null 2>&1 || ! install; then
         "${SUDO[@]}" apt-get update -qq
+        install
     fi
-    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # The prebuilt JupyterLab extension: rebuild when absent or older than its sources.
