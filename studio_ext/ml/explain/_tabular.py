@@ -12,6 +12,7 @@ what was done in ``method`` and ``notes``.
 from __future__ import annotations
 
 import enum
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -231,7 +232,9 @@ def _run_exact(plan: _Plan, tm: TabularModel, rows: pd.DataFrame, progress: Prog
             predicted.append(np.asarray(plan.estimator.predict(part)).ravel())
         except Exception as exc:  # the model refuses these columns: say so, as the checks do
             raise cannot_predict(batch, exc) from exc
-        parts.append(_as_3d(explainer.shap_values(part)))
+        with warnings.catch_warnings():  # _as_3d reads both of shap's output layouts
+            warnings.filterwarnings("ignore", message="LightGBM binary classifier with TreeExplainer")
+            parts.append(_as_3d(explainer.shap_values(part)))
         if progress:
             progress(min(start + chunk, len(rows)), len(rows))
     values = np.concatenate(parts, axis=0)
