@@ -124,21 +124,18 @@ export class StudioKernel implements IDisposable {
       return;
     }
     const kernel = this.sessionContext.session?.kernel;
-    if (!kernel || kernel.isDisposed) {
-      this._setState('starting');
-      await this.sessionContext.startKernel();
-    } else if (kernel.status === 'dead') {
-      // A dead kernel cannot restart. If its session is still on the server it
-      // gets a new kernel; if the session was shut down, a new session starts.
-      this._setState('starting');
-      await this._sessions.refreshRunning();
-      if (this.sessionContext.session) {
-        await this.sessionContext.changeKernel({ name: kernel.name });
-      } else {
-        await this.sessionContext.startKernel();
-      }
-    } else {
+    if (kernel && !kernel.isDisposed && kernel.status !== 'dead') {
       await this.sessionContext.restartKernel();
+      return;
+    }
+    // A dead kernel cannot restart. Ask the server which sessions exist first: if
+    // ours is still there it gets a new kernel, if it was shut down a new one starts.
+    this._setState('starting');
+    await this._sessions.refreshRunning();
+    if (this.sessionContext.session) {
+      await this.sessionContext.changeKernel({ name: this.kernelName });
+    } else {
+      await this.sessionContext.startKernel();
     }
   }
 
