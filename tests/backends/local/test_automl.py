@@ -108,7 +108,7 @@ def test_classification_job_end_to_end(workspace: Workspace, tmp_path: Path) -> 
     data = register(workspace, frame, "cancer", tmp_path)
     job = automl.classification(training_data=data, target_column_name="diagnosis", primary_metric="AUC_weighted",
                                 experiment_name="cancer-automl", test_data_size=0.2, positive_label="malignant")
-    job.set_limits(timeout_minutes=0.5)
+    job.set_limits(timeout_minutes=0.35)
     job.set_training(blocked_training_algorithms=["KNN", "DecisionTree"])
     guardrails = {g.name: g.status.value for g in workspace.automl.check(job).guardrails}
     assert guardrails["Validation split handling"] == "Done", "guardrails are shown before the run"
@@ -118,7 +118,7 @@ def test_classification_job_end_to_end(workspace: Workspace, tmp_path: Path) -> 
     assert final.status == JobStatus.COMPLETED, workspace.jobs.get_logs(submitted.name, tail=30)
     log = workspace.jobs.get_logs(submitted.name)
     started = float(log.split("s]", 1)[0].strip("[ "))  # the process start (imports) on a busy machine
-    assert final.duration_seconds < 30 * 1.1 + started + 3, "the job ends within its budget"
+    assert final.duration_seconds < 21 * 1.1 + started + 3, "the job ends within its budget"
 
     run = workspace.automl.get(submitted.name)
     children = workspace.jobs.list(parent_job_name=submitted.name)
@@ -185,7 +185,7 @@ def test_trials_run_concurrently_on_an_attached_dask_cluster(workspace: Workspac
             AttachedCompute(name="dask", address=cluster.scheduler_address, connect_timeout=30)).result(120)
         job = automl.classification(training_data=data, target_column_name="diagnosis", compute="dask",
                                     experiment_name="cancer-dask", n_cross_validations=3)
-        job.set_limits(timeout_minutes=0.75, max_concurrent_trials=2)
+        job.set_limits(timeout_minutes=0.6, max_concurrent_trials=2)
         job.set_training(allowed_training_algorithms=["LightGBM", "LogisticRegression", "RandomForest"],
                          enable_model_explainability=False)
         submitted = workspace.jobs.create_or_update(job)
