@@ -86,9 +86,11 @@ def explain(
     if isinstance(background, bool) or not isinstance(background, int) or background < 1:
         raise InvalidInput(f"The 'background' parameter must be a positive whole number of rows. Got {background!r} instead.")
     tabular = kind in (ExplainerChoice.TABULAR, ExplainerChoice.AUTO)
+    exact = (ShapAlgorithm.AUTO, ShapAlgorithm.TREE, ShapAlgorithm.LINEAR)
     # Tree and linear explanations featurize their first rows before any SHAP work, which
     # is the same trial; other paths (and dry runs) try the model on a few rows here.
-    check_predicts(tm, X, trial=dry_run or not tabular or algorithm not in (ShapAlgorithm.AUTO, ShapAlgorithm.TREE, ShapAlgorithm.LINEAR))
+    tried = dry_run or not tabular or algorithm not in exact
+    check_predicts(tm, X, trial=tried)
     infer_classes(tm, X, y)
     wanted = _check_classes(classes, tm.classes)
     if tabular:
@@ -98,7 +100,7 @@ def explain(
             raise
         except Exception as exc:  # the featurization refused the data
             raise cannot_predict(X, exc) from exc
-        if plan.algorithm not in (ShapAlgorithm.TREE, ShapAlgorithm.LINEAR):
+        if not tried and plan.algorithm not in exact:
             check_predicts(tm, X)
     if dry_run:
         return None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ...errors import InvalidInput
