@@ -10,7 +10,6 @@ from ._compute import (
     ComputeState,
     ComputeType,
 )
-from ._environment import Environment
 from ._data import (
     ColumnProfile,
     ColumnSchema,
@@ -25,6 +24,7 @@ from ._data import (
     HeaderMode,
     SourcePreview,
 )
+from ._environment import Environment
 from ._job import TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
 from ._insight import InsightKind, InsightRecord
 from ._run import (

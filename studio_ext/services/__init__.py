@@ -12,6 +12,16 @@ from ._insights import ExplanationOperations, FairnessOperations
 from ._jobs import EnvironmentOperations, JobOperations
 from ._models import ModelOperations
 
-__all__ = ["AutoMLOperations", "ComputeOperations", "DataOperations", "DatastoreOperations", "EnvironmentOperations", "ExplanationOperations",
-           "FairnessOperations", "JobOperations",
-           "ModelOperations", "OnlineDeploymentOperations", "OnlineEndpointOperations"]
+__all__ = [
+    "AutoMLOperations",
+    "ComputeOperations",
+    "DataOperations",
+    "DatastoreOperations",
+    "EnvironmentOperations",
+    "ExplanationOperations",
+    "FairnessOperations",
+    "JobOperations",
+    "ModelOperations",
+    "OnlineDeploymentOperations",
+    "OnlineEndpointOperations",
+]
