@@ -65,19 +65,17 @@ def ensure_running(workspace: Path, store: Any, timeout: float = 180.0) -> bool:
         return False
     log_path = workspace / "logs" / "supervisor.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "studio_ext.serving.supervisor", str(workspace)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-            cwd=str(workspace),
-        )
+    proc = _spawn(workspace, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         record = store.get_setting(SETTING) or {}
         if record.get("ready") and is_running(workspace):
             if record.get("pid") == proc.pid or proc.poll() is not None:
                 return True
-        if proc.poll() not in (None, 0):
+        if proc.poll() == 0 and not is_running(workspace):
+            # It stepped aside for a supervisor that has exited since: start another.
+            proc = _spawn(workspace, log_path)
+        elif proc.poll() not in (None, 0):
             tail = log_path.read_text(errors="replace").splitlines()[-15:]
             raise BackendUnavailable(
                 "The workspace supervisor could not start. Its log says:\n" + "\n".join(tail)
@@ -85,6 +83,32 @@ def ensure_running(workspace: Path, store: Any, timeout: float = 180.0) -> bool:
             )
         time.sleep(0.05)
     raise BackendUnavailable(f"The workspace supervisor did not become ready in {timeout:.0f} s; see {log_path}.")
+
+
+def _spawn(workspace: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "studio_ext.serving.supervisor", str(workspace)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+            cwd=str(workspace),
+        )
+
+
+def _acquire(handle: Any, patience: float = 2.0) -> bool:
+    """Take the exclusive lock, retrying briefly.
+
+    :func:`is_running` probes by taking the lock for an instant, so one failed
+    attempt can mean "someone is looking", not "another supervisor runs".
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
 
 
 def stop(workspace: Path, store: Any, timeout: float = 30.0) -> bool:
@@ -115,9 +139,7 @@ class Supervisor:
 
     def run(self) -> int:
         lock_handle = open(self.ws.path / LOCK_FILE, "a+")
-        try:
-            fcntl.flock(lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _acquire(lock_handle):
             log.info("another supervisor already runs for %s", self.ws.path)
             return 0
         signal.signal(signal.SIGTERM, self._request_stop)

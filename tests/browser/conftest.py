@@ -188,8 +188,14 @@ def _wait_until_up(server: LabServer) -> None:
     pytest.fail(f"jupyter lab did not answer within {LAB_START_TIMEOUT:.0f}s:\n{server.log_tail()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one test module.
+
+    Module scope on purpose: while Playwright's sync API is active it keeps an
+    asyncio loop marked as running in the main thread, so a session-wide browser
+    would break every later test that calls ``asyncio.run``.
+    """
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing; run scripts/test-prereqs.sh to install chromium.")
     from playwright.sync_api import expect, sync_playwright
