@@ -348,8 +348,8 @@ class RunDetails(widgets.VBox):
         self.cancel_button.disabled = not is_job or s.status in TERMINAL_STATES
         self.resubmit_button.disabled = not is_job
         self.archive_button.description = "Restore" if s.archived else "Archive"
-        self.tag_button.disabled = self.untag_button.disabled = not is_job
-        self.archive_button.disabled = not is_job
+        # Tags and archive are MLflow's, so they work on interactive runs too.
+        self.tag_button.disabled = self.untag_button.disabled = self.archive_button.disabled = False
 
     # -- artifacts -----------------------------------------------------------------------------------
     def browse(self, folder: str) -> None:

@@ -327,6 +327,61 @@ def test_actions_tag_archive_and_resubmit_with_edited_inputs(lab: Lab) -> None:
         explorer.close()
 
 
+def test_tags_and_archive_of_an_interactive_run_from_its_page_and_the_list(lab: Lab) -> None:
+    """A notebook's own ``mlflow.start_run`` run: no job behind it, yet tags and archive work."""
+    import mlflow
+
+    from studio_ext.backends.local import tracking
+
+    ws = lab.ws
+    experiment = tracking.ensure_experiment(ws._backend.tracking_uri, ws._backend.artifacts_uri, "notebook")
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(ws.mlflow_tracking_uri)
+    try:
+        with mlflow.start_run(experiment_id=experiment, run_name="by-hand") as run:
+            mlflow.log_metric("acc", 0.9)
+    finally:
+        mlflow.set_tracking_uri(before)
+    run_id = run.info.run_id
+    page = RunDetails(ws, run_id)
+    try:
+        assert page.cancel_button.disabled and page.resubmit_button.disabled  # no job to cancel or re-run
+        assert not page.tag_button.disabled and not page.archive_button.disabled
+        page.tag_key.value, page.tag_value.value = "reviewed", "yes"
+        page.tag_button.click()
+        assert page.message.text == "Tag reviewed=yes set." and page.summary.tags == {"reviewed": "yes"}
+        assert f"ws.jobs.update_tags({run_id!r}, {{'reviewed': 'yes'}})" in page.code.code
+        page.tag_key.value = "mlflow.user"
+        page.tag_button.click()
+        assert "kept by MLflow or the studio" in page.message.text and page.message.kind == "error"
+        page.tag_key.value = "reviewed"
+        page.untag_button.click()
+        assert ws.jobs.run_summary(run_id).tags == {}
+        page.archive_button.click()
+        assert page.summary.archived and page.archive_button.description == "Restore"
+        assert ws.jobs.search("notebook").total == 0
+        page.archive_button.click()
+        assert not page.summary.archived and ws.jobs.search("notebook").total == 1
+    finally:
+        page.close()
+    explorer = RunExplorer(ws, experiment="notebook")
+    try:
+        explorer.selection.value = (run_id,)
+        explorer.tag_box.value = "stage=final"
+        explorer.tag_button.click()
+        assert ws.jobs.run_summary(run_id).tags == {"stage": "final"}
+        explorer.selection.value = (run_id,)
+        explorer.archive_button.click()
+        assert explorer.page.runs == [] and f"ws.jobs.archive({run_id!r})" in explorer.code.code
+        explorer.show_archived.value = True
+        explorer.selection.value = (run_id,)
+        explorer.archive_button.click()
+        explorer.show_archived.value = False
+        assert [r.name for r in explorer.page.runs] == [run_id]
+    finally:
+        explorer.close()
+
+
 def test_missing_artifacts_and_deleted_log_are_shown_while_the_rest_works(lab: Lab) -> None:
     ws = lab.ws
     name = lab.parent

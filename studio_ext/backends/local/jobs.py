@@ -293,22 +293,28 @@ class LocalJobs(RunExplorerReads):
                                not self._finalizing(name) else None), f"Canceling job {name!r}")
 
     def update_tags(self, name: str, tags: dict[str, str], remove: list[str] | None = None) -> Job:
-        row = self._require(name)
+        """Set and remove tags of a job, or of an interactive run (by its MLflow run id)."""
+        run_id, _ = self._resolve_run(name)
+        check_tag_changes(tags, remove)
         client = tracking.client(self._b.tracking_uri)
+        missing = [key for key in remove or [] if key not in client.get_run(run_id).data.tags]
+        if missing:
+            raise InvalidInput(f"The run {name!r} has no tag {missing[0]!r}, so it cannot be removed. "
+                               "Its tags are listed in ws.jobs.get(name).tags.")
         for key, value in tags.items():
-            client.set_tag(row.run_id, str(key), str(value))
+            client.set_tag(run_id, key, str(value))
         for key in remove or []:
-            client.delete_tag(row.run_id, key)
+            client.delete_tag(run_id, key)
         return self.get(name)
 
     def archive(self, name: str) -> None:
-        """Hide a job from lists (MLflow's soft delete); ``restore`` brings it back."""
-        row = self._require(name)
-        tracking.client(self._b.tracking_uri).delete_run(row.run_id)
+        """Hide a job or interactive run from lists (MLflow's soft delete); ``restore`` brings it back."""
+        run_id, _ = self._resolve_run(name)
+        tracking.client(self._b.tracking_uri).delete_run(run_id)
 
     def restore(self, name: str) -> None:
-        row = self._require(name)
-        tracking.client(self._b.tracking_uri).restore_run(row.run_id)
+        run_id, _ = self._resolve_run(name)
+        tracking.client(self._b.tracking_uri).restore_run(run_id)
 
     def download(self, name: str, download_path: str | os.PathLike[str] = ".", *, artifact_path: str | None = None) -> Path:
         """Copy a job's artifacts (outputs, logs, models) to ``download_path``."""
@@ -549,6 +555,20 @@ class LocalJobs(RunExplorerReads):
         if any(r is not None and r.status in {s.value for s in ACTIVE_STATES} for r in rows):
             return self._b.ensure_supervisor(wait_reconciled=True)
         return False
+
+
+def check_tag_changes(tags: object, remove: object) -> None:
+    """Refuse tag changes MLflow would take half-way or mangle: checked before any is written."""
+    if not isinstance(tags, dict):
+        raise InvalidInput(f"Tags must be a dict of name -> value, e.g. {{'reviewed': 'yes'}}. Got {tags!r} instead.")
+    if remove is not None and (not isinstance(remove, list) or not all(isinstance(k, str) for k in remove)):
+        raise InvalidInput(f"'remove' must be a list of tag names. Got {remove!r} instead.")
+    for key in [*tags, *(remove or [])]:
+        if not isinstance(key, str) or not key.strip():
+            raise InvalidInput(f"A tag name must be a non-empty string. Got {key!r} instead.")
+        if key.startswith(("mlflow.", "studio.")):
+            raise InvalidInput(f"The tag {key!r} is kept by MLflow or the studio and cannot be changed. "
+                               "Use a name that does not start with 'mlflow.' or 'studio.'.")
 
 
 def kill_tree(pid: int, started: float | None, grace: float = 5.0) -> None:

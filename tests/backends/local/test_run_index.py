@@ -154,6 +154,44 @@ def test_archive_hides_runs_and_experiments_count_active_ones(shared: Workspace,
     assert [e.name for e in workspace.jobs.experiments()][0] == exp, "most recently active first"
 
 
+def test_interactive_runs_take_tags_and_archive_like_jobs(shared: Workspace, interactive) -> None:
+    """A run logged with plain ``mlflow.start_run`` (no studio job) is tagged and archived by its run id."""
+    import mlflow
+
+    workspace = shared
+    _, _, exp = interactive
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(workspace.mlflow_tracking_uri)
+    try:
+        with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name(exp).experiment_id,
+                              run_name="notebook") as run:
+            mlflow.log_metric("acc", 0.8)
+            mlflow.set_tag("owner", "ana")
+    finally:
+        mlflow.set_tracking_uri(before)
+    run_id = run.info.run_id
+
+    tagged = workspace.jobs.update_tags(run_id, {"reviewed": "yes", "owner": "bo"})
+    assert tagged.interactive and tagged.tags == {"reviewed": "yes", "owner": "bo"}
+    assert [r.name for r in workspace.jobs.search(exp, filter="tags.reviewed = 'yes'").runs] == [run_id]
+    assert workspace.jobs.update_tags(run_id, {}, remove=["owner"]).tags == {"reviewed": "yes"}
+    with pytest.raises(InvalidInput, match="has no tag 'owner', so it cannot be removed"):
+        workspace.jobs.update_tags(run_id, {"kept": "no"}, remove=["owner"])
+    for bad, message in [("reviewed=yes", "Tags must be a dict"), ({"mlflow.runName": "x"}, "kept by MLflow"),
+                         ({"": "x"}, "non-empty string")]:
+        with pytest.raises(InvalidInput, match=message):
+            workspace.jobs.update_tags(run_id, bad)
+    assert workspace.jobs.run_summary(run_id).tags == {"reviewed": "yes"}  # the refused changes wrote nothing
+
+    workspace.jobs.archive(run_id)
+    assert workspace.jobs.search(exp).total == 0
+    assert [(r.name, r.archived) for r in workspace.jobs.search(exp, archived=True).runs] == [(run_id, True)]
+    workspace.jobs.restore(run_id)
+    assert [r.name for r in workspace.jobs.search(exp).runs] == [run_id]
+    with pytest.raises(NotFound, match="There is no job or run named '0123456789abcdef0123456789abcdef'"):
+        workspace.jobs.archive("0123456789abcdef0123456789abcdef")
+
+
 def test_metric_history_is_downsampled_for_charts_keeping_extremes(shared: Workspace, interactive) -> None:
     workspace = shared
     client, make, _ = interactive
