@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -222,9 +223,13 @@ class LocalAutoML:
 
     # -- submit -------------------------------------------------------------------------------
     def create_or_update(self, job: AutoMLJob, *, parent_job_name: str | None = None) -> AutoMLJob:
-        """Check the job and its data, then submit it to the jobs service as a job of type ``automl``."""
+        """Check the job and its data, then submit it to the jobs service as a job of type ``automl``.
+
+        The budget counts from here: the job process reads ``submitted_at`` from its settings.
+        """
+        submitted_at = time.time()
         self.check(job, guardrails=False)
-        spec = spec_of(job)
+        spec = {**spec_of(job), "submitted_at": submitted_at}
         inputs = {"training_data": Input(type="mltable", path=spec["training_data"])}
         argv = (f"python -m studio_ext.backends.local.automl_run --workspace {_quote(self._b.path)} "
                 f"--settings {SETTINGS_FILE} --training ${{{{inputs.training_data}}}}")

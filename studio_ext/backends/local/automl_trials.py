@@ -71,10 +71,7 @@ class TrialRecorder:
 
     def _work(self) -> None:
         client = tracking.client(self._b.tracking_uri)
-        # Saving the best model needs these; importing them now overlaps the search instead of following it.
-        import mlflow.models  # noqa: F401
-        import mlflow.sklearn  # noqa: F401
-
+        warm_model_saving()
         while True:
             item = self._queue.get()
             if item is None:
@@ -127,6 +124,21 @@ class TrialRecorder:
                 self.best = (value, name)
                 client.log_metric(self.parent.run_id, self.metric, value, timestamp=stamp, step=self.recorded)
                 client.set_tag(self.parent.run_id, BEST_CHILD_TAG, name)
+
+
+def warm_model_saving() -> None:
+    """Do now, beside the search, the slow first-time work of saving an MLflow model (seconds on a busy
+    machine): its lazy imports, and the map of installed packages it checks the requirements against."""
+    import mlflow.models  # noqa: F401
+    import mlflow.pyfunc  # noqa: F401
+    import mlflow.sklearn  # noqa: F401
+
+    try:
+        from mlflow.utils import requirements_utils
+
+        requirements_utils._init_packages_to_modules_map()
+    except Exception:  # MLflow's internals moved: saving the model just takes longer
+        log.debug("could not prepare MLflow's package map", exc_info=True)
 
 
 def _param(value: Any) -> str:

@@ -28,7 +28,7 @@ from ...entities import ComputeState, ComputeType, JobStatus
 from ...errors import StudioError
 from . import compute_node, compute_store, tracking
 from .compute_store import Desired, computes
-from .job_runner import WRAPPER, finalize_job, job_argv, job_process_env, read_exit
+from .job_runner import WRAPPER, finalize_job, job_argv, job_process_env, read_exit, warm_tracking
 from .jobs import ACTIVE_STATES, kill_tree, pid_alive
 from .store import jobs as jobs_table
 from .store import now
@@ -347,7 +347,12 @@ class ComputeController:
         rows = self._job_rows(tuple(s.value for s in ACTIVE_STATES) + (JobStatus.CANCELED.value,))
         return [r for r in rows if r.status != JobStatus.CANCELED.value or r.finalized_at is None]
 
-    def _mark_queued(self) -> None:
+    def _mark_queued(self, waiting: list[Any] | None = None) -> None:
+        """Show new jobs as Queued; a write only when one of ``waiting`` (or any job) is NotStarted."""
+        if waiting is None:
+            waiting = self._job_rows((JobStatus.NOT_STARTED.value,))
+        if not any(r.status == JobStatus.NOT_STARTED.value for r in waiting):
+            return
         with self._b.store.engine.begin() as conn:
             conn.execute(jobs_table.update().where(
                 jobs_table.c.compute == self.compute_name, jobs_table.c.status == JobStatus.NOT_STARTED.value)
@@ -390,7 +395,7 @@ class ComputeController:
             with self._lock:
                 self.tracked[job.name] = Tracked(node=address)
             self._runner.preparer.submit(self._launch, job, address)
-        self._mark_queued()
+        self._mark_queued(waiting)
 
     def _launch(self, row: Any, address: str) -> None:
         """Build the job's launch record and hand it to the node (in a worker thread: may build a venv)."""
@@ -425,6 +430,7 @@ class ComputeController:
             if tracked is not None:
                 tracked.future, tracked.preparing = future, False
         future.add_done_callback(lambda _: self._wake.set())
+        warm_tracking(self._b.tracking_uri)
 
     def _watch(self) -> None:
         """Notice jobs that started, ended or were canceled."""

@@ -119,6 +119,14 @@ def _error_tail(log_path: Path, lines: int = 15) -> str:
     return "\n".join(text[max(start, 0):][-lines:])
 
 
+def warm_tracking(tracking_uri: str) -> None:
+    """Import MLflow while a job runs, so finalizing it at its end does not wait seconds for the import."""
+    try:
+        tracking.client(tracking_uri)
+    except Exception:  # finalize_job meets the same problem and reports it on the job
+        log.debug("MLflow could not be loaded ahead of finalizing", exc_info=True)
+
+
 def read_exit(job_dir: Path) -> dict[str, Any] | None:
     try:
         return json.loads((job_dir / "exit.json").read_text())
@@ -248,3 +256,4 @@ class LocalJobRunner:
                 pass
         finally:
             self._starting.discard(row.name)
+        warm_tracking(self._b.tracking_uri)

@@ -1,7 +1,10 @@
 """The search: FLAML's cost-frugal searchers driven by our own ask/tell loop.
 
 One ``flaml.tune`` CFO searcher per learner proposes configurations, its first
-proposal being the learner's own defaults (strong baselines come first). The
+proposal being the learner's own defaults (strong baselines come first). FLAML
+(with MLflow, which it imports) takes seconds to import, so it loads in a thread
+while the defaults run; each searcher is built when its learner needs a second
+configuration and is told how its default went. The
 loop decides which learner to ask next (cheap learners close to the best get more
 trials), hands trials to a :class:`TrialRunner` (this process, one at a time, or a
 Dask client, several at once), and tells each searcher how its trials went. It
@@ -13,6 +16,8 @@ from __future__ import annotations
 
 import math
 import random
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -121,7 +126,12 @@ class DaskRunner:
 @dataclass
 class _LearnerState:
     learner: Learner
-    searcher: Any
+    default: dict[str, Any]
+    make_searcher: Callable[[], Any]
+    searcher: Any = None  # built on first need (see :meth:`Search._searcher`)
+    default_id: str | None = None  # the default's trial id, asked before the searcher existed
+    default_outcome: dict[str, Any] | None = None  # how the default went, told to the searcher once built
+    default_done: bool = False
     trials: int = 0
     seconds: float = 0.0
     best_loss: float = math.inf
@@ -160,17 +170,33 @@ class Search:
         self._best = math.inf
         self._best_at_trial = 0
         self._start = time.time()
+        if "flaml.tune.searcher" not in sys.modules:  # load FLAML beside the first trials
+            threading.Thread(target=_import_flaml, name="automl-flaml-import", daemon=True).start()
 
     def _state(self, learner: Learner, n: int, d: int) -> _LearnerState:
-        from flaml.tune.searcher import CFO
-
         train_rows = len(self.data.splits[0][0])
         space = learner.space(train_rows, d, self.data.task)
         default = {k: v for k, v in learner.default(train_rows, d, self.data.task).items() if k in space}
         low_cost = {k: v for k, v in learner.low_cost.items() if k in space}
-        searcher = CFO(space=space, metric="loss", mode="min", low_cost_partial_config=low_cost or None,
+
+        def make_searcher() -> Any:
+            from flaml.tune.searcher import CFO
+
+            return CFO(space=space, metric="loss", mode="min", low_cost_partial_config=low_cost or None,
                        points_to_evaluate=[default], seed=self.seed)
-        return _LearnerState(learner=learner, searcher=searcher)
+
+        return _LearnerState(learner=learner, default=default, make_searcher=make_searcher)
+
+    @staticmethod
+    def _searcher(state: _LearnerState) -> Any:
+        """The learner's CFO searcher, built now if need be and told about the default it proposes first."""
+        if state.searcher is None:
+            state.searcher = state.make_searcher()
+            if state.default_id is not None:
+                state.searcher.suggest(state.default_id)  # the default, already run (or running)
+                if state.default_done:
+                    _tell(state.searcher, state.default_id, state.default_outcome)
+        return state.searcher
 
     @property
     def best(self) -> TrialResult | None:
@@ -226,7 +252,10 @@ class Search:
                 return None
             tried.add(id(state))
             flaml_id = f"{state.learner.name}-{state.trials + len(tried)}-{self._next_id}"
-            config = state.searcher.suggest(flaml_id)
+            if state.searcher is None and state.default_id is None:  # the default needs no searcher yet
+                state.default_id = flaml_id
+                return state, flaml_id, dict(state.default)
+            config = self._searcher(state).suggest(flaml_id)
             if config is None:
                 if not any(r.state is state for r in self._running):
                     state.exhausted = True
@@ -294,17 +323,19 @@ class Search:
         state = item.state
         state.trials += 1
         state.seconds += result.duration
+        outcome = {"loss": result.loss, "config": item.spec.config,
+                   "time_total_s": max(result.duration, 1e-3)} if result.ok else None
+        if state.searcher is None and item.flaml_id == state.default_id:
+            state.default_done, state.default_outcome = True, outcome  # told when the searcher is built
+        else:
+            _tell(state.searcher, item.flaml_id, outcome)
         if result.ok:
-            state.searcher.on_trial_complete(item.flaml_id, {
-                "loss": result.loss, "config": item.spec.config, "time_total_s": max(result.duration, 1e-3)})
             if result.loss < state.best_loss:
                 state.best_loss = result.loss
                 state.improved_at_seconds = state.seconds
             if result.loss < self._best - 1e-12:
                 self._best = result.loss
                 self._best_at_trial = len(self.results) + 1
-        else:
-            state.searcher.on_trial_complete(item.flaml_id, None, error=True)
         self.results.append(result)
         if self.on_trial is not None:
             self.on_trial(result)
@@ -327,6 +358,21 @@ class Search:
             if used >= EARLY_STOP_FRACTION:
                 return f"no improvement in the last {len(self.results) - self._best_at_trial} trials"
         return ""
+
+
+def _tell(searcher: Any, flaml_id: str, outcome: dict[str, Any] | None) -> None:
+    """Report a finished trial to its searcher (None: it failed or was canceled)."""
+    if outcome is None:
+        searcher.on_trial_complete(flaml_id, None, error=True)
+    else:
+        searcher.on_trial_complete(flaml_id, outcome)
+
+
+def _import_flaml() -> None:
+    try:
+        import flaml.tune.searcher  # noqa: F401
+    except Exception:  # the searcher's own import will raise it where it matters
+        pass
 
 
 def _plain(config: dict[str, Any]) -> dict[str, Any]:
