@@ -35,6 +35,8 @@ import { StudioSidebar } from './sidebar';
 
 const PLUGIN_ID = 'studio-ext:plugin';
 const SIDEBAR_ID = 'studio-ext-sidebar';
+/** `JupyterFrontEnd.name` of a Voila dashboard page. */
+const VOILA_APP_NAME = 'Voila';
 
 namespace CommandIDs {
   export const open = 'studio-ext:open';
@@ -354,6 +356,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null
   ) => {
+    if (app.name === VOILA_APP_NAME) {
+      // Voila loads every installed extension into a dashboard, which has no
+      // sidebar and (standalone) no studio-ext REST API: stay out of the way.
+      return;
+    }
     if (!widgetModules.wrapped) {
       console.warn(
         'studio-ext: the widget registry could not be wrapped; ' +

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,14 @@ ALLOWED_CONSOLE_ERRORS: tuple[tuple[re.Pattern[str], re.Pattern[str], str], ...]
         re.compile(r"net::ERR_(NAME_NOT_RESOLVED|INTERNET_DISCONNECTED|CONNECTION_REFUSED)"),
         re.compile(r"^https?://(fonts\.googleapis\.com|fonts\.gstatic\.com|cdn\.jsdelivr\.net)/"),
         "web fonts from a CDN the test machine cannot reach; a fallback font is used",
+    ),
+    (
+        re.compile(r"status of 403"),
+        re.compile(r"/voila/api/shutdown/"),
+        (
+            "Voila 0.5's page-close beacon carries no XSRF cookie (voila-dashboards/voila#1458);"
+            " the kernel is culled instead (see notebooks/dashboards/README.md)"
+        ),
     ),
 )
 
@@ -90,15 +99,9 @@ class LabServer:
             text = response.read()
         return json.loads(text) if text else None
 
-    def log_tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
-
-def _write_isolated_jupyter_dirs(base: Path) -> dict[str, str]:
-    """Config, data, runtime and IPython dirs of the test server, with the harness page."""
+def _write_isolated_jupyter_dirs(base: Path, harness: bool = True) -> dict[str, str]:
+    """Config, data, runtime and IPython dirs of a test server (with the harness pages)."""
     config = base / "jupyter-config"
     ipython_startup = base / "ipython" / "profile_default" / "startup"
     for folder in (config, base / "jupyter-data", base / "jupyter-runtime", ipython_startup):
@@ -109,9 +112,10 @@ def _write_isolated_jupyter_dirs(base: Path) -> dict[str, str]:
     (notification / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
-    register = "import studio_ext_test_harness\nstudio_ext_test_harness.register()\n"
-    (config / "jupyter_server_config.py").write_text(register)
-    (ipython_startup / "00-studio-ext-test-harness.py").write_text(register)
+    if harness:
+        register = "import studio_ext_test_harness\nstudio_ext_test_harness.register()\n"
+        (config / "jupyter_server_config.py").write_text(register)
+        (ipython_startup / "00-studio-ext-test-harness.py").write_text(register)
     return {
         "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTER_DATA_DIR": str(base / "jupyter-data"),
@@ -163,12 +167,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         _wait_until_up(server)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        _stop(process)
         stop = getattr(workspace._backend, "stop_supervisor", None)
         if callable(stop):
             stop()
@@ -176,16 +175,159 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
 
 
 def _wait_until_up(server: LabServer) -> None:
-    deadline = time.monotonic() + LAB_START_TIMEOUT
+    _wait_until_answers("jupyter lab", server.process, server.log_path, LAB_START_TIMEOUT,
+                        lambda: server.api("GET", "api/status"))
+
+
+def _wait_until_answers(name: str, process: subprocess.Popen[bytes], log_path: Path,
+                        timeout: float, probe) -> None:
+    """Call ``probe`` until it stops failing to connect; fail with the log if the server dies."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"jupyter lab exited with {server.process.returncode}:\n{server.log_tail()}")
+        if process.poll() is not None:
+            pytest.fail(f"{name} exited with {process.returncode}:\n{_log_tail(log_path)}")
         try:
-            server.api("GET", "api/status")
+            probe()
             return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.5)
-    pytest.fail(f"jupyter lab did not answer within {LAB_START_TIMEOUT:.0f}s:\n{server.log_tail()}")
+    pytest.fail(f"{name} did not answer within {timeout:.0f}s:\n{_log_tail(log_path)}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def _log_tail(log_path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+DASHBOARDS = REPO / "notebooks" / "dashboards"
+VOILA_START_TIMEOUT = 90.0
+
+
+@dataclass
+class VoilaServer:
+    url: str
+    workspace: Path
+    dataset: str
+    job_display_name: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def dashboard_url(self, page_id: str, workspace: Path | None = None) -> str:
+        query = "" if workspace is None else "?" + urllib.parse.urlencode({"workspace": str(workspace)})
+        return f"{self.url}/voila/render/{page_id}.ipynb{query}"
+
+
+def _install_extension_as_a_wheel_would(data_dir: Path) -> None:
+    """Copy the built extension into ``data_dir/labextensions`` (first on JUPYTER_PATH).
+
+    A development install links it instead, and Voila refuses to serve files behind
+    a link that leaves its static folder (403); users get a real folder from the
+    wheel, so the dashboards are tested with one.
+    """
+    import shutil
+
+    target = data_dir / "labextensions" / "studio-ext"
+    shutil.copytree(REPO / "studio_ext" / "labextension", target, symlinks=False)
+
+
+def _seed_workspace(path: Path) -> tuple[str, str]:
+    """A workspace with a small registered dataset and one finished job."""
+    import pandas as pd
+
+    from studio_ext import Workspace, command
+    from studio_ext.entities import Data
+
+    ws = Workspace.create(path, name="dashboard-tests")
+    try:
+        csv = path / "flowers.csv"
+        pd.DataFrame(
+            {"petal": [1.4, 4.7, 6.0, 1.3, 4.5, 5.1] * 5, "kind": ["a", "b", "c"] * 10}
+        ).to_csv(csv, index=False)
+        ws.data.create_or_update(Data(name="flowers", path=str(csv), type="tabular"))
+        job = ws.jobs.create_or_update(
+            command(
+                command='python -c "print(42)"',
+                experiment_name="dashboards",
+                display_name="hello-dashboards",
+            )
+        )
+        deadline = time.monotonic() + 120
+        while not (job := ws.jobs.get(job.name)).status.is_terminal:
+            if time.monotonic() > deadline:
+                pytest.fail(f"the seed job {job.name} did not finish within 120 s")
+            time.sleep(0.2)
+        assert str(job.status) == "Completed", f"the seed job ended {job.status}: {job.error}"
+        return "flowers", "hello-dashboards"
+    finally:
+        ws._backend.stop_supervisor()
+        ws.close()
+
+
+@pytest.fixture(scope="module")
+def voila_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoilaServer]:
+    """``voila notebooks/dashboards`` on 127.0.0.1, as a user starts it, with no workspace set.
+
+    The workspace, seeded while Voila starts, is passed by URL parameter.
+    """
+    if not (REPO / "studio_ext" / "labextension" / "package.json").is_file():
+        pytest.fail("The JupyterLab extension is not built; run scripts/test-prereqs.sh first.")
+    base = tmp_path_factory.mktemp("voila")
+    jupyter_path = base / "jupyter-path"
+    _install_extension_as_a_wheel_would(jupyter_path)
+    env = dict(os.environ)
+    # No harness pages: the dashboards run the product only.
+    env.update(_write_isolated_jupyter_dirs(base, harness=False))
+    env["JUPYTER_PATH"] = str(jupyter_path)
+    env.pop("STUDIO_EXT_WORKSPACE", None)
+    port = free_port()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log_path = ARTIFACTS / "voila.log"
+    command = [
+        sys.executable,
+        "-m",
+        "voila",
+        "--no-browser",
+        "--Voila.ip=127.0.0.1",
+        f"--Voila.port={port}",
+        "--Voila.port_retries=0",
+        "--show_tracebacks=True",
+        # As notebooks/dashboards/README.md advises: cull the kernels of closed pages.
+        "--MappingKernelManager.cull_interval=5",
+        "--MappingKernelManager.cull_idle_timeout=10",
+        str(DASHBOARDS),
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        dataset, job = _seed_workspace(base / "studio-ws")
+        server = VoilaServer(
+            f"http://127.0.0.1:{port}", base / "studio-ws", dataset, job, log_path, process
+        )
+        _wait_for_voila(server)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _wait_for_voila(server: VoilaServer) -> None:
+    def probe() -> None:
+        with urllib.request.urlopen(f"{server.url}/", timeout=10):
+            pass
+
+    _wait_until_answers("voila", server.process, server.log_path, VOILA_START_TIMEOUT, probe)
 
 
 @pytest.fixture(scope="module")
@@ -226,15 +368,64 @@ class ConsoleEntry:
 
 
 @dataclass
-class Lab:
-    """A browser tab on the test JupyterLab, with helpers for the Studio sidebar."""
+class BrowserTab:
+    """A browser tab that records console errors and saves screenshots."""
 
     page: object  # playwright.sync_api.Page
-    server: LabServer
     console: list[ConsoleEntry] = field(default_factory=list)
     checked: int = 0
     # Errors one test expects (e.g. the 400 of a refused request); reset per test.
     expected: list[tuple[re.Pattern[str], re.Pattern[str]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        def on_console(message) -> None:
+            if message.type == "error":
+                self.console.append(
+                    ConsoleEntry("error", message.text, (message.location or {}).get("url", ""))
+                )
+
+        self.page.on("console", on_console)
+        self.page.on(
+            "pageerror", lambda exc: self.console.append(ConsoleEntry("exception", str(exc), ""))
+        )
+
+    def screenshot(self, name: str, full_page: bool = False) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    def expect_console_error(self, text: str, url: str = "") -> None:
+        """Tolerate, for the current test only, console errors matching both regexes."""
+        self.expected.append((re.compile(text), re.compile(url)))
+
+    def start_test(self) -> None:
+        self.checked = len(self.console)
+        self.expected.clear()
+
+    def assert_clean(self) -> None:
+        """No console error outside the allow-list, and no widget that failed to load."""
+        errors = [
+            e
+            for e in self.console[self.checked :]
+            if not e.allowed()
+            and not any(t.search(e.text) and u.search(e.url) for t, u in self.expected)
+        ]
+        self.checked = len(self.console)
+        boxes = self.page.locator(JS_ERROR_BOX)
+        problems = [f"console {e.kind}: {e.text} ({e.url})" for e in errors]
+        if boxes.count():
+            problems.append(
+                f"{boxes.count()} widget(s) failed to load ('Click to show javascript error')"
+            )
+        assert not problems, "\n".join(problems)
+
+
+@dataclass
+class Lab(BrowserTab):
+    """A browser tab on the test JupyterLab, with helpers for the Studio sidebar."""
+
+    server: LabServer | None = None
 
     # -- navigation ---------------------------------------------------------
     def load(self) -> None:
@@ -279,34 +470,6 @@ class Lab:
         node = self.page.locator(f'.jp-StudioPage[data-studio-page="{page_id}"]')
         return int(node.get_attribute("data-render-count") or 0)
 
-    def screenshot(self, name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
-        self.page.screenshot(path=str(path))
-        return path
-
-    # -- checks -------------------------------------------------------------
-    def expect_console_error(self, text: str, url: str = "") -> None:
-        """Tolerate, for the current test only, console errors matching both regexes."""
-        self.expected.append((re.compile(text), re.compile(url)))
-
-    def assert_clean(self) -> None:
-        """No console error outside the allow-list, and no widget that failed to load."""
-        errors = [
-            e
-            for e in self.console[self.checked :]
-            if not e.allowed()
-            and not any(t.search(e.text) and u.search(e.url) for t, u in self.expected)
-        ]
-        self.checked = len(self.console)
-        boxes = self.page.locator(JS_ERROR_BOX)
-        problems = [f"console {e.kind}: {e.text} ({e.url})" for e in errors]
-        if boxes.count():
-            problems.append(
-                f"{boxes.count()} widget(s) failed to load ('Click to show javascript error')"
-            )
-        assert not problems, "\n".join(problems)
-
 
 @pytest.fixture(scope="module")
 def lab(browser, lab_server: LabServer) -> Iterator[Lab]:
@@ -314,15 +477,6 @@ def lab(browser, lab_server: LabServer) -> Iterator[Lab]:
     page = context.new_page()
     page.set_default_timeout(30_000)
     state = Lab(page=page, server=lab_server)
-
-    def on_console(message) -> None:
-        if message.type == "error":
-            state.console.append(
-                ConsoleEntry("error", message.text, (message.location or {}).get("url", ""))
-            )
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: state.console.append(ConsoleEntry("exception", str(exc), "")))
     state.load()
     try:
         yield state
@@ -344,9 +498,53 @@ def studio(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
 
     A failed test leaves a screenshot, FAILED-<test>.png, beside the others.
     """
-    lab.checked = len(lab.console)
-    lab.expected.clear()
+    lab.start_test()
     yield lab
     if getattr(request.node, "studio_call_failed", False):
         lab.screenshot(f"FAILED-{request.node.name}")
     lab.assert_clean()
+
+
+@dataclass
+class Dashboard(BrowserTab):
+    """A browser tab on the test Voila server."""
+
+    server: VoilaServer | None = None
+
+    def open(self, page_id: str, workspace: Path | None = None):
+        """Load a dashboard and wait for its output (a widget, or an error); returns the output."""
+        self.page.goto(self.server.dashboard_url(page_id, workspace))
+        output = self.page.locator(".jp-OutputArea-output")
+        output.first.wait_for(timeout=RENDER_TIMEOUT_MS)
+        errors = self.page.locator(f"{VOILA_ERROR_OUTPUT}")
+        self.page.locator(f".jupyter-widgets, {VOILA_ERROR_OUTPUT}").first.wait_for(
+            timeout=RENDER_TIMEOUT_MS
+        )
+        if errors.count():
+            pytest.fail(f"dashboard {page_id!r} failed:\n{errors.first.inner_text()[:4000]}")
+        return output
+
+
+# What Voila shows for an exception in a cell (with --show_tracebacks).
+VOILA_ERROR_OUTPUT = '[data-mime-type="application/vnd.jupyter.error"], [data-mime-type="application/vnd.jupyter.stderr"]'
+
+
+@pytest.fixture(scope="module")
+def voila_tab(browser, voila_server: VoilaServer) -> Iterator[Dashboard]:
+    context = browser.new_context(viewport={"width": 1440, "height": 960})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield Dashboard(page=page, server=voila_server)
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def dashboards(voila_tab: Dashboard, request: pytest.FixtureRequest) -> Iterator[Dashboard]:
+    """The module's Voila tab; the test fails if it logged errors meanwhile."""
+    voila_tab.start_test()
+    yield voila_tab
+    if getattr(request.node, "studio_call_failed", False):
+        voila_tab.screenshot(f"FAILED-{request.node.name}")
+    voila_tab.assert_clean()
