@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import ipywidgets as widgets
 import traitlets
 
-from ..entities import AmlCompute, AttachedCompute, Compute, ComputeInstance, ComputeState, ComputeType
+from ..entities import (AmlCompute, AttachedCompute, CapacityWarning, Compute, ComputeInstance, ComputeState,
+                        ComputeType)
 from ..errors import BackendUnavailable, StudioError
 from ._widgets import CodeBox, Message, SharedPoller, Subscription, html_table
 
@@ -297,12 +298,14 @@ class ComputePanel(widgets.VBox):
         self.form.layout.display = None if self.form.layout.display == "none" else "none"
 
     def _create(self, compute: Compute) -> None:
+        # Only the service's capacity notes belong in the message: with every warning
+        # recorded, a ResourceWarning for some unrelated subprocess showed up there.
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+            warnings.simplefilter("always", CapacityWarning)
             self.ws.compute.begin_create_or_update(compute)  # the live refresh shows how it goes
         self.code.show(sdk_code(self.ws, f"ws.compute.begin_create_or_update({entity_code(compute)}).result()",
                                 type(compute).__name__))
-        note = " ".join(str(w.message) for w in caught)
+        note = " ".join(str(w.message) for w in caught if issubclass(w.category, CapacityWarning))
         self.message.info(f"Creating {compute.name}…" + (f" Warning: {note}" if note else ""))
         self.form.layout.display = "none"
         self.form.name.value = ""

@@ -238,3 +238,36 @@ def test_summary_counts_a_running_job(studio) -> None:
     expect(running).to_have_attribute("data-value", "0")
     ws.close()
     studio.assert_clean()
+
+
+def test_compute_page_creates_a_cluster_and_lists_it(studio) -> None:
+    """The Compute page's form, filled in as a user does, creates a cluster through the kernel."""
+    name = "browser-cluster"
+    content = studio.open_studio_page("compute")
+    studio.wait_rendered("compute")
+    content.get_by_role("button", name="New compute").click()
+    content.get_by_role("button", name="Compute cluster").click()
+    content.get_by_label("Name", exact=True).fill(name)
+    content.get_by_label("Maximum nodes").fill("1")
+    # The button's name starts with its icon.
+    create = content.get_by_role("button", name=re.compile(r"^\W*Create$"))
+    expect(create).to_be_enabled()  # the kernel checked the form
+    ws = Workspace(studio.server.workspace)
+    try:
+        create.click()
+        table = content.locator("table", has_text="Nodes (min-max)")
+        row = table.locator("tr", has_text=name)
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text("Compute cluster")
+        expect(row).to_contain_text("(0-1)")
+        expect(content.get_by_text(f"Creating {name}…", exact=True)).to_be_visible()
+        sdk_call = f"ws.compute.begin_create_or_update(AmlCompute(name='{name}'"
+        expect(content.get_by_text(sdk_call)).to_be_attached()
+        assert ws.compute.get(name).max_nodes == 1
+        studio.screenshot("page-compute-created-cluster")
+    finally:
+        ws.compute.begin_delete(name).result(timeout=120)
+        ws.close()
+    # The live refresh drops it from the table.
+    expect(content.locator("tr", has_text=name)).to_have_count(0, timeout=60_000)
+    studio.assert_clean()
