@@ -4,6 +4,8 @@
 #   - PostgreSQL server binaries (integration tests start their own cluster with initdb)
 #   - wrk (endpoint load benchmarks)
 #   - the JupyterLab extension built into studio_ext/labextension
+#   - what `python -m jupyterlab.browser_check` needs to use Debian's chromium
+#     offline (scripts/browser-check-prereqs.sh)
 # Idempotent: a second run does nothing. Runs as root on a fresh Debian 12 machine,
 # or as any user once the system packages are there.
 set -euo pipefail
@@ -111,5 +113,8 @@ target.parent.mkdir(parents=True, exist_ok=True)
 target.symlink_to(build, target_is_directory=True)
 print(f"test-prereqs: linked {target} -> {build}")
 PYEOF
+fi
+if [ -x "$PY" ]; then
+    PYTHON="$PY" "$ROOT/scripts/browser-check-prereqs.sh"
 fi
 log "ok"
