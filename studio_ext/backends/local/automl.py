@@ -237,13 +237,18 @@ class LocalAutoML:
             if spec[key]:
                 inputs[key] = Input(type="mltable", path=spec[key])
                 argv += f" {flag} ${{{{inputs.{key}}}}}"
+        tags = {**job.tags, "task": job.task, "primary_metric": str(
+            job.primary_metric or settings_of(spec).primary_metric or "")}
+        if spec["compute"] != "local":  # a cluster scales to the trials that run at once, not to one node
+            from .compute_runner import NODES_TAG
+
+            tags[NODES_TAG] = str(job.limits.max_concurrent_trials)
         with tempfile.TemporaryDirectory(prefix="studio-automl-") as code:
             Path(code, SETTINGS_FILE).write_text(json.dumps(spec, indent=2), encoding="utf-8")
             command = CommandJob(
                 command=argv, code=code, inputs=inputs, compute=job.compute or "local",
                 experiment_name=job.experiment_name, display_name=job.display_name, description=job.description,
-                name=job.name, tags={**job.tags, "task": job.task, "primary_metric": str(
-                    job.primary_metric or settings_of(spec).primary_metric or "")}, type=JOB_TYPE,
+                name=job.name, tags=tags, type=JOB_TYPE,
             )
             submitted = self._b.service("jobs").create_or_update(command, parent_job_name=parent_job_name)
         return self._as_automl(job, submitted)

@@ -306,11 +306,16 @@ def _requirements() -> list[str]:
 
 
 def cluster_runner(ws: Any, spec: dict[str, Any], slots: int) -> tuple[Callable | None, Callable[[], None]]:
-    """A Dask runner on the job's compute when it is a cluster; (None, no-op) to run trials here."""
+    """A Dask runner on the job's compute when it is a cluster; (None, no-op) to run trials here.
+
+    This job's own node takes trials too (the job gave its Dask thread back, see
+    ``compute_node.run_on_dask_worker``). A cluster that scales (AmlCompute) grows to
+    ``max_concurrent_trials`` nodes for the job, so its trials may go to nodes still starting.
+    """
     compute = spec.get("compute") or "local"
     if compute == "local":
         return None, lambda: None
-    from ...entities import ComputeInstance
+    from ...entities import AmlCompute, ComputeInstance
 
     target = ws.compute.get(compute)
     if isinstance(target, ComputeInstance) or not target.scheduler_address:
@@ -320,16 +325,16 @@ def cluster_runner(ws: Any, spec: dict[str, Any], slots: int) -> tuple[Callable 
     from ...ml.automl import DaskRunner
 
     client = Client(target.scheduler_address, timeout=30, set_as_default=False)
-    own = _own_worker()
-    workers = [w for w in client.scheduler_info(n_workers=-1)["workers"] if w != own]
-    if not workers:
+    workers = list(client.scheduler_info(n_workers=-1)["workers"])
+    nodes = max(target.max_instances, len(workers)) if isinstance(target, AmlCompute) else len(workers)
+    if nodes <= 1 and workers in ([], [_own_worker()]):
         say(f"The cluster {compute!r} has no node besides this job's: trials run here, one at a time. "
-              "Give the cluster more nodes (min_instances) to run trials in parallel.")
+            "Give the cluster more nodes to run trials in parallel.")
         client.close()
         return None, lambda: None
-    width = min(max(slots, 1), len(workers))
-    say(f"Trials run on {compute!r}: {width} at a time on {len(workers)} node(s).")
-    return (lambda data: DaskRunner(client, data, slots=width, workers=workers)), client.close
+    width = min(max(slots, 1), nodes)
+    say(f"Trials run on {compute!r}: {width} at a time on {nodes} node(s) ({len(workers)} up now).")
+    return (lambda data: DaskRunner(client, data, slots=width)), client.close
 
 
 def _own_worker() -> str | None:

@@ -118,6 +118,11 @@ def run_on_dask_worker(launch: dict[str, Any]) -> dict[str, Any]:
     from distributed import get_worker
 
     worker = get_worker()
+    if launch.get("frees_slot"):
+        from distributed import secede
+
+        # A job that mostly waits for tasks it sends to this cluster (AutoML's trials): its node takes them.
+        secede()
     flag = _cancel_flags(worker).setdefault(launch["job_name"], threading.Event())
     try:
         return run_job(launch, flag.is_set, worker.address)

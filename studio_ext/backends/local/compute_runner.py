@@ -43,6 +43,20 @@ HEARTBEAT_SECONDS = 5.0
 ATTACHED_RETRY_SECONDS = 5.0
 _WAITING = (JobStatus.NOT_STARTED.value, JobStatus.QUEUED.value)
 _DISPATCHED = (JobStatus.STARTING.value, JobStatus.RUNNING.value)
+# Jobs that drive tasks on their own cluster (an AutoML job's trials): their Dask thread is given back
+# to the node for those tasks, while the node still counts as taken for other jobs.
+SLOT_FREEING_JOB_TYPES = ("automl",)
+NODES_TAG = "max_concurrent_trials"  # on such a job: how many nodes its tasks can use at once
+
+
+def nodes_wanted(row: Any) -> int:
+    """Nodes a job can keep busy: one, or its ``max_concurrent_trials`` for a job that sends trials."""
+    if row is None or row.type not in SLOT_FREEING_JOB_TYPES:
+        return 1
+    try:
+        return max(1, int(json.loads(row.spec).get("tags", {}).get(NODES_TAG, 1)))
+    except (TypeError, ValueError):
+        return 1
 
 
 @dataclass
@@ -58,6 +72,7 @@ class Tracked:
     pid: int | None = None
     pid_start: float | None = None
     host: str | None = None
+    nodes: int = 1  # nodes the job can keep busy (see nodes_wanted): what the cluster scales to
 
 
 class ComputeRunner:
@@ -386,14 +401,16 @@ class ComputeController:
         free = free[adopted:] if adopted else free  # adopted jobs still hold a slot of this machine
         waiting = self._job_rows(_WAITING)
         if isinstance(self.pool, LocalClusterPool):
-            self.pool.demand = len(self.tracked) + len(waiting)
+            with self._lock:
+                running = sum(t.nodes for t in self.tracked.values())
+            self.pool.demand = running + sum(nodes_wanted(job) for job in waiting)
         if waiting or self.tracked:
             self._last_activity = time.monotonic()
         for job, address in zip(waiting, free):
             if not _claim(self._b, job.name, _WAITING, JobStatus.STARTING):
                 continue
             with self._lock:
-                self.tracked[job.name] = Tracked(node=address)
+                self.tracked[job.name] = Tracked(node=address, nodes=nodes_wanted(job))
             self._runner.preparer.submit(self._launch, job, address)
         self._mark_queued(waiting)
 
@@ -412,6 +429,7 @@ class ComputeController:
                 "job_name": row.name, "job_dir": str(job_dir), "cwd": str(job_dir / "code"),
                 "argv": argv, "env": job_process_env(self._b, row, spec), "wrapper": str(wrapper),
                 "exit_file": str(job_dir / "exit.json"), "log_file": str(log_path),
+                "frees_slot": row.type in SLOT_FREEING_JOB_TYPES,
             }
             pool = self.pool
             if pool is None:

@@ -91,18 +91,33 @@ class InProcessRunner:
 
 
 class DaskRunner:
-    """Trials as tasks on a Dask cluster: the data is scattered to the workers once."""
+    """Trials as tasks on a Dask cluster: the data is scattered to the workers once.
+
+    Each trial goes to a worker with no trial of this search running: Dask's own
+    placement may queue two trials on one worker while another idles.
+    """
 
     def __init__(self, client: Any, data: TrialData, slots: int, workers: list[str] | None = None) -> None:
         self.client = client
         self.slots = max(1, slots)
         self.workers = workers
+        self._placed: dict[str, str] = {}  # running trial's key -> its worker
         self._data = client.scatter(data, broadcast=True, workers=workers, hash=False)
 
     def submit(self, spec: TrialSpec) -> Any:
-        placement = {"workers": self.workers, "allow_other_workers": False} if self.workers else {}
-        return self.client.submit(run_trial, self._data, spec, pure=False,
-                                  key=f"automl-trial-{spec.trial_id}-{time.time_ns()}", **placement)
+        worker = self._free_worker()
+        # No free worker (a node still starting): the scheduler places it, and moves it when one joins.
+        placement = {"workers": [worker], "allow_other_workers": False} if worker else {}
+        future = self.client.submit(run_trial, self._data, spec, pure=False,
+                                    key=f"automl-trial-{spec.trial_id}-{time.time_ns()}", **placement)
+        if worker:
+            self._placed[future.key] = worker
+        return future
+
+    def _free_worker(self) -> str | None:
+        workers = self.workers or list(self.client.scheduler_info(n_workers=-1)["workers"])
+        taken = set(self._placed.values())
+        return next((w for w in workers if w not in taken), None)
 
     def wait(self, handles: list[Any], timeout: float) -> list[Any]:
         # distributed.wait needs a default client; this one is private to the search, so poll.
@@ -114,9 +129,11 @@ class DaskRunner:
             time.sleep(POLL_SECONDS)
 
     def result(self, handle: Any) -> TrialResult:
+        self._placed.pop(handle.key, None)
         return handle.result()
 
     def abandon(self, handle: Any) -> None:
+        self._placed.pop(handle.key, None)
         handle.cancel()
 
     def close(self) -> None:
