@@ -39,6 +39,20 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
         ws.close()
 
 
+@pytest.fixture(scope="module")
+def module_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    """One workspace shared by a test module: one supervisor start (and MLflow, Dask loads) for all its tests.
+
+    Its tests must leave it as they found it (delete what they create) or say what they rely on.
+    """
+    ws = Workspace.create(tmp_path_factory.mktemp("module") / "ws")
+    try:
+        yield ws
+    finally:
+        ws._backend.stop_supervisor()
+        ws.close()
+
+
 @pytest.fixture
 def code_dir(tmp_path: Path) -> Path:
     """A folder for training scripts a test writes."""

@@ -30,6 +30,7 @@ from . import compute_node
 log = logging.getLogger("studio_ext.supervisor.compute")
 HOST = socket.gethostname()
 JOB_KEY_PREFIX = "studio-job-"
+SCHEDULER_CALL_SECONDS = 10.0  # a scheduler that takes longer than this to list its workers is gone
 
 
 @dataclass
@@ -163,6 +164,7 @@ class DaskPool:
         # Ship the node code by value: workers need no studio_ext install.
         cloudpickle.register_pickle_by_value(compute_node)
         self.client = client
+        self.unanswered: str | None = None  # why the last call to the scheduler failed
         self._pids: dict[str, int] = {}
 
     @property
@@ -176,8 +178,24 @@ class DaskPool:
         except Exception:  # no dashboard (bokeh missing, or the scheduler has none)
             return None
 
+    def workers(self) -> dict[str, Any]:
+        """The scheduler's workers by address, asked with a bound on the wait.
+
+        ``Client.scheduler_info`` waits for the connect timeout (30 s) when the scheduler
+        has just died, and the controller would stall that long before noticing.
+        """
+        try:
+            info = self.client.sync(self.client.scheduler.identity, n_workers=-1,
+                                    callback_timeout=SCHEDULER_CALL_SECONDS)
+        except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+            self.unanswered = (f"The Dask scheduler at {self.scheduler_address} stopped answering "
+                               f"({type(exc).__name__}: {exc}).")
+            raise BackendUnavailable(self.unanswered) from exc
+        self.unanswered = None
+        return info["workers"]
+
     def nodes(self) -> list[NodeView]:
-        workers = self.client.scheduler_info(n_workers=-1)["workers"]
+        workers = self.workers()
         if set(workers) - set(self._pids):
             try:
                 self._pids.update(self.client.run(os.getpid, workers=list(workers), on_error="ignore"))
@@ -188,7 +206,7 @@ class DaskPool:
                 for addr, info in workers.items() if info.get("status", "running") == "running"]
 
     def planned_nodes(self) -> int:
-        return len(self.client.scheduler_info(n_workers=-1)["workers"])
+        return len(self.workers())
 
     def submit(self, launch: dict[str, Any], address: str) -> Any:
         key = job_key(launch["job_name"])
@@ -219,7 +237,7 @@ class DaskPool:
 
     def end_elsewhere(self, pid: int, pid_start: float | None, host: str) -> bool:
         """End a job's processes on another host through any worker that runs there."""
-        workers = [a for a, w in self.client.scheduler_info(n_workers=-1)["workers"].items() if w.get("host") == host]
+        workers = [a for a, w in self.workers().items() if w.get("host") == host]
         if not workers:
             return False
         result = self.client.run(compute_node.end_job_process, pid, pid_start, workers=workers[:1], on_error="ignore")
@@ -262,6 +280,10 @@ class AttachedPool(DaskPool):
         super().__init__(connect_client(address, timeout))
         self._address = address
 
+    def healthy(self) -> str | None:
+        """A scheduler that stopped answering counts as lost (the client may still be reconnecting)."""
+        return super().healthy() or self.unanswered
+
     @property
     def scheduler_address(self) -> str:
         return self._address
@@ -273,6 +295,8 @@ class LocalClusterPool(DaskPool):
     def __init__(self, name: str, minimum: int, maximum: int, idle_seconds: float) -> None:
         use_forkserver()
         from distributed import Client, LocalCluster
+
+        skip_dask_preload()
 
         self.demand = 0
         self._idle_seconds = idle_seconds
@@ -351,6 +375,46 @@ def use_forkserver() -> None:
         import dask
 
         dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
+        start_node_server()
+
+
+def node_server_preload() -> list[str]:
+    """What the forkserver imports once for every node it forks.
+
+    Dask's own list adds numpy and pandas, which a node (it only starts the job's
+    process) never uses. The supervisor's main module is on it because each forked
+    child runs it again as ``__mp_main__``: preloaded, that costs nothing per node.
+    """
+    preload = ["distributed"]
+    main = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if main is not None and main.name and not main.name.endswith("__main__"):
+        preload.append(main.name)
+    return preload
+
+
+def start_node_server() -> None:
+    """Start the forkserver now, so its imports run beside the supervisor's own (cluster cold start).
+
+    Dask starts it on the first node, after the scheduler and its dashboard are up;
+    started here, the server has loaded Dask by the time the first node is asked for.
+    """
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(node_server_preload())
+    forkserver.ensure_running()
+
+
+def skip_dask_preload() -> None:
+    """Keep Dask from importing numpy and pandas into the supervisor for the forkserver's preload.
+
+    The server already runs with :func:`node_server_preload`, so Dask's list would only
+    cost the supervisor a second of imports (more on a busy machine) and change nothing.
+    """
+    from distributed import utils
+
+    if hasattr(utils, "_forkserver_preload_set"):
+        utils._forkserver_preload_set = True
 
 
 def _has_bokeh() -> bool:
