@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from ...entities import ComputeState, ComputeType, JobStatus
-from ...errors import StudioError
+from ...errors import BackendUnavailable, StudioError
 from . import compute_node, compute_store, tracking
 from .compute_store import Desired, computes
 from .job_runner import WRAPPER, finalize_job, job_argv, job_process_env, read_exit, warm_tracking
@@ -239,7 +239,10 @@ class ComputeController:
             return True
         if self.pool is None:
             return True
-        nodes = self.pool.nodes()  # one scheduler round trip per step, shared below
+        try:
+            nodes = self.pool.nodes()  # one scheduler round trip per step, shared below
+        except BackendUnavailable:
+            return True  # the pool's healthy() says so on the next step
         self._dispatch(row, nodes)
         self._observe(row, nodes)
         self._idle_shutdown(row)
