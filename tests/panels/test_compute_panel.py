@@ -26,6 +26,12 @@ def wait_for(what: str, check: Callable[[], object], timeout: float = 90) -> obj
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.fixture(scope="module")
+def workspace(module_workspace: Workspace) -> Workspace:
+    """The page's tests share one workspace (one supervisor start); each deletes what it made."""
+    return module_workspace
+
+
 @pytest.fixture
 def panel(workspace: Workspace):
     page = ComputePanel(workspace, poll_interval=0.3)
@@ -148,3 +154,4 @@ def test_a_refused_action_says_why_and_force_cancels_the_jobs(
     assert panel.code.code.endswith("ws.compute.begin_stop('my-ci', force=True).result()\n")
     wait_for("the instance to stop", lambda: workspace.compute.get("my-ci").state == ComputeState.STOPPED)
     assert str(workspace.jobs.get(job.name).status) == "Canceled"
+    assert workspace.compute.begin_delete("my-ci").result(60) is True
