@@ -75,12 +75,17 @@ def run_job(launch: dict[str, Any], cancelled: Callable[[], bool], worker: str) 
             break
         except subprocess.TimeoutExpired:
             if cancelled():
-                end_process_group(proc.pid)
+                end_process_group(proc.pid, reap=proc.poll)
     return {"outcome": "exited", "returncode": proc.returncode, **record}
 
 
-def end_process_group(pid: int, grace: float = 5.0) -> None:
-    """SIGTERM a job's process group, SIGKILL whatever is left after ``grace`` seconds."""
+def end_process_group(pid: int, grace: float = 5.0, reap: Callable[[], object] | None = None) -> None:
+    """SIGTERM a job's process group, SIGKILL whatever is left after ``grace`` seconds.
+
+    ``reap`` collects the job's process when it is our child: until then it stays a
+    zombie that still counts as a member of the group, and every cancel took the whole
+    grace time.
+    """
     try:
         pgid = os.getpgid(pid)
         os.killpg(pgid, signal.SIGTERM)
@@ -88,6 +93,8 @@ def end_process_group(pid: int, grace: float = 5.0) -> None:
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
+        if reap is not None:
+            reap()
         try:
             os.killpg(pgid, 0)
         except (ProcessLookupError, PermissionError):
