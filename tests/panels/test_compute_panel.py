@@ -88,6 +88,7 @@ def test_create_act_and_delete_from_the_page(panel: ComputePanel, workspace: Wor
     form.idle_seconds.value = 30
     form.create_button.click()
     assert workspace.compute.get("page-cluster").type == ComputeType.AML_COMPUTE
+    assert panel.message.text == "Creating page-cluster…"  # no warning to pass on
     assert "ws.compute.begin_create_or_update(AmlCompute(name='page-cluster', min_instances=1, max_instances=1, " \
            "idle_time_before_scale_down=30)).result()" in panel.code.code
     assert "from studio_ext.entities import AmlCompute" in panel.code.code
@@ -121,6 +122,21 @@ def test_create_act_and_delete_from_the_page(panel: ComputePanel, workspace: Wor
     wait_for("the cluster to be gone", lambda: workspace.compute.list() == [])
     wait_for("the page to drop it", lambda: "No compute yet" in panel.table.value)
     assert panel.picker.options == ()
+
+
+@pytest.mark.slow
+def test_creating_more_nodes_than_cores_passes_on_the_capacity_warning_only(
+        panel: ComputePanel, workspace: Workspace) -> None:
+    form = panel.form
+    form.name.value, form.max_instances.value = "big-cluster", CORES + 1
+    form.create_button.click()
+    try:
+        assert workspace.compute.get("big-cluster").max_nodes == CORES + 1
+        text = panel.message.text
+        assert text.startswith("Creating big-cluster… Warning: ") and "more than the" in text
+        assert text.count("Warning") == 1, text
+    finally:
+        assert workspace.compute.begin_delete("big-cluster").result(60) is True
 
 
 def test_closing_the_page_stops_its_live_refresh(workspace: Workspace) -> None:
