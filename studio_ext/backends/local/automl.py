@@ -54,8 +54,7 @@ MSG_NO_TRAINING = ("The AutoML job has no training_data. Give the Data returned 
 MSG_BAD_DATA = ("{what} must be a registered dataset: the Data returned by ws.data.create_or_update, or "
                 "Input(type='mltable', path='azureml:NAME:VERSION'). Got {value!r} instead.")
 MSG_NO_TARGET = "The AutoML job has no target_column_name. Name the column to predict."
-MSG_WEIGHTS = ("weight_column_name is not supported by local AutoML; leave it out (every row counts the same) "
-               "or drop rows to rebalance.")
+MSG_WEIGHT_NAME = "weight_column_name must name a column of the training data. Got {value!r} instead."
 MSG_TEST_SIZE = "The 'test_data_size' must be a fraction in (0, 1). Got {value!r} instead."
 MSG_TEST_BOTH = "Give test_data or test_data_size, not both."
 MSG_NOT_AUTOML_JOB = "The job {name!r} is a {kind} job, not an AutoML job."
@@ -80,6 +79,7 @@ def spec_of(job: AutoMLJob) -> dict[str, Any]:
         "validation_data_size": job.validation_data_size,
         "test_data_size": job.test_data_size,
         "positive_label": job.positive_label,
+        "weight_column_name": job.weight_column_name,
         "limits": asdict(job.limits),
         "training": asdict(job.training),
         "featurization": _featurization_dict(job.featurization),
@@ -133,6 +133,7 @@ def settings_of(spec: dict[str, Any]) -> "AutoMLSettings":
         featurization=FeaturizationSettings(**spec["featurization"]),
         forecasting=ForecastingSettings(**forecasting) if forecasting else None,
         positive_label=spec.get("positive_label"),
+        weight_column=spec.get("weight_column_name"),
         n_jobs=limits.get("max_cores_per_trial") or free_cores(),
     )
 
@@ -205,8 +206,9 @@ class LocalAutoML:
             raise InvalidInput(MSG_NO_TRAINING)
         if not isinstance(job.target_column_name, str) or not job.target_column_name:
             raise InvalidInput(MSG_NO_TARGET)
-        if job.weight_column_name is not None:
-            raise InvalidInput(MSG_WEIGHTS)
+        if job.weight_column_name is not None and (not isinstance(job.weight_column_name, str)
+                                                   or not job.weight_column_name):
+            raise InvalidInput(MSG_WEIGHT_NAME.format(value=job.weight_column_name))
         if job.test_data_size is not None:
             if job.test_data is not None:
                 raise InvalidInput(MSG_TEST_BOTH)

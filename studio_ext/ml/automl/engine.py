@@ -31,7 +31,7 @@ from . import ensemble as ens
 from .featurization import FeaturizationPlan, NamedColumns, plan_featurization
 from .forecasting import Forecaster, ForecastSpec, add_lag_features, check_series, history_of, plan_forecast
 from .guardrails import Guardrail, check_guardrails
-from .learners import LEARNERS, Learner, LabelDecoder, resolve_learners
+from .learners import LEARNERS, Learner, LabelDecoder, fit_within, resolve_learners
 from .metrics import PrimaryMetric, Task, parse_metric
 from .report import report_for
 from .search import InProcessRunner, Search, SearchLimits, TrialRunner
@@ -56,6 +56,13 @@ MSG_VALIDATION_COLUMNS = ("The validation data lacks the column(s) {missing} tha
                           "Give validation data with the same columns.")
 MSG_TOO_FEW_ROWS = ("The training data has {rows} rows with a target; AutoML needs at least {need}. "
                     "Give more data.")
+MSG_WEIGHT_MISSING = ("The weight column {column!r} is not in the training data. Columns: {columns}. "
+                      "Name a column that holds each row's sample weight, or leave weight_column_name out.")
+MSG_WEIGHT_IS_TARGET = "The weight column {column!r} is the target column; name a separate column of sample weights."
+MSG_WEIGHT_VALUES = ("The weight column {column!r} must hold numbers >= 0 on every row that has a target, and not "
+                     "only zeros; {problem}. Fix those rows or leave weight_column_name out.")
+MSG_WEIGHT_LEARNERS = ("No algorithm left can fit with sample weights ({blocked} cannot); allow others, or leave "
+                       "weight_column_name out.")
 MIN_ROWS = 10
 FINAL_OVERHEAD_SECONDS = 1.0  # report, packaging: reserved on top of the refit estimate
 REFIT_FACTOR = 1.5  # a refit on all rows costs about this much more than one fold's fit
@@ -86,6 +93,7 @@ class AutoMLSettings:
     featurization: FeaturizationSettings = field(default_factory=FeaturizationSettings)
     forecasting: ForecastingSettings | None = None
     positive_label: Any = None
+    weight_column: str | None = None  # weight_column_name: each row's sample weight, not a feature
     n_jobs: int = 1  # threads per trial (max_cores_per_trial); more only pays on an idle machine
     seed: int = 0
 
@@ -127,6 +135,7 @@ class Prepared:
     forecast: ForecastSpec | None = None
     n_train: int | None = None  # rows of training data when validation data was given after them
     dropped_target_rows: int = 0
+    weights: np.ndarray | None = None  # per-row sample weights (aligned with ``features``), or None
 
     @property
     def task(self) -> Task:
@@ -160,7 +169,14 @@ def prepare(
     columns = [str(c) for c in train.columns]
     if settings.target not in columns:
         raise InvalidInput(MSG_TARGET_MISSING.format(target=settings.target, columns=", ".join(columns)))
-    if len(columns) < 2:
+    weight_column = settings.weight_column
+    if weight_column is not None:
+        if weight_column == settings.target:
+            raise InvalidInput(MSG_WEIGHT_IS_TARGET.format(column=weight_column))
+        if weight_column not in columns:
+            raise InvalidInput(MSG_WEIGHT_MISSING.format(column=weight_column, columns=", ".join(columns)))
+        learners = _weighted_learners(learners)
+    if len(columns) < (3 if weight_column else 2):
         raise InvalidInput(MSG_NO_FEATURES.format(target=settings.target))
     if validation is not None:
         missing = [c for c in columns if c not in {str(v) for v in validation.columns}]
@@ -201,7 +217,8 @@ def prepare(
             example = y[numeric.isna()].iloc[0] if numeric.isna().any() else y.iloc[0]
             raise InvalidInput(MSG_NOT_NUMERIC.format(target=settings.target, example=example, task=task.value))
         y = numeric.astype(float)
-    features = frame.drop(columns=[settings.target])
+    weights = _sample_weights(frame[weight_column], weight_column) if weight_column else None
+    features = frame.drop(columns=[settings.target] + ([weight_column] if weight_column else []))
     forecast = None
     if task is Task.FORECASTING:
         forecast = plan_forecast(frame, settings.target, settings.forecasting)
@@ -220,7 +237,28 @@ def prepare(
                                    description=f"{dropped} row(s) without a target were left out of training."))
     return Prepared(settings=settings, metric=metric, learners=learners, features=features, y=y,
                     featurization=featurization, validation=plan, guardrails=checks, classes=classes,
-                    forecast=forecast, n_train=n_train, dropped_target_rows=dropped)
+                    forecast=forecast, n_train=n_train, dropped_target_rows=dropped, weights=weights)
+
+
+def _weighted_learners(learners: list[Learner]) -> list[Learner]:
+    """The learners that take sample weights; refuses when none is left."""
+    kept = [lr for lr in learners if lr.weighted]
+    if not kept:
+        raise InvalidInput(MSG_WEIGHT_LEARNERS.format(blocked=", ".join(lr.name for lr in learners)))
+    return kept
+
+
+def _sample_weights(column: pd.Series, name: str) -> np.ndarray:
+    values = pd.to_numeric(column, errors="coerce")
+    bad = values.isna() | (values < 0)
+    if bad.any():
+        example = column[bad].iloc[0]
+        example = example.item() if hasattr(example, "item") else example
+        raise InvalidInput(MSG_WEIGHT_VALUES.format(column=name, problem=f"{int(bad.sum())} row(s) do not, "
+                                                    f"such as {example!r}"))
+    if not (values > 0).any():
+        raise InvalidInput(MSG_WEIGHT_VALUES.format(column=name, problem="every weight is 0"))
+    return values.to_numpy(dtype=float)
 
 
 def _done() -> Any:
@@ -330,7 +368,7 @@ def run(
     splits = _splits(prepared)
     data = TrialData(X=X, y=prepared.y_codes, splits=splits, task=prepared.task, metric=prepared.metric,
                      classes=np.arange(len(prepared.classes)) if prepared.classes is not None else None,
-                     y_range=prepared.y_range)
+                     y_range=prepared.y_range, weights=prepared.weights)
     featurized_at = time.time()
     say(f"Featurized {X.shape[0]:,} rows into {X.shape[1]:,} features in {featurized_at - started:.1f} s; "
         f"validating with {prepared.validation.description}.")
@@ -428,7 +466,8 @@ def _final_model(prepared: Prepared, featurizer: Any, X: np.ndarray, data: Trial
     def refit(trial: TrialResult) -> Any:
         learner = LEARNERS[trial.learner]
         config = {**trial.config, **{k: v for k, v in trial.trained.items() if k in trial.config}}
-        return learner.estimator(config, task, n_jobs=prepared.settings.n_jobs).fit(X[rows], y)
+        estimator = learner.estimator(config, task, n_jobs=prepared.settings.n_jobs)
+        return fit_within(estimator, X[rows], y, math.inf, sample_weight=data.weights_at(rows))
 
     if chosen.learner == "VotingEnsemble":
         fitted = [refit(by_id[c]) for c in chosen.components]

@@ -61,7 +61,7 @@ def vote(members: list[TrialResult], data: TrialData, trial_id: int) -> TrialRes
         losses = []
         for m in members:
             blend = (total + m.predictions) / round_
-            losses.append(_loss(data, y, blend))
+            losses.append(_loss(data, y, blend, rows))
         pick = int(np.argmin(losses))
         counts[pick] += 1
         total += members[pick].predictions
@@ -72,7 +72,7 @@ def vote(members: list[TrialResult], data: TrialData, trial_id: int) -> TrialRes
     weights = best_counts / best_counts.sum()
     blend = sum(w * m.predictions for w, m in zip(weights, members))
     used = [(m, w) for m, w in zip(members, weights) if w > 0]
-    metrics = score(data.task, y, blend, data.classes, data.y_range)
+    metrics = score(data.task, y, blend, data.classes, data.y_range, weights=data.weights_at(rows))
     return TrialResult(
         trial_id=trial_id, learner="VotingEnsemble", config={"members": [m.trial_id for m, _ in used]},
         status=TrialStatus.COMPLETED, metrics=metrics, loss=loss_of(data.metric, metrics[data.metric.value]),
@@ -99,7 +99,7 @@ def stack(members: list[TrialResult], data: TrialData, trial_id: int, seed: int 
     for train, valid in splitter.split(features, y if classification else None):
         meta = _meta_model(data.task).fit(features[train], y[train])
         pooled[valid] = _meta_predict(meta, features[valid], data)
-    metrics = score(data.task, y, pooled, data.classes, data.y_range)
+    metrics = score(data.task, y, pooled, data.classes, data.y_range, weights=data.weights_at(rows))
     return TrialResult(
         trial_id=trial_id, learner="StackEnsemble", config={"members": [m.trial_id for m in members],
                                                             "meta_learner": type(_meta_model(data.task)).__name__},
@@ -108,8 +108,8 @@ def stack(members: list[TrialResult], data: TrialData, trial_id: int, seed: int 
         fit_seconds=sum(m.fit_seconds for m in members))
 
 
-def _loss(data: TrialData, y: np.ndarray, prediction: np.ndarray) -> float:
-    metrics = score(data.task, y, prediction, data.classes, data.y_range)
+def _loss(data: TrialData, y: np.ndarray, prediction: np.ndarray, rows: np.ndarray) -> float:
+    metrics = score(data.task, y, prediction, data.classes, data.y_range, weights=data.weights_at(rows))
     return loss_of(data.metric, metrics.get(data.metric.value, math.nan))
 
 

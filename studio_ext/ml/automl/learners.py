@@ -41,6 +41,7 @@ class Learner:
     build: Callable[[dict[str, Any], Task, int], Any] = None  # type: ignore[assignment]
     scaled: bool = False
     priority: int = 100  # lower runs its defaults first
+    weighted: bool = True  # fits with per-row sample weights (weight_column_name)
 
     def estimator(self, config: dict[str, Any], task: Task, n_jobs: int = 1) -> Any:
         """An unfitted estimator for ``config`` (with a scaler in front when the learner needs one)."""
@@ -305,7 +306,7 @@ LEARNERS: dict[str, Learner] = {learner.name: learner for learner in (
     Learner(name="ExtremeRandomTrees", tasks=_ALL, space=_forest_space, default=_forest_default,
             low_cost={"n_estimators": 4, "max_leaves": 4}, build=_forest_builder(extra=True), priority=4),
     Learner(name="KNN", tasks=_ALL, space=_knn_space, default=_knn_default, build=_knn_build, scaled=True,
-            priority=6),
+            priority=6, weighted=False),
     Learner(name="DecisionTree", tasks=_ALL, space=_tree_space, default=_tree_default, low_cost={"max_leaves": 4},
             build=_tree_build, priority=7),
 )}
@@ -345,16 +346,19 @@ class DeadlineReached(Exception):
     """A trial ran out of time before it finished a fold."""
 
 
-def fit_within(estimator: Any, X: np.ndarray, y: np.ndarray, deadline: float) -> Any:
+def fit_within(estimator: Any, X: np.ndarray, y: np.ndarray, deadline: float,
+               sample_weight: np.ndarray | None = None) -> Any:
     """Fit, stopping boosting and forests at ``deadline`` (epoch seconds) with what is built so far.
 
     LightGBM and XGBoost stop adding trees through a callback; forests grow in
     rounds; other estimators fit in one go (they are cheap by their search spaces).
+    ``sample_weight`` goes to the model (the last step of a pipeline).
     """
     model = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     kind = type(model).__name__
     if time.time() >= deadline:
         raise DeadlineReached()
+    weighted = _step_kwargs(estimator, sample_weight=sample_weight) if sample_weight is not None else {}
     if kind.startswith("LGBM"):
         import lightgbm as lgb
 
@@ -362,7 +366,7 @@ def fit_within(estimator: Any, X: np.ndarray, y: np.ndarray, deadline: float) ->
             if time.time() >= deadline and env.iteration + 1 < env.end_iteration:
                 raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
 
-        estimator.fit(X, y, **_step_kwargs(estimator, callbacks=[stop_at_deadline]))
+        estimator.fit(X, y, **_step_kwargs(estimator, callbacks=[stop_at_deadline]), **weighted)
         return estimator
     if kind.startswith("XGB"):
         from xgboost.callback import TrainingCallback
@@ -373,20 +377,20 @@ def fit_within(estimator: Any, X: np.ndarray, y: np.ndarray, deadline: float) ->
 
         model.set_params(callbacks=[StopAtDeadline()])
         try:
-            estimator.fit(X, y)
+            estimator.fit(X, y, **weighted)
         finally:
             model.set_params(callbacks=None)
         return estimator
     if kind.startswith(("RandomForest", "ExtraTrees")):
         target = model.n_estimators
         model.set_params(warm_start=True, n_estimators=min(target, 16))
-        estimator.fit(X, y)
+        estimator.fit(X, y, **weighted)
         while model.n_estimators < target and time.time() < deadline:
             model.set_params(n_estimators=min(target, model.n_estimators * 2))
-            estimator.fit(X, y)
+            estimator.fit(X, y, **weighted)
         model.set_params(warm_start=False)
         return estimator
-    estimator.fit(X, y)
+    estimator.fit(X, y, **weighted)
     return estimator
 
 

@@ -118,28 +118,30 @@ def loss_of(metric: PrimaryMetric | str, value: float) -> float:
     return value if metric in _LOWER_EXTRA else -value
 
 
-def classification_scores(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[str, float]:
+def classification_scores(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray,
+                          weights: np.ndarray | None = None) -> dict[str, float]:
     """Azure's classification metrics from class probabilities (columns in ``classes`` order).
 
     ``y_true`` holds class indices (0..k-1). AUC and average precision are weighted
     over classes one-vs-rest; ``norm_macro_recall`` rescales macro recall so chance is 0.
     Computed with numpy from one confusion matrix: a trial is scored in microseconds,
-    not in the milliseconds scikit-learn's checked metrics take per call.
+    not in the milliseconds scikit-learn's checked metrics take per call. ``weights``
+    (sample weights) make each row count that much in every metric.
     """
     y_true = np.asarray(y_true, dtype=int)
     proba = np.asarray(proba, dtype=float)
     k = len(classes)
     pred = proba.argmax(axis=1)
-    confusion = np.bincount(y_true * k + pred, minlength=k * k).reshape(k, k)
+    confusion = np.bincount(y_true * k + pred, weights=weights, minlength=k * k).reshape(k, k)
     support = confusion.sum(axis=1)
     predicted = confusion.sum(axis=0)
     hits = np.diag(confusion)
-    n = max(len(y_true), 1)
+    n = max(float(confusion.sum()), 1e-300) if weights is not None else max(len(y_true), 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, hits / np.maximum(predicted, 1), 0.0)
-        recall = np.where(support > 0, hits / np.maximum(support, 1), 0.0)
+        precision = np.where(predicted > 0, hits / np.where(predicted > 0, predicted, 1), 0.0)
+        recall = np.where(support > 0, hits / np.where(support > 0, support, 1), 0.0)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-300), 0.0)
-    weights = support / n
+    share = support / n
     present = support > 0
     macro_recall = float(recall[present].mean()) if present.any() else 0.0
     chance = 1.0 / k
@@ -147,12 +149,13 @@ def classification_scores(y_true: np.ndarray, proba: np.ndarray, classes: np.nda
     clipped = clipped / clipped.sum(axis=1, keepdims=True)
     out: dict[str, float] = {
         "accuracy": float(hits.sum() / n),
-        "precision_score_weighted": float((precision * weights).sum()),
-        "recall_score_weighted": float((recall * weights).sum()),
-        "f1_score_weighted": float((f1 * weights).sum()),
+        "precision_score_weighted": float((precision * share).sum()),
+        "recall_score_weighted": float((recall * share).sum()),
+        "f1_score_weighted": float((f1 * share).sum()),
         "balanced_accuracy": macro_recall,
         "norm_macro_recall": max((macro_recall - chance) / (1 - chance), 0.0),
-        "log_loss": float(-np.log(clipped[np.arange(len(y_true)), y_true]).mean()) if len(y_true) else math.nan,
+        "log_loss": float(np.average(-np.log(clipped[np.arange(len(y_true)), y_true]), weights=weights))
+        if len(y_true) else math.nan,
     }
     if present.sum() < 2:
         out["AUC_weighted"] = math.nan
@@ -161,8 +164,12 @@ def classification_scores(y_true: np.ndarray, proba: np.ndarray, classes: np.nda
     aucs, aps = [], []
     for c in np.flatnonzero(present):
         truth = y_true == c
-        aucs.append(_auc(truth, proba[:, c]))
-        aps.append(_average_precision(truth, proba[:, c]))
+        if weights is None:
+            aucs.append(_auc(truth, proba[:, c]))
+            aps.append(_average_precision(truth, proba[:, c]))
+        else:
+            aucs.append(_weighted_auc(truth, proba[:, c], weights))
+            aps.append(_weighted_average_precision(truth, proba[:, c], weights))
     w = support[present]
     out["AUC_weighted"] = float(np.average(aucs, weights=w))
     out["average_precision_score_weighted"] = float(np.average(aps, weights=w))
@@ -181,6 +188,22 @@ def _auc(truth: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[truth].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
+def _weighted_auc(truth: np.ndarray, score: np.ndarray, weights: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if weights[truth].sum() <= 0 or weights[~truth].sum() <= 0:
+        return math.nan
+    return float(roc_auc_score(truth, score, sample_weight=weights))
+
+
+def _weighted_average_precision(truth: np.ndarray, score: np.ndarray, weights: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
+    if weights[truth].sum() <= 0:
+        return math.nan
+    return float(average_precision_score(truth, score, sample_weight=weights))
+
+
 def _average_precision(truth: np.ndarray, score: np.ndarray) -> float:
     """Average precision over distinct thresholds (scikit-learn's step-wise definition)."""
     order = np.argsort(-score, kind="mergesort")
@@ -196,8 +219,13 @@ def _average_precision(truth: np.ndarray, score: np.ndarray) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
-def regression_scores(y_true: np.ndarray, y_pred: np.ndarray, y_range: float | None = None) -> dict[str, float]:
-    """Azure's regression metrics; errors are normalized by the target's range (of all training data)."""
+def regression_scores(y_true: np.ndarray, y_pred: np.ndarray, y_range: float | None = None,
+                      weights: np.ndarray | None = None) -> dict[str, float]:
+    """Azure's regression metrics; errors are normalized by the target's range (of all training data).
+
+    ``weights`` (sample weights) weight the errors and the variance; the Spearman
+    correlation stays unweighted.
+    """
     from scipy.stats import rankdata
 
     y_true = np.asarray(y_true, dtype=float)
@@ -206,9 +234,13 @@ def regression_scores(y_true: np.ndarray, y_pred: np.ndarray, y_range: float | N
         return {m.value: (math.inf if not m.higher_is_better else -math.inf) for m in REGRESSION_METRICS}
     span = y_range if y_range else float(np.ptp(y_true)) or 1.0
     error = y_true - y_pred
-    rmse = float(np.sqrt(np.mean(error**2)))
-    mae = float(np.mean(np.abs(error)))
-    variance = float(np.var(y_true))
+
+    def mean(values: np.ndarray) -> float:
+        return float(np.average(values, weights=weights))
+
+    rmse = float(np.sqrt(mean(error**2)))
+    mae = mean(np.abs(error))
+    variance = mean((y_true - mean(y_true)) ** 2)
     if np.ptp(y_pred) == 0 or np.ptp(y_true) == 0:
         spearman = 0.0
     else:
@@ -216,17 +248,17 @@ def regression_scores(y_true: np.ndarray, y_pred: np.ndarray, y_range: float | N
     return {
         "normalized_root_mean_squared_error": rmse / span,
         "normalized_mean_absolute_error": mae / span,
-        "r2_score": 1.0 - float(np.mean(error**2)) / variance if variance > 0 else math.nan,
+        "r2_score": 1.0 - mean(error**2) / variance if variance > 0 else math.nan,
         "spearman_correlation": spearman,
         "root_mean_squared_error": rmse,
         "mean_absolute_error": mae,
-        "explained_variance": 1.0 - float(np.var(error)) / variance if variance > 0 else math.nan,
+        "explained_variance": 1.0 - mean((error - mean(error)) ** 2) / variance if variance > 0 else math.nan,
     }
 
 
 def score(task: Task, y_true: np.ndarray, prediction: np.ndarray, classes: Any = None,
-          y_range: float | None = None) -> dict[str, float]:
-    """All metrics of ``task`` for one set of predictions."""
+          y_range: float | None = None, weights: np.ndarray | None = None) -> dict[str, float]:
+    """All metrics of ``task`` for one set of predictions (``weights``: per-row sample weights)."""
     if task is Task.CLASSIFICATION:
-        return classification_scores(y_true, prediction, np.asarray(classes))
-    return regression_scores(y_true, prediction, y_range)
+        return classification_scores(y_true, prediction, np.asarray(classes), weights)
+    return regression_scores(y_true, prediction, y_range, weights)

@@ -39,6 +39,10 @@ class TrialData:
     metric: PrimaryMetric
     classes: np.ndarray | None = None
     y_range: float | None = None
+    weights: np.ndarray | None = None  # per-row sample weights (weight_column_name), or None: all count alike
+
+    def weights_at(self, rows: np.ndarray) -> np.ndarray | None:
+        return None if self.weights is None else self.weights[rows]
 
     @property
     def oof_rows(self) -> np.ndarray:
@@ -135,7 +139,8 @@ def _run_trial(data: TrialData, spec: TrialSpec) -> TrialResult:
                 t0 = time.time()
                 # Each fold gets its share of the trial's time, so a cut-short model is cut alike on every fold.
                 share = started + (i + 1) * (spec.deadline - started) / folds
-                fit_within(estimator, data.X[train], data.y[train], min(share, spec.deadline))
+                fit_within(estimator, data.X[train], data.y[train], min(share, spec.deadline),
+                           sample_weight=data.weights_at(train))
                 fit_seconds += time.time() - t0
                 predicted = predict_scores(estimator, data.X[valid], data.task)
                 if width:
@@ -151,8 +156,9 @@ def _run_trial(data: TrialData, spec: TrialSpec) -> TrialResult:
             result.rows = done
             pooled = pooled[position[done]]
             result.error = (f"Validated on {len(covered)} of {len(data.splits)} folds before the deadline.")
-        truth = data.y[rows] if result.rows is None else data.y[result.rows]
-        result.metrics = score(data.task, truth, pooled, data.classes, data.y_range)
+        scored = rows if result.rows is None else result.rows
+        result.metrics = score(data.task, data.y[scored], pooled, data.classes, data.y_range,
+                               weights=data.weights_at(scored))
         result.loss = loss_of(data.metric, result.metrics.get(data.metric.value, math.nan))
         result.status = TrialStatus.COMPLETED
         result.fit_seconds = fit_seconds * len(data.splits) / max(len(covered), 1)

@@ -75,6 +75,8 @@ BLOCK_ALL = ["LightGBM", "GradientBoosting", "LogisticRegression", "XGBoostClass
      "The class 'benign' of the target has only 4 rows, too few for 5-fold cross-validation"),
     ("cancer", "classification", dict(primary_metric="r2_score"),
      "The primary metric 'r2_score' does not apply to classification."),
+    ("cancer", "classification", dict(weight_column_name="importance"),
+     "The weight column 'importance' is not in the training data."),
 ])
 def test_bad_input_is_refused_before_anything_runs(quiet, dataset: str, task: str, change: dict,
                                                    message: str) -> None:
@@ -157,13 +159,14 @@ def test_classification_job_end_to_end(workspace: Workspace, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_regression_job_with_validation_data(workspace: Workspace, tmp_path: Path) -> None:
+def test_regression_job_with_validation_data_and_sample_weights(workspace: Workspace, tmp_path: Path) -> None:
     X, y = load_diabetes(return_X_y=True, as_frame=True)
-    frame = X.assign(progression=y)
+    frame = X.assign(progression=y, visit_weight=np.linspace(0.5, 2.0, len(y)))
     train = register(workspace, frame.iloc[:350], "diabetes-train", tmp_path)
     valid = register(workspace, frame.iloc[350:], "diabetes-valid", tmp_path)
     job = automl.regression(training_data=train, validation_data=valid, target_column_name="progression",
-                            primary_metric="r2_score", experiment_name="diabetes-automl")
+                            primary_metric="r2_score", experiment_name="diabetes-automl",
+                            weight_column_name="visit_weight")
     job.set_limits(timeout_minutes=3, max_trials=4)  # ends at max_trials: quick however busy the machine
     job.set_training(allowed_training_algorithms=["ElasticNet", "LightGBM"], enable_stack_ensemble=False,
                      enable_model_explainability=False)
@@ -174,6 +177,7 @@ def test_regression_job_with_validation_data(workspace: Workspace, tmp_path: Pat
     assert run.stop_reason == "max_trials (4) reached"
     assert {t.algorithm for t in run.trials} <= {"ElasticNet", "LightGBM", "VotingEnsemble"}
     assert run.validation.startswith("the validation data given")
+    assert "visit_weight" not in {c["column"] for c in run.featurization}, "the weights are not a feature"
     assert run.best_metric > 0.3 and not run.explanation
     report = workspace.automl.get_report(submitted.name)
     assert len(report.y_true) == len(frame) - 350

@@ -145,3 +145,43 @@ def test_forecasting_with_lags_per_series() -> None:
     assert forecast.shape == (14,) and np.all(np.isfinite(forecast))
     error = np.abs(forecast - future.sales.to_numpy()).mean()
     assert error < 10, f"the forecast follows each store's level and weekly cycle (mean error {error:.1f})"
+
+
+def test_sample_weights_steer_the_fit_and_the_metrics_and_are_not_a_feature(cancer: pd.DataFrame) -> None:
+    # A third of the rows have their label flipped and weight 0: weighted, AutoML learns from the others only.
+    rng = np.random.default_rng(0)
+    noisy = rng.random(len(cancer)) < 0.33
+    flipped = cancer.diagnosis.where(~noisy, cancer.diagnosis.map({"malignant": "benign", "benign": "malignant"}))
+    frame = cancer.assign(diagnosis=flipped, weight=np.where(noisy, 0.0, 1.0))
+    common = dict(task=Task.CLASSIFICATION, target="diagnosis", primary_metric="AUC_weighted", timeout_seconds=60,
+                  max_trials=2, n_cross_validations=3, allowed_training_algorithms=["LogisticRegression", "KNN"],
+                  enable_vote_ensemble=False, enable_stack_ensemble=False)
+    prepared = prepare(frame, AutoMLSettings(**common, weight_column="weight"), guardrails=False)
+    assert "weight" not in prepared.features.columns
+    assert [lr.name for lr in prepared.learners] == ["LogisticRegression"], "KNN cannot fit with sample weights"
+    weighted = run(prepared)
+    unweighted = run(prepare(frame.drop(columns="weight"), AutoMLSettings(**common), guardrails=False))
+    # Scored on the weighted rows (the clean ones), the weighted search's model is near perfect ...
+    assert weighted.best.metrics["AUC_weighted"] > 0.97
+    # ... while the same search without weights fits and scores the flipped labels too.
+    assert unweighted.best.metrics["AUC_weighted"] < 0.8
+    clean = cancer[~noisy]
+    predicted = weighted.model.predict(clean.drop(columns="diagnosis").assign(weight=1.0))
+    assert (predicted == clean.diagnosis.to_numpy()).mean() > 0.93
+    assert "weight" not in list(weighted.model.named_steps["columns"].feature_names_in_)
+
+
+@pytest.mark.parametrize("weights, message", [
+    ("nope", "The weight column 'nope' is not in the training data."),
+    ("diagnosis", "The weight column 'diagnosis' is the target column"),
+    ("negative", "The weight column 'negative' must hold numbers >= 0 on every row that has a target, and not only "
+                 "zeros; 1 row(s) do not, such as -1.0."),
+    ("zeros", "The weight column 'zeros' must hold numbers >= 0 on every row that has a target, and not only zeros; "
+              "every weight is 0."),
+])
+def test_bad_weight_columns_are_refused(cancer: pd.DataFrame, weights: str, message: str) -> None:
+    frame = cancer.assign(negative=np.r_[-1.0, np.ones(len(cancer) - 1)], zeros=0.0)
+    with pytest.raises(InvalidInput) as info:
+        prepare(frame, AutoMLSettings(task=Task.CLASSIFICATION, target="diagnosis", weight_column=weights),
+                guardrails=False)
+    assert str(info.value).startswith(message)
