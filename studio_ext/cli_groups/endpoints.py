@@ -116,7 +116,8 @@ def _show(args: argparse.Namespace) -> int:
     ws = open_workspace(args)
     e = ws.online_endpoints.get(args.name)
     deps = [{"name": d.name, "model": d.model, "state": d.state, "reason": d.reason, "restarts": d.restarts,
-             "port": d.port} for d in ws.online_deployments.list(args.name)]
+             "instances_ready": f"{d.ready_instances}/{d.instance_count}", "port": d.port}
+            for d in ws.online_deployments.list(args.name)]
     print(json.dumps({"name": e.name, "state": e.provisioning_state, "scoring_uri": e.scoring_uri,
                       "openapi_uri": e.openapi_uri, "traffic": e.traffic, "mirror_traffic": e.mirror_traffic,
                       "deployments": deps}, default=str, indent=1))

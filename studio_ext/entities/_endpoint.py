@@ -133,6 +133,7 @@ class ManagedOnlineDeployment:
     reason: str | None = None
     port: int | None = None
     restarts: int = 0
+    ready_instances: int = 0  # of instance_count, the servers answering their readiness probe
     code_version: int = 0
     creation_time: datetime | None = None
     scoring_uri: str | None = None

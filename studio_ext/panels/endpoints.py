@@ -260,13 +260,14 @@ class EndpointView(widgets.VBox):
         self.endpoint = ws.online_endpoints.get(self.name)
         self.deployments = ws.online_deployments.list(self.name)
         e = self.endpoint
-        rows = [(d.name, d.model, _badge(d.state), d.reason or "", d.restarts, e.traffic.get(d.name, 0),
-                 e.mirror_traffic.get(d.name, 0)) for d in self.deployments]
+        rows = [(d.name, d.model, _badge(d.state), d.reason or "", f"{d.ready_instances}/{d.instance_count}",
+                 d.restarts, e.traffic.get(d.name, 0), e.mirror_traffic.get(d.name, 0)) for d in self.deployments]
         self.details.value = (
             f"<div>Provisioning: {_badge(e.provisioning_state)} &nbsp; Auth: key</div>"
             f"<div>Scoring URI: <code>{html.escape(e.scoring_uri or '')}</code></div>"
             f"<div>Swagger URI: <code>{html.escape(e.openapi_uri or '')}</code></div>"
-            + html_table(["deployment", "model", "state", "reason", "restarts", "traffic %", "mirror %"], rows,
+            + html_table(["deployment", "model", "state", "reason", "instances ready", "restarts", "traffic %",
+                          "mirror %"], rows,
                          raw_columns=[2], empty="No deployments yet: deploy a model from the Models list."))
         names = [d.name for d in self.deployments]
         self.traffic_inputs = {n: widgets.BoundedIntText(description=n, value=e.traffic.get(n, 0), min=0, max=100)

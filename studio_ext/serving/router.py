@@ -44,7 +44,8 @@ class Routes:
         self._stamp: tuple[int, int] | None = None
         self._checked = -1.0
         self.config: dict[str, Any] = {}
-        self.ports: dict[str, int] = {}
+        self.ports: dict[str, list[int]] = {}  # a deployment's instances
+        self._turn = 0
         self.weights: list[tuple[str, float]] = []
         self.mirror: dict[str, float] = {}
         self.max_body = 10 * 1024 * 1024
@@ -67,7 +68,8 @@ class Routes:
             return  # keep the last good table
         self._stamp = stamp
         self.config = config
-        self.ports = {k: int(v) for k, v in (config.get("deployments") or {}).items() if v}
+        self.ports = {k: [int(p) for p in (v if isinstance(v, list) else [v])]
+                      for k, v in (config.get("deployments") or {}).items() if v}
         total, cumulative = 0.0, []
         for name, weight in sorted((config.get("traffic") or {}).items()):
             if weight and name in self.ports:
@@ -77,6 +79,15 @@ class Routes:
         self.mirror = {k: float(v) / 100.0 for k, v in (config.get("mirror_traffic") or {}).items() if v and k in self.ports}
         self.max_body = int(config.get("max_body_bytes", self.max_body))
         self.timeout = float(config.get("timeout_seconds", self.timeout))
+
+    def instances(self, name: str) -> list[int]:
+        """The deployment's instance ports, starting with the next in turn (then the others, for failover)."""
+        ports = self.ports[name]
+        if len(ports) == 1:
+            return ports
+        self._turn += 1
+        first = self._turn % len(ports)
+        return ports[first:] + ports[:first]
 
     def choose(self) -> str | None:
         r = random.random()
@@ -182,6 +193,21 @@ class Router:
         else:
             conn.transport.close()  # type: ignore[union-attr]
         return answer
+
+    async def forward_any(self, ports: list[int], request: bytes) -> bytes:
+        """Forward to the first instance that answers; the next if one is down, starting or draining.
+
+        An instance answers 503 only while it initializes or shuts down, so another
+        instance of the same deployment can take the request instead.
+        """
+        for port in ports[:-1]:
+            try:
+                answer = await self.forward(port, request)
+            except (OSError, ConnectionError):
+                continue
+            if answer[9:12] != b"503":
+                return answer
+        return await self.forward(ports[-1], request)
 
     async def mirror(self, port: int, request: bytes) -> None:
         try:
@@ -378,9 +404,9 @@ class Client(asyncio.Protocol):
         request = b"\r\n".join(head) + b"\r\n\r\n" + body
         for mirror_name, share in routes.mirror.items():
             if mirror_name != name and random.random() < share:
-                asyncio.get_running_loop().create_task(router.mirror(routes.ports[mirror_name], request))
+                asyncio.get_running_loop().create_task(router.mirror(routes.instances(mirror_name)[0], request))
         try:
-            return await asyncio.wait_for(router.forward(routes.ports[name], request), routes.timeout + 5)
+            return await asyncio.wait_for(router.forward_any(routes.instances(name), request), routes.timeout + 5)
         except (OSError, ConnectionError):
             router.record(start_ns, rid, 503, route, name)
             return _answer(503, "Service Unavailable", {

@@ -33,6 +33,7 @@ from studio_ext.entities import (
 from studio_ext.errors import Conflict, InvalidInput, NotFound
 
 from .conftest import diabetes_rows, log_diabetes_model, write_script
+from .conftest import wait_until as _wait
 
 SCRIPT = '''
 import json, logging, os, time
@@ -54,16 +55,6 @@ def run(raw_data):
     logging.getLogger("score").warning("rows seen", extra={"custom_dimensions": {"rows": 3}})
     return {"version": VERSION, "files": files}
 '''
-
-
-def _wait(predicate, timeout: float = 60.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 @pytest.fixture(scope="module")

@@ -48,3 +48,25 @@ online_deployments = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+# One row per server process of a deployment: ``instance_count`` of them per generation.
+# During a rolling update the new generation's instances start beside the running ones;
+# the deployment's ``running_generation`` says which of them the router sends traffic to.
+online_instances = sa.Table(
+    "online_instances",
+    metadata,
+    sa.Column("endpoint_name", sa.String(64), primary_key=True),
+    sa.Column("deployment_name", sa.String(64), primary_key=True),
+    sa.Column("generation", sa.Integer, primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True),
+    sa.Column("spec", sa.Text, nullable=False),  # the deployment spec this instance was started with
+    sa.Column("state", sa.String(20), nullable=False),  # Creating/Healthy/Unhealthy/Failed/Draining/Stopping
+    sa.Column("reason", sa.Text),
+    sa.Column("port", sa.Integer),
+    sa.Column("pid", sa.Integer),
+    sa.Column("pid_start", sa.Float),
+    sa.Column("started_at", sa.Float),
+    sa.Column("loaded_code_version", sa.Integer, nullable=False, default=0),
+    sa.Column("restarts", sa.Integer, nullable=False, default=0),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

@@ -3,8 +3,8 @@
 These classes only record what the user asks for (in the metadata store) and
 wait for the workspace supervisor's endpoints duty
 (``studio_ext.serving.endpoints_duty``) to make it so: one router process per
-endpoint on a stable port, one uvicorn server per deployment. Kernels come and
-go; the servers stay.
+endpoint on a stable port, ``instance_count`` uvicorn servers per deployment,
+updates rolled out beside the running servers. Kernels come and go; the servers stay.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from ...errors import Conflict, InvalidInput, NotFound, StudioError
 from ...serving import endpoint_files as files
 from .endpoint_tables import online_deployments as deployments_table
 from .endpoint_tables import online_endpoints as endpoints_table
+from .endpoint_tables import online_instances as instances_table
 from .store import now, to_datetime
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
 # Azure ML's rule for endpoint and deployment names.
 _ENDPOINT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
 MAX_TIMEOUT_MS = 180_000
+MAX_INSTANCES = 16  # each instance is a process on this machine
 
 
 class DeploymentFailed(StudioError):
@@ -320,7 +322,7 @@ class LocalOnlineDeployments:
         return self._b.service("online_endpoints")
 
     def begin_create_or_update(self, deployment: ManagedOnlineDeployment) -> Poller[ManagedOnlineDeployment]:
-        """Validate, record and start a deployment (or restart it with its new spec)."""
+        """Validate, record and start a deployment (or roll out its new spec beside the running one)."""
         if not isinstance(deployment, ManagedOnlineDeployment):
             raise InvalidInput(f"begin_create_or_update takes a ManagedOnlineDeployment. Got {type(deployment).__name__} instead.")
         name = _check_endpoint_name(deployment.name, "deployment name")
@@ -329,6 +331,10 @@ class LocalOnlineDeployments:
             raise Conflict(f"The endpoint {deployment.endpoint_name!r} is being deleted.")
         model = self._resolve_model(deployment.model)
         settings = _check_settings(deployment.request_settings)
+        count = deployment.instance_count
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_INSTANCES:
+            raise InvalidInput(f"instance_count must be a whole number from 1 to {MAX_INSTANCES} (each instance is a "
+                               f"server process on this machine). Got {count!r} instead.")
         script = self._check_code(deployment.code_configuration)
         if script is None:
             if model is None or ModelType(model.type) is not ModelType.MLFLOW:
@@ -457,6 +463,15 @@ class LocalOnlineDeployments:
         if row is None:
             raise NotFound(f"The deployment {endpoint}/{name} was deleted while being deployed.")
         if row.running_generation < generation:
+            with self._b.store.engine.connect() as conn:
+                failed = conn.execute(sa.select(instances_table.c.reason).where(
+                    instances_table.c.endpoint_name == endpoint, instances_table.c.deployment_name == name,
+                    instances_table.c.generation == generation,
+                    instances_table.c.state == DeploymentState.FAILED.value)).first()
+            if failed is not None and row.running_generation > 0:
+                raise DeploymentFailed(
+                    f"The update of {endpoint}/{name} failed: {failed.reason} The previous version keeps serving. "
+                    f"Logs: ws.online_deployments.get_logs({name!r}, {endpoint!r}).")
             return None
         if row.state == DeploymentState.FAILED.value:
             raise DeploymentFailed(
@@ -465,6 +480,13 @@ class LocalOnlineDeployments:
         if row.state == DeploymentState.HEALTHY.value:
             return self._entity(row)
         return None
+
+    def _ready_instances(self, row: Any) -> int:
+        with self._b.store.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(instances_table).where(
+                instances_table.c.endpoint_name == row.endpoint_name, instances_table.c.deployment_name == row.name,
+                instances_table.c.generation == row.running_generation,
+                instances_table.c.state == DeploymentState.HEALTHY.value)).scalar() or 0
 
     def _row(self, endpoint: str, name: str) -> Any:
         with self._b.store.engine.connect() as conn:
@@ -536,6 +558,7 @@ class LocalOnlineDeployments:
             description=spec.get("description"), tags=spec.get("tags") or {},
             provisioning_state=ProvisioningState(row.provisioning_state), state=DeploymentState(row.state),
             reason=row.reason, port=row.port, restarts=row.restarts, code_version=row.code_version,
+            ready_instances=self._ready_instances(row),
             creation_time=to_datetime(row.created_at),
             scoring_uri=f"http://127.0.0.1:{row.port}/score" if row.port else None)
 
