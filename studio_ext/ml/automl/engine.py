@@ -377,7 +377,7 @@ def run(
                           max_concurrent_trials=settings.max_concurrent_trials,
                           trial_timeout=settings.trial_timeout_seconds, exit_score=settings.exit_score,
                           early_termination=settings.enable_early_termination,
-                          n_jobs=settings.n_jobs if runner.slots == 1 else 1,
+                          n_jobs=settings.n_jobs if isinstance(runner, InProcessRunner) else 1,
                           first_trial_seconds=max(2.0, 0.1 * settings.timeout_seconds),
                           max_trial_seconds=max(2.0, MAX_TRIAL_SHARE * settings.timeout_seconds))
     folds = len(splits)

@@ -33,6 +33,7 @@ EARLY_STOP_TRIALS = 60  # no improvement in this many trials ...
 EARLY_STOP_FRACTION = 0.5  # ... and over this share of the search time: stop
 WATCHDOG_GRACE = 2.0  # seconds past its deadline before a trial is given up
 POLL_SECONDS = 0.02
+WORKERS_REFRESH_SECONDS = 0.5
 
 
 @dataclass
@@ -94,30 +95,39 @@ class DaskRunner:
     """Trials as tasks on a Dask cluster: the data is scattered to the workers once.
 
     Each trial goes to a worker with no trial of this search running: Dask's own
-    placement may queue two trials on one worker while another idles.
+    placement may queue two trials on one worker while another idles. ``slots`` is
+    how many trials may run now: up to ``width``, one per worker, so a cluster that
+    is still adding nodes gets more trials as they join.
     """
 
     def __init__(self, client: Any, data: TrialData, slots: int, workers: list[str] | None = None) -> None:
         self.client = client
-        self.slots = max(1, slots)
+        self.width = max(1, slots)
         self.workers = workers
         self._placed: dict[str, str] = {}  # running trial's key -> its worker
+        self._seen: tuple[float, list[str]] = (0.0, [])
         self._data = client.scatter(data, broadcast=True, workers=workers, hash=False)
 
+    @property
+    def slots(self) -> int:
+        return max(1, min(self.width, len(self._workers())))
+
+    def _workers(self) -> list[str]:
+        if self.workers:
+            return self.workers
+        if time.monotonic() - self._seen[0] > WORKERS_REFRESH_SECONDS:  # one scheduler round trip at most
+            self._seen = (time.monotonic(), list(self.client.scheduler_info(n_workers=-1)["workers"]))
+        return self._seen[1]
+
     def submit(self, spec: TrialSpec) -> Any:
-        worker = self._free_worker()
-        # No free worker (a node still starting): the scheduler places it, and moves it when one joins.
+        taken = set(self._placed.values())
+        worker = next((w for w in self._workers() if w not in taken), None)
         placement = {"workers": [worker], "allow_other_workers": False} if worker else {}
         future = self.client.submit(run_trial, self._data, spec, pure=False,
                                     key=f"automl-trial-{spec.trial_id}-{time.time_ns()}", **placement)
         if worker:
             self._placed[future.key] = worker
         return future
-
-    def _free_worker(self) -> str | None:
-        workers = self.workers or list(self.client.scheduler_info(n_workers=-1)["workers"])
-        taken = set(self._placed.values())
-        return next((w for w in workers if w not in taken), None)
 
     def wait(self, handles: list[Any], timeout: float) -> list[Any]:
         # distributed.wait needs a default client; this one is private to the search, so poll.

@@ -216,3 +216,28 @@ def test_trials_run_concurrently_on_an_attached_dask_cluster(workspace: Workspac
     # The first two are submitted together, one to each node; a random forest's fit outlasts the hand-off.
     assert overlapping_pairs(trials) >= 1, [(t.name, t.start_time, t.end_time) for t in trials]
     assert all(workspace.jobs.get(t.name).compute == "dask" for t in trials)
+
+
+@pytest.mark.slow
+def test_a_scaling_cluster_grows_to_one_node_per_concurrent_trial(workspace: Workspace, tmp_path: Path) -> None:
+    from studio_ext.entities import AmlCompute
+
+    data = register(workspace, cancer_frame(), "cancer", tmp_path)
+    workspace.compute.begin_create_or_update(
+        AmlCompute(name="trials", min_instances=0, max_instances=2, idle_time_before_scale_down=60)).result(120)
+    job = automl.classification(training_data=data, target_column_name="diagnosis", compute="trials",
+                                experiment_name="cancer-scaling", n_cross_validations=3)
+    job.set_limits(timeout_minutes=3, max_trials=4, max_concurrent_trials=2)
+    job.set_training(allowed_training_algorithms=["RandomForest", "LightGBM"], enable_model_explainability=False,
+                     enable_stack_ensemble=False, enable_vote_ensemble=False)
+    submitted = workspace.jobs.create_or_update(job)
+    # One AutoML job, yet the cluster grows to two nodes: it scales by the trials that can run at once.
+    nodes = 0
+    deadline = time.monotonic() + 240
+    while not (current := workspace.jobs.get(submitted.name)).status.is_terminal and time.monotonic() < deadline:
+        nodes = max(nodes, workspace.compute.get("trials").current_nodes)
+        time.sleep(0.5)
+    assert current.status == JobStatus.COMPLETED, workspace.jobs.get_logs(submitted.name, tail=30)
+    assert nodes == 2, "the cluster grew to a node per concurrent trial"
+    trials = workspace.automl.list_trials(submitted.name)
+    assert len(trials) == 4 and overlapping_pairs(trials) >= 1, [(t.start_time, t.end_time) for t in trials]
