@@ -115,6 +115,10 @@ print(f"test-prereqs: linked {target} -> {build}")
 PYEOF
 fi
 if [ -x "$PY" ]; then
-    PYTHON="$PY" "$ROOT/scripts/browser-check-prereqs.sh"
+    if command -v npm >/dev/null 2>&1; then
+        PYTHON="$PY" "$ROOT/scripts/browser-check-prereqs.sh"
+    else
+        log "npm is missing: the jupyterlab.browser_check test will fail (install Node.js 20)"
+    fi
 fi
 log "ok"

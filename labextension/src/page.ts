@@ -7,6 +7,7 @@ import { Panel, Widget } from '@lumino/widgets';
 
 import { IWorkspaceInfo } from './api';
 import { StudioKernel, StudioKernelState } from './kernel';
+import { plotlyWidgetModuleUrl, preloadWidgetModules } from './widgetModules';
 
 /** What the page shows above the panel. */
 export type NoticeKind = 'info' | 'warning' | 'error';
@@ -119,6 +120,10 @@ export class StudioPage extends Panel {
     } else if (this._noticeKind !== 'warning') {
       this.showNotice('info', `Loading ${this._title}…`);
     }
+    await preloadWidgetModules();
+    if (attempt !== this._attempt || this.isDisposed) {
+      return;
+    }
     try {
       const reply = await OutputArea.execute(
         this._code(workspace.path),
@@ -197,6 +202,8 @@ export class StudioPage extends Panel {
     return [
       'from IPython.display import display as _studio_ext_display',
       'from studio_ext.panels import open_page as _studio_ext_open_page',
+      'from studio_ext.panels.widget_modules import load_plotly_widget_module_from as _studio_ext_plotly_from',
+      `_studio_ext_plotly_from(${pyString(plotlyWidgetModuleUrl())})`,
       '_studio_ext_pages = globals().setdefault("_studio_ext_pages", {})',
       `_studio_ext_old = _studio_ext_pages.pop(${key}, None)`,
       'if _studio_ext_old is not None and hasattr(_studio_ext_old, "close"):',

@@ -7,6 +7,7 @@ Routes, under the server's base URL (every one authenticated and authorized on t
     GET  /studio-ext/workspace               the default workspace path and where it came from
     POST /studio-ext/workspace  {"path": p}  open p as a workspace; its absolute path and name
     GET  /studio-ext/summary?workspace=p     running jobs and unhealthy endpoints of p
+    GET  /studio-ext/widget-modules/plotly.js plotly's FigureWidget front-end module
 
 The panels themselves run in a kernel, not here: this extension only answers the
 sidebar's questions, so the sidebar works before any kernel has started.

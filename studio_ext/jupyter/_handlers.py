@@ -201,6 +201,23 @@ class SummaryHandler(_StudioHandler):
         await self.call_workspace(self.studio.summary, path)
 
 
+class PlotlyWidgetModuleHandler(_StudioHandler):
+    """plotly's FigureWidget front-end module, for the sidebar's kernel to name by URL
+    (see studio_ext.panels.widget_modules). An API handler, so a request without
+    credentials is refused (403) rather than redirected to the login page."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from studio_ext.panels.widget_modules import plotly_widget_module_path
+
+        path = plotly_widget_module_path()
+        if not path.is_file():
+            raise tornado.web.HTTPError(404, f"plotly's widget module is missing ({path}); reinstall plotly.")
+        self.set_header("Cache-Control", "private, max-age=86400")
+        self.finish(path.read_bytes(), set_content_type="text/javascript; charset=utf-8")
+
+
 def setup_handlers(serverapp: Any) -> StudioState:
     """Add the routes to a running ServerApp's web application."""
     web_app = serverapp.web_app
@@ -214,6 +231,7 @@ def setup_handlers(serverapp: Any) -> StudioState:
             (url_path_join(base, "pages"), PagesHandler),
             (url_path_join(base, "workspace"), WorkspaceHandler),
             (url_path_join(base, "summary"), SummaryHandler),
+            (url_path_join(base, "widget-modules", "plotly.js"), PlotlyWidgetModuleHandler),
         ],
     )
     return state

@@ -27,15 +27,17 @@ ROUTES = [
     ("GET", "studio-ext/summary", None),
     ("POST", "studio-ext/workspace", {"path": "ws"}),
 ]
+# Every route, including the one that is not JSON.
+PROTECTED_ROUTES = [*ROUTES, ("GET", "studio-ext/widget-modules/plotly.js", None)]
 
 
-@pytest.mark.parametrize(("method", "route", "body"), ROUTES)
+@pytest.mark.parametrize(("method", "route", "body"), PROTECTED_ROUTES)
 def test_routes_refuse_requests_without_a_token(jupyter_server, method, route, body) -> None:
     response = requests.request(method, f"{jupyter_server.url}/{route}", json=body, timeout=10)
     assert response.status_code in (401, 403)
 
 
-@pytest.mark.parametrize(("method", "route", "body"), ROUTES)
+@pytest.mark.parametrize(("method", "route", "body"), PROTECTED_ROUTES)
 def test_routes_refuse_a_wrong_token(jupyter_server, method, route, body) -> None:
     response = requests.request(
         method,
@@ -58,6 +60,18 @@ def test_routes_answer_with_the_token(jupyter_server, method, route, body) -> No
     )
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("application/json")
+
+
+def test_plotly_widget_module_is_served_to_the_logged_in_browser(jupyter_server) -> None:
+    from studio_ext.panels.widget_modules import plotly_widget_module_path
+
+    browser = requests.Session()
+    assert browser.get(f"{jupyter_server.url}/lab?token={jupyter_server.token}").ok
+    response = browser.get(f"{jupyter_server.url}/studio-ext/widget-modules/plotly.js", timeout=60)
+    assert response.status_code == 200
+    # A module script: browsers refuse to import one served with another type.
+    assert response.headers["Content-Type"].startswith("text/javascript")
+    assert response.content == plotly_widget_module_path().read_bytes()
 
 
 def test_cookie_post_without_xsrf_is_refused(jupyter_server) -> None:
