@@ -205,7 +205,7 @@ def finish(ws: Any, name: str, run_id: str, result: Any, test: Any, spec: dict[s
     client.set_tag(run_id, "best_algorithm", result.best.learner)
 
 
-SAVE_SECONDS = 2.5  # saving and logging the model and the report
+SAVE_SECONDS = 1.0  # scoring the test data, saving and logging the model and the report (MLflow warmed up)
 
 
 def explain_seconds(settings: Any) -> float:
@@ -222,7 +222,7 @@ def finish_seconds(settings: Any, started_in: float = NOMINAL_START_SECONDS) -> 
     Scaled by how slow this machine is right now, judged by how long the process
     took to start (``started_in``): on a busy machine saving takes longer too.
     """
-    slowness = min(max(started_in / NOMINAL_START_SECONDS, 1.0), 4.0)
+    slowness = min(max(started_in / NOMINAL_START_SECONDS, 1.0), 3.0)
     return SAVE_SECONDS * slowness + explain_seconds(settings)
 
 

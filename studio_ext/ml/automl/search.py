@@ -242,7 +242,9 @@ class Search:
                 if not self._running:
                     if self._should_stop():
                         continue
-                    self.stop_reason = "every learner's search space is exhausted"
+                    self.stop_reason = ("every learner's search space is exhausted"
+                                        if all(s.exhausted for s in self._states)
+                                        else "the time budget is spent (no algorithm's next trial fits in what is left)")
                     break
                 self._collect()
         finally:
