@@ -266,3 +266,37 @@ def test_compute_page_creates_a_cluster_and_lists_it(studio) -> None:
     # The live refresh drops it from the table.
     expect(content.locator("tr", has_text=name)).to_have_count(0, timeout=60_000)
     studio.assert_clean()
+
+
+def test_data_page_registers_a_csv_through_the_wizard(studio, tmp_path) -> None:
+    """The Data page's wizard, clicked through as a user does, registers a file and lists it."""
+    csv = tmp_path / "orders.csv"
+    csv.write_text("id;amount\n1;2,5\n2;3,0\n3;4,5\n")
+    name = "browser-orders"
+    content = studio.open_studio_page("data")
+    studio.wait_rendered("data")
+    content.get_by_role("button", name="Create dataset").click()
+    content.get_by_label("Path", exact=True).fill(str(csv))
+    content.get_by_label("Name", exact=True).fill(name)
+    next_step = content.get_by_role("button", name="Next")
+    next_step.click()
+    # Settings: the kernel reads the file and previews it with the detected delimiter.
+    content.get_by_label("Decimal").select_option(label=", (1,5)")
+    preview = content.locator("table", has_text="amount")
+    expect(preview.first).to_contain_text("2.5")
+    next_step.click()
+    next_step.click()
+    content.get_by_role("button", name=re.compile(r"^\W*Create$")).click()
+    expect(content.get_by_text(f"Registered {name} version 1.")).to_be_visible(timeout=60_000)
+    listed = content.locator("table", has_text="Latest version").locator("tr", has_text=name)
+    expect(listed).to_contain_text("tabular")
+    ws = Workspace(studio.server.workspace)
+    try:
+        data = ws.data.get(name)
+        assert (data.row_count, [c.name for c in data.columns]) == (3, ["id", "amount"])
+        assert list(ws.data.preview(name, n=3)["amount"]) == [2.5, 3.0, 4.5]
+        studio.screenshot("page-data-registered")
+    finally:
+        ws.data.archive(name)
+        ws.close()
+    studio.assert_clean()
