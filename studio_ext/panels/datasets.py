@@ -516,7 +516,8 @@ class DatasetsPanel(widgets.VBox):
         self.selector.observe(self._selected, "value")
         self.refresh()
 
-    def refresh(self) -> None:
+    def refresh(self, select: str | None = None) -> None:
+        """List the datasets again; ``select`` names the one the "Open" list shows."""
         try:
             datasets = self.ws.data.list(include_archived=self.show_archived.value)
         except StudioError as exc:
@@ -527,7 +528,7 @@ class DatasetsPanel(widgets.VBox):
             ["Name", "Latest version", "Type", "Rows", "Columns", "Created", "Source"],
             [(d.name, d.version, d.type.value, d.row_count, len(d.columns) or "", format_value(d.creation_time), d.source)
              for d in datasets], empty="No datasets yet: click 'Create dataset'.")
-        current = self.selector.value
+        current = select or self.selector.value
         self.selector.unobserve(self._selected, "value")
         self.selector.options = [""] + [d.name for d in datasets]
         self.selector.value = current if current in self.selector.options else ""
@@ -549,5 +550,5 @@ class DatasetsPanel(widgets.VBox):
             self.show_dataset(change["new"])
 
     def _created(self, data: Data) -> None:
-        self.refresh()
+        self.refresh(select=data.name)
         self.show_dataset(data.name, data.version)

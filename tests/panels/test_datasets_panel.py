@@ -68,6 +68,7 @@ def test_wizard_registers_a_csv_with_options_chosen_on_the_way(ws, tmp_path):
     assert "ws.data.create_or_update(Data(name='sales'" in panel.code.code
     # the panel now lists it and shows its page
     assert "sales" in panel.table.value and panel.selector.options == ("", "sales")
+    assert panel.selector.value == "sales"  # the list says which dataset the page shows
     page = panel.page
     assert page.layout.display == "" and page.version.value == "1"
     assert "north" in page.preview.value and "2.25" in page.preview.value
