@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from typing import Self
 
 import httpx
 import pytest
@@ -54,21 +55,22 @@ class _Clients:
 
     def __init__(self, uri: str, headers: dict[str, str], body: dict, threads: int = 2) -> None:
         self.codes: Counter = Counter()
-        self.answers: list = []
+        self.answers: list[list] = [[] for _ in range(threads)]  # each client's answers in order
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._loop, args=(uri, headers, body)) for _ in range(threads)]
+        self._threads = [threading.Thread(target=self._loop, args=(uri, headers, body, self.answers[i]))
+                         for i in range(threads)]
 
-    def _loop(self, uri: str, headers: dict[str, str], body: dict) -> None:
+    def _loop(self, uri: str, headers: dict[str, str], body: dict, answers: list) -> None:
         with httpx.Client(headers=headers, timeout=30) as client:
             while not self._stop.is_set():
                 try:
                     response = client.post(uri, json=body)
                     self.codes[response.status_code] += 1
-                    self.answers.append(response.json())
+                    answers.append(response.json())
                 except httpx.HTTPError as exc:
                     self.codes[type(exc).__name__] += 1
 
-    def __enter__(self) -> "_Clients":
+    def __enter__(self) -> Self:
         for thread in self._threads:
             thread.start()
         return self
@@ -136,17 +138,17 @@ def test_an_update_rolls_out_without_a_failed_request_and_a_failed_one_keeps_the
         updated = ws.online_deployments.begin_create_or_update(deployment("v2", INIT_SLEEP="1")).result(timeout=180)
         time.sleep(1.5)  # past the switch, while the old server drains and stops
     assert set(clients.codes) == {200}, clients.codes
-    versions = [a["version"] for a in clients.answers]
-    assert versions[0] == "v1" and versions[-1] == "v2" and versions == sorted(versions), Counter(versions)
+    for answers in clients.answers:  # each client sees v1, then v2, never v1 again
+        versions = [a["version"] for a in answers]
+        assert versions[0] == "v1" and versions[-1] == "v2" and versions == sorted(versions), Counter(versions)
     assert updated.state == DeploymentState.HEALTHY and updated.provisioning_state == ProvisioningState.SUCCEEDED
     wait_until(lambda: [i.generation for i in _instances(ws, "rolling")] == [2])  # the old one stopped
     assert not _alive(old_pid)
 
-    with _Clients(endpoint["uri"], headers, {"x": 1}) as clients:
-        with pytest.raises(DeploymentFailed, match="update of multi/rolling failed: RuntimeError: the model file is "
-                                                   "missing The previous version keeps serving"):
-            ws.online_deployments.begin_create_or_update(deployment("v3", INIT_FAILS="1")).result(timeout=180)
-    assert set(clients.codes) == {200} and {a["version"] for a in clients.answers} == {"v2"}, clients.codes
+    failed = "update of multi/rolling failed: RuntimeError: the model file is missing The previous version keeps serving"
+    with _Clients(endpoint["uri"], headers, {"x": 1}) as clients, pytest.raises(DeploymentFailed, match=failed):
+        ws.online_deployments.begin_create_or_update(deployment("v3", INIT_FAILS="1")).result(timeout=180)
+    assert set(clients.codes) == {200} and {a["version"] for c in clients.answers for a in c} == {"v2"}, clients.codes
     after = ws.online_deployments.get("rolling", "multi")
     assert after.provisioning_state == ProvisioningState.FAILED and after.state == DeploymentState.HEALTHY
     assert "the model file is missing" in after.reason and "previous version keeps serving" in after.reason
