@@ -185,6 +185,17 @@ def test_regression_job_with_validation_data_and_sample_weights(workspace: Works
         workspace.automl.get_report(submitted.name, data="test")
 
 
+def two_trials_at_once(data: Data, compute: str) -> object:
+    """Four trials, two at a time on ``compute``: the job ends at max_trials, not at its budget, so it runs
+    the same trials however busy the machine is."""
+    job = automl.classification(training_data=data, target_column_name="diagnosis", compute=compute,
+                                experiment_name=f"cancer-{compute}", n_cross_validations=3)
+    job.set_limits(timeout_minutes=3, max_trials=4, max_concurrent_trials=2)
+    job.set_training(allowed_training_algorithms=["RandomForest", "LightGBM"], enable_model_explainability=False,
+                     enable_stack_ensemble=False, enable_vote_ensemble=False)
+    return job
+
+
 def overlapping_pairs(trials: list) -> int:
     """How many pairs of trials were running at the same moment (by their recorded start and end)."""
     return sum(1 for i, a in enumerate(trials) for b in trials[i + 1:]
@@ -201,13 +212,7 @@ def test_trials_run_concurrently_on_an_attached_dask_cluster(workspace: Workspac
                       dashboard_address=None) as cluster:
         workspace.compute.begin_create_or_update(
             AttachedCompute(name="dask", address=cluster.scheduler_address, connect_timeout=30)).result(120)
-        job = automl.classification(training_data=data, target_column_name="diagnosis", compute="dask",
-                                    experiment_name="cancer-dask", n_cross_validations=3)
-        # Ends at max_trials, not at the budget: the same trials however busy the machine is.
-        job.set_limits(timeout_minutes=3, max_trials=4, max_concurrent_trials=2)
-        job.set_training(allowed_training_algorithms=["RandomForest", "LightGBM"], enable_model_explainability=False,
-                         enable_stack_ensemble=False, enable_vote_ensemble=False)
-        submitted = workspace.jobs.create_or_update(job)
+        submitted = workspace.jobs.create_or_update(two_trials_at_once(data, "dask"))
         final = wait_final(workspace, submitted.name)
         assert final.status == JobStatus.COMPLETED, workspace.jobs.get_logs(submitted.name, tail=30)
         assert "2 at a time on 2 node(s)" in workspace.jobs.get_logs(submitted.name)
@@ -225,12 +230,7 @@ def test_a_scaling_cluster_grows_to_one_node_per_concurrent_trial(workspace: Wor
     data = register(workspace, cancer_frame(), "cancer", tmp_path)
     workspace.compute.begin_create_or_update(
         AmlCompute(name="trials", min_instances=0, max_instances=2, idle_time_before_scale_down=60)).result(120)
-    job = automl.classification(training_data=data, target_column_name="diagnosis", compute="trials",
-                                experiment_name="cancer-scaling", n_cross_validations=3)
-    job.set_limits(timeout_minutes=3, max_trials=4, max_concurrent_trials=2)
-    job.set_training(allowed_training_algorithms=["RandomForest", "LightGBM"], enable_model_explainability=False,
-                     enable_stack_ensemble=False, enable_vote_ensemble=False)
-    submitted = workspace.jobs.create_or_update(job)
+    submitted = workspace.jobs.create_or_update(two_trials_at_once(data, "trials"))
     # One AutoML job, yet the cluster grows to two nodes: it scales by the trials that can run at once.
     nodes = 0
     deadline = time.monotonic() + 240
