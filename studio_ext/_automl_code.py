@@ -135,6 +135,7 @@ def _common_args(job: AutoMLJob, data: str) -> dict[str, Any]:
         "n_cross_validations": job.n_cross_validations,
         "test_data": _Raw(data.format(ref=data_reference(job.test_data))) if job.test_data is not None else None,
         "test_data_size": job.test_data_size,
+        "weight_column_name": job.weight_column_name,
         "positive_label": job.positive_label if job.task == "classification" else None,
         "enable_model_explainability": job.training.enable_model_explainability,
         "name": job.name,

@@ -38,6 +38,7 @@ VALIDATION_CHOICES = (("Auto", "auto"), ("k-fold cross-validation", "cv"), ("Tra
 TEST_CHOICES = (("No test data", "none"), ("Train-test split", "split"), ("Test dataset", "data"))
 IMPUTE_CHOICES = ("default", "mean", "median", "most_frequent")
 MAX_EDITOR_COLUMNS = 200
+NO_WEIGHTS = "(none: every row counts the same)"
 
 
 class AutoMLWizard(widgets.VBox):
@@ -65,6 +66,9 @@ class AutoMLWizard(widgets.VBox):
         wide = {"description_width": "160px"}
         self.experiment = widgets.Text(description="Experiment name", style=wide)
         self.target = widgets.Dropdown(description="Target column", options=[], style=wide)
+        # Each row's sample weight (azure-ai-ml's weight_column_name): not a feature.
+        self.weight = widgets.Dropdown(description="Weight column", options=[(NO_WEIGHTS, None)], value=None,
+                                       style=wide)
         self.compute = widgets.Dropdown(description="Compute", options=["local"], value="local", style=wide)
         # 3. task and settings
         self.task = widgets.ToggleButtons(options=[("Classification", "classification"), ("Regression", "regression"),
@@ -114,7 +118,7 @@ class AutoMLWizard(widgets.VBox):
         self.submit_button = widgets.Button(description="Submit", icon="play", button_style="success")
         self.pages = [
             widgets.VBox([widgets.HBox([self.dataset, self.version, self.refresh_datasets]), self.preview]),
-            widgets.VBox([self.experiment, self.target, self.compute]),
+            widgets.VBox([self.experiment, self.target, self.weight, self.compute]),
             widgets.VBox([
                 self.task,
                 widgets.HTML("<b>Settings</b>"), self.metric, self.positive_label, self.explain,
@@ -142,6 +146,7 @@ class AutoMLWizard(widgets.VBox):
         self.dataset.observe(self._on_dataset, "value")
         self.version.observe(self._on_version, "value")
         self.target.observe(lambda _: self._build_column_editor(), "value")
+        self.weight.observe(lambda _: self._build_column_editor(), "value")
         self.task.observe(self._on_task, "value")
         for w in (self.validation, self.test, self.featurization_mode):
             w.observe(lambda _: self._show_conditional(), "value")
@@ -200,6 +205,9 @@ class AutoMLWizard(widgets.VBox):
         previous = self.target.value
         self.target.options = columns
         self.target.value = previous if previous in columns else columns[-1] if columns else None
+        weight = self.weight.value
+        self.weight.options = [(NO_WEIGHTS, None), *[(c, c) for c in columns]]
+        self.weight.value = weight if weight in columns else None
         self.time_column.options = columns
         self.grains.options = columns
         self._build_column_editor()
@@ -227,7 +235,8 @@ class AutoMLWizard(widgets.VBox):
         self.column_editor.layout.display = show[custom]
 
     def _build_column_editor(self) -> None:
-        columns = [c for c in (self.target.options or []) if c != self.target.value][:MAX_EDITOR_COLUMNS]
+        columns = [c for c in (self.target.options or [])
+                   if c not in (self.target.value, self.weight.value)][:MAX_EDITOR_COLUMNS]
         self.column_types = {c: widgets.Dropdown(options=[AUTO, *[p.value for p in ColumnPurpose]], value=AUTO,
                                                  layout=widgets.Layout(width="160px")) for c in columns}
         self.column_impute = {c: widgets.Dropdown(options=IMPUTE_CHOICES, value="default",
@@ -304,6 +313,8 @@ class AutoMLWizard(widgets.VBox):
             kwargs["test_data_size"] = self.test_size.value
         elif self.test.value == "data" and self.test_dataset.value:
             kwargs["test_data"] = self._reference(self.test_dataset.value)
+        if self.weight.value:
+            kwargs["weight_column_name"] = self.weight.value
         if task == "classification" and self.positive_label.value.strip():
             kwargs["positive_label"] = self.positive_label.value.strip()
         job = getattr(automl, task)(**kwargs)
@@ -337,6 +348,7 @@ class AutoMLWizard(widgets.VBox):
             self.message.error(getattr(exc, "message", str(exc)))
             return
         rows = [("Dataset", f"{self.dataset.value}:{self.version.value}"), ("Target", self.target.value),
+                ("Weight column", job.weight_column_name or "none"),
                 ("Task", job.task), ("Primary metric", self.metric.value), ("Compute", job.compute),
                 ("Experiment", job.experiment_name), ("Timeout", f"{job.limits.timeout_minutes:g} min"),
                 ("Concurrent trials", job.limits.max_concurrent_trials),

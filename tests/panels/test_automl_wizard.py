@@ -40,6 +40,18 @@ def test_the_page_is_listed_and_opens_on_the_workspace(ws_with_data: Workspace) 
     wizard.close()
 
 
+def test_a_weight_column_is_chosen_like_the_target_and_is_not_featurized(ws_with_data: Workspace) -> None:
+    wizard = AutoMLWizard(ws_with_data)
+    assert wizard.weight.value is None and wizard.build_job().weight_column_name is None
+    wizard.weight.value = "mean smoothness"
+    assert "mean smoothness" not in wizard.column_types, "the weights get no featurization settings"
+    job = wizard.build_job()
+    assert job.weight_column_name == "mean smoothness"
+    assert "weight_column_name='mean smoothness'" in ws_with_data.automl.to_code(job)
+    assert ws_with_data.automl.to_code(job, azure=True).count("weight_column_name='mean smoothness'") == 1
+    wizard.close()
+
+
 @pytest.mark.slow
 def test_wizard_steps_to_a_submitted_job_and_a_live_leaderboard(ws_with_data: Workspace) -> None:
     ws = ws_with_data

@@ -27,7 +27,8 @@ def jobs() -> list:
                                                                       "parameters": {"strategy": "median"}}]})
     regression = automl.regression(training_data=Input(type="mltable", path="azureml:diabetes:3"),
                                    validation_data=Input(type="mltable", path="azureml:diabetes-valid:1"),
-                                   target_column_name="progression", primary_metric="r2_score")
+                                   target_column_name="progression", primary_metric="r2_score",
+                                   weight_column_name="visit_weight")
     regression.set_featurization(mode="off")
     forecasting = automl.forecasting(training_data=Input(type="mltable", path="azureml:sales:1"),
                                      target_column_name="sales", compute="local", validation_data_size=0.2)
@@ -51,6 +52,8 @@ def test_yaml_loads_with_azure_ai_ml(job, tmp_path: Path) -> None:
         assert loaded.training.allowed_training_algorithms == ["LightGBM", "LogisticRegression"]
         assert loaded.featurization.blocked_transformers == ["LabelEncoder"]
         assert loaded.limits.exit_score == 0.99 and loaded.positive_label == "malignant"
+    if job.task == "regression":
+        assert loaded.weight_column_name == "visit_weight"
     if job.task == "forecasting":
         assert loaded.forecasting_settings.forecast_horizon == 14
         assert loaded.forecasting_settings.time_series_id_column_names == ["store"]
@@ -68,3 +71,4 @@ def test_the_shown_code_builds_the_same_job(job) -> None:
     built = theirs["job"]
     assert str(built.task_type).lower().endswith(job.task) and built.limits.max_trials == job.limits.max_trials
     assert built.target_column_name == job.target_column_name
+    assert built.weight_column_name == job.weight_column_name
