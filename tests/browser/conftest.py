@@ -303,8 +303,8 @@ def voila_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoilaServ
         "--Voila.port_retries=0",
         "--show_tracebacks=True",
         # As notebooks/dashboards/README.md advises: cull the kernels of closed pages.
-        "--MappingKernelManager.cull_interval=5",
-        "--MappingKernelManager.cull_idle_timeout=10",
+        "--MappingKernelManager.cull_interval=30",
+        "--MappingKernelManager.cull_idle_timeout=120",
         str(DASHBOARDS),
     ]
     with log_path.open("wb") as log:
