@@ -14,8 +14,8 @@ import pytest
 CLI = [sys.executable, "-m", "studio_ext.cli"]
 
 
-def run(*args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+def run(*args: str, check: bool = True, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} exited {proc.returncode}: {proc.stderr[-3000:]}")
     return proc
@@ -78,7 +78,11 @@ def test_errors_are_one_clear_line_and_exit_code_2(cli_ws: Path, tmp_path: Path)
 def test_demo_runs_the_lifecycle_headless(tmp_path: Path) -> None:
     target = tmp_path / "demo"
     try:
-        out = run("demo", str(target)).stdout
+        out = run("demo", str(target), timeout=540).stdout
     finally:
         run("-w", str(target), "server", "stop", check=False)
-    assert "[job]" in out and "Completed" in out and "[done]" in out
+    steps = {line.split("]")[0] + "]" for line in out.splitlines() if line.startswith("[")}
+    every = {"[workspace]", "[data]", "[job]", "[compute]", "[model]", "[endpoint]", "[runs]", "[automl]",
+             "[explain]", "[fairness]", "[done]"}
+    assert every <= steps, f"missing steps {every - steps}:\n{out}"
+    assert "Completed" in out and " is Healthy" in out
