@@ -410,12 +410,24 @@ class AutoMLResults(widgets.VBox):
         self.register_button = widgets.Button(description="Register model", icon="save", disabled=True)
         self.endpoint_name = widgets.Text(description="Endpoint", value=f"ep-{name}"[:32].replace("_", "-"))
         self.deploy_button = widgets.Button(description="Deploy", icon="rocket", disabled=True)
+        # The report links to the best model's explanation (SHAP, through ws.explanations).
+        self.explain_button = widgets.Button(description="Explain best model", icon="lightbulb-o", disabled=True)
+        self.open_explanation_button = widgets.Button(description="Open explanation", icon="bar-chart",
+                                                      disabled=True)
+        self.explanation_status = widgets.HTML()
+        self.explanation_box = widgets.VBox()
         self.code = CodeBox(f"run = ws.automl.get({name!r})\nrun.leaderboard\n")
         self.children = [self.header, self.progress, self.leaderboard, self.chart, self.best, self.report,
+                         widgets.HBox([self.explain_button, self.open_explanation_button, self.explanation_status]),
                          widgets.HBox([self.model_name, self.register_button]),
-                         widgets.HBox([self.endpoint_name, self.deploy_button]), self.message, self.code]
+                         widgets.HBox([self.endpoint_name, self.deploy_button]), self.message, self.code,
+                         self.explanation_box]
         self.register_button.on_click(lambda _: self.register())
         self.deploy_button.on_click(lambda _: self.deploy())
+        self.explain_button.on_click(lambda _: self.explain())
+        self.open_explanation_button.on_click(lambda _: self.open_explanation())
+        self._explanation: Any = None  # the newest explanation record of the best model
+        self._explanation_watch: Any = None
         self._shown_final = False
         self._subscription = None
         self.refresh()
@@ -494,6 +506,64 @@ class AutoMLResults(widgets.VBox):
         show_figures(self.report, figures)
         self.register_button.disabled = False
         self.deploy_button.disabled = False
+        self.explain_button.disabled = False
+        try:
+            found = self.ws.automl.list_explanations(self.name)
+        except StudioError:
+            found = []
+        if found:
+            self._show_explanation(found[0])
+
+    def explain(self) -> Any:
+        """Explain the best model through ws.explanations; the report links to it when it is done."""
+        try:
+            record = self.ws.automl.explain_best_model(self.name)
+        except StudioError as exc:
+            self.message.error(exc.message)
+            return None
+        self.code.show(f"record = ws.automl.explain_best_model({self.name!r})\n"
+                       f"exp = ws.explanations.get(record.name)  # when its job {record.job_name} has finished\n")
+        self._show_explanation(record)
+        return record
+
+    def open_explanation(self) -> Any:
+        """Open the best model's explanation dashboard below the report."""
+        from .explanation import ExplanationDashboard
+
+        if self._explanation is None:
+            return None
+        dashboard = ExplanationDashboard(self.ws, self._explanation.name)
+        self.explanation_box.children = [dashboard]
+        return dashboard
+
+    def _show_explanation(self, record: Any) -> None:
+        self._explanation = record
+        status = record.status
+        if status is JobStatus.COMPLETED:
+            self.explanation_status.value = f"Explanation <code>{html.escape(record.name)}</code> is ready."
+            self.open_explanation_button.disabled = False
+            return
+        self.open_explanation_button.disabled = True
+        if status in TERMINAL_STATES:
+            self.explanation_status.value = (f"Explanation <code>{html.escape(record.name)}</code> {status}: "
+                                             f"{html.escape(record.error or 'see its job log')}.")
+            return
+        self.explanation_status.value = (f"Explaining the best model (job <code>{html.escape(str(record.job_name))}"
+                                         f"</code>)…")
+        if self._explanation_watch is None:
+            poller = SharedPoller.for_workspace(self.ws, 2.0)
+            self._explanation_watch = poller.subscribe(
+                ("explanation", record.name), lambda: self.ws.explanations.get_record(record.name),
+                self._on_explanation)
+
+    def _on_explanation(self, record: Any, error: BaseException | None) -> bool:
+        if error is not None:
+            self.message.error(str(error))
+            return False
+        if record.status in TERMINAL_STATES:
+            self._explanation_watch = None
+        self._show_explanation(record)
+        return record.status not in TERMINAL_STATES
 
     def register(self) -> Any:
         try:
@@ -518,9 +588,10 @@ class AutoMLResults(widgets.VBox):
         return endpoint
 
     def close(self) -> None:
-        if self._subscription is not None:
-            self._subscription.cancel()
-            self._subscription = None
+        for subscription in (self._subscription, self._explanation_watch):
+            if subscription is not None:
+                subscription.cancel()
+        self._subscription = self._explanation_watch = None
         super().close()
 
 

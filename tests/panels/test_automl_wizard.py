@@ -12,7 +12,7 @@ from sklearn.datasets import load_breast_cancer
 from studio_ext import Workspace
 from studio_ext.entities import Data
 from studio_ext.panels import PAGES, open_page
-from studio_ext.panels.automl import AutoMLWizard
+from studio_ext.panels.automl import AutoMLResults, AutoMLWizard
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
@@ -119,4 +119,19 @@ def test_wizard_steps_to_a_submitted_job_and_a_live_leaderboard(ws_with_data: Wo
     endpoint = ws.online_endpoints.get("wizard-ep")
     assert endpoint.traffic == {"blue": 100}
     assert str(ws.online_deployments.get("blue", "wizard-ep").state) == "Healthy"
+    # the report links to the best model's explanation (SHAP, through ws.explanations)
+    assert results.open_explanation_button.disabled and not results.explain_button.disabled
+    results.explain_button.click()
+    assert "Explaining the best model" in results.explanation_status.value, results.message.text
+    wait_for(lambda: not results.open_explanation_button.disabled, 300, "the explanation job to finish")
+    [record] = ws.automl.list_explanations(results.name)
+    assert record.model == f"runs:/{ws.jobs.get(results.name).run_id}/model"
+    results.open_explanation_button.click()
+    [dashboard] = results.explanation_box.children
+    importance = dashboard.view.exp.global_importance
+    assert "mean radius" in importance and "diagnosis" not in importance
+    # a fresh view of the finished job links to the same explanation at once
+    again = AutoMLResults(ws, results.name, live=False)
+    assert again._explanation.name == record.name and not again.open_explanation_button.disabled
+    again.close()
     wizard.close()

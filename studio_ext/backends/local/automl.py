@@ -409,6 +409,32 @@ class LocalAutoML:
             self._models[name] = model
         return model
 
+    def explain_best_model(self, name: str, *, explainer: str = "auto", sample: int | None = None,
+                           wait: bool = False, timeout: float | None = None) -> Any:
+        """Explain the best model on the job's training data through ``ws.explanations``.
+
+        The explanation runs as a child job of this one and opens in the explanation
+        dashboard; the job's own permutation importance is the quick view of the same
+        question. Without ``wait`` the queued record is returned.
+        """
+        run = self.get(name)
+        if not run.has_model:
+            raise Conflict(MSG_NO_MODEL.format(name=name, status=run.status))
+        spec = self._settings(name)
+        target, weight = spec["target_column_name"], spec.get("weight_column_name")
+        explanations = self._b.service("explanations")
+        columns = _dataset_columns(self._b, spec["training_data"])
+        features = [c for c in columns if c not in (target, weight)]
+        # The model was pickled by this workspace's own AutoML job: trusted by construction.
+        return explanations.create(f"runs:/{name}/{MODEL_ARTIFACT}", spec["training_data"], target,
+                                   explainer=explainer, features=features, sample=sample, wait=wait,
+                                   timeout=timeout, allow_pickle=True)
+
+    def list_explanations(self, name: str) -> list[Any]:
+        """Explanations of this job's best model, newest first (what its report links to)."""
+        self._require(name)
+        return self._b.service("explanations").for_run(name)
+
     def register_best_model(self, name: str, model_name: str, *, description: str | None = None,
                             tags: dict[str, str] | None = None) -> Model:
         """Register the best model through ``ws.models`` (an MLflow model, lineage to this job)."""
@@ -505,6 +531,12 @@ class LocalAutoML:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             return None
+
+
+def _dataset_columns(backend: "LocalBackend", reference: str) -> list[str]:
+    from .insight_inputs import resolve_dataset
+
+    return list(resolve_dataset(backend, reference).columns)
 
 
 def _local(uri: str) -> Path | None:
