@@ -151,6 +151,7 @@ class RunExplorer(widgets.VBox):
         self.open_button.on_click(lambda _: self.open_selected())
         self.compare_button.on_click(lambda _: self.compare_selected())
         self.cancel_button.on_click(lambda _: self.cancel_selected())
+        self.selection.observe(lambda _: self._enable_cancel(), "value")
         self.archive_button.on_click(lambda _: self.archive_selected())
         self.tag_button.on_click(lambda _: self.tag_selected())
         self.live.observe(lambda _: self._follow_if_active(), "value")
@@ -324,6 +325,12 @@ class RunExplorer(widgets.VBox):
             self.selection.options = [(f"{r.display_name or r.name} ({r.name}) — {r.status.value}", r.name)
                                       for r in page.runs]
             self.selection.value = tuple(selected)
+            self._enable_cancel()
+
+    def _enable_cancel(self) -> None:
+        """Cancel only when a selected run is still queued or running."""
+        active = {r.name for r in self.page.runs if r.status not in TERMINAL_STATES} if self.page else set()
+        self.cancel_button.disabled = not active.intersection(self.selection.value)
 
     def render_table(self) -> None:
         if self.page is None:

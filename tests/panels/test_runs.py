@@ -131,6 +131,8 @@ def test_a_running_job_page_updates_live_and_stops_when_it_ends(lab: Lab) -> Non
         # The explorer shows the job as running and follows it too.
         assert lab.live in [r.name for r in explorer.page.runs]
         assert explorer._subscription is not None
+        explorer.selection.value = (lab.live,)
+        assert not explorer.cancel_button.disabled, "a running job can be canceled from the list"
         # The user keeps working meanwhile: the kernel is not blocked (we are running this code).
         page.cancel_button.click()
         assert "begin_cancel" in page.code.code
@@ -141,6 +143,8 @@ def test_a_running_job_page_updates_live_and_stops_when_it_ends(lab: Lab) -> Non
         assert twin.status == "Canceled"
         wait_for(lambda: not [k for k in poller.watching() if k[0] == "run"], 10, "the run watch to stop")
         wait_for(lambda: explorer._subscription is None, 30, "the explorer to stop following")
+        explorer.selection.value = (lab.live,)
+        assert explorer.cancel_button.disabled, "a finished job offers no Cancel"
         updates = page.updates
         time.sleep(1.0)
         assert page.updates == updates, "no more refreshes once the job ended"
