@@ -243,7 +243,11 @@ def test_compute_page_creates_a_cluster_and_lists_it(studio) -> None:
     content.get_by_role("button", name="New compute").click()
     content.get_by_role("button", name="Compute cluster").click()
     content.get_by_label("Name", exact=True).fill(name)
+    # A number field sends its value when it loses focus; leave it first, and give the
+    # update a moment, so that it reaches the kernel before the click's message.
     content.get_by_label("Maximum nodes").fill("1")
+    content.get_by_label("Maximum nodes").press("Tab")
+    studio.page.wait_for_timeout(1000)
     # The button's name starts with its icon.
     create = content.get_by_role("button", name=re.compile(r"^\W*Create$"))
     expect(create).to_be_enabled()  # the kernel checked the form
