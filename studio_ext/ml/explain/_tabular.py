@@ -223,13 +223,17 @@ def _as_3d(values: Any) -> np.ndarray:
 def _run_exact(plan: _Plan, tm: TabularModel, rows: pd.DataFrame, progress: Progress | None, *, tree: bool):
     explainer = plan.shap_explainer
     chunk = _CHUNK[plan.algorithm]
+    tree_output = getattr(getattr(explainer, "model", None), "tree_output", "") if tree else ""
+    classes = getattr(plan.estimator, "classes_", None)
+    from_margins = tm.is_classifier and classes is not None and tree_output in _CLASS_FROM_MARGIN
     parts, predicted = [], []
     for start in range(0, len(rows), chunk):
         batch = rows.iloc[start:start + chunk]
         try:
             part = _transform(plan.preprocessor, batch)
-            # The pipeline's prediction is its estimator's on the rows just transformed.
-            predicted.append(np.asarray(plan.estimator.predict(part)).ravel())
+            if not from_margins:
+                # The pipeline's prediction is its estimator's on the rows just transformed.
+                predicted.append(np.asarray(plan.estimator.predict(part)).ravel())
         except Exception as exc:  # the model refuses these columns: say so, as the checks do
             raise cannot_predict(batch, exc) from exc
         with warnings.catch_warnings():  # _as_3d reads both of shap's output layouts
@@ -238,12 +242,15 @@ def _run_exact(plan: _Plan, tm: TabularModel, rows: pd.DataFrame, progress: Prog
         if progress:
             progress(min(start + chunk, len(rows)), len(rows))
     values = np.concatenate(parts, axis=0)
-    predictions = np.concatenate(predicted)
+    expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float)).ravel()
+    if from_margins:
+        predictions = _classes_from_margins(values, expected, np.asarray(classes), tree_output)
+    else:
+        predictions = np.concatenate(predicted)
     if not tm.is_classifier:
         predictions = predictions.astype(float)
     if plan.mapping is not None:
         values = plan.mapping.to_raw(values)
-    expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float)).ravel()
     k = values.shape[2]
     if tm.is_classifier:
         outputs = _classifier_outputs(tm, k)
@@ -251,6 +258,23 @@ def _run_exact(plan: _Plan, tm: TabularModel, rows: pd.DataFrame, progress: Prog
     else:
         outputs, space = ["prediction"], "prediction"
     return values, expected[:k] if len(expected) >= k else np.resize(expected, k), outputs, space, predictions
+
+
+# Tree outputs whose SHAP sums give the predicted class exactly (SHAP values add up to the
+# model's output): a log-odds margin (one output: > 0 is the second class) or per-class
+# scores whose largest wins.
+_CLASS_FROM_MARGIN = ("log_odds", "probability")
+
+
+def _classes_from_margins(values: np.ndarray, expected: np.ndarray, classes: np.ndarray, tree_output: str) -> np.ndarray:
+    """The estimator's predicted classes, read off its SHAP values instead of predicting again."""
+    k = values.shape[2]
+    margins = values.sum(axis=1) + (expected[:k] if len(expected) >= k else np.resize(expected, k))
+    if k == 1:
+        if tree_output != "log_odds" or len(classes) != 2:
+            raise ValueError("one output needs a binary log-odds model")
+        return classes[(margins[:, 0] > 0).astype(int)]
+    return classes[np.argmax(margins, axis=1)]
 
 
 def _run_agnostic(plan: _Plan, tm: TabularModel, rows: pd.DataFrame, bg: pd.DataFrame, progress: Progress | None):

@@ -28,6 +28,27 @@ def test_tree_model_in_a_pipeline_is_explained_exactly_on_raw_columns(adult, adu
     assert {"relationship", "marital_status", "capital_gain", "education_num", "age"} & set(top)
     assert exp.sampling["rows_explained"] == 400 and exp.sampling["rows_total"] == 3000
     assert exp.predictions.shape == (400,)
+    np.testing.assert_array_equal(exp.predictions, adult_gbm.predict(exp.data))
+
+
+@pytest.mark.parametrize("make", ["forest", "multiclass"])
+def test_tree_classifiers_predictions_match_the_model(adult, make: str) -> None:
+    """Predicted classes are read off the SHAP values' sums; they must be the model's own."""
+    from lightgbm import LGBMClassifier
+    from sklearn.ensemble import RandomForestClassifier
+
+    data = adult.copy()
+    if make == "multiclass":
+        data["income"] = pd.cut(data["age"], [0, 30, 45, 120], labels=["young", "middle", "older"]).astype(str)
+        data = data.drop(columns="age")
+        estimator = LGBMClassifier(n_estimators=20, verbose=-1, random_state=0)  # log-odds per class
+    else:
+        estimator = RandomForestClassifier(n_estimators=15, max_depth=6, random_state=0)  # probabilities
+    X = data.drop(columns="income")
+    model = census_pipeline(X, estimator).fit(X, data["income"])
+    exp = explain(model, data, "income", sample=500)
+    assert exp.method == "shap.TreeExplainer"
+    np.testing.assert_array_equal(exp.predictions, model.predict(exp.data))
 
 
 def test_linear_model_uses_linear_explainer_and_stays_additive(adult, adult_logistic) -> None:
