@@ -35,10 +35,11 @@ from .learners import LEARNERS, Learner, LabelDecoder, fit_within, resolve_learn
 from .metrics import PrimaryMetric, Task, parse_metric
 from .report import report_for
 from .search import InProcessRunner, Search, SearchLimits, TrialRunner
+from .selection import choose_final
 from .trial import TrialData, TrialResult
 from .validation import ValidationPlan, check_plan, forecast_splits, make_splits, plan_validation
 
-__all__ = ["AutoMLSettings", "Prepared", "AutoMLResult", "prepare", "run", "validate_settings"]
+__all__ = ["AutoMLSettings", "Prepared", "AutoMLResult", "prepare", "run", "validate_settings", "test_weights"]
 
 MSG_TARGET_MISSING = "The target column {target!r} is not in the training data. Columns: {columns}."
 MSG_TARGET_EMPTY = "Every row's target ({target!r}) is missing: there is nothing to learn from."
@@ -315,8 +316,9 @@ class AutoMLResult:
         prepared = self.prepared
         rows = _oof_rows(prepared) if self.best.rows is None else self.best.rows
         truth = prepared.y.iloc[rows].tolist() if prepared.classes is not None else prepared.y.iloc[rows]
+        weights = None if prepared.weights is None else prepared.weights[rows]
         return report_for(self.task, truth, self.best.predictions, prepared.classes,
-                          prepared.settings.positive_label, prepared.y_range)
+                          prepared.settings.positive_label, prepared.y_range, weights=weights)
 
 
 def _oof_rows(prepared: Prepared) -> np.ndarray:
@@ -424,16 +426,22 @@ def run(
             if on_trial is not None:
                 on_trial(built)
     by_id = {r.trial_id: r for r in trials}
-    ranked = sorted((r for r in trials if r.ok), key=rank_key)
+    built = [r for r in trials if r.components and r.ok]
+    choice = choose_final(single_best, built, trials, data, vote_pool=members, seed=settings.seed)
+    if choice.losses:
+        say(choice.describe(prepared.metric))
+        if choice.chosen is not min((r for r in trials if r.ok), key=rank_key):
+            notes.append(choice.describe(prepared.metric))
+    # The choice first, then the single best (always refittable): an ensemble only if its refit fits in time.
     chosen = single_best
-    for candidate in ranked:
+    for candidate in [choice.chosen] + ([single_best] if choice.chosen is not single_best else []):
         members_of = [by_id[c] for c in candidate.components] or [candidate]
         cost = REFIT_FACTOR * sum(m.fold_seconds(folds) for m in members_of)
         if candidate is single_best or time.time() + cost <= deadline:
             chosen = candidate
             break
-        notes.append(f"{candidate.learner} (trial {candidate.trial_id}) scored best but refitting it would "
-                     "overrun the budget; the next best was refit instead.")
+        notes.append(f"{candidate.learner} (trial {candidate.trial_id}) was chosen but refitting it would "
+                     "overrun the budget; the best single trial was refit instead.")
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=settings.n_jobs if settings.n_jobs > 0 else None):
@@ -475,7 +483,8 @@ def _final_model(prepared: Prepared, featurizer: Any, X: np.ndarray, data: Trial
                                      classification=task is Task.CLASSIFICATION)
     elif chosen.learner == "StackEnsemble":
         fitted = [refit(by_id[c]) for c in chosen.components]
-        meta = ens.fit_meta([by_id[c].predictions for c in chosen.components], data.y[data.oof_rows], task)
+        meta = ens.fit_meta([by_id[c].predictions for c in chosen.components], data.y[data.oof_rows], task,
+                            weights=data.weights_at(data.oof_rows))
         inner = ens.StackingModel(members=fitted, meta=meta, n_classes=data.n_classes)
     else:
         inner = refit(chosen)
@@ -509,18 +518,22 @@ def predictions_frame(result: AutoMLResult, frame: pd.DataFrame) -> pd.DataFrame
 
 
 def score_test_data(result: AutoMLResult, frame: pd.DataFrame) -> tuple[dict[str, float], Any]:
-    """Metrics and the report of the best model on test rows (which carry the target)."""
+    """Metrics and the report of the best model on test rows (which carry the target).
+
+    With ``weight_column_name``, the test rows' own weights weight the metrics and charts.
+    """
     target = result.prepared.settings.target
     if target not in frame.columns:
         raise InvalidInput(f"The test data lacks the target column {target!r}; it is needed to score the model.")
     frame = frame.loc[frame[target].notna()].reset_index(drop=True)
     prepared = result.prepared
+    weights = test_weights(frame, prepared.settings)
     if result.task is Task.FORECASTING:
         truth = frame[target].astype(float)
         prediction = result.model.predict(frame)
-        report = report_for(result.task, truth, prediction, y_range=prepared.y_range)
+        report = report_for(result.task, truth, prediction, y_range=prepared.y_range, weights=weights)
         return report.metrics, report
-    features = frame.drop(columns=[target])
+    features = frame.drop(columns=[target] + ([prepared.settings.weight_column] if weights is not None else []))
     if result.task is Task.CLASSIFICATION:
         proba = result.model.predict_proba(features)
         known = frame[target].map(lambda v: _match_label(v, prepared.classes.tolist()))
@@ -528,8 +541,20 @@ def score_test_data(result: AutoMLResult, frame: pd.DataFrame) -> tuple[dict[str
             unseen = frame[target][known.isna()].iloc[0]
             raise InvalidInput(f"The test data has the class {unseen!r}, which the training data never had. "
                                f"Classes: {', '.join(repr(c) for c in prepared.classes)}.")
-        report = report_for(result.task, known.tolist(), proba, prepared.classes, prepared.settings.positive_label)
+        report = report_for(result.task, known.tolist(), proba, prepared.classes, prepared.settings.positive_label,
+                            weights=weights)
         return report.metrics, report
     prediction = result.model.predict(features)
-    report = report_for(result.task, frame[target].astype(float), prediction, y_range=prepared.y_range)
+    report = report_for(result.task, frame[target].astype(float), prediction, y_range=prepared.y_range,
+                        weights=weights)
     return report.metrics, report
+
+
+def test_weights(frame: pd.DataFrame, settings: AutoMLSettings) -> np.ndarray | None:
+    """The test rows' sample weights (rows with a target), when the job has a weight column and the test data
+    carries it; refuses weights that are not numbers >= 0 (checked at submit too)."""
+    column = settings.weight_column
+    if column is None or column not in frame.columns:
+        return None
+    rows = frame.loc[frame[settings.target].notna()] if settings.target in frame.columns else frame
+    return _sample_weights(rows[column].reset_index(drop=True), column)

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .metrics import Task, loss_of, score
+from .metrics import Task, loss_of, primary_score, score
 from .trial import TrialData, TrialResult, TrialStatus
 
-__all__ = ["candidates", "vote", "stack", "VotingModel", "StackingModel"]
+__all__ = ["candidates", "vote", "greedy_weights", "stack", "VotingModel", "StackingModel"]
 
 MAX_MEMBERS = 8
 VOTE_ROUNDS = 20
@@ -53,23 +53,9 @@ def vote(members: list[TrialResult], data: TrialData, trial_id: int) -> TrialRes
         return None
     rows = data.oof_rows
     y = data.y[rows]
-    counts = np.zeros(len(members))
-    total = np.zeros_like(members[0].predictions, dtype=float)
-    best_loss = math.inf
-    best_counts = counts.copy()
-    for round_ in range(1, VOTE_ROUNDS + 1):
-        losses = []
-        for m in members:
-            blend = (total + m.predictions) / round_
-            losses.append(_loss(data, y, blend, rows))
-        pick = int(np.argmin(losses))
-        counts[pick] += 1
-        total += members[pick].predictions
-        if losses[pick] < best_loss - 1e-12:
-            best_loss, best_counts = losses[pick], counts.copy()
-    if np.count_nonzero(best_counts) < 2:
+    weights = greedy_weights(members, data, np.arange(len(rows)))
+    if np.count_nonzero(weights) < 2:
         return None
-    weights = best_counts / best_counts.sum()
     blend = sum(w * m.predictions for w, m in zip(weights, members))
     used = [(m, w) for m, w in zip(members, weights) if w > 0]
     metrics = score(data.task, y, blend, data.classes, data.y_range, weights=data.weights_at(rows))
@@ -78,6 +64,24 @@ def vote(members: list[TrialResult], data: TrialData, trial_id: int) -> TrialRes
         status=TrialStatus.COMPLETED, metrics=metrics, loss=loss_of(data.metric, metrics[data.metric.value]),
         predictions=blend, components=[m.trial_id for m, _ in used], weights=[float(w) for _, w in used],
         fit_seconds=sum(m.fit_seconds for m, _ in used))
+
+
+def greedy_weights(members: list[TrialResult], data: TrialData, positions: np.ndarray) -> np.ndarray:
+    """Caruana's selection judged on ``positions`` (indices into the held-out rows) only: member weights."""
+    rows = data.oof_rows[positions]
+    y = data.y[rows]
+    counts = np.zeros(len(members))
+    total = np.zeros_like(members[0].predictions[positions], dtype=float)
+    best_loss = math.inf
+    best_counts = counts.copy()
+    for round_ in range(1, VOTE_ROUNDS + 1):
+        losses = [_loss(data, y, (total + m.predictions[positions]) / round_, rows) for m in members]
+        pick = int(np.argmin(losses))
+        counts[pick] += 1
+        total += members[pick].predictions[positions]
+        if losses[pick] < best_loss - 1e-12:
+            best_loss, best_counts = losses[pick], counts.copy()
+    return best_counts / max(best_counts.sum(), 1.0)
 
 
 def stack(members: list[TrialResult], data: TrialData, trial_id: int, seed: int = 0) -> TrialResult | None:
@@ -96,8 +100,10 @@ def stack(members: list[TrialResult], data: TrialData, trial_id: int, seed: int 
         return None
     splitter = (StratifiedKFold(folds, shuffle=True, random_state=seed) if classification
                 else KFold(folds, shuffle=True, random_state=seed))
+    weights = data.weights_at(rows)
     for train, valid in splitter.split(features, y if classification else None):
-        meta = _meta_model(data.task).fit(features[train], y[train])
+        meta = _meta_model(data.task).fit(features[train], y[train],
+                                          sample_weight=None if weights is None else weights[train])
         pooled[valid] = _meta_predict(meta, features[valid], data)
     metrics = score(data.task, y, pooled, data.classes, data.y_range, weights=data.weights_at(rows))
     return TrialResult(
@@ -109,8 +115,9 @@ def stack(members: list[TrialResult], data: TrialData, trial_id: int, seed: int 
 
 
 def _loss(data: TrialData, y: np.ndarray, prediction: np.ndarray, rows: np.ndarray) -> float:
-    metrics = score(data.task, y, prediction, data.classes, data.y_range, weights=data.weights_at(rows))
-    return loss_of(data.metric, metrics.get(data.metric.value, math.nan))
+    value = primary_score(data.task, data.metric, y, prediction, data.classes, data.y_range,
+                          weights=data.weights_at(rows))
+    return loss_of(data.metric, value)
 
 
 def _meta_features(members: list[Any], task: Task) -> np.ndarray:
@@ -202,8 +209,9 @@ class StackingModel(BaseEstimator):
         return self.meta.predict(self._features(X))
 
 
-def fit_meta(members_predictions: list[np.ndarray], y: np.ndarray, task: Task) -> Any:
-    """The stack's meta-model fitted on all held-out rows (for the final model)."""
+def fit_meta(members_predictions: list[np.ndarray], y: np.ndarray, task: Task,
+             weights: np.ndarray | None = None) -> Any:
+    """The stack's meta-model fitted on all held-out rows (for the final model), with their sample weights."""
     features = (np.hstack(members_predictions) if task is Task.CLASSIFICATION
                 else np.column_stack(members_predictions))
-    return _meta_model(task).fit(features, y)
+    return _meta_model(task).fit(features, y, sample_weight=weights)

@@ -4,7 +4,8 @@ Each :class:`Learner` says which tasks it serves, its search space (``flaml.tune
 domains), the configuration tried first (the library's own defaults, so a search
 never starts below a one-line baseline), a cheap configuration for the local
 search to grow from, and how to build and fit the estimator within a deadline.
-Linear and nearest-neighbour learners carry their own scaler; trees need none.
+Linear and nearest-neighbour learners carry their own scaler; trees need none. The
+scaled linear model runs first: it is the one-line baseline every run must match.
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ class ScaledAlphaElasticNet(BaseEstimator):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
 
-    def fit(self, X: Any, y: Any) -> "ScaledAlphaElasticNet":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "ScaledAlphaElasticNet":
         from sklearn.linear_model import ElasticNet, Ridge
 
         if self.l1_ratio < 0.01:
@@ -166,7 +167,7 @@ class ScaledAlphaElasticNet(BaseEstimator):
         else:
             self.model_ = ElasticNet(alpha=self.alpha / max(len(y), 1), l1_ratio=self.l1_ratio, max_iter=5000,
                                      random_state=SEED)
-        self.model_.fit(X, y)
+        self.model_.fit(X, y, sample_weight=sample_weight)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
@@ -294,9 +295,9 @@ LEARNERS: dict[str, Learner] = {learner.name: learner for learner in (
     Learner(name="GradientBoosting", tasks=_ALL, space=_hgb_space, default=_hgb_default,
             low_cost={"max_iter": 10, "max_leaf_nodes": 4}, build=_hgb_build, priority=1),
     Learner(name="LogisticRegression", tasks=frozenset({Task.CLASSIFICATION}), space=_logistic_space,
-            default=_logistic_default, build=_logistic_build, scaled=True, priority=2),
+            default=_logistic_default, build=_logistic_build, scaled=True, priority=-1),
     Learner(name="ElasticNet", tasks=_TABULAR_REGRESSION, space=_elastic_space, default=_elastic_default,
-            build=_elastic_build, scaled=True, priority=2),
+            build=_elastic_build, scaled=True, priority=-1),
     Learner(name="XGBoostClassifier", tasks=frozenset({Task.CLASSIFICATION}), space=_xgb_space,
             default=_xgb_default, low_cost={"n_estimators": 4, "max_leaves": 4}, build=_xgb_build, priority=3),
     Learner(name="XGBoostRegressor", tasks=_TABULAR_REGRESSION, space=_xgb_space, default=_xgb_default,

@@ -25,6 +25,7 @@ __all__ = [
     "classification_scores",
     "regression_scores",
     "loss_of",
+    "primary_score",
 ]
 
 
@@ -254,6 +255,23 @@ def regression_scores(y_true: np.ndarray, y_pred: np.ndarray, y_range: float | N
         "mean_absolute_error": mae,
         "explained_variance": 1.0 - mean((error - mean(error)) ** 2) / variance if variance > 0 else math.nan,
     }
+
+
+def primary_score(task: Task, metric: PrimaryMetric, y_true: np.ndarray, prediction: np.ndarray, classes: Any = None,
+                  y_range: float | None = None, weights: np.ndarray | None = None) -> float:
+    """The primary metric alone: AUC without the other metrics (ensemble selection computes it thousands of times)."""
+    if task is Task.CLASSIFICATION and metric is PrimaryMetric.AUC_WEIGHTED and weights is None:
+        y_true = np.asarray(y_true, dtype=int)
+        proba = np.asarray(prediction, dtype=float)
+        support = np.bincount(y_true, minlength=proba.shape[1])
+        present = np.flatnonzero(support)
+        if len(present) < 2:
+            return math.nan
+        if proba.shape[1] == 2:  # both one-vs-rest AUCs are the same number
+            return _auc(y_true == 1, proba[:, 1])
+        aucs = [_auc(y_true == c, proba[:, c]) for c in present]
+        return float(np.average(aucs, weights=support[present]))
+    return score(task, y_true, prediction, classes, y_range, weights).get(metric.value, math.nan)
 
 
 def score(task: Task, y_true: np.ndarray, prediction: np.ndarray, classes: Any = None,

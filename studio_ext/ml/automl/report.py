@@ -36,7 +36,9 @@ def _thin(*arrays: np.ndarray, points: int = CURVE_POINTS) -> list[list[float]]:
 class ClassificationReport:
     """Charts of a classifier on held-out rows. ``classes`` gives the probability columns' order."""
 
-    def __init__(self, y_true: Any, proba: Any, classes: Any, positive_label: Any = None) -> None:
+    def __init__(self, y_true: Any, proba: Any, classes: Any, positive_label: Any = None,
+                 weights: Any = None) -> None:
+        self.weights = None if weights is None else np.asarray(weights, dtype=float)  # sample weights, or None
         self.classes = [c.item() if hasattr(c, "item") else c for c in np.asarray(classes, dtype=object)]
         labels = pd.Series(np.asarray(y_true, dtype=object)).map(lambda v: v.item() if hasattr(v, "item") else v)
         index = {c: i for i, c in enumerate(self.classes)}
@@ -53,7 +55,7 @@ class ClassificationReport:
 
     @cached_property
     def metrics(self) -> dict[str, float]:
-        return classification_scores(self._codes, self.proba, np.asarray(self.classes, dtype=object))
+        return classification_scores(self._codes, self.proba, np.asarray(self.classes, dtype=object), self.weights)
 
     @cached_property
     def predicted(self) -> list[Any]:
@@ -61,11 +63,12 @@ class ClassificationReport:
 
     @cached_property
     def confusion_matrix(self) -> pd.DataFrame:
-        """Rows: true class; columns: predicted class; cells: row counts."""
+        """Rows: true class; columns: predicted class; cells: row counts (sums of sample weights when weighted)."""
         from sklearn.metrics import confusion_matrix
 
         k = len(self.classes)
-        matrix = confusion_matrix(self._codes, self.proba.argmax(axis=1), labels=list(range(k)))
+        matrix = confusion_matrix(self._codes, self.proba.argmax(axis=1), labels=list(range(k)),
+                                  sample_weight=self.weights)
         names = [str(c) for c in self.classes]
         return pd.DataFrame(matrix, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
 
@@ -90,9 +93,10 @@ class ClassificationReport:
 
         out = {}
         for name, (truth, score) in self._shown_classes().items():
-            fpr, tpr, _ = roc_curve(truth, score)
+            fpr, tpr, _ = roc_curve(truth, score, sample_weight=self.weights)
             fpr_l, tpr_l = _thin(fpr, tpr)
-            out[name] = {"fpr": fpr_l, "tpr": tpr_l, "auc": float(roc_auc_score(truth, score))}
+            out[name] = {"fpr": fpr_l, "tpr": tpr_l,
+                         "auc": float(roc_auc_score(truth, score, sample_weight=self.weights))}
         return out
 
     @cached_property
@@ -101,9 +105,10 @@ class ClassificationReport:
 
         out = {}
         for name, (truth, score) in self._shown_classes().items():
-            precision, recall, _ = precision_recall_curve(truth, score)
+            precision, recall, _ = precision_recall_curve(truth, score, sample_weight=self.weights)
             p, r = _thin(precision, recall)
-            out[name] = {"precision": p, "recall": r, "average_precision": float(average_precision_score(truth, score))}
+            out[name] = {"precision": p, "recall": r, "average_precision": float(
+                average_precision_score(truth, score, sample_weight=self.weights))}
         return out
 
     @cached_property
@@ -111,14 +116,15 @@ class ClassificationReport:
         """Mean predicted probability vs the share that was truly that class, in equal-width bins."""
         out = {}
         edges = np.linspace(0, 1, CALIBRATION_BINS + 1)
+        weights = self._row_weights()
         for name, (truth, score) in self._shown_classes().items():
             bins = np.clip(np.digitize(score, edges[1:-1]), 0, CALIBRATION_BINS - 1)
             mean_predicted, observed, counts = [], [], []
             for b in range(CALIBRATION_BINS):
-                mask = bins == b
+                mask = (bins == b) & (weights > 0)
                 if mask.any():
-                    mean_predicted.append(float(score[mask].mean()))
-                    observed.append(float(truth[mask].mean()))
+                    mean_predicted.append(float(np.average(score[mask], weights=weights[mask])))
+                    observed.append(float(np.average(truth[mask], weights=weights[mask])))
                     counts.append(int(mask.sum()))
             out[name] = {"mean_predicted": mean_predicted, "fraction_positive": observed, "count": counts}
         return out
@@ -127,24 +133,31 @@ class ClassificationReport:
     def lift(self) -> dict[str, dict[str, Any]]:
         """Cumulative gains and lift by decile of the predicted probability (highest first)."""
         out = {}
+        weights = self._row_weights()
         for name, (truth, score) in self._shown_classes().items():
             order = np.argsort(-score, kind="stable")
-            sorted_truth = truth[order]
+            sorted_truth = truth[order] * weights[order]
+            reach = np.cumsum(weights[order]) / max(float(weights.sum()), 1e-300)  # weighted share of the population
             total = sorted_truth.sum()
             shares, gains, lifts = [], [], []
             for q in range(1, LIFT_BINS + 1):
                 cut = int(round(len(order) * q / LIFT_BINS))
                 found = sorted_truth[:cut].sum()
                 share = q / LIFT_BINS
+                reached = float(reach[cut - 1]) if cut else 0.0
                 shares.append(share)
                 gains.append(float(found / total) if total else 0.0)
-                lifts.append(float((found / total) / share) if total else 0.0)
+                lifts.append(float((found / total) / reached) if total and reached > 0 else 0.0)
             out[name] = {"population": shares, "gain": gains, "lift": lifts}
         return out
 
+    def _row_weights(self) -> np.ndarray:
+        return np.ones(len(self._codes)) if self.weights is None else self.weights
+
     def to_dict(self) -> dict[str, Any]:
         return {"task": "classification", "classes": self.classes, "y_true": self.y_true,
-                "proba": self.proba.round(6).tolist(), "positive_label": self.positive_label}
+                "proba": self.proba.round(6).tolist(), "positive_label": self.positive_label,
+                "weights": None if self.weights is None else self.weights.tolist()}
 
 
 class RegressionReport:
@@ -152,7 +165,9 @@ class RegressionReport:
 
     HISTOGRAM_BINS = 30
 
-    def __init__(self, y_true: Any, y_pred: Any, y_range: float | None = None, task: Task = Task.REGRESSION) -> None:
+    def __init__(self, y_true: Any, y_pred: Any, y_range: float | None = None, task: Task = Task.REGRESSION,
+                 weights: Any = None) -> None:
+        self.weights = None if weights is None else np.asarray(weights, dtype=float)  # sample weights, or None
         self.y_true = np.asarray(y_true, dtype=float)
         self.y_pred = np.asarray(y_pred, dtype=float)
         self.y_range = y_range
@@ -164,7 +179,7 @@ class RegressionReport:
 
     @cached_property
     def metrics(self) -> dict[str, float]:
-        return regression_scores(self.y_true, self.y_pred, self.y_range)
+        return regression_scores(self.y_true, self.y_pred, self.y_range, self.weights)
 
     @cached_property
     def residuals(self) -> np.ndarray:
@@ -176,13 +191,14 @@ class RegressionReport:
         bins = min(20, max(len(self.y_true) // 5, 1))
         edges = np.quantile(self.y_true, np.linspace(0, 1, bins + 1))
         which = np.clip(np.searchsorted(edges[1:-1], self.y_true, side="right"), 0, bins - 1)
+        weights = np.ones(len(self.y_true)) if self.weights is None else self.weights
         centers, mean_pred, low, high, counts = [], [], [], [], []
         for b in range(bins):
-            mask = which == b
+            mask = (which == b) & (weights > 0)
             if not mask.any():
                 continue
-            centers.append(float(self.y_true[mask].mean()))
-            mean_pred.append(float(self.y_pred[mask].mean()))
+            centers.append(float(np.average(self.y_true[mask], weights=weights[mask])))
+            mean_pred.append(float(np.average(self.y_pred[mask], weights=weights[mask])))
             low.append(float(np.quantile(self.y_pred[mask], 0.1)))
             high.append(float(np.quantile(self.y_pred[mask], 0.9)))
             counts.append(int(mask.sum()))
@@ -192,22 +208,27 @@ class RegressionReport:
 
     @cached_property
     def residual_histogram(self) -> dict[str, list[float]]:
-        counts, edges = np.histogram(self.residuals, bins=self.HISTOGRAM_BINS)
-        return {"edges": edges.astype(float).tolist(), "counts": counts.astype(int).tolist()}
+        counts, edges = np.histogram(self.residuals, bins=self.HISTOGRAM_BINS, weights=self.weights)
+        counts = counts.astype(int) if self.weights is None else counts.astype(float)
+        return {"edges": edges.astype(float).tolist(), "counts": counts.tolist()}
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self._task.value, "y_true": self.y_true.round(8).tolist(),
-                "y_pred": self.y_pred.round(8).tolist(), "y_range": self.y_range}
+                "y_pred": self.y_pred.round(8).tolist(), "y_range": self.y_range,
+                "weights": None if self.weights is None else self.weights.tolist()}
 
 
 def report_for(task: Task, y_true: Any, prediction: Any, classes: Any = None, positive_label: Any = None,
-               y_range: float | None = None) -> "ClassificationReport | RegressionReport":
+               y_range: float | None = None, weights: Any = None) -> "ClassificationReport | RegressionReport":
+    """The report of ``task``; ``weights`` (per-row sample weights) weight its metrics and charts."""
     if task is Task.CLASSIFICATION:
-        return ClassificationReport(y_true, prediction, classes, positive_label)
-    return RegressionReport(y_true, prediction, y_range, task)
+        return ClassificationReport(y_true, prediction, classes, positive_label, weights)
+    return RegressionReport(y_true, prediction, y_range, task, weights)
 
 
 def report_from_dict(data: dict[str, Any]) -> "ClassificationReport | RegressionReport":
     if data["task"] == "classification":
-        return ClassificationReport(data["y_true"], data["proba"], data["classes"], data.get("positive_label"))
-    return RegressionReport(data["y_true"], data["y_pred"], data.get("y_range"), Task(data["task"]))
+        return ClassificationReport(data["y_true"], data["proba"], data["classes"], data.get("positive_label"),
+                                    data.get("weights"))
+    return RegressionReport(data["y_true"], data["y_pred"], data.get("y_range"), Task(data["task"]),
+                            data.get("weights"))

@@ -9,6 +9,7 @@ shared by every trial). A trial never raises: a crash comes back as a failed
 from __future__ import annotations
 
 import math
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -113,10 +114,23 @@ def run_trial(data: TrialData, spec: TrialSpec) -> TrialResult:
     OpenMP and BLAS pools are capped at ``spec.n_jobs`` threads: oversubscribed
     OpenMP threads spin, and one busy neighbour can make a fit ten times slower.
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=max(spec.n_jobs, 1) if spec.n_jobs > 0 else None):
+    with thread_limits(max(spec.n_jobs, 1) if spec.n_jobs > 0 else None):
         return _run_trial(data, spec)
+
+
+_controller: tuple[int, Any] | None = None  # (modules loaded when built, threadpoolctl's controller)
+
+
+def thread_limits(limit: int | None) -> Any:
+    """threadpoolctl's limits, with its scan of the loaded native libraries done once, not on every trial
+    (milliseconds each time); scanned again when modules were imported since."""
+    global _controller
+    from threadpoolctl import ThreadpoolController
+
+    loaded = len(sys.modules)
+    if _controller is None or _controller[0] != loaded:
+        _controller = (loaded, ThreadpoolController())
+    return _controller[1].limit(limits=limit)
 
 
 def _run_trial(data: TrialData, spec: TrialSpec) -> TrialResult:

@@ -11,6 +11,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from studio_ext.errors import InvalidInput
 from studio_ext.ml.automl import LEARNERS, AutoMLSettings, Task, TrialStatus, prepare, run
+from studio_ext.ml.automl.engine import score_test_data
 from studio_ext.ml.automl.learners import Learner
 
 # FLAML's import takes seconds on a busy machine; pay it once here, not inside a test's time budget.
@@ -41,7 +42,8 @@ def test_classification_finds_a_strong_model_within_the_budget(cancer: pd.DataFr
     algorithms = set(result.leaderboard["algorithm"])
     assert {"LightGBM", "LogisticRegression", "GradientBoosting"} <= algorithms, "strong defaults come first"
     first = sorted(result.trials, key=lambda r: r.trial_id)[:3]
-    assert [r.learner for r in first] == ["LightGBM", "GradientBoosting", "LogisticRegression"]
+    assert [r.learner for r in first] == ["LogisticRegression", "LightGBM", "GradientBoosting"], (
+        "the scaled linear model (the one-line baseline) first, then the boosters' defaults")
     assert result.best.metrics["AUC_weighted"] >= max(r.metrics.get("AUC_weighted", 0) for r in first)
     assert result.best.metrics["AUC_weighted"] > 0.98
     # The model is the whole pipeline: raw rows in, original labels out.
@@ -169,6 +171,30 @@ def test_sample_weights_steer_the_fit_and_the_metrics_and_are_not_a_feature(canc
     predicted = weighted.model.predict(clean.drop(columns="diagnosis").assign(weight=1.0))
     assert (predicted == clean.diagnosis.to_numpy()).mean() > 0.93
     assert "weight" not in list(weighted.model.named_steps["columns"].feature_names_in_)
+    # The report and the test metrics weigh the rows too: the flipped rows (weight 0) do not count.
+    assert weighted.report.metrics["AUC_weighted"] == pytest.approx(weighted.best.metrics["AUC_weighted"])
+    assert weighted.report.confusion_matrix.to_numpy().sum() == pytest.approx((~noisy).sum())
+    test_metrics, test_report = score_test_data(weighted, frame)
+    clean_metrics, _ = score_test_data(weighted, clean.assign(weight=1.0))
+    assert test_metrics["AUC_weighted"] == pytest.approx(clean_metrics["AUC_weighted"])
+    assert test_report.roc["malignant"]["auc"] == pytest.approx(clean_metrics["AUC_weighted"])
+    unweighted_test, _ = score_test_data(weighted, frame.drop(columns="weight"))
+    assert unweighted_test["AUC_weighted"] < 0.8, "test data without the weight column: every row counts"
+
+
+def test_the_stack_meta_model_fits_with_the_sample_weights() -> None:
+    from studio_ext.ml.automl.ensemble import fit_meta
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    good, bad = rng.normal(y, 0.5), rng.normal(1 - y, 0.5)  # member 1 is right where the weight is
+    weights = np.r_[np.ones(200), np.zeros(200)]
+    members = [np.column_stack([np.r_[good[:200], bad[200:]], np.zeros(400)]),
+               np.column_stack([np.r_[bad[:200], good[200:]], np.zeros(400)])]
+    weighted = fit_meta(members, y, Task.CLASSIFICATION, weights=weights)
+    unweighted = fit_meta(members, y, Task.CLASSIFICATION)
+    assert weighted.coef_[0][0] > 0 > weighted.coef_[0][2], "it trusts the member that is right on weighted rows"
+    assert abs(unweighted.coef_[0][0] - unweighted.coef_[0][2]) < abs(weighted.coef_[0][0] - weighted.coef_[0][2])
 
 
 @pytest.mark.parametrize("weights, message", [

@@ -1,0 +1,84 @@
+"""The final choice: an ensemble wins only when it holds up on rows its selection did not see."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from studio_ext.ml.automl import ensemble as ens
+from studio_ext.ml.automl.metrics import PrimaryMetric, Task, loss_of, primary_score, score
+from studio_ext.ml.automl.selection import choose_final
+from studio_ext.ml.automl.trial import TrialData, TrialResult, TrialStatus
+
+ROWS = 200
+
+
+def five_folds(y: np.ndarray) -> TrialData:
+    index = np.arange(len(y))
+    splits = [(index[index % 5 != k], index[index % 5 == k]) for k in range(5)]
+    return TrialData(X=np.zeros((len(y), 1)), y=y, splits=splits, task=Task.CLASSIFICATION,
+                     metric=PrimaryMetric.AUC_WEIGHTED, classes=np.arange(2))
+
+
+def trial(trial_id: int, positive: np.ndarray, data: TrialData, learner: str) -> TrialResult:
+    proba = np.column_stack([1 - positive, positive])
+    metrics = score(data.task, data.y, proba, data.classes)
+    return TrialResult(trial_id=trial_id, learner=learner, config={}, status=TrialStatus.COMPLETED, metrics=metrics,
+                       loss=loss_of(data.metric, metrics["AUC_weighted"]), predictions=proba, fit_seconds=0.1)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_vote_that_only_fits_noise_loses_to_the_single_linear_trial(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, ROWS)
+    data = five_folds(y)
+    linear = trial(1, sigmoid(y + rng.normal(0, 0.8, ROWS)), data, "LogisticRegression")
+    noise = [trial(i, rng.uniform(0, 1, ROWS), data, "DecisionTree") for i in range(2, 9)]
+    trials = [linear, *noise]
+    pool = ens.candidates(trials)
+    vote = ens.vote(pool, data, 99)
+    assert vote is not None and vote.metrics["AUC_weighted"] > linear.metrics["AUC_weighted"], (
+        "on the rows it was selected on, the blend looks better")
+    choice = choose_final(linear, [vote], trials, data, vote_pool=pool)
+    assert choice.chosen is linear, choice.losses
+    assert choice.losses["VotingEnsemble"] >= choice.losses["single"]
+
+
+def test_a_vote_of_trials_that_see_different_signals_is_chosen() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=ROWS), rng.normal(size=ROWS)
+    y = (a + b + rng.normal(0, 0.3, ROWS) > 0).astype(int)
+    data = five_folds(y)
+    trials = [trial(1, sigmoid(a), data, "LightGBM"), trial(2, sigmoid(b), data, "LogisticRegression")]
+    pool = ens.candidates(trials)
+    vote = ens.vote(pool, data, 3)
+    assert vote is not None
+    single = min(trials, key=lambda r: r.loss)
+    choice = choose_final(single, [vote], trials, data, vote_pool=pool)
+    assert choice.chosen is vote
+    assert "VotingEnsemble (trial 3) chosen" in choice.describe(PrimaryMetric.AUC_WEIGHTED)
+
+
+def test_without_ensembles_the_best_single_trial_stands() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, ROWS)
+    data = five_folds(y)
+    only = trial(1, sigmoid(y + rng.normal(0, 1, ROWS)), data, "LightGBM")
+    choice = choose_final(only, [], [only], data, vote_pool=[only])
+    assert choice.chosen is only and choice.losses == {}
+
+
+def test_the_primary_metric_alone_matches_the_full_scores() -> None:
+    rng = np.random.default_rng(1)
+    for k in (2, 3):
+        y = rng.integers(0, k, 300)
+        proba = rng.dirichlet(np.ones(k), size=300)
+        full = score(Task.CLASSIFICATION, y, proba, np.arange(k))
+        alone = primary_score(Task.CLASSIFICATION, PrimaryMetric.AUC_WEIGHTED, y, proba, np.arange(k))
+        assert alone == pytest.approx(full["AUC_weighted"])
+        accuracy = primary_score(Task.CLASSIFICATION, PrimaryMetric.ACCURACY, y, proba, np.arange(k))
+        assert accuracy == pytest.approx(full["accuracy"])
