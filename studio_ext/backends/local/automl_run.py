@@ -56,7 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     origin = budget_origin(backend, name, spec.get("submitted_at"))
     # The job ends when the supervisor has recorded it: keep time for this process's exit and that.
     deadline = origin + settings.timeout_seconds - EXIT_SECONDS
-    client = _client(backend.tracking_uri)
 
     train = pd.read_parquet(args.training)
     validation = pd.read_parquet(args.validation) if args.validation else None
@@ -72,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"Refused: {exc.message}")
         return 2
     # The guardrails' checks (and the first MLflow writes) run beside the search: trials use one core.
-    describe = threading.Thread(target=describe_data, args=(client, run_id, prepared, spec), name="automl-guardrails",
-                                daemon=True)
+    describe = threading.Thread(target=describe_data, args=(backend.tracking_uri, run_id, prepared, spec),
+                                name="automl-guardrails", daemon=True)
     describe.start()
 
     recorder = TrialRecorder(backend, name, prepared.metric.value, prepared.metric.higher_is_better)
@@ -128,10 +127,12 @@ def budget_origin(backend: Any, name: str, submitted_at: float | None) -> float:
     return min(submitted_at + max(launched - row.created_at, 0.0), STARTED)
 
 
-def describe_data(client: Any, run_id: str, prepared: Any, spec: dict[str, Any]) -> None:
+def describe_data(tracking_uri: str, run_id: str, prepared: Any, spec: dict[str, Any]) -> None:
     """Check the guardrails and store them with the featurization summary on the job's run."""
     from ...ml.automl import check_guardrails
     from .automl import ARTIFACTS
+
+    client = _client(tracking_uri)  # built here, off the search's path (a cold MLflow client takes seconds)
 
     try:
         found = check_guardrails(prepared.features, prepared.y, prepared.task, prepared.featurization,
@@ -208,9 +209,14 @@ def finish(ws: Any, name: str, run_id: str, result: Any, test: Any, spec: dict[s
 SAVE_SECONDS = 1.0  # scoring the test data, saving and logging the model and the report (MLflow warmed up)
 
 
+EXPLAIN_SHARE = 0.015  # of the budget: what the explanation may take (the search gets the rest)
+
+
 def explain_seconds(settings: Any) -> float:
-    """Time given to the explanation: a small share of the budget, within [1, 20] s."""
-    return min(max(0.04 * settings.timeout_seconds, 1.0), 20.0) if settings.enable_model_explainability else 0.0
+    """Time given to the explanation: a small share of the budget, within [0.5, 20] s."""
+    if not settings.enable_model_explainability:
+        return 0.0
+    return min(max(EXPLAIN_SHARE * settings.timeout_seconds, 0.5), 20.0)
 
 
 NOMINAL_START_SECONDS = 4.0  # this process's imports and setup on an idle two-core machine
@@ -245,7 +251,7 @@ def explain(result: Any, deadline: float) -> Any:
 
     prepared = result.prepared
     model = result.model.pipeline if isinstance(result.model, Forecaster) else result.model
-    budget = min(max(deadline - time.time() - SAVE_SECONDS, 1.0), explain_seconds(prepared.settings))
+    budget = min(max(deadline - time.time() - SAVE_SECONDS, 0.5), explain_seconds(prepared.settings))
     target = prepared.settings.target
     frame = prepared.features.assign(**{target: prepared.y.to_numpy()})
     rows = min(len(frame), EXPLAIN_ROWS)

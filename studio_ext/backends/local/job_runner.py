@@ -25,6 +25,7 @@ from . import tracking
 from .jobs import ACTIVE_STATES, pid_alive
 from .store import jobs as jobs_table
 from .store import now
+from .warm_start import WARM_SETTING, WarmSpare, warm_order
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import LocalBackend
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("studio_ext.supervisor.jobs")
 WRAPPER = str(Path(__file__).with_name("_wrap.py"))
 _MLFLOW_FINAL = {JobStatus.COMPLETED: "FINISHED", JobStatus.FAILED: "FAILED", JobStatus.CANCELED: "KILLED"}
+WARM_CHECK_SECONDS = 1.0  # how often an idle runner looks whether the workspace wants a warm spare
 _STRIPPED_ENV = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_TRACKING_URI",
                  "_MLFLOW_SERVER_ARTIFACT_ROOT")
 
@@ -145,11 +147,15 @@ class LocalJobRunner:
         self._starting: set[str] = set()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="job-start")
+        self._spare: WarmSpare | None = None
+        self._warm_jobs: set[str] = set()  # jobs started from a spare (no spare is made while one runs)
+        self._wanted_checked = 0.0
 
     # -- the loop body -----------------------------------------------------------------
     def tick(self) -> None:
         self._watch()
         self._start_queued()
+        self._keep_spare()
 
     def busy(self) -> bool:
         return bool(self._procs or self._starting)
@@ -166,6 +172,53 @@ class LocalJobRunner:
     def shutdown(self) -> None:
         """Leave running jobs alone: the next supervisor adopts them."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.discard()
+            self._set_warm(ready=False)
+
+    # -- the warm spare (AutoML jobs start without importing their libraries) ------------------
+    def _keep_spare(self) -> None:
+        """Keep one spare ready once the workspace asked for it, but not while a warm job runs (it would
+        take the CPU from that job's search)."""
+        if not hasattr(os, "fork"):
+            return
+        with self._lock:
+            spare = self._spare
+        if spare is not None:
+            if spare.alive():
+                if not spare.ready and spare.poll_ready():
+                    self._set_warm(ready=True, pid=spare.proc.pid)
+                return
+            with self._lock:
+                self._spare = None
+            self._set_warm(ready=False)
+        self._warm_jobs &= set(self._procs) | self._starting
+        if self._warm_jobs or time.monotonic() - self._wanted_checked < WARM_CHECK_SECONDS:
+            return
+        self._wanted_checked = time.monotonic()
+        if not (self._b.store.get_setting(WARM_SETTING) or {}).get("wanted"):
+            return
+        spare = WarmSpare(cwd=self._b.jobs_dir, log_path=self._b.path / "logs" / "warm_start.log",
+                          tracking_uri=self._b.tracking_uri)
+        with self._lock:
+            self._spare = spare
+        log.info("started a warm AutoML process %s", spare.proc.pid)
+
+    def _set_warm(self, *, ready: bool, pid: int | None = None) -> None:
+        record = self._b.store.get_setting(WARM_SETTING) or {}
+        self._b.store.set_setting(WARM_SETTING, {**record, "ready": ready, "pid": pid})
+
+    def _take_spare(self) -> WarmSpare | None:
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None and not spare.alive():
+            spare.discard()
+            return None
+        if spare is not None:
+            self._set_warm(ready=False)
+        return spare
 
     # -- internals ------------------------------------------------------------------------
     def _watch(self) -> None:
@@ -217,18 +270,33 @@ class LocalJobRunner:
         with self._b.store.engine.connect() as conn:
             return conn.execute(sa.select(jobs_table).where(jobs_table.c.name == name)).first()
 
+    def _start_warm(self, name: str, argv: list[str], job_dir: Path, spec: dict[str, Any], row: Any,
+                    log_path: Path) -> subprocess.Popen[bytes] | None:
+        """The job started from the warm spare, when it runs a warm module and a spare is there."""
+        order = warm_order(argv, sys.executable)
+        if order is None:
+            return None
+        self._warm_jobs.add(name)  # an AutoML job: keep a spare for the next one, once this one ends
+        spare = self._take_spare()
+        if spare is None:
+            return None
+        return spare.assign(module=order[0], args=order[1], cwd=job_dir / "code", log_path=log_path,
+                            env=job_process_env(self._b, row, spec), exit_path=job_dir / "exit.json")
+
     def _launch(self, row: Any) -> None:
         job_dir = self._b.jobs_dir / row.name
         log_path = job_dir / "user_logs" / "std_log.txt"
         try:
             spec = json.loads(row.spec)
             argv = job_argv(self._b, row, spec, log_path)
-            proc = subprocess.Popen(
-                [sys.executable, "-S", WRAPPER, str(job_dir / "exit.json"), str(log_path), "--", *argv],
-                cwd=job_dir / "code", env=job_process_env(self._b, row, spec),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            proc = self._start_warm(row.name, argv, job_dir, spec, row, log_path)
+            if proc is None:
+                proc = subprocess.Popen(
+                    [sys.executable, "-S", WRAPPER, str(job_dir / "exit.json"), str(log_path), "--", *argv],
+                    cwd=job_dir / "code", env=job_process_env(self._b, row, spec),
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             started = psutil.Process(proc.pid).create_time()
             with self._b.store.engine.begin() as conn:
                 changed = conn.execute(jobs_table.update().where(

@@ -6,6 +6,7 @@ MLflow is imported lazily: opening a workspace and listing metadata stay fast.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -30,12 +31,25 @@ def init_tracking_store(tracking_uri: str, artifacts_uri: str) -> None:
     store.engine.dispose()
 
 
+_client_lock = threading.Lock()
+
+
 @lru_cache(maxsize=8)
-def client(tracking_uri: str) -> "MlflowClient":
-    """One MLflow client per tracking URI per process."""
+def _build_client(tracking_uri: str) -> "MlflowClient":
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def client(tracking_uri: str) -> "MlflowClient":
+    """One MLflow client per tracking URI per process (threads asking at once share the first one built)."""
+    with _client_lock:
+        return _build_client(tracking_uri)
+
+
+def forget_clients() -> None:
+    """Drop the clients built so far (the next call builds a new one)."""
+    _build_client.cache_clear()
 
 
 def ensure_experiment(tracking_uri: str, artifacts_uri: str, name: str) -> str:
