@@ -29,6 +29,8 @@ from ..errors import BackendUnavailable
 LOCK_FILE = ".supervisor.lock"
 SETTING = "supervisor"
 # Duties: "module:Class", each built with the backend, with tick(), busy(), recover(), shutdown().
+# A duty whose busy work runs in threads of its own may say how often it needs tick() while
+# busy (``busy_tick_seconds``); the loop then polls the store no faster than the busiest duty needs.
 DUTIES = [
     "studio_ext.backends.local.job_runner:LocalJobRunner",
     "studio_ext.serving.endpoints_duty:EndpointsDuty",
@@ -128,6 +130,11 @@ def stop(workspace: Path, store: Any, timeout: float = 30.0) -> bool:
     return True
 
 
+def tick_seconds(busy_duties: list[Any]) -> float:
+    """How long the loop sleeps: as short as the busiest duty needs, long when none is busy."""
+    return min((getattr(d, "busy_tick_seconds", TICK_SECONDS) for d in busy_duties), default=IDLE_TICK_SECONDS)
+
+
 class Supervisor:
     def __init__(self, workspace: Path) -> None:
         from ..workspace import Workspace
@@ -161,13 +168,13 @@ class Supervisor:
                         duty.tick()
                     except Exception:  # one failing duty must not stop the others
                         log.exception("duty %s failed", type(duty).__name__)
-                busy = any(d.busy() for d in self.duties)
+                busy = [d for d in self.duties if d.busy()]
                 if busy:
                     idle_since = time.monotonic()
                 elif time.monotonic() - idle_since > IDLE_EXIT_SECONDS:
                     log.info("idle for %.0f s, exiting", IDLE_EXIT_SECONDS)
                     break
-                time.sleep(TICK_SECONDS if busy else IDLE_TICK_SECONDS)
+                time.sleep(tick_seconds(busy))
         finally:
             for duty in self.duties:
                 try:

@@ -60,3 +60,14 @@ def test_a_second_start_reuses_the_running_supervisor(workspace: Workspace) -> N
     finally:
         assert workspace._backend.stop_supervisor()
     assert not supervisor.is_running(workspace.path)
+
+
+def test_the_loop_polls_as_often_as_the_busiest_duty_needs() -> None:
+    from studio_ext.backends.local.compute_runner import ComputeRunner
+    from studio_ext.backends.local.job_runner import LocalJobRunner
+
+    compute, local = object.__new__(ComputeRunner), object.__new__(LocalJobRunner)
+    # a running cluster alone: its controllers have threads of their own, the loop need not spin at 20 Hz
+    assert supervisor.tick_seconds([compute]) == ComputeRunner.busy_tick_seconds > supervisor.TICK_SECONDS
+    assert supervisor.tick_seconds([compute, local]) == supervisor.TICK_SECONDS  # local jobs are watched closely
+    assert supervisor.tick_seconds([]) == supervisor.IDLE_TICK_SECONDS

@@ -36,6 +36,7 @@ from ...entities import (
 )
 from ...errors import AlreadyExists, BackendUnavailable, Conflict, InvalidInput, NotFound
 from . import compute_store
+from .compute_node import mark_canceled
 from .compute_pools import probe_scheduler
 from .compute_store import Desired, computes
 from .store import jobs as jobs_table
@@ -283,6 +284,8 @@ class LocalCompute:
             conn.execute(jobs_table.update().where(
                 jobs_table.c.name.in_(jobs), jobs_table.c.status.in_([s.value for s in states])).values(
                 status=JobStatus.CANCELED.value, error=reason, end_time=now()))
+        for job in jobs:
+            mark_canceled(str(self._b.jobs_dir / job))
         return jobs
 
     def _unfinished(self, names: list[str]) -> bool:

@@ -8,12 +8,14 @@ The node writes ``node.json`` (pid, host, worker) into the job folder as soon as
 the process runs, which is how the supervisor learns where a job is. A
 ``node.claim`` file makes a job run at most once: if Dask re-runs the task after
 its worker died, the second attempt reports that instead of starting the job again.
+A ``canceled`` file there keeps a canceled job from starting.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -25,6 +27,7 @@ from typing import Any, Callable
 NODE_PYTHON = "{node_python}"  # argv placeholder: the node's own interpreter
 CLAIM_FILE = "node.claim"
 NODE_FILE = "node.json"
+CANCELED_FILE = "canceled"  # written into the job folder by whoever cancels the job
 CANCEL_POLL_SECONDS = 0.25
 
 
@@ -38,11 +41,13 @@ def process_start_time(pid: int) -> float | None:
         return None
 
 
-def run_job(launch: dict[str, Any], cancelled: Callable[[], bool], worker: str) -> dict[str, Any]:
+def run_job(launch: dict[str, Any], cancelled: Callable[[], bool], worker: str,
+            withdrawn: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     """Run one job's wrapper to its end; return how the attempt went.
 
     ``outcome`` is ``exited`` (see ``exit.json`` for the script's code), ``canceled``
-    (cancel arrived before the start), ``rerun`` (an earlier attempt claimed the
+    (cancel, or ``withdrawn``: its target stops, arrived before the start; nothing is
+    claimed, so a withdrawn job can be sent again), ``rerun`` (an earlier attempt claimed the
     job, so its node died) or ``unreachable`` (this node cannot see the workspace).
     """
     job_dir = launch["job_dir"]
@@ -51,12 +56,12 @@ def run_job(launch: dict[str, Any], cancelled: Callable[[], bool], worker: str) 
             f"The node {worker} on {socket.gethostname()} cannot see the job folder {job_dir}. "
             "Workers of an attached cluster need the workspace folder at the same path "
             "(a shared filesystem).")}
+    if cancelled() or withdrawn() or os.path.exists(os.path.join(job_dir, CANCELED_FILE)):
+        return {"outcome": "canceled"}
     try:
         os.close(os.open(os.path.join(job_dir, CLAIM_FILE), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
         return {"outcome": "rerun"}
-    if cancelled():
-        return {"outcome": "canceled"}
     argv = [sys.executable if arg == NODE_PYTHON else arg for arg in launch["argv"]]
     proc = subprocess.Popen(
         [sys.executable, "-S", launch["wrapper"], launch["exit_file"], launch["log_file"], "--", *argv],
@@ -69,14 +74,49 @@ def run_job(launch: dict[str, Any], cancelled: Callable[[], bool], worker: str) 
     with open(tmp, "w") as handle:
         json.dump(record, handle)
     os.replace(tmp, os.path.join(job_dir, NODE_FILE))
-    while True:
-        try:
-            proc.wait(timeout=CANCEL_POLL_SECONDS)
-            break
-        except subprocess.TimeoutExpired:
+    wait_for_exit(proc, cancelled)
+    return {"outcome": "exited", "returncode": proc.returncode, **record}
+
+
+def wait_for_exit(proc: subprocess.Popen, cancelled: Callable[[], bool]) -> None:
+    """Return the moment the job's wrapper exits; end its group if cancel is flagged meanwhile.
+
+    Waits on a pidfd where there is one (Linux): ``Popen.wait(timeout)`` polls with
+    sleeps of up to 50 ms, and the node's next job would wait that long to start.
+    """
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # not Linux, or an old kernel: poll
+        pidfd = None
+    try:
+        while True:
+            if pidfd is not None:
+                if select.select([pidfd], [], [], CANCEL_POLL_SECONDS)[0]:
+                    proc.wait()
+                    return
+            else:
+                try:
+                    proc.wait(timeout=CANCEL_POLL_SECONDS)
+                    return
+                except subprocess.TimeoutExpired:
+                    pass
             if cancelled():
                 end_process_group(proc.pid, reap=proc.poll)
-    return {"outcome": "exited", "returncode": proc.returncode, **record}
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def mark_canceled(job_dir: str) -> None:
+    """Leave word in the job folder that the job is canceled: a node about to start it reads it there.
+
+    The scheduler's cancel reaches a node a moment later; a job queued on a node
+    behind a running one could start in that moment when the running one ends.
+    """
+    try:
+        os.close(os.open(os.path.join(job_dir, CANCELED_FILE), os.O_CREAT | os.O_WRONLY))
+    except OSError:  # no folder (the job never got one): nothing can start it either
+        pass
 
 
 def end_process_group(pid: int, grace: float = 5.0, reap: Callable[[], object] | None = None) -> None:
@@ -120,6 +160,10 @@ def _cancel_flags(worker: Any) -> dict[str, threading.Event]:
     return worker.__dict__.setdefault("_studio_job_cancels", {})
 
 
+def _withdraw_flags(worker: Any) -> dict[str, threading.Event]:
+    return worker.__dict__.setdefault("_studio_job_withdrawals", {})
+
+
 def run_on_dask_worker(launch: dict[str, Any]) -> dict[str, Any]:
     """The Dask task of a job; :func:`cancel_on_worker` (sent with ``Client.run``) stops it."""
     from distributed import get_worker
@@ -131,13 +175,21 @@ def run_on_dask_worker(launch: dict[str, Any]) -> dict[str, Any]:
         # A job that mostly waits for tasks it sends to this cluster (AutoML's trials): its node takes them.
         secede()
     flag = _cancel_flags(worker).setdefault(launch["job_name"], threading.Event())
+    held_back = _withdraw_flags(worker).setdefault(launch["job_name"], threading.Event())
     try:
-        return run_job(launch, flag.is_set, worker.address)
+        return run_job(launch, flag.is_set, worker.address, held_back.is_set)
     finally:
         _cancel_flags(worker).pop(launch["job_name"], None)
+        _withdraw_flags(worker).pop(launch["job_name"], None)
 
 
 def cancel_on_worker(job_name: str, dask_worker: Any = None) -> bool:
     """Run by ``Client.run`` on the workers: flag the job canceled (also before it arrives)."""
     _cancel_flags(dask_worker).setdefault(job_name, threading.Event()).set()
+    return True
+
+
+def withdraw_on_worker(job_name: str, dask_worker: Any = None) -> bool:
+    """Run by ``Client.run`` on the workers: do not start the job (it waits in a node's queue)."""
+    _withdraw_flags(dask_worker).setdefault(job_name, threading.Event()).set()
     return True

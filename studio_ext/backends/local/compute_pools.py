@@ -235,6 +235,10 @@ class DaskPool:
         if not started:
             future.cancel()
 
+    def withdraw(self, job_name: str) -> None:
+        """Tell the nodes not to start a job still waiting in a node's queue (it returns ``canceled``)."""
+        self.client.run(compute_node.withdraw_on_worker, job_name, on_error="ignore")
+
     def end_elsewhere(self, pid: int, pid_start: float | None, host: str) -> bool:
         """End a job's processes on another host through any worker that runs there."""
         workers = [a for a, w in self.workers().items() if w.get("host") == host]
@@ -297,6 +301,7 @@ class LocalClusterPool(DaskPool):
         from distributed import Client, LocalCluster
 
         skip_dask_preload()
+        configure_job_cluster()
 
         self.demand = 0
         self._idle_seconds = idle_seconds
@@ -325,6 +330,10 @@ class LocalClusterPool(DaskPool):
 
     def planned_nodes(self) -> int:
         return len(self.cluster.plan)
+
+    def can_grow(self, nodes: int) -> bool:
+        """True while the cluster may still add a node for a waiting job."""
+        return nodes < self.adaptive.maximum
 
     def resize(self, minimum: int, maximum: int, idle_seconds: float) -> None:
         self.adaptive.minimum, self.adaptive.maximum = minimum, maximum
@@ -376,6 +385,20 @@ def use_forkserver() -> None:
 
         dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
         start_node_server()
+
+
+def configure_job_cluster() -> None:
+    """Dask settings for clusters whose tasks are jobs placed by the compute controller.
+
+    A node's task only waits for the job's process, so the worker profiler (a look at
+    every thread each 10 ms) has nothing to show and takes CPU from the job beside it.
+    Work stealing would move a job waiting behind a running one to a node the
+    controller did not choose, and runs every 100 ms in the supervisor. Set in the
+    supervisor process, which owns the clusters; nodes get it from their nanny.
+    """
+    import dask
+
+    dask.config.set({"distributed.worker.profile.enabled": False, "distributed.scheduler.work-stealing": False})
 
 
 def node_server_preload() -> list[str]:

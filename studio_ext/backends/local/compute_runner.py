@@ -4,8 +4,10 @@ One controller thread per compute target reconciles what the ``computes`` table
 asks for (running, stopped, deleted; size; restarts) with what runs, and records
 what it sees there. It dispatches the target's jobs to free nodes, one job per
 node slot, so jobs wait in Queued while every node is busy; it finalizes them with
-the same code as local jobs. After a supervisor restart it adopts the jobs still
-running (by future on an attached scheduler, by pid on this machine) or fails them
+the same code as local jobs. On a cluster at its full size, each busy node also
+holds the next waiting job in its own Dask queue (still Queued): the node starts it
+the moment its running job ends, instead of waiting for the controller to notice.
+After a supervisor restart it adopts the jobs still running (by future on an attached scheduler, by pid on this machine) or fails them
 with the reason: no job stays Running forever.
 """
 
@@ -73,10 +75,15 @@ class Tracked:
     pid_start: float | None = None
     host: str | None = None
     nodes: int = 1  # nodes the job can keep busy (see nodes_wanted): what the cluster scales to
+    plain: bool = False  # a job that only keeps its own node busy (no tasks of its own on the cluster)
+    staged: bool = False  # sent to a busy node to start when its job ends; Queued until it does
+    withdrawn: bool = False  # staged, then held back because the target stops or restarts
 
 
 class ComputeRunner:
     """The duty: one :class:`ComputeController` per target, plus jobs whose target is gone."""
+
+    busy_tick_seconds = SCAN_SECONDS  # the controllers run in threads of their own
 
     def __init__(self, backend: "LocalBackend") -> None:
         self._b = backend
@@ -209,6 +216,8 @@ class ComputeController:
         if self._applied_restarts is None:
             self._applied_restarts = row.restarts
         desired = Desired(row.desired)
+        if desired != Desired.RUNNING or row.restarts != self._applied_restarts:
+            self._withdraw_staged()
         if desired == Desired.DELETED:
             return self._delete_target(row)
         self._watch()
@@ -361,6 +370,15 @@ class ComputeController:
                 jobs_table.c.compute == self.compute_name, jobs_table.c.status.in_(states))
                 .order_by(jobs_table.c.created_at)).all()
 
+    def _waiting_rows(self) -> list[Any]:
+        """Jobs waiting for this target, oldest first; the spec only where scheduling reads it."""
+        spec = sa.case((jobs_table.c.type.in_(SLOT_FREEING_JOB_TYPES), jobs_table.c.spec), else_=sa.null())
+        with self._b.store.engine.connect() as conn:
+            return conn.execute(sa.select(jobs_table.c.name, jobs_table.c.status, jobs_table.c.type,
+                                          spec.label("spec")).where(
+                jobs_table.c.compute == self.compute_name, jobs_table.c.status.in_(_WAITING))
+                .order_by(jobs_table.c.created_at)).all()
+
     def _active_rows(self) -> list[Any]:
         rows = self._job_rows(tuple(s.value for s in ACTIVE_STATES) + (JobStatus.CANCELED.value,))
         return [r for r in rows if r.status != JobStatus.CANCELED.value or r.finalized_at is None]
@@ -396,32 +414,80 @@ class ComputeController:
                 if t.node and not t.by_pid:
                     load[t.node] = load.get(t.node, 0) + 1
             adopted = sum(1 for t in self.tracked.values() if t.by_pid)
-        if isinstance(self.pool, LocalClusterPool):
+            running = sum(t.nodes for t in self.tracked.values() if not t.staged)
+            sent = set(self.tracked)
+        cluster = isinstance(self.pool, LocalClusterPool)
+        if cluster:
             nodes = self.pool.note_usage(nodes, set(load))
         free: list[str] = []
         for node in nodes:
             free += [node.address] * max(node.slots - load.get(node.address, 0), 0)
         free = free[adopted:] if adopted else free  # adopted jobs still hold a slot of this machine
-        waiting = self._job_rows(_WAITING)
-        if isinstance(self.pool, LocalClusterPool):
-            with self._lock:
-                running = sum(t.nodes for t in self.tracked.values())
-            self.pool.demand = running + sum(nodes_wanted(job) for job in waiting)
-        if waiting or self.tracked:
+        queued = self._waiting_rows()  # staged jobs are among them: they still wait for a node
+        waiting = [job for job in queued if job.name not in sent]
+        if cluster:
+            self.pool.demand = running + sum(nodes_wanted(job) for job in queued)
+        if queued or self.tracked:
             self._last_activity = time.monotonic()
         for job, address in zip(waiting, free):
             if not _claim(self._b, job.name, _WAITING, JobStatus.STARTING):
                 continue
             with self._lock:
-                self.tracked[job.name] = Tracked(node=address, nodes=nodes_wanted(job))
-            self._runner.preparer.submit(self._launch, job, address)
-        self._mark_queued(waiting)
+                self.tracked[job.name] = Tracked(node=address, nodes=nodes_wanted(job), plain=_plain(job))
+            self._runner.preparer.submit(self._launch, job.name, address)
+        if cluster and len(waiting) > len(free) and not self.pool.can_grow(len(nodes)):
+            self._stage(waiting[len(free):], nodes)
+        self._mark_queued(queued)
 
-    def _launch(self, row: Any, address: str) -> None:
+    def _stage(self, waiting: list[Any], nodes: list[Any]) -> None:
+        """Give each busy node the next waiting job, to start the moment its running job ends.
+
+        Only on a cluster at its full size (a growing one gives the job a new node) and
+        only for plain jobs behind plain jobs. The job stays Queued until it starts.
+        """
+        with self._lock:
+            on_node: dict[str, list[Tracked]] = {}
+            for t in self.tracked.values():
+                if t.node and not t.by_pid:
+                    on_node.setdefault(t.node, []).append(t)
+        plain = iter([job for job in waiting if _plain(job)])
+        for node in nodes:
+            there = on_node.get(node.address, [])
+            # Behind jobs already handed to the node: Dask runs a node's tasks in the order they were sent.
+            if len(there) != node.slots or not all(t.plain and not t.staged and not t.preparing for t in there):
+                continue
+            job = next(plain, None)
+            if job is None:
+                return
+            with self._lock:
+                self.tracked[job.name] = Tracked(node=node.address, plain=True, staged=True)
+            self._runner.preparer.submit(self._launch, job.name, node.address)
+
+    def _withdraw_staged(self) -> None:
+        """The target stops or restarts: jobs staged behind running ones go back to waiting.
+
+        The nodes are told before any running job is ended, so a staged job does not
+        start in the gap; one that started just before runs to its end like any other.
+        """
+        pool = self.pool
+        for name, t in list(self.tracked.items()):
+            if pool is None or not t.staged or t.running or t.withdrawn or t.preparing:
+                continue
+            t.withdrawn = True
+            try:
+                pool.withdraw(name)
+            except Exception:  # the node is gone with the scheduler: the job never starts there
+                log.warning("could not withdraw %s from its node", name, exc_info=True)
+
+    def _launch(self, name: str, address: str) -> None:
         """Build the job's launch record and hand it to the node (in a worker thread: may build a venv)."""
-        job_dir = self._b.jobs_dir / row.name
+        job_dir = self._b.jobs_dir / name
         log_path = job_dir / "user_logs" / "std_log.txt"
         try:
+            with self._b.store.engine.connect() as conn:
+                row = conn.execute(sa.select(jobs_table).where(jobs_table.c.name == name)).first()
+            if row is None:
+                raise StudioError(f"the job {name!r} was deleted before it could start")
             spec = json.loads(row.spec)
             argv = job_argv(self._b, row, spec, log_path)
             if not spec.get("environment") and spec["argv"] and spec["argv"][0] in ("python", "python3"):
@@ -439,15 +505,15 @@ class ComputeController:
                 raise StudioError(f"the compute {self.compute_name!r} stopped before the job could start")
             future = pool.submit(launch, address)
         except Exception as exc:  # a job that cannot start fails with the reason, never hangs
-            log.exception("job %s could not start on %s", row.name, self.compute_name)
+            log.exception("job %s could not start on %s", name, self.compute_name)
             with self._lock:
-                self.tracked.pop(row.name, None)
+                self.tracked.pop(name, None)
             with open(log_path, "a") as handle:
                 handle.write(f"The job could not start on {self.compute_name}: {exc}\n")
-            self._finalize(row.name, {"exit_code": None, "error": f"The job could not start: {exc}"})
+            self._finalize(name, {"exit_code": None, "error": f"The job could not start: {exc}"})
             return
         with self._lock:
-            tracked = self.tracked.get(row.name)
+            tracked = self.tracked.get(name)
             if tracked is not None:
                 tracked.future, tracked.preparing = future, False
         future.add_done_callback(lambda _: self._wake.set())
@@ -473,17 +539,21 @@ class ComputeController:
         node = _read_node(self._b.jobs_dir / name)
         if node is None:
             return
-        from .compute_pools import HOST
-
         t.running, t.node = True, node.get("worker") if node.get("worker") != "instance" else t.node
         t.host, t.pid, t.pid_start = node.get("host"), node.get("pid"), node.get("pid_start")
-        local = t.host == HOST
+        self._mark_running(name, node)
+
+    def _mark_running(self, name: str, node: dict[str, Any]) -> None:
+        """Record the start a node reported (from Starting, or Queued for a job staged on a busy node)."""
+        from .compute_pools import HOST
+
+        local = node.get("host") == HOST
         with self._b.store.engine.begin() as conn:
             conn.execute(jobs_table.update().where(
-                jobs_table.c.name == name, jobs_table.c.status == JobStatus.STARTING.value).values(
+                jobs_table.c.name == name, jobs_table.c.status.in_(_WAITING + (JobStatus.STARTING.value,))).values(
                 status=JobStatus.RUNNING.value, start_time=node.get("started") or now(),
                 # The pid lets ws.jobs.begin_cancel end the process directly on this machine.
-                pid=t.pid if local else None, pid_start=t.pid_start if local else None))
+                pid=node.get("pid") if local else None, pid_start=node.get("pid_start") if local else None))
 
     def _cancel_canceled_rows(self) -> None:
         """Jobs canceled by ws.jobs.begin_cancel or a forced stop/delete: end them on their node."""
@@ -519,6 +589,9 @@ class ComputeController:
             self.tracked.pop(name, None)
         if self.pool is not None:
             self.pool.forget(name)
+        never_claimed = not (job_dir / compute_node.CLAIM_FILE).exists()
+        if t.staged and not t.cancel_sent and kind in ("canceled", "node_died", "lost") and never_claimed:
+            return  # staged on a node that stopped or died before it could start: still Queued, sent again later
         if not t.running and kind in ("exited", "node_died", "rerun"):
             node = _read_node(job_dir)
             if node:
@@ -564,11 +637,13 @@ class ComputeController:
     def _adopt(self) -> None:
         """After a (re)start: re-attach or watch jobs an earlier supervisor dispatched."""
         self._adopted_once = True
-        for row in self._job_rows(_DISPATCHED):
+        for row in self._job_rows(_DISPATCHED + (JobStatus.QUEUED.value,)):
             if row.name in self.tracked or row.name in self._finalizing:
                 continue
             job_dir = self._b.jobs_dir / row.name
             node = _read_node(job_dir)
+            if row.status == JobStatus.QUEUED.value and node is None and not (job_dir / compute_node.CLAIM_FILE).exists():
+                continue  # waiting, never sent anywhere (or staged on a node that went away before it started)
             future = self.pool.readopt(row.name) if self.pool is not None else None
             if future is not None:
                 t = Tracked(node=(node or {}).get("worker"), future=future, preparing=False)
@@ -578,6 +653,8 @@ class ComputeController:
                 self.tracked[row.name] = Tracked(node=node.get("worker"), preparing=False, running=True, by_pid=True,
                                                  pid=node.get("pid"), pid_start=node.get("pid_start"),
                                                  host=node.get("host"))
+                if row.status == JobStatus.QUEUED.value:  # it started from a node's queue as the last supervisor ended
+                    self._mark_running(row.name, node)
                 log.info("adopted job %s (pid %s) on %s", row.name, node.get("pid"), self.compute_name)
                 continue
             if read_exit(job_dir) is not None:
@@ -594,7 +671,8 @@ class ComputeController:
         from .compute_pools import HOST, LocalClusterPool
 
         with self._lock:
-            jobs_on: dict[str, str] = {t.node: name for name, t in self.tracked.items() if t.node and not t.by_pid}
+            jobs_on: dict[str, str] = {t.node: name for name, t in self.tracked.items()
+                                       if t.node and not t.by_pid and (t.running or not t.staged)}
             adopted = [name for name, t in self.tracked.items() if t.by_pid]
         records = [{"name": str(n.name), "address": n.address, "busy": n.address in jobs_on,
                     "job_name": jobs_on.get(n.address), "pid": n.pid, "host": n.host} for n in nodes]
@@ -625,6 +703,10 @@ class ComputeController:
                 desired=Desired.STOPPED.value,
                 last_operation=f"Stopped after {minutes:g} min without jobs (idle shutdown)."))
         log.info("compute %s idle for %s min: stopping", self.compute_name, minutes)
+
+
+def _plain(job: Any) -> bool:
+    return job.type not in SLOT_FREEING_JOB_TYPES and nodes_wanted(job) == 1
 
 
 def _read_node(job_dir: Path) -> dict[str, Any] | None:

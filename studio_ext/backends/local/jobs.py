@@ -29,6 +29,7 @@ from ...entities import TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Outp
 from ...entities._automl import AutoMLJob
 from ...errors import Conflict, InvalidInput, NotFound, UnsafePath
 from . import tracking
+from .compute_node import mark_canceled
 from .run_reads import RunExplorerReads
 from .store import jobs as jobs_table
 from .store import now, to_datetime
@@ -278,6 +279,8 @@ class LocalJobs(RunExplorerReads):
                 .where(jobs_table.c.name == name, jobs_table.c.status.in_([s.value for s in ACTIVE_STATES]))
                 .values(status=JobStatus.CANCELED.value, error="Canceled by the user.", end_time=now())
             ).rowcount
+        if changed:
+            mark_canceled(str(self._b.jobs_dir / name))  # a node about to start it sees this first
         if changed and row.pid:
             kill_tree(row.pid, row.pid_start)
         for child in self._children(name):

@@ -318,6 +318,56 @@ def test_cancel_and_a_node_killed_mid_job_on_a_cluster(module_workspace: Workspa
 
 
 @pytest.mark.slow
+def test_the_next_job_waits_on_a_busy_node_and_outlives_its_death_and_a_forced_stop(
+        module_workspace: Workspace, scripts: Path, tmp_path: Path) -> None:
+    from distributed import Client
+
+    from studio_ext.backends.local.compute_pools import job_key
+
+    workspace = module_workspace
+    relay = workspace.compute.begin_create_or_update(
+        AmlCompute(name="relay", min_instances=1, max_instances=1)).result(120)
+    pidfile = tmp_path / "pid"
+    first = submit(workspace, scripts, f"python sleep.py 60 {pidfile}", "relay")
+    second = submit(workspace, scripts, "python sleep.py 0.1", "relay")
+    wait_for("the first job's process", pidfile.exists)
+    with Client(relay.scheduler_address, timeout=30, set_as_default=False) as client:
+        # the next job already waits on the busy node (to start the moment the first ends), shown as Queued
+        wait_for("the next job on the node", lambda: job_key(second) in [
+            k for keys in client.processing().values() for k in keys], 60)
+    assert str(workspace.jobs.get(second).status) == "Queued"
+    cluster = workspace.compute.get("relay")
+    assert (cluster.busy_nodes, cluster.queued_jobs) == (1, [second])
+    node = wait_for("the busy node", lambda: [n for n in workspace.compute.list_nodes("relay") if n.busy and n.pid])[0]
+    assert node.job_name == first
+
+    # kill -9 of that node: the running job fails with the reason; the waiting one runs on the replacement
+    os.kill(node.pid, signal.SIGKILL)
+    failed = wait_final(workspace, first)
+    assert failed.status == JobStatus.FAILED and "died mid-job" in failed.error
+    done = wait_final(workspace, second)
+    assert done.status == JobStatus.COMPLETED, done.error
+    assert "slept 0.1" in workspace.jobs.get_logs(second)
+
+    # a forced stop ends the running job; the one waiting behind it stays Queued and runs after the start
+    pidfile.unlink()
+    running = submit(workspace, scripts, f"python sleep.py 60 {pidfile}", "relay")
+    behind = submit(workspace, scripts, "python sleep.py 0.1", "relay")
+    wait_for("the running job's process", pidfile.exists)
+    with Client(workspace.compute.get("relay").scheduler_address, timeout=30, set_as_default=False) as client:
+        wait_for("the next job on the node", lambda: job_key(behind) in [
+            k for keys in client.processing().values() for k in keys], 60)
+    workspace.compute.begin_stop("relay", force=True).result(120)
+    assert wait_final(workspace, running).status == JobStatus.CANCELED
+    time.sleep(1)
+    assert str(workspace.jobs.get(behind).status) == "Queued"
+    assert workspace.compute.get("relay").queued_jobs == [behind]
+    workspace.compute.begin_start("relay").result(120)
+    assert wait_final(workspace, behind).status == JobStatus.COMPLETED
+    assert workspace.compute.begin_delete("relay").result(120) is True
+
+
+@pytest.mark.slow
 def test_a_supervisor_restart_adopts_running_jobs_and_brings_the_cluster_back(
         module_workspace: Workspace, scripts: Path) -> None:
     workspace = module_workspace
