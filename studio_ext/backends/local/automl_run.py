@@ -102,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         closer()
         recorder.close()
         describe.join()
-    finish(ws, name, run_id, result, test, spec, deadline)
+    from ...ml.automl.trial import thread_limits
+
+    with thread_limits(max(settings.n_jobs, 1)):  # as the trials: spinning BLAS threads slow a busy machine
+        finish(ws, name, run_id, result, test, spec, deadline)
     took = time.time() - origin
     say(f"Done {took:.1f} s after the submit (budget {settings.timeout_seconds:.0f} s): best "
         f"{result.best.learner}, {prepared.metric.value} = "
@@ -177,11 +180,12 @@ def finish(ws: Any, name: str, run_id: str, result: Any, test: Any, spec: dict[s
         folder.mkdir()
         _dump(folder / "report.json", result.report.to_dict())
         if test is not None and len(test):
-            metrics, report = score_test_data(result, test)
+            predicted = predictions_frame(result, test)
+            metrics, report = score_test_data(result, test, predicted)
             summary["test_metrics"] = metrics
             _dump(folder / "test_report.json", report.to_dict())
             (root / "outputs").mkdir()
-            predictions_frame(result, test).to_csv(root / "outputs" / "predictions.csv", index=False)
+            predicted.to_csv(root / "outputs" / "predictions.csv", index=False)
             say(f"Test data: {metric} = {metrics.get(metric, math.nan):.4f} on {len(test):,} rows.")
         if result.prepared.settings.enable_model_explainability:
             explanation = explain(result, deadline)

@@ -34,6 +34,7 @@ log = logging.getLogger("studio_ext.supervisor.jobs")
 WRAPPER = str(Path(__file__).with_name("_wrap.py"))
 _MLFLOW_FINAL = {JobStatus.COMPLETED: "FINISHED", JobStatus.FAILED: "FAILED", JobStatus.CANCELED: "KILLED"}
 WARM_CHECK_SECONDS = 1.0  # how often an idle runner looks whether the workspace wants a warm spare
+WARM_RETRY_SECONDS = 60.0  # after a spare died unused (a broken environment): wait this long before another
 _STRIPPED_ENV = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_TRACKING_URI",
                  "_MLFLOW_SERVER_ARTIFACT_ROOT")
 
@@ -194,6 +195,9 @@ class LocalJobRunner:
             with self._lock:
                 self._spare = None
             self._set_warm(ready=False)
+            log.warning("the warm AutoML process exited on its own (see logs/warm_start.log); next try in %.0f s",
+                        WARM_RETRY_SECONDS)
+            self._wanted_checked = time.monotonic() + WARM_RETRY_SECONDS  # no start-and-crash loop
         self._warm_jobs &= set(self._procs) | self._starting
         if self._warm_jobs or time.monotonic() - self._wanted_checked < WARM_CHECK_SECONDS:
             return

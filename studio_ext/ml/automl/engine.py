@@ -36,7 +36,7 @@ from .metrics import PrimaryMetric, Task, parse_metric
 from .report import report_for
 from .search import InProcessRunner, Search, SearchLimits, TrialRunner
 from .selection import choose_final
-from .trial import TrialData, TrialResult
+from .trial import TrialData, TrialResult, thread_limits
 from .validation import ValidationPlan, check_plan, forecast_splits, make_splits, plan_validation
 
 __all__ = ["AutoMLSettings", "Prepared", "AutoMLResult", "prepare", "run", "validate_settings", "test_weights"]
@@ -410,6 +410,27 @@ def run(
     if single_best is None:
         errors = "; ".join(sorted({(r.error or r.status).splitlines()[0] for r in results})[:3])
         raise RuntimeError(f"No trial completed ({len(results)} tried): {errors or 'the budget was too short'}.")
+    # BLAS and OpenMP capped as in the trials: spinning threads on a busy machine made these steps 5x slower.
+    with thread_limits(settings.n_jobs if settings.n_jobs > 0 else None):
+        model, trials, chosen, notes = _finish_search(prepared, featurizer, X, data, results, single_best, deadline,
+                                                      folds, on_trial, say)
+    ended = time.time()
+    say(f"Best: {chosen.learner} (trial {chosen.trial_id}), {prepared.metric.value} = "
+        f"{chosen.metrics.get(prepared.metric.value, math.nan):.4f}; refit in {ended - search_ended:.1f} s.")
+    trial_seconds = sum(r.duration for r in results)
+    timings = {"started": started, "featurize_s": featurized_at - started,
+               "search_s": search_ended - featurized_at, "final_s": ended - search_ended,
+               "total_s": ended - started, "trial_s": trial_seconds}
+    return AutoMLResult(prepared=prepared, model=model, trials=trials, best=chosen, stop_reason=search.stop_reason,
+                        timings=timings, notes=notes)
+
+
+def _finish_search(prepared: Prepared, featurizer: Any, X: np.ndarray, data: TrialData, results: list[TrialResult],
+                   single_best: TrialResult, deadline: float, folds: int,
+                   on_trial: Callable[[TrialResult], None] | None, say: Callable[[str], None],
+                   ) -> tuple[Any, list[TrialResult], TrialResult, list[str]]:
+    """The ensembles, the final choice between them and the best single trial, and its refit on all rows."""
+    settings = prepared.settings
     notes: list[str] = []
     trials = list(results)
     next_id = max(r.trial_id for r in trials) + 1
@@ -442,19 +463,8 @@ def run(
             break
         notes.append(f"{candidate.learner} (trial {candidate.trial_id}) was chosen but refitting it would "
                      "overrun the budget; the best single trial was refit instead.")
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=settings.n_jobs if settings.n_jobs > 0 else None):
-        model = _final_model(prepared, featurizer, X, data, chosen, by_id)
-    ended = time.time()
-    say(f"Best: {chosen.learner} (trial {chosen.trial_id}), {prepared.metric.value} = "
-        f"{chosen.metrics.get(prepared.metric.value, math.nan):.4f}; refit in {ended - search_ended:.1f} s.")
-    trial_seconds = sum(r.duration for r in results)
-    timings = {"started": started, "featurize_s": featurized_at - started,
-               "search_s": search_ended - featurized_at, "final_s": ended - search_ended,
-               "total_s": ended - started, "trial_s": trial_seconds}
-    return AutoMLResult(prepared=prepared, model=model, trials=trials, best=chosen, stop_reason=search.stop_reason,
-                        timings=timings, notes=notes)
+    model = _final_model(prepared, featurizer, X, data, chosen, by_id)
+    return model, trials, chosen, notes
 
 
 def rank_key(result: TrialResult) -> tuple[bool, float, int]:
@@ -509,19 +519,26 @@ def predictions_frame(result: AutoMLResult, frame: pd.DataFrame) -> pd.DataFrame
     if result.task is Task.FORECASTING:
         out["prediction"] = result.model.predict(out)
         return out
-    out["prediction"] = result.model.predict(features)
-    if result.task is Task.CLASSIFICATION:
-        proba = result.model.predict_proba(features)
+    if result.task is Task.CLASSIFICATION:  # one pass: the predicted class is the most probable one
+        proba = np.asarray(result.model.predict_proba(features))
+        out["prediction"] = result.prepared.classes[proba.argmax(axis=1)]
         for i, c in enumerate(result.prepared.classes):
             out[f"probability_{c}"] = proba[:, i]
+        return out
+    out["prediction"] = result.model.predict(features)
     return out
 
 
-def score_test_data(result: AutoMLResult, frame: pd.DataFrame) -> tuple[dict[str, float], Any]:
+def score_test_data(result: AutoMLResult, frame: pd.DataFrame,
+                    predicted: pd.DataFrame | None = None) -> tuple[dict[str, float], Any]:
     """Metrics and the report of the best model on test rows (which carry the target).
 
     With ``weight_column_name``, the test rows' own weights weight the metrics and charts.
+    ``predicted``: :func:`predictions_frame` of the same rows, so the model does not predict them again.
     """
+    if predicted is not None:
+        keep = frame[result.prepared.settings.target].notna().to_numpy()
+        predicted = predicted.loc[keep].reset_index(drop=True)
     target = result.prepared.settings.target
     if target not in frame.columns:
         raise InvalidInput(f"The test data lacks the target column {target!r}; it is needed to score the model.")
@@ -530,12 +547,13 @@ def score_test_data(result: AutoMLResult, frame: pd.DataFrame) -> tuple[dict[str
     weights = test_weights(frame, prepared.settings)
     if result.task is Task.FORECASTING:
         truth = frame[target].astype(float)
-        prediction = result.model.predict(frame)
+        prediction = result.model.predict(frame)  # from these rows' own history (not reused: rows were dropped)
         report = report_for(result.task, truth, prediction, y_range=prepared.y_range, weights=weights)
         return report.metrics, report
     features = frame.drop(columns=[target] + ([prepared.settings.weight_column] if weights is not None else []))
     if result.task is Task.CLASSIFICATION:
-        proba = result.model.predict_proba(features)
+        proba = (result.model.predict_proba(features) if predicted is None else
+                 predicted[[f"probability_{c}" for c in prepared.classes]].to_numpy())
         known = frame[target].map(lambda v: _match_label(v, prepared.classes.tolist()))
         if known.isna().any():
             unseen = frame[target][known.isna()].iloc[0]
@@ -544,7 +562,7 @@ def score_test_data(result: AutoMLResult, frame: pd.DataFrame) -> tuple[dict[str
         report = report_for(result.task, known.tolist(), proba, prepared.classes, prepared.settings.positive_label,
                             weights=weights)
         return report.metrics, report
-    prediction = result.model.predict(features)
+    prediction = result.model.predict(features) if predicted is None else predicted["prediction"].to_numpy()
     report = report_for(result.task, frame[target].astype(float), prediction, y_range=prepared.y_range,
                         weights=weights)
     return report.metrics, report

@@ -22,6 +22,7 @@ __all__ = ["candidates", "vote", "greedy_weights", "stack", "VotingModel", "Stac
 
 MAX_MEMBERS = 8
 VOTE_ROUNDS = 20
+VOTE_PATIENCE = 5  # rounds without improvement before the selection stops
 
 
 def candidates(results: list[TrialResult], limit: int = MAX_MEMBERS, *, refit_seconds: float = math.inf,
@@ -74,13 +75,16 @@ def greedy_weights(members: list[TrialResult], data: TrialData, positions: np.nd
     total = np.zeros_like(members[0].predictions[positions], dtype=float)
     best_loss = math.inf
     best_counts = counts.copy()
+    best_round = 0
     for round_ in range(1, VOTE_ROUNDS + 1):
         losses = [_loss(data, y, (total + m.predictions[positions]) / round_, rows) for m in members]
         pick = int(np.argmin(losses))
         counts[pick] += 1
         total += members[pick].predictions[positions]
         if losses[pick] < best_loss - 1e-12:
-            best_loss, best_counts = losses[pick], counts.copy()
+            best_loss, best_counts, best_round = losses[pick], counts.copy(), round_
+        elif round_ - best_round >= VOTE_PATIENCE:  # the blend has stopped improving
+            break
     return best_counts / max(best_counts.sum(), 1.0)
 
 
@@ -92,7 +96,7 @@ def stack(members: list[TrialResult], data: TrialData, trial_id: int, seed: int 
 
     rows = data.oof_rows
     y = data.y[rows]
-    features = _meta_features(members, data.task)
+    features = stack_features([m.predictions for m in members], data.task)
     pooled = np.zeros_like(members[0].predictions, dtype=float)
     classification = data.task is Task.CLASSIFICATION
     folds = min(5, int(np.bincount(y.astype(int)).min())) if classification else 5
@@ -120,10 +124,12 @@ def _loss(data: TrialData, y: np.ndarray, prediction: np.ndarray, rows: np.ndarr
     return loss_of(data.metric, value)
 
 
-def _meta_features(members: list[Any], task: Task) -> np.ndarray:
+def stack_features(predictions: list[np.ndarray], task: Task) -> np.ndarray:
+    """The meta-model's inputs: each member's probabilities (the positive class's alone for two classes, the
+    other column being its complement), or its predictions."""
     if task is Task.CLASSIFICATION:
-        return np.hstack([m.predictions for m in members])
-    return np.column_stack([m.predictions for m in members])
+        return np.hstack([p[:, 1:] if p.shape[1] == 2 else p for p in map(np.asarray, predictions)])
+    return np.column_stack(predictions)
 
 
 def _meta_model(task: Task) -> Any:
@@ -195,8 +201,8 @@ class StackingModel(BaseEstimator):
 
     def _features(self, X: Any) -> np.ndarray:
         if self.n_classes:
-            return np.hstack([np.asarray(m.predict_proba(X)) for m in self.members])
-        return np.column_stack([np.asarray(m.predict(X), dtype=float) for m in self.members])
+            return stack_features([np.asarray(m.predict_proba(X)) for m in self.members], Task.CLASSIFICATION)
+        return stack_features([np.asarray(m.predict(X), dtype=float) for m in self.members], Task.REGRESSION)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         proba = np.zeros((np.shape(X)[0], self.n_classes))
@@ -212,6 +218,4 @@ class StackingModel(BaseEstimator):
 def fit_meta(members_predictions: list[np.ndarray], y: np.ndarray, task: Task,
              weights: np.ndarray | None = None) -> Any:
     """The stack's meta-model fitted on all held-out rows (for the final model), with their sample weights."""
-    features = (np.hstack(members_predictions) if task is Task.CLASSIFICATION
-                else np.column_stack(members_predictions))
-    return _meta_model(task).fit(features, y, sample_weight=weights)
+    return _meta_model(task).fit(stack_features(members_predictions, task), y, sample_weight=weights)

@@ -179,14 +179,26 @@ def classification_scores(y_true: np.ndarray, proba: np.ndarray, classes: np.nda
 
 def _auc(truth: np.ndarray, score: np.ndarray) -> float:
     """ROC AUC as the Mann-Whitney statistic (ties count one half), as scikit-learn computes it."""
-    from scipy.stats import rankdata
-
     positives = int(truth.sum())
     negatives = len(truth) - positives
     if positives == 0 or negatives == 0:
         return math.nan
-    ranks = rankdata(score)
+    ranks = _average_ranks(np.asarray(score, dtype=float))
     return float((ranks[truth].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their average (scipy's ``rankdata``, without its per-call overhead of a
+    millisecond: ensemble selection ranks thousands of times)."""
+    order = np.argsort(values)  # the order within ties does not change their average
+    ordered = values[order]
+    starts_group = np.r_[True, ordered[1:] != ordered[:-1]]
+    group = np.cumsum(starts_group) - 1
+    starts = np.flatnonzero(starts_group)
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values))
+    ranks[order] = ((starts + ends + 1) / 2.0)[group]
+    return ranks
 
 
 def _weighted_auc(truth: np.ndarray, score: np.ndarray, weights: np.ndarray) -> float:

@@ -185,16 +185,18 @@ def test_sample_weights_steer_the_fit_and_the_metrics_and_are_not_a_feature(canc
 def test_the_stack_meta_model_fits_with_the_sample_weights() -> None:
     from studio_ext.ml.automl.ensemble import fit_meta
 
+    def sigmoid(x: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-x))
+
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)
-    good, bad = rng.normal(y, 0.5), rng.normal(1 - y, 0.5)  # member 1 is right where the weight is
-    weights = np.r_[np.ones(200), np.zeros(200)]
-    members = [np.column_stack([np.r_[good[:200], bad[200:]], np.zeros(400)]),
-               np.column_stack([np.r_[bad[:200], good[200:]], np.zeros(400)])]
+    good, bad = sigmoid(rng.normal(2 * y - 1, 0.5)), sigmoid(rng.normal(1 - 2 * y, 0.5))
+    weights = np.r_[np.ones(200), np.zeros(200)]  # member 1 is right where the weight is
+    members = [np.column_stack([1 - p, p]) for p in (np.r_[good[:200], bad[200:]], np.r_[bad[:200], good[200:]])]
     weighted = fit_meta(members, y, Task.CLASSIFICATION, weights=weights)
     unweighted = fit_meta(members, y, Task.CLASSIFICATION)
-    assert weighted.coef_[0][0] > 0 > weighted.coef_[0][2], "it trusts the member that is right on weighted rows"
-    assert abs(unweighted.coef_[0][0] - unweighted.coef_[0][2]) < abs(weighted.coef_[0][0] - weighted.coef_[0][2])
+    assert weighted.coef_[0][0] > 0 > weighted.coef_[0][1], "it trusts the member that is right on weighted rows"
+    assert abs(unweighted.coef_[0][0] - unweighted.coef_[0][1]) < abs(weighted.coef_[0][0] - weighted.coef_[0][1])
 
 
 @pytest.mark.parametrize("weights, message", [
