@@ -119,13 +119,12 @@ class ComputeRunner:
         self.finalizer.shutdown(wait=True)
 
     def _scan(self) -> None:
-        rows = compute_store.read_all(self._b.store.engine)
-        names = {r.name for r in rows}
-        for row in rows:
-            current = self._controllers.get(row.name)
+        names = set(compute_store.names(self._b.store.engine))
+        for name in names:
+            current = self._controllers.get(name)
             if current is None or not current.is_alive():
-                controller = ComputeController(self._b, self, row.name)
-                self._controllers[row.name] = controller
+                controller = ComputeController(self._b, self, name)
+                self._controllers[name] = controller
                 controller.start()
         for name in [n for n, c in self._controllers.items() if not c.is_alive() and n not in names]:
             del self._controllers[name]

@@ -99,6 +99,12 @@ def read(engine: sa.Engine, name: str) -> Any:
         return conn.execute(sa.select(computes).where(computes.c.name == name)).first()
 
 
+def names(engine: sa.Engine) -> list[str]:
+    """The targets' names only: what the supervisor looks at a few times a second."""
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(computes.c.name)).scalars())
+
+
 def read_all(engine: sa.Engine) -> list[Any]:
     with engine.connect() as conn:
         return list(conn.execute(sa.select(computes).order_by(computes.c.name)))
