@@ -26,14 +26,19 @@ from typing import Any
 import httptools
 
 from .endpoint_files import KeyChecker, exit_when_orphaned
-from .scoring_app import new_guid, sanitize_request_id
+from .http_protocol import (
+    HttpProtocol,
+    Request,
+    http_answer,
+    new_guid,
+    sanitize_request_id,
+)
 
 log = logging.getLogger("studio_ext.router")
 ORPHAN_EXIT_SECONDS = float(os.environ.get("STUDIO_EXT_SERVER_ORPHAN_EXIT", "600"))
 _HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"transfer-encoding", b"content-length",
         b"host", b"upgrade", b"x-ms-request-id"}
 _HEALTH = {b"/", b"/health", b"/health/live", b"/health/ready"}
-IDLE_SECONDS = 60.0
 
 
 class Routes:
@@ -150,7 +155,11 @@ class Upstream(asyncio.Protocol):
         self.waiter = asyncio.get_running_loop().create_future()
         assert self.transport is not None
         self.transport.write(request)
-        return await self.waiter
+        try:
+            return await self.waiter
+        except asyncio.CancelledError:  # timed out: its answer may still come, so the connection is spent
+            self._fail(ConnectionError("cancelled"))
+            raise
 
 
 class Router:
@@ -212,7 +221,7 @@ class Router:
     async def mirror(self, port: int, request: bytes) -> None:
         try:
             await asyncio.wait_for(self.forward(port, request), self.routes.timeout + 5)
-        except (OSError, ConnectionError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, ConnectionError):
             pass  # a mirror's failure never reaches the client
 
     def record(self, start_ns: int, request_id: str, status: int, route: str, deployment: str | None = None) -> None:
@@ -222,145 +231,38 @@ class Router:
                 "http.route": route, "http.status_code": status})
 
 
-def _answer(status: int, reason: str, body: dict[str, Any] | str, ids: list[tuple[bytes, bytes]],
-            extra: list[tuple[bytes, bytes]] | None = None, close: bool = False) -> bytes:
-    payload = (json.dumps(body) if isinstance(body, dict) else body).encode()
-    head = [f"HTTP/1.1 {status} {reason}".encode(), b"content-type: application/json",
-            b"content-length: " + str(len(payload)).encode()]
-    head += [k + b": " + v for k, v in ids + (extra or [])]
-    if close:
-        head.append(b"connection: close")
-    return b"\r\n".join(head) + b"\r\n\r\n" + payload
+def _answer(status: int, body: dict[str, Any] | str, ids: list[tuple[bytes, bytes]],
+            extra: list[tuple[bytes, bytes]] | None = None) -> bytes:
+    return http_answer(status, body, ids + (extra or []))
 
 
-class Client(asyncio.Protocol):
-    """One client connection: parse requests, answer in order."""
+class Client(HttpProtocol):
+    """One client connection of the endpoint's port."""
 
     def __init__(self, router: Router) -> None:
+        super().__init__()
         self.router = router
-        self.parser = httptools.HttpRequestParser(self)
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.transport: asyncio.Transport | None = None
-        self.rejecting = False
-        self._timer: asyncio.TimerHandle | None = None
-        self._busy = False
 
-    # -- parser callbacks ---------------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] = []
-        self.size = 0
-        self.too_large = False
+    def max_body(self) -> int:
+        return self.router.routes.max_body
 
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
-
-    def on_headers_complete(self) -> None:
-        for name, value in self.headers:
-            if name == b"content-length" and value.isdigit() and int(value) > self.router.routes.max_body:
-                self._reject_too_large(int(value))
-
-    def on_body(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.size > self.router.routes.max_body:
-            self._reject_too_large(self.size)
-        elif not self.too_large:
-            self.body.append(chunk)
-
-    def on_message_complete(self) -> None:
-        if not self.too_large:
-            self.queue.put_nowait((self.parser.get_method(), self.url, self.headers, b"".join(self.body),
-                                   self.parser.should_keep_alive()))
-
-    def _reject_too_large(self, size: int) -> None:
-        """413 at once, before the body is read; then the connection closes."""
-        if self.too_large:
-            return
-        self.too_large = True
-        self.rejecting = True
+    def too_large_answer(self, size: int) -> bytes:
         rid = new_guid()
-        limit = self.router.routes.max_body
-        self.transport.write(_answer(413, "Payload Too Large", {  # type: ignore[union-attr]
-            "error": f"The body is {size} bytes or more; this endpoint takes at most {limit}.", "request_id": rid},
-            [(b"x-request-id", rid.encode()), (b"x-ms-request-id", rid.encode())], close=True))
         self.router.record(time.time_ns(), rid, 413, "/score")
-        # Half-close and drop what still arrives: closing outright would reset the
-        # connection and the client might never read the 413.
-        transport = self.transport
-        if transport.can_write_eof():  # type: ignore[union-attr]
-            transport.write_eof()  # type: ignore[union-attr]
-        asyncio.get_running_loop().call_later(5.0, transport.close)  # type: ignore[union-attr]
+        return http_answer(413, {"error": f"The body is {size} bytes or more; this endpoint takes at most "
+                                          f"{self.max_body()}.", "request_id": rid},
+                           [(b"x-request-id", rid.encode()), (b"x-ms-request-id", rid.encode())], close=True)
 
-    # -- connection ---------------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.task = asyncio.get_running_loop().create_task(self.serve())
-        self._arm_timer()
-
-    def data_received(self, data: bytes) -> None:
-        if self.rejecting:
-            return
-        self._arm_timer()
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._bad_request("Upgrades are not supported.")
-        except httptools.HttpParserError as exc:
-            self._bad_request(f"Malformed HTTP request: {exc}")
-
-    def _bad_request(self, message: str) -> None:
+    def bug_answer(self) -> bytes:
         rid = new_guid()
-        self.rejecting = True
-        self.transport.write(_answer(400, "Bad Request", {"error": message, "request_id": rid},  # type: ignore[union-attr]
-                                     [(b"x-request-id", rid.encode())], close=True))
-        self.transport.close()  # type: ignore[union-attr]
+        return http_answer(502, {"error": "The endpoint could not route the request.", "request_id": rid},
+                           [(b"x-request-id", rid.encode())])
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.task.cancel()
-        if self._timer is not None:
-            self._timer.cancel()
-
-    def _arm_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(IDLE_SECONDS, self._idle)
-
-    def _idle(self) -> None:
-        if not self._busy and self.transport is not None:
-            self.transport.close()  # idle, or a request that never finished arriving
-
-    async def serve(self) -> None:
-        while True:
-            method, url, headers, body, keep_alive = await self.queue.get()
-            self._busy = True
-            try:
-                answer = await self.handle(method, url, headers, body)
-            except Exception:  # a bug of ours: the client gets a 502, never a trace
-                log.exception("routing failed")
-                rid = new_guid()
-                answer = _answer(502, "Bad Gateway", {"error": "The endpoint could not route the request.",
-                                                      "request_id": rid}, [(b"x-request-id", rid.encode())])
-            finally:
-                self._busy = False
-            if self.transport is None or self.transport.is_closing():
-                return
-            self.transport.write(answer)
-            if not keep_alive:
-                self.transport.close()
-                return
-
-    async def handle(self, method: bytes, url: bytes, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+    async def handle(self, request: Request) -> bytes:
         start_ns = time.time_ns()
         router = self.router
         routes = router.routes
-        path = url.split(b"?", 1)[0]
+        method, url, path, headers, body = request.method, request.url, request.path, request.headers, request.body
         auth = client_id = target = None
         for name, value in headers:
             if name == b"authorization":
@@ -374,48 +276,49 @@ class Client(asyncio.Protocol):
         ids = [(b"x-request-id", rid.encode()), (b"x-ms-request-id", server_rid.encode())]
         route = path.decode("latin-1")
         if path in _HEALTH and method in (b"GET", b"HEAD"):
-            return _answer(200, "OK", '"Healthy"', ids)
+            return _answer(200, '"Healthy"', ids)
         if not router.keys.check(auth):
             router.record(start_ns, rid, 401, route)
-            return _answer(401, "Unauthorized", {
+            return _answer(401, {
                 "error": "A valid key is required: send 'Authorization: Bearer <key>'. "
                          "Get the keys with ws.online_endpoints.get_keys(name).", "request_id": rid},
                 ids, [(b"www-authenticate", b"Bearer")])
         if router.draining:
-            return _answer(503, "Service Unavailable", {"error": "The endpoint is shutting down.", "request_id": rid},
+            return _answer(503, {"error": "The endpoint is shutting down.", "request_id": rid},
                            ids, [(b"retry-after", b"1")])
         routes.refresh()
         if target:
             if target not in routes.ports:
                 router.record(start_ns, rid, 404, route)
-                return _answer(404, "Not Found", {"error": f"The endpoint has no deployment named {target!r}. "
+                return _answer(404, {"error": f"The endpoint has no deployment named {target!r}. "
                                f"Deployments: {', '.join(sorted(routes.ports)) or 'none'}.", "request_id": rid}, ids)
             name = target
         else:
             name = routes.choose()
             if name is None:
                 router.record(start_ns, rid, 503, route)
-                return _answer(503, "Service Unavailable", {
+                return _answer(503, {
                     "error": "No deployment of this endpoint takes traffic. Set endpoint.traffic, e.g. "
                              "{'blue': 100}, and update the endpoint.", "request_id": rid}, ids)
         head = [method + b" " + url + b" HTTP/1.1", b"host: 127.0.0.1",
-                b"content-length: " + str(len(body)).encode(), b"x-ms-request-id: " + server_rid.encode()]
+                b"content-length: %d" % len(body), b"x-ms-request-id: " + server_rid.encode()]
         head += [k + b": " + v for k, v in headers if k not in _HOP]
-        request = b"\r\n".join(head) + b"\r\n\r\n" + body
+        forwarded = b"\r\n".join(head) + b"\r\n\r\n" + body
         for mirror_name, share in routes.mirror.items():
             if mirror_name != name and random.random() < share:
-                asyncio.get_running_loop().create_task(router.mirror(routes.instances(mirror_name)[0], request))
+                asyncio.get_running_loop().create_task(router.mirror(routes.instances(mirror_name)[0], forwarded))
         try:
-            return await asyncio.wait_for(router.forward_any(routes.instances(name), request), routes.timeout + 5)
+            async with asyncio.timeout(routes.timeout + 5):
+                return await router.forward_any(routes.instances(name), forwarded)
+        except TimeoutError:  # before OSError: TimeoutError is one
+            router.record(start_ns, rid, 504, route, name)
+            return _answer(504, {"error": f"The deployment {name!r} did not answer in time.",
+                                 "request_id": rid}, ids)
         except (OSError, ConnectionError):
             router.record(start_ns, rid, 503, route, name)
-            return _answer(503, "Service Unavailable", {
+            return _answer(503, {
                 "error": f"The deployment {name!r} is not answering (restarting?); retry shortly.",
                 "request_id": rid}, ids, [(b"retry-after", b"1")])
-        except asyncio.TimeoutError:
-            router.record(start_ns, rid, 504, route, name)
-            return _answer(504, "Gateway Timeout", {"error": f"The deployment {name!r} did not answer in time.",
-                                                    "request_id": rid}, ids)
 
 
 async def _serve(router: Router, sock: socket.socket) -> None:

@@ -1,4 +1,4 @@
-"""The scoring server of one deployment: a lean ASGI app on uvicorn, one process per deployment.
+"""The scoring server of one deployment instance: one process, run by uvicorn.
 
 ``python -m studio_ext.serving.scoring_app SERVER_JSON --fd N`` serves on the
 listening socket the supervisor bound for it. Routes:
@@ -13,6 +13,8 @@ scikit-learn models). A scoring script follows Azure ML's contract (``init()``
 once, ``run(raw_data)`` per request, files under ``AZUREML_MODEL_DIR``); what it
 prints or logs during a request becomes custom dimensions of that request's
 telemetry. SIGHUP reloads the script without a restart; SIGTERM drains.
+uvicorn owns the socket, the lifespan and the graceful shutdown; requests are
+parsed and answered by :mod:`.http_protocol` (no ASGI on the request path).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import itertools
 import json
 import logging
 import os
-import random
 import re
 import signal
 import socket
@@ -42,14 +43,21 @@ import numpy as np
 import orjson
 
 from .endpoint_files import KeyChecker, exit_when_orphaned
+from .http_protocol import (
+    HttpProtocol,
+    Request,
+    http_answer,
+    new_guid,
+    sanitize_request_id,
+    uvicorn_protocol,
+)
 
 log = logging.getLogger("studio_ext.scoring")
 ORPHAN_EXIT_SECONDS = float(os.environ.get("STUDIO_EXT_SERVER_ORPHAN_EXIT", "600"))
-_REQUEST_ID = re.compile(rb"[^A-Za-z0-9._-]")
 _GUID = re.compile(rb"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs", "input_data")
 _NUMERIC = {"double", "float", "long", "integer", "boolean"}
-_HEALTH = {"/", "/health", "/health/live", "/health/ready"}
+_HEALTH = {b"/", b"/health", b"/health/live", b"/health/ready"}
 _captured: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("captured", default=None)
 
 
@@ -68,19 +76,6 @@ class ModelError(Exception):
 
 
 # -- request parsing ------------------------------------------------------------------------------
-def new_guid() -> str:
-    """A random version-4 GUID for a request id (no system call: ids need not be secret)."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
-
-
-def sanitize_request_id(raw: bytes | None) -> str | None:
-    """Keep a client's request id only as safe characters, at most 40 of them."""
-    if not raw:
-        return None
-    cleaned = _REQUEST_ID.sub(b"", raw)[:40]
-    return cleaned.decode("ascii") or None
-
-
 def rows_from_payload(payload: Any, columns: list[str] | None) -> tuple[list[Any], list[str] | None, bool]:
     """MLflow's and Azure's input formats → (rows in ``columns`` order, columns given, azure style)."""
     if not isinstance(payload, dict) or len(payload) != 1 or next(iter(payload)) not in _FORMATS:
@@ -179,6 +174,17 @@ class MlflowScorer:
 
             self._finite_context = config_context
         self.width = len(self.columns) if self.columns else getattr(self._estimator, "n_features_in_", None)
+        self._onnx: Any = None
+        if self.fast and self.width:
+            from .onnx_predict import onnx_predictor
+
+            self._onnx = onnx_predictor(self._estimator, self._example_matrix(model.get("input_example")), self.width)
+
+    def _example_matrix(self, example: Any) -> Any:
+        try:
+            return self.to_matrix(rows_from_payload(example, self.columns)[0])
+        except HttpError:
+            return None
 
     def to_matrix(self, rows: list[Any]) -> Any:
         """Rows → what ``predict`` takes: a float matrix on the fast path, else a DataFrame."""
@@ -213,7 +219,9 @@ class MlflowScorer:
     def predict(self, batch: Any) -> Any:
         model = self._estimator if self._estimator is not None else self._pyfunc
         try:
-            if self._finite_context is not None and isinstance(batch, np.ndarray):
+            if self._onnx is not None and isinstance(batch, np.ndarray):
+                result = self._onnx.predict(batch)
+            elif self._finite_context is not None and isinstance(batch, np.ndarray):
                 # A matrix from JSON holds finite numbers only (JSON has no NaN or infinity, and
                 # orjson refuses overflow), so scikit-learn's finiteness scan, a fifth of a
                 # small predict, is skipped.
@@ -253,11 +261,18 @@ class Batcher:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
-    async def submit(self, matrix: Any) -> list[Any]:
-        future = asyncio.get_running_loop().create_future()
+    async def submit(self, matrix: Any, timeout: float) -> list[Any]:
+        """The rows' predictions; TimeoutError once ``timeout`` seconds pass (a timer, not a task)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._queue.append((matrix, future))
-        self._wake.set()
-        return await future
+        if not self._wake.is_set():
+            self._wake.set()
+        timer = loop.call_later(timeout, _expire, future)
+        try:
+            return await future
+        finally:
+            timer.cancel()
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -302,6 +317,11 @@ class Batcher:
                         future.set_result(result[start:end])
                     start = end
                 await asyncio.sleep(0)  # let the answers go out and new requests in
+
+
+def _expire(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 class _Capture(io.TextIOBase):
@@ -391,8 +411,9 @@ class ScoringApp:
         self._predict_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
         self._gate = asyncio.Semaphore(self.max_concurrent)
         self._openapi: bytes | None = None
-        self._base_headers = [(b"content-type", b"application/json"),
-                              (b"azureml-model-deployment", self.name.encode())]
+        self._base_headers = [(b"azureml-model-deployment", self.name.encode())]
+        self._ok_head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nazureml-model-deployment: %b\r\n" % (
+            self.name.encode())
         self.recorder = None
         if config.get("telemetry_path"):
             from .telemetry import RequestRecorder
@@ -436,33 +457,39 @@ class ScoringApp:
             self.code_version = int(json.loads(Path(self.config["config_path"]).read_text()).get("code_version", 0))
             log.error("reload failed, the previous script keeps serving:\n%s", traceback.format_exc())
 
-    # -- ASGI -----------------------------------------------------------------------------------
+    # -- requests -------------------------------------------------------------------------------
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
+        """uvicorn's lifespan; requests never come this way (see :class:`ScoringConnection`)."""
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
+
+    def too_large(self, size: int) -> bytes:
+        rid = new_guid()
+        self._record(time.time_ns(), rid, "/score", "POST", 413, None)
+        return http_answer(413, {"error": f"The body is {size} bytes or more; this deployment takes at most "
+                                          f"{self.max_body}.", "request_id": rid},
+                           self._base_headers + [(b"x-request-id", rid.encode()), (b"x-ms-request-id", rid.encode())],
+                           close=True)
+
+    async def handle(self, request: Request) -> bytes:
+        """One request's whole answer: key, limits, scoring, and its telemetry record."""
         start_ns = time.time_ns()
-        path, method = scope["path"], scope["method"]
-        auth = client_id = server_id = length = ctype = None
-        for key, value in scope["headers"]:
+        path, method = request.path, request.method
+        auth = client_id = server_id = ctype = None
+        for key, value in request.headers:
             if key == b"authorization":
                 auth = value
             elif key == b"x-request-id":
                 client_id = value
             elif key == b"x-ms-request-id":
                 server_id = value
-            elif key == b"content-length":
-                length = value
             elif key == b"content-type":
                 ctype = value
         server_rid = server_id.decode() if server_id and _GUID.match(server_id) else new_guid()
         request_id = sanitize_request_id(client_id) or server_rid
-        ids = [(b"x-request-id", request_id.encode()), (b"x-ms-request-id", server_rid.encode())]
-        if path in _HEALTH and method in ("GET", "HEAD"):
-            await self._health(path, send, ids)
-            return
+        ids = self._base_headers + [(b"x-request-id", request_id.encode()), (b"x-ms-request-id", server_rid.encode())]
+        if path in _HEALTH and method in (b"GET", b"HEAD"):
+            return self._health(path, ids)
         dims: dict[str, Any] = {"lines": [], "dims": {}}
         status = 500
         try:
@@ -472,73 +499,67 @@ class ScoringApp:
                                 [(b"www-authenticate", b"Bearer")])
             if self.draining:
                 raise HttpError(503, "The deployment is shutting down; retry shortly.", [(b"retry-after", b"1")])
-            if path == "/swagger.json" and method == "GET":
+            if path == b"/swagger.json" and method == b"GET":
                 if self._openapi is None:
                     raise HttpError(503, "The deployment is still initializing.", [(b"retry-after", b"1")])
                 status = 200
-                await _respond(send, 200, self._openapi, self._base_headers + ids)
-                return
-            if path != "/score":
-                raise HttpError(404, f"There is no route {path}. Score with POST /score; the schema is at /swagger.json.")
-            if method != "POST":
+                return http_answer(200, self._openapi, ids)
+            if path != b"/score":
+                raise HttpError(404, f"There is no route {path.decode('latin-1')}. Score with POST /score; "
+                                "the schema is at /swagger.json.")
+            if method != b"POST":
                 raise HttpError(405, "Score with POST /score.", [(b"allow", b"POST")])
             if not self.ready:
                 raise HttpError(503, "The deployment is still initializing (init() has not finished).",
                                 [(b"retry-after", b"1")])
-            if length is not None:
-                try:
-                    declared = int(length)
-                except ValueError:
-                    raise HttpError(400, "The Content-Length header is not a number.") from None
-                if declared > self.max_body:
-                    raise HttpError(413, f"The body is {declared} bytes; this deployment takes at most {self.max_body}.",
-                                    [(b"connection", b"close")])
             if self.in_flight >= 2 * self.max_concurrent:
                 raise HttpError(429, f"Too many requests in flight (max_concurrent_requests_per_instance="
                                 f"{self.max_concurrent}); retry after a moment.", [(b"retry-after", b"1")])
             self.in_flight += 1
             try:
-                async with asyncio.timeout(self.timeout):
-                    body = await _read_body(receive, self.max_body)
-                    result = await self._score(body, ctype, dims)
+                result = await self._score(request.body, ctype, dims)
             except TimeoutError:
                 raise HttpError(408, f"The request took longer than request_timeout_ms={int(self.timeout * 1000)}.") from None
             finally:
                 self.in_flight -= 1
             status = 200
-            await _respond(send, 200, result, self._base_headers + ids)
+            return self._ok_head + b"x-request-id: %b\r\nx-ms-request-id: %b\r\ncontent-length: %d\r\n\r\n%b" % (
+                ids[-2][1], ids[-1][1], len(result), result)
         except HttpError as err:
             status = err.status
-            body = json.dumps({"error": err.message, "request_id": request_id}).encode()
-            await _respond(send, err.status, body, self._base_headers + ids + err.headers)
+            return http_answer(err.status, {"error": err.message, "request_id": request_id}, ids + err.headers)
         except ModelError as err:
             status = 424
             reason = str(err).replace("\r", " ").replace("\n", " ")[:300]
-            body = json.dumps({"error": "The model raised an error while scoring; see the deployment logs.",
-                               "request_id": request_id}).encode()
-            await _respond(send, 424, body, self._base_headers + ids + [
+            return http_answer(424, {"error": "The model raised an error while scoring; see the deployment logs.",
+                                     "request_id": request_id}, ids + [
                 (b"ms-azureml-model-error-reason", reason.encode("ascii", "replace")),
                 (b"ms-azureml-model-error-statuscode", b"500")])
-        except _ClientGone:
-            status = 499
         except Exception:  # a bug of ours: never a stack trace to the client
             log.error("request %s failed:\n%s", request_id, traceback.format_exc())
             status = 500
-            await _respond(send, 500, json.dumps({"error": "Internal server error.", "request_id": request_id}).encode(),
-                           self._base_headers + ids)
+            return http_answer(500, {"error": "Internal server error.", "request_id": request_id}, ids)
         finally:
-            if self.recorder is not None:
-                attributes: dict[str, Any] = {
-                    "endpoint": self.endpoint, "deployment": self.name, "request_id": request_id,
-                    "http.route": path if path in ("/score", "/swagger.json") else "other",
-                    "http.method": method, "http.status_code": status}
-                if dims.get("partial", "").strip():
-                    dims["lines"].append(dims["partial"][:2000])
-                if dims["lines"]:
-                    attributes["custom.log"] = tuple(dims["lines"][:50])
-                for k, v in dims["dims"].items():
-                    attributes[f"custom.{k}"] = v
-                self.recorder.record(start_ns=start_ns, end_ns=time.time_ns(), attributes=attributes)
+            self._record(start_ns, request_id, path, method, status, dims)
+
+    def _record(self, start_ns: int, request_id: str, path: bytes | str, method: bytes | str, status: int,
+                dims: dict[str, Any] | None) -> None:
+        if self.recorder is None:
+            return
+        route = path if isinstance(path, str) else path.decode("latin-1")
+        attributes: dict[str, Any] = {
+            "endpoint": self.endpoint, "deployment": self.name, "request_id": request_id,
+            "http.route": route if route in ("/score", "/swagger.json") else "other",
+            "http.method": method if isinstance(method, str) else method.decode("latin-1"),
+            "http.status_code": status}
+        if dims:
+            if dims.get("partial", "").strip():
+                dims["lines"].append(dims["partial"][:2000])
+            if dims["lines"]:
+                attributes["custom.log"] = tuple(dims["lines"][:50])
+            for k, v in dims["dims"].items():
+                attributes[f"custom.{k}"] = v
+        self.recorder.record(start_ns=start_ns, end_ns=time.time_ns(), attributes=attributes)
 
     async def _score(self, body: bytes, ctype: bytes | None, dims: dict[str, Any]) -> bytes:
         is_json = ctype is None or b"json" in ctype
@@ -552,7 +573,7 @@ class ScoringApp:
             token = _captured.set(dims)
             context = contextvars.copy_context()
             _captured.reset(token)
-            async with self._gate:
+            async with asyncio.timeout(self.timeout), self._gate:
                 raw = body.decode("utf-8", errors="replace")
                 result = await asyncio.get_running_loop().run_in_executor(self._executor, context.run, self.script.run, raw)
             if isinstance(result, (bytes, bytearray)):
@@ -563,19 +584,17 @@ class ScoringApp:
                 raise ModelError(f"run() returned something that is not JSON: {exc}") from None
         assert self.scorer is not None and self.batcher is not None  # set once ready
         rows, _, azure = rows_from_payload(payload, self.scorer.columns)
-        predictions = await self.batcher.submit(self.scorer.to_matrix(rows))
+        predictions = await self.batcher.submit(self.scorer.to_matrix(rows), self.timeout)
         return orjson.dumps(predictions if azure else {"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY)
 
-    async def _health(self, path: str, send: Callable, ids: list) -> None:
-        if path == "/health/ready":
+    def _health(self, path: bytes, ids: list[tuple[bytes, bytes]]) -> bytes:
+        if path == b"/health/ready":
             state = {"status": "ready" if self.ready else "initializing", "code_version": self.code_version,
                      "reload_error": self.reload_error, "in_flight": self.in_flight, "pid": os.getpid(),
                      "predict_calls": self.batcher.batches if self.batcher else 0,
                      "batched_requests": self.batcher.batched if self.batcher else 0}
-            await _respond(send, 200 if self.ready and not self.draining else 503, json.dumps(state).encode(),
-                           self._base_headers + ids)
-        else:
-            await _respond(send, 200, b'"Healthy"', self._base_headers + ids)
+            return http_answer(200 if self.ready and not self.draining else 503, state, ids)
+        return http_answer(200, b'"Healthy"', ids)
 
     async def _lifespan(self, receive: Callable, send: Callable) -> None:
         while True:
@@ -611,30 +630,21 @@ class ScoringApp:
             os._exit(3)
 
 
-class _ClientGone(Exception):
-    pass
+class ScoringConnection(HttpProtocol):
+    """A client connection of the deployment server (the router's, mostly)."""
 
+    def __init__(self, app: ScoringApp) -> None:
+        super().__init__()
+        self.app = app
 
-async def _read_body(receive: Callable, limit: int) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise HttpError(413, f"The body is larger than this deployment takes ({limit} bytes).",
-                            [(b"connection", b"close")])
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
+    def max_body(self) -> int:
+        return self.app.max_body
 
+    def too_large_answer(self, size: int) -> bytes:
+        return self.app.too_large(size)
 
-async def _respond(send: Callable, status: int, body: bytes, headers: list) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": headers + [(b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+    async def handle(self, request: Request) -> bytes:
+        return await self.app.handle(request)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -669,7 +679,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sock = socket.socket(fileno=fd)
     server = DrainingServer(uvicorn.Config(
-        app, loop="uvloop", http="httptools", lifespan="on", log_level="warning", access_log=False,
+        app, loop="uvloop", http=uvicorn_protocol(ScoringConnection, app), lifespan="on", log_level="warning", access_log=False,
         timeout_keep_alive=30, timeout_graceful_shutdown=int(grace), backlog=2048))
     try:
         server.run(sockets=[sock])

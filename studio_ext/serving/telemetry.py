@@ -2,21 +2,28 @@
 
 Every server process records one span per request (duration, status, endpoint,
 deployment, request id, and what the scoring script printed or logged, as custom
-dimensions). A background thread hands them to :class:`SQLiteSpanExporter` off the
-request path; with an Application Insights connection string, the same spans also
-go to Azure Monitor. :func:`query_metrics` turns the store into the studio's charts.
+dimensions). Its exporter process (``python -m studio_ext.serving.telemetry``) turns
+the records into spans for :class:`SQLiteSpanExporter`, off the request path; with an
+Application Insights connection string, the same spans also go to Azure Monitor.
+:func:`query_metrics` turns the store into the studio's charts.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import marshal
+import os
 import random
 import sqlite3
+import struct
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +57,7 @@ def _exporter_classes() -> Any:
         def __init__(self, path: Path) -> None:
             self._conn = _connect(path)
 
-        def export(self, spans: Sequence[Any]) -> "SpanExportResult":
+        def export(self, spans: Sequence[Any]) -> SpanExportResult:
             rows = []
             for span in spans:
                 a = span.attributes or {}
@@ -75,19 +82,15 @@ def _exporter_classes() -> Any:
     return SQLiteSpanExporter
 
 
-class RequestRecorder:
-    """One per server process: ``record(...)`` notes a finished request; a thread exports spans.
+class SpanWriter:
+    """Turns request records into OpenTelemetry spans and hands them to the exporters."""
 
-    The request path only appends a tuple; every half second a background thread
-    turns the batch into OpenTelemetry spans and hands them to the exporters, so
-    telemetry costs the hot path about a microsecond.
-    """
-
-    def __init__(self, store: Path, service_name: str, connection_string: str | None = None,
-                 interval: float = 0.5) -> None:
+    def __init__(self, store: Path, service_name: str, connection_string: str | None = None) -> None:
         from opentelemetry.sdk.resources import Resource
+        from opentelemetry.trace import TraceFlags
 
         self._resource = Resource.create({"service.name": service_name})
+        self._sampled = TraceFlags(TraceFlags.SAMPLED)
         self._exporters = [_exporter_classes()(store)]
         if connection_string:
             # Only wired when configured: the exporter talks to Azure over the network.
@@ -96,26 +99,15 @@ class RequestRecorder:
 
             self._exporters.append(AzureMonitorTraceExporter(
                 connection_string=connection_string, tracer_provider=TracerProvider(resource=self._resource)))
-        self._pending: list[tuple[int, int, dict[str, Any]]] = []
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
-        self._thread.start()
 
-    def record(self, *, start_ns: int, end_ns: int, attributes: dict[str, Any]) -> None:
-        self._pending.append((start_ns, end_ns, attributes))
-
-    def flush(self) -> None:
+    def write(self, batch: list[tuple[int, int, dict[str, Any]]]) -> None:
         from opentelemetry.sdk.trace import ReadableSpan
-        from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
+        from opentelemetry.trace import SpanContext, SpanKind
 
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
         spans = []
         for start_ns, end_ns, attributes in batch:
             context = SpanContext(trace_id=random.getrandbits(128) or 1, span_id=random.getrandbits(64) or 1,
-                                  is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+                                  is_remote=False, trace_flags=self._sampled)
             name = "POST /score" if attributes.get("http.route") == "/score" else "request"
             spans.append(ReadableSpan(name=name, context=context, kind=SpanKind.SERVER, resource=self._resource,
                                       attributes=attributes, start_time=start_ns, end_time=end_ns))
@@ -125,16 +117,84 @@ class RequestRecorder:
             except Exception:  # telemetry must never take the server down
                 log.exception("exporting %d spans failed", len(spans))
 
+    def shutdown(self) -> None:
+        for exporter in self._exporters:
+            exporter.shutdown()
+
+
+class RequestRecorder:
+    """One per server process: ``record(...)`` notes a finished request; another process exports.
+
+    The request path only appends a tuple. Every half second a thread ships the
+    batch (marshalled, one pipe write) to this server's exporter process, which
+    makes the OpenTelemetry spans and writes them. Making spans in the server
+    itself cost little CPU but a lot of latency: the exporting thread held the
+    GIL for milliseconds at a time while the event loop waited for it.
+    """
+
+    def __init__(self, store: Path, service_name: str, connection_string: str | None = None,
+                 interval: float = 0.5) -> None:
+        self._args = [sys.executable, "-m", "studio_ext.serving.telemetry", str(store), service_name]
+        self._env = {**os.environ, CONNECTION_STRING_VARS[0]: connection_string or ""}
+        self._pending: list[tuple[int, int, dict[str, Any]]] = []
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._exporter = self._start_exporter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
+        self._thread.start()
+
+    def _start_exporter(self) -> subprocess.Popen:
+        return subprocess.Popen(self._args, stdin=subprocess.PIPE, env=self._env, close_fds=True)
+
+    def record(self, *, start_ns: int, end_ns: int, attributes: dict[str, Any]) -> None:
+        self._pending.append((start_ns, end_ns, attributes))
+
+    def flush(self) -> None:
+        """Ship what was recorded so far to the exporter process."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return
+            frame = marshal.dumps(batch)
+            for _ in range(2):
+                try:
+                    self._exporter.stdin.write(struct.pack("<I", len(frame)) + frame)  # type: ignore[union-attr]
+                    self._exporter.stdin.flush()  # type: ignore[union-attr]
+                    return
+                except (BrokenPipeError, ValueError, OSError):
+                    log.warning("the telemetry exporter exited (code %s); starting another", self._exporter.poll())
+                    self._exporter = self._start_exporter()
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self.flush()
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Ship the rest and wait until the exporter has written it."""
         self._stop.set()
         self._thread.join(timeout=5)
         self.flush()
-        for exporter in self._exporters:
-            exporter.shutdown()
+        try:
+            self._exporter.stdin.close()  # type: ignore[union-attr]
+            self._exporter.wait(timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            self._exporter.kill()
+
+
+def _export_from_stdin(store: Path, service_name: str) -> int:
+    """The exporter process: read marshalled batches from stdin until it closes."""
+    writer = SpanWriter(store, service_name, os.environ.get(CONNECTION_STRING_VARS[0]) or None)
+    source = sys.stdin.buffer
+    try:
+        while True:
+            head = source.read(4)
+            if len(head) < 4:
+                return 0  # the server closed the pipe (or died): done
+            (size,) = struct.unpack("<I", head)
+            writer.write(marshal.loads(source.read(size)))
+    finally:
+        writer.shutdown()
 
 
 def query_metrics(
@@ -181,3 +241,8 @@ def query_metrics(
     codes, counts = np.unique(status, return_counts=True)
     metrics.by_status = {int(c): int(n) for c, n in zip(codes, counts)}
     return metrics
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    sys.exit(_export_from_stdin(Path(sys.argv[1]), sys.argv[2]))

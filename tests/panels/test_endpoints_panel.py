@@ -124,7 +124,8 @@ def test_the_endpoints_page_deploys_tests_and_shows_how_to_consume(ws):
     assert view._log_subscription is None
 
     # Monitoring: requests, latency percentiles and failures from the telemetry.
-    time.sleep(1.2)  # the servers write telemetry every half second
+    # The servers ship telemetry every half second; wait until this test's requests are in.
+    _wait(lambda: (m := ws.online_endpoints.get_metrics("panel-ep")).total_requests >= 3 and m.total_failures >= 1)
     view.tabs.selected_index = 4
     metrics = view.metrics
     assert metrics.total_requests >= 3 and metrics.total_failures >= 1

@@ -277,6 +277,18 @@ def test_what_the_script_prints_and_logs_becomes_custom_dimensions(ep):
     assert sum(b["requests"] for b in metrics.series) == metrics.total_requests
 
 
+def _settled_requests(ws, deployment: str) -> int:
+    """The deployment's recorded requests once telemetry has caught up (two equal reads 1 s apart)."""
+    last = -1
+    for _ in range(30):
+        total = ws.online_endpoints.get_metrics("diab", deployment_name=deployment).total_requests
+        if total == last:
+            return total
+        last = total
+        time.sleep(1.0)
+    return last
+
+
 def test_traffic_split_and_mirroring_follow_the_weights(ep):
     ws = ep["ws"]
     endpoint = ws.online_endpoints.get("diab")
@@ -288,12 +300,11 @@ def test_traffic_split_and_mirroring_follow_the_weights(ep):
     assert abs(served["blue"] / 1000 - 0.70) < 0.05 and abs(served["script"] / 1000 - 0.30) < 0.05, served
     endpoint.traffic, endpoint.mirror_traffic = {"blue": 100}, {"script": 20}
     ws.online_endpoints.begin_create_or_update(endpoint).result(timeout=30)
-    before = ws.online_endpoints.get_metrics("diab", deployment_name="script").total_requests
+    before = _settled_requests(ws, "script")  # the split's own requests, once all are exported
     with httpx.Client(headers=ep["auth"]) as client:
         served = Counter(client.post(ep["uri"], json=body).headers["azureml-model-deployment"] for _ in range(300))
     assert served == {"blue": 300}
-    time.sleep(1.5)
-    mirrored = ws.online_endpoints.get_metrics("diab", deployment_name="script").total_requests - before
+    mirrored = _settled_requests(ws, "script") - before
     assert 30 <= mirrored <= 90, mirrored  # 20% of 300, give or take
     endpoint.mirror_traffic = {}
     ws.online_endpoints.begin_create_or_update(endpoint).result(timeout=30)

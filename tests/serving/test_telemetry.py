@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from studio_ext.serving.telemetry import RequestRecorder, query_metrics
+from studio_ext.serving.telemetry import RequestRecorder, SpanWriter, query_metrics
 
 
 def _record(recorder: RequestRecorder, status: int, ms: float, when: float, **extra) -> None:
@@ -16,8 +16,8 @@ def _record(recorder: RequestRecorder, status: int, ms: float, when: float, **ex
 
 def test_metrics_bucket_requests_failures_and_latency_percentiles(tmp_path):
     store = tmp_path / "telemetry.db"
+    assert [type(e).__name__ for e in SpanWriter(store, "ep/blue")._exporters] == ["SQLiteSpanExporter"]
     recorder = RequestRecorder(store, "ep/blue")
-    assert [type(e).__name__ for e in recorder._exporters] == ["SQLiteSpanExporter"]
     base = (time.time() // 60) * 60 - 120
     for i in range(100):
         _record(recorder, 200, 10 + i, base + 1)
@@ -35,10 +35,27 @@ def test_metrics_bucket_requests_failures_and_latency_percentiles(tmp_path):
 def test_azure_monitor_is_wired_only_with_a_connection_string_and_never_blocks_the_local_store(tmp_path):
     store = tmp_path / "telemetry.db"
     unreachable = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/"
+    writer = SpanWriter(store, "ep/blue", connection_string=unreachable)
+    assert [type(e).__name__ for e in writer._exporters] == ["SQLiteSpanExporter", "AzureMonitorTraceExporter"]
+    writer.shutdown()
     recorder = RequestRecorder(store, "ep/blue", connection_string=unreachable)
-    assert [type(e).__name__ for e in recorder._exporters] == ["SQLiteSpanExporter", "AzureMonitorTraceExporter"]
     _record(recorder, 200, 3, time.time())
     start = time.monotonic()
     recorder.shutdown()
     assert time.monotonic() - start < 30
     assert query_metrics(store, "ep").total_requests == 1
+
+
+def test_records_survive_a_crashed_exporter_process(tmp_path):
+    store = tmp_path / "telemetry.db"
+    recorder = RequestRecorder(store, "ep/blue", interval=3600)
+    _record(recorder, 200, 1, time.time())
+    recorder.flush()
+    deadline = time.monotonic() + 30
+    while query_metrics(store, "ep").total_requests < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    recorder._exporter.kill()
+    recorder._exporter.wait()
+    _record(recorder, 200, 2, time.time())
+    recorder.shutdown()  # ships the second record through a new exporter process
+    assert query_metrics(store, "ep").total_requests == 2
