@@ -12,7 +12,9 @@ model" and "Deploy". Every action goes through ``ws.automl``/``ws.jobs``/``ws.da
 from __future__ import annotations
 
 import html
+import logging
 import math
+import threading
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -30,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..workspace import Workspace
 
 __all__ = ["AutoMLWizard", "AutoMLResults"]
+log = logging.getLogger("studio_ext.panels.automl")
 
 STEPS = ("Dataset", "Configure job", "Task and settings", "Review")
 AUTO = "auto"
@@ -367,6 +370,8 @@ class AutoMLWizard(widgets.VBox):
             return None
         self.message.info(f"The data passes the checks: validation with {prepared.validation.description}.")
         self.guardrails.value = _guardrails_table(prepared.guardrails)
+        # A submit is likely next: have the AutoML process ready, so the job's budget skips the imports.
+        threading.Thread(target=_warm_up, args=(self.ws,), name="automl-warm-up", daemon=True).start()
         return prepared
 
     def submit(self) -> Any:
@@ -593,6 +598,13 @@ class AutoMLResults(widgets.VBox):
                 subscription.cancel()
         self._subscription = self._explanation_watch = None
         super().close()
+
+
+def _warm_up(ws: Any) -> None:
+    try:
+        ws.automl.warm_up()
+    except Exception:  # only a head start: the job starts without it
+        log.debug("could not ready the AutoML process", exc_info=True)
 
 
 def _guardrails_table(guardrails: list[Any]) -> str:
