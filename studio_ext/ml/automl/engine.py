@@ -575,4 +575,7 @@ def test_weights(frame: pd.DataFrame, settings: AutoMLSettings) -> np.ndarray | 
     if column is None or column not in frame.columns:
         return None
     rows = frame.loc[frame[settings.target].notna()] if settings.target in frame.columns else frame
-    return _sample_weights(rows[column].reset_index(drop=True), column)
+    try:
+        return _sample_weights(rows[column].reset_index(drop=True), column)
+    except InvalidInput as exc:
+        raise InvalidInput(f"In the test data: {exc.message}") from None

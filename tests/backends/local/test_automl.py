@@ -93,6 +93,19 @@ def test_bad_input_is_refused_before_anything_runs(quiet, dataset: str, task: st
     assert ws.jobs.list(include_interactive=False) == [], "nothing was written"
 
 
+def test_test_data_with_bad_sample_weights_is_refused_at_submit(quiet) -> None:
+    ws, folder = quiet
+    frame = cancer_frame().assign(visits=1.0)
+    train = register(ws, frame.iloc[:400], "weighted-train", folder)
+    test = register(ws, frame.iloc[400:].assign(visits=np.r_[-1.0, np.ones(len(frame) - 401)]), "bad-weights",
+                    folder)
+    job = automl.classification(training_data=train, test_data=test, target_column_name="diagnosis",
+                                weight_column_name="visits")
+    with pytest.raises(InvalidInput, match=r"^In the test data: The weight column 'visits' must hold numbers >= 0"):
+        ws.jobs.create_or_update(job)
+    assert ws.jobs.list(include_interactive=False) == [], "nothing was submitted"
+
+
 def test_data_that_is_not_a_registered_dataset_is_refused(quiet) -> None:
     ws, folder = quiet
     job = automl.classification(training_data=str(folder / "cancer.csv"), target_column_name="diagnosis")
