@@ -4,7 +4,9 @@ One scikit-learn GradientBoostingClassifier (breast cancer data, bundled with
 scikit-learn), logged with MLflow and registered in a fresh workspace, is served:
 
 - by our endpoint: its router (one process) in front of one deployment server
-  (one uvicorn worker), called through the scoring URI with a key;
+  (one uvicorn worker), called through the scoring URI with a key; the model's
+  trees are scored by ONNX Runtime (the deployment checks that they agree);
+- by a second endpoint, the same with ``STUDIO_EXT_ONNX=0`` (scikit-learn's predict);
 - by ``mlflow models serve --env-manager local --workers 1``;
 - the ceiling: a bare uvicorn app (one worker) answering a constant.
 
@@ -115,8 +117,17 @@ def main() -> int:
         ws.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
             name="blue", endpoint_name="bench", model=model.id,
             request_settings=OnlineRequestSettings(max_concurrent_requests_per_instance=16))).result(timeout=300)
+        ws.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="bench-sk")).result(timeout=120)
+        ws.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
+            name="blue", endpoint_name="bench-sk", model=model.id, environment_variables={"STUDIO_EXT_ONNX": "0"},
+            request_settings=OnlineRequestSettings(max_concurrent_requests_per_instance=16))).result(timeout=300)
         ours = ws.online_endpoints.get("bench").scoring_uri
+        ours_sk = ws.online_endpoints.get("bench-sk").scoring_uri
         key = ws.online_endpoints.get_keys("bench").primary_key
+        key_sk = ws.online_endpoints.get_keys("bench-sk").primary_key
+        onnx_log = ws.online_deployments.get_logs("blue", "bench", lines=1000)
+        if "through ONNX Runtime" not in onnx_log:
+            print("note: the endpoint serves with scikit-learn (no ONNX twin); see its log")
 
         model_dir = ws.models.local_path("cancer-gb", model.version) / "model"
         mlflow_port = free_port()
@@ -133,30 +144,35 @@ def main() -> int:
                                        "--log-level", "warning", "--no-access-log"], stdout=log, stderr=log))
         wait_ready(f"http://127.0.0.1:{mlflow_port}/health")
         wait_ready(f"http://127.0.0.1:{const_port}/")
-        targets = {"studio endpoint": ours, "mlflow models serve": f"http://127.0.0.1:{mlflow_port}/invocations",
+        targets = {"studio endpoint": ours, "studio, sklearn predict": ours_sk,
+                   "mlflow models serve": f"http://127.0.0.1:{mlflow_port}/invocations",
                    "constant app": f"http://127.0.0.1:{const_port}/"}
+        keys = {"studio, sklearn predict": key_sk}
         results: dict[str, dict[str, dict[str, float]]] = {}
         for rows in (1, 100):
             split = json.loads(X.head(rows).to_json(orient="split", index=False))
             body = json.dumps({"dataframe_split": split})
             for name, url in targets.items():
-                check = httpx.post(url, content=body, headers={"Authorization": f"Bearer {key}",
+                auth = keys.get(name, key)
+                check = httpx.post(url, content=body, headers={"Authorization": f"Bearer {auth}",
                                                                "Content-Type": "application/json"}, timeout=30)
                 if check.status_code != 200:
                     raise SystemExit(f"{name} answered {check.status_code}: {check.text[:300]}")
-                results.setdefault(f"{rows} row{'s' if rows > 1 else ''}", {})[name] = wrk(url, body, key, args.duration, folder)
+                results.setdefault(f"{rows} row{'s' if rows > 1 else ''}", {})[name] = wrk(url, body, auth, args.duration, folder)
         print(f"\nwrk: 16 connections, 2 threads, {args.duration} s per cell; one worker each "
               "(our endpoint: router process + one deployment server process)\n")
-        print(f"{'payload':<10} {'server':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+        print(f"{'payload':<10} {'server':<24} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
         for payload, cells in results.items():
             for name, r in cells.items():
-                print(f"{payload:<10} {name:<22} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['non_2xx']:>8}")
+                print(f"{payload:<10} {name:<24} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['non_2xx']:>8}")
         print()
         for payload, cells in results.items():
             o, m, c = cells["studio endpoint"], cells["mlflow models serve"], cells["constant app"]
+            k = cells["studio, sklearn predict"]
             print(f"{payload}: req/s {o['rps'] / m['rps']:.1f}x MLflow (goal >= 5x), "
                   f"p99 {o['p99_ms'] / m['p99_ms']:.2f} of MLflow's (goal < 0.2), "
-                  f"{o['rps'] / c['rps']:.2f} of the constant app (goal >= 0.5 on 1 row)")
+                  f"{o['rps'] / c['rps']:.2f} of the constant app (goal >= 0.5 on 1 row); "
+                  f"with scikit-learn's predict: {k['rps'] / m['rps']:.1f}x MLflow, {k['rps'] / c['rps']:.2f} of the constant app")
         (folder / "results.json").write_text(json.dumps(results, indent=1))
     finally:
         for proc in procs:
@@ -167,7 +183,8 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
         try:
-            ws.online_endpoints.begin_delete("bench").result(timeout=60)
+            for name in ("bench", "bench-sk"):
+                ws.online_endpoints.begin_delete(name).result(timeout=60)
         finally:
             ws._backend.stop_supervisor()
             shutil.rmtree(folder, ignore_errors=True)

@@ -12,6 +12,7 @@ is ``router.json``, written by the supervisor and re-read when it changes.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -323,6 +324,8 @@ class Client(HttpProtocol):
 
 async def _serve(router: Router, sock: socket.socket) -> None:
     loop = asyncio.get_running_loop()
+    gc.collect()
+    gc.freeze()  # what is loaded stays: spare it the collector's full passes
     server = await loop.create_server(lambda: Client(router), sock=sock, backlog=2048)
     stop = asyncio.Event()
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import importlib.util
 import io
 import itertools
@@ -219,7 +220,7 @@ class MlflowScorer:
     def predict(self, batch: Any) -> Any:
         model = self._estimator if self._estimator is not None else self._pyfunc
         try:
-            if self._onnx is not None and isinstance(batch, np.ndarray):
+            if self._onnx is not None and isinstance(batch, np.ndarray) and len(batch) <= self._onnx.max_rows:
                 result = self._onnx.predict(batch)
             elif self._finite_context is not None and isinstance(batch, np.ndarray):
                 # A matrix from JSON holds finite numbers only (JSON has no NaN or infinity, and
@@ -614,6 +615,10 @@ class ScoringApp:
     def _load_in_background(self) -> None:
         try:
             self.load()
+            # The model and the libraries are loaded for good: keep them out of the cyclic
+            # garbage collector, whose full passes over them paused requests for tens of ms.
+            gc.collect()
+            gc.freeze()
             if self.scorer is not None:
                 def start_batcher() -> None:
                     self.batcher = Batcher(self.scorer, self._predict_pool)
