@@ -109,14 +109,12 @@ class Upstream(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future | None = None
-        self.buffer = bytearray()
+        self.chunks: list[bytes] = []
         self.closed = False
-        self._reset()
-
-    def _reset(self) -> None:
-        self.parser = httptools.HttpResponseParser(self)
         self.complete = False
         self.keep_alive = True
+        # One parser for the connection's whole life: it reads keep-alive answers one after another.
+        self.parser = httptools.HttpResponseParser(self)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -126,19 +124,19 @@ class Upstream(asyncio.Protocol):
         self.keep_alive = self.parser.should_keep_alive()
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
+        self.chunks.append(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(ConnectionError(f"bad answer from the deployment: {exc}"))
             return
-        if self.complete and self.waiter is not None:
+        if self.complete:
+            chunks, self.chunks, self.complete = self.chunks, [], False
             waiter, self.waiter = self.waiter, None
-            answer, keep = bytes(self.buffer), self.keep_alive
-            self.buffer.clear()
-            self._reset()
-            if not waiter.done():
-                waiter.set_result((answer, keep))
+            if waiter is None:  # an answer nobody asked for: the connection cannot be trusted
+                self._fail(ConnectionError("unexpected answer from the deployment"))
+            elif not waiter.done():
+                waiter.set_result((chunks[0] if len(chunks) == 1 else b"".join(chunks), self.keep_alive))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
