@@ -92,6 +92,7 @@ class HttpProtocol(asyncio.Protocol):
         self._wakeup: asyncio.Future | None = None
         self._task: asyncio.Task | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._last_seen = 0.0
         self._rejecting = False
 
     # -- hooks ----------------------------------------------------------------------------------
@@ -168,8 +169,7 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._rejecting:
             return
-        if self._timer is not None and not self.busy:
-            self._arm_timer()
+        self._last_seen = self.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -190,12 +190,18 @@ class HttpProtocol(asyncio.Protocol):
             self._timer.cancel()
 
     def _arm_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self.loop.call_later(self.idle_seconds, self._idle)
+        """Check for idleness ``idle_seconds`` after the last activity (one timer, moved only when due)."""
+        self._last_seen = self.loop.time()
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.idle_seconds, self._idle)
 
     def _idle(self) -> None:
-        if not self.busy and self.transport is not None:
+        quiet_for = self.loop.time() - self._last_seen
+        if self.busy or quiet_for < self.idle_seconds:
+            self._timer = self.loop.call_later(self.idle_seconds - quiet_for if not self.busy else self.idle_seconds,
+                                               self._idle)
+        elif self.transport is not None:
+            self._timer = None
             self.transport.close()  # idle, or a request that never finished arriving
 
     def shutdown(self) -> None:

@@ -59,6 +59,7 @@ _GUID = re.compile(rb"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 _FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs", "input_data")
 _NUMERIC = {"double", "float", "long", "integer", "boolean"}
 _HEALTH = {b"/", b"/health", b"/health/live", b"/health/ready"}
+_ROUTES = {b"/score": "/score", "/score": "/score", b"/swagger.json": "/swagger.json", "/swagger.json": "/swagger.json"}
 _captured: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("captured", default=None)
 
 
@@ -547,13 +548,12 @@ class ScoringApp:
                 dims: dict[str, Any] | None) -> None:
         if self.recorder is None:
             return
-        route = path if isinstance(path, str) else path.decode("latin-1")
         attributes: dict[str, Any] = {
             "endpoint": self.endpoint, "deployment": self.name, "request_id": request_id,
-            "http.route": route if route in ("/score", "/swagger.json") else "other",
+            "http.route": _ROUTES.get(path, "other"),
             "http.method": method if isinstance(method, str) else method.decode("latin-1"),
             "http.status_code": status}
-        if dims:
+        if dims and (dims["lines"] or dims["dims"] or dims.get("partial")):
             if dims.get("partial", "").strip():
                 dims["lines"].append(dims["partial"][:2000])
             if dims["lines"]:
