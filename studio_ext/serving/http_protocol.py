@@ -109,6 +109,28 @@ class HttpProtocol(asyncio.Protocol):
     def bug_answer(self) -> bytes:
         return http_answer(500, {"error": "Internal server error.", "request_id": new_guid()})
 
+    def start_at_once(self, request: Request) -> bool:
+        """Optionally take ``request`` on here, without a task; then answer it with :meth:`respond`.
+
+        Called only when nothing else is in progress on the connection. Returning
+        False hands the request to ``handle`` as usual.
+        """
+        return False
+
+    def respond(self, request: Request, answer: bytes) -> None:
+        """Write the answer of a request taken by :meth:`start_at_once`; the next one may start."""
+        self.busy = False
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(answer)
+        if not request.keep_alive or self.closing:
+            transport.close()
+            return
+        self._arm_timer()
+        if self._pending and self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
     # -- parser callbacks -----------------------------------------------------------------------
     def on_message_begin(self) -> None:
         self._url = b""
@@ -139,8 +161,18 @@ class HttpProtocol(asyncio.Protocol):
         if self._too_large:
             return
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        self._pending.append(Request(self.parser.get_method(), self._url, self._headers, body,
-                                     self.parser.should_keep_alive()))
+        request = Request(self.parser.get_method(), self._url, self._headers, body, self.parser.should_keep_alive())
+        if not self.busy and not self._pending:
+            self.busy = True
+            try:
+                started = self.start_at_once(request)
+            except Exception:  # a bug of ours: the usual way answers instead
+                log.exception("starting %r failed", request.url)
+                started = False
+            if started:
+                return
+            self.busy = False
+        self._pending.append(request)
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
 
@@ -212,7 +244,7 @@ class HttpProtocol(asyncio.Protocol):
 
     async def _serve(self) -> None:
         while True:
-            if not self._pending:
+            if not self._pending or self.busy:  # busy: a request taken on at once is in progress
                 self._wakeup = self.loop.create_future()
                 await self._wakeup
                 continue

@@ -21,6 +21,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,9 @@ class Upstream(asyncio.Protocol):
         self.closed = False
         self.complete = False
         self.keep_alive = True
+        # Instead of a waiter, callbacks (the router's fast path): answer(bytes, keep) or failed().
+        self.on_answer: Callable[[bytes, bool], None] | None = None
+        self.on_failure: Callable[[], None] | None = None
         # One parser for the connection's whole life: it reads keep-alive answers one after another.
         self.parser = httptools.HttpResponseParser(self)
 
@@ -132,11 +136,15 @@ class Upstream(asyncio.Protocol):
             return
         if self.complete:
             chunks, self.chunks, self.complete = self.chunks, [], False
+            answer = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             waiter, self.waiter = self.waiter, None
-            if waiter is None:  # an answer nobody asked for: the connection cannot be trusted
+            on_answer, self.on_answer, self.on_failure = self.on_answer, None, None
+            if on_answer is not None:
+                on_answer(answer, self.keep_alive)
+            elif waiter is None:  # an answer nobody asked for: the connection cannot be trusted
                 self._fail(ConnectionError("unexpected answer from the deployment"))
             elif not waiter.done():
-                waiter.set_result((chunks[0] if len(chunks) == 1 else b"".join(chunks), self.keep_alive))
+                waiter.set_result((answer, self.keep_alive))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -146,6 +154,9 @@ class Upstream(asyncio.Protocol):
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(exc)
         self.waiter = None
+        on_failure, self.on_answer, self.on_failure = self.on_failure, None, None
+        if on_failure is not None:
+            on_failure()
         if self.transport is not None:
             self.transport.close()
         self.closed = True
@@ -235,6 +246,14 @@ def _answer(status: int, body: dict[str, Any] | str, ids: list[tuple[bytes, byte
     return http_answer(status, body, ids + (extra or []))
 
 
+def _forwarded(request: Request, server_rid: str) -> bytes:
+    """The request as the deployment gets it: hop-by-hop headers dropped, the server's request id added."""
+    head = [request.method + b" " + request.url + b" HTTP/1.1", b"host: 127.0.0.1",
+            b"content-length: %d" % len(request.body), b"x-ms-request-id: " + server_rid.encode()]
+    head += [k + b": " + v for k, v in request.headers if k not in _HOP]
+    return b"\r\n".join(head) + b"\r\n\r\n" + request.body
+
+
 class Client(HttpProtocol):
     """One client connection of the endpoint's port."""
 
@@ -257,11 +276,75 @@ class Client(HttpProtocol):
         return http_answer(502, {"error": "The endpoint could not route the request.", "request_id": rid},
                            [(b"x-request-id", rid.encode())])
 
+    def start_at_once(self, request: Request) -> bool:
+        """The common case without a task: a keyed request for the one instance of the deployment
+        the weights pick, over an idle pooled connection. Anything else goes the usual way."""
+        router, routes = self.router, self.router.routes
+        if router.draining or routes.mirror or request.path in _HEALTH:
+            return False
+        auth = None
+        for name, value in request.headers:
+            if name == b"authorization":
+                auth = value
+            elif name == b"azureml-model-deployment":
+                return False
+        if not router.keys.check(auth):
+            return False
+        routes.refresh()
+        deployment = routes.choose()
+        ports = routes.ports.get(deployment) if deployment else None
+        if not ports or len(ports) != 1:
+            return False
+        pool = router.pools.get(ports[0])
+        conn = None
+        while pool:
+            conn = pool.pop()
+            if not conn.closed:
+                break
+            conn = None
+        if conn is None:
+            return False
+        start_ns = time.time_ns()
+        timer: asyncio.TimerHandle | None = None
+
+        def answered(answer: bytes, keep: bool) -> None:
+            timer.cancel()  # type: ignore[union-attr]
+            if keep:
+                pool.append(conn)  # type: ignore[union-attr, arg-type]
+            else:
+                conn.transport.close()  # type: ignore[union-attr]
+            self.respond(request, answer)
+
+        def failed() -> None:  # a stale connection, or the instance went away: the usual way retries
+            timer.cancel()  # type: ignore[union-attr]
+            self.loop.create_task(self._answer_later(request))
+
+        def timed_out() -> None:
+            conn.on_answer = conn.on_failure = None  # type: ignore[union-attr]
+            conn._fail(ConnectionError("timed out"))  # type: ignore[union-attr]
+            rid = new_guid()
+            router.record(start_ns, rid, 504, request.path.decode("latin-1"), deployment)
+            self.respond(request, _answer(504, {"error": f"The deployment {deployment!r} did not answer in time.",
+                                                "request_id": rid}, [(b"x-request-id", rid.encode())]))
+
+        conn.on_answer, conn.on_failure = answered, failed
+        timer = self.loop.call_later(routes.timeout + 5, timed_out)
+        conn.transport.write(_forwarded(request, new_guid()))  # type: ignore[union-attr]
+        return True
+
+    async def _answer_later(self, request: Request) -> None:
+        try:
+            answer = await self.handle(request)
+        except Exception:  # a bug of ours: the client gets a 502, never a trace
+            log.exception("routing failed")
+            answer = self.bug_answer()
+        self.respond(request, answer)
+
     async def handle(self, request: Request) -> bytes:
         start_ns = time.time_ns()
         router = self.router
         routes = router.routes
-        method, url, path, headers, body = request.method, request.url, request.path, request.headers, request.body
+        method, path, headers = request.method, request.path, request.headers
         auth = client_id = target = None
         for name, value in headers:
             if name == b"authorization":
@@ -299,10 +382,7 @@ class Client(HttpProtocol):
                 return _answer(503, {
                     "error": "No deployment of this endpoint takes traffic. Set endpoint.traffic, e.g. "
                              "{'blue': 100}, and update the endpoint.", "request_id": rid}, ids)
-        head = [method + b" " + url + b" HTTP/1.1", b"host: 127.0.0.1",
-                b"content-length: %d" % len(body), b"x-ms-request-id: " + server_rid.encode()]
-        head += [k + b": " + v for k, v in headers if k not in _HOP]
-        forwarded = b"\r\n".join(head) + b"\r\n\r\n" + body
+        forwarded = _forwarded(request, server_rid)
         for mirror_name, share in routes.mirror.items():
             if mirror_name != name and random.random() < share:
                 asyncio.get_running_loop().create_task(router.mirror(routes.instances(mirror_name)[0], forwarded))

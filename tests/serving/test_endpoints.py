@@ -365,6 +365,27 @@ def test_kill_9_makes_it_unhealthy_then_the_supervisor_brings_it_back(ep):
     assert ws.online_endpoints.get("diab").scoring_uri == ep["uri"]
 
 
+def test_a_deployment_that_stops_answering_gets_504_and_the_endpoint_recovers(ep):
+    ws = ep["ws"]
+    endpoint = ws.online_endpoints.get("diab")
+    endpoint.traffic = {"blue": 100}
+    ws.online_endpoints.begin_create_or_update(endpoint).result(timeout=30)
+    body = {"dataframe_split": diabetes_rows(1)}
+    assert _post(ep, body).status_code == 200  # leaves the router an idle connection to blue
+    pid = _deployment_pid(ws, "blue")
+    os.kill(pid, signal.SIGSTOP)  # alive, connected, silent
+    try:
+        start = time.monotonic()
+        answer = _post(ep, body)
+        waited = time.monotonic() - start
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert answer.status_code == 504 and "did not answer in time" in answer.json()["error"], answer.text
+    assert 9 < waited < 29  # the router waits request_timeout_ms plus a 5 s grace
+    assert answer.headers["x-request-id"]
+    _wait(lambda: _post(ep, body).status_code == 200, timeout=60, interval=0.2)
+
+
 def test_sigterm_lets_requests_in_flight_finish(ep):
     ws = ep["ws"]
     pid = _deployment_pid(ws, "script")
