@@ -255,16 +255,9 @@ class HttpProtocol(asyncio.Protocol):
             except Exception:  # a bug of ours: the client gets an error, never a trace
                 log.exception("answering %r failed", request.url)
                 answer = self.bug_answer()
-            finally:
-                self.busy = False
-            transport = self.transport
-            if transport is None or transport.is_closing():
+            self.respond(request, answer)
+            if self.transport is None or self.transport.is_closing():
                 return
-            transport.write(answer)
-            if not request.keep_alive or self.closing:
-                transport.close()
-                return
-            self._arm_timer()
 
 
 def uvicorn_protocol(factory: type[HttpProtocol], *args: Any) -> type[asyncio.Protocol]:
