@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out.write(READY)
     except OSError:
-        return 0
+        pass  # the supervisor stopped listening because it handed a job over while this imported: read it
     line = sys.stdin.buffer.readline()
     if not line:  # the supervisor discarded this spare
         return 0
