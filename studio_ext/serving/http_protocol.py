@@ -11,6 +11,7 @@ the process, the socket, the lifespan and the graceful shutdown.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import collections
 import json
@@ -72,7 +73,7 @@ class Request:
         self.keep_alive = keep_alive
 
 
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol(asyncio.Protocol, metaclass=abc.ABCMeta):
     """One client connection: requests are answered in order, one at a time.
 
     Subclasses give ``handle`` (the answer's bytes), ``max_body`` and the answers
@@ -99,8 +100,9 @@ class HttpProtocol(asyncio.Protocol):
     def max_body(self) -> int:
         return 10 * 1024 * 1024
 
+    @abc.abstractmethod
     async def handle(self, request: Request) -> bytes:
-        raise NotImplementedError  # each server answers in its own way
+        """The whole answer to ``request`` (each server answers in its own way)."""
 
     def too_large_answer(self, size: int) -> bytes:
         return http_answer(413, {"error": f"The body is {size} bytes or more; at most {self.max_body()} are taken."},
