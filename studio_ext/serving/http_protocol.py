@@ -252,14 +252,18 @@ class HttpProtocol(asyncio.Protocol, metaclass=abc.ABCMeta):
                 continue
             request = self._pending.popleft()
             self.busy = True
-            try:
-                answer = await self.handle(request)
-            except Exception:  # a bug of ours: the client gets an error, never a trace
-                log.exception("answering %r failed", request.url)
-                answer = self.bug_answer()
-            self.respond(request, answer)
+            await self._respond_later(request)
             if self.transport is None or self.transport.is_closing():
                 return
+
+    async def _respond_later(self, request: Request) -> None:
+        """``handle`` the request, then :meth:`respond`; a bug of ours gets an error answer, never a trace."""
+        try:
+            answer = await self.handle(request)
+        except Exception:
+            log.exception("answering %r failed", request.url)
+            answer = self.bug_answer()
+        self.respond(request, answer)
 
 
 def uvicorn_protocol(factory: type[HttpProtocol], *args: Any) -> type[asyncio.Protocol]:

@@ -282,10 +282,12 @@ class Client(HttpProtocol):
         router, routes = self.router, self.router.routes
         if router.draining or routes.mirror or request.path in _HEALTH:
             return False
-        auth = None
+        auth = client_id = None
         for name, value in request.headers:
             if name == b"authorization":
                 auth = value
+            elif name == b"x-request-id":
+                client_id = value
             elif name == b"azureml-model-deployment":
                 return False
         if not router.keys.check(auth):
@@ -305,6 +307,7 @@ class Client(HttpProtocol):
         if conn is None:
             return False
         start_ns = time.time_ns()
+        server_rid = new_guid()
         timer: asyncio.TimerHandle | None = None
 
         def answered(answer: bytes, keep: bool) -> None:
@@ -317,28 +320,21 @@ class Client(HttpProtocol):
 
         def failed() -> None:  # a stale connection, or the instance went away: the usual way retries
             timer.cancel()  # type: ignore[union-attr]
-            self.loop.create_task(self._answer_later(request))
+            self.loop.create_task(self._respond_later(request))
 
         def timed_out() -> None:
             conn.on_answer = conn.on_failure = None  # type: ignore[union-attr]
             conn._fail(ConnectionError("timed out"))  # type: ignore[union-attr]
-            rid = new_guid()
+            rid = sanitize_request_id(client_id) or server_rid
             router.record(start_ns, rid, 504, request.path.decode("latin-1"), deployment)
             self.respond(request, _answer(504, {"error": f"The deployment {deployment!r} did not answer in time.",
-                                                "request_id": rid}, [(b"x-request-id", rid.encode())]))
+                                                "request_id": rid},
+                                          [(b"x-request-id", rid.encode()), (b"x-ms-request-id", server_rid.encode())]))
 
         conn.on_answer, conn.on_failure = answered, failed
         timer = self.loop.call_later(routes.timeout + 5, timed_out)
-        conn.transport.write(_forwarded(request, new_guid()))  # type: ignore[union-attr]
+        conn.transport.write(_forwarded(request, server_rid))  # type: ignore[union-attr]
         return True
-
-    async def _answer_later(self, request: Request) -> None:
-        try:
-            answer = await self.handle(request)
-        except Exception:  # a bug of ours: the client gets a 502, never a trace
-            log.exception("routing failed")
-            answer = self.bug_answer()
-        self.respond(request, answer)
 
     async def handle(self, request: Request) -> bytes:
         start_ns = time.time_ns()

@@ -376,13 +376,13 @@ def test_a_deployment_that_stops_answering_gets_504_and_the_endpoint_recovers(ep
     os.kill(pid, signal.SIGSTOP)  # alive, connected, silent
     try:
         start = time.monotonic()
-        answer = _post(ep, body)
+        answer = _post(ep, body, headers={"x-request-id": "stopped-1"})
         waited = time.monotonic() - start
     finally:
         os.kill(pid, signal.SIGCONT)
     assert answer.status_code == 504 and "did not answer in time" in answer.json()["error"], answer.text
     assert 9 < waited < 29  # the router waits request_timeout_ms plus a 5 s grace
-    assert answer.headers["x-request-id"]
+    assert answer.headers["x-request-id"] == "stopped-1" and answer.headers["x-ms-request-id"]
     _wait(lambda: _post(ep, body).status_code == 200, timeout=60, interval=0.2)
 
 
