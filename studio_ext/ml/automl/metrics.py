@@ -239,10 +239,17 @@ def regression_scores(y_true: np.ndarray, y_pred: np.ndarray, y_range: float | N
     ``weights`` (sample weights) weight the errors and the variance; the Spearman
     correlation stays unweighted.
     """
-    from scipy.stats import rankdata
-
     y_true = np.asarray(y_true, dtype=float)
     y_pred = np.asarray(y_pred, dtype=float)
+    out = _regression_errors(y_true, y_pred, y_range, weights)
+    if np.all(np.isfinite(y_pred)):  # otherwise every metric, Spearman's too, is already the worst
+        out[PrimaryMetric.SPEARMAN_CORRELATION.value] = _spearman(y_true, y_pred)
+    return out
+
+
+def _regression_errors(y_true: np.ndarray, y_pred: np.ndarray, y_range: float | None,
+                       weights: np.ndarray | None) -> dict[str, float]:
+    """Every regression metric but Spearman's: no ranking, so ensemble selection can call it thousands of times."""
     if not np.all(np.isfinite(y_pred)):
         return {m.value: (math.inf if not m.higher_is_better else -math.inf) for m in REGRESSION_METRICS}
     span = y_range if y_range else float(np.ptp(y_true)) or 1.0
@@ -254,19 +261,20 @@ def regression_scores(y_true: np.ndarray, y_pred: np.ndarray, y_range: float | N
     rmse = float(np.sqrt(mean(error**2)))
     mae = mean(np.abs(error))
     variance = mean((y_true - mean(y_true)) ** 2)
-    if np.ptp(y_pred) == 0 or np.ptp(y_true) == 0:
-        spearman = 0.0
-    else:
-        spearman = float(np.corrcoef(rankdata(y_true), rankdata(y_pred))[0, 1])
     return {
         "normalized_root_mean_squared_error": rmse / span,
         "normalized_mean_absolute_error": mae / span,
         "r2_score": 1.0 - mean(error**2) / variance if variance > 0 else math.nan,
-        "spearman_correlation": spearman,
         "root_mean_squared_error": rmse,
         "mean_absolute_error": mae,
         "explained_variance": 1.0 - mean((error - mean(error)) ** 2) / variance if variance > 0 else math.nan,
     }
+
+
+def _spearman(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    if np.ptp(y_pred) == 0 or np.ptp(y_true) == 0:
+        return 0.0
+    return float(np.corrcoef(_average_ranks(y_true), _average_ranks(y_pred))[0, 1])
 
 
 def primary_score(task: Task, metric: PrimaryMetric, y_true: np.ndarray, prediction: np.ndarray, classes: Any = None,
@@ -283,6 +291,10 @@ def primary_score(task: Task, metric: PrimaryMetric, y_true: np.ndarray, predict
             return _auc(y_true == 1, proba[:, 1])
         aucs = [_auc(y_true == c, proba[:, c]) for c in present]
         return float(np.average(aucs, weights=support[present]))
+    if task is not Task.CLASSIFICATION and metric is not PrimaryMetric.SPEARMAN_CORRELATION:
+        errors = _regression_errors(np.asarray(y_true, dtype=float), np.asarray(prediction, dtype=float), y_range,
+                                    weights)
+        return errors[metric.value]
     return score(task, y_true, prediction, classes, y_range, weights).get(metric.value, math.nan)
 
 

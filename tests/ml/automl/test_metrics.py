@@ -8,7 +8,7 @@ from sklearn import metrics as skm
 
 from studio_ext.errors import InvalidInput
 from studio_ext.ml.automl import PrimaryMetric, Task, parse_metric
-from studio_ext.ml.automl.metrics import classification_scores, loss_of, regression_scores
+from studio_ext.ml.automl.metrics import classification_scores, loss_of, primary_score, regression_scores
 
 
 @pytest.mark.parametrize("k", [2, 4])
@@ -55,3 +55,20 @@ def test_metric_names_are_checked_against_the_task() -> None:
 def test_the_search_minimizes_errors_and_maximizes_scores() -> None:
     assert loss_of(PrimaryMetric.R2_SCORE, 0.8) == -0.8
     assert loss_of(PrimaryMetric.NORMALIZED_ROOT_MEAN_SQUARED_ERROR, 0.1) == 0.1
+
+
+def test_regression_primary_metric_matches_the_full_set_and_scipy_spearman() -> None:
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 6, 500).astype(float)  # ties, as counts have
+    prediction = truth + rng.normal(scale=2.0, size=500)
+    weights = rng.uniform(0.5, 2.0, 500)
+    full = regression_scores(truth, prediction, y_range=10.0, weights=weights)
+    assert full["spearman_correlation"] == pytest.approx(spearmanr(truth, prediction).statistic)
+    for metric in (PrimaryMetric.R2_SCORE, PrimaryMetric.NORMALIZED_ROOT_MEAN_SQUARED_ERROR,
+                   PrimaryMetric.NORMALIZED_MEAN_ABSOLUTE_ERROR, PrimaryMetric.SPEARMAN_CORRELATION):
+        assert primary_score(Task.REGRESSION, metric, truth, prediction, y_range=10.0,
+                             weights=weights) == pytest.approx(full[metric.value])
+    broken = regression_scores(truth, np.full(500, np.inf))
+    assert broken["r2_score"] == -np.inf and broken["spearman_correlation"] == -np.inf
