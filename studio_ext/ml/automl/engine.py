@@ -449,20 +449,21 @@ def _finish_search(prepared: Prepared, featurizer: Any, X: np.ndarray, data: Tri
     by_id = {r.trial_id: r for r in trials}
     built = [r for r in trials if r.components and r.ok]
     choice = choose_final(single_best, built, trials, data, vote_pool=members, seed=settings.seed)
-    if choice.losses:
+    if choice.losses or choice.chosen is not single_best:
         say(choice.describe(prepared.metric))
         if choice.chosen is not min((r for r in trials if r.ok), key=rank_key):
             notes.append(choice.describe(prepared.metric))
-    # The choice first, then the single best (always refittable): an ensemble only if its refit fits in time.
-    chosen = single_best
-    for candidate in [choice.chosen] + ([single_best] if choice.chosen is not single_best else []):
+    # The choice first, then its single trial (always refittable): an ensemble only if its refit fits in time.
+    chosen = single = choice.single
+    for candidate in [choice.chosen] + ([single] if choice.chosen is not single else []):
         members_of = [by_id[c] for c in candidate.components] or [candidate]
         cost = REFIT_FACTOR * sum(m.fold_seconds(folds) for m in members_of)
-        if candidate is single_best or time.time() + cost <= deadline:
+        if candidate is single or time.time() + cost <= deadline:
             chosen = candidate
             break
         notes.append(f"{candidate.learner} (trial {candidate.trial_id}) was chosen but refitting it would "
-                     "overrun the budget; the best single trial was refit instead.")
+                     f"overrun the budget; the single trial {single.learner} (trial {single.trial_id}) was refit "
+                     "instead.")
     model = _final_model(prepared, featurizer, X, data, chosen, by_id)
     return model, trials, chosen, notes
 

@@ -1,20 +1,27 @@
-"""The final choice between the best single trial and the ensembles, judged on rows the choice did not see.
+"""The final choice between the single trials and the ensembles, made on what the held-out rows can tell apart.
 
-Every trial's score comes from held-out predictions, but picking the best of a
-hundred trials, or blending the top ones greedily, is itself fitted to those
-rows: on small data the winner's score flatters it, and a blend of flattering
-trials can lose to a plain linear model on new data. So each way of choosing
-(the best single trial, the vote's greedy blend) is cross-fitted: the held-out
-rows are cut into parts, the choice is made on all parts but one and scored on
-that one, in turn. The stack's score is already cross-validated over those rows.
-The way that scores best this way makes the final model; ties go to the single trial.
+Every trial's score comes from held-out predictions, but picking the best of
+hundreds of trials, or blending the top ones greedily, is itself fitted to those
+rows: on small data the winner's score flatters it. On 426 rows of breast cancer
+data, the trial with the best cross-validated AUC, or a vote of the top trials,
+lost on new rows to a plain logistic regression in most splits of the data.
+Three rules keep the choice to what the rows can support:
+
+* **Ties.** Trials whose primary metric is within one standard error of the best
+  one's (the paired difference over parts of the held-out rows) are tied. For
+  classification, the tied trial with the lowest log loss wins: a proper scoring
+  rule uses every probability, where AUC near 1 turns on a few pairs of rows.
+* **Cross-fitting.** Each way of choosing (the single trial by the rule above, the
+  vote's greedy blend) is made on all parts of the held-out rows but one and scored
+  on that one, in turn. The stack's predictions are already out-of-fold.
+* **Evidence.** An ensemble replaces the single trial only when its cross-fitted
+  gain is at least twice its standard error; otherwise the simpler model stands.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,86 +29,136 @@ from .ensemble import greedy_weights
 from .metrics import PrimaryMetric, Task, loss_of, primary_score
 from .trial import TrialData, TrialResult
 
-__all__ = ["Choice", "choose_final", "CHOICE_PARTS"]
+__all__ = ["CHOICE_PARTS", "ENSEMBLE_EVIDENCE", "TIE_PARTS", "Choice", "choose_final", "pick_single"]
 
-CHOICE_PARTS = 5
+CHOICE_PARTS = 5  # cross-fitting of each way of choosing
+TIE_PARTS = 10  # parts of the held-out rows that give a difference its standard error
+ENSEMBLE_EVIDENCE = 2.0  # standard errors an ensemble's gain must reach to replace the single trial
 
 
 @dataclass
 class Choice:
-    """The chosen trial, and every way's cross-fitted loss (what the choice was made on)."""
+    """The chosen trial, the single trial it was weighed against, and every way's cross-fitted loss."""
 
     chosen: TrialResult
-    losses: dict[str, float]
+    single: TrialResult
+    losses: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
 
     def describe(self, metric: PrimaryMetric) -> str:
         sign = -1.0 if metric.higher_is_better else 1.0
         shown = ", ".join(f"{way} {sign * v:.4f}" for way, v in self.losses.items() if math.isfinite(v))
-        return (f"{self.chosen.learner} (trial {self.chosen.trial_id}) chosen on rows each way of choosing did not "
-                f"see ({CHOICE_PARTS}-part cross-fitting of the held-out predictions, {metric.value}): {shown}.")
+        text = f"{self.chosen.learner} (trial {self.chosen.trial_id}) chosen"
+        if shown:
+            text += (f" on rows each way of choosing did not see ({CHOICE_PARTS}-part cross-fitting of the held-out "
+                     f"predictions, {metric.value}, the mean over the parts): {shown}")
+        return " ".join([text + "."] + self.reasons)
 
 
 def choose_final(single_best: TrialResult, ensembles: list[TrialResult], trials: list[TrialResult],
                  data: TrialData, vote_pool: list[TrialResult], seed: int = 0) -> Choice:
-    """The best single trial, the vote or the stack: whichever way of choosing holds up on unseen rows.
+    """The single trial the held-out rows support, or an ensemble whose gain over it is clear.
 
-    ``vote_pool`` is what the vote picked its members from (the ensemble candidates).
+    ``single_best`` is the search's best (used when no trial has predictions on every
+    held-out row); ``vote_pool`` is what the vote picked its members from.
     """
     complete = [r for r in trials if r.complete and not r.components]
-    parts = _parts(data, seed)
-    if not single_best.complete or not ensembles or len(complete) < 2 or parts is None:
-        return Choice(chosen=single_best, losses={})
-    rows = data.oof_rows
-    losses = {"single": _pooled_loss(data, rows, parts, lambda fit: _best_on(complete, data, fit).predictions)}
-    chosen, best = single_best, losses["single"]
+    if not single_best.complete or not complete:
+        return Choice(chosen=single_best, single=single_best)
+    every = np.arange(len(data.oof_rows))
+    single = pick_single(complete, data, every, seed)
+    reasons = []
+    if single is not single_best:
+        reasons.append(f"Its {data.metric.value} is tied with the best single trial's ({single_best.learner}, trial "
+                       f"{single_best.trial_id}: within one standard error over {TIE_PARTS} parts of the held-out "
+                       "rows), and its log loss is the lowest of the tied trials.")
+    choice = Choice(chosen=single, single=single, reasons=reasons)
+    parts = _parts(data, every, CHOICE_PARTS, seed)
+    if not ensembles or len(complete) < 2 or parts is None:
+        return choice
+    # Each part scored by the choice made without it; the parts' spread gives a gain its standard error.
+    single_parts = np.array([_loss(data, held, pick_single(complete, data, fit, seed).predictions)
+                             for fit, held in parts])
+    choice.losses["single"] = float(single_parts.mean())
+    best_gain, best_error = 0.0, math.inf
     for ensemble in ensembles:
         if ensemble.learner == "VotingEnsemble":
             def blend(fit: np.ndarray, pool: list[TrialResult] = vote_pool) -> np.ndarray:
                 weights = greedy_weights(pool, data, fit)
                 return sum(w * m.predictions for w, m in zip(weights, pool) if w > 0)
 
-            loss = _pooled_loss(data, rows, parts, blend)
+            part_losses = np.array([_loss(data, held, blend(fit)) for fit, held in parts])
         else:  # the stack's predictions are already out-of-fold for its meta-model
-            loss = ensemble.loss
-        losses[ensemble.learner] = loss
-        if loss < best - 1e-12:
-            chosen, best = ensemble, loss
-    return Choice(chosen=chosen, losses=losses)
+            part_losses = np.array([_loss(data, held, ensemble.predictions) for _, held in parts])
+        choice.losses[ensemble.learner] = float(part_losses.mean())
+        gains = single_parts - part_losses
+        gain, error = float(gains.mean()), float(gains.std(ddof=1) / math.sqrt(len(gains)))
+        if not gain > 0:
+            continue
+        if gain >= ENSEMBLE_EVIDENCE * error and gain > best_gain:
+            choice.chosen, best_gain, best_error = ensemble, gain, error
+        elif choice.chosen is single:
+            reasons.append(f"The {ensemble.learner} gained {gain:.4f} over it, under {ENSEMBLE_EVIDENCE:g} "
+                           f"standard errors (one is {error:.4f}): the simpler model stands.")
+    if choice.chosen is not single:
+        ratio = best_gain / max(best_error, 1e-12)
+        gained = (f"It gained {best_gain:.4f} over the single trial ({single.learner}, trial {single.trial_id}), "
+                  f"{ratio:.1f} standard errors.")
+        choice.reasons = [gained]
+    return choice
 
 
-def _best_on(complete: list[TrialResult], data: TrialData, fit: np.ndarray) -> TrialResult:
-    rows = data.oof_rows[fit]
-    return min(complete, key=lambda r: (_loss(data, rows, r.predictions[fit]), r.trial_id))
+def pick_single(complete: list[TrialResult], data: TrialData, positions: np.ndarray, seed: int = 0) -> TrialResult:
+    """The best single trial on ``positions`` (indices into the held-out rows); for classification, the lowest
+    log loss among those tied with it on the primary metric."""
+    rows = data.oof_rows[positions]
+    losses = [_loss(data, positions, r.predictions) for r in complete]
+    order = sorted(range(len(complete)), key=lambda i: (losses[i], complete[i].trial_id))
+    best = complete[order[0]]
+    if data.task is not Task.CLASSIFICATION:
+        return best
+    parts = _parts(data, positions, TIE_PARTS, seed)
+    if parts is None:
+        return best
+    best_parts = _part_losses(data, positions, best.predictions, parts)
+    tied = [best]
+    for i in order[1:]:
+        difference = _part_losses(data, positions, complete[i].predictions, parts) - best_parts
+        if difference.mean() <= difference.std(ddof=1) / math.sqrt(len(parts)):
+            tied.append(complete[i])
+    truth, weights = data.y[rows].astype(int), data.weights_at(rows)
+    return min(tied, key=lambda r: (_log_loss(truth, r.predictions[positions], weights), r.trial_id))
 
 
-def _pooled_loss(data: TrialData, rows: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]],
-                 predict: Callable[[np.ndarray], np.ndarray]) -> float:
-    """Each part predicted by the choice made on the other parts; the loss of those pooled predictions."""
-    pooled: np.ndarray | None = None
-    for fit, held in parts:
-        predicted = np.asarray(predict(fit))
-        if pooled is None:
-            pooled = np.zeros_like(predicted, dtype=float)
-        pooled[held] = predicted[held]
-    return _loss(data, rows, pooled)
+def _part_losses(data: TrialData, positions: np.ndarray, prediction: np.ndarray,
+                 parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    return np.array([_loss(data, held, prediction) for _, held in parts])
 
 
-def _loss(data: TrialData, rows: np.ndarray, prediction: np.ndarray) -> float:
-    return loss_of(data.metric, primary_score(data.task, data.metric, data.y[rows], prediction, data.classes,
-                                              data.y_range, weights=data.weights_at(rows)))
+def _loss(data: TrialData, positions: np.ndarray, prediction: np.ndarray) -> float:
+    """The primary metric's loss of ``prediction`` (aligned with the held-out rows) on ``positions``."""
+    rows = data.oof_rows[positions]
+    return loss_of(data.metric, primary_score(data.task, data.metric, data.y[rows], prediction[positions],
+                                              data.classes, data.y_range, weights=data.weights_at(rows)))
 
 
-def _parts(data: TrialData, seed: int) -> list[tuple[np.ndarray, np.ndarray]] | None:
-    """Positions (into the held-out rows) of each part: stratified by class for classification."""
+def _log_loss(truth: np.ndarray, proba: np.ndarray, weights: np.ndarray | None) -> float:
+    picked = np.clip(proba[np.arange(len(truth)), truth], 1e-15, 1.0)
+    return float(np.average(-np.log(picked), weights=weights))
+
+
+def _parts(data: TrialData, positions: np.ndarray, n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """``n`` parts of ``positions`` (stratified by class for classification) as (rest, part); None when too few."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    y = data.y[data.oof_rows]
-    if len(y) < 2 * CHOICE_PARTS:
+    y = data.y[data.oof_rows[positions]]
+    if len(y) < 2 * n:
         return None
     if data.task is Task.CLASSIFICATION:
         counts = np.bincount(y.astype(int))
-        if counts[counts > 0].min() < CHOICE_PARTS:
+        if counts[counts > 0].min() < n:
             return None
-        splitter = StratifiedKFold(CHOICE_PARTS, shuffle=True, random_state=seed)
-        return list(splitter.split(np.zeros(len(y)), y))
-    return list(KFold(CHOICE_PARTS, shuffle=True, random_state=seed).split(np.zeros(len(y))))
+        split = StratifiedKFold(n, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+    else:
+        split = KFold(n, shuffle=True, random_state=seed).split(np.zeros(len(y)))
+    return [(positions[fit], positions[held]) for fit, held in split]

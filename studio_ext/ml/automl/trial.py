@@ -13,6 +13,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -45,9 +46,10 @@ class TrialData:
     def weights_at(self, rows: np.ndarray) -> np.ndarray | None:
         return None if self.weights is None else self.weights[rows]
 
-    @property
+    @cached_property
     def oof_rows(self) -> np.ndarray:
-        """Rows with a held-out prediction: all of them for k-fold, the validation part otherwise."""
+        """Rows with a held-out prediction: all of them for k-fold, the validation part otherwise (computed once:
+        the final choice asks thousands of times)."""
         return np.unique(np.concatenate([valid for _, valid in self.splits]))
 
     @property

@@ -87,3 +87,51 @@ def test_the_primary_metric_alone_matches_the_full_scores() -> None:
         assert alone == pytest.approx(full["AUC_weighted"])
         accuracy = primary_score(Task.CLASSIFICATION, PrimaryMetric.ACCURACY, y, proba, np.arange(k))
         assert accuracy == pytest.approx(full["accuracy"])
+
+
+def test_a_tie_on_the_primary_metric_goes_to_the_better_calibrated_trial() -> None:
+    # Two trials that rank the rows almost alike; one is overconfident. AUC cannot tell them apart on 200 rows,
+    # the log loss can: the calibrated one is chosen over the one whose AUC is higher by a hair.
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, ROWS)
+    data = five_folds(y)
+    signal = y + rng.normal(0, 0.7, ROWS)
+    calibrated = trial(1, sigmoid(2 * (signal - 0.5)), data, "LogisticRegression")
+    sharper = signal + rng.normal(0, 0.05, ROWS)
+    overconfident = trial(2, np.clip(sigmoid(40 * (sharper - 0.5)), 1e-6, 1 - 1e-6), data, "LightGBM")
+    if overconfident.loss >= calibrated.loss:  # make the overconfident one the leaderboard's best
+        overconfident.loss = calibrated.loss - 1e-4
+    assert overconfident.metrics["log_loss"] > calibrated.metrics["log_loss"]
+    choice = choose_final(overconfident, [], [calibrated, overconfident], data, vote_pool=[])
+    assert choice.chosen is calibrated and choice.single is calibrated
+    assert "log loss is the lowest of the tied trials" in choice.describe(PrimaryMetric.AUC_WEIGHTED)
+
+
+def test_a_clear_lead_on_the_primary_metric_is_not_overruled_by_the_log_loss() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, ROWS)
+    data = five_folds(y)
+    strong = trial(1, np.clip(sigmoid(200 * (y + rng.normal(0, 0.3, ROWS) - 0.5)), 1e-6, 1 - 1e-6), data, "LightGBM")
+    weak_but_calm = trial(2, 0.4 + 0.2 * sigmoid(y + rng.normal(0, 1.5, ROWS)), data, "LogisticRegression")
+    assert weak_but_calm.metrics["log_loss"] < strong.metrics["log_loss"]
+    assert strong.metrics["AUC_weighted"] > weak_but_calm.metrics["AUC_weighted"] + 0.1
+    assert choose_final(strong, [], [strong, weak_but_calm], data, vote_pool=[]).chosen is strong
+
+
+def test_an_ensemble_needs_a_gain_of_two_standard_errors_to_replace_the_single_trial() -> None:
+    # Two trials of the same signal with independent small noise: their vote is a little better, but not by a
+    # margin the held-out rows can vouch for, so the single trial stands and the reason is given.
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 2, ROWS)
+    data = five_folds(y)
+    base = y + rng.normal(0, 0.9, ROWS)
+    trials = [trial(1, sigmoid(base + rng.normal(0, 0.3, ROWS)), data, "LightGBM"),
+              trial(2, sigmoid(base + rng.normal(0, 0.3, ROWS)), data, "XGBoostClassifier")]
+    pool = ens.candidates(trials)
+    vote = ens.vote(pool, data, 3)
+    assert vote is not None
+    single = min(trials, key=lambda r: r.loss)
+    choice = choose_final(single, [vote], trials, data, vote_pool=pool)
+    assert choice.chosen is choice.single
+    if choice.losses["VotingEnsemble"] < choice.losses["single"]:
+        assert "the simpler model stands" in choice.describe(PrimaryMetric.AUC_WEIGHTED)
