@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from studio_ext.ml.automl import ensemble as ens
-from studio_ext.ml.automl.metrics import PrimaryMetric, Task, loss_of, primary_score, score
-from studio_ext.ml.automl.selection import choose_final
+from studio_ext.ml.automl.metrics import PrimaryMetric, Task, auc_of_rows, loss_of, primary_score, score
+from studio_ext.ml.automl.selection import choose_final, pick_single
 from studio_ext.ml.automl.trial import TrialData, TrialResult, TrialStatus
 
 ROWS = 200
@@ -135,3 +135,36 @@ def test_an_ensemble_needs_a_gain_of_two_standard_errors_to_replace_the_single_t
     assert choice.chosen is choice.single
     if choice.losses["VotingEnsemble"] < choice.losses["single"]:
         assert "the simpler model stands" in choice.describe(PrimaryMetric.AUC_WEIGHTED)
+
+
+def test_ranking_every_trial_at_once_picks_as_scoring_them_one_by_one() -> None:
+    # Unweighted binary AUC ranks all trials in one pass; with weights (all ones here) each trial is scored on
+    # its own. Both must tie and choose alike, trees' tied probabilities included.
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, ROWS)
+    data = five_folds(y)
+    base = 2 * (y - 0.5) + rng.normal(0, 1.0, ROWS)
+    trials = []
+    for i in range(40):  # near-alike rankings, calibrated differently: many ties for the log loss to settle
+        positive = sigmoid((0.5 + 0.1 * i) * (base + rng.normal(0, 0.15, ROWS)))
+        if i % 3 == 0:
+            positive = np.round(positive, 1)  # a forest's few distinct values
+        trials.append(trial(i + 1, positive, data, "LightGBM"))
+    weighted = TrialData(X=data.X, y=y, splits=data.splits, task=data.task, metric=data.metric, classes=data.classes,
+                         weights=np.ones(ROWS))
+    every = np.arange(ROWS)
+    best = min(trials, key=lambda r: r.loss)
+    picked = pick_single(trials, data, every)
+    assert picked is not best, "the setting does produce ties settled by the log loss"
+    for positions in (every, every[every % 5 != 0]):
+        assert pick_single(trials, data, positions) is pick_single(trials, weighted, positions)
+
+
+def test_auc_of_rows_matches_scikit_learn_with_ties() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(8)
+    truth = rng.integers(0, 2, 150).astype(bool)
+    scores = np.round(rng.uniform(size=(6, 150)) + 0.3 * truth, 1)
+    expected = [roc_auc_score(truth, row) for row in scores]
+    assert auc_of_rows(truth, scores) == pytest.approx(expected)
