@@ -15,7 +15,8 @@ Three rules keep the choice to what the rows can support:
   vote's greedy blend) is made on all parts of the held-out rows but one and scored
   on that one, in turn. The stack's predictions are already out-of-fold.
 * **Evidence.** An ensemble replaces the single trial only when its cross-fitted
-  gain is at least twice its standard error; otherwise the simpler model stands.
+  gain passes a one-sided paired t-test over the parts at 97.5 % (2.78 standard errors with 5
+  parts); otherwise the simpler model stands.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from .ensemble import greedy_weights
 from .metrics import PrimaryMetric, Task, auc_of_rows, loss_of, primary_score
 from .trial import TrialData, TrialResult
 
-__all__ = ["CHOICE_PARTS", "ENSEMBLE_EVIDENCE", "TIE_PARTS", "Choice", "choose_final", "pick_single"]
+__all__ = ["CHOICE_PARTS", "ENSEMBLE_CONFIDENCE", "TIE_PARTS", "Choice", "choose_final", "pick_single"]
 
 CHOICE_PARTS = 5  # cross-fitting of each way of choosing
 TIE_PARTS = 10  # parts of the held-out rows that give a difference its standard error
-ENSEMBLE_EVIDENCE = 2.0  # standard errors an ensemble's gain must reach to replace the single trial
+ENSEMBLE_CONFIDENCE = 0.975  # one-sided: a paired t-test over the parts that an ensemble's gain is real
 
 
 @dataclass
@@ -80,6 +81,7 @@ def choose_final(single_best: TrialResult, ensembles: list[TrialResult], trials:
     single_parts = np.array([_loss(data, held, pick_single(complete, data, fit, seed).predictions)
                              for fit, held in parts])
     choice.losses["single"] = float(single_parts.mean())
+    needed = _t_quantile(ENSEMBLE_CONFIDENCE, len(parts) - 1)  # standard errors a gain must reach: 2.78 for 5 parts
     best_gain, best_error = 0.0, math.inf
     for ensemble in ensembles:
         if ensemble.learner == "VotingEnsemble":
@@ -95,11 +97,11 @@ def choose_final(single_best: TrialResult, ensembles: list[TrialResult], trials:
         gain, error = float(gains.mean()), float(gains.std(ddof=1) / math.sqrt(len(gains)))
         if not gain > 0:
             continue
-        if gain >= ENSEMBLE_EVIDENCE * error and gain > best_gain:
+        if gain >= needed * error and gain > best_gain:
             choice.chosen, best_gain, best_error = ensemble, gain, error
         elif choice.chosen is single:
-            reasons.append(f"The {ensemble.learner} gained {gain:.4f} over it, under {ENSEMBLE_EVIDENCE:g} "
-                           f"standard errors (one is {error:.4f}): the simpler model stands.")
+            reasons.append(f"The {ensemble.learner} gained {gain:.4f} over it, under {needed:.2f} standard errors "
+                           f"(one is {error:.4f}; a paired t-test over {len(parts)} parts): the simpler model stands.")
     if choice.chosen is not single:
         ratio = best_gain / max(best_error, 1e-12)
         gained = (f"It gained {best_gain:.4f} over the single trial ({single.learner}, trial {single.trial_id}), "
@@ -157,6 +159,12 @@ def _loss(data: TrialData, positions: np.ndarray, prediction: np.ndarray) -> flo
     rows = data.oof_rows[positions]
     return loss_of(data.metric, primary_score(data.task, data.metric, data.y[rows], prediction[positions],
                                               data.classes, data.y_range, weights=data.weights_at(rows)))
+
+
+def _t_quantile(confidence: float, dof: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(confidence, dof))
 
 
 def _log_loss(truth: np.ndarray, proba: np.ndarray, weights: np.ndarray | None) -> float:
