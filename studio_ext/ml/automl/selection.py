@@ -67,7 +67,8 @@ def choose_final(single_best: TrialResult, ensembles: list[TrialResult], trials:
     if not single_best.complete or not complete:
         return Choice(chosen=single_best, single=single_best)
     every = np.arange(len(data.oof_rows))
-    single = pick_single(complete, data, every, seed)
+    stacked = _positive_scores(complete, data)  # once for the six picks below
+    single = pick_single(complete, data, every, seed, stacked=stacked)
     reasons = []
     if single is not single_best:
         reasons.append(f"Its {data.metric.value} is tied with the best single trial's ({single_best.learner}, trial "
@@ -78,7 +79,7 @@ def choose_final(single_best: TrialResult, ensembles: list[TrialResult], trials:
     if not ensembles or len(complete) < 2 or parts is None:
         return choice
     # Each part scored by the choice made without it; the parts' spread gives a gain its standard error.
-    single_parts = np.array([_loss(data, held, pick_single(complete, data, fit, seed).predictions)
+    single_parts = np.array([_loss(data, held, pick_single(complete, data, fit, seed, stacked=stacked).predictions)
                              for fit, held in parts])
     choice.losses["single"] = float(single_parts.mean())
     needed = _t_quantile(ENSEMBLE_CONFIDENCE, len(parts) - 1)  # standard errors a gain must reach: 2.78 for 5 parts
@@ -110,10 +111,13 @@ def choose_final(single_best: TrialResult, ensembles: list[TrialResult], trials:
     return choice
 
 
-def pick_single(complete: list[TrialResult], data: TrialData, positions: np.ndarray, seed: int = 0) -> TrialResult:
+def pick_single(complete: list[TrialResult], data: TrialData, positions: np.ndarray, seed: int = 0, *,
+                stacked: np.ndarray | None = None) -> TrialResult:
     """The best single trial on ``positions`` (indices into the held-out rows); for classification, the lowest
-    log loss among those tied with it on the primary metric."""
-    stacked = _positive_scores(complete, data)
+    log loss among those tied with it on the primary metric. ``stacked``: :func:`_positive_scores` of
+    ``complete``, when the caller picks several times."""
+    if stacked is None:
+        stacked = _positive_scores(complete, data)
     losses = _loss_matrix(complete, data, [positions], stacked)[:, 0]
     order = sorted(range(len(complete)), key=lambda i: (losses[i], complete[i].trial_id))
     best = complete[order[0]]
