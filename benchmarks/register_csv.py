@@ -138,7 +138,7 @@ def main() -> None:
         import pyarrow.parquet  # noqa: F401
 
         if args.task.startswith("ours"):
-            import studio_ext.backends.local.data  # noqa: F401
+            import studio_ext.backends.local.data.service  # noqa: F401
         baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         result = TASKS[args.task](args.csv, args.work)
         result["baseline_mb"] = baseline

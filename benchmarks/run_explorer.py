@@ -65,8 +65,7 @@ METRICS = ["accuracy", "auc", "f1", "loss", "precision"]
 def build_store(path: Path, n_runs: int, n_steps: int, batch: int = 10_000) -> tuple[Any, str, str]:
     """Create a workspace whose MLflow store holds ``n_runs`` runs and one long run (see above)."""
     from studio_ext import Workspace
-    from studio_ext.backends.local import tracking
-
+    from studio_ext.backends.local.core import tracking
     ws = Workspace.create(path)
     uri = ws._backend.tracking_uri
     exp_id = tracking.ensure_experiment(uri, ws._backend.artifacts_uri, "bench")

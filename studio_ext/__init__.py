@@ -4,12 +4,12 @@
     ws = Workspace.create("my-ws")
 """
 
-from . import automl
-from ._builders import command
-from ._jupyter_hooks import _jupyter_labextension_paths, _jupyter_server_extension_points  # noqa: F401
-from .entities import Environment, Input, Output
-from .errors import StudioError
-from .workspace import Workspace
+from studio_ext import automl
+from studio_ext._builders import command
+from studio_ext._jupyter_hooks import _jupyter_labextension_paths, _jupyter_server_extension_points  # noqa: F401
+from studio_ext.entities import Environment, Input, Output
+from studio_ext.errors import StudioError
+from studio_ext.workspace import Workspace
 
 __all__ = ["Environment", "Input", "Output", "StudioError", "Workspace", "automl", "command"]
 __version__ = "0.1.0"

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .entities._automl import AutoMLJob, FeaturizationMode, ForecastingJob, data_reference
+from studio_ext.entities._automl import AutoMLJob, FeaturizationMode, ForecastingJob, data_reference
 
 __all__ = ["azure_dict", "azure_yaml", "azure_code", "studio_code"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .entities import CommandJob, Environment, Output
+from studio_ext.entities import CommandJob, Environment, Output
 
 
 def command(

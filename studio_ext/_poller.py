@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Generic, TypeVar
 
-from .errors import StudioError
+from studio_ext.errors import StudioError
 
 T = TypeVar("T")
 

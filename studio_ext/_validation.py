@@ -7,7 +7,7 @@ import re
 import urllib.parse
 from pathlib import Path
 
-from .errors import InvalidInput, UnsafePath
+from studio_ext.errors import InvalidInput, UnsafePath
 
 # Azure ML asset names: letters, digits, '-', '_', '.', starting with a letter or digit.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")

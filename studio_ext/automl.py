@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._automl_code import azure_code, azure_yaml, studio_code
-from .entities._automl import (
+from studio_ext._automl_code import azure_code, azure_yaml, studio_code
+from studio_ext.entities._automl import (
     AutoMLJob,
     ClassificationJob,
     ColumnTransformerParams,

@@ -11,7 +11,7 @@ import importlib
 import sys
 from typing import Sequence
 
-from .errors import StudioError
+from studio_ext.errors import StudioError
 
 GROUPS = [
     "workspace",  # init, info, server, studio

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from ._builders import command
-from .entities import Input
-from .workspace import Workspace
+from studio_ext._builders import command
+from studio_ext.entities import Input
+from studio_ext.workspace import Workspace
 
 ASSETS = Path(__file__).with_name("demo_assets")
 
@@ -34,7 +34,7 @@ def step_register_dataset(ctx: DemoContext) -> None:
     """Write scikit-learn's diabetes table as a European-style CSV and register it with read options."""
     from sklearn.datasets import load_diabetes
 
-    from .entities import Data
+    from studio_ext.entities import Data
 
     frame = load_diabetes(as_frame=True).frame
     csv = ctx.ws.path / "demo-data" / "diabetes.csv"
@@ -72,7 +72,7 @@ def step_training_job(ctx: DemoContext) -> None:
 
 def step_compute_cluster(ctx: DemoContext) -> None:
     """Create a small Dask cluster, run the training script on one of its nodes, show the node counts."""
-    from .entities import AmlCompute
+    from studio_ext.entities import AmlCompute
 
     cluster = ctx.ws.compute.begin_create_or_update(AmlCompute(
         name="demo-cluster", min_instances=0, max_instances=2, idle_time_before_scale_down=60)).result(timeout=300)
@@ -101,7 +101,7 @@ def step_model_endpoint(ctx: DemoContext) -> None:
     """Register the training job's model, deploy it to a real-time endpoint and call it with its key."""
     import httpx
 
-    from .entities import ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
+    from studio_ext.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
 
     job = ctx.facts["training_job"]
     model = ctx.ws.models.create_or_update(Model(
@@ -135,7 +135,7 @@ def step_run_explorer(ctx: DemoContext) -> None:
 
 def step_automl(ctx: DemoContext) -> None:
     """Run a 20-second AutoML regression on the registered dataset; show the leaderboard's top and the best model."""
-    from . import automl
+    from studio_ext import automl
 
     job = automl.regression(training_data=Input(type="mltable", path=ctx.facts["dataset"]), target_column_name="target",
                             primary_metric="r2_score", experiment_name="diabetes-automl", test_data_size=0.2)
@@ -157,8 +157,8 @@ def step_automl(ctx: DemoContext) -> None:
 
 def step_explain_and_assess(ctx: DemoContext) -> None:
     """Explain the demo model on its dataset (a job under its training job) and assess fairness by sex."""
-    from .entities import Model
-    from .errors import NotFound
+    from studio_ext.entities import Model
+    from studio_ext.errors import NotFound
 
     try:
         model = ctx.ws.models.get("diabetes-ridge")

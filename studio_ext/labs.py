@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import NotFound, StudioError
-from .workspace import Workspace
+from studio_ext.errors import NotFound, StudioError
+from studio_ext.workspace import Workspace
 
 
 class LabCheckError(StudioError):

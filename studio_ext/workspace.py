@@ -22,10 +22,10 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import WorkspaceError
+from studio_ext.errors import WorkspaceError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .backends.local import LocalBackend
+    from studio_ext.backends.local import LocalBackend
 
 WORKSPACE_FILE = "workspace.toml"
 AZURE_CONFIG_FILE = "config.json"
@@ -42,7 +42,7 @@ class Workspace:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        from .backends.local import LocalBackend
+        from studio_ext.backends.local import LocalBackend
 
         self.path = Path(path).expanduser().resolve()
         toml_path = self.path / WORKSPACE_FILE
@@ -82,7 +82,7 @@ class Workspace:
         exist_ok: bool = True,
     ) -> "Workspace":
         """Create a local workspace folder (safe when several processes race), then open it."""
-        from .backends.local.bootstrap import create_workspace
+        from studio_ext.backends.local.core.bootstrap import create_workspace
 
         create_workspace(
             Path(path).expanduser().resolve(),

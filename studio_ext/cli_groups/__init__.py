@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..workspace import Workspace
+from studio_ext.workspace import Workspace
 
 
 def open_workspace(args: argparse.Namespace) -> Workspace:

@@ -8,9 +8,9 @@ import time
 import warnings
 from typing import Any
 
-from .._poller import Poller
-from ..entities import AmlCompute, AttachedCompute, Compute, ComputeInstance
-from . import open_workspace, print_table
+from studio_ext._poller import Poller
+from studio_ext.entities import AmlCompute, AttachedCompute, Compute, ComputeInstance
+from studio_ext.cli_groups import open_workspace, print_table
 
 _KINDS = {"instance": "ComputeInstance", "cluster": "AmlCompute", "attached": "AttachedCompute"}
 

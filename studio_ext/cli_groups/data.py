@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..entities import Data, Datastore
-from ..entities._data import redact_url
-from . import open_workspace, print_table
-from .jobs import _pairs  # the same KEY=VALUE parsing as `job submit --tag`
+from studio_ext.entities import Data, Datastore
+from studio_ext.entities._data import redact_url
+from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.cli_groups.jobs import _pairs  # the same KEY=VALUE parsing as `job submit --tag`
 
 
 def register(sub: argparse._SubParsersAction) -> None:

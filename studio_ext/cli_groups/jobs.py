@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from .._builders import command
-from ..entities import Input
-from ..errors import InvalidInput
-from . import open_workspace, print_table
+from studio_ext._builders import command
+from studio_ext.entities import Input
+from studio_ext.errors import InvalidInput
+from studio_ext.cli_groups import open_workspace, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,7 +72,7 @@ def _parse_input(value: str) -> object:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from ..entities import Output
+    from studio_ext.entities import Output
 
     ws = open_workspace(args)
     job = command(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..entities import Model
-from . import open_workspace, print_table
-from .jobs import _pairs
+from studio_ext.entities import Model
+from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.cli_groups.jobs import _pairs
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..workspace import Workspace
-from . import open_workspace
+from studio_ext.workspace import Workspace
+from studio_ext.cli_groups import open_workspace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,8 +44,7 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from ..serving import supervisor
-
+    from studio_ext.backends.local.runtime import supervisor
     ws = open_workspace(args)
     b = ws._backend
     running = supervisor.is_running(ws.path)
@@ -64,8 +63,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _server(args: argparse.Namespace) -> int:
-    from ..serving import supervisor
-
+    from studio_ext.backends.local.runtime import supervisor
     ws = open_workspace(args)
     if args.action == "status":
         print("running" if supervisor.is_running(ws.path) else "not running")
@@ -78,7 +76,7 @@ def _server(args: argparse.Namespace) -> int:
 
 
 def _studio(args: argparse.Namespace) -> int:
-    from ..demo import prepare_demo_workspace
+    from studio_ext.demo import prepare_demo_workspace
 
     path = Path(args.path).resolve()
     ws = prepare_demo_workspace(path)

@@ -1,6 +1,6 @@
 """Plain dataclasses shared by every backend, as ``azure.ai.ml.entities``."""
 
-from ._compute import (
+from studio_ext.entities._compute import (
     AmlCompute,
     AttachedCompute,
     CapacityWarning,
@@ -10,7 +10,7 @@ from ._compute import (
     ComputeState,
     ComputeType,
 )
-from ._data import (
+from studio_ext.entities._data import (
     ColumnProfile,
     ColumnSchema,
     ColumnType,
@@ -24,10 +24,10 @@ from ._data import (
     HeaderMode,
     SourcePreview,
 )
-from ._environment import Environment
-from ._job import TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
-from ._insight import InsightKind, InsightRecord
-from ._run import (
+from studio_ext.entities._environment import Environment
+from studio_ext.entities._job import TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
+from studio_ext.entities._insight import InsightKind, InsightRecord
+from studio_ext.entities._run import (
     ArtifactContent,
     ArtifactInfo,
     ExperimentSummary,
@@ -38,8 +38,8 @@ from ._run import (
     RunPage,
     RunSummary,
 )
-from ._model import Model, ModelType, Serialization
-from ._automl import (
+from studio_ext.entities._model import Model, ModelType, Serialization
+from studio_ext.entities._automl import (
     AutoMLJob,
     AutoMLRun,
     AutoMLTrial,
@@ -55,7 +55,7 @@ from ._automl import (
     RegressionJob,
     TrainingSettings,
 )
-from ._endpoint import (
+from studio_ext.entities._endpoint import (
     CodeConfiguration,
     DeploymentState,
     EndpointAuthKeys,

@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._job import Input, Job
+from studio_ext.entities._job import Input, Job
 
 
 class FeaturizationMode(str, enum.Enum):

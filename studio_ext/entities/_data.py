@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from ..errors import InvalidInput
+from studio_ext.errors import InvalidInput
 
 _SECRET = "***"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ._model import Model
+from studio_ext.entities._model import Model
 
 
 class ProvisioningState(str, enum.Enum):

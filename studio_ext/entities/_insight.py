@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ._job import JobStatus
+from studio_ext.entities._job import JobStatus
 
 
 class InsightKind(str, enum.Enum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ._job import JobStatus
+from studio_ext.entities._job import JobStatus
 
 
 @dataclass(kw_only=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._handlers import StudioState, setup_handlers
+from studio_ext.jupyter._handlers import StudioState, setup_handlers
 
 __all__ = ["StudioState", "setup_handlers"]
 

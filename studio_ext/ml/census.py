@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import MissingDependency
+from studio_ext.errors import MissingDependency
 
 COLUMNS = [
     "age", "workclass", "fnlwgt", "education", "education_num", "marital_status", "occupation",

@@ -31,8 +31,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..entities._data import ColumnType, DelimitedReadOptions, HeaderMode
-from ..errors import InvalidInput
+from studio_ext.entities._data import ColumnType, DelimitedReadOptions, HeaderMode
+from studio_ext.errors import InvalidInput
 
 __all__ = ["ConversionResult", "TextSource", "convert_to_parquet", "preview_bytes", "sniff_delimiter"]
 

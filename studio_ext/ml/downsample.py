@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import InvalidInput
+from studio_ext.errors import InvalidInput
 
 #: Fewer points than this are never worth downsampling (LTTB needs 3 buckets).
 MIN_POINTS = 3

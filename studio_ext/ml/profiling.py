@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from ..entities._data import ColumnProfile, DataProfile
+from studio_ext.entities._data import ColumnProfile, DataProfile
 
 __all__ = ["QUANTILES", "profile_parquet"]
 

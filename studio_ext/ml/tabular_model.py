@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidInput
+from studio_ext.errors import InvalidInput
 
 
 class Task(str, enum.Enum):

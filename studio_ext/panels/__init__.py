@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..workspace import Workspace
+    from studio_ext.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ PAGES: dict[str, Page] = {page.id: page for page in _PAGE_LIST}
 
 def open_page(page_id: str, workspace: "Workspace | str | None" = None) -> Any:
     """Build the panel of ``page_id`` for a workspace (an object, a path, or found by config)."""
-    from ..errors import NotFound
-    from ..workspace import Workspace
+    from studio_ext.errors import NotFound
+    from studio_ext.workspace import Workspace
 
     if page_id not in PAGES:
         raise NotFound(f"There is no studio page {page_id!r}. Pages: {', '.join(PAGES) or 'none'}.")

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import ipywidgets as widgets
 
-from ..entities import JobStatus
-from ..errors import StudioError
-from ._widgets import Message
+from studio_ext.entities import JobStatus
+from studio_ext.errors import StudioError
+from studio_ext.panels._widgets import Message
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..workspace import Workspace
+    from studio_ext.workspace import Workspace
 
 STYLE = {"description_width": "140px"}
 

@@ -29,7 +29,7 @@ from typing import Any, Callable, Hashable, Iterable, Sequence
 
 import ipywidgets as widgets
 
-from ..entities import JobStatus
+from studio_ext.entities import JobStatus
 
 log = logging.getLogger("studio_ext.panels")
 

@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from ..entities import TERMINAL_STATES, Input, JobStatus
-from ..entities._automl import BlockedTransformer, ColumnPurpose, ForecastingJob
-from ..errors import InvalidInput, StudioError
-from ..ml.automl import CLASSIFICATION_METRICS, REGRESSION_METRICS, Task, learners_for
-from ._widgets import CodeBox, Message, SharedPoller, format_duration, format_value, html_table, show_figures, \
+from studio_ext.entities import TERMINAL_STATES, Input, JobStatus
+from studio_ext.entities._automl import BlockedTransformer, ColumnPurpose, ForecastingJob
+from studio_ext.errors import InvalidInput, StudioError
+from studio_ext.ml.automl import CLASSIFICATION_METRICS, REGRESSION_METRICS, Task, learners_for
+from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, format_duration, format_value, html_table, show_figures, \
     status_badge
-from .automl_charts import best_metric_over_time, importance_figure, report_figures
+from studio_ext.panels.automl_charts import best_metric_over_time, importance_figure, report_figures
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..workspace import Workspace
+    from studio_ext.workspace import Workspace
 
 __all__ = ["AutoMLWizard", "AutoMLResults"]
 log = logging.getLogger("studio_ext.panels.automl")
@@ -297,7 +297,7 @@ class AutoMLWizard(widgets.VBox):
 
     def build_job(self) -> Any:
         """The AutoML job the current settings describe (not submitted)."""
-        from .. import automl
+        from studio_ext import automl
 
         task = self.task.value
         kwargs: dict[str, Any] = dict(
@@ -533,7 +533,7 @@ class AutoMLResults(widgets.VBox):
 
     def open_explanation(self) -> Any:
         """Open the best model's explanation dashboard below the report."""
-        from .explanation import ExplanationDashboard
+        from studio_ext.panels.explanation import ExplanationDashboard
 
         if self._explanation is None:
             return None

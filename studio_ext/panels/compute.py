@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any, Callable
 import ipywidgets as widgets
 import traitlets
 
-from ..entities import (AmlCompute, AttachedCompute, CapacityWarning, Compute, ComputeInstance, ComputeState,
+from studio_ext.entities import (AmlCompute, AttachedCompute, CapacityWarning, Compute, ComputeInstance, ComputeState,
                         ComputeType)
-from ..errors import BackendUnavailable, StudioError
-from ._widgets import CodeBox, Message, SharedPoller, Subscription, html_table
+from studio_ext.errors import BackendUnavailable, StudioError
+from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, Subscription, html_table
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..workspace import Workspace
+    from studio_ext.workspace import Workspace
 
 _STATE_COLOURS = {
     ComputeState.RUNNING: "#107c10", ComputeState.FAILED: "#a4262c", ComputeState.STOPPED: "#797775",

@@ -13,7 +13,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..errors import StudioError
+from studio_ext.errors import StudioError
 
 
 def workspace_path_from_request() -> str | None:
@@ -25,8 +25,8 @@ def workspace_path_from_request() -> str | None:
 
 def build(page_id: str) -> Any:
     """The panel of ``page_id``, or a message widget that says what is missing."""
-    from . import PAGES, open_page
-    from ..workspace import Workspace
+    from studio_ext.panels import PAGES, open_page
+    from studio_ext.workspace import Workspace
 
     path = workspace_path_from_request()
     try:

@@ -17,9 +17,9 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import traitlets
 
-from ..entities import Data, DataProfile, DatastoreType
-from ..errors import StudioError
-from ._widgets import CodeBox, Message, format_value, html_table, show_figures
+from studio_ext.entities import Data, DataProfile, DatastoreType
+from studio_ext.errors import StudioError
+from studio_ext.panels._widgets import CodeBox, Message, format_value, html_table, show_figures
 
 STEPS = ("Source", "Settings", "Schema", "Confirm")
 SOURCES = (("Local file", "local"), ("Datastore path", "datastore"), ("Web URL", "url"), ("SQL query", "sql"))

@@ -21,7 +21,7 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
-from ..entities import (
+from studio_ext.entities import (
     CodeConfiguration,
     DeploymentState,
     KeyType,
@@ -29,11 +29,11 @@ from ..entities import (
     ManagedOnlineEndpoint,
     OnlineRequestSettings,
 )
-from ..errors import NotFound, StudioError
-from ._widgets import CodeBox, Message, SharedPoller, html_table, show_figures
+from studio_ext.errors import NotFound, StudioError
+from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, html_table, show_figures
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..workspace import Workspace
+    from studio_ext.workspace import Workspace
 
 _STATE_COLOURS = {"Healthy": "#107c10", "Succeeded": "#107c10", "Unhealthy": "#ca5010", "Failed": "#a4262c",
                   "Creating": "#8764b8", "Updating": "#8764b8", "Deleting": "#797775"}

@@ -17,15 +17,15 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from ..entities import JobStatus
-from ..errors import StudioError
-from . import explanation_charts as charts
-from ._insight_widgets import ModelDataPicker, ResultPicker, sdk_code
-from ._widgets import CodeBox, Message, SharedPoller, html_table, show_figures
+from studio_ext.entities import JobStatus
+from studio_ext.errors import StudioError
+from studio_ext.panels import explanation_charts as charts
+from studio_ext.panels._insight_widgets import ModelDataPicker, ResultPicker, sdk_code
+from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, html_table, show_figures
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..ml.explain import Explanation
-    from ..workspace import Workspace
+    from studio_ext.ml.explain import Explanation
+    from studio_ext.workspace import Workspace
 
 __all__ = ["ExplanationDashboard", "ExplanationView"]
 

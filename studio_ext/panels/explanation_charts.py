@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..ml.explain import Explanation
+    from studio_ext.ml.explain import Explanation
 
 MAX_POINTS = 5000
 SUMMARY_POINTS = 2000  # per feature: the summary draws one dot per row for every feature shown

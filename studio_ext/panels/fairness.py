@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import ipywidgets as widgets
 
-from ..entities import JobStatus
-from ..errors import StudioError
-from ..ml.fairness import FairnessAssessment, FairnessConstraint, MitigationMethod, MitigationResult
-from . import fairness_charts as charts
-from ._insight_widgets import ModelDataPicker, ResultPicker, sdk_code
-from ._widgets import CodeBox, Message, SharedPoller, format_value, html_table, show_figures
+from studio_ext.entities import JobStatus
+from studio_ext.errors import StudioError
+from studio_ext.ml.fairness import FairnessAssessment, FairnessConstraint, MitigationMethod, MitigationResult
+from studio_ext.panels import fairness_charts as charts
+from studio_ext.panels._insight_widgets import ModelDataPicker, ResultPicker, sdk_code
+from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, format_value, html_table, show_figures
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..workspace import Workspace
+    from studio_ext.workspace import Workspace
 
 __all__ = ["AssessmentView", "ComparisonView", "FairnessDashboard"]
 

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..ml.fairness import FairnessAssessment, MitigationResult
+    from studio_ext.ml.fairness import FairnessAssessment, MitigationResult
 
 _BAR, _OVERALL, _ORIGINAL, _FRONT, _OTHER = "#0078d4", "#605e5c", "#a4262c", "#107c10", "#8a8886"
 

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from ..entities._run import RunSummary
-from ..errors import InvalidInput, StudioError
-from ._widgets import CodeBox, Message, format_value, html_table, show_figures
+from studio_ext.entities._run import RunSummary
+from studio_ext.errors import InvalidInput, StudioError
+from studio_ext.panels._widgets import CodeBox, Message, format_value, html_table, show_figures
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..workspace import Workspace
+    from studio_ext.workspace import Workspace
 
 
 class RunCompare(widgets.VBox):

@@ -20,10 +20,10 @@ import numpy as np
 import plotly.graph_objects as go
 import traitlets
 
-from ..entities import TERMINAL_STATES
-from ..entities._run import LogTail, MetricHistory, RunSummary
-from ..errors import StudioError
-from ._widgets import (
+from studio_ext.entities import TERMINAL_STATES
+from studio_ext.entities._run import LogTail, MetricHistory, RunSummary
+from studio_ext.errors import StudioError
+from studio_ext.panels._widgets import (
     CodeBox,
     Message,
     SharedPoller,
@@ -36,7 +36,7 @@ from ._widgets import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..workspace import Workspace
+    from studio_ext.workspace import Workspace
 
 TABS = ("Overview", "Metrics", "Params & tags", "Logs", "Outputs + logs", "Child runs", "Lineage")
 PREVIEW_BYTES = 2_000_000

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from ..entities import TERMINAL_STATES, JobStatus
-from ..entities._run import RunPage, RunSummary
-from ..errors import StudioError
-from ._widgets import (
+from studio_ext.entities import TERMINAL_STATES, JobStatus
+from studio_ext.entities._run import RunPage, RunSummary
+from studio_ext.errors import StudioError
+from studio_ext.panels._widgets import (
     CodeBox,
     Message,
     SharedPoller,
@@ -29,11 +29,11 @@ from ._widgets import (
     html_table,
     status_badge,
 )
-from .run_compare import RunCompare
-from .run_details import RunDetails
+from studio_ext.panels.run_compare import RunCompare
+from studio_ext.panels.run_details import RunDetails
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..workspace import Workspace
+    from studio_ext.workspace import Workspace
 
 #: A first open with more runs than this to index builds the index in the background.
 INDEX_IN_BACKGROUND_ABOVE = 5_000

@@ -4,13 +4,13 @@ Each backend provides a class per Protocol; panels and the CLI type against thes
 only, so they work on every backend.
 """
 
-from ._automl import AutoMLOperations
-from ._compute import ComputeOperations
-from ._data import DataOperations, DatastoreOperations
-from ._endpoints import OnlineDeploymentOperations, OnlineEndpointOperations
-from ._insights import ExplanationOperations, FairnessOperations
-from ._jobs import EnvironmentOperations, JobOperations
-from ._models import ModelOperations
+from studio_ext.services._automl import AutoMLOperations
+from studio_ext.services._compute import ComputeOperations
+from studio_ext.services._data import DataOperations, DatastoreOperations
+from studio_ext.services._endpoints import OnlineDeploymentOperations, OnlineEndpointOperations
+from studio_ext.services._insights import ExplanationOperations, FairnessOperations
+from studio_ext.services._jobs import EnvironmentOperations, JobOperations
+from studio_ext.services._models import ModelOperations
 
 __all__ = [
     "AutoMLOperations",

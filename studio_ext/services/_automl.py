@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from ..entities import Model
-from ..entities._automl import AutoMLJob, AutoMLRun, AutoMLTrial
+from studio_ext.entities import Model
+from studio_ext.entities._automl import AutoMLJob, AutoMLRun, AutoMLTrial
 
 
 @runtime_checkable

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from .._poller import Poller
-from ..entities import Compute, ComputeNode, ComputeType
+from studio_ext._poller import Poller
+from studio_ext.entities import Compute, ComputeNode, ComputeType
 
 
 @runtime_checkable

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..entities._data import (
+from studio_ext.entities._data import (
     Data,
     DataConsumer,
     DataProfile,

@@ -3,8 +3,8 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol, runtime_checkable
 
-from .._poller import Poller
-from ..entities import EndpointAuthKeys, EndpointMetrics, KeyType, ManagedOnlineDeployment, ManagedOnlineEndpoint
+from studio_ext._poller import Poller
+from studio_ext.entities import EndpointAuthKeys, EndpointMetrics, KeyType, ManagedOnlineDeployment, ManagedOnlineEndpoint
 
 
 @runtime_checkable

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol, Sequence, runtime_checkable
 
-from .._poller import Poller
-from ..entities import InsightRecord, Model
+from studio_ext._poller import Poller
+from studio_ext.entities import InsightRecord, Model
 
 
 @runtime_checkable

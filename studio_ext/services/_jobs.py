@@ -4,9 +4,9 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol, TextIO, runtime_checkable
 
-from .._poller import Poller
-from ..entities import CommandJob, Environment, Job, JobStatus
-from ..entities._run import (
+from studio_ext._poller import Poller
+from studio_ext.entities import CommandJob, Environment, Job, JobStatus
+from studio_ext.entities._run import (
     ArtifactContent,
     ArtifactInfo,
     ExperimentSummary,

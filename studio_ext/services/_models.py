@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from ..entities import Model
+from studio_ext.entities import Model
 
 
 @runtime_checkable

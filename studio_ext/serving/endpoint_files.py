@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..errors import StudioError
+from studio_ext.errors import StudioError
 
 HEARTBEAT = ".heartbeat"
 KEY_RECHECK_SECONDS = 0.05  # servers look at the keys file at most this often  # touched by the supervisor; servers exit when it goes stale

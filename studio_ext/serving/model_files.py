@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from ..entities._model import Serialization
-from ..errors import StudioError, UnsafePath
+from studio_ext.entities._model import Serialization
+from studio_ext.errors import StudioError, UnsafePath
 
 _CHUNK = 1 << 20
 _NATIVE_FLAVORS = ("xgboost", "lightgbm", "catboost", "onnx", "keras", "tensorflow")

@@ -27,8 +27,8 @@ from typing import Any
 
 import httptools
 
-from .endpoint_files import KeyChecker, exit_when_orphaned
-from .http_protocol import (
+from studio_ext.serving.endpoint_files import KeyChecker, exit_when_orphaned
+from studio_ext.serving.http_protocol import (
     HttpProtocol,
     Request,
     http_answer,
@@ -183,7 +183,7 @@ class Router:
         self.draining = False
         self.recorder = None
         if cfg.get("telemetry_path"):
-            from .telemetry import RequestRecorder
+            from studio_ext.serving.telemetry import RequestRecorder
 
             self.recorder = RequestRecorder(Path(cfg["telemetry_path"]), f"{self.endpoint}/router",
                                             cfg.get("connection_string"))

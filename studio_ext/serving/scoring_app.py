@@ -43,8 +43,8 @@ from typing import Any, Awaitable, Callable
 import numpy as np
 import orjson
 
-from .endpoint_files import KeyChecker, exit_when_orphaned
-from .http_protocol import (
+from studio_ext.serving.endpoint_files import KeyChecker, exit_when_orphaned
+from studio_ext.serving.http_protocol import (
     HttpProtocol,
     Request,
     http_answer,
@@ -178,7 +178,7 @@ class MlflowScorer:
         self.width = len(self.columns) if self.columns else getattr(self._estimator, "n_features_in_", None)
         self._onnx: Any = None
         if self.fast and self.width:
-            from .onnx_predict import onnx_predictor
+            from studio_ext.serving.onnx_predict import onnx_predictor
 
             self._onnx = onnx_predictor(self._estimator, self._example_matrix(model.get("input_example")), self.width)
 
@@ -418,7 +418,7 @@ class ScoringApp:
             self.name.encode())
         self.recorder = None
         if config.get("telemetry_path"):
-            from .telemetry import RequestRecorder
+            from studio_ext.serving.telemetry import RequestRecorder
 
             self.recorder = RequestRecorder(Path(config["telemetry_path"]), f"{self.endpoint}/{self.name}",
                                             config.get("connection_string"))
@@ -426,7 +426,7 @@ class ScoringApp:
     # -- loading ------------------------------------------------------------------------------
     def load(self) -> None:
         """Verify the model files, then load the model or run ``init()``; readiness follows."""
-        from .model_files import verify_files
+        from studio_ext.serving.model_files import verify_files
 
         model = self.config.get("model")
         if model:
@@ -435,7 +435,7 @@ class ScoringApp:
             self.script = ScriptScorer(Path(self.config["code_dir"]), self.config["scoring_script"], self.code_version)
         else:
             self.scorer = MlflowScorer(Path(model["root"]) / model["mlflow_subpath"], model)
-        from ..ml.openapi import scoring_openapi
+        from studio_ext.ml.openapi import scoring_openapi
 
         signature = (model or {}).get("signature")
         sample = (model or {}).get("input_example")

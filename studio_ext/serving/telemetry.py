@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..entities import EndpointMetrics
+from studio_ext.entities import EndpointMetrics
 
 log = logging.getLogger("studio_ext.telemetry")
 CONNECTION_STRING_VARS = ("APPLICATIONINSIGHTS_CONNECTION_STRING",)

@@ -335,8 +335,7 @@ def test_tags_and_archive_of_an_interactive_run_from_its_page_and_the_list(lab: 
     """A notebook's own ``mlflow.start_run`` run: no job behind it, yet tags and archive work."""
     import mlflow
 
-    from studio_ext.backends.local import tracking
-
+    from studio_ext.backends.local.core import tracking
     ws = lab.ws
     experiment = tracking.ensure_experiment(ws._backend.tracking_uri, ws._backend.artifacts_uri, "notebook")
     before = mlflow.get_tracking_uri()
@@ -419,7 +418,7 @@ def test_opening_an_unknown_run_says_so(lab: Lab) -> None:
 
 def test_first_open_of_a_big_store_indexes_in_the_background_with_progress(
         workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    from studio_ext.backends.local import tracking
+    from studio_ext.backends.local.core import tracking
     from studio_ext.panels import runs as runs_module
 
     client = tracking.client(workspace.mlflow_tracking_uri)

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from studio_ext.backends.local.endpoints import DeploymentFailed
+from studio_ext.backends.local.endpoints.service import DeploymentFailed
 from studio_ext.entities import (
     CodeConfiguration,
     DeploymentState,
@@ -330,7 +330,7 @@ def test_reloading_a_changed_script_needs_no_redeploy(ep):
 def _deployment_pid(ws, name):
     import sqlalchemy as sa
 
-    from studio_ext.backends.local.endpoint_tables import online_deployments
+    from studio_ext.backends.local.endpoints.tables import online_deployments
 
     with ws._backend.store.engine.connect() as conn:
         return conn.execute(sa.select(online_deployments.c.pid).where(online_deployments.c.name == name)).scalar()
@@ -349,7 +349,7 @@ def test_kill_9_makes_it_unhealthy_then_the_supervisor_brings_it_back(ep):
     # The router too: it comes back on the same port, so the scoring URI holds.
     import sqlalchemy as sa
 
-    from studio_ext.backends.local.endpoint_tables import online_endpoints
+    from studio_ext.backends.local.endpoints.tables import online_endpoints
 
     with ws._backend.store.engine.connect() as conn:
         router_pid = conn.execute(sa.select(online_endpoints.c.pid)).scalar()
@@ -518,7 +518,7 @@ def test_servers_listen_on_loopback_only_and_survive_a_supervisor_restart(ep):
     import psutil
     import sqlalchemy as sa
 
-    from studio_ext.backends.local.endpoint_tables import online_endpoints
+    from studio_ext.backends.local.endpoints.tables import online_endpoints
 
     ws = ep["ws"]
     with ws._backend.store.engine.connect() as conn:

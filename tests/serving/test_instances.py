@@ -18,8 +18,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from studio_ext.backends.local.endpoint_tables import online_instances
-from studio_ext.backends.local.endpoints import DeploymentFailed
+from studio_ext.backends.local.endpoints.tables import online_instances
+from studio_ext.backends.local.endpoints.service import DeploymentFailed
 from studio_ext.entities import (
     CodeConfiguration,
     DeploymentState,

@@ -7,22 +7,22 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .bootstrap import default_uris
-from .store import MetadataStore
+from studio_ext.backends.local.core.bootstrap import default_uris
+from studio_ext.backends.local.core.store import MetadataStore
 
 # service name -> "module:Class"; each class is built with the backend.
 SERVICES: dict[str, str] = {
-    "jobs": "studio_ext.backends.local.jobs:LocalJobs",
-    "compute": "studio_ext.backends.local.compute:LocalCompute",
-    "environments": "studio_ext.backends.local.environments:LocalEnvironments",
-    "models": "studio_ext.backends.local.models:LocalModels",
-    "online_endpoints": "studio_ext.backends.local.endpoints:LocalOnlineEndpoints",
-    "online_deployments": "studio_ext.backends.local.endpoints:LocalOnlineDeployments",
-    "datastores": "studio_ext.backends.local.datastores:LocalDatastores",
-    "data": "studio_ext.backends.local.data:LocalData",
-    "automl": "studio_ext.backends.local.automl:LocalAutoML",
-    "explanations": "studio_ext.backends.local.explanations:LocalExplanations",
-    "fairness": "studio_ext.backends.local.fairness:LocalFairness",
+    "jobs": "studio_ext.backends.local.jobs.service:LocalJobs",
+    "compute": "studio_ext.backends.local.compute.service:LocalCompute",
+    "environments": "studio_ext.backends.local.jobs.environments:LocalEnvironments",
+    "models": "studio_ext.backends.local.models.service:LocalModels",
+    "online_endpoints": "studio_ext.backends.local.endpoints.service:LocalOnlineEndpoints",
+    "online_deployments": "studio_ext.backends.local.endpoints.service:LocalOnlineDeployments",
+    "datastores": "studio_ext.backends.local.data.datastores:LocalDatastores",
+    "data": "studio_ext.backends.local.data.service:LocalData",
+    "automl": "studio_ext.backends.local.automl.service:LocalAutoML",
+    "explanations": "studio_ext.backends.local.insights.explanations:LocalExplanations",
+    "fairness": "studio_ext.backends.local.insights.fairness:LocalFairness",
 }
 
 
@@ -62,13 +62,11 @@ class LocalBackend:
 
     def ensure_supervisor(self, wait_reconciled: bool = False) -> bool:
         """Start the workspace supervisor if none runs; True if it was (re)started."""
-        from ...serving import supervisor
-
+        from studio_ext.backends.local.runtime import supervisor
         return supervisor.ensure_running(self.path, self.store)
 
     def stop_supervisor(self) -> bool:
-        from ...serving import supervisor
-
+        from studio_ext.backends.local.runtime import supervisor
         return supervisor.stop(self.path, self.store)
 
     def close(self) -> None:

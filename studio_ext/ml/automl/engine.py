@@ -25,19 +25,19 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ...entities._automl import FeaturizationSettings, ForecastingSettings
-from ...errors import InvalidInput
-from . import ensemble as ens
-from .featurization import FeaturizationPlan, NamedColumns, plan_featurization
-from .forecasting import Forecaster, ForecastSpec, add_lag_features, check_series, history_of, plan_forecast
-from .guardrails import Guardrail, check_guardrails
-from .learners import LEARNERS, Learner, LabelDecoder, fit_within, resolve_learners
-from .metrics import PrimaryMetric, Task, parse_metric
-from .report import report_for
-from .search import InProcessRunner, Search, SearchLimits, TrialRunner
-from .selection import choose_final
-from .trial import TrialData, TrialResult, thread_limits
-from .validation import ValidationPlan, check_plan, forecast_splits, make_splits, plan_validation
+from studio_ext.entities._automl import FeaturizationSettings, ForecastingSettings
+from studio_ext.errors import InvalidInput
+from studio_ext.ml.automl import ensemble as ens
+from studio_ext.ml.automl.featurization import FeaturizationPlan, NamedColumns, plan_featurization
+from studio_ext.ml.automl.forecasting import Forecaster, ForecastSpec, add_lag_features, check_series, history_of, plan_forecast
+from studio_ext.ml.automl.guardrails import Guardrail, check_guardrails
+from studio_ext.ml.automl.learners import LEARNERS, Learner, LabelDecoder, fit_within, resolve_learners
+from studio_ext.ml.automl.metrics import PrimaryMetric, Task, parse_metric
+from studio_ext.ml.automl.report import report_for
+from studio_ext.ml.automl.search import InProcessRunner, Search, SearchLimits, TrialRunner
+from studio_ext.ml.automl.selection import choose_final
+from studio_ext.ml.automl.trial import TrialData, TrialResult, thread_limits
+from studio_ext.ml.automl.validation import ValidationPlan, check_plan, forecast_splits, make_splits, plan_validation
 
 __all__ = ["AutoMLSettings", "Prepared", "AutoMLResult", "prepare", "run", "validate_settings", "test_weights"]
 
@@ -263,7 +263,7 @@ def _sample_weights(column: pd.Series, name: str) -> np.ndarray:
 
 
 def _done() -> Any:
-    from .guardrails import GuardrailStatus
+    from studio_ext.ml.automl.guardrails import GuardrailStatus
 
     return GuardrailStatus.DONE
 
@@ -328,7 +328,7 @@ def _oof_rows(prepared: Prepared) -> np.ndarray:
 def _splits(prepared: Prepared) -> list[tuple[np.ndarray, np.ndarray]]:
     plan = prepared.validation
     if prepared.forecast is not None:
-        from .forecasting import parse_times, series_keys
+        from studio_ext.ml.automl.forecasting import parse_times, series_keys
 
         frame = prepared.features
         return forecast_splits(parse_times(frame, prepared.forecast), series_keys(frame, prepared.forecast),

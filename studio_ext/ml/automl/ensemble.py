@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .metrics import Task, loss_of, primary_score, score
-from .trial import TrialData, TrialResult, TrialStatus
+from studio_ext.ml.automl.metrics import Task, loss_of, primary_score, score
+from studio_ext.ml.automl.trial import TrialData, TrialResult, TrialStatus
 
 __all__ = ["candidates", "vote", "greedy_weights", "stack", "VotingModel", "StackingModel"]
 

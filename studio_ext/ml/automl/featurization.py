@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ...entities._automl import BlockedTransformer, ColumnPurpose, FeaturizationMode, FeaturizationSettings
-from ...errors import InvalidInput
-from .metrics import Task
+from studio_ext.entities._automl import BlockedTransformer, ColumnPurpose, FeaturizationMode, FeaturizationSettings
+from studio_ext.errors import InvalidInput
+from studio_ext.ml.automl.metrics import Task
 
 __all__ = [
     "ColumnPlan",

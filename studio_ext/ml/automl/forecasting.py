@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 
-from ...entities._automl import ForecastingSettings
-from ...errors import InvalidInput
+from studio_ext.entities._automl import ForecastingSettings
+from studio_ext.errors import InvalidInput
 
 __all__ = ["ForecastSpec", "plan_forecast", "add_lag_features", "Forecaster", "SERIES_COLUMN"]
 

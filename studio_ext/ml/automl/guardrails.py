@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .featurization import ONE_HOT_MAX_CATEGORIES, FeaturizationPlan
-from .metrics import Task
-from .validation import ValidationPlan
+from studio_ext.ml.automl.featurization import ONE_HOT_MAX_CATEGORIES, FeaturizationPlan
+from studio_ext.ml.automl.metrics import Task
+from studio_ext.ml.automl.validation import ValidationPlan
 
 __all__ = ["GuardrailStatus", "Guardrail", "check_guardrails"]
 

@@ -18,8 +18,8 @@ from typing import Any, Callable
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ...errors import InvalidInput
-from .metrics import Task
+from studio_ext.errors import InvalidInput
+from studio_ext.ml.automl.metrics import Task
 
 __all__ = ["Learner", "LEARNERS", "learners_for", "resolve_learners", "fit_within", "LabelDecoder"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InvalidInput
+from studio_ext.errors import InvalidInput
 
 __all__ = [
     "Task",

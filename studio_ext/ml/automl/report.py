@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .metrics import Task, classification_scores, regression_scores
+from studio_ext.ml.automl.metrics import Task, classification_scores, regression_scores
 
 __all__ = ["ClassificationReport", "RegressionReport", "report_for", "report_from_dict"]
 

@@ -24,8 +24,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from .learners import Learner
-from .trial import TrialData, TrialResult, TrialSpec, TrialStatus, run_trial
+from studio_ext.ml.automl.learners import Learner
+from studio_ext.ml.automl.trial import TrialData, TrialResult, TrialSpec, TrialStatus, run_trial
 
 __all__ = ["SearchLimits", "TrialRunner", "InProcessRunner", "DaskRunner", "Search"]
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .ensemble import greedy_weights
-from .metrics import PrimaryMetric, Task, auc_of_rows, loss_of, primary_score
-from .trial import TrialData, TrialResult
+from studio_ext.ml.automl.ensemble import greedy_weights
+from studio_ext.ml.automl.metrics import PrimaryMetric, Task, auc_of_rows, loss_of, primary_score
+from studio_ext.ml.automl.trial import TrialData, TrialResult
 
 __all__ = ["CHOICE_PARTS", "ENSEMBLE_CONFIDENCE", "TIE_PARTS", "Choice", "choose_final", "pick_single"]
 

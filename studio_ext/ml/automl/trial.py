@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .learners import LEARNERS, DeadlineReached, fit_within, trained_size
-from .metrics import PrimaryMetric, Task, loss_of, score
+from studio_ext.ml.automl.learners import LEARNERS, DeadlineReached, fit_within, trained_size
+from studio_ext.ml.automl.metrics import PrimaryMetric, Task, loss_of, score
 
 __all__ = ["TrialData", "TrialSpec", "TrialResult", "TrialStatus", "run_trial", "predict_scores"]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ...errors import InvalidInput
-from .metrics import Task
+from studio_ext.errors import InvalidInput
+from studio_ext.ml.automl.metrics import Task
 
 __all__ = ["ValidationKind", "ValidationPlan", "plan_validation", "make_splits", "forecast_splits"]
 

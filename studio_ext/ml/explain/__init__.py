@@ -11,12 +11,12 @@ Example::
     exp = explain(model, df, "income", explainer="pfi", metric="roc_auc", repeats=10)
 """
 
-from ._api import ExplainerChoice, explain
-from ._mimic import SurrogateKind, build_surrogate
-from ._pfi import score_metric
-from ._raw_features import NoRawMapping, RawFeatureMap, raw_feature_map, split_pipeline
-from ._result import ExplainerKind, Explanation
-from ._tabular import ShapAlgorithm, plan_tabular
+from studio_ext.ml.explain._api import ExplainerChoice, explain
+from studio_ext.ml.explain._mimic import SurrogateKind, build_surrogate
+from studio_ext.ml.explain._pfi import score_metric
+from studio_ext.ml.explain._raw_features import NoRawMapping, RawFeatureMap, raw_feature_map, split_pipeline
+from studio_ext.ml.explain._result import ExplainerKind, Explanation
+from studio_ext.ml.explain._tabular import ShapAlgorithm, plan_tabular
 
 __all__ = [
     "ExplainerChoice",

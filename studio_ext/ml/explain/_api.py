@@ -7,12 +7,12 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from ...errors import InvalidInput, StudioError
-from ..tabular_model import cannot_predict, check_predicts, check_sample, infer_classes, prepare_frame, wrap_model
-from ._mimic import SurrogateKind, explain_mimic
-from ._pfi import permutation_feature_importance, score_metric
-from ._result import Explanation
-from ._tabular import DEFAULT_BACKGROUND, Progress, ShapAlgorithm, explain_tabular, plan_tabular
+from studio_ext.errors import InvalidInput, StudioError
+from studio_ext.ml.tabular_model import cannot_predict, check_predicts, check_sample, infer_classes, prepare_frame, wrap_model
+from studio_ext.ml.explain._mimic import SurrogateKind, explain_mimic
+from studio_ext.ml.explain._pfi import permutation_feature_importance, score_metric
+from studio_ext.ml.explain._result import Explanation
+from studio_ext.ml.explain._tabular import DEFAULT_BACKGROUND, Progress, ShapAlgorithm, explain_tabular, plan_tabular
 
 
 class ExplainerChoice(str, enum.Enum):

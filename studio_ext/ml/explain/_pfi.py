@@ -15,9 +15,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ...errors import InvalidInput
-from ..tabular_model import TabularModel, Task, sample_rows
-from ._result import Explanation, ExplainerKind
+from studio_ext.errors import InvalidInput
+from studio_ext.ml.tabular_model import TabularModel, Task, sample_rows
+from studio_ext.ml.explain._result import Explanation, ExplainerKind
 
 DEFAULT_SAMPLE = 10_000
 

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...errors import InvalidInput, NotFound
-from ..tabular_model import Task
+from studio_ext.errors import InvalidInput, NotFound
+from studio_ext.ml.tabular_model import Task
 
 _META = "explanation.json"
 _VALUES = "values.npy"

@@ -19,10 +19,10 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ...errors import InvalidInput
-from ..tabular_model import TabularModel, cannot_predict, sample_rows
-from ._raw_features import NoRawMapping, RawFeatureMap, raw_feature_map, split_pipeline
-from ._result import Explanation, ExplainerKind
+from studio_ext.errors import InvalidInput
+from studio_ext.ml.tabular_model import TabularModel, cannot_predict, sample_rows
+from studio_ext.ml.explain._raw_features import NoRawMapping, RawFeatureMap, raw_feature_map, split_pipeline
+from studio_ext.ml.explain._result import Explanation, ExplainerKind
 
 Progress = Callable[[int, int], None]  # (rows done, rows in all)
 

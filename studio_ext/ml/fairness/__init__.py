@@ -12,8 +12,8 @@ Example::
     [r.candidates[i].name for i in r.pareto_front]
 """
 
-from ._assess import DEFAULT_METRICS, METRICS, FairnessAssessment, assess, assess_predictions, sensitive_frame
-from ._mitigate import (
+from studio_ext.ml.fairness._assess import DEFAULT_METRICS, METRICS, FairnessAssessment, assess, assess_predictions, sensitive_frame
+from studio_ext.ml.fairness._mitigate import (
     DISPARITY_OF,
     Candidate,
     FairnessConstraint,

@@ -15,8 +15,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ...errors import InvalidInput, NotFound
-from ..tabular_model import Task, TabularModel, check_predicts, infer_classes, prepare_frame, wrap_model
+from studio_ext.errors import InvalidInput, NotFound
+from studio_ext.ml.tabular_model import Task, TabularModel, check_predicts, infer_classes, prepare_frame, wrap_model
 
 #: More groups than this is a continuous column: bin it before assessing.
 MAX_GROUPS = 50

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ...errors import InvalidInput
-from ..tabular_model import Task, TabularModel, check_predicts, infer_classes, prepare_frame, wrap_model
-from ._assess import (
+from studio_ext.errors import InvalidInput
+from studio_ext.ml.tabular_model import Task, TabularModel, check_predicts, infer_classes, prepare_frame, wrap_model
+from studio_ext.ml.fairness._assess import (
     FairnessAssessment,
     assess_predictions,
     check_metrics,
@@ -500,6 +500,6 @@ def constraint_disparity(constraint: FairnessConstraint, y_true: np.ndarray, y_p
 
 
 def _overall(name: str, y_true: np.ndarray, y_pred: np.ndarray, pos: Any) -> float:
-    from ._assess import METRICS
+    from studio_ext.ml.fairness._assess import METRICS
 
     return METRICS[name].fn(encode(y_true, pos), encode(y_pred, pos))

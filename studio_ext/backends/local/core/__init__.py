@@ -1,0 +1,1 @@
+"""What every capability of the local backend stands on: the metadata store, MLflow tracking, workspace creation."""

@@ -1,0 +1,1 @@
+"""Datastores and versioned datasets: registration, preview, profile, load."""

@@ -1,0 +1,610 @@
+"""``ws.jobs`` on the local backend: submit, watch, cancel and list jobs and runs.
+
+A job is a row in the metadata store plus an MLflow run. The workspace's supervisor
+(studio_ext.backends.local.runtime.supervisor) starts queued jobs and finalizes them; this class
+never runs user code itself, so a notebook kernel can come and go.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, TextIO
+
+import psutil
+import sqlalchemy as sa
+
+from studio_ext._poller import DonePoller, Poller
+from studio_ext._validation import check_name
+from studio_ext.entities import TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
+from studio_ext.entities._automl import AutoMLJob
+from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
+from studio_ext.backends.local.core import tracking
+from studio_ext.backends.local.compute.node import mark_canceled
+from studio_ext.backends.local.runs.reads import RunExplorerReads
+from studio_ext.backends.local.core.store import jobs as jobs_table
+from studio_ext.backends.local.core.store import now, to_datetime
+
+if TYPE_CHECKING:  # pragma: no cover
+    from studio_ext.backends.local import LocalBackend
+
+_PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_LITERALS = (str, int, float, bool)
+_ADJECTIVES = ("amber", "brave", "calm", "eager", "gentle", "keen", "lucid", "quiet", "sharp", "swift")
+_NOUNS = ("anchor", "basil", "cedar", "delta", "ember", "fjord", "grove", "harbor", "iris", "juniper")
+_MLFLOW_STATUS = {
+    "RUNNING": JobStatus.RUNNING,
+    "SCHEDULED": JobStatus.QUEUED,
+    "FINISHED": JobStatus.COMPLETED,
+    "FAILED": JobStatus.FAILED,
+    "KILLED": JobStatus.CANCELED,
+}
+ACTIVE_STATES = (
+    JobStatus.NOT_STARTED,
+    JobStatus.QUEUED,
+    JobStatus.STARTING,
+    JobStatus.RUNNING,
+    JobStatus.FINALIZING,
+)
+
+
+def new_job_name() -> str:
+    """Azure-style job names: two words and a short random suffix."""
+    return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}_{secrets.token_hex(4)}"
+
+
+def pid_alive(pid: int | None, started: float | None) -> bool:
+    """True when ``pid`` runs and is the same process (its start time matches)."""
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except psutil.Error:
+        return False
+
+
+class LocalJobs(RunExplorerReads):
+    """``ws.jobs``: the JobOperations of the local backend.
+
+    The run explorer's reads (search, metric history, artifacts, view settings) and
+    ``resubmit`` come from :class:`~.run_reads.RunExplorerReads`.
+    """
+
+    def __init__(self, backend: "LocalBackend") -> None:
+        self._b = backend
+
+    # -- submit ----------------------------------------------------------------
+    def create_or_update(self, job: CommandJob, *, parent_job_name: str | None = None) -> Job:
+        """Validate and submit a job; returns it with its name. Nothing is written on bad input."""
+        if isinstance(job, AutoMLJob):  # checked against its data by ws.automl, then run as a job of type automl
+            return self._b.service("automl").create_or_update(job, parent_job_name=parent_job_name)
+        if not isinstance(job, CommandJob):
+            raise InvalidInput(
+                f"ws.jobs.create_or_update takes a job built with studio_ext.command(...) or studio_ext.automl. "
+                f"Got {type(job).__name__} instead."
+            )
+        name = check_name(job.name, "job name") if job.name else new_job_name()
+        if self._row(name) is not None:
+            raise Conflict(f"A job named {name!r} already exists; job names are unique. Leave name empty for a new one.")
+        experiment = check_name(job.experiment_name or "Default", "experiment name")
+        parent = parent_job_name or job.parent_job_name
+        parent_row = self._row(parent) if parent else None
+        if parent and parent_row is None:
+            raise NotFound(f"The parent job {parent!r} does not exist.")
+        compute = self._check_compute(job.compute or "local")
+        environment = self._b.service("environments").resolve(job.environment)
+        job_dir = self._b.jobs_dir / name
+        code_dir = self._check_code(job.code)
+        argv_template = self._split_command(job.command)
+        self._check_script(argv_template, code_dir)
+        inputs = {k: self._resolve_input(k, v) for k, v in job.inputs.items()}
+        for key in job.outputs:
+            check_name(key, "output name")
+        argv = [self._substitute(tok, inputs, job_dir, job.outputs) for tok in argv_template]
+        env_vars = {str(k): str(v) for k, v in job.environment_variables.items()}
+
+        exp_id = tracking.ensure_experiment(self._b.tracking_uri, self._b.artifacts_uri, experiment)
+        tags = {str(k): str(v) for k, v in job.tags.items()}
+        system_tags = {
+            "studio.job_name": name,
+            "studio.compute": compute,
+            "studio.job_type": job.type,
+            "mlflow.source.type": "JOB",
+            "mlflow.source.name": " ".join(argv_template[:2]),
+        }
+        if parent_row is not None:
+            system_tags["mlflow.parentRunId"] = parent_row.run_id
+        if job.description:
+            system_tags["mlflow.note.content"] = job.description
+        client = tracking.client(self._b.tracking_uri)
+        run = client.create_run(exp_id, run_name=job.display_name or name, tags={**tags, **system_tags})
+        try:
+            # Copy the code last: everything that can refuse the job has passed.
+            work_dir = job_dir / "code"
+            if code_dir is not None:
+                shutil.copytree(code_dir, work_dir, ignore=shutil.ignore_patterns(
+                    ".git", "__pycache__", ".venv", ".ipynb_checkpoints", "mlruns"))
+            else:
+                work_dir.mkdir(parents=True)
+            for key in job.outputs:
+                (job_dir / "outputs" / key).mkdir(parents=True, exist_ok=True)
+            (job_dir / "user_logs").mkdir(parents=True, exist_ok=True)
+            spec = {
+                "command": job.command,
+                "argv": argv,
+                "code": str(code_dir) if code_dir else None,
+                "inputs": {k: v["value"] for k, v in inputs.items()},
+                "input_specs": {k: v["spec"] for k, v in inputs.items()},
+                "outputs": {k: asdict(v) if isinstance(v, Output) else {"type": "uri_folder"} for k, v in job.outputs.items()},
+                "environment": f"{environment.name}:{environment.version}" if environment else None,
+                "environment_variables": env_vars,
+                "display_name": job.display_name or name,
+                "description": job.description,
+                "tags": tags,
+                "experiment_id": exp_id,
+            }
+            with self._b.store.engine.begin() as conn:
+                conn.execute(jobs_table.insert().values(
+                    name=name, run_id=run.info.run_id, experiment_name=experiment, type=job.type,
+                    status=JobStatus.NOT_STARTED.value, compute=compute, parent_job_name=parent,
+                    created_at=now(), spec=json.dumps(spec),
+                ))
+        except BaseException:
+            client.delete_run(run.info.run_id)
+            shutil.rmtree(job_dir, ignore_errors=True)
+            raise
+        self._b.ensure_supervisor()
+        return self.get(name)
+
+    # -- read ------------------------------------------------------------------
+    def get(self, name: str) -> Job:
+        """The job (or interactive run) with its status, metrics, params, tags and children."""
+        row = self._row(name)
+        if row is None:
+            run = self._interactive_run(name)
+            if run is None:
+                raise NotFound(f"There is no job or run named {name!r}. List them with ws.jobs.list().")
+            return self._from_run(run)
+        self._reconcile_if_needed([row])
+        row = self._row(name)
+        run = self._run_or_none(row.run_id)
+        return self._from_row(row, run, children=self._children(name))
+
+    def list(
+        self,
+        experiment_name: str | None = None,
+        *,
+        parent_job_name: str | None = None,
+        status: str | JobStatus | None = None,
+        include_interactive: bool = True,
+        max_results: int | None = None,
+    ) -> list[Job]:
+        """Jobs (and interactive MLflow runs) newest first, as ``MLClient.jobs.list``."""
+        q = sa.select(jobs_table)
+        if experiment_name is not None:
+            q = q.where(jobs_table.c.experiment_name == experiment_name)
+        if parent_job_name is not None:
+            q = q.where(jobs_table.c.parent_job_name == parent_job_name)
+        if status is not None:
+            q = q.where(jobs_table.c.status == JobStatus(status).value)
+        q = q.order_by(jobs_table.c.created_at.desc())
+        if max_results:
+            q = q.limit(max_results)
+        with self._b.store.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        if self._reconcile_if_needed(rows):
+            with self._b.store.engine.connect() as conn:
+                rows = conn.execute(q).all()
+        runs = self._runs_by_id(experiment_name)
+        out = [self._from_row(r, runs.get(r.run_id)) for r in rows]
+        if include_interactive and parent_job_name is None:
+            known = {r.run_id for r in rows}
+            for run in runs.values():
+                if run.info.run_id in known or "studio.job_name" in run.data.tags:
+                    continue
+                job = self._from_run(run)
+                if status is None or job.status == JobStatus(status):
+                    out.append(job)
+            out.sort(key=lambda j: j.creation_time.timestamp() if j.creation_time else 0, reverse=True)
+        return out[:max_results] if max_results else out
+
+    def list_experiments(self) -> list[str]:
+        client = tracking.client(self._b.tracking_uri)
+        return [e.name for e in client.search_experiments()]
+
+    def log_path(self, name: str) -> Path:
+        """Where the job's combined stdout/stderr log is written (tail it while it runs)."""
+        self._require(name)
+        return self._b.jobs_dir / name / "user_logs" / "std_log.txt"
+
+    def get_logs(self, name: str, tail: int | None = None) -> str:
+        path = self.log_path(name)
+        if not path.exists():
+            return ""
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if tail:
+            text = "\n".join(text.splitlines()[-tail:])
+        return text
+
+    def stream(self, name: str, *, out: TextIO | None = None, poll: float = 0.2, timeout: float | None = None) -> Job:
+        """Print the job's log as it grows until the job ends; return the final job."""
+        out = out or sys.stdout
+        path = self.log_path(name)
+        position = 0
+        deadline = None if timeout is None else time.monotonic() + timeout
+        out.write(f"RunId: {name}\n")
+        while True:
+            status = self._status(name)
+            if path.exists():
+                with open(path, "rb") as handle:
+                    handle.seek(position)
+                    chunk = handle.read()
+                    position += len(chunk)
+                if chunk:
+                    out.write(chunk.decode("utf-8", errors="replace"))
+                    out.flush()
+            if status in TERMINAL_STATES:
+                job = self.get(name)
+                out.write(f"\nExecution Summary\n=================\nRunId: {name}\nStatus: {job.status}\n")
+                if job.error:
+                    out.write(f"Error: {job.error}\n")
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                return self.get(name)
+            self._reconcile_if_needed([self._row(name)])
+            time.sleep(poll)
+
+    # -- change ------------------------------------------------------------------
+    def begin_cancel(self, name: str) -> Poller[Job]:
+        """Cancel a job: a queued one never starts; a running one's whole process tree ends."""
+        row = self._require(name)
+        status = JobStatus(row.status)
+        if status in TERMINAL_STATES:
+            raise Conflict(f"Job {name!r} already ended ({status}); there is nothing to cancel.")
+        with self._b.store.engine.begin() as conn:
+            changed = conn.execute(
+                jobs_table.update()
+                .where(jobs_table.c.name == name, jobs_table.c.status.in_([s.value for s in ACTIVE_STATES]))
+                .values(status=JobStatus.CANCELED.value, error="Canceled by the user.", end_time=now())
+            ).rowcount
+        if changed:
+            mark_canceled(str(self._b.jobs_dir / name))  # a node about to start it sees this first
+        if changed and row.pid:
+            kill_tree(row.pid, row.pid_start)
+        for child in self._children(name):
+            if self._status(child) not in TERMINAL_STATES:
+                self.begin_cancel(child)
+        if changed and not row.pid:
+            # Never started: nobody else will close the MLflow run.
+            tracking.client(self._b.tracking_uri).set_terminated(row.run_id, "KILLED")
+            with self._b.store.engine.begin() as conn:
+                conn.execute(jobs_table.update().where(jobs_table.c.name == name, jobs_table.c.pid.is_(None))
+                             .values(finalized_at=now()))
+        return Poller(lambda: (j if (j := self.get(name)).status in TERMINAL_STATES and
+                               not self._finalizing(name) else None), f"Canceling job {name!r}")
+
+    def update_tags(self, name: str, tags: dict[str, str], remove: list[str] | None = None) -> Job:
+        """Set and remove tags of a job, or of an interactive run (by its MLflow run id)."""
+        run_id, _ = self._resolve_run(name)
+        check_tag_changes(tags, remove)
+        client = tracking.client(self._b.tracking_uri)
+        missing = [key for key in remove or [] if key not in client.get_run(run_id).data.tags]
+        if missing:
+            raise InvalidInput(f"The run {name!r} has no tag {missing[0]!r}, so it cannot be removed. "
+                               "Its tags are listed in ws.jobs.get(name).tags.")
+        for key, value in tags.items():
+            client.set_tag(run_id, key, str(value))
+        for key in remove or []:
+            client.delete_tag(run_id, key)
+        return self.get(name)
+
+    def archive(self, name: str) -> None:
+        """Hide a job or interactive run from lists (MLflow's soft delete); ``restore`` brings it back."""
+        run_id, _ = self._resolve_run(name)
+        tracking.client(self._b.tracking_uri).delete_run(run_id)
+
+    def restore(self, name: str) -> None:
+        run_id, _ = self._resolve_run(name)
+        tracking.client(self._b.tracking_uri).restore_run(run_id)
+
+    def download(self, name: str, download_path: str | os.PathLike[str] = ".", *, artifact_path: str | None = None) -> Path:
+        """Copy a job's artifacts (outputs, logs, models) to ``download_path``."""
+        row = self._require(name)
+        from mlflow.artifacts import download_artifacts
+
+        dest = Path(download_path) / name
+        dest.mkdir(parents=True, exist_ok=True)
+        download_artifacts(run_id=row.run_id, artifact_path=artifact_path, dst_path=str(dest),
+                           tracking_uri=self._b.tracking_uri)
+        return dest
+
+    # -- helpers ---------------------------------------------------------------------
+    def _row(self, name: str | None) -> Any:
+        if not name:
+            return None
+        with self._b.store.engine.connect() as conn:
+            return conn.execute(sa.select(jobs_table).where(jobs_table.c.name == name)).first()
+
+    def _require(self, name: str) -> Any:
+        row = self._row(name)
+        if row is None:
+            raise NotFound(f"There is no job named {name!r}. List jobs with ws.jobs.list().")
+        return row
+
+    def _status(self, name: str) -> JobStatus:
+        return JobStatus(self._require(name).status)
+
+    def _finalizing(self, name: str) -> bool:
+        """True until the supervisor has stored a canceled job's logs and closed its run."""
+        row = self._require(name)
+        return row.finalized_at is None
+
+    def _children(self, name: str) -> list[str]:
+        with self._b.store.engine.connect() as conn:
+            return [r.name for r in conn.execute(
+                sa.select(jobs_table.c.name).where(jobs_table.c.parent_job_name == name)
+                .order_by(jobs_table.c.created_at))]
+
+    def _check_compute(self, compute: str) -> str:
+        check_name(compute, "compute name")
+        if compute == "local":
+            return compute
+        known = ["local"]
+        if "compute" in self._b.services_available():
+            computes = self._b.service("compute")
+            try:
+                computes.get(compute)
+                return compute
+            except NotFound:
+                known += [c.name for c in computes.list()]
+        raise NotFound(
+            f"There is no compute target named {compute!r}. Known targets: {', '.join(known)}. "
+            "Create one with ws.compute.begin_create_or_update(...) or use compute='local'."
+        )
+
+    @staticmethod
+    def _check_code(code: str | None) -> Path | None:
+        if code is None:
+            return None
+        path = Path(code).expanduser()
+        if not path.exists():
+            raise NotFound(f"The code folder {code!r} does not exist (looked in {path.resolve()}).")
+        if not path.is_dir():
+            raise InvalidInput(f"code={code!r} is a file; give the folder that holds your script.")
+        return path.resolve()
+
+    @staticmethod
+    def _split_command(command: str) -> list[str]:
+        if not isinstance(command, str) or not command.strip():
+            raise InvalidInput("The job has no command. Give one such as command='python train.py'.")
+        try:
+            return shlex.split(command)
+        except ValueError as exc:
+            raise InvalidInput(f"The command {command!r} cannot be parsed: {exc} (an unclosed quote?).") from exc
+
+    @staticmethod
+    def _check_script(argv: list[str], code_dir: Path | None) -> None:
+        if len(argv) >= 2 and argv[0] in ("python", "python3") and argv[1].endswith(".py"):
+            root = code_dir or Path.cwd()
+            if not (root / argv[1]).is_file():
+                raise NotFound(
+                    f"The script {argv[1]!r} does not exist in the code folder {str(root)!r}. "
+                    "Check code= and the script name in command=."
+                )
+
+    def _resolve_input(self, key: str, value: Any) -> dict[str, Any]:
+        check_name(key, "input name")
+        if isinstance(value, Input):
+            spec = {"type": value.type, "path": value.path}
+            if value.type in ("string", "integer", "number", "boolean"):
+                literal = value.default if value.path is None else value.path
+                return {"value": str(literal), "spec": spec}
+            if value.path is None:
+                raise InvalidInput(f"Input {key!r} has no path. Give Input(type=..., path=...).")
+            return {"value": str(self._input_path(key, value)), "spec": spec}
+        if isinstance(value, _LITERALS):
+            return {"value": str(value), "spec": {"type": type(value).__name__, "value": value}}
+        raise InvalidInput(
+            f"Input {key!r} must be a literal (str, int, float, bool) or an Input(...). "
+            f"Got {type(value).__name__} instead."
+        )
+
+    def _input_path(self, key: str, value: Input) -> Path:
+        path = str(value.path)
+        if path.startswith("azureml:") or path.startswith("azureml://"):
+            if "data" not in self._b.services_available():
+                raise NotFound(f"Input {key!r} names the dataset {path!r}, but this workspace has no datasets service.")
+            return Path(self._b.service("data").resolve_input_path(path))
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", path):
+            raise InvalidInput(
+                f"Input {key!r} is a URL ({path!r}); register it as a dataset and pass "
+                "'azureml:NAME:VERSION', or give a local path."
+            )
+        p = Path(path).expanduser()
+        if not p.is_absolute():
+            parts = re.split(r"[\\/]+", path)
+            if ".." in parts:
+                raise UnsafePath(
+                    f"Input {key!r} path {path!r} climbs out of the current folder with '..'. "
+                    "Give an absolute path or one inside the current folder."
+                )
+            p = Path.cwd() / p
+        if not p.exists():
+            raise NotFound(f"Input {key!r}: {path!r} does not exist.")
+        if value.type == "uri_file" and not p.is_file():
+            raise InvalidInput(f"Input {key!r} has type uri_file but {path!r} is a folder; use uri_folder.")
+        return p.resolve()
+
+    @staticmethod
+    def _substitute(token: str, inputs: dict[str, dict[str, Any]], job_dir: Path, outputs: dict[str, Output]) -> str:
+        def repl(match: re.Match[str]) -> str:
+            kind, key = match.group(1), match.group(2)
+            if kind == "inputs":
+                if key not in inputs:
+                    raise InvalidInput(f"The command uses ${{{{inputs.{key}}}}} but the job has no input {key!r}.")
+                return inputs[key]["value"]
+            if key not in outputs:
+                raise InvalidInput(f"The command uses ${{{{outputs.{key}}}}} but the job has no output {key!r}.")
+            return str(job_dir / "outputs" / key)
+
+        return _PLACEHOLDER.sub(repl, token)
+
+    def _run_or_none(self, run_id: str) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return tracking.client(self._b.tracking_uri).get_run(run_id)
+        except MlflowException:
+            return None
+
+    def _interactive_run(self, run_id: str) -> Any:
+        if not re.fullmatch(r"[0-9a-f]{32}", run_id or ""):
+            return None
+        return self._run_or_none(run_id)
+
+    def _runs_by_id(self, experiment_name: str | None) -> dict[str, Any]:
+        from mlflow.entities import ViewType
+
+        client = tracking.client(self._b.tracking_uri)
+        if experiment_name is None:
+            exps = client.search_experiments()
+        else:
+            exp = client.get_experiment_by_name(experiment_name)
+            exps = [exp] if exp else []
+        if not exps:
+            return {}
+        out: dict[str, Any] = {}
+        token = None
+        while True:
+            page = client.search_runs([e.experiment_id for e in exps], run_view_type=ViewType.ACTIVE_ONLY,
+                                      max_results=5000, page_token=token)
+            out.update({r.info.run_id: r for r in page})
+            token = page.token
+            if not token:
+                return out
+
+    def _from_row(self, row: Any, run: Any, children: list[str] | None = None) -> Job:
+        spec = json.loads(row.spec)
+        data = run.data if run is not None else None
+        inputs: dict[str, Any] = {}
+        for k, s in spec.get("input_specs", {}).items():
+            inputs[k] = s.get("value") if "value" in s else Input(type=s["type"], path=s.get("path"))
+        job = CommandJob(
+            name=row.name,
+            display_name=spec.get("display_name"),
+            experiment_name=row.experiment_name,
+            description=spec.get("description"),
+            tags={k: v for k, v in (data.tags if data else spec.get("tags", {})).items()
+                  if not k.startswith(("mlflow.", "studio."))},
+            compute=row.compute,
+            type=row.type,
+            status=JobStatus(row.status),
+            parent_job_name=row.parent_job_name,
+            run_id=row.run_id,
+            creation_time=to_datetime(row.created_at),
+            start_time=to_datetime(row.start_time),
+            end_time=to_datetime(row.end_time),
+            exit_code=row.exit_code,
+            error=row.error,
+            metrics=dict(data.metrics) if data else {},
+            params=dict(data.params) if data else {},
+            children=children if children is not None else [],
+            command=spec.get("command", ""),
+            code=spec.get("code"),
+            inputs=inputs,
+            outputs={k: Output(**v) for k, v in spec.get("outputs", {}).items()},
+            environment=spec.get("environment"),
+            environment_variables=spec.get("environment_variables", {}),
+            log_path=str(self._b.jobs_dir / row.name / "user_logs" / "std_log.txt"),
+            output_paths={k: str(self._b.jobs_dir / row.name / "outputs" / k) for k in spec.get("outputs", {})},
+        )
+        return job
+
+    def _from_run(self, run: Any) -> Job:
+        exp = tracking.client(self._b.tracking_uri).get_experiment(run.info.experiment_id)
+        info, data = run.info, run.data
+        return Job(
+            name=info.run_id,
+            display_name=info.run_name,
+            experiment_name=exp.name if exp else None,
+            tags={k: v for k, v in data.tags.items() if not k.startswith("mlflow.")},
+            compute="interactive",
+            type="interactive",
+            status=_MLFLOW_STATUS.get(info.status, JobStatus.RUNNING),
+            parent_job_name=data.tags.get("mlflow.parentRunId"),
+            run_id=info.run_id,
+            creation_time=to_datetime(info.start_time / 1000) if info.start_time else None,
+            start_time=to_datetime(info.start_time / 1000) if info.start_time else None,
+            end_time=to_datetime(info.end_time / 1000) if info.end_time else None,
+            metrics=dict(data.metrics),
+            params=dict(data.params),
+            interactive=True,
+        )
+
+    def _reconcile_if_needed(self, rows: list[Any]) -> bool:
+        """Make sure someone watches active jobs: start the supervisor if it is gone."""
+        if any(r is not None and r.status in {s.value for s in ACTIVE_STATES} for r in rows):
+            return self._b.ensure_supervisor(wait_reconciled=True)
+        return False
+
+
+def check_tag_changes(tags: object, remove: object) -> None:
+    """Refuse tag changes MLflow would take half-way or mangle: checked before any is written."""
+    if not isinstance(tags, dict):
+        raise InvalidInput(f"Tags must be a dict of name -> value, e.g. {{'reviewed': 'yes'}}. Got {tags!r} instead.")
+    if remove is not None and (not isinstance(remove, list) or not all(isinstance(k, str) for k in remove)):
+        raise InvalidInput(f"'remove' must be a list of tag names. Got {remove!r} instead.")
+    for key in [*tags, *(remove or [])]:
+        if not isinstance(key, str) or not key.strip():
+            raise InvalidInput(f"A tag name must be a non-empty string. Got {key!r} instead.")
+        if key.startswith(("mlflow.", "studio.")):
+            raise InvalidInput(f"The tag {key!r} is kept by MLflow or the studio and cannot be changed. "
+                               "Use a name that does not start with 'mlflow.' or 'studio.'.")
+
+
+def kill_tree(pid: int, started: float | None, grace: float = 5.0) -> None:
+    """End a job's whole process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if not pid_alive(pid, started):
+        return
+    try:
+        pgid = os.getpgid(pid)
+    except ProcessLookupError:
+        return
+    procs = []
+    try:
+        parent = psutil.Process(pid)
+        procs = [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        pass
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def iter_active_rows(backend: "LocalBackend") -> Iterator[Any]:
+    with backend.store.engine.connect() as conn:
+        yield from conn.execute(sa.select(jobs_table).where(
+            jobs_table.c.status.in_([s.value for s in ACTIVE_STATES])))

@@ -1,0 +1,1 @@
+"""The model registry: immutable, hashed model versions registered in MLflow too."""

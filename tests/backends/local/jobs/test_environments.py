@@ -1,0 +1,55 @@
+"""Environments: versions, and jobs in a venv built once from the spec."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from studio_ext import Environment, Workspace, command
+from studio_ext.entities import JobStatus
+from studio_ext.errors import InvalidInput, NotFound
+
+
+def test_registering_versions_and_reusing_an_identical_spec(workspace: Workspace) -> None:
+    v1 = workspace.environments.create_or_update(Environment(name="sk", pip_requirements=["scikit-learn"]))
+    same = workspace.environments.create_or_update(Environment(name="sk", pip_requirements=["scikit-learn"]))
+    v2 = workspace.environments.create_or_update(Environment(name="sk", pip_requirements=["scikit-learn", "pandas"]))
+    assert (v1.version, same.version, v2.version) == ("1", "1", "2")
+    assert workspace.environments.get("sk").version == "2"
+    assert workspace.environments.get("sk", version=1).pip_requirements == ["scikit-learn"]
+    assert [e.version for e in workspace.environments.list("sk")] == ["1", "2"]
+    with pytest.raises(NotFound, match="Environment 'sk' version 9 does not exist"):
+        workspace.environments.get("sk", 9)
+
+
+def test_conda_files_are_read_for_their_pip_section(workspace: Workspace, tmp_path: Path) -> None:
+    conda = tmp_path / "env.yml"
+    conda.write_text("name: x\ndependencies:\n  - python=3.11\n  - numpy=2.0\n  - pip:\n    - tomli-w\n")
+    env = workspace.environments.create_or_update(Environment(name="conda-env", conda_file=str(conda)))
+    from studio_ext.backends.local.jobs.environments import requirements_of
+
+    assert requirements_of(workspace.environments.get(env.name)) == ["numpy==2.0.*", "tomli-w"]
+    bad = tmp_path / "bad.yml"
+    bad.write_text("dependencies: [unclosed\n")
+    with pytest.raises(InvalidInput, match="not valid YAML"):
+        workspace.environments.create_or_update(Environment(name="bad", conda_file=str(bad)))
+    assert [e.name for e in workspace.environments.list()] == ["conda-env"]
+
+
+@pytest.mark.slow
+def test_a_job_on_a_pip_environment_runs_in_its_own_cached_venv(workspace: Workspace, code_dir: Path) -> None:
+    env = workspace.environments.create_or_update(Environment(name="tiny", pip_requirements=["tomli-w"]))
+    (code_dir / "which.py").write_text("import sys, tomli_w\nprint('PY', sys.executable)\n")
+    names = []
+    for _ in range(2):
+        job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python which.py",
+                                                      environment=f"{env.name}:{env.version}"))
+        done = workspace.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=600)
+        assert done.status == JobStatus.COMPLETED, workspace.jobs.get_logs(job.name)
+        names.append(job.name)
+    pythons = {line for n in names for line in workspace.jobs.get_logs(n).splitlines() if line.startswith("PY ")}
+    assert len(pythons) == 1 and sys.executable not in pythons.pop()
+    assert len(list((workspace.path / "envs").glob("*/.ready"))) == 1
