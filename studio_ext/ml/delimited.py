@@ -457,7 +457,10 @@ def _translate(exc: BaseException, source: TextSource, options: DelimitedReadOpt
     ragged = _RAGGED.search(message)
     if ragged:
         expected, got = int(ragged.group(2)), int(ragged.group(3))
-        line = _locate_ragged(source, options, delimiter, expected)
+        try:
+            line = _locate_ragged(source, options, delimiter, expected)
+        except _OpenQuote as open_quote:
+            return open_quote.error(source, options)
         where = f"line {line}" if line else "a row"
         return InvalidInput(
             f"{source.name}: {where} has {got} fields where the header has {expected} "
@@ -526,8 +529,27 @@ def _locate_bad_bytes(source: TextSource, encoding: str) -> tuple[int | None, in
     return None, None
 
 
-def _rows(source: TextSource, options: DelimitedReadOptions, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) with Python's csv module: slow, used only to find a bad row."""
+class _OpenQuote(Exception):
+    """A quoted field that runs on past where it should end: from ``line`` to ``until`` (None: past csv's field limit)."""
+
+    def __init__(self, line: int, until: int | None) -> None:
+        super().__init__(line)
+        self.line, self.until = line, until
+
+    def error(self, source: TextSource, options: DelimitedReadOptions) -> InvalidInput:
+        runs = f"to line {self.until}" if self.until else "on for more than 128 KB"
+        return InvalidInput(
+            f"{source.name}: a quote opened on line {self.line} is never closed (the field runs {runs}). "
+            f"Close the quote on that line, or check the 'quote_char' (now {options.quote_char!r}; None if "
+            f"values are not quoted) and 'escape_char' (now {options.escape_char!r}) read options."
+        )
+
+
+def _rows(source: TextSource, options: DelimitedReadOptions, delimiter: str) -> Iterator[tuple[int, int, list[str]]]:
+    """(first line, last line, fields) with Python's csv module: slow, used only to find a bad row.
+
+    Raises ``_OpenQuote`` when a field outgrows csv's limit: a quote that nothing closes.
+    """
     with source.open() as raw:
         text = io.TextIOWrapper(raw, encoding=options.encoding, errors="replace", newline="")
         for _ in range(options.skip_rows):
@@ -536,25 +558,32 @@ def _rows(source: TextSource, options: DelimitedReadOptions, delimiter: str) -> 
         reader = csv.reader(text, delimiter=delimiter, quotechar=options.quote_char or '"',
                             escapechar=options.escape_char,
                             quoting=csv.QUOTE_MINIMAL if options.quote_char else csv.QUOTE_NONE)
+        last = base  # the last line of the previous record
         try:
             for row in reader:
                 if row:
-                    yield base + reader.line_num, row
-        except csv.Error:
+                    yield last + 1, base + reader.line_num, row
+                last = base + reader.line_num
+        except csv.Error as exc:
+            if options.quote_char and "field limit" in str(exc):
+                raise _OpenQuote(last + 1, None) from None
             return
 
 
 def _locate_ragged(source: TextSource, options: DelimitedReadOptions, delimiter: str, expected: int) -> int | None:
-    for line, row in _rows(source, options, delimiter):
+    rows = _rows(source, options, delimiter)
+    for first, last, row in rows:
         if len(row) != expected:
-            return line
+            if options.quote_char and last > first and len(row) < expected and next(rows, None) is None:
+                raise _OpenQuote(first, last)  # a quoted value swallowed every line end to the end of the file
+            return first
     return None
 
 
 def _locate_value(source, options, delimiter, column, value) -> int | None:
     header_seen = options.header == HeaderMode.NONE
     names = options.column_names
-    for line, row in _rows(source, options, delimiter):
+    for line, _, row in _rows(source, options, delimiter):
         if not header_seen:
             header_seen = True
             names = names or row

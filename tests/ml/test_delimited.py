@@ -73,3 +73,23 @@ def test_first_row_header_then_headerless_files(tmp_path):
 def test_option_values_are_checked(options, message):
     with pytest.raises(InvalidInput, match=message):
         DelimitedReadOptions.coerce(options)
+
+
+@pytest.mark.parametrize("tail_rows", [99_999, 60_000])  # the open field past, and within, csv's field limit
+def test_an_unclosed_quote_names_its_line_and_says_what_to_check(tmp_path, tail_rows):
+    src = tmp_path / "q.csv"
+    rows = ["a,b,c"] + [f"{i},x,{i}" for i in range(1, tail_rows + 1)]
+    rows[49_999] = '49999,"oops,49999'  # line 50,000 opens a quote that nothing closes
+    src.write_text("\n".join(rows) + "\n")
+    with pytest.raises(InvalidInput) as info:
+        convert_to_parquet([TextSource.of(src)], tmp_path / "o.parquet", DelimitedReadOptions())
+    message = str(info.value)
+    assert "q.csv: a quote opened on line 50000 is never closed" in message
+    assert "'quote_char'" in message and "'escape_char'" in message
+
+
+def test_a_closed_multiline_value_in_a_short_row_is_not_called_an_open_quote(tmp_path):
+    src = tmp_path / "m.csv"
+    src.write_text('a,b,c\n1,x,1\n2,"two\nlines"\n3,x,3\n')
+    with pytest.raises(InvalidInput, match=r"m.csv: line 3 has 2 fields where the header has 3"):
+        convert_to_parquet([TextSource.of(src)], tmp_path / "o.parquet", DelimitedReadOptions())
