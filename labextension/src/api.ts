@@ -30,12 +30,18 @@ export interface ISummary {
 
 /** An error the server explained (its message is meant for the user). */
 export class StudioApiError extends Error {
-  constructor(message: string, readonly status: number) {
+  constructor(
+    message: string,
+    readonly status: number
+  ) {
     super(message);
   }
 }
 
-async function request<T>(endpoint: string, init: RequestInit = {}): Promise<T> {
+async function request<T>(
+  endpoint: string,
+  init: RequestInit = {}
+): Promise<T> {
   const settings = ServerConnection.makeSettings();
   const url = URLExt.join(settings.baseUrl, 'studio-ext', endpoint);
   let response: Response;
@@ -79,5 +85,7 @@ export function openWorkspace(path: string): Promise<IWorkspaceInfo> {
 }
 
 export function fetchSummary(workspace: string): Promise<ISummary> {
-  return request<ISummary>(`summary?workspace=${encodeURIComponent(workspace)}`);
+  return request<ISummary>(
+    `summary?workspace=${encodeURIComponent(workspace)}`
+  );
 }

@@ -14,7 +14,11 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
+import {
+  ICommandPalette,
+  MainAreaWidget,
+  WidgetTracker
+} from '@jupyterlab/apputils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon, ToolbarButton } from '@jupyterlab/ui-components';
@@ -101,7 +105,9 @@ class Studio {
     }
     return {
       workspacePath: String(this.settings.composite.workspacePath ?? ''),
-      kernelName: String(this.settings.composite.kernelName || DEFAULT_SETTINGS.kernelName),
+      kernelName: String(
+        this.settings.composite.kernelName || DEFAULT_SETTINGS.kernelName
+      ),
       summaryInterval: Number(this.settings.composite.summaryInterval ?? 15)
     };
   }
@@ -130,7 +136,10 @@ class Studio {
         }
       }
     } catch (error) {
-      this.sidebar.setPages(this.pages, `Could not list the pages: ${describe(error)}`);
+      this.sidebar.setPages(
+        this.pages,
+        `Could not list the pages: ${describe(error)}`
+      );
     }
   }
 
@@ -166,7 +175,10 @@ class Studio {
         await this.settings.set('workspacePath', path);
         saved = true;
       } catch (error) {
-        console.warn('studio-ext: the workspace setting could not be saved.', error);
+        console.warn(
+          'studio-ext: the workspace setting could not be saved.',
+          error
+        );
       }
     }
     if (!saved) {
@@ -209,7 +221,8 @@ class Studio {
       this._app.shell.activateById(open.id);
       return open;
     }
-    const pageTitle = title ?? this.pages.find(p => p.id === pageId)?.title ?? pageId;
+    const pageTitle =
+      title ?? this.pages.find(p => p.id === pageId)?.title ?? pageId;
     const content = new StudioPage({
       pageId,
       title: pageTitle,
@@ -367,7 +380,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
           'widget libraries other than ipywidgets may not render in studio pages.'
       );
     }
-    const tracker = new WidgetTracker<StudioPageWidget>({ namespace: 'studio-ext' });
+    const tracker = new WidgetTracker<StudioPageWidget>({
+      namespace: 'studio-ext'
+    });
     const studio = new Studio(app, rendermime, tracker);
     const { commands } = app;
 
@@ -382,14 +397,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: args => {
         const id = args.page as string | undefined;
         if (!id) {
-          throw new Error('studio-ext:open needs a "page" argument (a page id).');
+          throw new Error(
+            'studio-ext:open needs a "page" argument (a page id).'
+          );
         }
         return studio.openPage(id, args.title as string | undefined);
       }
     });
     commands.addCommand(CommandIDs.restartKernel, {
       label: 'Restart Studio Kernel',
-      caption: 'Restart the kernel the studio pages run in; open pages are rebuilt',
+      caption:
+        'Restart the kernel the studio pages run in; open pages are rebuilt',
       execute: () => studio.restartKernel()
     });
     commands.addCommand(CommandIDs.showSidebar, {
@@ -402,7 +420,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     if (palette) {
       palette.addItem({ command: CommandIDs.showSidebar, category: 'Studio' });
-      palette.addItem({ command: CommandIDs.restartKernel, category: 'Studio' });
+      palette.addItem({
+        command: CommandIDs.restartKernel,
+        category: 'Studio'
+      });
     }
 
     app.shell.add(studio.sidebar, 'left', { rank: 250 });
@@ -411,7 +432,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       restorer.add(studio.sidebar, SIDEBAR_ID);
       void restorer.restore(tracker, {
         command: CommandIDs.open,
-        args: widget => ({ page: widget.content.pageId, title: widget.content.pageTitle }),
+        args: widget => ({
+          page: widget.content.pageId,
+          title: widget.content.pageTitle
+        }),
         name: widget => widget.content.pageId
       });
     }
@@ -422,7 +446,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
         for (const page of studio.pages) {
           if (palette && !added.has(page.id)) {
             added.add(page.id);
-            palette.addItem({ command: CommandIDs.open, args: { page: page.id }, category: 'Studio' });
+            palette.addItem({
+              command: CommandIDs.open,
+              args: { page: page.id },
+              category: 'Studio'
+            });
           }
         }
       };
@@ -434,7 +462,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
           studio.settings = await settingRegistry.load(PLUGIN_ID);
           studio.settings.changed.connect(() => studio.onSettingsChanged());
         } catch (error) {
-          console.warn('studio-ext: settings could not be loaded; using defaults.', error);
+          console.warn(
+            'studio-ext: settings could not be loaded; using defaults.',
+            error
+          );
         }
       }
       studio.onSettingsChanged();

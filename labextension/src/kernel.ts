@@ -57,10 +57,17 @@ export class StudioKernel implements IDisposable {
       path: SESSION_PATH,
       name: 'Studio',
       type: 'studio-ext',
-      kernelPreference: { name: options.kernelName, shouldStart: true, canStart: true }
+      kernelPreference: {
+        name: options.kernelName,
+        shouldStart: true,
+        canStart: true
+      }
     });
     this.sessionContext.statusChanged.connect(this._onStatus, this);
-    this.sessionContext.connectionStatusChanged.connect(this._onConnectionStatus, this);
+    this.sessionContext.connectionStatusChanged.connect(
+      this._onConnectionStatus,
+      this
+    );
     this.sessionContext.kernelChanged.connect(this._onKernelChanged, this);
     this.sessionContext.sessionChanged.connect(this._onSessionChanged, this);
     widgetModules.added.connect(this._onWidgetModule, this);
@@ -174,7 +181,10 @@ export class StudioKernel implements IDisposable {
     }
   }
 
-  private _onConnectionStatus(_: unknown, status: Kernel.ConnectionStatus): void {
+  private _onConnectionStatus(
+    _: unknown,
+    status: Kernel.ConnectionStatus
+  ): void {
     // After a restart the connection is re-made to the new kernel process.
     if (status === 'connected' && this._state === 'restarting') {
       void this._connectWhenAnswering();
@@ -199,7 +209,11 @@ export class StudioKernel implements IDisposable {
 
   private _onSessionChanged(
     _: unknown,
-    args: IChangedArgs<Session.ISessionConnection | null, Session.ISessionConnection | null, 'session'>
+    args: IChangedArgs<
+      Session.ISessionConnection | null,
+      Session.ISessionConnection | null,
+      'session'
+    >
   ): void {
     if (args.oldValue && !args.newValue) {
       // The session was shut down (from the Running panel, another tab, the REST API).
@@ -286,7 +300,10 @@ export class StudioKernel implements IDisposable {
     }
   }
 
-  private _register(manager: StudioWidgetManager, data: IWidgetRegistryData): void {
+  private _register(
+    manager: StudioWidgetManager,
+    data: IWidgetRegistryData
+  ): void {
     const key = `${data.name}@${data.version}`;
     if (this._registered.has(key)) {
       return;
@@ -360,7 +377,10 @@ function builtinWidgetModules(): IWidgetRegistryData[] {
     {
       name: '@jupyter-widgets/output',
       version: output.OUTPUT_WIDGET_VERSION,
-      exports: { OutputModel: output.OutputModel, OutputView: output.OutputView }
+      exports: {
+        OutputModel: output.OutputModel,
+        OutputView: output.OutputView
+      }
     }
   ];
 }

@@ -80,7 +80,10 @@ export class StudioPage extends Panel {
     if (!workspace) {
       this._clearOutput();
       this._setRenderState('error');
-      this.showNotice('error', 'No workspace is open. Choose one in the Studio sidebar.');
+      this.showNotice(
+        'error',
+        'No workspace is open. Choose one in the Studio sidebar.'
+      );
       return;
     }
     this._setRenderState('waiting');
@@ -93,7 +96,11 @@ export class StudioPage extends Panel {
     } catch (error) {
       if (attempt === this._attempt) {
         this._setRenderState('error');
-        this.showNotice('error', `The studio kernel could not start: ${describe(error)}`, true);
+        this.showNotice(
+          'error',
+          `The studio kernel could not start: ${describe(error)}`,
+          true
+        );
       }
       return;
     } finally {
@@ -143,7 +150,10 @@ export class StudioPage extends Panel {
         this._keepNotice = false;
       } else {
         this._setRenderState('error');
-        this.showNotice('error', `${this._title} could not be built; the error is below.`);
+        this.showNotice(
+          'error',
+          `${this._title} could not be built; the error is below.`
+        );
       }
     } catch (error) {
       if (attempt !== this._attempt || this.isDisposed) {
@@ -151,7 +161,10 @@ export class StudioPage extends Panel {
       }
       if (this._kernel.state === 'ready') {
         this._setRenderState('error');
-        this.showNotice('error', `${this._title} could not be built: ${describe(error)}`);
+        this.showNotice(
+          'error',
+          `${this._title} could not be built: ${describe(error)}`
+        );
       }
       // Otherwise the kernel went away mid-run; its state handler says so.
     }
@@ -168,7 +181,8 @@ export class StudioPage extends Panel {
     node.appendChild(message);
     if (withRestart) {
       const button = document.createElement('button');
-      button.className = 'jp-Button jp-mod-styled jp-mod-accept jp-StudioPage-noticeRestart';
+      button.className =
+        'jp-Button jp-mod-styled jp-mod-accept jp-StudioPage-noticeRestart';
       button.textContent = 'Restart kernel';
       button.onclick = () => {
         void this._kernel.restart();

@@ -10,7 +10,10 @@
  * never run. The wrapped registry forwards every `registerWidget` call unchanged and
  * records it here, whichever order the plugins load in.
  */
-import type { IJupyterWidgetRegistry, IWidgetRegistryData } from '@jupyter-widgets/base';
+import type {
+  IJupyterWidgetRegistry,
+  IWidgetRegistryData
+} from '@jupyter-widgets/base';
 import widgetManagerPlugins from '@jupyter-widgets/jupyterlab-manager';
 import { ISignal, Signal } from '@lumino/signaling';
 
@@ -45,7 +48,9 @@ export class WidgetModuleLog {
 
 export const widgetModules = new WidgetModuleLog();
 
-function recordingRegistry(registry: IJupyterWidgetRegistry): IJupyterWidgetRegistry {
+function recordingRegistry(
+  registry: IJupyterWidgetRegistry
+): IJupyterWidgetRegistry {
   return {
     registerWidget(data: IWidgetRegistryData): void {
       widgetModules.record(data);
@@ -69,7 +74,9 @@ function wrapRegistryPlugin(): boolean {
   const wrapped = function (this: unknown, ...args: unknown[]): unknown {
     const registry = activate.apply(this, args);
     if (registry && typeof (registry as Promise<unknown>).then === 'function') {
-      return (registry as Promise<IJupyterWidgetRegistry>).then(recordingRegistry);
+      return (registry as Promise<IJupyterWidgetRegistry>).then(
+        recordingRegistry
+      );
     }
     return recordingRegistry(registry as IJupyterWidgetRegistry);
   };

@@ -37,26 +37,43 @@ export class StudioSidebar extends Widget {
 
     const header = element('header', 'jp-StudioSidebar-header');
     header.appendChild(element('h2', 'jp-StudioSidebar-title', 'Studio'));
-    const refresh = element('button', 'jp-Button jp-mod-minimal jp-StudioSidebar-refresh', '⟳');
+    const refresh = element(
+      'button',
+      'jp-Button jp-mod-minimal jp-StudioSidebar-refresh',
+      '⟳'
+    );
     refresh.title = 'Refresh the summary and the page list';
     refresh.onclick = () => this._callbacks.refresh();
     header.appendChild(refresh);
     this.node.appendChild(header);
 
     // The workspace in use, and the field to switch it.
-    const wsSection = element('section', 'jp-StudioSidebar-section jp-StudioSidebar-workspace');
-    wsSection.appendChild(element('h3', 'jp-StudioSidebar-sectionTitle', 'Workspace'));
+    const wsSection = element(
+      'section',
+      'jp-StudioSidebar-section jp-StudioSidebar-workspace'
+    );
+    wsSection.appendChild(
+      element('h3', 'jp-StudioSidebar-sectionTitle', 'Workspace')
+    );
     this._wsName = element('div', 'jp-StudioSidebar-workspaceName', '…');
     this._wsPath = element('div', 'jp-StudioSidebar-workspacePath');
     wsSection.appendChild(this._wsName);
     wsSection.appendChild(this._wsPath);
     const form = element('form', 'jp-StudioSidebar-workspaceForm');
-    this._wsInput = element('input', 'jp-mod-styled jp-StudioSidebar-workspaceInput');
+    this._wsInput = element(
+      'input',
+      'jp-mod-styled jp-StudioSidebar-workspaceInput'
+    );
     this._wsInput.type = 'text';
     this._wsInput.placeholder = 'Folder path';
-    this._wsInput.title = 'A workspace folder; leave empty and Open for the default';
+    this._wsInput.title =
+      'A workspace folder; leave empty and Open for the default';
     this._wsInput.setAttribute('aria-label', 'Workspace folder');
-    const open = element('button', 'jp-Button jp-mod-styled jp-mod-accept', 'Open');
+    const open = element(
+      'button',
+      'jp-Button jp-mod-styled jp-mod-accept',
+      'Open'
+    );
     open.type = 'submit';
     form.appendChild(this._wsInput);
     form.appendChild(open);
@@ -70,19 +87,31 @@ export class StudioSidebar extends Widget {
     this.node.appendChild(wsSection);
 
     // The live summary.
-    const summary = element('section', 'jp-StudioSidebar-section jp-StudioSidebar-summary');
-    summary.appendChild(element('h3', 'jp-StudioSidebar-sectionTitle', 'Summary'));
+    const summary = element(
+      'section',
+      'jp-StudioSidebar-section jp-StudioSidebar-summary'
+    );
+    summary.appendChild(
+      element('h3', 'jp-StudioSidebar-sectionTitle', 'Summary')
+    );
     const list = element('dl', 'jp-StudioSidebar-counts');
     this._running = this._count(list, 'Running jobs', 'running-jobs');
     this._queued = this._count(list, 'Queued jobs', 'queued-jobs');
-    this._unhealthy = this._count(list, 'Unhealthy endpoints', 'unhealthy-endpoints');
+    this._unhealthy = this._count(
+      list,
+      'Unhealthy endpoints',
+      'unhealthy-endpoints'
+    );
     summary.appendChild(list);
     this._summaryError = element('div', 'jp-StudioSidebar-error');
     summary.appendChild(this._summaryError);
     this.node.appendChild(summary);
 
     // The pages.
-    const pages = element('section', 'jp-StudioSidebar-section jp-StudioSidebar-pagesSection');
+    const pages = element(
+      'section',
+      'jp-StudioSidebar-section jp-StudioSidebar-pagesSection'
+    );
     pages.appendChild(element('h3', 'jp-StudioSidebar-sectionTitle', 'Pages'));
     this._pages = element('ul', 'jp-StudioSidebar-pages');
     pages.appendChild(this._pages);
@@ -94,7 +123,11 @@ export class StudioSidebar extends Widget {
     return this._shown;
   }
 
-  setWorkspace(workspace: IWorkspaceInfo | null, configured: string, error?: string): void {
+  setWorkspace(
+    workspace: IWorkspaceInfo | null,
+    configured: string,
+    error?: string
+  ): void {
     if (workspace) {
       this._wsName.textContent = workspace.name;
       this._wsPath.textContent = workspace.path;
@@ -120,7 +153,9 @@ export class StudioSidebar extends Widget {
     show(this._queued, summary ? summary.jobs.queued : null);
     show(
       this._unhealthy,
-      summary && summary.endpoints.available ? summary.endpoints.unhealthy : null
+      summary && summary.endpoints.available
+        ? summary.endpoints.unhealthy
+        : null
     );
     this._unhealthy.classList.toggle(
       'jp-mod-warn',
@@ -145,7 +180,9 @@ export class StudioSidebar extends Widget {
       this._pages.appendChild(item);
     }
     if (pages.length === 0 && !error) {
-      this._pages.appendChild(element('li', 'jp-StudioSidebar-empty', 'No pages yet.'));
+      this._pages.appendChild(
+        element('li', 'jp-StudioSidebar-empty', 'No pages yet.')
+      );
     }
     if (error) {
       this._pages.appendChild(element('li', 'jp-StudioSidebar-error', error));
@@ -173,7 +210,10 @@ export class StudioSidebar extends Widget {
     try {
       await this._callbacks.switchWorkspace(path);
     } catch (error) {
-      this._showError(this._wsError, error instanceof Error ? error.message : String(error));
+      this._showError(
+        this._wsError,
+        error instanceof Error ? error.message : String(error)
+      );
     }
   }
 

@@ -34,7 +34,10 @@ export function preloadWidgetModules(): Promise<boolean> {
     preloaded = import(/* webpackIgnore: true */ url).then(
       () => true,
       error => {
-        console.warn(`studio-ext: could not preload ${url}; FigureWidgets load it themselves.`, error);
+        console.warn(
+          `studio-ext: could not preload ${url}; FigureWidgets load it themselves.`,
+          error
+        );
         preloaded = null;
         return false;
       }
