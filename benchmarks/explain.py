@@ -59,7 +59,7 @@ def main() -> None:
     a, b = statistics.median(ours_t), statistics.median(direct_t)
     exp = explain(model, df, "income", sample=5000, seed=0)
     check = exp.values[:, :, 0].sum(axis=1) + exp.expected_value[0] - model.decision_function(exp.data)
-    print("\n== tabular explanation of 5,000 rows (median of %d) ==" % args.repeats)
+    print(f"\n== tabular explanation of 5,000 rows (median of {args.repeats}) ==")
     print(f"shap.TreeExplainer direct (transformed columns): {b:.3f} s")
     print(f"studio explain() (raw columns, {exp.method}):    {a:.3f} s")
     print(f"overhead: {100 * (a / b - 1):+.1f} %  (goal < 10 %); additivity error max {np.abs(check).max():.2e}")

@@ -14,7 +14,7 @@ import yaml
 
 from studio_ext.entities._automl import AutoMLJob, FeaturizationMode, ForecastingJob, data_reference
 
-__all__ = ["azure_dict", "azure_yaml", "azure_code", "studio_code"]
+__all__ = ["azure_code", "azure_dict", "azure_yaml", "studio_code"]
 
 SCHEMA = "https://azuremlschemas.azureedge.net/latest/autoMLJob.schema.json"
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from studio_ext.errors import StudioError
 

@@ -44,10 +44,10 @@ __all__ = [
     "RegressionJob",
     "TrainingSettings",
     "classification",
-    "regression",
     "forecasting",
-    "to_azure_yaml",
+    "regression",
     "to_azure_code",
+    "to_azure_yaml",
     "to_code",
 ]
 

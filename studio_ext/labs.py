@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from studio_ext.errors import NotFound, StudioError
 from studio_ext.workspace import Workspace
@@ -238,7 +239,7 @@ def check_endpoint_monitored(ws: Workspace, endpoint: str, *, min_requests: int 
 def check_automl_job(ws: Workspace, name: str | None, *, task: str, primary_metric: str,
                      registered_as: str | None = None) -> Any:
     """The AutoML job ``name`` completed a ``task`` search judged by ``primary_metric`` (and its best model is registered)."""
-    job = check_job_completed(ws, name)
+    check_job_completed(ws, name)
     run = ws.automl.get(name)
     if run.task != task:
         raise LabCheckError(f"The AutoML job {name} is a {run.task} job; the lab asks for {task}. "

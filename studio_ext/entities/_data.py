@@ -7,9 +7,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio_ext.errors import InvalidInput
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 _SECRET = "***"
 
@@ -335,7 +338,7 @@ class DataProfile:
                 return col
         raise KeyError(name)
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """One row per column: the figures a table view shows."""
         import pandas as pd
 

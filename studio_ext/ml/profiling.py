@@ -151,7 +151,7 @@ def _top_values(con: duckdb.DuckDBPyConnection, name: str, top: int) -> list[tup
     return [(_plain(v), int(n)) for v, n in rows]
 
 
-def _histogram(con, name: str, kind: str, lo: Any, hi: Any, bins: int) -> tuple[list[Any], list[int]]:
+def _histogram(con: duckdb.DuckDBPyConnection, name: str, kind: str, lo: Any, hi: Any, bins: int) -> tuple[list[Any], list[int]]:
     """Equal-width bins from min to max; the edges are returned as plain values."""
     col = _ident(name)
     expr = f"epoch_us({col}::TIMESTAMP)" if kind == "temporal" else f"{col}::DOUBLE"

@@ -11,8 +11,9 @@ and before any heavy work.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,7 @@ def unwrap_model(model: Any) -> Any:
     if callable(get_raw) and type(model).__module__.startswith("mlflow"):
         try:
             raw = get_raw()
-        except Exception:  # a pyfunc without an inner estimator is explained through predict
+        except Exception:  # noqa: BLE001 - a pyfunc without an inner estimator is explained through predict
             return model
         if callable(getattr(raw, "predict", None)):
             return raw

@@ -12,9 +12,9 @@ import pytest
 os.environ.setdefault("STUDIO_EXT_SERVER_ORPHAN_EXIT", "30")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-from studio_ext import Workspace  # noqa: E402
-from studio_ext.entities import Model  # noqa: E402
-from studio_ext.panels.endpoints import EndpointsPanel  # noqa: E402
+from studio_ext import Workspace
+from studio_ext.entities import Model
+from studio_ext.panels.endpoints import EndpointsPanel
 
 
 def _wait(predicate, timeout=30.0):

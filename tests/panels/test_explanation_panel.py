@@ -19,7 +19,7 @@ from studio_ext.panels import PAGES, open_page
 from studio_ext.panels.explanation import ExplanationDashboard, ExplanationView
 
 
-def figure(output) -> dict:  # noqa: ANN001 - an ipywidgets Output
+def figure(output) -> dict:
     return output.outputs[0]["data"]["application/vnd.plotly.v1+json"]
 
 
@@ -51,7 +51,7 @@ def model(adult: pd.DataFrame) -> object:
 
 
 @pytest.fixture(scope="module")
-def exp(adult: pd.DataFrame, model: object):  # noqa: ANN201
+def exp(adult: pd.DataFrame, model: object):
     result = explain(model, adult, "income", sample=400)
     result.metadata["name"] = "panel-exp"
     return result
@@ -138,7 +138,8 @@ def test_permutation_importance_shows_error_bars_only(adult, model) -> None:
     view = ExplanationView(pfi)
     assert view.tabs.titles == ("Global importance",)
     bars = figure(view.global_out)["data"][0]
-    assert len(values(bars["error_x"]["array"])) == 10 and "Permutation importance (accuracy" in figure(view.global_out)["layout"]["title"]["text"]
+    assert len(values(bars["error_x"]["array"])) == 10
+    assert "Permutation importance (accuracy" in figure(view.global_out)["layout"]["title"]["text"]
 
 
 def test_a_hundred_thousand_rows_are_sampled_for_display_and_say_so(exp) -> None:

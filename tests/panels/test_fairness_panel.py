@@ -19,7 +19,7 @@ from studio_ext.panels.fairness import AssessmentView, ComparisonView, FairnessD
 FEATURES = ["age", "education_num", "capital_gain", "hours_per_week", "marital_status", "sex"]
 
 
-def figure(output) -> dict:  # noqa: ANN001 - an ipywidgets Output
+def figure(output) -> dict:
     return output.outputs[0]["data"]["application/vnd.plotly.v1+json"]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-import plotly.graph_objects as go
 import ipywidgets as widgets
+import plotly.graph_objects as go
 
 from studio_ext import Workspace
 from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, format_value, html_table, show_figures

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,9 +30,16 @@ from studio_ext.entities._automl import FeaturizationSettings, ForecastingSettin
 from studio_ext.errors import InvalidInput
 from studio_ext.ml.automl import ensemble as ens
 from studio_ext.ml.automl.featurization import FeaturizationPlan, NamedColumns, plan_featurization
-from studio_ext.ml.automl.forecasting import Forecaster, ForecastSpec, add_lag_features, check_series, history_of, plan_forecast
+from studio_ext.ml.automl.forecasting import (
+    Forecaster,
+    ForecastSpec,
+    add_lag_features,
+    check_series,
+    history_of,
+    plan_forecast,
+)
 from studio_ext.ml.automl.guardrails import Guardrail, check_guardrails
-from studio_ext.ml.automl.learners import LEARNERS, Learner, LabelDecoder, fit_within, resolve_learners
+from studio_ext.ml.automl.learners import LEARNERS, LabelDecoder, Learner, fit_within, resolve_learners
 from studio_ext.ml.automl.metrics import PrimaryMetric, Task, parse_metric
 from studio_ext.ml.automl.report import report_for
 from studio_ext.ml.automl.search import InProcessRunner, Search, SearchLimits, TrialRunner
@@ -39,7 +47,7 @@ from studio_ext.ml.automl.selection import choose_final
 from studio_ext.ml.automl.trial import TrialData, TrialResult, thread_limits
 from studio_ext.ml.automl.validation import ValidationPlan, check_plan, forecast_splits, make_splits, plan_validation
 
-__all__ = ["AutoMLSettings", "Prepared", "AutoMLResult", "prepare", "run", "validate_settings", "test_weights"]
+__all__ = ["AutoMLResult", "AutoMLSettings", "Prepared", "prepare", "run", "test_weights", "validate_settings"]
 
 MSG_TARGET_MISSING = "The target column {target!r} is not in the training data. Columns: {columns}."
 MSG_TARGET_EMPTY = "Every row's target ({target!r}) is missing: there is nothing to learn from."

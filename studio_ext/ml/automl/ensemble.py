@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 from studio_ext.ml.automl.metrics import Task, loss_of, primary_score, score
 from studio_ext.ml.automl.trial import TrialData, TrialResult, TrialStatus
 
-__all__ = ["candidates", "vote", "greedy_weights", "stack", "VotingModel", "StackingModel"]
+__all__ = ["StackingModel", "VotingModel", "candidates", "greedy_weights", "stack", "vote"]
 
 MAX_MEMBERS = 8
 VOTE_ROUNDS = 20
@@ -157,7 +157,7 @@ class VotingModel(BaseEstimator):
         self.weights = weights
         self.classification = classification
 
-    def fit(self, X: Any, y: Any) -> "VotingModel":
+    def fit(self, X: Any, y: Any) -> VotingModel:
         """Refit every member on ``X``; the weights stay as the selection chose them."""
         from sklearn.base import clone
 
@@ -184,7 +184,7 @@ class StackingModel(BaseEstimator):
         self.meta = meta
         self.n_classes = n_classes
 
-    def fit(self, X: Any, y: Any) -> "StackingModel":
+    def fit(self, X: Any, y: Any) -> StackingModel:
         """Refit the members, and the meta-model on their 5-fold out-of-fold predictions."""
         from sklearn.base import clone
         from sklearn.model_selection import cross_val_predict

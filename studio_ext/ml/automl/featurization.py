@@ -10,8 +10,9 @@ and unscaled: learners that need scaling carry their own scaler.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,13 +23,13 @@ from studio_ext.errors import InvalidInput
 from studio_ext.ml.automl.metrics import Task
 
 __all__ = [
-    "ColumnPlan",
-    "FeaturizationPlan",
-    "plan_featurization",
     "CategoryStrings",
+    "ColumnPlan",
     "DatetimeParts",
+    "FeaturizationPlan",
     "HashingEncoder",
     "TextVectorizer",
+    "plan_featurization",
 ]
 
 ONE_HOT_MAX_CATEGORIES = 32
@@ -356,7 +357,7 @@ class NamedColumns(BaseEstimator, TransformerMixin):
     name, so it needs a frame. Frames pass through with their columns in training order.
     """
 
-    def fit(self, X: Any, y: Any = None) -> "NamedColumns":
+    def fit(self, X: Any, y: Any = None) -> NamedColumns:
         self.feature_names_in_ = np.asarray([str(c) for c in pd.DataFrame(X).columns], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         return self
@@ -381,7 +382,7 @@ class NamedColumns(BaseEstimator, TransformerMixin):
 class ToFloat(BaseEstimator, TransformerMixin):
     """Numeric columns (nullable ints and booleans included) as a float matrix with NaN for missing."""
 
-    def fit(self, X: Any, y: Any = None) -> "ToFloat":
+    def fit(self, X: Any, y: Any = None) -> ToFloat:
         self.n_features_in_ = X.shape[1]
         self.feature_names_in_ = np.asarray(getattr(X, "columns", range(X.shape[1])), dtype=object)
         return self
@@ -398,7 +399,7 @@ class ToFloat(BaseEstimator, TransformerMixin):
 class CategoryStrings(BaseEstimator, TransformerMixin):
     """Categories as plain strings (missing as one category of its own), so encoders see one type."""
 
-    def fit(self, X: Any, y: Any = None) -> "CategoryStrings":
+    def fit(self, X: Any, y: Any = None) -> CategoryStrings:
         self.feature_names_in_ = np.asarray(getattr(X, "columns", range(X.shape[1])), dtype=object)
         return self
 
@@ -419,7 +420,7 @@ class DatetimeParts(BaseEstimator, TransformerMixin):
 
     PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour")
 
-    def fit(self, X: Any, y: Any = None) -> "DatetimeParts":
+    def fit(self, X: Any, y: Any = None) -> DatetimeParts:
         self.column_ = str(pd.DataFrame(X).columns[0])
         return self
 
@@ -442,7 +443,7 @@ class HashingEncoder(BaseEstimator, TransformerMixin):
     def __init__(self, number_of_bits: int = DEFAULT_HASH_BITS) -> None:
         self.number_of_bits = number_of_bits
 
-    def fit(self, X: Any, y: Any = None) -> "HashingEncoder":
+    def fit(self, X: Any, y: Any = None) -> HashingEncoder:
         self.n_features_in_ = np.asarray(X).shape[1]
         return self
 
@@ -465,7 +466,7 @@ class TextVectorizer(BaseEstimator, TransformerMixin):
         self.kind = kind
         self.max_features = max_features
 
-    def fit(self, X: Any, y: Any = None) -> "TextVectorizer":
+    def fit(self, X: Any, y: Any = None) -> TextVectorizer:
         from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
         cls = TfidfVectorizer if self.kind == "tfidf" else CountVectorizer

@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from studio_ext.entities._automl import ForecastingSettings
 from studio_ext.errors import InvalidInput
 
-__all__ = ["ForecastSpec", "plan_forecast", "add_lag_features", "Forecaster", "SERIES_COLUMN"]
+__all__ = ["SERIES_COLUMN", "ForecastSpec", "Forecaster", "add_lag_features", "plan_forecast"]
 
 SERIES_COLUMN = "_series"
 MSG_NO_TIME = ("Forecasting needs a time column: call set_forecast_settings(time_column_name=...). ")

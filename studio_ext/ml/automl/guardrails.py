@@ -18,7 +18,7 @@ from studio_ext.ml.automl.featurization import ONE_HOT_MAX_CATEGORIES, Featuriza
 from studio_ext.ml.automl.metrics import Task
 from studio_ext.ml.automl.validation import ValidationPlan
 
-__all__ = ["GuardrailStatus", "Guardrail", "check_guardrails"]
+__all__ = ["Guardrail", "GuardrailStatus", "check_guardrails"]
 
 IMBALANCE_RATIO = 0.20  # the smallest class under 20 % of the largest: imbalanced (Azure's rule)
 LEAKAGE_SCORE = 0.99  # a single feature scoring this alone is suspicious
@@ -47,7 +47,7 @@ class Guardrail:
                 "details": self.details}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Guardrail":
+    def from_dict(cls, data: dict[str, Any]) -> Guardrail:
         return cls(name=data["name"], status=GuardrailStatus(data["status"]), description=data["description"],
                    details=list(data.get("details", [])))
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -21,7 +22,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from studio_ext.errors import InvalidInput
 from studio_ext.ml.automl.metrics import Task
 
-__all__ = ["Learner", "LEARNERS", "learners_for", "resolve_learners", "fit_within", "LabelDecoder"]
+__all__ = ["LEARNERS", "LabelDecoder", "Learner", "fit_within", "learners_for", "resolve_learners"]
 
 SEED = 0
 MSG_UNKNOWN_ALGORITHM = ("{which} names {value!r}, which is not an algorithm for {task}. Available here: "
@@ -159,7 +160,7 @@ class ScaledAlphaElasticNet(BaseEstimator):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "ScaledAlphaElasticNet":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> ScaledAlphaElasticNet:
         from sklearn.linear_model import ElasticNet, Ridge
 
         if self.l1_ratio < 0.01:
@@ -429,12 +430,12 @@ class LabelDecoder(BaseEstimator, ClassifierMixin):
         self.classes = classes
 
     @classmethod
-    def wrap(cls, fitted: Any, classes: Any) -> "LabelDecoder":
+    def wrap(cls, fitted: Any, classes: Any) -> LabelDecoder:
         decoder = cls(model=fitted, classes=classes)
         decoder.model_, decoder.classes_ = fitted, np.asarray(classes)
         return decoder
 
-    def fit(self, X: Any, y: Any) -> "LabelDecoder":
+    def fit(self, X: Any, y: Any) -> LabelDecoder:
         from sklearn.base import clone
 
         self.classes_ = np.asarray(self.classes) if self.classes is not None else np.unique(y)

@@ -16,16 +16,16 @@ import numpy as np
 from studio_ext.errors import InvalidInput
 
 __all__ = [
-    "Task",
-    "PrimaryMetric",
     "CLASSIFICATION_METRICS",
     "REGRESSION_METRICS",
-    "default_metric",
-    "parse_metric",
+    "PrimaryMetric",
+    "Task",
     "classification_scores",
-    "regression_scores",
+    "default_metric",
     "loss_of",
+    "parse_metric",
     "primary_score",
+    "regression_scores",
 ]
 
 
@@ -97,7 +97,7 @@ def default_metric(task: Task) -> PrimaryMetric:
     return PrimaryMetric.ACCURACY if task is Task.CLASSIFICATION else PrimaryMetric.NORMALIZED_ROOT_MEAN_SQUARED_ERROR
 
 
-def parse_metric(value: "str | PrimaryMetric | None", task: Task) -> PrimaryMetric:
+def parse_metric(value: str | PrimaryMetric | None, task: Task) -> PrimaryMetric:
     """The metric named ``value`` (case-insensitive), refused when it does not fit ``task``."""
     if value is None:
         return default_metric(task)

@@ -219,14 +219,14 @@ class RegressionReport:
 
 
 def report_for(task: Task, y_true: Any, prediction: Any, classes: Any = None, positive_label: Any = None,
-               y_range: float | None = None, weights: Any = None) -> "ClassificationReport | RegressionReport":
+               y_range: float | None = None, weights: Any = None) -> ClassificationReport | RegressionReport:
     """The report of ``task``; ``weights`` (per-row sample weights) weight its metrics and charts."""
     if task is Task.CLASSIFICATION:
         return ClassificationReport(y_true, prediction, classes, positive_label, weights)
     return RegressionReport(y_true, prediction, y_range, task, weights)
 
 
-def report_from_dict(data: dict[str, Any]) -> "ClassificationReport | RegressionReport":
+def report_from_dict(data: dict[str, Any]) -> ClassificationReport | RegressionReport:
     if data["task"] == "classification":
         return ClassificationReport(data["y_true"], data["proba"], data["classes"], data.get("positive_label"),
                                     data.get("weights"))

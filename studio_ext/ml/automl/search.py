@@ -19,15 +19,16 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from studio_ext.ml.automl.learners import Learner
 from studio_ext.ml.automl.trial import TrialData, TrialResult, TrialSpec, TrialStatus, run_trial
 
-__all__ = ["SearchLimits", "TrialRunner", "InProcessRunner", "DaskRunner", "Search"]
+__all__ = ["DaskRunner", "InProcessRunner", "Search", "SearchLimits", "TrialRunner"]
 
 EARLY_STOP_TRIALS = 60  # no improvement in this many trials ...
 EARLY_STOP_FRACTION = 0.5  # ... and over this share of the search time: stop
@@ -342,7 +343,7 @@ class Search:
             self._running.remove(item)
             try:
                 result = self.runner.result(item.handle)
-            except Exception as exc:  # a worker lost mid-trial: the trial failed, the search goes on
+            except Exception as exc:  # noqa: BLE001 - a worker lost mid-trial: the trial failed, the search goes on
                 result = TrialResult(trial_id=item.spec.trial_id, learner=item.spec.learner,
                                      config=item.spec.config, status=TrialStatus.FAILED, started=now, ended=now,
                                      error=f"{type(exc).__name__}: {exc}")
@@ -400,7 +401,7 @@ def _tell(searcher: Any, flaml_id: str, outcome: dict[str, Any] | None) -> None:
 def _import_flaml() -> None:
     try:
         import flaml.tune.searcher  # noqa: F401
-    except Exception:  # the searcher's own import will raise it where it matters
+    except Exception:  # noqa: BLE001 - the searcher's own import will raise it where it matters
         pass
 
 

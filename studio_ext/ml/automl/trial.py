@@ -21,7 +21,7 @@ import numpy as np
 from studio_ext.ml.automl.learners import LEARNERS, DeadlineReached, fit_within, trained_size
 from studio_ext.ml.automl.metrics import PrimaryMetric, Task, loss_of, score
 
-__all__ = ["TrialData", "TrialSpec", "TrialResult", "TrialStatus", "run_trial", "predict_scores"]
+__all__ = ["TrialData", "TrialResult", "TrialSpec", "TrialStatus", "predict_scores", "run_trial"]
 
 
 class TrialStatus:
@@ -183,7 +183,7 @@ def _run_trial(data: TrialData, spec: TrialSpec) -> TrialResult:
     except DeadlineReached:
         result.error = "The trial ran out of time (trial timeout or the job's budget) before it finished a fold."
         result.status = TrialStatus.CANCELED
-    except Exception as exc:  # a crashing trial is recorded, never fatal to the search
+    except Exception as exc:  # noqa: BLE001 - a crashing trial is recorded, never fatal to the search
         result.error = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exc(limit=6)[-2000:])
     result.ended = time.time()
     return result

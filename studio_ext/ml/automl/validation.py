@@ -17,7 +17,7 @@ import pandas as pd
 from studio_ext.errors import InvalidInput
 from studio_ext.ml.automl.metrics import Task
 
-__all__ = ["ValidationKind", "ValidationPlan", "plan_validation", "make_splits", "forecast_splits"]
+__all__ = ["ValidationKind", "ValidationPlan", "forecast_splits", "make_splits", "plan_validation"]
 
 LARGE_DATA_ROWS = 20_000
 SMALL_DATA_ROWS = 1_000
@@ -77,7 +77,7 @@ def plan_validation(
     task: Task,
     *,
     has_validation_data: bool = False,
-    n_cross_validations: "int | str | None" = None,
+    n_cross_validations: int | str | None = None,
     validation_data_size: float | None = None,
 ) -> ValidationPlan:
     """Pick the validation as the studio does; refuse conflicting or malformed settings."""

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
 from studio_ext.errors import InvalidInput, StudioError
-from studio_ext.ml.tabular_model import cannot_predict, check_predicts, check_sample, infer_classes, prepare_frame, wrap_model
 from studio_ext.ml.explain._mimic import SurrogateKind, explain_mimic
 from studio_ext.ml.explain._pfi import permutation_feature_importance, score_metric
 from studio_ext.ml.explain._result import Explanation
 from studio_ext.ml.explain._tabular import DEFAULT_BACKGROUND, Progress, ShapAlgorithm, explain_tabular, plan_tabular
+from studio_ext.ml.tabular_model import (
+    cannot_predict,
+    check_predicts,
+    check_sample,
+    infer_classes,
+    prepare_frame,
+    wrap_model,
+)
 
 
 class ExplainerChoice(str, enum.Enum):

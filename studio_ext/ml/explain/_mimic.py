@@ -15,9 +15,9 @@ from typing import Any
 import pandas as pd
 
 from studio_ext.errors import InvalidInput
-from studio_ext.ml.tabular_model import TabularModel, Task, sample_rows, wrap_model
-from studio_ext.ml.explain._result import Explanation, ExplainerKind
+from studio_ext.ml.explain._result import ExplainerKind, Explanation
 from studio_ext.ml.explain._tabular import Progress, ShapAlgorithm, explain_tabular
+from studio_ext.ml.tabular_model import TabularModel, Task, sample_rows, wrap_model
 
 #: Rows the surrogate learns from (and explains) when ``sample`` is not given.
 DEFAULT_SAMPLE = 5_000

@@ -9,15 +9,16 @@ deviation its error bar.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from studio_ext.errors import InvalidInput
+from studio_ext.ml.explain._result import ExplainerKind, Explanation
 from studio_ext.ml.tabular_model import TabularModel, Task, sample_rows
-from studio_ext.ml.explain._result import Explanation, ExplainerKind
 
 DEFAULT_SAMPLE = 10_000
 
@@ -137,5 +138,5 @@ def _positive_label(tm: TabularModel) -> Any:
 class _Scored:
     """What permutation_importance passes to the scorer; the scorer predicts with the model itself."""
 
-    def fit(self, X: Any, y: Any) -> "_Scored":  # pragma: no cover - never refitted
+    def fit(self, X: Any, y: Any) -> _Scored:  # pragma: no cover - never refitted
         return self

@@ -169,7 +169,7 @@ class Explanation:
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> "Explanation":
+    def load(cls, folder: str | Path) -> Explanation:
         """Read an explanation written by :meth:`save`."""
         folder = Path(folder)
         if not (folder / _META).is_file():

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import enum
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from studio_ext.errors import InvalidInput
-from studio_ext.ml.tabular_model import TabularModel, cannot_predict, sample_rows
 from studio_ext.ml.explain._raw_features import NoRawMapping, RawFeatureMap, raw_feature_map, split_pipeline
-from studio_ext.ml.explain._result import Explanation, ExplainerKind
+from studio_ext.ml.explain._result import ExplainerKind, Explanation
+from studio_ext.ml.tabular_model import TabularModel, cannot_predict, sample_rows
 
 Progress = Callable[[int, int], None]  # (rows done, rows in all)
 
@@ -190,7 +191,7 @@ def _linear_explainer(estimator: Any, background: np.ndarray) -> Any:
 
     try:
         return shap.LinearExplainer(estimator, shap.maskers.Independent(background, max_samples=len(background)))
-    except Exception:  # shap refuses the model: fall through to a model-agnostic explainer
+    except Exception:  # noqa: BLE001 - shap refuses the model: fall through to a model-agnostic explainer
         return None
 
 
@@ -220,7 +221,8 @@ def _as_3d(values: Any) -> np.ndarray:
     return values[:, :, None] if values.ndim == 2 else values
 
 
-def _run_exact(plan: _Plan, tm: TabularModel, rows: pd.DataFrame, progress: Progress | None, *, tree: bool):
+def _run_exact(plan: _Plan, tm: TabularModel, rows: pd.DataFrame, progress: Progress | None, *,
+               tree: bool) -> tuple[np.ndarray, np.ndarray, list[str], str, np.ndarray]:
     explainer = plan.shap_explainer
     chunk = _CHUNK[plan.algorithm]
     tree_output = getattr(getattr(explainer, "model", None), "tree_output", "") if tree else ""
@@ -277,7 +279,8 @@ def _classes_from_margins(values: np.ndarray, expected: np.ndarray, classes: np.
     return classes[np.argmax(margins, axis=1)]
 
 
-def _run_agnostic(plan: _Plan, tm: TabularModel, rows: pd.DataFrame, bg: pd.DataFrame, progress: Progress | None):
+def _run_agnostic(plan: _Plan, tm: TabularModel, rows: pd.DataFrame, bg: pd.DataFrame,
+                  progress: Progress | None) -> tuple[np.ndarray, np.ndarray, list[str], str]:
     """Permutation/Kernel SHAP over row ids: masking a raw column swaps in a background row's values.
 
     Working on ids lets the featurization run once (not once per masked copy) when the

@@ -12,7 +12,14 @@ Example::
     [r.candidates[i].name for i in r.pareto_front]
 """
 
-from studio_ext.ml.fairness._assess import DEFAULT_METRICS, METRICS, FairnessAssessment, assess, assess_predictions, sensitive_frame
+from studio_ext.ml.fairness._assess import (
+    DEFAULT_METRICS,
+    METRICS,
+    FairnessAssessment,
+    assess,
+    assess_predictions,
+    sensitive_frame,
+)
 from studio_ext.ml.fairness._mitigate import (
     DISPARITY_OF,
     Candidate,

@@ -9,14 +9,15 @@ Each sensitive column is assessed alone and, when there are several, together
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from studio_ext.errors import InvalidInput, NotFound
-from studio_ext.ml.tabular_model import Task, TabularModel, check_predicts, infer_classes, prepare_frame, wrap_model
+from studio_ext.ml.tabular_model import TabularModel, Task, check_predicts, infer_classes, prepare_frame, wrap_model
 
 #: More groups than this is a continuous column: bin it before assessing.
 MAX_GROUPS = 50
@@ -129,7 +130,7 @@ class FairnessAssessment:
         }
 
     @classmethod
-    def from_dict(cls, payload: dict[str, Any]) -> "FairnessAssessment":
+    def from_dict(cls, payload: dict[str, Any]) -> FairnessAssessment:
         return cls(
             task=Task(payload["task"]), metrics=list(payload["metrics"]),
             sensitive_features=list(payload["sensitive_features"]), pos_label=payload.get("pos_label"),

@@ -11,15 +11,15 @@ the candidates no other beats on both.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from studio_ext.errors import InvalidInput
-from studio_ext.ml.tabular_model import Task, TabularModel, check_predicts, infer_classes, prepare_frame, wrap_model
 from studio_ext.ml.fairness._assess import (
     FairnessAssessment,
     assess_predictions,
@@ -29,6 +29,7 @@ from studio_ext.ml.fairness._assess import (
     sensitive_frame,
     sensitive_labels,
 )
+from studio_ext.ml.tabular_model import TabularModel, Task, check_predicts, infer_classes, prepare_frame, wrap_model
 
 Progress = Callable[[str], None]
 
@@ -92,7 +93,7 @@ class Candidate:
                 "run_id": self.run_id, "assessment": self.assessment.to_dict()}
 
     @classmethod
-    def from_dict(cls, payload: dict[str, Any]) -> "Candidate":
+    def from_dict(cls, payload: dict[str, Any]) -> Candidate:
         return cls(name=payload["name"], index=int(payload["index"]), is_original=bool(payload["is_original"]),
                    performance=payload["performance"], disparity=payload["disparity"],
                    params=payload.get("params") or {}, run_id=payload.get("run_id"),
@@ -154,7 +155,7 @@ class MitigationResult:
                 "candidates": [c.to_dict() for c in self.candidates]}
 
     @classmethod
-    def from_dict(cls, payload: dict[str, Any]) -> "MitigationResult":
+    def from_dict(cls, payload: dict[str, Any]) -> MitigationResult:
         return cls(method=MitigationMethod(payload["method"]), constraint=FairnessConstraint(payload["constraint"]),
                    sensitive_features=payload["sensitive_features"], performance_metric=payload["performance_metric"],
                    higher_is_better=payload["higher_is_better"], disparity_metric=payload["disparity_metric"],
@@ -188,7 +189,7 @@ class _WeightedRefit(BaseEstimator):
     def __init__(self, template: Any = None) -> None:
         self.template = template
 
-    def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> "_WeightedRefit":
+    def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> _WeightedRefit:
         from sklearn.base import clone
         from sklearn.pipeline import Pipeline
 
@@ -218,7 +219,7 @@ class _PositiveScore(ClassifierMixin, BaseEstimator):
         self.positive_index = positive_index
         self.fitted_ = True
 
-    def fit(self, X: Any, y: Any) -> "_PositiveScore":  # prefit: never called
+    def fit(self, X: Any, y: Any) -> _PositiveScore:  # prefit: never called
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -448,7 +449,9 @@ def mitigate(
     return _result(method, constraint, sensitive, perf_name, higher, disparity_name, candidates, X_tr, X_te)
 
 
-def _result(method, constraint, sensitive, perf_name, higher, disparity_name, candidates, X_tr, X_te) -> MitigationResult:  # noqa: ANN001
+def _result(method: MitigationMethod, constraint: FairnessConstraint, sensitive: pd.DataFrame, perf_name: str,
+            higher: bool, disparity_name: str, candidates: list[Candidate], X_tr: pd.DataFrame,
+            X_te: pd.DataFrame) -> MitigationResult:
     return MitigationResult(method=method, constraint=constraint, sensitive_features=list(sensitive.columns),
                             performance_metric=perf_name, higher_is_better=higher, disparity_metric=disparity_name,
                             candidates=candidates, rows_train=int(len(X_tr)), rows_test=int(len(X_te)))

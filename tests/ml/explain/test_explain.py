@@ -8,7 +8,7 @@ import pytest
 
 from studio_ext.errors import InvalidInput
 from studio_ext.ml.census import census_pipeline
-from studio_ext.ml.explain import Explanation, ExplainerKind, explain, raw_feature_map
+from studio_ext.ml.explain import ExplainerKind, Explanation, explain, raw_feature_map
 
 RAW = ["age", "workclass", "education", "education_num", "marital_status", "occupation", "relationship",
        "race", "sex", "capital_gain", "capital_loss", "hours_per_week", "native_country"]
