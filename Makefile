@@ -1,11 +1,13 @@
 # The two commands of the quick start: `make studio` and `make test`.
+# For development: `make test-fast` (no slow, browser or PostgreSQL tests, a few
+# minutes), `make lint` (ruff) and `make contracts` (the import layers).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_WS ?= demo-workspace
 PORT ?= 8888
 
-.PHONY: studio test setup clean
+.PHONY: studio test test-fast prereqs lint contracts setup clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,9 +23,28 @@ setup: $(VENV)/.installed
 studio: setup
 	$(VENV)/bin/studio-ext studio $(DEMO_WS) --port $(PORT)
 
-test: setup
+# What the tests need besides Python packages (Chromium, PostgreSQL, the lab extension).
+prereqs: setup
 	./scripts/test-prereqs.sh
+
+# ruff, as configured in pyproject.toml ([tool.ruff]).
+lint: setup
+	$(VENV)/bin/ruff check .
+
+# The layer contracts of docs/architecture.md, in pyproject.toml ([tool.importlinter]).
+contracts: setup
+	$(VENV)/bin/lint-imports --no-cache --no-logo
+
+# The checks every test run starts with (a check step adds its target here).
+CHECKS := lint contracts
+
+# The whole suite, as CI runs it (.ci/run).
+test: setup prereqs $(CHECKS)
 	$(PY) -m pytest -q -ra
+
+# Everything but the slow, browser and PostgreSQL tests: the development loop.
+test-fast: setup prereqs $(CHECKS)
+	$(PY) -m pytest -q -ra -m "not slow and not browser and not postgres"
 
 clean:
 	rm -rf $(VENV) $(DEMO_WS) .pytest_cache
