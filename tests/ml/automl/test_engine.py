@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+# FLAML's import takes seconds on a busy machine; pay it once here, not inside a test's time budget.
+# A required dependency: imported, so a broken install fails here instead of skipping.
+import flaml.tune.searcher  # noqa: F401
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,9 +16,6 @@ from studio_ext.errors import InvalidInput
 from studio_ext.ml.automl import LEARNERS, AutoMLSettings, Task, TrialStatus, prepare, run
 from studio_ext.ml.automl.engine import score_test_data
 from studio_ext.ml.automl.learners import Learner
-
-# FLAML's import takes seconds on a busy machine; pay it once here, not inside a test's time budget.
-pytest.importorskip("flaml.tune.searcher")
 
 
 @pytest.fixture(scope="module")
