@@ -205,8 +205,11 @@ def run_demo(path: str | Path, out: TextIO | None = None) -> DemoContext:
 
 def prepare_demo_workspace(path: Path) -> Workspace:
     """For ``make studio``: a workspace that already holds the demo's assets (once)."""
+    from studio_ext.backends.local import LocalBackend
+
     ws = Workspace.create(path, exist_ok=True)
-    if not ws._backend.store.get_setting("demo_prepared"):
+    store = LocalBackend.of(ws).store
+    if not store.get_setting("demo_prepared"):
         run_demo(path)
-        ws._backend.store.set_setting("demo_prepared", True)
+        store.set_setting("demo_prepared", True)
     return ws

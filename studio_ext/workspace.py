@@ -19,16 +19,30 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar, cast
 
+from studio_ext.backends import SERVICE_PROTOCOLS, Backend, Runtime, get_backend_factory, kind_of_config
+from studio_ext.backends._registry import AZURE_CONFIG_FILE, WORKSPACE_FILE
 from studio_ext.errors import WorkspaceError
+from studio_ext.services import (
+    AutoMLOperations,
+    ComputeOperations,
+    DataOperations,
+    DatastoreOperations,
+    EnvironmentOperations,
+    ExplanationOperations,
+    FairnessOperations,
+    JobOperations,
+    ModelOperations,
+    OnlineDeploymentOperations,
+    OnlineEndpointOperations,
+)
 
-if TYPE_CHECKING:  # pragma: no cover
-    from studio_ext.backends.local import LocalBackend
+__all__ = ["AZURE_CONFIG_FILE", "WORKSPACE_FILE", "Workspace"]
 
-WORKSPACE_FILE = "workspace.toml"
-AZURE_CONFIG_FILE = "config.json"
+_S = TypeVar("_S")
 
 
 class Workspace:
@@ -42,8 +56,6 @@ class Workspace:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        from studio_ext.backends.local import LocalBackend
-
         self.path = Path(path).expanduser().resolve()
         toml_path = self.path / WORKSPACE_FILE
         if not self.path.is_dir():
@@ -68,7 +80,10 @@ class Workspace:
                 f"{toml_path} has no 'name' entry. Add a line such as name = \"my-workspace\"."
             )
         self.name: str = self.config["name"]
-        self._backend: LocalBackend = LocalBackend(self.path, self.config)
+        kind = kind_of_config(toml_path, self.config)
+        factory = get_backend_factory(kind, wanted_by=f"{toml_path} asks for the {kind!r} backend")
+        self._backend: Backend = factory(self.path, self.config)
+        self._checked: dict[str, object] = {}
 
     # -- construction ------------------------------------------------------
     @classmethod
@@ -140,67 +155,117 @@ class Workspace:
                 f"{config_path} lacks {', '.join(missing)}. Download config.json again from the "
                 "Azure ML studio (workspace overview → Download config file)."
             )
-        raise WorkspaceError(
-            f"{config_path} names the Azure ML workspace {config['workspace_name']!r}, but the azure "
-            "backend is not available in this version. Use a local workspace "
-            "(`studio-ext init PATH`) for now."
-        )
+        kind = kind_of_config(config_path, config)
+        factory = get_backend_factory(
+            kind, wanted_by=f"{config_path} names the Azure ML workspace {config['workspace_name']!r}")
+        return cls._opened(path=config_path.parent, name=config["workspace_name"], config=config,
+                           backend=factory(config_path.parent, config))
+
+    @classmethod
+    def _opened(cls, *, path: Path, name: str, config: Mapping[str, Any], backend: Backend) -> "Workspace":
+        """A Workspace around a backend built from a config other than workspace.toml."""
+        ws = cls.__new__(cls)
+        ws.path, ws.name, ws.config = path, name, dict(config)
+        ws._backend = backend
+        ws._checked = {}
+        return ws
+
+    # -- the backend ---------------------------------------------------------
+    @property
+    def backend(self) -> Backend:
+        """The backend behind this workspace (``studio_ext.backends.Backend``).
+
+        Its ``kind`` says which (``"local"``, ...). Code that needs one backend's own
+        objects checks the kind and casts, as the local backend's tests do.
+        """
+        return self._backend
+
+    @property
+    def runtime(self) -> Runtime:
+        """Start, stop and ask about the backend's long-lived side (``studio_ext.backends.Runtime``).
+
+        On a local workspace it is the supervisor process that runs jobs, clusters and
+        endpoints; services start it on demand, and ``studio-ext server`` drives it::
+
+            ws.runtime.status()   # RuntimeStatus(running=True, pid=4242, started=...)
+            ws.runtime.stop()     # True: it was running
+        """
+        return self._backend.runtime
+
+    def sdk_preamble(self) -> str:
+        """The Python lines that open this workspace, for the code snippets panels show.
+
+        It ends with ``ws = ...``, so a snippet appends its calls on ``ws``.
+        """
+        return self._backend.sdk_preamble()
+
+    def _service(self, name: str, protocol: type[_S]) -> _S:
+        found = self._checked.get(name)
+        if found is None:
+            found = self._backend.service(name)
+            if not isinstance(found, SERVICE_PROTOCOLS[name]):
+                raise WorkspaceError(
+                    f"The {self._backend.kind} backend's {name!r} service ({type(found).__name__}) does not "
+                    f"implement {SERVICE_PROTOCOLS[name].__name__}. Fix or update the backend package."
+                )
+            self._checked[name] = found
+        return cast(_S, found)
 
     # -- services (named like MLClient's operation groups) -------------------
     @property
-    def compute(self):  # noqa: ANN201 - the Protocol lives in studio_ext.services
+    def compute(self) -> ComputeOperations:
         """Compute instances, Dask clusters and attached schedulers (``services.ComputeOperations``)."""
-        return self._backend.service("compute")
+        return self._service("compute", ComputeOperations)
 
     @property
-    def jobs(self):  # noqa: ANN201 - the Protocol lives in studio_ext.services
+    def jobs(self) -> JobOperations:
         """Submit, watch, cancel and list jobs and runs (``services.JobOperations``)."""
-        return self._backend.service("jobs")
+        return self._service("jobs", JobOperations)
 
     @property
-    def environments(self):  # noqa: ANN201
+    def environments(self) -> EnvironmentOperations:
         """Register and list Python environments (``services.EnvironmentOperations``)."""
-        return self._backend.service("environments")
+        return self._service("environments", EnvironmentOperations)
 
     @property
-    def datastores(self):  # noqa: ANN201
+    def datastores(self) -> DatastoreOperations:
         """The default datastore plus registered fsspec/SQL stores (``services.DatastoreOperations``)."""
-        return self._backend.service("datastores")
+        return self._service("datastores", DatastoreOperations)
 
     @property
-    def data(self):  # noqa: ANN201
+    def data(self) -> DataOperations:
         """Register, preview, profile and load datasets (``services.DataOperations``)."""
-        return self._backend.service("data")
+        return self._service("data", DataOperations)
 
     @property
-    def models(self):  # noqa: ANN201
+    def models(self) -> ModelOperations:
         """Register, list and download model versions (``services.ModelOperations``)."""
-        return self._backend.service("models")
+        return self._service("models", ModelOperations)
 
     @property
-    def automl(self):  # noqa: ANN201
+    def automl(self) -> AutoMLOperations:
         """AutoML jobs: check before a run, leaderboard, best model, report (``services.AutoMLOperations``)."""
-        return self._backend.service("automl")
+        return self._service("automl", AutoMLOperations)
 
     @property
-    def online_endpoints(self):  # noqa: ANN201
+    def online_endpoints(self) -> OnlineEndpointOperations:
         """Real-time endpoints: keys, traffic, invoke, metrics (``services.OnlineEndpointOperations``)."""
-        return self._backend.service("online_endpoints")
+        return self._service("online_endpoints", OnlineEndpointOperations)
 
     @property
-    def online_deployments(self):  # noqa: ANN201
+    def online_deployments(self) -> OnlineDeploymentOperations:
         """Deployments behind endpoints: state, logs, reload (``services.OnlineDeploymentOperations``)."""
-        return self._backend.service("online_deployments")
+        return self._service("online_deployments", OnlineDeploymentOperations)
 
     @property
-    def explanations(self):  # noqa: ANN201
+    def explanations(self) -> ExplanationOperations:
         """Explain models on datasets as jobs; stored results (``services.ExplanationOperations``)."""
-        return self._backend.service("explanations")
+        return self._service("explanations", ExplanationOperations)
 
     @property
-    def fairness(self):  # noqa: ANN201
+    def fairness(self) -> FairnessOperations:
         """Assess and mitigate unfairness across sensitive groups (``services.FairnessOperations``)."""
-        return self._backend.service("fairness")
+        return self._service("fairness", FairnessOperations)
 
     # -- MLflow ------------------------------------------------------------
     @property
@@ -216,6 +281,7 @@ class Workspace:
 
     @property
     def metadata_uri(self) -> str:
+        """Where the workspace's metadata lives (an SQLAlchemy URL on the local backend)."""
         return self._backend.metadata_uri
 
     def close(self) -> None:
@@ -223,4 +289,4 @@ class Workspace:
         self._backend.close()
 
     def __repr__(self) -> str:
-        return f"Workspace(name={self.name!r}, path={str(self.path)!r}, backend='local')"
+        return f"Workspace(name={self.name!r}, path={str(self.path)!r}, backend={self._backend.kind!r})"

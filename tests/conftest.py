@@ -35,7 +35,7 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
     try:
         yield ws
     finally:
-        ws._backend.stop_supervisor()
+        ws.runtime.stop()
         ws.close()
 
 
@@ -49,7 +49,7 @@ def module_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Works
     try:
         yield ws
     finally:
-        ws._backend.stop_supervisor()
+        ws.runtime.stop()
         ws.close()
 
 

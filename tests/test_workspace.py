@@ -11,6 +11,7 @@ import pytest
 
 from studio_ext import Workspace
 from studio_ext.errors import AlreadyExists, WorkspaceError
+from studio_ext.backends.local import LocalBackend
 
 
 def test_create_makes_the_folder_layout_and_opens(tmp_path: Path) -> None:
@@ -31,7 +32,7 @@ def test_create_refuses_an_existing_workspace_unless_asked(tmp_path: Path) -> No
 
 def test_sqlite_metadata_runs_in_wal_mode(tmp_path: Path) -> None:
     ws = Workspace.create(tmp_path / "ws")
-    with ws._backend.store.engine.connect() as conn:
+    with LocalBackend.of(ws).store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
 

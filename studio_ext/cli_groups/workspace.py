@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from studio_ext.workspace import Workspace
+from studio_ext.backends import RuntimeStatus
 from studio_ext.cli_groups import open_workspace
+from studio_ext.workspace import Workspace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,40 +39,53 @@ def _init(args: argparse.Namespace) -> int:
     ws = Workspace.create(args.path, name=args.name, metadata_uri=args.metadata_uri,
                           tracking_uri=args.tracking_uri, exist_ok=True)
     print(f"Workspace {ws.name!r} ready at {ws.path}")
-    print(f"  metadata: {ws.metadata_uri}\n  tracking: {ws._backend.tracking_uri}")
-    print(f"Use it:  studio-ext -w {ws.path} info   or   Workspace({str(ws.path)!r})")
+    print(f"  metadata: {_redacted(ws.metadata_uri)}\n  tracking: {_redacted(ws.backend.tracking_uri)}")
+    print(f"Use it:  studio-ext -w {ws.path} info   or in Python:\n{ws.sdk_preamble()}")
     return 0
 
 
+def _redacted(uri: str) -> str:
+    """A store URI with its password hidden (as SQLAlchemy prints it); other URIs as they are."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(uri).render_as_string(hide_password=True)
+    except ArgumentError:
+        return uri
+
+
+def _runtime_line(status: RuntimeStatus) -> str:
+    if not status.running:
+        return "not running"
+    since = f", since {status.started:%Y-%m-%d %H:%M:%S}" if status.started else ""
+    return f"running, pid {status.pid}{since}" if status.pid else "running"
+
+
 def _info(args: argparse.Namespace) -> int:
-    from studio_ext.backends.local.runtime import supervisor
     ws = open_workspace(args)
-    b = ws._backend
-    running = supervisor.is_running(ws.path)
-    record = b.store.get_setting(supervisor.SETTING) or {}
+    b = ws.backend
     jobs = ws.jobs.list(include_interactive=False)
     by_status: dict[str, int] = {}
     for job in jobs:
         by_status[str(job.status)] = by_status.get(str(job.status), 0) + 1
     print(f"workspace:   {ws.name}\npath:        {ws.path}")
-    print(f"metadata:    {b.store.engine.url.render_as_string(hide_password=True)}")
-    print(f"tracking:    {b.tracking_uri}\nartifacts:   {b.artifacts_uri}")
-    print(f"supervisor:  {'running, pid ' + str(record.get('pid')) if running else 'not running'}")
+    print(f"backend:     {b.kind}\nmetadata:    {_redacted(b.metadata_uri)}")
+    print(f"tracking:    {_redacted(b.tracking_uri)}\nartifacts:   {b.artifacts_uri}")
+    print(f"supervisor:  {_runtime_line(ws.runtime.status())}")
     print(f"jobs:        {len(jobs)} " + (f"({', '.join(f'{k}: {v}' for k, v in sorted(by_status.items()))})" if jobs else ""))
     print(f"experiments: {', '.join(ws.jobs.list_experiments())}")
     return 0
 
 
 def _server(args: argparse.Namespace) -> int:
-    from studio_ext.backends.local.runtime import supervisor
     ws = open_workspace(args)
     if args.action == "status":
-        print("running" if supervisor.is_running(ws.path) else "not running")
+        print(_runtime_line(ws.runtime.status()))
     elif args.action == "start":
-        started = ws._backend.ensure_supervisor()
-        print("started" if started else "already running")
+        print("started" if ws.runtime.start() else "already running")
     else:
-        print("stopped" if ws._backend.stop_supervisor() else "was not running")
+        print("stopped" if ws.runtime.stop() else "was not running")
     return 0
 
 

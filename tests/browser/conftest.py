@@ -270,7 +270,7 @@ def _seed_workspace(path: Path) -> tuple[str, str]:
         assert str(job.status) == "Completed", f"the seed job ended {job.status}: {job.error}"
         return "flowers", "hello-dashboards"
     finally:
-        ws._backend.stop_supervisor()
+        ws.runtime.stop()
         ws.close()
 
 

@@ -32,7 +32,7 @@ def test_lab_runs_clean(lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     try:
         client.execute()
     finally:
-        ws._backend.stop_supervisor()
+        ws.runtime.stop()
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.get("output_type") == "error"]
     assert not errors

@@ -16,7 +16,7 @@ from studio_ext.panels.datasets import DatasetsPanel
 def ws(tmp_path_factory):
     workspace = Workspace.create(tmp_path_factory.mktemp("panel-ws") / "ws")
     yield workspace
-    workspace._backend.stop_supervisor()
+    workspace.runtime.stop()
     workspace.close()
 
 

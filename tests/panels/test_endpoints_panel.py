@@ -46,7 +46,7 @@ def ws(tmp_path_factory):
     finally:
         for endpoint in ws.online_endpoints.list():
             ws.online_endpoints.begin_delete(endpoint.name).result(timeout=60)
-        ws._backend.stop_supervisor()
+        ws.runtime.stop()
         ws.close()
 
 

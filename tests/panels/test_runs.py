@@ -95,7 +95,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield lab
     finally:
         lab.stop_file.touch()
-        ws._backend.stop_supervisor()
+        ws.runtime.stop()
         ws.close()
 
 
@@ -337,7 +337,7 @@ def test_tags_and_archive_of_an_interactive_run_from_its_page_and_the_list(lab: 
 
     from studio_ext.backends.local.core import tracking
     ws = lab.ws
-    experiment = tracking.ensure_experiment(ws._backend.tracking_uri, ws._backend.artifacts_uri, "notebook")
+    experiment = tracking.ensure_experiment(ws.backend.tracking_uri, ws.backend.artifacts_uri, "notebook")
     before = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(ws.mlflow_tracking_uri)
     try:
@@ -422,7 +422,7 @@ def test_first_open_of_a_big_store_indexes_in_the_background_with_progress(
     from studio_ext.panels import runs as runs_module
 
     client = tracking.client(workspace.mlflow_tracking_uri)
-    exp = tracking.ensure_experiment(workspace._backend.tracking_uri, workspace._backend.artifacts_uri, "big")
+    exp = tracking.ensure_experiment(workspace.backend.tracking_uri, workspace.backend.artifacts_uri, "big")
     for i in range(30):
         client.log_metric(client.create_run(exp, run_name=f"r{i}").info.run_id, "acc", i)
     assert workspace.jobs.run_index_pending() == 30

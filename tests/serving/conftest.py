@@ -57,7 +57,7 @@ def served_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
                 ws.online_endpoints.begin_delete(endpoint.name).result(timeout=60)
             except Exception:  # noqa: BLE001 - best effort; leaked servers exit on their own
                 pass
-        ws._backend.stop_supervisor()
+        ws.runtime.stop()
         ws.close()
 
 

@@ -33,6 +33,7 @@ from studio_ext.entities import (
     ProbeSettings,
 )
 from studio_ext.errors import Conflict, InvalidInput, NotFound
+from studio_ext.backends.local import LocalBackend
 
 from .conftest import diabetes_rows, log_diabetes_model, write_script
 from .conftest import wait_until as _wait
@@ -332,7 +333,7 @@ def _deployment_pid(ws, name):
 
     from studio_ext.backends.local.endpoints.tables import online_deployments
 
-    with ws._backend.store.engine.connect() as conn:
+    with LocalBackend.of(ws).store.engine.connect() as conn:
         return conn.execute(sa.select(online_deployments.c.pid).where(online_deployments.c.name == name)).scalar()
 
 
@@ -351,7 +352,7 @@ def test_kill_9_makes_it_unhealthy_then_the_supervisor_brings_it_back(ep):
 
     from studio_ext.backends.local.endpoints.tables import online_endpoints
 
-    with ws._backend.store.engine.connect() as conn:
+    with LocalBackend.of(ws).store.engine.connect() as conn:
         router_pid = conn.execute(sa.select(online_endpoints.c.pid)).scalar()
     os.kill(router_pid, signal.SIGKILL)
 
@@ -521,13 +522,13 @@ def test_servers_listen_on_loopback_only_and_survive_a_supervisor_restart(ep):
     from studio_ext.backends.local.endpoints.tables import online_endpoints
 
     ws = ep["ws"]
-    with ws._backend.store.engine.connect() as conn:
+    with LocalBackend.of(ws).store.engine.connect() as conn:
         router_pid = conn.execute(sa.select(online_endpoints.c.pid)).scalar()
     pids = {router_pid, _deployment_pid(ws, "blue"), _deployment_pid(ws, "script")}
     for pid in pids:
         listening = [c.laddr for c in psutil.Process(pid).net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN]
         assert listening and all(addr.ip == "127.0.0.1" for addr in listening), (pid, listening)
-    assert ws._backend.stop_supervisor()
+    assert ws.runtime.stop()
     assert _post(ep, {"dataframe_split": diabetes_rows(1)}, "blue").status_code == 200  # still serving
     log = ws.path / "logs" / "supervisor.log"
     try:

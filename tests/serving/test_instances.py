@@ -28,6 +28,7 @@ from studio_ext.entities import (
     ProvisioningState,
 )
 from studio_ext.errors import InvalidInput
+from studio_ext.backends.local import LocalBackend
 
 from .conftest import diabetes_rows, wait_until, write_script
 
@@ -45,7 +46,7 @@ def run(raw_data):
 
 
 def _instances(ws, deployment: str) -> list:
-    with ws._backend.store.engine.connect() as conn:
+    with LocalBackend.of(ws).store.engine.connect() as conn:
         return conn.execute(sa.select(online_instances).where(online_instances.c.deployment_name == deployment)
                             .order_by(online_instances.c.generation, online_instances.c.idx)).all()
 

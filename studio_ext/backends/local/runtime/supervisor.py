@@ -7,6 +7,11 @@ pid in the workspace, and runs its duties in one loop: local jobs today, compute
 clusters, endpoints and schedules as they land. All state lives in the workspace
 store, so killing it loses nothing: the next one recovers and adopts.
 
+It is the local backend's runtime: built from a :class:`LocalBackend` (never from a
+Workspace), and driven from kernels through ``ws.runtime`` (``LocalRuntime``). It
+exits when idle for ``STUDIO_EXT_SUPERVISOR_IDLE_EXIT`` seconds, and within
+``FOLDER_CHECK_SECONDS`` of its workspace folder being deleted.
+
 ``python -m studio_ext.backends.local.runtime.supervisor WORKSPACE`` runs it in the foreground;
 ``studio-ext server stop`` stops it.
 """
@@ -22,9 +27,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio_ext.errors import BackendUnavailable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from studio_ext.backends.local import LocalBackend
 
 LOCK_FILE = ".supervisor.lock"
 SETTING = "supervisor"
@@ -39,6 +47,9 @@ DUTIES = [
 TICK_SECONDS = 0.05
 IDLE_TICK_SECONDS = 0.25  # nothing to watch: poll the store less often (a new job waits <= 0.25 s)
 IDLE_EXIT_SECONDS = float(os.environ.get("STUDIO_EXT_SUPERVISOR_IDLE_EXIT", "1800"))
+# How often the loop checks that its workspace still exists (a deleted folder ends it).
+FOLDER_CHECK_SECONDS = 5.0
+WORKSPACE_FILE = "workspace.toml"
 
 log = logging.getLogger("studio_ext.supervisor")
 
@@ -136,18 +147,18 @@ def tick_seconds(busy_duties: list[Any]) -> float:
 
 
 class Supervisor:
-    def __init__(self, workspace: Path) -> None:
-        from studio_ext.workspace import Workspace
+    """The loop over the duties of one local backend's workspace."""
 
-        self.ws = Workspace(workspace)
-        self.backend = self.ws._backend
+    def __init__(self, backend: LocalBackend) -> None:
+        self.backend = backend
+        self.path = backend.path
         self.duties: list[Any] = []
         self._stop = False
 
     def run(self) -> int:
-        lock_handle = open(self.ws.path / LOCK_FILE, "a+")
+        lock_handle = open(self.path / LOCK_FILE, "a+")
         if not _acquire(lock_handle):
-            log.info("another supervisor already runs for %s", self.ws.path)
+            log.info("another supervisor already runs for %s", self.path)
             return 0
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
@@ -159,8 +170,9 @@ class Supervisor:
             duty.recover()
             self.duties.append(duty)
         store.set_setting(SETTING, {"pid": os.getpid(), "started": time.time(), "ready": True})
-        log.info("supervisor %s ready for %s", os.getpid(), self.ws.path)
+        log.info("supervisor %s ready for %s", os.getpid(), self.path)
         idle_since = time.monotonic()
+        folder_checked = time.monotonic()
         try:
             while not self._stop:
                 for duty in self.duties:
@@ -174,6 +186,11 @@ class Supervisor:
                 elif time.monotonic() - idle_since > IDLE_EXIT_SECONDS:
                     log.info("idle for %.0f s, exiting", IDLE_EXIT_SECONDS)
                     break
+                if time.monotonic() - folder_checked > FOLDER_CHECK_SECONDS:
+                    folder_checked = time.monotonic()
+                    if not self.workspace_exists():
+                        log.info("workspace %s was deleted, exiting", self.path)
+                        break
                 time.sleep(tick_seconds(busy))
         finally:
             for duty in self.duties:
@@ -181,10 +198,17 @@ class Supervisor:
                     duty.shutdown()
                 except Exception:  # shutting down best-effort; state is in the store
                     log.exception("duty %s failed to shut down", type(duty).__name__)
-            store.delete_setting(SETTING)
+            try:
+                store.delete_setting(SETTING)
+            except Exception:  # the store may have gone with a deleted workspace
+                log.exception("could not clear the supervisor record")
             fcntl.flock(lock_handle, fcntl.LOCK_UN)
             lock_handle.close()
         return 0
+
+    def workspace_exists(self) -> bool:
+        """False once the workspace folder (or its workspace.toml) is gone."""
+        return (self.path / WORKSPACE_FILE).is_file()
 
     def _request_stop(self, *_: Any) -> None:
         self._stop = True
@@ -193,7 +217,9 @@ class Supervisor:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return Supervisor(Path(argv[0])).run()
+    from studio_ext.backends.local import LocalBackend
+
+    return Supervisor(LocalBackend.from_folder(Path(argv[0]))).run()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 from studio_ext import Input, Workspace, automl
 from studio_ext.entities import AttachedCompute, Data, JobStatus
 from studio_ext.errors import InvalidInput, NotFound
+from studio_ext.backends.local import LocalBackend
 
 
 def register(ws: Workspace, frame: pd.DataFrame, name: str, folder: Path) -> Data:
@@ -51,7 +52,7 @@ def quiet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace,
     try:
         yield ws, folder
     finally:
-        ws._backend.stop_supervisor()
+        ws.runtime.stop()
         ws.close()
 
 
@@ -217,12 +218,12 @@ def test_a_ready_process_with_the_libraries_imported_runs_the_job(workspace: Wor
     import psutil
 
     assert workspace.automl.warm_up(wait=180), "the supervisor gets a process with AutoML's libraries ready"
-    spare = workspace._backend.store.get_setting("automl_warm")["pid"]
+    spare = LocalBackend.of(workspace).store.get_setting("automl_warm")["pid"]
     data = register(workspace, cancer_frame(), "cancer", tmp_path)
     submitted = workspace.jobs.create_or_update(quick_job(data, max_trials=3))
     final = wait_final(workspace, submitted.name)
     assert final.status == JobStatus.COMPLETED, workspace.jobs.get_logs(submitted.name, tail=30)
-    row = workspace._backend.service("jobs")._row(submitted.name)
+    row = LocalBackend.of(workspace).service("jobs")._row(submitted.name)
     assert row.pid == spare, "the job ran in (a fork of) the ready process, not in a fresh interpreter"
     run = workspace.automl.get(submitted.name)
     children = workspace.jobs.list(parent_job_name=submitted.name)
@@ -234,14 +235,14 @@ def test_a_ready_process_with_the_libraries_imported_runs_the_job(workspace: Wor
 
     # Once the job ended, another ready process is made for the next job; canceling a job it runs works.
     assert workspace.automl.warm_up(wait=180)
-    second = workspace._backend.store.get_setting("automl_warm")["pid"]
+    second = LocalBackend.of(workspace).store.get_setting("automl_warm")["pid"]
     assert second != spare
     long = workspace.jobs.create_or_update(quick_job(data, timeout_minutes=5, max_trials=1000))
     deadline = time.monotonic() + 120
     while not workspace.jobs.list(parent_job_name=long.name) and time.monotonic() < deadline:
         time.sleep(0.3)
     assert workspace.jobs.list(parent_job_name=long.name), workspace.jobs.get_logs(long.name, tail=20)
-    assert workspace._backend.service("jobs")._row(long.name).pid == second
+    assert LocalBackend.of(workspace).service("jobs")._row(long.name).pid == second
     assert workspace.jobs.begin_cancel(long.name).result(60).status == JobStatus.CANCELED
     gone = time.monotonic() + 30
     while psutil.pid_exists(second) and psutil.Process(second).status() != psutil.STATUS_ZOMBIE:

@@ -28,6 +28,7 @@ from studio_ext.entities import (
     JobStatus,
 )
 from studio_ext.errors import AlreadyExists, BackendUnavailable, Conflict, InvalidInput, NotFound, UnsafePath
+from studio_ext.backends.local import LocalBackend
 
 CORES = os.cpu_count() or 1
 
@@ -376,7 +377,7 @@ def test_a_supervisor_restart_adopts_running_jobs_and_brings_the_cluster_back(
     running = submit(workspace, scripts, "python sleep.py 4", "sturdy")
     queued = submit(workspace, scripts, "python sleep.py 0.1", "sturdy")
     wait_for("a running job", lambda: str(workspace.jobs.get(running).status) == "Running")
-    os.kill(workspace._backend.store.get_setting("supervisor")["pid"], signal.SIGKILL)
+    os.kill(LocalBackend.of(workspace).store.get_setting("supervisor")["pid"], signal.SIGKILL)
     workspace.compute.get("sturdy")  # any read brings a supervisor back
     assert wait_final(workspace, running).status == JobStatus.COMPLETED
     assert "slept 4" in workspace.jobs.get_logs(running)

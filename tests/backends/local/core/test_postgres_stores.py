@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from studio_ext import Workspace, command
 from studio_ext.entities import JobStatus
+from studio_ext.backends.local import LocalBackend
 
 
 def new_database(server_url: str) -> str:
@@ -38,6 +39,6 @@ def test_jobs_run_with_metadata_and_tracking_on_postgresql(postgres_url: str, tm
         assert [j.name for j in reopened.jobs.list("pg")] == [job.name]
         assert (ws.path / "workspace.toml").stat().st_mode & 0o077 == 0
         # the password never shows in what the workspace prints
-        assert "pw-" not in repr(ws) and "***" in ws._backend.store.engine.url.render_as_string(hide_password=True)
+        assert "pw-" not in repr(ws) and "***" in LocalBackend.of(ws).store.engine.url.render_as_string(hide_password=True)
     finally:
-        ws._backend.stop_supervisor()
+        ws.runtime.stop()

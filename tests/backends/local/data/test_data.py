@@ -29,7 +29,7 @@ def ws(tmp_path_factory):
     """One workspace for the module (creating one costs seconds); tests use distinct names."""
     workspace = Workspace.create(tmp_path_factory.mktemp("data-ws") / "ws")
     yield workspace
-    workspace._backend.stop_supervisor()
+    workspace.runtime.stop()
     workspace.close()
 
 

@@ -56,7 +56,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
             ws.models.create_or_update(Model(name=f"income-{kind}", path=f"runs:/{job.name}/{kind}", allow_pickle=True))
         yield ws
     finally:
-        ws._backend.stop_supervisor()
+        ws.runtime.stop()
         ws.close()
 
 

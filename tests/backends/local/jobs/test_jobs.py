@@ -16,6 +16,7 @@ import pytest
 from studio_ext import Input, Output, Workspace, command
 from studio_ext.entities import JobStatus
 from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
+from studio_ext.backends.local import LocalBackend
 
 
 def write(path: Path, text: str) -> Path:
@@ -136,7 +137,7 @@ def test_jobs_survive_a_supervisor_killed_mid_run(workspace: Workspace, code_dir
     write(code_dir / "slow.py", "import time, mlflow\ntime.sleep(3)\nmlflow.log_metric('m', 7)\n")
     job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python slow.py"))
     wait_status(workspace, job.name, {"Running"})
-    pid = workspace._backend.store.get_setting("supervisor")["pid"]
+    pid = LocalBackend.of(workspace).store.get_setting("supervisor")["pid"]
     os.kill(pid, signal.SIGKILL)
     psutil.wait_procs([psutil.Process(pid)], timeout=10)
     # Reading the job starts a new supervisor, which adopts the still-running job.

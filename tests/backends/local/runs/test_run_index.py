@@ -100,7 +100,7 @@ def interactive(shared: Workspace, request: pytest.FixtureRequest):
     """(client, make, experiment): ``make(name, **metrics)`` logs a run as plain MLflow would."""
     client = tracking.client(shared.mlflow_tracking_uri)
     experiment = request.node.name[:60]
-    exp = tracking.ensure_experiment(shared._backend.tracking_uri, shared._backend.artifacts_uri, experiment)
+    exp = tracking.ensure_experiment(shared.backend.tracking_uri, shared.backend.artifacts_uri, experiment)
 
     def make(name: str, **metrics: float) -> str:
         run = client.create_run(exp, run_name=name)

@@ -94,7 +94,7 @@ def runs_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """40 interactive MLflow runs with known metrics, params and tags (no jobs: fast)."""
     ws = Workspace.create(tmp_path_factory.mktemp("query") / "ws")
     client = tracking.client(ws.mlflow_tracking_uri)
-    exp = tracking.ensure_experiment(ws._backend.tracking_uri, ws._backend.artifacts_uri, "grid")
+    exp = tracking.ensure_experiment(ws.backend.tracking_uri, ws.backend.artifacts_uri, "grid")
     now = int(time.time() * 1000)
     for i in range(40):
         run = client.create_run(exp, run_name=f"trial-{i:02d}", tags={"team": ["nlp", "cv"][i % 2]})
@@ -255,7 +255,7 @@ def test_the_same_filters_work_on_a_postgresql_store(postgres_url: str, tmp_path
     ws = Workspace.create(tmp_path / "pg", tracking_uri=postgres_url.rsplit("/", 1)[0] + "/" + name)
     try:
         client = tracking.client(ws.mlflow_tracking_uri)
-        exp = tracking.ensure_experiment(ws._backend.tracking_uri, ws._backend.artifacts_uri, "grid")
+        exp = tracking.ensure_experiment(ws.backend.tracking_uri, ws.backend.artifacts_uri, "grid")
         now = int(time.time() * 1000)
         for i in range(40):  # the same runs as runs_ws
             run = client.create_run(exp, run_name=f"trial-{i:02d}", tags={"team": ["nlp", "cv"][i % 2]})
@@ -276,5 +276,5 @@ def test_the_same_filters_work_on_a_postgresql_store(postgres_url: str, tmp_path
             ws.jobs.search("grid", filter="metrics.acuracy > 1")
         assert {e.name: e.run_count for e in ws.jobs.experiments()}["grid"] == 40
     finally:
-        ws._backend.stop_supervisor()
+        ws.runtime.stop()
         ws.close()
