@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -33,6 +33,9 @@ import pyarrow.parquet as pq
 
 from studio_ext.entities._data import ColumnType, DelimitedReadOptions, HeaderMode
 from studio_ext.errors import InvalidInput
+
+if TYPE_CHECKING:  # pragma: no cover
+    from _typeshed import WriteableBuffer
 
 __all__ = ["ConversionResult", "TextSource", "convert_to_parquet", "preview_bytes", "sniff_delimiter"]
 
@@ -95,7 +98,7 @@ class _CountingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         n = self._raw.readinto(buffer)
         if n and self._on_read:
             self._on_read(n)
@@ -212,7 +215,9 @@ def _drop_partial_last_line(data: bytes, encoding: str) -> bytes:
     return data[: end + width]
 
 
-def _write(sources, out, options, delimiter, widened, progress, block_size, compression) -> tuple[int, pa.Schema]:
+def _write(sources: Sequence[TextSource], out: Path, options: DelimitedReadOptions, delimiter: str,
+           widened: dict[str, pa.DataType], progress: Callable[[int], None] | None, block_size: int,
+           compression: str) -> tuple[int, pa.Schema]:
     """Parse on this thread, write Parquet on another: the two overlap."""
     pending: queue.Queue = queue.Queue(maxsize=3)
     failure: list[BaseException] = []
@@ -235,7 +240,7 @@ def _write(sources, out, options, delimiter, widened, progress, block_size, comp
                     state["rows"] = HEAD_ROWS
                 sink.write_batch(batch)
                 state["rows"] = int(state["rows"]) + batch.num_rows
-        except BaseException as exc:  # handed to the parsing thread
+        except BaseException as exc:  # noqa: BLE001 - handed to the parsing thread
             failure.append(exc)
             while pending.get() is not None:
                 pass
@@ -263,7 +268,9 @@ def _write(sources, out, options, delimiter, widened, progress, block_size, comp
     return int(state["rows"]), state["schema"]  # type: ignore[return-value]
 
 
-def _batches(sources, options, delimiter, widened, progress, block_size) -> Iterator[tuple[pa.RecordBatch, pa.Schema]]:
+def _batches(sources: Sequence[TextSource], options: DelimitedReadOptions, delimiter: str,
+             widened: dict[str, pa.DataType], progress: Callable[[int], None] | None,
+             block_size: int) -> Iterator[tuple[pa.RecordBatch, pa.Schema]]:
     """Yield (batch, schema) over all sources, every batch in the first file's schema."""
     first_names: list[str] | None = None
     target: pa.Schema | None = None
@@ -292,7 +299,8 @@ def _batches(sources, options, delimiter, widened, progress, block_size) -> Iter
             yield batch, target
 
 
-def _reader_options(options, delimiter, block_size, has_header, names):
+def _reader_options(options: DelimitedReadOptions, delimiter: str, block_size: int, has_header: bool,
+                    names: list[str] | None) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions]:
     read = pacsv.ReadOptions(
         use_threads=True,
         block_size=block_size,
@@ -313,7 +321,8 @@ def _reader_options(options, delimiter, block_size, has_header, names):
     return read, parse
 
 
-def _probe_names(source: TextSource, read, parse, options) -> list[str]:
+def _probe_names(source: TextSource, read: pacsv.ReadOptions, parse: pacsv.ParseOptions,
+                 options: DelimitedReadOptions) -> list[str]:
     """The column names as the file states them (reads one small block)."""
     probe = pacsv.ReadOptions(
         use_threads=False, block_size=1 << 20, skip_rows=read.skip_rows, encoding=read.encoding,
@@ -365,7 +374,8 @@ def _kept_columns(names: list[str], options: DelimitedReadOptions) -> list[str]:
     return keep
 
 
-def _convert_options(options, keep, widened, target) -> pacsv.ConvertOptions:
+def _convert_options(options: DelimitedReadOptions, keep: list[str], widened: dict[str, pa.DataType],
+                     target: pa.Schema | None) -> pacsv.ConvertOptions:
     types: dict[str, pa.DataType] = {}
     if target is not None:  # later files take the first file's types
         types.update({f.name: f.type for f in target if not pa.types.is_null(f.type)})
@@ -386,7 +396,9 @@ def _convert_options(options, keep, widened, target) -> pacsv.ConvertOptions:
     )
 
 
-def _read_file(source, read, parse, convert, options, delimiter, keep, target, progress) -> Iterator[pa.RecordBatch]:
+def _read_file(source: TextSource, read: pacsv.ReadOptions, parse: pacsv.ParseOptions, convert: pacsv.ConvertOptions,
+               options: DelimitedReadOptions, delimiter: str, keep: list[str], target: pa.Schema | None,
+               progress: Callable[[int], None] | None) -> Iterator[pa.RecordBatch]:
     user_typed = set(options.column_types)
     handle = source.open()
     stream = pa.PythonFile(_CountingReader(handle, progress), mode="r")
@@ -580,7 +592,8 @@ def _locate_ragged(source: TextSource, options: DelimitedReadOptions, delimiter:
     return None
 
 
-def _locate_value(source, options, delimiter, column, value) -> int | None:
+def _locate_value(source: TextSource, options: DelimitedReadOptions, delimiter: str, column: str,
+                  value: str) -> int | None:
     header_seen = options.header == HeaderMode.NONE
     names = options.column_names
     for line, _, row in _rows(source, options, delimiter):
