@@ -13,8 +13,8 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from studio_ext.errors import StudioError
 
@@ -30,7 +30,7 @@ def supervisor_silence(workspace: Path) -> float:
         return float("inf")
 
 
-async def exit_when_orphaned(workspace: Path, limit: float, on_exit: "Callable[[], None]") -> None:
+async def exit_when_orphaned(workspace: Path, limit: float, on_exit: Callable[[], None]) -> None:
     """Call ``on_exit`` once the supervisor has been gone ``limit`` seconds (stopped, not restarting)."""
     import asyncio
     import logging

@@ -73,6 +73,16 @@ class Request:
         self.keep_alive = keep_alive
 
 
+class HttpError(Exception):
+    """An answer other than 200, with the message the client sees."""
+
+    def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or []
+
+
 class HttpProtocol(asyncio.Protocol, metaclass=abc.ABCMeta):
     """One client connection: requests are answered in order, one at a time.
 

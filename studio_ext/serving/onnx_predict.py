@@ -71,7 +71,7 @@ def onnx_predictor(estimator: Any, example: np.ndarray | None, width: int) -> On
         expected = np.asarray(estimator.predict(sample))
         predictor = OnnxPredictor(session, flatten=expected.ndim == 1)
         got = predictor.predict(sample)
-    except Exception as exc:  # not convertible (custom steps, text, ...): scikit-learn serves it
+    except Exception as exc:  # noqa: BLE001 - not convertible (custom steps, text, ...): scikit-learn serves it
         log.info("serving with scikit-learn (no ONNX twin: %s: %s)", type(exc).__name__, str(exc)[:200])
         return None
     if not _agrees(expected, got, classifier=hasattr(estimator, "classes_")):
