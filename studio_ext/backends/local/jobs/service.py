@@ -28,7 +28,7 @@ from studio_ext._validation import check_name
 from studio_ext.entities import TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
 from studio_ext.entities._automl import AutoMLJob
 from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
-from studio_ext.backends.local.core import tracking
+from studio_ext.backends.local.core import code_snapshot, tracking
 from studio_ext.backends.local.compute.node import mark_canceled
 from studio_ext.backends.local.runs.reads import RunExplorerReads
 from studio_ext.backends.local.core.store import jobs as jobs_table
@@ -114,7 +114,45 @@ class LocalJobs(RunExplorerReads):
             check_name(key, "output name")
         argv = [self._substitute(tok, inputs, job_dir, job.outputs) for tok in argv_template]
         env_vars = {str(k): str(v) for k, v in job.environment_variables.items()}
+        code_plan = code_snapshot.scan(code_dir) if code_dir is not None else None  # refuses before anything is written
 
+        # The job's folder is built aside (jobs/.partial-PID-...) and renamed into place as its row is
+        # written: a submit that fails, or is killed mid-copy, leaves no job folder (the next one sweeps).
+        code_snapshot.sweep_partials(self._b.jobs_dir)
+        staging = code_snapshot.partial_path(self._b.jobs_dir)
+        client = run = None
+        placed = False
+        try:
+            staging.mkdir(parents=True)
+            if code_plan is not None:
+                code_snapshot.copy(code_plan, staging / "code")
+            else:
+                (staging / "code").mkdir()
+            for key in job.outputs:
+                (staging / "outputs" / key).mkdir(parents=True, exist_ok=True)
+            (staging / "user_logs").mkdir()
+            run, client, spec = self._start_run(job, name, experiment, compute, parent_row, environment, argv,
+                                                argv_template, code_dir, inputs, env_vars)
+            with self._b.store.engine.begin() as conn:
+                conn.execute(jobs_table.insert().values(
+                    name=name, run_id=run.info.run_id, experiment_name=experiment, type=job.type,
+                    status=JobStatus.NOT_STARTED.value, compute=compute, parent_job_name=parent,
+                    created_at=now(), spec=json.dumps(spec),
+                ))
+                staging.rename(job_dir)  # the row commits only once the folder is in place
+                placed = True
+        except BaseException:
+            if run is not None:
+                client.delete_run(run.info.run_id)
+            shutil.rmtree(job_dir if placed else staging, ignore_errors=True)
+            raise
+        self._b.ensure_supervisor()
+        return self.get(name)
+
+    def _start_run(self, job: CommandJob, name: str, experiment: str, compute: str, parent_row: Any,
+                   environment: Any, argv: list[str], argv_template: list[str], code_dir: Path | None,
+                   inputs: dict[str, dict[str, Any]], env_vars: dict[str, str]) -> tuple[Any, Any, dict[str, Any]]:
+        """The job's MLflow run, created, and the spec stored in its row."""
         exp_id = tracking.ensure_experiment(self._b.tracking_uri, self._b.artifacts_uri, experiment)
         tags = {str(k): str(v) for k, v in job.tags.items()}
         system_tags = {
@@ -130,43 +168,21 @@ class LocalJobs(RunExplorerReads):
             system_tags["mlflow.note.content"] = job.description
         client = tracking.client(self._b.tracking_uri)
         run = client.create_run(exp_id, run_name=job.display_name or name, tags={**tags, **system_tags})
-        try:
-            # Copy the code last: everything that can refuse the job has passed.
-            work_dir = job_dir / "code"
-            if code_dir is not None:
-                shutil.copytree(code_dir, work_dir, ignore=shutil.ignore_patterns(
-                    ".git", "__pycache__", ".venv", ".ipynb_checkpoints", "mlruns"))
-            else:
-                work_dir.mkdir(parents=True)
-            for key in job.outputs:
-                (job_dir / "outputs" / key).mkdir(parents=True, exist_ok=True)
-            (job_dir / "user_logs").mkdir(parents=True, exist_ok=True)
-            spec = {
-                "command": job.command,
-                "argv": argv,
-                "code": str(code_dir) if code_dir else None,
-                "inputs": {k: v["value"] for k, v in inputs.items()},
-                "input_specs": {k: v["spec"] for k, v in inputs.items()},
-                "outputs": {k: asdict(v) if isinstance(v, Output) else {"type": "uri_folder"} for k, v in job.outputs.items()},
-                "environment": f"{environment.name}:{environment.version}" if environment else None,
-                "environment_variables": env_vars,
-                "display_name": job.display_name or name,
-                "description": job.description,
-                "tags": tags,
-                "experiment_id": exp_id,
-            }
-            with self._b.store.engine.begin() as conn:
-                conn.execute(jobs_table.insert().values(
-                    name=name, run_id=run.info.run_id, experiment_name=experiment, type=job.type,
-                    status=JobStatus.NOT_STARTED.value, compute=compute, parent_job_name=parent,
-                    created_at=now(), spec=json.dumps(spec),
-                ))
-        except BaseException:
-            client.delete_run(run.info.run_id)
-            shutil.rmtree(job_dir, ignore_errors=True)
-            raise
-        self._b.ensure_supervisor()
-        return self.get(name)
+        spec = {
+            "command": job.command,
+            "argv": argv,
+            "code": str(code_dir) if code_dir else None,
+            "inputs": {k: v["value"] for k, v in inputs.items()},
+            "input_specs": {k: v["spec"] for k, v in inputs.items()},
+            "outputs": {k: asdict(v) if isinstance(v, Output) else {"type": "uri_folder"} for k, v in job.outputs.items()},
+            "environment": f"{environment.name}:{environment.version}" if environment else None,
+            "environment_variables": env_vars,
+            "display_name": job.display_name or name,
+            "description": job.description,
+            "tags": tags,
+            "experiment_id": exp_id,
+        }
+        return run, client, spec
 
     # -- read ------------------------------------------------------------------
     def get(self, name: str) -> Job:
