@@ -331,7 +331,7 @@ def test_reloading_a_changed_script_needs_no_redeploy(ep):
 def _deployment_pid(ws, name):
     import sqlalchemy as sa
 
-    from studio_ext.backends.local.endpoints.tables import online_deployments
+    from studio_ext.backends.local.core.schema import online_deployments
 
     with LocalBackend.of(ws).store.engine.connect() as conn:
         return conn.execute(sa.select(online_deployments.c.pid).where(online_deployments.c.name == name)).scalar()
@@ -350,7 +350,7 @@ def test_kill_9_makes_it_unhealthy_then_the_supervisor_brings_it_back(ep):
     # The router too: it comes back on the same port, so the scoring URI holds.
     import sqlalchemy as sa
 
-    from studio_ext.backends.local.endpoints.tables import online_endpoints
+    from studio_ext.backends.local.core.schema import online_endpoints
 
     with LocalBackend.of(ws).store.engine.connect() as conn:
         router_pid = conn.execute(sa.select(online_endpoints.c.pid)).scalar()
@@ -519,7 +519,7 @@ def test_servers_listen_on_loopback_only_and_survive_a_supervisor_restart(ep):
     import psutil
     import sqlalchemy as sa
 
-    from studio_ext.backends.local.endpoints.tables import online_endpoints
+    from studio_ext.backends.local.core.schema import online_endpoints
 
     ws = ep["ws"]
     with LocalBackend.of(ws).store.engine.connect() as conn:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from studio_ext.backends.local.endpoints.tables import online_instances
+from studio_ext.backends.local.core.schema import online_instances
 from studio_ext.backends.local.endpoints.service import DeploymentFailed
 from studio_ext.entities import (
     CodeConfiguration,

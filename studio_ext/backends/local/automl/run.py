@@ -120,7 +120,7 @@ def budget_origin(backend: Any, name: str, submitted_at: float | None) -> float:
     """When the budget started: the submit, plus any time the job waited for a free slot or node."""
     if not isinstance(submitted_at, (int, float)):
         return STARTED
-    from studio_ext.backends.local.core.store import jobs as jobs_table
+    from studio_ext.backends.local.core.schema import jobs as jobs_table
 
     with backend.store.engine.connect() as conn:
         row = conn.execute(jobs_table.select().where(jobs_table.c.name == name)).first()

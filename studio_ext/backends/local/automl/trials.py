@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from studio_ext.entities import JobStatus
 from studio_ext.backends.local.core import tracking
-from studio_ext.backends.local.core.store import jobs as jobs_table
+from studio_ext.backends.local.core.schema import jobs as jobs_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.ml.automl.trial import TrialResult

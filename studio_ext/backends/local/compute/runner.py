@@ -31,10 +31,11 @@ from studio_ext.errors import BackendUnavailable, StudioError
 from studio_ext.backends.local.compute import node as compute_node
 from studio_ext.backends.local.compute import store as compute_store
 from studio_ext.backends.local.core import tracking
-from studio_ext.backends.local.compute.store import Desired, computes
+from studio_ext.backends.local.compute.store import Desired
 from studio_ext.backends.local.jobs.runner import WRAPPER, finalize_job, job_argv, job_process_env, read_exit, warm_tracking
 from studio_ext.backends.local.jobs.service import ACTIVE_STATES, kill_tree, pid_alive
-from studio_ext.backends.local.core.store import jobs as jobs_table
+from studio_ext.backends.local.core.schema import computes
+from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,7 +90,6 @@ class ComputeRunner:
 
     def __init__(self, backend: "LocalBackend") -> None:
         self._b = backend
-        compute_store.ensure_tables(backend.store.engine)
         self._controllers: dict[str, ComputeController] = {}
         self._deleted: set[str] = set()  # targets deleted while this supervisor ran
         self._next_scan = 0.0

@@ -38,8 +38,9 @@ from studio_ext.errors import AlreadyExists, BackendUnavailable, Conflict, Inval
 from studio_ext.backends.local.compute import store as compute_store
 from studio_ext.backends.local.compute.node import mark_canceled
 from studio_ext.backends.local.compute.pools import probe_scheduler
-from studio_ext.backends.local.compute.store import Desired, computes
-from studio_ext.backends.local.core.store import jobs as jobs_table
+from studio_ext.backends.local.compute.store import Desired
+from studio_ext.backends.local.core.schema import computes
+from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,7 +77,6 @@ class LocalCompute:
 
     def __init__(self, backend: "LocalBackend") -> None:
         self._b = backend
-        compute_store.ensure_tables(backend.store.engine)
 
     # -- create ------------------------------------------------------------------------
     def validate(self, compute: Compute) -> list[str]:

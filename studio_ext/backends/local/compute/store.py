@@ -1,8 +1,9 @@
-"""The ``computes`` table: what the user asked for and what the supervisor observed.
+"""Reads and writes of the ``computes`` table: what the user asked for and what the supervisor observed.
 
 Kernels and the CLI write the desired side (spec, desired state, generation and
 restart counters); the supervisor's compute duty writes the observed side (state,
 nodes, scheduler address). One row per target, so any process reads the same truth.
+The table itself is defined with the others in ``core/schema.py``.
 """
 
 from __future__ import annotations
@@ -15,33 +16,8 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 
 from studio_ext.entities import AmlCompute, AttachedCompute, Compute, ComputeInstance, ComputeNode, ComputeState, ComputeType
-from studio_ext.backends.local.core.store import metadata, now, to_datetime
-
-computes = sa.Table(
-    "computes",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("type", sa.String(40), nullable=False),
-    sa.Column("spec", sa.Text, nullable=False),
-    sa.Column("desired", sa.String(20), nullable=False),
-    sa.Column("generation", sa.Integer, nullable=False, default=1),
-    sa.Column("restarts", sa.Integer, nullable=False, default=0),
-    sa.Column("force", sa.Boolean, nullable=False, default=False),
-    sa.Column("created_at", sa.Float, nullable=False),
-    # Written by the supervisor.
-    sa.Column("state", sa.String(20), nullable=False),
-    sa.Column("error", sa.Text),
-    sa.Column("last_operation", sa.Text),
-    sa.Column("current_nodes", sa.Integer, nullable=False, default=0),
-    sa.Column("busy_nodes", sa.Integer, nullable=False, default=0),
-    sa.Column("nodes", sa.Text, nullable=False, default="[]"),
-    sa.Column("scheduler_address", sa.String(255)),
-    sa.Column("dashboard_link", sa.String(255)),
-    sa.Column("applied_generation", sa.Integer, nullable=False, default=0),
-    sa.Column("applied_restarts", sa.Integer, nullable=False, default=0),
-    sa.Column("observed_at", sa.Float),
-)
-
+from studio_ext.backends.local.core.schema import computes
+from studio_ext.backends.local.core.store import now, to_datetime
 
 class Desired(str, enum.Enum):
     """What the user asked a target to be."""
@@ -58,11 +34,6 @@ CLASSES: dict[ComputeType, type[Compute]] = {
 }
 # Fields the service fills in: never part of what the user asked for.
 _OBSERVED = {f.name for f in fields(Compute)} - {"name", "description", "tags"}
-
-
-def ensure_tables(engine: sa.Engine) -> None:
-    """Create the table if the store was opened before this module was imported."""
-    metadata.create_all(engine, tables=[computes], checkfirst=True)
 
 
 def spec_of(compute: Compute) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The workspace's metadata store: SQLAlchemy Core tables on SQLite (WAL) or any URL.
 
 Every service keeps its state here, never only in a process's memory, so a
-kernel, the CLI and the supervisor all see the same workspace. Services that
-need their own tables define them on :data:`metadata` in their module and the
-store creates them (idempotently) when the workspace opens.
+kernel, the CLI and the supervisor all see the same workspace. The tables are
+defined in :mod:`.schema`; opening a store brings its database to that schema
+with the migrations in :mod:`.migrations` (see there for old workspaces and
+for several processes opening one at once).
 """
 
 from __future__ import annotations
@@ -18,52 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
+from studio_ext.backends.local.core import migrations
+from studio_ext.backends.local.core.schema import assets, settings
+from studio_ext.backends.local.core.urls import redact, sqlite_file, with_installed_driver
 from studio_ext.errors import BackendUnavailable
-
-metadata = sa.MetaData()
-
-# Versioned assets of every kind (environments, computes, datastores, datasets,
-# endpoints ...): one row per (kind, name, version), the entity as JSON.
-assets = sa.Table(
-    "assets",
-    metadata,
-    sa.Column("kind", sa.String(40), primary_key=True),
-    sa.Column("name", sa.String(255), primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("archived", sa.Boolean, nullable=False, default=False),
-    sa.Column("payload", sa.Text, nullable=False),
-)
-
-jobs = sa.Table(
-    "jobs",
-    metadata,
-    sa.Column("name", sa.String(255), primary_key=True),
-    sa.Column("run_id", sa.String(64), nullable=False, unique=True),
-    sa.Column("experiment_name", sa.String(255), nullable=False, index=True),
-    sa.Column("type", sa.String(40), nullable=False),
-    sa.Column("status", sa.String(20), nullable=False, index=True),
-    sa.Column("compute", sa.String(255), nullable=False, index=True),
-    sa.Column("parent_job_name", sa.String(255), index=True),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("start_time", sa.Float),
-    sa.Column("end_time", sa.Float),
-    sa.Column("pid", sa.Integer),
-    sa.Column("pid_start", sa.Float),
-    sa.Column("exit_code", sa.Integer),
-    sa.Column("error", sa.Text),
-    sa.Column("finalized_at", sa.Float),
-    sa.Column("spec", sa.Text, nullable=False),
-)
-
-# Small shared facts: the supervisor's pid and port, settings that panels persist.
-settings = sa.Table(
-    "settings",
-    metadata,
-    sa.Column("key", sa.String(255), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-)
-
 
 def now() -> float:
     return time.time()
@@ -74,20 +33,27 @@ def to_datetime(ts: float | None) -> datetime | None:
 
 
 class MetadataStore:
-    """One engine per workspace per process; thread-safe through SQLAlchemy's pool."""
+    """One engine per workspace per process; thread-safe through SQLAlchemy's pool.
+
+    Opening it migrates the database to the code's schema (:mod:`.migrations`);
+    :attr:`schema_change` says what that did, :attr:`schema_version` reads the
+    revision the database is at.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.Lock()
         try:
             self.engine = _create_engine(url)
-            with self.engine.begin() as conn:
-                metadata.create_all(conn, checkfirst=True)
+            self.schema_change: migrations.SchemaChange | None = migrations.upgrade(self.engine)
         except OperationalError as exc:
-            raise BackendUnavailable(
-                f"Cannot open the metadata store at {_redact(url)}: {exc.orig}. "
-                "Check that the database server is running and the URL is right."
-            ) from exc
+            raise BackendUnavailable(_unreachable(url, exc)) from exc
+
+    @property
+    def schema_version(self) -> str | None:
+        """The schema revision recorded in the database (Alembic's version table)."""
+        with self.engine.connect() as conn:
+            return migrations.current_revision(conn)
 
     # -- generic versioned assets --------------------------------------------
     def put_asset(self, kind: str, name: str, payload: dict[str, Any], version: int | None = None) -> int:
@@ -186,6 +152,7 @@ class MetadataStore:
 
 
 def _create_engine(url: str) -> sa.Engine:
+    url = with_installed_driver(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -201,13 +168,15 @@ def _create_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def _redact(url: str) -> str:
-    """Hide a password in a database URL before it reaches a message or a log."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL has nothing we can safely show
-        return "<database url>"
-
-
-# Services with their own tables register them on `metadata` here, before any store opens.
-from studio_ext.backends.local.endpoints import tables as endpoint_tables  # noqa: E402,F401
+def _unreachable(url: str, exc: OperationalError) -> str:
+    """Why a store did not open, blaming a file for SQLite and a server otherwise."""
+    path = sqlite_file(url)
+    if path is not None:
+        return (
+            f"Cannot open the metadata database file {path}: {exc.orig}. Check that the file "
+            "exists (with the folder it is in) and that you may read and write both."
+        )
+    return (
+        f"Cannot open the metadata store at {redact(url)}: {exc.orig}. "
+        "Check that the database server is running and the URL is right."
+    )

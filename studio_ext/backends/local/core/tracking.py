@@ -48,8 +48,24 @@ def client(tracking_uri: str) -> "MlflowClient":
 
 
 def forget_clients() -> None:
-    """Drop the clients built so far (the next call builds a new one)."""
+    """Drop the clients built so far (the next call builds a new one), and where they put artifacts."""
     _build_client.cache_clear()
+    forget_artifact_locations()
+
+
+def forget_artifact_locations() -> None:
+    """Empty MLflow's process-wide cache of artifact stores, keyed by run id alone.
+
+    A copied workspace has the same run ids as its original: after the copy's stored
+    locations are rewritten (``locations.relocate``), a process that had used the
+    original must not keep writing a run's artifacts there.
+    """
+    import sys
+
+    utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
+    cache = getattr(utils, "_artifact_repos_cache", None)
+    if cache is not None:
+        cache.clear()
 
 
 def ensure_experiment(tracking_uri: str, artifacts_uri: str, name: str) -> str:

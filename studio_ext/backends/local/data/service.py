@@ -50,7 +50,7 @@ from studio_ext.errors import (
 from studio_ext.ml import delimited
 from studio_ext.backends.local.data import fetch as data_fetch
 from studio_ext.backends.local.data.datastores import DEFAULT_NAME, check_relative, local_folder, parse_datastore_uri
-from studio_ext.backends.local.core.store import jobs as jobs_table
+from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now, to_datetime
 
 if TYPE_CHECKING:  # pragma: no cover

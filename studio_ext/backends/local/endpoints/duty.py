@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import sqlalchemy as sa
 
-from studio_ext.backends.local.endpoints.tables import online_deployments as deployments_table
-from studio_ext.backends.local.endpoints.tables import online_endpoints as endpoints_table
-from studio_ext.backends.local.endpoints.tables import online_instances as instances_table
+from studio_ext.backends.local.core.schema import online_deployments as deployments_table
+from studio_ext.backends.local.core.schema import online_endpoints as endpoints_table
+from studio_ext.backends.local.core.schema import online_instances as instances_table
 from studio_ext.backends.local.jobs.service import pid_alive as _alive
 from studio_ext.entities import DeploymentState, ProvisioningState
 from studio_ext.serving import endpoint_files as files

@@ -39,9 +39,9 @@ from studio_ext.entities import (
 )
 from studio_ext.errors import Conflict, InvalidInput, NotFound, StudioError
 from studio_ext.serving import endpoint_files as files
-from studio_ext.backends.local.endpoints.tables import online_deployments as deployments_table
-from studio_ext.backends.local.endpoints.tables import online_endpoints as endpoints_table
-from studio_ext.backends.local.endpoints.tables import online_instances as instances_table
+from studio_ext.backends.local.core.schema import online_deployments as deployments_table
+from studio_ext.backends.local.core.schema import online_endpoints as endpoints_table
+from studio_ext.backends.local.core.schema import online_instances as instances_table
 from studio_ext.backends.local.core.store import now, to_datetime
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from studio_ext.entities import JobStatus
 from studio_ext.backends.local.core import tracking
 from studio_ext.backends.local.jobs.service import ACTIVE_STATES, pid_alive
-from studio_ext.backends.local.core.store import jobs as jobs_table
+from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now
 from studio_ext.backends.local.automl.warm_start import WARM_SETTING, WarmSpare, warm_order
 

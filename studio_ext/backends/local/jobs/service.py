@@ -31,7 +31,7 @@ from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
 from studio_ext.backends.local.core import code_snapshot, tracking
 from studio_ext.backends.local.compute.node import mark_canceled
 from studio_ext.backends.local.runs.reads import RunExplorerReads
-from studio_ext.backends.local.core.store import jobs as jobs_table
+from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now, to_datetime
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -58,7 +58,7 @@ from studio_ext.backends.local.runs.query import (
     parse_filter,
     parse_order_by,
 )
-from studio_ext.backends.local.core.store import jobs as jobs_table
+from studio_ext.backends.local.core.schema import jobs as jobs_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.backends.local import LocalBackend

@@ -1,0 +1,169 @@
+"""Every table of the workspace's metadata store, in one place.
+
+Services import their tables from here; :class:`~.store.MetadataStore` brings a
+database to this schema with the Alembic migrations in ``core/migrations/``
+when it opens. Changing a table here is half a change: the other half is a new
+revision in ``core/migrations/versions/`` that makes an existing database look
+like this module (see docs/architecture.md, "Schema and migrations"). A test
+checks that the migrations and this module agree.
+
+MLflow's own tables (in the tracking store) and the run explorer's index
+(``runs/index.py``, a rebuildable cache in a file of its own) are not part of
+this schema.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "metadata",
+    "assets",
+    "jobs",
+    "settings",
+    "computes",
+    "online_endpoints",
+    "online_deployments",
+    "online_instances",
+]
+
+metadata = sa.MetaData()
+
+# -- assets, jobs, settings ------------------------------------------------------------------
+
+# Versioned assets of every kind (environments, datastores, datasets, models, insight
+# records ...): one row per (kind, name, version), the entity as JSON.
+assets = sa.Table(
+    "assets",
+    metadata,
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("archived", sa.Boolean, nullable=False, default=False),
+    sa.Column("payload", sa.Text, nullable=False),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("experiment_name", sa.String(255), nullable=False, index=True),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, index=True),
+    sa.Column("compute", sa.String(255), nullable=False, index=True),
+    sa.Column("parent_job_name", sa.String(255), index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("start_time", sa.Float),
+    sa.Column("end_time", sa.Float),
+    sa.Column("pid", sa.Integer),
+    sa.Column("pid_start", sa.Float),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("finalized_at", sa.Float),
+    sa.Column("spec", sa.Text, nullable=False),  # what the job runs: command, argv, code, inputs ...
+)
+
+# Small shared facts: the supervisor's pid and port, settings that panels persist.
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# -- compute ----------------------------------------------------------------------------------
+
+# What the user asked a compute target to be, and what the supervisor observed.
+# Kernels and the CLI write the desired side (spec, desired state, generation and
+# restart counters); the supervisor's compute duty writes the observed side.
+computes = sa.Table(
+    "computes",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("desired", sa.String(20), nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False, default=1),
+    sa.Column("restarts", sa.Integer, nullable=False, default=0),
+    sa.Column("force", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    # Written by the supervisor.
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("last_operation", sa.Text),
+    sa.Column("current_nodes", sa.Integer, nullable=False, default=0),
+    sa.Column("busy_nodes", sa.Integer, nullable=False, default=0),
+    sa.Column("nodes", sa.Text, nullable=False, default="[]"),
+    sa.Column("scheduler_address", sa.String(255)),
+    sa.Column("dashboard_link", sa.String(255)),
+    sa.Column("applied_generation", sa.Integer, nullable=False, default=0),
+    sa.Column("applied_restarts", sa.Integer, nullable=False, default=0),
+    sa.Column("observed_at", sa.Float),
+)
+
+# -- online endpoints -------------------------------------------------------------------------
+# The services write what the user asked for (spec, traffic, generation, code version);
+# the supervisor's endpoints duty writes what it saw (pid, port, state, reason). Keys are
+# not here: see ``studio_ext.serving.endpoint_files``.
+
+online_endpoints = sa.Table(
+    "online_endpoints",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("spec", sa.Text, nullable=False),  # auth_mode, description, tags, traffic, mirror_traffic
+    sa.Column("revision", sa.Integer, nullable=False, default=1),  # bumped by every update
+    sa.Column("applied_revision", sa.Integer, nullable=False, default=0),  # what the router serves
+    sa.Column("provisioning_state", sa.String(20), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("port", sa.Integer),
+    sa.Column("pid", sa.Integer),
+    sa.Column("pid_start", sa.Float),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+online_deployments = sa.Table(
+    "online_deployments",
+    metadata,
+    sa.Column("endpoint_name", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False, default=1),  # bumped by every update
+    sa.Column("running_generation", sa.Integer, nullable=False, default=0),
+    sa.Column("code_version", sa.Integer, nullable=False, default=0),  # bumped by every reload
+    sa.Column("loaded_code_version", sa.Integer, nullable=False, default=0),
+    sa.Column("provisioning_state", sa.String(20), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("port", sa.Integer),
+    sa.Column("pid", sa.Integer),
+    sa.Column("pid_start", sa.Float),
+    sa.Column("started_at", sa.Float),
+    sa.Column("restarts", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# One row per server process of a deployment: ``instance_count`` of them per generation.
+# During a rolling update the new generation's instances start beside the running ones;
+# the deployment's ``running_generation`` says which of them the router sends traffic to.
+online_instances = sa.Table(
+    "online_instances",
+    metadata,
+    sa.Column("endpoint_name", sa.String(64), primary_key=True),
+    sa.Column("deployment_name", sa.String(64), primary_key=True),
+    sa.Column("generation", sa.Integer, primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True),
+    sa.Column("spec", sa.Text, nullable=False),  # the deployment spec this instance was started with
+    sa.Column("state", sa.String(20), nullable=False),  # Creating/Healthy/Unhealthy/Failed/Draining/Stopping
+    sa.Column("reason", sa.Text),
+    sa.Column("port", sa.Integer),
+    sa.Column("pid", sa.Integer),
+    sa.Column("pid_start", sa.Float),
+    sa.Column("started_at", sa.Float),
+    sa.Column("loaded_code_version", sa.Integer, nullable=False, default=0),
+    sa.Column("restarts", sa.Integer, nullable=False, default=0),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
