@@ -3,10 +3,12 @@
 #   - Debian's chromium (browser tests drive it through Playwright; no browser download)
 #   - PostgreSQL server binaries (integration tests start their own cluster with initdb)
 #   - wrk (endpoint load benchmarks)
-#   - the JupyterLab extension built into studio_ext/labextension
+#   - the JupyterLab extension built into studio_ext/labextension (its npm packages
+#     from labextension/package-lock.json)
 #   - what `python -m jupyterlab.browser_check` needs to use Debian's chromium
 #     offline (scripts/browser-check-prereqs.sh)
-# Idempotent: a second run does nothing. Runs as root on a fresh Debian 12 machine,
+# Then it checks labextension/ with the extension template's linters (every run).
+# Idempotent: a second run installs and builds nothing. Runs as root on a fresh Debian 12 machine,
 # or as any user once the system packages are there.
 set -euo pipefail
 
@@ -46,10 +48,34 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
-# The prebuilt JupyterLab extension: rebuild when absent or older than its sources.
+# The JupyterLab extension in labextension/: its npm packages (npm ci when
+# package-lock.json is newer than node_modules), the prebuilt extension (rebuilt when
+# absent or older than its sources), then the extension template's lint check
+# (stylelint, prettier, eslint: `npm run lint:check`), which fails `make test`.
 LABEXT_SRC="$ROOT/labextension"
 LABEXT_OUT="$ROOT/studio_ext/labextension/package.json"
+# Run a step quietly; on failure show its output and stop.
+quietly() {
+    local what="$1" step_log
+    shift
+    step_log="$(mktemp)"
+    if ! (cd "$LABEXT_SRC" && "$@") >"$step_log" 2>&1; then
+        cat "$step_log"
+        rm -f "$step_log"
+        log "$what failed (output above)"
+        exit 1
+    fi
+    rm -f "$step_log"
+}
 if [ -d "$LABEXT_SRC" ]; then
+    command -v npm >/dev/null 2>&1 || { log "npm is needed for labextension/ (install Node.js 20)"; exit 1; }
+    # The jupyter-builder CLI lives in the venv; put it on PATH for npm scripts.
+    if [ -d "$ROOT/.venv/bin" ]; then export PATH="$ROOT/.venv/bin:$PATH"; fi
+    if [ ! -f "$LABEXT_SRC/node_modules/.package-lock.json" ] \
+        || [ "$LABEXT_SRC/package-lock.json" -nt "$LABEXT_SRC/node_modules/.package-lock.json" ]; then
+        log "installing labextension/'s npm packages"
+        quietly "npm ci in labextension/" npm ci --no-audit --no-fund --loglevel=error
+    fi
     stale=0
     if [ ! -f "$LABEXT_OUT" ]; then
         stale=1
@@ -59,31 +85,13 @@ if [ -d "$LABEXT_SRC" ]; then
         stale=1
     fi
     if [ "$stale" -eq 1 ]; then
-        command -v npm >/dev/null 2>&1 || { log "npm is needed to build labextension/ (install Node.js 20)"; exit 1; }
         log "building the JupyterLab extension"
-        # The jupyter-builder CLI lives in the venv; put it on PATH for npm scripts.
-        if [ -d "$ROOT/.venv/bin" ]; then export PATH="$ROOT/.venv/bin:$PATH"; fi
-        build_log="$(mktemp)"
-        if ! (
-            cd "$LABEXT_SRC"
-            if [ ! -f node_modules/.package-lock.json ] \
-                || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-                if [ -f package-lock.json ]; then
-                    npm ci --no-audit --no-fund --loglevel=error
-                else
-                    npm install --no-audit --no-fund --loglevel=error
-                fi
-            fi
-            npm run --silent build:prod
-        ) >"$build_log" 2>&1; then
-            cat "$build_log"
-            rm -f "$build_log"
-            log "building labextension/ failed (output above)"
-            exit 1
-        fi
-        rm -f "$build_log"
+        quietly "building labextension/" npm run --silent build:prod
         touch "$LABEXT_OUT"
     fi
+    log "lint-labextension: npm run lint:check"
+    quietly "lint-labextension (cd labextension && npm run lint to fix)" \
+        npm run --silent lint:check
 fi
 # An editable install copies the extension into the environment once; link it to
 # the build output instead (what `jupyter labextension develop` does), so a rebuild

@@ -340,8 +340,13 @@ export class StudioKernel implements IDisposable {
  * Pages are rebuilt, never restored from the kernel: the models other windows (or
  * earlier loads of this one) created there have no view here, and loading them all
  * costs time and memory (a FigureWidget carries plotly.js, about 5 MB).
+ *
+ * This relies on KernelWidgetManager's internals (restoring through the overridable
+ * `restoreWidgets()`, on construction and on reconnection; `_restoredStatus` and
+ * `_restored` backing `restoredStatus` and `restored`, which WidgetRenderer reads):
+ * src/__tests__/kernel.spec.ts checks them against a real kernel.
  */
-class StudioWidgetManager extends KernelWidgetManager {
+export class StudioWidgetManager extends KernelWidgetManager {
   async restoreWidgets(): Promise<void> {
     this._restoredStatus = true;
     this._restored.emit();
@@ -352,7 +357,7 @@ class StudioWidgetManager extends KernelWidgetManager {
  * The modules of ipywidgets itself, registered on every manager we make, so the
  * panels' controls render even if the registry plugin could not be wrapped.
  */
-function builtinWidgetModules(): IWidgetRegistryData[] {
+export function builtinWidgetModules(): IWidgetRegistryData[] {
   return [
     {
       name: '@jupyter-widgets/base',

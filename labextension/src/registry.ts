@@ -9,6 +9,9 @@
  * plugin, and Lumino copies `activate` at registration, so a patch made later would
  * never run. The wrapped registry forwards every `registerWidget` call unchanged and
  * records it here, whichever order the plugins load in.
+ *
+ * src/__tests__/registry.spec.ts checks the JupyterLab facts this relies on; the
+ * browser test test_figurewidget_renders_through_anywidget checks the effect.
  */
 import type {
   IJupyterWidgetRegistry,
@@ -18,7 +21,7 @@ import widgetManagerPlugins from '@jupyter-widgets/jupyterlab-manager';
 import { ISignal, Signal } from '@lumino/signaling';
 
 /** The id of the plugin that provides IJupyterWidgetRegistry. */
-const REGISTRY_PLUGIN_ID = '@jupyter-widgets/jupyterlab-manager:plugin';
+export const REGISTRY_PLUGIN_ID = '@jupyter-widgets/jupyterlab-manager:plugin';
 const WRAPPED = Symbol.for('studio-ext:wrapped-widget-registry');
 
 /**
