@@ -10,14 +10,24 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Iterable
 from dataclasses import fields
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
-from studio_ext.entities import AmlCompute, AttachedCompute, Compute, ComputeInstance, ComputeNode, ComputeState, ComputeType
 from studio_ext.backends.local.core.schema import computes
 from studio_ext.backends.local.core.store import now, to_datetime
+from studio_ext.entities import (
+    AmlCompute,
+    AttachedCompute,
+    Compute,
+    ComputeInstance,
+    ComputeNode,
+    ComputeState,
+    ComputeType,
+)
+
 
 class Desired(str, enum.Enum):
     """What the user asked a target to be."""

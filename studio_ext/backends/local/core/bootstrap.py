@@ -6,14 +6,14 @@ import fcntl
 import os
 import re
 import shutil
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
 from studio_ext.backends.local.core.locations import (
-    DEFAULT_FILES,
     Storage,
     default_uris,
     relocate,
@@ -45,7 +45,7 @@ def workspace_lock(path: Path, name: str = ".create.lock") -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def open_stores(path: Path, config: Mapping[str, Any]) -> tuple[Storage, "MetadataStore"]:
+def open_stores(path: Path, config: Mapping[str, Any]) -> tuple[Storage, MetadataStore]:
     """Open the stores of the workspace folder ``path`` (absolute) as its workspace.toml names them.
 
     The metadata store is migrated to the code's schema; stores copied or moved with
@@ -148,6 +148,6 @@ def _has_password(uri: str) -> bool:
 
     try:
         return bool(sa.engine.make_url(uri).password)
-    except Exception:  # not a SQLAlchemy URL (e.g. an http MLflow server): look for user:pass@
+    except (sa.exc.ArgumentError, ValueError):  # not a SQLAlchemy URL (e.g. an http MLflow server): look for user:pass@
         return bool(re.match(r"^[a-z+]+://[^/@]+:[^/@]+@", uri))
 

@@ -34,9 +34,10 @@ import sqlite3
 import tomllib
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 

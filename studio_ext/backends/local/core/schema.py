@@ -17,14 +17,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = [
-    "metadata",
     "assets",
-    "jobs",
-    "settings",
     "computes",
-    "online_endpoints",
+    "jobs",
+    "metadata",
     "online_deployments",
+    "online_endpoints",
     "online_instances",
+    "settings",
 ]
 
 metadata = sa.MetaData()

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -24,12 +25,13 @@ from studio_ext.backends.local.core.schema import assets, settings
 from studio_ext.backends.local.core.urls import redact, sqlite_file, with_installed_driver
 from studio_ext.errors import BackendUnavailable
 
+
 def now() -> float:
     return time.time()
 
 
 def to_datetime(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
 
 
 class MetadataStore:
@@ -101,7 +103,9 @@ class MetadataStore:
             return None
         return row.version, json.loads(row.payload), bool(row.archived)
 
-    def list_assets(self, kind: str, name: str | None = None, include_archived: bool = False) -> Iterator[tuple[str, int, dict[str, Any], bool]]:
+    def list_assets(
+        self, kind: str, name: str | None = None, include_archived: bool = False
+    ) -> Iterator[tuple[str, int, dict[str, Any], bool]]:
         q = sa.select(assets.c.name, assets.c.version, assets.c.payload, assets.c.archived).where(
             assets.c.kind == kind
         )
@@ -157,7 +161,7 @@ def _create_engine(url: str) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DB-API objects
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:  # DB-API objects
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")

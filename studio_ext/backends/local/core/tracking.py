@@ -35,13 +35,13 @@ _client_lock = threading.Lock()
 
 
 @lru_cache(maxsize=8)
-def _build_client(tracking_uri: str) -> "MlflowClient":
+def _build_client(tracking_uri: str) -> MlflowClient:
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
-def client(tracking_uri: str) -> "MlflowClient":
+def client(tracking_uri: str) -> MlflowClient:
     """One MLflow client per tracking URI per process (threads asking at once share the first one built)."""
     with _client_lock:
         return _build_client(tracking_uri)

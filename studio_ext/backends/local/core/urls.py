@@ -50,5 +50,5 @@ def redact(url: str) -> str:
     """Hide a password in a database URL before it reaches a message or a log."""
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL has nothing we can safely show
+    except (sa.exc.ArgumentError, ValueError):  # an unparsable URL has nothing we can safely show
         return "<database url>"

@@ -18,6 +18,12 @@ the statistics are stale. Two read paths live here:
 * :class:`MlflowTablesSearch` (any SQL store, e.g. PostgreSQL): the same filter tree
   compiled to correlated subqueries over MLflow's own tables with SQLAlchemy Core.
 
+The index is not part of the metadata schema (``core/schema.py`` and its Alembic
+migrations): it is a cache derived from MLflow's database, its wide table grows a column
+per key as runs log them, and it is rebuilt whenever it is lost or its triggers'
+generation changes, so a new layout is a rebuild, not a migration. Its triggers and
+change tables live in MLflow's database, next to the tables MLflow itself migrates.
+
 Both return run ids in order; :class:`MlflowTables` then reads the page's rows from
 MLflow's tables, so what is shown is always MLflow's own data.
 """

@@ -31,10 +31,11 @@ Adding a revision: see docs/architecture.md, "Schema and migrations", and
 from __future__ import annotations
 
 import fcntl
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -69,7 +70,7 @@ class SchemaChange:
     unversioned: bool
 
 
-def alembic_config() -> "Config":
+def alembic_config() -> Config:
     """Alembic's configuration for these migrations (no ini file needed)."""
     from alembic.config import Config
 
