@@ -272,7 +272,7 @@ class LocalAutoML:
         tags = {**job.tags, "task": job.task, "primary_metric": str(
             job.primary_metric or settings_of(spec).primary_metric or "")}
         if spec["compute"] != "local":  # a cluster scales to the trials that run at once, not to one node
-            from studio_ext.backends.local.compute.runner import NODES_TAG
+            from studio_ext.backends.local.compute.job_scheduler import NODES_TAG
 
             tags[NODES_TAG] = str(job.limits.max_concurrent_trials)
         with tempfile.TemporaryDirectory(prefix="studio-automl-") as code:

@@ -24,6 +24,9 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
+from studio_ext.backends.local.core.processes import JOB_MARKER
+from studio_ext.backends.local.jobs._wrap import become_subreaper, end_leftovers
+
 __all__ = ["WARM_MODULES", "WarmSpare", "warm_order", "WARM_SETTING"]
 
 WARM_MODULES = ("studio_ext.backends.local.automl.run",)
@@ -115,10 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     order = json.loads(line)
     started = time.time()
+    subreaper = become_subreaper()  # as the job wrapper: what the job orphans stays below this process
     pid = os.fork()
     if pid == 0:
         _become_job(order)  # never returns
-    return _wait_and_record(pid, order, started)
+    return _wait_and_record(pid, order, started, subreaper)
 
 
 def _warm_mlflow(tracking_uri: str | None) -> None:
@@ -140,8 +144,8 @@ def _warm_mlflow(tracking_uri: str | None) -> None:
         tracking.forget_clients()
 
 
-def _wait_and_record(pid: int, order: dict[str, Any], started: float) -> int:
-    """As ``_wrap.py``: forward SIGTERM/SIGINT to the job, then write its exit atomically."""
+def _wait_and_record(pid: int, order: dict[str, Any], started: float, subreaper: bool = False) -> int:
+    """As ``_wrap.py``: forward SIGTERM/SIGINT to the job, end what it left running, then write its exit atomically."""
     def forward(signum: int, _frame: Any) -> None:
         try:
             os.kill(pid, signum)
@@ -152,6 +156,8 @@ def _wait_and_record(pid: int, order: dict[str, Any], started: float) -> int:
     signal.signal(signal.SIGINT, forward)
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
+    if subreaper:
+        end_leftovers(order["env"].get(JOB_MARKER))
     exit_file = order["exit"]
     tmp = exit_file + ".tmp"
     with open(tmp, "w") as handle:

@@ -1,8 +1,9 @@
 """What runs on a compute node for one job: the job's wrapper as its own process.
 
-Standard library only, and shipped to Dask workers by value, so a worker of an
-attached cluster needs no studio_ext install: only the workspace folder at the
-same path (where the job's code, log and exit file live) and a Python.
+Standard library and psutil only (psutil ships with Dask), and shipped to Dask
+workers by value with ``core/processes.py``, so a worker of an attached cluster needs
+no studio_ext install: only the workspace folder at the same path (where the job's
+code, log and exit file live) and a Python.
 
 The node writes ``node.json`` (pid, host, worker) into the job folder as soon as
 the process runs, which is how the supervisor learns where a job is. A
@@ -16,29 +17,21 @@ from __future__ import annotations
 import json
 import os
 import select
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+
+from studio_ext.backends.local.core.processes import JOB_MARKER, kill_tree, start_time
 
 NODE_PYTHON = "{node_python}"  # argv placeholder: the node's own interpreter
 CLAIM_FILE = "node.claim"
 NODE_FILE = "node.json"
 CANCELED_FILE = "canceled"  # written into the job folder by whoever cancels the job
 CANCEL_POLL_SECONDS = 0.25
-
-
-def process_start_time(pid: int) -> float | None:
-    """The start time psutil reports for ``pid`` (psutil ships with Dask), or None."""
-    try:
-        import psutil
-
-        return psutil.Process(pid).create_time()
-    except Exception:  # the process already ended, or psutil is absent: no start time to record
-        return None
 
 
 def run_job(launch: dict[str, Any], cancelled: Callable[[], bool], worker: str,
@@ -68,18 +61,23 @@ def run_job(launch: dict[str, Any], cancelled: Callable[[], bool], worker: str,
         cwd=launch["cwd"], env=launch["env"], start_new_session=True,
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    record = {"pid": proc.pid, "pid_start": process_start_time(proc.pid), "host": socket.gethostname(),
+    record = {"pid": proc.pid, "pid_start": start_time(proc.pid), "host": socket.gethostname(),
               "worker": worker, "worker_pid": os.getpid(), "started": time.time()}
     tmp = os.path.join(job_dir, NODE_FILE + ".tmp")
     with open(tmp, "w") as handle:
         json.dump(record, handle)
     os.replace(tmp, os.path.join(job_dir, NODE_FILE))
-    wait_for_exit(proc, cancelled)
+    marker = launch["env"].get(JOB_MARKER)
+    wait_for_exit(proc, cancelled, record["pid_start"], marker)
+    if not os.path.exists(launch["exit_file"]):
+        # The wrapper died without ending the job's processes (killed with SIGKILL): end them here.
+        kill_tree(proc.pid, record["pid_start"], marker=marker)
     return {"outcome": "exited", "returncode": proc.returncode, **record}
 
 
-def wait_for_exit(proc: subprocess.Popen, cancelled: Callable[[], bool]) -> None:
-    """Return the moment the job's wrapper exits; end its group if cancel is flagged meanwhile.
+def wait_for_exit(proc: subprocess.Popen, cancelled: Callable[[], bool], started: float | None = None,
+                  marker: str | None = None) -> None:
+    """Return the moment the job's wrapper exits; end the job's processes if cancel is flagged meanwhile.
 
     Waits on a pidfd where there is one (Linux): ``Popen.wait(timeout)`` polls with
     sleeps of up to 50 ms, and the node's next job would wait that long to start.
@@ -101,7 +99,7 @@ def wait_for_exit(proc: subprocess.Popen, cancelled: Callable[[], bool]) -> None
                 except subprocess.TimeoutExpired:
                     pass
             if cancelled():
-                end_process_group(proc.pid, reap=proc.poll)
+                kill_tree(proc.pid, started, marker=marker, reap=proc.poll)
     finally:
         if pidfd is not None:
             os.close(pidfd)
@@ -119,40 +117,9 @@ def mark_canceled(job_dir: str) -> None:
         pass
 
 
-def end_process_group(pid: int, grace: float = 5.0, reap: Callable[[], object] | None = None) -> None:
-    """SIGTERM a job's process group, SIGKILL whatever is left after ``grace`` seconds.
-
-    ``reap`` collects the job's process when it is our child: until then it stays a
-    zombie that still counts as a member of the group, and every cancel took the whole
-    grace time.
-    """
-    try:
-        pgid = os.getpgid(pid)
-        os.killpg(pgid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if reap is not None:
-            reap()
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.1)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def end_job_process(pid: int, pid_start: float | None) -> bool:
-    """Run on a node of the job's host: end the job's processes if ``pid`` is still that job."""
-    started = process_start_time(pid)
-    if started is None or (pid_start is not None and abs(started - pid_start) > 1.0):
-        return False
-    end_process_group(pid)
-    return True
+def end_job_process(pid: int, pid_start: float | None, marker: str | None = None) -> bool:
+    """Run on a node of the job's host: end the job's processes (see ``core/processes.py``); True if any ran."""
+    return kill_tree(pid, pid_start, marker=marker)
 
 
 def _cancel_flags(worker: Any) -> dict[str, threading.Event]:

@@ -6,7 +6,7 @@
 * :class:`AttachedPool`: an existing Dask scheduler reached by address.
 
 Every pool runs a job with :func:`compute_node.run_job`, so logs, exit files and
-cancel behave the same on all of them. The supervisor's compute controller picks
+cancel behave the same on all of them. The job scheduler (``job_scheduler.py``) picks
 the node; a pool only starts the job there and reports how it ended.
 """
 
@@ -20,12 +20,15 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Any
 
-from studio_ext.errors import BackendUnavailable, InvalidInput
 from studio_ext.backends.local.compute import node as compute_node
+from studio_ext.backends.local.core import processes
+from studio_ext.errors import BackendUnavailable, InvalidInput
+
 log = logging.getLogger("studio_ext.supervisor.compute")
 HOST = socket.gethostname()
 JOB_KEY_PREFIX = "studio-job-"
@@ -41,6 +44,15 @@ class NodeView:
     slots: int
     host: str
     pid: int | None = None
+
+
+def ship_node_code_by_value() -> None:
+    """Send the node code (``node.py`` and the ``core/processes.py`` it uses) to Dask workers by value:
+    workers need no studio_ext install."""
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(compute_node)
+    cloudpickle.register_pickle_by_value(processes)
 
 
 def job_key(job_name: str) -> str:
@@ -67,7 +79,7 @@ def probe_scheduler(address: str, timeout: float) -> dict[str, Any]:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dask-probe") as pool:
         try:
             reply = pool.submit(lambda: asyncio.run(asyncio.wait_for(ask(), timeout))).result()
-        except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             detail = str(exc) or "no answer"
             raise BackendUnavailable(
                 f"The Dask scheduler at {address} did not answer within {timeout:g} s ({detail}). "
@@ -120,7 +132,7 @@ class InstancePool:
         def body() -> None:
             try:
                 future.set_result(compute_node.run_job(launch, event.is_set, "instance"))
-            except BaseException as exc:  # reported as the job's failure by the controller
+            except BaseException as exc:  # noqa: BLE001 - reported as the job's failure by the controller
                 future.set_exception(exc)
 
         threading.Thread(target=body, name=f"job-{launch['job_name']}", daemon=True).start()
@@ -135,7 +147,7 @@ class InstancePool:
     def cancel(self, job_name: str, future: Any, started: bool) -> None:
         self._cancel.setdefault(job_name, threading.Event()).set()
 
-    def end_elsewhere(self, pid: int, pid_start: float | None, host: str) -> bool:
+    def end_elsewhere(self, pid: int, pid_start: float | None, host: str, marker: str | None = None) -> bool:
         return False  # every job of an instance runs on this machine
 
     def readopt(self, job_name: str) -> Any:
@@ -158,10 +170,7 @@ class DaskPool:
     publish = False  # keep futures alive on the scheduler across supervisor restarts
 
     def __init__(self, client: Any) -> None:
-        import cloudpickle
-
-        # Ship the node code by value: workers need no studio_ext install.
-        cloudpickle.register_pickle_by_value(compute_node)
+        ship_node_code_by_value()
         self.client = client
         self.unanswered: str | None = None  # why the last call to the scheduler failed
         self._pids: dict[str, int] = {}
@@ -174,7 +183,7 @@ class DaskPool:
     def dashboard_link(self) -> str | None:
         try:
             return self.client.dashboard_link
-        except Exception:  # no dashboard (bokeh missing, or the scheduler has none)
+        except Exception:  # noqa: BLE001 - no dashboard (bokeh missing, or the scheduler has none)
             return None
 
     def workers(self) -> dict[str, Any]:
@@ -186,7 +195,7 @@ class DaskPool:
         try:
             info = self.client.sync(self.client.scheduler.identity, n_workers=-1,
                                     callback_timeout=SCHEDULER_CALL_SECONDS)
-        except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             self.unanswered = (f"The Dask scheduler at {self.scheduler_address} stopped answering "
                                f"({type(exc).__name__}: {exc}).")
             raise BackendUnavailable(self.unanswered) from exc
@@ -198,7 +207,7 @@ class DaskPool:
         if set(workers) - set(self._pids):
             try:
                 self._pids.update(self.client.run(os.getpid, workers=list(workers), on_error="ignore"))
-            except Exception:  # pids are for display only
+            except Exception:  # noqa: BLE001 - pids are for display only
                 pass
         return [NodeView(name=info.get("name", addr), address=addr, slots=int(info.get("nthreads") or 1),
                          host=info.get("host", ""), pid=self._pids.get(addr))
@@ -238,12 +247,13 @@ class DaskPool:
         """Tell the nodes not to start a job still waiting in a node's queue (it returns ``canceled``)."""
         self.client.run(compute_node.withdraw_on_worker, job_name, on_error="ignore")
 
-    def end_elsewhere(self, pid: int, pid_start: float | None, host: str) -> bool:
+    def end_elsewhere(self, pid: int, pid_start: float | None, host: str, marker: str | None = None) -> bool:
         """End a job's processes on another host through any worker that runs there."""
         workers = [a for a, w in self.workers().items() if w.get("host") == host]
         if not workers:
             return False
-        result = self.client.run(compute_node.end_job_process, pid, pid_start, workers=workers[:1], on_error="ignore")
+        result = self.client.run(compute_node.end_job_process, pid, pid_start, marker, workers=workers[:1],
+                                 on_error="ignore")
         return any(v is True for v in result.values())
 
     def readopt(self, job_name: str) -> Any:
@@ -258,7 +268,7 @@ class DaskPool:
         if self.publish:
             try:
                 self.client.unpublish_dataset(job_key(job_name))
-            except Exception:  # already gone with its scheduler
+            except Exception:  # noqa: BLE001 - already gone with its scheduler
                 pass
 
     def healthy(self) -> str | None:
@@ -270,7 +280,7 @@ class DaskPool:
     def close(self) -> None:
         try:
             self.client.close(timeout=5)
-        except Exception:  # closing best-effort; the scheduler may already be gone
+        except Exception:  # noqa: BLE001 - closing best-effort; the scheduler may already be gone
             pass
 
 

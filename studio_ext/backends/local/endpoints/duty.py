@@ -35,13 +35,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
 import sqlalchemy as sa
 
 from studio_ext.backends.local.core.schema import online_deployments as deployments_table
 from studio_ext.backends.local.core.schema import online_endpoints as endpoints_table
 from studio_ext.backends.local.core.schema import online_instances as instances_table
-from studio_ext.backends.local.jobs.service import pid_alive as _alive
+from studio_ext.backends.local.core.processes import pid_alive as _alive
+from studio_ext.backends.local.core.processes import start_time
+from studio_ext.backends.local.core.processes import stop_process as _stop
 from studio_ext.entities import DeploymentState, ProvisioningState
 from studio_ext.serving import endpoint_files as files
 
@@ -70,20 +71,6 @@ def _listen(port: int | None) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
-
-
-def _stop(pid: int | None, started: float | None, grace: float = 10.0) -> None:
-    """SIGTERM (servers drain), then SIGKILL after ``grace`` seconds."""
-    if not _alive(pid, started):
-        return
-    try:
-        proc = psutil.Process(pid)
-        proc.terminate()
-        proc.wait(timeout=grace)
-    except psutil.TimeoutExpired:
-        proc.kill()
-    except psutil.Error:
-        pass
 
 
 def _probe(port: int, path: str, timeout: float) -> tuple[int, dict[str, Any]]:
@@ -243,7 +230,7 @@ class EndpointsDuty:
             sock.close()
         self._children[proc.pid] = proc
         log.info("router of %s started on port %s (pid %s)", ep.name, port, proc.pid)
-        self._update_endpoint(ep.name, port=port, pid=proc.pid, pid_start=psutil.Process(proc.pid).create_time(),
+        self._update_endpoint(ep.name, port=port, pid=proc.pid, pid_start=start_time(proc.pid),
                               applied_revision=ep.revision, provisioning_state=ProvisioningState.SUCCEEDED.value,
                               error=None)
 
@@ -598,7 +585,7 @@ class EndpointsDuty:
             sock.close()
         self._children[proc.pid] = proc
         self._next_probe.pop((dep.endpoint_name, dep.name, generation, idx), None)
-        values = {"pid": proc.pid, "pid_start": psutil.Process(proc.pid).create_time(), "port": port,
+        values = {"pid": proc.pid, "pid_start": start_time(proc.pid), "port": port,
                   "started_at": time.time(), "state": state.value, "restarts": restarts, "reason": reason,
                   "updated_at": time.time()}
         with self._b.store.engine.begin() as conn:

@@ -1,19 +1,119 @@
-"""Runs one job's command and records how it ended, importing next to nothing.
+"""Runs one job's command, ends what the command leaves running, and records how it ended.
 
-Started by the supervisor as ``python -S _wrap.py EXIT_FILE LOG_FILE -- ARGV...`` in a
-new session, so cancel can end the whole group and a restarted supervisor can
+Started by the supervisor (or a compute node) as ``python -S _wrap.py EXIT_FILE LOG_FILE -- ARGV...``
+in a new session, so cancel can end the whole group and a restarted supervisor can
 still learn the exit code from EXIT_FILE (written atomically).
 
+On Linux the wrapper is a child subreaper (``prctl(PR_SET_CHILD_SUBREAPER)``): a
+process the job orphans, such as a daemon that forks twice and leaves the session, is
+re-parented to the wrapper instead of to init. So when the command ends, everything
+the job started is still below the wrapper, which ends it (SIGTERM, then SIGKILL after
+:data:`GRACE_SECONDS`) before it records the exit. A process that left the session and
+dropped the job's marker (``STUDIO_EXT_JOB``, see ``core/processes.py``) from its
+environment is let go. If the wrapper itself is killed, the supervisor finds the job's
+processes by that marker and by the session (``core/processes.py``).
+
 Every job pays for this process's start before its own script starts, so it uses
-only modules built into the interpreter: ``subprocess``, ``signal`` and ``json``
-would import ``enum``, ``re`` and friends, 30 ms of CPU per job (measured with
-``python -X importtime -S``), on the path from one job to the next on a node.
+only modules built into the interpreter and ``ctypes`` (for ``prctl``): ``subprocess``,
+``signal`` and ``json`` would import ``enum``, ``re`` and friends, 30 ms of CPU per
+job (measured with ``python -X importtime -S``), on the path from one job to the next
+on a node. The common end (nothing left running) costs one ``waitpid``.
 """
 
 import _signal  # the C module behind ``signal``, which would import enum
 import os
 import sys
 import time
+
+GRACE_SECONDS = 5.0
+PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
+MARKER = "STUDIO_EXT_JOB"
+
+
+def become_subreaper() -> bool:
+    """Keep the job's orphans as this process's children (Linux); False where that is not possible."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (ImportError, OSError, AttributeError):  # no ctypes or no prctl: the supervisor's sweep still runs
+        return False
+
+
+def reap() -> bool:
+    """Collect every child that ended; True while some child still runs."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        except InterruptedError:
+            continue
+        if pid == 0:
+            return True
+
+
+def _stat(pid: str) -> tuple[int, int, str] | None:
+    """(parent pid, session id, state) of a process, from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), int(fields[3]), fields[0].decode()
+
+
+def _marked(pid: int, marker: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return marker in b"\0" + handle.read()
+    except OSError:
+        return False
+
+
+def leftovers(marker: str | None) -> list[int]:
+    """The processes below this one that still run and belong to the job."""
+    me, session = os.getpid(), os.getsid(0)
+    children: dict[int, list[tuple[int, int]]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat(entry)
+            if stat is not None and stat[2] != "Z":
+                children.setdefault(stat[0], []).append((int(entry), stat[1]))
+    wanted = ("\0" + MARKER + "=" + marker + "\0").encode() if marker else None
+    found, todo = [], [me]
+    while todo:
+        for pid, sid in children.get(todo.pop(), ()):
+            todo.append(pid)  # below a process that is let go, its children may still be the job's
+            if wanted is None or sid == session or _marked(pid, wanted):
+                found.append(pid)
+    return found
+
+
+def end_leftovers(marker: str | None, grace: float = GRACE_SECONDS) -> None:
+    """End what the job (marked ``marker``) left running below this process: SIGTERM, then SIGKILL after
+    ``grace`` seconds."""
+    if not reap():
+        return  # the common case: nothing left
+    signum, deadline = _signal.SIGTERM, time.monotonic() + grace
+    while True:
+        pids = leftovers(marker)
+        if not pids or time.monotonic() > deadline + grace:  # the rest cannot be killed (stuck in the kernel)
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except OSError:  # ended meanwhile
+                pass
+        if signum == _signal.SIGTERM:
+            while reap() and leftovers(marker) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            signum = _signal.SIGKILL  # what is left, and what it started meanwhile
+        else:
+            time.sleep(0.02)
+            reap()
 
 
 def main() -> int:
@@ -24,11 +124,15 @@ def main() -> int:
 
     def forward(signum: int, _frame: object) -> None:
         if child:
-            os.kill(child, signum)
+            try:
+                os.kill(child, signum)
+            except ProcessLookupError:  # it ended and is not collected yet
+                pass
 
     # Before the spawn: a signal meant for the job must not end the wrapper before it records the end.
     _signal.signal(_signal.SIGTERM, forward)
     _signal.signal(_signal.SIGINT, forward)
+    subreaper = become_subreaper()
     log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     error = None
     try:
@@ -41,7 +145,11 @@ def main() -> int:
         code = 127
     else:
         os.close(log)
-        code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])  # -N when ended by signal N
+        status = os.waitpid(child, 0)[1]
+        child = 0  # collected: its pid may name another process from now on
+        code = os.waitstatus_to_exitcode(status)  # -N when ended by signal N
+        if subreaper:
+            end_leftovers(os.environ.get(MARKER))
     if error is None:  # the common case, written without json
         record = f'{{"exit_code": {code}, "error": null, "started": {started!r}, "ended": {time.time()!r}}}'
     else:

@@ -17,15 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
 import sqlalchemy as sa
 
-from studio_ext.entities import JobStatus
+from studio_ext.backends.local.automl.warm_start import WARM_SETTING, WarmSpare, warm_order
 from studio_ext.backends.local.core import tracking
-from studio_ext.backends.local.jobs.service import ACTIVE_STATES, pid_alive
+from studio_ext.backends.local.core.processes import JOB_MARKER, job_marker, kill_tree, pid_alive, start_time
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now
-from studio_ext.backends.local.automl.warm_start import WARM_SETTING, WarmSpare, warm_order
+from studio_ext.entities import JobStatus
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.backends.local import LocalBackend
@@ -39,7 +38,7 @@ _STRIPPED_ENV = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAM
                  "_MLFLOW_SERVER_ARTIFACT_ROOT")
 
 
-def job_process_env(backend: "LocalBackend", row: Any, spec: dict[str, Any]) -> dict[str, str]:
+def job_process_env(backend: LocalBackend, row: Any, spec: dict[str, Any]) -> dict[str, str]:
     """The environment a job's script sees: MLflow pointed at its run, Azure ML's names set."""
     env = {k: v for k, v in os.environ.items() if k not in _STRIPPED_ENV}
     env.update(spec.get("environment_variables", {}))
@@ -50,11 +49,12 @@ def job_process_env(backend: "LocalBackend", row: Any, spec: dict[str, Any]) -> 
         "AZUREML_RUN_ID": row.name,
         "AZUREML_EXPERIMENT_NAME": row.experiment_name,
         "PYTHONUNBUFFERED": "1",
+        JOB_MARKER: job_marker(row.name, row.run_id),  # how its processes are found (core/processes.py)
     })
     return env
 
 
-def job_argv(backend: "LocalBackend", row: Any, spec: dict[str, Any], log_path: Path) -> list[str]:
+def job_argv(backend: LocalBackend, row: Any, spec: dict[str, Any], log_path: Path) -> list[str]:
     """The job's argv, with ``python`` replaced by its environment's interpreter."""
     argv = list(spec["argv"])
     if argv and argv[0] in ("python", "python3"):
@@ -64,7 +64,7 @@ def job_argv(backend: "LocalBackend", row: Any, spec: dict[str, Any], log_path: 
     return argv
 
 
-def finalize_job(backend: "LocalBackend", name: str, exit_info: dict[str, Any] | None) -> JobStatus:
+def finalize_job(backend: LocalBackend, name: str, exit_info: dict[str, Any] | None) -> JobStatus:
     """Record how a job ended: logs and outputs as artifacts, MLflow run closed, final state."""
     with backend.store.engine.begin() as conn:
         row = conn.execute(sa.select(jobs_table).where(jobs_table.c.name == name)).first()
@@ -74,6 +74,9 @@ def finalize_job(backend: "LocalBackend", name: str, exit_info: dict[str, Any] |
         if not canceled:
             conn.execute(jobs_table.update().where(jobs_table.c.name == name)
                          .values(status=JobStatus.FINALIZING.value))
+    if exit_info is None and row.pid:
+        # Its wrapper died without ending the job's processes (killed with SIGKILL): end them here.
+        end_job_soon(row)
     job_dir = backend.jobs_dir / name
     log_path = job_dir / "user_logs" / "std_log.txt"
     code = exit_info.get("exit_code") if exit_info else None
@@ -99,19 +102,26 @@ def finalize_job(backend: "LocalBackend", name: str, exit_info: dict[str, Any] |
         conventional = job_dir / "code" / "outputs"  # Azure ML uploads ./outputs too
         if conventional.is_dir() and any(conventional.iterdir()):
             client.log_artifacts(row.run_id, str(conventional), "outputs")
-    except Exception as exc:  # artifacts failing must not leave the job unfinished
+    except Exception as exc:  # noqa: BLE001 - artifacts failing must not leave the job unfinished
         log.warning("could not store artifacts of %s: %s", name, exc)
         if final == JobStatus.COMPLETED:
             final, error = JobStatus.FAILED, f"The job ran but its outputs could not be stored: {exc}"
     try:
         client.set_terminated(row.run_id, _MLFLOW_FINAL[final])
-    except Exception as exc:  # the run may have been deleted meanwhile
+    except Exception as exc:  # noqa: BLE001 - the run may have been deleted meanwhile
         log.warning("could not close the MLflow run of %s: %s", name, exc)
     with backend.store.engine.begin() as conn:
         conn.execute(jobs_table.update().where(jobs_table.c.name == name).values(
             status=final.value, exit_code=code, error=error, finalized_at=now(),
             end_time=row.end_time if canceled and row.end_time else (exit_info or {}).get("ended") or now()))
     return final
+
+
+def end_job_soon(row: Any) -> None:
+    """End a job's processes on this machine, in a thread of its own (it may wait out the SIGTERM grace)."""
+    marker = job_marker(row.name, row.run_id)
+    threading.Thread(target=kill_tree, args=(row.pid, row.pid_start), kwargs={"marker": marker},
+                     name=f"end-{row.name}", daemon=True).start()
 
 
 def _error_tail(log_path: Path, lines: int = 15) -> str:
@@ -140,7 +150,7 @@ def read_exit(job_dir: Path) -> dict[str, Any] | None:
 class LocalJobRunner:
     """Starts queued local jobs (up to ``max_concurrent_jobs``) and watches running ones."""
 
-    def __init__(self, backend: "LocalBackend", max_concurrent_jobs: int | None = None) -> None:
+    def __init__(self, backend: LocalBackend, max_concurrent_jobs: int | None = None) -> None:
         self._b = backend
         local = backend.config.get("compute", {}).get("local", {}) if hasattr(backend, "config") else {}
         self.max_concurrent = max_concurrent_jobs or int(local.get("max_concurrent_jobs", 8))
@@ -301,19 +311,17 @@ class LocalJobRunner:
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     start_new_session=True,
                 )
-            started = psutil.Process(proc.pid).create_time()
+            started = start_time(proc.pid)
             with self._b.store.engine.begin() as conn:
                 changed = conn.execute(jobs_table.update().where(
                     jobs_table.c.name == row.name, jobs_table.c.status == JobStatus.STARTING.value)
                     .values(status=JobStatus.RUNNING.value, pid=proc.pid, pid_start=started,
                             start_time=now())).rowcount
             if not changed:  # canceled while starting
-                from studio_ext.backends.local.jobs.service import kill_tree
-
                 with self._b.store.engine.begin() as conn:
                     conn.execute(jobs_table.update().where(jobs_table.c.name == row.name)
                                  .values(pid=proc.pid, pid_start=started))
-                kill_tree(proc.pid, started)
+                kill_tree(proc.pid, started, marker=job_marker(row.name, row.run_id))
             self._procs[row.name] = proc
         except Exception as exc:  # a job that cannot start fails with the reason, never hangs
             log.exception("job %s could not start", row.name)
@@ -324,7 +332,7 @@ class LocalJobRunner:
                     status=JobStatus.FAILED.value, error=f"The job could not start: {exc}", end_time=now()))
             try:
                 tracking.client(self._b.tracking_uri).set_terminated(row.run_id, "FAILED")
-            except Exception:  # the run is closed best-effort; the job row says why it failed
+            except Exception:  # noqa: BLE001 - the run is closed best-effort; the job row says why it failed
                 pass
         finally:
             self._starting.discard(row.name)

@@ -13,14 +13,12 @@ import re
 import secrets
 import shlex
 import shutil
-import signal
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, TextIO
 
-import psutil
 import sqlalchemy as sa
 
 from studio_ext._poller import DonePoller, Poller
@@ -30,6 +28,7 @@ from studio_ext.entities._automl import AutoMLJob
 from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
 from studio_ext.backends.local.core import code_snapshot, tracking
 from studio_ext.backends.local.compute.node import mark_canceled
+from studio_ext.backends.local.core.processes import job_marker, kill_tree
 from studio_ext.backends.local.runs.reads import RunExplorerReads
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now, to_datetime
@@ -60,19 +59,6 @@ ACTIVE_STATES = (
 def new_job_name() -> str:
     """Azure-style job names: two words and a short random suffix."""
     return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}_{secrets.token_hex(4)}"
-
-
-def pid_alive(pid: int | None, started: float | None) -> bool:
-    """True when ``pid`` runs and is the same process (its start time matches)."""
-    if not pid:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(proc.create_time() - started) < 1.0
-    except psutil.Error:
-        return False
 
 
 class LocalJobs(RunExplorerReads):
@@ -298,7 +284,7 @@ class LocalJobs(RunExplorerReads):
         if changed:
             mark_canceled(str(self._b.jobs_dir / name))  # a node about to start it sees this first
         if changed and row.pid:
-            kill_tree(row.pid, row.pid_start)
+            kill_tree(row.pid, row.pid_start, marker=job_marker(row.name, row.run_id))
         for child in self._children(name):
             if self._status(child) not in TERMINAL_STATES:
                 self.begin_cancel(child)
@@ -588,36 +574,6 @@ def check_tag_changes(tags: object, remove: object) -> None:
         if key.startswith(("mlflow.", "studio.")):
             raise InvalidInput(f"The tag {key!r} is kept by MLflow or the studio and cannot be changed. "
                                "Use a name that does not start with 'mlflow.' or 'studio.'.")
-
-
-def kill_tree(pid: int, started: float | None, grace: float = 5.0) -> None:
-    """End a job's whole process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
-    if not pid_alive(pid, started):
-        return
-    try:
-        pgid = os.getpgid(pid)
-    except ProcessLookupError:
-        return
-    procs = []
-    try:
-        parent = psutil.Process(pid)
-        procs = [parent, *parent.children(recursive=True)]
-    except psutil.Error:
-        pass
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    _, alive = psutil.wait_procs(procs, timeout=grace)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def iter_active_rows(backend: "LocalBackend") -> Iterator[Any]:

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from studio_ext.backends.local.core.processes import JOB_MARKER
 from studio_ext.errors import BackendUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -99,11 +100,14 @@ def ensure_running(workspace: Path, store: Any, timeout: float = 180.0) -> bool:
 
 
 def _spawn(workspace: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    # Without a job's marker, in a session of its own: a supervisor that a job's script started is not one
+    # of the job's processes, and outlives the job (see core/processes.py).
+    env = {k: v for k, v in os.environ.items() if k != JOB_MARKER}
     with open(log_path, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "studio_ext.backends.local.runtime.supervisor", str(workspace)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-            cwd=str(workspace),
+            cwd=str(workspace), env=env,
         )
 
 
