@@ -1,13 +1,13 @@
 # The two commands of the quick start: `make studio` and `make test`.
 # For development: `make test-fast` (no slow, browser or PostgreSQL tests, a few
-# minutes), `make lint` (ruff) and `make contracts` (the import layers).
+# minutes), `make lint` (ruff), `make contracts` (the import layers) and `make typecheck` (mypy).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_WS ?= demo-workspace
 PORT ?= 8888
 
-.PHONY: studio test test-fast prereqs lint contracts setup clean
+.PHONY: studio test test-fast prereqs lint contracts typecheck setup clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,13 @@ lint: setup
 contracts: setup
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 
+# The type check: each service Protocol against what calls it and what implements it
+# (pyproject.toml [tool.mypy]).
+typecheck: setup
+	$(PY) -m mypy
+
 # The checks every test run starts with (a check step adds its target here).
-CHECKS := lint contracts
+CHECKS := lint contracts typecheck
 
 # The whole suite, as CI runs it (.ci/run).
 test: setup prereqs $(CHECKS)

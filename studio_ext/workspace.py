@@ -21,7 +21,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from studio_ext.backends import SERVICE_PROTOCOLS, Backend, Runtime, get_backend_factory, kind_of_config
 from studio_ext.backends._registry import AZURE_CONFIG_FILE, WORKSPACE_FILE
@@ -41,8 +41,6 @@ from studio_ext.services import (
 )
 
 __all__ = ["AZURE_CONFIG_FILE", "WORKSPACE_FILE", "Workspace"]
-
-_S = TypeVar("_S")
 
 
 class Workspace:
@@ -199,7 +197,8 @@ class Workspace:
         """
         return self._backend.sdk_preamble()
 
-    def _service(self, name: str, protocol: type[_S]) -> _S:
+    def _service(self, name: str) -> Any:
+        # Any: each property below states the Protocol; this checks the object against it once.
         found = self._checked.get(name)
         if found is None:
             found = self._backend.service(name)
@@ -209,63 +208,63 @@ class Workspace:
                     f"implement {SERVICE_PROTOCOLS[name].__name__}. Fix or update the backend package."
                 )
             self._checked[name] = found
-        return cast(_S, found)
+        return found
 
     # -- services (named like MLClient's operation groups) -------------------
     @property
     def compute(self) -> ComputeOperations:
         """Compute instances, Dask clusters and attached schedulers (``services.ComputeOperations``)."""
-        return self._service("compute", ComputeOperations)
+        return self._service("compute")
 
     @property
     def jobs(self) -> JobOperations:
         """Submit, watch, cancel and list jobs and runs (``services.JobOperations``)."""
-        return self._service("jobs", JobOperations)
+        return self._service("jobs")
 
     @property
     def environments(self) -> EnvironmentOperations:
         """Register and list Python environments (``services.EnvironmentOperations``)."""
-        return self._service("environments", EnvironmentOperations)
+        return self._service("environments")
 
     @property
     def datastores(self) -> DatastoreOperations:
         """The default datastore plus registered fsspec/SQL stores (``services.DatastoreOperations``)."""
-        return self._service("datastores", DatastoreOperations)
+        return self._service("datastores")
 
     @property
     def data(self) -> DataOperations:
         """Register, preview, profile and load datasets (``services.DataOperations``)."""
-        return self._service("data", DataOperations)
+        return self._service("data")
 
     @property
     def models(self) -> ModelOperations:
         """Register, list and download model versions (``services.ModelOperations``)."""
-        return self._service("models", ModelOperations)
+        return self._service("models")
 
     @property
     def automl(self) -> AutoMLOperations:
         """AutoML jobs: check before a run, leaderboard, best model, report (``services.AutoMLOperations``)."""
-        return self._service("automl", AutoMLOperations)
+        return self._service("automl")
 
     @property
     def online_endpoints(self) -> OnlineEndpointOperations:
         """Real-time endpoints: keys, traffic, invoke, metrics (``services.OnlineEndpointOperations``)."""
-        return self._service("online_endpoints", OnlineEndpointOperations)
+        return self._service("online_endpoints")
 
     @property
     def online_deployments(self) -> OnlineDeploymentOperations:
         """Deployments behind endpoints: state, logs, reload (``services.OnlineDeploymentOperations``)."""
-        return self._service("online_deployments", OnlineDeploymentOperations)
+        return self._service("online_deployments")
 
     @property
     def explanations(self) -> ExplanationOperations:
         """Explain models on datasets as jobs; stored results (``services.ExplanationOperations``)."""
-        return self._service("explanations", ExplanationOperations)
+        return self._service("explanations")
 
     @property
     def fairness(self) -> FairnessOperations:
         """Assess and mitigate unfairness across sensitive groups (``services.FairnessOperations``)."""
-        return self._service("fairness", FairnessOperations)
+        return self._service("fairness")
 
     # -- MLflow ------------------------------------------------------------
     @property

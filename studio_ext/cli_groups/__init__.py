@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping, Sequence
 
 from studio_ext.workspace import Workspace
 
@@ -12,7 +13,7 @@ def open_workspace(args: argparse.Namespace) -> Workspace:
     return Workspace.from_config(args.workspace)
 
 
-def print_table(rows: list[dict[str, object]], columns: list[str]) -> None:
+def print_table(rows: Sequence[Mapping[str, object]], columns: list[str]) -> None:
     """A plain, aligned text table (the CLI's one output format besides JSON)."""
     if not rows:
         print("(none)")

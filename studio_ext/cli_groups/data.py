@@ -7,7 +7,7 @@ import argparse
 import json
 
 from studio_ext.entities import Data, Datastore
-from studio_ext.entities._data import redact_url
+from studio_ext.entities._data import DelimitedReadOptions, redact_url
 from studio_ext.cli_groups import open_workspace, print_table
 from studio_ext.cli_groups.jobs import _pairs  # the same KEY=VALUE parsing as `job submit --tag`
 
@@ -93,6 +93,10 @@ def _split(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _options(given: dict[str, object] | None) -> DelimitedReadOptions | None:
+    return DelimitedReadOptions.coerce(given) if given else None
+
+
 def read_options_from(args: argparse.Namespace) -> dict[str, object] | None:
     """The read options given on the command line (only those given)."""
     delimiter = {"tab": "\t", "\\t": "\t"}.get(args.delimiter or "", args.delimiter)
@@ -113,7 +117,7 @@ def _register(args: argparse.Namespace) -> int:
     ws = open_workspace(args)
     data = Data(name=args.name, path=args.path, type=args.type, version=args.version, description=args.description,
                 tags=_pairs(args.tag, "tag"), datastore=args.datastore, query=args.query,
-                read_options=read_options_from(args))
+                read_options=_options(read_options_from(args)))
     with tqdm(total=0, unit="B", unit_scale=True, desc=f"register {args.name}", leave=False) as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total

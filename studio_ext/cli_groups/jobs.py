@@ -86,7 +86,7 @@ def _submit(args: argparse.Namespace) -> int:
     submitted = ws.jobs.create_or_update(job)
     print(f"Submitted job {submitted.name} (experiment {submitted.experiment_name}, compute {submitted.compute})")
     if args.stream:
-        final = ws.jobs.stream(submitted.name)
+        final = ws.jobs.stream(str(submitted.name))
         return 0 if str(final.status) == "Completed" else 1
     return 0
 

@@ -54,7 +54,7 @@ from studio_ext.entities._endpoint import (
 )
 from studio_ext.entities._environment import Environment
 from studio_ext.entities._insight import InsightKind, InsightRecord
-from studio_ext.entities._job import TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
+from studio_ext.entities._job import ACTIVE_STATES, TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
 from studio_ext.entities._model import Model, ModelType, Serialization
 from studio_ext.entities._run import (
     ArtifactContent,
@@ -66,9 +66,11 @@ from studio_ext.entities._run import (
     RunLineage,
     RunPage,
     RunSummary,
+    RunView,
 )
 
 __all__ = [
+    "ACTIVE_STATES",
     "TERMINAL_STATES",
     "AmlCompute",
     "ArtifactContent",
@@ -131,6 +133,7 @@ __all__ = [
     "RunLineage",
     "RunPage",
     "RunSummary",
+    "RunView",
     "Serialization",
     "SourcePreview",
     "TrainingSettings",

@@ -305,6 +305,7 @@ class AutoMLRun:
     test_metrics: dict[str, float] = field(default_factory=dict)
     explanation: list[dict[str, Any]] = field(default_factory=list)
     has_model: bool = False
+    timeout_seconds: float | None = None  # the job's time budget (limits.timeout_minutes)
 
     @property
     def name(self) -> str:

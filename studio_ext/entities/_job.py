@@ -24,11 +24,44 @@ class JobStatus(str, enum.Enum):
     def is_terminal(self) -> bool:
         return self in TERMINAL_STATES
 
+    @property
+    def mlflow_status(self) -> str:
+        """The MLflow run status (``mlflow.entities.RunStatus`` name) a run in this state has."""
+        return _TO_MLFLOW[self]
+
+    @classmethod
+    def from_mlflow(cls, status: str | None) -> JobStatus | None:
+        """The job state an MLflow run status means (None for a name MLflow does not use)."""
+        return _FROM_MLFLOW.get(status or "")
+
     def __str__(self) -> str:  # shown in tables and the CLI
         return self.value
 
 
 TERMINAL_STATES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
+# A job in one of these has not ended: it waits, starts, runs or finalizes.
+ACTIVE_STATES = frozenset(s for s in JobStatus if s not in TERMINAL_STATES)
+
+# The one translation between job states and MLflow's run states: MLflow knows fewer
+# (a queued or finalizing job's run is SCHEDULED or RUNNING there).
+_TO_MLFLOW = {
+    JobStatus.NOT_STARTED: "SCHEDULED",
+    JobStatus.QUEUED: "SCHEDULED",
+    JobStatus.STARTING: "RUNNING",
+    JobStatus.RUNNING: "RUNNING",
+    JobStatus.FINALIZING: "RUNNING",
+    JobStatus.COMPLETED: "FINISHED",
+    JobStatus.FAILED: "FAILED",
+    JobStatus.CANCELED: "KILLED",
+}
+_FROM_MLFLOW = {
+    "SCHEDULED": JobStatus.QUEUED,
+    "RUNNING": JobStatus.RUNNING,
+    "FINISHED": JobStatus.COMPLETED,
+    "FAILED": JobStatus.FAILED,
+    "KILLED": JobStatus.CANCELED,
+}
+MLFLOW_RUN_STATUSES = tuple(_FROM_MLFLOW)
 
 
 @dataclass(kw_only=True)

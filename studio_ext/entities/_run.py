@@ -131,3 +131,18 @@ class RunLineage:
 
     inputs: list[dict[str, str]] = field(default_factory=list)
     models: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class RunView:
+    """A saved view of an experiment's runs table (as the studio's custom views of the jobs list).
+
+    ``columns`` as ``search`` names them ('status', 'metrics.r2', 'params.lr', ...),
+    ``order_by`` as ``search`` takes it, ``page_size`` and ``filter`` likewise. An
+    empty view (the default) means "the table's defaults".
+    """
+
+    columns: list[str] = field(default_factory=list)
+    order_by: list[str] = field(default_factory=list)
+    page_size: int | None = None
+    filter: str | None = None  # noqa: A003 - named as search()'s argument

@@ -15,6 +15,8 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
+from studio_ext.entities import ACTIVE_STATES, JobStatus
+
 T = TypeVar("T")
 
 #: The environment variable that names the default workspace of the sidebar.
@@ -24,10 +26,9 @@ DEMO_WORKSPACE_DIR = "demo-workspace"
 #: The resource name the authorizer sees for every route of this extension.
 AUTH_RESOURCE = "studio_ext"
 
-# Job states counted as "running" and "queued" in the summary; compared by value so
-# the server extension depends on nothing but the strings of JobStatus.
-_RUNNING_JOB_STATES = frozenset({"Starting", "Running", "Finalizing", "CancelRequested"})
-_QUEUED_JOB_STATES = frozenset({"NotStarted", "Queued", "Preparing", "Provisioning"})
+# Active jobs in the summary: "running" once their process starts, "queued" before.
+_RUNNING_JOB_STATES = frozenset({JobStatus.STARTING, JobStatus.RUNNING, JobStatus.FINALIZING})
+_QUEUED_JOB_STATES = ACTIVE_STATES - _RUNNING_JOB_STATES
 # Endpoint states the sidebar flags (Azure ML's endpoint and deployment states).
 _UNHEALTHY_ENDPOINT_STATES = frozenset({"Unhealthy", "Failed"})
 _ENDPOINT_STATE_ATTRIBUTES = ("state", "health", "provisioning_state", "status")
@@ -91,7 +92,7 @@ class StudioState:
         ws = self.workspace(path)
         running = queued = 0
         for job in ws.jobs.list():
-            state = _state_value(getattr(job, "status", None))
+            state = JobStatus(job.status)
             if state in _RUNNING_JOB_STATES:
                 running += 1
             elif state in _QUEUED_JOB_STATES:

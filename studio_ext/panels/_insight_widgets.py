@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import ipywidgets as widgets
 
-from studio_ext.entities import JobStatus
+from studio_ext.entities import InsightRecord, JobStatus
 from studio_ext.errors import StudioError
 from studio_ext.panels._widgets import Message
 
@@ -18,7 +18,14 @@ STYLE = {"description_width": "140px"}
 
 def sdk_code(ws: "Workspace", *lines: str) -> str:
     """The Python a user would type for an action of these pages."""
-    return "from studio_ext import Workspace\n\nws = Workspace({!r})\n{}\n".format(str(ws.path), "\n".join(lines))
+    return ws.sdk_preamble() + "\n".join(lines) + "\n"
+
+
+def queued(result: object) -> InsightRecord:
+    """The record a ``wait=False`` call returns: the job runs on, the record says how it goes."""
+    if not isinstance(result, InsightRecord):
+        raise StudioError(f"A call with wait=False returned a {type(result).__name__}, not the record of its job.")
+    return result
 
 
 def choose(dropdown: widgets.Dropdown, options: list[Any]) -> None:

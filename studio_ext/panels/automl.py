@@ -23,9 +23,9 @@ import traitlets
 from studio_ext.entities import TERMINAL_STATES, Input, JobStatus
 from studio_ext.entities._automl import BlockedTransformer, ColumnPurpose, ForecastingJob
 from studio_ext.errors import InvalidInput, StudioError
-from studio_ext.ml.automl import CLASSIFICATION_METRICS, REGRESSION_METRICS, Task, learners_for
 from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, format_duration, format_value, html_table, show_figures, \
     status_badge
+from studio_ext.panels._insight_widgets import queued
 from studio_ext.panels.automl_charts import best_metric_over_time, importance_figure, report_figures
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -216,11 +216,12 @@ class AutoMLWizard(widgets.VBox):
         self._build_column_editor()
 
     def _on_task(self, change: dict[str, Any]) -> None:
-        task = Task(change["new"])
-        metrics = CLASSIFICATION_METRICS if task is Task.CLASSIFICATION else REGRESSION_METRICS
-        self.metric.options = [m.value for m in metrics]
-        self.metric.value = "AUC_weighted" if task is Task.CLASSIFICATION else "normalized_root_mean_squared_error"
-        names = [lr.name for lr in learners_for(task)]
+        task = str(change["new"])
+        metrics = self.ws.automl.supported_primary_metrics(task)
+        self.metric.options = metrics
+        preferred = "AUC_weighted" if task == "classification" else "normalized_root_mean_squared_error"
+        self.metric.value = preferred if preferred in metrics else metrics[0]
+        names = self.ws.automl.supported_algorithms(task)
         self.allowed.options, self.blocked.options = names, names
         self._show_conditional()
 
@@ -386,7 +387,7 @@ class AutoMLWizard(widgets.VBox):
         self.code.show(self.ws.automl.to_code(job) + f"# submitted as {submitted.name}\n")
         if self.results is not None:
             self.results.close()
-        self.results = AutoMLResults(self.ws, submitted.name, poll_interval=self.poll_interval)
+        self.results = AutoMLResults(self.ws, str(submitted.name), poll_interval=self.poll_interval)
         self.results_box.children = [self.results]
         return submitted
 
@@ -469,7 +470,7 @@ class AutoMLResults(widgets.VBox):
                              f"{len(run.trials)} trials · {format_duration(elapsed)}"
                              + (f" · stopped: {html.escape(run.stop_reason)}" if run.stop_reason else "")
                              + (f"<div style='color:#a4262c'>{html.escape(job.error)}</div>" if job.error else ""))
-        budget = self._budget()
+        budget = max(run.timeout_seconds or 60.0, 1.0)
         self.progress.value = 1.0 if JobStatus(job.status) in TERMINAL_STATES else min(elapsed / budget, 1.0)
         board = run.leaderboard
         rows = []
@@ -485,12 +486,6 @@ class AutoMLResults(widgets.VBox):
         if terminal and not self._shown_final:
             self._show_best(run)
             self._shown_final = True
-
-    def _budget(self) -> float:
-        try:
-            return max(float(self.ws.automl.budget_seconds(self.name)), 1.0)
-        except StudioError:
-            return 60.0
 
     def _show_best(self, run: Any) -> None:
         if not run.has_model:
@@ -522,7 +517,7 @@ class AutoMLResults(widgets.VBox):
     def explain(self) -> Any:
         """Explain the best model through ws.explanations; the report links to it when it is done."""
         try:
-            record = self.ws.automl.explain_best_model(self.name)
+            record = queued(self.ws.automl.explain_best_model(self.name))
         except StudioError as exc:
             self.message.error(exc.message)
             return None
@@ -600,7 +595,7 @@ class AutoMLResults(widgets.VBox):
         super().close()
 
 
-def _warm_up(ws: Any) -> None:
+def _warm_up(ws: Workspace) -> None:
     try:
         ws.automl.warm_up()
     except Exception:  # only a head start: the job starts without it

@@ -46,10 +46,8 @@ def nodes_text(compute: Compute) -> str:
 
 def sdk_code(ws: "Workspace", call: str, entity: str | None = None) -> str:
     """The Python a user would type for an action of this page."""
-    imports = "from studio_ext import Workspace\n"
-    if entity:
-        imports += f"from studio_ext.entities import {entity}\n"
-    return f"{imports}\nws = Workspace({str(ws.path)!r})\n{call}\n"
+    imports = f"from studio_ext.entities import {entity}\n" if entity else ""
+    return f"{imports}{ws.sdk_preamble()}{call}\n"
 
 
 def entity_code(compute: Compute) -> str:

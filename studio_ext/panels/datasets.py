@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 import traitlets
 
 from studio_ext.entities import Data, DataProfile, DatastoreType
+from studio_ext.entities._data import DelimitedReadOptions
 from studio_ext.errors import StudioError
 from studio_ext.panels._widgets import CodeBox, Message, format_value, html_table, show_figures
 
@@ -214,7 +215,7 @@ class CreateDatasetWizard(widgets.VBox):
         return Data(name=self.name.value.strip(), type=self.data_type.value, description=self.description.value or None,
                     path=self._source_path(), datastore=self.sql_datastore.value if kind == "sql" else None,
                     query=self.query.value if kind == "sql" else None,
-                    read_options=(self.read_options() or None) if tabular else None)
+                    read_options=DelimitedReadOptions.coerce(self.read_options()) if tabular and self.read_options() else None)
 
     def code(self) -> str:
         d = self.data()
@@ -384,7 +385,7 @@ class DatasetPage(widgets.VBox):
         if change["new"]:
             self._load(self._name, change["new"])
 
-    def _load(self, name: str, version: str) -> None:
+    def _load(self, name: str, version: str | None) -> None:
         d = self.ws.data.get(name, version)
         self.data = d
         self.profile_result = None
@@ -422,7 +423,7 @@ class DatasetPage(widgets.VBox):
         if d.type.value == "tabular":
             lines += [f"df = ws.data.load({d.name!r}, version={d.version!r})  # a pandas DataFrame"]
         else:
-            lines += [f"path = ws.data.local_path({d.name!r}, version={d.version!r})"]
+            lines += [f"data = ws.data.get({d.name!r}, version={d.version!r})  # its files are read through a job input"]
         kind = {"tabular": "mltable", "file": "uri_file", "folder": "uri_folder"}[d.type.value]
         lines += ["", "# as a job input (the script gets a local path):",
                   f"inputs = {{'data': Input(type={kind!r}, path={d.reference!r})}}"]

@@ -24,13 +24,14 @@ import traitlets
 from studio_ext.entities import (
     CodeConfiguration,
     DeploymentState,
+    EndpointMetrics,
     KeyType,
     ManagedOnlineDeployment,
     ManagedOnlineEndpoint,
     OnlineRequestSettings,
 )
 from studio_ext.errors import NotFound, StudioError
-from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, html_table, show_figures
+from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, Subscription, html_table, show_figures
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.workspace import Workspace
@@ -234,7 +235,7 @@ class EndpointView(widgets.VBox):
         refresh_logs = widgets.Button(description="Refresh", icon="refresh")
         refresh_logs.on_click(lambda _: self.show_logs())
         self.log_deployment.observe(lambda _: self.show_logs(), "value")
-        self._log_subscription = None
+        self._log_subscription: Subscription | None = None
         logs_tab = widgets.VBox([widgets.HBox([self.log_deployment, self.log_lines, refresh_logs, self.follow]),
                                  self.log_text])
         # Monitoring
@@ -245,7 +246,7 @@ class EndpointView(widgets.VBox):
         self.window.observe(lambda _: self.show_metrics(), "value")
         self.metrics_summary = widgets.HTML()
         self.charts = widgets.Output()
-        self.metrics = None
+        self.metrics: EndpointMetrics | None = None
         monitoring_tab = widgets.VBox([widgets.HBox([self.window, self.monitor_refresh]), self.metrics_summary, self.charts])
         self.tabs = widgets.Tab(children=[details_tab, test_tab, consume_tab, logs_tab, monitoring_tab])
         for i, title in enumerate(["Details", "Test", "Consume", "Logs", "Monitoring"]):

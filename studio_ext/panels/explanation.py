@@ -20,7 +20,7 @@ import pandas as pd
 from studio_ext.entities import JobStatus
 from studio_ext.errors import StudioError
 from studio_ext.panels import explanation_charts as charts
-from studio_ext.panels._insight_widgets import ModelDataPicker, ResultPicker, sdk_code
+from studio_ext.panels._insight_widgets import ModelDataPicker, ResultPicker, queued, sdk_code
 from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, html_table, show_figures
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -157,10 +157,11 @@ class ExplanationView(widgets.VBox):
         start = (self.page.value - 1) * PAGE_ROWS
         positions = list(range(start, min(start + PAGE_ROWS, exp.rows)))
         shown = exp.top_features(5)
+        data, predictions = charts.local_rows(exp)
         headers = ["#", "row", "prediction"] + shown
-        table_rows = [[p, exp.data.index[p], exp.predictions[p], *[exp.data[f].iloc[p] for f in shown]] for p in positions]
+        table_rows = [[p, data.index[p], predictions[p], *[data[f].iloc[p] for f in shown]] for p in positions]
         self.table.value = html_table(headers, table_rows)
-        options = [(f"#{p}  row {exp.data.index[p]}  prediction {exp.predictions[p]}", p) for p in positions]
+        options = [(f"#{p}  row {data.index[p]}  prediction {predictions[p]}", p) for p in positions]
         self.row_picker.options = options
         self.row_picker.value = positions[0] if positions else None
 
@@ -206,9 +207,10 @@ class ExplanationView(widgets.VBox):
 
     def _filter_column(self) -> pd.Series:
         feature = self.cohort_feature.value
+        data, predictions = charts.local_rows(self.exp)
         if feature is None:
-            return pd.Series(np.asarray(self.exp.predictions).astype(str), index=self.exp.data.index)
-        return self.exp.data[feature]
+            return pd.Series(np.asarray(predictions).astype(str), index=data.index)
+        return data[feature]
 
     def _is_numeric(self, column: pd.Series) -> bool:
         return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column) and column.nunique() > 12
@@ -382,12 +384,12 @@ class CreateExplanationForm(widgets.VBox):
                      f"{self.target.value!r}, explainer={self.explainer.value!r}"
                      + (f", sample={sample}" if sample else "") + ", wait=False)")
         try:
-            record = self.ws.explanations.create(self.model.value, self.dataset.value, self.target.value,
-                                                 explainer=self.explainer.value, sample=sample, wait=False)
+            record = queued(self.ws.explanations.create(self.model.value, self.dataset.value, self.target.value,
+                                                        explainer=self.explainer.value, sample=sample, wait=False))
         except StudioError as exc:
             self.message.error(str(exc))
             return None
-        self.status.value = f"job {html.escape(record.job_name)}: {record.status}"
+        self.status.value = f"job {html.escape(record.job_name or '')}: {record.status}"
         self.progress.layout.display = ""
         self.progress.value = 0
         self._on_started(record.name)

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from studio_ext.errors import InvalidInput
+
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.ml.explain import Explanation
 
@@ -67,15 +69,23 @@ def _colour_values(column: pd.Series) -> np.ndarray:
     return np.where(finite, scaled, 0.5)
 
 
+def local_rows(exp: "Explanation") -> tuple[pd.DataFrame, np.ndarray]:
+    """The explained rows and the model's predictions on them (an explanation with local values has both)."""
+    if exp.data is None or exp.predictions is None:
+        raise InvalidInput(f"The explanation {exp.name!r} holds global importance only: it has no explained rows.")
+    return exp.data, exp.predictions
+
+
 def beeswarm(exp: "Explanation", features: Sequence[str], rows: np.ndarray) -> go.Figure:
     """One jittered row of dots per feature: x is the contribution, colour the feature's value."""
     values = exp.row_values(rows)
     jitter = np.random.default_rng(1).uniform(-0.3, 0.3, size=len(rows))
     fig = go.Figure()
     order = list(features)[::-1]
+    data, _ = local_rows(exp)
     for pos, feature in enumerate(order):
         j = exp.features.index(feature)
-        column = exp.data[feature].iloc[rows]
+        column = data[feature].iloc[rows]
         fig.add_trace(go.Scattergl(
             x=values[:, j], y=pos + jitter, mode="markers", name=feature, showlegend=False,
             marker=dict(size=4, color=_colour_values(column), colorscale=[[0, _BLUE], [1, _RED]], cmin=0, cmax=1,
@@ -92,12 +102,13 @@ def beeswarm(exp: "Explanation", features: Sequence[str], rows: np.ndarray) -> g
 def dependence(exp: "Explanation", feature: str, colour_by: str | None, rows: np.ndarray) -> go.Figure:
     """A feature's value against its contribution, coloured by another feature."""
     j = exp.features.index(feature)
-    x = exp.data[feature].iloc[rows]
+    data, _ = local_rows(exp)
+    x = data[feature].iloc[rows]
     y = exp.row_values(rows)[:, j]
     marker: dict = dict(size=5, color=_BLUE)
     hover = f"{feature} = %{{x}}<br>contribution %{{y:.4g}}"
     if colour_by:
-        colour = exp.data[colour_by].iloc[rows]
+        colour = data[colour_by].iloc[rows]
         marker = dict(size=5, color=_colour_values(colour), colorscale=[[0, _BLUE], [1, _RED]], cmin=0, cmax=1,
                       showscale=True, colorbar=dict(title=colour_by, tickvals=[0, 1], ticktext=["low", "high"]))
     fig = go.Figure(go.Scattergl(x=x.astype(str) if not pd.api.types.is_numeric_dtype(x) else x, y=y, mode="markers",
@@ -111,11 +122,12 @@ def dependence(exp: "Explanation", feature: str, colour_by: str | None, rows: np
 
 def waterfall(exp: "Explanation", row: int, k: int = 10) -> go.Figure:
     """How one row's prediction is built: the base value, then the largest contributions."""
+    data, predictions = local_rows(exp)
     contributions = exp.row_values(np.array([row]))[0]
     base = float(exp.base_values()[row])
     order = np.argsort(-np.abs(contributions))
     shown, rest = order[:k], order[k:]
-    labels = [f"{exp.features[j]} = {exp.data[exp.features[j]].iloc[row]}" for j in shown]
+    labels = [f"{exp.features[j]} = {data[exp.features[j]].iloc[row]}" for j in shown]
     values = [float(contributions[j]) for j in shown]
     if len(rest):
         labels.append(f"{len(rest)} other features")
@@ -126,7 +138,7 @@ def waterfall(exp: "Explanation", row: int, k: int = 10) -> go.Figure:
         y=["base value"] + labels + [f"score of {output}"], x=[base] + values + [base + sum(values)],
         increasing=dict(marker_color=_RED), decreasing=dict(marker_color=_BLUE),
     ))
-    fig.update_layout(title=f"Row {exp.data.index[row]}: prediction {exp.predictions[row]}",
+    fig.update_layout(title=f"Row {data.index[row]}: prediction {predictions[row]}",
                       xaxis_title=exp.output_space, yaxis=dict(autorange="reversed"),
                       height=max(300, 80 + _HEIGHT_PER_BAR * (len(values) + 2)), margin=dict(l=10, r=10, t=40, b=40))
     return fig

@@ -20,7 +20,7 @@ from studio_ext.entities import JobStatus
 from studio_ext.errors import StudioError
 from studio_ext.ml.fairness import FairnessAssessment, FairnessConstraint, MitigationMethod, MitigationResult
 from studio_ext.panels import fairness_charts as charts
-from studio_ext.panels._insight_widgets import ModelDataPicker, ResultPicker, sdk_code
+from studio_ext.panels._insight_widgets import ModelDataPicker, ResultPicker, queued, sdk_code
 from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, format_value, html_table, show_figures
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -121,7 +121,7 @@ class ComparisonView(widgets.VBox):
             self.message.error("Give the model a name to register it under.")
             return None
         try:
-            model = self.ws.fairness.register_candidate(self.result.name, chosen.name, name=name)
+            model = self.ws.fairness.register_candidate(self.result.name or "", chosen.name, name=name)
         except StudioError as exc:
             self.message.error(str(exc))
             return None
@@ -209,9 +209,9 @@ class FairnessDashboard(widgets.VBox):
         meta = a.metadata
         self.message.clear()
         try:
-            record = self.ws.fairness.mitigate(meta["model"], meta["dataset"], meta["target_column"],
-                                               a.sensitive_features, method=self.method.value,
-                                               constraint=self.constraint.value, wait=False)
+            record = queued(self.ws.fairness.mitigate(meta["model"], meta["dataset"], meta["target_column"],
+                                                      a.sensitive_features, method=self.method.value,
+                                                      constraint=self.constraint.value, wait=False))
         except StudioError as exc:
             self.message.error(str(exc))
             return None

@@ -202,7 +202,7 @@ class RunDetails(widgets.VBox):
         self.live = True
 
     def _on_live(self, snap: RunSnapshot | None, error: BaseException | None) -> bool:
-        if error is not None:
+        if error is not None or snap is None:
             self.message.error(f"Live refresh failed: {error}")
             return True
         ended = snap.summary.status in TERMINAL_STATES

@@ -2,7 +2,7 @@
 
 The table is plain HTML (fast in every front end, even at 200 rows); the runs of the
 current page are also listed in a selector for opening, comparing and actions. The
-chosen columns persist per experiment through ``ws.jobs.set_view_settings``. While
+chosen columns persist per experiment through ``ws.jobs.save_run_view``. While
 runs on the page are active, the page refreshes through the workspace's shared
 poller and stops when they have ended.
 """
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import html
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import traitlets
 
 from studio_ext.entities import TERMINAL_STATES, JobStatus
-from studio_ext.entities._run import RunPage, RunSummary
+from studio_ext.entities._run import RunPage, RunSummary, RunView
 from studio_ext.errors import StudioError
 from studio_ext.panels._widgets import (
     CodeBox,
@@ -61,7 +62,8 @@ def cell(run: RunSummary, column: str) -> str:
         return html.escape(getattr(run, column) or "")
     group, _, key = column.partition(".")
     key = key.strip("`")
-    source = {"metrics": run.metrics, "params": run.params, "tags": run.tags}.get(group, {})
+    sources: dict[str, Mapping[str, object]] = {"metrics": run.metrics, "params": run.params, "tags": run.tags}
+    source = sources.get(group, {})
     return html.escape(format_value(source.get(key)))
 
 
@@ -156,7 +158,7 @@ class RunExplorer(widgets.VBox):
         self.tag_button.on_click(lambda _: self.tag_selected())
         self.live.observe(lambda _: self._follow_if_active(), "value")
         self.indexing: threading.Thread | None = None
-        pending = getattr(ws.jobs, "run_index_pending", lambda: 0)()
+        pending = ws.jobs.run_index_pending()
         if pending > INDEX_IN_BACKGROUND_ABOVE:
             self._index_in_background(pending, experiment)
         else:
@@ -167,7 +169,7 @@ class RunExplorer(widgets.VBox):
         bar = widgets.IntProgress(value=0, min=0, max=max(pending, 1), description="Indexing runs",
                                   layout=widgets.Layout(width="520px"))
         note = widgets.HTML(f"<i>Indexing {pending:,} runs once so that searches stay fast…</i>")
-        self.children = (self.children[0], note, bar, *self.children[1:])
+        self.children = (self.children[0], note, bar, *self.children[1:])  # type: ignore[has-type]  # ipywidgets is untyped
 
         def progress(done: int, total: int) -> None:
             bar.max, bar.value = max(total, 1), done
@@ -216,7 +218,7 @@ class RunExplorer(widgets.VBox):
             return
         try:
             columns = self.ws.jobs.run_columns(self.experiment_names)
-            view = self.ws.jobs.get_view_settings(self.experiment_names[0])
+            view = self.ws.jobs.get_run_view(self.experiment_names[0])
         except StudioError as exc:
             self.message.error(str(exc))
             return
@@ -226,21 +228,21 @@ class RunExplorer(widgets.VBox):
         choices = [*BASE_COLUMNS, "job_name", "run_id", "end_time", "parent_run_id",
                    *metric_cols, *param_cols, *tag_cols]
         default = [*BASE_COLUMNS, *metric_cols[:6], *param_cols[:5], *tag_cols[:3]]
-        chosen = [c for c in view.get("columns", default) if c in choices] or default
+        chosen = [c for c in (view.columns or default) if c in choices] or default
         self._loading = True
         try:
             self.column_chooser.options = choices
             self.column_chooser.value = tuple(chosen)
             self.sort_column.options = [*_SORTABLE_ATTRIBUTES, *metric_cols, *param_cols, *tag_cols]
-            order = (view.get("order_by") or ["start_time DESC"])[0]
+            order = (view.order_by or ["start_time DESC"])[0]
             column, _, direction = order.rpartition(" ")
             if column in self.sort_column.options:
                 self.sort_column.value = column
                 self.sort_descending.value = direction.upper() == "DESC"
-            if view.get("page_size") in self.page_size.options:
-                self.page_size.value = view["page_size"]
-            if "filter" in view:
-                self.filter_box.value = view["filter"]
+            if view.page_size in self.page_size.options:
+                self.page_size.value = view.page_size
+            if view.filter is not None:
+                self.filter_box.value = view.filter
         finally:
             self._loading = False
         self._restart()
@@ -250,15 +252,16 @@ class RunExplorer(widgets.VBox):
         if not self.experiment_names:
             self.message.error("Choose an experiment first.")
             return
-        settings = {"columns": list(self.column_chooser.value), "order_by": [self._order()],
-                    "page_size": self.page_size.value}
+        view = RunView(columns=list(self.column_chooser.value), order_by=[self._order()],
+                       page_size=self.page_size.value)
         try:
-            self.ws.jobs.set_view_settings(self.experiment_names[0], settings)
+            self.ws.jobs.save_run_view(self.experiment_names[0], view)
         except StudioError as exc:
             self.message.error(str(exc))
             return
         self.message.info(f"Saved these columns for experiment {self.experiment_names[0]!r}.")
-        self.code.show(f"ws.jobs.set_view_settings({self.experiment_names[0]!r}, {settings!r})")
+        self.code.show("from studio_ext.entities import RunView\n\n"
+                       f"ws.jobs.save_run_view({self.experiment_names[0]!r}, {view!r})")
 
     # -- searching ---------------------------------------------------------------------------------------
     def _order(self) -> str:

@@ -1,19 +1,25 @@
 """What panels call: one Protocol per operation group, named like azure-ai-ml's MLClient.
 
 Each backend provides a class per Protocol; panels and the CLI type against these
-only, so they work on every backend.
+only, so they work on every backend. A local class names its Protocol as a base, and
+the type checker (``make typecheck``) refuses one that misses a method or changes a
+signature. A Protocol states a contract every backend can keep: a method here has a
+meaning on every backend (where a backend has nothing to do, its docstring says what
+it returns), and a backend's own conveniences stay on its class.
 """
 
-from studio_ext.services._automl import AutoMLOperations
+from studio_ext.services._automl import AutoMLCheck, AutoMLOperations, AutoMLReport
 from studio_ext.services._compute import ComputeOperations
 from studio_ext.services._data import DataOperations, DatastoreOperations
-from studio_ext.services._endpoints import OnlineDeploymentOperations, OnlineEndpointOperations
+from studio_ext.services._endpoints import OnlineDeploymentOperations, OnlineEndpointOperations, ScoringService
 from studio_ext.services._insights import ExplanationOperations, FairnessOperations
 from studio_ext.services._jobs import EnvironmentOperations, JobOperations
 from studio_ext.services._models import ModelOperations
 
 __all__ = [
+    "AutoMLCheck",
     "AutoMLOperations",
+    "AutoMLReport",
     "ComputeOperations",
     "DataOperations",
     "DatastoreOperations",
@@ -24,4 +30,5 @@ __all__ = [
     "ModelOperations",
     "OnlineDeploymentOperations",
     "OnlineEndpointOperations",
+    "ScoringService",
 ]

@@ -1,10 +1,30 @@
 from __future__ import annotations
 
+import builtins
 import os
 from typing import Any, Protocol, runtime_checkable
 
 from studio_ext._poller import Poller
 from studio_ext.entities import EndpointAuthKeys, EndpointMetrics, KeyType, ManagedOnlineDeployment, ManagedOnlineEndpoint
+
+
+@runtime_checkable
+class ScoringService(Protocol):
+    """What ``ws.online_endpoints.get_service`` returns: an azureml-core ``Webservice``-like handle."""
+
+    @property
+    def scoring_uri(self) -> str | None: ...
+
+    @property
+    def swagger_uri(self) -> str | None: ...
+
+    def get_keys(self) -> tuple[str, str]:
+        """The primary and secondary keys."""
+        ...
+
+    def run(self, input_data: Any) -> Any:
+        """Score ``input_data`` (a JSON string or a JSON-able value); return the decoded answer."""
+        ...
 
 
 @runtime_checkable
@@ -15,7 +35,7 @@ class OnlineEndpointOperations(Protocol):
 
     def get(self, name: str) -> ManagedOnlineEndpoint: ...
 
-    def list(self) -> list[ManagedOnlineEndpoint]: ...
+    def list(self) -> builtins.list[ManagedOnlineEndpoint]: ...
 
     def begin_delete(self, name: str) -> Poller[str]: ...
 
@@ -36,7 +56,7 @@ class OnlineEndpointOperations(Protocol):
         self, endpoint_name: str, *, deployment_name: str | None = None, minutes: float = 60, interval_seconds: int = 60
     ) -> EndpointMetrics: ...
 
-    def get_service(self, endpoint_name: str, deployment_name: str | None = None) -> Any: ...
+    def get_service(self, endpoint_name: str, deployment_name: str | None = None) -> ScoringService: ...
 
 
 @runtime_checkable
@@ -47,7 +67,7 @@ class OnlineDeploymentOperations(Protocol):
 
     def get(self, name: str, endpoint_name: str) -> ManagedOnlineDeployment: ...
 
-    def list(self, endpoint_name: str) -> list[ManagedOnlineDeployment]: ...
+    def list(self, endpoint_name: str) -> builtins.list[ManagedOnlineDeployment]: ...
 
     def begin_delete(self, name: str, endpoint_name: str) -> Poller[str]: ...
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import builtins
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol, TextIO, runtime_checkable
 
@@ -16,6 +18,7 @@ from studio_ext.entities._run import (
     RunLineage,
     RunPage,
     RunSummary,
+    RunView,
 )
 
 
@@ -35,9 +38,9 @@ class JobOperations(Protocol):
         status: str | JobStatus | None = None,
         include_interactive: bool = True,
         max_results: int | None = None,
-    ) -> list[Job]: ...
+    ) -> builtins.list[Job]: ...
 
-    def list_experiments(self) -> list[str]: ...
+    def list_experiments(self) -> builtins.list[str]: ...
 
     def stream(self, name: str, *, out: TextIO | None = None, poll: float = 0.2, timeout: float | None = None) -> Job: ...
 
@@ -45,7 +48,7 @@ class JobOperations(Protocol):
 
     def begin_cancel(self, name: str) -> Poller[Job]: ...
 
-    def update_tags(self, name: str, tags: dict[str, str], remove: list[str] | None = None) -> Job: ...
+    def update_tags(self, name: str, tags: dict[str, str], remove: builtins.list[str] | None = None) -> Job: ...
 
     def archive(self, name: str) -> None: ...
 
@@ -67,7 +70,7 @@ class JobOperations(Protocol):
         page_token: str | None = None,
     ) -> RunPage: ...
 
-    def experiments(self, *, include_archived: bool = False) -> list[ExperimentSummary]: ...
+    def experiments(self, *, include_archived: bool = False) -> builtins.list[ExperimentSummary]: ...
 
     def run_columns(self, experiment_names: Iterable[str] | str | None = None) -> RunColumns: ...
 
@@ -75,7 +78,7 @@ class JobOperations(Protocol):
 
     def get_metric_history(self, name: str, key: str, *, max_points: int | None = None) -> MetricHistory: ...
 
-    def list_artifacts(self, name: str, path: str = "") -> list[ArtifactInfo]: ...
+    def list_artifacts(self, name: str, path: str = "") -> builtins.list[ArtifactInfo]: ...
 
     def read_artifact(self, name: str, path: str, *, max_bytes: int = 1_000_000) -> ArtifactContent: ...
 
@@ -86,9 +89,28 @@ class JobOperations(Protocol):
     def resubmit(self, name: str, *, inputs: dict[str, Any] | None = None, display_name: str | None = None,
                  tags: dict[str, str] | None = None, experiment_name: str | None = None) -> Job: ...
 
-    def get_view_settings(self, experiment_name: str) -> dict[str, Any]: ...
+    def get_run_view(self, experiment_name: str) -> RunView:
+        """The saved view of an experiment's runs table (an empty RunView when none was saved)."""
+        ...
 
-    def set_view_settings(self, experiment_name: str, settings: dict[str, Any]) -> dict[str, Any]: ...
+    def save_run_view(self, experiment_name: str, view: RunView) -> RunView:
+        """Save the runs table's view of an experiment (checked as ``search`` checks its arguments)."""
+        ...
+
+    def run_index_pending(self) -> int:
+        """How many runs are not yet searchable: ``search`` must take them in first.
+
+        A backend whose searches are always current returns 0.
+        """
+        ...
+
+    def refresh_run_index(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Make every run searchable now (``search`` does it itself); return how many runs were taken in.
+
+        ``progress(done, total)`` is called as runs are taken in. A backend whose searches
+        are always current returns 0 at once.
+        """
+        ...
 
 
 @runtime_checkable

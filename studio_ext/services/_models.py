@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import builtins
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -21,7 +22,7 @@ class ModelOperations(Protocol):
         tags: dict[str, str] | None = None,
         properties: dict[str, str] | None = None,
         include_archived: bool = False,
-    ) -> list[Model]: ...
+    ) -> builtins.list[Model]: ...
 
     def download(self, name: str, version: int | str, download_path: str | Path = ".") -> Path: ...
 

@@ -168,9 +168,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         yield server
     finally:
         _stop(process)
-        stop = getattr(workspace._backend, "stop_supervisor", None)
-        if callable(stop):
-            stop()
+        workspace.runtime.stop()
         workspace.close()
 
 

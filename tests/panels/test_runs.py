@@ -205,13 +205,13 @@ def test_paging_and_columns_saved_per_experiment(lab: Lab) -> None:
         explorer.column_chooser.value = ("status", "name", "metrics.accuracy", "params.model")
         assert "<th" in explorer.table.value and "Duration" not in explorer.table.value
         explorer.save_columns.click()
-        assert "set_view_settings('explore'" in explorer.code.code
+        assert "save_run_view('explore', RunView(columns=[" in explorer.code.code
     finally:
         explorer.close()
     again = RunExplorer(lab.ws, experiment="explore")
     try:
         assert again.column_chooser.value == ("status", "name", "metrics.accuracy", "params.model")
-        assert lab.ws.jobs.get_view_settings("explore")["columns"] == list(again.column_chooser.value)
+        assert lab.ws.jobs.get_run_view("explore").columns == list(again.column_chooser.value)
     finally:
         again.close()
 

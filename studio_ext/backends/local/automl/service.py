@@ -10,6 +10,7 @@ test predictions and explanation as artifacts, which this class reads back.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio_ext._automl_code import azure_code, azure_yaml, studio_code
-from studio_ext.entities import CommandJob, Input, Job, Model
+from studio_ext.entities import CommandJob, InsightRecord, Input, Job, ManagedOnlineEndpoint, Model
 from studio_ext.entities._automl import (
     AutoMLJob,
     AutoMLRun,
@@ -32,13 +33,17 @@ from studio_ext.entities._automl import (
     data_reference,
 )
 from studio_ext.errors import Conflict, InvalidInput, NotFound
+from studio_ext.services import AutoMLOperations
 from studio_ext.backends.local.core import tracking
 from studio_ext.backends.local.automl.trials import BEST_CHILD_TAG, TRIAL_JOB_TYPE
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from studio_ext.ml.automl import Task
     from studio_ext.ml.automl.engine import AutoMLSettings, Prepared
+    from studio_ext.ml.automl.report import ClassificationReport, RegressionReport
+    from studio_ext.ml.explain import Explanation
     from studio_ext.backends.local import LocalBackend
 
 JOB_TYPE = "automl"
@@ -173,7 +178,21 @@ def split_test(frame: "pd.DataFrame", spec: dict[str, Any]) -> tuple["pd.DataFra
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
-class LocalAutoML:
+def _task(task: str) -> Task:
+    from studio_ext.ml.automl import Task
+
+    try:
+        return Task(task)
+    except ValueError:
+        raise InvalidInput(f"The 'task' must be one of {', '.join(t.value for t in Task)}. "
+                           f"Got {task!r} instead.") from None
+
+
+def _minutes_to_seconds(minutes: float | None) -> float | None:
+    return float(minutes) * 60 if minutes else None
+
+
+class LocalAutoML(AutoMLOperations):
     """``ws.automl``: AutoML jobs (submit, check before, read after) on the local backend."""
 
     def __init__(self, backend: "LocalBackend") -> None:
@@ -182,6 +201,19 @@ class LocalAutoML:
         self._lock = threading.Lock()
 
     # -- before a run -----------------------------------------------------------------------
+    def supported_algorithms(self, task: str) -> builtins.list[str]:
+        """The learners the local engine (FLAML) has for ``task``, in its order of preference."""
+        from studio_ext.ml.automl import learners_for
+
+        return [learner.name for learner in learners_for(_task(task))]
+
+    def supported_primary_metrics(self, task: str) -> builtins.list[str]:
+        """Azure ML's primary metrics for ``task`` (forecasting takes the regression ones)."""
+        from studio_ext.ml.automl import CLASSIFICATION_METRICS, REGRESSION_METRICS, Task
+
+        parsed = _task(task)
+        return [m.value for m in (CLASSIFICATION_METRICS if parsed is Task.CLASSIFICATION else REGRESSION_METRICS)]
+
     def warm_up(self, wait: float = 0.0) -> bool:
         """Have the workspace's supervisor keep an AutoML process ready, its libraries already imported.
 
@@ -321,12 +353,8 @@ class LocalAutoML:
             stop_reason=summary.get("stop_reason"), notes=summary.get("notes", []),
             timings=summary.get("timings", {}), test_metrics=summary.get("test_metrics", {}),
             explanation=explanation, has_model=bool(summary.get("model")),
+            timeout_seconds=_minutes_to_seconds(spec["limits"].get("timeout_minutes")),
         )
-
-    def budget_seconds(self, name: str) -> float:
-        """The job's time budget (``timeout_minutes``) in seconds."""
-        self._require(name)
-        return float(self._settings(name)["limits"]["timeout_minutes"]) * 60
 
     def list_trials(self, name: str, *, metric: str | None = None) -> list[AutoMLTrial]:
         """The job's trials (child jobs) in the order they ended, with their metrics and settings."""
@@ -354,7 +382,7 @@ class LocalAutoML:
                 end_time=child.end_time.timestamp() if child.end_time else None))
         return sorted(out, key=lambda t: (t.end_time or 0, t.trial))
 
-    def get_report(self, name: str, *, data: str = "validation") -> Any:
+    def get_report(self, name: str, *, data: str = "validation") -> ClassificationReport | RegressionReport:
         """The best model's charts as a report object: on held-out rows (``validation``) or ``test`` data."""
         if data not in ("validation", "test"):
             raise InvalidInput(f"data must be 'validation' or 'test'. Got {data!r} instead.")
@@ -440,7 +468,7 @@ class LocalAutoML:
         return model
 
     def explain_best_model(self, name: str, *, explainer: str = "auto", sample: int | None = None,
-                           wait: bool = False, timeout: float | None = None) -> Any:
+                           wait: bool = False, timeout: float | None = None) -> Explanation | InsightRecord:
         """Explain the best model on the job's training data through ``ws.explanations``.
 
         The explanation runs as a child job of this one and opens in the explanation
@@ -460,7 +488,7 @@ class LocalAutoML:
                                    explainer=explainer, features=features, sample=sample, wait=wait,
                                    timeout=timeout, allow_pickle=True)
 
-    def list_explanations(self, name: str) -> list[Any]:
+    def list_explanations(self, name: str) -> builtins.list[InsightRecord]:
         """Explanations of this job's best model, newest first (what its report links to)."""
         self._require(name)
         return self._b.service("explanations").for_run(name)
@@ -483,7 +511,7 @@ class LocalAutoML:
         return self._b.service("models").create_or_update(model)
 
     def deploy_best_model(self, name: str, endpoint_name: str, *, model_name: str | None = None,
-                          deployment_name: str = "blue") -> Any:
+                          deployment_name: str = "blue") -> ManagedOnlineEndpoint:
         """Register the best model (unless ``model_name`` names one registered already) and deploy it to a
         real-time endpoint (created if needed) taking all traffic; returns the endpoint."""
         from studio_ext.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint

@@ -31,7 +31,6 @@ log = logging.getLogger("studio_ext.automl")
 TRIAL_JOB_TYPE = "automl_trial"
 BEST_CHILD_TAG = "automl_best_child_run_id"
 _STATUS = {"Completed": JobStatus.COMPLETED, "Failed": JobStatus.FAILED, "Canceled": JobStatus.CANCELED}
-_MLFLOW_STATUS = {JobStatus.COMPLETED: "FINISHED", JobStatus.FAILED: "FAILED", JobStatus.CANCELED: "KILLED"}
 MAX_PARAM_LENGTH = 6000
 
 
@@ -107,7 +106,7 @@ class TrialRecorder:
         params += [Param(f"trained_{k}", _param(v)) for k, v in result.trained.items()]
         run_tags = [RunTag("error", result.error[:5000])] if result.error else []
         client.log_batch(run.info.run_id, metrics=metrics, params=params, tags=run_tags)
-        client.set_terminated(run.info.run_id, _MLFLOW_STATUS[status], end_time=stamp)
+        client.set_terminated(run.info.run_id, JobStatus(status).mlflow_status, end_time=stamp)
         spec = {"display_name": f"{result.learner} (trial {result.trial_id})", "experiment_id": self.experiment_id,
                 "tags": {"algorithm": result.learner}, "command": "", "trial": result.trial_id}
         with self._b.store.engine.begin() as conn:

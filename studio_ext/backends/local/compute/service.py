@@ -8,6 +8,7 @@ that created them and any kernel or the CLI sees the same ones.
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import os
@@ -42,6 +43,7 @@ from studio_ext.backends.local.compute.store import Desired
 from studio_ext.backends.local.core.schema import computes
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now
+from studio_ext.services import ComputeOperations
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.backends.local import LocalBackend
@@ -72,14 +74,14 @@ MSG_TYPE_TAKEN = ("A compute named {name!r} already exists as a {label}. Pick an
                   "or delete it first with ws.compute.begin_delete({name!r}).")
 
 
-class LocalCompute:
+class LocalCompute(ComputeOperations):
     """``ws.compute``: the ComputeOperations of the local backend."""
 
     def __init__(self, backend: "LocalBackend") -> None:
         self._b = backend
 
     # -- create ------------------------------------------------------------------------
-    def validate(self, compute: Compute) -> list[str]:
+    def validate(self, compute: Compute) -> builtins.list[str]:
         """Check a compute before creating it: raise on what is wrong, return warnings.
 
         The warnings (more nodes or parallel jobs than this machine has cores) do not
@@ -176,7 +178,7 @@ class LocalCompute:
         self._keep_supervised([row])
         return self._entities([row])[0]
 
-    def list(self, compute_type: str | ComputeType | None = None) -> list[Compute]:
+    def list(self, compute_type: str | ComputeType | None = None) -> builtins.list[Compute]:
         rows = compute_store.read_all(self._b.store.engine)
         if compute_type is not None:
             wanted = _compute_type(compute_type)
@@ -184,7 +186,7 @@ class LocalCompute:
         self._keep_supervised(rows)
         return self._entities(rows)
 
-    def list_nodes(self, name: str) -> list[ComputeNode]:
+    def list_nodes(self, name: str) -> builtins.list[ComputeNode]:
         """The target's nodes (Dask workers, or this machine) and the job on each."""
         return compute_store.nodes_of(self._require(name))
 
@@ -254,7 +256,7 @@ class LocalCompute:
             conn.execute(computes.update().where(computes.c.name == name).values(**values))
         self._b.ensure_supervisor()
 
-    def _jobs_on(self, names: list[str], states: tuple[JobStatus, ...]) -> dict[str, list[Any]]:
+    def _jobs_on(self, names: builtins.list[str], states: tuple[JobStatus, ...]) -> dict[str, builtins.list[Any]]:
         if not names:
             return {}
         with self._b.store.engine.connect() as conn:
@@ -266,7 +268,7 @@ class LocalCompute:
             out[row.compute].append(row)
         return out
 
-    def _make_way(self, name: str, action: str, force: bool, include_waiting: bool) -> list[str]:
+    def _make_way(self, name: str, action: str, force: bool, include_waiting: bool) -> builtins.list[str]:
         """Refuse while jobs need the target, or (``force``) cancel them; return those canceled."""
         states = _DISPATCHED + (_WAITING if include_waiting else ())
         jobs = [r.name for r in self._jobs_on([name], states).get(name, [])]
@@ -288,21 +290,21 @@ class LocalCompute:
             mark_canceled(str(self._b.jobs_dir / job))
         return jobs
 
-    def _unfinished(self, names: list[str]) -> bool:
+    def _unfinished(self, names: builtins.list[str]) -> bool:
         if not names:
             return False
         with self._b.store.engine.connect() as conn:
             return bool(conn.execute(sa.select(sa.func.count()).select_from(jobs_table).where(
                 jobs_table.c.name.in_(names), jobs_table.c.finalized_at.is_(None))).scalar())
 
-    def _entities(self, rows: list[Any]) -> list[Compute]:
+    def _entities(self, rows: builtins.list[Any]) -> builtins.list[Compute]:
         names = [r.name for r in rows]
         waiting = self._jobs_on(names, _WAITING)
         dispatched = self._jobs_on(names, _DISPATCHED)
         return [compute_store.entity_of(r, [j.name for j in waiting.get(r.name, [])],
                                         [j.name for j in dispatched.get(r.name, [])]) for r in rows]
 
-    def _keep_supervised(self, rows: list[Any]) -> None:
+    def _keep_supervised(self, rows: builtins.list[Any]) -> None:
         """Targets that should run need the supervisor: start it if it is gone."""
         if any(r.desired != Desired.STOPPED.value for r in rows):
             self._b.ensure_supervisor()

@@ -8,6 +8,7 @@ so no extra package is needed there), databases through SQLAlchemy.
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ from studio_ext.errors import (
 )
 from studio_ext.backends.local.data import fetch as data_fetch
 from studio_ext.backends.local.core.store import now, to_datetime
+from studio_ext.services import DatastoreOperations
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.backends.local import LocalBackend
@@ -77,14 +79,14 @@ def check_relative(path: str, what: str = "datastore path") -> str:
     return "/".join(p for p in re.split(r"[\\/]+", decoded) if p not in ("", "."))
 
 
-class LocalDatastores:
+class LocalDatastores(DatastoreOperations):
     """``ws.datastores``: list, get, register and delete datastores."""
 
     def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
 
     # -- the operation group ---------------------------------------------------------
-    def list(self) -> list[Datastore]:
+    def list(self) -> builtins.list[Datastore]:
         rows = [self._entity(p) for _, _, p, _ in self._b.store.list_assets(KIND)]
         return [self.get_default(), *sorted(rows, key=lambda d: d.name)]
 
@@ -134,7 +136,7 @@ class LocalDatastores:
         self._b.store.delete_asset(KIND, name)
 
     # -- reading from a datastore (used by ws.data) -------------------------------------
-    def list_paths(self, name: str, path: str = "") -> list[dict[str, Any]]:
+    def list_paths(self, name: str, path: str = "") -> builtins.list[dict[str, Any]]:
         """The files and folders directly under ``path``: ``{"name", "path", "is_dir", "size"}``."""
         ds = self.get(name)
         rel = check_relative(path) if path else ""

@@ -10,6 +10,7 @@ version either exists whole or not at all.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -52,6 +53,7 @@ from studio_ext.backends.local.data import fetch as data_fetch
 from studio_ext.backends.local.data.datastores import DEFAULT_NAME, check_relative, local_folder, parse_datastore_uri
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now, to_datetime
+from studio_ext.services import DataOperations
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -71,7 +73,7 @@ _REFERENCE = re.compile(r"^azureml:([^:@/]+)(?::(\d+)|@(\w+))?$")
 Progress = Callable[[int, int], None]
 
 
-class LocalData:
+class LocalData(DataOperations):
     """``ws.data``: register, read, preview and profile datasets."""
 
     def __init__(self, backend: LocalBackend) -> None:
@@ -153,7 +155,7 @@ class LocalData:
             raise self._not_found(name, version)
         return self._entity(*found)
 
-    def list(self, name: str | None = None, *, include_archived: bool = False) -> list[Data]:
+    def list(self, name: str | None = None, *, include_archived: bool = False) -> builtins.list[Data]:
         """Without a name: the latest version of every dataset. With one: all its versions."""
         rows = list(self._b.store.list_assets(KIND, name, include_archived=include_archived))
         entities = [self._entity(v, p, a) for _, v, p, a in rows]
@@ -291,7 +293,7 @@ class LocalData:
             return str(folder / SOURCE / entity.files[0])
         return str(folder / SOURCE)
 
-    def list_consumers(self, name: str, version: int | str | None = None) -> list[DataConsumer]:
+    def list_consumers(self, name: str, version: int | str | None = None) -> builtins.list[DataConsumer]:
         """The jobs that took this dataset (one version, or any) as an input: its lineage."""
         self._require_any(name)
         version_folder = re.compile(re.escape(str(self._root / name)) + r"/(\d+)/")
@@ -321,7 +323,7 @@ class LocalData:
         return out
 
     # -- sources ------------------------------------------------------------------------------
-    def _acquire(self, data: Data, dest: Path, tracker: _Tracker, limit: int | None = None) -> tuple[list[Path], str]:
+    def _acquire(self, data: Data, dest: Path, tracker: _Tracker, limit: int | None = None) -> tuple[builtins.list[Path], str]:
         """Copy the source into ``dest``; return its files (sorted) and a label for messages."""
         path = data.path
         if not isinstance(path, str) or not path:
@@ -374,7 +376,7 @@ class LocalData:
             raise NotFound(f"{path!r} does not exist (looked in {local.resolve()}).")
         return local.resolve()
 
-    def _parse(self, files: list[Path], out: Path, options: DelimitedReadOptions, tracker: _Tracker) -> dict[str, Any]:
+    def _parse(self, files: builtins.list[Path], out: Path, options: DelimitedReadOptions, tracker: _Tracker) -> dict[str, Any]:
         parquet = [f for f in files if f.suffix.lower() == ".parquet"]
         if parquet and len(parquet) != len(files):
             raise InvalidInput("A tabular dataset's folder mixes Parquet and text files; register them separately.")

@@ -9,6 +9,7 @@ updates rolled out beside the running servers. Kernels come and go; the servers 
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -43,6 +44,7 @@ from studio_ext.backends.local.core.schema import online_deployments as deployme
 from studio_ext.backends.local.core.schema import online_endpoints as endpoints_table
 from studio_ext.backends.local.core.schema import online_instances as instances_table
 from studio_ext.backends.local.core.store import now, to_datetime
+from studio_ext.services import OnlineDeploymentOperations, OnlineEndpointOperations, ScoringService
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.backends.local import LocalBackend
@@ -74,7 +76,7 @@ def _check_endpoint_name(name: object, what: str) -> str:
     return name
 
 
-class LocalOnlineEndpoints:
+class LocalOnlineEndpoints(OnlineEndpointOperations):
     """``ws.online_endpoints``: endpoints, keys, traffic, invocation and telemetry."""
 
     def __init__(self, backend: "LocalBackend") -> None:
@@ -147,7 +149,7 @@ class LocalOnlineEndpoints:
         self._watch(row)
         return self._entity(row)
 
-    def list(self) -> list[ManagedOnlineEndpoint]:
+    def list(self) -> builtins.list[ManagedOnlineEndpoint]:
         with self._b.store.engine.connect() as conn:
             rows = conn.execute(sa.select(endpoints_table).order_by(endpoints_table.c.name)).all()
         if rows:
@@ -249,10 +251,11 @@ class LocalOnlineEndpoints:
                            "Create one with ws.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=...)).")
         return row
 
-    def _deployment_rows(self, endpoint: str) -> list[Any]:
+    def _deployment_rows(self, endpoint: str) -> builtins.list[Any]:
         with self._b.store.engine.connect() as conn:
-            return conn.execute(sa.select(deployments_table).where(deployments_table.c.endpoint_name == endpoint)
-                                .order_by(deployments_table.c.name)).all()
+            return builtins.list(conn.execute(sa.select(deployments_table)
+                                              .where(deployments_table.c.endpoint_name == endpoint)
+                                              .order_by(deployments_table.c.name)).all())
 
     def _watch(self, row: Any) -> None:
         """Endpoints exist, so someone must supervise them (after a reboot, say)."""
@@ -270,7 +273,7 @@ class LocalOnlineEndpoints:
             error=row.error)
 
 
-class EndpointService:
+class EndpointService(ScoringService):
     """``service.run(input_data=...)`` as azureml-core's ``Webservice.run``, on an endpoint."""
 
     def __init__(self, endpoints: LocalOnlineEndpoints, name: str, deployment: str | None) -> None:
@@ -311,7 +314,7 @@ def _check_traffic(traffic: dict[str, int] | None, existing: set[str], what: str
     return out
 
 
-class LocalOnlineDeployments:
+class LocalOnlineDeployments(OnlineDeploymentOperations):
     """``ws.online_deployments``: deployments behind an endpoint, their state, logs and reloads."""
 
     def __init__(self, backend: "LocalBackend") -> None:
@@ -395,7 +398,7 @@ class LocalOnlineDeployments:
     def get(self, name: str, endpoint_name: str) -> ManagedOnlineDeployment:
         return self._entity(self._require(endpoint_name, name))
 
-    def list(self, endpoint_name: str) -> list[ManagedOnlineDeployment]:
+    def list(self, endpoint_name: str) -> builtins.list[ManagedOnlineDeployment]:
         self._endpoints._require(endpoint_name)
         return [self._entity(r) for r in self._endpoints._deployment_rows(endpoint_name)]
 

@@ -9,6 +9,7 @@ job stores the :class:`~studio_ext.ml.explain.Explanation` as artifacts of its r
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING, Any, Sequence
 
 from studio_ext._poller import Poller
@@ -16,6 +17,7 @@ from studio_ext.entities import InsightKind, InsightRecord
 from studio_ext.errors import InvalidInput
 from studio_ext.backends.local.insights.inputs import check_columns, load_dataset, load_model, resolve_dataset, resolve_model
 from studio_ext.backends.local.insights.records import InsightStore
+from studio_ext.services import ExplanationOperations
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.ml.explain import Explanation
@@ -25,7 +27,7 @@ ARTIFACT_PATH = "explanation"
 _OPTIONS = ("algorithm", "surrogate", "metric", "repeats", "background", "seed", "task")
 
 
-class LocalExplanations:
+class LocalExplanations(ExplanationOperations):
     """``ws.explanations``: explain models on datasets; get and list the results."""
 
     def __init__(self, backend: "LocalBackend") -> None:
@@ -120,7 +122,7 @@ class LocalExplanations:
     def get_record(self, name: str) -> InsightRecord:
         return self._store.record(name)
 
-    def list(self, *, model: Any = None, run_id: str | None = None) -> list[InsightRecord]:
+    def list(self, *, model: Any = None, run_id: str | None = None) -> builtins.list[InsightRecord]:
         """Explanations newest first; of one model (a reference or Model) or one model run."""
         records = self._store.records()
         if model is not None:
@@ -130,7 +132,7 @@ class LocalExplanations:
             records = [r for r in records if r.parent_run_id == run_id or r.run_id == run_id]
         return records
 
-    def for_run(self, run: str) -> list[InsightRecord]:
+    def for_run(self, run: str) -> builtins.list[InsightRecord]:
         """Explanations of the model a job or run produced (for a run's page, or AutoML's best model)."""
         job = self._b.service("jobs").get(run)
         return self.list(run_id=job.run_id)

@@ -9,17 +9,19 @@ can be registered with ``register_candidate``.
 
 from __future__ import annotations
 
+import builtins
 import json
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, cast
 
 from studio_ext._poller import Poller
-from studio_ext.entities import InsightKind, InsightRecord, Model
+from studio_ext.entities import InsightKind, InsightRecord, JobStatus, Model
 from studio_ext.errors import InvalidInput
 from studio_ext.backends.local.core import tracking
 from studio_ext.backends.local.insights.inputs import check_columns, load_dataset, load_model, resolve_dataset, resolve_model
 from studio_ext.backends.local.insights.records import InsightStore
+from studio_ext.services import FairnessOperations
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.ml.fairness import FairnessAssessment, MitigationResult
@@ -31,7 +33,7 @@ MITIGATION_FILE = "mitigation.json"
 _MITIGATION_OPTIONS = ("grid_size", "max_iter", "difference_bound", "upper_bound", "test_size", "pos_label", "seed")
 
 
-class LocalFairness:
+class LocalFairness(FairnessOperations):
     """``ws.fairness``: assess models across sensitive groups, mitigate, register candidates."""
 
     def __init__(self, backend: "LocalBackend") -> None:
@@ -80,7 +82,7 @@ class LocalFairness:
             for key, facts in result.summary.items():
                 for metric, value in facts.items():
                     client.log_metric(run_id, f"{metric}.{key.replace(' × ', '_x_')}", value)
-            client.set_terminated(run_id, "FINISHED")
+            client.set_terminated(run_id, JobStatus.COMPLETED.mlflow_status)
             self._store.put(InsightKind.ASSESSMENT, name, {
                 "model": source.to_dict(), "dataset": data_source.to_dict(), "target_column": target_column,
                 "options": options, "run_id": run_id, "summary": _assessment_summary(result)})
@@ -94,7 +96,13 @@ class LocalFairness:
                        **kwargs: Any) -> Poller["MitigationResult"]:
         """Start a mitigation job (same arguments as :meth:`mitigate`); ``result()`` is the MitigationResult."""
         record = self._start_mitigation(model, dataset, target_column, sensitive_features, **kwargs)
-        return self._store.poller(record.name, self.get)
+        return self._store.poller(record.name, self._mitigation)
+
+    def _mitigation(self, name: str) -> MitigationResult:
+        result = self.get(name)
+        if not hasattr(result, "candidates"):
+            raise InvalidInput(f"{name!r} is an assessment; candidates come from ws.fairness.mitigate(...).")
+        return cast("MitigationResult", result)
 
     def mitigate(
         self,
@@ -122,7 +130,7 @@ class LocalFairness:
                                         constraint=constraint, features=features, allow_pickle=allow_pickle, **options)
         if not wait:
             return record
-        return self._store.poller(record.name, self.get).result(timeout)
+        return self._store.poller(record.name, self._mitigation).result(timeout)
 
     def _start_mitigation(
         self,
@@ -188,7 +196,7 @@ class LocalFairness:
     def get_record(self, name: str) -> InsightRecord:
         return self._store.record(name)
 
-    def list(self, *, kind: str | InsightKind | None = None, model: Any = None) -> list[InsightRecord]:
+    def list(self, *, kind: str | InsightKind | None = None, model: Any = None) -> builtins.list[InsightRecord]:
         """Assessments and mitigations newest first; of one kind, or of one model."""
         kinds = None
         if kind is not None:
@@ -208,9 +216,7 @@ class LocalFairness:
     def register_candidate(self, mitigation: str, candidate: int | str, *, name: str,
                            description: str | None = None) -> Model:
         """Register a mitigated candidate as a model version; its tags record how it was made."""
-        result = self.get(mitigation)
-        if not hasattr(result, "candidates"):
-            raise InvalidInput(f"{mitigation!r} is an assessment; candidates come from ws.fairness.mitigate(...).")
+        result = self._mitigation(mitigation)
         chosen = result.candidate(candidate)
         if chosen.is_original:
             raise InvalidInput(

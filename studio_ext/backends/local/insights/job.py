@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from studio_ext.entities import InsightKind
+from studio_ext.entities import InsightKind, JobStatus
 from studio_ext.errors import StudioError
 from studio_ext.backends.local.core import tracking
 from studio_ext.backends.local.insights.inputs import DatasetSource, ModelSource, load_dataset, load_model
@@ -99,7 +99,7 @@ def run_mitigation(backend: Any, spec: dict[str, Any], model: Any, data: Any, cl
                 mlflow.sklearn.save_model(candidate.model, str(folder), serialization_format="cloudpickle",
                                           input_example=example)
                 client.log_artifacts(cid, str(folder), "model")
-        client.set_terminated(cid, "FINISHED")
+        client.set_terminated(cid, JobStatus.COMPLETED.mlflow_status)
         candidate.run_id = cid
         client.log_metric(run_id, "progress", (i + 1) / len(result.candidates), step=i + 1)
     result.metadata.update({"name": name, "model": spec["model"]["reference"], "dataset": spec["dataset"]["reference"],

@@ -18,6 +18,7 @@ from studio_ext.entities import Environment
 from studio_ext.errors import InvalidInput, NotFound, StudioError
 from studio_ext.backends.local.core.bootstrap import workspace_lock
 from studio_ext.backends.local.core.store import to_datetime
+from studio_ext.services import EnvironmentOperations
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.backends.local import LocalBackend
@@ -80,7 +81,7 @@ def spec_hash(requirements: list[str]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-class LocalEnvironments:
+class LocalEnvironments(EnvironmentOperations):
     """``ws.environments``: register, get and list environments; build their venvs."""
 
     def __init__(self, backend: "LocalBackend") -> None:

@@ -31,7 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("studio_ext.supervisor.jobs")
 WRAPPER = str(Path(__file__).with_name("_wrap.py"))
-_MLFLOW_FINAL = {JobStatus.COMPLETED: "FINISHED", JobStatus.FAILED: "FAILED", JobStatus.CANCELED: "KILLED"}
 WARM_CHECK_SECONDS = 1.0  # how often an idle runner looks whether the workspace wants a warm spare
 WARM_RETRY_SECONDS = 60.0  # after a spare died unused (a broken environment): wait this long before another
 _STRIPPED_ENV = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_TRACKING_URI",
@@ -107,7 +106,7 @@ def finalize_job(backend: LocalBackend, name: str, exit_info: dict[str, Any] | N
         if final == JobStatus.COMPLETED:
             final, error = JobStatus.FAILED, f"The job ran but its outputs could not be stored: {exc}"
     try:
-        client.set_terminated(row.run_id, _MLFLOW_FINAL[final])
+        client.set_terminated(row.run_id, JobStatus(final).mlflow_status)
     except Exception as exc:  # noqa: BLE001 - the run may have been deleted meanwhile
         log.warning("could not close the MLflow run of %s: %s", name, exc)
     with backend.store.engine.begin() as conn:
@@ -331,7 +330,7 @@ class LocalJobRunner:
                 conn.execute(jobs_table.update().where(jobs_table.c.name == row.name).values(
                     status=JobStatus.FAILED.value, error=f"The job could not start: {exc}", end_time=now()))
             try:
-                tracking.client(self._b.tracking_uri).set_terminated(row.run_id, "FAILED")
+                tracking.client(self._b.tracking_uri).set_terminated(row.run_id, JobStatus.FAILED.mlflow_status)
             except Exception:  # noqa: BLE001 - the run is closed best-effort; the job row says why it failed
                 pass
         finally:

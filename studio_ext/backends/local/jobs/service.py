@@ -7,6 +7,7 @@ never runs user code itself, so a notebook kernel can come and go.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 
 from studio_ext._poller import DonePoller, Poller
 from studio_ext._validation import check_name
-from studio_ext.entities import TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
+from studio_ext.entities import ACTIVE_STATES, TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
 from studio_ext.entities._automl import AutoMLJob
 from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
 from studio_ext.backends.local.core import code_snapshot, tracking
@@ -32,6 +33,7 @@ from studio_ext.backends.local.core.processes import job_marker, kill_tree
 from studio_ext.backends.local.runs.reads import RunExplorerReads
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now, to_datetime
+from studio_ext.services import JobOperations
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.backends.local import LocalBackend
@@ -40,20 +42,6 @@ _PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\
 _LITERALS = (str, int, float, bool)
 _ADJECTIVES = ("amber", "brave", "calm", "eager", "gentle", "keen", "lucid", "quiet", "sharp", "swift")
 _NOUNS = ("anchor", "basil", "cedar", "delta", "ember", "fjord", "grove", "harbor", "iris", "juniper")
-_MLFLOW_STATUS = {
-    "RUNNING": JobStatus.RUNNING,
-    "SCHEDULED": JobStatus.QUEUED,
-    "FINISHED": JobStatus.COMPLETED,
-    "FAILED": JobStatus.FAILED,
-    "KILLED": JobStatus.CANCELED,
-}
-ACTIVE_STATES = (
-    JobStatus.NOT_STARTED,
-    JobStatus.QUEUED,
-    JobStatus.STARTING,
-    JobStatus.RUNNING,
-    JobStatus.FINALIZING,
-)
 
 
 def new_job_name() -> str:
@@ -61,7 +49,7 @@ def new_job_name() -> str:
     return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}_{secrets.token_hex(4)}"
 
 
-class LocalJobs(RunExplorerReads):
+class LocalJobs(RunExplorerReads, JobOperations):
     """``ws.jobs``: the JobOperations of the local backend.
 
     The run explorer's reads (search, metric history, artifacts, view settings) and
@@ -136,7 +124,7 @@ class LocalJobs(RunExplorerReads):
         return self.get(name)
 
     def _start_run(self, job: CommandJob, name: str, experiment: str, compute: str, parent_row: Any,
-                   environment: Any, argv: list[str], argv_template: list[str], code_dir: Path | None,
+                   environment: Any, argv: builtins.list[str], argv_template: builtins.list[str], code_dir: Path | None,
                    inputs: dict[str, dict[str, Any]], env_vars: dict[str, str]) -> tuple[Any, Any, dict[str, Any]]:
         """The job's MLflow run, created, and the spec stored in its row."""
         exp_id = tracking.ensure_experiment(self._b.tracking_uri, self._b.artifacts_uri, experiment)
@@ -192,7 +180,7 @@ class LocalJobs(RunExplorerReads):
         status: str | JobStatus | None = None,
         include_interactive: bool = True,
         max_results: int | None = None,
-    ) -> list[Job]:
+    ) -> builtins.list[Job]:
         """Jobs (and interactive MLflow runs) newest first, as ``MLClient.jobs.list``."""
         q = sa.select(jobs_table)
         if experiment_name is not None:
@@ -222,7 +210,7 @@ class LocalJobs(RunExplorerReads):
             out.sort(key=lambda j: j.creation_time.timestamp() if j.creation_time else 0, reverse=True)
         return out[:max_results] if max_results else out
 
-    def list_experiments(self) -> list[str]:
+    def list_experiments(self) -> builtins.list[str]:
         client = tracking.client(self._b.tracking_uri)
         return [e.name for e in client.search_experiments()]
 
@@ -290,14 +278,14 @@ class LocalJobs(RunExplorerReads):
                 self.begin_cancel(child)
         if changed and not row.pid:
             # Never started: nobody else will close the MLflow run.
-            tracking.client(self._b.tracking_uri).set_terminated(row.run_id, "KILLED")
+            tracking.client(self._b.tracking_uri).set_terminated(row.run_id, JobStatus.CANCELED.mlflow_status)
             with self._b.store.engine.begin() as conn:
                 conn.execute(jobs_table.update().where(jobs_table.c.name == name, jobs_table.c.pid.is_(None))
                              .values(finalized_at=now()))
         return Poller(lambda: (j if (j := self.get(name)).status in TERMINAL_STATES and
                                not self._finalizing(name) else None), f"Canceling job {name!r}")
 
-    def update_tags(self, name: str, tags: dict[str, str], remove: list[str] | None = None) -> Job:
+    def update_tags(self, name: str, tags: dict[str, str], remove: builtins.list[str] | None = None) -> Job:
         """Set and remove tags of a job, or of an interactive run (by its MLflow run id)."""
         run_id, _ = self._resolve_run(name)
         check_tag_changes(tags, remove)
@@ -353,7 +341,7 @@ class LocalJobs(RunExplorerReads):
         row = self._require(name)
         return row.finalized_at is None
 
-    def _children(self, name: str) -> list[str]:
+    def _children(self, name: str) -> builtins.list[str]:
         with self._b.store.engine.connect() as conn:
             return [r.name for r in conn.execute(
                 sa.select(jobs_table.c.name).where(jobs_table.c.parent_job_name == name)
@@ -388,7 +376,7 @@ class LocalJobs(RunExplorerReads):
         return path.resolve()
 
     @staticmethod
-    def _split_command(command: str) -> list[str]:
+    def _split_command(command: str) -> builtins.list[str]:
         if not isinstance(command, str) or not command.strip():
             raise InvalidInput("The job has no command. Give one such as command='python train.py'.")
         try:
@@ -397,7 +385,7 @@ class LocalJobs(RunExplorerReads):
             raise InvalidInput(f"The command {command!r} cannot be parsed: {exc} (an unclosed quote?).") from exc
 
     @staticmethod
-    def _check_script(argv: list[str], code_dir: Path | None) -> None:
+    def _check_script(argv: builtins.list[str], code_dir: Path | None) -> None:
         if len(argv) >= 2 and argv[0] in ("python", "python3") and argv[1].endswith(".py"):
             root = code_dir or Path.cwd()
             if not (root / argv[1]).is_file():
@@ -497,7 +485,7 @@ class LocalJobs(RunExplorerReads):
             if not token:
                 return out
 
-    def _from_row(self, row: Any, run: Any, children: list[str] | None = None) -> Job:
+    def _from_row(self, row: Any, run: Any, children: builtins.list[str] | None = None) -> Job:
         spec = json.loads(row.spec)
         data = run.data if run is not None else None
         inputs: dict[str, Any] = {}
@@ -544,7 +532,7 @@ class LocalJobs(RunExplorerReads):
             tags={k: v for k, v in data.tags.items() if not k.startswith("mlflow.")},
             compute="interactive",
             type="interactive",
-            status=_MLFLOW_STATUS.get(info.status, JobStatus.RUNNING),
+            status=JobStatus.from_mlflow(info.status) or JobStatus.RUNNING,
             parent_job_name=data.tags.get("mlflow.parentRunId"),
             run_id=info.run_id,
             creation_time=to_datetime(info.start_time / 1000) if info.start_time else None,
@@ -555,7 +543,7 @@ class LocalJobs(RunExplorerReads):
             interactive=True,
         )
 
-    def _reconcile_if_needed(self, rows: list[Any]) -> bool:
+    def _reconcile_if_needed(self, rows: builtins.list[Any]) -> bool:
         """Make sure someone watches active jobs: start the supervisor if it is gone."""
         if any(r is not None and r.status in {s.value for s in ACTIVE_STATES} for r in rows):
             return self._b.ensure_supervisor(wait_reconciled=True)

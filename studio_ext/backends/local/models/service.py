@@ -7,6 +7,7 @@ MLflow model version pointing at that folder. It never loads (unpickles) the mod
 
 from __future__ import annotations
 
+import builtins
 import re
 import shutil
 import time
@@ -23,6 +24,7 @@ from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
 from studio_ext.serving.model_files import hash_files, inspect_mlflow_model, mlmodel_dir
 from studio_ext.backends.local.core import tracking
 from studio_ext.backends.local.core.store import to_datetime
+from studio_ext.services import ModelOperations
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.backends.local import LocalBackend
@@ -36,7 +38,7 @@ _ACCEPTED = ("'runs:/<run id or job name>/<path>', 'azureml://jobs/<job>/outputs
              "or a local file or folder")
 
 
-class LocalModels:
+class LocalModels(ModelOperations):
     """``ws.models``: register, get, list, download and archive model versions."""
 
     def __init__(self, backend: "LocalBackend") -> None:
@@ -111,7 +113,7 @@ class LocalModels:
         tags: dict[str, str] | None = None,
         properties: dict[str, str] | None = None,
         include_archived: bool = False,
-    ) -> list[Model]:
+    ) -> builtins.list[Model]:
         """All versions of ``name``, or the latest version of every model; filtered by tags/properties.
 
         A tag given with the value ``None`` matches any value (``tags={"stage": None}``).
@@ -269,7 +271,7 @@ class LocalModels:
         mv = client.create_model_version(name, source=uri, run_id=run_id, tags=tags, description=model.description)
         return int(mv.version)
 
-    def _datasets(self, job_name: str | None, run_id: str | None) -> list[str]:
+    def _datasets(self, job_name: str | None, run_id: str | None) -> builtins.list[str]:
         names: list[str] = []
         if job_name:
             job = self._b.service("jobs").get(job_name)

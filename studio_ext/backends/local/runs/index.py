@@ -45,6 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from studio_ext.entities import JobStatus
+from studio_ext.entities._job import MLFLOW_RUN_STATUSES
 from studio_ext.errors import BackendUnavailable
 from studio_ext.backends.local.runs.query import TAG_BACKED_ATTRIBUTES, Column, ColumnKind, OrderKey
 
@@ -57,16 +58,6 @@ _CHUNK = 500
 #: Sorting by a column reads its index in order, so a first page costs ~1 ms at 100k runs.
 #: Metric columns get one when they appear, others on their first sort; each costs writes.
 MAX_SORT_INDEXES = 64
-_MLFLOW_FOR_STATUS = {
-    JobStatus.COMPLETED: "FINISHED",
-    JobStatus.FAILED: "FAILED",
-    JobStatus.CANCELED: "KILLED",
-    JobStatus.RUNNING: "RUNNING",
-    JobStatus.QUEUED: "SCHEDULED",
-    JobStatus.NOT_STARTED: "SCHEDULED",
-}
-ACTIVE_JOB_STATES = frozenset({JobStatus.NOT_STARTED, JobStatus.QUEUED, JobStatus.STARTING,
-                               JobStatus.RUNNING, JobStatus.FINALIZING})
 _KIND_TABLE = {ColumnKind.METRIC: "latest_metrics", ColumnKind.PARAM: "params", ColumnKind.TAG: "tags"}
 
 
@@ -196,7 +187,7 @@ def status_condition(statuses: set[JobStatus], status_col: sa.ColumnElement, run
     active jobs the jobs table decides and MLflow's status is used for everything else.
     """
     matching_jobs = [rid for rid, st in active_jobs.items() if st in statuses]
-    mlflow_names = sorted({_MLFLOW_FOR_STATUS[s] for s in statuses if s in _MLFLOW_FOR_STATUS})
+    mlflow_names = sorted(name for name in MLFLOW_RUN_STATUSES if JobStatus.from_mlflow(name) in statuses)
     parts = []
     if matching_jobs:
         parts.append(run_id_col.in_(matching_jobs))

@@ -92,10 +92,6 @@ TAG_BACKED_ATTRIBUTES = {
 }
 _TIME_ATTRIBUTES = {"start_time", "end_time"}
 _NUMBER_ATTRIBUTES = {"start_time", "end_time", "duration"}
-_MLFLOW_STATUS_NAMES = {
-    "FINISHED": JobStatus.COMPLETED, "FAILED": JobStatus.FAILED, "KILLED": JobStatus.CANCELED,
-    "RUNNING": JobStatus.RUNNING, "SCHEDULED": JobStatus.QUEUED,
-}
 FILTER_HELP = (
     "Write comparisons such as metrics.accuracy > 0.9, params.model = 'lgbm', tags.team != 'nlp', "
     "status = 'Completed', joined with and / or / not and parentheses."
@@ -459,7 +455,7 @@ def _status_values(values: Iterable[Value]) -> set[JobStatus]:
     names = {s.value.lower(): s for s in JobStatus}
     for value in values:
         text = str(value).strip()
-        status = names.get(text.lower()) or _MLFLOW_STATUS_NAMES.get(text.upper())
+        status = names.get(text.lower()) or JobStatus.from_mlflow(text.upper())
         if status is None:
             raise InvalidInput(
                 f"{value!r} is not a job status. Use one of: {', '.join(s.value for s in JobStatus)}."

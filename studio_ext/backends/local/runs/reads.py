@@ -5,7 +5,7 @@ beside ``create_or_update``/``get``/``list`` as in azure-ai-ml and MLflow:
 ``search`` (filter, sort, page), ``experiments``, ``run_columns``,
 ``get_metric_history`` (downsampled, extremes kept), ``list_artifacts``,
 ``read_artifact``, ``tail_log``, ``get_lineage``, ``resubmit`` and the explorer's
-per-experiment ``get_view_settings``/``set_view_settings``.
+per-experiment ``get_run_view``/``save_run_view``.
 
 Searching goes through :mod:`.run_index` (the trigger-fed index on SQLite, SQL over
 MLflow's tables elsewhere); filters are parsed by :mod:`.run_query`.
@@ -13,6 +13,7 @@ MLflow's tables elsewhere); filters are parsed by :mod:`.run_query`.
 
 from __future__ import annotations
 
+import builtins
 import base64
 import hashlib
 import json
@@ -31,7 +32,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from studio_ext._validation import check_name, resolve_inside
-from studio_ext.entities import CommandJob, Input, Job, JobStatus, Output
+from studio_ext.entities import ACTIVE_STATES, CommandJob, Input, Job, JobStatus, Output
 from studio_ext.entities._run import (
     ArtifactContent,
     ArtifactInfo,
@@ -42,11 +43,12 @@ from studio_ext.entities._run import (
     RunLineage,
     RunPage,
     RunSummary,
+    RunView,
 )
 from studio_ext.errors import Conflict, InvalidInput, NotFound
 from studio_ext.ml.downsample import MIN_POINTS, downsample_indices
 from studio_ext.backends.local.core import tracking
-from studio_ext.backends.local.runs.index import ACTIVE_JOB_STATES, MlflowTables, MlflowTablesSearch, RunIndex, SearchRequest
+from studio_ext.backends.local.runs.index import MlflowTables, MlflowTablesSearch, RunIndex, SearchRequest
 from studio_ext.backends.local.runs.query import (
     ATTRIBUTES,
     ColumnKind,
@@ -66,9 +68,6 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_PAGE_SIZE = 1000
 DEFAULT_ORDER = [OrderKey(parse_column("start_time"), descending=True)]
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-_MLFLOW_STATUS = {"RUNNING": JobStatus.RUNNING, "SCHEDULED": JobStatus.QUEUED, "FINISHED": JobStatus.COMPLETED,
-                  "FAILED": JobStatus.FAILED, "KILLED": JobStatus.CANCELED}
-_VIEW_KEYS = {"columns", "order_by", "page_size", "filter"}
 _LOG_ARTIFACT = "user_logs/std_log.txt"
 
 
@@ -118,7 +117,7 @@ class RunExplorerReads:
         return index.pending() if index is not None else 0
 
     # -- experiments and columns ----------------------------------------------------------------
-    def experiments(self, *, include_archived: bool = False) -> list[ExperimentSummary]:
+    def experiments(self, *, include_archived: bool = False) -> builtins.list[ExperimentSummary]:
         """Experiments with their run counts and last activity, most recently active first."""
         tables = self._tables()
         exps = tables.experiments_by_name(include_archived=include_archived)
@@ -138,7 +137,7 @@ class RunExplorerReads:
         out.sort(key=lambda x: x.last_activity.timestamp() if x.last_activity else 0.0, reverse=True)
         return out
 
-    def _experiment_ids(self, names: Iterable[str] | str | None) -> tuple[list[int], str]:
+    def _experiment_ids(self, names: Iterable[str] | str | None) -> tuple[builtins.list[int], str]:
         exps = self._tables().experiments_by_name()
         if names is None:
             return [int(e["experiment_id"]) for e in exps.values()], "any experiment"
@@ -153,7 +152,7 @@ class RunExplorerReads:
         scope = f"experiment {names[0]!r}" if len(names) == 1 else f"experiments {', '.join(map(repr, names))}"
         return [int(exps[n]["experiment_id"]) for n in names], scope
 
-    def _known_keys(self, experiment_ids: list[int]) -> dict[ColumnKind, set[str]]:
+    def _known_keys(self, experiment_ids: builtins.list[int]) -> dict[ColumnKind, set[str]]:
         index = self._index()
         if index is not None:
             index.refresh()
@@ -243,8 +242,8 @@ class RunExplorerReads:
         token = _encode_token(end, fingerprint) if end < total else None
         return RunPage(runs=runs, total=total, next_page_token=token, offset=offset)
 
-    def _find_run_ids(self, request: SearchRequest, used: list[Any], *, filtered: bool,
-                      use_index: bool = True) -> tuple[list[str], int]:
+    def _find_run_ids(self, request: SearchRequest, used: builtins.list[Any], *, filtered: bool,
+                      use_index: bool = True) -> tuple[builtins.list[str], int]:
         """The index where it covers the columns, else SQL over MLflow's tables (same answer)."""
         index = self._index() if use_index else None
         if index is not None and index.covers(used):
@@ -255,16 +254,16 @@ class RunExplorerReads:
     def _active_jobs(self) -> dict[str, JobStatus]:
         with self._b.store.engine.connect() as conn:
             rows = conn.execute(sa.select(jobs_table.c.run_id, jobs_table.c.status).where(
-                jobs_table.c.status.in_([s.value for s in ACTIVE_JOB_STATES]))).all()
+                jobs_table.c.status.in_([s.value for s in ACTIVE_STATES]))).all()
         return {r.run_id: JobStatus(r.status) for r in rows}
 
-    def _summaries(self, run_ids: list[str]) -> list[RunSummary]:
+    def _summaries(self, run_ids: builtins.list[str]) -> builtins.list[RunSummary]:
         """The page's rows from MLflow's tables, with job rows adding their exact state."""
         data = self._tables().run_rows(run_ids)
         with self._b.store.engine.connect() as conn:
             jobs = {r.run_id: r for r in conn.execute(sa.select(jobs_table).where(
                 jobs_table.c.run_id.in_(run_ids)))} if run_ids else {}
-        if any(r.status in {s.value for s in ACTIVE_JOB_STATES} for r in jobs.values()):
+        if any(r.status in {s.value for s in ACTIVE_STATES} for r in jobs.values()):
             self._reconcile_if_needed(list(jobs.values()))  # type: ignore[attr-defined]
         out = []
         for rid in run_ids:
@@ -289,7 +288,7 @@ class RunExplorerReads:
                 start_time=_to_datetime_s(job.start_time) or _to_datetime_ms(d.get("start_time")),
                 end_time=_to_datetime_s(job.end_time), **common)
         return RunSummary(
-            name=tags.get("studio.job_name", d["run_uuid"]), status=_MLFLOW_STATUS.get(d.get("status"), JobStatus.RUNNING),
+            name=tags.get("studio.job_name", d["run_uuid"]), status=JobStatus.from_mlflow(d.get("status")) or JobStatus.RUNNING,
             compute=tags.get("studio.compute", "interactive"), job_type=tags.get("studio.job_type", "interactive"),
             start_time=_to_datetime_ms(d.get("start_time")), end_time=_to_datetime_ms(d.get("end_time")),
             interactive="studio.job_name" not in tags, **common)
@@ -371,7 +370,7 @@ class RunExplorerReads:
         resolve_inside(Path(tempfile.gettempdir()) / "studio-artifact-check", path, "artifact path")
         return path.strip("/")
 
-    def list_artifacts(self, name: str, path: str = "") -> list[ArtifactInfo]:
+    def list_artifacts(self, name: str, path: str = "") -> builtins.list[ArtifactInfo]:
         """Files and folders among a run's artifacts under ``path`` (folders first)."""
         run_id, _ = self._resolve_run(name)
         path = self._check_artifact_path(path)
@@ -525,42 +524,41 @@ class RunExplorerReads:
             if tmp:
                 shutil.rmtree(tmp, ignore_errors=True)
 
-    # -- per-experiment view settings (the column chooser) ----------------------------------------------
+    # -- per-experiment saved views (the column chooser) ----------------------------------------------
     @staticmethod
     def _view_key(experiment_name: str) -> str:
         check_name(experiment_name, "experiment name")
         return f"run_explorer.view.{experiment_name}"
 
-    def get_view_settings(self, experiment_name: str) -> dict[str, Any]:
-        """The runs table's saved view of an experiment (columns, order_by, page_size), or {}."""
-        return dict(self._b.store.get_setting(self._view_key(experiment_name), {}) or {})
+    def get_run_view(self, experiment_name: str) -> RunView:
+        """The runs table's saved view of an experiment (columns, order_by, page_size, filter)."""
+        saved = dict(self._b.store.get_setting(self._view_key(experiment_name), {}) or {})
+        return RunView(columns=list(saved.get("columns", [])), order_by=list(saved.get("order_by", [])),
+                       page_size=saved.get("page_size"), filter=saved.get("filter"))
 
-    def set_view_settings(self, experiment_name: str, settings: dict[str, Any]) -> dict[str, Any]:
-        """Save which columns (and order, page size) the runs table shows for an experiment."""
+    def save_run_view(self, experiment_name: str, view: RunView) -> RunView:
+        """Save which columns (and order, page size, filter) the runs table shows for an experiment."""
         key = self._view_key(experiment_name)
-        if not isinstance(settings, dict):
-            raise InvalidInput(f"View settings must be a dict. Got {type(settings).__name__} instead.")
-        unknown = sorted(set(settings) - _VIEW_KEYS)
-        if unknown:
-            raise InvalidInput(f"Unknown view setting {unknown[0]!r}. Settings: {', '.join(sorted(_VIEW_KEYS))}.")
+        if not isinstance(view, RunView):
+            raise InvalidInput(f"A run view must be a RunView. Got {type(view).__name__} instead.")
         clean: dict[str, Any] = {}
-        if "columns" in settings:
-            cols = settings["columns"]
-            if not isinstance(cols, (list, tuple)) or not all(isinstance(c, str) for c in cols):
-                raise InvalidInput("The 'columns' view setting must be a list of column names such as 'metrics.r2'.")
+        cols = view.columns
+        if not isinstance(cols, (list, tuple)) or not all(isinstance(c, str) for c in cols):
+            raise InvalidInput("The view's 'columns' must be a list of column names such as 'metrics.r2'.")
+        if cols:
             clean["columns"] = [str(parse_column(c)) for c in cols]
-        if "order_by" in settings:
-            clean["order_by"] = [str(o) for o in parse_order_by(settings["order_by"])]
-        if "page_size" in settings:
-            size = settings["page_size"]
+        if view.order_by:
+            clean["order_by"] = [str(o) for o in parse_order_by(view.order_by)]
+        size = view.page_size
+        if size is not None:
             if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE_SIZE:
-                raise InvalidInput(f"The 'page_size' view setting must be an int in [1, {MAX_PAGE_SIZE}]. Got {size!r}.")
+                raise InvalidInput(f"The view's 'page_size' must be an int in [1, {MAX_PAGE_SIZE}]. Got {size!r}.")
             clean["page_size"] = size
-        if "filter" in settings:
-            parse_filter(settings["filter"])
-            clean["filter"] = settings["filter"] or ""
+        if view.filter is not None:
+            parse_filter(view.filter)
+            clean["filter"] = view.filter or ""
         self._b.store.set_setting(key, clean)
-        return clean
+        return self.get_run_view(experiment_name)
 
 
 def _statuses(status: Any) -> set[JobStatus] | None:

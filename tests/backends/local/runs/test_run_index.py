@@ -15,6 +15,7 @@ from mlflow.entities import Metric
 from studio_ext import Workspace, command
 from studio_ext.backends.local.core import tracking
 from studio_ext.backends.local.runs.index import TRIGGER_NAMES
+from studio_ext.entities import RunView
 from studio_ext.errors import InvalidInput, NotFound, UnsafePath
 
 CONCURRENT_SCRIPT = textwrap.dedent("""
@@ -242,15 +243,17 @@ def test_artifacts_list_read_and_refuse_escapes(shared: Workspace, interactive, 
     assert log.missing and "outside a job" in log.message
 
 
-def test_view_settings_persist_per_experiment(shared: Workspace) -> None:
+def test_run_views_persist_per_experiment(shared: Workspace) -> None:
     workspace = shared
-    saved = workspace.jobs.set_view_settings("exp-a", {"columns": ["status", "metrics.`val loss`", "params.lr"],
-                                                        "page_size": 25})
-    assert saved == {"columns": ["status", "metrics.`val loss`", "params.lr"], "page_size": 25}
-    assert Workspace(workspace.path).jobs.get_view_settings("exp-a") == saved
-    assert workspace.jobs.get_view_settings("exp-b") == {}
-    with pytest.raises(InvalidInput, match="Unknown view setting 'colour'"):
-        workspace.jobs.set_view_settings("exp-a", {"colour": "red"})
+    saved = workspace.jobs.save_run_view("exp-a", RunView(columns=["status", "metrics.`val loss`", "params.lr"],
+                                                          page_size=25))
+    assert saved == RunView(columns=["status", "metrics.`val loss`", "params.lr"], page_size=25)
+    assert Workspace(workspace.path).jobs.get_run_view("exp-a") == saved
+    assert workspace.jobs.get_run_view("exp-b") == RunView()
+    with pytest.raises(InvalidInput, match="A run view must be a RunView. Got dict instead."):
+        workspace.jobs.save_run_view("exp-a", {"colour": "red"})  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="Unknown column 'bogus'"):
-        workspace.jobs.set_view_settings("exp-a", {"columns": ["bogus"]})
-    assert workspace.jobs.get_view_settings("exp-a") == saved, "a refused change keeps the saved view"
+        workspace.jobs.save_run_view("exp-a", RunView(columns=["bogus"]))
+    with pytest.raises(InvalidInput, match=r"The view's 'page_size' must be an int in \[1, "):
+        workspace.jobs.save_run_view("exp-a", RunView(page_size=0))
+    assert workspace.jobs.get_run_view("exp-a") == saved, "a refused change keeps the saved view"
