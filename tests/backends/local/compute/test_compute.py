@@ -9,8 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import httpx
 import mlflow
@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from studio_ext import Workspace, command
+from studio_ext.backends.local import LocalBackend
 from studio_ext.entities import (
     AmlCompute,
     AttachedCompute,
@@ -28,45 +29,25 @@ from studio_ext.entities import (
     JobStatus,
 )
 from studio_ext.errors import AlreadyExists, BackendUnavailable, Conflict, InvalidInput, NotFound, UnsafePath
-from studio_ext.backends.local import LocalBackend
+from tests.helpers import free_port, serve, stop, wait_until
 
 CORES = os.cpu_count() or 1
 
 
-def wait_for(what: str, check: Callable[[], object], timeout: float = 60, poll: float = 0.1) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def wait_final(ws: Workspace, name: str, timeout: float = 90) -> object:
-    return wait_for(f"job {name} to end", lambda: (j := ws.jobs.get(name)).status.is_terminal and j, timeout)
+    return wait_until(lambda: (j := ws.jobs.get(name)).status.is_terminal and j, timeout=timeout,
+                      what=f"job {name} to end")
 
 
 def wait_all_final(ws: Workspace, names: list[str], timeout: float = 240) -> list[object]:
     """Wait for many jobs, reading one job a poll (the jobs, not the watching, get the CPU)."""
-    deadline = time.monotonic() + timeout
-    done = []
-    for name in names:
-        while not (job := ws.jobs.get(name)).status.is_terminal:
-            assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for job {name} to end"
-            time.sleep(0.3)
-        done.append(job)
-    return done
+    until = time.monotonic() + timeout
+    return [wait_until(lambda name=name: (j := ws.jobs.get(name)).status.is_terminal and j, interval=0.3,
+                       timeout=max(until - time.monotonic(), 0), what=f"job {name} to end") for name in names]
 
 
 def submit(ws: Workspace, code_dir: Path, cmd: str, compute: str) -> str:
     return ws.jobs.create_or_update(command(code=str(code_dir), command=cmd, compute=compute)).name
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -189,8 +170,9 @@ def test_cluster_scales_with_jobs_queues_the_rest_and_releases_idle_nodes(
 
     gate = tmp_path / "gate"  # the jobs run until the test opens the gate, however slowly nodes start
     jobs = [submit(workspace, scripts, f"python gate.py {gate}", "cpu-cluster") for _ in range(3)]
-    busy = wait_for("two busy nodes and one queued job", lambda: (
-        c := workspace.compute.get("cpu-cluster")).busy_nodes == 2 and len(c.queued_jobs) == 1 and c, 180)
+    busy = wait_until(lambda: (
+        c := workspace.compute.get("cpu-cluster")).busy_nodes == 2 and len(c.queued_jobs) == 1 and c, timeout=180,
+        what="two busy nodes and one queued job")
     assert busy.current_nodes == 2 and len(busy.running_jobs) == 2 and busy.queued_jobs == [jobs[2]]
     assert str(workspace.jobs.get(jobs[2]).status) == "Queued"
     assert {n.busy for n in workspace.compute.list_nodes("cpu-cluster")} == {True}
@@ -201,7 +183,8 @@ def test_cluster_scales_with_jobs_queues_the_rest_and_releases_idle_nodes(
         assert "gate open" in workspace.jobs.get_logs(job.name)
         assert job.compute == "cpu-cluster"
     assert done[2].start_time >= min(done[0].end_time, done[1].end_time)  # it waited for a free node
-    wait_for("idle nodes to be released", lambda: workspace.compute.get("cpu-cluster").current_nodes == 0, 60)
+    wait_until(lambda: workspace.compute.get("cpu-cluster").current_nodes == 0, timeout=60,
+               what="idle nodes to be released")
 
     # a second process (another kernel, the CLI) sees the same cluster
     seen = subprocess.run([sys.executable, "-c", (
@@ -226,7 +209,7 @@ def test_stop_start_restart_update_and_delete(module_workspace: Workspace, scrip
     assert wait_final(workspace, waiting).status == JobStatus.COMPLETED
 
     long_job = submit(workspace, scripts, "python sleep.py 60", "life")
-    wait_for("the long job to run", lambda: str(workspace.jobs.get(long_job).status) == "Running")
+    wait_until(lambda: str(workspace.jobs.get(long_job).status) == "Running", timeout=60, what="the long job to run")
     for action in (workspace.compute.begin_stop, workspace.compute.begin_restart):
         with pytest.raises(Conflict, match=f"The compute 'life' runs jobs: {long_job}. Wait for them"):
             action("life")
@@ -247,7 +230,7 @@ def test_stop_start_restart_update_and_delete(module_workspace: Workspace, scrip
     assert grown.current_nodes == 2 and grown.max_nodes == 2
 
     blocked = submit(workspace, scripts, "python sleep.py 60", "life")
-    wait_for("a running job", lambda: str(workspace.jobs.get(blocked).status) == "Running")
+    wait_until(lambda: str(workspace.jobs.get(blocked).status) == "Running", timeout=60, what="a running job")
     assert workspace.compute.begin_delete("life", force=True).result(120) is True
     ended = workspace.jobs.get(blocked)
     assert ended.status == JobStatus.CANCELED
@@ -290,28 +273,30 @@ def test_cancel_and_a_node_killed_mid_job_on_a_cluster(module_workspace: Workspa
     first_pid = tmp_path / "first"
     running = submit(workspace, scripts, f"python sleep.py 60 {first_pid}", "fragile")
     queued = submit(workspace, scripts, f"python sleep.py 0 {tmp_path / 'never'}", "fragile")
-    wait_for("the first job's process", first_pid.exists)
+    wait_until(first_pid.exists, timeout=60, what="the first job's process")
     assert workspace.jobs.begin_cancel(queued).result(60).status == JobStatus.CANCELED
     assert workspace.jobs.begin_cancel(running).result(60).status == JobStatus.CANCELED
-    wait_for("the canceled process to end", lambda: not psutil.pid_exists(int(first_pid.read_text())), 30)
+    wait_until(lambda: not psutil.pid_exists(int(first_pid.read_text())), timeout=30, what="the canceled process to end")
     time.sleep(1)
     assert not (tmp_path / "never").exists()
-    wait_for("the node to be free", lambda: workspace.compute.get("fragile").busy_nodes == 0, 30)
+    wait_until(lambda: workspace.compute.get("fragile").busy_nodes == 0, timeout=30, what="the node to be free")
 
     # kill -9 of the node: the job fails with the reason, the cluster replaces the node
     pidfile = tmp_path / "pid"
     name = submit(workspace, scripts, f"python sleep.py 60 {pidfile}", "fragile")
-    wait_for("the job's process", pidfile.exists)
-    node = wait_for("the busy node", lambda: [n for n in workspace.compute.list_nodes("fragile") if n.busy and n.pid])[0]
+    wait_until(pidfile.exists, timeout=60, what="the job's process")
+    node = wait_until(lambda: [n for n in workspace.compute.list_nodes("fragile") if n.busy and n.pid], timeout=60,
+                      what="the busy node")[0]
     assert node.job_name == name
     os.kill(node.pid, signal.SIGKILL)
     failed = wait_final(workspace, name)
     assert failed.status == JobStatus.FAILED
     assert f"The node {node.address} running the job on 'fragile' died mid-job" in failed.error
     script_pid = int(pidfile.read_text())
-    wait_for("the orphaned script to be ended", lambda: not psutil.pid_exists(script_pid), 30)
-    replaced = wait_for("a replacement node", lambda: [
-        n for n in workspace.compute.list_nodes("fragile") if n.pid and n.pid != node.pid], 60)
+    wait_until(lambda: not psutil.pid_exists(script_pid), timeout=30, what="the orphaned script to be ended")
+    replaced = wait_until(lambda: [
+        n for n in workspace.compute.list_nodes("fragile") if n.pid and n.pid != node.pid], timeout=60,
+        what="a replacement node")
     assert len(replaced) == 1
     again = submit(workspace, scripts, "python sleep.py 0.1", "fragile")
     assert wait_final(workspace, again).status == JobStatus.COMPLETED
@@ -331,15 +316,16 @@ def test_the_next_job_waits_on_a_busy_node_and_outlives_its_death_and_a_forced_s
     pidfile = tmp_path / "pid"
     first = submit(workspace, scripts, f"python sleep.py 60 {pidfile}", "relay")
     second = submit(workspace, scripts, "python sleep.py 0.1", "relay")
-    wait_for("the first job's process", pidfile.exists)
+    wait_until(pidfile.exists, timeout=60, what="the first job's process")
     with Client(relay.scheduler_address, timeout=30, set_as_default=False) as client:
         # the next job already waits on the busy node (to start the moment the first ends), shown as Queued
-        wait_for("the next job on the node", lambda: job_key(second) in [
-            k for keys in client.processing().values() for k in keys], 60)
+        wait_until(lambda: job_key(second) in [
+            k for keys in client.processing().values() for k in keys], timeout=60, what="the next job on the node")
     assert str(workspace.jobs.get(second).status) == "Queued"
     cluster = workspace.compute.get("relay")
     assert (cluster.busy_nodes, cluster.queued_jobs) == (1, [second])
-    node = wait_for("the busy node", lambda: [n for n in workspace.compute.list_nodes("relay") if n.busy and n.pid])[0]
+    node = wait_until(lambda: [n for n in workspace.compute.list_nodes("relay") if n.busy and n.pid], timeout=60,
+                      what="the busy node")[0]
     assert node.job_name == first
 
     # kill -9 of that node: the running job fails with the reason; the waiting one runs on the replacement
@@ -354,10 +340,10 @@ def test_the_next_job_waits_on_a_busy_node_and_outlives_its_death_and_a_forced_s
     pidfile.unlink()
     running = submit(workspace, scripts, f"python sleep.py 60 {pidfile}", "relay")
     behind = submit(workspace, scripts, "python sleep.py 0.1", "relay")
-    wait_for("the running job's process", pidfile.exists)
+    wait_until(pidfile.exists, timeout=60, what="the running job's process")
     with Client(workspace.compute.get("relay").scheduler_address, timeout=30, set_as_default=False) as client:
-        wait_for("the next job on the node", lambda: job_key(behind) in [
-            k for keys in client.processing().values() for k in keys], 60)
+        wait_until(lambda: job_key(behind) in [
+            k for keys in client.processing().values() for k in keys], timeout=60, what="the next job on the node")
     workspace.compute.begin_stop("relay", force=True).result(120)
     assert wait_final(workspace, running).status == JobStatus.CANCELED
     time.sleep(1)
@@ -376,7 +362,7 @@ def test_a_supervisor_restart_adopts_running_jobs_and_brings_the_cluster_back(
         AmlCompute(name="sturdy", min_instances=1, max_instances=1)).result(120)
     running = submit(workspace, scripts, "python sleep.py 4", "sturdy")
     queued = submit(workspace, scripts, "python sleep.py 0.1", "sturdy")
-    wait_for("a running job", lambda: str(workspace.jobs.get(running).status) == "Running")
+    wait_until(lambda: str(workspace.jobs.get(running).status) == "Running", timeout=60, what="a running job")
     os.kill(LocalBackend.of(workspace).store.get_setting("supervisor")["pid"], signal.SIGKILL)
     workspace.compute.get("sturdy")  # any read brings a supervisor back
     assert wait_final(workspace, running).status == JobStatus.COMPLETED
@@ -396,14 +382,14 @@ def test_compute_instance_limits_jobs_and_shuts_down_when_idle(module_workspace:
     assert (instance.state, instance.current_nodes, instance.max_nodes) == (ComputeState.RUNNING, 1, 1)
     first = submit(workspace, scripts, "python sleep.py 1.5", "my-ci")
     second = submit(workspace, scripts, "python sleep.py 0.1", "my-ci")
-    wait_for("the first job to run", lambda: str(workspace.jobs.get(first).status) == "Running")
+    wait_until(lambda: str(workspace.jobs.get(first).status) == "Running", timeout=60, what="the first job to run")
     assert workspace.compute.get("my-ci").queued_jobs == [second]
     with pytest.raises(Conflict, match="runs jobs"):
         workspace.compute.begin_stop("my-ci")
     assert wait_final(workspace, first).status == JobStatus.COMPLETED
     assert wait_final(workspace, second).status == JobStatus.COMPLETED
-    idle = wait_for("the idle shutdown", lambda: (c := workspace.compute.get("my-ci")).state == ComputeState.STOPPED
-                    and c, 30)
+    idle = wait_until(lambda: (c := workspace.compute.get("my-ci")).state == ComputeState.STOPPED
+                    and c, timeout=30, what="the idle shutdown")
     assert idle.last_operation == "Stopped after 0.05 min without jobs (idle shutdown)."
     workspace.compute.begin_create_or_update(ComputeInstance(name="my-ci", max_concurrent_jobs=1)).result(60)
     assert workspace.compute.get("my-ci").state == ComputeState.STOPPED  # an update keeps it stopped
@@ -417,22 +403,15 @@ def test_compute_instance_limits_jobs_and_shuts_down_when_idle(module_workspace:
 def dask_scheduler() -> Iterator[tuple[str, subprocess.Popen, subprocess.Popen]]:
     """A real `dask scheduler` and two one-thread `dask worker`s on 127.0.0.1 (the last test using it kills it)."""
     bindir = Path(sys.executable).parent
-    address = f"tcp://127.0.0.1:{free_port()}"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    scheduler = subprocess.Popen([bindir / "dask", "scheduler", "--host", "127.0.0.1", "--port",
-                                  address.rsplit(":", 1)[1], "--no-dashboard"], **quiet)
-    workers = subprocess.Popen([bindir / "dask", "worker", address, "--nthreads", "1", "--nworkers", "2",
-                                "--no-dashboard"], **quiet)
-    try:
-        yield address, scheduler, workers
-    finally:
-        for proc in (workers, scheduler):
-            proc.terminate()
-        for proc in (workers, scheduler):
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with serve(lambda port: [str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                             "--no-dashboard"], name="dask scheduler") as scheduler:
+        address = f"tcp://127.0.0.1:{scheduler.port}"
+        workers = subprocess.Popen([bindir / "dask", "worker", address, "--nthreads", "1", "--nworkers", "2",
+                                    "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            yield address, scheduler.process, workers
+        finally:
+            stop(workers)
 
 
 @pytest.mark.slow
@@ -451,7 +430,7 @@ def test_cancel_reaches_a_job_through_dask_alone(scripts: Path, tmp_path: Path, 
               "exit_file": str(job_dir / "exit.json"), "log_file": str(job_dir / "logs" / "log.txt")}
     with Client(address, timeout=30, set_as_default=False) as client:
         future = client.submit(compute_node.run_on_dask_worker, launch, pure=False)
-        wait_for("the job to start", (job_dir / compute_node.NODE_FILE).exists, 60)
+        wait_until((job_dir / compute_node.NODE_FILE).exists, timeout=60, what="the job to start")
         asked = time.monotonic()
         client.run(compute_node.cancel_on_worker, "remote-job")
         outcome = future.result(timeout=30)
@@ -469,19 +448,20 @@ def test_attached_scheduler_runs_and_cancels_jobs_and_reports_when_it_goes(
     attached = workspace.compute.begin_create_or_update(
         AttachedCompute(name="remote", address=address.removeprefix("tcp://"), connect_timeout=30)).result(120)
     assert attached.type == ComputeType.ATTACHED and attached.scheduler_address == address
-    wait_for("both workers", lambda: workspace.compute.get("remote").current_nodes == 2, 60)
+    wait_until(lambda: workspace.compute.get("remote").current_nodes == 2, timeout=60, what="both workers")
     pidfile = tmp_path / "pid"
     long_job = submit(workspace, scripts, f"python sleep.py 60 {pidfile}", "remote")
     short = [submit(workspace, scripts, "python sleep.py 0.2", "remote") for _ in range(3)]
     for name in short:
         assert wait_final(workspace, name).status == JobStatus.COMPLETED
-    wait_for("the long job's process", pidfile.exists)
+    wait_until(pidfile.exists, timeout=60, what="the long job's process")
     assert workspace.jobs.begin_cancel(long_job).result(60).status == JobStatus.CANCELED
-    wait_for("the canceled process to end", lambda: not psutil.pid_exists(int(pidfile.read_text())), 30)
+    wait_until(lambda: not psutil.pid_exists(int(pidfile.read_text())), timeout=30, what="the canceled process to end")
 
     scheduler.kill()
-    failed = wait_for("the lost scheduler to show", lambda: (
-        c := workspace.compute.get("remote")).state == ComputeState.FAILED and c, 60)
+    failed = wait_until(lambda: (
+        c := workspace.compute.get("remote")).state == ComputeState.FAILED and c, timeout=60,
+        what="the lost scheduler to show")
     assert f"Lost the connection to the Dask scheduler at {address}" in failed.error
     stranded = submit(workspace, scripts, "python sleep.py 0", "remote")
     assert "failed: Lost the connection" in wait_final(workspace, stranded).error

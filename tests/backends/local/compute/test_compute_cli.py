@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
 import pytest
 
 from studio_ext import Workspace
