@@ -18,11 +18,13 @@ MLflow keeps absolute ``file://`` locations in its database (experiments'
 artifact locations, runs' artifact URIs, model versions' sources, logged models'
 locations), and the metadata store keeps absolute paths in JSON (a model's files,
 a job's code and inputs). :func:`relocate` rewrites the ones under the folder
-the stores were last opened in (recorded in the metadata store's settings as
-``workspace_root``) to the folder they are in now: a moved workspace reads its
-own artifacts, and a copy stops reading and writing the original's. Only stores
-that travel with the folder (SQLite files inside it) are rewritten: a database
-on a server may be shared, and says nothing about which folder is "the" one.
+the stores were made or last opened in (MLflow's Default experiment lives in
+``<folder>/artifacts/0``; the metadata store records ``workspace_root`` in its
+settings) to the folder they are in now: a moved workspace reads its own
+artifacts, and a copy stops reading and writing the original's. Only stores that
+travel with the folder (SQLite files inside it, artifacts in its ``artifacts/``)
+are rewritten: a database on a server may be shared, and says nothing about
+which folder is "the" one.
 """
 
 from __future__ import annotations
@@ -194,37 +196,52 @@ def relocate(path: Path, engine: sa.Engine, storage: Storage) -> Path | None:
     """Point the stores' absolute locations under their previous folder at ``path``.
 
     Returns the previous folder when something was rewritten. Cheap when nothing
-    moved (one read). Safe when several processes open a moved workspace at once.
+    moved (one read in each store). Safe when several processes open a moved
+    workspace at once: one rewrites, under a lock, and the others find it done.
+
+    MLflow's store says where it was made (its Default experiment lives in
+    ``<folder>/artifacts/0``) and is rewritten when that is not here, if it and the
+    artifacts are the folder's own; the metadata store records the folder it was
+    last opened in (``workspace_root``).
     """
-    metadata_db = sqlite_file(storage.metadata_uri)
-    if metadata_db is None or not _inside(metadata_db, path):
-        return None  # a shared database: see the module docstring
+    tracking_db = _own_sqlite(storage.tracking_uri, path)
+    if storage.artifacts_uri != (path / DEFAULT_FOLDERS["artifacts_uri"]).as_uri():
+        tracking_db = None  # artifacts elsewhere did not move with the folder
+    metadata_db = _own_sqlite(storage.metadata_uri, path)
     here = str(path)
-    if _recorded_root(engine) == here:
+    mlflow_root = _root_from_mlflow(tracking_db)
+    if (mlflow_root is None or mlflow_root == path) and (metadata_db is None or _recorded_root(engine) == here):
         return None
     from studio_ext.backends.local.core.bootstrap import workspace_lock
 
     with workspace_lock(path, ".relocate.lock"):
-        recorded = _recorded_root(engine)
-        if recorded == here:
-            return None
-        tracking_db = sqlite_file(storage.tracking_uri)
-        if tracking_db is not None and not _inside(tracking_db, path):
-            tracking_db = None
-        previous = Path(recorded) if recorded else storage.previous_root or _root_from_mlflow(tracking_db)
-        moved = previous is not None and previous != path
-        if moved and tracking_db is not None:
-            _rebase_mlflow(tracking_db, previous, path)
+        previous: Path | None = None
+        mlflow_root = _root_from_mlflow(tracking_db)  # again: another process may have done it
+        if mlflow_root is not None and mlflow_root != path and tracking_db is not None:
+            _rebase_mlflow(tracking_db, mlflow_root, path)
             from studio_ext.backends.local.core.tracking import forget_artifact_locations
 
             forget_artifact_locations()
-        with engine.begin() as conn:
-            if moved:
-                _rebase_metadata(conn, previous, path)
-            value = json.dumps(here)
-            if not conn.execute(settings.update().where(settings.c.key == ROOT_SETTING).values(value=value)).rowcount:
-                conn.execute(settings.insert().values(key=ROOT_SETTING, value=value))
-        return previous if moved else None
+            previous = mlflow_root
+        if metadata_db is not None:
+            recorded = _recorded_root(engine)
+            if recorded != here:
+                old = Path(recorded) if recorded else storage.previous_root or previous
+                with engine.begin() as conn:
+                    if old is not None and old != path:
+                        _rebase_metadata(conn, old, path)
+                        previous = previous or old
+                    value = json.dumps(here)
+                    updated = conn.execute(settings.update().where(settings.c.key == ROOT_SETTING).values(value=value))
+                    if not updated.rowcount:
+                        conn.execute(settings.insert().values(key=ROOT_SETTING, value=value))
+        return previous
+
+
+def _own_sqlite(uri: str, path: Path) -> Path | None:
+    """The SQLite file of ``uri`` if it is inside the workspace folder (it moves with it)."""
+    db = sqlite_file(uri)
+    return db if db is not None and _inside(db, path) else None
 
 
 def _recorded_root(engine: sa.Engine) -> str | None:
@@ -234,10 +251,10 @@ def _recorded_root(engine: sa.Engine) -> str | None:
 
 
 def _root_from_mlflow(tracking_db: Path | None) -> Path | None:
-    """The folder of a workspace made before ``workspace_root`` was recorded.
+    """The folder a workspace's MLflow store was made in (or last rewritten for).
 
-    Its MLflow store was made with the workspace's ``artifacts/`` as default artifact
-    root, so the Default experiment's location is ``file://<folder>/artifacts/0``.
+    It was made with the workspace's ``artifacts/`` as default artifact root, so the
+    Default experiment's location is ``file://<folder>/artifacts/0``.
     """
     if tracking_db is None or not tracking_db.is_file():
         return None

@@ -203,3 +203,23 @@ def test_create_with_a_plain_postgresql_url(new_pg_database: Callable[[], str], 
         assert (ws.path / "workspace.toml").stat().st_mode & 0o077 == 0
     finally:
         ws.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_moved_workspace_with_metadata_on_a_server_still_reads_its_own_artifacts(
+        new_pg_database: Callable[[], str], tmp_path: Path) -> None:
+    """MLflow's file moves with the folder even when the metadata store stays on its server."""
+    ws = Workspace.create(tmp_path / "before", metadata_uri=new_pg_database())
+    run_id = log_note(ws, "kept")
+    ws.close()
+    tracking.forget_clients()
+    shutil.move(ws.path, tmp_path / "after")
+    moved = Workspace(tmp_path / "after")
+    try:
+        assert read_note(moved, run_id, tmp_path / "read") == "kept"
+        run = tracking.client(LocalBackend.of(moved).tracking_uri).get_run(run_id)
+        assert run.info.artifact_uri.startswith(moved.path.as_uri() + "/")
+    finally:
+        moved.close()
+        tracking.forget_clients()
