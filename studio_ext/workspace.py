@@ -93,7 +93,7 @@ class Workspace:
         metadata_uri: str | None = None,
         tracking_uri: str | None = None,
         exist_ok: bool = True,
-    ) -> "Workspace":
+    ) -> Workspace:
         """Create a local workspace folder (safe when several processes race), then open it."""
         from studio_ext.backends.local.core.bootstrap import create_workspace
 
@@ -107,7 +107,7 @@ class Workspace:
         return cls(path)
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike[str] | None = None) -> "Workspace":
+    def from_config(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
         """Find a workspace the way ``MLClient.from_config`` finds its config.
 
         ``path`` may be a workspace folder, a ``workspace.toml`` or a ``config.json``.
@@ -142,7 +142,7 @@ class Workspace:
         )
 
     @classmethod
-    def _from_azure_config(cls, config_path: Path) -> "Workspace":
+    def _from_azure_config(cls, config_path: Path) -> Workspace:
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -160,7 +160,7 @@ class Workspace:
                            backend=factory(config_path.parent, config))
 
     @classmethod
-    def _opened(cls, *, path: Path, name: str, config: Mapping[str, Any], backend: Backend) -> "Workspace":
+    def _opened(cls, *, path: Path, name: str, config: Mapping[str, Any], backend: Backend) -> Workspace:
         """A Workspace around a backend built from a config other than workspace.toml."""
         ws = cls.__new__(cls)
         ws.path, ws.name, ws.config = path, name, dict(config)

@@ -145,4 +145,4 @@ class RunView:
     columns: list[str] = field(default_factory=list)
     order_by: list[str] = field(default_factory=list)
     page_size: int | None = None
-    filter: str | None = None  # noqa: A003 - named as search()'s argument
+    filter: str | None = None  # named as search()'s argument

@@ -61,7 +61,7 @@ class DataOperations(Protocol):
         self,
         *,
         path: str | None = None,
-        type: DataType | str = DataType.TABULAR,
+        type: DataType | str = DataType.TABULAR,  # noqa: A002 - named as Data(type=...)
         read_options: DelimitedReadOptions | dict | None = None,
         datastore: str | None = None,
         query: str | None = None,

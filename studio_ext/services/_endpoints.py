@@ -5,7 +5,13 @@ import os
 from typing import Any, Protocol, runtime_checkable
 
 from studio_ext._poller import Poller
-from studio_ext.entities import EndpointAuthKeys, EndpointMetrics, KeyType, ManagedOnlineDeployment, ManagedOnlineEndpoint
+from studio_ext.entities import (
+    EndpointAuthKeys,
+    EndpointMetrics,
+    KeyType,
+    ManagedOnlineDeployment,
+    ManagedOnlineEndpoint,
+)
 
 
 @runtime_checkable

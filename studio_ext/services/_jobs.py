@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol, TextIO, runtime_checkable
+from typing import Any, Protocol, TextIO, runtime_checkable
 
 from studio_ext._poller import Poller
 from studio_ext.entities import CommandJob, Environment, Job, JobStatus

@@ -20,16 +20,15 @@ from studio_ext.backends import (
     Backend,
     Runtime,
     RuntimeStatus,
+    _registry,
     backend_kinds,
     get_backend_factory,
     register_backend,
     unregister_backend,
 )
-from studio_ext.backends import _registry
 from studio_ext.backends.local import LocalBackend
 from studio_ext.entities import Model
 from studio_ext.errors import WorkspaceError
-from studio_ext.services import ModelOperations
 
 # A whole backend of another kind: models kept in memory, a runtime that is always up.
 MEMORY_BACKEND = '''
@@ -148,7 +147,7 @@ def test_a_third_backend_plugs_in_by_entry_point_with_no_edit_to_studio_ext(
 def test_a_service_that_breaks_its_protocol_is_refused_by_name(memory_package: Path, tmp_path: Path) -> None:
     ws = Workspace(_workspace_folder(tmp_path / "mem-ws", "memory"))
     with pytest.raises(WorkspaceError, match="memory backend's 'jobs' service .* does not implement JobOperations"):
-        ws.jobs
+        _ = ws.jobs
 
 
 def test_a_backend_registered_in_process_wins_and_can_be_removed(tmp_path: Path) -> None:

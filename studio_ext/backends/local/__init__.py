@@ -20,7 +20,6 @@ from studio_ext.backends.local.core.bootstrap import open_stores
 from studio_ext.errors import WorkspaceError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from studio_ext.workspace import Workspace
     from studio_ext.services import (
         AutoMLOperations,
         ComputeOperations,
@@ -34,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
         OnlineDeploymentOperations,
         OnlineEndpointOperations,
     )
+    from studio_ext.workspace import Workspace
 
 
 # One builder per service, each typed with the Protocol it must return: the type checker
