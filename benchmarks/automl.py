@@ -168,7 +168,7 @@ def ours(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, budget
                     primary_metric="AUC_weighted" if task == "classification" else "r2_score",
                     experiment_name="benchmark")
         job.set_limits(timeout_minutes=budget / 60)
-        ws._backend.ensure_supervisor()  # a workspace in use has its supervisor running already
+        ws.runtime.start()  # a workspace in use has its supervisor running already
         warm = False if cold else ws.automl.warm_up(wait=180)  # ... and its AutoML process ready
         started = time.time()
         submitted = ws.jobs.create_or_update(job)
@@ -191,7 +191,7 @@ def ours(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, budget
         return {"score": held_out, "wall": wall, "overhead": wall - in_trials, "trials": len(run.trials),
                 "best": f"{run.best_algorithm}", "submit": submit, "start": process_start, "warm": warm}
     finally:
-        ws._backend.stop_supervisor()
+        ws.runtime.stop()
         ws.close()
 
 

@@ -30,6 +30,7 @@ import tomli_w
 from tqdm import tqdm
 
 from studio_ext import Workspace, command
+from studio_ext.backends.local import LocalBackend
 from studio_ext.entities import AmlCompute
 
 BURN = """import sys, time
@@ -76,7 +77,7 @@ class Breakdown:
 
     def __init__(self, ws: Workspace, compute: str) -> None:
         self.ws, self.compute = ws, compute
-        self.supervisor = psutil.Process(ws._backend.store.get_setting("supervisor")["pid"])
+        self.supervisor = psutil.Process(ws.runtime.status().pid)
         self.starters = job_processes(self.supervisor, compute)
         self.before = self._read()
 
@@ -89,7 +90,7 @@ class Breakdown:
         after = self._read()
         per_job = {k: (after[k] - self.before[k]) / len(names) for k in after}
         per_job["jobs"] -= seconds  # what each script burned on purpose
-        jobs_dir = self.ws._backend.jobs_dir
+        jobs_dir = LocalBackend.of(self.ws).jobs_dir
         ends = {n: json.loads((jobs_dir / n / "exit.json").read_text()) for n in names}
         node_of = {n: json.loads(p.read_text())["worker"] if (p := jobs_dir / n / "node.json").exists() else "local"
                    for n in names}
@@ -135,7 +136,7 @@ def main() -> None:
         cluster_breakdown = measured.report(names, args.seconds)
         nodes = ws.compute.get("bench-cluster").current_nodes
     finally:
-        ws._backend.stop_supervisor()
+        ws.runtime.stop()
     speedup = local / cluster
     print(f"\n{args.jobs} CPU-bound jobs of {args.seconds:g} s each")
     print(f"local, one after another:   {local:7.1f} s")

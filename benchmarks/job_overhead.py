@@ -31,7 +31,7 @@ def main() -> None:
     src.mkdir()
     (src / "empty.py").write_text(SCRIPT)
     ws = Workspace.create(root / "ws")
-    ws._backend.ensure_supervisor()  # a running workspace, as after the first job
+    ws.runtime.start()  # a running workspace, as after the first job
     bare_first, bare_done, job_first, job_done = [], [], [], []
     try:
         for i in range(args.repeats):
@@ -51,7 +51,7 @@ def main() -> None:
             job_first.append(float(mark.read_text()) - t0)
             assert str(job.status) == "Completed", job.error
     finally:
-        ws._backend.stop_supervisor()
+        ws.runtime.stop()
     med = statistics.median
     print(f"runs: {args.repeats} (median)")
     print(f"bare python   first line {med(bare_first):.3f} s   done {med(bare_done):.3f} s")

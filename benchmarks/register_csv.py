@@ -76,9 +76,11 @@ def task_pandas_register(csv: Path, work: Path) -> dict:
 
 def task_ours_profile(csv: Path, work: Path) -> dict:
     from studio_ext import Workspace
+    from studio_ext.backends.local import LocalBackend
 
     ws = Workspace(work / "ws")
-    (ws.data.local_path("bench") / "profile.json").unlink(missing_ok=True)
+    # the cached profile sits beside the version's files (a local backend's own detail)
+    (LocalBackend.of(ws).service("data").local_path("bench") / "profile.json").unlink(missing_ok=True)
     started = time.perf_counter()
     profile = ws.data.profile("bench")
     return {"seconds": time.perf_counter() - started, "columns": len(profile.columns)}

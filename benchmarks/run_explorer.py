@@ -68,8 +68,8 @@ def build_store(path: Path, n_runs: int, n_steps: int, batch: int = 10_000) -> t
     from studio_ext import Workspace
     from studio_ext.backends.local.core import tracking
     ws = Workspace.create(path)
-    uri = ws._backend.tracking_uri
-    exp_id = tracking.ensure_experiment(uri, ws._backend.artifacts_uri, "bench")
+    uri = ws.backend.tracking_uri
+    exp_id = tracking.ensure_experiment(uri, ws.backend.artifacts_uri, "bench")
     engine = sa.create_engine(uri)
     meta = sa.MetaData()
     meta.reflect(engine, only=["runs", "params", "tags", "latest_metrics", "metrics"])
@@ -77,7 +77,7 @@ def build_store(path: Path, n_runs: int, n_steps: int, batch: int = 10_000) -> t
                                            ("runs", "params", "tags", "latest_metrics", "metrics"))
     rng = random.Random(0)
     t0 = 1_700_000_000_000
-    artifacts = ws._backend.artifacts_uri
+    artifacts = ws.backend.artifacts_uri
 
     def run_row(rid: str, i: int, start: int, end: int | None, status: str) -> dict[str, Any]:
         return dict(run_uuid=rid, name=f"run-{i}", source_type="LOCAL", source_name="train.py",
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     ws, exp_id, long_id = build_store(root / "ws", args.runs, args.steps)
     print(f"store: {args.runs:,} runs x (5 params, 5 metrics, 3 tags) + one {args.steps:,}-step metric, "
           f"built in {time.perf_counter() - started:.1f} s at {root / 'ws'}")
-    uri = ws._backend.tracking_uri
+    uri = ws.backend.tracking_uri
     cap = args.mlflow_timeout
 
     # -- the studio: service layer ---------------------------------------------------------------

@@ -186,7 +186,7 @@ def main() -> int:
             for name in ("bench", "bench-sk"):
                 ws.online_endpoints.begin_delete(name).result(timeout=60)
         finally:
-            ws._backend.stop_supervisor()
+            ws.runtime.stop()
             shutil.rmtree(folder, ignore_errors=True)
     return 0
 
