@@ -86,6 +86,10 @@ class HttpError(Exception):
 class HttpProtocol(asyncio.Protocol, metaclass=abc.ABCMeta):
     """One client connection: requests are answered in order, one at a time.
 
+    Pipelined requests (several written before the first answer) queue up and are
+    all answered, also when the client half-closes its side after writing them
+    (``nc``, many load tools): the connection closes once the last is answered.
+
     Subclasses give ``handle`` (the answer's bytes), ``max_body`` and the answers
     for a body over the limit and for a bug of ours. A body over the limit gets 413
     as soon as its size is known, before it is read whole; the connection then closes.
@@ -99,6 +103,7 @@ class HttpProtocol(asyncio.Protocol, metaclass=abc.ABCMeta):
         self.loop = asyncio.get_event_loop()
         self.busy = False
         self.closing = False  # close once the current answer is out
+        self.client_done = False  # the client half-closed: close once every request it sent is answered
         self._pending: collections.deque[Request] = collections.deque()
         self._wakeup: asyncio.Future | None = None
         self._task: asyncio.Task | None = None
@@ -136,7 +141,7 @@ class HttpProtocol(asyncio.Protocol, metaclass=abc.ABCMeta):
         if transport is None or transport.is_closing():
             return
         transport.write(answer)
-        if not request.keep_alive or self.closing:
+        if not request.keep_alive or self.closing or (self.client_done and not self._pending):
             transport.close()
             return
         self._arm_timer()
@@ -220,6 +225,13 @@ class HttpProtocol(asyncio.Protocol, metaclass=abc.ABCMeta):
             self._bad_request("Upgrades are not supported.")
         except httptools.HttpParserError as exc:
             self._bad_request(f"Malformed HTTP request: {exc}")
+
+    def eof_received(self) -> bool:
+        """The client finished sending: answer what it sent, then close (keep the transport open)."""
+        self.client_done = True
+        if not self.busy and not self._pending and self.transport is not None:
+            self.transport.close()
+        return True
 
     def _bad_request(self, message: str) -> None:
         self._rejecting = True

@@ -7,6 +7,13 @@ copies a share of requests to mirrored deployments (their answers are dropped).
 It speaks HTTP/1.1 itself over asyncio (httptools + uvloop) with keep-alive
 connections to the deployments, so the extra hop costs little. Its routing table
 is ``router.json``, written by the supervisor and re-read when it changes.
+
+A request is never sent on to an instance that is not ready: while every instance
+of the chosen deployment is down, restarting or still initializing (its 503 carries
+``x-ms-instance-state: initializing``), the router holds the request and tries
+again every 50 ms, for as long as it would wait for an answer (the request timeout
+plus 5 s, less 1 s to score); only then does the client get 503. So a restarted
+deployment server costs its clients time, not errors.
 """
 
 from __future__ import annotations
@@ -41,6 +48,16 @@ ORPHAN_EXIT_SECONDS = float(os.environ.get("STUDIO_EXT_SERVER_ORPHAN_EXIT", "600
 _HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"transfer-encoding", b"content-length",
         b"host", b"upgrade", b"x-ms-request-id"}
 _HEALTH = {b"/", b"/health", b"/health/live", b"/health/ready"}
+HOLD_RETRY_SECONDS = 0.05  # while no instance can take a request, try again this often
+_NOT_READY = b"\r\nx-ms-instance-state: initializing\r\n"  # see scoring_app.NOT_READY_HEADER
+
+
+def not_ready(answer: bytes) -> bool:
+    """True for an instance's 503 while it starts: the request was not scored and may go again."""
+    if answer[9:12] != b"503":
+        return False
+    end = answer.find(b"\r\n\r\n")
+    return answer.find(_NOT_READY, 0, end + 2) >= 0
 
 
 class Routes:
@@ -213,20 +230,35 @@ class Router:
             conn.transport.close()  # type: ignore[union-attr]
         return answer
 
-    async def forward_any(self, ports: list[int], request: bytes) -> bytes:
-        """Forward to the first instance that answers; the next if one is down, starting or draining.
+    async def forward_any(self, name: str, request: bytes, hold_until: float) -> bytes | None:
+        """The answer of the first instance of ``name`` that takes the request, trying the next if one
+        is down, starting or draining; None if none took it by ``hold_until`` (loop time).
 
         An instance answers 503 only while it initializes or shuts down, so another
-        instance of the same deployment can take the request instead.
+        instance of the same deployment can take the request instead. While every
+        instance is down or initializing (a restart), the request waits for one to be
+        ready; a draining instance's 503 is the answer if no other instance takes it.
         """
-        for port in ports[:-1]:
-            try:
-                answer = await self.forward(port, request)
-            except (OSError, ConnectionError):
-                continue
-            if answer[9:12] != b"503":
-                return answer
-        return await self.forward(ports[-1], request)
+        loop = asyncio.get_running_loop()
+        while True:
+            draining = None
+            for port in self.routes.instances(name):
+                try:
+                    answer = await self.forward(port, request)
+                except (OSError, ConnectionError):
+                    continue  # down, or restarting
+                if answer[9:12] != b"503":
+                    return answer
+                if not not_ready(answer):
+                    draining = answer
+            if draining is not None:
+                return draining
+            if loop.time() + HOLD_RETRY_SECONDS >= hold_until:
+                return None
+            await asyncio.sleep(HOLD_RETRY_SECONDS)
+            self.routes.refresh()  # a restarted instance may have a new port
+            if name not in self.routes.ports:
+                return None
 
     async def mirror(self, port: int, request: bytes) -> None:
         try:
@@ -316,6 +348,9 @@ class Client(HttpProtocol):
                 pool.append(conn)  # type: ignore[union-attr, arg-type]
             else:
                 conn.transport.close()  # type: ignore[union-attr]
+            if answer[9:12] == b"503" and not_ready(answer):  # restarted and not ready yet: the usual way holds it
+                self.loop.create_task(self._respond_later(request))
+                return
             self.respond(request, answer)
 
         def failed() -> None:  # a stale connection, or the instance went away: the usual way retries
@@ -382,18 +417,22 @@ class Client(HttpProtocol):
         for mirror_name, share in routes.mirror.items():
             if mirror_name != name and random.random() < share:
                 asyncio.get_running_loop().create_task(router.mirror(routes.instances(mirror_name)[0], forwarded))
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(routes.timeout + 5):
-                return await router.forward_any(routes.instances(name), forwarded)
+                answer = await router.forward_any(name, forwarded, hold_until=loop.time() + routes.timeout + 4)
         except TimeoutError:  # before OSError: TimeoutError is one
             router.record(start_ns, rid, 504, route, name)
             return _answer(504, {"error": f"The deployment {name!r} did not answer in time.",
                                  "request_id": rid}, ids)
         except (OSError, ConnectionError):
+            answer = None
+        if answer is None:
             router.record(start_ns, rid, 503, route, name)
             return _answer(503, {
                 "error": f"The deployment {name!r} is not answering (restarting?); retry shortly.",
                 "request_id": rid}, ids, [(b"retry-after", b"1")])
+        return answer
 
 
 async def _serve(router: Router, sock: socket.socket) -> None:

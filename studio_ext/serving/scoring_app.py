@@ -3,8 +3,7 @@
 ``python -m studio_ext.serving.scoring_app SERVER_JSON --fd N`` serves on the
 listening socket the supervisor bound for it. Routes:
 
-- ``GET /``, ``/health/live`` (liveness) and ``/health/ready`` (readiness, 503
-  until ``init()`` or the model load finished) need no key;
+- ``GET /``, ``/health/live`` (liveness) and ``/health/ready`` (readiness) need no key;
 - ``POST /score`` and ``GET /swagger.json`` need ``Authorization: Bearer KEY``.
 
 MLflow models are served with no script: concurrent requests are batched into
@@ -15,6 +14,12 @@ prints or logs during a request becomes custom dimensions of that request's
 telemetry. SIGHUP reloads the script without a restart; SIGTERM drains.
 uvicorn owns the socket, the lifespan and the graceful shutdown; requests are
 parsed and answered by :mod:`.http_protocol` (no ASGI on the request path).
+
+Ready means ready: ``/health/ready`` answers 200, and requests are scored, only
+once everything a request needs is in place (the model loaded or ``init()`` run,
+the batcher started). Until then scoring and ``/swagger.json`` get 503 with
+``Retry-After: 1`` and a ``x-ms-instance-state: initializing`` header, which tells
+the router to hold the request for another instance or for this one to be ready.
 
 The parts live beside it: :mod:`.parsers` (input formats → rows), :mod:`.scorers`
 (the MLflow model and the scoring script), :mod:`.batching` (one ``predict`` for
@@ -63,6 +68,8 @@ log = logging.getLogger("studio_ext.scoring")
 ORPHAN_EXIT_SECONDS = float(os.environ.get("STUDIO_EXT_SERVER_ORPHAN_EXIT", "600"))
 _GUID = re.compile(rb"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HEALTH = {b"/", b"/health", b"/health/live", b"/health/ready"}
+# On a 503 while the server starts: the router holds such a request instead of passing the 503 on.
+NOT_READY_HEADER = (b"x-ms-instance-state", b"initializing")
 _ROUTES = {b"/score": "/score", "/score": "/score", b"/swagger.json": "/swagger.json", "/swagger.json": "/swagger.json"}
 
 
@@ -102,7 +109,7 @@ class ScoringApp:
 
     # -- loading ------------------------------------------------------------------------------
     def load(self) -> None:
-        """Verify the model files, then load the model or run ``init()``; readiness follows."""
+        """Verify the model files, then load the model or run ``init()`` (in a thread; :meth:`become_ready` follows)."""
         from studio_ext.serving.model_files import verify_files
 
         model = self.config.get("model")
@@ -118,6 +125,12 @@ class ScoringApp:
         sample = (model or {}).get("input_example")
         self._openapi = json.dumps(scoring_openapi(title=f"{self.endpoint}/{self.name}",
                                                    signature=signature, sample=sample)).encode()
+
+    def become_ready(self) -> None:
+        """On the event loop, once :meth:`load` is done: start the batcher, then (last) say ready."""
+        if self.scorer is not None and self.batcher is None:
+            self.batcher = Batcher(self.scorer, self._predict_pool)
+            self.batcher.start()
         self.ready = True
         log.info("deployment %s ready", self.name)
 
@@ -179,8 +192,9 @@ class ScoringApp:
             if self.draining:
                 raise HttpError(503, "The deployment is shutting down; retry shortly.", [(b"retry-after", b"1")])
             if path == b"/swagger.json" and method == b"GET":
-                if self._openapi is None:
-                    raise HttpError(503, "The deployment is still initializing.", [(b"retry-after", b"1")])
+                if not self.ready or self._openapi is None:
+                    raise HttpError(503, "The deployment is still initializing.",
+                                    [(b"retry-after", b"1"), NOT_READY_HEADER])
                 status = 200
                 return http_answer(200, self._openapi, ids)
             if path != b"/score":
@@ -190,7 +204,7 @@ class ScoringApp:
                 raise HttpError(405, "Score with POST /score.", [(b"allow", b"POST")])
             if not self.ready:
                 raise HttpError(503, "The deployment is still initializing (init() has not finished).",
-                                [(b"retry-after", b"1")])
+                                [(b"retry-after", b"1"), NOT_READY_HEADER])
             if self.in_flight >= 2 * self.max_concurrent:
                 raise HttpError(429, f"Too many requests in flight (max_concurrent_requests_per_instance="
                                 f"{self.max_concurrent}); retry after a moment.", [(b"retry-after", b"1")])
@@ -260,7 +274,8 @@ class ScoringApp:
                 return orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
             except TypeError as exc:
                 raise ModelError(f"run() returned something that is not JSON: {exc}") from None
-        assert self.scorer is not None and self.batcher is not None  # set once ready
+        if self.scorer is None or self.batcher is None:  # never once ready; kept as an answer, not a crash
+            raise HttpError(503, "The deployment is still initializing.", [(b"retry-after", b"1"), NOT_READY_HEADER])
         rows, _, azure = rows_from_payload(payload, self.scorer.columns)
         predictions = await self.batcher.submit(self.scorer.to_matrix(rows), self.timeout)
         return orjson.dumps(predictions if azure else {"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -296,12 +311,7 @@ class ScoringApp:
             # garbage collector, whose full passes over them paused requests for tens of ms.
             gc.collect()
             gc.freeze()
-            if self.scorer is not None:
-                def start_batcher() -> None:
-                    self.batcher = Batcher(self.scorer, self._predict_pool)
-                    self.batcher.start()
-
-                self._loop.call_soon_threadsafe(start_batcher)
+            self._loop.call_soon_threadsafe(self.become_ready)
         except BaseException as exc:  # noqa: BLE001 - the deployment fails with the reason; the supervisor shows it
             reason = f"{type(exc).__name__}: {exc}" if not hasattr(exc, "message") else exc.message
             log.error("the deployment could not start:\n%s", traceback.format_exc())
