@@ -24,6 +24,7 @@ import numpy as np
 
 from studio_ext.serving.http_protocol import HttpError
 from studio_ext.serving.parsers import rows_from_payload
+from studio_ext.serving.signature import SignatureCheck
 
 log = logging.getLogger("studio_ext.scoring")
 _NUMERIC = {"double", "float", "long", "integer", "boolean"}
@@ -40,7 +41,10 @@ class MlflowScorer:
         self.signature = model.get("signature") or {}
         inputs = [c for c in self.signature.get("inputs") or [] if isinstance(c, dict)]
         self.columns = [c["name"] for c in inputs if c.get("name")] or None
-        self.numeric = bool(inputs) and all(c.get("type") in _NUMERIC for c in inputs)
+        self.schema = SignatureCheck.of(self.signature)
+        # Optional columns may hold null (NaN): a DataFrame then, where the model checks for it.
+        self.numeric = bool(inputs) and all(c.get("type") in _NUMERIC and c.get("required", True) is not False
+                                            for c in inputs)
         self._estimator: Any = None
         self._pyfunc: Any = None
         serialization = model.get("serialization")
@@ -93,6 +97,8 @@ class MlflowScorer:
         """Rows → what ``predict`` takes: a float matrix on the fast path, else a DataFrame."""
         if not rows:
             raise HttpError(400, "The input has no rows.")
+        if self.schema is not None:
+            self.schema.check(rows)
         if self.fast:
             try:
                 width = len(rows[0]) if isinstance(rows[0], list) else -1
