@@ -18,8 +18,10 @@ from pathlib import Path
 
 from studio_ext.errors import StudioError
 
-HEARTBEAT = ".heartbeat"
-KEY_RECHECK_SECONDS = 0.05  # servers look at the keys file at most this often  # touched by the supervisor; servers exit when it goes stale
+HEARTBEAT = ".heartbeat"  # touched by the supervisor; servers exit when it goes stale
+KEY_RECHECK_SECONDS = 0.05  # servers look at the keys file at most this often
+ORPHAN_CHECK_SECONDS = 5.0  # servers look at their workspace folder and the heartbeat this often
+WORKSPACE_FILE = "workspace.toml"  # every local workspace folder has it; a folder without it is not one
 
 
 def supervisor_silence(workspace: Path) -> float:
@@ -30,13 +32,36 @@ def supervisor_silence(workspace: Path) -> float:
         return float("inf")
 
 
+def workspace_identity(workspace: Path) -> tuple[int, int] | None:
+    """The workspace folder's device and inode; None once it is gone or no longer a workspace.
+
+    A folder made again at the same path (by a writer that outlived the workspace) has
+    no workspace file; it may get the old inode number back, so the file is what tells.
+    """
+    try:
+        st = os.stat(workspace)
+        if not (workspace / WORKSPACE_FILE).is_file():
+            return None
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 async def exit_when_orphaned(workspace: Path, limit: float, on_exit: Callable[[], None]) -> None:
-    """Call ``on_exit`` once the supervisor has been gone ``limit`` seconds (stopped, not restarting)."""
+    """Call ``on_exit`` once the supervisor has been gone ``limit`` seconds (stopped, not restarting),
+    or within :data:`ORPHAN_CHECK_SECONDS` of the workspace folder going away (deleted or moved, even
+    if something made a folder of that name again: an outliving writer may touch its heartbeat)."""
     import asyncio
     import logging
 
+    identity = workspace_identity(workspace)
     while True:
-        await asyncio.sleep(min(5.0, limit / 2))
+        if identity is not None:
+            await asyncio.sleep(min(ORPHAN_CHECK_SECONDS, limit / 2))
+        if identity is None or workspace_identity(workspace) != identity:
+            logging.getLogger("studio_ext.serving").info("the workspace folder %s is gone: exiting", workspace)
+            on_exit()
+            return
         silence = supervisor_silence(workspace)
         if silence > limit:
             logging.getLogger("studio_ext.serving").info("no supervisor for %.0f s: exiting", silence)

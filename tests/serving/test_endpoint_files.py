@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 
 from studio_ext.serving import endpoint_files as files
@@ -23,6 +24,7 @@ def test_keys_are_private_and_a_rewrite_is_seen_by_the_checker(tmp_path):
 
 
 def test_servers_exit_once_the_supervisor_has_been_silent_too_long(tmp_path):
+    (tmp_path / "workspace.toml").write_text('name = "ws"\n')
     beat = files.endpoints_root(tmp_path) / files.HEARTBEAT
     beat.parent.mkdir(parents=True)
     beat.touch()
@@ -32,3 +34,28 @@ def test_servers_exit_once_the_supervisor_has_been_silent_too_long(tmp_path):
     asyncio.run(asyncio.wait_for(files.exit_when_orphaned(tmp_path, 0.2, lambda: called.append(True)), 5))
     assert called == [True]
     assert files.supervisor_silence(tmp_path / "nowhere") == float("inf")
+
+
+def test_servers_exit_soon_after_their_workspace_folder_goes_even_if_one_is_made_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "ORPHAN_CHECK_SECONDS", 0.05, raising=False)
+    ws = tmp_path / "ws"
+    beat = files.endpoints_root(ws) / files.HEARTBEAT
+    beat.parent.mkdir(parents=True)
+    beat.touch()
+    (ws / "workspace.toml").write_text('name = "ws"\n')
+    called = []
+
+    async def scenario() -> None:
+        watch = asyncio.create_task(files.exit_when_orphaned(ws, 600, lambda: called.append(True)))
+        await asyncio.sleep(0.3)
+        assert not called  # the supervisor's heartbeat is fresh: servers stay
+        shutil.rmtree(ws)  # deleted, then the same path made again with a fresh heartbeat (a writer that outlived it)
+        beat.parent.mkdir(parents=True)
+        beat.touch()
+        await asyncio.wait_for(watch, 5)
+
+    asyncio.run(scenario())
+    assert called == [True]
+    called.clear()
+    asyncio.run(asyncio.wait_for(files.exit_when_orphaned(tmp_path / "never-there", 600, lambda: called.append(True)), 5))
+    assert called == [True]  # a server whose workspace is gone before it looks exits at once
