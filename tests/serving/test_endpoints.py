@@ -32,7 +32,7 @@ from studio_ext.entities import (
     OnlineRequestSettings,
     ProbeSettings,
 )
-from studio_ext.errors import Conflict, InvalidInput, NotFound
+from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
 from studio_ext.backends.local import LocalBackend
 
 from .conftest import diabetes_rows, log_diabetes_model, write_script
@@ -540,3 +540,29 @@ def test_servers_listen_on_loopback_only_and_survive_a_supervisor_restart(ep):
     assert {router_pid, _deployment_pid(ws, "blue"), _deployment_pid(ws, "script")} == pids
     assert ws.online_deployments.get("blue", "diab").state == DeploymentState.HEALTHY
     assert _post(ep, {"dataframe_split": diabetes_rows(1)}, "blue").status_code == 200
+
+
+def test_a_deployment_code_folder_follows_the_code_folder_rule(workspace, tmp_path):
+    """Links in a deployment's code: a loop is kept as a link (not copied forever), a link out is refused."""
+    code = write_script(tmp_path / "loopy", "def init():\n    pass\n\ndef run(raw):\n    return {'ok': 1}\n")
+    os.symlink(".", code / "a")
+    os.symlink(".", code / "b")
+    os.symlink("/etc/passwd", code / "p")
+    workspace.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="loops")).result(timeout=120)
+    deployment = ManagedOnlineDeployment(name="loopy", endpoint_name="loops",
+                                         code_configuration=CodeConfiguration(code=str(code), scoring_script="score.py"))
+    ddir = workspace.path / "endpoints" / "loops" / "deployments" / "loopy"
+    with pytest.raises(UnsafePath, match=r"^The code folder contains a symbolic link that leaves it \(p -> /etc/passwd\)"):
+        workspace.online_deployments.begin_create_or_update(deployment)
+    assert workspace.online_deployments.list("loops") == [] and not (ddir / "code").exists()
+    os.unlink(code / "p")
+    previous = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("the copy never ended")))
+    signal.alarm(30)
+    try:
+        poller = workspace.online_deployments.begin_create_or_update(deployment)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert os.readlink(ddir / "code" / "a") == "." and os.readlink(ddir / "code" / "b") == "."
+    assert poller.result(timeout=180).name == "loopy"
+    workspace.online_endpoints.begin_delete("loops").result(timeout=120)

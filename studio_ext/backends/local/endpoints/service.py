@@ -13,9 +13,7 @@ import builtins
 import json
 import os
 import re
-import shutil
 import time
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +41,7 @@ from studio_ext.serving import endpoint_files as files
 from studio_ext.backends.local.core.schema import online_deployments as deployments_table
 from studio_ext.backends.local.core.schema import online_endpoints as endpoints_table
 from studio_ext.backends.local.core.schema import online_instances as instances_table
+from studio_ext.backends.local.core import code_snapshot
 from studio_ext.backends.local.core.store import now, to_datetime
 from studio_ext.services import OnlineDeploymentOperations, OnlineEndpointOperations, ScoringService
 
@@ -594,12 +593,5 @@ def _mlflow_subpath(backend: "LocalBackend", model: Model) -> str | None:
 
 
 def _snapshot_code(source: Path, dest: Path) -> None:
-    """Copy the code folder next to ``dest`` first, then swap it in (a running server never sees half a copy)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".code-{uuid.uuid4().hex[:8]}")
-    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(".git", "__pycache__", ".venv", ".ipynb_checkpoints"))
-    old = dest.with_name(f".old-{uuid.uuid4().hex[:8]}")
-    if dest.exists():
-        dest.rename(old)
-    tmp.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
+    """Copy the code folder under the code folder rule (core/code_snapshot.py), swapped in once whole."""
+    code_snapshot.snapshot_code(source, dest, replace=True)
