@@ -160,7 +160,11 @@ class LocalDatastores(DatastoreOperations):
         return sorted(out, key=lambda e: e["name"])
 
     def local_path(self, name: str, path: str) -> Path:
-        """The file or folder on this machine (local datastores only), symlinks checked."""
+        """The file or folder on this machine (local datastores only).
+
+        Symlinks are checked: the path must stay inside the datastore, and so must every
+        link in a folder (see :func:`local_files`).
+        """
         ds = self.get(name)
         rel = check_relative(path)
         if not self._is_local(ds):
@@ -168,6 +172,8 @@ class LocalDatastores(DatastoreOperations):
         target = resolve_inside(self._local_root(ds), rel)
         if not target.exists():
             raise NotFound(f"{rel!r} does not exist in the datastore {name!r}.")
+        if target.is_dir():
+            local_files(target, inside=self._local_root(ds), store=name)
         return target
 
     def size(self, name: str, path: str) -> int | None:
@@ -175,7 +181,9 @@ class LocalDatastores(DatastoreOperations):
         rel = check_relative(path)
         if self._is_local(ds):
             target = self.local_path(name, rel)
-            return sum(p.stat().st_size for p in target.rglob("*") if p.is_file()) if target.is_dir() else target.stat().st_size
+            if target.is_dir():
+                return sum(p.stat().st_size for p in local_files(target, inside=self._local_root(ds), store=name))
+            return target.stat().st_size
         if ds.type == DatastoreType.HTTP:
             return data_fetch.content_length(self._http_url(ds, rel))
         fs, root = self.filesystem(ds)
@@ -193,10 +201,11 @@ class LocalDatastores(DatastoreOperations):
         base = rel.rsplit("/", 1)[-1] or name
         if self._is_local(ds):
             source = self.local_path(name, rel)
-            if limit is not None and source.is_dir():  # a preview: the start of the first file
-                first = next((p for p in sorted(source.rglob("*")) if p.is_file()), None)
-                if first is not None:
-                    return _copy_local(first, dest / first.name, progress, limit)
+            if source.is_dir():
+                found = local_files(source, inside=self._local_root(ds), store=name)
+                if limit is not None:  # a preview: the start of the first file
+                    return _copy_local(found[0], dest / found[0].name, progress, limit) if found else dest / base
+                return _copy_files(source, found, dest / base, progress)
             return _copy_local(source, dest / base, progress, limit)
         if ds.type == DatastoreType.HTTP:
             target = dest / data_fetch.file_name(self._http_url(ds, rel))
@@ -373,12 +382,44 @@ def _sql_engine(url: sa.engine.URL, ds: Datastore) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True, **args)
 
 
+def local_files(folder: Path, *, inside: Path | None = None, store: str | None = None) -> builtins.list[Path]:
+    """The files under ``folder``, sorted; hidden ones and links to folders are skipped (never walked).
+
+    With ``inside`` (a datastore's root), a link whose target leaves it is refused, naming the
+    link: a datastore must not hand out what lies outside it, whether the path names the file
+    itself or a folder that holds a link to it.
+    """
+    root = Path(os.path.realpath(inside)) if inside is not None else None
+    found = []
+    for here, dirs, names in os.walk(folder):  # followlinks=False: a folder link is listed, not walked
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for entry in [*dirs, *names]:
+            path = Path(here) / entry
+            if entry.startswith(".") or not path.is_symlink():
+                if not entry.startswith(".") and entry in names and path.is_file():
+                    found.append(path)
+                continue
+            if root is not None:
+                target = Path(os.path.realpath(path))
+                if target != root and root not in target.parents:
+                    where = os.path.relpath(path, root) if Path(here).is_relative_to(root) else str(path)
+                    raise UnsafePath(
+                        f"The datastore {store!r} contains a symbolic link that leaves it ({where} -> "
+                        f"{os.readlink(path)}); copy the real file in its place, or remove the link, and try again.")
+            if entry in names and path.is_file():
+                found.append(path)
+    return sorted(found)
+
+
+def _copy_files(folder: Path, files: builtins.list[Path], dest: Path, progress: Callable[[int], None] | None) -> Path:
+    for path in files:
+        _copy_local(path, dest / path.relative_to(folder), progress, None)
+    return dest
+
+
 def _copy_local(src: Path, dest: Path, progress: Callable[[int], None] | None, limit: int | None) -> Path:
     if src.is_dir():
-        for path in sorted(src.rglob("*")):
-            if path.is_file() and not any(p.startswith(".") for p in path.relative_to(src).parts):
-                _copy_local(path, dest / path.relative_to(src), progress, None)
-        return dest
+        return _copy_files(src, local_files(src), dest, progress)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(src, "rb") as fin, open(dest, "wb") as fout:
         if limit is None and hasattr(os, "sendfile"):

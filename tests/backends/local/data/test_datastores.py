@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from studio_ext import Workspace
 from studio_ext.cli import main as cli_main
 from studio_ext.entities import Data, Datastore, DatastoreType
-from studio_ext.errors import Conflict, InvalidInput, MissingDependency, NotFound
+from studio_ext.errors import Conflict, InvalidInput, MissingDependency, NotFound, UnsafePath
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +174,44 @@ def test_sqlite_datastore_and_unreachable_server(ws, tmp_path):
 
     with pytest.raises(BackendUnavailable, match="The database of datastore 'down' could not be reached"):
         ws.data.create_or_update(Data(name="downq", datastore="down", query="SELECT 1"))
+
+
+def _leaky_store(ws, tmp_path, name):
+    root = tmp_path / "d"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "ok.csv").write_text("a,b\n1,2\n")
+    ws.datastores.create_or_update(Datastore(name=name, url=root.as_uri()))
+    return root
+
+
+@pytest.mark.parametrize("target, kind", [("/etc/passwd", "uri_folder"), ("/etc/passwd", "mltable"),
+                                          ("../../outside.csv", "uri_folder"), ("/etc", "uri_folder")])
+def test_a_datastore_folder_refuses_links_that_leave_the_datastore(ws, tmp_path, target, kind):
+    root = _leaky_store(ws, tmp_path, "loc")
+    (tmp_path / "outside.csv").write_text("secret,x\n1,2\n")
+    (root / "sub" / "link.csv").symlink_to(target)
+    uri = "azureml://datastores/loc/paths/sub"
+    expected = (f"The datastore 'loc' contains a symbolic link that leaves it (sub/link.csv -> {target}); "
+                "copy the real file in its place, or remove the link, and try again.")
+    with pytest.raises(UnsafePath) as info:
+        ws.data.create_or_update(Data(name="leak", path=uri, type=kind))
+    assert str(info.value) == expected
+    with pytest.raises(UnsafePath, match=r"\(sub/link.csv -> "):
+        ws.data.preview_source(path=uri)
+    with pytest.raises(UnsafePath, match=r"\(sub/link.csv -> "):
+        ws.data.resolve_input_path(uri)
+    with pytest.raises(NotFound):
+        ws.data.get("leak")
+    ws.datastores.delete("loc")
+
+
+def test_a_datastore_folder_reads_links_that_stay_inside_it(ws, tmp_path):
+    root = _leaky_store(ws, tmp_path, "inside")
+    (root / "other").mkdir()
+    (root / "other" / "real.csv").write_text("a,b\n3,4\n")
+    (root / "sub" / "alias.csv").symlink_to("../other/real.csv")
+    (root / "sub" / "loop").symlink_to(".")  # a folder link is not walked: no endless copy
+    data = ws.data.create_or_update(Data(name="inside", path="azureml://datastores/inside/paths/sub", type="uri_folder"))
+    assert sorted(data.files) == ["sub/alias.csv", "sub/ok.csv"]
+    assert ws.data.resolve_input_path("azureml://datastores/inside/paths/sub") == str(root.resolve() / "sub")
+    ws.datastores.delete("inside")
