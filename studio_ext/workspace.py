@@ -174,7 +174,8 @@ class Workspace:
         """The backend behind this workspace (``studio_ext.backends.Backend``).
 
         Its ``kind`` says which (``"local"``, ...). Code that needs one backend's own
-        objects checks the kind and casts, as the local backend's tests do.
+        objects asks that backend for them: ``LocalBackend.of(ws).store`` on a local
+        workspace (it refuses another kind).
         """
         return self._backend
 

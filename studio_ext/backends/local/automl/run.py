@@ -41,18 +41,19 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
+    from studio_ext.backends.local import LocalBackend
+    from studio_ext.backends.local.automl.service import settings_of, split_test
+    from studio_ext.backends.local.automl.trials import TrialRecorder
     from studio_ext.errors import StudioError
     from studio_ext.ml.automl import prepare
     from studio_ext.workspace import Workspace
-    from studio_ext.backends.local.automl.service import settings_of, split_test
-    from studio_ext.backends.local.automl.trials import TrialRecorder
 
     spec = json.loads(Path(args.settings).read_text(encoding="utf-8"))
     settings = settings_of(spec)
     name = os.environ["AZUREML_RUN_ID"]
     run_id = os.environ["MLFLOW_RUN_ID"]
     ws = Workspace(args.workspace)
-    backend = ws._backend
+    backend = LocalBackend.of(ws)
     origin = budget_origin(backend, name, spec.get("submitted_at"))
     # The job ends when the supervisor has recorded it: keep time for this process's exit and that.
     deadline = origin + settings.timeout_seconds - EXIT_SECONDS
@@ -132,8 +133,8 @@ def budget_origin(backend: Any, name: str, submitted_at: float | None) -> float:
 
 def describe_data(tracking_uri: str, run_id: str, prepared: Any, spec: dict[str, Any]) -> None:
     """Check the guardrails and store them with the featurization summary on the job's run."""
-    from studio_ext.ml.automl import check_guardrails
     from studio_ext.backends.local.automl.service import ARTIFACTS
+    from studio_ext.ml.automl import check_guardrails
 
     client = _client(tracking_uri)  # built here, off the search's path (a cold MLflow client takes seconds)
 
@@ -161,11 +162,12 @@ def describe_data(tracking_uri: str, run_id: str, prepared: Any, spec: dict[str,
 
 def finish(ws: Any, name: str, run_id: str, result: Any, test: Any, spec: dict[str, Any], deadline: float) -> None:
     """Store the best model, its report, the test predictions and the explanation on the job's run."""
-    from studio_ext.ml.automl import predictions_frame, score_test_data
+    from studio_ext.backends.local import LocalBackend
     from studio_ext.backends.local.automl.service import ARTIFACTS, MODEL_ARTIFACT
     from studio_ext.backends.local.automl.trials import BEST_CHILD_TAG, trial_job_name
+    from studio_ext.ml.automl import predictions_frame, score_test_data
 
-    backend = ws._backend
+    backend = LocalBackend.of(ws)
     client = _client(backend.tracking_uri)
     metric = result.metric.value
     best_name = trial_job_name(name, result.best.trial_id)
@@ -250,8 +252,8 @@ def explain(result: Any, deadline: float) -> Any:
     """Permutation importance of the raw columns (the explanation engine's), sized to the time left."""
     import pandas as pd
 
-    from studio_ext.ml.explain import explain as explain_model
     from studio_ext.ml.automl.forecasting import Forecaster
+    from studio_ext.ml.explain import explain as explain_model
 
     prepared = result.prepared
     model = result.model.pipeline if isinstance(result.model, Forecaster) else result.model

@@ -18,11 +18,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from studio_ext.entities import InsightKind, JobStatus
-from studio_ext.errors import StudioError
 from studio_ext.backends.local.core import tracking
 from studio_ext.backends.local.insights.inputs import DatasetSource, ModelSource, load_dataset, load_model
 from studio_ext.backends.local.insights.records import frame_of, record_summary
+from studio_ext.entities import InsightKind, JobStatus
+from studio_ext.errors import StudioError
 
 
 class _Progress:
@@ -118,6 +118,7 @@ def run_mitigation(backend: Any, spec: dict[str, Any], model: Any, data: Any, cl
 
 
 def main(argv: list[str] | None = None) -> int:
+    from studio_ext.backends.local import LocalBackend
     from studio_ext.workspace import Workspace
 
     argv = sys.argv[1:] if argv is None else argv
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     run_id = os.environ["MLFLOW_RUN_ID"]
     name = os.environ.get("AZUREML_RUN_ID", "")
     ws = Workspace(spec["workspace"])
-    backend = ws._backend
+    backend = LocalBackend.of(ws)
     client = tracking.client(backend.tracking_uri)
     try:
         model = load_model(backend, ModelSource(**spec["model"]))
