@@ -133,9 +133,6 @@ def resolve(path: Path, storage: Mapping[str, Any], toml_path: Path | None = Non
             resolved[key] = with_installed_driver(uri)
         elif not db.is_absolute():
             resolved[key] = sqlite_url(uri, path / db)
-            if key in storage and not (path / db).is_file():  # named, and gone: never start an empty one
-                raise WorkspaceError(MSG_MISSING_DB.format(
-                    toml=toml_path, what=_WHAT[key], db=path / db, name=db, folder=path, key=key))
         elif _inside(db, path):
             resolved[key] = uri
             changes[key] = sqlite_url(uri, Path(os.path.relpath(os.path.realpath(db), path)))
@@ -143,11 +140,12 @@ def resolve(path: Path, storage: Mapping[str, Any], toml_path: Path | None = Non
             resolved[key] = sqlite_url(uri, path / name)
             changes[key] = sqlite_url(uri, Path(name))
             previous = db.parent
-        elif not db.exists():
-            raise WorkspaceError(MSG_MISSING_DB.format(
-                toml=toml_path, what=_WHAT[key], db=db, name=name, folder=path, key=key))
         else:
             resolved[key] = uri
+        opened = sqlite_file(resolved[key])
+        if key in storage and opened is not None and not opened.is_file():  # named, and gone
+            raise WorkspaceError(MSG_MISSING_DB.format(  # never start an empty store in its place
+                toml=toml_path, what=_WHAT[key], db=opened, name=opened.name, folder=path, key=key))
     for key, name in DEFAULT_FOLDERS.items():
         uri = storage.get(key)
         folder = _file_uri_path(uri) if uri else None
