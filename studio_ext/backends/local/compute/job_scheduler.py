@@ -41,8 +41,7 @@ from studio_ext.backends.local.jobs.runner import (
     read_exit,
     warm_tracking,
 )
-from studio_ext.backends.local.jobs.service import ACTIVE_STATES
-from studio_ext.entities import ComputeState, JobStatus
+from studio_ext.entities import ACTIVE_STATES, ComputeState, JobStatus
 from studio_ext.errors import StudioError
 
 if TYPE_CHECKING:  # pragma: no cover
