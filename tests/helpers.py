@@ -24,10 +24,11 @@ T = TypeVar("T")
 
 
 def wait_until(check: Callable[[], T], *, timeout: float = 60.0, interval: float = 0.05,
-               what: str = "the condition") -> T:
+               what: str | Callable[[], str] = "the condition") -> T:
     """Call ``check`` until it returns something true and return that; fail the test after ``timeout`` s.
 
-    ``what`` names the condition in the failure message, e.g. ``what="job x to end"``.
+    ``what`` names the condition in the failure message, e.g. ``what="job x to end"``; a
+    callable is asked at the failure, to say what the state was then.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -35,7 +36,7 @@ def wait_until(check: Callable[[], T], *, timeout: float = 60.0, interval: float
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what() if callable(what) else what}")
         time.sleep(interval)
 
 
@@ -54,6 +55,8 @@ class ServerProcess:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path | None
+    ready: Callable[[ServerProcess], object]
+    timeout: float
 
     @property
     def url(self) -> str:
@@ -68,6 +71,23 @@ class ServerProcess:
         except OSError:
             return "(no log)"
 
+    def wait_ready(self) -> None:
+        """Return once ``ready(server)`` answers; fail the test, with the log's tail, if the server exits or
+        is not ready within ``timeout`` seconds of this call."""
+        deadline, last = time.monotonic() + self.timeout, None
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"{self.name} exited with {self.process.returncode}:\n{self.log()}", pytrace=False)
+            try:
+                if self.ready(self):
+                    return
+            except Exception as exc:  # noqa: BLE001 - not answering yet; the last error is reported below
+                last = exc
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.name} did not answer within {self.timeout:g} s ({last!r}):\n{self.log()}",
+                            pytrace=False)
+            time.sleep(0.2)
+
 
 def _listening(server: ServerProcess) -> bool:
     with socket.create_connection(("127.0.0.1", server.port), timeout=2):
@@ -77,14 +97,15 @@ def _listening(server: ServerProcess) -> bool:
 @contextmanager
 def serve(command: Callable[[int], list[str]], *, name: str, ready: Callable[[ServerProcess], object] = _listening,
           log_path: Path | None = None, cwd: str | os.PathLike[str] | None = None,
-          env: Mapping[str, str] | None = None, timeout: float = 60.0,
+          env: Mapping[str, str] | None = None, timeout: float = 60.0, wait: bool = True,
           stop_timeout: float = 20.0) -> Iterator[ServerProcess]:
-    """Start ``command(port)`` on a free 127.0.0.1 port, wait until ``ready(server)`` answers, stop it after.
+    """Start ``command(port)`` on a free 127.0.0.1 port, wait until it is ready, stop it on the way out.
 
-    ``ready`` is called until it returns something true without raising (by default:
-    the port accepts a connection). The test fails, with the log's tail, if the server
-    exits or is not ready within ``timeout`` seconds. On the way out the server gets
-    SIGTERM, then SIGKILL after ``stop_timeout`` seconds.
+    ``ready(server)`` is called until it returns something true without raising (by
+    default: the port accepts a connection); see :meth:`ServerProcess.wait_ready`. With
+    ``wait=False`` the server is yielded at once, for the caller to do other work while it
+    starts and then call ``server.wait_ready()``. On the way out the server gets SIGTERM,
+    then SIGKILL after ``stop_timeout`` seconds.
     """
     port = free_port()
     if log_path is not None:
@@ -95,20 +116,10 @@ def serve(command: Callable[[int], list[str]], *, name: str, ready: Callable[[Se
     else:
         process = subprocess.Popen(command(port), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = ServerProcess(name, port, process, log_path)
+    server = ServerProcess(name, port, process, log_path, ready, timeout)
     try:
-        deadline, last = time.monotonic() + timeout, None
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"{name} exited with {process.returncode}:\n{server.log()}", pytrace=False)
-            try:
-                if ready(server):
-                    break
-            except Exception as exc:  # noqa: BLE001 - not answering yet; the last error is reported below
-                last = exc
-            if time.monotonic() > deadline:
-                pytest.fail(f"{name} did not answer within {timeout:g} s ({last!r}):\n{server.log()}", pytrace=False)
-            time.sleep(0.2)
+        if wait:
+            server.wait_ready()
         yield server
     finally:
         stop(process, stop_timeout)
