@@ -34,11 +34,11 @@ from studio_ext.serving.http_protocol import HttpError
 
 _FLOATS = frozenset({float, int})
 _TAKES: dict[str, tuple[frozenset[type], str]] = {
-    "double": (_FLOATS, "numbers"), "float": (_FLOATS, "numbers"),
-    "long": (_FLOATS, "whole numbers"), "integer": (_FLOATS, "whole numbers"),
+    "double": (_FLOATS, "a number"), "float": (_FLOATS, "a number"),
+    "long": (_FLOATS, "a whole number"), "integer": (_FLOATS, "a whole number"),
     "boolean": (frozenset({bool}), "true or false"),
-    "string": (frozenset({str}), "strings"), "binary": (frozenset({str}), "strings"),
-    "datetime": (frozenset({str}), "strings"),
+    "string": (frozenset({str}), "a string"), "binary": (frozenset({str}), "a string"),
+    "datetime": (frozenset({str}), "a string"),
 }
 _WHOLE = frozenset({"long", "integer"})
 
@@ -102,5 +102,5 @@ class SignatureCheck:
                 if type(value) not in takes or (kind in _WHOLE and type(value) is float and not value.is_integer()):
                     shown = json.dumps(value)
                     shown = shown if len(shown) <= 40 else shown[:37] + "..."
-                    raise HttpError(400, f"The column '{name}' takes {what} ({kind} in the model's signature); "
+                    raise HttpError(400, f"The column '{name}' must be {what} ({kind} in the model's signature); "
                                          f"row {i + 1} has {shown}.")

@@ -206,7 +206,7 @@ def test_values_the_signature_refuses_get_400_naming_the_column_and_row(rel):
     records = [dict(zip(columns, r)) for r in good["data"]]
     records[0]["age"] = True
     answer = post({"dataframe_records": records})
-    assert answer.status_code == 400 and "The column 'age' takes numbers" in answer.json()["error"], answer.text
+    assert answer.status_code == 400 and "The column 'age' must be a number" in answer.json()["error"], answer.text
     answer = post({"input_data": {"columns": columns, "data": [[None] * len(columns)]}})
     assert answer.status_code == 400 and "The column 'age' is required" in answer.json()["error"], answer.text
     whole = [[int(v > 0) for v in r] for r in good["data"]]
@@ -241,9 +241,9 @@ def test_a_signature_with_text_and_integer_columns_is_enforced_on_the_dataframe_
 
         assert post(["rome", 2, 30.0]).status_code == 200
         assert post(["rome", 2.0, 30]).status_code == 200  # 2.0 is a whole number, 30 a double
-        for row, expected in ((["rome", 2.5, 30.0], "The column 'rooms' takes whole numbers (long"),
-                              ([7, 2, 30.0], "The column 'city' takes strings"),
-                              (["rome", True, 30.0], "The column 'rooms' takes whole numbers"),
+        for row, expected in ((["rome", 2.5, 30.0], "The column 'rooms' must be a whole number (long"),
+                              ([7, 2, 30.0], "The column 'city' must be a string"),
+                              (["rome", True, 30.0], "The column 'rooms' must be a whole number"),
                               (["rome", 2, None], "The column 'area' is required"),
                               ([None, 2, 30.0], "The column 'city' is required")):
             answer = post(row)
