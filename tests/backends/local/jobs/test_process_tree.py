@@ -124,3 +124,34 @@ def test_a_wrapper_killed_with_sigkill_leaves_none_of_the_jobs_processes(
     assert "died without reporting" in failed.error
     wait_until(lambda: not _running(script) and not _running(daemon), timeout=20,
                what="the script and its daemon to end after their wrapper died")
+
+
+STARTS_SUPERVISOR = """import sys, time
+from pathlib import Path
+from studio_ext import Workspace
+
+flag, out = Path(sys.argv[2]), Path(sys.argv[3])
+while not flag.exists():
+    time.sleep(0.05)
+ws = Workspace(sys.argv[1])
+assert ws.runtime.start()  # the supervisor was killed: this job's script is the first to need one
+out.write_text(str(ws.runtime.status().pid))
+"""
+
+
+def test_a_supervisor_that_a_jobs_script_started_outlives_the_job(workspace: Workspace, code_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    (code_dir / "restart.py").write_text(STARTS_SUPERVISOR)
+    flag, out = tmp_path / "go", tmp_path / "supervisor.pid"
+    name = workspace.jobs.create_or_update(command(
+        code=str(code_dir), command=f"python restart.py {workspace.path} {flag} {out}")).name
+    wait_until(lambda: str(workspace.jobs.get(name).status) == "Running", timeout=120, what=f"job {name} to run")
+    first = workspace.runtime.status().pid
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: not _running(first), timeout=30, what="the supervisor to die")
+    flag.touch()
+    started = int(wait_until(lambda: out.exists() and out.read_text(), timeout=120,
+                             what="the job's script to start a supervisor"))
+    done = _ended(workspace, name)  # finalized by the supervisor the script started, which adopted the job
+    assert done.status == JobStatus.COMPLETED, done.error
+    assert _running(started) and workspace.runtime.status().pid == started
