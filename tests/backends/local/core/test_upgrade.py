@@ -95,11 +95,29 @@ def test_a_0_1_0_workspace_opens_with_its_jobs_datasets_environments_models_and_
 
 
 def _stop(ws: Workspace) -> None:
-    """Reading endpoints starts the supervisor and the endpoint's router: end both."""
+    """Reading endpoints starts the supervisor, which starts the endpoint's router: end both.
+
+    The router outlives a stopped supervisor (the next one adopts it), so it is ended by
+    the pid the store records, once its command line shows it serves this workspace.
+    """
+    import signal
+
+    import sqlalchemy as sa
+
+    from studio_ext.backends.local.core.schema import online_endpoints
+
     try:
-        ws.online_endpoints.begin_delete("fixture-ep").result(timeout=120)
-    finally:
         ws.runtime.stop()
+        with LocalBackend.of(ws).store.engine.connect() as conn:
+            pids = conn.execute(sa.select(online_endpoints.c.pid)).scalars().all()
+        for pid in filter(None, pids):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if str(ws.path) in cmdline:
+                os.kill(pid, signal.SIGTERM)
+    finally:
         ws.close()
 
 
