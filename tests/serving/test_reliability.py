@@ -33,8 +33,9 @@ from studio_ext.entities import (
     Model,
     OnlineRequestSettings,
 )
+from tests.helpers import wait_until
 
-from .conftest import diabetes_rows, log_diabetes_model, wait_until
+from .conftest import diabetes_rows, log_diabetes_model
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +102,9 @@ def test_ten_restarts_under_load_cost_no_failed_request(rel):
             pid = _server_pid(ws, deployment)
             killed = time.monotonic()
             os.kill(pid, signal.SIGKILL)
-            wait_until(lambda name=deployment, restarts=round_ // 2 + 1: (
-                d := ws.online_deployments.get(name, "rel")).state == DeploymentState.HEALTHY and d.restarts == restarts,
-                timeout=90, interval=0.05)
+            wait_until(lambda name=deployment, count=round_ // 2 + 1: (
+                d := ws.online_deployments.get(name, "rel")).state == DeploymentState.HEALTHY and d.restarts == count,
+                timeout=90, interval=0.05, what=f"{deployment} to be back")
             restarts.append(round(time.monotonic() - killed, 1))
             time.sleep(0.5)  # load on the new server for a while
     finally:
@@ -137,7 +138,7 @@ def test_a_server_not_ready_yet_answers_503_with_retry_after_and_the_router_hold
 
     try:
         os.kill(pid, signal.SIGKILL)
-        [direct] = wait_until(starting_answer, timeout=120, interval=0.01)
+        [direct] = wait_until(starting_answer, timeout=120, interval=0.01, what="amber's server to be starting")
         via_router = httpx.post(rel["uri"], json=body, headers={**rel["auth"], "azureml-model-deployment": "amber"},
                                 timeout=30)
         assert direct.status_code == 503 and direct.headers["retry-after"] == "1", direct.text
