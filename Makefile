@@ -43,13 +43,19 @@ typecheck: setup
 # The checks every test run starts with (a check step adds its target here).
 CHECKS := lint contracts typecheck
 
+# Test processes (pytest-xdist). Each test file runs whole on one of them, so module
+# fixtures (a workspace, a server) are built once; most tests wait on processes and
+# servers, so two share two cores well. PYTEST_WORKERS=0 runs in this process, serially.
+PYTEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -ra -n $(PYTEST_WORKERS) --dist loadfile
+
 # The whole suite, as CI runs it (.ci/run).
 test: setup prereqs $(CHECKS)
-	$(PY) -m pytest -q -ra
+	$(PYTEST)
 
 # Everything but the slow, browser and PostgreSQL tests: the development loop.
 test-fast: setup prereqs $(CHECKS)
-	$(PY) -m pytest -q -ra -m "not slow and not browser and not postgres"
+	$(PYTEST) -m "not slow and not browser and not postgres"
 
 clean:
 	rm -rf $(VENV) $(DEMO_WS) .pytest_cache
