@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import overload
 
 import sqlalchemy as sa
 
@@ -30,20 +31,31 @@ def sqlite_url(url: str, path: Path) -> str:
     raise ValueError(f"not a SQLite file URL: {url!r}")
 
 
-def with_installed_driver(url: str) -> str:
+@overload
+def with_installed_driver(url: str) -> str: ...
+@overload
+def with_installed_driver(url: sa.URL) -> sa.URL: ...
+def with_installed_driver(url: str | sa.URL) -> str | sa.URL:
     """A plain ``postgresql://`` URL with the PostgreSQL driver that is installed.
 
     SQLAlchemy 2.1 reads ``postgresql://`` as psycopg 3, while the ``postgres``
     extra installs psycopg2: use psycopg2 when only it is there. A URL that names
     its driver (``postgresql+psycopg2://``) is kept as it is; ``postgres://`` (the
-    form many hosting services print) means ``postgresql://``.
+    form many hosting services print) means ``postgresql://``. Takes and returns a
+    string or a SQLAlchemy ``URL``.
     """
+    if isinstance(url, sa.URL):
+        return url.set(drivername=_installed_driver(url.drivername))
     scheme, sep, rest = url.partition("://")
-    if not sep or scheme not in ("postgresql", "postgres"):
-        return url
+    return f"{_installed_driver(scheme)}://{rest}" if sep else url
+
+
+def _installed_driver(drivername: str) -> str:
+    if drivername not in ("postgresql", "postgres"):
+        return drivername
     if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
-        return f"postgresql+psycopg2://{rest}"
-    return f"postgresql://{rest}"
+        return "postgresql+psycopg2"
+    return "postgresql"
 
 
 def redact(url: str) -> str:

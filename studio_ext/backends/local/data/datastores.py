@@ -34,6 +34,7 @@ from studio_ext.errors import (
 )
 from studio_ext.backends.local.data import fetch as data_fetch
 from studio_ext.backends.local.core.store import now, to_datetime
+from studio_ext.backends.local.core.urls import with_installed_driver
 from studio_ext.services import DatastoreOperations
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -278,7 +279,7 @@ class LocalDatastores(DatastoreOperations):
         ds = self.get(name)
         if ds.type != DatastoreType.SQL:
             raise InvalidInput(f"The datastore {name!r} is {ds.type}, not a database; a query needs a SQL datastore.")
-        url = _with_installed_driver(sa.engine.make_url(ds.url))
+        url = with_installed_driver(sa.engine.make_url(ds.url))
         if ds.credentials.get("password"):
             url = url.set(password=ds.credentials["password"])
         return _sql_engine(url, ds)
@@ -327,7 +328,7 @@ class LocalDatastores(DatastoreOperations):
 
     @staticmethod
     def _check_sql_driver(url: sa.engine.URL, ds: Datastore) -> None:
-        url = _with_installed_driver(url)
+        url = with_installed_driver(url)
         try:
             url.get_dialect().import_dbapi()
         except ImportError as exc:
@@ -363,16 +364,6 @@ class LocalDatastores(DatastoreOperations):
             credentials=payload.get("credentials") or {}, options=payload.get("options") or {},
             creation_time=to_datetime(payload.get("created_at")),
         )
-
-
-def _with_installed_driver(url: sa.engine.URL) -> sa.engine.URL:
-    """``postgresql://`` means psycopg 3 to SQLAlchemy 2.1; use psycopg2 when only it is installed."""
-    if url.drivername in ("postgresql", "postgres"):
-        import importlib.util
-
-        if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
-            return url.set(drivername="postgresql+psycopg2")
-    return url
 
 
 def _sql_engine(url: sa.engine.URL, ds: Datastore) -> sa.Engine:
