@@ -10,12 +10,16 @@ import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from studio_ext.backends.local.core.urls import sqlite_file
+
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow.tracking import MlflowClient
 
 
 def sqlite_path(uri: str) -> str | None:
-    return uri[len("sqlite:///"):].split("?")[0] if uri.startswith("sqlite:///") else None
+    """The file of a SQLite tracking URI, or None (a server, or in memory)."""
+    path = sqlite_file(uri)
+    return None if path is None else str(path)
 
 
 def init_tracking_store(tracking_uri: str, artifacts_uri: str) -> None:
