@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from studio_ext._builders import command
 from studio_ext.entities import Input
@@ -134,7 +135,7 @@ def _logs(args: argparse.Namespace) -> int:
     if args.follow:
         ws.jobs.stream(args.name)
     else:
-        print(ws.jobs.get_logs(args.name, tail=args.tail), end="")
+        ws.jobs.write_logs(args.name, sys.stdout, tail=args.tail)
     return 0
 
 

@@ -46,6 +46,9 @@ class JobOperations(Protocol):
 
     def get_logs(self, name: str, tail: int | None = None) -> str: ...
 
+    def write_logs(self, name: str, out: TextIO, tail: int | None = None) -> None:
+        """Write the log (or its last ``tail`` lines) to ``out`` piece by piece: memory stays flat."""
+
     def begin_cancel(self, name: str) -> Poller[Job]: ...
 
     def update_tags(self, name: str, tags: dict[str, str], remove: builtins.list[str] | None = None) -> Job: ...

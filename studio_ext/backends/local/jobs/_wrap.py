@@ -125,6 +125,77 @@ def end_leftovers(marker: str | None, grace: float = GRACE_SECONDS) -> None:
             reap()
 
 
+# -- the log's cap: the job writes its log directly, so the wrapper cuts it from the side --------------
+LOG_CAP_VARIABLE = "STUDIO_EXT_JOB_LOG_MAX_MB"
+DEFAULT_LOG_CAP_MB = 100
+LOG_CHECK_SECONDS = 1.0
+_LOG_NOTE = ("\n[studio-ext] {cut:>19,} bytes of this log were cut here to keep it under {cap:,} MB; the start "
+             "and the end are kept. Set " + LOG_CAP_VARIABLE + " (0: no cap) in the job's environment variables "
+             "to change it.\n")
+
+
+def log_cap_bytes() -> int:
+    """The cap from the environment, in bytes; 0 when there is none."""
+    raw = os.environ.get(LOG_CAP_VARIABLE, "").strip()
+    return int(raw) << 20 if raw.isdigit() else DEFAULT_LOG_CAP_MB << 20
+
+
+def cap_log(path: str, cap: int, state: dict) -> None:
+    """Past ``cap`` bytes, cut the middle of the log: keep its first half and its last quarter with a note between.
+
+    The job appends (O_APPEND) while this runs, so the end is copied down until the size holds
+    still, then the file is cut there; a write landing in that instant can be lost, which the
+    note covers. ``state`` carries the cut's place and the bytes cut so far from call to call.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        size = os.fstat(fd).st_size
+        if size <= cap:
+            return
+        note_len = len(_LOG_NOTE.format(cut=0, cap=cap >> 20).encode())
+        if "head" not in state:
+            state["head"], state["cut"] = _after_newline(fd, max(cap // 2 - 65536, 0), cap // 2, last=True), 0
+        head = state["head"]
+        body = head + (note_len if state["cut"] else 0)  # where the kept text after the note starts
+        src = _after_newline(fd, size - cap // 4, size - cap // 4 + 65536, last=False)
+        state["cut"] += src - body
+        os.pwrite(fd, _LOG_NOTE.format(cut=state["cut"], cap=cap >> 20).encode(), head)
+        dst = head + note_len
+        for _ in range(20):  # until the job stops appending during the copy
+            end = os.fstat(fd).st_size
+            while src < end:
+                chunk = os.pread(fd, min(1 << 20, end - src), src)
+                if not chunk:
+                    break
+                os.pwrite(fd, chunk, dst)
+                src, dst = src + len(chunk), dst + len(chunk)
+            if os.fstat(fd).st_size == end:
+                break
+        os.ftruncate(fd, dst)
+    except OSError:  # a full disk: the log stays as it is
+        pass
+    finally:
+        os.close(fd)
+
+
+def _after_newline(fd: int, start: int, end: int, *, last: bool) -> int:
+    """Just after the last (or first) newline in [start, end) of the file; ``end`` (or ``start``) if none."""
+    data = os.pread(fd, end - start, start)
+    at = data.rfind(b"\n") if last else data.find(b"\n")
+    return start + at + 1 if at >= 0 else (end if last else start)
+
+
+def watch_log(path: str, cap: int, state: dict, lock: object) -> None:
+    """The wrapper's second thread: check the log's size every second while the job runs."""
+    while True:
+        time.sleep(LOG_CHECK_SECONDS)
+        with lock:  # held by the main thread from the job's end: never cut while the wrapper exits
+            cap_log(path, cap, state)
+
+
 def main() -> int:
     exit_file, log_file = sys.argv[1], sys.argv[2]
     argv = sys.argv[sys.argv.index("--") + 1:]
@@ -154,11 +225,20 @@ def main() -> int:
         code = 127
     else:
         os.close(log)
+        cap, log_state = log_cap_bytes(), {}
+        if cap:
+            import _thread  # built in, as threading is not
+
+            log_lock = _thread.allocate_lock()
+            _thread.start_new_thread(watch_log, (log_file, cap, log_state, log_lock))
         status = os.waitpid(child, 0)[1]
         child = 0  # collected: its pid may name another process from now on
         code = os.waitstatus_to_exitcode(status)  # -N when ended by signal N
         if subreaper:
             end_leftovers(os.environ.get(MARKER))
+        if cap:
+            log_lock.acquire()  # kept: the watcher stops here
+            cap_log(log_file, cap, log_state)
     if error is None:  # the common case, written without json
         record = f'{{"exit_code": {code}, "error": null, "started": {started!r}, "ended": {time.time()!r}}}'
     else:

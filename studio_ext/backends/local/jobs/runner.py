@@ -126,7 +126,9 @@ def end_job_soon(row: Any) -> None:
 def _error_tail(log_path: Path, lines: int = 15) -> str:
     if not log_path.exists():
         return ""
-    text = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    from studio_ext.backends.local.jobs.service import read_log_tail
+
+    text = read_log_tail(log_path, 200).splitlines()  # its end only: a job's log may be 100 MB
     start = max((i for i, ln in enumerate(text) if ln.startswith("Traceback")), default=len(text) - lines)
     return "\n".join(text[max(start, 0):][-lines:])
 

@@ -8,6 +8,7 @@ never runs user code itself, so a notebook kernel can come and go.
 from __future__ import annotations
 
 import builtins
+import codecs
 import json
 import os
 import re
@@ -42,6 +43,9 @@ _PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\
 _LITERALS = (str, int, float, bool)
 _ADJECTIVES = ("amber", "brave", "calm", "eager", "gentle", "keen", "lucid", "quiet", "sharp", "swift")
 _NOUNS = ("anchor", "basil", "cedar", "delta", "ember", "fjord", "grove", "harbor", "iris", "juniper")
+_LOG_CHUNK = 1 << 20  # a log is read and written on in pieces this big
+_TAIL_BLOCK = 64 << 10
+_TAIL_MAX_BYTES = 16 << 20
 
 
 def new_job_name() -> str:
@@ -220,32 +224,50 @@ class LocalJobs(RunExplorerReads, JobOperations):
         return self._b.jobs_dir / name / "user_logs" / "std_log.txt"
 
     def get_logs(self, name: str, tail: int | None = None) -> str:
+        """The job's log, or its last ``tail`` lines (read from the end: the size of the log does not matter)."""
         path = self.log_path(name)
         if not path.exists():
             return ""
-        text = path.read_text(encoding="utf-8", errors="replace")
         if tail:
-            text = "\n".join(text.splitlines()[-tail:])
-        return text
+            return read_log_tail(path, tail)
+        return path.read_text(encoding="utf-8", errors="replace")
+
+    def write_logs(self, name: str, out: TextIO, tail: int | None = None) -> None:
+        """Write the job's log (or its last ``tail`` lines) to ``out`` piece by piece, in constant memory."""
+        path = self.log_path(name)
+        if not path.exists():
+            return
+        if tail:
+            out.write(read_log_tail(path, tail))
+            return
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_LOG_CHUNK):
+                out.write(decoder.decode(chunk))
+        out.write(decoder.decode(b"", final=True))
 
     def stream(self, name: str, *, out: TextIO | None = None, poll: float = 0.2, timeout: float | None = None) -> Job:
-        """Print the job's log as it grows until the job ends; return the final job."""
+        """Print the job's log as it grows until the job ends; return the final job. Memory stays constant."""
         out = out or sys.stdout
         path = self.log_path(name)
         position = 0
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         deadline = None if timeout is None else time.monotonic() + timeout
         out.write(f"RunId: {name}\n")
         while True:
             status = self._status(name)
             if path.exists():
                 with open(path, "rb") as handle:
+                    if os.fstat(handle.fileno()).st_size < position:  # the wrapper cut the log to its cap
+                        position = handle.seek(0, os.SEEK_END)
+                        out.write("\n[studio-ext] The log was cut to stay under its cap; following its new end.\n")
                     handle.seek(position)
-                    chunk = handle.read()
-                    position += len(chunk)
-                if chunk:
-                    out.write(chunk.decode("utf-8", errors="replace"))
-                    out.flush()
+                    while chunk := handle.read(_LOG_CHUNK):
+                        position += len(chunk)
+                        out.write(decoder.decode(chunk))
+                out.flush()
             if status in TERMINAL_STATES:
+                out.write(decoder.decode(b"", final=True))
                 job = self.get(name)
                 out.write(f"\nExecution Summary\n=================\nRunId: {name}\nStatus: {job.status}\n")
                 if job.error:
@@ -548,6 +570,28 @@ class LocalJobs(RunExplorerReads, JobOperations):
         if any(r is not None and r.status in {s.value for s in ACTIVE_STATES} for r in rows):
             return self._b.ensure_supervisor(wait_reconciled=True)
         return False
+
+
+def read_log_tail(path: Path, lines: int, max_bytes: int = _TAIL_MAX_BYTES) -> str:
+    """The last ``lines`` lines of a log (split as ``str.splitlines`` splits), read backwards from its end.
+
+    Reads no more than ``max_bytes`` (16 MB): lines longer than that come back cut.
+    """
+    blocks: builtins.list[bytes] = []
+    breaks = 0
+    with open(path, "rb") as handle:
+        start = end = handle.seek(0, os.SEEK_END)
+        while start > 0 and end - start < max_bytes and breaks <= lines + 1:
+            step = min(_TAIL_BLOCK, start)
+            start -= step
+            handle.seek(start)
+            block = handle.read(step)
+            blocks.append(block)
+            breaks += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")  # progress bars use \r
+    parts = b"".join(reversed(blocks)).decode("utf-8", errors="replace").splitlines()
+    if start > 0:
+        parts = parts[1:]  # the first line is cut
+    return "\n".join(parts[-lines:])
 
 
 def check_tag_changes(tags: object, remove: object) -> None:
