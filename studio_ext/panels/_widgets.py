@@ -80,6 +80,59 @@ class Message(widgets.HTML):
         self.value = f"<div style='color:{colour};white-space:pre-wrap;font-size:90%'>{html.escape(text)}</div>"
 
 
+def set_choices(dropdown: widgets.Dropdown, options: Sequence[Any], *, keep: Any = None, blank: Any = "",
+                pick_first: bool = False) -> None:
+    """Give ``dropdown`` new options and a value a person expects (ipywidgets leaves it empty).
+
+    The value is ``keep`` when it is still offered, else the only real choice when there is
+    exactly one (a list with one item never starts blank), else the first real choice with
+    ``pick_first``, else the ``blank`` placeholder when the options hold one, else empty.
+    ``options`` are values or ``(label, value)`` pairs; ``blank`` is the placeholder's value.
+    """
+    values = [o[1] if isinstance(o, tuple) else o for o in options]
+    real = [v for v in values if v != blank and v is not None]
+    dropdown.options = list(options)
+    if keep is not None and keep != blank and keep in values:
+        dropdown.value = keep
+    elif len(real) == 1 or (pick_first and real):
+        dropdown.value = real[0]
+    elif blank in values:
+        dropdown.value = blank
+    else:
+        dropdown.value = None
+
+
+# Column names that usually hold what a model predicts, most telling first (compared case-blind).
+LABEL_NAMES = ("target", "label", "labels", "y", "class", "outcome", "diagnosis", "diabetic", "income", "churn",
+               "survived", "price")
+
+
+def suggest_target(columns: Sequence[str], *, preferred: Iterable[str | None] = (),
+                   inputs: Iterable[str] = ()) -> str | None:
+    """The column a person most likely wants to predict among ``columns``.
+
+    The first of ``preferred`` (what the model records as its target) that the data has;
+    else the only column outside the model's ``inputs`` when they are known; else a
+    column named like a label (:data:`LABEL_NAMES`); else the last column.
+    """
+    names = [str(c) for c in columns]
+    if not names:
+        return None
+    for wanted in preferred:
+        if wanted and wanted in names:
+            return wanted
+    known = set(inputs)
+    if known:
+        rest = [c for c in names if c not in known]
+        if len(rest) == 1:
+            return rest[0]
+    by_lower = {c.lower(): c for c in reversed(names)}
+    for label in LABEL_NAMES:
+        if label in by_lower:
+            return by_lower[label]
+    return names[-1]
+
+
 def status_badge(status: JobStatus | str) -> str:
     status = JobStatus(status)
     colour = _STATUS_COLOURS.get(status, "#444")

@@ -23,8 +23,8 @@ import traitlets
 from studio_ext.entities import TERMINAL_STATES, Input, JobStatus
 from studio_ext.entities._automl import BlockedTransformer, ColumnPurpose, ForecastingJob
 from studio_ext.errors import InvalidInput, StudioError
-from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, format_duration, format_value, html_table, show_figures, \
-    status_badge
+from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, format_duration, format_value, html_table, \
+    set_choices, show_figures, status_badge, suggest_target
 from studio_ext.panels._insight_widgets import queued
 from studio_ext.panels.automl_charts import best_metric_over_time, importance_figure, report_figures
 
@@ -42,6 +42,8 @@ TEST_CHOICES = (("No test data", "none"), ("Train-test split", "split"), ("Test 
 IMPUTE_CHOICES = ("default", "mean", "median", "most_frequent")
 MAX_EDITOR_COLUMNS = 200
 NO_WEIGHTS = "(none: every row counts the same)"
+TASK_SAMPLE_ROWS = 1000  # rows read to preview the data and to suggest the task from the target
+REGRESSION_MIN_DISTINCT = 20  # a numeric target with more distinct values than this suggests regression
 
 
 class AutoMLWizard(widgets.VBox):
@@ -74,6 +76,10 @@ class AutoMLWizard(widgets.VBox):
                                        style=wide)
         self.compute = widgets.Dropdown(description="Compute", options=["local"], value="local", style=wide)
         # 3. task and settings
+        self._sample: Any = None  # the first rows of the chosen data (the preview, the task suggestion)
+        self._task_chosen = False  # the user picked the task: the target's suggestion no longer applies
+        self._setting_task = False
+        self.task_hint = widgets.HTML()
         self.task = widgets.ToggleButtons(options=[("Classification", "classification"), ("Regression", "regression"),
                                                    ("Time series forecasting", "forecasting")],
                                           value="classification")
@@ -123,7 +129,7 @@ class AutoMLWizard(widgets.VBox):
             widgets.VBox([widgets.HBox([self.dataset, self.version, self.refresh_datasets]), self.preview]),
             widgets.VBox([self.experiment, self.target, self.weight, self.compute]),
             widgets.VBox([
-                self.task,
+                self.task, self.task_hint,
                 widgets.HTML("<b>Settings</b>"), self.metric, self.positive_label, self.explain,
                 widgets.HBox([self.vote, self.stack]), widgets.HBox([self.allowed, self.blocked]),
                 self.forecast_box,
@@ -148,14 +154,14 @@ class AutoMLWizard(widgets.VBox):
         self.check_button.on_click(lambda _: self.check())
         self.dataset.observe(self._on_dataset, "value")
         self.version.observe(self._on_version, "value")
-        self.target.observe(lambda _: self._build_column_editor(), "value")
+        self.target.observe(self._on_target, "value")
         self.weight.observe(lambda _: self._build_column_editor(), "value")
         self.task.observe(self._on_task, "value")
         for w in (self.validation, self.test, self.featurization_mode):
             w.observe(lambda _: self._show_conditional(), "value")
         self.load_datasets()
         self.load_computes()
-        self._on_task({"new": self.task.value})
+        self._on_task({"new": self.task.value, "old": None})
         self._render_step()
 
     # -- data for the choices ------------------------------------------------------------------
@@ -181,42 +187,86 @@ class AutoMLWizard(widgets.VBox):
 
     def _on_dataset(self, change: dict[str, Any]) -> None:
         name = change["new"]
-        if not name:
-            self.version.options = []
-            return
-        versions = [str(d.version) for d in self.ws.data.list(name)]
-        self.version.options = versions[::-1]
-        if versions:
-            self.version.value = versions[-1]
-        if not self.experiment.value or self.experiment.value.startswith("automl-"):
-            self.experiment.value = f"automl-{name}"
-
-    def _on_version(self, change: dict[str, Any]) -> None:
-        if not self.dataset.value or not change["new"]:
-            return
+        # The version observer fires only when the version's value changes: two datasets both at
+        # version 1 would keep the first one's preview and columns. Set the versions quietly, then
+        # load the chosen version whatever it was before.
+        self.version.unobserve(self._on_version, "value")
         try:
-            data = self.ws.data.get(self.dataset.value, change["new"])
-            frame = self.ws.data.preview(self.dataset.value, change["new"], n=10)
+            versions = [str(d.version) for d in self.ws.data.list(name)] if name else []
         except StudioError as exc:
             self.message.error(exc.message)
-            return
-        columns = [c.name for c in data.columns] or [str(c) for c in frame.columns]
-        rows = f"{data.row_count:,} rows" if data.row_count is not None else ""
-        self.preview.value = (f"<div style='font-size:90%;color:#444'>{html.escape(data.reference)}: {rows}, "
-                              f"{len(columns)} columns</div>"
-                              + html_table([str(c) for c in frame.columns], frame.astype(object).values.tolist()))
-        previous = self.target.value
-        self.target.options = columns
-        self.target.value = previous if previous in columns else columns[-1] if columns else None
+            versions = []
+        finally:
+            set_choices(self.version, versions[::-1], pick_first=True)
+            self.version.observe(self._on_version, "value")
+        if name and (not self.experiment.value or self.experiment.value.startswith("automl-")):
+            self.experiment.value = f"automl-{name}"
+        self._load_version()
+
+    def _on_version(self, _change: dict[str, Any]) -> None:
+        self._load_version()
+
+    def _load_version(self) -> None:
+        """Show the chosen dataset version's preview and offer its columns (target, weight, time, ids)."""
+        name, version = self.dataset.value, self.version.value
+        frame = None
+        data = None
+        if name and version:
+            try:
+                data = self.ws.data.get(name, version)
+                frame = self.ws.data.preview(name, version, n=TASK_SAMPLE_ROWS)
+            except StudioError as exc:
+                self.message.error(exc.message)
+                data = frame = None
+        self._sample = frame
+        if data is None or frame is None:
+            self.preview.value = ""
+            columns: list[str] = []
+        else:
+            columns = [c.name for c in data.columns] or [str(c) for c in frame.columns]
+            rows = f"{data.row_count:,} rows" if data.row_count is not None else ""
+            head = frame.head(10)
+            self.preview.value = (f"<div style='font-size:90%;color:#444'>{html.escape(data.reference)}: {rows}, "
+                                  f"{len(columns)} columns</div>"
+                                  + html_table([str(c) for c in head.columns], head.astype(object).values.tolist()))
+        previous = self.target.value  # kept only when the new data has it
+        self.target.unobserve(self._on_target, "value")
+        set_choices(self.target, columns, keep=previous)
+        if self.target.value is None and columns:
+            self.target.value = suggest_target(columns)
+        self.target.observe(self._on_target, "value")
         weight = self.weight.value
         self.weight.options = [(NO_WEIGHTS, None), *[(c, c) for c in columns]]
         self.weight.value = weight if weight in columns else None
-        self.time_column.options = columns
+        set_choices(self.time_column, columns, keep=self.time_column.value)
         self.grains.options = columns
+        self._on_target(None)
+
+    def _on_target(self, _change: Any) -> None:
         self._build_column_editor()
+        self._suggest_task()
+
+    def _suggest_task(self) -> None:
+        """Follow the target with the task (continuous numbers: regression) until the user picks one."""
+        frame, target = self._sample, self.target.value
+        if frame is None or not target or target not in frame.columns:
+            self.task_hint.value = ""
+            return
+        task, reason = suggest_task(frame[target])
+        label = dict((v, k) for k, v in self.task.options)[task]
+        self.task_hint.value = (f"<span style='color:#555;font-size:90%'>Suggested: <b>{label}</b> "
+                                f"({html.escape(reason)})</span>")
+        if not self._task_chosen and self.task.value != task:
+            self._setting_task = True
+            try:
+                self.task.value = task
+            finally:
+                self._setting_task = False
 
     def _on_task(self, change: dict[str, Any]) -> None:
         task = str(change["new"])
+        if not self._setting_task and change.get("old") is not None:
+            self._task_chosen = True  # the user's choice: suggestions no longer change it
         metrics = self.ws.automl.supported_primary_metrics(task)
         self.metric.options = metrics
         preferred = "AUC_weighted" if task == "classification" else "normalized_root_mean_squared_error"
@@ -593,6 +643,25 @@ class AutoMLResults(widgets.VBox):
                 subscription.cancel()
         self._subscription = self._explanation_watch = None
         super().close()
+
+
+def suggest_task(target: Any) -> tuple[str, str]:
+    """The task a target column suggests, and why: continuous numbers regression, else classification.
+
+    Strings, booleans and numbers with few distinct values (labels coded 0/1, 1-5) suggest
+    classification; numbers with many distinct values, or fractional ones beyond a handful,
+    suggest regression.
+    """
+    import pandas as pd
+
+    values = pd.Series(target).dropna()
+    distinct = int(values.nunique())
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return "classification", f"{distinct:,} distinct text values"
+    fractional = bool((values.astype(float) % 1 != 0).any())
+    if distinct > REGRESSION_MIN_DISTINCT or (fractional and distinct > REGRESSION_MIN_DISTINCT // 2):
+        return "regression", f"{distinct:,} distinct numbers in the first {len(values):,} rows"
+    return "classification", f"{distinct:,} distinct values"
 
 
 def _warm_up(ws: Workspace) -> None:

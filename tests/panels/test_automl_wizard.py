@@ -135,3 +135,83 @@ def test_wizard_steps_to_a_submitted_job_and_a_live_leaderboard(ws_with_data: Wo
     assert again._explanation.name == record.name and not again.open_explanation_button.disabled
     again.close()
     wizard.close()
+
+
+@pytest.fixture
+def ws_two_datasets(workspace: Workspace, tmp_path: Path) -> Workspace:
+    """Two datasets both at version 1, with different columns: a continuous and a 0/1 target."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    houses = pd.DataFrame({"rooms": rng.integers(1, 8, 200), "area": rng.normal(90, 20, 200).round(1)})
+    houses["price"] = houses["area"] * 3100.5 + rng.normal(0, 5000, 200)
+    patients = pd.DataFrame({"Pregnancies": rng.integers(0, 9, 200), "PlasmaGlucose": rng.normal(110, 25, 200).round(0),
+                             "BMI": rng.normal(28, 5, 200).round(2)})
+    patients["Diabetic"] = (patients["PlasmaGlucose"] > 120).astype(int)
+    for name, frame in (("houses", houses), ("patients", patients)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        workspace.data.create_or_update(Data(name=name, path=str(tmp_path / f"{name}.csv"), type="tabular"))
+    return workspace
+
+
+def test_switching_to_another_dataset_at_the_same_version_reloads_preview_columns_and_job(
+        ws_two_datasets: Workspace) -> None:
+    ws = ws_two_datasets
+    wizard = AutoMLWizard(ws)
+    wizard.dataset.value = "houses"
+    assert wizard.version.value == "1" and wizard.target.options == ("rooms", "area", "price")
+    wizard.target.value = "rooms"
+    wizard.dataset.value = "patients"  # also at version 1: the version's value does not change
+    assert wizard.version.value == "1"
+    assert wizard.target.options == ("Pregnancies", "PlasmaGlucose", "BMI", "Diabetic")
+    assert wizard.target.value == "Diabetic", "a target the new data lacks is not kept; a label-like column is offered"
+    assert "PlasmaGlucose" in wizard.preview.value and "area" not in wizard.preview.value
+    assert "azureml:patients:1" in wizard.preview.value
+    assert set(wizard.column_types) == {"Pregnancies", "PlasmaGlucose", "BMI"}
+    wizard.max_trials.value = 1
+    wizard.timeout.value = 1.0
+    for _ in range(3):
+        wizard.next()
+    assert wizard.step == 3, wizard.message.text
+    assert "patients:1" in wizard.review.value and "Diabetic" in wizard.review.value and "rooms" not in wizard.review.value
+    submitted = wizard.submit()
+    assert submitted is not None, wizard.message.text
+    try:
+        run = ws.automl.get(str(submitted.name))
+        inputs = getattr(run.job, "inputs", {})  # an AutoML job's data is its training_data input
+        assert inputs["training_data"].path == "azureml:patients:1" and run.target_column_name == "Diabetic"
+    finally:
+        ws.jobs.begin_cancel(str(submitted.name))
+        wizard.close()
+
+
+def test_the_task_follows_the_target_until_the_user_chooses_one(ws_two_datasets: Workspace) -> None:
+    wizard = AutoMLWizard(ws_two_datasets)
+    wizard.dataset.value = "houses"
+    assert wizard.target.value == "price" and wizard.task.value == "regression", wizard.task_hint.value
+    assert "Regression" in wizard.task_hint.value
+    assert wizard.metric.value == "normalized_root_mean_squared_error"
+    wizard.target.value = "rooms"  # seven distinct whole numbers: classes
+    assert wizard.task.value == "classification"
+    wizard.dataset.value = "patients"
+    assert wizard.target.value == "Diabetic" and wizard.task.value == "classification"
+    wizard.target.value = "PlasmaGlucose"  # many distinct numbers
+    assert wizard.task.value == "regression"
+    wizard.task.value = "classification"  # the user's own choice is kept from now on
+    wizard.target.value = "BMI"
+    assert wizard.task.value == "classification" and "Regression" in wizard.task_hint.value
+    wizard.close()
+
+
+def test_suggest_task_reads_strings_codes_and_continuous_numbers() -> None:
+    import pandas as pd
+
+    from studio_ext.panels.automl import suggest_task
+
+    assert suggest_task(pd.Series(["yes", "no"] * 50))[0] == "classification"
+    assert suggest_task(pd.Series([0, 1] * 50))[0] == "classification"
+    assert suggest_task(pd.Series([True, False] * 50))[0] == "classification"
+    assert suggest_task(pd.Series(range(1, 6)).repeat(20))[0] == "classification"
+    assert suggest_task(pd.Series([25.0 + i * 1.5 for i in range(100)]))[0] == "regression"
+    assert suggest_task(pd.Series([0.1, 0.25, 0.5, 0.75, 1.3, 2.2, 3.1, 4.4, 5.2, 6.6, 7.1, 8.9] * 5))[0] == "regression"
