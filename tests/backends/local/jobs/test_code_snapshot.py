@@ -7,9 +7,9 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import mlflow
 import pytest
@@ -83,7 +83,7 @@ def test_a_link_leaving_the_code_folder_is_refused_naming_it_and_nothing_is_writ
     assert str(info.value) == (
         f"The code folder contains a symbolic link that leaves it (sub/{shown}); copy the real file in its place, "
         "or pass what it points to as an input, and try again.")
-    assert visible((workspace.path / "jobs")) == []
+    assert visible(workspace.path / "jobs") == []
     assert workspace.jobs.list(include_interactive=False) == [] and runs_in(workspace, "links") == []
 
 
@@ -104,7 +104,7 @@ def test_a_code_folder_over_the_size_cap_is_refused_saying_what_to_do(
         (code_dir / f"m{i}.py").write_text("")
     with pytest.raises(InvalidInput, match=r"holds more than 5 files and folders; .* STUDIO_EXT_CODE_MAX_FILES\.$"):
         workspace.jobs.create_or_update(command(code=str(code_dir), command="python train.py"))
-    assert visible((workspace.path / "jobs")) == []
+    assert visible(workspace.path / "jobs") == []
 
 
 def test_a_client_killed_mid_copy_leaves_no_job_folder(workspace: Workspace, code_dir: Path) -> None:

@@ -7,15 +7,14 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 from studio_ext import Workspace, command
-from studio_ext.entities import JobStatus
 from studio_ext.backends.local.jobs.runner import WRAPPER
+from studio_ext.entities import JobStatus
 
 LINE = "line {:09d} " + "é" * 20 + " " + "x" * 60 + "\n"  # multi-byte characters: chunks split some of them
 
