@@ -1,0 +1,171 @@
+"""One entry for every kind: by studio_ext entity, by v2 YAML, by azure-ai-ml class."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+from studio_ext.entities import (
+    AmlCompute,
+    CommandJob,
+    ComputeInstance,
+    Data,
+    Datastore,
+    Environment,
+    ManagedOnlineDeployment,
+    ManagedOnlineEndpoint,
+    Model,
+)
+from studio_ext.errors import InvalidInput, NotFound
+from studio_ext.translation import (
+    command_job,
+    compute,
+    data,
+    datastore,
+    environment,
+    model,
+    online_deployment,
+    online_endpoint,
+)
+from studio_ext.translation._common import Translated, class_path
+
+# studio_ext entity class -> its kind's module (subclasses first where it matters)
+_BY_ENTITY: tuple[tuple[type, ModuleType], ...] = (
+    (CommandJob, command_job), (Data, data), (Model, model), (Environment, environment),
+    (AmlCompute, compute), (ComputeInstance, compute), (Datastore, datastore),
+    (ManagedOnlineEndpoint, online_endpoint), (ManagedOnlineDeployment, online_deployment),
+)
+# azure-ai-ml class name in azure.ai.ml.entities -> its kind's module
+_BY_AZURE = {
+    "Command": command_job, "CommandJob": command_job, "Data": data, "Model": model, "Environment": environment,
+    "AmlCompute": compute, "ComputeInstance": compute, "AzureBlobDatastore": datastore,
+    "AzureDataLakeGen2Datastore": datastore, "ManagedOnlineEndpoint": online_endpoint,
+    "ManagedOnlineDeployment": online_deployment,
+}
+# v2 $schema file name -> its kind's module
+_BY_SCHEMA = {
+    "commandJob": command_job, "data": data, "model": model, "environment": environment,
+    "amlCompute": compute, "computeInstance": compute, "azureBlob": datastore, "azureDataLakeGen2": datastore,
+    "managedOnlineEndpoint": online_endpoint, "managedOnlineDeployment": online_deployment,
+}
+_BY_TYPE = {
+    "command": command_job, "amlcompute": compute, "computeinstance": compute, "azure_blob": datastore,
+    "azure_data_lake_gen2": datastore, "mlflow_model": model, "custom_model": model, "triton_model": model,
+    "uri_file": data, "uri_folder": data, "mltable": data,
+}
+_LOADERS = {
+    command_job: "load_job", data: "load_data", model: "load_model", environment: "load_environment",
+    compute: "load_compute", datastore: "load_datastore", online_endpoint: "load_online_endpoint",
+    online_deployment: "load_online_deployment",
+}
+KNOWN_AZURE = tuple(f"azure.ai.ml.entities.{name}" for name in sorted(_BY_AZURE))
+
+
+def kind_of_entity(entity: object) -> ModuleType:
+    for cls, module in _BY_ENTITY:
+        if isinstance(entity, cls):
+            return module
+    raise InvalidInput(
+        f"{class_path(entity)} has no Azure ML v2 translation. Translated kinds: "
+        f"{', '.join(sorted({c.__name__ for c, _ in _BY_ENTITY}))} (from studio_ext.entities).")
+
+
+def kind_of_v2(mapping: Mapping[str, Any]) -> ModuleType:
+    """The kind a v2 mapping is: by its ``$schema``, else by its ``type`` and fields."""
+    schema = str(mapping.get("$schema") or "")
+    if schema:
+        stem = schema.rsplit("/", 1)[-1].split(".", 1)[0]
+        if stem in _BY_SCHEMA:
+            return _BY_SCHEMA[stem]
+    if "endpoint_name" in mapping:
+        return online_deployment
+    if "auth_mode" in mapping:
+        return online_endpoint
+    kind = str(mapping.get("type") or "").lower()
+    if kind in _BY_TYPE:
+        return _BY_TYPE[kind]
+    if "image" in mapping or "conda_file" in mapping or "build" in mapping:
+        return environment
+    raise InvalidInput(
+        f"This YAML is no Azure ML v2 kind this studio translates ($schema {schema or 'missing'}, type "
+        f"{kind or 'missing'}). It takes command jobs, data, models, environments, amlcompute and computeinstance, "
+        "azure_blob and azure_data_lake_gen2 datastores, managed online endpoints and deployments.")
+
+
+def to_yaml(entity: object) -> str:
+    """Azure ML v2 YAML for any translated studio_ext entity (``az ml <kind> create --file``)."""
+    module = kind_of_entity(entity)
+    text: str = module.to_yaml(entity)
+    return text
+
+
+def to_v2(entity: object) -> dict[str, Any]:
+    """The v2 YAML mapping for any translated studio_ext entity."""
+    mapping: dict[str, Any] = kind_of_entity(entity).to_v2(entity)
+    return mapping
+
+
+def to_azure(entity: object) -> Any:
+    """The azure-ai-ml object for any translated studio_ext entity, made by azure-ai-ml's own loader."""
+    return kind_of_entity(entity).to_azure(entity)
+
+
+def from_yaml(source: str | os.PathLike[str]) -> Translated[Any]:
+    """A studio_ext entity from a v2 YAML file (a path) or text, read by azure-ai-ml's own ``load_*``.
+
+    Azure's loaders validate it, so a wrong field gets Azure's message; relative paths
+    in a file are taken from the file's folder, as ``az ml`` does.
+    """
+    import azure.ai.ml as aml
+    from marshmallow.exceptions import ValidationError
+
+    text, path = _read(source)
+    try:
+        mapping = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{path or 'The text'} is not valid YAML: {exc}") from exc
+    if not isinstance(mapping, Mapping):
+        raise InvalidInput(f"{path or 'The text'} holds no YAML mapping; an Azure ML v2 file is a mapping of fields.")
+    module = kind_of_v2(mapping)
+    loader = getattr(aml, _LOADERS[module])
+    try:
+        obj = loader(path) if path else loader(io.StringIO(text))
+    except ValidationError as exc:
+        raise InvalidInput(f"Azure ML's v2 schema refuses {path or 'this YAML'}: {str(exc).strip()[:1500]}") from exc
+    return from_azure_any(obj, Path(path).parent if path else None)
+
+
+def _read(source: str | os.PathLike[str]) -> tuple[str, str | None]:
+    if isinstance(source, os.PathLike) or ("\n" not in source and source.rstrip().endswith((".yml", ".yaml"))):
+        path = Path(source)
+        if not path.is_file():
+            raise NotFound(f"The YAML file {str(path)!r} does not exist.")
+        return path.read_text(), str(path)
+    return source, None
+
+
+def from_azure_any(obj: object, base_path: str | os.PathLike[str] | None = None) -> Translated[Any]:
+    """A studio_ext entity from any translated azure-ai-ml object, chosen by its class.
+
+    ``base_path``: the folder relative paths the object holds are taken from (a YAML file's).
+    """
+    import azure.ai.ml.entities as aml_entities
+
+    for name, module in _BY_AZURE.items():
+        cls = getattr(aml_entities, name)
+        if type(obj) is cls:
+            result: Translated[Any] = module.from_azure(obj, base_path)
+            return result
+    for name, module in _BY_AZURE.items():  # a subclass of a translated class
+        if isinstance(obj, getattr(aml_entities, name)):
+            result = module.from_azure(obj, base_path)
+            return result
+    raise InvalidInput(
+        f"{class_path(obj)} has no studio_ext translation yet. Translated azure-ai-ml classes: "
+        f"{', '.join(KNOWN_AZURE)}.")

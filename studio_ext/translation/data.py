@@ -1,0 +1,83 @@
+"""Data assets: studio_ext ``Data`` <-> v2 ``data`` <-> azure-ai-ml ``Data``.
+
+Types map ``uri_file`` <-> file, ``uri_folder`` <-> folder, ``mltable`` <-> tabular.
+studio_ext's own parsing options (``read_options``) and SQL source (``datastore``,
+``query``) have no v2 field: they travel as ``studio_ext.*`` v2 tags (not properties:
+azure-ai-ml's ``load_data`` drops a data asset's ``properties``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from studio_ext.entities import Data, DataType
+from studio_ext.translation._common import (
+    LOCAL_PREFIX,
+    SCHEMA_ROOT,
+    Translated,
+    azure_load,
+    check_type,
+    dump,
+    keep_rest,
+    local_path,
+    plain,
+    put,
+    restore,
+    split_local,
+)
+
+SCHEMA = SCHEMA_ROOT + "data.schema.json"
+V2_TYPES = {DataType.FILE: "uri_file", DataType.FOLDER: "uri_folder", DataType.TABULAR: "mltable"}
+_HANDLED = {"name", "version", "description", "tags", "path", "type", "properties", "creation_context", "id"}
+_REASONS = {"properties": "kept as Azure wrote them",
+            "datastore": "the path names the datastore locally", "stage": "asset stages are Azure's"}
+
+
+def to_v2(data: Data) -> dict[str, Any]:
+    """The dataset as v2 ``data`` YAML's mapping."""
+    out: dict[str, Any] = {"$schema": SCHEMA, "type": V2_TYPES[DataType.parse(data.type)]}
+    put(out, name=data.name, version=data.version, description=data.description, path=data.path)
+    tags = restore(out, data.tags, "tags")
+    local = {LOCAL_PREFIX + "read_options": json.dumps(data.read_options.to_dict(), sort_keys=True)
+             if data.read_options else None,
+             LOCAL_PREFIX + "datastore": data.datastore, LOCAL_PREFIX + "query": data.query}
+    put(out, tags={**tags, **{k: v for k, v in local.items() if v is not None}})
+    return out
+
+
+def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None = None) -> Translated[Data]:
+    """A studio_ext ``Data`` from v2 ``data`` YAML's mapping."""
+    mapping = plain(mapping)
+    result: Translated[Data] = Translated(Data(name="", type=DataType.FILE))
+    tags, local = split_local(mapping.get("tags"))
+    keep_rest(mapping, _HANDLED - {"properties"}, tags, result, _REASONS)
+    path = mapping.get("path")
+    result.entity = Data(
+        name=str(mapping.get("name") or ""), version=mapping.get("version"), description=mapping.get("description"),
+        path=local_path(path, base_path) if isinstance(path, str) else path,
+        type=DataType.parse(mapping.get("type") or "uri_folder"), tags=tags,
+        read_options=json.loads(local["read_options"]) if "read_options" in local else None,
+        datastore=local.get("datastore"), query=local.get("query"))
+    return result
+
+
+def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[Data]:
+    """A studio_ext ``Data`` from azure-ai-ml's ``Data``."""
+    from azure.ai.ml.entities import Data as AzureData
+
+    check_type(obj, (AzureData,), "data")
+    return from_v2(obj._to_dict(), base_path)
+
+
+def to_azure(data: Data) -> Any:
+    """azure-ai-ml's ``Data``, loaded from the v2 YAML by ``azure.ai.ml.load_data``."""
+    from azure.ai.ml import load_data
+
+    return azure_load(load_data, to_v2(data), "data asset")
+
+
+def to_yaml(data: Data) -> str:
+    return dump(to_v2(data))

@@ -1,0 +1,140 @@
+"""Environments: studio_ext ``Environment`` <-> v2 ``environment`` <-> azure-ai-ml ``Environment``.
+
+A conda file given as a path stays a path. One given inline (a job's anonymous
+environment, or azure-ai-ml's loaded copy with no path) becomes pip requirements, as
+the local backend builds every environment with pip. A studio_ext environment with a
+pip list goes out as an inline conda file with that list under ``pip``.
+
+azure-ai-ml quirk: ``Environment._to_dict()`` holds the conda file's contents, not its
+path; the path is read from the object (``_conda_file_path``) where it has one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from studio_ext.entities import Environment
+from studio_ext.translation._common import (
+    SCHEMA_ROOT,
+    Translated,
+    azure_load,
+    check_type,
+    dump,
+    keep_rest,
+    local_path,
+    plain,
+    put,
+    restore,
+)
+
+SCHEMA = SCHEMA_ROOT + "environment.schema.json"
+_HANDLED = {"name", "version", "description", "tags", "image", "conda_file", "creation_context", "id"}
+_REASONS = {
+    "build": "a Docker build context is not built locally; give a conda file or pip requirements for a venv",
+    "inference_config": "the local scoring server needs no container routes",
+    "os_type": "jobs run on this machine's operating system",
+    "properties": "kept as Azure wrote them",
+}
+
+
+def to_v2(env: Environment) -> dict[str, Any]:
+    """The environment as v2 ``environment`` YAML's mapping."""
+    out: dict[str, Any] = {"$schema": SCHEMA}
+    put(out, name=env.name, version=env.version, description=env.description)
+    restore(out, env.tags, "tags")
+    put(out, image=env.image)
+    if env.conda_file:
+        out["conda_file"] = env.conda_file
+    elif env.pip_requirements:
+        pip = [f"-r {env.pip_requirements}"] if isinstance(env.pip_requirements, str) else list(env.pip_requirements)
+        python = f"python={sys.version_info.major}.{sys.version_info.minor}"
+        out["conda_file"] = {"name": env.name, "channels": ["conda-forge"],
+                             "dependencies": [python, "pip", {"pip": pip}]}
+    return out
+
+
+def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None = None, *,
+            anonymous: bool = False) -> Translated[Environment]:
+    """A studio_ext ``Environment`` from v2 ``environment`` YAML's mapping.
+
+    ``anonymous=True`` (an environment given inline in a job or deployment) names it
+    ``anonymous-<hash of its spec>``, so the same spec is the same environment.
+    """
+    mapping = plain(mapping)
+    result: Translated[Environment] = Translated(Environment(name=""))
+    tags = {str(k): str(v) for k, v in (mapping.get("tags") or {}).items()}
+    keep_rest(mapping, _HANDLED, tags, result, _REASONS)
+    conda = mapping.get("conda_file")
+    conda_path: str | None = None
+    pip: list[str] | str | None = None
+    if isinstance(conda, str):
+        conda_path = local_path(conda, base_path)
+    elif isinstance(conda, Mapping):
+        pip = _pip_of(conda, result)
+    image = mapping.get("image")
+    if image and not conda:
+        result.note("image", f"{image!r} is kept for Azure; locally the job runs in the studio's interpreter "
+                    "(give a conda file or pip requirements for a venv of its own)")
+    elif image:
+        result.note("image", f"{image!r} is kept for Azure; locally a venv is built from the conda file")
+    name = mapping.get("name")
+    version = mapping.get("version")
+    if anonymous or not name:
+        spec = {k: v for k, v in mapping.items() if k not in ("name", "version", "$schema")}
+        name = "anonymous-" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+        version = None
+    result.entity = Environment(name=str(name), version=None if version is None else str(version),
+                                description=mapping.get("description"), conda_file=conda_path,
+                                pip_requirements=pip, image=image, tags=tags)
+    return result
+
+
+def _pip_of(conda: Mapping[str, Any], result: Translated[Environment]) -> list[str] | str:
+    """The pip requirements an inline conda spec asks for (conda packages pinned as pip would)."""
+    reqs: list[str] = []
+    for dep in conda.get("dependencies") or []:
+        if isinstance(dep, Mapping):
+            reqs += [str(r).strip() for r in dep.get("pip") or []]
+            continue
+        pkg, _, ver = str(dep).partition("=")
+        pkg, ver = pkg.strip(), ver.lstrip("=").strip()
+        if pkg == "pip":
+            continue
+        if pkg == "python":
+            if ver and not ver.startswith(f"{sys.version_info.major}.{sys.version_info.minor}"):
+                result.note("conda_file.python", f"python={ver} is asked for; locally the venv uses this "
+                            f"studio's Python {sys.version_info.major}.{sys.version_info.minor}")
+            continue
+        # conda's 'pkg=1.2' means any 1.2.x; pip says it as 'pkg==1.2.*'
+        reqs.append(f"{pkg}=={ver}.*" if ver and "*" not in ver else pkg + (f"=={ver}" if ver else ""))
+    if len(reqs) == 1 and reqs[0].startswith("-r "):
+        return reqs[0][3:].strip()  # a requirements file, as to_v2 writes it
+    return reqs
+
+
+def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[Environment]:
+    """A studio_ext ``Environment`` from azure-ai-ml's ``Environment``."""
+    from azure.ai.ml.entities import Environment as AzureEnvironment
+
+    check_type(obj, (AzureEnvironment,), "environment")
+    mapping = plain(obj._to_dict())
+    path = getattr(obj, "_conda_file_path", None)
+    if path:
+        mapping["conda_file"] = os.fspath(path)
+    return from_v2(mapping, base_path)
+
+
+def to_azure(env: Environment) -> Any:
+    """azure-ai-ml's ``Environment``, loaded from the v2 YAML by ``azure.ai.ml.load_environment``."""
+    from azure.ai.ml import load_environment
+
+    return azure_load(load_environment, to_v2(env), "environment")
+
+
+def to_yaml(env: Environment) -> str:
+    return dump(to_v2(env))
