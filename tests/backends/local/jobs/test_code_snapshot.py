@@ -136,3 +136,23 @@ def test_a_client_killed_mid_copy_leaves_no_job_folder(workspace: Workspace, cod
     job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python train.py"))
     assert visible(jobs_dir) == [job.name]  # the next submit swept what the killed one left
     assert workspace.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=120).status == JobStatus.COMPLETED
+
+
+def test_the_rule_alone_fifos_ignored_folders_and_a_swap_in_place(tmp_path: Path) -> None:
+    from studio_ext.backends.local.core import code_snapshot
+
+    src = tmp_path / "src"
+    (src / ".git").mkdir(parents=True)
+    (src / ".git" / "HEAD").write_text("ref\n")
+    (src / "score.py").write_text("v = 1\n")
+    os.mkfifo(src / "pipe")
+    with pytest.raises(InvalidInput, match=r"^The code folder contains 'pipe', which is not a file, folder or link"):
+        code_snapshot.snapshot_code(src, tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
+    os.unlink(src / "pipe")
+    dest = code_snapshot.snapshot_code(src, tmp_path / "dest")
+    assert sorted(p.name for p in dest.iterdir()) == ["score.py"]  # .git is left out
+    (src / "score.py").write_text("v = 2\n")
+    code_snapshot.snapshot_code(src, dest, replace=True)
+    assert (dest / "score.py").read_text() == "v = 2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dest", "src"]  # no partial copy left beside it
