@@ -485,7 +485,10 @@ def _translate(exc: BaseException, source: TextSource, options: DelimitedReadOpt
         column = names[index] if index < len(names) else f"#{index + 1}"
         if column not in user_typed:
             return _Widen(column, _wider(current.get(column) if current else None, target_type, value))
-        line = _locate_value(source, options, delimiter, column, value)
+        try:
+            line = _locate_value(source, options, delimiter, column, value)
+        except _OpenQuote as open_quote:  # the scan met an open quote before the value: that is the fault
+            return open_quote.error(source, options)
         where = f" on line {line}" if line else ""
         return InvalidInput(
             f"{source.name}: column {column!r} is set to {options.column_types[column].value} in column_types, "
