@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -170,12 +170,25 @@ def put(mapping: dict[str, Any], **values: Any) -> dict[str, Any]:
     return mapping
 
 
-def azure_load(loader: Callable[..., Any], mapping: Mapping[str, Any], what: str) -> Any:
-    """``mapping`` loaded by azure-ai-ml's own ``load_*``: Azure's validation, translated to InvalidInput."""
+def azure_dict(obj: object, class_names: tuple[str, ...], kind: str) -> dict[str, Any]:
+    """``obj._to_dict()`` made plain, once ``obj`` is one of ``azure.ai.ml.entities.<class_names>``."""
+    import azure.ai.ml.entities as aml_entities
+
+    check_type(obj, tuple(getattr(aml_entities, name) for name in class_names), kind)
+    mapping: dict[str, Any] = plain(obj._to_dict())  # type: ignore[attr-defined]
+    return mapping
+
+
+def azure_load(loader_name: str, mapping: Mapping[str, Any], what: str) -> Any:
+    """``mapping`` loaded by azure-ai-ml's own ``azure.ai.ml.<loader_name>``: Azure's validation.
+
+    A refusal (marshmallow's ``ValidationError``) becomes InvalidInput with Azure's message.
+    """
+    import azure.ai.ml as aml
     from marshmallow.exceptions import ValidationError
 
     try:
-        return loader(io.StringIO(dump(mapping)))
+        return getattr(aml, loader_name)(io.StringIO(dump(mapping)))
     except ValidationError as exc:
         raise InvalidInput(
             f"Azure ML's v2 schema refuses this {what}: {_first_lines(str(exc))} "

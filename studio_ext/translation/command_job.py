@@ -20,8 +20,8 @@ from studio_ext.translation._common import (
     SCHEMA_ROOT,
     Translated,
     arm,
+    azure_dict,
     azure_load,
-    check_type,
     dump,
     keep_rest,
     local_path,
@@ -137,11 +137,10 @@ def _output_from_v2(name: str, value: Any, result: Translated[CommandJob]) -> Ou
 def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[CommandJob]:
     """A studio_ext ``CommandJob`` from azure-ai-ml's ``CommandJob`` or a ``command()`` node."""
     from azure.ai.ml.entities import Command
-    from azure.ai.ml.entities import CommandJob as AzureCommandJob
 
-    check_type(obj, (AzureCommandJob, Command), "command job")
+    # a Command node's _to_dict() drops experiment_name: the job it stands for keeps it
     job = obj._to_job() if isinstance(obj, Command) else obj
-    mapping = plain(job._to_dict())
+    mapping = azure_dict(job, ("CommandJob",), "command job")
     if isinstance(job.code, (str, os.PathLike)) and _prefixed_path(mapping.get("code"), os.fspath(job.code)):
         mapping["code"] = os.fspath(job.code)
     for name, value in (mapping.get("inputs") or {}).items():
@@ -167,10 +166,9 @@ def _prefixed_path(dumped: Any, given: str) -> bool:
 
 def to_azure(job: CommandJob) -> Any:
     """azure-ai-ml's ``CommandJob`` for ``job``, loaded from its v2 YAML by ``azure.ai.ml.load_job``."""
-    from azure.ai.ml import load_job
     from azure.ai.ml.entities import Command
 
-    loaded = azure_load(load_job, to_v2(job), "command job")
+    loaded = azure_load("load_job", to_v2(job), "command job")
     return loaded._to_job() if isinstance(loaded, Command) else loaded
 
 

@@ -19,8 +19,8 @@ from studio_ext.translation._common import (
     LOCAL_PREFIX,
     SCHEMA_ROOT,
     Translated,
+    azure_dict,
     azure_load,
-    check_type,
     class_path,
     dump,
     keep_rest,
@@ -109,18 +109,12 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
 
 def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[Compute]:
     """A studio_ext compute from azure-ai-ml's ``AmlCompute`` or ``ComputeInstance``."""
-    from azure.ai.ml.entities import AmlCompute as AzureAmlCompute
-    from azure.ai.ml.entities import ComputeInstance as AzureComputeInstance
-
-    check_type(obj, (AzureAmlCompute, AzureComputeInstance), "compute")
-    return from_v2(obj._to_dict(), base_path)
+    return from_v2(azure_dict(obj, ("AmlCompute", "ComputeInstance"), "compute"), base_path)
 
 
 def to_azure(compute: Compute) -> Any:
     """azure-ai-ml's ``AmlCompute`` or ``ComputeInstance``, loaded by ``azure.ai.ml.load_compute``."""
-    from azure.ai.ml import load_compute
-
-    return azure_load(load_compute, to_v2(compute), "compute")
+    return azure_load("load_compute", to_v2(compute), "compute")
 
 
 def to_yaml(compute: Compute) -> str:

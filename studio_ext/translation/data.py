@@ -18,8 +18,8 @@ from studio_ext.translation._common import (
     LOCAL_PREFIX,
     SCHEMA_ROOT,
     Translated,
+    azure_dict,
     azure_load,
-    check_type,
     dump,
     keep_rest,
     local_path,
@@ -66,17 +66,12 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
 
 def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[Data]:
     """A studio_ext ``Data`` from azure-ai-ml's ``Data``."""
-    from azure.ai.ml.entities import Data as AzureData
-
-    check_type(obj, (AzureData,), "data")
-    return from_v2(obj._to_dict(), base_path)
+    return from_v2(azure_dict(obj, ("Data",), "data"), base_path)
 
 
 def to_azure(data: Data) -> Any:
     """azure-ai-ml's ``Data``, loaded from the v2 YAML by ``azure.ai.ml.load_data``."""
-    from azure.ai.ml import load_data
-
-    return azure_load(load_data, to_v2(data), "data asset")
+    return azure_load("load_data", to_v2(data), "data asset")
 
 
 def to_yaml(data: Data) -> str:

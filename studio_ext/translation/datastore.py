@@ -25,8 +25,8 @@ from studio_ext.errors import InvalidInput
 from studio_ext.translation._common import (
     SCHEMA_ROOT,
     Translated,
+    azure_dict,
     azure_load,
-    check_type,
     dump,
     keep_rest,
     plain,
@@ -109,10 +109,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
 
 def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[Datastore]:
     """A studio_ext ``Datastore`` from azure-ai-ml's ``AzureBlobDatastore`` or ``AzureDataLakeGen2Datastore``."""
-    from azure.ai.ml.entities import AzureBlobDatastore, AzureDataLakeGen2Datastore
-
-    check_type(obj, (AzureBlobDatastore, AzureDataLakeGen2Datastore), "datastore")
-    mapping = plain(obj._to_dict())
+    mapping = azure_dict(obj, ("AzureBlobDatastore", "AzureDataLakeGen2Datastore"), "datastore")
     given = {k: getattr(obj.credentials, k, None) for k in CREDENTIAL_KEYS}
     mapping["credentials"] = {**(mapping.get("credentials") or {}), **{k: v for k, v in given.items() if v}}
     return from_v2(mapping, base_path)
@@ -120,14 +117,12 @@ def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Tra
 
 def to_azure(datastore: Datastore) -> Any:
     """azure-ai-ml's blob or ADLS Gen2 datastore, loaded by ``azure.ai.ml.load_datastore``."""
-    from azure.ai.ml import load_datastore
-
     mapping = to_v2(datastore)
     if mapping["type"] == "azure_data_lake_gen2" and "sas_token" in mapping.get("credentials", {}):
         raise InvalidInput(
             f"The datastore {datastore.name!r} is ADLS Gen2 with a SAS token, which Azure ML's Gen2 datastores do not "
             "take (a service principal or no credential). Give tenant_id, client_id and client_secret, or none.")
-    return azure_load(load_datastore, mapping, "datastore")
+    return azure_load("load_datastore", mapping, "datastore")
 
 
 def to_yaml(datastore: Datastore) -> str:

@@ -22,8 +22,8 @@ from studio_ext.entities import Environment
 from studio_ext.translation._common import (
     SCHEMA_ROOT,
     Translated,
+    azure_dict,
     azure_load,
-    check_type,
     dump,
     keep_rest,
     local_path,
@@ -119,10 +119,7 @@ def _pip_of(conda: Mapping[str, Any], result: Translated[Environment]) -> list[s
 
 def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[Environment]:
     """A studio_ext ``Environment`` from azure-ai-ml's ``Environment``."""
-    from azure.ai.ml.entities import Environment as AzureEnvironment
-
-    check_type(obj, (AzureEnvironment,), "environment")
-    mapping = plain(obj._to_dict())
+    mapping = azure_dict(obj, ("Environment",), "environment")
     path = getattr(obj, "_conda_file_path", None)
     if path:
         mapping["conda_file"] = os.fspath(path)
@@ -131,9 +128,7 @@ def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Tra
 
 def to_azure(env: Environment) -> Any:
     """azure-ai-ml's ``Environment``, loaded from the v2 YAML by ``azure.ai.ml.load_environment``."""
-    from azure.ai.ml import load_environment
-
-    return azure_load(load_environment, to_v2(env), "environment")
+    return azure_load("load_environment", to_v2(env), "environment")
 
 
 def to_yaml(env: Environment) -> str:

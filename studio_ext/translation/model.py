@@ -14,8 +14,8 @@ from studio_ext.entities import Model
 from studio_ext.translation._common import (
     SCHEMA_ROOT,
     Translated,
+    azure_dict,
     azure_load,
-    check_type,
     dump,
     keep_rest,
     local_path,
@@ -62,17 +62,12 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
 
 def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[Model]:
     """A studio_ext ``Model`` from azure-ai-ml's ``Model``."""
-    from azure.ai.ml.entities import Model as AzureModel
-
-    check_type(obj, (AzureModel,), "model")
-    return from_v2(obj._to_dict(), base_path)
+    return from_v2(azure_dict(obj, ("Model",), "model"), base_path)
 
 
 def to_azure(model: Model) -> Any:
     """azure-ai-ml's ``Model``, loaded from the v2 YAML by ``azure.ai.ml.load_model``."""
-    from azure.ai.ml import load_model
-
-    return azure_load(load_model, to_v2(model), "model")
+    return azure_load("load_model", to_v2(model), "model")
 
 
 def to_yaml(model: Model) -> str:

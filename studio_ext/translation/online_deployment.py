@@ -27,8 +27,8 @@ from studio_ext.translation._common import (
     SCHEMA_ROOT,
     Translated,
     arm,
+    azure_dict,
     azure_load,
-    check_type,
     dump,
     keep_rest,
     local_path,
@@ -137,10 +137,7 @@ def _probe(value: Mapping[str, Any] | None) -> ProbeSettings:
 
 def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[ManagedOnlineDeployment]:
     """A studio_ext ``ManagedOnlineDeployment`` from azure-ai-ml's ``ManagedOnlineDeployment``."""
-    from azure.ai.ml.entities import ManagedOnlineDeployment as AzureDeployment
-
-    check_type(obj, (AzureDeployment,), "online deployment")
-    mapping = plain(obj._to_dict())
+    mapping = azure_dict(obj, ("ManagedOnlineDeployment",), "online deployment")
     environment = getattr(obj, "environment", None)
     conda_path = getattr(environment, "_conda_file_path", None)
     if conda_path and isinstance(mapping.get("environment"), dict):
@@ -150,9 +147,7 @@ def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Tra
 
 def to_azure(deployment: ManagedOnlineDeployment) -> Any:
     """azure-ai-ml's ``ManagedOnlineDeployment``, loaded by ``azure.ai.ml.load_online_deployment``."""
-    from azure.ai.ml import load_online_deployment
-
-    return azure_load(load_online_deployment, to_v2(deployment), "online deployment")
+    return azure_load("load_online_deployment", to_v2(deployment), "online deployment")
 
 
 def to_yaml(deployment: ManagedOnlineDeployment) -> str:

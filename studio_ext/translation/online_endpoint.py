@@ -10,8 +10,8 @@ from studio_ext.entities import ManagedOnlineEndpoint
 from studio_ext.translation._common import (
     SCHEMA_ROOT,
     Translated,
+    azure_dict,
     azure_load,
-    check_type,
     dump,
     keep_rest,
     plain,
@@ -58,17 +58,12 @@ def from_v2(mapping: Mapping[str, Any],
 
 def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[ManagedOnlineEndpoint]:
     """A studio_ext ``ManagedOnlineEndpoint`` from azure-ai-ml's ``ManagedOnlineEndpoint``."""
-    from azure.ai.ml.entities import ManagedOnlineEndpoint as AzureEndpoint
-
-    check_type(obj, (AzureEndpoint,), "online endpoint")
-    return from_v2(obj._to_dict(), base_path)
+    return from_v2(azure_dict(obj, ("ManagedOnlineEndpoint",), "online endpoint"), base_path)
 
 
 def to_azure(endpoint: ManagedOnlineEndpoint) -> Any:
     """azure-ai-ml's ``ManagedOnlineEndpoint``, loaded by ``azure.ai.ml.load_online_endpoint``."""
-    from azure.ai.ml import load_online_endpoint
-
-    return azure_load(load_online_endpoint, to_v2(endpoint), "online endpoint")
+    return azure_load("load_online_endpoint", to_v2(endpoint), "online endpoint")
 
 
 def to_yaml(endpoint: ManagedOnlineEndpoint) -> str:
