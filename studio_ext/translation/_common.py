@@ -108,7 +108,8 @@ def restore(mapping: dict[str, Any], kept: Mapping[str, str], target: str) -> di
                 loaded = json.loads(value)
             except ValueError:
                 loaded = value
-            mapping[name] = loaded if isinstance(loaded, (bool, int, float, dict, list)) else value
+            # numbers stay text: a kept version "3" must not come back as 3
+            mapping[name] = loaded if isinstance(loaded, (bool, dict, list)) else value
         else:
             rest[key] = value
     if rest:

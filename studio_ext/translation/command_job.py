@@ -23,6 +23,7 @@ from studio_ext.translation._common import (
     azure_dict,
     azure_load,
     dump,
+    keep,
     keep_rest,
     local_path,
     plain,
@@ -54,6 +55,8 @@ def to_v2(job: CommandJob) -> dict[str, Any]:
         description=job.description, tags=dict(job.tags))
     props: dict[str, Any] = {}
     restore(props, job.properties, "properties")
+    # an output's asset name/version was kept as azureml.outputs.NAME.name / .version
+    output_fields = {k[len("outputs."):]: props.pop(k) for k in list(props) if k.startswith("outputs.")}
     out.update({k: v for k, v in props.items() if k != "properties"})
     put(out, properties=props.get("properties"))
     if job.compute:
@@ -63,6 +66,10 @@ def to_v2(job: CommandJob) -> dict[str, Any]:
         environment_variables={str(k): str(v) for k, v in job.environment_variables.items()})
     put(out, inputs={name: _input_to_v2(value) for name, value in job.inputs.items()},
         outputs={name: _output_to_v2(value) for name, value in job.outputs.items()})
+    for key, value in output_fields.items():
+        name, _, field_name = key.rpartition(".")
+        if name in out.get("outputs", {}):
+            out["outputs"][name][field_name] = value
     return out
 
 
@@ -107,7 +114,8 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
         compute=compute, command=str(mapping["command"]),
         code=local_path(code, base_path) if isinstance(code, str) else code,
         inputs={str(k): _input_from_v2(v, base_path) for k, v in (mapping.get("inputs") or {}).items()},
-        outputs={str(k): _output_from_v2(str(k), v, result) for k, v in (mapping.get("outputs") or {}).items()},
+        outputs={str(k): _output_from_v2(str(k), v, result, properties)
+                 for k, v in (mapping.get("outputs") or {}).items()},
         environment=strip_arm(environment),
         environment_variables={str(k): str(v) for k, v in (mapping.get("environment_variables") or {}).items()},
     )
@@ -124,12 +132,13 @@ def _input_from_v2(value: Any, base_path: str | os.PathLike[str] | None) -> Any:
                  optional=bool(value.get("optional", False)), mode=str(value.get("mode") or "ro_mount"))
 
 
-def _output_from_v2(name: str, value: Any, result: Translated[CommandJob]) -> Output:
+def _output_from_v2(name: str, value: Any, result: Translated[CommandJob], properties: dict[str, str]) -> Output:
     value = value or {}
     for key in ("name", "version"):
         if value.get(key) is not None:
-            result.note(f"outputs.{name}.{key}", f"{value[key]!r} (register the output as an asset) is not "
-                        "done locally yet; the output is kept as the job's artifact")
+            keep(properties, result, f"outputs.{name}.{key}", str(value[key]),
+                 "registering an output as an asset when the job completes is not done locally yet; "
+                 "the output is kept as the job's artifact")
     return Output(type=str(value.get("type", "uri_folder")), path=value.get("path"),
                   description=value.get("description"), mode=str(value.get("mode") or "rw_mount"))
 

@@ -223,3 +223,14 @@ def test_a_kind_function_refuses_the_wrong_class_by_full_path() -> None:
         from studio_ext.translation import data
 
         data.from_azure(entities.Data(name="d", path="x.csv"))
+
+
+def test_an_output_registered_as_an_asset_keeps_its_name_and_version() -> None:
+    job = command(command="python t.py ${{outputs.prepped}}",
+                  outputs={"prepped": AzureOutput(type=AssetTypes.URI_FOLDER, name="prepped-data", version="3")})
+    result = from_azure_any(job)
+    assert result.entity.properties["azureml.outputs.prepped.name"] == "prepped-data"
+    assert {"outputs.prepped.name", "outputs.prepped.version"} <= fields(result)
+    back = command_job.to_v2(result.entity)
+    assert back["outputs"]["prepped"] == {"type": "uri_folder", "name": "prepped-data", "version": "3"}
+    assert "outputs.prepped.name" not in back
