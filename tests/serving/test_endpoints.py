@@ -398,7 +398,13 @@ def test_sigterm_lets_requests_in_flight_finish(ep):
         time.sleep(0.1)
         refused = _post(ep, {"tag": "late"}, "script")
         assert slow.result().status_code == 200
-    assert refused.status_code == 503 and refused.headers.get("retry-after") == "1"
+    # A late request meets the draining server on one of the router's pooled connections
+    # (503 with Retry-After), or finds it gone and is held by the router until the
+    # replacement is ready (200): which one depends on timing; nothing else is allowed.
+    if refused.status_code == 503:
+        assert refused.headers.get("retry-after") == "1"
+    else:
+        assert refused.status_code == 200, refused.text
     _wait(lambda: _deployment_pid(ws, "script") != pid and
           ws.online_deployments.get("script", "diab").state == DeploymentState.HEALTHY, timeout=120, interval=0.1)
 
