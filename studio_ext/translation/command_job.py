@@ -1,7 +1,8 @@
 """Command jobs: studio_ext ``CommandJob`` <-> v2 ``commandJob`` <-> azure-ai-ml ``CommandJob`` / ``command()``.
 
 azure-ai-ml quirks handled here: ``command()`` returns a ``Command`` node whose
-``_to_dict()`` drops ``experiment_name`` (its ``_to_job()`` keeps it); ``_to_dict()``
+``_to_dict()`` drops ``experiment_name`` (its ``_to_job()`` keeps it, but leaves an input
+given as ``Input(type="integer", default=5)`` to the component); ``_to_dict()``
 writes a local ``code`` folder and local or https input paths with an ``azureml:``
 prefix (``azureml:./src``, ``azureml:https://...``), so those are read from the object.
 """
@@ -105,7 +106,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
         inner = environment_kind.from_v2(environment, base_path, anonymous=True)
         result.requires.append(inner.entity)
         result.notes.extend(inner.notes)
-        environment = inner.entity.name
+        environment = environment_kind.reference(inner.entity)
     code = mapping.get("code")
     result.entity = CommandJob(
         name=mapping.get("name"), display_name=mapping.get("display_name"),
@@ -150,6 +151,12 @@ def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Tra
     # a Command node's _to_dict() drops experiment_name: the job it stands for keeps it
     job = obj._to_job() if isinstance(obj, Command) else obj
     mapping = azure_dict(job, ("CommandJob",), "command job")
+    if isinstance(obj, Command):  # a typed literal with only a default is left to the component by _to_job()
+        inputs = mapping.setdefault("inputs", {})
+        for name, spec in (getattr(obj.component, "inputs", None) or {}).items():
+            default = getattr(spec, "default", None)
+            if name not in inputs and default is not None:
+                inputs[name] = default
     if isinstance(job.code, (str, os.PathLike)) and _prefixed_path(mapping.get("code"), os.fspath(job.code)):
         mapping["code"] = os.fspath(job.code)
     for name, value in (mapping.get("inputs") or {}).items():

@@ -93,8 +93,9 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
             result.note("size", f"{size!r} " + _SIZE.format(what="each node is a Dask worker on this machine"))
         result.entity = AmlCompute(
             name=name, description=description, tags=tags, size=size,
-            min_instances=int(mapping.get("min_instances") or 0), max_instances=int(mapping.get("max_instances") or 1),
-            idle_time_before_scale_down=float(mapping.get("idle_time_before_scale_down") or 120))
+            min_instances=int(_given(mapping, "min_instances", 0)),
+            max_instances=int(_given(mapping, "max_instances", 4)),  # azure-ai-ml's defaults, as studio_ext's
+            idle_time_before_scale_down=float(_given(mapping, "idle_time_before_scale_down", 120)))
     else:
         if size:
             result.note("size", f"{size!r} " + _SIZE.format(what="the instance is this machine"))
@@ -105,6 +106,11 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
             idle_time_before_shutdown_minutes=None if idle is None else float(idle),
             max_concurrent_jobs=None if jobs is None else int(jobs))
     return result
+
+
+def _given(mapping: Mapping[str, Any], key: str, default: float) -> Any:
+    value = mapping.get(key)
+    return default if value is None else value
 
 
 def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[Compute]:

@@ -33,6 +33,7 @@ from studio_ext.translation._common import (
 )
 
 SCHEMA = SCHEMA_ROOT + "environment.schema.json"
+AZURE_ANONYMOUS = "CliV2AnonymousEnvironment"  # azure-ai-ml's name for an environment given inline
 _HANDLED = {"name", "version", "description", "tags", "image", "conda_file", "creation_context", "id"}
 _REASONS = {
     "build": "a Docker build context is not built locally; give a conda file or pip requirements for a venv",
@@ -62,8 +63,9 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
             anonymous: bool = False) -> Translated[Environment]:
     """A studio_ext ``Environment`` from v2 ``environment`` YAML's mapping.
 
-    ``anonymous=True`` (an environment given inline in a job or deployment) names it
-    ``anonymous-<hash of its spec>``, so the same spec is the same environment.
+    An environment with no name, or given inline in a job or deployment
+    (``anonymous=True``) without a version, is named ``anonymous-<hash of its spec>``, so
+    the same spec is the same environment; an inline one with a name and version keeps them.
     """
     mapping = plain(mapping)
     result: Translated[Environment] = Translated(Environment(name=""))
@@ -84,7 +86,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
         result.note("image", f"{image!r} is kept for Azure; locally a venv is built from the conda file")
     name = mapping.get("name")
     version = mapping.get("version")
-    if anonymous or not name:
+    if not name or name == AZURE_ANONYMOUS or (anonymous and version is None):
         spec = {k: v for k, v in mapping.items() if k not in ("name", "version", "$schema")}
         name = "anonymous-" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
         version = None
@@ -115,6 +117,11 @@ def _pip_of(conda: Mapping[str, Any], result: Translated[Environment]) -> list[s
     if len(reqs) == 1 and reqs[0].startswith("-r "):
         return reqs[0][3:].strip()  # a requirements file, as to_v2 writes it
     return reqs
+
+
+def reference(env: Environment) -> str:
+    """How a job or deployment names ``env``: ``NAME:VERSION``, or ``NAME`` (its latest)."""
+    return f"{env.name}:{env.version}" if env.version else env.name
 
 
 def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[Environment]:

@@ -103,7 +103,7 @@ def from_v2(mapping: Mapping[str, Any],
         env = environment_kind.from_v2(environment, base_path, anonymous=True)
         result.requires.append(env.entity)
         result.notes.extend(env.notes)
-        environment = env.entity.name
+        environment = environment_kind.reference(env.entity)
     code = None
     if mapping.get("code_configuration"):
         cc = mapping["code_configuration"]

@@ -234,3 +234,30 @@ def test_an_output_registered_as_an_asset_keeps_its_name_and_version() -> None:
     back = command_job.to_v2(result.entity)
     assert back["outputs"]["prepped"] == {"type": "uri_folder", "name": "prepped-data", "version": "3"}
     assert "outputs.prepped.name" not in back
+
+
+def test_a_named_inline_environment_keeps_its_name_and_version() -> None:
+    result = from_azure_any(command(command="python t.py",
+                                    environment=az.Environment(name="my-env", version="2", image="img:1")))
+    [env] = result.requires
+    assert (env.name, env.version) == ("my-env", "2") and result.entity.environment == "my-env:2"
+
+
+def test_literal_inputs_declared_with_a_type_keep_their_default() -> None:
+    job = command(command="python t.py --n ${{inputs.n}}", inputs={"n": AzureInput(type="integer", default=5)})
+    assert from_azure_any(job).entity.inputs["n"] == 5
+
+
+def test_amlcompute_defaults_are_azures() -> None:
+    result = from_azure_any(az.AmlCompute(name="c", min_instances=0))
+    got = result.entity
+    assert (got.min_instances, got.max_instances, got.idle_time_before_scale_down) == (0, 4, 120)
+    assert result.notes == []
+
+
+def test_endpoint_identity_and_a_token_auth_mode_are_kept_and_noted() -> None:
+    result = from_azure_any(az.ManagedOnlineEndpoint(name="e", auth_mode="aml_token",
+                                                     identity=az.IdentityConfiguration(type="system_assigned")))
+    assert result.entity.auth_mode == "aml_token"
+    assert result.entity.tags == {"azureml.identity": '{"type": "system_assigned"}'}
+    assert fields(result) == {"auth_mode", "identity"}
