@@ -42,7 +42,7 @@ _NO_LOCAL_MEANING = {
     "identity": "locally the job runs as the user who started the studio",
     "services": "interactive services (Jupyter, SSH, TensorBoard on the node) are Azure's",
     "queue_settings": "Azure's job tiers and priorities do not apply locally",
-    "parameters": "kept as Azure wrote them",
+    "parameters": "Azure's job parameters are not used locally",
 }
 _HANDLED = {"type", "name", "display_name", "experiment_name", "description", "tags", "properties", "compute",
             "command", "code", "environment", "environment_variables", "inputs", "outputs",

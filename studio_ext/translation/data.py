@@ -32,7 +32,7 @@ from studio_ext.translation._common import (
 SCHEMA = SCHEMA_ROOT + "data.schema.json"
 V2_TYPES = {DataType.FILE: "uri_file", DataType.FOLDER: "uri_folder", DataType.TABULAR: "mltable"}
 _HANDLED = {"name", "version", "description", "tags", "path", "type", "properties", "creation_context", "id"}
-_REASONS = {"properties": "kept as Azure wrote them",
+_REASONS = {"properties": "the studio_ext entity has no properties of its own",
             "datastore": "the path names the datastore locally", "stage": "asset stages are Azure's"}
 
 

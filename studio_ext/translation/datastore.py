@@ -41,7 +41,7 @@ CREDENTIAL_KEYS = ("account_key", "sas_token", "tenant_id", "client_id", "client
 _HANDLED = {"name", "type", "description", "tags", "account_name", "container_name", "filesystem", "endpoint",
             "protocol", "credentials", "id", "creation_context"}
 _REASONS = {"service_data_access_auth_identity": "locally the datastore is read with its own credentials",
-            "properties": "kept as Azure wrote them"}
+            "properties": "the studio_ext entity has no properties of its own"}
 _DEFAULT_ENDPOINT = "core.windows.net"
 
 

@@ -39,7 +39,7 @@ _REASONS = {
     "build": "a Docker build context is not built locally; give a conda file or pip requirements for a venv",
     "inference_config": "the local scoring server needs no container routes",
     "os_type": "jobs run on this machine's operating system",
-    "properties": "kept as Azure wrote them",
+    "properties": "the studio_ext entity has no properties of its own",
 }
 
 

@@ -48,7 +48,7 @@ _REASONS = {"app_insights_enabled": "local request telemetry is always on (ws.on
             "scale_settings": "local deployments run instance_count servers, without autoscale",
             "data_collector": "Azure's model data collection is not run locally",
             "egress_public_network_access": "local servers use this machine's network",
-            "properties": "kept as Azure wrote them"}
+            "properties": "the studio_ext entity has no properties of its own"}
 _REQUEST_DEFAULTS = OnlineRequestSettings()
 
 

@@ -26,7 +26,7 @@ _DEFAULTS = {"public_network_access": "enabled"}
 _REASONS = {"identity": "locally the endpoint's servers run as the user who started the studio",
             "public_network_access": "local endpoints listen on this machine only",
             "location": "local endpoints are on this machine",
-            "properties": "kept as Azure wrote them"}
+            "properties": "the studio_ext entity has no properties of its own"}
 
 
 def to_v2(endpoint: ManagedOnlineEndpoint) -> dict[str, Any]:
