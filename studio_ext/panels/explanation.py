@@ -387,7 +387,7 @@ class CreateExplanationForm(widgets.VBox):
             record = queued(self.ws.explanations.create(self.model.value, self.dataset.value, self.target.value,
                                                         explainer=self.explainer.value, sample=sample, wait=False))
         except StudioError as exc:
-            self.message.error(str(exc))
+            self.message.error(self.inputs.advice(str(exc)))
             return None
         self.status.value = f"job {html.escape(record.job_name or '')}: {record.status}"
         self.progress.layout.display = ""

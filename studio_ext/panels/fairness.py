@@ -271,7 +271,7 @@ class AssessForm(widgets.VBox):
         try:
             a = self.ws.fairness.assess(self.model.value, self.dataset.value, self.target.value, sensitive)
         except StudioError as exc:
-            self.message.error(str(exc))
+            self.message.error(self.inputs.advice(str(exc)))
             return None
         code = (f"a = ws.fairness.assess({self.model.value!r}, {self.dataset.value!r}, {self.target.value!r}, "
                 f"{sensitive!r})\na.by_group({sensitive[0]!r})")

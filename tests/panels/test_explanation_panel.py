@@ -164,7 +164,7 @@ def test_the_sidebar_page_without_an_explanation_offers_a_chooser(workspace) -> 
     assert PAGES["explanations"].title == "Explanations"
     page = open_page("explanations", workspace)
     assert isinstance(page, ExplanationDashboard) and page.view is None
-    assert page.picker.options == ()
+    assert page.picker.options == (("None finished yet", ""),) and page.results.open_button.disabled, "never blank"
     assert "No finished explanations yet" in page.message.text
     assert page.form.model.options == () and page.form.dataset.options == ()
 
@@ -197,3 +197,41 @@ def test_the_form_explains_a_registered_model_and_opens_the_result(workspace, ad
     assert record.status is JobStatus.COMPLETED and page.picker.value == record.name
     reopened = ExplanationDashboard(workspace, record.name)
     assert reopened.view.exp.fidelity == page.view.exp.fidelity
+
+
+def test_the_form_defaults_to_the_models_recorded_target_and_advises_on_the_page(workspace, adult, model,
+                                                                                 tmp_path: Path) -> None:
+    from mlflow.models import infer_signature
+
+    from studio_ext.panels._insight_widgets import ModelDataPicker
+    from studio_ext.panels._widgets import Message, suggest_target
+
+    # The label sits between features: neither the first nor the last column.
+    columns = list(adult.columns)
+    columns.remove("income")
+    columns.insert(5, "income")
+    adult[columns].head(300).to_csv(tmp_path / "adult.csv", index=False)
+    workspace.data.create_or_update(Data(name="adult", path=str(tmp_path / "adult.csv"), type="tabular"))
+    X = adult.drop(columns="income")
+    mlflow.sklearn.save_model(model, str(tmp_path / "model"), serialization_format="cloudpickle",
+                              signature=infer_signature(X.head(20), adult["income"].head(20)))
+    workspace.models.create_or_update(Model(name="income", path=str(tmp_path / "model"), allow_pickle=True))
+    page = ExplanationDashboard(workspace)
+    form = page.form
+    # one model and one dataset: both chosen, and the target is the one the model's signature names
+    assert form.model.value == "azureml:income:1" and form.dataset.value == "azureml:adult:1"
+    assert form.target.value == "income" and "recorded target" in form.inputs.target_hint.value
+    assert form.inputs.model_inputs == list(X.columns)
+    # a feature as the target: the refusal says what to choose on the page, not code
+    form.target.value = "age"
+    assert form.inputs.target_hint.value == ""
+    form.go.click()
+    text = form.message.text
+    assert "features=" not in text and "'age' is one of the model's inputs" in text and "Target column" in text, text
+    # without a record, a column named like a label, else the last column
+    assert suggest_target(["age", "bmi", "Diabetic", "pregnancies"]) == "Diabetic"
+    assert suggest_target(["a", "b", "c"]) == "c"
+    assert suggest_target(["a", "b", "c"], inputs=["a", "c"]) == "b"
+    # the Fairness page uses the same picker
+    assert ModelDataPicker(workspace, Message()).target.value == "income"
+    page.close()
