@@ -20,7 +20,7 @@ import traitlets
 from studio_ext.entities import Data, DataProfile, DatastoreType
 from studio_ext.entities._data import DelimitedReadOptions
 from studio_ext.errors import StudioError
-from studio_ext.panels._widgets import CodeBox, Message, format_value, html_table, show_figures
+from studio_ext.panels._widgets import CodeBox, Message, format_value, html_table, set_choices, show_figures
 
 STEPS = ("Source", "Settings", "Schema", "Confirm")
 SOURCES = (("Local file", "local"), ("Datastore path", "datastore"), ("Web URL", "url"), ("SQL query", "sql"))
@@ -31,6 +31,7 @@ HEADERS = (("Use headers from the first file", "first_row"), ("All files have th
 TYPES = (("Auto", ""), ("String", "string"), ("Integer", "integer"), ("Float", "float"), ("Boolean", "boolean"),
          ("Date time", "datetime"), ("Date", "date"))
 PREVIEW_ROWS = 10
+PROFILE_TAB = 1  # the dataset page's Profile tab, filled when opened
 
 
 def _frame_table(frame: Any, limit: int = 50) -> str:
@@ -345,6 +346,10 @@ class DatasetPage(widgets.VBox):
         self.preview = widgets.HTML()
         self.profile_button = widgets.Button(description="Profile", icon="bar-chart")
         self.profile_status = Message()
+        # Shown while the profile computes (a JupyterLab spinner; the tab fills itself when opened).
+        self.profile_progress = widgets.HTML(
+            "<span style='color:#0078d4'><i class='fa fa-spinner fa-spin'></i> Profiling the data…</span>",
+            layout=widgets.Layout(display="none"))
         self.profile_table = widgets.HTML()
         self.histogram_column = widgets.Dropdown(description="Column", options=[])
         self.histogram = widgets.Output()
@@ -354,7 +359,8 @@ class DatasetPage(widgets.VBox):
         self.consume = widgets.HTML()
         self.tabs = widgets.Tab(children=[
             widgets.VBox([self.details, self.preview]),
-            widgets.VBox([widgets.HBox([self.profile_button, self.profile_status]), self.profile_table,
+            widgets.VBox([widgets.HBox([self.profile_button, self.profile_progress, self.profile_status]),
+                          self.profile_table,
                           self.histogram_column, self.histogram]),
             widgets.VBox([self.versions, self.archive_button]),
             self.lineage,
@@ -366,6 +372,7 @@ class DatasetPage(widgets.VBox):
         self.layout.display = "none"
         self.version.observe(self._version_changed, "value")
         self.profile_button.on_click(lambda _b: self.compute_profile())
+        self.tabs.observe(lambda _c: self._profile_if_shown(), "selected_index")
         self.histogram_column.observe(lambda _c: self._show_histogram(), "value")
         self.archive_button.on_click(lambda _b: self.archive())
 
@@ -392,6 +399,7 @@ class DatasetPage(widgets.VBox):
         self.profile_table.value = ""
         self.histogram.outputs = ()
         self.histogram_column.options = []
+        self.histogram_column.layout.display = "none"  # shown with the profile's columns
         self.profile_status.clear()
         rows = [("Type", d.type.value), ("Rows", d.row_count), ("Columns", ", ".join(f"{c.name} ({c.type})" for c in d.columns)),
                 ("Source", d.source), ("Files", ", ".join(d.files)), ("Size", f"{(d.size_bytes or 0) / 1e6:.2f} MB"),
@@ -414,6 +422,12 @@ class DatasetPage(widgets.VBox):
                                          for c in consumers], empty="No job has used this version yet.")
         self.consume.value = "<pre style='font-size:85%'>" + html.escape(self.consume_code()) + "</pre>"
         self._code.show(f"ws.data.get({name!r}, version={version!r})\nws.data.preview({name!r}, version={version!r}, n=50)")
+        self._profile_if_shown()
+
+    def _profile_if_shown(self) -> None:
+        """The Profile tab fills itself when shown (computed once per version, then read from the cache)."""
+        if self.tabs.selected_index == PROFILE_TAB and self.profile_result is None and not self.profile_button.disabled:
+            self.compute_profile()
 
     def consume_code(self) -> str:
         d = self.data
@@ -434,7 +448,8 @@ class DatasetPage(widgets.VBox):
             return
         d = self.data
         self.profile_button.disabled = True
-        self.profile_status.info("Profiling ... (computed once per version, then cached)")
+        self.profile_status.clear()
+        self.profile_progress.layout.display = ""
 
         def run() -> None:
             try:
@@ -447,12 +462,14 @@ class DatasetPage(widgets.VBox):
                 frame = result.to_frame()
                 self.profile_table.value = _frame_table(frame, limit=500)
                 self.histogram_column.options = [c.name for c in result.columns]
+                self.histogram_column.layout.display = ""
                 if self.histogram_column.value is None and result.columns:
                     self.histogram_column.value = result.columns[0].name  # shows its histogram
                 else:
                     self._show_histogram()
                 self._code.show(f"profile = ws.data.profile({d.name!r}, version={d.version!r})\nprofile.to_frame()")
             finally:
+                self.profile_progress.layout.display = "none"
                 self.profile_button.disabled = False
 
         self.worker = threading.Thread(target=run, name="profile-dataset", daemon=True)
@@ -531,9 +548,11 @@ class DatasetsPanel(widgets.VBox):
              for d in datasets], empty="No datasets yet: click 'Create dataset'.")
         current = select or self.selector.value
         self.selector.unobserve(self._selected, "value")
-        self.selector.options = [""] + [d.name for d in datasets]
-        self.selector.value = current if current in self.selector.options else ""
+        set_choices(self.selector, [("Choose a dataset…" if datasets else "No datasets yet", ""),
+                                    *[(d.name, d.name) for d in datasets]], keep=current)
         self.selector.observe(self._selected, "value")
+        if self.selector.value and self.selector.value != current:  # the only dataset: open its page
+            self.show_dataset(self.selector.value)
         self.code.show("ws.data.list()")
 
     def open_wizard(self) -> None:

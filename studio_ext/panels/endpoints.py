@@ -31,7 +31,15 @@ from studio_ext.entities import (
     OnlineRequestSettings,
 )
 from studio_ext.errors import NotFound, StudioError
-from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, Subscription, html_table, show_figures
+from studio_ext.panels._widgets import (
+    CodeBox,
+    Message,
+    SharedPoller,
+    Subscription,
+    html_table,
+    set_choices,
+    show_figures,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.workspace import Workspace
@@ -99,13 +107,20 @@ class DeployForm(widgets.VBox):
 
     def __init__(self, panel: "EndpointsPanel") -> None:
         self.panel = panel
+        # Labels sized to the longest one, fields wide enough for their placeholders.
+        style, wide = {"description_width": "170px"}, widgets.Layout(width="500px")
         self.endpoint = widgets.Combobox(description="Endpoint", placeholder="new or existing endpoint name",
-                                         ensure_option=False)
-        self.deployment = widgets.Text(description="Deployment", value="blue")
-        self.code = widgets.Text(description="Code folder", placeholder="(none: no-code MLflow deployment)")
-        self.script = widgets.Text(description="Script", value="score.py")
-        self.max_concurrent = widgets.BoundedIntText(description="Concurrency", value=1, min=1, max=1024)
-        self.timeout_ms = widgets.BoundedIntText(description="Timeout ms", value=5000, min=1, max=180000)
+                                         ensure_option=False, style=style, layout=wide)
+        self.deployment = widgets.Text(description="Deployment", value="blue", style=style, layout=wide)
+        self.code = widgets.Text(description="Code folder", placeholder="(none: no-code MLflow deployment)",
+                                 style=style, layout=wide)
+        self.script = widgets.Text(description="Script", value="score.py", style=style, layout=wide)
+        self.max_concurrent = widgets.BoundedIntText(description="Max concurrent requests", value=1, min=1, max=1024,
+                                                     style=style, layout=widgets.Layout(width="320px"),
+                                                     tooltip="requests one instance serves at once")
+        self.timeout_ms = widgets.BoundedIntText(description="Timeout (ms)", value=5000, min=1, max=180000,
+                                                 style={"description_width": "initial"},
+                                                 layout=widgets.Layout(width="220px"))
         self.button = widgets.Button(description="Deploy", button_style="primary", icon="rocket")
         self.progress = widgets.IntProgress(value=0, min=0, max=100, description="", layout={"visibility": "hidden"})
         self.message = Message()
@@ -491,7 +506,10 @@ class EndpointsPanel(widgets.VBox):
                                    self.model_details, self.deploy_form])
         self.endpoints_table = widgets.HTML()
         self.endpoint_select = widgets.Dropdown(description="Endpoint")
-        self.endpoint_select.observe(lambda change: self.open_endpoint(change["new"]) if change["new"] else None, "value")
+        self._refreshing = False
+        self.endpoint_select.observe(
+            lambda change: self.open_endpoint(change["new"], show=not self._refreshing) if change["new"] else None,
+            "value")
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.refresh_button.on_click(lambda _: self.refresh())
         self.endpoint_area = widgets.VBox()
@@ -511,8 +529,8 @@ class EndpointsPanel(widgets.VBox):
             [(m.name, m.version, m.type, ", ".join(f"{k}: {v}" for k, v in m.tags.items()), m.job_name or "")
              for m in models], empty="No models registered yet: ws.models.create_or_update(Model(...)).")
         names = [m.name for m in models]
-        if list(self.model_select.options) != names:
-            self.model_select.options = names
+        if list(self.model_select.options) != names:  # never blank while there is a model: the first one
+            set_choices(self.model_select, names, keep=self.model_select.value, pick_first=True)
         endpoints = self.ws.online_endpoints.list()
         rows = []
         for e in endpoints:
@@ -523,14 +541,18 @@ class EndpointsPanel(widgets.VBox):
                                                 raw_columns=[1], empty="No endpoints yet.")
         self.deploy_form.endpoint.options = [e.name for e in endpoints]
         current = self.endpoint_select.value
-        self.endpoint_select.options = [""] + [e.name for e in endpoints]
-        if current in self.endpoint_select.options:
-            self.endpoint_select.value = current
+        # One endpoint is chosen (and its page loaded) at once; the page stays on the tab it shows.
+        self._refreshing = True
+        try:
+            set_choices(self.endpoint_select, [("Choose an endpoint…" if endpoints else "No endpoints yet", ""),
+                                               *[(e.name, e.name) for e in endpoints]], keep=current)
+        finally:
+            self._refreshing = False
 
     def _on_model(self) -> None:
         name = self.model_select.value
         versions = [m.version for m in self.ws.models.list(name)] if name else []
-        self.version_select.options = versions[::-1]
+        set_choices(self.version_select, versions[::-1], pick_first=True)  # the latest version
         self._show_model()
 
     def selected_model(self) -> Any:
@@ -552,15 +574,24 @@ class EndpointsPanel(widgets.VBox):
             ("inputs", ", ".join(str(i) for i in inputs)), ("description", model.description or "")])
         self.code.show(f"model = ws.models.get({model.name!r}, version={model.version!r})")
 
-    def open_endpoint(self, name: str) -> None:
+    def close(self) -> None:
+        if self.view is not None:
+            self.view.close()
+        super().close()
+
+    def open_endpoint(self, name: str, *, show: bool = True) -> None:
+        """Load an endpoint's page; ``show`` turns to the Endpoints tab."""
         if self.view is not None and self.view.name == name:
             self.view.refresh()
+            if show:
+                self.tabs.selected_index = 1
             return
         if self.view is not None:
             self.view.close()
         self.view = EndpointView(self, name)
         self.endpoint_area.children = [self.view]
         self.selected_endpoint = name
-        if self.endpoint_select.value != name and name in self.endpoint_select.options:
+        if self.endpoint_select.value != name and name in [v for _, v in self.endpoint_select.options]:
             self.endpoint_select.value = name
-        self.tabs.selected_index = 1
+        if show:
+            self.tabs.selected_index = 1

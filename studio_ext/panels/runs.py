@@ -325,6 +325,10 @@ class RunExplorer(widgets.VBox):
             self.prev_button.disabled = len(self._tokens) <= 1
             self.next_button.disabled = page.next_page_token is None
             selected = [v for v in self.selection.value if v in {r.name for r in page.runs}]
+            names = [r.name for r in page.runs]
+            offered = [value for _, value in self.selection.options]
+            if not selected and len(names) == 1 and names != offered:  # one run listed: Open opens it
+                selected = names
             self.selection.options = [(f"{r.display_name or r.name} ({r.name}) — {r.status.value}", r.name)
                                       for r in page.runs]
             self.selection.value = tuple(selected)

@@ -67,7 +67,7 @@ def test_wizard_registers_a_csv_with_options_chosen_on_the_way(ws, tmp_path):
     assert [(c.name, c.type) for c in data.columns] == [("region", "string"), ("amount", "float"), ("day", "string")]
     assert "ws.data.create_or_update(Data(name='sales'" in panel.code.code
     # the panel now lists it and shows its page
-    assert "sales" in panel.table.value and panel.selector.options == ("", "sales")
+    assert "sales" in panel.table.value and panel.selector.options == (("Choose a dataset…", ""), ("sales", "sales"))
     assert panel.selector.value == "sales"  # the list says which dataset the page shows
     page = panel.page
     assert page.layout.display == "" and page.version.value == "1"
@@ -180,3 +180,22 @@ def test_sql_source_goes_from_query_to_schema(ws, tmp_path):
     data = ws.data.get("orders")
     assert data.source == "sql:shop" and [(c.name, c.type) for c in data.columns][0] == ("id", "float")
     assert "query=&#x27;SELECT * FROM orders ORDER BY id&#x27;" in panel.code.value
+
+
+def test_the_only_dataset_opens_and_its_profile_tab_fills_itself(workspace, tmp_path):
+    src = tmp_path / "only.csv"
+    src.write_text("x,label\n" + "".join(f"{i * 0.5},{'ab'[i % 2]}\n" for i in range(100)))
+    workspace.data.create_or_update(Data(name="only", path=str(src)))
+    panel = DatasetsPanel(workspace)
+    page = panel.page
+    assert panel.selector.value == "only", "one dataset: the Open list is not left blank"
+    assert page.layout.display == "" and page.data is not None and page.data.name == "only"
+    assert "label" in page.preview.value
+    assert page.profile_result is None  # computed only when the Profile tab is shown
+    page.tabs.selected_index = 1  # no button to press
+    page.wait()
+    assert page.profile_result is not None and page.profile_result.row_count == 100
+    assert page.profile_progress.layout.display == "none" and not page.profile_button.disabled
+    assert page.histogram.outputs, "the first column's histogram is drawn"
+    page.version.value = "1"  # unchanged: nothing recomputed, the cached profile stays
+    assert page.profile_result is not None

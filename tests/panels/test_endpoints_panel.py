@@ -50,6 +50,14 @@ def ws(tmp_path_factory):
         ws.close()
 
 
+def test_one_model_is_chosen_with_its_latest_version_at_once(ws):
+    panel = EndpointsPanel(ws)
+    assert panel.model_select.options == ("diabetes",) and panel.model_select.value == "diabetes"
+    assert panel.version_select.value == "1" and "sklearn" in panel.model_details.value
+    assert panel.endpoint_select.value == "" and panel.view is None  # no endpoint yet
+    panel.close()
+
+
 def test_the_endpoints_page_deploys_tests_and_shows_how_to_consume(ws):
     panel = EndpointsPanel(ws)
     assert "Training context: Notebook" in panel.models_table.value
@@ -134,3 +142,15 @@ def test_the_endpoints_page_deploys_tests_and_shows_how_to_consume(ws):
     assert f"{metrics.total_requests} requests" in view.metrics_summary.value
     panel.refresh()
     assert "blue (Healthy, 100%)" in panel.endpoints_table.value
+
+
+def test_one_endpoint_is_chosen_and_loaded_without_leaving_the_models_tab(ws):
+    assert [e.name for e in ws.online_endpoints.list()] == ["panel-ep"]  # deployed by the test above
+    panel = EndpointsPanel(ws)
+    try:
+        assert panel.endpoint_select.value == "panel-ep" and panel.view is not None and panel.view.name == "panel-ep"
+        assert panel.tabs.selected_index == 0, "opening the page does not jump away from its first tab"
+        panel.open_endpoint("panel-ep")
+        assert panel.tabs.selected_index == 1
+    finally:
+        panel.close()

@@ -169,6 +169,9 @@ def test_explorer_lists_sorts_filters_and_keeps_results_on_bad_input(lab: Lab) -
         explorer.filter_box.value = "params.model = 'rf' and metrics.accuracy > 0.6"
         assert [r.name for r in explorer.page.runs] == [lab.children[0]]
         assert "filter=\"params.model = 'rf' and metrics.accuracy > 0.6\"" in explorer.code.code
+        assert explorer.selection.value == (lab.children[0],), "one run listed: Open needs no pick first"
+        opened = explorer.open_selected()
+        assert opened is not None and opened.name == lab.children[0]
         before = explorer.table.value
         explorer.filter_box.value = "params.model = 'rf' and"
         assert "syntax error at position 24" in explorer.filter_error.text
