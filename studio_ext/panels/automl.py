@@ -72,7 +72,8 @@ class AutoMLWizard(widgets.VBox):
         self.experiment = widgets.Text(description="Experiment name", style=wide)
         self.target = widgets.Dropdown(description="Target column", options=[], style=wide)
         # Each row's sample weight (azure-ai-ml's weight_column_name): not a feature.
-        self.weight = widgets.Dropdown(description="Weight column", options=[(NO_WEIGHTS, None)], value=None,
+        # "" (not None) for no weights: a dropdown whose value is None shows as a blank box in the browser.
+        self.weight = widgets.Dropdown(description="Weight column", options=[(NO_WEIGHTS, "")], value="",
                                        style=wide)
         self.compute = widgets.Dropdown(description="Compute", options=["local"], value="local", style=wide)
         # 3. task and settings
@@ -82,7 +83,7 @@ class AutoMLWizard(widgets.VBox):
         self.task_hint = widgets.HTML()
         self.task = widgets.ToggleButtons(options=[("Classification", "classification"), ("Regression", "regression"),
                                                    ("Time series forecasting", "forecasting")],
-                                          value="classification")
+                                          value="classification", style={"button_width": "190px"})
         self.metric = widgets.Dropdown(description="Primary metric", style=wide)
         self.allowed = widgets.SelectMultiple(description="Allowed models", rows=6, style=wide)
         self.blocked = widgets.SelectMultiple(description="Blocked models", rows=6, style=wide)
@@ -98,7 +99,8 @@ class AutoMLWizard(widgets.VBox):
         self.column_types: dict[str, widgets.Dropdown] = {}
         self.column_impute: dict[str, widgets.Dropdown] = {}
         self.timeout = widgets.FloatText(value=15.0, description="Timeout (minutes)", style=wide)
-        self.trial_timeout = widgets.FloatText(value=0.0, description="Trial timeout (min, 0: none)", style=wide)
+        self.trial_timeout = widgets.FloatText(value=0.0, description="Trial timeout (minutes)", style=wide,
+                                               tooltip="0: no limit per trial")
         self.max_trials = widgets.IntText(value=1000, description="Max trials", style=wide)
         self.max_concurrent = widgets.IntText(value=1, description="Max concurrent trials", style=wide)
         self.exit_score = widgets.Text(description="Exit score", placeholder="(optional)", style=wide)
@@ -115,6 +117,13 @@ class AutoMLWizard(widgets.VBox):
         self.horizon = widgets.IntText(value=7, description="Forecast horizon", style=wide)
         self.grains = widgets.SelectMultiple(description="Series id columns", rows=4, style=wide)
         self.forecast_box = widgets.VBox([self.time_column, self.horizon, self.grains])
+        # Fields wide enough for their values (algorithm and transformer names, long experiment names).
+        for field in (self.experiment, self.target, self.weight, self.compute, self.metric, self.positive_label,
+                      self.featurization_mode, self.timeout, self.trial_timeout, self.max_trials, self.max_concurrent,
+                      self.exit_score, self.validation, self.folds, self.validation_size, self.validation_dataset,
+                      self.test, self.test_size, self.test_dataset, self.time_column, self.horizon, self.grains,
+                      self.allowed, self.blocked, self.blocked_transformers):
+            field.layout.width = "440px"
         # 4. review
         self.review = widgets.HTML()
         self.guardrails = widgets.HTML()
@@ -236,8 +245,8 @@ class AutoMLWizard(widgets.VBox):
             self.target.value = suggest_target(columns)
         self.target.observe(self._on_target, "value")
         weight = self.weight.value
-        self.weight.options = [(NO_WEIGHTS, None), *[(c, c) for c in columns]]
-        self.weight.value = weight if weight in columns else None
+        self.weight.options = [(NO_WEIGHTS, ""), *[(c, c) for c in columns]]
+        self.weight.value = weight if weight in columns else ""
         set_choices(self.time_column, columns, keep=self.time_column.value)
         self.grains.options = columns
         self._on_target(None)

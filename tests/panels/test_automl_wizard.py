@@ -42,7 +42,8 @@ def test_the_page_is_listed_and_opens_on_the_workspace(ws_with_data: Workspace) 
 
 def test_a_weight_column_is_chosen_like_the_target_and_is_not_featurized(ws_with_data: Workspace) -> None:
     wizard = AutoMLWizard(ws_with_data)
-    assert wizard.weight.value is None and wizard.build_job().weight_column_name is None
+    assert wizard.weight.value == "" and wizard.weight.index == 0, "the 'no weights' choice is shown, not a blank box"
+    assert wizard.build_job().weight_column_name is None
     wizard.weight.value = "mean smoothness"
     assert "mean smoothness" not in wizard.column_types, "the weights get no featurization settings"
     job = wizard.build_job()
