@@ -124,7 +124,8 @@ class ModelDataPicker(widgets.VBox):
 
     def _model_changed(self) -> None:
         self._model_targets, self.model_inputs, trained_on = model_facts(self.ws, self.model.value)
-        data = next((ref for ref in trained_on if ref in self._data), None)
+        offered = {value for _, value in self.dataset.options}  # empty while reload() fills the model list
+        data = next((ref for ref in trained_on if ref in offered), None)
         if data is not None and data != self.dataset.value:
             self.dataset.value = data  # the data the model was trained on (its observer sets the target)
         else:

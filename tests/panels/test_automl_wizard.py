@@ -129,6 +129,10 @@ def test_wizard_steps_to_a_submitted_job_and_a_live_leaderboard(ws_with_data: Wo
     assert record.model == f"runs:/{ws.jobs.get(results.name).run_id}/model"
     results.open_explanation_button.click()
     [dashboard] = results.explanation_box.children
+    # its form starts on what the registered best model records: the AutoML job's data and target
+    form = dashboard.form
+    assert form.model.value == f"azureml:{results.model_name.value}:1"
+    assert form.dataset.value == "azureml:cancer:1" and form.target.value == "diagnosis"
     importance = dashboard.view.exp.global_importance
     assert "mean radius" in importance and "diagnosis" not in importance
     # a fresh view of the finished job links to the same explanation at once
