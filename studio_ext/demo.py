@@ -9,9 +9,10 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from studio_ext._builders import command
 from studio_ext.entities import Input
@@ -150,7 +151,7 @@ def step_automl(ctx: DemoContext) -> None:
     ctx.facts["automl_job"] = submitted.name
     ctx.say(f"[automl] {len(run.trials)} trials in {final.duration_seconds:.1f}s; top of the leaderboard:")
     for row in run.leaderboard.head(3).itertuples(index=False):
-        ctx.say(f"         {row.name:<28} {row.algorithm:<20} r2_score={getattr(row, 'r2_score'):.3f}")
+        ctx.say(f"         {row.name:<28} {row.algorithm:<20} r2_score={row.r2_score:.3f}")
     ctx.say(f"[automl] best model: {run.best_algorithm} ({run.best_trial}), r2_score={run.best_metric:.3f}, "
             f"on test data {run.test_metrics.get('r2_score', float('nan')):.3f}")
 

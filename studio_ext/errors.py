@@ -19,15 +19,15 @@ enter, so callers catch one family::
 from __future__ import annotations
 
 __all__ = [
-    "StudioError",
-    "NotFound",
     "AlreadyExists",
-    "InvalidInput",
-    "UnsafePath",
-    "Unauthorized",
-    "Conflict",
     "BackendUnavailable",
+    "Conflict",
+    "InvalidInput",
     "MissingDependency",
+    "NotFound",
+    "StudioError",
+    "Unauthorized",
+    "UnsafePath",
     "WorkspaceError",
 ]
 

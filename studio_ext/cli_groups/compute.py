@@ -9,8 +9,8 @@ import warnings
 from typing import Any
 
 from studio_ext._poller import Poller
-from studio_ext.entities import AmlCompute, AttachedCompute, Compute, ComputeInstance
 from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.entities import AmlCompute, AttachedCompute, Compute, ComputeInstance
 
 _KINDS = {"instance": "ComputeInstance", "cluster": "AmlCompute", "attached": "AttachedCompute"}
 
@@ -147,7 +147,7 @@ def _wait(poller: Poller[Any], ws: Any, name: str, description: str) -> Any:
             try:
                 current = ws.compute.get(name)
                 bar.set_postfix_str(f"{current.state}, {current.current_nodes} node(s)")
-            except Exception:  # the target may vanish while deleting
+            except Exception:  # noqa: BLE001 - the target may vanish while deleting
                 bar.set_postfix_str("gone")
             time.sleep(0.3)
     return poller.result()

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from studio_ext.entities import Data, Datastore
-from studio_ext.entities._data import DelimitedReadOptions, redact_url
 from studio_ext.cli_groups import open_workspace, print_table
 from studio_ext.cli_groups.jobs import _pairs  # the same KEY=VALUE parsing as `job submit --tag`
+from studio_ext.entities import Data, Datastore
+from studio_ext.entities._data import DelimitedReadOptions, redact_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -124,7 +124,8 @@ def _register(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         registered = ws.data.create_or_update(data, progress=progress)
-    print(f"Registered {registered.name} version {registered.version}: {registered.row_count if registered.row_count is not None else '-'} rows, "
+    rows = registered.row_count if registered.row_count is not None else '-'
+    print(f"Registered {registered.name} version {registered.version}: {rows} rows, "
           f"{len(registered.columns)} columns ({registered.local_path})")
     print(f"Use it in a job as Input(type='mltable', path='{registered.reference}')")
     return 0

@@ -7,9 +7,9 @@ import json
 
 from tqdm import tqdm
 
+from studio_ext.cli_groups import open_workspace, print_table
 from studio_ext.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint, OnlineRequestSettings
 from studio_ext.errors import InvalidInput
-from studio_ext.cli_groups import open_workspace, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,9 +7,9 @@ import json
 import sys
 
 from studio_ext._builders import command
+from studio_ext.cli_groups import open_workspace, print_table
 from studio_ext.entities import Input
 from studio_ext.errors import InvalidInput
-from studio_ext.cli_groups import open_workspace, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -95,7 +95,8 @@ def _submit(args: argparse.Namespace) -> int:
 def _row(job) -> dict[str, object]:  # noqa: ANN001 - a Job
     return {
         "name": job.name, "display_name": job.display_name, "experiment": job.experiment_name,
-        "status": job.status, "compute": job.compute, "created": job.creation_time.strftime("%Y-%m-%d %H:%M:%S") if job.creation_time else None,
+        "status": job.status, "compute": job.compute,
+        "created": job.creation_time.strftime("%Y-%m-%d %H:%M:%S") if job.creation_time else None,
         "duration": f"{job.duration_seconds:.1f}s" if job.duration_seconds is not None else None,
     }
 

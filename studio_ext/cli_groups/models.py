@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from studio_ext.entities import Model
 from studio_ext.cli_groups import open_workspace, print_table
 from studio_ext.cli_groups.jobs import _pairs
+from studio_ext.entities import Model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = model.add_parser("register", help="register a model version from a run, a job output or files")
     p.add_argument("--name", required=True)
-    p.add_argument("--path", required=True, help="runs:/<run or job>/model, azureml://jobs/<job>/outputs/artifacts/paths/model/, or a local path")
+    p.add_argument("--path", required=True,
+                   help="runs:/<run or job>/model, azureml://jobs/<job>/outputs/artifacts/paths/model/, or a local path")
     p.add_argument("--type", choices=["mlflow_model", "custom_model"])
     p.add_argument("--description")
     p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")

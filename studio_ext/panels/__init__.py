@@ -41,7 +41,7 @@ _PAGE_LIST: list[Page] = [
 PAGES: dict[str, Page] = {page.id: page for page in _PAGE_LIST}
 
 
-def open_page(page_id: str, workspace: "Workspace | str | None" = None) -> Any:
+def open_page(page_id: str, workspace: Workspace | str | None = None) -> Any:
     """Build the panel of ``page_id`` for a workspace (an object, a path, or found by config)."""
     from studio_ext.errors import NotFound
     from studio_ext.workspace import Workspace

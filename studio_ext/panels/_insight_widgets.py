@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 STYLE = {"description_width": "140px"}
 
 
-def sdk_code(ws: "Workspace", *lines: str) -> str:
+def sdk_code(ws: Workspace, *lines: str) -> str:
     """The Python a user would type for an action of these pages."""
     return ws.sdk_preamble() + "\n".join(lines) + "\n"
 
@@ -92,7 +93,7 @@ class ModelDataPicker(widgets.VBox):
     ``on_columns`` is told the dataset's columns whenever the dataset changes.
     """
 
-    def __init__(self, ws: "Workspace", message: Message, on_columns: Callable[[list[str]], None] | None = None) -> None:
+    def __init__(self, ws: Workspace, message: Message, on_columns: Callable[[list[str]], None] | None = None) -> None:
         super().__init__()
         self.ws = ws
         self.message = message

@@ -23,9 +23,10 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Hashable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import ipywidgets as widgets
 
@@ -207,7 +208,7 @@ def _title(fig: Any) -> str:
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # -- live refresh ---------------------------------------------------------------------------------
@@ -217,7 +218,7 @@ class Subscription:
 
     key: Hashable
     callback: Callable[[Any, BaseException | None], bool | None]
-    poller: "SharedPoller"
+    poller: SharedPoller
     active: bool = True
 
     def cancel(self) -> None:
@@ -241,7 +242,7 @@ class SharedPoller:
     ipywidgets allows.
     """
 
-    _instances: dict[str, "SharedPoller"] = {}
+    _instances: dict[str, SharedPoller] = {}
     _instances_lock = threading.Lock()
 
     def __init__(self, interval: float = 2.0) -> None:
@@ -255,7 +256,7 @@ class SharedPoller:
         self.fetch_counts: Counter[Hashable] = Counter()
 
     @classmethod
-    def for_workspace(cls, ws: Any, interval: float | None = None) -> "SharedPoller":
+    def for_workspace(cls, ws: Any, interval: float | None = None) -> SharedPoller:
         """The poller of a workspace in this process (created on first use)."""
         key = str(getattr(ws, "path", id(ws)))
         with cls._instances_lock:
@@ -302,7 +303,7 @@ class SharedPoller:
             for key, watch in watches:
                 try:
                     result, error = watch.fetch(), None
-                except Exception as exc:  # handed to the pages, which show it
+                except Exception as exc:  # noqa: BLE001 - handed to the pages, which show it
                     result, error = None, exc
                 self.fetch_counts[key] += 1
                 for sub in list(watch.subscribers):

@@ -23,15 +23,25 @@ import traitlets
 from studio_ext.entities import TERMINAL_STATES, Input, JobStatus
 from studio_ext.entities._automl import BlockedTransformer, ColumnPurpose, ForecastingJob
 from studio_ext.errors import InvalidInput, StudioError
-from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, format_duration, format_value, html_table, \
-    set_choices, show_figures, status_badge, suggest_target
 from studio_ext.panels._insight_widgets import queued
+from studio_ext.panels._widgets import (
+    CodeBox,
+    Message,
+    SharedPoller,
+    format_duration,
+    format_value,
+    html_table,
+    set_choices,
+    show_figures,
+    status_badge,
+    suggest_target,
+)
 from studio_ext.panels.automl_charts import best_metric_over_time, importance_figure, report_figures
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.workspace import Workspace
 
-__all__ = ["AutoMLWizard", "AutoMLResults"]
+__all__ = ["AutoMLResults", "AutoMLWizard"]
 log = logging.getLogger("studio_ext.panels.automl")
 
 STEPS = ("Dataset", "Configure job", "Task and settings", "Review")
@@ -55,7 +65,7 @@ class AutoMLWizard(widgets.VBox):
 
     step = traitlets.Int(0)
 
-    def __init__(self, ws: "Workspace", *, poll_interval: float = 2.0) -> None:
+    def __init__(self, ws: Workspace, *, poll_interval: float = 2.0) -> None:
         super().__init__()
         self.ws = ws
         self.poll_interval = poll_interval
@@ -459,7 +469,7 @@ class AutoMLWizard(widgets.VBox):
 class AutoMLResults(widgets.VBox):
     """An AutoML job's live view: status, progress, leaderboard, best metric over time, best model."""
 
-    def __init__(self, ws: "Workspace", name: str, *, poll_interval: float = 2.0, live: bool = True) -> None:
+    def __init__(self, ws: Workspace, name: str, *, poll_interval: float = 2.0, live: bool = True) -> None:
         super().__init__()
         self.ws = ws
         self.name = name

@@ -12,7 +12,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-__all__ = ["best_metric_over_time", "report_figures", "importance_figure"]
+__all__ = ["best_metric_over_time", "importance_figure", "report_figures"]
 
 _HEIGHT = 320
 

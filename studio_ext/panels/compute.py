@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import html
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import traitlets
 
-from studio_ext.entities import (AmlCompute, AttachedCompute, CapacityWarning, Compute, ComputeInstance, ComputeState,
-                        ComputeType)
+from studio_ext.entities import (
+    AmlCompute,
+    AttachedCompute,
+    CapacityWarning,
+    Compute,
+    ComputeInstance,
+    ComputeState,
+    ComputeType,
+)
 from studio_ext.errors import BackendUnavailable, StudioError
 from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, Subscription, html_table
 
@@ -44,7 +52,7 @@ def nodes_text(compute: Compute) -> str:
     return f"{compute.current_nodes} ({compute.min_nodes}-{top})"
 
 
-def sdk_code(ws: "Workspace", call: str, entity: str | None = None) -> str:
+def sdk_code(ws: Workspace, call: str, entity: str | None = None) -> str:
     """The Python a user would type for an action of this page."""
     imports = f"from studio_ext.entities import {entity}\n" if entity else ""
     return f"{imports}{ws.sdk_preamble()}{call}\n"
@@ -72,7 +80,7 @@ class ComputeForm(widgets.VBox):
 
     kind = traitlets.UseEnum(ComputeType, default_value=ComputeType.AML_COMPUTE)
 
-    def __init__(self, ws: "Workspace", on_create: Callable[[Compute], None], existing: Callable[[], set[str]]) -> None:
+    def __init__(self, ws: Workspace, on_create: Callable[[Compute], None], existing: Callable[[], set[str]]) -> None:
         self.ws = ws
         self._on_create = on_create
         self._existing = existing
@@ -175,7 +183,7 @@ class ComputePanel(widgets.VBox):
 
     selected = traitlets.Unicode(allow_none=True, default_value=None)
 
-    def __init__(self, ws: "Workspace", *, poll_interval: float | None = None) -> None:
+    def __init__(self, ws: Workspace, *, poll_interval: float | None = None) -> None:
         self.ws = ws
         self.computes: dict[str, Compute] = {}
         self.refreshes = 0

@@ -309,7 +309,7 @@ class CreateDatasetWizard(widgets.VBox):
             except StudioError as exc:
                 self.status.error(exc.message)
                 self.progress.layout.visibility = "hidden"
-            except Exception as exc:  # shown, never swallowed silently in a thread
+            except Exception as exc:  # noqa: BLE001 - shown, never swallowed silently in a thread
                 self.status.error(f"{type(exc).__name__}: {exc}")
                 self.progress.layout.visibility = "hidden"
             else:

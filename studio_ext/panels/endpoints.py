@@ -23,7 +23,6 @@ import traitlets
 
 from studio_ext.entities import (
     CodeConfiguration,
-    DeploymentState,
     EndpointMetrics,
     KeyType,
     ManagedOnlineDeployment,
@@ -105,7 +104,7 @@ def snippets(scoring_uri: str, endpoint: str, sample: Any) -> dict[str, str]:
 class DeployForm(widgets.VBox):
     """Deploy a model version to a new or existing endpoint, with a progress bar."""
 
-    def __init__(self, panel: "EndpointsPanel") -> None:
+    def __init__(self, panel: EndpointsPanel) -> None:
         self.panel = panel
         # Labels sized to the longest one, fields wide enough for their placeholders.
         style, wide = {"description_width": "170px"}, widgets.Layout(width="500px")
@@ -192,7 +191,7 @@ class DeployForm(widgets.VBox):
 class EndpointView(widgets.VBox):
     """One endpoint: Details, Test, Consume, Logs and Monitoring tabs."""
 
-    def __init__(self, panel: "EndpointsPanel", name: str) -> None:
+    def __init__(self, panel: EndpointsPanel, name: str) -> None:
         self.panel, self.ws, self.name = panel, panel.ws, name
         self.details = widgets.HTML()
         self.traffic_box = widgets.VBox()
@@ -457,7 +456,10 @@ class EndpointView(widgets.VBox):
         interval = 60 if minutes <= 60 else 900
         m = self.ws.online_endpoints.get_metrics(self.name, minutes=minutes, interval_seconds=interval)
         self.metrics = m
-        fmt = (lambda v: "-" if v is None else f"{v:.1f} ms")
+
+        def fmt(v: float | None) -> str:
+            return "-" if v is None else f"{v:.1f} ms"
+
         self.metrics_summary.value = (
             f"<div>{m.total_requests} requests ({m.requests_per_minute:.1f}/min), {m.total_failures} failed; "
             f"latency p50 {fmt(m.p50_ms)}, p95 {fmt(m.p95_ms)}, p99 {fmt(m.p99_ms)}</div>")
@@ -492,7 +494,7 @@ class EndpointsPanel(widgets.VBox):
 
     selected_endpoint = traitlets.Unicode("", allow_none=False)
 
-    def __init__(self, ws: "Workspace") -> None:
+    def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.code = CodeBox()
         self.models_table = widgets.HTML()

@@ -11,7 +11,8 @@ goes through ``ws.explanations``/``ws.models``/``ws.data`` and shows its SDK cod
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import numpy as np
@@ -37,7 +38,7 @@ _WIDE = {"description_width": "130px"}
 class ExplanationView(widgets.VBox):
     """One explanation's tabs; charts are built when their tab is first opened."""
 
-    def __init__(self, exp: "Explanation", *, name: str | None = None, on_code: Callable[[str], None] | None = None) -> None:
+    def __init__(self, exp: Explanation, *, name: str | None = None, on_code: Callable[[str], None] | None = None) -> None:
         super().__init__()
         self.exp = exp
         self.name = name or exp.name
@@ -287,7 +288,7 @@ class ExplanationDashboard(widgets.VBox):
     ``explanation`` is an Explanation or the name of one in ``ws.explanations``.
     """
 
-    def __init__(self, ws: "Workspace", explanation: "Explanation | str | None" = None, *,
+    def __init__(self, ws: Workspace, explanation: Explanation | str | None = None, *,
                  poll_interval: float = 2.0) -> None:
         self._subscription: Any = None
         super().__init__()
@@ -311,7 +312,7 @@ class ExplanationDashboard(widgets.VBox):
         """List the workspace's finished explanations in the picker."""
         self.results.refresh()
 
-    def open_explanation(self, explanation: "Explanation | str") -> None:
+    def open_explanation(self, explanation: Explanation | str) -> None:
         """Show an explanation (an object, or a name in ws.explanations)."""
         self.message.clear()
         try:
@@ -356,7 +357,7 @@ class ExplanationDashboard(widgets.VBox):
 class CreateExplanationForm(widgets.VBox):
     """Model, dataset, target and explainer; starts the job through ws.explanations."""
 
-    def __init__(self, ws: "Workspace", on_started: Callable[[str], None]) -> None:
+    def __init__(self, ws: Workspace, on_started: Callable[[str], None]) -> None:
         super().__init__()
         self.ws = ws
         self._on_started = on_started

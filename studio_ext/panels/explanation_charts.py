@@ -8,7 +8,8 @@ Aggregates (importance bars, cohorts) always use every explained row.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -69,14 +70,14 @@ def _colour_values(column: pd.Series) -> np.ndarray:
     return np.where(finite, scaled, 0.5)
 
 
-def local_rows(exp: "Explanation") -> tuple[pd.DataFrame, np.ndarray]:
+def local_rows(exp: Explanation) -> tuple[pd.DataFrame, np.ndarray]:
     """The explained rows and the model's predictions on them (an explanation with local values has both)."""
     if exp.data is None or exp.predictions is None:
         raise InvalidInput(f"The explanation {exp.name!r} holds global importance only: it has no explained rows.")
     return exp.data, exp.predictions
 
 
-def beeswarm(exp: "Explanation", features: Sequence[str], rows: np.ndarray) -> go.Figure:
+def beeswarm(exp: Explanation, features: Sequence[str], rows: np.ndarray) -> go.Figure:
     """One jittered row of dots per feature: x is the contribution, colour the feature's value."""
     values = exp.row_values(rows)
     jitter = np.random.default_rng(1).uniform(-0.3, 0.3, size=len(rows))
@@ -99,7 +100,7 @@ def beeswarm(exp: "Explanation", features: Sequence[str], rows: np.ndarray) -> g
     return fig
 
 
-def dependence(exp: "Explanation", feature: str, colour_by: str | None, rows: np.ndarray) -> go.Figure:
+def dependence(exp: Explanation, feature: str, colour_by: str | None, rows: np.ndarray) -> go.Figure:
     """A feature's value against its contribution, coloured by another feature."""
     j = exp.features.index(feature)
     data, _ = local_rows(exp)
@@ -120,7 +121,7 @@ def dependence(exp: "Explanation", feature: str, colour_by: str | None, rows: np
     return fig
 
 
-def waterfall(exp: "Explanation", row: int, k: int = 10) -> go.Figure:
+def waterfall(exp: Explanation, row: int, k: int = 10) -> go.Figure:
     """How one row's prediction is built: the base value, then the largest contributions."""
     data, predictions = local_rows(exp)
     contributions = exp.row_values(np.array([row]))[0]

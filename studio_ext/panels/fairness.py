@@ -12,7 +12,8 @@ Every action goes through ``ws.fairness``/``ws.models``/``ws.data``.
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
@@ -75,7 +76,7 @@ class AssessmentView(widgets.VBox):
 class ComparisonView(widgets.VBox):
     """Candidates of a mitigation as points; the picked one's groups; register it."""
 
-    def __init__(self, ws: "Workspace", result: MitigationResult, on_code: Callable[[str], None]) -> None:
+    def __init__(self, ws: Workspace, result: MitigationResult, on_code: Callable[[str], None]) -> None:
         super().__init__()
         import plotly.graph_objects as go
 
@@ -137,7 +138,7 @@ class FairnessDashboard(widgets.VBox):
     ``assessment`` is a FairnessAssessment, a MitigationResult, or a name in ``ws.fairness``.
     """
 
-    def __init__(self, ws: "Workspace", assessment: "FairnessAssessment | MitigationResult | str | None" = None, *,
+    def __init__(self, ws: Workspace, assessment: FairnessAssessment | MitigationResult | str | None = None, *,
                  poll_interval: float = 2.0) -> None:
         self._subscription: Any = None
         super().__init__()
@@ -173,7 +174,7 @@ class FairnessDashboard(widgets.VBox):
         """List the workspace's finished assessments and mitigations in the picker."""
         self.results.refresh()
 
-    def open_result(self, result: "FairnessAssessment | MitigationResult | str") -> None:
+    def open_result(self, result: FairnessAssessment | MitigationResult | str) -> None:
         self.message.clear()
         try:
             loaded = self.ws.fairness.get(result) if isinstance(result, str) else result
@@ -250,7 +251,7 @@ class FairnessDashboard(widgets.VBox):
 class AssessForm(widgets.VBox):
     """Model, dataset, target and sensitive columns; runs ws.fairness.assess."""
 
-    def __init__(self, ws: "Workspace", on_done: Callable[[FairnessAssessment, str], None]) -> None:
+    def __init__(self, ws: Workspace, on_done: Callable[[FairnessAssessment, str], None]) -> None:
         super().__init__()
         self.ws = ws
         self._on_done = on_done

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _BAR, _OVERALL, _ORIGINAL, _FRONT, _OTHER = "#0078d4", "#605e5c", "#a4262c", "#107c10", "#8a8886"
 
 
-def companion_metric(a: "FairnessAssessment") -> str | None:
+def companion_metric(a: FairnessAssessment) -> str | None:
     """The second chart beside the chosen metric: selection rate, or the mean prediction."""
     for name in ("selection_rate", "mean_prediction"):
         if name in a.metrics:
@@ -21,7 +21,7 @@ def companion_metric(a: "FairnessAssessment") -> str | None:
     return None
 
 
-def group_bars(a: "FairnessAssessment", key: str, metric: str) -> go.Figure:
+def group_bars(a: FairnessAssessment, key: str, metric: str) -> go.Figure:
     """The metric per group (and selection rate or mean prediction), with the overall value dashed."""
     table = a.by_group(key)
     shown = [m for m in (metric, companion_metric(a)) if m]
@@ -39,7 +39,7 @@ def group_bars(a: "FairnessAssessment", key: str, metric: str) -> go.Figure:
     return fig
 
 
-def comparison_traces(result: "MitigationResult") -> list[go.Scatter]:
+def comparison_traces(result: MitigationResult) -> list[go.Scatter]:
     """Every candidate as a point (performance vs disparity) and the Pareto front as a line."""
     front = result.pareto_front
     metric, gap = result.performance_metric, result.disparity_metric
@@ -58,7 +58,7 @@ def comparison_traces(result: "MitigationResult") -> list[go.Scatter]:
     return [points, line]
 
 
-def comparison_layout(result: "MitigationResult") -> dict:
+def comparison_layout(result: MitigationResult) -> dict:
     better = "higher is better" if result.higher_is_better else "lower is better"
     return dict(title=f"Model comparison: {result.method.value} × {result.constraint.value} (click a point)",
                 xaxis_title=f"{result.disparity_metric} (lower is fairer)",

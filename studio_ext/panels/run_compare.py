@@ -3,7 +3,8 @@ charts, and parallel coordinates of params against a chosen metric."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
@@ -19,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class RunCompare(widgets.VBox):
     """``RunCompare(ws, ["job-a", "job-b", ...])``: side by side, overlaid, and in parallel coordinates."""
 
-    def __init__(self, ws: "Workspace", names: Sequence[str], *, max_points: int = 1000) -> None:
+    def __init__(self, ws: Workspace, names: Sequence[str], *, max_points: int = 1000) -> None:
         names = list(dict.fromkeys(names))
         if len(names) < 2:
             raise InvalidInput(f"Compare needs at least two runs. Got {len(names)}.")

@@ -53,7 +53,7 @@ class RunSnapshot:
     histories: dict[str, MetricHistory]
 
 
-def fetch_snapshot(ws: "Workspace", name: str, max_points: int) -> RunSnapshot:
+def fetch_snapshot(ws: Workspace, name: str, max_points: int) -> RunSnapshot:
     summary = ws.jobs.run_summary(name)
     histories = {}
     for key in sorted(summary.metrics):
@@ -82,7 +82,7 @@ class RunDetails(widgets.VBox):
     status = traitlets.Unicode("").tag(sync=False)
     live = traitlets.Bool(False).tag(sync=False)
 
-    def __init__(self, ws: "Workspace", name: str, *, poll_interval: float = 2.0, max_points: int = 1000) -> None:
+    def __init__(self, ws: Workspace, name: str, *, poll_interval: float = 2.0, max_points: int = 1000) -> None:
         self.ws = ws
         self.name = name
         self.max_points = max_points
@@ -522,7 +522,7 @@ def _csv_preview(data: bytes, rows: int = 50) -> str:
 
     try:
         frame = pd.read_csv(io.BytesIO(data), nrows=rows)
-    except Exception as exc:  # a malformed CSV still shows as text
+    except Exception as exc:  # noqa: BLE001 - a malformed CSV still shows as text
         return (f"<i>Not readable as CSV ({html.escape(str(exc))}); as text:</i><pre>"
                 f"{html.escape(data[:5000].decode('utf-8', errors='replace'))}</pre>")
     body = [[format_value(v.item() if isinstance(v, np.generic) else v) for v in row]

@@ -76,7 +76,7 @@ class RunExplorer(widgets.VBox):
 
     experiment_names = traitlets.List(traitlets.Unicode()).tag(sync=False)
 
-    def __init__(self, ws: "Workspace", *, experiment: str | None = None, poll_interval: float = 2.0) -> None:
+    def __init__(self, ws: Workspace, *, experiment: str | None = None, poll_interval: float = 2.0) -> None:
         self.ws = ws
         self.poll_interval = poll_interval
         self.page: RunPage | None = None

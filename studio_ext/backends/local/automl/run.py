@@ -19,8 +19,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 STARTED = time.time()  # this process's start, before the heavy imports
 
@@ -141,7 +142,7 @@ def describe_data(tracking_uri: str, run_id: str, prepared: Any, spec: dict[str,
     try:
         found = check_guardrails(prepared.features, prepared.y, prepared.task, prepared.featurization,
                                  prepared.validation)
-    except Exception as exc:  # the checks inform; they must never stop the run
+    except Exception as exc:  # noqa: BLE001 - the checks inform; they must never stop the run
         say(f"The data guardrails could not be checked: {type(exc).__name__}: {exc}")
         found = []
     prepared.guardrails[:0] = found
@@ -272,7 +273,7 @@ def explain(result: Any, deadline: float) -> Any:
         found = explain_model(model, frame, target, explainer="pfi", metric=PFI_METRICS[prepared.metric.value],
                               repeats=repeats, sample=rows, task=prepared.task.value
                               if prepared.task.value != "forecasting" else "regression")
-    except Exception as exc:  # an explanation is a bonus; the model and its report are what the job owes
+    except Exception as exc:  # noqa: BLE001 - an explanation is a bonus; the model and its report are what the job owes
         say(f"The explanation could not be computed: {type(exc).__name__}: {exc}")
         return None
     std = found.importance_std or {}

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio_ext._automl_code import azure_code, azure_yaml, studio_code
-from studio_ext.entities import CommandJob, InsightRecord, Input, Job, ManagedOnlineEndpoint, Model
+from studio_ext.backends.local.automl.trials import BEST_CHILD_TAG, TRIAL_JOB_TYPE
+from studio_ext.backends.local.core import tracking
+from studio_ext.entities import CommandJob, Input, InsightRecord, Job, ManagedOnlineEndpoint, Model
 from studio_ext.entities._automl import (
     AutoMLJob,
     AutoMLRun,
@@ -34,17 +36,15 @@ from studio_ext.entities._automl import (
 )
 from studio_ext.errors import Conflict, InvalidInput, NotFound
 from studio_ext.services import AutoMLOperations
-from studio_ext.backends.local.core import tracking
-from studio_ext.backends.local.automl.trials import BEST_CHILD_TAG, TRIAL_JOB_TYPE
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from studio_ext.backends.local import LocalBackend
     from studio_ext.ml.automl import Task
     from studio_ext.ml.automl.engine import AutoMLSettings, Prepared
     from studio_ext.ml.automl.report import ClassificationReport, RegressionReport
     from studio_ext.ml.explain import Explanation
-    from studio_ext.backends.local import LocalBackend
 
 JOB_TYPE = "automl"
 SETTINGS_FILE = "automl_settings.json"
@@ -109,7 +109,7 @@ def _featurization_dict(settings: FeaturizationSettings) -> dict[str, Any]:
     return out
 
 
-def settings_of(spec: dict[str, Any]) -> "AutoMLSettings":
+def settings_of(spec: dict[str, Any]) -> AutoMLSettings:
     """Engine settings from a job's spec (minutes become seconds; Azure's names map to the engine's)."""
     from studio_ext.ml.automl import AutoMLSettings, Task
 
@@ -156,7 +156,7 @@ def free_cores() -> int:
     return max(1, cores - busy)
 
 
-def split_test(frame: "pd.DataFrame", spec: dict[str, Any]) -> tuple["pd.DataFrame", "pd.DataFrame | None"]:
+def split_test(frame: pd.DataFrame, spec: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Hold out ``test_data_size`` of the training rows (stratified for classification, last rows in time
     for forecasting)."""
     size = spec.get("test_data_size")
@@ -195,7 +195,7 @@ def _minutes_to_seconds(minutes: float | None) -> float | None:
 class LocalAutoML(AutoMLOperations):
     """``ws.automl``: AutoML jobs (submit, check before, read after) on the local backend."""
 
-    def __init__(self, backend: "LocalBackend") -> None:
+    def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -234,7 +234,7 @@ class LocalAutoML(AutoMLOperations):
                 return False
             time.sleep(0.1)
 
-    def check(self, job: AutoMLJob, *, guardrails: bool = True) -> "Prepared":
+    def check(self, job: AutoMLJob, *, guardrails: bool = True) -> Prepared:
         """Load the job's data and check it as the run will: raises on bad input, returns the
         featurization, validation and guardrails decided (what the wizard shows before a submit)."""
         spec = self._spec(job)
@@ -278,7 +278,7 @@ class LocalAutoML(AutoMLOperations):
                 raise InvalidInput(MSG_TEST_SIZE.format(value=size))
         return spec_of(job)
 
-    def _load(self, ref: str, what: str) -> "pd.DataFrame":
+    def _load(self, ref: str, what: str) -> pd.DataFrame:
         if not isinstance(ref, str) or not ref.startswith("azureml:") or ref.startswith("azureml://"):
             raise InvalidInput(MSG_BAD_DATA.format(what=what, value=ref))
         name, version = parse_reference(ref)
@@ -330,7 +330,7 @@ class LocalAutoML(AutoMLOperations):
         """The AutoML job with its leaderboard, guardrails and best-model facts (so far)."""
         job = self._require(name)
         spec = self._settings(name)
-        from studio_ext.ml.automl import parse_metric, Task
+        from studio_ext.ml.automl import Task, parse_metric
 
         task = Task(spec["task"])
         metric = parse_metric(spec.get("primary_metric"), task)
@@ -396,7 +396,7 @@ class LocalAutoML(AutoMLOperations):
 
         return report_from_dict(found)
 
-    def get_explanation(self, name: str) -> "pd.DataFrame":
+    def get_explanation(self, name: str) -> pd.DataFrame:
         """Raw feature importance of the best model (permutation importance), most important first."""
         import pandas as pd
 
@@ -406,7 +406,7 @@ class LocalAutoML(AutoMLOperations):
                            "enable_model_explainability was off.")
         return pd.DataFrame(run.explanation)
 
-    def get_predictions(self, name: str) -> "pd.DataFrame":
+    def get_predictions(self, name: str) -> pd.DataFrame:
         """The best model's predictions on the job's test data (``outputs/predictions.csv``)."""
         import pandas as pd
 
@@ -417,7 +417,7 @@ class LocalAutoML(AutoMLOperations):
                            f"not finished ({job.status}).")
         return pd.read_csv(path)
 
-    def test_model(self, name: str, data: Any) -> "pd.DataFrame":
+    def test_model(self, name: str, data: Any) -> pd.DataFrame:
         """Score new rows with the job's best model ("Test this model"): a DataFrame, a list of dicts,
         or a registered dataset. Returns the rows with ``prediction`` (and class probabilities)."""
         import pandas as pd
@@ -591,7 +591,7 @@ class LocalAutoML(AutoMLOperations):
             return None
 
 
-def _dataset_columns(backend: "LocalBackend", reference: str) -> list[str]:
+def _dataset_columns(backend: LocalBackend, reference: str) -> list[str]:
     from studio_ext.backends.local.insights.inputs import resolve_dataset
 
     return list(resolve_dataset(backend, reference).columns)

@@ -19,13 +19,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from studio_ext.entities import JobStatus
 from studio_ext.backends.local.core import tracking
 from studio_ext.backends.local.core.schema import jobs as jobs_table
+from studio_ext.entities import JobStatus
 
 if TYPE_CHECKING:  # pragma: no cover
-    from studio_ext.ml.automl.trial import TrialResult
     from studio_ext.backends.local import LocalBackend
+    from studio_ext.ml.automl.trial import TrialResult
 
 log = logging.getLogger("studio_ext.automl")
 TRIAL_JOB_TYPE = "automl_trial"
@@ -42,7 +42,7 @@ def trial_job_name(parent: str, trial_id: int) -> str:
 class TrialRecorder:
     """Writes finished trials as child jobs from a background thread, in the order they ended."""
 
-    def __init__(self, backend: "LocalBackend", parent_name: str, metric: str, higher_is_better: bool) -> None:
+    def __init__(self, backend: LocalBackend, parent_name: str, metric: str, higher_is_better: bool) -> None:
         self._b = backend
         self.parent_name = parent_name
         self.metric = metric
@@ -60,7 +60,7 @@ class TrialRecorder:
         self._thread = threading.Thread(target=self._work, name="automl-recorder", daemon=True)
         self._thread.start()
 
-    def record(self, result: "TrialResult") -> None:
+    def record(self, result: TrialResult) -> None:
         self._queue.put(result)
 
     def close(self, timeout: float = 120.0) -> None:
@@ -80,7 +80,7 @@ class TrialRecorder:
             except Exception:  # one trial failing to record must not lose the others
                 log.exception("could not record trial %s", getattr(item, "trial_id", "?"))
 
-    def _write(self, client: Any, result: "TrialResult") -> None:
+    def _write(self, client: Any, result: TrialResult) -> None:
         from mlflow.entities import Metric, Param, RunTag
 
         name = trial_job_name(self.parent_name, result.trial_id)
@@ -128,8 +128,8 @@ class TrialRecorder:
 def warm_model_saving() -> None:
     """Do now, beside the search, the slow first-time work of saving an MLflow model (seconds on a busy
     machine): its lazy imports, and the map of installed packages it checks the requirements against."""
-    import mlflow.models  # noqa: F401
-    import mlflow.pyfunc  # noqa: F401
+    import mlflow.models
+    import mlflow.pyfunc
     import mlflow.sklearn  # noqa: F401
 
     try:

@@ -27,7 +27,7 @@ from typing import IO, Any
 from studio_ext.backends.local.core.processes import JOB_MARKER
 from studio_ext.backends.local.jobs._wrap import become_subreaper, end_leftovers
 
-__all__ = ["WARM_MODULES", "WarmSpare", "warm_order", "WARM_SETTING"]
+__all__ = ["WARM_MODULES", "WARM_SETTING", "WarmSpare", "warm_order"]
 
 WARM_MODULES = ("studio_ext.backends.local.automl.run",)
 WARM_SETTING = "automl_warm"  # in the store: a spare is wanted (set by ws.automl), and whether one is ready

@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from studio_ext._validation import check_name, resolve_inside
+from studio_ext.backends.local.core.store import now, to_datetime
+from studio_ext.backends.local.core.urls import with_installed_driver
+from studio_ext.backends.local.data import fetch as data_fetch
 from studio_ext.entities._data import Datastore, DatastoreType, redact_url
 from studio_ext.errors import (
     AlreadyExists,
@@ -32,9 +35,6 @@ from studio_ext.errors import (
     NotFound,
     UnsafePath,
 )
-from studio_ext.backends.local.data import fetch as data_fetch
-from studio_ext.backends.local.core.store import now, to_datetime
-from studio_ext.backends.local.core.urls import with_installed_driver
 from studio_ext.services import DatastoreOperations
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -190,7 +190,7 @@ class LocalDatastores(DatastoreOperations):
         fs, root = self.filesystem(ds)
         try:
             return int(fs.du(f"{root}/{rel}"))
-        except Exception:  # sizes are for progress bars only
+        except Exception:  # noqa: BLE001 - sizes are for progress bars only
             return None
 
     def download(self, name: str, path: str, dest: Path, *, progress: Callable[[int], None] | None = None,

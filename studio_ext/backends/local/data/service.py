@@ -29,6 +29,10 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from studio_ext._validation import check_name
+from studio_ext.backends.local.core.schema import jobs as jobs_table
+from studio_ext.backends.local.core.store import now, to_datetime
+from studio_ext.backends.local.data import fetch as data_fetch
+from studio_ext.backends.local.data.datastores import DEFAULT_NAME, check_relative, local_folder, parse_datastore_uri
 from studio_ext.entities._data import (
     ColumnProfile,
     ColumnSchema,
@@ -49,10 +53,6 @@ from studio_ext.errors import (
     StudioError,
 )
 from studio_ext.ml import delimited
-from studio_ext.backends.local.data import fetch as data_fetch
-from studio_ext.backends.local.data.datastores import DEFAULT_NAME, check_relative, local_folder, parse_datastore_uri
-from studio_ext.backends.local.core.schema import jobs as jobs_table
-from studio_ext.backends.local.core.store import now, to_datetime
 from studio_ext.services import DataOperations
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,7 +117,9 @@ class LocalData(DataOperations):
                 source_files, source_label = self._acquire(data, staging / SOURCE, tracker)
                 summary["source"] = source_label
                 summary["files"] = [p.relative_to(staging / SOURCE).as_posix() for p in source_files]
-                if data.type == DataType.FILE and (len(source_files) != 1 or (staging / SOURCE / summary["files"][0]).parent != staging / SOURCE):
+                one_top_level_file = (len(source_files) == 1
+                                      and (staging / SOURCE / summary["files"][0]).parent == staging / SOURCE)
+                if data.type == DataType.FILE and not one_top_level_file:
                     raise InvalidInput(f"A 'file' dataset needs one file; {source_label} is a folder. Use type='folder'.")
                 if data.type == DataType.TABULAR:
                     summary.update(self._parse(source_files, staging / PARQUET, options, tracker))
@@ -224,7 +226,7 @@ class LocalData(DataOperations):
         self,
         *,
         path: str | None = None,
-        type: DataType | str = DataType.TABULAR,
+        type: DataType | str = DataType.TABULAR,  # noqa: A002 - azure-ai-ml's name for it
         read_options: DelimitedReadOptions | dict | None = None,
         datastore: str | None = None,
         query: str | None = None,
@@ -421,7 +423,8 @@ class LocalData(DataOperations):
                     parts.append(part)
                     tracker.advance(len(rows))
         except sa.exc.DBAPIError as exc:
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(getattr(exc, "orig", exc)).strip() else type(exc).__name__
+            text = str(getattr(exc, "orig", exc)).strip()
+            reason = text.splitlines()[0] if text else type(exc).__name__
             if isinstance(exc, sa.exc.OperationalError) and "connect" in reason.lower():
                 raise BackendUnavailable(f"The database of datastore {data.datastore!r} could not be reached: {reason}") from None
             raise InvalidInput(f"The query on datastore {data.datastore!r} failed: {reason}. Fix the SQL and try again.") from None

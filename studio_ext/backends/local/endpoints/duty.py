@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from studio_ext.backends.local.core.schema import online_deployments as deployments_table
-from studio_ext.backends.local.core.schema import online_endpoints as endpoints_table
-from studio_ext.backends.local.core.schema import online_instances as instances_table
 from studio_ext.backends.local.core.processes import pid_alive as _alive
 from studio_ext.backends.local.core.processes import start_time
 from studio_ext.backends.local.core.processes import stop_process as _stop
+from studio_ext.backends.local.core.schema import online_deployments as deployments_table
+from studio_ext.backends.local.core.schema import online_endpoints as endpoints_table
+from studio_ext.backends.local.core.schema import online_instances as instances_table
 from studio_ext.entities import DeploymentState, ProvisioningState
 from studio_ext.serving import endpoint_files as files
 
@@ -104,7 +104,7 @@ def _write_json_if_changed(path: Path, data: dict[str, Any]) -> bool:
 class EndpointsDuty:
     """Routers and deployment servers of every endpoint in the workspace."""
 
-    def __init__(self, backend: "LocalBackend") -> None:
+    def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
         self._ws = backend.path
         self._children: dict[int, subprocess.Popen] = {}

@@ -22,6 +22,11 @@ import sqlalchemy as sa
 
 from studio_ext._poller import DonePoller, Poller
 from studio_ext._validation import check_name
+from studio_ext.backends.local.core import code_snapshot
+from studio_ext.backends.local.core.schema import online_deployments as deployments_table
+from studio_ext.backends.local.core.schema import online_endpoints as endpoints_table
+from studio_ext.backends.local.core.schema import online_instances as instances_table
+from studio_ext.backends.local.core.store import now, to_datetime
 from studio_ext.entities import (
     CodeConfiguration,
     DeploymentState,
@@ -37,13 +42,8 @@ from studio_ext.entities import (
     ProvisioningState,
 )
 from studio_ext.errors import Conflict, InvalidInput, NotFound, StudioError
-from studio_ext.serving import endpoint_files as files
-from studio_ext.backends.local.core.schema import online_deployments as deployments_table
-from studio_ext.backends.local.core.schema import online_endpoints as endpoints_table
-from studio_ext.backends.local.core.schema import online_instances as instances_table
-from studio_ext.backends.local.core import code_snapshot
-from studio_ext.backends.local.core.store import now, to_datetime
 from studio_ext.services import OnlineDeploymentOperations, OnlineEndpointOperations, ScoringService
+from studio_ext.serving import endpoint_files as files
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.backends.local import LocalBackend
@@ -78,7 +78,7 @@ def _check_endpoint_name(name: object, what: str) -> str:
 class LocalOnlineEndpoints(OnlineEndpointOperations):
     """``ws.online_endpoints``: endpoints, keys, traffic, invocation and telemetry."""
 
-    def __init__(self, backend: "LocalBackend") -> None:
+    def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
 
     # -- create / update / delete ------------------------------------------------------------
@@ -220,7 +220,7 @@ class LocalOnlineEndpoints(OnlineEndpointOperations):
                                + (f" (model error: {reason})" if reason else ""))
         return response.text
 
-    def get_service(self, endpoint_name: str, deployment_name: str | None = None) -> "EndpointService":
+    def get_service(self, endpoint_name: str, deployment_name: str | None = None) -> EndpointService:
         """A v1-style handle: ``service.run(input_data=json)`` returns the parsed answer."""
         self._require(endpoint_name)
         return EndpointService(self, endpoint_name, deployment_name)
@@ -316,7 +316,7 @@ def _check_traffic(traffic: dict[str, int] | None, existing: set[str], what: str
 class LocalOnlineDeployments(OnlineDeploymentOperations):
     """``ws.online_deployments``: deployments behind an endpoint, their state, logs and reloads."""
 
-    def __init__(self, backend: "LocalBackend") -> None:
+    def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
 
     @property
@@ -577,7 +577,7 @@ def _check_settings(settings: OnlineRequestSettings | None) -> dict[str, int]:
     return values
 
 
-def _model_spec(model: Model, backend: "LocalBackend") -> dict[str, Any]:
+def _model_spec(model: Model, backend: LocalBackend) -> dict[str, Any]:
     """What the server needs to verify and load the model (no loading here)."""
     root = backend.service("models").local_path(model.name, model.version)
     return {"name": model.name, "version": model.version, "root": str(root), "files": model.files,
@@ -587,7 +587,7 @@ def _model_spec(model: Model, backend: "LocalBackend") -> dict[str, Any]:
             "mlflow_subpath": _mlflow_subpath(backend, model)}
 
 
-def _mlflow_subpath(backend: "LocalBackend", model: Model) -> str | None:
+def _mlflow_subpath(backend: LocalBackend, model: Model) -> str | None:
     found = backend.store.get_asset("model", model.name, int(model.version))
     return found[1].get("mlflow_subpath") if found else None
 

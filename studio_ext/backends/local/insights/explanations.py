@@ -10,18 +10,25 @@ job stores the :class:`~studio_ext.ml.explain.Explanation` as artifacts of its r
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from studio_ext._poller import Poller
+from studio_ext.backends.local.insights.inputs import (
+    check_columns,
+    load_dataset,
+    load_model,
+    resolve_dataset,
+    resolve_model,
+)
+from studio_ext.backends.local.insights.records import InsightStore
 from studio_ext.entities import InsightKind, InsightRecord
 from studio_ext.errors import InvalidInput
-from studio_ext.backends.local.insights.inputs import check_columns, load_dataset, load_model, resolve_dataset, resolve_model
-from studio_ext.backends.local.insights.records import InsightStore
 from studio_ext.services import ExplanationOperations
 
 if TYPE_CHECKING:  # pragma: no cover
-    from studio_ext.ml.explain import Explanation
     from studio_ext.backends.local import LocalBackend
+    from studio_ext.ml.explain import Explanation
 
 ARTIFACT_PATH = "explanation"
 _OPTIONS = ("algorithm", "surrogate", "metric", "repeats", "background", "seed", "task")
@@ -30,11 +37,11 @@ _OPTIONS = ("algorithm", "surrogate", "metric", "repeats", "background", "seed",
 class LocalExplanations(ExplanationOperations):
     """``ws.explanations``: explain models on datasets; get and list the results."""
 
-    def __init__(self, backend: "LocalBackend") -> None:
+    def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
         self._store = InsightStore(backend, (InsightKind.EXPLANATION,), "explanations")
 
-    def begin_create(self, model: Any, dataset: Any, target_column: str | None = None, **kwargs: Any) -> Poller["Explanation"]:
+    def begin_create(self, model: Any, dataset: Any, target_column: str | None = None, **kwargs: Any) -> Poller[Explanation]:
         """Start an explanation job (same arguments as :meth:`create`); ``result()`` is the Explanation."""
         record = self._start(model, dataset, target_column, **kwargs)
         return self._store.poller(record.name, self.get)
@@ -53,7 +60,7 @@ class LocalExplanations(ExplanationOperations):
         timeout: float | None = None,
         allow_pickle: bool = False,
         **options: Any,
-    ) -> "Explanation | InsightRecord":
+    ) -> Explanation | InsightRecord:
         """Explain ``model`` on ``dataset`` as a job; with ``wait`` (default) return the Explanation.
 
         ``explainer``: 'auto'/'tabular' (SHAP), 'mimic' or 'pfi'. ``options``: ``algorithm``
@@ -104,7 +111,7 @@ class LocalExplanations(ExplanationOperations):
         display = f"explain {source.reference} ({settings['explainer']})"
         return self._store.submit(InsightKind.EXPLANATION, source, data_source, target_column, settings, display)
 
-    def get(self, name: str) -> "Explanation":
+    def get(self, name: str) -> Explanation:
         """The stored Explanation of a finished explanation job."""
         from studio_ext.ml.explain import Explanation
 

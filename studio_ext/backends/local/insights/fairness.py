@@ -12,20 +12,27 @@ from __future__ import annotations
 import builtins
 import json
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from studio_ext._poller import Poller
+from studio_ext.backends.local.core import tracking
+from studio_ext.backends.local.insights.inputs import (
+    check_columns,
+    load_dataset,
+    load_model,
+    resolve_dataset,
+    resolve_model,
+)
+from studio_ext.backends.local.insights.records import InsightStore
 from studio_ext.entities import InsightKind, InsightRecord, JobStatus, Model
 from studio_ext.errors import InvalidInput
-from studio_ext.backends.local.core import tracking
-from studio_ext.backends.local.insights.inputs import check_columns, load_dataset, load_model, resolve_dataset, resolve_model
-from studio_ext.backends.local.insights.records import InsightStore
 from studio_ext.services import FairnessOperations
 
 if TYPE_CHECKING:  # pragma: no cover
-    from studio_ext.ml.fairness import FairnessAssessment, MitigationResult
     from studio_ext.backends.local import LocalBackend
+    from studio_ext.ml.fairness import FairnessAssessment, MitigationResult
 
 ARTIFACT_PATH = "fairness"
 ASSESSMENT_FILE = "assessment.json"
@@ -36,7 +43,7 @@ _MITIGATION_OPTIONS = ("grid_size", "max_iter", "difference_bound", "upper_bound
 class LocalFairness(FairnessOperations):
     """``ws.fairness``: assess models across sensitive groups, mitigate, register candidates."""
 
-    def __init__(self, backend: "LocalBackend") -> None:
+    def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
         self._store = InsightStore(backend, (InsightKind.ASSESSMENT, InsightKind.MITIGATION), "fairness")
 
@@ -52,7 +59,7 @@ class LocalFairness(FairnessOperations):
         metrics: Sequence[str] | None = None,
         pos_label: Any = None,
         allow_pickle: bool = False,
-    ) -> "FairnessAssessment":
+    ) -> FairnessAssessment:
         """Metrics by sensitive group and their disparities, stored with the model's run.
 
         Example::
@@ -93,7 +100,7 @@ class LocalFairness(FairnessOperations):
 
     # -- mitigation ----------------------------------------------------------------------
     def begin_mitigate(self, model: Any, dataset: Any, target_column: str, sensitive_features: Sequence[str],
-                       **kwargs: Any) -> Poller["MitigationResult"]:
+                       **kwargs: Any) -> Poller[MitigationResult]:
         """Start a mitigation job (same arguments as :meth:`mitigate`); ``result()`` is the MitigationResult."""
         record = self._start_mitigation(model, dataset, target_column, sensitive_features, **kwargs)
         return self._store.poller(record.name, self._mitigation)
@@ -118,7 +125,7 @@ class LocalFairness(FairnessOperations):
         timeout: float | None = None,
         allow_pickle: bool = False,
         **options: Any,
-    ) -> "MitigationResult | InsightRecord":
+    ) -> MitigationResult | InsightRecord:
         """Mitigate ``model`` under ``constraint`` with ``method`` as a job; each candidate is a child run.
 
         ``method``: exponentiated_gradient, grid_search or threshold_optimizer. ``constraint``:
@@ -173,7 +180,7 @@ class LocalFairness(FairnessOperations):
         return self._store.submit(InsightKind.MITIGATION, source, data_source, target_column, settings, display)
 
     # -- reading -------------------------------------------------------------------------
-    def get(self, name: str) -> "FairnessAssessment | MitigationResult":
+    def get(self, name: str) -> FairnessAssessment | MitigationResult:
         """A stored assessment or a finished mitigation (with its candidates and their runs)."""
         from studio_ext.ml.fairness import FairnessAssessment, MitigationResult
 
@@ -236,6 +243,6 @@ class LocalFairness(FairnessOperations):
             name=name, path=f"runs:/{chosen.run_id}/model", description=description, tags=tags, allow_pickle=True))
 
 
-def _assessment_summary(result: "FairnessAssessment") -> dict[str, Any]:
+def _assessment_summary(result: FairnessAssessment) -> dict[str, Any]:
     key = result.keys[0]
     return {"rows": result.rows, "overall": result.overall, **result.summary.get(key, {})}

@@ -46,7 +46,7 @@ class ModelSource:
         return dict(self.__dict__)
 
 
-def resolve_model(backend: "LocalBackend", model: Any, *, allow_pickle: bool = False) -> ModelSource:
+def resolve_model(backend: LocalBackend, model: Any, *, allow_pickle: bool = False) -> ModelSource:
     """Check that ``model`` names a registered model version or a run's MLflow model."""
     models = backend.service("models")
     if isinstance(model, Model):
@@ -79,7 +79,7 @@ def resolve_model(backend: "LocalBackend", model: Any, *, allow_pickle: bool = F
                        trusted_types=list(entity.trusted_types))
 
 
-def load_model(backend: "LocalBackend", source: ModelSource) -> Any:
+def load_model(backend: LocalBackend, source: ModelSource) -> Any:
     """Load the model after its integrity and trust checks (a scikit-learn estimator when it is one)."""
     from studio_ext.serving.model_files import inspect_mlflow_model, mlmodel_dir, verify_files
 
@@ -155,7 +155,7 @@ class DatasetSource:
         return {k: v for k, v in self.__dict__.items() if k != "frame"}
 
 
-def resolve_dataset(backend: "LocalBackend", dataset: Any) -> DatasetSource:
+def resolve_dataset(backend: LocalBackend, dataset: Any) -> DatasetSource:
     """Check that ``dataset`` names a registered tabular dataset version (or is a DataFrame)."""
     import pandas as pd
 
@@ -182,7 +182,7 @@ def resolve_dataset(backend: "LocalBackend", dataset: Any) -> DatasetSource:
                          row_count=entity.row_count)
 
 
-def load_dataset(backend: "LocalBackend", source: DatasetSource) -> "pd.DataFrame":
+def load_dataset(backend: LocalBackend, source: DatasetSource) -> pd.DataFrame:
     if source.frame is not None:
         return source.frame
     return backend.service("data").load(source.name, source.version)

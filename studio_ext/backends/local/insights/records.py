@@ -16,16 +16,17 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from studio_ext._builders import command
 from studio_ext._poller import Poller
+from studio_ext.backends.local.core import tracking
+from studio_ext.backends.local.core.store import to_datetime
+from studio_ext.backends.local.insights.inputs import DatasetSource, ModelSource
 from studio_ext.entities import InsightKind, InsightRecord, JobStatus
 from studio_ext.errors import Conflict, NotFound, StudioError
-from studio_ext.backends.local.core import tracking
-from studio_ext.backends.local.insights.inputs import DatasetSource, ModelSource
-from studio_ext.backends.local.core.store import to_datetime
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -41,7 +42,7 @@ FRAME_FILE = "insight_data.parquet"
 class InsightStore:
     """Records and results of one family of insights (explanations, or fairness)."""
 
-    def __init__(self, backend: "LocalBackend", kinds: tuple[InsightKind, ...], service: str) -> None:
+    def __init__(self, backend: LocalBackend, kinds: tuple[InsightKind, ...], service: str) -> None:
         self._b = backend
         self._kinds = kinds
         self._service = service
@@ -193,14 +194,14 @@ class InsightStore:
         return run.info.run_id
 
 
-def record_summary(backend: "LocalBackend", kind: InsightKind, name: str, summary: dict[str, Any]) -> None:
+def record_summary(backend: LocalBackend, kind: InsightKind, name: str, summary: dict[str, Any]) -> None:
     """Store the small facts a list shows (called by the job when it finishes)."""
     found = backend.store.get_asset(kind.value, name, 1)
     if found is not None:
         backend.store.replace_asset(kind.value, name, 1, {**found[1], "summary": summary})
 
 
-def frame_of(spec: dict[str, Any], folder: Path) -> "pd.DataFrame | None":
+def frame_of(spec: dict[str, Any], folder: Path) -> pd.DataFrame | None:
     import pandas as pd
 
     return pd.read_parquet(folder / spec["frame_file"]) if spec.get("frame_file") else None

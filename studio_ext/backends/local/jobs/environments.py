@@ -7,17 +7,18 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import yaml
 
 from studio_ext._validation import check_name
-from studio_ext.entities import Environment
-from studio_ext.errors import InvalidInput, NotFound, StudioError
 from studio_ext.backends.local.core.bootstrap import workspace_lock
 from studio_ext.backends.local.core.store import to_datetime
+from studio_ext.entities import Environment
+from studio_ext.errors import InvalidInput, NotFound, StudioError
 from studio_ext.services import EnvironmentOperations
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,7 +85,7 @@ def spec_hash(requirements: list[str]) -> str:
 class LocalEnvironments(EnvironmentOperations):
     """``ws.environments``: register, get and list environments; build their venvs."""
 
-    def __init__(self, backend: "LocalBackend") -> None:
+    def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
 
     def create_or_update(self, environment: Environment) -> Environment:
@@ -126,7 +127,7 @@ class LocalEnvironments(EnvironmentOperations):
         name, version = parse_reference(reference)
         return self.get(name, version)
 
-    def python_for(self, environment: Environment | None, log: "os.PathLike[str] | None" = None) -> str:
+    def python_for(self, environment: Environment | None, log: os.PathLike[str] | None = None) -> str:
         """The interpreter a job on ``environment`` runs with, building its venv once."""
         if environment is None or environment.uses_current_interpreter:
             return sys.executable

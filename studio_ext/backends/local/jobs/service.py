@@ -17,23 +17,24 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import sqlalchemy as sa
 
-from studio_ext._poller import DonePoller, Poller
+from studio_ext._poller import Poller
 from studio_ext._validation import check_name
+from studio_ext.backends.local.compute.node import mark_canceled
+from studio_ext.backends.local.core import code_snapshot, tracking
+from studio_ext.backends.local.core.processes import job_marker, kill_tree
+from studio_ext.backends.local.core.schema import jobs as jobs_table
+from studio_ext.backends.local.core.store import now, to_datetime
+from studio_ext.backends.local.runs.reads import RunExplorerReads
 from studio_ext.entities import ACTIVE_STATES, TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
 from studio_ext.entities._automl import AutoMLJob
 from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
-from studio_ext.backends.local.core import code_snapshot, tracking
-from studio_ext.backends.local.compute.node import mark_canceled
-from studio_ext.backends.local.core.processes import job_marker, kill_tree
-from studio_ext.backends.local.runs.reads import RunExplorerReads
-from studio_ext.backends.local.core.schema import jobs as jobs_table
-from studio_ext.backends.local.core.store import now, to_datetime
 from studio_ext.services import JobOperations
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,7 +61,7 @@ class LocalJobs(RunExplorerReads, JobOperations):
     ``resubmit`` come from :class:`~.run_reads.RunExplorerReads`.
     """
 
-    def __init__(self, backend: "LocalBackend") -> None:
+    def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
 
     # -- submit ----------------------------------------------------------------
@@ -608,7 +609,7 @@ def check_tag_changes(tags: object, remove: object) -> None:
                                "Use a name that does not start with 'mlflow.' or 'studio.'.")
 
 
-def iter_active_rows(backend: "LocalBackend") -> Iterator[Any]:
+def iter_active_rows(backend: LocalBackend) -> Iterator[Any]:
     with backend.store.engine.connect() as conn:
         yield from conn.execute(sa.select(jobs_table).where(
             jobs_table.c.status.in_([s.value for s in ACTIVE_STATES])))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import builtins
 import re
 import shutil
-import time
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio_ext._validation import check_name
-from studio_ext.entities import Model, ModelType, Serialization
-from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
-from studio_ext.serving.model_files import hash_files, inspect_mlflow_model, mlmodel_dir
 from studio_ext.backends.local.core import tracking
 from studio_ext.backends.local.core.store import to_datetime
+from studio_ext.entities import Model, ModelType, Serialization
+from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
 from studio_ext.services import ModelOperations
+from studio_ext.serving.model_files import hash_files, inspect_mlflow_model, mlmodel_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.backends.local import LocalBackend
@@ -41,7 +41,7 @@ _ACCEPTED = ("'runs:/<run id or job name>/<path>', 'azureml://jobs/<job>/outputs
 class LocalModels(ModelOperations):
     """``ws.models``: register, get, list, download and archive model versions."""
 
-    def __init__(self, backend: "LocalBackend") -> None:
+    def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
 
     # -- register ------------------------------------------------------------------

@@ -36,18 +36,19 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from studio_ext.backends.local.runs.query import TAG_BACKED_ATTRIBUTES, Column, ColumnKind, OrderKey
 from studio_ext.entities import JobStatus
 from studio_ext.entities._job import MLFLOW_RUN_STATUSES
 from studio_ext.errors import BackendUnavailable
-from studio_ext.backends.local.runs.query import TAG_BACKED_ATTRIBUTES, Column, ColumnKind, OrderKey
 
 log = logging.getLogger("studio_ext.run_index")
 

@@ -26,10 +26,11 @@ from __future__ import annotations
 import difflib
 import enum
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Iterable, Protocol, Sequence, Union
+from typing import Protocol
 
 import sqlalchemy as sa
 from lark import Lark, Token, Transformer, v_args
@@ -111,7 +112,7 @@ class Column:
         return f"{self.kind.value}.{self.key if plain else '`' + self.key + '`'}"
 
 
-Value = Union[float, str]
+Value = float | str
 
 
 @dataclass(frozen=True)
@@ -136,20 +137,20 @@ class IsNull:
 
 @dataclass(frozen=True)
 class And:
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Or:
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Not:
-    item: "Node"
+    item: Node
 
 
-Node = Union[Comparison, InList, IsNull, And, Or, Not]
+Node = Comparison | InList | IsNull | And | Or | Not
 
 
 @dataclass(frozen=True)
@@ -446,7 +447,7 @@ def _to_millis(column: Column, value: Value) -> float:
             "'2024-05-01T12:30' or epoch milliseconds."
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp() * 1000.0
 
 

@@ -13,8 +13,8 @@ MLflow's tables elsewhere); filters are parsed by :mod:`.run_query`.
 
 from __future__ import annotations
 
-import builtins
 import base64
+import builtins
 import hashlib
 import json
 import mimetypes
@@ -24,14 +24,29 @@ import tempfile
 import threading
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
 
 from studio_ext._validation import check_name, resolve_inside
+from studio_ext.backends.local.core import tracking
+from studio_ext.backends.local.core.schema import jobs as jobs_table
+from studio_ext.backends.local.runs.index import MlflowTables, MlflowTablesSearch, RunIndex, SearchRequest
+from studio_ext.backends.local.runs.query import (
+    ATTRIBUTES,
+    ColumnKind,
+    OrderKey,
+    check_known_columns,
+    columns_of,
+    compile_filter,
+    parse_column,
+    parse_filter,
+    parse_order_by,
+)
 from studio_ext.entities import ACTIVE_STATES, CommandJob, Input, Job, JobStatus, Output
 from studio_ext.entities._run import (
     ArtifactContent,
@@ -47,20 +62,6 @@ from studio_ext.entities._run import (
 )
 from studio_ext.errors import Conflict, InvalidInput, NotFound
 from studio_ext.ml.downsample import MIN_POINTS, downsample_indices
-from studio_ext.backends.local.core import tracking
-from studio_ext.backends.local.runs.index import MlflowTables, MlflowTablesSearch, RunIndex, SearchRequest
-from studio_ext.backends.local.runs.query import (
-    ATTRIBUTES,
-    ColumnKind,
-    OrderKey,
-    check_known_columns,
-    columns_of,
-    compile_filter,
-    parse_column,
-    parse_filter,
-    parse_order_by,
-)
-from studio_ext.backends.local.core.schema import jobs as jobs_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.backends.local import LocalBackend
@@ -72,17 +73,17 @@ _LOG_ARTIFACT = "user_logs/std_log.txt"
 
 
 def _to_datetime_ms(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def _to_datetime_s(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
 
 
 class RunExplorerReads:
     """The run explorer's part of ``ws.jobs`` (see the module docstring)."""
 
-    _b: "LocalBackend"
+    _b: LocalBackend
     _explorer_lock = threading.Lock()
 
     # -- the read paths, built once per workspace per process ---------------------------------
@@ -469,7 +470,7 @@ class RunExplorerReads:
         try:
             logged = client.search_logged_models([run.info.experiment_id],
                                                  filter_string=f"source_run_id = '{run_id}'")
-        except Exception:  # stores without logged-model support: registered models still show
+        except Exception:  # noqa: BLE001 - stores without logged-model support: registered models still show
             logged = []
         for m in logged:
             models.append({"name": m.name, "version": "", "kind": "logged", "source": m.model_id})
