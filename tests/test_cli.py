@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import wait_until
 
 CLI = [sys.executable, "-m", "studio_ext.cli"]
 
@@ -56,10 +56,8 @@ def test_cancel_from_the_cli(cli_ws: Path, tmp_path: Path) -> None:
     src.mkdir()
     (src / "wait.py").write_text("import time\ntime.sleep(300)\n")
     name = run("-w", str(cli_ws), "job", "submit", "--code", str(src), "--command", "python wait.py").stdout.split()[2]
-    deadline = time.monotonic() + 60
-    while "Running" not in run("-w", str(cli_ws), "job", "show", name).stdout:
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    wait_until(lambda: "Running" in run("-w", str(cli_ws), "job", "show", name).stdout, timeout=60, interval=0.3,
+               what=f"job {name} to run")
     assert f"Job {name}: Canceled" in run("-w", str(cli_ws), "job", "cancel", name).stdout
 
 

@@ -16,10 +16,8 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -28,6 +26,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from tests.helpers import ServerProcess, serve, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
@@ -69,12 +69,6 @@ JS_ERROR_BOX = ".jupyter-widgets-error-widget"
 
 LAB_START_TIMEOUT = 120.0
 RENDER_TIMEOUT_MS = 120_000
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -140,72 +134,37 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(HARNESS_DIR), env.get("PYTHONPATH", "")) if p
     )
-    port, token = free_port(), secrets.token_hex(16)
+    token = secrets.token_hex(16)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / "jupyterlab.log"
-    command = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--allow-root",
-        "--no-browser",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}",
-        f"--ServerApp.jpserver_extensions={SERVER_EXTENSION}=True",
-        # No update check: the test machine has no internet, and it is not under test.
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    server = LabServer(f"http://127.0.0.1:{port}", token, root, workspace.path, log_path, process)
+
+    def command(port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--allow-root",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            f"--ServerApp.jpserver_extensions={SERVER_EXTENSION}=True",
+            # No update check: the test machine has no internet, and it is not under test.
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ]
+
+    def lab(running: ServerProcess) -> LabServer:
+        return LabServer(running.url, token, root, workspace.path, log_path, running.process)
+
     try:
-        _wait_until_up(server)
-        yield server
+        with serve(command, name="jupyter lab", ready=lambda running: lab(running).api("GET", "api/status") or True,
+                   log_path=log_path, cwd=root, env=env, timeout=LAB_START_TIMEOUT) as running:
+            yield lab(running)
     finally:
-        _stop(process)
         workspace.runtime.stop()
         workspace.close()
-
-
-def _wait_until_up(server: LabServer) -> None:
-    _wait_until_answers("jupyter lab", server.process, server.log_path, LAB_START_TIMEOUT,
-                        lambda: server.api("GET", "api/status"))
-
-
-def _wait_until_answers(name: str, process: subprocess.Popen[bytes], log_path: Path,
-                        timeout: float, probe) -> None:
-    """Call ``probe`` until it stops failing to connect; fail with the log if the server dies."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{name} exited with {process.returncode}:\n{_log_tail(log_path)}")
-        try:
-            probe()
-            return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.5)
-    pytest.fail(f"{name} did not answer within {timeout:.0f}s:\n{_log_tail(log_path)}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-def _log_tail(log_path: Path, lines: int = 60) -> str:
-    try:
-        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 DASHBOARDS = REPO / "notebooks" / "dashboards"
@@ -260,11 +219,8 @@ def _seed_workspace(path: Path) -> tuple[str, str]:
                 display_name="hello-dashboards",
             )
         )
-        deadline = time.monotonic() + 120
-        while not (job := ws.jobs.get(job.name)).status.is_terminal:
-            if time.monotonic() > deadline:
-                pytest.fail(f"the seed job {job.name} did not finish within 120 s")
-            time.sleep(0.2)
+        job = wait_until(lambda: (done := ws.jobs.get(job.name)).status.is_terminal and done, timeout=120,
+                         interval=0.2, what=f"the seed job {job.name} to finish")
         assert str(job.status) == "Completed", f"the seed job ended {job.status}: {job.error}"
         return "flowers", "hello-dashboards"
     finally:
@@ -288,44 +244,34 @@ def voila_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoilaServ
     env.update(_write_isolated_jupyter_dirs(base, harness=False))
     env["JUPYTER_PATH"] = str(jupyter_path)
     env.pop("STUDIO_EXT_WORKSPACE", None)
-    port = free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / "voila.log"
-    command = [
-        sys.executable,
-        "-m",
-        "voila",
-        "--no-browser",
-        "--Voila.ip=127.0.0.1",
-        f"--Voila.port={port}",
-        "--Voila.port_retries=0",
-        "--show_tracebacks=True",
-        # As notebooks/dashboards/README.md advises: cull the kernels of closed pages.
-        "--MappingKernelManager.cull_interval=30",
-        "--MappingKernelManager.cull_idle_timeout=120",
-        str(DASHBOARDS),
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
+
+    def command(port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "voila",
+            "--no-browser",
+            "--Voila.ip=127.0.0.1",
+            f"--Voila.port={port}",
+            "--Voila.port_retries=0",
+            "--show_tracebacks=True",
+            # As notebooks/dashboards/README.md advises: cull the kernels of closed pages.
+            "--MappingKernelManager.cull_interval=30",
+            "--MappingKernelManager.cull_idle_timeout=120",
+            str(DASHBOARDS),
+        ]
+
+    def answers(running: ServerProcess) -> bool:
+        with urllib.request.urlopen(f"{running.url}/", timeout=10):
+            return True
+
+    with serve(command, name="voila", ready=answers, log_path=log_path, cwd=base, env=env,
+               timeout=VOILA_START_TIMEOUT, wait=False) as running:
         dataset, job = _seed_workspace(base / "studio-ws")
-        server = VoilaServer(
-            f"http://127.0.0.1:{port}", base / "studio-ws", dataset, job, log_path, process
-        )
-        _wait_for_voila(server)
-        yield server
-    finally:
-        _stop(process)
-
-
-def _wait_for_voila(server: VoilaServer) -> None:
-    def probe() -> None:
-        with urllib.request.urlopen(f"{server.url}/", timeout=10):
-            pass
-
-    _wait_until_answers("voila", server.process, server.log_path, VOILA_START_TIMEOUT, probe)
+        running.wait_ready()
+        yield VoilaServer(running.url, base / "studio-ws", dataset, job, log_path, running.process)
 
 
 @pytest.fixture(scope="module")

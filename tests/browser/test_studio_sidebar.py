@@ -8,13 +8,13 @@ itself: controls, a kernel round trip, a plotly Figure and a FigureWidget.
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
 
 from studio_ext import Workspace
 from studio_ext.panels import PAGES
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -221,11 +221,14 @@ def test_summary_counts_a_running_job(studio) -> None:
     sidebar = studio.open_sidebar()
     running = sidebar.locator('[data-count="running-jobs"]')
     try:
-        deadline = time.monotonic() + 120
-        while running.get_attribute("data-value") != "1":
-            assert time.monotonic() < deadline, "the sidebar never counted the running job"
+        def counted() -> bool:
+            if running.get_attribute("data-value") == "1":
+                return True
             sidebar.locator(".jp-StudioSidebar-refresh").click()
-            studio.page.wait_for_timeout(1000)
+            studio.page.wait_for_timeout(1000)  # lets the page work, unlike a sleep
+            return False
+
+        wait_until(counted, timeout=120, interval=0, what="the sidebar to count the running job")
         studio.screenshot("sidebar-running-job")
     finally:
         ws.jobs.begin_cancel(job.name).result(timeout=60)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import requests
 import studio_ext
 from studio_ext.jupyter._handlers import StudioState
 from studio_ext.panels import PAGES
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -302,7 +302,7 @@ def test_jupyterlab_browser_check_passes(tmp_path: Path) -> None:
             "-m",
             "jupyterlab.browser_check",
             "--allow-root",
-            f"--ServerApp.port={_free_port()}",
+            f"--ServerApp.port={free_port()}",
             "--ServerApp.port_retries=0",
             f"--ServerApp.root_dir={tmp_path}",
         ],
@@ -315,9 +315,3 @@ def test_jupyterlab_browser_check_passes(tmp_path: Path) -> None:
     log = out.stdout[-4000:] + out.stderr[-4000:]
     assert out.returncode == 0, log
     assert "Browser test complete" in out.stdout + out.stderr, log
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
-from collections.abc import Callable
 
 import pytest
 
@@ -13,17 +11,9 @@ from studio_ext import Workspace
 from studio_ext.entities import ComputeState, ComputeType
 from studio_ext.panels import ComputePanel
 from studio_ext.panels._widgets import SharedPoller
+from tests.helpers import wait_until
 
 CORES = os.cpu_count() or 1
-
-
-def wait_for(what: str, check: Callable[[], object], timeout: float = 90) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +85,8 @@ def test_create_act_and_delete_from_the_page(panel: ComputePanel, workspace: Wor
     assert panel.picker.value == "page-cluster" and panel.form.layout.display == "none"
 
     # the live refresh (a background thread) shows the cluster come up; nothing here calls refresh()
-    wait_for("the table to show Running", lambda: panel.computes["page-cluster"].state == ComputeState.RUNNING
-             and "Running" in panel.table.value)
+    wait_until(lambda: panel.computes["page-cluster"].state == ComputeState.RUNNING
+               and "Running" in panel.table.value, timeout=90, interval=0.1, what="the table to show Running")
     assert "1 (1-1)" in panel.table.value and "dashboard</a>" in panel.table.value
     assert "Open the Dask dashboard" in panel.details.value and panel.progress.value == 1
 
@@ -105,11 +95,14 @@ def test_create_act_and_delete_from_the_page(panel: ComputePanel, workspace: Wor
 
     panel.stop_button.click()
     assert panel.code.code.endswith("ws.compute.begin_stop('page-cluster').result()\n")
-    wait_for("the cluster to stop", lambda: workspace.compute.get("page-cluster").state == ComputeState.STOPPED)
-    wait_for("the page to show it", lambda: panel.computes["page-cluster"].state == ComputeState.STOPPED)
+    wait_until(lambda: workspace.compute.get("page-cluster").state == ComputeState.STOPPED,
+               timeout=90, interval=0.1, what="the cluster to stop")
+    wait_until(lambda: panel.computes["page-cluster"].state == ComputeState.STOPPED,
+               timeout=90, interval=0.1, what="the page to show it")
     assert panel.stop_button.disabled and not panel.start_button.disabled
     panel.start_button.click()
-    wait_for("the cluster to run again", lambda: workspace.compute.get("page-cluster").state == ComputeState.RUNNING)
+    wait_until(lambda: workspace.compute.get("page-cluster").state == ComputeState.RUNNING,
+               timeout=90, interval=0.1, what="the cluster to run again")
 
     panel.delete_button.click()
     assert panel.confirm_box.layout.display is None and "Delete <b>page-cluster</b>?" in panel.confirm_text.value
@@ -119,8 +112,8 @@ def test_create_act_and_delete_from_the_page(panel: ComputePanel, workspace: Wor
     panel.delete_button.click()
     panel.confirm_button.click()
     assert panel.code.code.endswith("ws.compute.begin_delete('page-cluster').result()\n")
-    wait_for("the cluster to be gone", lambda: workspace.compute.list() == [])
-    wait_for("the page to drop it", lambda: "No compute yet" in panel.table.value)
+    wait_until(lambda: workspace.compute.list() == [], timeout=90, interval=0.1, what="the cluster to be gone")
+    wait_until(lambda: "No compute yet" in panel.table.value, timeout=90, interval=0.1, what="the page to drop it")
     assert panel.picker.options == ()
 
 
@@ -145,7 +138,7 @@ def test_closing_the_page_stops_its_live_refresh(workspace: Workspace) -> None:
     key = ("compute-list", str(workspace.path))
     assert key in poller.watching()
     before = page.refreshes
-    wait_for("a background refresh", lambda: page.refreshes > before, 30)
+    wait_until(lambda: page.refreshes > before, timeout=30, interval=0.1, what="a background refresh")
     page.close()
     assert key not in poller.watching()
 
@@ -159,7 +152,8 @@ def test_a_refused_action_says_why_and_force_cancels_the_jobs(
     (code_dir / "sleep.py").write_text("import time\ntime.sleep(120)\n")
     workspace.compute.begin_create_or_update(ComputeInstance(name="my-ci", max_concurrent_jobs=1)).result(120)
     job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python sleep.py", compute="my-ci"))
-    wait_for("the job to run", lambda: str(workspace.jobs.get(job.name).status) == "Running")
+    wait_until(lambda: str(workspace.jobs.get(job.name).status) == "Running",
+               timeout=90, interval=0.1, what="the job to run")
     panel.refresh()
     panel.picker.value = "my-ci"
     panel.stop_button.click()
@@ -168,6 +162,7 @@ def test_a_refused_action_says_why_and_force_cancels_the_jobs(
     panel.force.value = True
     panel.stop_button.click()
     assert panel.code.code.endswith("ws.compute.begin_stop('my-ci', force=True).result()\n")
-    wait_for("the instance to stop", lambda: workspace.compute.get("my-ci").state == ComputeState.STOPPED)
+    wait_until(lambda: workspace.compute.get("my-ci").state == ComputeState.STOPPED,
+               timeout=90, interval=0.1, what="the instance to stop")
     assert str(workspace.jobs.get(job.name).status) == "Canceled"
     assert workspace.compute.begin_delete("my-ci").result(60) is True

@@ -11,13 +11,7 @@ import plotly.graph_objects as go
 from studio_ext import Workspace
 from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, format_value, html_table, show_figures
 from studio_ext.panels.run_details import smooth
-
-
-def _wait(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
+from tests.helpers import wait_until
 
 
 def test_pages_watching_one_key_share_each_fetch_and_the_thread_stops_when_nobody_watches() -> None:
@@ -31,11 +25,11 @@ def test_pages_watching_one_key_share_each_fetch_and_the_thread_stops_when_nobod
 
     sub_a = poller.subscribe("job-1", fetch, lambda value, error: seen_a.append(value))
     poller.subscribe("job-1", fetch, lambda value, error: seen_b.append(value) if len(seen_b) < 3 else False)
-    _wait(lambda: len(seen_a) >= 6)
+    wait_until(lambda: len(seen_a) >= 6, timeout=10.0, interval=0.01)
     assert poller.fetch_counts["job-1"] == calls["n"], "one fetch per tick for both pages"
     assert seen_b == [v for v in seen_a if v in seen_b][:3] and len(seen_b) == 3, "False unsubscribes"
     sub_a.cancel()
-    _wait(lambda: poller._thread is None)
+    wait_until(lambda: poller._thread is None, timeout=10.0, interval=0.01)
     assert poller.watching() == []
     n = calls["n"]
     time.sleep(0.1)
@@ -52,7 +46,7 @@ def test_fetch_errors_reach_the_page_and_a_broken_page_does_not_stop_others() ->
     poller.subscribe("bad", failing, lambda value, error: errors.append(str(error)) if len(errors) < 2 else False)
     poller.subscribe("x", lambda: 1, lambda value, error: 1 / 0)  # raises: dropped, logged
     poller.subscribe("y", lambda: 2, lambda value, error: good.append(value) if len(good) < 3 else False)
-    _wait(lambda: poller._thread is None)
+    wait_until(lambda: poller._thread is None, timeout=10.0, interval=0.01)
     assert errors == ["store unreachable", "store unreachable"] and good == [2, 2, 2]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from studio_ext.serving.telemetry import RequestRecorder, SpanWriter, query_metrics
+from tests.helpers import wait_until
 
 
 def _record(recorder: RequestRecorder, status: int, ms: float, when: float, **extra) -> None:
@@ -51,9 +52,8 @@ def test_records_survive_a_crashed_exporter_process(tmp_path):
     recorder = RequestRecorder(store, "ep/blue", interval=3600)
     _record(recorder, 200, 1, time.time())
     recorder.flush()
-    deadline = time.monotonic() + 30
-    while query_metrics(store, "ep").total_requests < 1 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: query_metrics(store, "ep").total_requests >= 1, timeout=30, interval=0.1,
+               what="the first record to be exported")
     recorder._exporter.kill()
     recorder._exporter.wait()
     _record(recorder, 200, 2, time.time())

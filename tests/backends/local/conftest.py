@@ -13,7 +13,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import free_port
 
 
 def _bin_dir() -> Path:
@@ -32,12 +33,6 @@ def _bin_dir() -> Path:
             pytrace=False,
         )
     return Path(found[-1]).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
@@ -52,7 +47,7 @@ def postgres_server() -> Iterator[str]:
         os.chmod(root, 0o700)
         os.chown(root, user.pw_uid, user.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     password = "pw-" + os.urandom(6).hex()
     pwfile = root / "pwfile"
     pwfile.write_text(password)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
-import subprocess
-import time
 
 import httpx
 import pytest
@@ -17,6 +15,7 @@ from studio_ext import Workspace
 from studio_ext.cli import main as cli_main
 from studio_ext.entities import Data, Datastore, DatastoreType
 from studio_ext.errors import Conflict, InvalidInput, MissingDependency, NotFound, UnsafePath
+from tests.helpers import serve
 
 
 @pytest.fixture(scope="module")
@@ -78,24 +77,9 @@ def test_credentials_never_shown(ws, tmp_path, capsys, caplog):
 @pytest.fixture(scope="module")
 def moto_s3():
     exe = shutil.which("moto_server") or str(__import__("pathlib").Path(__import__("sys").executable).with_name("moto_server"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("moto_server did not start")
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with serve(lambda port: [exe, "-H", "127.0.0.1", "-p", str(port)], name="moto_server", timeout=30,
+               ready=lambda server: httpx.get(server.url, timeout=1) is not None, stop_timeout=10) as server:
+        yield server.url
 
 
 def test_s3_datastore_on_moto(ws, moto_s3):

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -17,6 +14,7 @@ from studio_ext import Input, Output, Workspace, command
 from studio_ext.entities import JobStatus
 from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
 from studio_ext.backends.local import LocalBackend
+from tests.helpers import wait_until
 
 
 def write(path: Path, text: str) -> Path:
@@ -25,13 +23,8 @@ def write(path: Path, text: str) -> Path:
 
 
 def wait_status(ws: Workspace, name: str, wanted: set[str], timeout: float = 60) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = ws.jobs.get(name)
-        if str(job.status) in wanted:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {name} stayed {ws.jobs.get(name).status}, wanted {wanted}")
+    return wait_until(lambda: str((job := ws.jobs.get(name)).status) in wanted and job, timeout=timeout, interval=0.1,
+                      what=lambda: f"job {name} to be {wanted} (it is {ws.jobs.get(name).status})")
 
 
 def test_script_logging_with_plain_mlflow_lands_in_the_job(workspace: Workspace, code_dir: Path) -> None:
@@ -105,9 +98,7 @@ def test_cancel_ends_the_whole_process_tree(workspace: Workspace, code_dir: Path
           f"open({str(pidfile)!r}, 'w').write(str(p.pid))\nprint('started', flush=True)\ntime.sleep(600)\n")
     job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python spawn.py"))
     wait_status(workspace, job.name, {"Running"})
-    deadline = time.monotonic() + 30
-    while not pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(pidfile.exists, timeout=30, interval=0.1, what="the script to start its child")
     grandchild = int(pidfile.read_text())
     canceled = workspace.jobs.begin_cancel(job.name).result(timeout=60)
     assert canceled.status == JobStatus.CANCELED

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import time
 from datetime import datetime, timedelta
 
 from studio_ext import Workspace
 from studio_ext.backends import RuntimeStatus
+from tests.helpers import wait_until
 
 
 def test_start_status_and_stop_drive_the_supervisor(workspace: Workspace) -> None:
@@ -33,7 +33,5 @@ def test_a_service_that_needs_the_runtime_starts_it(workspace: Workspace, code_d
 
     job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python hello.py"))
     assert workspace.runtime.status().running
-    deadline = time.monotonic() + 120
-    while not workspace.jobs.get(job.name).status.is_terminal:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(lambda: workspace.jobs.get(job.name).status.is_terminal, timeout=120, interval=0.1,
+               what=f"job {job.name} to end")

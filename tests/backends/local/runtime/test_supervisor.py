@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 from studio_ext import Workspace
 from studio_ext.backends.local import LocalBackend
 from studio_ext.backends.local.runtime import supervisor
+from tests.helpers import wait_until
 
 
 def _probe_busily(lock_path, stop: threading.Event) -> None:
@@ -45,11 +45,11 @@ def test_a_supervisor_starts_while_others_probe_its_lock(workspace: Workspace) -
     prober.start()
     proc = supervisor._spawn(workspace.path, log_path)
     try:
-        deadline = time.monotonic() + 120
-        while not (store.get_setting(supervisor.SETTING) or {}).get("ready"):
+        def ready() -> bool:
             assert proc.poll() is None, "the supervisor gave up:\n" + log_path.read_text()[-2000:]
-            assert time.monotonic() < deadline, log_path.read_text()[-2000:]
-            time.sleep(0.05)
+            return bool((store.get_setting(supervisor.SETTING) or {}).get("ready"))
+
+        wait_until(ready, timeout=120, what=lambda: "the supervisor to be ready:\n" + log_path.read_text()[-2000:])
         assert store.get_setting(supervisor.SETTING)["pid"] == proc.pid
     finally:
         stop.set()
@@ -98,12 +98,11 @@ def test_the_supervisor_exits_soon_after_its_workspace_folder_is_deleted(tmp_pat
     ws.close()
     shutil.rmtree(ws.path, ignore_errors=True)
     shutil.rmtree(ws.path, ignore_errors=True)  # a log line written meanwhile
-    deadline = time.monotonic() + 60
-    while not _gone(pid):
-        if time.monotonic() > deadline:
+    try:
+        wait_until(lambda: _gone(pid), timeout=60, interval=0.2, what="the supervisor of a deleted workspace to exit")
+    finally:
+        if not _gone(pid):
             os.kill(pid, signal.SIGKILL)
-            pytest.fail("the supervisor of a deleted workspace still ran after 60 s")
-        time.sleep(0.2)
     assert supervisor.FOLDER_CHECK_SECONDS <= 10
 
 
