@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import time
 
 import pytest
 
@@ -15,15 +14,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 from studio_ext import Workspace
 from studio_ext.entities import Model
 from studio_ext.panels.endpoints import EndpointsPanel
-
-
-def _wait(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    raise AssertionError("condition not met")
+from tests.helpers import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -127,13 +118,14 @@ def test_the_endpoints_page_deploys_tests_and_shows_how_to_consume(ws):
     view.follow.value = True
     with open(ws.online_deployments.log_path("blue", "panel-ep"), "a") as log:
         log.write("a line written after following started\n")
-    _wait(lambda: "a line written after following started" in view.log_text.value)
+    wait_until(lambda: "a line written after following started" in view.log_text.value, timeout=30, interval=0.1)
     view.follow.value = False
     assert view._log_subscription is None
 
     # Monitoring: requests, latency percentiles and failures from the telemetry.
     # The servers ship telemetry every half second; wait until this test's requests are in.
-    _wait(lambda: (m := ws.online_endpoints.get_metrics("panel-ep")).total_requests >= 3 and m.total_failures >= 1)
+    wait_until(lambda: (m := ws.online_endpoints.get_metrics("panel-ep")).total_requests >= 3 and m.total_failures >= 1,
+               timeout=30, interval=0.1)
     view.tabs.selected_index = 4
     metrics = view.metrics
     assert metrics.total_requests >= 3 and metrics.total_failures >= 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from studio_ext.panels._widgets import SharedPoller
 from studio_ext.panels.run_compare import RunCompare
 from studio_ext.panels.run_details import RunDetails
 from studio_ext.panels.runs import RunExplorer
+from tests.helpers import wait_until
 
 TRAIN = textwrap.dedent("""
     import argparse, base64, os, time
@@ -52,15 +53,6 @@ TRAIN = textwrap.dedent("""
 """)
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 120, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 class Lab:
     def __init__(self, ws: Workspace, src: Path) -> None:
         self.ws, self.src = ws, src
@@ -89,8 +81,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab.children = [lab.submit(lr=0.2, model="rf", parent=lab.parent, display="child-rf"),
                     lab.submit(lr=0.3, parent=lab.parent, display="child-lgbm")]
     lab.live = lab.submit(lr=0.05, wait=True, display="live")
-    wait_for(lambda: all(ws.jobs.get(n).status.is_terminal for n in [lab.parent, *lab.children]), 240,
-             "the parent and child jobs")
+    wait_until(lambda: all(ws.jobs.get(n).status.is_terminal for n in [lab.parent, *lab.children]),
+               timeout=240, interval=0.2, what="the parent and child jobs")
     try:
         yield lab
     finally:
@@ -105,8 +97,9 @@ def test_the_jobs_page_is_registered() -> None:
 
 def test_a_running_job_page_updates_live_and_stops_when_it_ends(lab: Lab) -> None:
     ws = lab.ws
-    wait_for(lambda: ws.jobs.get(lab.live).status.value == "Running", 120, "the live job to run")
-    wait_for(lambda: ws.jobs.run_summary(lab.live).metrics, 60, "a first metric")
+    wait_until(lambda: ws.jobs.get(lab.live).status.value == "Running",
+               timeout=120, interval=0.2, what="the live job to run")
+    wait_until(lambda: ws.jobs.run_summary(lab.live).metrics, timeout=60, interval=0.2, what="a first metric")
     page = RunDetails(ws, lab.live, poll_interval=0.3)
     twin = RunDetails(ws, lab.live, poll_interval=0.3)  # a second page on the same run
     explorer = open_page("jobs", ws)
@@ -118,15 +111,16 @@ def test_a_running_job_page_updates_live_and_stops_when_it_ends(lab: Lab) -> Non
         run_keys = [k for k in poller.watching() if k[0] == "run"]
         assert run_keys == [("run", lab.live, 1000)], "two pages on one run share one watch"
         first_updates, first_points = page.updates, page.histories["loss"].total_points
-        wait_for(lambda: page.updates >= first_updates + 3
-                 and page.histories["loss"].total_points > first_points, 60, "live updates")
+        wait_until(lambda: page.updates >= first_updates + 3
+                   and page.histories["loss"].total_points > first_points,
+                   timeout=60, interval=0.2, what="live updates")
         assert "step" in page.log_view.value
         with page._lock:  # the refresh thread swaps both together
             assert len(page.figures["loss"].data[0].x) == page.histories["loss"].total_points
         assert twin.updates >= 3
         # Each fetch feeds both pages: the store is read once per tick, not once per page.
         # (Polling per page would read about page.updates + twin.updates - 2 times.)
-        wait_for(lambda: twin.updates >= 4, 30, "the second page's updates")
+        wait_until(lambda: twin.updates >= 4, timeout=30, interval=0.2, what="the second page's updates")
         assert poller.fetch_counts[run_keys[0]] <= max(page.updates, twin.updates) + 1
         # The explorer shows the job as running and follows it too.
         assert lab.live in [r.name for r in explorer.page.runs]
@@ -136,13 +130,16 @@ def test_a_running_job_page_updates_live_and_stops_when_it_ends(lab: Lab) -> Non
         # The user keeps working meanwhile: the kernel is not blocked (we are running this code).
         page.cancel_button.click()
         assert "begin_cancel" in page.code.code
-        wait_for(lambda: page.status == "Canceled" and not page.live, 60, "the page to see the end")
+        wait_until(lambda: page.status == "Canceled" and not page.live,
+                   timeout=60, interval=0.2, what="the page to see the end")
         assert "● live" not in page.header.value
-        wait_for(lambda: page._subscription is None and twin._subscription is None and not twin.live, 30,
-                 "both pages to stop following")
+        wait_until(lambda: page._subscription is None and twin._subscription is None and not twin.live,
+                   timeout=30, interval=0.2, what="both pages to stop following")
         assert twin.status == "Canceled"
-        wait_for(lambda: not [k for k in poller.watching() if k[0] == "run"], 10, "the run watch to stop")
-        wait_for(lambda: explorer._subscription is None, 30, "the explorer to stop following")
+        wait_until(lambda: not [k for k in poller.watching() if k[0] == "run"],
+                   timeout=10, interval=0.2, what="the run watch to stop")
+        wait_until(lambda: explorer._subscription is None,
+                   timeout=30, interval=0.2, what="the explorer to stop following")
         explorer.selection.value = (lab.live,)
         assert explorer.cancel_button.disabled, "a finished job offers no Cancel"
         updates = page.updates

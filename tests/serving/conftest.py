@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -65,14 +64,3 @@ def write_script(folder: Path, body: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "score.py").write_text(body)
     return folder
-
-
-def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")

@@ -29,8 +29,9 @@ from studio_ext.entities import (
 )
 from studio_ext.errors import InvalidInput
 from studio_ext.backends.local import LocalBackend
+from tests.helpers import wait_until
 
-from .conftest import diabetes_rows, wait_until, write_script
+from .conftest import diabetes_rows, write_script
 
 SCRIPT = '''
 import json, os, time

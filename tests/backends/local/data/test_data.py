@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.server
 import socket
 import threading
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +21,7 @@ from studio_ext.errors import (
     NotFound,
     UnsafePath,
 )
+from tests.helpers import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -343,10 +343,8 @@ def test_a_job_reads_a_dataset_and_is_listed_as_its_consumer(ws, tmp_path, code_
     jobs = [ws.jobs.create_or_update(command(code=str(code_dir), command="python count.py ${{inputs.table}}",
                                                     inputs={"table": Input(type="mltable", path=ref)}))
             for ref in ("azureml:d:1", "azureml:d@latest")]
-    deadline = time.monotonic() + 120
-    while not all(ws.jobs.get(j.name).status.is_terminal for j in jobs):
-        assert time.monotonic() < deadline, "the jobs did not finish"
-        time.sleep(0.3)
+    wait_until(lambda: all(ws.jobs.get(j.name).status.is_terminal for j in jobs), timeout=120, interval=0.3,
+               what="the jobs to finish")
     assert "rows 2" in ws.jobs.get_logs(jobs[0].name)
     assert "rows 1" in ws.jobs.get_logs(jobs[1].name)
     assert [(c.job_name, c.data_version) for c in ws.data.list_consumers("d", 1)] == [(jobs[0].name, "1")]

@@ -17,6 +17,7 @@ from studio_ext.backends.local.core import tracking
 from studio_ext.backends.local.runs.index import TRIGGER_NAMES
 from studio_ext.entities import RunView
 from studio_ext.errors import InvalidInput, NotFound, UnsafePath
+from tests.helpers import wait_until
 
 CONCURRENT_SCRIPT = textwrap.dedent("""
     import sys, time, mlflow
@@ -32,12 +33,8 @@ CONCURRENT_SCRIPT = textwrap.dedent("""
 
 
 def _wait_all(ws: Workspace, names: list[str], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(ws.jobs.get(n).status.is_terminal for n in names):
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"jobs did not finish: {[(n, ws.jobs.get(n).status) for n in names]}")
+    wait_until(lambda: all(ws.jobs.get(n).status.is_terminal for n in names), timeout=timeout, interval=0.3,
+               what=lambda: f"the jobs to finish: {[(n, ws.jobs.get(n).status) for n in names]}")
 
 
 @pytest.mark.slow
