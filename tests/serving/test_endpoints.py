@@ -9,7 +9,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +16,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
@@ -34,9 +32,9 @@ from studio_ext.entities import (
 )
 from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
 from studio_ext.backends.local import LocalBackend
+from tests.helpers import wait_until
 
 from .conftest import diabetes_rows, log_diabetes_model, write_script
-from .conftest import wait_until as _wait
 
 SCRIPT = '''
 import json, logging, os, time
@@ -77,7 +75,7 @@ def ep(served_ws, tmp_path_factory):
                                                max_body_bytes=3000),
         liveness_probe=ProbeSettings(period=1, failure_threshold=3)))
     # While init() sleeps: readiness 503, liveness 200, scoring 503.
-    port = _wait(lambda: ws.online_deployments.get("script", "diab").port, timeout=120)
+    port = wait_until(lambda: ws.online_deployments.get("script", "diab").port, timeout=120)
     keys = ws.online_endpoints.get_keys("diab")
     auth = {"Authorization": f"Bearer {keys.primary_key}"}
     early = {}
@@ -91,7 +89,7 @@ def ep(served_ws, tmp_path_factory):
             return None
         return ready.status_code, live.status_code, score.status_code
 
-    early["first"] = _wait(probe, timeout=120)
+    early["first"] = wait_until(probe, timeout=120)
     blue.result(timeout=180)
     script.result(timeout=180)
     early["after"] = probe()
@@ -269,7 +267,7 @@ def test_what_the_script_prints_and_logs_becomes_custom_dimensions(ep):
         conn.close()
         return rows
 
-    rows = _wait(recorded, timeout=10)
+    rows = wait_until(recorded, timeout=10)
     dims = json.loads(rows[0][0])
     assert "scored dims-check" in dims["log"] and dims["rows"] == "3"
     metrics = ws.online_endpoints.get_metrics("diab")
@@ -341,9 +339,11 @@ def test_kill_9_makes_it_unhealthy_then_the_supervisor_brings_it_back(ep):
     ws = ep["ws"]
     pid = _deployment_pid(ws, "blue")
     os.kill(pid, signal.SIGKILL)
-    seen = _wait(lambda: ws.online_deployments.get("blue", "diab").state == DeploymentState.UNHEALTHY, timeout=10, interval=0.02)
+    seen = wait_until(lambda: ws.online_deployments.get("blue", "diab").state == DeploymentState.UNHEALTHY,
+                      timeout=10, interval=0.02)
     assert seen
-    _wait(lambda: ws.online_deployments.get("blue", "diab").state == DeploymentState.HEALTHY, timeout=120, interval=0.1)
+    wait_until(lambda: ws.online_deployments.get("blue", "diab").state == DeploymentState.HEALTHY,
+               timeout=120, interval=0.1)
     deployment = ws.online_deployments.get("blue", "diab")
     assert deployment.restarts == 1 and _deployment_pid(ws, "blue") != pid
     assert _post(ep, {"dataframe_split": diabetes_rows(2)}, "blue").status_code == 200
@@ -362,7 +362,7 @@ def test_kill_9_makes_it_unhealthy_then_the_supervisor_brings_it_back(ep):
         except httpx.HTTPError:
             return False
 
-    _wait(answers, timeout=60, interval=0.2)
+    wait_until(answers, timeout=60, interval=0.2)
     assert ws.online_endpoints.get("diab").scoring_uri == ep["uri"]
 
 
@@ -384,7 +384,7 @@ def test_a_deployment_that_stops_answering_gets_504_and_the_endpoint_recovers(ep
     assert answer.status_code == 504 and "did not answer in time" in answer.json()["error"], answer.text
     assert 9 < waited < 29  # the router waits request_timeout_ms plus a 5 s grace
     assert answer.headers["x-request-id"] == "stopped-1" and answer.headers["x-ms-request-id"]
-    _wait(lambda: _post(ep, body).status_code == 200, timeout=60, interval=0.2)
+    wait_until(lambda: _post(ep, body).status_code == 200, timeout=60, interval=0.2)
 
 
 def test_sigterm_lets_requests_in_flight_finish(ep):
@@ -393,7 +393,7 @@ def test_sigterm_lets_requests_in_flight_finish(ep):
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         slow = pool.submit(_post, ep, {"sleep": 1.0, "tag": "drain"}, "script")
         port = ws.online_deployments.get("script", "diab").port
-        _wait(lambda: httpx.get(f"http://127.0.0.1:{port}/health/ready").json()["in_flight"] >= 1, timeout=20)
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/health/ready").json()["in_flight"] >= 1, timeout=20)
         os.kill(pid, signal.SIGTERM)
         time.sleep(0.1)
         refused = _post(ep, {"tag": "late"}, "script")
@@ -405,8 +405,8 @@ def test_sigterm_lets_requests_in_flight_finish(ep):
         assert refused.headers.get("retry-after") == "1"
     else:
         assert refused.status_code == 200, refused.text
-    _wait(lambda: _deployment_pid(ws, "script") != pid and
-          ws.online_deployments.get("script", "diab").state == DeploymentState.HEALTHY, timeout=120, interval=0.1)
+    wait_until(lambda: _deployment_pid(ws, "script") != pid and
+               ws.online_deployments.get("script", "diab").state == DeploymentState.HEALTHY, timeout=120, interval=0.1)
 
 
 def test_schemathesis_finds_no_server_error(ep):
