@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,15 +11,7 @@ from studio_ext import Workspace
 from studio_ext.entities import Data
 from studio_ext.panels import PAGES, open_page
 from studio_ext.panels.automl import AutoMLResults, AutoMLWizard
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.helpers import wait_until
 
 
 @pytest.fixture
@@ -100,7 +90,7 @@ def test_wizard_steps_to_a_submitted_job_and_a_live_leaderboard(ws_with_data: Wo
     job = ws.automl.get(results.name).job
     assert job.type == "automl" and job.experiment_name == "wizard-automl"
     # the live view follows the job to its end, then shows the best model with its charts
-    wait_for(lambda: results._shown_final, 300, "the results to show the finished job")
+    wait_until(lambda: results._shown_final, timeout=300, interval=0.25, what="the results to show the finished job")
     assert "LightGBM" in results.leaderboard.value and "★" in results.leaderboard.value
     assert len(results.chart.outputs) == 1, "the best metric over time"
     titles = [o["data"]["text/plain"] for o in results.report.outputs]
@@ -108,8 +98,8 @@ def test_wizard_steps_to_a_submitted_job_and_a_live_leaderboard(ws_with_data: Wo
                           "<Figure: Calibration curve>", "<Figure: Cumulative gains (lift)>"]
     assert "<Figure: Raw feature importance (permutation)>" in titles
     assert results.progress.value == 1.0 and "Completed" in results.header.value
-    wait_for(lambda: ("automl", results.name) not in results._subscription.poller.watching(), 10,
-             "the live refresh to stop")
+    wait_until(lambda: ("automl", results.name) not in results._subscription.poller.watching(),
+               timeout=10, interval=0.25, what="the live refresh to stop")
     assert not results.register_button.disabled
     results.register_button.click()
     assert results.message.text == f"Registered model {results.model_name.value} version 1."
@@ -124,7 +114,8 @@ def test_wizard_steps_to_a_submitted_job_and_a_live_leaderboard(ws_with_data: Wo
     assert results.open_explanation_button.disabled and not results.explain_button.disabled
     results.explain_button.click()
     assert "Explaining the best model" in results.explanation_status.value, results.message.text
-    wait_for(lambda: not results.open_explanation_button.disabled, 300, "the explanation job to finish")
+    wait_until(lambda: not results.open_explanation_button.disabled,
+               timeout=300, interval=0.25, what="the explanation job to finish")
     [record] = ws.automl.list_explanations(results.name)
     assert record.model == f"runs:/{ws.jobs.get(results.name).run_id}/model"
     results.open_explanation_button.click()

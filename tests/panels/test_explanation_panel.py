@@ -17,6 +17,7 @@ from studio_ext.ml.census import load_adult_census
 from studio_ext.ml.explain import explain
 from studio_ext.panels import PAGES, open_page
 from studio_ext.panels.explanation import ExplanationDashboard, ExplanationView
+from tests.helpers import wait_until
 
 
 def figure(output) -> dict:
@@ -187,10 +188,8 @@ def test_the_form_explains_a_registered_model_and_opens_the_result(workspace, ad
     page.form.explainer.value = "mimic"
     page.form.go.click()
     assert "ws.explanations.create('azureml:income:1', 'azureml:adult:1', 'income', explainer='mimic'" in page.code.code
-    deadline = time.monotonic() + 240
-    while page.view is None and time.monotonic() < deadline:
-        time.sleep(0.3)
-    assert page.view is not None, page.message.text
+    wait_until(lambda: page.view is not None, timeout=240, interval=0.3,
+               what=lambda: f"the explanation view ({page.message.text})")
     assert page.view.exp.method.startswith("mimic:lightgbm") and page.view.exp.rows == 300
     assert page.form.progress.value == 1.0
     record = workspace.explanations.list()[0]

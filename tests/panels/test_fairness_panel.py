@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import mlflow.sklearn
@@ -15,6 +14,7 @@ from studio_ext.ml.census import load_adult_census
 from studio_ext.ml.fairness import assess, mitigate
 from studio_ext.panels import open_page
 from studio_ext.panels.fairness import AssessmentView, ComparisonView, FairnessDashboard
+from tests.helpers import wait_until
 
 FEATURES = ["age", "education_num", "capital_gain", "hours_per_week", "marital_status", "sex"]
 
@@ -112,10 +112,8 @@ def test_assess_then_mitigate_then_register_from_the_page(workspace, adult, mode
     page.constraint.value = "demographic_parity"
     page.mitigate_button.click()
     assert "Mitigation job" in page.message.text
-    deadline = time.monotonic() + 240
-    while not isinstance(page.view, ComparisonView) and time.monotonic() < deadline:
-        time.sleep(0.3)
-    assert isinstance(page.view, ComparisonView), page.message.text
+    wait_until(lambda: isinstance(page.view, ComparisonView), timeout=240, interval=0.3,
+               what=lambda: f"the comparison view ({page.message.text})")
     comparison = page.view
     assert [c.name for c in comparison.result.candidates] == ["original", "threshold_optimizer"]
     comparison.candidate.value = 1

@@ -15,6 +15,7 @@ from studio_ext import Input, Workspace, automl
 from studio_ext.entities import AttachedCompute, Data, JobStatus
 from studio_ext.errors import InvalidInput, NotFound
 from studio_ext.backends.local import LocalBackend
+from tests.helpers import wait_until
 
 
 def register(ws: Workspace, frame: pd.DataFrame, name: str, folder: Path) -> Data:
@@ -29,13 +30,8 @@ def cancer_frame() -> pd.DataFrame:
 
 
 def wait_final(ws: Workspace, name: str, timeout: float = 240) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = ws.jobs.get(name)
-        if job.status.is_terminal:
-            return job
-        time.sleep(0.5)
-    raise AssertionError(f"{name} did not end within {timeout} s: {ws.jobs.get_logs(name, tail=20)}")
+    return wait_until(lambda: (job := ws.jobs.get(name)).status.is_terminal and job, timeout=timeout, interval=0.5,
+                      what=lambda: f"{name} to end: {ws.jobs.get_logs(name, tail=20)}")
 
 
 @pytest.fixture(scope="module")
@@ -238,16 +234,12 @@ def test_a_ready_process_with_the_libraries_imported_runs_the_job(workspace: Wor
     second = LocalBackend.of(workspace).store.get_setting("automl_warm")["pid"]
     assert second != spare
     long = workspace.jobs.create_or_update(quick_job(data, timeout_minutes=5, max_trials=1000))
-    deadline = time.monotonic() + 120
-    while not workspace.jobs.list(parent_job_name=long.name) and time.monotonic() < deadline:
-        time.sleep(0.3)
-    assert workspace.jobs.list(parent_job_name=long.name), workspace.jobs.get_logs(long.name, tail=20)
+    wait_until(lambda: workspace.jobs.list(parent_job_name=long.name), timeout=120, interval=0.3,
+               what=lambda: f"a trial of {long.name}: {workspace.jobs.get_logs(long.name, tail=20)}")
     assert LocalBackend.of(workspace).service("jobs")._row(long.name).pid == second
     assert workspace.jobs.begin_cancel(long.name).result(60).status == JobStatus.CANCELED
-    gone = time.monotonic() + 30
-    while psutil.pid_exists(second) and psutil.Process(second).status() != psutil.STATUS_ZOMBIE:
-        assert time.monotonic() < gone, "the canceled job's process ends"
-        time.sleep(0.2)
+    wait_until(lambda: not psutil.pid_exists(second) or psutil.Process(second).status() == psutil.STATUS_ZOMBIE,
+               timeout=30, interval=0.2, what="the canceled job's process to end")
 
 
 def two_trials_at_once(data: Data, compute: str) -> object:
@@ -298,10 +290,13 @@ def test_a_scaling_cluster_grows_to_one_node_per_concurrent_trial(workspace: Wor
     submitted = workspace.jobs.create_or_update(two_trials_at_once(data, "trials"))
     # One AutoML job, yet the cluster grows to two nodes: it scales by the trials that can run at once.
     nodes = 0
-    deadline = time.monotonic() + 240
-    while not (current := workspace.jobs.get(submitted.name)).status.is_terminal and time.monotonic() < deadline:
+
+    def ended() -> object:
+        nonlocal nodes
         nodes = max(nodes, workspace.compute.get("trials").current_nodes)
-        time.sleep(0.5)
+        return (job := workspace.jobs.get(submitted.name)).status.is_terminal and job
+
+    current = wait_until(ended, timeout=240, interval=0.5, what=f"job {submitted.name} to end")
     assert current.status == JobStatus.COMPLETED, workspace.jobs.get_logs(submitted.name, tail=30)
     assert nodes == 2, "the cluster grew to a node per concurrent trial"
     trials = workspace.automl.list_trials(submitted.name)
