@@ -29,6 +29,7 @@ def cli_ws(tmp_path: Path):
         run("-w", str(path), "server", "stop", check=False)
 
 
+@pytest.mark.slow
 def test_init_then_a_job_logging_a_metric_is_shown(cli_ws: Path, tmp_path: Path) -> None:
     out = run("init", str(cli_ws)).stdout
     assert f"ready at {cli_ws}" in out
@@ -50,6 +51,7 @@ def test_init_then_a_job_logging_a_metric_is_shown(cli_ws: Path, tmp_path: Path)
     assert "jobs:        1 (Completed: 1)" in info
 
 
+@pytest.mark.slow
 def test_cancel_from_the_cli(cli_ws: Path, tmp_path: Path) -> None:
     run("init", str(cli_ws))
     src = tmp_path / "src"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from studio_ext import Workspace
-from studio_ext.errors import AlreadyExists, WorkspaceError
 from studio_ext.backends.local import LocalBackend
+from studio_ext.errors import AlreadyExists, WorkspaceError
 
 
 def test_create_makes_the_folder_layout_and_opens(tmp_path: Path) -> None:

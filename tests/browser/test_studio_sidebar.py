@@ -23,7 +23,8 @@ HARNESS = "test-harness"
 FIGURE_WIDGET = "test-figurewidget"
 WIDGETS = ".jp-OutputArea .lm-Widget.jupyter-widgets, .jp-OutputArea .widget-box"
 PLOTLY = ".js-plotly-plot"
-TRACEBACK = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]'
+TRACEBACK = ('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
+             '.jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]')
 
 
 def _check_widgets_and_charts(content) -> None:

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 os.environ.setdefault("STUDIO_EXT_SERVER_ORPHAN_EXIT", "30")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-from studio_ext import Workspace  # noqa: E402
-from studio_ext.entities import Model  # noqa: E402
+from studio_ext import Workspace
+from studio_ext.entities import Model
 
 
 def log_diabetes_model(ws: Workspace, estimator: Any = None, **log_kwargs: Any) -> str:

@@ -20,6 +20,7 @@ from collections import Counter
 import httpx
 import pytest
 
+from studio_ext.backends.local import LocalBackend
 from studio_ext.backends.local.endpoints.service import DeploymentFailed
 from studio_ext.entities import (
     CodeConfiguration,
@@ -31,7 +32,6 @@ from studio_ext.entities import (
     ProbeSettings,
 )
 from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
-from studio_ext.backends.local import LocalBackend
 from tests.helpers import wait_until
 
 from .conftest import diabetes_rows, log_diabetes_model, write_script

@@ -18,6 +18,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from studio_ext.backends.local import LocalBackend
 from studio_ext.backends.local.core.schema import online_instances
 from studio_ext.backends.local.endpoints.service import DeploymentFailed
 from studio_ext.entities import (
@@ -28,7 +29,6 @@ from studio_ext.entities import (
     ProvisioningState,
 )
 from studio_ext.errors import InvalidInput
-from studio_ext.backends.local import LocalBackend
 from tests.helpers import wait_until
 
 from .conftest import diabetes_rows, write_script

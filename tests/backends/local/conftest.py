@@ -53,7 +53,9 @@ def postgres_server() -> Iterator[str]:
     pwfile.write_text(password)
     if as_root:
         os.chown(pwfile, user.pw_uid, user.pw_gid)
-    run = lambda *args: subprocess.run([*prefix, *args], check=True, capture_output=True, text=True, timeout=120)
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*prefix, *args], check=True, capture_output=True, text=True, timeout=120)
+
     try:
         run(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=md5", f"--pwfile={pwfile}", "-E", "UTF8")
         run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",

@@ -15,8 +15,9 @@ import os
 import re
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import sqlalchemy as sa
@@ -24,6 +25,13 @@ from sqlalchemy.exc import IntegrityError
 
 from studio_ext._poller import Poller
 from studio_ext._validation import check_name
+from studio_ext.backends.local.compute import store as compute_store
+from studio_ext.backends.local.compute.node import mark_canceled
+from studio_ext.backends.local.compute.pools import probe_scheduler
+from studio_ext.backends.local.compute.store import Desired
+from studio_ext.backends.local.core.schema import computes
+from studio_ext.backends.local.core.schema import jobs as jobs_table
+from studio_ext.backends.local.core.store import now
 from studio_ext.entities import (
     AmlCompute,
     AttachedCompute,
@@ -36,13 +44,6 @@ from studio_ext.entities import (
     JobStatus,
 )
 from studio_ext.errors import AlreadyExists, BackendUnavailable, Conflict, InvalidInput, NotFound
-from studio_ext.backends.local.compute import store as compute_store
-from studio_ext.backends.local.compute.node import mark_canceled
-from studio_ext.backends.local.compute.pools import probe_scheduler
-from studio_ext.backends.local.compute.store import Desired
-from studio_ext.backends.local.core.schema import computes
-from studio_ext.backends.local.core.schema import jobs as jobs_table
-from studio_ext.backends.local.core.store import now
 from studio_ext.services import ComputeOperations
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,7 +78,7 @@ MSG_TYPE_TAKEN = ("A compute named {name!r} already exists as a {label}. Pick an
 class LocalCompute(ComputeOperations):
     """``ws.compute``: the ComputeOperations of the local backend."""
 
-    def __init__(self, backend: "LocalBackend") -> None:
+    def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
 
     # -- create ------------------------------------------------------------------------

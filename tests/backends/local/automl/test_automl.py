@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -12,9 +12,9 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from studio_ext import Input, Workspace, automl
+from studio_ext.backends.local import LocalBackend
 from studio_ext.entities import AttachedCompute, Data, JobStatus
 from studio_ext.errors import InvalidInput, NotFound
-from studio_ext.backends.local import LocalBackend
 from tests.helpers import wait_until
 
 

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from studio_ext import Workspace, command
-from studio_ext.entities import JobStatus
 from studio_ext.backends.local import LocalBackend
+from studio_ext.entities import JobStatus
 
 
 def new_database(server_url: str) -> str:

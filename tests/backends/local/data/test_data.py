@@ -3,6 +3,7 @@ profiles, job inputs and lineage, and every kind of bad input refused whole."""
 
 from __future__ import annotations
 
+import functools
 import http.server
 import socket
 import threading
@@ -290,7 +291,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 def web_root(tmp_path):
     root = tmp_path / "web"
     root.mkdir()
-    handler = lambda *a, **k: _Handler(*a, directory=str(root), **k)
+    handler = functools.partial(_Handler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -11,9 +12,9 @@ import psutil
 import pytest
 
 from studio_ext import Input, Output, Workspace, command
+from studio_ext.backends.local import LocalBackend
 from studio_ext.entities import JobStatus
 from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
-from studio_ext.backends.local import LocalBackend
 from tests.helpers import wait_until
 
 
@@ -183,10 +184,12 @@ def test_interactive_runs_appear_beside_jobs(workspace: Workspace) -> None:
         ({"command": "python ok.py 'unclosed"}, InvalidInput, "cannot be parsed"),
     ],
 )
-def test_bad_jobs_are_refused_and_leave_nothing_behind(workspace: Workspace, code_dir: Path, change: dict, error: type, message: str) -> None:
+def test_bad_jobs_are_refused_and_leave_nothing_behind(
+    workspace: Workspace, code_dir: Path, change: dict, error: type, message: str
+) -> None:
     write(code_dir / "ok.py", "print('ok')\n")
     spec = {"code": str(code_dir), "command": "python ok.py", **change}
-    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)").replace("$", r"\$").replace("{", r"\{").replace("}", r"\}")):
+    with pytest.raises(error, match=re.escape(message)):
         workspace.jobs.create_or_update(command(**spec))
     assert workspace.jobs.list(include_interactive=False) == []
     assert list((workspace.path / "jobs").iterdir()) == []

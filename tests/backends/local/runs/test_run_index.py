@@ -52,7 +52,7 @@ def test_search_sees_every_metric_after_concurrent_jobs(workspace: Workspace, co
             try:
                 workspace.jobs.search("concurrent", order_by=["metrics.shared DESC"], page_size=10)
                 searches[0] += 1
-            except Exception as exc:  # recorded and asserted below
+            except Exception as exc:  # noqa: BLE001 - recorded and asserted below
                 errors.append(exc)
             time.sleep(0.05)
 
