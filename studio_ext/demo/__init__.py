@@ -18,7 +18,7 @@ from studio_ext._builders import command
 from studio_ext.entities import Input
 from studio_ext.workspace import Workspace
 
-ASSETS = Path(__file__).with_name("demo_assets")
+ASSETS = Path(__file__).with_name("assets")  # the scripts and files the demo copies into a workspace
 
 
 @dataclass
