@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -123,6 +124,17 @@ def serve(command: Callable[[int], list[str]], *, name: str, ready: Callable[[Se
         yield server
     finally:
         stop(process, stop_timeout)
+
+
+def jupyter_argv(app: str, port: int, *, token: str, root: Path, extension: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """The command line of a Jupyter server ``app`` (jupyter_server, jupyterlab) on 127.0.0.1:``port``
+    with the studio's server extension on, as the browser and server-extension tests start it."""
+    return [
+        sys.executable, "-m", app, "--allow-root", "--no-browser",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        f"--ServerApp.jpserver_extensions={extension}=True", *extra,
+    ]
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ServerProcess, serve, wait_until
+from tests.helpers import ServerProcess, jupyter_argv, serve, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
@@ -139,21 +139,9 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     log_path = ARTIFACTS / "jupyterlab.log"
 
     def command(port: int) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--allow-root",
-            "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-            f"--ServerApp.jpserver_extensions={SERVER_EXTENSION}=True",
-            # No update check: the test machine has no internet, and it is not under test.
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ]
+        # No update check: the test machine has no internet, and it is not under test.
+        return jupyter_argv("jupyterlab", port, token=token, root=root, extension=SERVER_EXTENSION,
+                            extra=("--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",))
 
     def lab(running: ServerProcess) -> LabServer:
         return LabServer(running.url, token, root, workspace.path, log_path, running.process)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import ServerProcess, serve
+from tests.helpers import ServerProcess, jupyter_argv, serve
 
 # See tests/browser/conftest.py: "studio_ext.jupyter" loads the handlers alone.
 SERVER_EXTENSION = os.environ.get("STUDIO_EXT_TEST_SERVER_EXTENSION", "studio_ext")
@@ -54,19 +53,7 @@ def jupyter_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyter
     log_path = base / "server.log"
 
     def command(port: int) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--allow-root",
-            "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-            f"--ServerApp.jpserver_extensions={SERVER_EXTENSION}=True",
-        ]
+        return jupyter_argv("jupyter_server", port, token=token, root=root, extension=SERVER_EXTENSION)
 
     def answers(running: ServerProcess) -> bool:
         return requests.get(f"{running.url}/api/status", headers={"Authorization": f"token {token}"}, timeout=5).ok
