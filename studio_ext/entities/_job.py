@@ -115,6 +115,7 @@ class Job:
     params: dict[str, str] = field(default_factory=dict)
     children: list[str] = field(default_factory=list)
     interactive: bool = False
+    studio_url: str | None = None  # where the job's page opens (filled by the jobs service)
 
     def __repr__(self) -> str:
         # The full field list is long; show what a user scans for in a notebook.
