@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import sqlalchemy as sa
 
 from studio_ext._poller import Poller
+from studio_ext._studio_link import studio_url
 from studio_ext._validation import check_name
 from studio_ext.backends.local.compute.node import mark_canceled
 from studio_ext.backends.local.core import code_snapshot, tracking
@@ -542,6 +543,7 @@ class LocalJobs(RunExplorerReads, JobOperations):
             environment_variables=spec.get("environment_variables", {}),
             log_path=str(self._b.jobs_dir / row.name / "user_logs" / "std_log.txt"),
             output_paths={k: str(self._b.jobs_dir / row.name / "outputs" / k) for k in spec.get("outputs", {})},
+            studio_url=studio_url(self._b.path, row.name),
         )
         return job
 
@@ -564,6 +566,7 @@ class LocalJobs(RunExplorerReads, JobOperations):
             metrics=dict(data.metrics),
             params=dict(data.params),
             interactive=True,
+            studio_url=studio_url(self._b.path, info.run_id),
         )
 
     def _reconcile_if_needed(self, rows: builtins.list[Any]) -> bool:
