@@ -11,6 +11,10 @@ Routes, under the server's base URL (every one authenticated and authorized on t
 
 The panels themselves run in a kernel, not here: this extension only answers the
 sidebar's questions, so the sidebar works before any kernel has started.
+
+Once the server listens, it records its URL and token in the workspace it shows (and
+in every workspace the sidebar opens), so a job's ``studio_url`` opens here; the
+records are removed when the server exits (see ``studio_ext._studio_link``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from studio_ext.jupyter._handlers import StudioState, setup_handlers
+from studio_ext.jupyter._record import record_server
 
 __all__ = ["StudioState", "setup_handlers"]
 
@@ -27,5 +32,6 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    setup_handlers(serverapp)
+    state = setup_handlers(serverapp)
+    record_server(serverapp, state)
     serverapp.log.info("studio_ext: sidebar REST API at %sstudio-ext/", serverapp.base_url)

@@ -48,6 +48,8 @@ class StudioState:
         self.root_dir = Path(root_dir).expanduser().resolve()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-ext")
         self._open: OrderedDict[Path, Any] = OrderedDict()
+        #: Called with each workspace path opened here (the server records itself there).
+        self.on_open: Callable[[Path], None] | None = None
 
     def default_workspace(self) -> tuple[Path, str]:
         """The default workspace path and its source: ``env``, ``demo`` or ``root``."""
@@ -78,6 +80,8 @@ class StudioState:
 
         ws = Workspace(str(path))
         self._open[path] = ws
+        if self.on_open is not None:
+            self.on_open(path)
         while len(self._open) > _MAX_OPEN_WORKSPACES:
             _, old = self._open.popitem(last=False)
             close = getattr(old, "close", None)
