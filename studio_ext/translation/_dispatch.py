@@ -34,6 +34,7 @@ from studio_ext.translation import (
     online_endpoint,
 )
 from studio_ext.translation._common import Translated, class_path
+from studio_ext.translation._yaml_errors import describe
 
 # studio_ext entity class -> its kind's module (subclasses first where it matters)
 _BY_ENTITY: tuple[tuple[type, ModuleType], ...] = (
@@ -116,11 +117,14 @@ def to_azure(entity: object) -> Any:
     return kind_of_entity(entity).to_azure(entity)
 
 
-def from_yaml(source: str | os.PathLike[str]) -> Translated[Any]:
+def from_yaml(source: str | os.PathLike[str], *,
+              params_override: list[dict[str, Any]] | None = None) -> Translated[Any]:
     """A studio_ext entity from a v2 YAML file (a path) or text, read by azure-ai-ml's own ``load_*``.
 
-    Azure's loaders validate it, so a wrong field gets Azure's message; relative paths
-    in a file are taken from the file's folder, as ``az ml`` does.
+    Azure's loaders validate it, so a wrong field gets Azure's message, with the file
+    and line of the field; relative paths in a file are taken from the file's folder,
+    as ``az ml`` does. ``params_override`` is azure-ai-ml's (and ``az ml --set``'s):
+    ``[{"inputs.lr": "0.1"}, {"compute": "local"}]`` sets dotted fields over the file's.
     """
     import azure.ai.ml as aml
     from marshmallow.exceptions import ValidationError
@@ -134,10 +138,11 @@ def from_yaml(source: str | os.PathLike[str]) -> Translated[Any]:
         raise InvalidInput(f"{path or 'The text'} holds no YAML mapping; an Azure ML v2 file is a mapping of fields.")
     module = kind_of_v2(mapping)
     loader = getattr(aml, _LOADERS[module])
+    overrides = [dict(o) for o in params_override or []]
     try:
-        obj = loader(path) if path else loader(io.StringIO(text))
+        obj = loader(path, params_override=overrides) if path else loader(io.StringIO(text), params_override=overrides)
     except ValidationError as exc:
-        raise InvalidInput(f"Azure ML's v2 schema refuses {path or 'this YAML'}: {str(exc).strip()[:1500]}") from exc
+        raise InvalidInput(describe(exc, text, path)) from exc
     return from_azure_any(obj, Path(path).parent if path else None)
 
 
