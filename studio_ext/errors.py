@@ -14,12 +14,18 @@ enter, so callers catch one family::
     ├── BackendUnavailable            (503)  a server, cluster or driver is unreachable
     │   └── MissingDependency         (503)  an optional extra is not installed
     └── WorkspaceError                (400)  a folder that is not a valid workspace
+
+Warnings: :class:`AzureFieldNote` (a ``UserWarning``) says that an azure-ai-ml object or
+v2 YAML had a field with no local meaning (a VM ``size``, a ``tier``, an ``image``): the
+field is kept for Azure and shown, never dropped. Silence them with
+``warnings.simplefilter("ignore", AzureFieldNote)``; the entity's ``notes`` keep them.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AlreadyExists",
+    "AzureFieldNote",
     "BackendUnavailable",
     "Conflict",
     "InvalidInput",
@@ -84,3 +90,7 @@ class MissingDependency(BackendUnavailable):
 
 class WorkspaceError(StudioError):
     http_status = 400
+
+
+class AzureFieldNote(UserWarning):
+    """An Azure ML field with no local meaning was kept (and is shown), not dropped."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+from studio_ext.errors import InvalidInput
 
 
 class ComputeType(str, enum.Enum):
@@ -96,12 +98,24 @@ class Compute:
     scheduler_address: str | None = None
     dashboard_link: str | None = None
     created_on: datetime | None = None
+    notes: list[str] = field(default_factory=list)  # Azure fields kept with no local meaning (AzureFieldNote)
 
     kind: ClassVar[ComputeType]
+    if TYPE_CHECKING:  # each kind declares the field ``type`` with its own default
+        type: ComputeType
 
-    @property
-    def type(self) -> ComputeType:
-        return self.kind
+    def __post_init__(self) -> None:
+        # ``type`` is a field of each kind (as azure-ai-ml's AmlCompute(type="amlcompute") takes it), fixed by its class
+        given = getattr(self, "type", self.kind)
+        try:
+            parsed = ComputeType(str(given).lower())
+        except ValueError:
+            parsed = None
+        if parsed is not self.kind:
+            raise InvalidInput(
+                f"The 'type' parameter of studio_ext.entities.{type(self).__name__} must be {self.kind.value!r}. "
+                f"Got {given!r} instead. Leave it out: each compute class has one type.")
+        object.__setattr__(self, "type", parsed)
 
     @property
     def min_nodes(self) -> int:
@@ -125,6 +139,7 @@ class ComputeInstance(Compute):
     size: str | None = None
     idle_time_before_shutdown_minutes: float | None = None
     max_concurrent_jobs: int | None = None
+    type: ComputeType = ComputeType.COMPUTE_INSTANCE
 
     kind: ClassVar[ComputeType] = ComputeType.COMPUTE_INSTANCE
 
@@ -147,14 +162,27 @@ class AmlCompute(Compute):
 
         ws.compute.begin_create_or_update(
             AmlCompute(name="cpu-cluster", min_instances=0, max_instances=2)).result()
+
+    ``size`` (a VM size) and ``tier`` (``"dedicated"`` or ``"low_priority"``) are kept for
+    Azure and noted: locally every node is a Dask worker on this machine, never preempted.
     """
 
     size: str | None = None
     min_instances: int = 0
     max_instances: int = 4
     idle_time_before_scale_down: float = 120
+    tier: str = "dedicated"
+    type: ComputeType = ComputeType.AML_COMPUTE
 
     kind: ClassVar[ComputeType] = ComputeType.AML_COMPUTE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        tier = str(self.tier).lower().replace("lowpriority", "low_priority")
+        if tier not in ("dedicated", "low_priority"):
+            raise InvalidInput(f"The 'tier' parameter of studio_ext.entities.AmlCompute must be 'dedicated' or "
+                               f"'low_priority'. Got {self.tier!r} instead.")
+        self.tier = tier
 
     @property
     def min_nodes(self) -> int:
@@ -176,5 +204,6 @@ class AttachedCompute(Compute):
 
     address: str
     connect_timeout: float = 5.0
+    type: ComputeType = ComputeType.ATTACHED
 
     kind: ClassVar[ComputeType] = ComputeType.ATTACHED

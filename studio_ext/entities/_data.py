@@ -56,6 +56,7 @@ class Datastore:
     # Filled in by the service.
     is_default: bool = False
     creation_time: datetime | None = None
+    notes: list[str] = field(default_factory=list)  # Azure fields kept with no local meaning (AzureFieldNote)
 
     @property
     def read_only(self) -> bool:
@@ -267,13 +268,16 @@ class Data:
     (a SQL datastore) and ``query``. After registration ``path`` is where the version
     lives (``azureml://datastores/workspaceblobstore/paths/NAME/VERSION/``).
 
+    With no ``name`` it is an anonymous asset, as on Azure: the service names it from a
+    hash of its files (``anonymous-<hash>``), so the same files find the same asset.
+
     Example::
 
         ws.data.create_or_update(Data(name="flights", path="flights.csv", type="tabular",
                                       read_options={"delimiter": ";", "decimal": ","}))
     """
 
-    name: str
+    name: str = ""
     version: str | None = None
     path: str | None = None
     type: DataType = DataType.TABULAR
@@ -291,6 +295,7 @@ class Data:
     row_count: int | None = None
     size_bytes: int | None = None
     local_path: str | None = None
+    notes: list[str] = field(default_factory=list)  # Azure fields kept with no local meaning (AzureFieldNote)
 
     def __post_init__(self) -> None:
         self.type = DataType.parse(self.type)
@@ -298,6 +303,16 @@ class Data:
             self.version = str(self.version)
         if self.read_options is not None:
             self.read_options = DelimitedReadOptions.coerce(self.read_options)
+
+    @property
+    def id(self) -> str | None:
+        """``azureml:NAME:VERSION`` once registered (None before), the reference Azure takes as ``Input(path=...)``.
+
+        Azure's ``Data.id`` is the ARM resource id (``/subscriptions/.../data/NAME/versions/V``);
+        a local workspace has no subscription, so its id is the short reference Azure
+        accepts in the same places.
+        """
+        return f"azureml:{self.name}:{self.version}" if self.name and self.version else None
 
     @property
     def reference(self) -> str:

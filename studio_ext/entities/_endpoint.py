@@ -104,6 +104,7 @@ class ManagedOnlineEndpoint:
     provisioning_state: ProvisioningState | None = None
     creation_time: datetime | None = None
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # Azure fields kept with no local meaning (AzureFieldNote)
 
 
 @dataclass(kw_only=True)
@@ -137,6 +138,7 @@ class ManagedOnlineDeployment:
     code_version: int = 0
     creation_time: datetime | None = None
     scoring_uri: str | None = None
+    notes: list[str] = field(default_factory=list)  # Azure fields kept with no local meaning (AzureFieldNote)
 
 
 @dataclass(kw_only=True)

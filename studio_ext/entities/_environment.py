@@ -25,6 +25,12 @@ class Environment:
     # Filled in by the service.
     spec_hash: str | None = None
     creation_time: datetime | None = None
+    notes: list[str] = field(default_factory=list)  # Azure fields kept with no local meaning (AzureFieldNote)
+
+    @property
+    def id(self) -> str | None:
+        """``azureml:NAME:VERSION`` once registered (None before): what a job's ``environment=`` takes."""
+        return f"azureml:{self.name}:{self.version}" if self.version else None
 
     @property
     def uses_current_interpreter(self) -> bool:

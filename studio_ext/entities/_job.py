@@ -64,12 +64,36 @@ _FROM_MLFLOW = {
 MLFLOW_RUN_STATUSES = tuple(_FROM_MLFLOW)
 
 
+INPUT_TYPES = ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model")
+LITERAL_TYPES = ("integer", "number", "string", "boolean")
+INPUT_MODES = ("ro_mount", "download", "direct")
+OUTPUT_TYPES = ("uri_folder", "uri_file", "mltable", "mlflow_model", "custom_model")
+OUTPUT_MODES = ("rw_mount", "upload", "direct")
+
+
 @dataclass(kw_only=True)
 class Input:
-    """A job input: a literal value, a file or folder, or a registered dataset.
+    """A job input: a literal value, a file or folder, a registered dataset or model.
 
-    ``Input(type="uri_file", path="data.csv")``, ``Input(type="uri_folder", path="images/")``
-    or ``Input(type="mltable", path="azureml:diabetes:1")`` as in azure-ai-ml.
+    As in azure-ai-ml: ``Input(type="uri_file", path="data.csv")``,
+    ``Input(type="uri_folder", path="azureml://datastores/NAME/paths/images/")``,
+    ``Input(type="mltable", path="azureml:diabetes@latest")``,
+    ``Input(type="mlflow_model", path="azureml:model:1")`` or a typed literal
+    ``Input(type="integer", default=5)`` (``optional=True`` with no value: the command's
+    ``$[[...]]`` segment that uses it is dropped).
+
+    ``path`` is ``azureml:NAME:VERSION`` / ``azureml:NAME@latest`` (a data asset; a model
+    for the model types), ``azureml://datastores/NAME/paths/PATH``,
+    ``azureml://jobs/JOB/outputs/OUTPUT`` (another job's output), a local path, or an
+    http(s) URL (fetched once into the workspace's cache). ``mode`` says how the script
+    gets it; locally:
+
+    * ``ro_mount`` (the default): the file or folder where it already is on this machine
+      (a local datastore, the dataset's version folder, the cache of a remote one); the job
+      must not write there.
+    * ``download``: a copy in the job's own folder (``inputs/NAME/``), made at submit.
+    * ``direct``: the reference itself (the URI string), for a script that reads it with
+      its own client.
     """
 
     type: str = "uri_folder"
@@ -82,12 +106,27 @@ class Input:
 
 @dataclass(kw_only=True)
 class Output:
-    """A folder (or file) the job writes; kept as run artifacts under ``outputs/NAME``."""
+    """What a job writes: a folder (or file, or model), kept as run artifacts under ``outputs/NAME``.
+
+    ``path="azureml://datastores/NAME/paths/PATH"`` writes there instead. ``name`` (and
+    ``version``) registers the output when the job completes: as a data asset for
+    ``uri_folder`` / ``uri_file`` / ``mltable``, as a model for ``mlflow_model`` /
+    ``custom_model``. ``mode``, locally:
+
+    * ``rw_mount`` (the default): the script writes in place: the datastore's folder where
+      the datastore is on this machine, else the job's ``outputs/NAME`` (copied to the
+      datastore when the job ends, as ``upload``).
+    * ``upload``: the script writes the job's ``outputs/NAME``; it is copied to ``path``
+      when the job ends.
+    * ``direct``: the script gets the URI itself and writes with its own client.
+    """
 
     type: str = "uri_folder"
     path: str | None = None
     description: str | None = None
     mode: str = "rw_mount"
+    name: str | None = None
+    version: str | None = None
 
 
 @dataclass(kw_only=True, repr=False)
@@ -115,6 +154,8 @@ class Job:
     params: dict[str, str] = field(default_factory=dict)
     children: list[str] = field(default_factory=list)
     interactive: bool = False
+    studio_url: str | None = None  # where the job's page opens in this workspace's studio
+    notes: list[str] = field(default_factory=list)  # Azure fields kept with no local meaning (AzureFieldNote)
     studio_url: str | None = None  # where the job's page opens (filled by the jobs service)
 
     def __repr__(self) -> str:
@@ -126,6 +167,11 @@ class Job:
         if self.error:
             parts.append(f"error={self.error[:80]!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
+
+    @property
+    def id(self) -> str | None:
+        """The job's reference, as Azure's ``job.id`` is used: ``azureml:NAME`` (None before submission)."""
+        return f"azureml:{self.name}" if self.name else None
 
     @property
     def duration_seconds(self) -> float | None:

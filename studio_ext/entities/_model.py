@@ -46,9 +46,13 @@ class Model:
     its source) or a skops file holding types outside skops' safe list
     (``trusted_types=[...]`` names the ones you trust). Registering or listing
     never loads a model; only a deployment's server does, in its own process.
+
+    With no ``name`` (``Model(path="model.pkl")``) it is an anonymous asset, as on Azure:
+    the service names it from a hash of its files (``anonymous-<hash>``) and registers
+    it once; the same files find the same model.
     """
 
-    name: str
+    name: str = ""
     path: str | None = None
     version: str | None = None
     type: ModelType | str | None = None  # None: mlflow_model if the files hold an MLmodel
@@ -70,6 +74,7 @@ class Model:
     creation_time: datetime | None = None
     archived: bool = False
     uri: str | None = None  # where the registered copy of the files lives
+    notes: list[str] = field(default_factory=list)  # Azure fields kept with no local meaning (AzureFieldNote)
 
     @property
     def id(self) -> str:

@@ -10,7 +10,9 @@ One module per kind, each with the same four functions::
 Kinds: ``command_job``, ``data``, ``model``, ``environment``, ``compute`` (AmlCompute,
 ComputeInstance), ``datastore`` (blob, ADLS Gen2), ``online_endpoint``,
 ``online_deployment``. :func:`to_yaml`, :func:`from_yaml` and :func:`from_azure_any`
-choose the kind themselves. A field with no local meaning is kept and named in a
+choose the kind themselves. :func:`accept` is the door every service's create call goes
+through: a studio_ext entity passes, an azure-ai-ml object is translated (and must give
+the class the service takes), anything else is refused naming both classes. A field with no local meaning is kept and named in a
 :class:`Note`, never dropped. azure-ai-ml is imported only when a function needs it.
 
 Example::
@@ -32,12 +34,15 @@ from studio_ext.translation import (
     online_deployment,
     online_endpoint,
 )
+from studio_ext.translation._accept import accept, anonymous_name, is_azure, show_notes, takes
 from studio_ext.translation._common import Note, Translated
 from studio_ext.translation._dispatch import from_azure_any, from_yaml, to_azure, to_v2, to_yaml
 
 __all__ = [
     "Note",
     "Translated",
+    "accept",
+    "anonymous_name",
     "command_job",
     "compute",
     "data",
@@ -45,9 +50,12 @@ __all__ = [
     "environment",
     "from_azure_any",
     "from_yaml",
+    "is_azure",
     "model",
     "online_deployment",
     "online_endpoint",
+    "show_notes",
+    "takes",
     "to_azure",
     "to_v2",
     "to_yaml",

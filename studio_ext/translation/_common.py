@@ -204,16 +204,27 @@ def _first_lines(text: str, limit: int = 1200) -> str:
 
 def class_path(obj: object) -> str:
     """The public dotted path of ``obj``'s class: ``azure.ai.ml.entities.Data``, never a bare name."""
-    cls = type(obj)
+    return type_path(type(obj))
+
+
+def type_path(cls: type) -> str:
+    """The public dotted path of ``cls``: ``studio_ext.entities.Data``, ``azure.ai.ml.entities.Data``."""
     module = cls.__module__
+    if module.startswith("studio_ext.entities."):
+        import studio_ext.entities as local_entities
+
+        if getattr(local_entities, cls.__name__, None) is cls:
+            return f"studio_ext.entities.{cls.__name__}"
     if module.startswith("azure.ai.ml"):
         import azure.ai.ml as aml
+        import azure.ai.ml.automl as aml_automl
         import azure.ai.ml.entities as aml_entities
 
-        for public, namespace in (("azure.ai.ml.entities", aml_entities), ("azure.ai.ml", aml)):
+        for public, namespace in (("azure.ai.ml.entities", aml_entities), ("azure.ai.ml", aml),
+                                  ("azure.ai.ml.automl", aml_automl)):
             if getattr(namespace, cls.__name__, None) is cls:
                 return f"{public}.{cls.__name__}"
-    return f"{module}.{cls.__qualname__}"
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
 def check_type(obj: object, expected: tuple[type, ...], kind: str) -> None:

@@ -1,8 +1,8 @@
 """Compute: studio_ext ``AmlCompute`` / ``ComputeInstance`` <-> v2 ``amlCompute`` / ``computeInstance``.
 
 Locally a cluster's nodes are Dask workers on this machine and an instance is this
-machine, so a VM ``size`` (kept in the entity's ``size``), a ``tier`` and network or
-identity settings (kept as ``azureml.*`` tags) are noted. An attached Dask scheduler
+machine, so a VM ``size`` and a ``tier`` (kept in the entity's fields of those names) and
+network or identity settings (kept as ``azureml.*`` tags) are noted. An attached Dask scheduler
 has no v2 form. ``ComputeInstance.max_concurrent_jobs`` has no v2 field: it travels as
 the v2 tag ``studio_ext.max_concurrent_jobs``.
 """
@@ -32,14 +32,13 @@ from studio_ext.translation._common import (
 
 SCHEMAS = {"amlcompute": SCHEMA_ROOT + "amlCompute.schema.json",
            "computeinstance": SCHEMA_ROOT + "computeInstance.schema.json"}
-_HANDLED = {"name", "type", "description", "tags", "size", "min_instances", "max_instances",
+_HANDLED = {"name", "type", "description", "tags", "size", "tier", "min_instances", "max_instances",
             "idle_time_before_scale_down", "idle_time_before_shutdown_minutes", "provisioning_state",
             "id", "creation_context", "resource_id"}
 # Fields azure-ai-ml writes with their default value: leaving them out loses nothing.
 _DEFAULTS = {"enable_node_public_ip": True, "enable_sso": True, "enable_root_access": True,
              "release_quota_on_stop": False, "enable_os_patching": False}
 _REASONS = {
-    "tier": "low-priority (spot) VMs are Azure's; the local cluster is never preempted",
     "identity": "locally the nodes run as the user who started the studio",
     "ssh_public_access_enabled": "there is no SSH into local nodes",
     "ssh_settings": "there is no SSH into local nodes",
@@ -50,13 +49,15 @@ _REASONS = {
     "create_on_behalf_of": "a local instance belongs to the user who started the studio",
 }
 _SIZE = "is kept for Azure; locally {what}"
+TIER_REASON = "low-priority (spot) VMs are Azure's; the local cluster is never preempted"
 
 
 def to_v2(compute: Compute) -> dict[str, Any]:
     """The compute target as v2 ``amlCompute`` or ``computeInstance`` YAML's mapping."""
     if isinstance(compute, AmlCompute):
         out: dict[str, Any] = {"$schema": SCHEMAS["amlcompute"], "name": compute.name, "type": "amlcompute"}
-        put(out, description=compute.description, size=compute.size)
+        put(out, description=compute.description, size=compute.size,
+            tier=compute.tier if compute.tier != "dedicated" else None)
         out.update(min_instances=compute.min_instances, max_instances=compute.max_instances,
                    idle_time_before_scale_down=int(round(compute.idle_time_before_scale_down)))
     elif isinstance(compute, ComputeInstance):
@@ -91,8 +92,11 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     if kind == "amlcompute":
         if size:
             result.note("size", f"{size!r} " + _SIZE.format(what="each node is a Dask worker on this machine"))
+        tier = str(mapping.get("tier") or "dedicated").lower()
+        if tier != "dedicated":
+            result.note("tier", f"{tier!r} is kept for Azure; {TIER_REASON}")
         result.entity = AmlCompute(
-            name=name, description=description, tags=tags, size=size,
+            name=name, description=description, tags=tags, size=size, tier=tier,
             min_instances=int(_given(mapping, "min_instances", 0)),
             max_instances=int(_given(mapping, "max_instances", 4)),  # azure-ai-ml's defaults, as studio_ext's
             idle_time_before_scale_down=float(_given(mapping, "idle_time_before_scale_down", 120)))

@@ -50,7 +50,7 @@ def cases(root: Path) -> dict[str, Any]:
         "environment_requirements_file": e.Environment(name="sk-req", pip_requirements="requirements.txt"),
         "amlcompute": e.AmlCompute(name="cpu-cluster", size="STANDARD_DS11_V2", min_instances=0, max_instances=3,
                                    idle_time_before_scale_down=300, description="d",
-                                   tags={"t": "1", "azureml.tier": "low_priority"}),
+                                   tier="low_priority", tags={"t": "1"}),
         "computeinstance": e.ComputeInstance(name="ci", size="STANDARD_DS11_V2", idle_time_before_shutdown_minutes=45,
                                              max_concurrent_jobs=3),
         "blob_account_key": e.Datastore(name="blob", url="az://data@acct.blob.core.windows.net",
@@ -129,7 +129,7 @@ def test_from_yaml_text_and_azures_validation_message() -> None:
 def test_an_attached_dask_scheduler_has_no_v2_form() -> None:
     from studio_ext.errors import InvalidInput
 
-    with pytest.raises(InvalidInput, match=r"studio_ext\.entities\._compute\.AttachedCompute has no Azure ML v2"):
+    with pytest.raises(InvalidInput, match=r"studio_ext\.entities\.AttachedCompute has no Azure ML v2"):
         to_v2(e.AttachedCompute(name="dask", address="tcp://127.0.0.1:8786"))
 
 
