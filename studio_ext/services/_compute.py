@@ -17,6 +17,9 @@ class ComputeOperations(Protocol):
 
     def begin_create_or_update(self, compute: Compute) -> Poller[Compute]: ...
 
+    def to_yaml(self, compute: Compute) -> str:
+        """Azure ML v2 YAML of an AmlCompute or ComputeInstance (``az ml compute create --file``)."""
+
     def validate(self, compute: Compute) -> builtins.list[str]: ...
 
     def get(self, name: str) -> Compute: ...

@@ -32,6 +32,9 @@ class DatastoreOperations(Protocol):
 
     def create_or_update(self, datastore: Datastore) -> Datastore: ...
 
+    def to_yaml(self, datastore: Datastore) -> str:
+        """Azure ML v2 YAML of an Azure Blob or ADLS Gen2 datastore (``az ml datastore create --file``)."""
+
     def delete(self, name: str) -> None: ...
 
     def list_paths(self, name: str, path: str = "") -> builtins.list[dict[str, Any]]: ...
@@ -42,6 +45,9 @@ class DataOperations(Protocol):
     """``ws.data``: immutable dataset versions, their previews, profiles and lineage."""
 
     def create_or_update(self, data: Data, *, progress: Callable[[int, int], None] | None = None) -> Data: ...
+
+    def to_yaml(self, data: Data) -> str:
+        """Azure ML v2 YAML of ``data`` (``az ml data create --file``, ``azure.ai.ml.load_data``)."""
 
     def get(self, name: str, version: int | str | None = None, label: str | None = None) -> Data: ...
 

@@ -39,6 +39,9 @@ class OnlineEndpointOperations(Protocol):
 
     def begin_create_or_update(self, endpoint: ManagedOnlineEndpoint) -> Poller[ManagedOnlineEndpoint]: ...
 
+    def to_yaml(self, endpoint: ManagedOnlineEndpoint) -> str:
+        """Azure ML v2 YAML of ``endpoint`` (``az ml online-endpoint create --file``)."""
+
     def get(self, name: str) -> ManagedOnlineEndpoint: ...
 
     def list(self) -> builtins.list[ManagedOnlineEndpoint]: ...
@@ -70,6 +73,9 @@ class OnlineDeploymentOperations(Protocol):
     """``ws.online_deployments``: deployments behind an endpoint, their state and logs."""
 
     def begin_create_or_update(self, deployment: ManagedOnlineDeployment) -> Poller[ManagedOnlineDeployment]: ...
+
+    def to_yaml(self, deployment: ManagedOnlineDeployment) -> str:
+        """Azure ML v2 YAML of ``deployment`` (``az ml online-deployment create --file``)."""
 
     def get(self, name: str, endpoint_name: str) -> ManagedOnlineDeployment: ...
 

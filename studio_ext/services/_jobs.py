@@ -28,6 +28,9 @@ class JobOperations(Protocol):
 
     def create_or_update(self, job: CommandJob, *, parent_job_name: str | None = None) -> Job: ...
 
+    def to_yaml(self, job: Job) -> str:
+        """Azure ML v2 YAML of a command or AutoML job (``az ml job create --file``, ``azure.ai.ml.load_job``)."""
+
     def get(self, name: str) -> Job: ...
 
     def list(
@@ -121,6 +124,9 @@ class EnvironmentOperations(Protocol):
     """``ws.environments``: named, versioned Python environments."""
 
     def create_or_update(self, environment: Environment) -> Environment: ...
+
+    def to_yaml(self, environment: Environment) -> str:
+        """Azure ML v2 YAML of ``environment`` (``az ml environment create --file``)."""
 
     def get(self, name: str, version: int | str | None = None, label: str | None = None) -> Environment: ...
 

@@ -13,6 +13,9 @@ class ModelOperations(Protocol):
 
     def create_or_update(self, model: Model) -> Model: ...
 
+    def to_yaml(self, model: Model) -> str:
+        """Azure ML v2 YAML of ``model`` (what ``az ml model create --file`` and ``azure.ai.ml.load_model`` read)."""
+
     def get(self, name: str, version: int | str | None = None, label: str | None = None) -> Model: ...
 
     def list(

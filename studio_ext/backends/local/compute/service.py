@@ -133,6 +133,12 @@ class LocalCompute(ComputeOperations):
                     lambda v: 0 < v <= MAX_CONNECT_TIMEOUT)
         return found
 
+    def to_yaml(self, compute: Compute) -> str:
+        """Azure ML v2 YAML of ``compute`` (an AmlCompute or ComputeInstance, as ``az ml compute create --file`` reads it)."""
+        from studio_ext.translation import to_yaml
+
+        return to_yaml(compute)
+
     def begin_create_or_update(self, compute: Compute) -> Poller[Compute]:
         """Create a target, or update the size of an existing one of the same kind.
 

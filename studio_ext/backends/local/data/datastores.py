@@ -108,6 +108,12 @@ class LocalDatastores(DatastoreOperations):
                          description="The workspace's own datastore: every dataset version is kept here.",
                          is_default=True)
 
+    def to_yaml(self, datastore: Datastore) -> str:
+        """Azure ML v2 YAML of ``datastore`` (an Azure Blob or ADLS Gen2 one, as ``az ml datastore create --file`` reads it)."""
+        from studio_ext.translation import to_yaml
+
+        return to_yaml(datastore)
+
     def create_or_update(self, datastore: Datastore) -> Datastore:
         """Register (or replace) a datastore; its driver must be installed and its URL valid."""
         if not isinstance(datastore, Datastore):

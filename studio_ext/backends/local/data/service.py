@@ -83,6 +83,12 @@ class LocalData(DataOperations):
         self._sweep_staging()
 
     # -- register ----------------------------------------------------------------------
+    def to_yaml(self, data: Data) -> str:
+        """Azure ML v2 YAML of ``data`` (what ``az ml data create --file`` and ``azure.ai.ml.load_data`` read)."""
+        from studio_ext.translation import to_yaml
+
+        return to_yaml(data)
+
     def create_or_update(self, data: Data, *, progress: Progress | None = None) -> Data:
         """Register a new immutable version of ``data.name`` from its path, URL or query.
 

@@ -82,6 +82,12 @@ class LocalOnlineEndpoints(OnlineEndpointOperations):
         self._b = backend
 
     # -- create / update / delete ------------------------------------------------------------
+    def to_yaml(self, endpoint: ManagedOnlineEndpoint) -> str:
+        """Azure ML v2 YAML of ``endpoint`` (what ``az ml online-endpoint create --file`` reads)."""
+        from studio_ext.translation import to_yaml
+
+        return to_yaml(endpoint)
+
     def begin_create_or_update(self, endpoint: ManagedOnlineEndpoint) -> Poller[ManagedOnlineEndpoint]:
         """Create the endpoint (keys, router) or update its traffic, mirror and description."""
         if not isinstance(endpoint, ManagedOnlineEndpoint):
@@ -322,6 +328,12 @@ class LocalOnlineDeployments(OnlineDeploymentOperations):
     @property
     def _endpoints(self) -> LocalOnlineEndpoints:
         return self._b.service("online_endpoints")
+
+    def to_yaml(self, deployment: ManagedOnlineDeployment) -> str:
+        """Azure ML v2 YAML of ``deployment`` (what ``az ml online-deployment create --file`` reads)."""
+        from studio_ext.translation import to_yaml
+
+        return to_yaml(deployment)
 
     def begin_create_or_update(self, deployment: ManagedOnlineDeployment) -> Poller[ManagedOnlineDeployment]:
         """Validate, record and start a deployment (or roll out its new spec beside the running one)."""

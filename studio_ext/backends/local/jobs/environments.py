@@ -88,6 +88,12 @@ class LocalEnvironments(EnvironmentOperations):
     def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
 
+    def to_yaml(self, environment: Environment) -> str:
+        """Azure ML v2 YAML of ``environment`` (what ``az ml environment create --file`` and ``azure.ai.ml.load_environment`` read)."""
+        from studio_ext.translation import to_yaml
+
+        return to_yaml(environment)
+
     def create_or_update(self, environment: Environment) -> Environment:
         check_name(environment.name, "environment name")
         reqs = requirements_of(environment)

@@ -66,6 +66,14 @@ class LocalJobs(RunExplorerReads, JobOperations):
         self._b = backend
 
     # -- submit ----------------------------------------------------------------
+    def to_yaml(self, job: Job) -> str:
+        """Azure ML v2 YAML of a command or AutoML job (``az ml job create --file``, ``azure.ai.ml.load_job``)."""
+        if isinstance(job, AutoMLJob):
+            return str(self._b.service("automl").to_yaml(job))
+        from studio_ext.translation import to_yaml
+
+        return to_yaml(job)
+
     def create_or_update(self, job: CommandJob, *, parent_job_name: str | None = None) -> Job:
         """Validate and submit a job; returns it with its name. Nothing is written on bad input."""
         if isinstance(job, AutoMLJob):  # checked against its data by ws.automl, then run as a job of type automl

@@ -45,6 +45,12 @@ class LocalModels(ModelOperations):
         self._b = backend
 
     # -- register ------------------------------------------------------------------
+    def to_yaml(self, model: Model) -> str:
+        """Azure ML v2 YAML of ``model`` (what ``az ml model create --file`` and ``azure.ai.ml.load_model`` read)."""
+        from studio_ext.translation import to_yaml
+
+        return to_yaml(model)
+
     def create_or_update(self, model: Model) -> Model:
         """Register a new, immutable version of ``model``; nothing is written on bad input."""
         if not isinstance(model, Model):
