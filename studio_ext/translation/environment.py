@@ -5,6 +5,13 @@ environment, or azure-ai-ml's loaded copy with no path) becomes pip requirements
 the local backend builds every environment with pip. A studio_ext environment with a
 pip list goes out as an inline conda file with that list under ``pip``.
 
+A Docker build context (``build: {path: ...}``, azure-ai-ml's ``BuildContext``) is
+refused: Docker builds do not run locally, and a conda file says the same packages.
+
+References to an environment (:func:`parse_reference`) come in the forms Azure takes:
+``NAME``, ``NAME:VERSION``, ``NAME@LABEL`` (each with or without ``azureml:``), and
+``azureml://registries/REGISTRY/environments/NAME/versions/VERSION`` (or ``/labels/LABEL``).
+
 azure-ai-ml quirk: ``Environment._to_dict()`` holds the conda file's contents, not its
 path; the path is read from the object (``_conda_file_path``) where it has one.
 """
@@ -14,11 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from studio_ext.entities import Environment
+from studio_ext.errors import InvalidInput
 from studio_ext.translation._common import (
     SCHEMA_ROOT,
     Translated,
@@ -36,7 +46,6 @@ SCHEMA = SCHEMA_ROOT + "environment.schema.json"
 AZURE_ANONYMOUS = "CliV2AnonymousEnvironment"  # azure-ai-ml's name for an environment given inline
 _HANDLED = {"name", "version", "description", "tags", "image", "conda_file", "creation_context", "id"}
 _REASONS = {
-    "build": "a Docker build context is not built locally; give a conda file or pip requirements for a venv",
     "inference_config": "the local scoring server needs no container routes",
     "os_type": "jobs run on this machine's operating system",
     "properties": "the studio_ext entity has no properties of its own",
@@ -68,6 +77,14 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     the same spec is the same environment; an inline one with a name and version keeps them.
     """
     mapping = plain(mapping)
+    if mapping.get("build"):
+        build = mapping["build"]
+        where = build.get("path") if isinstance(build, Mapping) else build
+        raise InvalidInput(
+            f"Environment {mapping.get('name') or '(unnamed)'!r} is built from a Docker build context ({where!r}); "
+            "Docker builds do not run locally. Give the same packages as a conda file instead: "
+            "Environment(image=..., conda_file='conda.yml') runs here in a venv built from the conda file, "
+            "and on Azure in the image with the conda file applied.")
     result: Translated[Environment] = Translated(Environment(name=""))
     tags = {str(k): str(v) for k, v in (mapping.get("tags") or {}).items()}
     keep_rest(mapping, _HANDLED, tags, result, _REASONS)
@@ -117,6 +134,59 @@ def _pip_of(conda: Mapping[str, Any], result: Translated[Environment]) -> list[s
     if len(reqs) == 1 and reqs[0].startswith("-r "):
         return reqs[0][3:].strip()  # a requirements file, as to_v2 writes it
     return reqs
+
+
+@dataclass(frozen=True)
+class EnvironmentReference:
+    """What a reference to an environment names: its name, and a version or a label, maybe in a registry."""
+
+    name: str
+    version: str | None = None
+    label: str | None = None
+    registry: str | None = None
+
+    def __str__(self) -> str:
+        if self.registry:
+            tail = f"versions/{self.version}" if self.version else f"labels/{self.label or 'latest'}"
+            return f"azureml://registries/{self.registry}/environments/{self.name}/{tail}"
+        return self.name + (f":{self.version}" if self.version else f"@{self.label}" if self.label else "")
+
+
+_LONG_REFERENCE = re.compile(
+    r"^azureml://(?:registries/(?P<registry>[^/]+)|subscriptions/[^/]+/resourceGroups/[^/]+/"
+    r"(?:providers/Microsoft\.MachineLearningServices/)?workspaces/[^/]+)"
+    r"/environments/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+)|/labels/(?P<label>[^/]+))?/?$",
+    re.IGNORECASE)
+
+
+def parse_reference(ref: str) -> EnvironmentReference:
+    """An environment reference in any form Azure takes, split into its parts.
+
+    >>> parse_reference("azureml:AzureML-sklearn-1.5@latest")
+    EnvironmentReference(name='AzureML-sklearn-1.5', version=None, label='latest', registry=None)
+    >>> parse_reference("azureml://registries/azureml/environments/sklearn-1.5/versions/44").version
+    '44'
+    """
+    text = str(ref).strip()
+    if text.startswith("azureml://"):
+        match = _LONG_REFERENCE.match(text)
+        if match is None:
+            raise InvalidInput(
+                f"The environment reference {text!r} is not one Azure ML takes. Use "
+                "'azureml://registries/REGISTRY/environments/NAME/versions/VERSION' (or '/labels/latest'), "
+                "'azureml:NAME:VERSION' or 'azureml:NAME@latest'.")
+        return EnvironmentReference(name=match["name"], version=match["version"], label=match["label"],
+                                    registry=match["registry"])
+    text = text.removeprefix("azureml:")
+    if "@" in text:
+        name, _, label = text.partition("@")
+        if not name or not label:
+            raise InvalidInput(f"The environment reference {ref!r} must read 'NAME@LABEL', as in 'my-env@latest'.")
+        return EnvironmentReference(name=name, label=label)
+    name, _, version = text.partition(":")
+    if not name or (":" in text and not version):
+        raise InvalidInput(f"The environment reference {ref!r} must read 'NAME:VERSION', as in 'my-env:3'.")
+    return EnvironmentReference(name=name, version=version or None)
 
 
 def reference(env: Environment) -> str:

@@ -65,7 +65,7 @@ def test_a_0_1_0_workspace_opens_with_its_jobs_datasets_environments_models_and_
         assert data.version in (1, "1")
         assert len(ws.data.load("diabetes-small", 1)) == 60
 
-        assert [e.name for e in ws.environments.list()] == ["sk"]
+        assert [e.name for e in ws.environments.list() if not e.name.startswith("AzureML-")] == ["sk"]
 
         model = ws.models.get("diabetes-ridge", 1)
         assert model.job_name == JOB
