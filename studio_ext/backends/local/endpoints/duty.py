@@ -577,8 +577,9 @@ class EndpointsDuty:
                 out.write(f"--- starting {dep.endpoint_name}/{dep.name} instance {idx} (generation {generation}) at "
                           f"{time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
                 out.flush()
+                python = self._python(parsed, ddir / "server.log")
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "studio_ext.serving.scoring_app", str(config_path), "--fd", str(sock.fileno())],
+                    [python, "-m", "studio_ext.serving.scoring_app", str(config_path), "--fd", str(sock.fileno())],
                     pass_fds=(sock.fileno(),), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                     start_new_session=True, cwd=str(cwd), env=env)
         finally:
@@ -596,6 +597,13 @@ class EndpointsDuty:
             else:
                 conn.execute(instances_table.update().where(*self._where(inst)).values(**values))
         log.info("deployment %s/%s instance %s started on port %s (pid %s)", dep.endpoint_name, dep.name, idx, port, proc.pid)
+
+    def _python(self, spec: dict[str, Any], log_path: Path) -> str:
+        """The interpreter of a deployment's scoring server: its environment's venv, or the studio's."""
+        if not spec.get("environment"):
+            return sys.executable
+        envs = self._b.service("environments")
+        return envs.python_for(envs.resolve(spec["environment"]), log=log_path, serving=True)
 
     def _delete_deployment(self, dep: Any) -> None:
         instances = self._instances(dep)

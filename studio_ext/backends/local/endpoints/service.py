@@ -361,7 +361,7 @@ class LocalOnlineDeployments(OnlineDeploymentOperations):
                     f"Model {model.name}:{model.version} cannot be served without trust: {'; '.join(model.needs_trust)}. "
                     "If you trust where it came from, register it again with Model(..., allow_pickle=True) or "
                     "Model(..., trusted_types=[...]); or load it yourself in a scoring script.")
-        self._check_environment(deployment.environment)
+        self._prepare_environment(deployment.environment)
         for key in deployment.environment_variables:
             if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
                 raise InvalidInput(f"The environment variable name {key!r} is not valid.")
@@ -547,15 +547,18 @@ class LocalOnlineDeployments(OnlineDeploymentOperations):
             raise NotFound(f"The scoring script {script!r} is not in {str(folder.resolve())!r}.")
         return str(folder.resolve()), script
 
-    def _check_environment(self, environment: str | None) -> None:
+    def _prepare_environment(self, environment: str | None) -> None:
+        """Resolve the deployment's environment and build its venv now, so a bad spec fails the call, not the server.
+
+        An environment that asks for packages (conda file, pip) serves from a venv of its own that
+        also sees the studio's packages after its own (for ``studio_ext.serving``); a curated one,
+        or one with only an image, serves from the studio's interpreter. Pip's output goes to
+        the workspace's ``logs/environment-builds.log``.
+        """
         if environment is None:
             return
-        env = self._b.service("environments").resolve(environment)
-        if env is not None and not env.uses_current_interpreter:
-            raise InvalidInput(
-                f"Environment {env.name}:{env.version} asks for its own packages; local deployments run in this "
-                "workspace's interpreter. Install the packages here and deploy without environment=, or use an "
-                "environment with no pip/conda spec.")
+        envs = self._b.service("environments")
+        envs.python_for(envs.resolve(environment), log=self._b.path / "logs" / "environment-builds.log", serving=True)
 
     def _entity(self, row: Any) -> ManagedOnlineDeployment:
         spec = json.loads(row.spec)

@@ -297,6 +297,7 @@ class LocalEnvironments(EnvironmentOperations):
             if (root / ".ready").exists():
                 return str(python)
             out: IO[bytes] | int = open(log, "ab") if log else subprocess.DEVNULL
+            failed = False
             try:
                 subprocess.run([base, "-m", "venv", "--clear", str(root)], check=True, stdout=out, stderr=out)
                 if reqs:
@@ -305,13 +306,16 @@ class LocalEnvironments(EnvironmentOperations):
                         stdout=out, stderr=out,
                     )
                     if result.returncode != 0:
-                        raise EnvironmentBuildError(
-                            f"pip could not install {environment.name}'s requirements {reqs}. "
-                            "See the log for pip's message, then fix the spec and register a new version."
-                        )
+                        failed = True
             finally:
                 if not isinstance(out, int):
                     out.close()
+            if failed:
+                tail = _tail(log) if log else ""
+                raise EnvironmentBuildError(
+                    f"pip could not install {environment.name}'s requirements {reqs}"
+                    + (f" (log: {log})" if log else "") + ". Fix the spec and register a new version."
+                    + (f" pip said:\n{tail}" if tail else ""))
             if serving:  # after pip: pip must never see (nor uninstall) the studio's packages
                 _add_overlay(python)
             (root / ".ready").write_text(json.dumps(reqs))
@@ -383,6 +387,13 @@ def _curated_note(env: Environment, entry: curated.CuratedEnvironment) -> str:
     else:
         lines.append("Every package the catalog lists for the image is installed here in a matching version.")
     return "".join(line + "\n" for line in lines)
+
+
+def _tail(log: os.PathLike[str], lines: int = 12) -> str:
+    with open(log, "rb") as handle:
+        handle.seek(max(0, os.fstat(handle.fileno()).st_size - 16_384))
+        text = handle.read().decode("utf-8", "replace")
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def _version_matches(request: str) -> bool:
