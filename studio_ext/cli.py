@@ -15,11 +15,13 @@ from studio_ext.errors import StudioError
 
 GROUPS = [
     "workspace",  # init, info, server, studio
-    "jobs",  # job submit | list | show | logs | cancel
+    "jobs",  # job create | submit | list | show | logs | cancel
     "compute",  # compute list | show | create | start | stop | restart | delete
-    "data",  # data register | list | show | preview | profile | archive; datastore create | list | show | delete
-    "models",  # model register | list | show | download | archive
+    "data",  # data create | register | list | show | preview | profile | archive; datastore create | list | show | delete
+    "models",  # model create | register | list | show | download | archive
+    "environments",  # environment create | list | show
     "endpoints",  # endpoint create | deploy | list | show | invoke | keys | traffic | logs | reload | delete
+    "online",  # online-endpoint create | show | list; online-deployment create | show | list (az ml's, from files)
     "demo",  # demo PATH
 ]
 

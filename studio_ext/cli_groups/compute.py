@@ -10,7 +10,9 @@ from typing import Any
 
 from studio_ext._poller import Poller
 from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.cli_groups._files import add_file_arguments, add_output_argument, load, output_of, show
 from studio_ext.entities import AmlCompute, AttachedCompute, Compute, ComputeInstance
+from studio_ext.errors import InvalidInput
 
 _KINDS = {"instance": "ComputeInstance", "cluster": "AmlCompute", "attached": "AttachedCompute"}
 
@@ -28,10 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = actions.add_parser("show", help="a target's state, nodes and jobs")
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
+    add_output_argument(p)
     p.set_defaults(func=_show)
 
-    p = actions.add_parser("create", help="create (or resize) a compute target")
-    p.add_argument("name")
+    p = actions.add_parser("create", help="create (or resize) a compute target, from options or an Azure ML v2 "
+                                          "YAML file (--file, as az ml compute create)")
+    p.add_argument("name", nargs="?", help="the target's name (with --file: over the file's)")
+    add_file_arguments(p, required=False)
     p.add_argument("--type", dest="kind", choices=sorted(_KINDS), default="cluster",
                    help="instance: this machine; cluster: a Dask LocalCluster; attached: a Dask scheduler")
     p.add_argument("--min-instances", type=int, default=0, help="cluster: nodes kept when idle")
@@ -91,25 +96,23 @@ def _show(args: argparse.Namespace) -> int:
             "queued_jobs": c.queued_jobs, "running_jobs": c.running_jobs,
             "nodes_detail": [f"{n.name} {n.address} {'busy: ' + (n.job_name or '') if n.busy else 'idle'}"
                              for n in ws.compute.list_nodes(args.name)]}
-    if args.json:
-        print(json.dumps(info, default=str, indent=1))
-        return 0
-    for key, value in info.items():
-        if isinstance(value, list):
-            if value:
-                print(f"{key}:")
-                for item in value:
-                    print(f"  {item}")
-        elif value not in (None, ""):
-            print(f"{key}: {value}")
+    show(c, info, output_of(args), ws.compute.to_yaml)
     return 0
 
 
 def _create(args: argparse.Namespace) -> int:
     ws = open_workspace(args)
+    if args.file:
+        target = load(args, (AmlCompute, ComputeInstance), "compute", name=args.name).entity
+    elif args.name:
+        target = build_compute(args)
+    else:
+        raise InvalidInput("studio-ext compute create takes a NAME (with --type and its options), "
+                           "or --file compute.yml (Azure ML v2 YAML).")
+    args.name = target.name
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        poller = ws.compute.begin_create_or_update(build_compute(args))
+        poller = ws.compute.begin_create_or_update(target)
     for warning in caught:
         print(f"warning: {warning.message}")
     if args.no_wait:

@@ -1,4 +1,4 @@
-"""``studio-ext data register | list | show | preview | profile | archive`` and
+"""``studio-ext data create | register | list | show | preview | profile | archive`` and
 ``studio-ext datastore create | list | show | delete``."""
 
 from __future__ import annotations
@@ -7,14 +7,23 @@ import argparse
 import json
 
 from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.cli_groups._files import add_file_arguments, add_output_argument, load, output_of, show
 from studio_ext.cli_groups.jobs import _pairs  # the same KEY=VALUE parsing as `job submit --tag`
 from studio_ext.entities import Data, Datastore
 from studio_ext.entities._data import DelimitedReadOptions, redact_url
+from studio_ext.errors import InvalidInput
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="register and inspect datasets").add_subparsers(dest="data_command", metavar="ACTION")
     data.required = True
+
+    p = data.add_parser("create", help="register a data asset version from an Azure ML v2 YAML file (az ml data create)")
+    add_file_arguments(p)
+    p.add_argument("-n", "--name")
+    p.add_argument("-v", "--version")
+    p.add_argument("-p", "--path", help="the data's path, over the file's")
+    p.set_defaults(func=_create)
 
     p = data.add_parser("register", help="register a new version of a dataset")
     p.add_argument("name")
@@ -49,6 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.add_argument("--version")
     p.add_argument("--json", action="store_true")
+    add_output_argument(p)
     p.set_defaults(func=_show)
 
     p = data.add_parser("preview", help="the first rows")
@@ -70,9 +80,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     store = sub.add_parser("datastore", help="register and list datastores").add_subparsers(dest="datastore_command", metavar="ACTION")
     store.required = True
-    p = store.add_parser("create", help="register a datastore (file://, s3://, abfs://, gs://, http(s)://, SQL URL)")
-    p.add_argument("name")
-    p.add_argument("url")
+    p = store.add_parser("create", help="register a datastore (file://, s3://, abfs://, gs://, http(s)://, SQL URL), "
+                                        "or an Azure one from a v2 YAML file (--file)")
+    p.add_argument("name", nargs="?")
+    p.add_argument("url", nargs="?")
+    add_file_arguments(p, required=False)
     p.add_argument("--credential", action="append", default=[], metavar="KEY=VALUE", help="e.g. key=..., secret=..., account_key=...")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="e.g. endpoint_url=http://...")
     p.add_argument("--description")
@@ -83,6 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = store.add_parser("show", help="a datastore (credentials shown as ***)")
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
+    add_output_argument(p)
     p.set_defaults(func=_store_show)
     p = store.add_parser("delete", help="remove a datastore registration")
     p.add_argument("name")
@@ -109,6 +122,21 @@ def read_options_from(args: argparse.Namespace) -> dict[str, object] | None:
     }
     options = {k: v for k, v in given.items() if v is not None}
     return options or None
+
+
+def _create(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    ws = open_workspace(args)
+    data = load(args, Data, "data", name=args.name, version=args.version, path=args.path).entity
+    with tqdm(total=0, unit="B", unit_scale=True, desc=f"create {data.name}", leave=False) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        registered = ws.data.create_or_update(data, progress=progress)
+    print(f"Registered data {registered.name}:{registered.version} ({registered.type}, {registered.source})")
+    return 0
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -156,20 +184,7 @@ def _show(args: argparse.Namespace) -> int:
             "read_options": d.read_options.to_dict() if d.read_options else None,
             "schema": {c.name: c.type for c in d.columns},
             "consumers": [f"{c.job_name} ({c.status}, input {c.input_name})" for c in consumers]}
-    if args.json:
-        print(json.dumps(info, default=str, indent=1))
-        return 0
-    for key, value in info.items():
-        if isinstance(value, dict) and value:
-            print(f"{key}:")
-            for k, v in value.items():
-                print(f"  {k}: {v}")
-        elif isinstance(value, list) and value:
-            print(f"{key}:")
-            for v in value:
-                print(f"  {v}")
-        elif value not in (None, [], {}, ""):
-            print(f"{key}: {value}")
+    show(d, info, output_of(args), ws.data.to_yaml)
     return 0
 
 
@@ -212,9 +227,14 @@ def _store_row(d: Datastore) -> dict[str, object]:
 
 def _store_create(args: argparse.Namespace) -> int:
     ws = open_workspace(args)
-    ds = ws.datastores.create_or_update(Datastore(name=args.name, url=args.url, description=args.description,
-                                                  credentials=_pairs(args.credential, "credential"),
-                                                  options=_pairs(args.option, "option")))
+    if args.file:
+        datastore = load(args, Datastore, "datastore", name=args.name).entity
+    elif args.name and args.url:
+        datastore = Datastore(name=args.name, url=args.url, description=args.description,
+                              credentials=_pairs(args.credential, "credential"), options=_pairs(args.option, "option"))
+    else:
+        raise InvalidInput("studio-ext datastore create takes NAME URL, or --file datastore.yml (Azure ML v2 YAML).")
+    ds = ws.datastores.create_or_update(datastore)
     print(f"Registered datastore {ds.name} ({ds.type}) at {redact_url(ds.url)}")
     return 0
 
@@ -233,12 +253,7 @@ def _store_show(args: argparse.Namespace) -> int:
     ws = open_workspace(args)
     ds = ws.datastores.get(args.name)
     info = {**_store_row(ds), "options": ds.options, "tags": ds.tags}
-    if args.json:
-        print(json.dumps(info, default=str, indent=1))
-    else:
-        for key, value in info.items():
-            if value not in (None, {}, ""):
-                print(f"{key}: {value}")
+    show(ds, info, output_of(args), ws.datastores.to_yaml)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``studio-ext job submit | list | show | logs | cancel``."""
+"""``studio-ext job create | submit | list | show | logs | cancel``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ import sys
 
 from studio_ext._builders import command
 from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.cli_groups._files import (
+    add_file_arguments,
+    add_output_argument,
+    load,
+    output_of,
+    register_requires,
+    show,
+)
 from studio_ext.entities import Input
 from studio_ext.errors import InvalidInput
 
@@ -15,6 +23,14 @@ from studio_ext.errors import InvalidInput
 def register(sub: argparse._SubParsersAction) -> None:
     job = sub.add_parser("job", help="submit and watch jobs").add_subparsers(dest="job_command", metavar="ACTION")
     job.required = True
+
+    p = job.add_parser("create", help="submit a job from an Azure ML v2 YAML file (az ml job create)")
+    add_file_arguments(p)
+    p.add_argument("-n", "--name", help="the job's name (default: a new unique one)")
+    p.add_argument("--experiment-name", help="the experiment (default: the file's, else the code folder's name)")
+    p.add_argument("-s", "--stream", action="store_true",
+                   help="print the log until the job ends; exit 1 unless it Completed")
+    p.set_defaults(func=_create)
 
     p = job.add_parser("submit", help="submit a command job")
     p.add_argument("--command", required=True, help="e.g. 'python train.py --lr ${{inputs.lr}}'")
@@ -42,6 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = job.add_parser("show", help="a job's status, metrics, params and children")
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
+    add_output_argument(p)
     p.set_defaults(func=_show)
 
     p = job.add_parser("logs", help="print a job's log (follow it with --follow)")
@@ -92,6 +109,21 @@ def _submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _create(args: argparse.Namespace) -> int:
+    from studio_ext.entities import Job
+
+    ws = open_workspace(args)
+    result = load(args, Job, "job", name=args.name, experiment_name=args.experiment_name)
+    register_requires(ws, result)
+    submitted = ws.jobs.create_or_update(result.entity)
+    print(f"Submitted job {submitted.name} (experiment {submitted.experiment_name}, compute {submitted.compute})")
+    print(f"studio_url: {submitted.studio_url}")
+    if args.stream:
+        final = ws.jobs.stream(str(submitted.name))
+        return 0 if str(final.status) == "Completed" else 1
+    return 0
+
+
 def _row(job) -> dict[str, object]:  # noqa: ANN001 - a Job
     return {
         "name": job.name, "display_name": job.display_name, "experiment": job.experiment_name,
@@ -117,17 +149,9 @@ def _show(args: argparse.Namespace) -> int:
     info = {**_row(job), "type": job.type, "exit_code": job.exit_code, "error": job.error,
             "parent": job.parent_job_name, "run_id": job.run_id, "metrics": job.metrics,
             "params": job.params, "tags": job.tags, "children": job.children,
-            "command": getattr(job, "command", None), "log": getattr(job, "log_path", None)}
-    if args.json:
-        print(json.dumps(info, default=str, indent=1))
-        return 0
-    for key, value in info.items():
-        if isinstance(value, dict):
-            print(f"{key}:")
-            for k, v in sorted(value.items()):
-                print(f"  {k}: {v}")
-        elif value not in (None, [], ""):
-            print(f"{key}: {value}")
+            "command": getattr(job, "command", None), "log": getattr(job, "log_path", None),
+            "studio_url": job.studio_url}
+    show(job, info, output_of(args), ws.jobs.to_yaml)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``studio-ext model register | list | show | download | archive``."""
+"""``studio-ext model create | register | list | show | download | archive``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 
 from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.cli_groups._files import add_file_arguments, add_output_argument, load, show
 from studio_ext.cli_groups.jobs import _pairs
 from studio_ext.entities import Model
 
@@ -13,6 +14,14 @@ from studio_ext.entities import Model
 def register(sub: argparse._SubParsersAction) -> None:
     model = sub.add_parser("model", help="register and list models").add_subparsers(dest="model_command", metavar="ACTION")
     model.required = True
+
+    p = model.add_parser("create", help="register a model version from an Azure ML v2 YAML file (az ml model create)")
+    add_file_arguments(p)
+    p.add_argument("-n", "--name")
+    p.add_argument("-v", "--version")
+    p.add_argument("-p", "--path", help="the model's path, over the file's")
+    p.add_argument("-t", "--type", choices=["mlflow_model", "custom_model"], help="over the file's")
+    p.set_defaults(func=_create)
 
     p = model.add_parser("register", help="register a model version from a run, a job output or files")
     p.add_argument("--name", required=True)
@@ -34,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = model.add_parser("show", help="a model version: lineage, files, signature, trust")
     p.add_argument("name")
     p.add_argument("--version")
+    add_output_argument(p)
     p.set_defaults(func=_show)
 
     p = model.add_parser("download", help="copy a model version's files (nothing is loaded)")
@@ -51,6 +61,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _row(m: Model) -> dict[str, object]:
     return {"name": m.name, "version": m.version, "type": m.type, "serialization": m.serialization,
             "job": m.job_name, "tags": ",".join(f"{k}={v}" for k, v in m.tags.items())}
+
+
+def _create(args: argparse.Namespace) -> int:
+    ws = open_workspace(args)
+    model = ws.models.create_or_update(
+        load(args, Model, "model", name=args.name, version=args.version, path=args.path, type=args.type).entity)
+    print(f"Registered model {model.name}:{model.version} ({model.type}, {len(model.files)} files)")
+    for reason in model.needs_trust:
+        print(f"  note: serving it needs trust: {reason}")
+    return 0
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -75,10 +95,11 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    m = open_workspace(args).models.get(args.name, args.version)
+    ws = open_workspace(args)
+    m = ws.models.get(args.name, args.version)
     info = {**_row(m), "run_id": m.run_id, "datasets": m.datasets, "flavors": m.flavors,
             "needs_trust": m.needs_trust, "files": m.files, "signature": m.signature}
-    print(json.dumps(info, default=str, indent=1))
+    show(m, info, args.output or "json", ws.models.to_yaml)
     return 0
 
 
