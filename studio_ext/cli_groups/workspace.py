@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from studio_ext.backends import RuntimeStatus
 from studio_ext.cli_groups import open_workspace
-from studio_ext.workspace import Workspace
+from studio_ext.workspace import WORKSPACE_FILE, Workspace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,9 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["status", "start", "stop"])
     p.set_defaults(func=_server)
 
-    p = sub.add_parser("studio", help="create (or reuse) a demo workspace and start JupyterLab on it")
-    p.add_argument("path", nargs="?", default="demo-workspace")
+    p = sub.add_parser("studio", help="start JupyterLab on a workspace (a new folder becomes a demo workspace)")
+    p.add_argument("path", nargs="?", help="a workspace folder, or a new folder for the demo workspace "
+                                           "(default: -w's, else demo-workspace)")
     p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--run", metavar="NAME", help="print the URL that opens this job's details in the studio")
     p.add_argument("--no-lab", action="store_true", help="prepare the workspace only")
     p.set_defaults(func=_studio)
 
@@ -89,20 +93,62 @@ def _server(args: argparse.Namespace) -> int:
     return 0
 
 
+def studio_environment(ws: Workspace) -> dict[str, str]:
+    """The environment JupyterLab (and so every kernel it starts) gets for ``ws``.
+
+    As on an Azure ML compute instance, a notebook's plain ``mlflow`` calls land in the
+    workspace: MLFLOW_TRACKING_URI points at it, and MLflow's default artifact root
+    (what ``Workspace.mlflow_tracking_uri`` sets) at its artifact store.
+    """
+    env = dict(os.environ, STUDIO_EXT_WORKSPACE=str(ws.path))
+    env["MLFLOW_TRACKING_URI"] = ws.mlflow_tracking_uri
+    env["_MLFLOW_SERVER_ARTIFACT_ROOT"] = ws.backend.artifacts_uri
+    return env
+
+
+def studio_command(port: int, root: Path) -> list[str]:
+    """The JupyterLab command line ``studio-ext studio`` runs."""
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", f"--ServerApp.root_dir={root}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    return cmd
+
+
 def _studio(args: argparse.Namespace) -> int:
+    from studio_ext._studio_link import RUN_PARAM, WORKSPACE_PARAM, running_studio
     from studio_ext.demo import prepare_demo_workspace
 
-    path = Path(args.path).resolve()
-    ws = prepare_demo_workspace(path)
-    print(f"Demo workspace ready: {ws.path}")
+    path = Path(args.path or args.workspace or "demo-workspace").expanduser().resolve()
+    if (path / WORKSPACE_FILE).is_file():
+        ws = Workspace(path)
+        print(f"Workspace {ws.name!r}: {ws.path}")
+    else:
+        ws = prepare_demo_workspace(path)
+        print(f"Demo workspace ready: {ws.path}")
     if args.no_lab:
+        return 0
+    params = {RUN_PARAM: args.run, WORKSPACE_PARAM: str(ws.path)} if args.run else None
+    running = running_studio(ws.path)
+    if running is not None:
+        print(f"The studio already runs on this workspace (pid {running.pid}):\n  {running.lab_url(params)}")
         return 0
     repo_notebooks = Path(__file__).resolve().parents[2] / "notebooks"
     root = repo_notebooks.parent if repo_notebooks.is_dir() else Path.cwd()
-    env = dict(os.environ, STUDIO_EXT_WORKSPACE=str(ws.path))
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-           f"--ServerApp.port={args.port}", f"--ServerApp.root_dir={root}"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")
-    print(f"Starting JupyterLab on http://127.0.0.1:{args.port}/lab (the URL with its token follows)")
-    return subprocess.call(cmd, env=env)
+    print(f"Starting JupyterLab on http://127.0.0.1:{args.port}/lab (the URL with its token follows)", flush=True)
+    process = subprocess.Popen(studio_command(args.port, root), env=studio_environment(ws))
+    # A SIGTERM to this command stops JupyterLab too (its own shutdown removes its record).
+    signal.signal(signal.SIGTERM, lambda *_: process.terminate())
+    try:
+        while process.poll() is None:
+            server = running_studio(ws.path)
+            if server is not None and server.pid == process.pid:
+                print(f"Studio: {server.lab_url()}", flush=True)
+                if params:
+                    print(f"Run {args.run}: {server.lab_url(params)}", flush=True)
+                break
+            time.sleep(0.3)
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        return process.wait()
