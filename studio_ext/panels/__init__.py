@@ -41,8 +41,11 @@ _PAGE_LIST: list[Page] = [
 PAGES: dict[str, Page] = {page.id: page for page in _PAGE_LIST}
 
 
-def open_page(page_id: str, workspace: Workspace | str | None = None) -> Any:
-    """Build the panel of ``page_id`` for a workspace (an object, a path, or found by config)."""
+def open_page(page_id: str, workspace: Workspace | str | None = None, **options: Any) -> Any:
+    """Build the panel of ``page_id`` for a workspace (an object, a path, or found by config).
+
+    ``options`` go to the panel: ``open_page("jobs", ws, run="NAME")`` opens a job's details.
+    """
     from studio_ext.errors import NotFound
     from studio_ext.workspace import Workspace
 
@@ -52,7 +55,7 @@ def open_page(page_id: str, workspace: Workspace | str | None = None) -> Any:
         ws = Workspace.from_config(workspace)
     else:
         ws = workspace
-    return PAGES[page_id].load()(ws)
+    return PAGES[page_id].load()(ws, **options)
 
 
 def __getattr__(name: str) -> Any:

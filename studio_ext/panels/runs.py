@@ -76,7 +76,9 @@ class RunExplorer(widgets.VBox):
 
     experiment_names = traitlets.List(traitlets.Unicode()).tag(sync=False)
 
-    def __init__(self, ws: Workspace, *, experiment: str | None = None, poll_interval: float = 2.0) -> None:
+    def __init__(self, ws: Workspace, *, experiment: str | None = None, run: str | None = None,
+                 poll_interval: float = 2.0) -> None:
+        """``run``: open that job's or run's details at once (a ``studio_url`` names it), in its experiment."""
         self.ws = ws
         self.poll_interval = poll_interval
         self.page: RunPage | None = None
@@ -158,11 +160,20 @@ class RunExplorer(widgets.VBox):
         self.tag_button.on_click(lambda _: self.tag_selected())
         self.live.observe(lambda _: self._follow_if_active(), "value")
         self.indexing: threading.Thread | None = None
+        opened = None
+        if run:
+            try:
+                opened = ws.jobs.get(run)
+                experiment = experiment or opened.experiment_name
+            except StudioError as exc:
+                self.message.error(str(exc))
         pending = ws.jobs.run_index_pending()
         if pending > INDEX_IN_BACKGROUND_ABOVE:
             self._index_in_background(pending, experiment)
         else:
             self.load_experiments(select=experiment)
+        if opened is not None and opened.name:
+            self.open_run(opened.name)
 
     def _index_in_background(self, pending: int, experiment: str | None) -> None:
         """A first open of a big store indexes its runs once: show progress, keep the kernel free."""
@@ -417,13 +428,17 @@ class RunExplorer(widgets.VBox):
         names = self._selected()
         if not names:
             return None
+        return self.open_run(names[0])
+
+    def open_run(self, name: str) -> RunDetails | None:
+        """Show the details of the job or run ``name`` below the table."""
         try:
-            details = RunDetails(self.ws, names[0], poll_interval=self.poll_interval)
+            details = RunDetails(self.ws, name, poll_interval=self.poll_interval)
         except StudioError as exc:
             self.message.error(str(exc))
             return None
         self._show_detail(details)
-        self.code.show(f"from studio_ext.panels.run_details import RunDetails\nRunDetails(ws, {names[0]!r})")
+        self.code.show(f"from studio_ext.panels.run_details import RunDetails\nRunDetails(ws, {name!r})")
         return details
 
     def compare_selected(self) -> RunCompare | None:
