@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import builtins
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from studio_ext._poller import Poller
 from studio_ext.entities import Compute, ComputeNode, ComputeType
+
+if TYPE_CHECKING:  # pragma: no cover  (azure-ai-ml's objects are taken too: translated at the service's entry)
+    import azure.ai.ml.entities as aml
 
 
 @runtime_checkable
@@ -15,7 +18,8 @@ class ComputeOperations(Protocol):
     ``result(timeout)`` waits until the target got there (or raises why it could not).
     """
 
-    def begin_create_or_update(self, compute: Compute) -> Poller[Compute]: ...
+    def begin_create_or_update(self, compute: Compute | aml.AmlCompute | aml.ComputeInstance) -> Poller[Compute]:
+        """Create or resize a target: a studio_ext compute, or azure-ai-ml's AmlCompute or ComputeInstance."""
 
     def to_yaml(self, compute: Compute) -> str:
         """Azure ML v2 YAML of an AmlCompute or ComputeInstance (``az ml compute create --file``)."""

@@ -17,6 +17,7 @@ from studio_ext.entities._data import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    import azure.ai.ml.entities as aml  # azure-ai-ml's objects are taken too, translated at the entry
     import pandas as pd
 
 
@@ -30,7 +31,10 @@ class DatastoreOperations(Protocol):
 
     def get_default(self) -> Datastore: ...
 
-    def create_or_update(self, datastore: Datastore) -> Datastore: ...
+    def create_or_update(
+        self, datastore: Datastore | aml.AzureBlobDatastore | aml.AzureDataLakeGen2Datastore
+    ) -> Datastore:
+        """Register or replace a datastore: a studio_ext Datastore or azure-ai-ml's blob / ADLS Gen2 one."""
 
     def to_yaml(self, datastore: Datastore) -> str:
         """Azure ML v2 YAML of an Azure Blob or ADLS Gen2 datastore (``az ml datastore create --file``)."""
@@ -44,7 +48,8 @@ class DatastoreOperations(Protocol):
 class DataOperations(Protocol):
     """``ws.data``: immutable dataset versions, their previews, profiles and lineage."""
 
-    def create_or_update(self, data: Data, *, progress: Callable[[int, int], None] | None = None) -> Data: ...
+    def create_or_update(self, data: Data | aml.Data, *, progress: Callable[[int, int], None] | None = None) -> Data:
+        """Register a new version (a studio_ext or an azure-ai-ml Data; one with no name is anonymous)."""
 
     def to_yaml(self, data: Data) -> str:
         """Azure ML v2 YAML of ``data`` (``az ml data create --file``, ``azure.ai.ml.load_data``)."""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import builtins
 import os
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from studio_ext._poller import Poller
 from studio_ext.entities import (
@@ -12,6 +12,9 @@ from studio_ext.entities import (
     ManagedOnlineDeployment,
     ManagedOnlineEndpoint,
 )
+
+if TYPE_CHECKING:  # pragma: no cover  (azure-ai-ml's objects are taken too: translated at the service's entry)
+    import azure.ai.ml.entities as aml
 
 
 @runtime_checkable
@@ -37,7 +40,10 @@ class ScoringService(Protocol):
 class OnlineEndpointOperations(Protocol):
     """``ws.online_endpoints``: endpoints, their keys, traffic, invocation and telemetry."""
 
-    def begin_create_or_update(self, endpoint: ManagedOnlineEndpoint) -> Poller[ManagedOnlineEndpoint]: ...
+    def begin_create_or_update(
+        self, endpoint: ManagedOnlineEndpoint | aml.ManagedOnlineEndpoint
+    ) -> Poller[ManagedOnlineEndpoint]:
+        """Create the endpoint or update its traffic (a studio_ext or an azure-ai-ml ManagedOnlineEndpoint)."""
 
     def to_yaml(self, endpoint: ManagedOnlineEndpoint) -> str:
         """Azure ML v2 YAML of ``endpoint`` (``az ml online-endpoint create --file``)."""
@@ -72,7 +78,10 @@ class OnlineEndpointOperations(Protocol):
 class OnlineDeploymentOperations(Protocol):
     """``ws.online_deployments``: deployments behind an endpoint, their state and logs."""
 
-    def begin_create_or_update(self, deployment: ManagedOnlineDeployment) -> Poller[ManagedOnlineDeployment]: ...
+    def begin_create_or_update(
+        self, deployment: ManagedOnlineDeployment | aml.ManagedOnlineDeployment
+    ) -> Poller[ManagedOnlineDeployment]:
+        """Start a deployment or roll out its new spec (a studio_ext or an azure-ai-ml ManagedOnlineDeployment)."""
 
     def to_yaml(self, deployment: ManagedOnlineDeployment) -> str:
         """Azure ML v2 YAML of ``deployment`` (``az ml online-deployment create --file``)."""

@@ -4,10 +4,11 @@ import builtins
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Protocol, TextIO, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
 
 from studio_ext._poller import Poller
 from studio_ext.entities import CommandJob, Environment, Job, JobStatus
+from studio_ext.entities._automl import AutoMLJob
 from studio_ext.entities._run import (
     ArtifactContent,
     ArtifactInfo,
@@ -21,12 +22,29 @@ from studio_ext.entities._run import (
     RunView,
 )
 
+if TYPE_CHECKING:  # pragma: no cover  (azure-ai-ml's objects are taken too: translated at the service's entry)
+    import azure.ai.ml.entities as aml
+
 
 @runtime_checkable
 class JobOperations(Protocol):
     """``ws.jobs``: submit, watch, cancel and list jobs and runs."""
 
-    def create_or_update(self, job: CommandJob, *, parent_job_name: str | None = None) -> Job: ...
+    def create_or_update(
+        self,
+        job: CommandJob | AutoMLJob | aml.Command | aml.CommandJob,
+        *,
+        description: str | None = None,
+        compute: str | None = None,
+        tags: dict[str, str] | None = None,
+        experiment_name: str | None = None,
+        parent_job_name: str | None = None,
+    ) -> Job:
+        """Submit a job: studio_ext.command(...) or an AutoML job, or azure-ai-ml's command(...) / CommandJob.
+
+        ``description``, ``compute``, ``tags`` and ``experiment_name``, when given, replace the job's own, as
+        ``MLClient.jobs.create_or_update`` does.
+        """
 
     def to_yaml(self, job: Job) -> str:
         """Azure ML v2 YAML of a command or AutoML job (``az ml job create --file``, ``azure.ai.ml.load_job``)."""
@@ -123,7 +141,8 @@ class JobOperations(Protocol):
 class EnvironmentOperations(Protocol):
     """``ws.environments``: named, versioned Python environments."""
 
-    def create_or_update(self, environment: Environment) -> Environment: ...
+    def create_or_update(self, environment: Environment | aml.Environment) -> Environment:
+        """Register a version (a studio_ext or an azure-ai-ml Environment)."""
 
     def to_yaml(self, environment: Environment) -> str:
         """Azure ML v2 YAML of ``environment`` (``az ml environment create --file``)."""

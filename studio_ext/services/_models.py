@@ -2,16 +2,20 @@ from __future__ import annotations
 
 import builtins
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from studio_ext.entities import Model
+
+if TYPE_CHECKING:  # pragma: no cover  (azure-ai-ml's objects are taken too: translated at the service's entry)
+    import azure.ai.ml.entities as aml
 
 
 @runtime_checkable
 class ModelOperations(Protocol):
     """``ws.models``: register, get, list, download and archive model versions."""
 
-    def create_or_update(self, model: Model) -> Model: ...
+    def create_or_update(self, model: Model | aml.Model) -> Model:
+        """Register a new version (a studio_ext or an azure-ai-ml Model; one with no name is anonymous)."""
 
     def to_yaml(self, model: Model) -> str:
         """Azure ML v2 YAML of ``model`` (what ``az ml model create --file`` and ``azure.ai.ml.load_model`` read)."""

@@ -77,6 +77,7 @@ def accept(obj: Any, expected: type[E] | tuple[type, ...], what: str) -> Transla
     if is_azure(obj):
         if type(obj).__module__.startswith(_AUTOML_MODULE):
             raise InvalidInput(_automl_refusal(obj, what))
+        _refuse_what_cannot_work(obj, what)
         from studio_ext.translation._dispatch import from_azure_any
 
         try:
@@ -90,6 +91,9 @@ def accept(obj: Any, expected: type[E] | tuple[type, ...], what: str) -> Transla
             # azure-ai-ml names an asset given with no name itself (a GUID, or its upload hash) and
             # version 1; the service names it from its files instead, so the same files find the same asset
             result.entity.name, result.entity.version = "", None
+        inline = getattr(obj, "model", None)
+        if getattr(inline, "_is_anonymous", False) and isinstance(getattr(result.entity, "model", None), entities.Model):
+            result.entity.model.name, result.entity.model.version = "", None
         if not isinstance(result.entity, expected):
             raise InvalidInput(
                 f"{what} takes {takes(expected)}. Got {class_path(obj)}, which is a "
@@ -97,6 +101,19 @@ def accept(obj: Any, expected: type[E] | tuple[type, ...], what: str) -> Transla
                 "kind, or to ws.create_or_update(...), which chooses the service by the object's type.")
         return result
     raise InvalidInput(f"{what} takes {takes(expected)}. Got {class_path(obj)} instead.")
+
+
+def _refuse_what_cannot_work(obj: Any, what: str) -> None:
+    """Fields of an azure-ai-ml object that cannot work here: refused, saying what to do instead."""
+    for where, env in (("", obj), ("environment", getattr(obj, "environment", None))):
+        build = getattr(env, "build", None) if type(env).__name__ == "Environment" and is_azure(env) else None
+        if build is not None and not getattr(env, "conda_file", None):
+            whose = f"{class_path(obj)} whose environment" if where else class_path(obj)
+            raise InvalidInput(
+                f"{what} got an {whose} with build=BuildContext(path={getattr(build, 'path', None)!r}): "
+                "a Docker build context is not built "
+                "locally. Give the environment a conda_file= (a conda YAML with the packages your Dockerfile "
+                "installs) or an image= with a conda_file, and keep the BuildContext for Azure.")
 
 
 def _names(expected: type | tuple[type, ...]) -> str:

@@ -29,6 +29,7 @@ from studio_ext.backends.local.compute import store as compute_store
 from studio_ext.backends.local.compute.node import mark_canceled
 from studio_ext.backends.local.compute.pools import probe_scheduler
 from studio_ext.backends.local.compute.store import Desired
+from studio_ext.backends.local.core.accepting import accepts
 from studio_ext.backends.local.core.schema import computes
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now
@@ -47,6 +48,8 @@ from studio_ext.errors import AlreadyExists, BackendUnavailable, Conflict, Inval
 from studio_ext.services import ComputeOperations
 
 if TYPE_CHECKING:  # pragma: no cover
+    import azure.ai.ml.entities as aml
+
     from studio_ext.backends.local import LocalBackend
 
 # Azure ML's rule for compute names, which also keeps them safe as Dask cluster names.
@@ -139,7 +142,8 @@ class LocalCompute(ComputeOperations):
 
         return to_yaml(compute)
 
-    def begin_create_or_update(self, compute: Compute) -> Poller[Compute]:
+    @accepts(Compute, "ws.compute.begin_create_or_update")
+    def begin_create_or_update(self, compute: Compute | aml.AmlCompute | aml.ComputeInstance) -> Poller[Compute]:
         """Create a target, or update the size of an existing one of the same kind.
 
         An attached scheduler is contacted first (within ``connect_timeout``), so a

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from studio_ext._validation import check_name, resolve_inside
+from studio_ext.backends.local.core.accepting import accepts
 from studio_ext.backends.local.core.store import now, to_datetime
 from studio_ext.backends.local.core.urls import with_installed_driver
 from studio_ext.backends.local.data import fetch as data_fetch
@@ -38,6 +39,8 @@ from studio_ext.errors import (
 from studio_ext.services import DatastoreOperations
 
 if TYPE_CHECKING:  # pragma: no cover
+    import azure.ai.ml.entities as aml
+
     from studio_ext.backends.local import LocalBackend
 
 KIND = "datastore"
@@ -114,7 +117,10 @@ class LocalDatastores(DatastoreOperations):
 
         return to_yaml(datastore)
 
-    def create_or_update(self, datastore: Datastore) -> Datastore:
+    @accepts(Datastore, "ws.datastores.create_or_update")
+    def create_or_update(
+        self, datastore: Datastore | aml.AzureBlobDatastore | aml.AzureDataLakeGen2Datastore
+    ) -> Datastore:
         """Register (or replace) a datastore; its driver must be installed and its URL valid."""
         if not isinstance(datastore, Datastore):
             raise InvalidInput(f"create_or_update takes a Datastore. Got {type(datastore).__name__} instead.")

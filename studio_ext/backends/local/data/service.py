@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from studio_ext._validation import check_name
+from studio_ext.backends.local.core.accepting import accepts
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now, to_datetime
 from studio_ext.backends.local.data import fetch as data_fetch
@@ -56,6 +57,7 @@ from studio_ext.ml import delimited
 from studio_ext.services import DataOperations
 
 if TYPE_CHECKING:  # pragma: no cover
+    import azure.ai.ml.entities as aml
     import pandas as pd
 
     from studio_ext.backends.local import LocalBackend
@@ -89,7 +91,8 @@ class LocalData(DataOperations):
 
         return to_yaml(data)
 
-    def create_or_update(self, data: Data, *, progress: Progress | None = None) -> Data:
+    @accepts(Data, "ws.data.create_or_update")
+    def create_or_update(self, data: Data | aml.Data, *, progress: Progress | None = None) -> Data:
         """Register a new immutable version of ``data.name`` from its path, URL or query.
 
         ``progress(done, total)`` is called as bytes are copied and parsed (total may be 0

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from studio_ext._poller import DonePoller, Poller
 from studio_ext._validation import check_name
 from studio_ext.backends.local.core import code_snapshot
+from studio_ext.backends.local.core.accepting import accepts
 from studio_ext.backends.local.core.schema import online_deployments as deployments_table
 from studio_ext.backends.local.core.schema import online_endpoints as endpoints_table
 from studio_ext.backends.local.core.schema import online_instances as instances_table
@@ -46,6 +47,8 @@ from studio_ext.services import OnlineDeploymentOperations, OnlineEndpointOperat
 from studio_ext.serving import endpoint_files as files
 
 if TYPE_CHECKING:  # pragma: no cover
+    import azure.ai.ml.entities as aml
+
     from studio_ext.backends.local import LocalBackend
 
 # Azure ML's rule for endpoint and deployment names.
@@ -88,7 +91,10 @@ class LocalOnlineEndpoints(OnlineEndpointOperations):
 
         return to_yaml(endpoint)
 
-    def begin_create_or_update(self, endpoint: ManagedOnlineEndpoint) -> Poller[ManagedOnlineEndpoint]:
+    @accepts(ManagedOnlineEndpoint, "ws.online_endpoints.begin_create_or_update")
+    def begin_create_or_update(
+        self, endpoint: ManagedOnlineEndpoint | aml.ManagedOnlineEndpoint
+    ) -> Poller[ManagedOnlineEndpoint]:
         """Create the endpoint (keys, router) or update its traffic, mirror and description."""
         if not isinstance(endpoint, ManagedOnlineEndpoint):
             raise InvalidInput(f"begin_create_or_update takes a ManagedOnlineEndpoint. Got {type(endpoint).__name__} instead.")
@@ -335,7 +341,10 @@ class LocalOnlineDeployments(OnlineDeploymentOperations):
 
         return to_yaml(deployment)
 
-    def begin_create_or_update(self, deployment: ManagedOnlineDeployment) -> Poller[ManagedOnlineDeployment]:
+    @accepts(ManagedOnlineDeployment, "ws.online_deployments.begin_create_or_update")
+    def begin_create_or_update(
+        self, deployment: ManagedOnlineDeployment | aml.ManagedOnlineDeployment
+    ) -> Poller[ManagedOnlineDeployment]:
         """Validate, record and start a deployment (or roll out its new spec beside the running one)."""
         if not isinstance(deployment, ManagedOnlineDeployment):
             raise InvalidInput(f"begin_create_or_update takes a ManagedOnlineDeployment. Got {type(deployment).__name__} instead.")

@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING
 import yaml
 
 from studio_ext._validation import check_name
+from studio_ext.backends.local.core.accepting import accepts
 from studio_ext.backends.local.core.bootstrap import workspace_lock
 from studio_ext.backends.local.core.store import to_datetime
 from studio_ext.backends.local.jobs import curated
@@ -43,6 +44,8 @@ from studio_ext.translation.environment import EnvironmentReference
 from studio_ext.translation.environment import parse_reference as parse_azure_reference
 
 if TYPE_CHECKING:  # pragma: no cover
+    import azure.ai.ml.entities as aml
+
     from studio_ext.backends.local import LocalBackend
 
 KIND = "environment"
@@ -176,7 +179,8 @@ class LocalEnvironments(EnvironmentOperations):
 
         return to_yaml(environment)
 
-    def create_or_update(self, environment: Environment) -> Environment:
+    @accepts(Environment, "ws.environments.create_or_update")
+    def create_or_update(self, environment: Environment | aml.Environment) -> Environment:
         self._refuse_curated_name(environment.name)
         check_name(environment.name, "environment name")
         reqs = requirements_of(environment)

@@ -29,6 +29,7 @@ from studio_ext._studio_link import studio_url
 from studio_ext._validation import check_name
 from studio_ext.backends.local.compute.node import mark_canceled
 from studio_ext.backends.local.core import code_snapshot, tracking
+from studio_ext.backends.local.core.accepting import accepts
 from studio_ext.backends.local.core.processes import job_marker, kill_tree
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now, to_datetime
@@ -39,6 +40,8 @@ from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
 from studio_ext.services import JobOperations
 
 if TYPE_CHECKING:  # pragma: no cover
+    import azure.ai.ml.entities as aml
+
     from studio_ext.backends.local import LocalBackend
 
 _PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -74,7 +77,12 @@ class LocalJobs(RunExplorerReads, JobOperations):
 
         return to_yaml(job)
 
-    def create_or_update(self, job: CommandJob, *, parent_job_name: str | None = None) -> Job:
+    @accepts((CommandJob, AutoMLJob), "ws.jobs.create_or_update",
+             overrides=("description", "compute", "tags", "experiment_name"))
+    def create_or_update(self, job: CommandJob | AutoMLJob | aml.Command | aml.CommandJob, *,
+                         description: str | None = None, compute: str | None = None,
+                         tags: dict[str, str] | None = None, experiment_name: str | None = None,
+                         parent_job_name: str | None = None) -> Job:
         """Validate and submit a job; returns it with its name. Nothing is written on bad input."""
         if isinstance(job, AutoMLJob):  # checked against its data by ws.automl, then run as a job of type automl
             return self._b.service("automl").create_or_update(job, parent_job_name=parent_job_name)

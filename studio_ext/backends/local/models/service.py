@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from studio_ext._validation import check_name
 from studio_ext.backends.local.core import tracking
+from studio_ext.backends.local.core.accepting import accepts
 from studio_ext.backends.local.core.store import to_datetime
 from studio_ext.entities import Model, ModelType, Serialization
 from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
@@ -27,6 +28,8 @@ from studio_ext.services import ModelOperations
 from studio_ext.serving.model_files import hash_files, inspect_mlflow_model, mlmodel_dir
 
 if TYPE_CHECKING:  # pragma: no cover
+    import azure.ai.ml.entities as aml
+
     from studio_ext.backends.local import LocalBackend
 
 KIND = "model"
@@ -51,7 +54,8 @@ class LocalModels(ModelOperations):
 
         return to_yaml(model)
 
-    def create_or_update(self, model: Model) -> Model:
+    @accepts(Model, "ws.models.create_or_update")
+    def create_or_update(self, model: Model | aml.Model) -> Model:
         """Register a new, immutable version of ``model``; nothing is written on bad input."""
         if not isinstance(model, Model):
             raise InvalidInput(f"ws.models.create_or_update takes a Model(...). Got {type(model).__name__} instead.")
