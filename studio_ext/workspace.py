@@ -23,9 +23,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from studio_ext._poller import Poller
 from studio_ext.backends import SERVICE_PROTOCOLS, Backend, Runtime, get_backend_factory, kind_of_config
 from studio_ext.backends._registry import AZURE_CONFIG_FILE, WORKSPACE_FILE
-from studio_ext.errors import WorkspaceError
+from studio_ext.entities import (
+    Compute,
+    Data,
+    Datastore,
+    Environment,
+    Job,
+    ManagedOnlineDeployment,
+    ManagedOnlineEndpoint,
+    Model,
+    WorkspaceInfo,
+)
+from studio_ext.entities._workspace import LOCAL_RESOURCE_GROUP, LOCAL_SUBSCRIPTION, workspace_id
+from studio_ext.errors import InvalidInput, NotFound, WorkspaceError
 from studio_ext.services import (
     AutoMLOperations,
     ComputeOperations,
@@ -46,6 +59,13 @@ __all__ = ["AZURE_CONFIG_FILE", "WORKSPACE_FILE", "Workspace"]
 class Workspace:
     """A studio workspace. ``Workspace(path)`` opens one; ``Workspace.create(path)`` makes one.
 
+    It takes azure-ai-ml's objects as well as studio_ext's, and answers MLClient's calls,
+    so a notebook written for Azure ML runs here with only the client line changed::
+
+        from azure.identity import DefaultAzureCredential
+        ml_client = Workspace.from_config(credential=DefaultAzureCredential())  # the credential is not used
+        ml_client.create_or_update(command(code="src", command="python train.py"))
+
     Example::
 
         ws = Workspace.create("my-ws")
@@ -53,7 +73,14 @@ class Workspace:
         ws.jobs.stream(job.name)
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], credential: Any = None) -> None:
+        """Open the workspace folder ``path``.
+
+        ``credential`` (an azure-identity credential, as ``MLClient`` takes) is accepted and
+        not used: a local workspace needs no sign-in. ``DefaultAzureCredential()`` builds
+        offline, so a notebook's client line keeps its shape.
+        """
+        del credential  # accepted for MLClient's shape; a local workspace has nothing to sign in to
         self.path = Path(path).expanduser().resolve()
         toml_path = self.path / WORKSPACE_FILE
         if not self.path.is_dir():
@@ -107,14 +134,29 @@ class Workspace:
         return cls(path)
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
+    def from_config(cls, path: Any = None, credential: Any = None, *, file_name: str | None = None,
+                    **kwargs: Any) -> Workspace:
         """Find a workspace the way ``MLClient.from_config`` finds its config.
 
         ``path`` may be a workspace folder, a ``workspace.toml`` or a ``config.json``.
         With no path, ``$STUDIO_EXT_WORKSPACE`` is tried, then the current folder and
         its parents (each checked for ``workspace.toml``, ``config.json`` and
-        ``.azureml/config.json``).
+        ``.azureml/config.json``). ``file_name`` names the config file to look for
+        instead of ``config.json``, as MLClient's does.
+
+        MLClient's shapes are taken: ``from_config(credential=DefaultAzureCredential())``,
+        ``from_config(DefaultAzureCredential())`` (a credential first) and
+        ``from_config(credential, path=..., file_name=...)``. The credential is not used.
+        Other MLClient keywords (``logging_enable``, ``cloud`` ...) are accepted and not used.
         """
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            if credential is not None or not hasattr(path, "get_token"):
+                raise WorkspaceError(
+                    f"Workspace.from_config takes a folder or config file path. Got {type(path).__name__} "
+                    "instead. Pass the credential as credential=... (it is accepted and not used).")
+            path, credential = None, path  # MLClient.from_config(credential): the credential comes first
+        del credential, kwargs  # accepted for MLClient's shape; a local workspace has nothing to sign in to
+        config_name = file_name or AZURE_CONFIG_FILE
         if path is None and os.environ.get("STUDIO_EXT_WORKSPACE"):
             path = os.environ["STUDIO_EXT_WORKSPACE"]
         start = Path(path).expanduser().resolve() if path is not None else Path.cwd()
@@ -126,18 +168,18 @@ class Workspace:
             candidates = [
                 f / name
                 for f in folders
-                for name in (WORKSPACE_FILE, AZURE_CONFIG_FILE, f".azureml/{AZURE_CONFIG_FILE}")
+                for name in (WORKSPACE_FILE, config_name, f".azureml/{config_name}")
             ]
         for candidate in candidates:
             if not candidate.is_file():
                 continue
             if candidate.name == WORKSPACE_FILE:
                 return cls(candidate.parent)
-            if candidate.name == AZURE_CONFIG_FILE:
+            if candidate.name in (AZURE_CONFIG_FILE, config_name) or candidate.suffix == ".json":
                 return cls._from_azure_config(candidate)
         raise WorkspaceError(
-            f"No workspace found from {start}: looked for {WORKSPACE_FILE}, {AZURE_CONFIG_FILE} "
-            "and .azureml/config.json. Pass the workspace folder, set STUDIO_EXT_WORKSPACE, "
+            f"No workspace found from {start}: looked for {WORKSPACE_FILE}, {config_name} "
+            f"and .azureml/{config_name}. Pass the workspace folder, set STUDIO_EXT_WORKSPACE, "
             "or create one with `studio-ext init PATH`."
         )
 
@@ -267,6 +309,62 @@ class Workspace:
         """Assess and mitigate unfairness across sensitive groups (``services.FairnessOperations``)."""
         return self._service("fairness")
 
+    @property
+    def workspaces(self) -> WorkspaceOperations:
+        """This workspace described as Azure's workspace entity (``ws.workspaces.get()``), as ``MLClient.workspaces``."""
+        return WorkspaceOperations(self)
+
+    # -- MLClient's identity and top-level verbs -------------------------------
+    @property
+    def subscription_id(self) -> str:
+        """``"local"`` on a local workspace (it has no Azure subscription); a config.json's value otherwise."""
+        return str(self.config.get("subscription_id") or LOCAL_SUBSCRIPTION)
+
+    @property
+    def resource_group_name(self) -> str:
+        """``"local"`` on a local workspace (it has no resource group); a config.json's value otherwise."""
+        return str(self.config.get("resource_group") or LOCAL_RESOURCE_GROUP)
+
+    @property
+    def workspace_name(self) -> str:
+        """The workspace's name (``name`` in workspace.toml, by default its folder's name), as MLClient's."""
+        return self.name
+
+    def create_or_update(self, entity: Any, **kwargs: Any) -> Any:
+        """Create or update a job, a data asset, a model, an environment or a datastore, as ``MLClient`` does.
+
+        Chooses the service by the entity's type (a studio_ext entity or an azure-ai-ml
+        object): ``ws.jobs``, ``ws.data``, ``ws.models``, ``ws.environments`` or
+        ``ws.datastores``. ``kwargs`` go to the service (``experiment_name=`` for a job).
+        Compute, endpoints and deployments are long-running: use :meth:`begin_create_or_update`.
+        """
+        service = self._dispatch(entity, "create_or_update")
+        return getattr(self, service).create_or_update(entity, **kwargs)
+
+    def begin_create_or_update(self, entity: Any, **kwargs: Any) -> Poller[Any]:
+        """Start creating a compute target, an online endpoint or a deployment; returns a Poller, as ``MLClient``.
+
+        ``ws.begin_create_or_update(cluster).result()`` waits until it is there.
+        """
+        service = self._dispatch(entity, "begin_create_or_update")
+        poller: Poller[Any] = getattr(self, service).begin_create_or_update(entity, **kwargs)
+        return poller
+
+    def _dispatch(self, entity: Any, verb: str) -> str:
+        """The service (property name) for ``entity`` under ``verb``, or InvalidInput saying what each verb takes."""
+        service = _service_for(entity)
+        wants = "begin_create_or_update" if service in _LONG_RUNNING else "create_or_update"
+        if service is not None and wants == verb:
+            return service
+        from studio_ext.translation._common import class_path
+
+        takes = _VERB_TAKES[verb]
+        if service is not None:
+            raise InvalidInput(
+                f"ws.{verb} takes {takes}. {class_path(entity)} is created with ws.{wants}(...), as MLClient "
+                f"does{' (it returns a Poller: add .result() to wait)' if wants.startswith('begin') else ''}.")
+        raise InvalidInput(f"ws.{verb} takes {takes}. Got {class_path(entity)} instead.")
+
     # -- MLflow ------------------------------------------------------------
     @property
     def mlflow_tracking_uri(self) -> str:
@@ -290,3 +388,68 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, path={str(self.path)!r}, backend={self._backend.kind!r})"
+
+
+_LONG_RUNNING = frozenset({"compute", "online_endpoints", "online_deployments"})
+_VERB_TAKES = {
+    "create_or_update": "a job (studio_ext.command(...), a studio_ext.automl job, azure.ai.ml.command(...) or an "
+                        "azure.ai.ml.entities job), a Data, Model or Environment asset or a Datastore (studio_ext.entities "
+                        "or azure.ai.ml.entities)",
+    "begin_create_or_update": "a compute target (AmlCompute, ComputeInstance, studio_ext's AttachedCompute), a "
+                              "ManagedOnlineEndpoint or a ManagedOnlineDeployment (studio_ext.entities or "
+                              "azure.ai.ml.entities)",
+}
+# studio_ext entity class -> the service that creates it
+_LOCAL_KINDS: tuple[tuple[type, str], ...] = (
+    (Job, "jobs"), (Data, "data"), (Model, "models"), (Environment, "environments"), (Datastore, "datastores"),
+    (Compute, "compute"), (ManagedOnlineEndpoint, "online_endpoints"), (ManagedOnlineDeployment, "online_deployments"),
+)
+# azure.ai.ml.entities base class name -> the service that takes it (its services translate it)
+_AZURE_KINDS = (
+    ("Job", "jobs"), ("Data", "data"), ("Model", "models"), ("Environment", "environments"),
+    ("Datastore", "datastores"), ("Compute", "compute"), ("OnlineEndpoint", "online_endpoints"),
+    ("OnlineDeployment", "online_deployments"),
+)
+
+
+def _service_for(entity: Any) -> str | None:
+    for cls, service in _LOCAL_KINDS:
+        if isinstance(entity, cls):
+            return service
+    if type(entity).__module__.startswith("azure.ai.ml"):
+        import azure.ai.ml.entities as aml
+
+        for name, service in _AZURE_KINDS:
+            if isinstance(entity, getattr(aml, name)):
+                return service
+    return None
+
+
+class WorkspaceOperations:
+    """``ws.workspaces``: this workspace as Azure's workspace entity, as ``MLClient.workspaces``.
+
+    A local workspace client sees only its own workspace; open another with ``Workspace(path)``.
+    """
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+
+    def get(self, name: str | None = None, **kwargs: Any) -> WorkspaceInfo:
+        """This workspace's description (``name`` None or this workspace's name), else NotFound."""
+        del kwargs  # MLClient's extra keywords (resource_group ...) have no local meaning
+        ws = self._ws
+        if name is not None and name != ws.name:
+            raise NotFound(
+                f"This client's workspace is {ws.name!r} (at {ws.path}); it does not see {name!r}. "
+                f"Open that one with Workspace(path) or Workspace.from_config(path), or call "
+                f"ws.workspaces.get({ws.name!r}).")
+        return WorkspaceInfo(
+            name=ws.name, display_name=str(ws.config.get("display_name") or ws.name),
+            description=ws.config.get("description"), location=str(ws.config.get("location") or "local"),
+            resource_group=ws.resource_group_name, mlflow_tracking_uri=ws.mlflow_tracking_uri,
+            id=workspace_id(ws.subscription_id, ws.resource_group_name, ws.name))
+
+    def list(self, **kwargs: Any) -> list[WorkspaceInfo]:
+        """This workspace, as the only one this client sees."""
+        del kwargs
+        return [self.get()]

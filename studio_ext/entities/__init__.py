@@ -68,6 +68,7 @@ from studio_ext.entities._run import (
     RunSummary,
     RunView,
 )
+from studio_ext.entities._workspace import WorkspaceInfo
 
 __all__ = [
     "ACTIVE_STATES",
@@ -137,4 +138,5 @@ __all__ = [
     "Serialization",
     "SourcePreview",
     "TrainingSettings",
+    "WorkspaceInfo",
 ]
