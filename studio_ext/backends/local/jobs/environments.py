@@ -128,7 +128,11 @@ def spec_hash(requirements: list[str], python: str | None = None, *, serving: bo
 
 
 def find_python(request: str) -> tuple[str | None, str]:
-    """An interpreter for a requested version (``3.10``, ``3.10.4``, ``>=3.9``) and how it was found."""
+    """An interpreter for a requested version (``3.10``, ``3.10.4``, ``>=3.9``) and where it was found.
+
+    Looks at the studio's own, ``pythonX.Y`` on PATH, pyenv's versions, then ``uv python find``;
+    each candidate is run once to check it is that version (a pyenv shim may not be).
+    """
     if re.match(r"^[<>!~=]", request):
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
@@ -136,22 +140,34 @@ def find_python(request: str) -> tuple[str | None, str]:
             ok = SpecifierSet(request).contains(".".join(map(str, sys.version_info[:3])))
         except InvalidSpecifier:
             ok = False
-        return (sys.executable, "the studio's") if ok else (None, "")
+        return (sys.executable, "the studio's interpreter") if ok else (None, "")
     wanted = ".".join(request.split(".")[:2])
     if wanted == _HERE:
-        return sys.executable, "the studio's"
-    found = shutil.which(f"python{wanted}")
-    if found:
-        return found, f"python{wanted} on PATH"
+        return sys.executable, "the studio's interpreter"
+    for candidate, how in _candidates(wanted):
+        if candidate and _python_version(candidate) == wanted:
+            return candidate, how
+    return None, ""
+
+
+def _candidates(wanted: str) -> Iterator[tuple[str | None, str]]:
+    yield shutil.which(f"python{wanted}"), f"python{wanted} on PATH"
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    if pyenv.is_dir():
+        def patch(path: Path) -> int:
+            tail = path.name.split(".")[2] if path.name.count(".") >= 2 else ""
+            return int(tail) if tail.isdigit() else -1
+
+        for root in sorted(pyenv.glob(f"{wanted}.*"), key=patch, reverse=True):
+            yield str(root / "bin" / f"python{wanted}"), f"pyenv's {root.name}"
     uv = shutil.which("uv")
     if uv:
         try:
             out = subprocess.run([uv, "python", "find", wanted], capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired):
-            return None, ""
+            return
         if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip().splitlines()[-1], "uv python find"
-    return None, ""
+            yield out.stdout.strip().splitlines()[-1], "found by 'uv python find'"
 
 
 def studio_site_paths() -> list[str]:
@@ -276,25 +292,26 @@ class LocalEnvironments(EnvironmentOperations):
             request = found[1].get("python")
         else:
             reqs, request = requirements_of(environment), python_request_of(environment)
-        found_python, how = (sys.executable, "the studio's") if serving or not request else find_python(request)
+        found_python, how = (sys.executable, "the studio's interpreter") if serving or not request \
+            else find_python(request)
         notes = []
         if request and found_python is None:
             notes.append(f"python={request} is asked for, but no such interpreter is on this machine (looked for "
-                         f"python{'.'.join(request.split('.')[:2])} on PATH and with 'uv python find'); "
+                         f"python{'.'.join(request.split('.')[:2])} on PATH, in pyenv and with 'uv python find'); "
                          f"the venv uses Python {_HERE}.")
-            how = "the studio's"
+            how = "the studio's interpreter"
         base = found_python or sys.executable
         if request and serving and not _version_matches(request):
             notes.append(f"python={request} is asked for; a scoring server's venv uses the studio's Python {_HERE}, "
                          "whose site-packages it shares.")
-        version = _python_version(base)
+        version = _python_version(base) or _HERE  # base was checked by find_python, or is the studio's
         digest = spec_hash(reqs, version, serving=serving)
         root = self._b.path / "envs" / digest
         python = root / "bin" / "python"
         source = "conda file" if environment.conda_file else "pip requirements"
         kept = f" The image {environment.image!r} is kept for Azure." if environment.image else ""
         _write(log, f"Environment {_label(environment)} runs in a venv built from its {source} (Python {version}, "
-                    f"{how} interpreter), cached in {root}.{kept}\n" + "".join(n + "\n" for n in notes))
+                    f"{how}), cached in {root}.{kept}\n" + "".join(n + "\n" for n in notes))
         if (root / ".ready").exists():
             return str(python)
         with workspace_lock(self._b.path / "envs", f".{digest}.lock"):
@@ -303,8 +320,9 @@ class LocalEnvironments(EnvironmentOperations):
             out: IO[bytes] | int = open(log, "ab") if log else subprocess.DEVNULL
             failed = False
             try:
-                subprocess.run([base, "-m", "venv", "--clear", str(root)], check=True, stdout=out, stderr=out)
-                if reqs:
+                made = subprocess.run([base, "-m", "venv", "--clear", str(root)], stdout=out, stderr=out)
+                failed = made.returncode != 0
+                if reqs and not failed:
                     result = subprocess.run(
                         [str(python), "-m", "pip", "install", "--disable-pip-version-check", *reqs],
                         stdout=out, stderr=out,
@@ -316,10 +334,11 @@ class LocalEnvironments(EnvironmentOperations):
                     out.close()
             if failed:
                 tail = _tail(log) if log else ""
+                what = (f"Python {version} could not make a venv for {environment.name}" if made.returncode
+                        else f"pip could not install {environment.name}'s requirements {reqs}")
                 raise EnvironmentBuildError(
-                    f"pip could not install {environment.name}'s requirements {reqs}"
-                    + (f" (log: {log})" if log else "") + ". Fix the spec and register a new version."
-                    + (f" pip said:\n{tail}" if tail else ""))
+                    what + (f" (log: {log})" if log else "") + ". Fix the spec and register a new version."
+                    + (f" The log ends:\n{tail}" if tail else ""))
             if serving:  # after pip: pip must never see (nor uninstall) the studio's packages
                 _add_overlay(python)
             (root / ".ready").write_text(json.dumps(reqs))
@@ -404,12 +423,16 @@ def _version_matches(request: str) -> bool:
     return request.startswith(_HERE) and (len(request) == len(_HERE) or request[len(_HERE)] == ".")
 
 
-def _python_version(python: str) -> str:
+def _python_version(python: str) -> str | None:
+    """``X.Y`` of an interpreter, or None if it does not run."""
     if python == sys.executable:
         return _HERE
-    out = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                         capture_output=True, text=True, timeout=60)
-    return out.stdout.strip() or "unknown"
+    try:
+        out = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
 def _add_overlay(python: Path) -> None:

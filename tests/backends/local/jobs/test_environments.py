@@ -53,3 +53,59 @@ def test_a_job_on_a_pip_environment_runs_in_its_own_cached_venv(workspace: Works
     pythons = {line for n in names for line in workspace.jobs.get_logs(n).splitlines() if line.startswith("PY ")}
     assert len(pythons) == 1 and sys.executable not in pythons.pop()
     assert len(list((workspace.path / "envs").glob("*/.ready"))) == 1
+
+
+def test_python_versions_are_found_on_this_machine_or_not_at_all() -> None:
+    from studio_ext.backends.local.jobs.environments import find_python, python_request_of
+
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert find_python(here) == (sys.executable, "the studio's interpreter")
+    assert find_python(f"{here}.0")[0] == sys.executable
+    assert find_python(">=3.8")[0] == sys.executable
+    assert find_python("2.6") == (None, "")
+    assert find_python("<3.0") == (None, "")
+    assert python_request_of(Environment(name="x", pip_requirements=["a"])) is None
+
+
+@pytest.mark.slow
+def test_a_conda_python_that_is_not_on_this_machine_is_named_in_the_log(workspace: Workspace, code_dir: Path,
+                                                                         tmp_path: Path) -> None:
+    conda = tmp_path / "conda.yml"
+    conda.write_text("name: old\ndependencies:\n  - python=3.5\n  - pip\n  - pip:\n    - tomli-w\n")
+    env = workspace.environments.create_or_update(Environment(name="old-py", conda_file=str(conda),
+                                                              image="mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04"))
+    (code_dir / "which.py").write_text("import sys, tomli_w\nprint('PY', sys.version_info[:2], sys.executable)\n")
+    job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python which.py",
+                                                  environment=f"{env.name}:{env.version}"))
+    done = workspace.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=600)
+    log = workspace.jobs.get_logs(job.name)
+    assert done.status == JobStatus.COMPLETED, log
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert log.startswith(f"Environment old-py:1 runs in a venv built from its conda file (Python {here}, the "
+                          "studio's interpreter), cached in ")
+    assert "The image 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04' is kept for Azure." in log
+    assert ("python=3.5 is asked for, but no such interpreter is on this machine (looked for python3.5 on PATH, "
+            f"in pyenv and with 'uv python find'); the venv uses Python {here}.") in log
+    assert f"PY ({sys.version_info.major}, {sys.version_info.minor})" in log and sys.executable not in log.split("PY")[-1]
+
+
+@pytest.mark.slow
+def test_a_conda_python_that_is_on_this_machine_is_the_venvs(workspace: Workspace, code_dir: Path,
+                                                            tmp_path: Path) -> None:
+    from studio_ext.backends.local.jobs.environments import find_python
+
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    others = [v for v in ("3.12", "3.10", "3.13", "3.9") if v != here and find_python(v)[0]]
+    assert others, "this test needs a second Python (python3.X on PATH, pyenv or uv); scripts/test-prereqs.sh"
+    wanted = others[0]
+    conda = tmp_path / "conda.yml"
+    conda.write_text(f"name: other\ndependencies:\n  - python={wanted}\n  - pip\n  - pip:\n    - tomli-w\n")
+    env = workspace.environments.create_or_update(Environment(name="other-py", conda_file=str(conda)))
+    (code_dir / "which.py").write_text("import sys, tomli_w\nprint('PY %d.%d' % sys.version_info[:2])\n")
+    job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python which.py",
+                                                  environment=f"{env.name}:{env.version}"))
+    done = workspace.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=600)
+    log = workspace.jobs.get_logs(job.name)
+    assert done.status == JobStatus.COMPLETED, log
+    assert log.startswith(f"Environment other-py:1 runs in a venv built from its conda file (Python {wanted}, ")
+    assert f"PY {wanted}" in log
