@@ -37,7 +37,7 @@ from studio_ext.errors import InvalidInput
 if TYPE_CHECKING:  # pragma: no cover
     from _typeshed import WriteableBuffer
 
-__all__ = ["ConversionResult", "TextSource", "convert_to_parquet", "preview_bytes", "sniff_delimiter"]
+__all__ = ["ConversionResult", "TextExtras", "TextSource", "convert_to_parquet", "preview_bytes", "sniff_delimiter"]
 
 BLOCK_SIZE = 4 << 20
 HEAD_ROWS = 1000  # rows in the Parquet file's first row group
@@ -72,6 +72,18 @@ class TextSource:
 
     def size(self) -> int:
         return self.path.stat().st_size if self.path is not None else len(self.data or b"")
+
+
+@dataclass(frozen=True)
+class TextExtras:
+    """Reading choices an MLTable's read_delimited makes that the studio's read options do not.
+
+    ``infer_types=False`` reads every column as text; ``empty_as_null=False`` keeps empty
+    fields of text columns as empty strings (numbers and dates still read them as null).
+    """
+
+    infer_types: bool = True
+    empty_as_null: bool = True
 
 
 @dataclass
@@ -155,6 +167,7 @@ def convert_to_parquet(
     progress: Callable[[int], None] | None = None,
     block_size: int = BLOCK_SIZE,
     compression: str = "snappy",
+    extras: TextExtras = TextExtras(),
 ) -> ConversionResult:
     """Parse every source with ``options`` and write one Parquet file at ``out``.
 
@@ -167,7 +180,7 @@ def convert_to_parquet(
     widened: dict[str, pa.DataType] = {}
     for _ in range(_MAX_WIDENINGS):
         try:
-            rows, schema = _write(sources, out, options, delimiter, widened, progress, block_size, compression)
+            rows, schema = _write(sources, out, options, delimiter, widened, progress, block_size, compression, extras)
             return ConversionResult(rows, schema, delimiter, {k: str(v) for k, v in widened.items()})
         except _Widen as widen:
             widened[widen.column] = widen.to
@@ -217,7 +230,7 @@ def _drop_partial_last_line(data: bytes, encoding: str) -> bytes:
 
 def _write(sources: Sequence[TextSource], out: Path, options: DelimitedReadOptions, delimiter: str,
            widened: dict[str, pa.DataType], progress: Callable[[int], None] | None, block_size: int,
-           compression: str) -> tuple[int, pa.Schema]:
+           compression: str, extras: TextExtras = TextExtras()) -> tuple[int, pa.Schema]:
     """Parse on this thread, write Parquet on another: the two overlap."""
     pending: queue.Queue = queue.Queue(maxsize=3)
     failure: list[BaseException] = []
@@ -251,7 +264,7 @@ def _write(sources: Sequence[TextSource], out: Path, options: DelimitedReadOptio
     thread = threading.Thread(target=writer, name="parquet-writer", daemon=True)
     thread.start()
     try:
-        for item in _batches(sources, options, delimiter, widened, progress, block_size):
+        for item in _batches(sources, options, delimiter, widened, progress, block_size, extras):
             if failure:
                 break
             pending.put(item)
@@ -270,7 +283,7 @@ def _write(sources: Sequence[TextSource], out: Path, options: DelimitedReadOptio
 
 def _batches(sources: Sequence[TextSource], options: DelimitedReadOptions, delimiter: str,
              widened: dict[str, pa.DataType], progress: Callable[[int], None] | None,
-             block_size: int) -> Iterator[tuple[pa.RecordBatch, pa.Schema]]:
+             block_size: int, extras: TextExtras = TextExtras()) -> Iterator[tuple[pa.RecordBatch, pa.Schema]]:
     """Yield (batch, schema) over all sources, every batch in the first file's schema."""
     first_names: list[str] | None = None
     target: pa.Schema | None = None
@@ -292,7 +305,7 @@ def _batches(sources: Sequence[TextSource], options: DelimitedReadOptions, delim
                 "if only the first file has a header)."
             )
         keep = _kept_columns(header_names, options)
-        convert = _convert_options(options, keep, widened, target)
+        convert = _convert_options(options, keep, widened, target, extras)
         for batch in _read_file(source, read, parse, convert, options, delimiter, keep, target, progress):
             if target is None:
                 target = batch.schema
@@ -375,8 +388,8 @@ def _kept_columns(names: list[str], options: DelimitedReadOptions) -> list[str]:
 
 
 def _convert_options(options: DelimitedReadOptions, keep: list[str], widened: dict[str, pa.DataType],
-                     target: pa.Schema | None) -> pacsv.ConvertOptions:
-    types: dict[str, pa.DataType] = {}
+                     target: pa.Schema | None, extras: TextExtras = TextExtras()) -> pacsv.ConvertOptions:
+    types: dict[str, pa.DataType] = {} if extras.infer_types else dict.fromkeys(keep, pa.string())
     if target is not None:  # later files take the first file's types
         types.update({f.name: f.type for f in target if not pa.types.is_null(f.type)})
     types.update(widened)
@@ -391,7 +404,7 @@ def _convert_options(options: DelimitedReadOptions, keep: list[str], widened: di
         include_columns=keep,
         decimal_point=options.decimal,
         timestamp_parsers=parsers,
-        strings_can_be_null=True,
+        strings_can_be_null=extras.empty_as_null,
         check_utf8=True,
     )
 

@@ -2,7 +2,13 @@
 
 A version is a folder ``datastore/NAME/VERSION/`` holding ``source/`` (the files as
 registered, or the SQL query) and, for tabular data, ``data.parquet`` (the parsed
-table every later read uses) and ``profile.json`` (the cached profile). It is built in
+table every later read uses), ``profile.json`` (the cached profile) and an ``MLTable``
+file that reads ``data.parquet`` (so the version folder is itself an MLTable folder).
+
+A tabular (``mltable``) dataset registered from a folder that holds an ``MLTable`` file
+is read as that file says (its paths and transformations, :mod:`studio_ext.ml.mltable`);
+the folder is kept whole in ``source/``, and a job's ``mltable`` input gets it
+(:meth:`LocalData.mltable_folder`). It is built in
 ``datastore/.staging/`` and renamed into place in one step; the metadata row is
 inserted only after that, and the folder removed again if the insert fails. So a
 version either exists whole or not at all.
@@ -11,6 +17,7 @@ version either exists whole or not at all.
 from __future__ import annotations
 
 import builtins
+import fnmatch
 import json
 import os
 import re
@@ -33,7 +40,14 @@ from studio_ext.backends.local.core.accepting import accepts
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now, to_datetime
 from studio_ext.backends.local.data import fetch as data_fetch
-from studio_ext.backends.local.data.datastores import DEFAULT_NAME, check_relative, local_folder, parse_datastore_uri
+from studio_ext.backends.local.data.datastores import (
+    DEFAULT_NAME,
+    _copy_files,
+    check_relative,
+    local_folder,
+    parse_datastore_uri,
+)
+from studio_ext.backends.local.data.datastores import local_files as local_files_of
 from studio_ext.entities._data import (
     ColumnProfile,
     ColumnSchema,
@@ -54,6 +68,7 @@ from studio_ext.errors import (
     StudioError,
 )
 from studio_ext.ml import delimited
+from studio_ext.ml import mltable as mltable_engine
 from studio_ext.services import DataOperations
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,6 +81,7 @@ KIND = "data"
 PARQUET = "data.parquet"
 PROFILE = "profile.json"
 SOURCE = "source"
+MLTABLE = mltable_engine.MLTABLE_FILE
 PREVIEW_BYTES = 256 << 10
 SQL_BATCH_ROWS = 50_000
 _STAGING_MAX_AGE = 24 * 3600
@@ -131,7 +147,17 @@ class LocalData(DataOperations):
                 if data.type == DataType.FILE and not one_top_level_file:
                     raise InvalidInput(f"A 'file' dataset needs one file; {source_label} is a folder. Use type='folder'.")
                 if data.type == DataType.TABULAR:
-                    summary.update(self._parse(source_files, staging / PARQUET, options, tracker))
+                    root = _mltable_root(staging / SOURCE, source_files, source_label)
+                    if root is not None:
+                        if data.read_options is not None:
+                            raise InvalidInput(
+                                f"{source_label} is an MLTable folder: its MLTable file says how to read the data "
+                                "(transformations: read_delimited ...), so read_options do not apply. Leave them out.")
+                        summary.update(self._from_mltable(root, staging, tracker))
+                        options = None
+                    else:
+                        summary.update(self._parse(source_files, staging / PARQUET, options, tracker))
+                    (staging / MLTABLE).write_text(mltable_engine.parquet_mltable(PARQUET), encoding="utf-8")
             summary["size_bytes"] = sum(p.stat().st_size for p in (staging / SOURCE).rglob("*") if p.is_file())
             payload = {
                 "name": name, "type": data.type.value, "description": data.description,
@@ -251,6 +277,16 @@ class LocalData(DataOperations):
         options = DelimitedReadOptions.coerce(read_options)
         scratch = self._staging / f"preview-{uuid.uuid4().hex}"
         scratch.mkdir(parents=True)
+        if isinstance(path, str) and "://" not in path and (Path(path).expanduser() / MLTABLE).is_file():
+            try:  # an MLTable folder: read as its MLTable file says, stopping after n rows
+                folder = self._local_source(path)
+                _copy_files(folder, local_files_of(folder), scratch / SOURCE / folder.name, None)
+                self._from_mltable(scratch / SOURCE / folder.name, scratch, _Tracker(None), limit=max(1, int(n)))
+                table = pq.read_table(scratch / PARQUET)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            return SourcePreview(frame=table.to_pandas() if table.num_columns else pd.DataFrame(),
+                                 columns=[ColumnSchema(name=f.name, type=_type_name(f.type)) for f in table.schema])
         try:
             files, _ = self._acquire(Data(name="preview", path=path, datastore=datastore), scratch, _Tracker(None),
                                      limit=PREVIEW_BYTES)
@@ -271,12 +307,37 @@ class LocalData(DataOperations):
         return SourcePreview(frame=frame, delimiter=delimiter, columns=columns)
 
     # -- jobs --------------------------------------------------------------------------------
-    def resolve_input_path(self, ref: str) -> str:
+    def mltable_folder(self, name: str, version: int | str | None = None) -> Path:
+        """The local MLTable folder of a tabular (``mltable``) dataset version: what a job's ``mltable`` input gets.
+
+        A dataset registered from an MLTable folder gives that folder as registered (its
+        ``MLTable`` file and data); one registered from delimited or Parquet files gives its
+        version folder, whose ``MLTable`` file reads the parsed ``data.parquet``. Either way
+        ``mltable.load(path).to_pandas_dataframe()`` reads it, as on Azure.
+        """
+        entity = self.get(name, version)
+        if entity.type != DataType.TABULAR:
+            raise Conflict(f"Dataset {entity.name!r} version {entity.version} is a {entity.type} dataset, not an "
+                           "mltable one; give the input type 'uri_file' or 'uri_folder'.")
+        folder = Path(entity.local_path or "")
+        found = self._b.store.get_asset(KIND, entity.name, int(entity.version or 0))
+        root = (found[1] if found else {}).get("mltable")
+        if root is not None:
+            return folder / SOURCE / root if root else folder / SOURCE
+        if not (folder / MLTABLE).exists():  # a version registered before the file was written beside its table
+            tmp = folder / f".{MLTABLE}.{uuid.uuid4().hex}"
+            tmp.write_text(mltable_engine.parquet_mltable(PARQUET), encoding="utf-8")
+            os.replace(tmp, folder / MLTABLE)
+        return folder
+
+    def resolve_input_path(self, ref: str, *, type: str | None = None) -> str:  # noqa: A002 - Input(type=...)
         """A job input reference → a local path the job reads.
 
         ``azureml:NAME:VERSION`` / ``azureml:NAME@latest`` give the version's Parquet file
-        (tabular), its file (file) or its folder (folder); ``azureml://datastores/NAME/paths/P``
-        gives the file or folder, copied into the workspace cache first when remote.
+        (tabular), its file (file) or its folder (folder); with ``type='mltable'`` a tabular
+        version gives its MLTable folder (:meth:`mltable_folder`), as Azure mounts it.
+        ``azureml://datastores/NAME/paths/P`` gives the file or folder, copied into the
+        workspace cache first when remote.
         """
         if ref.startswith("azureml://"):
             store_name, rel = parse_datastore_uri(ref)
@@ -297,7 +358,9 @@ class LocalData(DataOperations):
             return str(cache)
         name, version = _parse_reference(ref)
         entity = self.get(name, version)
-        folder = Path(entity.local_path)
+        folder = Path(entity.local_path or "")
+        if type == "mltable" and entity.type == DataType.TABULAR:
+            return str(self.mltable_folder(entity.name, entity.version))
         if entity.type == DataType.TABULAR:
             return str(folder / PARQUET)
         if entity.type == DataType.FILE:
@@ -401,13 +464,78 @@ class LocalData(DataOperations):
             if unknown and len(files) > 1:
                 raise InvalidInput(
                     f"{unknown[0]!r} is not a delimited text file ({', '.join(sorted(_TABULAR_SUFFIXES))}); "
-                    "a tabular folder must hold only such files, or Parquet."
+                    "a tabular folder must hold only such files, or Parquet. To say how to read a folder, add "
+                    f"an MLTable file to it, for example:\n\n{mltable_engine.MINIMAL_MLTABLE}"
                 )
             sources = [delimited.TextSource.of(f) for f in files]
             result = delimited.convert_to_parquet(sources, out, options, progress=tracker.advance)
             schema, rows, delimiter = result.schema, result.row_count, result.delimiter
         return {"row_count": int(rows), "delimiter": delimiter,
                 "columns": [{"name": f.name, "type": _type_name(f.type)} for f in schema]}
+
+    def _from_mltable(self, root: Path, staging: Path, tracker: _Tracker, *, limit: int | None = None,
+                      out: Path | None = None) -> dict[str, Any]:
+        """Read the MLTable folder ``root`` (inside ``staging/source``) into ``staging/data.parquet``."""
+        spec = mltable_engine.load(root)
+        fetched = staging / "mltable-remote"
+        try:
+            files: list[tuple[Path, str]] = []
+            for entry in spec.paths:
+                if entry.remote:
+                    files += self._remote_mltable_files(entry, fetched / str(len(files)), tracker)
+                else:
+                    files += mltable_engine.local_files(entry, root)
+            tracker.add_total(sum(p.stat().st_size for p, _ in files))
+            result = mltable_engine.materialize(spec, files, out or staging / PARQUET, scratch=staging / "mltable-parts",
+                                                progress=tracker.advance, limit=limit)
+        finally:
+            shutil.rmtree(fetched, ignore_errors=True)
+            shutil.rmtree(staging / "mltable-parts", ignore_errors=True)
+        source = staging / SOURCE
+        return {"row_count": int(result.row_count), "delimiter": None,
+                "mltable": root.relative_to(source).as_posix() if root != source else "",
+                "columns": [{"name": f.name, "type": _type_name(f.type)} for f in result.schema]}
+
+    def _remote_mltable_files(self, entry: mltable_engine.PathEntry, dest: Path,
+                              tracker: _Tracker) -> builtins.list[tuple[Path, str]]:
+        """Fetch what an MLTable path on a datastore or web server names; (local copy, the path as written)."""
+        uri = entry.value
+        long_form = re.match(r"^azureml://subscriptions/[^/]+/resourcegroups/[^/]+/workspaces/[^/]+/(datastores/.*)$",
+                             uri, re.IGNORECASE)
+        if long_form:
+            uri = "azureml://" + long_form.group(1)
+        dest.mkdir(parents=True, exist_ok=True)
+        if uri.startswith("azureml://"):
+            store, rel = parse_datastore_uri(uri)
+            glob = ""
+            if entry.kind == "pattern":
+                rel, glob = mltable_engine.split_pattern(rel)
+            copied = self._b.service("datastores").download(store, check_relative(rel), dest)
+            if copied.is_file():
+                if entry.kind == "folder":
+                    raise InvalidInput(f"The MLTable folder {entry.value!r} is a file; write '- file: ...'.")
+                return [(copied, entry.value)]
+            if entry.kind == "file":
+                raise InvalidInput(f"The MLTable file {entry.value!r} is a folder; write '- folder: ...'.")
+            found = [p for p in sorted(copied.rglob("*")) if p.is_file()]
+            if glob:
+                found = [p for p in found if fnmatch.fnmatchcase(p.relative_to(copied).as_posix(), glob)]
+            if not found:
+                raise InvalidInput(f"The MLTable path {entry.value!r} names no files.")
+            base = entry.value.rstrip("/") if not glob else entry.value[: -len(glob)].rstrip("/")
+            return [(p, f"{base}/{p.relative_to(copied).as_posix()}") for p in found]
+        if re.match(r"^https?://", uri, re.IGNORECASE):
+            if entry.kind != "file":
+                raise InvalidInput(f"The MLTable {entry.kind} {entry.value!r} is a web address; only single files "
+                                   "('- file: https://...') can be read from a web server.")
+            data_fetch.check_url(uri)
+            target = dest / data_fetch.file_name(uri)
+            data_fetch.download(uri, target, progress=None)
+            return [(target, entry.value)]
+        raise InvalidInput(
+            f"The MLTable path {entry.value!r} is a {uri.split(':', 1)[0]}:// URL, which is not read here. Register "
+            "the storage as a datastore (ws.datastores.create_or_update, e.g. an AzureBlobDatastore) and write the "
+            "path as azureml://datastores/NAME/paths/PATH.")
 
     def _from_query(self, data: Data, staging: Path, tracker: _Tracker) -> dict[str, Any]:
         if not data.datastore:
@@ -521,9 +649,12 @@ class LocalData(DataOperations):
 
     def _entity(self, version: int, payload: dict[str, Any], archived: bool) -> Data:
         name = payload["name"]
+        folder = f"azureml://datastores/{DEFAULT_NAME}/paths/{name}/{version}/"
+        if payload.get("mltable") is not None:  # the MLTable folder as registered
+            folder += "/".join(p for p in (SOURCE, payload["mltable"]) if p) + "/"
         return Data(
             name=name, version=str(version), type=DataType(payload["type"]),
-            path=f"azureml://datastores/{DEFAULT_NAME}/paths/{name}/{version}/",
+            path=folder,
             description=payload.get("description"), tags=payload.get("tags") or {},
             read_options=DelimitedReadOptions.coerce(payload["read_options"]) if payload.get("read_options") else None,
             datastore=payload.get("datastore"), query=payload.get("query"), source=payload.get("source"),
@@ -568,6 +699,22 @@ class _Tracker:
     def finish(self) -> None:
         if self._callback:
             self._callback(max(self.total, self.done), max(self.total, self.done))
+
+
+def _mltable_root(source: Path, files: builtins.list[Path], label: str) -> Path | None:
+    """The MLTable folder among the copied ``files`` (under ``source``): the top one holding an MLTable file.
+
+    None when there is none: the files are read with the studio's own read options. (An
+    azure-ai-ml ``mltable`` asset without one was refused by its translation, as on Azure.)
+    """
+    single = len(files) == 1 and files[0].parent == source
+    if single and files[0].name == MLTABLE:
+        raise InvalidInput(f"{label} is an MLTable file; register the folder that holds it (and its data), "
+                           "as Azure does.")
+    tables = sorted((f for f in files if f.name == MLTABLE), key=lambda f: len(f.parts))
+    if tables and len(tables[0].relative_to(source).parts) <= 2:
+        return tables[0].parent
+    return None
 
 
 def _parse_reference(ref: str) -> tuple[str, str | None]:
