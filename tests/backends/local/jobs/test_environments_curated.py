@@ -133,3 +133,16 @@ def test_an_image_without_a_conda_file_runs_in_the_studios_interpreter_with_a_no
     assert log.startswith("Environment img:1 names the Docker image 'mcr.microsoft.com/azureml/openmpi4.1.0-"
                           "ubuntu20.04:latest', which is kept for Azure; here it runs in the studio's interpreter")
     assert f"PY {sys.executable}" in log
+
+
+def test_an_azure_command_on_a_registry_environment_runs_here(workspace: Workspace, code_dir: Path) -> None:
+    from azure.ai.ml import command as azure_command
+
+    (code_dir / "t.py").write_text("print('trained')\n")
+    job = workspace.jobs.create_or_update(azure_command(
+        code=str(code_dir), command="python t.py", compute="local",
+        environment="azureml://registries/azureml/environments/sklearn-1.5/labels/latest"))
+    done = workspace.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=120)
+    log = workspace.jobs.get_logs(job.name)
+    assert done.status == JobStatus.COMPLETED, log
+    assert log.startswith("Environment AzureML-sklearn-1.5:44 is curated") and "trained" in log
