@@ -34,6 +34,7 @@ import {
   openWorkspace
 } from './api';
 import { StudioKernel, StudioKernelState } from './kernel';
+import { IRunLink, JOBS_PAGE, runLinkFrom, withoutRunLink } from './link';
 import { StudioPage, describe } from './page';
 import { StudioSidebar } from './sidebar';
 
@@ -214,11 +215,21 @@ class Studio {
     this._scheduleSummary();
   }
 
-  /** Open a page in the main area, or bring its tab to the front if it is open. */
-  openPage(pageId: string, title?: string): StudioPageWidget {
+  /**
+   * Open a page in the main area, or bring its tab to the front if it is open.
+   * `options` (keyword arguments for the panel) build an open page again with them.
+   */
+  openPage(
+    pageId: string,
+    title?: string,
+    options?: Record<string, string>
+  ): StudioPageWidget {
     const open = this._open.get(pageId);
     if (open && !open.isDisposed) {
       this._app.shell.activateById(open.id);
+      if (options) {
+        open.content.setOptions(options);
+      }
       return open;
     }
     const pageTitle =
@@ -228,7 +239,8 @@ class Studio {
       title: pageTitle,
       kernel: this.kernel,
       workspace: this._workspace,
-      clientId: this._clientId
+      clientId: this._clientId,
+      options
     });
     const widget = new MainAreaWidget<StudioPage>({ content });
     widget.id = `studio-ext-page-${pageId.replace(/[^A-Za-z0-9_-]/g, '-')}`;
@@ -255,6 +267,26 @@ class Studio {
       }
     });
     return widget;
+  }
+
+  /**
+   * Open the run a link names (a job's studio_url): the Jobs page with its details,
+   * in the link's workspace (switched to first when another one is shown).
+   */
+  async openRunLink(link: IRunLink): Promise<StudioPageWidget> {
+    await this._workspaceResolved.promise;
+    if (link.workspace && link.workspace !== this._workspace?.path) {
+      try {
+        await this.switchWorkspace(link.workspace);
+      } catch (error) {
+        console.warn(
+          `studio-ext: the run's workspace ${link.workspace} could not be opened; ` +
+            'showing the run in the current one.',
+          error
+        );
+      }
+    }
+    return this.openPage(JOBS_PAGE, undefined, { run: link.run });
   }
 
   async restartKernel(): Promise<void> {
@@ -385,6 +417,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     const studio = new Studio(app, rendermime, tracker);
     const { commands } = app;
+    // Read now: JupyterLab's router may rewrite the URL once it has started.
+    const runLink = runLinkFrom(window.location.search);
 
     commands.addCommand(CommandIDs.open, {
       label: args => {
@@ -471,6 +505,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       studio.onSettingsChanged();
       await studio.refreshPages();
       addPagesToPalette();
+      if (runLink) {
+        const url = new URL(window.location.href);
+        window.history.replaceState(
+          window.history.state,
+          '',
+          url.pathname + withoutRunLink(url.search) + url.hash
+        );
+        await studio.openRunLink(runLink);
+      }
     };
     void app.restored.then(start);
   }

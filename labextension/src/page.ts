@@ -7,6 +7,7 @@ import { Panel, Widget } from '@lumino/widgets';
 
 import { IWorkspaceInfo } from './api';
 import { StudioKernel, StudioKernelState } from './kernel';
+import { pyKeywords } from './link';
 import { plotlyWidgetModuleUrl, preloadWidgetModules } from './widgetModules';
 
 /** What the page shows above the panel. */
@@ -22,6 +23,8 @@ export interface IStudioPageOptions {
   workspace: IWorkspaceInfo | null;
   /** Distinguishes this browser window's panels from other windows' in the shared kernel. */
   clientId: string;
+  /** Keyword arguments for the panel, e.g. `{run: NAME}` for the Jobs page. */
+  options?: Record<string, string>;
 }
 
 /** A Python string literal for any JS string (a JSON string is one). */
@@ -37,6 +40,7 @@ export class StudioPage extends Panel {
     this._kernel = options.kernel;
     this._workspace = options.workspace;
     this._key = `${options.clientId}:${options.pageId}`;
+    this._options = { ...(options.options ?? {}) };
     this.addClass('jp-StudioPage');
     this.node.dataset.studioPage = options.pageId;
     this._notice = new Widget();
@@ -60,6 +64,19 @@ export class StudioPage extends Panel {
 
   get workspace(): IWorkspaceInfo | null {
     return this._workspace;
+  }
+
+  /** The panel's keyword arguments (e.g. the run the Jobs page opens). */
+  get pageOptions(): Record<string, string> {
+    return { ...this._options };
+  }
+
+  /** Build the panel again with these options (at once if it is shown already). */
+  setOptions(options: Record<string, string>): void {
+    this._options = { ...options };
+    if (this._attempt > 0) {
+      void this.render();
+    }
   }
 
   /** Show the page for another workspace (renders again if it changed). */
@@ -223,7 +240,7 @@ export class StudioPage extends Panel {
       'if _studio_ext_old is not None and hasattr(_studio_ext_old, "close"):',
       '    _studio_ext_old.close()',
       'del _studio_ext_old',
-      `_studio_ext_pages[${key}] = _studio_ext_open_page(${pyString(this.pageId)}, ${pyString(workspacePath)})`,
+      `_studio_ext_pages[${key}] = _studio_ext_open_page(${pyString(this.pageId)}, ${pyString(workspacePath)}${pyKeywords(this._options)})`,
       `_studio_ext_display(_studio_ext_pages[${key}])`
     ].join('\n');
   }
@@ -298,6 +315,7 @@ export class StudioPage extends Panel {
   }
 
   private _title: string;
+  private _options: Record<string, string>;
   private _kernel: StudioKernel;
   private _workspace: IWorkspaceInfo | null;
   private _key: string;
