@@ -41,6 +41,17 @@ def wait_until(check: Callable[[], T], *, timeout: float = 60.0, interval: float
         time.sleep(interval)
 
 
+def completed_log(ws: object, job: object, *, timeout: float = 600.0) -> str:
+    """Wait for ``job`` (a submitted job) to end, assert it Completed, and return its log."""
+    from studio_ext.entities import JobStatus
+
+    with open(os.devnull, "w") as quiet:
+        done = ws.jobs.stream(job.name, out=quiet, timeout=timeout)  # type: ignore[attr-defined]
+    log = ws.jobs.get_logs(job.name)  # type: ignore[attr-defined]
+    assert done.status == JobStatus.COMPLETED, log
+    return str(log)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

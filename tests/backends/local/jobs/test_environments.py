@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 from studio_ext import Environment, Workspace, command
-from studio_ext.entities import JobStatus
 from studio_ext.errors import InvalidInput, NotFound
+from tests.helpers import completed_log
 
 
 def test_registering_versions_and_reusing_an_identical_spec(workspace: Workspace) -> None:
@@ -47,8 +46,7 @@ def test_a_job_on_a_pip_environment_runs_in_its_own_cached_venv(workspace: Works
     for _ in range(2):
         job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python which.py",
                                                       environment=f"{env.name}:{env.version}"))
-        done = workspace.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=600)
-        assert done.status == JobStatus.COMPLETED, workspace.jobs.get_logs(job.name)
+        completed_log(workspace, job)
         names.append(job.name)
     pythons = {line for n in names for line in workspace.jobs.get_logs(n).splitlines() if line.startswith("PY ")}
     assert len(pythons) == 1 and sys.executable not in pythons.pop()
@@ -77,9 +75,7 @@ def test_a_conda_python_that_is_not_on_this_machine_is_named_in_the_log(workspac
     (code_dir / "which.py").write_text("import sys, tomli_w\nprint('PY', sys.version_info[:2], sys.executable)\n")
     job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python which.py",
                                                   environment=f"{env.name}:{env.version}"))
-    done = workspace.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=600)
-    log = workspace.jobs.get_logs(job.name)
-    assert done.status == JobStatus.COMPLETED, log
+    log = completed_log(workspace, job, timeout=600)
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     assert log.startswith(f"Environment old-py:1 runs in a venv built from its conda file (Python {here}, the "
                           "studio's interpreter), cached in ")
@@ -104,8 +100,6 @@ def test_a_conda_python_that_is_on_this_machine_is_the_venvs(workspace: Workspac
     (code_dir / "which.py").write_text("import sys, tomli_w\nprint('PY %d.%d' % sys.version_info[:2])\n")
     job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python which.py",
                                                   environment=f"{env.name}:{env.version}"))
-    done = workspace.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=600)
-    log = workspace.jobs.get_logs(job.name)
-    assert done.status == JobStatus.COMPLETED, log
+    log = completed_log(workspace, job, timeout=600)
     assert log.startswith(f"Environment other-py:1 runs in a venv built from its conda file (Python {wanted}, ")
     assert f"PY {wanted}" in log

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -10,8 +9,8 @@ import pytest
 
 from studio_ext import Environment, Workspace, command
 from studio_ext.backends.local.jobs import curated
-from studio_ext.entities import JobStatus
 from studio_ext.errors import InvalidInput, NotFound
+from tests.helpers import completed_log
 
 FORMS = {
     "AzureML-sklearn-1.5@latest": ("AzureML-sklearn-1.5", "44"),
@@ -106,9 +105,7 @@ def test_a_job_on_a_curated_environment_runs_in_the_studios_interpreter_and_says
     job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python which.py",
                                                   environment="azureml:AzureML-sklearn-1.5@latest"))
     assert job.environment == "AzureML-sklearn-1.5:44"
-    done = workspace.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=120)
-    log = workspace.jobs.get_logs(job.name)
-    assert done.status == JobStatus.COMPLETED, log
+    log = completed_log(workspace, job, timeout=120)
     first = log.splitlines()[0]
     assert first.startswith("Environment AzureML-sklearn-1.5:44 is curated: on Azure it is the image "
                             "mcr.microsoft.com/azureml/curated/sklearn-1.5 with Python 3.10. Here it runs in the "
@@ -127,9 +124,7 @@ def test_an_image_without_a_conda_file_runs_in_the_studios_interpreter_with_a_no
     (code_dir / "which.py").write_text("import sys\nprint('PY', sys.executable)\n")
     job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python which.py",
                                                   environment=f"{env.name}:{env.version}"))
-    done = workspace.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=120)
-    log = workspace.jobs.get_logs(job.name)
-    assert done.status == JobStatus.COMPLETED, log
+    log = completed_log(workspace, job, timeout=120)
     assert log.startswith("Environment img:1 names the Docker image 'mcr.microsoft.com/azureml/openmpi4.1.0-"
                           "ubuntu20.04:latest', which is kept for Azure; here it runs in the studio's interpreter")
     assert f"PY {sys.executable}" in log
@@ -142,7 +137,5 @@ def test_an_azure_command_on_a_registry_environment_runs_here(workspace: Workspa
     job = workspace.jobs.create_or_update(azure_command(
         code=str(code_dir), command="python t.py", compute="local",
         environment="azureml://registries/azureml/environments/sklearn-1.5/labels/latest"))
-    done = workspace.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=120)
-    log = workspace.jobs.get_logs(job.name)
-    assert done.status == JobStatus.COMPLETED, log
+    log = completed_log(workspace, job, timeout=120)
     assert log.startswith("Environment AzureML-sklearn-1.5:44 is curated") and "trained" in log
