@@ -3,6 +3,7 @@
 #   - Debian's chromium (browser tests drive it through Playwright; no browser download)
 #   - PostgreSQL server binaries (integration tests start their own cluster with initdb)
 #   - wrk (endpoint load benchmarks)
+#   - Azurite, the Azure Storage emulator (npm, tests/emulators/package-lock.json)
 #   - the JupyterLab extension built into studio_ext/labextension (its npm packages
 #     from labextension/package-lock.json)
 #   - what `python -m jupyterlab.browser_check` needs to use Debian's chromium
@@ -92,6 +93,25 @@ if [ -d "$LABEXT_SRC" ]; then
     log "lint-labextension: npm run lint:check"
     quietly "lint-labextension (cd labextension && npm run lint to fix)" \
         npm run --silent lint:check
+fi
+# The emulators the tests start (tests/emulators/package.json): Azurite, the Azure
+# Storage emulator that blob datastores are tested against (tests/azurite.py). npm ci
+# when package-lock.json is newer than node_modules.
+EMULATORS="$ROOT/tests/emulators"
+if [ -f "$EMULATORS/package-lock.json" ]; then
+    command -v npm >/dev/null 2>&1 || { log "npm is needed for tests/emulators (Azurite; install Node.js 20)"; exit 1; }
+    if [ ! -f "$EMULATORS/node_modules/.package-lock.json" ] \
+        || [ "$EMULATORS/package-lock.json" -nt "$EMULATORS/node_modules/.package-lock.json" ]; then
+        log "installing the test emulators (Azurite) in tests/emulators"
+        step_log="$(mktemp)"
+        if ! (cd "$EMULATORS" && npm ci --no-audit --no-fund --loglevel=error) >"$step_log" 2>&1; then
+            cat "$step_log"
+            rm -f "$step_log"
+            log "npm ci in tests/emulators failed (output above)"
+            exit 1
+        fi
+        rm -f "$step_log"
+    fi
 fi
 # An editable install copies the extension into the environment once; link it to
 # the build output instead (what `jupyter labextension develop` does), so a rebuild

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,3 +60,12 @@ def code_dir(tmp_path: Path) -> Path:
     path = tmp_path / "src"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Azurite's blob service on a free 127.0.0.1 port for the session (tests/azurite.py): blob datastores, for real."""
+    from tests.azurite import running
+
+    with running(tmp_path_factory.mktemp("azurite")) as emulator:
+        yield emulator

@@ -2,7 +2,9 @@
 
 A blob container becomes ``az://CONTAINER@ACCOUNT.blob.ENDPOINT``, an ADLS Gen2 file
 system ``abfs://FILESYSTEM@ACCOUNT.dfs.ENDPOINT``, with ``account_name``, ``endpoint``
-and ``protocol`` in ``options``. Credentials are kept as the local store keeps them, in
+and ``protocol`` in ``options``; the local reader uses them, so an ``AzureBlobDatastore``
+with ``endpoint="127.0.0.1:10000", protocol="http"`` reads an emulator such as Azurite
+(``http://127.0.0.1:10000/ACCOUNT/CONTAINER``, path-style, as for any address). Credentials are kept as the local store keeps them, in
 ``credentials``: ``account_key``, ``sas_token``, or a service principal's ``tenant_id``,
 ``client_id``, ``client_secret`` (and ``authority_url``). No credential means
 identity-based access on Azure. Notes never hold a secret.
@@ -97,9 +99,11 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     elif "client_secret" in credentials:
         result.note("credentials", "a service principal is kept; local reads use an account key or SAS token, "
                     "so add one of those to read this store here")
-    if endpoint != _DEFAULT_ENDPOINT or protocol != "https":
-        result.note("endpoint", f"{protocol}://{account}.blob.{endpoint} is kept in options; the local reader "
-                    "does not use a custom endpoint yet")
+    if kind == "azure_data_lake_gen2":
+        result.note("type", "ADLS Gen2 is read here through the account's blob service (adlfs), with an account key, "
+                    "a SAS token or a service principal; an Azure Storage emulator such as Azurite has no Gen2 (dfs) "
+                    "endpoint, so point a Gen2 datastore at a real account, or use an AzureBlobDatastore with the "
+                    "emulator")
     result.entity = Datastore(
         name=str(mapping.get("name") or ""), url=url, type=DatastoreType.AZURE_BLOB,
         description=mapping.get("description"), tags=tags, credentials=credentials,

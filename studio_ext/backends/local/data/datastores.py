@@ -3,7 +3,16 @@
 A datastore is a row of the ``assets`` table (kind ``datastore``), credentials
 included: the metadata store is the workspace's secret store, and nothing here
 prints them. Files are reached through fsspec (pyarrow's S3 client for ``s3://``,
-so no extra package is needed there), databases through SQLAlchemy.
+adlfs for Azure Blob Storage and ADLS Gen2), databases through SQLAlchemy.
+
+An Azure datastore's ``options`` keep azure-ai-ml's ``endpoint`` (default
+``core.windows.net``) and ``protocol`` (``https``): the account's blob URL is
+``PROTOCOL://ACCOUNT.blob.ENDPOINT``, or, when the endpoint is an address
+(``127.0.0.1:10000``, ``localhost:10000``), the path-style ``PROTOCOL://ENDPOINT/ACCOUNT``
+that Azure Storage emulators such as Azurite serve. ADLS Gen2 stores are read through
+the account's blob endpoint too (adlfs), with an account key or SAS token.
+
+Files are written with :meth:`LocalDatastores.upload` (a job's outputs on a datastore).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from azure.core.exceptions import AzureError
 
 from studio_ext._validation import check_name, resolve_inside
 from studio_ext.backends.local.core.accepting import accepts
@@ -54,6 +64,11 @@ _SCHEMES: dict[str, DatastoreType] = {
 }
 _SQL_DRIVERS = {"postgresql": ("psycopg2-binary", "postgres"), "postgres": ("psycopg2-binary", "postgres")}
 _DATASTORE_PATH = re.compile(r"^azureml://datastores/([^/]+)/paths/(.*)$")
+_AZURE_ENDPOINT = "core.windows.net"
+# What reading or writing a file store raises: OS errors (fsspec), and the Azure SDK's own
+# (an HTTP refusal such as a wrong key reaches adlfs's callers as an AzureError).
+_STORAGE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, AzureError)
+_ADDRESS = re.compile(r"^(localhost|\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])(:\d+)?$")
 # An S3 datastore without keys must not ask the cloud metadata service (169.254.169.254) for some.
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
@@ -166,7 +181,13 @@ class LocalDatastores(DatastoreOperations):
                     for p in sorted(folder.iterdir()) if not p.name.startswith(".")]
         fs, root = self.filesystem(ds)
         out = []
-        for info in fs.ls(f"{root}/{rel}".rstrip("/"), detail=True):
+        try:
+            listing = fs.ls(f"{root}/{rel}".rstrip("/"), detail=True)
+        except FileNotFoundError:
+            raise NotFound(f"{rel!r} is not a folder of the datastore {name!r} ({redact_url(ds.url)}).") from None
+        except _STORAGE_ERRORS as exc:
+            raise BackendUnavailable(f"Listing {rel or '/'!r} in the datastore {name!r} failed: {_reason(exc)}") from None
+        for info in listing:
             base = info["name"].rstrip("/").rsplit("/", 1)[-1]
             out.append({"name": base, "path": f"{rel}/{base}".lstrip("/"), "is_dir": info.get("type") == "directory",
                         "size": info.get("size")})
@@ -243,8 +264,8 @@ class LocalDatastores(DatastoreOperations):
             return _copy_stream(fs, remote, dest / base, progress, limit)
         except (NotFound, UnsafePath):
             raise
-        except (OSError, ValueError) as exc:
-            raise BackendUnavailable(f"Reading {rel!r} from the datastore {name!r} failed: {exc}") from None
+        except _STORAGE_ERRORS as exc:
+            raise BackendUnavailable(f"Reading {rel!r} from the datastore {name!r} failed: {_reason(exc)}") from None
 
     def filesystem(self, ds: Datastore) -> tuple[Any, str]:
         """An fsspec filesystem for the datastore and the root path inside it."""
@@ -276,8 +297,20 @@ class LocalDatastores(DatastoreOperations):
                 raise MissingDependency("adlfs", "azure", "Reading Azure Blob Storage / ADLS Gen2") from None
             account = opts.get("account_name") or (parts.netloc.split("@", 1)[1].split(".")[0] if "@" in parts.netloc else None)
             container_root = parts.netloc.split("@", 1)[0] + parts.path.rstrip("/")
+            # listings are not cached: another client (a job, a user) writes to the container too
+            cache = {"skip_instance_cache": True, "use_listings_cache": False}
+            connection = creds.get("connection_string") or _connection_string(account, opts, creds)
+            if connection:
+                return adlfs.AzureBlobFileSystem(connection_string=connection, **cache), container_root
+            if "client_secret" in creds and not (creds.get("account_key") or creds.get("sas_token")):
+                fs = adlfs.AzureBlobFileSystem(account_name=account, tenant_id=creds.get("tenant_id"),
+                                               client_id=creds.get("client_id"), client_secret=creds.get("client_secret"),
+                                               **cache)
+                return fs, container_root
             fs = adlfs.AzureBlobFileSystem(account_name=account, account_key=creds.get("account_key"),
-                                           sas_token=creds.get("sas_token"), connection_string=creds.get("connection_string"))
+                                           sas_token=creds.get("sas_token"), anon=not (creds.get("account_key")
+                                                                                      or creds.get("sas_token")),
+                                           **cache)
             return fs, container_root
         if ds.type == DatastoreType.GCS:
             try:
@@ -286,6 +319,53 @@ class LocalDatastores(DatastoreOperations):
                 raise MissingDependency("gcsfs", "gcs", "Reading Google Cloud Storage") from None
             return gcsfs.GCSFileSystem(token=creds.get("token") or None), root
         raise Conflict(f"The datastore {ds.name!r} ({ds.type}) has no file system.")
+
+    # -- writing to a datastore (a job's outputs) ------------------------------------------
+    def upload(self, name: str, local: str | os.PathLike[str], path: str) -> str:
+        """Copy the file or folder ``local`` to ``path`` in the datastore; return its ``azureml://`` URI.
+
+        A folder's files keep their places under ``path``; files already there are replaced,
+        others are left as they are (as Azure's upload does). Web and SQL datastores are
+        read-only; in the workspace's own datastore the dataset versions cannot be written.
+        """
+        ds = self.get(name)
+        rel = check_relative(path)
+        source = Path(local)
+        if not source.exists():
+            raise NotFound(f"{str(source)!r} does not exist; there is nothing to upload to the datastore {name!r}.")
+        if ds.read_only:
+            raise Conflict(f"The datastore {name!r} is {'a web root' if ds.type == DatastoreType.HTTP else 'a database'}"
+                           "; it cannot be written. Write to a folder, blob or bucket datastore.")
+        files = local_files(source) if source.is_dir() else [source]
+        if self._is_local(ds):
+            root = self._local_root(ds)
+            if ds.type == DatastoreType.LOCAL:
+                self._check_writable_default(root, rel)
+            target = resolve_inside(root, rel) if rel else root
+            for file in files:
+                dest = target / file.relative_to(source) if source.is_dir() else target
+                if dest.is_dir():
+                    raise Conflict(f"{rel!r} is a folder of the datastore {name!r}; give a file path to upload a file.")
+                _copy_local(file, dest, None, None)
+            return f"azureml://datastores/{name}/paths/{rel}"
+        fs, root = self.filesystem(ds)
+        remote = f"{root}/{rel}".rstrip("/")
+        try:
+            for file in files:
+                sub = file.relative_to(source).as_posix() if source.is_dir() else ""
+                fs.put_file(str(file), f"{remote}/{sub}" if sub else remote)
+        except _STORAGE_ERRORS as exc:
+            raise BackendUnavailable(f"Writing {rel!r} to the datastore {name!r} ({redact_url(ds.url)}) failed: "
+                                     f"{_reason(exc)}") from None
+        return f"azureml://datastores/{name}/paths/{rel}"
+
+    @staticmethod
+    def _check_writable_default(root: Path, rel: str) -> None:
+        parts = rel.split("/") if rel else []
+        if not parts or parts[0].startswith(".") or (len(parts) >= 2 and parts[1].isdigit()
+                                                     and (root / parts[0] / parts[1]).exists()):
+            raise Conflict(f"{rel or '/'!r} in the workspace's datastore holds dataset versions, which are immutable. "
+                           "Write to another folder (e.g. outputs/NAME).")
 
     def sql_engine(self, name: str) -> sa.Engine:
         ds = self.get(name)
@@ -376,6 +456,39 @@ class LocalDatastores(DatastoreOperations):
             credentials=payload.get("credentials") or {}, options=payload.get("options") or {},
             creation_time=to_datetime(payload.get("created_at")),
         )
+
+
+def blob_endpoint(account: str, endpoint: str | None = None, protocol: str | None = None) -> str:
+    """The blob service URL of an Azure storage account: ``https://ACCOUNT.blob.core.windows.net``, or the
+    path-style ``http://127.0.0.1:10000/ACCOUNT`` when ``endpoint`` is an address (an emulator such as Azurite)."""
+    endpoint, protocol = endpoint or _AZURE_ENDPOINT, protocol or "https"
+    if _ADDRESS.match(endpoint):
+        return f"{protocol}://{endpoint}/{account}"
+    return f"{protocol}://{account}.blob.{endpoint}"
+
+
+def _connection_string(account: str | None, opts: dict[str, str], creds: dict[str, str]) -> str | None:
+    """A connection string for a blob service at a custom endpoint or protocol (None: the default one)."""
+    endpoint, protocol = opts.get("endpoint") or _AZURE_ENDPOINT, opts.get("protocol") or "https"
+    if not account or (endpoint == _AZURE_ENDPOINT and protocol == "https"):
+        return None
+    parts = [f"DefaultEndpointsProtocol={protocol}", f"AccountName={account}",
+             f"BlobEndpoint={blob_endpoint(account, endpoint, protocol)}"]
+    if creds.get("account_key"):
+        parts.append(f"AccountKey={creds['account_key']}")
+    elif creds.get("sas_token"):
+        parts.append(f"SharedAccessSignature={creds['sas_token'].lstrip('?')}")
+    return ";".join(parts) + ";"
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an Azure or fsspec error (their messages run to pages of XML), and what to do."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    if isinstance(exc, AzureError) and ("authenticat" in text.lower() or "Authorization" in text):
+        line += (". Check the datastore's credentials (account key or SAS token; with none, the container must "
+                 "allow public reads) and register it again")
+    return line
 
 
 def _sql_engine(url: sa.engine.URL, ds: Datastore) -> sa.Engine:

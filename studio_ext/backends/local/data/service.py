@@ -138,6 +138,10 @@ class LocalData(DataOperations):
                 if data.type != DataType.TABULAR:
                     raise InvalidInput("A dataset from a SQL query is tabular; set type='tabular'.")
                 summary.update(self._from_query(data, staging, tracker))
+            elif self._is_future_folder(data):
+                # Azure's uri_folder on a datastore path that nothing has written yet: a reference,
+                # read from the datastore when a job uses it (the folder is created by the first upload)
+                summary.update(source=data.path, files=[], reference=data.path)
             else:
                 source_files, source_label = self._acquire(data, staging / SOURCE, tracker)
                 summary["source"] = source_label
@@ -358,6 +362,8 @@ class LocalData(DataOperations):
             return str(cache)
         name, version = _parse_reference(ref)
         entity = self.get(name, version)
+        if entity.source and entity.source.startswith("azureml://") and not entity.files:
+            return self.resolve_input_path(entity.source)  # a folder registered before it was written
         folder = Path(entity.local_path or "")
         if type == "mltable" and entity.type == DataType.TABULAR:
             return str(self.mltable_folder(entity.name, entity.version))
@@ -472,6 +478,21 @@ class LocalData(DataOperations):
             schema, rows, delimiter = result.schema, result.row_count, result.delimiter
         return {"row_count": int(rows), "delimiter": delimiter,
                 "columns": [{"name": f.name, "type": _type_name(f.type)} for f in schema]}
+
+    def _is_future_folder(self, data: Data) -> bool:
+        """A uri_folder on a datastore path that does not exist yet."""
+        if data.type != DataType.FOLDER or not isinstance(data.path, str) or not data.path.startswith("azureml://"):
+            return False
+        store, rel = parse_datastore_uri(data.path)
+        rel = check_relative(rel)
+        stores = self._b.service("datastores")
+        if stores.get(store).type.value in ("local", "file"):
+            return False
+        try:
+            stores.list_paths(store, rel)
+        except NotFound:
+            return True
+        return False
 
     def _from_mltable(self, root: Path, staging: Path, tracker: _Tracker, *, limit: int | None = None,
                       out: Path | None = None) -> dict[str, Any]:
@@ -652,6 +673,8 @@ class LocalData(DataOperations):
         folder = f"azureml://datastores/{DEFAULT_NAME}/paths/{name}/{version}/"
         if payload.get("mltable") is not None:  # the MLTable folder as registered
             folder += "/".join(p for p in (SOURCE, payload["mltable"]) if p) + "/"
+        if payload.get("reference"):  # a datastore folder registered before anything was written to it
+            folder = payload["reference"]
         return Data(
             name=name, version=str(version), type=DataType(payload["type"]),
             path=folder,
