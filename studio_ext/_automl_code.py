@@ -87,6 +87,7 @@ def azure_dict(job: AutoMLJob) -> dict[str, Any]:
         "enable_model_explainability": training.enable_model_explainability,
         "enable_stack_ensemble": training.enable_stack_ensemble,
         "enable_vote_ensemble": training.enable_vote_ensemble,
+        "enable_onnx_compatible_models": training.enable_onnx_compatible_models or None,
     }.items() if v is not None}
     mode = FeaturizationMode(getattr(featurization.mode, "value", featurization.mode))
     feat: dict[str, Any] = {"mode": mode.value}

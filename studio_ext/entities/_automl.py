@@ -97,6 +97,7 @@ class TrainingSettings:
     enable_model_explainability: bool = True
     enable_stack_ensemble: bool = True
     enable_vote_ensemble: bool = True
+    enable_onnx_compatible_models: bool = False  # kept for Azure; no ONNX copy is made locally
 
 
 @dataclass(kw_only=True)
@@ -178,13 +179,20 @@ class AutoMLJob(Job):
         enable_model_explainability: bool | None = None,
         enable_stack_ensemble: bool | None = None,
         enable_vote_ensemble: bool | None = None,
+        enable_onnx_compatible_models: bool | None = None,
     ) -> None:
-        """Choose algorithms, ensembles and explanation; arguments left out keep their values."""
+        """Choose algorithms, ensembles and explanation; arguments left out keep their values.
+
+        ``enable_onnx_compatible_models`` is kept for Azure (which then trains only models it
+        can convert to ONNX); locally the models are scikit-learn pipelines logged with MLflow
+        and no ONNX copy is made.
+        """
         _update(self.training,
                 allowed_training_algorithms=_list(allowed_training_algorithms),
                 blocked_training_algorithms=_list(blocked_training_algorithms),
                 enable_model_explainability=enable_model_explainability,
-                enable_stack_ensemble=enable_stack_ensemble, enable_vote_ensemble=enable_vote_ensemble)
+                enable_stack_ensemble=enable_stack_ensemble, enable_vote_ensemble=enable_vote_ensemble,
+                enable_onnx_compatible_models=enable_onnx_compatible_models)
 
     def set_featurization(
         self,

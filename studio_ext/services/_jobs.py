@@ -32,7 +32,7 @@ class JobOperations(Protocol):
 
     def create_or_update(
         self,
-        job: CommandJob | AutoMLJob | aml.Command | aml.CommandJob,
+        job: CommandJob | AutoMLJob | aml.Job,
         *,
         description: str | None = None,
         compute: str | None = None,
@@ -40,7 +40,8 @@ class JobOperations(Protocol):
         experiment_name: str | None = None,
         parent_job_name: str | None = None,
     ) -> Job:
-        """Submit a job: studio_ext.command(...) or an AutoML job, or azure-ai-ml's command(...) / CommandJob.
+        """Submit a job: studio_ext.command(...) or an AutoML job, or azure-ai-ml's command(...), CommandJob or
+        azure.ai.ml.automl job.
 
         ``description``, ``compute``, ``tags`` and ``experiment_name``, when given, replace the job's own, as
         ``MLClient.jobs.create_or_update`` does.

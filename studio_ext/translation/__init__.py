@@ -7,7 +7,7 @@ One module per kind, each with the same four functions::
     from_azure(obj)                     azure-ai-ml object -> obj._to_dict() -> from_v2
     to_azure(entity)                    to_v2 -> azure-ai-ml's own load_* (Azure validates)
 
-Kinds: ``command_job``, ``data``, ``model``, ``environment``, ``compute`` (AmlCompute,
+Kinds: ``command_job``, ``automl_job`` (tabular AutoML), ``data``, ``model``, ``environment``, ``compute`` (AmlCompute,
 ComputeInstance), ``datastore`` (blob, ADLS Gen2), ``online_endpoint``,
 ``online_deployment``. :func:`to_yaml`, :func:`from_yaml` and :func:`from_azure_any`
 choose the kind themselves. :func:`accept` is the door every service's create call goes
@@ -25,6 +25,7 @@ Example::
 """
 
 from studio_ext.translation import (
+    automl_job,
     command_job,
     compute,
     data,
@@ -43,6 +44,7 @@ __all__ = [
     "Translated",
     "accept",
     "anonymous_name",
+    "automl_job",
     "command_job",
     "compute",
     "data",

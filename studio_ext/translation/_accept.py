@@ -32,6 +32,8 @@ E = TypeVar("E")
 # studio_ext entity class -> the azure-ai-ml classes that translate to it (named as users write them)
 _AZURE_NAMES: dict[type, tuple[str, ...]] = {
     entities.CommandJob: ("azure.ai.ml.command(...)", "azure.ai.ml.entities.CommandJob"),
+    entities.AutoMLJob: ("azure.ai.ml.automl.classification(...)", "azure.ai.ml.automl.regression(...)",
+                         "azure.ai.ml.automl.forecasting(...)"),
     entities.Data: ("azure.ai.ml.entities.Data",),
     entities.Model: ("azure.ai.ml.entities.Model",),
     entities.Environment: ("azure.ai.ml.entities.Environment",),
@@ -41,7 +43,6 @@ _AZURE_NAMES: dict[type, tuple[str, ...]] = {
     entities.ManagedOnlineEndpoint: ("azure.ai.ml.entities.ManagedOnlineEndpoint",),
     entities.ManagedOnlineDeployment: ("azure.ai.ml.entities.ManagedOnlineDeployment",),
 }
-_AUTOML_MODULE = "azure.ai.ml.entities._job.automl"
 
 
 def is_azure(obj: object) -> bool:
@@ -75,8 +76,6 @@ def accept(obj: Any, expected: type[E] | tuple[type, ...], what: str) -> Transla
     if isinstance(obj, expected):
         return Translated(cast(E, obj))
     if is_azure(obj):
-        if type(obj).__module__.startswith(_AUTOML_MODULE):
-            raise InvalidInput(_automl_refusal(obj, what))
         _refuse_what_cannot_work(obj, what)
         from studio_ext.translation._dispatch import from_azure_any
 
@@ -108,9 +107,9 @@ def _refuse_what_cannot_work(obj: Any, what: str) -> None:
     for where, env in (("", obj), ("environment", getattr(obj, "environment", None))):
         build = getattr(env, "build", None) if type(env).__name__ == "Environment" and is_azure(env) else None
         if build is not None and not getattr(env, "conda_file", None):
-            whose = f"{class_path(obj)} whose environment" if where else class_path(obj)
+            whose = f"{class_path(obj)} whose environment has" if where else f"{class_path(obj)} with"
             raise InvalidInput(
-                f"{what} got an {whose} with build=BuildContext(path={getattr(build, 'path', None)!r}): "
+                f"{what} got an {whose} build=BuildContext(path={getattr(build, 'path', None)!r}): "
                 "a Docker build context is not built "
                 "locally. Give the environment a conda_file= (a conda YAML with the packages your Dockerfile "
                 "installs) or an image= with a conda_file, and keep the BuildContext for Azure.")
@@ -119,13 +118,6 @@ def _refuse_what_cannot_work(obj: Any, what: str) -> None:
 def _names(expected: type | tuple[type, ...]) -> str:
     classes = expected if isinstance(expected, tuple) else (expected,)
     return " or ".join(type_path(c) for c in classes)
-
-
-def _automl_refusal(obj: object, what: str) -> str:
-    return (f"{what} got {class_path(obj)}: azure-ai-ml's AutoML jobs have no studio_ext translation yet. "
-            "Build the same job with studio_ext.automl (studio_ext.automl.classification(...), .regression(...) "
-            "or .forecasting(...), with the same arguments: training_data, target_column_name, primary_metric, "
-            "then set_limits/set_training/set_featurization) and submit that.")
 
 
 def show_notes(entity: Any, notes: list[Note] | list[str], what: str) -> Any:

@@ -13,6 +13,7 @@ import yaml
 
 from studio_ext.entities import (
     AmlCompute,
+    AutoMLJob,
     CommandJob,
     ComputeInstance,
     Data,
@@ -24,6 +25,7 @@ from studio_ext.entities import (
 )
 from studio_ext.errors import InvalidInput, NotFound
 from studio_ext.translation import (
+    automl_job,
     command_job,
     compute,
     data,
@@ -38,7 +40,7 @@ from studio_ext.translation._yaml_errors import describe
 
 # studio_ext entity class -> its kind's module (subclasses first where it matters)
 _BY_ENTITY: tuple[tuple[type, ModuleType], ...] = (
-    (CommandJob, command_job), (Data, data), (Model, model), (Environment, environment),
+    (CommandJob, command_job), (AutoMLJob, automl_job), (Data, data), (Model, model), (Environment, environment),
     (AmlCompute, compute), (ComputeInstance, compute), (Datastore, datastore),
     (ManagedOnlineEndpoint, online_endpoint), (ManagedOnlineDeployment, online_deployment),
 )
@@ -51,21 +53,24 @@ _BY_AZURE = {
 }
 # v2 $schema file name -> its kind's module
 _BY_SCHEMA = {
-    "commandJob": command_job, "data": data, "model": model, "environment": environment,
+    "commandJob": command_job, "autoMLJob": automl_job, "data": data, "model": model, "environment": environment,
     "amlCompute": compute, "computeInstance": compute, "azureBlob": datastore, "azureDataLakeGen2": datastore,
     "managedOnlineEndpoint": online_endpoint, "managedOnlineDeployment": online_deployment,
 }
 _BY_TYPE = {
-    "command": command_job, "amlcompute": compute, "computeinstance": compute, "azure_blob": datastore,
+    "command": command_job, "automl": automl_job, "amlcompute": compute, "computeinstance": compute, "azure_blob": datastore,
     "azure_data_lake_gen2": datastore, "mlflow_model": model, "custom_model": model, "triton_model": model,
     "uri_file": data, "uri_folder": data, "mltable": data,
 }
 _LOADERS = {
-    command_job: "load_job", data: "load_data", model: "load_model", environment: "load_environment",
+    command_job: "load_job", automl_job: "load_job", data: "load_data", model: "load_model", environment: "load_environment",
     compute: "load_compute", datastore: "load_datastore", online_endpoint: "load_online_endpoint",
     online_deployment: "load_online_deployment",
 }
-KNOWN_AZURE = tuple(f"azure.ai.ml.entities.{name}" for name in sorted(_BY_AZURE))
+KNOWN_AZURE = (*(f"azure.ai.ml.entities.{name}" for name in sorted(_BY_AZURE)),
+               "azure.ai.ml.automl.ClassificationJob", "azure.ai.ml.automl.ForecastingJob",
+               "azure.ai.ml.automl.RegressionJob")
+_AZURE_AUTOML_MODULE = "azure.ai.ml.entities._job.automl"
 
 
 def kind_of_entity(entity: object) -> ModuleType:
@@ -95,7 +100,7 @@ def kind_of_v2(mapping: Mapping[str, Any]) -> ModuleType:
         return environment
     raise InvalidInput(
         f"This YAML is no Azure ML v2 kind this studio translates ($schema {schema or 'missing'}, type "
-        f"{kind or 'missing'}). It takes command jobs, data, models, environments, amlcompute and computeinstance, "
+        f"{kind or 'missing'}). It takes command jobs, AutoML jobs, data, models, environments, amlcompute and computeinstance, "
         "azure_blob and azure_data_lake_gen2 datastores, managed online endpoints and deployments.")
 
 
@@ -162,6 +167,9 @@ def from_azure_any(obj: object, base_path: str | os.PathLike[str] | None = None)
     """
     import azure.ai.ml.entities as aml_entities
 
+    if type(obj).__module__.startswith(_AZURE_AUTOML_MODULE):
+        automl: Translated[Any] = automl_job.from_azure(obj, base_path)
+        return automl
     for name, module in _BY_AZURE.items():
         cls = getattr(aml_entities, name)
         if type(obj) is cls:

@@ -69,12 +69,27 @@ def test_an_untranslated_azure_class_is_refused() -> None:
         accept(aml.Workspace(name="w"), entities.Model, "ws.models.create_or_update")
 
 
-def test_an_azure_automl_job_is_refused_with_what_to_build_instead() -> None:
-    job = classification(training_data=AzureInput(type="mltable", path="./data"), target_column_name="y")
+def test_an_azure_automl_job_is_translated_for_the_jobs_service() -> None:
+    job = classification(training_data=AzureInput(type="mltable", path="azureml:d:1"), target_column_name="y")
+    result = accept(job, (entities.CommandJob, entities.AutoMLJob), "ws.jobs.create_or_update")
+    assert isinstance(result.entity, entities.ClassificationJob)
     with pytest.raises(InvalidInput, match=re.escape(
-            "ws.jobs.create_or_update got azure.ai.ml.automl.ClassificationJob: azure-ai-ml's AutoML jobs have no "
-            "studio_ext translation yet. Build the same job with studio_ext.automl")):
+            "Got azure.ai.ml.automl.ClassificationJob, which is a studio_ext.entities.ClassificationJob here, not a "
+            "studio_ext.entities.CommandJob.")):
         accept(job, entities.CommandJob, "ws.jobs.create_or_update")
+
+
+def test_an_azure_environment_with_a_docker_build_context_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11\n")
+    env = aml.Environment(name="docker-context", build=aml.BuildContext(path=str(tmp_path)))
+    message = (f"ws.environments.create_or_update got an azure.ai.ml.entities.Environment with "
+               f"build=BuildContext(path={str(tmp_path)!r}): a Docker build context is not built locally. Give the "
+               "environment a conda_file= (a conda YAML with the packages your Dockerfile installs) or an image= with "
+               "a conda_file, and keep the BuildContext for Azure.")
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        accept(env, entities.Environment, "ws.environments.create_or_update")
+    with pytest.raises(InvalidInput, match=re.escape("got an azure.ai.ml.entities.Command whose environment has build=")):
+        accept(command(command="python t.py", environment=env), entities.CommandJob, "ws.jobs.create_or_update")
 
 
 def test_takes_lists_studio_ext_then_azure_names() -> None:

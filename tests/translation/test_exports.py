@@ -8,7 +8,7 @@ import types
 
 import studio_ext.translation as translation
 
-KINDS = ["command_job", "compute", "data", "datastore", "environment", "model", "online_deployment",
+KINDS = ["automl_job", "command_job", "compute", "data", "datastore", "environment", "model", "online_deployment",
          "online_endpoint"]
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from studio_ext._automl_code import azure_code, azure_yaml, studio_code
 from studio_ext.backends.local.automl.trials import BEST_CHILD_TAG, TRIAL_JOB_TYPE
 from studio_ext.backends.local.core import tracking
+from studio_ext.backends.local.core.accepting import accepts
 from studio_ext.entities import CommandJob, Input, InsightRecord, Job, ManagedOnlineEndpoint, Model
 from studio_ext.entities._automl import (
     AutoMLJob,
@@ -285,6 +286,7 @@ class LocalAutoML(AutoMLOperations):
         return self._b.service("data").load(name, version)
 
     # -- submit -------------------------------------------------------------------------------
+    @accepts(AutoMLJob, "ws.automl.create_or_update")  # an azure.ai.ml.automl job is translated too
     def create_or_update(self, job: AutoMLJob, *, parent_job_name: str | None = None) -> AutoMLJob:
         """Check the job and its data, then submit it to the jobs service as a job of type ``automl``.
 
@@ -323,7 +325,8 @@ class LocalAutoML(AutoMLOperations):
                        creation_time=submitted.creation_time, start_time=submitted.start_time,
                        end_time=submitted.end_time, experiment_name=submitted.experiment_name,
                        compute=submitted.compute, tags=dict(submitted.tags), metrics=dict(submitted.metrics),
-                       children=list(submitted.children), error=submitted.error)
+                       children=list(submitted.children), error=submitted.error,
+                       studio_url=submitted.studio_url)
 
     # -- after (and while) a run ------------------------------------------------------------------
     def get(self, name: str) -> AutoMLRun:

@@ -79,7 +79,7 @@ class LocalJobs(RunExplorerReads, JobOperations):
 
     @accepts((CommandJob, AutoMLJob), "ws.jobs.create_or_update",
              overrides=("description", "compute", "tags", "experiment_name"))
-    def create_or_update(self, job: CommandJob | AutoMLJob | aml.Command | aml.CommandJob, *,
+    def create_or_update(self, job: CommandJob | AutoMLJob | aml.Job, *,
                          description: str | None = None, compute: str | None = None,
                          tags: dict[str, str] | None = None, experiment_name: str | None = None,
                          parent_job_name: str | None = None) -> Job:
