@@ -291,10 +291,7 @@ class LocalDatastores(DatastoreOperations):
             )
             return ArrowFSWrapper(s3), root
         if ds.type == DatastoreType.AZURE_BLOB:
-            try:
-                import adlfs
-            except ImportError:
-                raise MissingDependency("adlfs", "azure", "Reading Azure Blob Storage / ADLS Gen2") from None
+            import adlfs  # a required dependency: blob datastores are a core path (the DP-100 labs register them)
             account = opts.get("account_name") or (parts.netloc.split("@", 1)[1].split(".")[0] if "@" in parts.netloc else None)
             container_root = parts.netloc.split("@", 1)[0] + parts.path.rstrip("/")
             # listings are not cached: another client (a job, a user) writes to the container too

@@ -53,7 +53,7 @@ def test_file_datastore_crud(ws, tmp_path):
 
 
 def test_missing_fsspec_driver_names_the_extra(ws):
-    import adlfs  # noqa: F401 - the azure extra, which `make test` installs: abfs:// is accepted without a network call
+    import adlfs  # noqa: F401 - a required dependency: abfs:// is accepted without a network call
     with pytest.raises(MissingDependency, match=r"needs the 'gcsfs' package.*pip install 'studio-ext\[gcs\]'"):
         ws.datastores.create_or_update(Datastore(name="gcs", url="gs://bucket/folder"))
     assert "gcs" not in [d.name for d in ws.datastores.list()]
