@@ -24,6 +24,7 @@ DIABETES = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "dp1
 def ws(tmp_path_factory):
     workspace = Workspace.create(tmp_path_factory.mktemp("mltable-ws") / "ws")
     yield workspace
+    workspace.runtime.stop()
     workspace.close()
 
 
@@ -254,3 +255,29 @@ def test_the_engine_parses_every_documented_read_option():
     assert spec.paths == [mltable.PathEntry("pattern", "./*.csv")]
     with pytest.raises(InvalidInput, match="must be the first transformation"):
         mltable.parse("paths: [{file: a}]\ntransformations:\n  - take: 1\n  - read_parquet: {}\n")
+
+
+@pytest.mark.slow
+def test_a_job_environment_with_microsofts_mltable_reads_the_registered_folder(ws, tmp_path, code_dir):
+    """Microsoft's mltable pins azure-identity<=1.17 and cloudpickle<3, so it lives in a job's venv, not the
+    studio's interpreter: a pip spec builds that venv (about 30 s with a warm pip cache) and the script reads
+    the mltable input with mltable.load, as on Azure."""
+    from studio_ext import Input, command
+    from studio_ext.entities import Environment
+    from tests.helpers import completed_log
+
+    folder = _folder(tmp_path, "paths:\n  - file: ./diabetes.csv\ntransformations:\n  - read_delimited:\n"
+                               "      delimiter: ','\n      encoding: ascii\n  - filter: 'col(\"Age\") > 50'\n"
+                               "  - keep_columns: [PatientID, Age]\n", name="job-table")
+    shutil.copy(DIABETES, folder / "diabetes.csv")
+    data = ws.data.create_or_update(Data(name="job-table", path=str(folder), type="mltable"))
+    env = ws.environments.create_or_update(Environment(name="mltable-env", pip_requirements=["mltable", "pandas"]))
+    (code_dir / "read.py").write_text(
+        "import sys, mltable\n"
+        "df = mltable.load(sys.argv[1]).to_pandas_dataframe()\n"
+        "print('shape', df.shape, 'columns', list(df.columns))\n")
+    job = ws.jobs.create_or_update(command(code=str(code_dir), command="python read.py ${{inputs.table}}",
+                                           inputs={"table": Input(type="mltable", path=data.reference)},
+                                           environment=f"{env.name}:{env.version}"))
+    log = completed_log(ws, job, timeout=600)
+    assert f"shape ({data.row_count}, 2) columns ['PatientID', 'Age']" in log  # the same rows the studio read
