@@ -173,6 +173,9 @@ class RunExplorer(widgets.VBox):
         else:
             self.load_experiments(select=experiment)
         if opened is not None and opened.name:
+            # Opened for one run (its studio_url): its page comes first, the runs table below it.
+            heading, *rest = self.children
+            self.children = [heading, self.detail_area, *[c for c in rest if c is not self.detail_area]]
             self.open_run(opened.name)
 
     def _index_in_background(self, pending: int, experiment: str | None) -> None:
