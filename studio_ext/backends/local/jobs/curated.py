@@ -56,7 +56,7 @@ class CuratedEnvironment:
     def entity(self, version: int | str | None = None) -> Environment:
         """The environment as ``ws.environments.get`` returns it: read-only, no spec of its own to build."""
         return Environment(name=self.name, version=str(version or self.version), description=self.description,
-                           image=f"{self.image}:latest", tags={**self.tags, "azureml.curated": "true"})
+                           image=f"{self.image}:latest", tags=dict(self.tags))
 
     def differences(self) -> list[str]:
         """What differs between this interpreter and the image: Python, and each listed package."""

@@ -271,7 +271,7 @@ class LocalEnvironments(EnvironmentOperations):
         """
         if environment is None:
             return sys.executable
-        entry = curated.find(environment.name) if environment.tags.get("azureml.curated") else None
+        entry = curated.find(environment.name) if curated.looks_curated(environment.name) else None
         if entry is not None:
             _write(log, _curated_note(environment, entry))
             return sys.executable

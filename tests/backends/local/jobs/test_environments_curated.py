@@ -32,7 +32,9 @@ def test_every_reference_form_resolves_to_the_catalog(workspace: Workspace, refe
     env = workspace.environments.resolve(reference)
     assert (env.name, env.version) == FORMS[reference]
     assert env.uses_current_interpreter and env.image.startswith(curated.MCR)
-    assert env.tags["azureml.curated"] == "true"
+    assert curated.find(env.name) is not None
+    azure = workspace.environments.to_yaml(env)  # what Azure would be given back: the curated image, as a v2 file
+    assert f"image: {curated.MCR}" in azure and f"name: {env.name}" in azure
 
 
 def test_the_catalog_lists_the_environments_the_course_and_docs_use() -> None:
