@@ -9,8 +9,10 @@ and tags as Azure lists them, its Python version and the main packages of its
 ``conda_dependencies.yaml`` (from Azure/azureml-assets; ``""`` where the image takes the
 newest release). The azure backend does not need it: Azure resolves these itself.
 
-``version`` is a version of the asset on Azure, shown by ``list``/``get``; a reference
-to any version number resolves to the same entry, as the catalog keeps one spec each.
+``version`` is the number ``list`` and ``get`` show when no version is asked for. Azure
+publishes new versions of curated environments every few weeks and the catalog does not
+follow them, so it is a representative number, not Azure's latest; a reference to any
+version number resolves to the same entry, as the catalog keeps one spec each.
 """
 
 from __future__ import annotations
