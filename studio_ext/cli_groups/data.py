@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import sys
 
 from studio_ext.cli_groups import open_workspace, print_table
 from studio_ext.cli_groups._files import add_file_arguments, add_output_argument, load, output_of, show
@@ -253,6 +255,11 @@ def _store_show(args: argparse.Namespace) -> int:
     ws = open_workspace(args)
     ds = ws.datastores.get(args.name)
     info = {**_store_row(ds), "options": ds.options, "tags": ds.tags}
+    if ds.credentials and output_of(args) == "yaml":
+        # As az ml datastore show: secrets are not printed (Python's ws.datastores.to_yaml writes them).
+        ds = dataclasses.replace(ds, credentials={k: "***" for k in ds.credentials})
+        print("note: credentials are shown as ***; ws.datastores.to_yaml(ws.datastores.get(NAME)) writes them",
+              file=sys.stderr)
     show(ds, info, output_of(args), ws.datastores.to_yaml)
     return 0
 
