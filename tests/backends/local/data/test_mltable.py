@@ -16,6 +16,7 @@ from studio_ext import Workspace
 from studio_ext.entities import Data
 from studio_ext.errors import Conflict, InvalidInput, UnsafePath
 from studio_ext.ml import mltable
+from studio_ext.translation import to_azure
 
 DIABETES = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "dp100" / "diabetes.csv"
 
@@ -59,6 +60,9 @@ def test_the_dp100_mltable_folder_registers_and_reads(ws, tmp_path):
     assert sorted(p.name for p in job_folder.iterdir()) == ["MLTable", "diabetes.csv"]
     assert ws.data.resolve_input_path("azureml:diabetes-table:1", type="mltable") == str(job_folder)
     assert ws.data.resolve_input_path("azureml:diabetes-table@latest").endswith("data.parquet")
+    # it exports as Azure's mltable asset on its folder
+    exported = to_azure(ws.data.get("diabetes-table"))
+    assert (exported.type, exported.path) == ("mltable", data.path)
 
 
 def test_paths_and_read_delimited_options(ws, tmp_path):
