@@ -13,17 +13,14 @@ from azure.ai.ml.entities import (
 )
 from azure.ai.ml.entities import Data as AzureData
 
-from studio_ext import Workspace
 from studio_ext.entities import Data, Datastore, DatastoreType
 from studio_ext.errors import AzureFieldNote, BackendUnavailable, Conflict, InvalidInput, NotFound
 from studio_ext.translation import from_azure_any, to_azure
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    workspace = Workspace.create(tmp_path_factory.mktemp("blob-ws") / "ws")
-    yield workspace
-    workspace.close()
+def ws(module_workspace):
+    return module_workspace
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from studio_ext import Workspace
 from studio_ext.entities import Data
 from studio_ext.errors import Conflict, InvalidInput, UnsafePath
 from studio_ext.ml import mltable
@@ -22,11 +21,8 @@ DIABETES = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "dp1
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    workspace = Workspace.create(tmp_path_factory.mktemp("mltable-ws") / "ws")
-    yield workspace
-    workspace.runtime.stop()
-    workspace.close()
+def ws(module_workspace):
+    return module_workspace
 
 
 def _folder(tmp_path: Path, spec: str, files: dict[str, str | bytes] | None = None, name: str = "table") -> Path:
