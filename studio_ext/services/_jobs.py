@@ -79,7 +79,9 @@ class JobOperations(Protocol):
 
     def restore(self, name: str) -> None: ...
 
-    def download(self, name: str, download_path: str | os.PathLike[str] = ".", *, artifact_path: str | None = None) -> Path: ...
+    def download(self, name: str, download_path: str | os.PathLike[str] = ".", *, output_name: str | None = None,
+                 all: bool = False, artifact_path: str | None = None) -> Path:  # noqa: A002 - azure-ai-ml's name
+        """The job's files, laid out as azure-ai-ml's: ``artifacts/`` and ``named-outputs/NAME/``."""
 
     # -- the run explorer (MLflow-like names) --
     def search(

@@ -259,9 +259,8 @@ class JobScheduler:
             if row is None:
                 raise StudioError(f"the job {name!r} was deleted before it could start")
             spec = json.loads(row.spec)
-            argv = job_argv(self._b, row, spec, log_path)
-            if not spec.get("environment") and spec["argv"] and spec["argv"][0] in ("python", "python3"):
-                argv[0] = compute_node.NODE_PYTHON  # the node's own interpreter
+            # a job with no environment runs with the node's own interpreter
+            argv = job_argv(self._b, row, spec, log_path, default_python=compute_node.NODE_PYTHON)
             wrapper = job_dir / "_wrap.py"
             shutil.copyfile(WRAPPER, wrapper)  # so a node needs only the workspace folder
             launch = {

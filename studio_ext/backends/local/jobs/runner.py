@@ -24,6 +24,8 @@ from studio_ext.backends.local.core import tracking
 from studio_ext.backends.local.core.processes import JOB_MARKER, job_marker, kill_tree, pid_alive, start_time
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now
+from studio_ext.backends.local.jobs import job_io
+from studio_ext.backends.local.jobs.command_line import program, shell_argv
 from studio_ext.entities import JobStatus
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("studio_ext.supervisor.jobs")
 WRAPPER = str(Path(__file__).with_name("_wrap.py"))
+MLFLOW_HOOK = str(Path(__file__).with_name("_site"))
+_MLFLOW_LOADING = threading.Lock()  # held while MLflow may be imported for the first time (warm_tracking)
 WARM_CHECK_SECONDS = 1.0  # how often an idle runner looks whether the workspace wants a warm spare
 WARM_RETRY_SECONDS = 60.0  # after a spare died unused (a broken environment): wait this long before another
 _STRIPPED_ENV = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_TRACKING_URI",
@@ -50,17 +54,37 @@ def job_process_env(backend: LocalBackend, row: Any, spec: dict[str, Any]) -> di
         "PYTHONUNBUFFERED": "1",
         JOB_MARKER: job_marker(row.name, row.run_id),  # how its processes are found (core/processes.py)
     })
+    if row.type == "command":  # MLflow in the script lands in the job's run, as on Azure (_site/sitecustomize.py)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (MLFLOW_HOOK, env.get("PYTHONPATH")) if p)
     return env
 
 
-def job_argv(backend: LocalBackend, row: Any, spec: dict[str, Any], log_path: Path) -> list[str]:
-    """The job's argv, with ``python`` replaced by its environment's interpreter."""
-    argv = list(spec["argv"])
-    if argv and argv[0] in ("python", "python3"):
-        envs = backend.service("environments")
-        env = envs.resolve(spec["environment"]) if spec.get("environment") else None
-        argv[0] = envs.python_for(env, log=log_path)
-    return argv
+def job_argv(backend: LocalBackend, row: Any, spec: dict[str, Any], log_path: Path, *,
+             default_python: str | None = None) -> list[str]:
+    """The job's argv: its command line run by a shell, with its environment's interpreter first on PATH.
+
+    ``default_python`` stands for the interpreter of a job with no environment (a compute
+    node puts its own there).
+    """
+    envs = backend.service("environments")
+    env = envs.resolve(spec["environment"]) if spec.get("environment") else None
+    python = default_python if env is None and default_python else envs.python_for(env, log=log_path)
+    if "command_line" not in spec:  # queued before commands ran in a shell: its argv, run as it was
+        argv = list(spec["argv"])
+        if argv and argv[0] in ("python", "python3"):
+            argv[0] = python
+        return argv
+    return shell_argv(spec["command_line"], python)
+
+
+def plain_argv(spec: dict[str, Any], argv: list[str]) -> list[str] | None:
+    """The argv without the shell, when the job's line is one plain ``python ...`` command (for a warm start)."""
+    if "command_line" not in spec:
+        return argv
+    words = program(spec["command_line"])
+    if words and words[0] in ("python", "python3"):
+        return [argv[-1], *words[1:]]  # the interpreter shell_argv passes as $1
+    return None
 
 
 def finalize_job(backend: LocalBackend, name: str, exit_info: dict[str, Any] | None) -> JobStatus:
@@ -89,7 +113,10 @@ def finalize_job(backend: LocalBackend, name: str, exit_info: dict[str, Any] | N
     else:
         final = JobStatus.FAILED
         error = exit_info.get("error") or f"The script exited with code {code}. " + _error_tail(log_path)
-    client = tracking.client(backend.tracking_uri)
+    if final == JobStatus.COMPLETED:
+        final, error = _finish_outputs(backend, row, log_path)
+    with _MLFLOW_LOADING:
+        client = tracking.client(backend.tracking_uri)
     try:
         if log_path.exists():
             client.log_artifact(row.run_id, str(log_path), "user_logs")
@@ -116,6 +143,37 @@ def finalize_job(backend: LocalBackend, name: str, exit_info: dict[str, Any] | N
     return final
 
 
+def _finish_outputs(backend: LocalBackend, row: Any, log_path: Path) -> tuple[JobStatus, str | None]:
+    """A completed job's outputs: copied to their datastores, then registered where they have a name.
+
+    Either failing fails the job, with the reason in its error and at the end of its log.
+    """
+    spec = json.loads(row.spec)
+    try:
+        job_io.deliver_outputs(backend, spec)
+        if any(isinstance(o, dict) and o.get("name") for o in (spec.get("outputs") or {}).values()):
+            with _MLFLOW_LOADING:  # MLflow imported in two threads at once is seen half-loaded in one of them
+                tracking.client(backend.tracking_uri)
+        registered = job_io.register_outputs(backend, row.name, row.run_id, spec,
+                                             backend.jobs_dir / row.name / "registered.json")
+    except Exception as exc:  # noqa: BLE001 - any failure here is the job's, reported on it
+        log.warning("could not deliver or register the outputs of %s: %s", row.name, exc)
+        error = f"The job ran but its outputs could not be delivered or registered: {exc}"
+        _append(log_path, f"\n[studio-ext] {error}\n")
+        return JobStatus.FAILED, error
+    if registered:
+        _append(log_path, f"\n[studio-ext] Registered the job's outputs: {', '.join(registered)}\n")
+    return JobStatus.COMPLETED, None
+
+
+def _append(path: Path, text: str) -> None:
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError:
+        pass
+
+
 def end_job_soon(row: Any) -> None:
     """End a job's processes on this machine, in a thread of its own (it may wait out the SIGTERM grace)."""
     marker = job_marker(row.name, row.run_id)
@@ -136,7 +194,8 @@ def _error_tail(log_path: Path, lines: int = 15) -> str:
 def warm_tracking(tracking_uri: str) -> None:
     """Import MLflow while a job runs, so finalizing it at its end does not wait seconds for the import."""
     try:
-        tracking.client(tracking_uri)
+        with _MLFLOW_LOADING:
+            tracking.client(tracking_uri)
     except Exception:  # finalize_job meets the same problem and reports it on the job
         log.debug("MLflow could not be loaded ahead of finalizing", exc_info=True)
 
@@ -288,7 +347,8 @@ class LocalJobRunner:
     def _start_warm(self, name: str, argv: list[str], job_dir: Path, spec: dict[str, Any], row: Any,
                     log_path: Path) -> subprocess.Popen[bytes] | None:
         """The job started from the warm spare, when it runs a warm module and a spare is there."""
-        order = warm_order(argv, sys.executable)
+        plain = plain_argv(spec, argv)
+        order = warm_order(plain, sys.executable) if plain else None
         if order is None:
             return None
         self._warm_jobs.add(name)  # an AutoML job: keep a spare for the next one, once this one ends

@@ -18,7 +18,6 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -33,10 +32,11 @@ from studio_ext.backends.local.core.accepting import accepts
 from studio_ext.backends.local.core.processes import job_marker, kill_tree
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now, to_datetime
+from studio_ext.backends.local.jobs import command_line, job_io
 from studio_ext.backends.local.runs.reads import RunExplorerReads
 from studio_ext.entities import ACTIVE_STATES, TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
 from studio_ext.entities._automl import AutoMLJob
-from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
+from studio_ext.errors import Conflict, InvalidInput, NotFound
 from studio_ext.services import JobOperations
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,8 +44,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from studio_ext.backends.local import LocalBackend
 
-_PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_LITERALS = (str, int, float, bool)
 _ADJECTIVES = ("amber", "brave", "calm", "eager", "gentle", "keen", "lucid", "quiet", "sharp", "swift")
 _NOUNS = ("anchor", "basil", "cedar", "delta", "ember", "fjord", "grove", "harbor", "iris", "juniper")
 _LOG_CHUNK = 1 << 20  # a log is read and written on in pieces this big
@@ -105,10 +103,10 @@ class LocalJobs(RunExplorerReads, JobOperations):
         code_dir = self._check_code(job.code)
         argv_template = self._split_command(job.command)
         self._check_script(argv_template, code_dir)
-        inputs = {k: self._resolve_input(k, v) for k, v in job.inputs.items()}
-        for key in job.outputs:
-            check_name(key, "output name")
-        argv = [self._substitute(tok, inputs, job_dir, job.outputs) for tok in argv_template]
+        inputs = {k: job_io.resolve_input(self._b, k, v, job_dir) for k, v in job.inputs.items()}
+        outputs = {k: job_io.plan_output(self._b, k, v, job_dir) for k, v in job.outputs.items()}
+        line = command_line.render(job.command, {"inputs": {k: v["value"] for k, v in inputs.items()},
+                                                 "outputs": {k: v["value"] for k, v in outputs.items()}})
         env_vars = {str(k): str(v) for k, v in job.environment_variables.items()}
         code_plan = code_snapshot.scan(code_dir) if code_dir is not None else None  # refuses before anything is written
 
@@ -126,9 +124,10 @@ class LocalJobs(RunExplorerReads, JobOperations):
                 (staging / "code").mkdir()
             for key in job.outputs:
                 (staging / "outputs" / key).mkdir(parents=True, exist_ok=True)
+            job_io.copy_inputs(inputs, staging, job_dir)
             (staging / "user_logs").mkdir()
-            run, client, spec = self._start_run(job, name, experiment, compute, parent_row, environment, argv,
-                                                argv_template, code_dir, inputs, env_vars)
+            run, client, spec = self._start_run(job, name, experiment, compute, parent_row, environment, line,
+                                                argv_template, code_dir, inputs, outputs, env_vars)
             with self._b.store.engine.begin() as conn:
                 conn.execute(jobs_table.insert().values(
                     name=name, run_id=run.info.run_id, experiment_name=experiment, type=job.type,
@@ -146,8 +145,9 @@ class LocalJobs(RunExplorerReads, JobOperations):
         return self.get(name)
 
     def _start_run(self, job: CommandJob, name: str, experiment: str, compute: str, parent_row: Any,
-                   environment: Any, argv: builtins.list[str], argv_template: builtins.list[str], code_dir: Path | None,
-                   inputs: dict[str, dict[str, Any]], env_vars: dict[str, str]) -> tuple[Any, Any, dict[str, Any]]:
+                   environment: Any, line: str, argv_template: builtins.list[str], code_dir: Path | None,
+                   inputs: dict[str, dict[str, Any]], outputs: dict[str, dict[str, Any]],
+                   env_vars: dict[str, str]) -> tuple[Any, Any, dict[str, Any]]:
         """The job's MLflow run, created, and the spec stored in its row."""
         exp_id = tracking.ensure_experiment(self._b.tracking_uri, self._b.artifacts_uri, experiment)
         tags = {str(k): str(v) for k, v in job.tags.items()}
@@ -156,7 +156,7 @@ class LocalJobs(RunExplorerReads, JobOperations):
             "studio.compute": compute,
             "studio.job_type": job.type,
             "mlflow.source.type": "JOB",
-            "mlflow.source.name": " ".join(argv_template[:2]),
+            "mlflow.source.name": " ".join(argv_template[:2]) or job.command[:80],
         }
         if parent_row is not None:
             system_tags["mlflow.parentRunId"] = parent_row.run_id
@@ -166,11 +166,11 @@ class LocalJobs(RunExplorerReads, JobOperations):
         run = client.create_run(exp_id, run_name=job.display_name or name, tags={**tags, **system_tags})
         spec = {
             "command": job.command,
-            "argv": argv,
+            "command_line": line,  # the shell line, its values quoted (command_line.render)
             "code": str(code_dir) if code_dir else None,
             "inputs": {k: v["value"] for k, v in inputs.items()},
             "input_specs": {k: v["spec"] for k, v in inputs.items()},
-            "outputs": {k: asdict(v) if isinstance(v, Output) else {"type": "uri_folder"} for k, v in job.outputs.items()},
+            "outputs": {k: v["record"] for k, v in outputs.items()},
             "environment": f"{environment.name}:{environment.version}" if environment else None,
             "environment_variables": env_vars,
             "display_name": job.display_name or name,
@@ -349,16 +349,64 @@ class LocalJobs(RunExplorerReads, JobOperations):
         run_id, _ = self._resolve_run(name)
         tracking.client(self._b.tracking_uri).restore_run(run_id)
 
-    def download(self, name: str, download_path: str | os.PathLike[str] = ".", *, artifact_path: str | None = None) -> Path:
-        """Copy a job's artifacts (outputs, logs, models) to ``download_path``."""
+    def download(self, name: str, download_path: str | os.PathLike[str] = ".", *, output_name: str | None = None,
+                 all: bool = False, artifact_path: str | None = None) -> Path:  # noqa: A002 - azure-ai-ml's name
+        """Copy a job's logs and outputs to ``download_path``, laid out as azure-ai-ml's ``jobs.download``.
+
+        With no ``output_name``: the run's artifacts (logs, ``outputs/``, logged models) in
+        ``download_path/artifacts/``; ``output_name="o"``: that named output in
+        ``download_path/named-outputs/o/``; ``all=True``: both, for every named output.
+        ``artifact_path="outputs/x"`` copies that artifact alone to ``download_path/NAME/outputs/x``
+        (the studio's own form). Returns ``download_path``. The job must have ended, as on Azure.
+        """
         row = self._require(name)
         from mlflow.artifacts import download_artifacts
 
-        dest = Path(download_path) / name
-        dest.mkdir(parents=True, exist_ok=True)
-        download_artifacts(run_id=row.run_id, artifact_path=artifact_path, dst_path=str(dest),
-                           tracking_uri=self._b.tracking_uri)
+        dest = Path(download_path)
+        if artifact_path is not None:
+            dest = dest / name
+            dest.mkdir(parents=True, exist_ok=True)
+            download_artifacts(run_id=row.run_id, artifact_path=artifact_path, dst_path=str(dest),
+                               tracking_uri=self._b.tracking_uri)
+            return dest
+        if JobStatus(row.status) not in TERMINAL_STATES:
+            raise Conflict(f"Job {name!r} is {row.status}; a job's files can be downloaded once it has ended. "
+                           f"Wait with ws.jobs.stream({name!r}).")
+        outputs = json.loads(row.spec).get("outputs") or {}
+        if output_name is not None and output_name not in outputs:
+            raise NotFound(f"Job {name!r} has no output {output_name!r}. Its outputs: {', '.join(outputs) or 'none'}.")
+        if output_name is None:
+            (dest / "artifacts").mkdir(parents=True, exist_ok=True)
+            download_artifacts(run_id=row.run_id, artifact_path="", dst_path=str(dest / "artifacts"),
+                               tracking_uri=self._b.tracking_uri)
+        wanted = [output_name] if output_name is not None else (list(outputs) if all else [])
+        for key in wanted:
+            try:
+                self._download_output(name, key, outputs[key], dest / "named-outputs" / key)
+            except NotFound:
+                if output_name is not None:
+                    raise
+                shutil.rmtree(dest / "named-outputs" / key, ignore_errors=True)  # all=True: what was written
         return dest
+
+    def _download_output(self, name: str, key: str, record: dict[str, Any], dest: Path) -> None:
+        """One named output's files into ``dest`` (a file output: the file inside it, as Azure lays it out)."""
+        where = str(record.get("where") or self._b.jobs_dir / name / "outputs" / key)
+        dest.mkdir(parents=True, exist_ok=True)
+        if where.startswith("azureml://datastores/"):
+            from studio_ext.backends.local.data.datastores import parse_datastore_uri
+
+            store, rel = parse_datastore_uri(where)
+            copied = self._b.service("datastores").download(store, rel, dest / ".partial")
+            for item in copied.iterdir() if copied.is_dir() else [copied]:
+                os.replace(item, dest / item.name)
+            shutil.rmtree(dest / ".partial", ignore_errors=True)
+            return
+        source = Path(where)
+        if source.is_dir():
+            shutil.copytree(source, dest, dirs_exist_ok=True)
+        elif source.is_file():
+            shutil.copy2(source, dest / source.name)
 
     # -- helpers ---------------------------------------------------------------------
     def _row(self, name: str | None) -> Any:
@@ -421,8 +469,8 @@ class LocalJobs(RunExplorerReads, JobOperations):
             raise InvalidInput("The job has no command. Give one such as command='python train.py'.")
         try:
             return shlex.split(command)
-        except ValueError as exc:
-            raise InvalidInput(f"The command {command!r} cannot be parsed: {exc} (an unclosed quote?).") from exc
+        except ValueError:  # shell syntax shlex does not know ($'...'); render() refuses an unclosed quote
+            return []
 
     @staticmethod
     def _check_script(argv: builtins.list[str], code_dir: Path | None) -> None:
@@ -433,63 +481,6 @@ class LocalJobs(RunExplorerReads, JobOperations):
                     f"The script {argv[1]!r} does not exist in the code folder {str(root)!r}. "
                     "Check code= and the script name in command=."
                 )
-
-    def _resolve_input(self, key: str, value: Any) -> dict[str, Any]:
-        check_name(key, "input name")
-        if isinstance(value, Input):
-            spec = {"type": value.type, "path": value.path}
-            if value.type in ("string", "integer", "number", "boolean"):
-                literal = value.default if value.path is None else value.path
-                return {"value": str(literal), "spec": spec}
-            if value.path is None:
-                raise InvalidInput(f"Input {key!r} has no path. Give Input(type=..., path=...).")
-            return {"value": str(self._input_path(key, value)), "spec": spec}
-        if isinstance(value, _LITERALS):
-            return {"value": str(value), "spec": {"type": type(value).__name__, "value": value}}
-        raise InvalidInput(
-            f"Input {key!r} must be a literal (str, int, float, bool) or an Input(...). "
-            f"Got {type(value).__name__} instead."
-        )
-
-    def _input_path(self, key: str, value: Input) -> Path:
-        path = str(value.path)
-        if path.startswith("azureml:") or path.startswith("azureml://"):
-            if "data" not in self._b.services_available():
-                raise NotFound(f"Input {key!r} names the dataset {path!r}, but this workspace has no datasets service.")
-            return Path(self._b.service("data").resolve_input_path(path))
-        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", path):
-            raise InvalidInput(
-                f"Input {key!r} is a URL ({path!r}); register it as a dataset and pass "
-                "'azureml:NAME:VERSION', or give a local path."
-            )
-        p = Path(path).expanduser()
-        if not p.is_absolute():
-            parts = re.split(r"[\\/]+", path)
-            if ".." in parts:
-                raise UnsafePath(
-                    f"Input {key!r} path {path!r} climbs out of the current folder with '..'. "
-                    "Give an absolute path or one inside the current folder."
-                )
-            p = Path.cwd() / p
-        if not p.exists():
-            raise NotFound(f"Input {key!r}: {path!r} does not exist.")
-        if value.type == "uri_file" and not p.is_file():
-            raise InvalidInput(f"Input {key!r} has type uri_file but {path!r} is a folder; use uri_folder.")
-        return p.resolve()
-
-    @staticmethod
-    def _substitute(token: str, inputs: dict[str, dict[str, Any]], job_dir: Path, outputs: dict[str, Output]) -> str:
-        def repl(match: re.Match[str]) -> str:
-            kind, key = match.group(1), match.group(2)
-            if kind == "inputs":
-                if key not in inputs:
-                    raise InvalidInput(f"The command uses ${{{{inputs.{key}}}}} but the job has no input {key!r}.")
-                return inputs[key]["value"]
-            if key not in outputs:
-                raise InvalidInput(f"The command uses ${{{{outputs.{key}}}}} but the job has no output {key!r}.")
-            return str(job_dir / "outputs" / key)
-
-        return _PLACEHOLDER.sub(repl, token)
 
     def _run_or_none(self, run_id: str) -> Any:
         from mlflow.exceptions import MlflowException
@@ -530,7 +521,14 @@ class LocalJobs(RunExplorerReads, JobOperations):
         data = run.data if run is not None else None
         inputs: dict[str, Any] = {}
         for k, s in spec.get("input_specs", {}).items():
-            inputs[k] = s.get("value") if "value" in s else Input(type=s["type"], path=s.get("path"))
+            if s.get("declared") or (s.get("optional") and "path" not in s):
+                inputs[k] = Input(type=s["type"], default=s.get("value"), optional=bool(s.get("optional")))
+            elif "value" in s:
+                inputs[k] = s["value"]
+            else:
+                inputs[k] = Input(type=s["type"], path=s.get("path"), mode=s.get("mode") or "ro_mount",
+                                  optional=bool(s.get("optional")))
+        output_fields = set(Output.__dataclass_fields__)
         job = CommandJob(
             name=row.name,
             display_name=spec.get("display_name"),
@@ -554,11 +552,13 @@ class LocalJobs(RunExplorerReads, JobOperations):
             command=spec.get("command", ""),
             code=spec.get("code"),
             inputs=inputs,
-            outputs={k: Output(**v) for k, v in spec.get("outputs", {}).items()},
+            outputs={k: Output(**{f: v for f, v in o.items() if f in output_fields})
+                     for k, o in spec.get("outputs", {}).items()},
             environment=spec.get("environment"),
             environment_variables=spec.get("environment_variables", {}),
             log_path=str(self._b.jobs_dir / row.name / "user_logs" / "std_log.txt"),
-            output_paths={k: str(self._b.jobs_dir / row.name / "outputs" / k) for k in spec.get("outputs", {})},
+            output_paths={k: str(o.get("where") or self._b.jobs_dir / row.name / "outputs" / k)
+                          for k, o in spec.get("outputs", {}).items()},
             studio_url=studio_url(self._b.path, row.name),
         )
         return job

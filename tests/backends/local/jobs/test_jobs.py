@@ -65,9 +65,24 @@ def test_inputs_and_outputs_reach_the_script_and_outputs_become_artifacts(worksp
     done = workspace.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=120)
     assert done.status == JobStatus.COMPLETED, done.error
     assert (Path(done.output_paths["result"]) / "copied.csv").read_text() == "a,b\n1,2\n"
-    downloaded = workspace.jobs.download(job.name, tmp_path / "dl")
-    assert (downloaded / "outputs" / "result" / "copied.csv").exists()
-    assert (downloaded / "outputs" / "note.txt").read_text() == "hi"
+    # laid out as azure-ai-ml's jobs.download: artifacts/ by default, named-outputs/NAME/ for an output
+    downloaded = workspace.jobs.download(job.name, download_path=tmp_path / "dl")
+    assert downloaded == tmp_path / "dl"
+    assert (downloaded / "artifacts" / "outputs" / "result" / "copied.csv").exists()
+    assert (downloaded / "artifacts" / "outputs" / "note.txt").read_text() == "hi"
+    assert (downloaded / "artifacts" / "user_logs" / "std_log.txt").exists()
+    assert not (downloaded / "named-outputs").exists()
+    workspace.jobs.download(job.name, download_path=tmp_path / "one", output_name="result")
+    assert [p.name for p in (tmp_path / "one").iterdir()] == ["named-outputs"]
+    assert (tmp_path / "one" / "named-outputs" / "result" / "copied.csv").read_text() == "a,b\n1,2\n"
+    workspace.jobs.download(job.name, download_path=tmp_path / "all", all=True)
+    assert (tmp_path / "all" / "named-outputs" / "result" / "copied.csv").exists()
+    assert (tmp_path / "all" / "artifacts" / "outputs" / "note.txt").exists()
+    with pytest.raises(NotFound, match="no output 'nope'"):
+        workspace.jobs.download(job.name, output_name="nope")
+    # the studio's own form still works: one artifact under download_path/NAME/
+    single = workspace.jobs.download(job.name, tmp_path / "art", artifact_path="outputs/note.txt")
+    assert (single / "note.txt").read_text() == "hi"
 
 
 def test_shell_metacharacters_are_passed_literally(workspace: Workspace, code_dir: Path, tmp_path: Path) -> None:
@@ -181,7 +196,7 @@ def test_interactive_runs_appear_beside_jobs(workspace: Workspace) -> None:
         ({"inputs": {"data": Input(type="uri_file", path="../outside.csv")}}, UnsafePath, "climbs out"),
         ({"inputs": {"data": Input(type="uri_file", path="missing.csv")}}, NotFound, "'missing.csv' does not exist"),
         ({"command": "python ok.py ${{inputs.nope}}"}, InvalidInput, "has no input 'nope'"),
-        ({"command": "python ok.py 'unclosed"}, InvalidInput, "cannot be parsed"),
+        ({"command": "python ok.py 'unclosed"}, InvalidInput, "has an unclosed ' quote"),
     ],
 )
 def test_bad_jobs_are_refused_and_leave_nothing_behind(
