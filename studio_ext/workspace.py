@@ -25,7 +25,7 @@ from typing import Any
 
 from studio_ext._poller import Poller
 from studio_ext.backends import SERVICE_PROTOCOLS, Backend, Runtime, get_backend_factory, kind_of_config
-from studio_ext.backends._registry import AZURE_CONFIG_FILE, WORKSPACE_FILE
+from studio_ext.backends._registry import AZURE_CONFIG_FILE, AZURE_KIND, WORKSPACE_FILE
 from studio_ext.entities import (
     Compute,
     Data,
@@ -134,11 +134,11 @@ class Workspace:
         return cls(path)
 
     @classmethod
-    def from_config(cls, path: Any = None, credential: Any = None, *, file_name: str | None = None,
-                    **kwargs: Any) -> Workspace:
+    def from_config(cls, source: Any = None, credential: Any = None, *, path: str | os.PathLike[str] | None = None,
+                    file_name: str | None = None, **kwargs: Any) -> Workspace:
         """Find a workspace the way ``MLClient.from_config`` finds its config.
 
-        ``path`` may be a workspace folder, a ``workspace.toml`` or a ``config.json``.
+        ``source`` (or ``path=``) may be a workspace folder, a ``workspace.toml`` or a ``config.json``.
         With no path, ``$STUDIO_EXT_WORKSPACE`` is tried, then the current folder and
         its parents (each checked for ``workspace.toml``, ``config.json`` and
         ``.azureml/config.json``). ``file_name`` names the config file to look for
@@ -149,12 +149,15 @@ class Workspace:
         ``from_config(credential, path=..., file_name=...)``. The credential is not used.
         Other MLClient keywords (``logging_enable``, ``cloud`` ...) are accepted and not used.
         """
-        if path is not None and not isinstance(path, (str, os.PathLike)):
-            if credential is not None or not hasattr(path, "get_token"):
+        if source is not None and not isinstance(source, (str, os.PathLike)):
+            if credential is not None or not hasattr(source, "get_token"):
                 raise WorkspaceError(
-                    f"Workspace.from_config takes a folder or config file path. Got {type(path).__name__} "
+                    f"Workspace.from_config takes a folder or config file path. Got {type(source).__name__} "
                     "instead. Pass the credential as credential=... (it is accepted and not used).")
-            path, credential = None, path  # MLClient.from_config(credential): the credential comes first
+            source, credential = None, source  # MLClient.from_config(credential): the credential comes first
+        if source is not None and path is not None:
+            raise WorkspaceError("Give Workspace.from_config one path: as its first argument or as path=..., not both.")
+        path = source if source is not None else path
         del credential, kwargs  # accepted for MLClient's shape; a local workspace has nothing to sign in to
         config_name = file_name or AZURE_CONFIG_FILE
         if path is None and os.environ.get("STUDIO_EXT_WORKSPACE"):
@@ -195,7 +198,9 @@ class Workspace:
                 f"{config_path} lacks {', '.join(missing)}. Download config.json again from the "
                 "Azure ML studio (workspace overview → Download config file)."
             )
-        kind = kind_of_config(config_path, config)
+        # config.json (or the file from_config(file_name=...) named) describes an Azure ML workspace
+        kind = kind_of_config(config_path, config) if config_path.name == AZURE_CONFIG_FILE else \
+            str(config.get("backend") or AZURE_KIND)
         factory = get_backend_factory(
             kind, wanted_by=f"{config_path} names the Azure ML workspace {config['workspace_name']!r}")
         return cls._opened(path=config_path.parent, name=config["workspace_name"], config=config,

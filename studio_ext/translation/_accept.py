@@ -139,7 +139,7 @@ def show_notes(entity: Any, notes: list[Note] | list[str], what: str) -> Any:
 def _caller_level() -> int:
     """The ``stacklevel`` that attributes a warning raised in :func:`show_notes` to the user's code."""
     frame = sys._getframe(2)  # show_notes' caller
-    level = 3
+    level = 2  # the stacklevel of that caller
     while frame is not None and str(frame.f_globals.get("__name__", "")).startswith("studio_ext."):
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
