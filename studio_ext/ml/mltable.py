@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import ast
 import codecs
-import fnmatch
 import io
 import json
 import os
@@ -362,7 +361,7 @@ def local_files(entry: PathEntry, root: Path) -> list[tuple[Path, str]]:
         if pattern.startswith("/") or ".." in Path(pattern).parts:
             raise UnsafePath(f"The MLTable pattern {entry.value!r} leaves its folder; give a pattern inside it.")
         found = [p for p in sorted(base.rglob("*")) if p.is_file() and p.name != MLTABLE_FILE
-                 and fnmatch.fnmatchcase(p.relative_to(base).as_posix(), pattern)
+                 and glob_match(pattern, p.relative_to(base).as_posix())
                  and not any(part.startswith(".") for part in p.relative_to(base).parts)]
         if not found:
             raise InvalidInput(f"The MLTable pattern {entry.value!r} matches no file in its folder.")
@@ -384,6 +383,33 @@ def local_files(entry: PathEntry, root: Path) -> list[tuple[Path, str]]:
     if not found:
         raise InvalidInput(f"The MLTable folder {entry.value!r} holds no files.")
     return [(p, p.relative_to(base).as_posix()) for p in found]
+
+
+def glob_match(pattern: str, path: str) -> bool:
+    """Whether ``path`` matches the glob ``pattern``: ``*`` and ``?`` stay within a folder, ``**`` crosses them."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 2:]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1:end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.fullmatch("".join(out), path) is not None
 
 
 def split_pattern(pattern: str) -> tuple[str, str]:

@@ -17,7 +17,6 @@ version either exists whole or not at all.
 from __future__ import annotations
 
 import builtins
-import fnmatch
 import json
 import os
 import re
@@ -540,7 +539,7 @@ class LocalData(DataOperations):
                 raise InvalidInput(f"The MLTable file {entry.value!r} is a folder; write '- folder: ...'.")
             found = [p for p in sorted(copied.rglob("*")) if p.is_file()]
             if glob:
-                found = [p for p in found if fnmatch.fnmatchcase(p.relative_to(copied).as_posix(), glob)]
+                found = [p for p in found if mltable_engine.glob_match(glob, p.relative_to(copied).as_posix())]
             if not found:
                 raise InvalidInput(f"The MLTable path {entry.value!r} names no files.")
             base = entry.value.rstrip("/") if not glob else entry.value[: -len(glob)].rstrip("/")

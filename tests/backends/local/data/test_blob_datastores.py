@@ -96,7 +96,9 @@ def test_an_mltable_folder_on_a_blob_datastore(ws, azurite, container):
                    b"  - filter: 'col(\"Age\") > 30'\n")
     azurite.upload("training-data", "tables/diabetes/a.csv", b"PatientID,Age\n1,21\n2,50\n")
     azurite.upload("training-data", "tables/remote/MLTable",
-                   b"paths:\n  - pattern: azureml://datastores/blob_mltable/paths/data/**.csv\n"
+                   b"paths:\n  - pattern: azureml://datastores/blob_mltable/paths/data/*.csv\n"
+                   b"  - file: azureml://subscriptions/s/resourcegroups/rg/workspaces/w/datastores/blob_mltable/"
+                   b"paths/data/more/extra.csv\n"
                    b"transformations:\n  - read_delimited:\n      include_path_column: true\n")
     ws.datastores.create_or_update(
         _store(azurite, "blob_mltable", AccountKeyConfiguration(account_key=azurite.account_key)))
@@ -110,6 +112,7 @@ def test_an_mltable_folder_on_a_blob_datastore(ws, azurite, container):
                                            path="azureml://datastores/blob_mltable/paths/tables/remote"))
     frame = ws.data.load("blob-remote")
     assert remote.row_count == 4 and frame["Path"].tolist()[0] == "azureml://datastores/blob_mltable/paths/data/diabetes.csv"
+    assert frame["Path"].tolist()[-1].endswith("/datastores/blob_mltable/paths/data/more/extra.csv")
 
 
 def test_writing_to_a_blob_datastore(ws, azurite, container, tmp_path):

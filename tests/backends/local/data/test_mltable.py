@@ -16,6 +16,7 @@ from studio_ext.entities import Data
 from studio_ext.errors import Conflict, InvalidInput, UnsafePath
 from studio_ext.ml import mltable
 from studio_ext.translation import to_azure
+from tests.backends.local.data.test_data import web_root  # noqa: F401 - a fixture: a web server on 127.0.0.1
 
 DIABETES = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "dp100" / "diabetes.csv"
 
@@ -241,10 +242,31 @@ def test_mltable_paths_cannot_leave_their_folder(ws, tmp_path):
             ws.data.create_or_update(Data(name="escape", path=str(folder), type="mltable"))
 
 
+def test_an_mltable_path_on_a_web_server(ws, tmp_path, web_root):  # noqa: F811 - the imported fixture
+    root, base = web_root
+    (root / "iris.csv").write_text("sepal,species\n5.1,setosa\n7.0,versicolor\n")
+    folder = _folder(tmp_path, f"paths:\n  - file: {base}/iris.csv\ntransformations:\n  - read_delimited:\n"
+                               "      delimiter: ','\n      header: all_files_same_headers\n"
+                               "      include_path_column: true\n", name="iris")
+    data = ws.data.create_or_update(Data(name="iris-from-https", path=str(folder), type="mltable"))
+    frame = ws.data.load("iris-from-https")
+    assert frame["species"].tolist() == ["setosa", "versicolor"] and set(frame["Path"]) == {f"{base}/iris.csv"}
+    assert data.files == ["iris/MLTable"]  # the data stays where the MLTable points
+
+
 def test_no_read_step_gives_the_table_of_paths(ws, tmp_path):
     folder = _folder(tmp_path, "paths:\n  - pattern: ./img/*.png\n", {"img/a.png": b"1", "img/b.png": b"2"})
     frame = ws.data.load(ws.data.create_or_update(Data(name="images", path=str(folder), type="mltable")).name)
     assert frame.to_dict("list") == {"Path": ["img/a.png", "img/b.png"]}
+
+
+@pytest.mark.parametrize(("pattern", "path", "matches"), [
+    ("*.csv", "a.csv", True), ("*.csv", "sub/a.csv", False), ("**/*.csv", "a.csv", True),
+    ("**/*.csv", "x/y/a.csv", True), ("sub/*.csv", "sub/a.csv", True), ("a?.csv", "ab.csv", True),
+    ("a?.csv", "a/.csv", False), ("[ab].csv", "b.csv", True), ("[!ab].csv", "b.csv", False), ("**", "x/y", True),
+])
+def test_patterns_are_globs(pattern, path, matches):
+    assert mltable.glob_match(pattern, path) is matches
 
 
 def test_the_engine_parses_every_documented_read_option():
