@@ -101,7 +101,8 @@ def test_data_keeps_azures_attribute_names(ws: Workspace, files: Path) -> None:
                                              type=AssetTypes.URI_FILE, description="Data asset pointing to a file"))
     assert isinstance(data, entities.Data)
     assert (data.name, data.version, data.type, data.description) == (
-        "diabetes-file", "1", "file", "Data asset pointing to a file")
+        "diabetes-file", "1", "uri_file", "Data asset pointing to a file")  # Azure's name for the type
+    assert data.type == "file" and data.type.azure_type == "uri_file"  # and studio_ext's
     assert data.path and data.id == "azureml:diabetes-file:1"
     assert ws.data.get("diabetes-file", version="1").id == data.id
 
@@ -151,8 +152,30 @@ def test_a_cluster_keeps_size_tier_and_azures_names(ws: Workspace) -> None:
             "aml-cluster", "amlcompute", "STANDARD_DS11_V2", "low_priority", 0, 2)
         assert any(n.startswith("tier: 'low_priority' is kept") for n in got.notes)
         assert ws.compute.get("aml-cluster").tier == "low_priority"  # stored, not only echoed
+        assert (got.provisioning_state, got.location) == ("Succeeded", "local")
     finally:
         ws.compute.begin_delete("aml-cluster").result(timeout=120)
+
+
+def test_studio_ext_entities_note_the_same_fields(ws: Workspace) -> None:
+    cluster = entities.AmlCompute(name="cpu-cluster", type="amlcompute", size="STANDARD_DS11_V2", min_instances=0,
+                                  max_instances=1, tier="low_priority")
+    with pytest.warns(AzureFieldNote, match=r"tier: 'low_priority' is kept for Azure"):
+        poller = ws.compute.begin_create_or_update(cluster)
+    try:
+        got = poller.result(timeout=120)
+        assert (got.type, got.tier, got.size) == ("amlcompute", "low_priority", "STANDARD_DS11_V2")
+        assert [n.split(":")[0] for n in got.notes] == ["size", "tier"]
+    finally:
+        ws.compute.begin_delete("cpu-cluster").result(timeout=120)
+    with pytest.raises(InvalidInput, match=re.escape(
+            "The 'tier' parameter of studio_ext.entities.AmlCompute must be 'dedicated' or 'low_priority'. "
+            "Got 'spot' instead.")):
+        entities.AmlCompute(name="c", tier="spot")
+    with pytest.raises(InvalidInput, match=re.escape(
+            "The 'type' parameter of studio_ext.entities.AmlCompute must be 'amlcompute'. Got 'computeinstance' "
+            "instead.")):
+        entities.AmlCompute(name="c", type="computeinstance")
 
 
 def test_a_blob_datastore_with_an_account_key(ws: Workspace) -> None:

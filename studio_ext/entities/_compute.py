@@ -64,6 +64,9 @@ _TRANSITIONAL = frozenset({
 })
 
 
+_PROVISIONING = {ComputeState.CREATING: "Creating", ComputeState.DELETING: "Deleting", ComputeState.FAILED: "Failed"}
+
+
 class CapacityWarning(UserWarning):
     """A compute asks for more nodes or parallel jobs than this machine has cores."""
 
@@ -116,6 +119,17 @@ class Compute:
                 f"The 'type' parameter of studio_ext.entities.{type(self).__name__} must be {self.kind.value!r}. "
                 f"Got {given!r} instead. Leave it out: each compute class has one type.")
         object.__setattr__(self, "type", parsed)
+
+    @property
+    def provisioning_state(self) -> str:
+        """Azure's ``provisioning_state``: ``Creating``, ``Succeeded`` (there, running or stopped), ``Deleting``,
+        ``Failed``; ``state`` says what it is doing now."""
+        return _PROVISIONING.get(self.state, "Succeeded")
+
+    @property
+    def location(self) -> str:
+        """Azure's region of the compute; a local target is on this machine: ``"local"``."""
+        return "local"
 
     @property
     def min_nodes(self) -> int:

@@ -92,11 +92,30 @@ def _parse_enum(cls: type[enum.Enum], value: Any, aliases: dict[str, Any], messa
 
 
 class DataType(str, enum.Enum):
-    """What a dataset holds: a parsed table, one file, or a folder of files."""
+    """What a dataset holds: a parsed table, one file, or a folder of files.
+
+    Each also answers to Azure ML's name for it (``azure_type``): ``data.type == "uri_file"``
+    holds for a file, as it does for an ``azure.ai.ml.entities.Data`` of that type.
+    """
 
     TABULAR = "tabular"
     FILE = "file"
     FOLDER = "folder"
+
+    @property
+    def azure_type(self) -> str:
+        """Azure ML's asset type: ``mltable``, ``uri_file`` or ``uri_folder``."""
+        return _AZURE_DATA_TYPES[self.value]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str) and not isinstance(other, enum.Enum):
+            return other in (self.value, _AZURE_DATA_TYPES[self.value])
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = str.__hash__
 
     @classmethod
     def parse(cls, value: str | DataType) -> DataType:
@@ -106,6 +125,9 @@ class DataType(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+_AZURE_DATA_TYPES = {"tabular": "mltable", "file": "uri_file", "folder": "uri_folder"}
 
 
 class HeaderMode(str, enum.Enum):

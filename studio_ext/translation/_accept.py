@@ -74,7 +74,7 @@ def accept(obj: Any, expected: type[E] | tuple[type, ...], what: str) -> Transla
         accepted.requires     # inline entities to register first
     """
     if isinstance(obj, expected):
-        return Translated(cast(E, obj))
+        return Translated(cast(E, obj), notes=_local_notes(obj))
     if is_azure(obj):
         _refuse_what_cannot_work(obj, what)
         from studio_ext.translation._dispatch import from_azure_any
@@ -100,6 +100,23 @@ def accept(obj: Any, expected: type[E] | tuple[type, ...], what: str) -> Transla
                 "kind, or to ws.create_or_update(...), which chooses the service by the object's type.")
         return result
     raise InvalidInput(f"{what} takes {takes(expected)}. Got {class_path(obj)} instead.")
+
+
+def _local_notes(entity: Any) -> list[Note]:
+    """Notes for the fields of a studio_ext entity that, as on Azure's, have no local meaning."""
+    from studio_ext.translation.compute import SIZE_REASON, TIER_REASON
+    from studio_ext.translation.online_deployment import INSTANCE_TYPE_REASON
+
+    notes: list[Note] = []
+    if isinstance(entity, (entities.AmlCompute, entities.ComputeInstance)) and entity.size:
+        what = "each node is a Dask worker on this machine" if isinstance(entity, entities.AmlCompute) else \
+            "the instance is this machine"
+        notes.append(Note("size", f"{entity.size!r} {SIZE_REASON.format(what=what)}"))
+    if isinstance(entity, entities.AmlCompute) and entity.tier != "dedicated":
+        notes.append(Note("tier", f"{entity.tier!r} is kept for Azure; {TIER_REASON}"))
+    if isinstance(entity, entities.ManagedOnlineDeployment) and entity.instance_type != "local":
+        notes.append(Note("instance_type", f"{entity.instance_type!r} {INSTANCE_TYPE_REASON}"))
+    return notes
 
 
 def _refuse_what_cannot_work(obj: Any, what: str) -> None:

@@ -48,7 +48,7 @@ _REASONS = {
     "setup_scripts": "an instance's setup scripts are not run locally",
     "create_on_behalf_of": "a local instance belongs to the user who started the studio",
 }
-_SIZE = "is kept for Azure; locally {what}"
+SIZE_REASON = "is kept for Azure; locally {what}"
 TIER_REASON = "low-priority (spot) VMs are Azure's; the local cluster is never preempted"
 
 
@@ -91,7 +91,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     name, description = str(mapping.get("name") or ""), mapping.get("description")
     if kind == "amlcompute":
         if size:
-            result.note("size", f"{size!r} " + _SIZE.format(what="each node is a Dask worker on this machine"))
+            result.note("size", f"{size!r} " + SIZE_REASON.format(what="each node is a Dask worker on this machine"))
         tier = str(mapping.get("tier") or "dedicated").lower()
         if tier != "dedicated":
             result.note("tier", f"{tier!r} is kept for Azure; {TIER_REASON}")
@@ -102,7 +102,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
             idle_time_before_scale_down=float(_given(mapping, "idle_time_before_scale_down", 120)))
     else:
         if size:
-            result.note("size", f"{size!r} " + _SIZE.format(what="the instance is this machine"))
+            result.note("size", f"{size!r} " + SIZE_REASON.format(what="the instance is this machine"))
         idle = mapping.get("idle_time_before_shutdown_minutes")
         jobs = local.get("max_concurrent_jobs")
         result.entity = ComputeInstance(

@@ -50,6 +50,7 @@ _REASONS = {"app_insights_enabled": "local request telemetry is always on (ws.on
             "egress_public_network_access": "local servers use this machine's network",
             "properties": "the studio_ext entity has no properties of its own"}
 _REQUEST_DEFAULTS = OnlineRequestSettings()
+INSTANCE_TYPE_REASON = "is kept for Azure; locally each instance is a server process on this machine"
 
 
 def to_v2(deployment: ManagedOnlineDeployment) -> dict[str, Any]:
@@ -111,8 +112,7 @@ def from_v2(mapping: Mapping[str, Any],
                                  scoring_script=str(cc.get("scoring_script")))
     instance_type = str(mapping.get("instance_type") or "local")
     if instance_type != "local":
-        result.note("instance_type", f"{instance_type!r} is kept for Azure; locally each instance is a server "
-                    "process on this machine")
+        result.note("instance_type", f"{instance_type!r} {INSTANCE_TYPE_REASON}")
     rs = {k: int(v) for k, v in (mapping.get("request_settings") or {}).items()
           if k in ("request_timeout_ms", "max_concurrent_requests_per_instance", "max_queue_wait_ms")}
     for key in set(mapping.get("request_settings") or {}) - set(rs):
