@@ -26,6 +26,8 @@ def cases(root: Path) -> dict[str, Any]:
     (root / "src" / "score.py").write_text("def init(): pass\ndef run(raw): return raw\n")
     (root / "conda.yml").write_text("name: e\ndependencies:\n  - python=3.11\n  - pip:\n    - scikit-learn\n")
     (root / "diabetes.csv").write_text("a,b\n1,2\n")
+    (root / "table").mkdir()
+    (root / "table" / "MLTable").write_text("paths:\n  - file: ../diabetes.csv\n")
     src, conda, csv = str(root / "src"), str(root / "conda.yml"), str(root / "diabetes.csv")
     return {
         "command_job": e.CommandJob(
@@ -41,6 +43,7 @@ def cases(root: Path) -> dict[str, Any]:
         "data_tabular": e.Data(name="flights", path="azureml://datastores/ds/paths/flights/", type="tabular",
                                read_options={"delimiter": ";", "decimal": ","}),
         "data_folder": e.Data(name="images", path="https://example.org/images/", type="folder"),
+        "data_mltable_folder": e.Data(name="diabetes-table", path=str(root / "table"), type="mltable"),
         "model": e.Model(name="diabetes-model", version="2", type=e.ModelType.MLFLOW, description="d",
                          path="azureml://jobs/job_1/outputs/artifacts/paths/model/", tags={"t": "1"},
                          properties={"p": "x"}),
@@ -60,6 +63,10 @@ def cases(root: Path) -> dict[str, Any]:
         "blob_sas": e.Datastore(name="blob2", url="az://data@acct.blob.core.windows.net",
                                 type=e.DatastoreType.AZURE_BLOB, credentials={"sas_token": "sv=1&sig=abc"},
                                 options={"account_name": "acct", "endpoint": "core.windows.net", "protocol": "https"}),
+        "blob_emulator": e.Datastore(name="blob_training_data", url="az://training-data@devstoreaccount1.blob.127.0.0.1:10000",
+                                     type=e.DatastoreType.AZURE_BLOB, credentials={"account_key": "KEY=="},
+                                     options={"account_name": "devstoreaccount1", "endpoint": "127.0.0.1:10000",
+                                              "protocol": "http"}),
         "gen2_none": e.Datastore(name="lake", url="abfs://raw@acct.dfs.core.windows.net",
                                  type=e.DatastoreType.AZURE_BLOB,
                                  options={"account_name": "acct", "endpoint": "core.windows.net", "protocol": "https"}),
@@ -79,9 +86,9 @@ def cases(root: Path) -> dict[str, Any]:
     }
 
 
-NAMES = ["command_job", "command_job_local", "data_file", "data_tabular", "data_folder", "model",
+NAMES = ["command_job", "command_job_local", "data_file", "data_tabular", "data_folder", "data_mltable_folder", "model",
          "environment_conda", "environment_pip", "environment_requirements_file", "amlcompute", "computeinstance",
-         "blob_account_key", "blob_sas", "gen2_none", "endpoint", "deployment", "deployment_mlflow"]
+         "blob_account_key", "blob_sas", "blob_emulator", "gen2_none", "endpoint", "deployment", "deployment_mlflow"]
 
 
 @pytest.mark.parametrize("name", NAMES)
