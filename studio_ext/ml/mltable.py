@@ -623,9 +623,17 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     try:
         return table.cast(schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        columns = [table.column(n).cast(pa.string()) if table.schema.field(n).type != schema.field(n).type
-                   and pa.types.is_string(schema.field(n).type) else table.column(n) for n in schema.names]
-        return pa.table(columns, schema=schema)
+        pass  # find the column below and say which
+    columns = []
+    for name in schema.names:
+        column, wanted = table.column(name), schema.field(name).type
+        try:
+            columns.append(column if column.type == wanted else column.cast(wanted))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InvalidInput(f"The column {name!r} is {column.type} in one file and {wanted} in another, and the "
+                               f"values do not convert ({exc}). Add a convert_column_types step, or make the files "
+                               "agree.") from None
+    return pa.table(columns, schema=schema)
 
 
 # -- the steps after the read -------------------------------------------------------------------------
