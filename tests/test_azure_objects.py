@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,14 +33,10 @@ def run(raw_data):
 """
 
 
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    ws = Workspace.create(tmp_path_factory.mktemp("azure-objects") / "ws")
-    try:
-        yield ws
-    finally:
-        ws.runtime.stop()
-        ws.close()
+@pytest.fixture
+def ws(module_workspace: Workspace) -> Workspace:
+    """One workspace for the module; each test deletes the compute and endpoints it makes."""
+    return module_workspace
 
 
 @pytest.fixture
@@ -105,6 +100,12 @@ def test_data_keeps_azures_attribute_names(ws: Workspace, files: Path) -> None:
     assert data.type == "file" and data.type.azure_type == "uri_file"  # and studio_ext's
     assert data.path and data.id == "azureml:diabetes-file:1"
     assert ws.data.get("diabetes-file", version="1").id == data.id
+
+
+def test_an_anonymous_data_asset_is_named_from_its_files(ws: Workspace, files: Path) -> None:
+    with pytest.warns(AzureFieldNote, match=r"the data asset has no name; it is registered as 'anonymous-"):
+        data = ws.data.create_or_update(aml.Data(path=str(files / "diabetes.csv"), type=AssetTypes.URI_FILE))
+    assert re.fullmatch(r"anonymous-[0-9a-f]{16}", data.name) and data.version == "1"
 
 
 def test_an_anonymous_model_is_named_from_its_files_and_registered_once(ws: Workspace, files: Path) -> None:
