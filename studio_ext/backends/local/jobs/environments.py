@@ -305,7 +305,7 @@ class LocalEnvironments(EnvironmentOperations):
             notes.append(f"python={request} is asked for; a scoring server's venv uses the studio's Python {_HERE}, "
                          "whose site-packages it shares.")
         version = _python_version(base) or _HERE  # base was checked by find_python, or is the studio's
-        digest = spec_hash(reqs, version, serving=serving)
+        digest = spec_hash(reqs, None if version == _HERE else version, serving=serving)  # venvs built before keep theirs
         root = self._b.path / "envs" / digest
         python = root / "bin" / "python"
         source = "conda file" if environment.conda_file else "pip requirements"
