@@ -71,6 +71,38 @@ def step_training_job(ctx: DemoContext) -> None:
     ctx.say(f"      log: {job.log_path}")
 
 
+def step_azure_ml_v2(ctx: DemoContext) -> None:
+    """Submit the training job as azure-ai-ml code (curated environment), then as v2 YAML read by Azure's loader."""
+    from azure.ai.ml import command as azure_command
+
+    from studio_ext.translation import from_yaml
+
+    src = ctx.ws.path / "demo-src"
+    src.mkdir(exist_ok=True)
+    shutil.copy(ASSETS / "train_diabetes.py", src / "train.py")
+    job = ctx.ws.jobs.create_or_update(azure_command(
+        code=str(src), command="python train.py --alpha ${{inputs.alpha}}", inputs={"alpha": 0.25},
+        environment="AzureML-sklearn-1.5@latest", compute="local", experiment_name="diabetes-demo",
+        display_name="ridge alpha=0.25 (azure-ai-ml)"))
+    ctx.say(f"[azure-ml] azure.ai.ml.command(...) submitted as {job.name} on the curated AzureML-sklearn-1.5; "
+            f"studio_url: {job.studio_url}")
+    submitted = ctx.ws.jobs.get(job.name)
+    submitted.name = None  # the file describes a new job, as one written by hand would
+    yaml_text = ctx.ws.jobs.to_yaml(submitted)
+    job_file = src.parent / "demo-job.yml"
+    job_file.write_text(yaml_text)
+    # as `studio-ext job create --file demo-job.yml --set inputs.alpha=2.0 ...` does
+    again = ctx.ws.jobs.create_or_update(from_yaml(job_file, params_override=[
+        {"inputs.alpha": 2.0, "display_name": "ridge alpha=2.0 (v2 YAML)"}]).entity)
+    for name in (job.name, again.name):
+        while not (final := ctx.ws.jobs.get(name)).status.is_terminal:
+            time.sleep(0.2)
+        if str(final.status) != "Completed":
+            raise RuntimeError(f"the azure-ai-ml demo job {name} ended {final.status}: {final.error}")
+    ctx.say(f"[azure-ml] its v2 YAML ({len(yaml_text.splitlines())} lines) -> {job_file}; submitted again from "
+            f"the file with alpha=2.0 as {again.name}: both Completed")
+
+
 def step_compute_cluster(ctx: DemoContext) -> None:
     """Create a small Dask cluster, run the training script on one of its nodes, show the node counts."""
     from studio_ext.entities import AmlCompute
@@ -184,6 +216,7 @@ def step_explain_and_assess(ctx: DemoContext) -> None:
 STEPS: list[Callable[[DemoContext], None]] = [
     step_register_dataset,
     step_training_job,
+    step_azure_ml_v2,
     step_compute_cluster,
     step_model_endpoint,
     step_run_explorer,
