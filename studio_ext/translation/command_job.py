@@ -24,7 +24,6 @@ from studio_ext.translation._common import (
     azure_dict,
     azure_load,
     dump,
-    keep,
     keep_rest,
     local_path,
     plain,
@@ -65,7 +64,8 @@ def to_v2(job: CommandJob) -> dict[str, Any]:
     out["command"] = job.command
     put(out, code=job.code, environment=arm(job.environment),
         environment_variables={str(k): str(v) for k, v in job.environment_variables.items()})
-    put(out, inputs={name: _input_to_v2(value) for name, value in job.inputs.items()},
+    inputs = {name: _input_to_v2(value) for name, value in job.inputs.items()}
+    put(out, inputs={name: value for name, value in inputs.items() if value is not None},  # None: left out
         outputs={name: _output_to_v2(value) for name, value in job.outputs.items()})
     for key, value in output_fields.items():
         name, _, field_name = key.rpartition(".")
@@ -87,7 +87,8 @@ def _output_to_v2(value: Output | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return dict(value)
     return put({"type": value.type}, path=value.path, description=value.description,
-               mode=None if value.mode == "rw_mount" else value.mode)
+               mode=None if value.mode == "rw_mount" else value.mode, name=value.name,
+               version=None if value.version is None else str(value.version))
 
 
 def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None = None) -> Translated[CommandJob]:
@@ -115,8 +116,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
         compute=compute, command=str(mapping["command"]),
         code=local_path(code, base_path) if isinstance(code, str) else code,
         inputs={str(k): _input_from_v2(v, base_path) for k, v in (mapping.get("inputs") or {}).items()},
-        outputs={str(k): _output_from_v2(str(k), v, result, properties)
-                 for k, v in (mapping.get("outputs") or {}).items()},
+        outputs={str(k): _output_from_v2(str(k), v) for k, v in (mapping.get("outputs") or {}).items()},
         environment=strip_arm(environment),
         environment_variables={str(k): str(v) for k, v in (mapping.get("environment_variables") or {}).items()},
     )
@@ -127,21 +127,19 @@ def _input_from_v2(value: Any, base_path: str | os.PathLike[str] | None) -> Any:
     if not isinstance(value, Mapping):
         return value  # a literal
     kind = str(value.get("type", "uri_folder"))
-    if kind in LITERAL_TYPES:
-        return value.get("default")
+    if kind in LITERAL_TYPES:  # a typed literal (from a command() node's component): its type is checked at submit
+        return Input(type=kind, default=value.get("default"), optional=bool(value.get("optional", False)),
+                     description=value.get("description"))
     return Input(type=kind, path=local_path(value.get("path"), base_path), description=value.get("description"),
                  optional=bool(value.get("optional", False)), mode=str(value.get("mode") or "ro_mount"))
 
 
-def _output_from_v2(name: str, value: Any, result: Translated[CommandJob], properties: dict[str, str]) -> Output:
+def _output_from_v2(name: str, value: Any) -> Output:
     value = value or {}
-    for key in ("name", "version"):
-        if value.get(key) is not None:
-            keep(properties, result, f"outputs.{name}.{key}", str(value[key]),
-                 "registering an output as an asset when the job completes is not done locally yet; "
-                 "the output is kept as the job's artifact")
+    version = value.get("version")
     return Output(type=str(value.get("type", "uri_folder")), path=value.get("path"),
-                  description=value.get("description"), mode=str(value.get("mode") or "rw_mount"))
+                  description=value.get("description"), mode=str(value.get("mode") or "rw_mount"),
+                  name=value.get("name"), version=None if version is None else str(version))
 
 
 def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[CommandJob]:
@@ -151,12 +149,22 @@ def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Tra
     # a Command node's _to_dict() drops experiment_name: the job it stands for keeps it
     job = obj._to_job() if isinstance(obj, Command) else obj
     mapping = azure_dict(job, ("CommandJob",), "command job")
-    if isinstance(obj, Command):  # a typed literal with only a default is left to the component by _to_job()
+    if isinstance(obj, Command):  # a typed literal with only a default (or none) is left to the component by _to_job()
         inputs = mapping.setdefault("inputs", {})
         for name, spec in (getattr(obj.component, "inputs", None) or {}).items():
-            default = getattr(spec, "default", None)
-            if name not in inputs and default is not None:
+            kind, default = str(getattr(spec, "type", "")), getattr(spec, "default", None)
+            optional = bool(getattr(spec, "optional", False))
+            given = inputs.get(name)
+            if isinstance(given, dict) and given.get("path") is None and optional:
+                given["optional"] = True  # _to_job() writes a left-out file input without its optional flag
+            if name in inputs or (default is None and not optional):
+                continue
+            if kind in LITERAL_TYPES:  # its declared type goes with it
+                inputs[name] = {"type": kind, "default": default, "optional": optional}
+            elif default is not None:
                 inputs[name] = default
+            else:  # an optional file, folder or model input left out: its $[[...]] segment is dropped
+                inputs[name] = {"type": kind or "uri_folder", "optional": True}
     if isinstance(job.code, (str, os.PathLike)) and _prefixed_path(mapping.get("code"), os.fspath(job.code)):
         mapping["code"] = os.fspath(job.code)
     for name, value in (mapping.get("inputs") or {}).items():

@@ -13,6 +13,7 @@ from azure.ai.ml import command
 from azure.ai.ml.constants import AssetTypes
 
 from studio_ext import entities
+from studio_ext.entities import Input, Output
 from studio_ext.errors import InvalidInput
 from studio_ext.translation import Translated, command_job, datastore, from_azure_any
 
@@ -230,8 +231,8 @@ def test_an_output_registered_as_an_asset_keeps_its_name_and_version() -> None:
     job = command(command="python t.py ${{outputs.prepped}}",
                   outputs={"prepped": AzureOutput(type=AssetTypes.URI_FOLDER, name="prepped-data", version="3")})
     result = from_azure_any(job)
-    assert result.entity.properties["azureml.outputs.prepped.name"] == "prepped-data"
-    assert {"outputs.prepped.name", "outputs.prepped.version"} <= fields(result)
+    assert result.entity.outputs["prepped"] == Output(type="uri_folder", name="prepped-data", version="3")
+    assert not fields(result)  # registered when the job completes: nothing to note
     back = command_job.to_v2(result.entity)
     assert back["outputs"]["prepped"] == {"type": "uri_folder", "name": "prepped-data", "version": "3"}
     assert "outputs.prepped.name" not in back
@@ -245,8 +246,14 @@ def test_a_named_inline_environment_keeps_its_name_and_version() -> None:
 
 
 def test_literal_inputs_declared_with_a_type_keep_their_default() -> None:
-    job = command(command="python t.py --n ${{inputs.n}}", inputs={"n": AzureInput(type="integer", default=5)})
-    assert from_azure_any(job).entity.inputs["n"] == 5
+    job = command(command="python t.py --n ${{inputs.n}} $[[--x ${{inputs.x}}]] $[[--d ${{inputs.d}}]]",
+                  inputs={"n": AzureInput(type="integer", default=5), "x": AzureInput(type="number", optional=True),
+                          "d": AzureInput(type="uri_file", optional=True)})
+    inputs = from_azure_any(job).entity.inputs
+    assert inputs["n"] == Input(type="integer", default=5)  # its declared type is checked when it is submitted
+    assert inputs["x"] == Input(type="number", optional=True)  # left out: its optional segment is dropped
+    assert inputs["d"] == Input(type="uri_file", optional=True)
+    assert command_job.to_v2(from_azure_any(job).entity)["inputs"] == {"n": 5}
 
 
 def test_amlcompute_defaults_are_azures() -> None:

@@ -295,7 +295,7 @@ def plan_output(backend: LocalBackend, key: str, output: Any, job_dir: Path) -> 
     rel = check_relative(rel)
     stores = backend.service("datastores")
     ds = stores.get(store)
-    if str(ds.type) in ("http", "sql"):
+    if ds.read_only:
         raise InvalidInput(f"Output {key!r} goes to the datastore {store!r}, which is {ds.type} and cannot be "
                            "written. Use a folder, blob, S3 or GCS datastore.")
     if mode == "direct":
@@ -304,6 +304,8 @@ def plan_output(backend: LocalBackend, key: str, output: Any, job_dir: Path) -> 
         _, root = stores.filesystem(ds)
         from studio_ext._validation import resolve_inside
 
+        if str(ds.type) == "local":
+            stores._check_writable_default(Path(root), rel)  # not inside a dataset version's folder
         target = resolve_inside(Path(root), rel, "output path")
         (target.parent if kind == "uri_file" else target).mkdir(parents=True, exist_ok=True)
         return {"value": str(target), "record": {**fields, "where": uri, "local": str(target), "upload": None}}
@@ -338,31 +340,16 @@ def _check_registration(backend: LocalBackend, key: str, kind: str, output: Outp
 
 def deliver_outputs(backend: LocalBackend, spec: dict[str, Any]) -> None:
     """Copy outputs written in the job's folder to their datastore (modes ``upload``, and ``rw_mount`` on
-    a datastore that is not on this machine)."""
-    stores = None
-    for key, record in (spec.get("outputs") or {}).items():
+    a datastore that is not on this machine), through ``ws.datastores.upload``."""
+    for record in (spec.get("outputs") or {}).values():
         upload = record.get("upload") if isinstance(record, dict) else None
-        if not upload:
-            continue
-        source = Path(record["local"])
-        if not source.exists():
-            continue  # the script wrote nothing: nothing to copy (a uri_file output it never wrote)
-        stores = stores or backend.service("datastores")
-        fs, root = stores.filesystem(stores.get(upload["store"]))
-        remote = f"{root.rstrip('/')}/{upload['path']}".rstrip("/")
-        files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
-        for path in files:
-            if path.is_symlink():
-                raise UnsafePath(f"Output {key!r} holds the symbolic link {path.name!r}; write real files.")
-            target = remote if source.is_file() else f"{remote}/{path.relative_to(source).as_posix()}"
-            parent = target.rsplit("/", 1)[0]
-            fs.makedirs(parent, exist_ok=True)
-            fs.put_file(str(path), target)
+        if upload and Path(record["local"]).exists():  # a uri_file output the script never wrote: nothing to copy
+            backend.service("datastores").upload(upload["store"], record["local"], upload["path"])
 
 
 def register_outputs(backend: LocalBackend, job_name: str, run_id: str, spec: dict[str, Any],
                      ledger: Path) -> list[str]:
-    """Register every output that has a ``name``; return what was registered (``azureml:NAME:VERSION``).
+    """Register every output that has a ``name``; return a line for each saying what was registered.
 
     Each registration is written to ``ledger`` (in the job's folder) as it is made, so a
     finalize that is repeated (the supervisor restarted half-way) registers nothing twice.
@@ -381,8 +368,10 @@ def register_outputs(backend: LocalBackend, job_name: str, run_id: str, spec: di
         kind, where = record.get("type", "uri_folder"), record.get("where")
         local = Path(record.get("local") or where or "")
         source = where if where and where.startswith(_DATASTORE) else str(local)
-        if not where or (not where.startswith(_DATASTORE) and not local.exists()):
-            raise NotFound(f"Output {key!r} is to be registered as {record['name']!r}, but the job wrote nothing there.")
+        if record.get("local") or not source.startswith(_DATASTORE):  # written on this machine: look first
+            if not local.exists() or (local.is_dir() and not any(local.iterdir())):
+                done.append(f"Output {key!r} is empty: not registered as {record['name']!r}.")
+                continue
         description = record.get("description") or f"Output {key!r} of job {job_name}."
         if kind in _MODEL_TYPES:
             from studio_ext.entities import Model
@@ -391,7 +380,7 @@ def register_outputs(backend: LocalBackend, job_name: str, run_id: str, spec: di
                 name=record["name"], version=record.get("version"), type=kind, description=description,
                 path=str(local) if local.exists() else source,
                 properties={"azureml.job_name": job_name, "azureml.run_id": run_id, "azureml.output_name": key}))
-            done.append(f"azureml:{model.name}:{model.version}")
+            done.append(f"Registered output {key!r} as model azureml:{model.name}:{model.version}.")
             _record(ledger, made, key, done[-1])
         else:
             from studio_ext.entities._data import Data, DataType
@@ -400,7 +389,7 @@ def register_outputs(backend: LocalBackend, job_name: str, run_id: str, spec: di
             data = backend.service("data").create_or_update(Data(
                 name=record["name"], version=record.get("version"), type=data_type, path=source,
                 description=description))
-            done.append(f"azureml:{data.name}:{data.version}")
+            done.append(f"Registered output {key!r} as data asset azureml:{data.name}:{data.version}.")
             _record(ledger, made, key, done[-1])
     return done
 

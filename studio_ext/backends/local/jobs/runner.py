@@ -162,7 +162,7 @@ def _finish_outputs(backend: LocalBackend, row: Any, log_path: Path) -> tuple[Jo
         _append(log_path, f"\n[studio-ext] {error}\n")
         return JobStatus.FAILED, error
     if registered:
-        _append(log_path, f"\n[studio-ext] Registered the job's outputs: {', '.join(registered)}\n")
+        _append(log_path, "\n" + "".join(f"[studio-ext] {line}\n" for line in registered))
     return JobStatus.COMPLETED, None
 
 

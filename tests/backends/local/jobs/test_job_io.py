@@ -185,7 +185,9 @@ def test_outputs_go_to_datastores_register_themselves_and_feed_other_jobs(
     model = workspace.models.get("job-model")
     assert model.version == "1" and set(model.files) == {"model/model.pkl"}
     assert model.properties["azureml.job_name"] == done.name
-    assert "Registered the job's outputs: azureml:prepped:1, azureml:job-model:1" in workspace.jobs.get_logs(done.name)
+    log = workspace.jobs.get_logs(done.name)
+    assert "[studio-ext] Registered output 'kept' as data asset azureml:prepped:1." in log
+    assert "[studio-ext] Registered output 'model' as model azureml:job-model:1." in log
     assert done.output_paths["uploaded"] == "azureml://datastores/lake/paths/out/run1"
     # named outputs download as azure-ai-ml lays them out, from wherever they were written
     workspace.jobs.download(done.name, download_path=tmp_path / "dl", all=True)
@@ -213,3 +215,28 @@ def test_an_output_bound_for_nowhere_is_refused(workspace: Workspace, code_dir: 
                             (Output(type="uri_file", name="bad name"), "bad name")]:
         with pytest.raises((InvalidInput, NotFound), match=message):
             workspace.jobs.create_or_update(command(code=str(code_dir), command="python a.py", outputs={"o": output}))
+
+
+def test_an_azure_ai_ml_command_runs_as_written(workspace: Workspace, code_dir: Path) -> None:
+    from azure.ai.ml import Input as AzureInput
+    from azure.ai.ml import Output as AzureOutput
+    from azure.ai.ml import command as azure_command
+
+    (code_dir / "prep.py").write_text(ARGS + "import os\nopen(os.path.join(sys.argv[-1], 'prepped.csv'), 'w').write('a\\n1\\n')\n")
+    job = azure_command(
+        code=str(code_dir), compute="local",
+        command="python prep.py --n ${{inputs.n}} $[[--x ${{inputs.x}}]] $[[--d ${{inputs.d}}]] ${{outputs.unused}} "
+                "${{outputs.prepped}}",
+        inputs={"n": AzureInput(type="integer", default=5), "x": AzureInput(type="number", optional=True),
+                "d": AzureInput(type="uri_file", optional=True)},
+        outputs={"prepped": AzureOutput(type="uri_folder", name="prepped-az", version="1",
+                                        path="azureml://datastores/workspaceblobstore/paths/azout/"),
+                 "unused": AzureOutput(type="uri_folder", name="never-written")})
+    done = workspace.jobs.stream(workspace.jobs.create_or_update(job).name, out=open(os.devnull, "w"), timeout=180)
+    assert done.status == JobStatus.COMPLETED, workspace.jobs.get_logs(done.name)
+    args = args_of(workspace, done.name)
+    assert args[:2] == ["--n", "5"] and len(args) == 4  # the two optional segments are dropped
+    assert workspace.data.get("prepped-az", "1").type == DataType.FOLDER
+    assert "Output 'unused' is empty: not registered as 'never-written'." in workspace.jobs.get_logs(done.name)
+    with pytest.raises(NotFound):
+        workspace.data.get("never-written")
