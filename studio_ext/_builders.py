@@ -30,8 +30,11 @@ def command(
                       inputs={"lr": 0.1}, experiment_name="diabetes")
         ws.jobs.create_or_update(job)
 
-    The command is split like a shell would split it, but never run by a shell:
-    ``;``, ``|`` and ``$(...)`` reach the script as literal text.
+    The command runs in a shell, as on Azure ML (``echo hi && python a.py >
+    ${{outputs.o}}/x.txt`` works). Each value put in for ``${{inputs.NAME}}`` or
+    ``${{outputs.NAME}}`` is shell-quoted where it stands, so a value such as ``; rm -rf ~``
+    or ``$(id)`` reaches the script as those characters and never runs as code.
+    ``$[[--x ${{inputs.x}}]]`` is dropped when the optional input ``x`` is left out.
     """
     env_ref: str | None
     if isinstance(environment, Environment):
