@@ -18,6 +18,7 @@ Files are written with :meth:`LocalDatastores.upload` (a job's outputs on a data
 from __future__ import annotations
 
 import builtins
+import hashlib
 import os
 import re
 import shutil
@@ -225,6 +226,25 @@ class LocalDatastores(DatastoreOperations):
             return int(fs.du(f"{root}/{rel}"))
         except Exception:  # noqa: BLE001 - sizes are for progress bars only
             return None
+
+    def signature(self, name: str, path: str) -> str | None:
+        """A short digest of what is at ``path`` in a remote datastore (names, sizes, times, etags): it changes
+        when the files do. None where it cannot be known (web roots, an unreachable store)."""
+        ds = self.get(name)
+        rel = check_relative(path)
+        if self._is_local(ds) or ds.read_only:
+            return None
+        fs, root = self.filesystem(ds)
+        remote = f"{root}/{rel}".rstrip("/")
+        try:
+            infos = list(fs.find(remote, detail=True).values()) if fs.isdir(remote) else [fs.info(remote)]
+        except FileNotFoundError:
+            raise NotFound(f"{rel!r} does not exist in the datastore {name!r} ({redact_url(ds.url)}).") from None
+        except _STORAGE_ERRORS:
+            return None
+        seen = sorted((str(i.get("name")), i.get("size"), str(i.get("last_modified") or i.get("mtime") or ""),
+                       str(i.get("etag") or i.get("ETag") or "")) for i in infos)
+        return hashlib.sha256(repr(seen).encode()).hexdigest()[:16]
 
     def download(self, name: str, path: str, dest: Path, *, progress: Callable[[int], None] | None = None,
                  limit: int | None = None) -> Path:

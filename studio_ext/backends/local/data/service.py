@@ -349,7 +349,9 @@ class LocalData(DataOperations):
             if ds.type.value in ("local", "file"):
                 return str(stores.local_path(store_name, rel))
             rel = check_relative(rel)
-            cache = self._root / ".cache" / store_name / rel
+            # one copy per state of the remote files: a job reads what is there now, and a job
+            # still reading an older copy keeps it
+            cache = self._root / ".cache" / store_name / (stores.signature(store_name, rel) or "any") / rel
             if not cache.exists():
                 tmp = self._staging / f"cache-{uuid.uuid4().hex}"
                 try:

@@ -68,8 +68,13 @@ def test_data_assets_on_blob_paths(ws, azurite, container):
     assert ws.data.load("blob-table")["Age"].tolist() == [21, 50, 33]
     assert ws.data.preview("blob-table", n=1)["PatientID"].tolist() == [1] and table.row_count == 3
     # an input straight from the datastore path, copied into the workspace's cache
-    assert open(ws.data.resolve_input_path("azureml://datastores/blob_assets/paths/data/more/extra.csv")).read() == (
-        "PatientID,Age,Diabetic\n4,60,1\n")
+    extra = "azureml://datastores/blob_assets/paths/data/more/extra.csv"
+    first = ws.data.resolve_input_path(extra)
+    assert open(first).read() == "PatientID,Age,Diabetic\n4,60,1\n" and ws.data.resolve_input_path(extra) == first
+    azurite.upload("training-data", "data/more/extra.csv", b"PatientID,Age,Diabetic\n5,70,1\n")  # written anew
+    assert open(ws.data.resolve_input_path(extra)).read() == "PatientID,Age,Diabetic\n5,70,1\n"
+    assert open(first).read() == "PatientID,Age,Diabetic\n4,60,1\n"  # a job still reading the old copy keeps it
+    azurite.upload("training-data", "data/more/extra.csv", b"PatientID,Age,Diabetic\n4,60,1\n")
     with pytest.raises(NotFound, match="'data/nope.csv' does not exist in the datastore 'blob_assets'"):
         ws.data.create_or_update(Data(name="blob-none", path="azureml://datastores/blob_assets/paths/data/nope.csv",
                                       type="uri_file"))

@@ -76,13 +76,15 @@ def test_credentials_never_shown(ws, tmp_path, capsys, caplog):
 # -- S3 through a real emulator ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def moto_s3():
-    exe = shutil.which("moto_server") or str(__import__("pathlib").Path(__import__("sys").executable).with_name("moto_server"))
+    # the venv's moto (the dev extra), not another interpreter's on PATH (an older one fails multipart uploads)
+    venv = __import__("pathlib").Path(__import__("sys").executable).with_name("moto_server")
+    exe = str(venv) if venv.exists() else shutil.which("moto_server")
     with serve(lambda port: [exe, "-H", "127.0.0.1", "-p", str(port)], name="moto_server", timeout=30,
                ready=lambda server: httpx.get(server.url, timeout=1) is not None, stop_timeout=10) as server:
         yield server.url
 
 
-def test_s3_datastore_on_moto(ws, moto_s3):
+def test_s3_datastore_on_moto(ws, moto_s3, tmp_path):
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=moto_s3, aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1")
@@ -99,6 +101,10 @@ def test_s3_datastore_on_moto(ws, moto_s3):
     assert folder.row_count == 3 and folder.files == ["2024/a.csv", "2024/b.csv"]
     local = ws.data.resolve_input_path("azureml://datastores/s3lake/paths/2024/b.csv")
     assert open(local).read() == "id,v\n3,4.5\n"
+    out = tmp_path / "out.csv"
+    out.write_text("id,v\n9,9.5\n")
+    assert ws.datastores.upload("s3lake", out, "written/out.csv") == "azureml://datastores/s3lake/paths/written/out.csv"
+    assert s3.get_object(Bucket="lake", Key="raw/written/out.csv")["Body"].read() == b"id,v\n9,9.5\n"
     with pytest.raises(NotFound, match="'2024/zz.csv' does not exist in the datastore 's3lake'"):
         ws.data.create_or_update(Data(name="s3none", path="azureml://datastores/s3lake/paths/2024/zz.csv"))
 
