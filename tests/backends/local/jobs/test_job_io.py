@@ -240,3 +240,29 @@ def test_an_azure_ai_ml_command_runs_as_written(workspace: Workspace, code_dir: 
     assert "Output 'unused' is empty: not registered as 'never-written'." in workspace.jobs.get_logs(done.name)
     with pytest.raises(NotFound):
         workspace.data.get("never-written")
+
+
+def test_a_job_reads_and_writes_a_blob_datastore(workspace: Workspace, code_dir: Path, tmp_path: Path,
+                                                  azurite: object) -> None:
+    from azure.ai.ml.entities import AccountKeyConfiguration, AzureBlobDatastore
+
+    azurite.create_container("job-io")
+    azurite.upload("job-io", "raw/diabetes.csv", b"PatientID,Diabetic\n1,0\n2,1\n")
+    workspace.datastores.create_or_update(AzureBlobDatastore(
+        name="blob_jobs", account_name=azurite.account, container_name="job-io",
+        credentials=AccountKeyConfiguration(account_key=azurite.account_key), **azurite.datastore_endpoint))
+    (code_dir / "copy.py").write_text(
+        "import os, shutil, sys\n"
+        "shutil.copy(sys.argv[1], os.path.join(sys.argv[2], 'copied.csv'))\n"
+        "open(sys.argv[3], 'w').write('one file')\n")
+    done = run(workspace, code=str(code_dir),
+               command="python copy.py ${{inputs.raw}} ${{outputs.folder}} ${{outputs.file}}",
+               inputs={"raw": Input(type="uri_file", path="azureml://datastores/blob_jobs/paths/raw/diabetes.csv")},
+               outputs={"folder": Output(path="azureml://datastores/blob_jobs/paths/prepped/"),  # rw_mount: at the end
+                        "file": Output(type="uri_file", path="azureml://datastores/blob_jobs/paths/single/f.txt",
+                                       mode="upload", name="blob-file")})
+    assert azurite.read("job-io", "prepped/copied.csv") == b"PatientID,Diabetic\n1,0\n2,1\n"
+    assert azurite.read("job-io", "single/f.txt") == b"one file"
+    assert workspace.data.get("blob-file").type == DataType.FILE
+    workspace.jobs.download(done.name, download_path=tmp_path, output_name="folder")  # read back from the blob store
+    assert (tmp_path / "named-outputs" / "folder" / "copied.csv").read_bytes().startswith(b"PatientID")
