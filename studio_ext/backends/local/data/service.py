@@ -152,7 +152,8 @@ class LocalData(DataOperations):
                 if data.type == DataType.TABULAR:
                     root = _mltable_root(staging / SOURCE, source_files, source_label)
                     if root is not None:
-                        if data.read_options is not None:
+                        if data.read_options is not None and DelimitedReadOptions.coerce(data.read_options) != \
+                                DelimitedReadOptions():  # defaults (a form's untouched fields) say nothing
                             raise InvalidInput(
                                 f"{source_label} is an MLTable folder: its MLTable file says how to read the data "
                                 "(transformations: read_delimited ...), so read_options do not apply. Leave them out.")

@@ -156,6 +156,16 @@ transformations:
     assert 200 < len(first) < 400 and first["id"].tolist() == again["id"].tolist()  # the seed repeats the sample
 
 
+def test_read_options_do_not_apply_to_an_mltable_folder(ws, tmp_path):
+    folder = _folder(tmp_path, "paths:\n  - file: ./a.csv\ntransformations:\n  - read_delimited: {}\n",
+                     {"a.csv": "a;b\n1;2\n"})
+    with pytest.raises(InvalidInput, match="is an MLTable folder: its MLTable file says how to read the data"):
+        ws.data.create_or_update(Data(name="opts-given", path=str(folder), read_options={"delimiter": ";"}))
+    # the defaults (what a form sends when nothing was changed) are no reason to refuse
+    data = ws.data.create_or_update(Data(name="opts-given", path=str(folder), read_options={"encoding": "utf-8"}))
+    assert data.read_options is None and [c.name for c in data.columns] == ["a;b"]
+
+
 def test_preview_source_reads_an_mltable_folder(ws, tmp_path):
     folder = _folder(tmp_path, "paths:\n  - file: ./a.csv\ntransformations:\n  - read_delimited: {}\n"
                                "  - keep_columns: [b]\n", {"a.csv": "a,b\n1,2\n3,4\n5,6\n"})
