@@ -514,7 +514,8 @@ class RunExplorerReads:
         try:
             job: CommandJob = command(
                 command=spec["command"], code=code, inputs=new_inputs,
-                outputs={k: Output(**v) for k, v in spec.get("outputs", {}).items()},
+                outputs={k: Output(**{f: x for f, x in v.items() if f in Output.__dataclass_fields__})
+                         for k, v in spec.get("outputs", {}).items()},  # the row also keeps where each went
                 environment=spec.get("environment"), environment_variables=spec.get("environment_variables", {}),
                 compute=row.compute, experiment_name=experiment_name or row.experiment_name,
                 display_name=display_name or spec.get("display_name"), description=spec.get("description"),
@@ -598,13 +599,18 @@ def _decode_token(token: str | None, fingerprint: str) -> int:
 def _original_input(spec: dict[str, Any]) -> Any:
     if "value" in spec and spec.get("type") in ("int", "float", "str", "bool"):
         return spec["value"]
-    return Input(type=spec.get("type", "uri_folder"), path=spec.get("path"))
+    if spec.get("declared") or (spec.get("optional") and "path" not in spec):  # a typed literal, or one left out
+        return Input(type=spec.get("type", "string"), default=spec.get("value"), optional=bool(spec.get("optional")))
+    return Input(type=spec.get("type", "uri_folder"), path=spec.get("path"), mode=spec.get("mode") or "ro_mount",
+                 optional=bool(spec.get("optional")))
 
 
 def _edited_input(key: str, spec: dict[str, Any], value: Any) -> Any:
     kind = spec.get("type")
     if isinstance(value, Input):
         return value
+    if kind in ("integer", "number", "boolean", "string"):  # declared types: checked when it is submitted
+        return Input(type=kind, default=value, optional=bool(spec.get("optional")))
     if kind in ("int", "float", "bool", "str"):
         text = str(value).strip()
         try:
@@ -623,4 +629,4 @@ def _edited_input(key: str, spec: dict[str, Any], value: Any) -> Any:
         return str(value)
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"Input {key!r} is a {kind}; give a path (or azureml:NAME:VERSION). Got {value!r}.")
-    return Input(type=kind or "uri_folder", path=value.strip())
+    return Input(type=kind or "uri_folder", path=value.strip(), mode=spec.get("mode") or "ro_mount")

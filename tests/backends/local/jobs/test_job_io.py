@@ -63,6 +63,14 @@ def test_the_command_runs_in_a_shell_and_every_value_reaches_the_script_literall
     job = workspace.jobs.get(done.name)
     assert job.inputs["n"] == Input(type="integer", default=5)
     assert job.inputs["left_out"].optional and job.inputs["left_out"].default is None
+    # submitted again with a typed input changed: checked against its declared type, the rest as it was
+    with pytest.raises(InvalidInput, match="declared type 'integer'"):
+        workspace.jobs.resubmit(done.name, inputs={"n": "seven"})
+    again = workspace.jobs.stream(workspace.jobs.resubmit(done.name, inputs={"n": "7"}).name,
+                                  out=open(os.devnull, "w"), timeout=180)
+    assert again.status == JobStatus.COMPLETED, again.error
+    redone = json.loads((Path(again.output_paths["o"]) / "x.txt").read_text().split("ARGS=", 1)[1])
+    assert redone == [*expected[:len(PAYLOADS) + 1], "7", *expected[len(PAYLOADS) + 2:-1], "7"]
 
 
 @pytest.mark.parametrize(("inputs", "command_line", "error", "message"), [
