@@ -92,8 +92,9 @@ class Input:
       (a local datastore, the dataset's version folder, the cache of a remote one); the job
       must not write there.
     * ``download``: a copy in the job's own folder (``inputs/NAME/``), made at submit.
-    * ``direct``: the reference itself (the URI string), for a script that reads it with
-      its own client.
+    * ``direct``: the reference itself (a datastore URI or http(s) URL, as given), for a
+      script that reads it with its own client; an asset or local path is passed as its
+      local path, which is where its storage is here.
     """
 
     type: str = "uri_folder"
