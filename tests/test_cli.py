@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -82,7 +83,249 @@ def test_demo_runs_the_lifecycle_headless(tmp_path: Path) -> None:
     finally:
         run("-w", str(target), "server", "stop", check=False)
     steps = {line.split("]")[0] + "]" for line in out.splitlines() if line.startswith("[")}
-    every = {"[workspace]", "[data]", "[job]", "[compute]", "[model]", "[endpoint]", "[runs]", "[automl]",
+    every = {"[workspace]", "[data]", "[job]", "[azure-ml]", "[compute]", "[model]", "[endpoint]", "[runs]", "[automl]",
              "[explain]", "[fairness]", "[done]"}
     assert every <= steps, f"missing steps {every - steps}:\n{out}"
     assert "Completed" in out and " is Healthy" in out
+
+
+# -- Azure ML v2 YAML in and out (az ml's shape) ----------------------------------------------
+
+DP100 = Path(__file__).resolve().parents[2] / "shared" / "data" / "dp100"
+ENV_YML = """\
+$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json
+name: local-python
+version: "1"
+image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04
+"""
+JOB_YML = """\
+$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+command: >-
+  python train.py --data ${{inputs.diabetes}} --reg ${{inputs.reg}} --out ${{outputs.model}}
+code: src
+inputs:
+  diabetes:
+    type: uri_file
+    path: ./diabetes.csv
+  reg: 0.01
+outputs:
+  model:
+    type: uri_folder
+environment: azureml:local-python:1
+compute: azureml:local
+experiment_name: diabetes-yaml
+display_name: train from yaml
+"""
+TRAIN_PY = """\
+import argparse, csv, os
+import mlflow
+p = argparse.ArgumentParser()
+p.add_argument("--data"); p.add_argument("--reg", type=float); p.add_argument("--out")
+a = p.parse_args()
+if a.reg < 0:
+    raise SystemExit("reg must not be negative")
+rows = list(csv.DictReader(open(a.data)))
+mlflow.log_metric("rows", len(rows))
+os.makedirs(a.out, exist_ok=True)
+open(os.path.join(a.out, "summary.txt"), "w").write(f"{len(rows)} rows, reg {a.reg}\\n")
+print(f"trained on {len(rows)} rows with reg {a.reg}")
+"""
+
+
+def _job_folder(root: Path) -> Path:
+    """A v2 job as a user keeps it: job.yml, src/train.py and the DP-100 diabetes CSV beside it."""
+    folder = root / "project"
+    (folder / "src").mkdir(parents=True)
+    (folder / "src" / "train.py").write_text(TRAIN_PY)
+    (folder / "diabetes.csv").write_bytes((DP100 / "diabetes.csv").read_bytes())
+    (folder / "job.yml").write_text(JOB_YML)
+    (folder / "env.yml").write_text(ENV_YML)
+    return folder
+
+
+@pytest.mark.slow
+def test_job_create_runs_v2_command_job_yaml_to_completed(cli_ws: Path, tmp_path: Path) -> None:
+    import azure.ai.ml as aml
+    import yaml
+
+    from studio_ext import Workspace
+
+    run("init", str(cli_ws))
+    folder = _job_folder(tmp_path)
+    created = run("-w", str(cli_ws), "environment", "create", "--file", "env.yml", cwd=folder).stdout
+    assert "Registered environment local-python:1 (runs in the studio's interpreter)" in created
+    assert "note: image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04' is kept for Azure" in created
+
+    out = run("-w", str(cli_ws), "job", "create", "-f", "job.yml", "--set", "inputs.reg=0.5",
+              "--name", "yaml_job_1", "--experiment-name", "from-the-cli", "--stream", cwd=folder).stdout
+    assert "Submitted job yaml_job_1 (experiment from-the-cli, compute local)" in out
+    assert f"studio_url: studio-ext studio {cli_ws.resolve()} --run yaml_job_1" in out
+    assert "trained on 10000 rows with reg 0.5" in out and "Status: Completed" in out
+    ws = Workspace(cli_ws)
+    try:
+        job = ws.jobs.get("yaml_job_1")
+        assert (str(job.status), job.experiment_name, job.metrics) == ("Completed", "from-the-cli", {"rows": 10000.0})
+        assert Path(job.output_paths["model"], "summary.txt").read_text() == "10000 rows, reg 0.5\n"
+    finally:
+        ws.close()
+
+    # What show --output yaml prints is v2 YAML that azure-ai-ml loads, naming the same job.
+    text = run("-w", str(cli_ws), "job", "show", "yaml_job_1", "--output", "yaml").stdout
+    shown = yaml.safe_load(text)
+    assert shown["name"] == "yaml_job_1" and shown["inputs"]["reg"] == "0.5"
+    loaded = aml.load_job(io.StringIO(text))
+    assert (loaded.name, loaded.experiment_name, loaded.environment) == (
+        "yaml_job_1", "from-the-cli", "local-python:1")
+
+    # --stream exits non-zero when the job fails.
+    failed = run("-w", str(cli_ws), "job", "create", "-f", "job.yml", "--set", "inputs.reg=-1", "--stream",
+                 cwd=folder, check=False)
+    assert failed.returncode == 1, failed.stderr
+    assert "reg must not be negative" in failed.stdout and "Status: Failed" in failed.stdout
+
+
+def test_create_file_errors_name_the_file_line_and_field(cli_ws: Path, tmp_path: Path) -> None:
+    run("init", str(cli_ws))
+    folder = _job_folder(tmp_path)
+    (folder / "bad.yml").write_text(JOB_YML + "resources:\n  instance_count: many\n")
+    bad = run("-w", str(cli_ws), "job", "create", "--file", "bad.yml", cwd=folder, check=False)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: Azure ML's v2 schema refuses bad.yml")
+    line = JOB_YML.count("\n") + 2
+    assert f"  bad.yml:{line}: resources.instance_count: Not a valid integer." in bad.stderr
+
+    unset = run("-w", str(cli_ws), "job", "create", "--file", "job.yml", "--set", "inputs.reg", cwd=folder,
+                check=False)
+    assert unset.returncode == 2 and "--set 'inputs.reg' must look like FIELD=VALUE" in unset.stderr
+
+    (folder / "data.yml").write_text("$schema: https://azuremlschemas.azureedge.net/latest/data.schema.json\n"
+                                     "name: d\ntype: uri_file\npath: ./diabetes.csv\n")
+    wrong = run("-w", str(cli_ws), "job", "create", "--file", "data.yml", cwd=folder, check=False)
+    assert wrong.returncode == 2
+    assert "data.yml describes a Data (studio_ext.entities), not a Job" in wrong.stderr
+    assert "studio-ext data create --file" in wrong.stderr
+
+    missing = run("-w", str(cli_ws), "model", "create", "--file", "nothing.yml", cwd=folder, check=False)
+    assert missing.returncode == 2 and "The YAML file 'nothing.yml' does not exist." in missing.stderr
+
+
+ASSET_FILES = {
+    "data.yml": """\
+$schema: https://azuremlschemas.azureedge.net/latest/data.schema.json
+name: diabetes-file
+version: "1"
+type: uri_file
+path: ./diabetes.csv
+description: DP-100 diabetes data
+""",
+    "model.yml": """\
+$schema: https://azuremlschemas.azureedge.net/latest/model.schema.json
+name: diabetes-model
+version: "1"
+type: custom_model
+path: ./model
+""",
+    "blob.yml": """\
+$schema: https://azuremlschemas.azureedge.net/latest/azureBlob.schema.json
+name: blob_store
+type: azure_blob
+account_name: devstoreaccount1
+container_name: data
+credentials:
+  account_key: c2VjcmV0LWtleQ==
+""",
+    "compute.yml": """\
+$schema: https://azuremlschemas.azureedge.net/latest/amlCompute.schema.json
+name: cpu-cluster
+type: amlcompute
+size: STANDARD_DS11_V2
+min_instances: 0
+max_instances: 2
+tier: low_priority
+""",
+}
+
+
+def test_create_file_for_data_model_datastore_and_compute_and_show_them_as_yaml(cli_ws: Path, tmp_path: Path) -> None:
+    import azure.ai.ml as aml
+    import yaml
+
+    run("init", str(cli_ws))
+    folder = _job_folder(tmp_path)
+    (folder / "model").mkdir()
+    (folder / "model" / "model.txt").write_text("weights\n")
+    for name, text in ASSET_FILES.items():
+        (folder / name).write_text(text)
+    w = ("-w", str(cli_ws))
+
+    assert "Registered data diabetes-file:1 (file," in run(*w, "data", "create", "-f", "data.yml", cwd=folder).stdout
+    assert "Registered model diabetes-model:1 (custom_model, 1 files)" in run(
+        *w, "model", "create", "-f", "model.yml", "--set", "description=set on the command line", cwd=folder).stdout
+    assert "Registered datastore blob_store (azure_blob)" in run(
+        *w, "datastore", "create", "--file", "blob.yml", cwd=folder).stdout
+    compute = run(*w, "compute", "create", "--file", "compute.yml", "--name", "cluster-2", cwd=folder).stdout
+    assert "note: tier: 'low_priority' is kept for Azure" in compute and "Compute cluster-2: Running" in compute
+
+    data = yaml.safe_load(run(*w, "data", "show", "diabetes-file", "-o", "yaml").stdout)
+    assert (data["name"], data["version"], data["type"]) == ("diabetes-file", "1", "uri_file")
+    assert aml.load_data(io.StringIO(yaml.safe_dump(data))).description == "DP-100 diabetes data"
+    model = aml.load_model(io.StringIO(run(*w, "model", "show", "diabetes-model", "--version", "1", "-o", "yaml").stdout))
+    assert (model.name, model.version, model.description) == ("diabetes-model", "1", "set on the command line")
+    store = run(*w, "datastore", "show", "blob_store", "-o", "yaml")
+    assert "c2VjcmV0LWtleQ==" not in store.stdout and "credentials are shown as ***" in store.stderr
+    assert aml.load_datastore(io.StringIO(store.stdout)).account_name == "devstoreaccount1"
+    cluster = aml.load_compute(io.StringIO(run(*w, "compute", "show", "cluster-2", "--output", "yaml").stdout))
+    assert (cluster.name, cluster.size, cluster.max_instances, cluster.tier) == (
+        "cluster-2", "STANDARD_DS11_V2", 2, "low_priority")
+    # The older commands and their options keep working beside the new ones.
+    assert json.loads(run(*w, "compute", "show", "cluster-2", "--json").stdout)["name"] == "cluster-2"
+    run(*w, "compute", "delete", "cluster-2", "--force")
+
+
+SCORE_PY = """\
+import json, os
+def init():
+    global weights
+    weights = open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model", "model.txt")).read().strip()
+def run(raw):
+    return {"weights": weights, "rows": len(json.loads(raw)["data"])}
+"""
+
+
+@pytest.mark.slow
+def test_online_endpoint_and_deployment_create_from_files(cli_ws: Path, tmp_path: Path) -> None:
+    import azure.ai.ml as aml
+
+    run("init", str(cli_ws))
+    folder = tmp_path / "deploy"
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "model.txt").write_text("weights\n")
+    (folder / "score").mkdir()
+    (folder / "score" / "score.py").write_text(SCORE_PY)
+    (folder / "model.yml").write_text(ASSET_FILES["model.yml"])
+    (folder / "endpoint.yml").write_text(
+        "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\n"
+        "name: diabetes-ep\nauth_mode: key\n")
+    (folder / "blue.yml").write_text(
+        "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json\n"
+        "name: green\nendpoint_name: other\nmodel: azureml:diabetes-model:1\n"
+        "code_configuration:\n  code: ./score\n  scoring_script: score.py\n"
+        "instance_type: Standard_DS3_v2\ninstance_count: 1\n")
+    (folder / "request.json").write_text('{"data": [[1, 2], [3, 4]]}')
+    w = ("-w", str(cli_ws))
+    run(*w, "model", "create", "-f", "model.yml", cwd=folder)
+    assert "Endpoint diabetes-ep: Succeeded" in run(*w, "online-endpoint", "create", "-f", "endpoint.yml",
+                                                    cwd=folder).stdout
+    deployed = run(*w, "online-deployment", "create", "-f", "blue.yml", "--name", "blue",
+                   "--endpoint-name", "diabetes-ep", "--all-traffic", cwd=folder).stdout
+    assert "note: instance_type: 'Standard_DS3_v2' is kept for Azure" in deployed
+    assert "Deployment diabetes-ep/blue: Healthy" in deployed and "Traffic of diabetes-ep: {'blue': 100}" in deployed
+    answer = run(*w, "endpoint", "invoke", "diabetes-ep", "--request-file", str(folder / "request.json")).stdout
+    assert json.loads(answer) == {"weights": "weights", "rows": 2}
+    shown = aml.load_online_deployment(io.StringIO(
+        run(*w, "online-deployment", "show", "-n", "blue", "-e", "diabetes-ep", "-o", "yaml").stdout))
+    assert (shown.name, shown.endpoint_name, shown.model, shown.instance_type) == (
+        "blue", "diabetes-ep", "diabetes-model:1", "Standard_DS3_v2")
+    endpoint = aml.load_online_endpoint(io.StringIO(
+        run(*w, "online-endpoint", "show", "--name", "diabetes-ep", "--output", "yaml").stdout))
+    assert (endpoint.name, endpoint.traffic) == ("diabetes-ep", {"blue": 100})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from typing import Any
 
@@ -59,6 +60,9 @@ def load(args: argparse.Namespace, expected: type | tuple[type, ...], group: str
     """The ``Translated`` result of ``args.file`` with the overrides, once it is the ``expected`` kind."""
     from studio_ext.translation import from_yaml
 
+    # azure-ai-ml logs "Class XSchema: This is an experimental class" for its own schema
+    # classes while loading any file: nothing the user wrote, so not on their terminal.
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
     result = from_yaml(args.file, params_override=overrides(args, **fields))
     if not isinstance(result.entity, expected):
         names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))

@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = actions.add_parser("create", help="create (or resize) a compute target, from options or an Azure ML v2 "
                                           "YAML file (--file, as az ml compute create)")
     p.add_argument("name", nargs="?", help="the target's name (with --file: over the file's)")
+    p.add_argument("-n", "--name", dest="name_option", metavar="NAME", help="the same, as az ml names it")
     add_file_arguments(p, required=False)
     p.add_argument("--type", dest="kind", choices=sorted(_KINDS), default="cluster",
                    help="instance: this machine; cluster: a Dask LocalCluster; attached: a Dask scheduler")
@@ -102,6 +103,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _create(args: argparse.Namespace) -> int:
     ws = open_workspace(args)
+    args.name = args.name_option or args.name
     if args.file:
         target = load(args, (AmlCompute, ComputeInstance), "compute", name=args.name).entity
     elif args.name:
