@@ -112,14 +112,20 @@ def test_cancel_ends_the_whole_process_tree(workspace: Workspace, code_dir: Path
     write(code_dir / "spawn.py", "import subprocess, sys, time\n"
           f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
           f"open({str(pidfile)!r}, 'w').write(str(p.pid))\nprint('started', flush=True)\ntime.sleep(600)\n")
-    job = workspace.jobs.create_or_update(command(code=str(code_dir), command="python spawn.py"))
+    # the shell stays between the wrapper and the script (it still has `echo never` to run)
+    job = workspace.jobs.create_or_update(command(code=str(code_dir),
+                                                  command="echo start && python spawn.py && echo never"))
     wait_status(workspace, job.name, {"Running"})
     wait_until(pidfile.exists, timeout=30, interval=0.1, what="the script to start its child")
     grandchild = int(pidfile.read_text())
+    script = psutil.Process(grandchild).ppid()
+    assert psutil.Process(script).parent().name() in ("bash", "sh")
     canceled = workspace.jobs.begin_cancel(job.name).result(timeout=60)
     assert canceled.status == JobStatus.CANCELED
-    psutil.wait_procs([psutil.Process(grandchild)], timeout=10) if psutil.pid_exists(grandchild) else None
-    assert not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE
+    for pid in (grandchild, script):
+        psutil.wait_procs([psutil.Process(pid)], timeout=10) if psutil.pid_exists(pid) else None
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert "never" not in workspace.jobs.get_logs(job.name)
     client = mlflow.tracking.MlflowClient(workspace.mlflow_tracking_uri)
     assert client.get_run(canceled.run_id).info.status == "KILLED"
     with pytest.raises(Conflict, match="already ended"):
