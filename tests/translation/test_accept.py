@@ -114,3 +114,14 @@ def test_anonymous_names_follow_the_files(tmp_path: Path) -> None:
     assert first == anonymous_name(tmp_path / "a", "model") and first.startswith("anonymous-")
     (tmp_path / "a" / "w.bin").write_bytes(b"2")
     assert anonymous_name(tmp_path / "a", "model") != first
+
+
+def test_an_azure_environment_with_a_conda_file_translates_instead_of_crashing(tmp_path: Path) -> None:
+    # The issue: ws.environments.create_or_update(azure Environment) failed with AttributeError 'pip_requirements'.
+    conda = tmp_path / "conda.yml"
+    conda.write_text("name: env\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n    - scikit-learn\n")
+    env = aml.Environment(name="sklearn-env", image="mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04",
+                          conda_file=str(conda), description="with a conda file")
+    got = accept(env, entities.Environment, "ws.environments.create_or_update").entity
+    assert (got.name, got.conda_file, got.image, got.pip_requirements) == (
+        "sklearn-env", str(conda), "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04", None)
