@@ -174,8 +174,8 @@ def _checked(key: str, kind: str, path: Path, ref: str) -> Path:
 def asset_path(backend: LocalBackend, kind: str, name: str, version: str | None) -> Path:
     """Where a registered data asset (or, for the model types, a model) is on this machine.
 
-    An ``mltable`` input is the folder that holds the asset's ``MLTable`` file; a table the
-    studio parsed from plain files (no ``MLTable`` file) is given as its Parquet file.
+    An ``mltable`` input is the asset's MLTable folder (the folder it was registered from, or
+    for a table parsed from plain files its version folder, whose ``MLTable`` file reads it).
     """
     if kind in _MODEL_TYPES:
         models = backend.service("models")
@@ -192,14 +192,8 @@ def asset_path(backend: LocalBackend, kind: str, name: str, version: str | None)
         entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
         return entries[0] if len(entries) == 1 and entries[0].is_dir() else folder
     data = backend.service("data")
-    entity = data.get(name, version)
-    ref = f"azureml:{name}:{entity.version}"
-    if kind == "mltable":
-        source = Path(entity.local_path) / "source"
-        for candidate in (source, *(p for p in sorted(source.iterdir()) if p.is_dir())) if source.is_dir() else ():
-            if (candidate / "MLTable").is_file():
-                return candidate
-    return Path(data.resolve_input_path(ref))
+    entity = data.get(name, version)  # NotFound names the known datasets
+    return Path(data.resolve_input_path(f"azureml:{name}:{entity.version}", type=kind))
 
 
 def job_output_path(backend: LocalBackend, ref: str) -> Path:

@@ -111,6 +111,8 @@ def test_input_kinds_paths_and_modes(workspace: Workspace, code_dir: Path, tmp_p
     (table / "diabetes.csv").write_text(csv.read_text())
     workspace.data.create_or_update(Data(name="diab-file", path=str(csv), type=DataType.FILE))
     workspace.data.create_or_update(Data(name="diab-file", path=str(csv), type=DataType.FILE))
+    workspace.data.create_or_update(Data(name="diab-table", path=str(csv), type=DataType.TABULAR))
+    workspace.data.create_or_update(Data(name="diab-mltable", path=str(table), type=DataType.TABULAR))
     store_root = Path(workspace.datastores.get("workspaceblobstore").url.removeprefix("file://"))
     (store_root / "raw").mkdir(parents=True, exist_ok=True)
     (store_root / "raw" / "d.csv").write_text("x\n1\n")
@@ -137,6 +139,8 @@ def test_input_kinds_paths_and_modes(workspace: Workspace, code_dir: Path, tmp_p
             "web": Input(type="uri_file", path=url),
             "web_direct": Input(type="uri_file", path=url, mode="direct"),
             "model": Input(type="custom_model", path="azureml:m:1"),
+            "parsed_table": Input(type="mltable", path="azureml:diab-table@latest"),
+            "mltable_asset": Input(type="mltable", path="azureml:diab-mltable:1"),
         }
         first = run(workspace, code=str(code_dir), inputs=inputs,
                     command="python a.py " + " ".join(ref("inputs", k) for k in inputs))
@@ -153,6 +157,9 @@ def test_input_kinds_paths_and_modes(workspace: Workspace, code_dir: Path, tmp_p
     assert got["store_direct"] == "azureml://datastores/workspaceblobstore/paths/raw"  # direct: the URI itself
     assert Path(got["web"]).read_text() == "r\n1\n" and got["web_direct"] == url
     assert (Path(got["model"]) / "weights.bin").read_bytes() == b"\0\1"
+    for key in ("parsed_table", "mltable_asset"):  # an mltable asset is an MLTable folder, as Azure mounts it
+        assert (Path(got[key]) / "MLTable").is_file(), key
+    assert (Path(got["mltable_asset"]) / "diabetes.csv").read_text() == csv.read_text()
     # the URL was fetched once: the second job reused the cached file
     assert args_of(workspace, again.name) == [got["web"]]
     assert access.read_text().count("GET /remote.csv") == 1
