@@ -187,6 +187,8 @@ def test_a_blob_datastore_with_an_account_key(ws: Workspace) -> None:
     assert (store.name, str(store.type), store.credentials) == ("blob_training_data", "azure_blob",
                                                                 {"account_key": "a2V5"})
     assert "***" in repr(store) and "a2V5" not in repr(store)
+    assert (store.account_name, store.container_name, store.endpoint, store.protocol) == (
+        "devstoreaccount1", "training-data", "core.windows.net", "https")  # Azure's attribute names
     ws.datastores.delete("blob_training_data")
 
 
@@ -201,8 +203,8 @@ def test_an_endpoint_and_a_deployment_with_an_inline_model_serve(ws: Workspace, 
             instance_type="Standard_D2as_v4", instance_count=1)
         with pytest.warns(AzureFieldNote, match="instance_type: 'Standard_D2as_v4' is kept for Azure"):
             deployment = ws.begin_create_or_update(blue).result(timeout=240)
-        assert (deployment.name, deployment.instance_type, deployment.instance_count) == (
-            "blue", "Standard_D2as_v4", 1)
+        assert (deployment.name, deployment.instance_type, deployment.instance_count, deployment.type) == (
+            "blue", "Standard_D2as_v4", 1, "managed")
         assert re.fullmatch(r"azureml:anonymous-[0-9a-f]{16}:1", str(deployment.model))
         endpoint = aml.ManagedOnlineEndpoint(name="endpoint-azure-objects", traffic={"blue": 100})
         ws.begin_create_or_update(endpoint).result(timeout=120)

@@ -62,6 +62,38 @@ class Datastore:
     def read_only(self) -> bool:
         return self.type in (DatastoreType.HTTP, DatastoreType.SQL)
 
+    # Azure's attribute names of a blob or ADLS Gen2 datastore (None for other kinds)
+    @property
+    def account_name(self) -> str | None:
+        container, host = self._azure_parts()
+        if container is None:
+            return None
+        return self.options.get("account_name") or host.split(".", 1)[0] or None
+
+    @property
+    def container_name(self) -> str | None:
+        """The blob container (or the ADLS Gen2 filesystem) the datastore reads."""
+        return self._azure_parts()[0]
+
+    @property
+    def endpoint(self) -> str | None:
+        container, host = self._azure_parts()
+        if container is None:
+            return None
+        return self.options.get("endpoint") or (host.split(".", 2)[2] if host.count(".") >= 2 else "core.windows.net")
+
+    @property
+    def protocol(self) -> str | None:
+        return (self.options.get("protocol") or "https") if self._azure_parts()[0] is not None else None
+
+    def _azure_parts(self) -> tuple[str | None, str]:
+        """(container or filesystem, host) of an ``az://`` / ``abfs(s)://`` url; (None, "") for other kinds."""
+        scheme, _, rest = self.url.partition("://")
+        if scheme not in ("az", "abfs", "abfss"):
+            return None, ""
+        container, _, host = rest.split("/", 1)[0].partition("@")
+        return container, host
+
     def __repr__(self) -> str:
         creds = {k: _SECRET for k in self.credentials}
         return (

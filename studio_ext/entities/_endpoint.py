@@ -140,6 +140,11 @@ class ManagedOnlineDeployment:
     scoring_uri: str | None = None
     notes: list[str] = field(default_factory=list)  # Azure fields kept with no local meaning (AzureFieldNote)
 
+    @property
+    def type(self) -> str:
+        """Azure's deployment type: ``"managed"`` (a server this studio runs)."""
+        return "managed"
+
 
 @dataclass(kw_only=True)
 class EndpointMetrics:
