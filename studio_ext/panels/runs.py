@@ -174,8 +174,8 @@ class RunExplorer(widgets.VBox):
             self.load_experiments(select=experiment)
         if opened is not None and opened.name:
             # Opened for one run (its studio_url): its page comes first, the runs table below it.
-            heading, *rest = self.children
-            self.children = [heading, self.detail_area, *[c for c in rest if c is not self.detail_area]]
+            heading, *rest = self.children  # type: ignore[has-type]  # ipywidgets is untyped
+            self.children = (heading, self.detail_area, *(c for c in rest if c is not self.detail_area))
             self.open_run(opened.name)
 
     def _index_in_background(self, pending: int, experiment: str | None) -> None:
@@ -183,7 +183,7 @@ class RunExplorer(widgets.VBox):
         bar = widgets.IntProgress(value=0, min=0, max=max(pending, 1), description="Indexing runs",
                                   layout=widgets.Layout(width="520px"))
         note = widgets.HTML(f"<i>Indexing {pending:,} runs once so that searches stay fast…</i>")
-        self.children = (self.children[0], note, bar, *self.children[1:])  # type: ignore[has-type]  # ipywidgets is untyped
+        self.children = (self.children[0], note, bar, *self.children[1:])
 
         def progress(done: int, total: int) -> None:
             bar.max, bar.value = max(total, 1), done
