@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from studio_ext.backends.local import LocalBackend
-    from studio_ext.backends.local.automl.service import settings_of, split_test
+    from studio_ext.backends.local.automl.service import parse_reference, settings_of, split_test
     from studio_ext.backends.local.automl.trials import TrialRecorder
     from studio_ext.errors import StudioError
     from studio_ext.ml.automl import prepare
@@ -59,9 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     # The job ends when the supervisor has recorded it: keep time for this process's exit and that.
     deadline = origin + settings.timeout_seconds - EXIT_SECONDS
 
-    train = pd.read_parquet(args.training)
-    validation = pd.read_parquet(args.validation) if args.validation else None
-    test = pd.read_parquet(args.test) if args.test else None
+    def table(path: str, key: str) -> pd.DataFrame:
+        """A dataset input: its Parquet file, or for an MLTable folder (an ``mltable`` asset registered
+        from one, as Azure's AutoML takes it) the table the data service reads from that folder."""
+        if Path(path).is_dir():
+            return backend.service("data").load(*parse_reference(spec[key]))
+        return pd.read_parquet(path)
+
+    train = table(args.training, "training_data")
+    validation = table(args.validation, "validation_data") if args.validation else None
+    test = table(args.test, "test_data") if args.test else None
     train, held_out = split_test(train, spec)
     test = held_out if held_out is not None else test
     say(f"AutoML {spec['task']} on {len(train):,} rows x {train.shape[1]} columns, target "
