@@ -24,6 +24,9 @@ __all__ = [
     "online_deployments",
     "online_endpoints",
     "online_instances",
+    "privacy_ledger",
+    "privacy_metadata",
+    "privacy_queries",
     "settings",
 ]
 
@@ -166,4 +169,49 @@ online_instances = sa.Table(
     sa.Column("loaded_code_version", sa.Integer, nullable=False, default=0),
     sa.Column("restarts", sa.Integer, nullable=False, default=0),
     sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# -- differential privacy (ws.privacy) ----------------------------------------------------------
+# The public privacy metadata of a dataset version (bounds, privacy unit, budget) as JSON,
+# and the version whose budget it spends: its own, or an older one's when the versions
+# share rows (the budget carries over unless the user states they share none).
+privacy_metadata = sa.Table(
+    "privacy_metadata",
+    metadata,
+    sa.Column("dataset", sa.String(255), primary_key=True),
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("budget_version", sa.String(64), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+)
+
+# One budget ledger per (dataset, budget version): the loss spent so far, as OpenDP composes
+# the charges. Its row is updated first in every charge's transaction, which serialises them.
+privacy_ledger = sa.Table(
+    "privacy_ledger",
+    metadata,
+    sa.Column("dataset", sa.String(255), primary_key=True),
+    sa.Column("budget_version", sa.String(64), primary_key=True),
+    sa.Column("epsilon_spent", sa.Float, nullable=False, default=0.0),
+    sa.Column("delta_spent", sa.Float, nullable=False, default=0.0),
+    sa.Column("queries", sa.Integer, nullable=False, default=0),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# Each private query as a run record: what was asked, what it spent, when and by whom.
+# No exact value, and no released value either, is stored here.
+privacy_queries = sa.Table(
+    "privacy_queries",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("dataset", sa.String(255), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("budget_version", sa.String(64), nullable=False),
+    sa.Column("statistic", sa.String(40), nullable=False),
+    sa.Column("query", sa.Text, nullable=False),
+    sa.Column("epsilon", sa.Float, nullable=False),
+    sa.Column("delta", sa.Float, nullable=False),
+    sa.Column("caller", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_privacy_queries_budget", "dataset", "budget_version"),
 )
