@@ -72,6 +72,10 @@ class Conflict(StudioError):
     http_status = 409
 
 
+class BudgetExceeded(Conflict):
+    """A private query would pass its dataset's privacy budget; refused before it ran."""
+
+
 class BackendUnavailable(StudioError):
     http_status = 503
 
