@@ -27,6 +27,7 @@ __all__ = [
     "AlreadyExists",
     "AzureFieldNote",
     "BackendUnavailable",
+    "BudgetExceeded",
     "Conflict",
     "InvalidInput",
     "MissingDependency",
