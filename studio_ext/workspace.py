@@ -51,6 +51,7 @@ from studio_ext.services import (
     ModelOperations,
     OnlineDeploymentOperations,
     OnlineEndpointOperations,
+    SweepOperations,
 )
 
 __all__ = ["AZURE_CONFIG_FILE", "WORKSPACE_FILE", "Workspace"]
@@ -293,6 +294,12 @@ class Workspace:
     def automl(self) -> AutoMLOperations:
         """AutoML jobs: check before a run, leaderboard, best model, report (``services.AutoMLOperations``)."""
         return self._service("automl")
+
+    @property
+    def sweeps(self) -> SweepOperations:
+        """Hyperparameter sweeps: the best trial and every trial's figures (``services.SweepOperations``);
+        submit them with ``ws.jobs.create_or_update``, as on Azure."""
+        return self._service("sweeps")
 
     @property
     def online_endpoints(self) -> OnlineEndpointOperations:

@@ -31,6 +31,7 @@ from studio_ext.services import (
     ModelOperations,
     OnlineDeploymentOperations,
     OnlineEndpointOperations,
+    SweepOperations,
 )
 
 # service name (as ``ws.<name>``) -> the Protocol its object implements, on every backend.
@@ -46,6 +47,7 @@ SERVICE_PROTOCOLS: dict[str, type] = {
     "online_deployments": OnlineDeploymentOperations,
     "explanations": ExplanationOperations,
     "fairness": FairnessOperations,
+    "sweeps": SweepOperations,
 }
 
 __all__ = [

@@ -21,6 +21,7 @@ from studio_ext.entities._run import (
     RunSummary,
     RunView,
 )
+from studio_ext.entities._sweep import SweepJob
 
 if TYPE_CHECKING:  # pragma: no cover  (azure-ai-ml's objects are taken too: translated at the service's entry)
     import azure.ai.ml.entities as aml
@@ -32,7 +33,7 @@ class JobOperations(Protocol):
 
     def create_or_update(
         self,
-        job: CommandJob | AutoMLJob | aml.Job,
+        job: CommandJob | AutoMLJob | SweepJob | aml.Job,
         *,
         description: str | None = None,
         compute: str | None = None,

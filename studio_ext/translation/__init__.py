@@ -7,7 +7,7 @@ One module per kind, each with the same four functions::
     from_azure(obj)                     azure-ai-ml object -> obj._to_dict() -> from_v2
     to_azure(entity)                    to_v2 -> azure-ai-ml's own load_* (Azure validates)
 
-Kinds: ``command_job``, ``automl_job`` (tabular AutoML), ``data``, ``model``, ``environment``, ``compute`` (AmlCompute,
+Kinds: ``command_job``, ``sweep_job``, ``automl_job`` (tabular AutoML), ``data``, ``model``, ``environment``, ``compute`` (AmlCompute,
 ComputeInstance), ``datastore`` (blob, ADLS Gen2), ``online_endpoint``,
 ``online_deployment``. :func:`to_yaml`, :func:`from_yaml` and :func:`from_azure_any`
 choose the kind themselves. :func:`accept` is the door every service's create call goes
@@ -34,6 +34,7 @@ from studio_ext.translation import (
     model,
     online_deployment,
     online_endpoint,
+    sweep_job,
 )
 from studio_ext.translation._accept import accept, anonymous_name, is_azure, show_notes, takes
 from studio_ext.translation._common import Note, Translated
@@ -57,6 +58,7 @@ __all__ = [
     "online_deployment",
     "online_endpoint",
     "show_notes",
+    "sweep_job",
     "takes",
     "to_azure",
     "to_v2",

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from studio_ext import entities
+from studio_ext.entities._sweep import SweepJob
 from studio_ext.errors import AzureFieldNote, InvalidInput
 from studio_ext.translation._common import Note, Translated, class_path, type_path
 
@@ -32,6 +33,7 @@ E = TypeVar("E")
 # studio_ext entity class -> the azure-ai-ml classes that translate to it (named as users write them)
 _AZURE_NAMES: dict[type, tuple[str, ...]] = {
     entities.CommandJob: ("azure.ai.ml.command(...)", "azure.ai.ml.entities.CommandJob"),
+    SweepJob: ("azure.ai.ml.command(...).sweep(...)", "azure.ai.ml.entities.SweepJob"),
     entities.AutoMLJob: ("azure.ai.ml.automl.classification(...)", "azure.ai.ml.automl.regression(...)",
                          "azure.ai.ml.automl.forecasting(...)"),
     entities.Data: ("azure.ai.ml.entities.Data",),

@@ -23,6 +23,7 @@ from studio_ext.entities import (
     ManagedOnlineEndpoint,
     Model,
 )
+from studio_ext.entities._sweep import SweepJob
 from studio_ext.errors import InvalidInput, NotFound
 from studio_ext.translation import (
     automl_job,
@@ -34,13 +35,14 @@ from studio_ext.translation import (
     model,
     online_deployment,
     online_endpoint,
+    sweep_job,
 )
 from studio_ext.translation._common import Translated, class_path
 from studio_ext.translation._yaml_errors import describe
 
 # studio_ext entity class -> its kind's module (subclasses first where it matters)
 _BY_ENTITY: tuple[tuple[type, ModuleType], ...] = (
-    (CommandJob, command_job), (AutoMLJob, automl_job), (Data, data), (Model, model), (Environment, environment),
+    (SweepJob, sweep_job), (CommandJob, command_job), (AutoMLJob, automl_job), (Data, data), (Model, model), (Environment, environment),
     (AmlCompute, compute), (ComputeInstance, compute), (Datastore, datastore),
     (ManagedOnlineEndpoint, online_endpoint), (ManagedOnlineDeployment, online_deployment),
 )
@@ -53,24 +55,27 @@ _BY_AZURE = {
 }
 # v2 $schema file name -> its kind's module
 _BY_SCHEMA = {
-    "commandJob": command_job, "autoMLJob": automl_job, "data": data, "model": model, "environment": environment,
+    "commandJob": command_job, "sweepJob": sweep_job, "autoMLJob": automl_job, "data": data, "model": model, "environment": environment,
     "amlCompute": compute, "computeInstance": compute, "azureBlob": datastore, "azureDataLakeGen2": datastore,
     "managedOnlineEndpoint": online_endpoint, "managedOnlineDeployment": online_deployment,
 }
 _BY_TYPE = {
-    "command": command_job, "automl": automl_job, "amlcompute": compute, "computeinstance": compute, "azure_blob": datastore,
+    "command": command_job, "sweep": sweep_job, "automl": automl_job,
+    "amlcompute": compute, "computeinstance": compute, "azure_blob": datastore,
     "azure_data_lake_gen2": datastore, "mlflow_model": model, "custom_model": model, "triton_model": model,
     "uri_file": data, "uri_folder": data, "mltable": data,
 }
 _LOADERS = {
-    command_job: "load_job", automl_job: "load_job", data: "load_data", model: "load_model", environment: "load_environment",
+    command_job: "load_job", sweep_job: "load_job", automl_job: "load_job",
+    data: "load_data", model: "load_model", environment: "load_environment",
     compute: "load_compute", datastore: "load_datastore", online_endpoint: "load_online_endpoint",
     online_deployment: "load_online_deployment",
 }
 KNOWN_AZURE = (*(f"azure.ai.ml.entities.{name}" for name in sorted(_BY_AZURE)),
                "azure.ai.ml.automl.ClassificationJob", "azure.ai.ml.automl.ForecastingJob",
-               "azure.ai.ml.automl.RegressionJob")
+               "azure.ai.ml.automl.RegressionJob", "azure.ai.ml.sweep.SweepJob", "azure.ai.ml.entities.Sweep")
 _AZURE_AUTOML_MODULE = "azure.ai.ml.entities._job.automl"
+_AZURE_SWEEP_MODULES = ("azure.ai.ml.entities._job.sweep", "azure.ai.ml.entities._builders.sweep")
 
 
 def kind_of_entity(entity: object) -> ModuleType:
@@ -100,7 +105,8 @@ def kind_of_v2(mapping: Mapping[str, Any]) -> ModuleType:
         return environment
     raise InvalidInput(
         f"This YAML is no Azure ML v2 kind this studio translates ($schema {schema or 'missing'}, type "
-        f"{kind or 'missing'}). It takes command jobs, AutoML jobs, data, models, environments, amlcompute and computeinstance, "
+        f"{kind or 'missing'}). It takes command jobs, sweep jobs, AutoML jobs, data, models, environments, amlcompute and "
+        "computeinstance, "
         "azure_blob and azure_data_lake_gen2 datastores, managed online endpoints and deployments.")
 
 
@@ -167,6 +173,9 @@ def from_azure_any(obj: object, base_path: str | os.PathLike[str] | None = None)
     """
     import azure.ai.ml.entities as aml_entities
 
+    if type(obj).__module__.startswith(_AZURE_SWEEP_MODULES) and type(obj).__name__ in ("Sweep", "SweepJob"):
+        sweep: Translated[Any] = sweep_job.from_azure(obj, base_path)
+        return sweep
     if type(obj).__module__.startswith(_AZURE_AUTOML_MODULE):
         automl: Translated[Any] = automl_job.from_azure(obj, base_path)
         return automl

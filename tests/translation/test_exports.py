@@ -9,7 +9,7 @@ import types
 import studio_ext.translation as translation
 
 KINDS = ["automl_job", "command_job", "compute", "data", "datastore", "environment", "model", "online_deployment",
-         "online_endpoint"]
+         "online_endpoint", "sweep_job"]
 
 
 def test_all_is_the_public_api() -> None:

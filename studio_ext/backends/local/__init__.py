@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
         ModelOperations,
         OnlineDeploymentOperations,
         OnlineEndpointOperations,
+        SweepOperations,
     )
     from studio_ext.workspace import Workspace
 
@@ -95,6 +96,11 @@ def _fairness(b: LocalBackend) -> FairnessOperations:
     return LocalFairness(b)
 
 
+def _sweeps(b: LocalBackend) -> SweepOperations:
+    from studio_ext.backends.local.sweeps.service import LocalSweeps
+    return LocalSweeps(b)
+
+
 # service name -> its builder (names as in studio_ext.backends.SERVICE_PROTOCOLS).
 SERVICES: dict[str, Callable[[LocalBackend], object]] = {
     "jobs": _jobs,
@@ -108,6 +114,7 @@ SERVICES: dict[str, Callable[[LocalBackend], object]] = {
     "automl": _automl,
     "explanations": _explanations,
     "fairness": _fairness,
+    "sweeps": _sweeps,
 }
 
 

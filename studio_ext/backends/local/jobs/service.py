@@ -36,6 +36,7 @@ from studio_ext.backends.local.jobs import command_line, job_io
 from studio_ext.backends.local.runs.reads import RunExplorerReads
 from studio_ext.entities import ACTIVE_STATES, TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
 from studio_ext.entities._automl import AutoMLJob
+from studio_ext.entities._sweep import SweepJob
 from studio_ext.errors import Conflict, InvalidInput, NotFound
 from studio_ext.services import JobOperations
 
@@ -75,15 +76,17 @@ class LocalJobs(RunExplorerReads, JobOperations):
 
         return to_yaml(job)
 
-    @accepts((CommandJob, AutoMLJob), "ws.jobs.create_or_update",
+    @accepts((CommandJob, AutoMLJob, SweepJob), "ws.jobs.create_or_update",
              overrides=("description", "compute", "tags", "experiment_name"))
-    def create_or_update(self, job: CommandJob | AutoMLJob | aml.Job, *,
+    def create_or_update(self, job: CommandJob | AutoMLJob | SweepJob | aml.Job, *,
                          description: str | None = None, compute: str | None = None,
                          tags: dict[str, str] | None = None, experiment_name: str | None = None,
                          parent_job_name: str | None = None) -> Job:
         """Validate and submit a job; returns it with its name. Nothing is written on bad input."""
         if isinstance(job, AutoMLJob):  # checked against its data by ws.automl, then run as a job of type automl
             return self._b.service("automl").create_or_update(job, parent_job_name=parent_job_name)
+        if isinstance(job, SweepJob):  # checked here, then run by the supervisor's sweep duty
+            return self._b.service("sweeps").create_or_update(job, parent_job_name=parent_job_name)
         if not isinstance(job, CommandJob):
             raise InvalidInput(
                 f"ws.jobs.create_or_update takes a job built with studio_ext.command(...) or studio_ext.automl. "
@@ -191,6 +194,8 @@ class LocalJobs(RunExplorerReads, JobOperations):
             return self._from_run(run)
         self._reconcile_if_needed([row])
         row = self._row(name)
+        if row.type == "sweep":
+            return self._b.service("sweeps").get(name)
         run = self._run_or_none(row.run_id)
         return self._from_row(row, run, children=self._children(name))
 
@@ -536,7 +541,7 @@ class LocalJobs(RunExplorerReads, JobOperations):
             description=spec.get("description"),
             tags={k: v for k, v in (data.tags if data else spec.get("tags", {})).items()
                   if not k.startswith(("mlflow.", "studio."))},
-            compute=row.compute,
+            compute=row.compute.removeprefix("sweep:"),  # a sweep's row keeps its compute off the runners' way
             type=row.type,
             status=JobStatus(row.status),
             parent_job_name=row.parent_job_name,

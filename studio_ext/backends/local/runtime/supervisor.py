@@ -44,6 +44,7 @@ DUTIES = [
     "studio_ext.backends.local.jobs.runner:LocalJobRunner",
     "studio_ext.backends.local.endpoints.duty:EndpointsDuty",
     "studio_ext.backends.local.compute.runner:ComputeRunner",
+    "studio_ext.backends.local.sweeps.duty:SweepDuty",
 ]
 TICK_SECONDS = 0.05
 IDLE_TICK_SECONDS = 0.25  # nothing to watch: poll the store less often (a new job waits <= 0.25 s)

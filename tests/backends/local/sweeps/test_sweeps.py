@@ -1,0 +1,186 @@
+"""Sweep jobs run for real: trials are child command jobs (MLflow, processes, a Dask cluster), driven by the
+supervisor's sweep duty; early termination reads the metrics the trials log with plain MLflow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from azure.ai.ml import Input as AzureInput
+from azure.ai.ml import command as azure_command
+from azure.ai.ml.sweep import BanditPolicy as AzureBandit
+from azure.ai.ml.sweep import Choice as AzureChoice
+from azure.ai.ml.sweep import RandomSamplingAlgorithm as AzureRandom
+
+from studio_ext import command
+from studio_ext.entities import AmlCompute, JobStatus
+from studio_ext.errors import InvalidInput
+from studio_ext.sweep import (
+    BanditPolicy,
+    Choice,
+    LogUniform,
+    Objective,
+    SweepJob,
+    SweepJobLimits,
+    Uniform,
+)
+from studio_ext.workspace import Workspace
+
+# Logs "score" once per epoch: score = quality * epoch / epochs, so a poor quality stays behind all along.
+TRAIN = """
+import argparse, time, mlflow
+p = argparse.ArgumentParser()
+p.add_argument("--quality", type=float)
+p.add_argument("--epochs", type=int, default=6)
+p.add_argument("--label", default="")
+p.add_argument("--sleep", type=float, default=0.15)
+p.add_argument("--fail", type=float, default=-1)
+a = p.parse_args()
+if a.quality == a.fail:
+    raise SystemExit("asked to fail")
+print("label", repr(a.label))
+for epoch in range(1, a.epochs + 1):
+    mlflow.log_metric("score", a.quality * epoch / a.epochs, step=epoch)
+    time.sleep(a.sleep)
+"""
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    path = tmp_path / "src"
+    path.mkdir()
+    (path / "train.py").write_text(TRAIN)
+    return path
+
+
+def _sweep(src: Path, space: dict, command_line: str, **kw: object) -> SweepJob:
+    limits = kw.pop("limits", SweepJobLimits(max_total_trials=3, max_concurrent_trials=3))
+    trial = command(code=str(src), command=command_line)
+    return SweepJob(trial=trial, search_space=space, objective=Objective(goal="maximize", primary_metric="score"),
+                    limits=limits, compute="local", experiment_name="sweeps", **kw)  # type: ignore[arg-type]
+
+
+def test_grid_sweep_runs_every_point_as_a_child_job(workspace: Workspace, src: Path) -> None:
+    job = _sweep(src, {"quality": Choice([0.2, 0.9, 0.5]), "label": Choice(["; rm -rf ~", "$(id)"])},
+                 "python train.py --quality ${{search_space.quality}} --label ${{search_space.label}} --epochs 2",
+                 sampling_algorithm="grid", limits=SweepJobLimits(max_concurrent_trials=3))
+    submitted = workspace.jobs.create_or_update(job)
+    assert submitted.type == "sweep" and submitted.status == JobStatus.RUNNING
+    done = _wait(workspace, submitted.name)
+    assert done.status == JobStatus.COMPLETED, workspace.jobs.get_logs(submitted.name)
+    assert done.compute == "local" and done.limits.max_total_trials == 6  # the grid's size
+    trials = workspace.sweeps.trials(submitted.name)
+    assert len(trials) == 6 and all(t["status"] == "Completed" for t in trials)
+    assert done.best_metric == pytest.approx(0.9) and done.best_hyperparameters["quality"] == 0.9
+    best = workspace.jobs.get(done.best_child_run_id)
+    assert best.parent_job_name == submitted.name and best.status == JobStatus.COMPLETED
+    children = workspace.jobs.list(parent_job_name=submitted.name)
+    assert {c.name for c in children} == {t["name"] for t in trials}
+    logs = "".join(workspace.jobs.get_logs(t["name"]) for t in trials)
+    assert "label '; rm -rf ~'" in logs and "label '$(id)'" in logs  # shell-quoted, never run
+
+
+def _wait(ws: Workspace, name: str, timeout: float = 300) -> SweepJob:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = ws.jobs.get(name)
+        if job.status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED):
+            return job  # type: ignore[return-value]
+        time.sleep(0.3)
+    raise AssertionError(f"sweep {name} did not end in {timeout} s: {ws.jobs.get_logs(name)}")
+
+
+def test_bandit_stops_the_trials_behind(workspace: Workspace, src: Path) -> None:
+    job = _sweep(src, {"quality": Choice([1.0, 0.5, 0.95])},
+                 "python train.py --quality ${{search_space.quality}} --epochs 8 --sleep 0.4",
+                 sampling_algorithm="grid", early_termination=BanditPolicy(slack_factor=0.2, evaluation_interval=1,
+                                                                          delay_evaluation=2))
+    done = _wait(workspace, workspace.jobs.create_or_update(job).name)
+    assert done.status == JobStatus.COMPLETED
+    trials = {t["params"]["quality"]: t for t in workspace.sweeps.trials(done.name)}
+    assert trials[0.5]["status"] == "Canceled" and trials[0.5]["stopped"]["policy"] == "bandit"
+    assert trials[1.0]["status"] == "Completed" and trials[0.95]["status"] == "Completed"
+    stopped = workspace.jobs.get(trials[0.5]["name"])
+    assert stopped.status == JobStatus.CANCELED and "Bandit policy" in (stopped.error or "")
+    assert done.best_hyperparameters == {"quality": 1.0}
+
+
+def test_failed_trials_and_all_failed(workspace: Workspace, src: Path) -> None:
+    job = _sweep(src, {"quality": Choice([0.3, 0.6])},
+                 "python train.py --quality ${{search_space.quality}} --fail 0.3 --epochs 1", sampling_algorithm="grid")
+    done = _wait(workspace, workspace.jobs.create_or_update(job).name)
+    assert done.status == JobStatus.COMPLETED and done.best_hyperparameters == {"quality": 0.6}
+    job = _sweep(src, {"quality": Choice([0.3])}, "python train.py --quality ${{search_space.quality}} --fail 0.3",
+                 sampling_algorithm="grid")
+    done = _wait(workspace, workspace.jobs.create_or_update(job).name)
+    assert done.status == JobStatus.FAILED and "Every trial of the sweep failed" in (done.error or "")
+
+
+def test_bad_input_is_refused_before_anything_is_written(workspace: Workspace, src: Path) -> None:
+    line = "python train.py --quality ${{search_space.quality}}"
+    cases = [
+        (_sweep(src, {"quality": Uniform(min_value=0, max_value=1), "lr": Choice([1])}, line),
+         "'lr' is not used by the trial's command"),
+        (_sweep(src, {"q": Uniform(min_value=0, max_value=1)}, line), "has no search space 'quality'"),
+        (_sweep(src, {"quality": Uniform(min_value=0, max_value=1)}, line, sampling_algorithm="grid"),
+         "Grid sampling takes only Choice"),
+        (_sweep(src, {"quality": LogUniform(min_value=-3, max_value=0)}, line, sampling_algorithm="bayesian"),
+         "only Choice, Uniform and QUniform"),
+        (_sweep(src, {"quality": Uniform(min_value=0, max_value=1)}, line, sampling_algorithm="bayesian",
+                early_termination=BanditPolicy(slack_factor=0.1)), "does not support early termination"),
+        (SweepJob(trial=command(code=str(src), command=line), search_space={"quality": Choice([1])},
+                  limits=SweepJobLimits(max_total_trials=1)), "has no objective"),
+    ]
+    for job, message in cases:
+        with pytest.raises(InvalidInput, match=message):
+            workspace.jobs.create_or_update(job)
+    assert workspace.jobs.list() == []
+    assert not any((Path(workspace.path) / "jobs").glob("sweep_*"))
+
+
+def test_azure_sweep_on_a_cluster_with_random_sampling_and_cancel(workspace: Workspace, src: Path) -> None:
+    workspace.compute.begin_create_or_update(AmlCompute(name="aml-cluster", min_instances=0, max_instances=2)).result(180)
+    (src / "data.csv").write_text("x\n1\n")
+    job = azure_command(code=str(src), command="python train.py --quality ${{inputs.quality}} --label "
+                        "${{inputs.data}} --epochs 3 --sleep 0.2",
+                        inputs={"quality": 0.5, "data": AzureInput(type="uri_file", path=str(src / "data.csv"))},
+                        environment="AzureML-sklearn-1.5@latest", compute="aml-cluster")
+    sweep = job(quality=AzureChoice(values=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6])).sweep(
+        compute="aml-cluster", sampling_algorithm=AzureRandom(seed=3),
+        primary_metric="score", goal="Maximize")
+    sweep.set_limits(max_total_trials=4, max_concurrent_trials=2)
+    sweep.early_termination = AzureBandit(slack_factor=0.5, evaluation_interval=1, delay_evaluation=1)
+    sweep.experiment_name = "sweep-example"
+    submitted = workspace.jobs.create_or_update(sweep)
+    done = _wait(workspace, submitted.name)
+    assert done.status == JobStatus.COMPLETED, workspace.jobs.get_logs(submitted.name)
+    trials = workspace.sweeps.trials(done.name)
+    assert len(trials) == 4
+    assert all(workspace.jobs.get(t["name"]).compute == "aml-cluster" for t in trials)
+    assert done.experiment_name == "sweep-example" and done.best_child_run_id in {t["name"] for t in trials}
+    assert json.loads(workspace.jobs.get(done.best_child_run_id).tags["hyperparameters"]) == done.best_hyperparameters
+
+
+def test_timeout_ends_completed_and_cancel_cancels_every_trial(workspace: Workspace, src: Path) -> None:
+    line = "python train.py --quality ${{search_space.quality}} --epochs 400 --sleep 0.1"
+    job = _sweep(src, {"quality": Choice([0.1, 0.2])}, line, sampling_algorithm="grid")
+    job.set_limits(timeout=8)
+    done = _wait(workspace, workspace.jobs.create_or_update(job).name)
+    assert done.status == JobStatus.COMPLETED and any("timeout of 8 s" in n for n in done.notes)
+    for trial in workspace.sweeps.trials(done.name):
+        assert workspace.jobs.get(trial["name"]).status == JobStatus.CANCELED
+
+    running = workspace.jobs.create_or_update(_sweep(src, {"quality": Choice([0.1, 0.2])}, line,
+                                                     sampling_algorithm="grid"))
+    import time
+
+    deadline = time.monotonic() + 120
+    while len(workspace.sweeps.trials(running.name)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    canceled = workspace.jobs.begin_cancel(running.name).result(120)
+    assert canceled.status == JobStatus.CANCELED
+    children = workspace.jobs.list(parent_job_name=running.name)
+    assert len(children) == 2 and all(c.status == JobStatus.CANCELED for c in children)
