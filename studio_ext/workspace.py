@@ -51,6 +51,7 @@ from studio_ext.services import (
     ModelOperations,
     OnlineDeploymentOperations,
     OnlineEndpointOperations,
+    PrivacyOperations,
     SweepOperations,
 )
 
@@ -320,6 +321,11 @@ class Workspace:
     def fairness(self) -> FairnessOperations:
         """Assess and mitigate unfairness across sensitive groups (``services.FairnessOperations``)."""
         return self._service("fairness")
+
+    @property
+    def privacy(self) -> PrivacyOperations:
+        """Differentially private statistics and SQL with a budget per dataset version (``services.PrivacyOperations``)."""
+        return self._service("privacy")
 
     @property
     def workspaces(self) -> WorkspaceOperations:

@@ -31,6 +31,7 @@ from studio_ext.services import (
     ModelOperations,
     OnlineDeploymentOperations,
     OnlineEndpointOperations,
+    PrivacyOperations,
     SweepOperations,
 )
 
@@ -47,6 +48,7 @@ SERVICE_PROTOCOLS: dict[str, type] = {
     "online_deployments": OnlineDeploymentOperations,
     "explanations": ExplanationOperations,
     "fairness": FairnessOperations,
+    "privacy": PrivacyOperations,
     "sweeps": SweepOperations,
 }
 

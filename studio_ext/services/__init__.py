@@ -15,6 +15,7 @@ from studio_ext.services._endpoints import OnlineDeploymentOperations, OnlineEnd
 from studio_ext.services._insights import ExplanationOperations, FairnessOperations
 from studio_ext.services._jobs import EnvironmentOperations, JobOperations
 from studio_ext.services._models import ModelOperations
+from studio_ext.services._privacy import PrivacyOperations
 from studio_ext.services._sweeps import SweepOperations
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "ModelOperations",
     "OnlineDeploymentOperations",
     "OnlineEndpointOperations",
+    "PrivacyOperations",
     "ScoringService",
     "SweepOperations",
 ]

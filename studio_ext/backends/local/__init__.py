@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
         ModelOperations,
         OnlineDeploymentOperations,
         OnlineEndpointOperations,
+        PrivacyOperations,
         SweepOperations,
     )
     from studio_ext.workspace import Workspace
@@ -96,6 +97,11 @@ def _fairness(b: LocalBackend) -> FairnessOperations:
     return LocalFairness(b)
 
 
+def _privacy(b: LocalBackend) -> PrivacyOperations:
+    from studio_ext.backends.local.privacy.service import LocalPrivacy
+    return LocalPrivacy(b)
+
+
 def _sweeps(b: LocalBackend) -> SweepOperations:
     from studio_ext.backends.local.sweeps.service import LocalSweeps
     return LocalSweeps(b)
@@ -114,6 +120,7 @@ SERVICES: dict[str, Callable[[LocalBackend], object]] = {
     "automl": _automl,
     "explanations": _explanations,
     "fairness": _fairness,
+    "privacy": _privacy,
     "sweeps": _sweeps,
 }
 

@@ -25,14 +25,18 @@ from studio_ext.ml.privacy._metadata import (
     infer_metadata,
     observed_extremes,
 )
+from studio_ext.ml.privacy._records import Comparison, PrivacyBudget, PrivacyQueryRecord
 from studio_ext.ml.privacy._sql import SUPPORTED, plan_sql
 
 __all__ = [
     "ALPHA",
     "SUPPORTED",
     "ColumnMetadata",
+    "Comparison",
     "Plan",
+    "PrivacyBudget",
     "PrivacyMetadata",
+    "PrivacyQueryRecord",
     "PrivateResult",
     "PrivateTable",
     "check_delta",

@@ -50,7 +50,8 @@ def plan_sql(table: PrivateTable, sql: str, *, epsilon: float, delta: float = 0.
     if tables[0].name.lower() != table.name.lower():
         raise InvalidInput(f"The query reads table {tables[0].name!r}; this dataset's table is named {table.name!r}.")
 
-    group_by = [_column_name(g) for g in (tree.args.get("group").expressions if tree.args.get("group") else [])]
+    group = tree.args.get("group")
+    group_by = [_column_name(g) for g in (group.expressions if group is not None else [])]
     builder = Builder(table.metadata)
     outputs: list[str] = []
     for item in tree.expressions:
