@@ -65,8 +65,19 @@ class TabularModel:
 
 
 def _labels(values: Any) -> np.ndarray:
+    """Predicted labels as a flat array, typed when every label is a number, a bool or a string.
+
+    A model that keeps its classes as objects (an AutoML model does) predicts an object array;
+    scikit-learn's metrics call that 'unknown' beside a typed target and refuse to compare them.
+    """
     arr = np.asarray(values)
-    return arr.ravel() if arr.ndim > 1 and 1 in arr.shape else arr
+    arr = arr.ravel() if arr.ndim > 1 and 1 in arr.shape else arr
+    if arr.dtype == object and arr.size and pd.api.types.infer_dtype(arr, skipna=False) in _TYPED_LABELS:
+        arr = np.asarray(arr.tolist())
+    return arr
+
+
+_TYPED_LABELS = frozenset({"integer", "floating", "boolean", "string"})
 
 
 def unwrap_model(model: Any) -> Any:
