@@ -213,6 +213,20 @@ def step_explain_and_assess(ctx: DemoContext) -> None:
             "from studio_ext.panels")
 
 
+
+def step_private_query(ctx: DemoContext) -> None:
+    """Answer one differentially private SQL query on the demo dataset, charging its privacy budget."""
+    dataset = ctx.facts["dataset"]
+    ctx.ws.privacy.set_metadata(dataset, columns={"target": {"lower": 0, "upper": 400}}, budget_epsilon=1.0)
+    r = ctx.ws.privacy.query(dataset, "SELECT COUNT(*) AS patients, AVG(target) AS progression FROM diabetes",
+                             epsilon=0.5)
+    lower, upper = r.interval
+    budget = ctx.ws.privacy.budget(dataset)
+    ctx.say(f"[privacy] {dataset}: about {r.value['patients'][0]:.0f} patients, mean progression "
+            f"{r.value['progression'][0]:.1f} (95 % interval {lower['progression'][0]:.1f} to "
+            f"{upper['progression'][0]:.1f}), epsilon {r.epsilon:.2f} spent, {budget.epsilon_remaining:.2f} left "
+            "(OpenDP; bounds 0..400 are public)")
+
 STEPS: list[Callable[[DemoContext], None]] = [
     step_register_dataset,
     step_training_job,
@@ -222,6 +236,7 @@ STEPS: list[Callable[[DemoContext], None]] = [
     step_run_explorer,
     step_automl,
     step_explain_and_assess,
+    step_private_query,
 ]
 
 
