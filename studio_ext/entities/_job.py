@@ -199,3 +199,43 @@ class CommandJob(Job):
     # Filled in by the service: where the job's files are on this machine.
     log_path: str | None = None
     output_paths: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, **inputs: Any) -> CommandJob:
+        """A copy with ``inputs`` set, as azure-ai-ml's ``command()`` node: ``job(reg_rate=Choice([...]))``."""
+        import copy
+
+        made = copy.deepcopy(self)
+        made.inputs = {**made.inputs, **inputs}
+        return made
+
+    def sweep(self, *, primary_metric: str, goal: str, sampling_algorithm: Any = "random",
+              compute: str | None = None, max_concurrent_trials: int | None = None,
+              max_total_trials: int | None = None, timeout: int | None = None, trial_timeout: int | None = None,
+              early_termination_policy: Any = None, search_space: dict[str, Any] | None = None) -> Any:
+        """A sweep job over the inputs given as distributions (``studio_ext.sweep``), as azure-ai-ml's ``.sweep()``.
+
+        Each ``${{inputs.NAME}}`` of such an input becomes ``${{search_space.NAME}}`` in the trial's command.
+        """
+        import re
+
+        from studio_ext.entities._sweep import Objective, SweepDistribution, SweepJob, SweepJobLimits
+
+        space = {k: v for k, v in self.inputs.items() if isinstance(v, SweepDistribution)}
+        space.update(search_space or {})
+        command = re.sub(r"\$\{\{\s*inputs\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}",
+                         lambda m: "${{search_space." + m.group(1) + "}}" if m.group(1) in space else m.group(0),
+                         self.command)
+        trial = CommandJob(command=command, code=self.code, environment=self.environment,
+                           environment_variables=dict(self.environment_variables),
+                           inputs={k: v for k, v in self.inputs.items() if k not in space},
+                           outputs=dict(self.outputs), compute=compute or self.compute,
+                           experiment_name=self.experiment_name)
+        return SweepJob(name=self.name, display_name=self.display_name, experiment_name=self.experiment_name,
+                        description=self.description, tags=dict(self.tags), compute=compute or self.compute,
+                        trial=trial, inputs=dict(trial.inputs), outputs=dict(trial.outputs), search_space=space,
+                        sampling_algorithm=sampling_algorithm,
+                        objective=Objective(goal=goal.lower(), primary_metric=primary_metric),
+                        limits=SweepJobLimits(max_concurrent_trials=max_concurrent_trials,
+                                              max_total_trials=max_total_trials, timeout=timeout,
+                                              trial_timeout=trial_timeout),
+                        early_termination=early_termination_policy)
