@@ -37,6 +37,7 @@ _PAGE_LIST: list[Page] = [
     Page("endpoints", "Endpoints", "studio_ext.panels.endpoints:EndpointsPanel"),
     Page("explanations", "Explanations", "studio_ext.panels.explanation:ExplanationDashboard"),
     Page("fairness", "Fairness", "studio_ext.panels.fairness:FairnessDashboard"),
+    Page("privacy", "Privacy", "studio_ext.panels.privacy:PrivacyPanel"),
 ]
 PAGES: dict[str, Page] = {page.id: page for page in _PAGE_LIST}
 

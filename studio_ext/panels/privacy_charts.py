@@ -1,0 +1,65 @@
+"""The Privacy page's charts: the budget gauge, a private answer with its interval, noisy vs exact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+_SPENT, _LEFT, _NOISY, _EXACT = "#a4262c", "#107c10", "#0078d4", "#201f1e"
+
+
+def budget_gauge(budget: Any) -> go.Figure:
+    """Epsilon spent out of the budget, as a gauge (delta in the title)."""
+    fig = go.Figure(go.Indicator(
+        mode="gauge+number", value=budget.epsilon_spent, number={"suffix": f" of {budget.epsilon:g} ε"},
+        gauge={"axis": {"range": [0, budget.epsilon]}, "bar": {"color": _SPENT},
+               "steps": [{"range": [budget.epsilon_spent, budget.epsilon], "color": "#dff6dd"}]},
+        title={"text": f"Privacy budget spent · {budget.epsilon_remaining:.3g} ε left · "
+                       f"δ {budget.delta_spent:.2g} of {budget.delta:.2g} · {budget.queries} queries"}))
+    fig.update_layout(height=260, margin=dict(l=30, r=30, t=60, b=10))
+    return fig
+
+
+def answer_bars(result: Any) -> go.Figure | None:
+    """A table answer (histogram, grouped SQL) as bars with their 95 % intervals; None for a number."""
+    import pandas as pd
+
+    value = result.value
+    if not isinstance(value, pd.DataFrame) or result.statistic == "covariance":
+        return None
+    lower, upper = result.interval if result.interval is not None else (None, None)
+    numeric = [c for c in value.columns if c not in ("lower", "upper") and pd.api.types.is_numeric_dtype(value[c])]
+    label_cols = [c for c in value.columns if c not in numeric]
+    if "lower" in value.columns:
+        labels = [f"{lo:g}–{hi:g}" for lo, hi in zip(value["lower"], value["upper"], strict=True)]
+        numeric = ["count"]
+    elif label_cols:
+        labels = [", ".join(str(row[c]) for c in label_cols) for _, row in value.iterrows()]
+    else:
+        labels = [""] * len(value)
+    fig = go.Figure()
+    for col in numeric:
+        err = None
+        if lower is not None and col in lower:
+            err = dict(type="data", symmetric=False, array=(upper[col] - value[col]).tolist(),
+                       arrayminus=(value[col] - lower[col]).tolist())
+        fig.add_trace(go.Bar(x=labels, y=value[col], name=str(col), marker_color=_NOISY, error_y=err))
+    fig.update_layout(title=f"{result.statistic}: noisy answer with 95 % interval (ε {result.epsilon:.3g})",
+                      height=320, barmode="group", margin=dict(l=10, r=10, t=50, b=30))
+    return fig
+
+
+def comparison_box(comparison: Any, output: str) -> go.Figure:
+    """Noisy answers over repeats per epsilon, as boxes with points, around the exact value."""
+    s = comparison.samples[comparison.samples["output"] == output]
+    fig = go.Figure()
+    for eps in comparison.epsilons:
+        part = s[s["epsilon"] == eps]
+        fig.add_trace(go.Box(y=part["noisy"], name=f"ε = {eps:g}", boxpoints="all", jitter=0.4, pointpos=0,
+                             marker_color=_NOISY, showlegend=False))
+    fig.add_hline(y=comparison.exact[output], line_dash="dash", line_color=_EXACT, annotation_text="exact",
+                  annotation_position="top left")
+    fig.update_layout(title=f"{output}: noisy answers over {int(s['repeat'].max()) + 1 if len(s) else 0} repeats "
+                            "per ε, around the exact value", height=360, margin=dict(l=10, r=10, t=50, b=30))
+    return fig
