@@ -272,7 +272,7 @@ class PrivacyPanel(widgets.VBox):
 
 
 def _numeric(pair: tuple[Any, Any]) -> tuple[Any, Any]:
-    out = []
+    out: list[float | None] = []
     for v in pair:
         try:
             out.append(float(v))

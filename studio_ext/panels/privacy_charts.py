@@ -41,7 +41,7 @@ def answer_bars(result: Any) -> go.Figure | None:
     fig = go.Figure()
     for col in numeric:
         err = None
-        if lower is not None and col in lower:
+        if lower is not None and upper is not None and col in lower:
             err = dict(type="data", symmetric=False, array=(upper[col] - value[col]).tolist(),
                        arrayminus=(value[col] - lower[col]).tolist())
         fig.add_trace(go.Bar(x=labels, y=value[col], name=str(col), marker_color=_NOISY, error_y=err))
