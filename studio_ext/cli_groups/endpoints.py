@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from tqdm import tqdm
 
 from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.cli_groups._files import add_output_argument
 from studio_ext.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint, OnlineRequestSettings
 from studio_ext.errors import InvalidInput
 
@@ -37,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = ep.add_parser("show", help="an endpoint's URIs, traffic and deployments")
     p.add_argument("name")
+    add_output_argument(p)
     p.set_defaults(func=_show)
 
     p = ep.add_parser("invoke", help="send a request file to the endpoint and print the answer")
@@ -115,6 +118,9 @@ def _list(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     ws = open_workspace(args)
     e = ws.online_endpoints.get(args.name)
+    if args.output == "yaml":  # the endpoint's v2 YAML; each deployment's: studio-ext online-deployment show
+        sys.stdout.write(ws.online_endpoints.to_yaml(e))
+        return 0
     deps = [{"name": d.name, "model": d.model, "state": d.state, "reason": d.reason, "restarts": d.restarts,
              "instances_ready": f"{d.ready_instances}/{d.instance_count}", "port": d.port}
             for d in ws.online_deployments.list(args.name)]
