@@ -155,9 +155,8 @@ class Job:
     params: dict[str, str] = field(default_factory=dict)
     children: list[str] = field(default_factory=list)
     interactive: bool = False
-    studio_url: str | None = None  # where the job's page opens in this workspace's studio
+    studio_url: str | None = None  # where the job's page opens in this workspace's studio (set by the jobs service)
     notes: list[str] = field(default_factory=list)  # Azure fields kept with no local meaning (AzureFieldNote)
-    studio_url: str | None = None  # where the job's page opens (filled by the jobs service)
 
     def __repr__(self) -> str:
         # The full field list is long; show what a user scans for in a notebook.
