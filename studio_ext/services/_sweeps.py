@@ -21,3 +21,13 @@ class SweepOperations(Protocol):
 
     def trials(self, name: str) -> list[dict[str, Any]]:
         """Its trials: name, hyperparameters (``params``), status, primary metric (``value``), why one was stopped."""
+
+    def metric_table(self, name: str) -> dict[str, list[float]]:
+        """Each trial's primary metric as it logged it, one value per interval."""
+
+    def replay(self, name: str, policy: Any) -> dict[str, Any]:
+        """Apply an early termination policy to the sweep's recorded metrics: ``stops`` (trial -> interval,
+        reason), ``saved_intervals`` of ``total_intervals``, ``saved_share``, and ``stops_best``."""
+
+    def importance(self, name: str) -> dict[str, float]:
+        """Hyperparameter importance from Optuna's fANOVA evaluator on the completed trials."""

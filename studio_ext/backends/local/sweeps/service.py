@@ -247,6 +247,49 @@ class LocalSweeps(SweepOperations):
         self.get(name)
         return list(read_state(self._b, name).get("trials", []))
 
+    def metric_table(self, name: str) -> dict[str, list[float]]:
+        """Each trial's primary metric as it logged it, in order (one value per interval)."""
+        self.get(name)
+        spec = self._spec(name)
+        metric, _ = _primary(spec)
+        client = tracking.client(self._b.tracking_uri)
+        with self._b.store.engine.connect() as conn:
+            rows = conn.execute(jobs_table.select().where(jobs_table.c.parent_job_name == name)).all()
+        table: dict[str, list[float]] = {}
+        for row in rows:
+            points = sorted(client.get_metric_history(row.run_id, metric), key=lambda m: (m.step, m.timestamp))
+            table[row.name] = [float(m.value) for m in points]
+        return table
+
+    def replay(self, name: str, policy: Any) -> dict[str, Any]:
+        """What ``policy`` would have done to this sweep's recorded metrics: the trials it stops (and when),
+        the intervals it saves out of all, and whether it would have stopped the sweep's best trial."""
+        from studio_ext.ml.sweep import policies
+
+        job = self.get(name)
+        table = self.metric_table(name)
+        stops = policies.replay(policy, job.objective.goal if job.objective else "maximize", table)
+        saved, total = policies.saved(table, stops)
+        return {"stops": {t: {"interval": s.interval, "reason": s.reason, "value": s.value,
+                              "threshold": s.threshold} for t, s in stops.items()},
+                "saved_intervals": saved, "total_intervals": total,
+                "saved_share": saved / total if total else 0.0,
+                "stops_best": job.best_child_run_id in stops}
+
+    def importance(self, name: str) -> dict[str, float]:
+        """Hyperparameter importance (Optuna's fANOVA) over the completed trials; {} with fewer than two."""
+        from studio_ext.ml.sweep.importance import importance
+
+        job = self.get(name)
+        pairs = [(t["params"], t["value"]) for t in self.trials(name)
+                 if t.get("status") == JobStatus.COMPLETED.value and t.get("value") is not None]
+        return importance(pairs, job.objective.goal if job.objective else "maximize")
+
+    def _spec(self, name: str) -> dict[str, Any]:
+        with self._b.store.engine.connect() as conn:
+            row = conn.execute(jobs_table.select().where(jobs_table.c.name == name)).first()
+        return dict(json.loads(row.spec)) if row is not None else {}
+
 
 def new_name() -> str:
     return f"sweep_{secrets.token_hex(4)}"
@@ -269,3 +312,7 @@ def trial_inputs(spec: dict[str, Any], params: dict[str, Any]) -> tuple[str, dic
 
 def literal(value: Any) -> Any:
     return value.default if isinstance(value, Input) and value.path is None else value
+
+
+def _primary(spec: dict[str, Any]) -> tuple[str, str]:
+    return spec["objective"]["primary_metric"], spec["objective"]["goal"]

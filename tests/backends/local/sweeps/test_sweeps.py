@@ -79,6 +79,12 @@ def test_grid_sweep_runs_every_point_as_a_child_job(workspace: Workspace, src: P
     assert {c.name for c in children} == {t["name"] for t in trials}
     logs = "".join(workspace.jobs.get_logs(t["name"]) for t in trials)
     assert "label '; rm -rf ~'" in logs and "label '$(id)'" in logs  # shell-quoted, never run
+    # Policy replay on the finished sweep: at interval 1 the best is 0.45 (0.9 / 2); 0.1 and 0.25 are outside 10 %.
+    replay = workspace.sweeps.replay(submitted.name, BanditPolicy(slack_factor=0.1, evaluation_interval=1))
+    assert len(replay["stops"]) == 4 and all(s["interval"] == 1 for s in replay["stops"].values())
+    assert (replay["saved_intervals"], replay["total_intervals"], replay["stops_best"]) == (4, 12, False)
+    importance = workspace.sweeps.importance(submitted.name)
+    assert set(importance) == {"quality", "label"} and importance["quality"] > 0.9
 
 
 def _wait(ws: Workspace, name: str, timeout: float = 300) -> SweepJob:
