@@ -102,7 +102,7 @@ class PrivacyPanel(widgets.VBox):
         self.budget_epsilon = widgets.FloatText(description="Budget ε", value=1.0, style=_WIDE)
         self.budget_delta = widgets.FloatText(description="Budget δ", value=0.0, style=_WIDE)
         self.new_budget = widgets.Checkbox(description="this version shares no rows with the previous one",
-                                           value=False, indent=False)
+                                           value=False, indent=False, layout=widgets.Layout(width="600px"))
         self.save_button = widgets.Button(description="Save metadata", button_style="primary", icon="save")
         # budget
         self.gauge = widgets.Output()
@@ -114,13 +114,15 @@ class PrivacyPanel(widgets.VBox):
                                     layout=widgets.Layout(width="640px", height="70px"), style=_WIDE)
         self.epsilon = widgets.FloatLogSlider(description="ε", value=0.5, base=10, min=-2, max=1, step=0.05,
                                               style=_WIDE, readout_format=".3g")
-        self.run_button = widgets.Button(description="Run private query", button_style="success", icon="play")
+        self.run_button = widgets.Button(description="Run private query", button_style="success", icon="play",
+                                         layout=widgets.Layout(width="auto"))
         self.answer = widgets.HTML()
         self.answer_chart = widgets.Output()
         # teaching
         self.repeats = widgets.IntSlider(description="Repeats", value=20, min=5, max=100, style=_WIDE)
         self.epsilons = widgets.Text(description="ε values", value="0.1, 0.5, 1, 5", style=_WIDE)
-        self.compare_button = widgets.Button(description="Compare with exact", icon="bar-chart")
+        self.compare_button = widgets.Button(description="Compare with exact", icon="bar-chart",
+                                             layout=widgets.Layout(width="auto"))
         self.compare_note = widgets.HTML()
         self.compare_chart = widgets.Output()
 
@@ -214,7 +216,7 @@ class PrivacyPanel(widgets.VBox):
         return md
 
     def _call(self) -> tuple[str, dict[str, Any]]:
-        stat, cols, eps = self.statistic.value, list(self.column.value), round(float(self.epsilon.value), 4)
+        stat, cols, eps = self.statistic.value, list(self.column.value), float(f"{self.epsilon.value:.2g}")
         if stat == "SQL":
             return "query", {"sql": self.sql.value, "epsilon": eps}
         if stat == "count":
@@ -288,12 +290,12 @@ def _answer_html(result: Any) -> str:
             "95 % interval from OpenDP's accuracy")
     value, interval = result.value, result.interval
     if isinstance(value, pd.DataFrame):
-        body = value.to_html(float_format=lambda v: f"{v:.4g}", border=0)
+        body = value.to_html(float_format=lambda v: f"{v:.4g}", border=0, index=False)
         if interval is not None and not isinstance(interval[0], float):
             body += "<div style='font-size:85%;color:#555'>lower</div>" + interval[0].to_html(
-                float_format=lambda v: f"{v:.4g}", border=0)
+                float_format=lambda v: f"{v:.4g}", border=0, index=False)
             body += "<div style='font-size:85%;color:#555'>upper</div>" + interval[1].to_html(
-                float_format=lambda v: f"{v:.4g}", border=0)
+                float_format=lambda v: f"{v:.4g}", border=0, index=False)
         return head + body
     if isinstance(value, dict):
         return head + "<br>" + ", ".join(f"q{k:g} = <b>{format_value(v)}</b>" for k, v in value.items()) + \

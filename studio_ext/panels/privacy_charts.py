@@ -22,31 +22,32 @@ def budget_gauge(budget: Any) -> go.Figure:
 
 
 def answer_bars(result: Any) -> go.Figure | None:
-    """A table answer (histogram, grouped SQL) as bars with their 95 % intervals; None for a number."""
+    """A table answer (histogram, grouped SQL) as bars with their 95 % intervals, one panel per output."""
     import pandas as pd
+    from plotly.subplots import make_subplots
 
     value = result.value
     if not isinstance(value, pd.DataFrame) or result.statistic == "covariance":
         return None
     lower, upper = result.interval if result.interval is not None else (None, None)
-    numeric = [c for c in value.columns if c not in ("lower", "upper") and pd.api.types.is_numeric_dtype(value[c])]
-    label_cols = [c for c in value.columns if c not in numeric]
-    if "lower" in value.columns:
+    if "lower" in value.columns and "upper" in value.columns:  # a binned histogram
         labels = [f"{lo:g}–{hi:g}" for lo, hi in zip(value["lower"], value["upper"], strict=True)]
-        numeric = ["count"]
-    elif label_cols:
-        labels = [", ".join(str(row[c]) for c in label_cols) for _, row in value.iterrows()]
+        outputs = ["count"]
     else:
-        labels = [""] * len(value)
-    fig = go.Figure()
-    for col in numeric:
+        keys = list(getattr(result, "group_by", []))
+        rows = zip(*(value[k].tolist() for k in keys), strict=True) if keys else iter([()] * len(value))
+        labels = [", ".join(f"{k}={v}" for k, v in zip(keys, row, strict=True)) for row in rows]
+        outputs = [c for c in value.columns if c not in keys]
+    fig = make_subplots(rows=1, cols=len(outputs), subplot_titles=[str(o) for o in outputs])
+    for i, col in enumerate(outputs, start=1):
         err = None
         if lower is not None and upper is not None and col in lower:
             err = dict(type="data", symmetric=False, array=(upper[col] - value[col]).tolist(),
-                       arrayminus=(value[col] - lower[col]).tolist())
-        fig.add_trace(go.Bar(x=labels, y=value[col], name=str(col), marker_color=_NOISY, error_y=err))
-    fig.update_layout(title=f"{result.statistic}: noisy answer with 95 % interval (ε {result.epsilon:.3g})",
-                      height=320, barmode="group", margin=dict(l=10, r=10, t=50, b=30))
+                       arrayminus=(value[col] - lower[col]).tolist(), color=_EXACT)
+        fig.add_trace(go.Bar(x=labels, y=value[col], name=str(col), marker_color=_NOISY, error_y=err,
+                             showlegend=False), row=1, col=i)
+    fig.update_layout(title=f"{result.statistic}: noisy answer with its 95 % interval (ε {result.epsilon:.3g})",
+                      height=320, margin=dict(l=10, r=10, t=60, b=30))
     return fig
 
 

@@ -51,6 +51,7 @@ class PrivateResult:
     query: str
     columns: list[str] = field(default_factory=list)
     alpha: float = ALPHA
+    group_by: list[str] = field(default_factory=list)  # the key columns of a table answer
 
     def to_dict(self) -> dict[str, Any]:
         return {"statistic": self.statistic, "query": self.query, "epsilon": self.epsilon, "delta": self.delta,
@@ -243,7 +244,8 @@ class Plan:
         eps, delta = self.loss()
         value, interval = _shape(self, values, lowers, uppers, has_interval)
         return PrivateResult(value=value, epsilon=eps, delta=delta, interval=interval, statistic=self.statistic,
-                             query=self.query, columns=self.columns)
+                             query=self.query, columns=self.columns,
+                             group_by=[g for g in self.group_by if not g.startswith("__")])
 
 
 def _shape(plan: Plan, values: Any, lowers: Any, uppers: Any, has_interval: bool) -> tuple[Any, Any]:
