@@ -5,7 +5,8 @@ it shows (``<workspace>/.studio-server.json``: its URL, token and pid; readable 
 user alone, as Jupyter's own ``jpserver-*.json``), and removes the record when it stops.
 A job's ``studio_url`` is then that server's JupyterLab URL with the run named in the
 query, ``http://127.0.0.1:8888/lab?studio-run=NAME&studio-workspace=PATH&token=...``,
-which opens the Jobs page with the run's details. With no studio running, it is the
+which opens the Jobs page with the run's details (without the token in the server's own
+kernels: a notebook's outputs are saved and shared). With no studio running, it is the
 command that starts one on the run, ``studio-ext studio PATH --run NAME``: a URL to a
 server that is not there would only say "connection refused".
 
@@ -91,11 +92,16 @@ def studio_command(workspace: str | os.PathLike[str], run: str | None = None) ->
 
 
 def studio_url(workspace: str | os.PathLike[str], run: str) -> str:
-    """Where the job or run ``run`` of ``workspace`` opens: see the module docstring."""
+    """Where the job or run ``run`` of ``workspace`` opens: see the module docstring.
+
+    In a kernel of that very server the URL carries no token: the browser showing the
+    notebook is signed in already, and a notebook's outputs are saved and shared.
+    """
     server = running_studio(workspace)
     if server is None:
         return studio_command(workspace, run)
-    return server.lab_url({RUN_PARAM: run, WORKSPACE_PARAM: str(workspace)})
+    inside = os.environ.get("JPY_PARENT_PID") == str(server.pid)  # set by jupyter_client for its kernels
+    return server.lab_url({RUN_PARAM: run, WORKSPACE_PARAM: str(workspace)}, with_token=not inside)
 
 
 def _read(path: Path) -> dict[str, object] | None:

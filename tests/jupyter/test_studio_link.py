@@ -5,7 +5,8 @@
   token, pid; mode 0600) once it listens, so ``studio_url`` opens the run there; the
   record goes when the server stops.
 - ``studio-ext studio WS`` (the real command) starts JupyterLab whose kernels have
-  MLFLOW_TRACKING_URI on the workspace: plain ``mlflow`` calls in a notebook land there.
+  MLFLOW_TRACKING_URI on the workspace: plain ``mlflow`` calls in a notebook land there,
+  and a job's studio_url printed there carries no token.
 """
 
 from __future__ import annotations
@@ -135,6 +136,8 @@ with mlflow.start_run(run_name="from-a-notebook") as run:
 print("RUN", run.info.run_id)
 print("ARTIFACTS", run.info.artifact_uri)
 print("FOUND", len(mlflow.search_runs(experiment_names=["notebook-experiment"])))
+from studio_ext import Workspace
+print("URL", Workspace.from_config().jobs.get(run.info.run_id).studio_url)
 """
 
 
@@ -174,7 +177,10 @@ def test_notebook_kernels_of_studio_ext_studio_log_to_the_workspace(tmp_path: Pa
             run = ws.jobs.get(lines["RUN"])
             assert run.experiment_name == "notebook-experiment" and run.interactive
             assert run.metrics["notebook_metric"] == 0.75 and "C" in run.params
-            assert run.studio_url == server.lab_url({"studio-run": run.name or "", "studio-workspace": str(ws.path)})
+            params = {"studio-run": run.name or "", "studio-workspace": str(ws.path)}
+            assert run.studio_url == server.lab_url(params)
+            # In the studio's own kernel the browser is signed in: no token in what a notebook prints.
+            assert lines["URL"] == server.lab_url(params, with_token=False) and "token" not in lines["URL"]
             # A second `studio-ext studio` on the workspace reuses the running one.
             again = subprocess.run([*argv(0), "--run", lines["RUN"]], capture_output=True, text=True, env=env,
                                    timeout=120)
