@@ -246,6 +246,7 @@ tier: low_priority
 }
 
 
+@pytest.mark.slow  # it starts a Dask cluster
 def test_create_file_for_data_model_datastore_and_compute_and_show_them_as_yaml(cli_ws: Path, tmp_path: Path) -> None:
     import azure.ai.ml as aml
     import yaml
