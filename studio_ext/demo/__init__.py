@@ -57,7 +57,7 @@ def step_training_job(ctx: DemoContext) -> None:
     dataset = ctx.facts.get("dataset")  # registered by step_register_dataset
     job = ctx.ws.jobs.create_or_update(command(
         code=str(src), command="python train.py --alpha ${{inputs.alpha}}" + (" --data ${{inputs.diabetes}}" if dataset else ""),
-        inputs={"alpha": 0.5, **({"diabetes": Input(type="mltable", path=dataset)} if dataset else {})},
+        inputs={"alpha": 0.5, **({"diabetes": Input(type="uri_file", path=dataset)} if dataset else {})},
         experiment_name="diabetes-demo", display_name="ridge alpha=0.5",
     ))
     ctx.say(f"[job] submitted {job.name} to compute 'local' (experiment diabetes-demo)")

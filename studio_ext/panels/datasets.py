@@ -438,9 +438,13 @@ class DatasetPage(widgets.VBox):
             lines += [f"df = ws.data.load({d.name!r}, version={d.version!r})  # a pandas DataFrame"]
         else:
             lines += [f"data = ws.data.get({d.name!r}, version={d.version!r})  # its files are read through a job input"]
-        kind = {"tabular": "mltable", "file": "uri_file", "folder": "uri_folder"}[d.type.value]
-        lines += ["", "# as a job input (the script gets a local path):",
-                  f"inputs = {{'data': Input(type={kind!r}, path={d.reference!r})}}"]
+        lines += ["", "# as a job input (the script gets a local path):"]
+        if d.type.value == "tabular":
+            lines += [f"inputs = {{'data': Input(type='uri_file', path={d.reference!r})}}  # the table as one Parquet file",
+                      f"inputs = {{'data': Input(type='mltable', path={d.reference!r})}}  # its MLTable folder, as Azure"]
+        else:
+            kind = {"file": "uri_file", "folder": "uri_folder"}[d.type.value]
+            lines += [f"inputs = {{'data': Input(type={kind!r}, path={d.reference!r})}}"]
         return "\n".join(lines)
 
     def compute_profile(self) -> None:

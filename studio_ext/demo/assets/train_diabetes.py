@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 parser = argparse.ArgumentParser()
 parser.add_argument("--alpha", type=float, default=1.0)
 parser.add_argument("--output-dir", default="outputs")
-parser.add_argument("--data", help="a Parquet table with the diabetes columns (a registered dataset)")
+parser.add_argument("--data", help="a Parquet table with the diabetes columns (a registered tabular dataset as uri_file)")
 args = parser.parse_args()
 
 if args.data:  # a job input: the registered dataset's Parquet file
