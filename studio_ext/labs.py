@@ -332,29 +332,3 @@ def check_private_statistics(ws: Workspace, dataset: str, *, statistics: tuple[s
     passed(f"{dataset}: {len(history)} private queries ({', '.join(sorted(asked))}), epsilon "
            f"{budget.epsilon_spent:.2f} of {budget.epsilon:g} spent, {budget.epsilon_remaining:.2f} left")
     return budget
-
-
-def check_private_statistics(ws: Workspace, dataset: str, *, statistics: tuple[str, ...] = ("mean", "histogram",
-                                                                                            "covariance", "sql")) -> Any:
-    """``dataset`` has privacy metadata with bounds, each of ``statistics`` was answered privately (charged to its
-    budget), and the budget was never passed."""
-    try:
-        metadata = ws.privacy.describe(dataset)
-        budget = ws.privacy.budget(dataset)
-        history = ws.privacy.history(dataset)
-    except NotFound as exc:
-        raise LabCheckError(f"{exc.message} Run the cell that sets the privacy metadata first.") from exc
-    bounded = [n for n, c in metadata.columns.items() if c.lower is not None]
-    if not bounded:
-        raise LabCheckError(f"{dataset} has no public bounds. Set them with ws.privacy.set_metadata({dataset!r}, "
-                            "columns={'age': {'lower': 0, 'upper': 100}}, budget_epsilon=...).")
-    asked = {h.statistic for h in history}
-    missing = [s for s in statistics if s not in asked]
-    if missing:
-        raise LabCheckError(f"No private {', '.join(missing)} was answered on {dataset}. Run the lab's "
-                            f"ws.privacy.{missing[0] if missing[0] != 'sql' else 'query'}(...) cell.")
-    if budget.epsilon_spent > budget.epsilon + 1e-9 or budget.delta_spent > budget.delta + 1e-12:
-        raise LabCheckError(f"{dataset} spent more than its budget ({budget.epsilon_spent} of {budget.epsilon}).")
-    passed(f"{dataset}: {len(history)} private queries ({', '.join(sorted(asked))}), epsilon "
-           f"{budget.epsilon_spent:.2f} of {budget.epsilon:g} spent, {budget.epsilon_remaining:.2f} left")
-    return budget
