@@ -34,6 +34,7 @@ _PAGE_LIST: list[Page] = [
     Page("jobs", "Jobs", "studio_ext.panels.runs:RunExplorer"),
     Page("compute", "Compute", "studio_ext.panels.compute:ComputePanel"),
     Page("automl", "Automated ML", "studio_ext.panels.automl:AutoMLWizard"),
+    Page("sweeps", "Sweeps", "studio_ext.panels.sweeps:SweepPanel"),
     Page("endpoints", "Endpoints", "studio_ext.panels.endpoints:EndpointsPanel"),
     Page("explanations", "Explanations", "studio_ext.panels.explanation:ExplanationDashboard"),
     Page("fairness", "Fairness", "studio_ext.panels.fairness:FairnessDashboard"),

@@ -1,0 +1,298 @@
+"""The Sweep page: a hyperparameter sweep's trials, charts, best trial, importance and policy replay.
+
+``SweepPanel(ws, sweep=None)``: pick a sweep job (or open one by name, as the run
+explorer does for a job of type ``sweep``) and see, as the studio's "Trials" view:
+
+- the trials table (status, hyperparameters, primary metric, duration, why one was
+  stopped), sortable;
+- the primary metric by trial (stopped trials marked) and per interval, parallel
+  coordinates over the hyperparameters coloured by the metric, and a 2-D/3-D scatter of
+  any two or three of them;
+- the best trial, with buttons to open it and to register its model (from
+  ``azureml://jobs/NAME/outputs/artifacts/paths/model/`` when the trial logged one);
+- hyperparameter importance (Optuna's fANOVA) and a policy replay: each early
+  termination policy, with a few settings, applied to the recorded metrics, with the
+  compute it would have saved and whether it would have stopped the best trial;
+- the sweep's v2 YAML.
+
+While the sweep runs the page refreshes live (one shared poller). Every read goes through
+``ws.jobs``/``ws.sweeps``/``ws.models``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from studio_ext.entities import TERMINAL_STATES, JobStatus, Model
+from studio_ext.errors import StudioError
+from studio_ext.panels import sweep_charts as charts
+from studio_ext.panels._widgets import (
+    CodeBox,
+    Message,
+    SharedPoller,
+    format_duration,
+    format_value,
+    html_table,
+    show_figures,
+    status_badge,
+)
+from studio_ext.sweep import BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from studio_ext.workspace import Workspace
+
+__all__ = ["REPLAY_POLICIES", "SweepPanel"]
+
+SORTS = ("trial", "metric", "status", "duration")
+# The settings the policy replay tries (Azure's documented examples, with no delay for short sweeps).
+REPLAY_POLICIES = (
+    ("Bandit, slack_factor 0.1", BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=1)),
+    ("Bandit, slack_factor 0.2", BanditPolicy(slack_factor=0.2, evaluation_interval=1, delay_evaluation=1)),
+    ("Median stopping", MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=1)),
+    ("Truncation selection, 20 %", TruncationSelectionPolicy(truncation_percentage=20, evaluation_interval=1,
+                                                             delay_evaluation=1)),
+)
+
+
+class SweepPanel(widgets.VBox):
+    """``SweepPanel(ws, sweep=None)``: the Trials view of a sweep job (see the module docstring)."""
+
+    def __init__(self, ws: Workspace, sweep: str | None = None, *, poll_interval: float = 2.0, **_: Any) -> None:
+        super().__init__()
+        self.ws = ws
+        self.poll_interval = poll_interval
+        self.message = Message()
+        self.job: Any = None
+        self.trials: list[dict[str, Any]] = []
+        self.opened: Any = None
+        self._subscription: Any = None
+        self.picker = widgets.Dropdown(description="Sweep job", options=[], style={"description_width": "90px"},
+                                       layout=widgets.Layout(width="420px"))
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.summary = widgets.HTML()
+        self.best = widgets.HTML()
+        self.open_best = widgets.Button(description="Open best trial", icon="external-link", disabled=True)
+        self.register_best = widgets.Button(description="Register model", icon="cube", disabled=True)
+        self.sort = widgets.Dropdown(description="Sort by", options=SORTS, value="metric",
+                                     layout=widgets.Layout(width="220px"))
+        self.table = widgets.HTML()
+        self.charts = widgets.Output()
+        self.axes = widgets.SelectMultiple(description="Scatter", options=[], rows=4,
+                                           layout=widgets.Layout(width="300px"))
+        self.scatter_chart = widgets.Output()
+        self.importance_chart = widgets.Output()
+        self.replay = widgets.HTML()
+        self.code = CodeBox(title="v2 YAML of the sweep")
+        self.details = widgets.VBox()
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        self.open_best.on_click(lambda _b: self.open_best_trial())
+        self.register_best.on_click(lambda _b: self.register_best_model())
+        self.sort.observe(lambda _c: self._show_table(), names="value")
+        self.axes.observe(lambda _c: self._show_scatter(), names="value")
+        self.picker.observe(lambda c: self.show(c["new"]) if c["new"] else None, names="value")
+        tabs = widgets.Tab(children=[
+            widgets.VBox([self.sort, self.table]),
+            self.charts,
+            widgets.VBox([self.axes, self.scatter_chart]),
+            widgets.VBox([self.importance_chart, self.replay]),
+            self.code,
+        ])
+        for i, title in enumerate(("Trials", "Metrics", "Scatter", "Importance and policy replay", "YAML")):
+            tabs.set_title(i, title)
+        self.tabs = tabs
+        self.children = [widgets.HBox([self.picker, self.refresh_button]), self.message, self.summary,
+                         widgets.HBox([self.best, self.open_best, self.register_best]), tabs, self.details]
+        self.refresh(select=sweep)
+
+    # -- actions -------------------------------------------------------------------------------
+    def refresh(self, select: str | None = None) -> None:
+        """List the sweep jobs again and show the chosen one."""
+        try:
+            sweeps = [j for j in self.ws.jobs.list() if j.type == "sweep"]
+        except StudioError as exc:
+            self.message.error(exc.message)
+            return
+        names = [j.name for j in sorted(sweeps, key=lambda j: j.creation_time or 0, reverse=True)]
+        keep = select or self.picker.value
+        self.picker.options = names
+        if not names:
+            self.message.info("No sweep jobs yet. Submit one with ws.jobs.create_or_update(command_job("
+                              "x=Choice([...])).sweep(...)) or studio-ext job create --file sweep.yml.")
+            return
+        chosen = keep if keep in names else names[0]
+        if self.picker.value != chosen:
+            self.picker.value = chosen  # shows it through the observer
+        else:
+            self.show(chosen)
+
+    def show(self, name: str) -> None:
+        """Show sweep ``name``; watch it live while it runs."""
+        try:
+            job = self.ws.jobs.get(name)
+            trials = self.ws.sweeps.trials(name)
+        except StudioError as exc:
+            self.message.error(exc.message)
+            return
+        self._render(job, trials)
+        if self._subscription is not None:
+            self._subscription.cancel()
+            self._subscription = None
+        if job.status not in TERMINAL_STATES:
+            poller = SharedPoller.for_workspace(self.ws, self.poll_interval)
+            self._subscription = poller.subscribe(
+                ("sweep", name), lambda: (self.ws.jobs.get(name), self.ws.sweeps.trials(name)), self._on_update)
+
+    def open_best_trial(self) -> Any:
+        """Open the best trial's details below (the run explorer's details view)."""
+        if self.job is None or not self.job.best_child_run_id:
+            return None
+        from studio_ext.panels import open_page
+
+        self.opened = open_page("jobs", self.ws, run=self.job.best_child_run_id)
+        self.details.children = [self.opened]
+        return self.opened
+
+    def register_best_model(self) -> Model | None:
+        """Register the model the best trial logged (its MLflow ``model`` folder) as ``<sweep>-best``."""
+        if self.job is None or not self.job.best_child_run_id:
+            return None
+        best = self.job.best_child_run_id
+        try:
+            model = self.ws.models.create_or_update(Model(
+                name=f"{self.job.name}-best".replace("_", "-"), type="mlflow_model",
+                path=f"azureml://jobs/{best}/outputs/artifacts/paths/model/",
+                description=f"The best trial {best} of sweep {self.job.name}"))
+        except StudioError as exc:
+            self.message.error(f"The best trial has no model to register: {exc.message}")
+            return None
+        self.message.info(f"Registered {model.name}:{model.version} from {best}.")
+        return model
+
+    # -- rendering ----------------------------------------------------------------------------
+    def _on_update(self, result: Any, error: BaseException | None) -> bool:
+        if error is not None:
+            self.message.error(str(error))
+            return False
+        job, trials = result
+        if self.job is not None and job.name != self.job.name:
+            return False
+        self._render(job, trials)
+        return job.status not in TERMINAL_STATES
+
+    def _render(self, job: Any, trials: list[dict[str, Any]]) -> None:
+        self.job, self.trials = job, trials
+        metric = job.objective.primary_metric if job.objective else "metric"
+        sampling = getattr(job.sampling_algorithm, "type", job.sampling_algorithm)
+        policy = job.early_termination
+        limits = job.limits
+        done = sum(1 for t in trials if t.get("status") in {s.value for s in TERMINAL_STATES})
+        rows = [
+            ("Status", status_badge(job.status) + (f" {html.escape(job.error)}" if job.error else "")),
+            ("Compute", html.escape(str(job.compute))),
+            ("Sampling", html.escape(str(sampling))),
+            ("Objective", html.escape(f"{job.objective.goal} {metric}" if job.objective else "")),
+            ("Early termination", html.escape(_policy_text(policy))),
+            ("Trials", f"{done} ended of {len(trials)} started; max_total_trials {limits.max_total_trials}, "
+                       f"max_concurrent_trials {limits.max_concurrent_trials}"
+                       + (f", timeout {limits.timeout} s" if limits.timeout else "")),
+            ("Duration", format_duration(job.duration_seconds)),
+        ]
+        notes = "".join(f"<div style='color:#8a6d00'>{html.escape(n)}</div>" for n in job.notes)
+        self.summary.value = html_table(("", ""), rows, raw_columns=(1,)) + notes
+        if job.best_child_run_id:
+            params = ", ".join(f"{k}={format_value(v)}" for k, v in job.best_hyperparameters.items())
+            self.best.value = (f"<b>Best trial</b> <code>{html.escape(job.best_child_run_id)}</code>: {metric} = "
+                               f"{format_value(job.best_metric)} ({html.escape(params)})")
+        else:
+            self.best.value = "<i>No best trial yet.</i>"
+        self.open_best.disabled = self.register_best.disabled = not job.best_child_run_id
+        names = sorted({k for t in trials for k in t.get("params", {})})
+        if list(self.axes.options) != names:
+            self.axes.options = names
+            self.axes.value = tuple(names[:2])
+        self._show_table()
+        maximize = (job.objective.goal if job.objective else "maximize") == "maximize"
+        try:
+            table = self.ws.sweeps.metric_table(job.name)
+        except StudioError:
+            table = {}
+        stopped = {t["name"]: t["stopped"]["interval"] for t in trials if t.get("stopped")}
+        figures = [charts.metric_by_trial(trials, metric, maximize), charts.metric_curves(table, stopped, metric)]
+        if any(t.get("value") is not None for t in trials) and names:
+            figures.append(charts.parallel_coordinates(trials, metric))
+        show_figures(self.charts, figures)
+        self._show_scatter()
+        try:
+            self.code.show(self.ws.jobs.to_yaml(job))
+        except StudioError:
+            self.code.show("")
+        if job.status in TERMINAL_STATES:
+            self._show_analysis(job)
+
+    def _show_table(self) -> None:
+        metric = self.job.objective.primary_metric if self.job is not None and self.job.objective else "metric"
+        maximize = self.job is None or self.job.objective is None or self.job.objective.goal == "maximize"
+        names = sorted({k for t in self.trials for k in t.get("params", {})})
+        key = self.sort.value
+
+        def order(t: dict[str, Any]) -> Any:
+            if key == "metric":
+                v = t.get("value")
+                return (v is None, -(v or 0) if maximize else (v or 0))
+            if key == "status":
+                return t.get("status", "")
+            if key == "duration":
+                return -(t.get("duration") or 0)
+            return t.get("index", 0)
+
+        rows = [[str(t.get("index", "")), f"<code>{html.escape(t['name'])}</code>", status_badge(t.get("status")
+                or JobStatus.NOT_STARTED.value)] + [format_value(t.get("params", {}).get(n)) for n in names]
+                + [format_value(t.get("value")), format_duration(t.get("duration")),
+                   html.escape((t.get("cancel_reason") or t.get("error") or "")[:160])]
+                for t in sorted(self.trials, key=order)]
+        self.table.value = html_table(["#", "trial", "status", *names, metric, "duration", "note"], rows,
+                                      raw_columns=(1, 2), empty="No trials yet.")
+
+    def _show_scatter(self) -> None:
+        axes = list(self.axes.value)[:3]
+        metric = self.job.objective.primary_metric if self.job is not None and self.job.objective else "metric"
+        if not axes or not self.trials:
+            self.scatter_chart.outputs = ()
+            return
+        show_figures(self.scatter_chart, [charts.scatter(self.trials, axes, metric)])
+
+    def _show_analysis(self, job: Any) -> None:
+        try:
+            importance = self.ws.sweeps.importance(job.name)
+        except StudioError as exc:
+            importance = {}
+            self.message.error(exc.message)
+        if importance:
+            show_figures(self.importance_chart, [charts.importance_bars(importance)])
+        else:
+            self.importance_chart.outputs = ()
+        rows = []
+        for label, policy in REPLAY_POLICIES:
+            try:
+                found = self.ws.sweeps.replay(job.name, policy)
+            except StudioError as exc:
+                rows.append([label, "", "", "", html.escape(exc.message)])
+                continue
+            rows.append([label, str(len(found["stops"])), f"{found['saved_share']:.0%} "
+                         f"({found['saved_intervals']} of {found['total_intervals']} intervals)",
+                         "yes" if found["stops_best"] else "no",
+                         html.escape(", ".join(f"{t} at {s['interval']}" for t, s in sorted(found["stops"].items())))])
+        self.replay.value = ("<b>Policy replay</b>: each policy applied to the metrics the trials logged." +
+                             html_table(["policy", "trials stopped", "compute saved", "stops the best trial",
+                                         "stops"], rows, raw_columns=(4,)))
+
+
+def _policy_text(policy: Any) -> str:
+    if policy is None:
+        return "none"
+    fields = {k: v for k, v in vars(policy).items() if k != "type" and v}
+    return f"{policy.type} {json.dumps(fields)}"

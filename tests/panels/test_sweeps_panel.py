@@ -1,0 +1,60 @@
+"""The Sweep page on a real sweep: live while it runs, then the trials table, charts, best trial,
+importance and policy replay, all read through ws.jobs and ws.sweeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio_ext import Workspace, command
+from studio_ext.entities import JobStatus
+from studio_ext.panels import PAGES, open_page
+from studio_ext.panels.sweeps import REPLAY_POLICIES, SweepPanel
+from studio_ext.sweep import Choice, Objective, SweepJob, SweepJobLimits
+from tests.helpers import wait_until
+
+TRAIN = """
+import argparse, time, mlflow
+p = argparse.ArgumentParser()
+p.add_argument("--quality", type=float)
+p.add_argument("--depth", type=int)
+a = p.parse_args()
+for epoch in range(1, 5):
+    mlflow.log_metric("score", a.quality * epoch / 4 + a.depth / 1000, step=epoch)
+    time.sleep(0.3)
+"""
+
+
+def test_sweep_page_live_then_finished(workspace: Workspace, tmp_path: Path) -> None:
+    assert PAGES["sweeps"].title == "Sweeps"
+    empty = open_page("sweeps", workspace)
+    assert "No sweep jobs yet" in empty.message.text
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "train.py").write_text(TRAIN)
+    job = SweepJob(trial=command(code=str(src), command="python train.py --quality ${{search_space.quality}} "
+                                 "--depth ${{search_space.depth}}"),
+                   search_space={"quality": Choice([0.2, 0.9, 0.6]), "depth": Choice([2, 8])},
+                   sampling_algorithm="grid", objective=Objective(goal="maximize", primary_metric="score"),
+                   limits=SweepJobLimits(max_concurrent_trials=3), compute="local", experiment_name="sweep-page")
+    name = workspace.jobs.create_or_update(job).name
+    panel = open_page("sweeps", workspace, sweep=name, poll_interval=0.3)
+    assert isinstance(panel, SweepPanel) and panel.picker.value == name
+    assert panel._subscription is not None  # live while it runs
+    wait_until(lambda: panel.job.status == JobStatus.COMPLETED, timeout=240, what="the page to show the end")
+    wait_until(lambda: "Policy replay" in panel.replay.value, timeout=30)
+    assert len(panel.trials) == 6 and panel.table.value.count("<tr>") == 7
+    first_row = panel.table.value.split("<tr>")[2]  # sorted by metric: the best first
+    assert "0.9" in first_row and ">8<" in first_row
+    assert panel.job.best_hyperparameters == {"quality": 0.9, "depth": 8}
+    assert "Best trial" in panel.best.value and not panel.open_best.disabled
+    assert len(panel.charts.outputs) == 3 and len(panel.scatter_chart.outputs) == 1
+    assert len(panel.importance_chart.outputs) == 1
+    assert all(label in panel.replay.value for label, _ in REPLAY_POLICIES)
+    assert "type: sweep" in panel.code.code
+    panel.sort.value = "trial"
+    assert panel.table.value.split("<tr>")[2].startswith("<td style='padding:2px 8px;border-bottom:1px solid #eee'>0<")
+    panel.axes.value = ("depth", "quality")
+    assert len(panel.scatter_chart.outputs) == 1
+    opened = panel.open_best_trial()
+    assert opened is not None and panel.details.children == (opened,)
+    assert panel.register_best_model() is None and "no model to register" in panel.message.text
