@@ -13,6 +13,7 @@ enter, so callers catch one family::
     ├── Conflict                      (409)  the object's state forbids the action
     ├── BackendUnavailable            (503)  a server, cluster or driver is unreachable
     │   └── MissingDependency         (503)  an optional extra is not installed
+    ├── NotInLocalFallback            (501)  a call the local stand-in of a package lacks (an AttributeError)
     └── WorkspaceError                (400)  a folder that is not a valid workspace
 
 Warnings: :class:`AzureFieldNote` (a ``UserWarning``) says that an azure-ai-ml object or
@@ -32,6 +33,7 @@ __all__ = [
     "InvalidInput",
     "MissingDependency",
     "NotFound",
+    "NotInLocalFallback",
     "StudioError",
     "Unauthorized",
     "UnsafePath",
@@ -91,6 +93,14 @@ class MissingDependency(BackendUnavailable):
         )
         self.package = package
         self.extra = extra
+
+
+class NotInLocalFallback(StudioError, AttributeError):
+    """A function or method of a package the studio stands in for locally (``mltable``) that the
+    stand-in does not have; the message says how to get the real package. An AttributeError too,
+    so ``hasattr`` and ``getattr(..., default)`` behave as with a missing attribute."""
+
+    http_status = 501
 
 
 class WorkspaceError(StudioError):

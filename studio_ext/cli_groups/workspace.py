@@ -12,6 +12,7 @@ from pathlib import Path
 
 from studio_ext.backends import RuntimeStatus
 from studio_ext.cli_groups import open_workspace
+from studio_ext.compat import with_fallback_hook
 from studio_ext.workspace import WORKSPACE_FILE, Workspace
 
 
@@ -98,11 +99,16 @@ def studio_environment(ws: Workspace) -> dict[str, str]:
 
     As on an Azure ML compute instance, a notebook's plain ``mlflow`` calls land in the
     workspace: MLFLOW_TRACKING_URI points at it, and MLflow's default artifact root
-    (what ``Workspace.mlflow_tracking_uri`` sets) at its artifact store.
+    (what ``Workspace.mlflow_tracking_uri`` sets) at its artifact store. As a compute
+    instance's kernel has Microsoft's ``mltable``, ``import mltable`` works: the PYTHONPATH
+    holds the hook that gives the studio's stand-in where the real package is absent
+    (:mod:`studio_ext.compat`); ``mltable.load("azureml:NAME:VERSION")`` finds the asset in
+    ``$STUDIO_EXT_WORKSPACE``.
     """
     env = dict(os.environ, STUDIO_EXT_WORKSPACE=str(ws.path))
     env["MLFLOW_TRACKING_URI"] = ws.mlflow_tracking_uri
     env["_MLFLOW_SERVER_ARTIFACT_ROOT"] = ws.backend.artifacts_uri
+    env["PYTHONPATH"] = with_fallback_hook(env.get("PYTHONPATH"))
     return env
 
 

@@ -26,6 +26,7 @@ from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now
 from studio_ext.backends.local.jobs import job_io
 from studio_ext.backends.local.jobs.command_line import program, shell_argv
+from studio_ext.compat import with_fallback_hook
 from studio_ext.entities import JobStatus
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,8 +55,9 @@ def job_process_env(backend: LocalBackend, row: Any, spec: dict[str, Any]) -> di
         "PYTHONUNBUFFERED": "1",
         JOB_MARKER: job_marker(row.name, row.run_id),  # how its processes are found (core/processes.py)
     })
-    if row.type == "command":  # MLflow in the script lands in the job's run, as on Azure (_site/sitecustomize.py)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (MLFLOW_HOOK, env.get("PYTHONPATH")) if p)
+    if row.type == "command":  # MLflow in the script lands in the job's run, as on Azure (_site/sitecustomize.py);
+        # `import mltable` finds the studio's stand-in where Microsoft's package is absent (studio_ext/compat)
+        env["PYTHONPATH"] = with_fallback_hook(env.get("PYTHONPATH"), MLFLOW_HOOK)
     return env
 
 
