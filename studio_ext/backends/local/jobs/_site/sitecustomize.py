@@ -11,7 +11,8 @@ rather than starting a stray one.
 
 Nothing is imported until the script imports ``mlflow``: a job that does not use MLflow pays
 for one entry in ``sys.meta_path``. The ``sitecustomize`` this one hides (a distribution's)
-still runs. Plain Python 3.8+, no studio_ext import: it runs in any job environment.
+still runs. ``STUDIO_EXT_JOB_MLFLOW=0`` in the job's environment variables turns this off.
+Plain Python 3.8+, no studio_ext import: it runs in any job environment.
 """
 
 from __future__ import annotations
