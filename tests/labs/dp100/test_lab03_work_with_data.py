@@ -56,7 +56,8 @@ def training_data(azurite) -> Iterator[str]:
 
 
 def test_datastore_data_assets_and_a_job_writing_to_blob_storage(
-        lab, aml_cluster, azurite, training_data, capsys: pytest.CaptureFixture[str]) -> None:
+        lab, aml_cluster, azurite, training_data, notebook_kernel,
+        capsys: pytest.CaptureFixture[str]) -> None:
     ml_client = Workspace.from_config(credential=DefaultAzureCredential())
 
     stores = ml_client.datastores.list()
@@ -105,10 +106,20 @@ def test_datastore_data_assets_and_a_job_writing_to_blob_storage(
     datasets = ml_client.data.list()
     assert {"diabetes-local", "diabetes-datastore-path", "diabetes-table"} <= {d.name for d in datasets}
 
-    registered_data_asset = ml_client.data.get(name="diabetes-table", version=1)
-    assert registered_data_asset.id
-    frame = ml_client.data.load(registered_data_asset.name, version=registered_data_asset.version)
-    assert len(frame) == 10000 and list(frame.columns)[:2] == ["PatientID", "Pregnancies"]
+    # The notebook reads the table with Microsoft's mltable in its kernel: the studio's kernels have the
+    # local stand-in (studio_ext.compat.mltable), and the cell runs as the course writes it.
+    notebook_kernel.run("from azure.identity import DefaultAzureCredential\n"
+                        "from studio_ext import Workspace\n"
+                        "ml_client = Workspace.from_config(credential=DefaultAzureCredential())")
+    shown = notebook_kernel.run(
+        "import mltable\n"
+        "\n"
+        "registered_data_asset = ml_client.data.get(name='diabetes-table', version=1)\n"
+        "tbl = mltable.load(f\"azureml:/{registered_data_asset.id}\")\n"
+        "df = tbl.to_pandas_dataframe()\n"
+        "df.head(5)\n")
+    assert "PatientID" in shown and "Pregnancies" in shown
+    assert notebook_kernel.run("print(df.shape)").strip() == "(10000, 10)"
 
     lab.write("src/move-data.py", MOVE_DATA)
     my_job_inputs = {
