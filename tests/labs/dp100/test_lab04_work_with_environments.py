@@ -23,14 +23,15 @@ def _lab_setup(lab) -> Workspace:
     return ml_client
 
 
-def _submit_and_watch(ml_client: Workspace, environment: str, capsys: pytest.CaptureFixture[str]) -> str:
+def _submit_and_watch(ml_client: Workspace, environment: str, capsys: pytest.CaptureFixture[str],
+                      display_name: str = "diabetes-train-custom-env") -> str:
     """The lab's job cell on ``environment``; the job's streamed log once it has ended."""
     job = command(
         code="./src",
         command="python diabetes-training.py",
         environment=environment,
         compute="aml-cluster",
-        display_name="diabetes-train-custom-env",
+        display_name=display_name,
         experiment_name="diabetes-training",
     )
     returned_job = ml_client.create_or_update(job)
@@ -43,7 +44,7 @@ def _submit_and_watch(ml_client: Workspace, environment: str, capsys: pytest.Cap
 def test_curated_and_image_environments(lab, aml_cluster, capsys: pytest.CaptureFixture[str]) -> None:
     ml_client = _lab_setup(lab)
 
-    _submit_and_watch(ml_client, "AzureML-sklearn-1.5@latest", capsys)
+    _submit_and_watch(ml_client, "AzureML-sklearn-1.5@latest", capsys, "diabetes-train-curated-env")
 
     envs = ml_client.environments.list()
     names = [env.name for env in envs]
