@@ -105,7 +105,7 @@ def test_bad_computes_are_refused_and_nothing_is_recorded(
 
 def test_not_a_compute_and_unknown_names_are_clear_errors(module_workspace: Workspace, code_dir: Path) -> None:
     workspace = module_workspace
-    with pytest.raises(InvalidInput, match="takes a ComputeInstance, AmlCompute or AttachedCompute. Got dict"):
+    with pytest.raises(InvalidInput, match=r"takes studio_ext.entities.Compute, azure.ai.ml.entities.AmlCompute or .*\. Got dict instead"):
         workspace.compute.begin_create_or_update({"name": "x"})
     for call in (workspace.compute.get, workspace.compute.begin_start, workspace.compute.begin_stop,
                  workspace.compute.begin_delete, workspace.compute.list_nodes):
