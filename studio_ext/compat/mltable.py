@@ -219,13 +219,8 @@ def __getattr__(name: str) -> Any:
 def _new(paths: Sequence[dict[str, str]], read: str, options: dict[str, Any]) -> MLTable:
     if isinstance(paths, (str, dict)) or not paths:
         raise InvalidInput(f"paths must be a list such as [{{'file': './data.csv'}}]. Got {paths!r} instead.")
-    items = []
-    for item in paths:
-        if not isinstance(item, dict) or len(item) != 1 or next(iter(item)) not in ("file", "folder", "pattern"):
-            raise InvalidInput(f"Each item of paths is {{'file': ...}}, {{'folder': ...}} or {{'pattern': ...}}. "
-                               f"Got {item!r} instead.")
-        kind, value = next(iter(item.items()))
-        items.append({kind: os.fspath(value)})
+    items = [{k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in item.items()}
+             if isinstance(item, dict) else item for item in paths]  # the engine checks each item
     return MLTable({"paths": items, "transformations": [{read: options}]}, Path.cwd())
 
 
