@@ -101,7 +101,7 @@ class SweepPanel(widgets.VBox):
             widgets.VBox([self.importance_chart, self.replay]),
             self.code,
         ])
-        for i, title in enumerate(("Trials", "Metrics", "Scatter", "Importance and policy replay", "YAML")):
+        for i, title in enumerate(("Trials", "Metrics", "Scatter", "Importance", "YAML")):
             tabs.set_title(i, title)
         self.tabs = tabs
         self.children = [widgets.HBox([self.picker, self.refresh_button]), self.message, self.summary,
@@ -252,7 +252,7 @@ class SweepPanel(widgets.VBox):
         rows = [[str(t.get("index", "")), f"<code>{html.escape(t['name'])}</code>", status_badge(t.get("status")
                 or JobStatus.NOT_STARTED.value)] + [format_value(t.get("params", {}).get(n)) for n in names]
                 + [format_value(t.get("value")), format_duration(t.get("duration")),
-                   html.escape((t.get("cancel_reason") or t.get("error") or "")[:160])]
+                   (t.get("cancel_reason") or t.get("error") or "")[:200]]
                 for t in sorted(self.trials, key=order)]
         self.table.value = html_table(["#", "trial", "status", *names, metric, "duration", "note"], rows,
                                       raw_columns=(1, 2), empty="No trials yet.")
