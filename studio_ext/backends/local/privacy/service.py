@@ -57,6 +57,7 @@ class LocalPrivacy(PrivacyOperations):
     def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
         self._frames: dict[tuple[str, str], pd.DataFrame] = {}  # versions are immutable
+        self._polars: dict[tuple[str, str], Any] = {}  # the same tables as polars frames, for OpenDP
         self._lock = threading.Lock()
 
     # -- datasets -------------------------------------------------------------------------
@@ -229,7 +230,16 @@ class LocalPrivacy(PrivacyOperations):
 
         entity = self._entity(dataset)
         metadata, budget_version = self._metadata(entity)
-        return entity, PrivateTable(self._frame(entity), metadata, name=entity.name), budget_version
+        key = (entity.name, str(entity.version))
+        with self._lock:
+            frame = self._polars.get(key)
+        if frame is None:
+            import polars as pl
+
+            frame = pl.from_pandas(self._frame(entity))
+            with self._lock:
+                self._polars[key] = frame
+        return entity, PrivateTable(frame, metadata, name=entity.name), budget_version
 
     def _run(self, entity: Data, table: PrivateTable, budget_version: str, plan: Plan) -> PrivateResult:
         epsilon, delta = plan.loss()
