@@ -18,6 +18,7 @@ from studio_ext.entities import CommandJob, Input, Output
 from studio_ext.errors import InvalidInput
 from studio_ext.translation import environment as environment_kind
 from studio_ext.translation._common import (
+    LOCAL_PREFIX,
     SCHEMA_ROOT,
     Translated,
     arm,
@@ -33,6 +34,10 @@ from studio_ext.translation._common import (
 )
 
 SCHEMA = SCHEMA_ROOT + "commandJob.schema.json"
+# A job with no environment runs in the studio's interpreter; Azure needs one, so the export names
+# the curated image closest to it (scikit-learn, pandas, MLflow) and marks that it stood for none.
+NO_ENVIRONMENT = "azureml:AzureML-sklearn-1.5@latest"
+_NO_ENVIRONMENT_MARK = (LOCAL_PREFIX + "environment", "studio-interpreter")
 LITERAL_TYPES = ("integer", "number", "string", "boolean")
 _NO_LOCAL_MEANING = {
     "resources": "instance_type, instance_count and the rest choose Azure VMs; locally the job runs on its compute",
@@ -62,7 +67,9 @@ def to_v2(job: CommandJob) -> dict[str, Any]:
     if job.compute:
         out["compute"] = job.compute if job.compute == "local" else arm(job.compute)
     out["command"] = job.command
-    put(out, code=job.code, environment=arm(job.environment),
+    if job.environment is None:
+        out.setdefault("properties", {})[_NO_ENVIRONMENT_MARK[0]] = _NO_ENVIRONMENT_MARK[1]
+    put(out, code=job.code, environment=arm(job.environment) or NO_ENVIRONMENT,
         environment_variables={str(k): str(v) for k, v in job.environment_variables.items()})
     inputs = {name: _input_to_v2(value) for name, value in job.inputs.items()}
     put(out, inputs={name: value for name, value in inputs.items() if value is not None},  # None: left out
@@ -103,6 +110,10 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     keep_rest(mapping, _HANDLED, properties, result, _NO_LOCAL_MEANING)
     compute = strip_arm(mapping.get("compute"))
     environment = mapping.get("environment")
+    if properties.get(_NO_ENVIRONMENT_MARK[0]) == _NO_ENVIRONMENT_MARK[1]:
+        del properties[_NO_ENVIRONMENT_MARK[0]]
+        if environment == NO_ENVIRONMENT:  # exported from a job that named none: it runs as it did
+            environment = None
     if isinstance(environment, Mapping):  # given inline: an anonymous environment on Azure
         inner = environment_kind.from_v2(environment, base_path, anonymous=True)
         result.requires.append(inner.entity)

@@ -39,6 +39,8 @@ def cases(root: Path) -> dict[str, Any]:
                     "name": "lasso", "folder": e.Input(type="uri_folder", path="azureml://datastores/ds/paths/p/")},
             outputs={"model": e.Output(type="uri_folder", mode="upload")}),
         "command_job_local": e.CommandJob(command="python t.py", compute="local", environment="my-env:3"),
+        # no environment (the studio's interpreter): Azure needs one, so the YAML names a curated image, marked
+        "command_job_no_environment": e.CommandJob(command="python t.py", compute="local"),
         "data_file": e.Data(name="diabetes", version="1", path=csv, type="file", description="d", tags={"t": "1"}),
         "data_tabular": e.Data(name="flights", path="azureml://datastores/ds/paths/flights/", type="tabular",
                                read_options={"delimiter": ";", "decimal": ","}),
@@ -86,7 +88,8 @@ def cases(root: Path) -> dict[str, Any]:
     }
 
 
-NAMES = ["command_job", "command_job_local", "data_file", "data_tabular", "data_folder", "data_mltable_folder", "model",
+NAMES = ["command_job", "command_job_local", "command_job_no_environment", "data_file", "data_tabular", "data_folder",
+         "data_mltable_folder", "model",
          "environment_conda", "environment_pip", "environment_requirements_file", "amlcompute", "computeinstance",
          "blob_account_key", "blob_sas", "blob_emulator", "gen2_none", "endpoint", "deployment", "deployment_mlflow"]
 
