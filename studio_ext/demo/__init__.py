@@ -130,6 +130,33 @@ def step_compute_cluster(ctx: DemoContext) -> None:
             f"{max(peak, now_nodes)} at peak, {now_nodes} now (back to 0 after 60 s idle)")
 
 
+def step_sweep(ctx: DemoContext) -> None:
+    """Sweep the ridge's alpha (random sampling, seeded) with 4 trials, 2 at a time, on the demo cluster."""
+    from studio_ext.sweep import LogUniform, RandomSamplingAlgorithm
+
+    src = ctx.ws.path / "demo-src"
+    src.mkdir(exist_ok=True)
+    shutil.copy(ASSETS / "train_diabetes.py", src / "train.py")
+    compute = ctx.facts.get("cluster", "local")
+    trial = command(code=str(src), command="python train.py --alpha ${{inputs.alpha}}", inputs={"alpha": 1.0},
+                    experiment_name="diabetes-sweep", compute=compute)
+    sweep = trial(alpha=LogUniform(min_value=-4.0, max_value=2.0)).sweep(
+        sampling_algorithm=RandomSamplingAlgorithm(seed=1), primary_metric="r2", goal="Maximize")
+    sweep.set_limits(max_total_trials=4, max_concurrent_trials=2)
+    submitted = ctx.ws.jobs.create_or_update(sweep)
+    ctx.say(f"[sweep] submitted {submitted.name}: alpha ~ exp(uniform(-4, 2)), 4 trials, 2 at a time on {compute!r}")
+    while not (final := ctx.ws.jobs.get(submitted.name)).status.is_terminal:
+        time.sleep(0.5)
+    if str(final.status) != "Completed":
+        raise RuntimeError(f"the sweep ended {final.status}: {final.error}")
+    ctx.facts["sweep"] = final.name
+    for t in sorted(ctx.ws.sweeps.trials(final.name), key=lambda t: -(t.get("value") or -1e9)):
+        ctx.say(f"         {t['name']:<22} alpha={t['params']['alpha']:<10.4g} r2={t.get('value') or float('nan'):.3f}"
+                f" {t['status']}")
+    ctx.say(f"[sweep] {final.name} Completed in {final.duration_seconds:.1f}s; best trial {final.best_child_run_id} "
+            f"(alpha={final.best_hyperparameters['alpha']:.4g}, r2={final.best_metric:.3f}); open it on the Sweeps page")
+
+
 def step_model_endpoint(ctx: DemoContext) -> None:
     """Register the training job's model, deploy it to a real-time endpoint and call it with its key."""
     import httpx
@@ -238,6 +265,7 @@ STEPS: list[Callable[[DemoContext], None]] = [
     step_training_job,
     step_azure_ml_v2,
     step_compute_cluster,
+    step_sweep,
     step_model_endpoint,
     step_run_explorer,
     step_automl,
