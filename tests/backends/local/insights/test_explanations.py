@@ -49,7 +49,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
         (code / "train.py").write_text(TRAIN)
         job = ws.jobs.create_or_update(command(
             code=str(code), command="python train.py --data ${{inputs.data}}",
-            inputs={"data": Input(type="mltable", path="azureml:adult:1")}, experiment_name="income"))
+            inputs={"data": Input(type="uri_file", path="azureml:adult:1")}, experiment_name="income"))
         job = ws.jobs.stream(job.name, out=open("/dev/null", "w"), timeout=300)
         assert job.status is JobStatus.COMPLETED, ws.jobs.get_logs(job.name)
         for kind in ("gbm", "logistic"):
