@@ -5,8 +5,9 @@ azure-ai-ml calls on the same kinds of data, with ``ml_client = Workspace.from_c
 credential=DefaultAzureCredential())`` as the only change from the course. A lab runs in a
 ``Labs/NN`` folder below the workspace folder, as the course's notebooks run below the
 compute instance's user files where ``config.json`` sits, so ``from_config()`` finds the
-workspace from the notebook's folder. What the course's ``setup.sh`` makes with ``az ml``
-(the ``aml-cluster`` cluster, a data asset) the tests make with azure-ai-ml objects.
+workspace from the notebook's folder. What the course's ``setup.sh`` makes with ``az ml`` the
+tests make before the lab's cells: the ``aml-cluster`` cluster (the ``aml_cluster`` fixture, with
+the studio's own entity) and Lab 06's data asset (with azure-ai-ml's ``Data``).
 """
 
 from __future__ import annotations
