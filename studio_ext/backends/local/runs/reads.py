@@ -285,7 +285,9 @@ class RunExplorerReads:
         )
         if job is not None:
             return RunSummary(
-                name=job.name, status=JobStatus(job.status), compute=job.compute, job_type=job.type,
+                # a sweep's row keeps its compute as sweep:NAME, off the job runners' way
+                name=job.name, status=JobStatus(job.status), compute=job.compute.removeprefix("sweep:"),
+                job_type=job.type,
                 start_time=_to_datetime_s(job.start_time) or _to_datetime_ms(d.get("start_time")),
                 end_time=_to_datetime_s(job.end_time), **common)
         return RunSummary(
