@@ -325,7 +325,13 @@ class PrivateTable:
         for col in [*columns, *group_by]:
             if col not in self.columns and not col.startswith("__"):
                 raise InvalidInput(f"Column {col!r} is not in {self.name!r}. Columns: {', '.join(self.columns)}.")
-        unit = dp.unit_of(contributions=self.metadata.max_rows_per_individual)
+        identifier = self.metadata.identifier
+        if identifier is not None and identifier not in self.columns:
+            raise InvalidInput(f"The identifier column {identifier!r} is not in {self.name!r}.")
+        # With an identifier column, OpenDP bounds each individual's rows itself (truncation to
+        # max_rows_per_individual per group); without one, that bound is the user's statement.
+        unit = (dp.unit_of(contributions=1, identifier=pl.col(identifier)) if identifier is not None
+                else dp.unit_of(contributions=self.metadata.max_rows_per_individual))
         loss = dp.loss_of(epsilon=epsilon, delta=delta)
         # The plan is built on an empty frame of the same schema: OpenDP's scale search
         # then never serialises the data, and the measurement runs on the data afterwards.
@@ -337,6 +343,9 @@ class PrivateTable:
             q = q.filter(where)
         if with_columns:
             q = q.with_columns(*with_columns)
+        if identifier is not None:
+            k = self.metadata.max_rows_per_individual
+            q = q.truncate_per_group(k, by=list(group_by)) if group_by else q.truncate_per_group(k)
         exprs = [p.expr for p in builder.parts.values()]
         if group_by:
             if keys is None:

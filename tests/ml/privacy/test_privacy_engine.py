@@ -107,3 +107,20 @@ def test_metadata_round_trips_and_losses_compose_through_opendp() -> None:
     assert PrivacyMetadata.from_dict(md.to_dict()) == md
     assert compose([(0.5, 1e-6), (0.25, 0.0), (0.25, 1e-6)]) == pytest.approx((1.0, 2e-6))
     assert compose([]) == (0.0, 0.0)
+
+
+def test_an_identifier_column_makes_opendp_bound_each_individuals_rows(diabetes: pd.DataFrame) -> None:
+    columns = {"Age": ColumnMetadata(name="Age", type="int", lower=0, upper=120),
+               "Diabetic": ColumnMetadata(name="Diabetic", type="int", lower=0, upper=1)}
+    rows = PrivateTable(diabetes, PrivacyMetadata(columns=columns), name="diabetes")
+    people = PrivateTable(diabetes, PrivacyMetadata(columns=columns, identifier="PatientID",
+                                                    max_rows_per_individual=3), name="diabetes")
+    by_row = rows.count(epsilon=1.0).release()
+    by_person = people.count(epsilon=1.0).release()
+    assert by_person.epsilon <= 1.0 + 1e-9
+    width = lambda r: r.interval[1] - r.interval[0]  # noqa: E731
+    assert width(by_person) > 2.5 * width(by_row)  # three rows per person: about 3x the noise
+    grouped = plan_sql(people, "SELECT Diabetic, COUNT(*) AS n FROM diabetes GROUP BY Diabetic", epsilon=1.0).release()
+    assert list(grouped.value["Diabetic"]) == [0, 1]
+    with pytest.raises(InvalidInput, match="identifier"):
+        PrivateTable(diabetes, PrivacyMetadata(columns=columns, identifier="Nobody")).count(epsilon=1.0)
