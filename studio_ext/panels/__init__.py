@@ -2,6 +2,15 @@
 
 The same classes render in a notebook cell, in the JupyterLab sidebar and as Voila
 dashboards. :data:`PAGES` is the one list of pages every front end reads.
+
+This module is the one public place for the widgets a notebook uses, as
+``from azureml.widgets import RunDetails`` is in azureml-widgets::
+
+    from studio_ext.panels import RunDetails, RunCompare, ExplanationDashboard
+    RunDetails(ws, "job-name").show()        # or leave it last in a cell
+
+Every name in :data:`WIDGETS` and every page class imports from here; each is loaded on
+first use, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -60,9 +69,30 @@ def open_page(page_id: str, workspace: Workspace | str | None = None, **options:
     return PAGES[page_id].load()(ws, **options)
 
 
+# The widgets that are not pages of their own, by the name a notebook imports.
+WIDGETS: dict[str, str] = {
+    "RunDetails": "studio_ext.panels.run_details:RunDetails",
+    "RunCompare": "studio_ext.panels.run_compare:RunCompare",
+}
+
+
+def _public_names() -> dict[str, str]:
+    names = {page.target.partition(":")[2]: page.target for page in PAGES.values()}
+    names.update(WIDGETS)
+    return names
+
+
+__all__ = ["PAGES", "WIDGETS", "Page", "open_page", *sorted(_public_names())]
+
+
 def __getattr__(name: str) -> Any:
-    # `from studio_ext.panels import ComputePanel` without importing every page up front.
-    for page in PAGES.values():
-        if page.target.endswith(":" + name):
-            return page.load()
-    raise AttributeError(name)
+    # `from studio_ext.panels import RunDetails` without importing every page up front.
+    target = _public_names().get(name)
+    if target is None:
+        raise AttributeError(f"module 'studio_ext.panels' has no attribute {name!r}")
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -49,6 +49,12 @@ class RunCompare(widgets.VBox):
                        + (f"\nws.jobs.get_metric_history({names[0]!r}, {self.metric.value!r}, max_points={max_points})"
                           if self.metric.value else ""))
 
+    def show(self) -> None:
+        """Display the comparison in the current cell."""
+        from IPython.display import display
+
+        display(self)
+
     def rows(self) -> list[tuple[str, list[Any]]]:
         """(label, one value per run) for every param and metric; only differing ones if asked."""
         out = []

@@ -162,6 +162,12 @@ class RunDetails(widgets.VBox):
         self.refresh()
         self._follow_if_active()
 
+    def show(self) -> None:
+        """Display the page in the current cell, as azureml-widgets' ``RunDetails(run).show()`` does."""
+        from IPython.display import display
+
+        display(self)
+
     # -- reading ---------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Read everything again (the live refresh only re-reads what changes while running)."""
