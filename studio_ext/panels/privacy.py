@@ -99,6 +99,10 @@ class PrivacyPanel(widgets.VBox):
         # metadata
         self.rows: list[_ColumnRow] = []
         self.columns_box = widgets.VBox()
+        self.identifier = widgets.Dropdown(description="Individual id", options=[("(one row per person)", "")],
+                                           value="", style=_WIDE)
+        self.max_rows = widgets.BoundedIntText(description="Max rows each", value=1, min=1, max=1_000_000,
+                                               style=_WIDE)
         self.budget_epsilon = widgets.FloatText(description="Budget ε", value=1.0, style=_WIDE)
         self.budget_delta = widgets.FloatText(description="Budget δ", value=0.0, style=_WIDE)
         self.new_budget = widgets.Checkbox(description="this version shares no rows with the previous one",
@@ -137,6 +141,7 @@ class PrivacyPanel(widgets.VBox):
                          "statistics with OpenDP: every answer spends part of the dataset's budget.</span>"),
             self.dataset,
             widgets.HTML(section("Metadata: public bounds")), self.columns_box,
+            widgets.HBox([self.identifier, self.max_rows]),
             widgets.HBox([self.budget_epsilon, self.budget_delta]), self.new_budget, self.save_button,
             widgets.HTML(section("Budget")), self.gauge, self.history,
             widgets.HTML(section("Private query")), widgets.HBox([self.statistic, self.column]), self.sql,
@@ -174,6 +179,9 @@ class PrivacyPanel(widgets.VBox):
         self.columns_box.children = [widgets.HTML("<span style='font-size:90%;color:#555'>column · type · lower · "
                                                   "upper · nullable</span>"), *self.rows]
         self.budget_epsilon.value, self.budget_delta.value = md.budget_epsilon, md.budget_delta
+        self.identifier.options = [("(one row per person)", ""), *[(n, n) for n in md.columns]]
+        self.identifier.value = md.identifier or ""
+        self.max_rows.value = md.max_rows_per_individual
         self.column.options = [n for n, m in md.columns.items() if m.type != "str"]
         if not self.sql.value:
             self.sql.value = f"SELECT COUNT(*) FROM {name}"
@@ -202,8 +210,11 @@ class PrivacyPanel(widgets.VBox):
             self.message.error("A bound is not a number; fix it and save again.")
             return None
         confirm = [m for r in self.rows if r.confirm.value for m in r.extremes()]
-        kwargs = {"columns": columns, "budget_epsilon": self.budget_epsilon.value,
-                  "budget_delta": self.budget_delta.value, "confirm": confirm, "new_budget": self.new_budget.value}
+        kwargs: dict[str, Any] = {"columns": columns, "budget_epsilon": self.budget_epsilon.value,
+                  "budget_delta": self.budget_delta.value, "confirm": confirm, "new_budget": self.new_budget.value,
+                  "max_rows_per_individual": self.max_rows.value}
+        if self.identifier.value:
+            kwargs["identifier"] = self.identifier.value
         code = f"ws.privacy.set_metadata({self._ref()!r}, " + ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) + ")"
         self.code.show(code)
         try:

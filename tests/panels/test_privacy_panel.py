@@ -34,7 +34,9 @@ def test_privacy_page_edits_metadata_runs_queries_and_compares(ws: Workspace) ->
     panel.budget_epsilon.value = 2.0
     assert panel.save() is None and "observed min or max" in panel.message.value  # not confirmed yet
     rows["Diabetic"].confirm.value = True
+    panel.identifier.value, panel.max_rows.value = "PatientID", 2
     assert panel.save() is not None
+    assert ws.privacy.describe("diabetes:1").identifier == "PatientID"
     assert "ws.privacy.set_metadata('diabetes:1'" in panel.code.code
 
     panel.statistic.value, panel.column.value, panel.epsilon.value = "mean", ("Age",), 0.5
