@@ -307,9 +307,11 @@ def test_a_job_environment_with_microsofts_mltable_reads_the_registered_folder(w
     (code_dir / "read.py").write_text(
         "import sys, mltable\n"
         "df = mltable.load(sys.argv[1]).to_pandas_dataframe()\n"
-        "print('shape', df.shape, 'columns', list(df.columns))\n")
+        "print('shape', df.shape, 'columns', list(df.columns))\n"
+        "print('mltable module:', mltable.__name__, '.')\n")
     job = ws.jobs.create_or_update(command(code=str(code_dir), command="python read.py ${{inputs.table}}",
                                            inputs={"table": Input(type="mltable", path=data.reference)},
                                            environment=f"{env.name}:{env.version}"))
     log = completed_log(ws, job, timeout=600)
     assert f"shape ({data.row_count}, 2) columns ['PatientID', 'Age']" in log  # the same rows the studio read
+    assert "mltable module: mltable ." in log  # Microsoft's package, not the studio's stand-in (studio_ext.compat)
