@@ -190,3 +190,20 @@ def test_timeout_ends_completed_and_cancel_cancels_every_trial(workspace: Worksp
     assert canceled.status == JobStatus.CANCELED
     children = workspace.jobs.list(parent_job_name=running.name)
     assert len(children) == 2 and all(c.status == JobStatus.CANCELED for c in children)
+
+
+def test_a_primary_metric_no_trial_logs_is_said_at_the_first_completed_trial(workspace: Workspace, src: Path) -> None:
+    (src / "quiet.py").write_text("import sys, time\ntime.sleep(float(sys.argv[1]))\n")
+    job = _sweep(src, {"wait": Choice([0.1, 20])}, "python quiet.py ${{search_space.wait}}",
+                 sampling_algorithm="grid")
+    name = workspace.jobs.create_or_update(job).name
+    import time
+
+    deadline = time.monotonic() + 120
+    while not workspace.jobs.get(name).notes and time.monotonic() < deadline:
+        time.sleep(0.3)
+    running = workspace.jobs.get(name)
+    assert running.status == JobStatus.RUNNING  # said while the slow trial still runs
+    assert any("without logging the primary metric 'score'" in n for n in running.notes)
+    done = _wait(workspace, name)
+    assert done.status == JobStatus.FAILED and "No trial logged the primary metric 'score'" in (done.error or "")
