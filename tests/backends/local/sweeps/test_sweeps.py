@@ -207,3 +207,14 @@ def test_a_primary_metric_no_trial_logs_is_said_at_the_first_completed_trial(wor
     assert any("without logging the primary metric 'score'" in n for n in running.notes)
     done = _wait(workspace, name)
     assert done.status == JobStatus.FAILED and "No trial logged the primary metric 'score'" in (done.error or "")
+
+
+def test_bayesian_sweep_runs_through_optuna_ask_tell(workspace: Workspace, src: Path) -> None:
+    job = _sweep(src, {"quality": Uniform(min_value=0.1, max_value=1.0)},
+                 "python train.py --quality ${{search_space.quality}} --epochs 1 --sleep 0",
+                 sampling_algorithm="bayesian", limits=SweepJobLimits(max_total_trials=4, max_concurrent_trials=2))
+    done = _wait(workspace, workspace.jobs.create_or_update(job).name)
+    assert done.status == JobStatus.COMPLETED and done.sampling_algorithm.type == "bayesian"  # type: ignore[union-attr]
+    trials = workspace.sweeps.trials(done.name)
+    assert len(trials) == 4 and len({t["params"]["quality"] for t in trials}) == 4
+    assert done.best_metric == max(t["value"] for t in trials)
