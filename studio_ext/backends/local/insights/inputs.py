@@ -6,7 +6,9 @@ A model is a registered version (a ``Model`` from ``ws.models``, ``azureml:NAME:
 ``Data``, ``azureml:NAME:VERSION``, ``azureml:NAME@latest``, ``NAME:VERSION``, ``NAME``) or a
 pandas DataFrame. Loading a model follows the registry's trust rules: files are
 checked against their SHA-256 manifest, and a pickle is loaded only when it was
-registered with ``allow_pickle=True`` (or the caller says so for a run's model).
+registered with ``allow_pickle=True`` (or the caller says so for a run's model). A custom
+model registered from one joblib/pickle file (``Model(name=..., path="model.pkl",
+allow_pickle=True)``, as the course's first labs do) loads as the estimator it holds.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _ASSET = re.compile(r"^(?:azureml:)?([A-Za-z0-9][A-Za-z0-9_.-]*?)(?::(\d+)|@(latest))?$")
 _RUN_MODEL = re.compile(r"^runs:/([^/]+)/(.+?)/?$")
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".sav")
 
 
 @dataclass(kw_only=True)
@@ -41,6 +44,7 @@ class ModelSource:
     artifact_path: str | None = None  # for runs:/ models
     allow_pickle: bool = False
     trusted_types: list[str] = field(default_factory=list)
+    pickle_file: str | None = None  # a custom model's joblib/pickle file, relative to its registered folder
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -69,14 +73,38 @@ def resolve_model(backend: LocalBackend, model: Any, *, allow_pickle: bool = Fal
             f"The model must be a registered Model, 'azureml:NAME:VERSION', 'NAME:VERSION', 'NAME' or "
             f"'runs:/<run>/<path>'. Got {model!r} instead."
         )
+    trusted = bool(entity.allow_pickle or allow_pickle)
+    pickle_file = None
     if entity.type is not None and str(entity.type) != "mlflow_model":
-        raise InvalidInput(
-            f"Model {entity.name!r} version {entity.version} is a custom model (no MLflow flavor), so it cannot be "
-            "loaded to predict here. Register the MLflow model folder your training logged."
-        )
+        pickle_file = _custom_pickle(entity, trusted)
     return ModelSource(reference=entity.id, name=entity.name, version=str(entity.version), run_id=entity.run_id,
-                       job_name=entity.job_name, allow_pickle=bool(entity.allow_pickle or allow_pickle),
-                       trusted_types=list(entity.trusted_types))
+                       job_name=entity.job_name, allow_pickle=trusted,
+                       trusted_types=list(entity.trusted_types), pickle_file=pickle_file)
+
+
+def _custom_pickle(entity: Model, trusted: bool) -> str:
+    """The one joblib/pickle file of a custom model (``Model(path="model.pkl")``), if its owner trusted it."""
+    candidates = sorted(f for f in entity.files if f.lower().endswith(PICKLE_SUFFIXES))
+    what = f"Model {entity.name!r} version {entity.version}"
+    if not candidates:
+        raise InvalidInput(
+            f"{what} is a custom model (no MLflow flavor) with no {'/'.join(PICKLE_SUFFIXES)} file, so it cannot be "
+            "loaded to predict here. Register the MLflow model folder your training logged, or a joblib file of a "
+            "scikit-learn-compatible estimator with allow_pickle=True."
+        )
+    if len(candidates) > 1:
+        raise InvalidInput(
+            f"{what} holds several pickle files ({', '.join(candidates)}); which one is the model is not known. "
+            "Register the one estimator file on its own: Model(name=..., path=\"model.pkl\", allow_pickle=True)."
+        )
+    if not trusted:
+        raise InvalidInput(
+            f"{what} is a pickle ({candidates[0]}) registered without allow_pickle=True; loading a pickle runs code "
+            "from the file, so it is loaded only when you said you trust it. If you do, register it again: "
+            f"ws.models.create_or_update(Model(name={entity.name!r}, path=\"{candidates[0]}\", "
+            "allow_pickle=True)) (a new version), then use that version."
+        )
+    return candidates[0]
 
 
 def load_model(backend: LocalBackend, source: ModelSource) -> Any:
@@ -88,6 +116,8 @@ def load_model(backend: LocalBackend, source: ModelSource) -> Any:
         entity = models.get(source.name, source.version)
         root = models.local_path(source.name, source.version)
         verify_files(root, entity.files)
+        if source.pickle_file is not None:
+            return _load_pickle(root / source.pickle_file, source, f"Model {source.name!r} version {source.version}")
         folder = mlmodel_dir(root)
         return _load_folder(folder, source, f"Model {source.name!r} version {source.version}")
     from mlflow.artifacts import download_artifacts
@@ -104,6 +134,27 @@ def load_model(backend: LocalBackend, source: ModelSource) -> Any:
         raise InvalidInput(f"{source.reference} is not an MLflow model folder (no MLmodel file).")
     source.trusted_types = sorted(set(source.trusted_types) | set(facts.get("recorded_trusted_types") or []))
     return _load_folder(local, source, source.reference)
+
+
+def _load_pickle(path: Path, source: ModelSource, what: str) -> Any:
+    """A joblib/pickle file of a scikit-learn-compatible estimator, loaded only when trusted."""
+    if not source.allow_pickle:  # resolve_model refuses first; this guards any other caller
+        raise InvalidInput(f"{what} is a pickle registered without allow_pickle=True, so it is not loaded.")
+    import joblib
+
+    try:
+        estimator = joblib.load(path)
+    except Exception as exc:  # any unpickling failure is the file's, said plainly
+        raise InvalidInput(
+            f"{what}: {path.name} could not be loaded with joblib ({type(exc).__name__}: {exc}). Save the fitted "
+            "estimator with joblib.dump(model, 'model.pkl') in an environment with the same packages."
+        ) from exc
+    if not callable(getattr(estimator, "predict", None)):
+        raise InvalidInput(
+            f"{what}: {path.name} holds a {type(estimator).__module__}.{type(estimator).__qualname__}, which has no "
+            "predict method. Register a fitted scikit-learn-compatible estimator (or Pipeline)."
+        )
+    return estimator
 
 
 def _load_folder(folder: Path | None, source: ModelSource, what: str) -> Any:
