@@ -55,6 +55,10 @@ def job_process_env(backend: LocalBackend, row: Any, spec: dict[str, Any]) -> di
         "PYTHONUNBUFFERED": "1",
         JOB_MARKER: job_marker(row.name, row.run_id),  # how its processes are found (core/processes.py)
     })
+    # the workspace the job belongs to, as a kernel of the studio has it: Workspace.from_config() and
+    # mltable.load("azureml:NAME:VERSION") in the script find it
+    if "STUDIO_EXT_WORKSPACE" not in spec.get("environment_variables", {}):
+        env["STUDIO_EXT_WORKSPACE"] = str(backend.path)
     if row.type == "command":  # MLflow in the script lands in the job's run, as on Azure (_site/sitecustomize.py);
         # `import mltable` finds the studio's stand-in where Microsoft's package is absent (studio_ext/compat)
         env["PYTHONPATH"] = with_fallback_hook(env.get("PYTHONPATH"), MLFLOW_HOOK)

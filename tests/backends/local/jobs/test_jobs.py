@@ -54,6 +54,14 @@ def test_script_logging_with_plain_mlflow_lands_in_the_job(workspace: Workspace,
     assert [a.path for a in client.list_artifacts(done.run_id, "user_logs")] == ["user_logs/std_log.txt"]
 
 
+def test_a_jobs_script_finds_its_own_workspace(workspace: Workspace, code_dir: Path) -> None:
+    # as an Azure ML job's script can reach its workspace: Workspace.from_config() there is this one
+    write(code_dir / "where.py", "from studio_ext import Workspace\nprint('workspace:', Workspace.from_config().path)\n")
+    job = workspace.jobs.create_or_update(command(code=str(code_dir), command="cd /tmp && python $OLDPWD/where.py"))
+    done = workspace.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=120)
+    assert done.status == JobStatus.COMPLETED, workspace.jobs.get_logs(job.name)
+    assert f"workspace: {workspace.path}" in workspace.jobs.get_logs(job.name)
+
 def test_inputs_and_outputs_reach_the_script_and_outputs_become_artifacts(workspace: Workspace, code_dir: Path, tmp_path: Path) -> None:
     data = write(tmp_path / "data.csv", "a,b\n1,2\n")
     write(code_dir / "copy.py", "import sys, shutil, os\n"
