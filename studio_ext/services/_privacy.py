@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
+    from studio_ext.entities import Data
     from studio_ext.ml.privacy import Comparison, PrivacyBudget, PrivacyMetadata, PrivacyQueryRecord, PrivateResult
 
 
@@ -57,4 +58,11 @@ class PrivacyOperations(Protocol):
                 *, delta: float = 0.0) -> Comparison:
         """Exact against noisy answers for teaching, on data the user owns: spends no budget
         (it reveals exact values) and is refused on a dataset marked protected."""
+        ...
+
+    def synthesize(self, dataset: Any, *, epsilon: float, method: str = "aim", rows: int | None = None,
+                   columns: Sequence[str] | None = None, name: str | None = None) -> Data:
+        """Private synthetic rows from an OpenDP contingency table (AIM or MST), registered as a new
+        tabular dataset whose tags record its source, method and epsilon. The release spends the
+        original's budget once; queries on the synthetic dataset spend none of it."""
         ...

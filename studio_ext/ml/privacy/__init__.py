@@ -27,9 +27,11 @@ from studio_ext.ml.privacy._metadata import (
 )
 from studio_ext.ml.privacy._records import Comparison, PrivacyBudget, PrivacyQueryRecord
 from studio_ext.ml.privacy._sql import SUPPORTED, plan_sql
+from studio_ext.ml.privacy._synth import METHODS, SynthesisPlan, plan_synthesis
 
 __all__ = [
     "ALPHA",
+    "METHODS",
     "SUPPORTED",
     "ColumnMetadata",
     "Comparison",
@@ -39,10 +41,12 @@ __all__ = [
     "PrivacyQueryRecord",
     "PrivateResult",
     "PrivateTable",
+    "SynthesisPlan",
     "check_delta",
     "check_epsilon",
     "compose",
     "infer_metadata",
     "observed_extremes",
     "plan_sql",
+    "plan_synthesis",
 ]

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 from studio_ext.backends.local.core.schema import privacy_ledger, privacy_metadata, privacy_queries
 from studio_ext.backends.local.core.store import now
-from studio_ext.entities import Data
+from studio_ext.entities import Data, DataType
 from studio_ext.errors import BudgetExceeded, InvalidInput, NotFound
 from studio_ext.services import PrivacyOperations
 
@@ -315,6 +315,38 @@ class LocalPrivacy(PrivacyOperations):
                   bins: int | Sequence[float] | None = None) -> PrivateResult:
         entity, table, bv = self._table(dataset)
         return self._run(entity, table, bv, table.histogram(column, epsilon=epsilon, delta=delta, bins=bins))
+
+    # -- synthetic data ---------------------------------------------------------------------------
+    def synthesize(self, dataset: Any, *, epsilon: float, method: str = "aim", rows: int | None = None,
+                   columns: Sequence[str] | None = None, name: str | None = None) -> Data:
+        """Private synthetic rows, registered as a new dataset (see the Protocol).
+
+        Example::
+
+            synthetic = ws.privacy.synthesize("diabetes:1", epsilon=1.0, method="mst", rows=5000)
+            ws.data.profile(synthetic.name, synthetic.version)   # compare with the original's
+        """
+        from studio_ext.ml.privacy import plan_synthesis
+
+        entity, table, bv = self._table(dataset)
+        if rows is not None and (not isinstance(rows, int) or rows < 1):
+            raise InvalidInput(f"rows must be a positive integer, got {rows!r}.")
+        plan = plan_synthesis(table, epsilon=epsilon, method=method, columns=columns)
+        eps, delta = plan.loss()
+        query = f"synthesize({', '.join(plan.columns)}, method={method!r})"
+        self._charge(entity, table.metadata, bv, "synthesize", query, eps, delta)
+        frame = plan.release(rows=rows)
+        target = name or f"{entity.name}-synthetic"
+        folder = self._b.path / "privacy" / "synthetic"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{target}-{uuid.uuid4().hex[:8]}.parquet"
+        frame.to_parquet(path, index=False)
+        tags = {"privacy.source": f"azureml:{entity.name}:{entity.version}", "privacy.method": method,
+                "privacy.epsilon": f"{eps:g}", "privacy.delta": f"{delta:g}", "privacy.synthetic": "true"}
+        return self._b.service("data").create_or_update(Data(
+            name=target, path=str(path), type=DataType.TABULAR, tags=tags,
+            description=f"Differentially private synthetic data from {entity.name}:{entity.version} "
+                        f"({method.upper()}, epsilon {eps:g}, OpenDP)"))
 
     # -- teaching ------------------------------------------------------------------------------
     def compare(self, dataset: Any, query: str, epsilons: Sequence[float] = (0.1, 0.5, 1, 5), repeats: int = 20,

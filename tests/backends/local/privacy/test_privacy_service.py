@@ -121,3 +121,24 @@ def test_compare_spends_nothing_and_is_refused_on_protected_data(ws: Workspace) 
     ws.privacy.set_metadata("owned:1", protected=True)
     with pytest.raises(InvalidInput, match="protected"):
         ws.privacy.compare("owned:1", "SELECT COUNT(*) FROM owned")
+
+
+def test_synthesize_registers_a_dataset_that_records_its_source_and_spends_the_budget_once(ws: Workspace) -> None:
+    ws.privacy.set_metadata("diabetes:2", budget_epsilon=5.0)
+    before = ws.privacy.budget("diabetes:2").epsilon_spent
+    synthetic = ws.privacy.synthesize("diabetes:2", epsilon=1.0, method="mst", rows=400,
+                                      columns=["Age", "BMI", "Diabetic"], name="diabetes-synthetic")
+    assert synthetic.tags["privacy.source"] == "azureml:diabetes:2" and synthetic.tags["privacy.method"] == "mst"
+    assert float(synthetic.tags["privacy.epsilon"]) == pytest.approx(1.0)
+    assert synthetic.row_count == 400 and [c.name for c in synthetic.columns] == ["Age", "BMI", "Diabetic"]
+    assert ws.privacy.budget("diabetes:2").epsilon_spent == pytest.approx(before + 1.0)
+    frame = ws.data.load(synthetic.name, synthetic.version)
+    # A row may be missing a key (OpenDP keeps a category for values outside the declared keys).
+    assert frame["Diabetic"].dropna().isin([0, 1]).all() and frame["Age"].dropna().between(0, 120).all()
+    # The synthetic set has no budget of the original: its own metadata, its own ledger.
+    ws.privacy.set_metadata(f"{synthetic.name}:{synthetic.version}",
+                            columns={"Age": {"lower": 0, "upper": 120}}, budget_epsilon=1.0)
+    ws.privacy.mean(f"{synthetic.name}:{synthetic.version}", "Age", epsilon=0.5)
+    assert ws.privacy.budget("diabetes:2").epsilon_spent == pytest.approx(before + 1.0)
+    with pytest.raises(InvalidInput, match="method"):
+        ws.privacy.synthesize("diabetes:2", epsilon=1.0, method="gan")
