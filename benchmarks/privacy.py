@@ -11,7 +11,7 @@ release) against OpenDP called directly (its Context, query and release) on the 
 data, for 10k, 100k and 1M rows (the diabetes rows resampled). Aim: under 10 % + 50 ms.
 SQL runs in this interpreter (sqlglot into OpenDP's Polars context): no environment start-up.
 
-Private synthetic data is not built (see README), so there is no synthetic-data section.
+Not measured yet: the synthetic-data section (AUC of a classifier trained on synthetic Adult).
 
     python benchmarks/privacy.py [--diabetes ../shared/data/dp100/diabetes.csv] [--repeats 50]
 """
