@@ -130,6 +130,15 @@ class PrivacyPanel(widgets.VBox):
         self.compare_note = widgets.HTML()
         self.compare_chart = widgets.Output()
 
+        # synthetic data
+        self.synth_method = widgets.Dropdown(description="Method", options=[("AIM", "aim"), ("MST", "mst")],
+                                             value="mst", style=_WIDE)
+        self.synth_epsilon = widgets.FloatText(description="ε", value=1.0, style=_WIDE)
+        self.synth_rows = widgets.BoundedIntText(description="Rows", value=1000, min=1, max=10_000_000, style=_WIDE)
+        self.synth_button = widgets.Button(description="Synthesize", icon="copy", layout=widgets.Layout(width="auto"))
+        self.synth_chart = widgets.Output()
+        self.synth_button.on_click(lambda _b: self.synthesize())
+
         self.dataset.observe(lambda _c: self.load(), names="value")
         self.statistic.observe(lambda _c: self._toggle(), names="value")
         self.save_button.on_click(lambda _b: self.save())
@@ -148,6 +157,9 @@ class PrivacyPanel(widgets.VBox):
             widgets.HBox([self.epsilon, self.run_button]), self.answer, self.answer_chart,
             widgets.HTML(section("Teaching view: exact against noisy (data you own; spends no budget)")),
             widgets.HBox([self.epsilons, self.repeats, self.compare_button]), self.compare_note, self.compare_chart,
+            widgets.HTML(section("Private synthetic data (OpenDP contingency table; spends the budget once)")),
+            widgets.HBox([self.synth_method, self.synth_epsilon, self.synth_rows, self.synth_button]),
+            self.synth_chart,
             self.message, self.code,
         ]
         self._toggle()
@@ -256,6 +268,25 @@ class PrivacyPanel(widgets.VBox):
         self.refresh_budget()
         return result
 
+    def synthesize(self) -> Any:
+        self.message.clear()
+        method, eps, rows = self.synth_method.value, float(self.synth_epsilon.value), int(self.synth_rows.value)
+        self.code.show(_synthesize_code(self._ref(), method, eps, rows))
+        try:
+            synthetic = self.ws.privacy.synthesize(self._ref(), epsilon=eps, method=method, rows=rows)
+        except StudioError as exc:
+            self.message.error(str(exc))
+            return None
+        name, _, version = self._ref().partition(":")
+        original = self.ws.data.load(name, version)
+        made = self.ws.data.load(synthetic.name, synthetic.version)
+        columns = [c for c in made.columns if c in original.columns][:4]
+        show_figures(self.synth_chart, [charts.distributions(original, made, columns)])
+        self.message.info(f"Registered {synthetic.name} version {synthetic.version} ({len(made):,} rows); "
+                          "its profile is on the Data page.")
+        self.refresh_budget()
+        return synthetic
+
     def compare(self) -> Any:
         self.message.clear()
         sql = self.sql.value if self.statistic.value == "SQL" else None
@@ -282,6 +313,11 @@ class PrivacyPanel(widgets.VBox):
         self.compare_note.value = f"<i>{html.escape(c.note)}</i>"
         show_figures(self.compare_chart, [charts.comparison_box(c, out) for out in list(c.exact)[:4]])
         return c
+
+
+def _synthesize_code(ref: str, method: str, epsilon: float, rows: int) -> str:
+    return (f"synthetic = ws.privacy.synthesize({ref!r}, epsilon={epsilon!r}, method={method!r}, rows={rows})\n"
+            "ws.data.profile(synthetic.name, synthetic.version)")
 
 
 def _numeric(pair: tuple[Any, Any]) -> tuple[Any, Any]:

@@ -64,3 +64,17 @@ def comparison_box(comparison: Any, output: str) -> go.Figure:
     fig.update_layout(title=f"{output}: noisy answers over {int(s['repeat'].max()) + 1 if len(s) else 0} repeats "
                             "per ε, around the exact value", height=360, margin=dict(l=10, r=10, t=50, b=30))
     return fig
+
+
+def distributions(original: Any, synthetic: Any, columns: list[str]) -> go.Figure:
+    """Each column's distribution in the original and the synthetic data, as overlaid normalised histograms."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=max(len(columns), 1), subplot_titles=columns)
+    for i, col in enumerate(columns, start=1):
+        for frame, label, colour in ((original, "original", _EXACT), (synthetic, "synthetic", _NOISY)):
+            fig.add_trace(go.Histogram(x=frame[col], histnorm="probability", name=label, marker_color=colour,
+                                       opacity=0.55, showlegend=i == 1, legendgroup=label), row=1, col=i)
+    fig.update_layout(barmode="overlay", height=320, title="Column distributions: original against synthetic",
+                      margin=dict(l=10, r=10, t=60, b=30))
+    return fig

@@ -56,3 +56,8 @@ def test_privacy_page_edits_metadata_runs_queries_and_compares(ws: Workspace) ->
     assert c is not None and "spends no privacy budget" in panel.compare_note.value
     assert len(panel.compare_chart.outputs) == 1
     assert ws.privacy.budget("diabetes:1").queries == 2
+
+    panel.synth_method.value, panel.synth_epsilon.value, panel.synth_rows.value = "mst", 0.2, 300
+    synthetic = panel.synthesize()
+    assert synthetic is not None and synthetic.tags["privacy.method"] == "mst"
+    assert len(panel.synth_chart.outputs) == 1 and "ws.privacy.synthesize('diabetes:1'" in panel.code.code
