@@ -1,4 +1,4 @@
-"""``studio-ext endpoint create | deploy | list | show | invoke | keys | traffic | logs | reload | delete``."""
+"""``studio-ext endpoint create | deploy | list | show | invoke | keys | traffic | logs | reload | stop | start | delete``."""
 
 from __future__ import annotations
 
@@ -68,6 +68,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.add_argument("--deployment", default="blue")
     p.set_defaults(func=_reload)
+
+    p = ep.add_parser("stop", help="stop an endpoint's router and scoring servers (kept stopped until start)")
+    p.add_argument("name")
+    p.set_defaults(func=_stop)
+
+    p = ep.add_parser("start", help="start a stopped endpoint's router and scoring servers again")
+    p.add_argument("name")
+    p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for its deployments")
+    p.set_defaults(func=_start)
 
     p = ep.add_parser("delete", help="delete an endpoint and its deployments")
     p.add_argument("name")
@@ -167,6 +176,45 @@ def _logs(args: argparse.Namespace) -> int:
 def _reload(args: argparse.Namespace) -> int:
     d = open_workspace(args).online_deployments.begin_reload(args.deployment, args.name).result(timeout=120)
     print(f"Reloaded {d.endpoint_name}/{d.name} (code version {d.code_version}): {d.state}")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from studio_ext.backends.local.endpoints.duty import mark_stopped, stop_endpoint_processes
+
+    ws = open_workspace(args)
+    ws.online_endpoints.get(args.name)  # NotFound names the endpoints there are
+    mark_stopped(ws.path, args.name, True)  # first, so a supervisor pass does not start them again
+    ended = stop_endpoint_processes(ws.backend, args.name)  # type: ignore[arg-type]
+    print("\n".join(f"stopped {line}" for line in ended) or f"{args.name} had no running processes")
+    print(f"Endpoint {args.name} is stopped. Start it again with: studio-ext endpoint start {args.name}")
+    return 0
+
+
+def _start(args: argparse.Namespace) -> int:
+    import time
+
+    from studio_ext.backends.local.endpoints.duty import is_stopped, mark_stopped
+    from studio_ext.errors import BackendUnavailable
+
+    ws = open_workspace(args)
+    endpoint = ws.online_endpoints.get(args.name)
+    was_stopped = is_stopped(ws.path, args.name)
+    mark_stopped(ws.path, args.name, False)
+    ws.runtime.start()
+    deadline = time.monotonic() + args.timeout
+    while True:
+        deps = ws.online_deployments.list(args.name)
+        if all(str(d.state) == "Failed" or (str(d.state) == "Healthy" and d.ready_instances == d.instance_count)
+               for d in deps):
+            break
+        if time.monotonic() > deadline:
+            raise BackendUnavailable(f"Endpoint {args.name} did not become ready within {args.timeout:g} s. "
+                                f"See studio-ext endpoint show {args.name} and endpoint logs {args.name}.")
+        time.sleep(0.3)
+    states = ", ".join(f"{d.name}: {d.state}" for d in deps) or "no deployments"
+    print(f"Endpoint {args.name} {'started' if was_stopped else 'was not stopped; running'} ({states}): "
+          f"{endpoint.scoring_uri}")
     return 0
 
 

@@ -29,6 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("server", help="the workspace supervisor (owns jobs, clusters, endpoints)")
     p.add_argument("action", choices=["status", "start", "stop"])
+    p.add_argument("--force", action="store_true",
+                   help="stop even while a studio (JupyterLab) is attached to the workspace")
+    p.add_argument("--all", action="store_true", dest="stop_all",
+                   help="with stop: also end every endpoint's router and scoring servers (clusters end with the "
+                        "supervisor); the next start brings them back")
     p.set_defaults(func=_server)
 
     p = sub.add_parser("studio", help="start JupyterLab on a workspace (a new folder becomes a demo workspace)")
@@ -90,7 +95,29 @@ def _server(args: argparse.Namespace) -> int:
     elif args.action == "start":
         print("started" if ws.runtime.start() else "already running")
     else:
-        print("stopped" if ws.runtime.stop() else "was not running")
+        return _stop_server(ws, force=args.force, stop_all=args.stop_all)
+    return 0
+
+
+def _stop_server(ws: Workspace, *, force: bool, stop_all: bool) -> int:
+    """Stop the supervisor, unless a studio is attached: its kernels would start it again at once."""
+    from studio_ext._studio_link import running_studio
+
+    studio = running_studio(ws.path)
+    if studio is not None and not force:
+        print(f"A studio is attached to this workspace: JupyterLab pid {studio.pid} at {studio.url}lab. "
+              "Its pages and kernels would start the supervisor again within seconds. Stop JupyterLab first "
+              f"(Ctrl-C in its terminal, or kill {studio.pid}), or pass --force.", file=sys.stderr)
+        return 1
+    print("supervisor stopped" if ws.runtime.stop() else "supervisor was not running")
+    if stop_all:
+        from studio_ext.backends.local.endpoints.duty import stop_endpoint_processes
+
+        for line in stop_endpoint_processes(ws.backend):  # type: ignore[arg-type]
+            print(f"stopped {line}")
+    if studio is not None:
+        print(f"warning: the studio (pid {studio.pid}) is still attached and may start the supervisor again.",
+              file=sys.stderr)
     return 0
 
 

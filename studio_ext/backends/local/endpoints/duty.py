@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from studio_ext.backends.local.core.processes import kill_tree, start_time
 from studio_ext.backends.local.core.processes import pid_alive as _alive
-from studio_ext.backends.local.core.processes import start_time
 from studio_ext.backends.local.core.processes import stop_process as _stop
 from studio_ext.backends.local.core.schema import online_deployments as deployments_table
 from studio_ext.backends.local.core.schema import online_endpoints as endpoints_table
@@ -57,6 +57,46 @@ MAX_CRASHES = 5
 SWITCH_SECONDS = 1.0  # after a switch, old instances stop this long later (the router re-reads its table every 50 ms)
 _DRAINING, _STOPPING = "Draining", "Stopping"  # instance states of a generation that no longer takes traffic
 _RETIRING = (_DRAINING, _STOPPING)
+STOPPED_MARK = "stopped"  # in an endpoint's folder: `studio-ext endpoint stop` asked its processes to stay down
+
+
+def is_stopped(workspace: Path, endpoint: str) -> bool:
+    return (files.endpoint_dir(workspace, endpoint) / STOPPED_MARK).is_file()
+
+
+def mark_stopped(workspace: Path, endpoint: str, stopped: bool) -> None:
+    """Keep an endpoint's router and servers down (True) or let the supervisor bring them back."""
+    mark = files.endpoint_dir(workspace, endpoint) / STOPPED_MARK
+    if stopped:
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.write_text("stopped by studio-ext endpoint stop\n", encoding="utf-8")
+    else:
+        mark.unlink(missing_ok=True)
+
+
+def stop_endpoint_processes(backend: LocalBackend, endpoint: str | None = None) -> list[str]:
+    """End the router and scoring servers of ``endpoint`` (all endpoints with None), with what
+    they started (telemetry exporters run in their session). The rows stay: the desired state
+    is unchanged, so the next supervisor starts them again unless the endpoint is marked stopped.
+    Returns what was ended, as "router of NAME (pid N)" lines.
+    """
+    ended = []
+    with backend.store.engine.connect() as conn:
+        eps = conn.execute(sa.select(endpoints_table)).all()
+        instances = conn.execute(sa.select(instances_table)).all()
+        deps = conn.execute(sa.select(deployments_table)).all()
+    wanted = [e for e in eps if endpoint is None or e.name == endpoint]
+    names = {e.name for e in wanted}
+    for inst in instances:
+        if inst.endpoint_name in names and inst.pid and kill_tree(inst.pid, inst.pid_start, grace=5.0):
+            ended.append(f"scoring server of {inst.endpoint_name}/{inst.deployment_name} (pid {inst.pid})")
+    for dep in deps:
+        if dep.endpoint_name in names and dep.pid and kill_tree(dep.pid, dep.pid_start, grace=5.0):
+            ended.append(f"scoring server of {dep.endpoint_name}/{dep.name} (pid {dep.pid})")
+    for ep in wanted:
+        if ep.pid and kill_tree(ep.pid, ep.pid_start, grace=5.0):
+            ended.append(f"router of {ep.name} (pid {ep.pid})")
+    return ended
 
 
 def _listen(port: int | None) -> socket.socket:
@@ -172,18 +212,21 @@ class EndpointsDuty:
             self._beat(force=True)  # servers about to start must find a fresh heartbeat
         self._has_endpoints = bool(endpoints)
         deleting = {e.name for e in endpoints if e.provisioning_state == ProvisioningState.DELETING.value}
+        stopped = {e.name for e in endpoints if e.name not in deleting and is_stopped(self._ws, e.name)}
         for dep in deployments:
             if self._stopping:
                 return
             if dep.endpoint_name in deleting or dep.provisioning_state == ProvisioningState.DELETING.value:
                 self._delete_deployment(dep)
-            else:
+            elif dep.endpoint_name not in stopped:
                 self._reconcile_deployment(dep)
         for ep in endpoints:
             if ep.name in deleting:
                 self._delete_endpoint(ep)
-            else:
+            elif ep.name not in stopped:
                 self._reconcile_endpoint(ep)
+        for name in stopped:  # anything started before the mark was seen
+            stop_endpoint_processes(self._b, name)
 
     # -- endpoints ---------------------------------------------------------------------------------
     def _reconcile_endpoint(self, ep: Any) -> None:
