@@ -21,6 +21,7 @@ from studio_ext.sweep import (
     Choice,
     LogUniform,
     Objective,
+    RandomSamplingAlgorithm,
     SweepJob,
     SweepJobLimits,
     Uniform,
@@ -218,3 +219,28 @@ def test_bayesian_sweep_runs_through_optuna_ask_tell(workspace: Workspace, src: 
     trials = workspace.sweeps.trials(done.name)
     assert len(trials) == 4 and len({t["params"]["quality"] for t in trials}) == 4
     assert done.best_metric == max(t["value"] for t in trials)
+
+
+def test_the_sweep_goes_on_after_the_supervisor_restarts(workspace: Workspace, src: Path) -> None:
+    import time
+
+    job = _sweep(src, {"quality": Uniform(min_value=0.1, max_value=1.0)},
+                 "python train.py --quality ${{search_space.quality}} --epochs 4 --sleep 0.5",
+                 limits=SweepJobLimits(max_total_trials=4, max_concurrent_trials=1),
+                 sampling_algorithm=RandomSamplingAlgorithm(seed=11))
+    name = workspace.jobs.create_or_update(job).name
+    deadline = time.monotonic() + 120
+    while len(workspace.sweeps.trials(name)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert workspace.runtime.stop()  # the workspace's runtime goes away mid-sweep, as when the studio closes
+    given = [t["params"] for t in workspace.sweeps.trials(name)]
+    workspace.runtime.start()
+    done = _wait(workspace, name)
+    trials = workspace.sweeps.trials(name)
+    assert done.status == JobStatus.COMPLETED and len(trials) == 4
+    assert [t["params"] for t in trials][:len(given)] == given
+    # the seeded sampler went on where it was: the same points as an uninterrupted run of the same seed
+    from studio_ext.ml.sweep import samplers
+
+    fresh = samplers.make(RandomSamplingAlgorithm(seed=11), {"quality": Uniform(min_value=0.1, max_value=1.0)}, seed=0)
+    assert [t["params"] for t in trials] == [fresh.suggest() for _ in range(4)]
