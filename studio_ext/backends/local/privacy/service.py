@@ -246,8 +246,22 @@ class LocalPrivacy(PrivacyOperations):
         self._charge(entity, table.metadata, budget_version, plan.statistic, plan.query, epsilon, delta)
         return plan.release()
 
+    def _refund(self, entity: Data, budget_version: str, charge: str) -> None:
+        """Take back a charge whose release failed before anything reached the caller."""
+        from studio_ext.ml.privacy import compose
+
+        key = (privacy_ledger.c.dataset == entity.name, privacy_ledger.c.budget_version == budget_version)
+        with self._b.store.engine.begin() as conn:
+            conn.execute(privacy_ledger.update().where(*key).values(updated_at=now()))
+            conn.execute(privacy_queries.delete().where(privacy_queries.c.id == charge))
+            past = conn.execute(sa.select(privacy_queries.c.epsilon, privacy_queries.c.delta).where(
+                privacy_queries.c.dataset == entity.name, privacy_queries.c.budget_version == budget_version)).all()
+            total = compose([(e, d) for e, d in past])
+            conn.execute(privacy_ledger.update().where(*key).values(
+                epsilon_spent=total[0], delta_spent=total[1], queries=len(past)))
+
     def _charge(self, entity: Data, metadata: PrivacyMetadata, budget_version: str, statistic: str, query: str,
-                epsilon: float, delta: float) -> None:
+                epsilon: float, delta: float) -> str:
         from studio_ext.ml.privacy import compose
 
         key = (privacy_ledger.c.dataset == entity.name, privacy_ledger.c.budget_version == budget_version)
@@ -266,11 +280,13 @@ class LocalPrivacy(PrivacyOperations):
                     f"{max(metadata.budget_epsilon - spent[0], 0.0):.4g}, "
                     f"delta={max(metadata.budget_delta - spent[1], 0.0):.3g}. Ask for less, or register a new "
                     "version with new rows (new_budget=True).")
+            charge = uuid.uuid4().hex
             conn.execute(privacy_queries.insert().values(
-                id=uuid.uuid4().hex, dataset=entity.name, version=str(entity.version), budget_version=budget_version,
+                id=charge, dataset=entity.name, version=str(entity.version), budget_version=budget_version,
                 statistic=statistic, query=query, epsilon=epsilon, delta=delta, caller=_caller(), created_at=now()))
             conn.execute(privacy_ledger.update().where(*key).values(
                 epsilon_spent=total[0], delta_spent=total[1], queries=len(past) + 1))
+        return charge
 
     def query(self, dataset: Any, sql: str, *, epsilon: float, delta: float = 0.0) -> PrivateResult:
         """SQL subset (see ``studio_ext.ml.privacy.SUPPORTED``) over the table named by the dataset.
@@ -334,8 +350,15 @@ class LocalPrivacy(PrivacyOperations):
         plan = plan_synthesis(table, epsilon=epsilon, method=method, columns=columns)
         eps, delta = plan.loss()
         query = f"synthesize({', '.join(plan.columns)}, method={method!r})"
-        self._charge(entity, table.metadata, bv, "synthesize", query, eps, delta)
-        frame = plan.release(rows=rows)
+        charge = self._charge(entity, table.metadata, bv, "synthesize", query, eps, delta)
+        try:
+            frame = plan.release(rows=rows)
+        except Exception as exc:  # OpenDP stopped before handing anything back: nothing was released
+            self._refund(entity, bv, charge)
+            raise InvalidInput(f"OpenDP could not synthesize {entity.name}:{entity.version} ({method}, "
+                               f"epsilon={eps:g}): {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc!r}. "
+                               "Nothing was released and the budget was not charged; try another epsilon or method.") \
+                from exc
         target = name or f"{entity.name}-synthetic"
         folder = self._b.path / "privacy" / "synthetic"
         folder.mkdir(parents=True, exist_ok=True)
