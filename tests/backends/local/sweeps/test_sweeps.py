@@ -244,3 +244,13 @@ def test_the_sweep_goes_on_after_the_supervisor_restarts(workspace: Workspace, s
 
     fresh = samplers.make(RandomSamplingAlgorithm(seed=11), {"quality": Uniform(min_value=0.1, max_value=1.0)}, seed=0)
     assert [t["params"] for t in trials] == [fresh.suggest() for _ in range(4)]
+
+
+def test_more_concurrent_trials_than_nodes_is_allowed_with_a_note(workspace: Workspace, src: Path) -> None:
+    workspace.compute.begin_create_or_update(AmlCompute(name="small", min_instances=0, max_instances=1)).result(180)
+    job = _sweep(src, {"quality": Choice([0.1, 0.2])}, "python train.py --quality ${{search_space.quality}} --epochs 1",
+                 sampling_algorithm="grid", limits=SweepJobLimits(max_concurrent_trials=2))
+    job.compute = "small"
+    submitted = workspace.jobs.create_or_update(job)
+    assert any("at most 1 nodes: trials beyond that queue" in n for n in submitted.notes)
+    assert _wait(workspace, submitted.name).status == JobStatus.COMPLETED
