@@ -139,18 +139,44 @@ def studio_environment(ws: Workspace) -> dict[str, str]:
     return env
 
 
+# JupyterLab's main, after its server extensions' imports: voila turns traitlets' deprecation
+# warnings back on when imported, so they are silenced after it (a -W flag would be overridden).
+_QUIET_LAB = ("import importlib.util, sys, warnings; "
+              "importlib.util.find_spec('voila') and __import__('voila'); "
+              "warnings.filterwarnings('ignore', category=DeprecationWarning); "
+              "sys.argv[0] = 'jupyter-lab'; from jupyterlab.labapp import main; sys.exit(main())")
+
+
 def studio_command(port: int, root: Path) -> list[str]:
-    """The JupyterLab command line ``studio-ext studio`` runs."""
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-           f"--ServerApp.port={port}", f"--ServerApp.root_dir={root}"]
+    """The JupyterLab command line ``studio-ext studio`` runs: warnings and errors only on the
+    terminal (no INFO lines, no deprecation warnings of its libraries), so the studio's URL,
+    printed once the server listens, is the last line."""
+    cmd = [sys.executable, "-c", _QUIET_LAB, "--no-browser",
+           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", f"--ServerApp.root_dir={root}",
+           "--ServerApp.log_level=WARN", "--LabApp.log_level=WARN"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     return cmd
 
 
+def quiet_libraries() -> None:
+    """Keep library INFO lines (MLflow creating its tables, Alembic's migrations) and deprecation
+    warnings out of the terminal of ``studio-ext studio``; the studio's own lines stay."""
+    import logging
+    import warnings
+
+    import mlflow  # noqa: F401 - sets up its logger on import; lowered below
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _studio(args: argparse.Namespace) -> int:
     from studio_ext._studio_link import RUN_PARAM, WORKSPACE_PARAM, running_studio
     from studio_ext.demo import prepare_demo_workspace
+
+    quiet_libraries()
 
     path = Path(args.path or args.workspace or "demo-workspace").expanduser().resolve()
     if (path / WORKSPACE_FILE).is_file():
