@@ -140,10 +140,12 @@ def studio_environment(ws: Workspace) -> dict[str, str]:
 
 
 # JupyterLab's main, after its server extensions' imports: voila turns traitlets' deprecation
-# warnings back on when imported, so they are silenced after it (a -W flag would be overridden).
+# warnings back on when imported, so they are silenced after it (a -W flag would be overridden);
+# MLflow's logger (set up on import) is lowered here, not by environment, so kernels keep theirs.
 _QUIET_LAB = ("import importlib.util, sys, warnings; "
               "importlib.util.find_spec('voila') and __import__('voila'); "
               "warnings.filterwarnings('ignore', category=DeprecationWarning); "
+              "import logging, mlflow; logging.getLogger('mlflow').setLevel(logging.WARNING); "
               "sys.argv[0] = 'jupyter-lab'; from jupyterlab.labapp import main; sys.exit(main())")
 
 

@@ -4,7 +4,6 @@ deprecation warnings above it. The real command, the real JupyterLab."""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -12,16 +11,12 @@ from pathlib import Path
 from studio_ext import Workspace
 from studio_ext._studio_link import running_studio
 from tests.helpers import ServerProcess, serve, wait_until
+from tests.jupyter.test_studio_link import _isolated_jupyter
 
 
 def _env(base: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("config", "data", "runtime"):
-        (base / name).mkdir(parents=True, exist_ok=True)
-    env.update(JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTER_DATA_DIR=str(base / "data"),
-               JUPYTER_RUNTIME_DIR=str(base / "runtime"))
-    for name in ("MLFLOW_TRACKING_URI", "_MLFLOW_SERVER_ARTIFACT_ROOT", "STUDIO_EXT_WORKSPACE",
-                 "PYTHONWARNINGS", "MLFLOW_LOGGING_LEVEL"):
+    env = _isolated_jupyter(base)
+    for name in ("PYTHONWARNINGS", "MLFLOW_LOGGING_LEVEL"):  # nothing from outside quiets it
         env.pop(name, None)
     return env
 
