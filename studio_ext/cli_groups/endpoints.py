@@ -118,10 +118,17 @@ def _list(args: argparse.Namespace) -> int:
     rows = []
     for e in ws.online_endpoints.list():
         deps = ws.online_deployments.list(e.name)
-        rows.append({"name": e.name, "state": e.provisioning_state, "scoring_uri": e.scoring_uri,
+        rows.append({"name": e.name, "state": _state(ws, e), "scoring_uri": e.scoring_uri,
                      "deployments": ", ".join(f"{d.name}:{d.state}:{e.traffic.get(d.name, 0)}%" for d in deps)})
     print_table(rows, ["name", "state", "scoring_uri", "deployments"])
     return 0
+
+
+def _state(ws, endpoint) -> str:  # noqa: ANN001 - a Workspace and its endpoint
+    """The provisioning state, or "Stopped" while `endpoint stop` keeps its processes down."""
+    from studio_ext.backends.local.endpoints.duty import is_stopped
+
+    return "Stopped" if is_stopped(ws.path, endpoint.name) else str(endpoint.provisioning_state)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -133,7 +140,7 @@ def _show(args: argparse.Namespace) -> int:
     deps = [{"name": d.name, "model": d.model, "state": d.state, "reason": d.reason, "restarts": d.restarts,
              "instances_ready": f"{d.ready_instances}/{d.instance_count}", "port": d.port}
             for d in ws.online_deployments.list(args.name)]
-    print(json.dumps({"name": e.name, "state": e.provisioning_state, "scoring_uri": e.scoring_uri,
+    print(json.dumps({"name": e.name, "state": _state(ws, e), "scoring_uri": e.scoring_uri,
                       "openapi_uri": e.openapi_uri, "traffic": e.traffic, "mirror_traffic": e.mirror_traffic,
                       "deployments": deps}, default=str, indent=1))
     return 0

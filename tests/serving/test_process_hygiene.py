@@ -73,10 +73,13 @@ def test_endpoint_stop_ends_its_processes_until_start_brings_them_back(served: d
     with pytest.raises(AssertionError):
         wait_until(lambda: processes(ws, "hygiene"), timeout=3, interval=0.2)
     assert not answers(ws, "hygiene")
+    assert '"state": "Stopped"' in cli(ws, "endpoint", "show", "hygiene").stdout
+    assert "Stopped" in cli(ws, "endpoint", "list").stdout
     started = cli(ws, "endpoint", "start", "hygiene")
     assert started.returncode == 0, started.stderr
     assert "Endpoint hygiene started (blue: Healthy)" in started.stdout
     wait_until(lambda: answers(ws, "hygiene"), timeout=60, what="the endpoint answering again")
+    assert '"state": "Succeeded"' in cli(ws, "endpoint", "show", "hygiene").stdout
     missing = cli(ws, "endpoint", "stop", "nope")
     assert missing.returncode == 2 and "nope" in missing.stderr
 
