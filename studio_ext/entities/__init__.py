@@ -68,6 +68,7 @@ from studio_ext.entities._run import (
     RunSummary,
     RunView,
 )
+from studio_ext.entities._sweep import SweepJob
 from studio_ext.entities._workspace import WorkspaceInfo
 
 __all__ = [
@@ -137,6 +138,7 @@ __all__ = [
     "RunView",
     "Serialization",
     "SourcePreview",
+    "SweepJob",
     "TrainingSettings",
     "WorkspaceInfo",
 ]

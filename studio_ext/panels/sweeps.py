@@ -104,7 +104,9 @@ class SweepPanel(widgets.VBox):
         for i, title in enumerate(("Trials", "Metrics", "Scatter", "Importance", "YAML")):
             tabs.set_title(i, title)
         self.tabs = tabs
-        self.children = [widgets.HBox([self.picker, self.refresh_button]), self.message, self.summary,
+        title = widgets.HTML("<h3 style='margin:4px 0'>Sweeps</h3><span style='color:#555'>Hyperparameter sweeps: "
+                             "trials, their metrics, and which hyperparameters mattered.</span>")
+        self.children = [title, widgets.HBox([self.picker, self.refresh_button]), self.message, self.summary,
                          widgets.HBox([self.best, self.open_best, self.register_best]), tabs, self.details]
         self.refresh(select=sweep)
 

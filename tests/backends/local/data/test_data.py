@@ -342,7 +342,7 @@ def test_a_job_reads_a_dataset_and_is_listed_as_its_consumer(ws, tmp_path, code_
     (code_dir / "count.py").write_text(
         "import sys, pandas as pd\nprint('rows', len(pd.read_parquet(sys.argv[1])))\n")
     jobs = [ws.jobs.create_or_update(command(code=str(code_dir), command="python count.py ${{inputs.table}}",
-                                                    inputs={"table": Input(type="mltable", path=ref)}))
+                                                    inputs={"table": Input(type="uri_file", path=ref)}))
             for ref in ("azureml:d:1", "azureml:d@latest")]
     wait_until(lambda: all(ws.jobs.get(j.name).status.is_terminal for j in jobs), timeout=120, interval=0.3,
                what="the jobs to finish")
