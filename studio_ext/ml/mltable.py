@@ -29,6 +29,7 @@ does with ``support_multi_line: true``); ``false`` is accepted and changes nothi
 
 from __future__ import annotations
 
+import abc
 import ast
 import codecs
 import io
@@ -637,9 +638,10 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 # -- the steps after the read -------------------------------------------------------------------------
-class _Step:
-    def __call__(self, table: pa.Table) -> pa.Table:  # pragma: no cover - every step overrides it
-        raise NotImplementedError
+class _Step(abc.ABC):
+    @abc.abstractmethod
+    def __call__(self, table: pa.Table) -> pa.Table:
+        """The table after this transformation."""
 
     def fresh(self) -> _Step:
         return self

@@ -9,6 +9,7 @@ Bayesian adds the finished trials to a fresh study.
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,11 +30,12 @@ from studio_ext.ml.sweep import space as spaces
 COMPLETED, FAILED, CANCELED = "Completed", "Failed", "Canceled"
 
 
-class Sampler:
+class Sampler(abc.ABC):
+    @abc.abstractmethod
     def suggest(self) -> dict[str, Any] | None:
-        raise NotImplementedError
+        """The next trial's hyperparameters, or None when the sampler has no more to give."""
 
-    def tell(self, index: int, value: float | None, state: str) -> None:
+    def tell(self, index: int, value: float | None, state: str) -> None:  # noqa: B027 - grid and random ignore results
         """How trial ``index`` (0-based, in suggestion order) ended; its primary metric when it has one."""
 
     def restore(self, history: Sequence[tuple[dict[str, Any], float | None, str | None]]) -> None:
