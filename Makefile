@@ -47,7 +47,7 @@ CHECKS := lint contracts typecheck
 # fixtures (a workspace, a server) are built once; most tests wait on processes and
 # servers, so two share two cores well. PYTEST_WORKERS=0 runs in this process, serially.
 PYTEST_WORKERS ?= 2
-PYTEST := $(PY) -m pytest -q -ra -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST := $(PY) -m pytest -q -ra --durations=30 -n $(PYTEST_WORKERS) --dist loadfile
 
 # The whole suite, as CI runs it (.ci/run).
 test: setup prereqs $(CHECKS)
