@@ -32,6 +32,11 @@ import ipywidgets as widgets
 
 from studio_ext.entities import JobStatus
 
+# format_duration and format_value live in _format (the one formatter); panels import them from here too.
+from studio_ext.panels._format import format_duration as format_duration
+from studio_ext.panels._format import format_value as format_value
+from studio_ext.panels._format import value_html
+
 log = logging.getLogger("studio_ext.panels")
 
 _STATUS_COLOURS = {
@@ -42,18 +47,26 @@ _STATUS_COLOURS = {
 
 
 class CodeBox(widgets.HTML):
-    """The equivalent SDK code of the last action, ready to copy into a cell."""
+    """The equivalent SDK code of the last action, ready to copy into a cell.
 
-    def __init__(self, code: str = "", title: str = "Equivalent Python") -> None:
+    Collapsed by default (a summary line to open), so results next to it stay in view;
+    each action calls :meth:`show` with its own code, and :meth:`clear` empties it.
+    """
+
+    def __init__(self, code: str = "", title: str = "Equivalent Python", *, expanded: bool = False) -> None:
         self._title = title
+        self._open = expanded
         self.code = ""
         super().__init__()
         self.show(code)
 
+    def clear(self) -> None:
+        self.show("")
+
     def show(self, code: str) -> None:
         self.code = code
         self.value = (
-            f"<details open><summary style='font-size:90%;color:#555'>{html.escape(self._title)}</summary>"
+            f"<details{' open' if self._open else ''}><summary style='font-size:90%;color:#555'>{html.escape(self._title)}</summary>"
             f"<pre style='background:#f6f8fa;padding:6px;margin:2px 0;font-size:85%;white-space:pre-wrap'>"
             f"{html.escape(code)}</pre></details>" if code else ""
         )
@@ -148,8 +161,8 @@ def html_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, raw_col
     body = []
     for row in rows:
         cells = "".join(
-            f"<td style='padding:2px 8px;border-bottom:1px solid #eee'>"
-            f"{cell if i in raw else html.escape('' if cell is None else str(cell))}</td>"
+            f"<td style='padding:2px 8px;border-bottom:1px solid #eee;white-space:nowrap'>"
+            f"{cell if i in raw else value_html(cell)}</td>"
             for i, cell in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
     if not body:
@@ -158,31 +171,6 @@ def html_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, raw_col
                    f"{html.escape(h)}</th>" for h in headers)
     return (f"<div style='overflow-x:auto'><table style='border-collapse:collapse;font-size:90%'>"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
-
-
-def format_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return "NaN"
-        return f"{value:.4g}"
-    if isinstance(value, datetime):
-        if value != value:  # pandas' NaT
-            return ""
-        if hasattr(value, "to_pydatetime"):  # a pandas Timestamp, whose astimezone() needs a zone
-            value = value.to_pydatetime()
-        return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else (f"{minutes}m {secs:02d}s" if minutes else f"{secs}s")
 
 
 def show_figures(output: widgets.Output, figures: Sequence[Any]) -> None:
@@ -317,3 +305,25 @@ class SharedPoller:
                     if keep is False:
                         self._remove(sub)
             self._wake.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+
+def reveal_html(note: str = "") -> str:
+    """HTML that scrolls itself into view when drawn (put it at the top of new results).
+
+    A panel sets an ``HTML`` widget at the head of the content it just produced to this,
+    so a result never lands below the fold; each call differs, so the browser redraws
+    it and scrolls again. It is a broken image's ``onerror``: ipywidgets' HTML view sets
+    ``innerHTML`` in every front end (notebook, Voila, the sidebar), where ``<script>``
+    would not run.
+    """
+    stamp = time.monotonic_ns()
+    return (f"<img alt='' src='data:,x{stamp}' style='display:none' "
+            f"onerror=\"this.parentElement&&this.parentElement.scrollIntoView({{block:'start',behavior:'smooth'}})\">"
+            f"{html.escape(note)}")
+
+
+class Reveal(widgets.HTML):
+    """A marker placed above new content; :meth:`now` scrolls the page so the content is in view."""
+
+    def now(self, note: str = "") -> None:
+        self.value = reveal_html(note)
