@@ -27,6 +27,9 @@ __all__ = [
     "privacy_ledger",
     "privacy_metadata",
     "privacy_queries",
+    "schedule_fires",
+    "schedule_timers",
+    "schedules",
     "settings",
 ]
 
@@ -214,4 +217,43 @@ privacy_queries = sa.Table(
     sa.Column("caller", sa.String(255), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_privacy_queries_budget", "dataset", "budget_version"),
+)
+
+
+# -- schedules (ws.schedules) -------------------------------------------------------------------
+# A schedule's desired state: enabled or not, its trigger and what each fire does (payload JSON).
+# ``revision`` grows with every change the supervisor must act on; its slots count from ``enabled_at``.
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("is_enabled", sa.Boolean, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("enabled_at", sa.Float, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+)
+
+# Every time slot a schedule reached, decided once: the (schedule, slot) key is written before a
+# fire's job is created, so no slot fires twice; skipped and folded slots say why.
+schedule_fires = sa.Table(
+    "schedule_fires",
+    metadata,
+    sa.Column("schedule_name", sa.String(255), primary_key=True),
+    sa.Column("slot", sa.Float, primary_key=True),  # the fire time, seconds since the epoch (UTC)
+    sa.Column("decision", sa.String(20), nullable=False),  # firing, fired, failed, skipped, folded
+    sa.Column("job_name", sa.String(255)),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.Float, nullable=False),
+)
+
+# APScheduler's SQLAlchemy job store (its own layout: id, next_run_time, the pickled job), one
+# timer per enabled schedule, kept by the supervisor's schedules duty.
+schedule_timers = sa.Table(
+    "schedule_timers",
+    metadata,
+    sa.Column("id", sa.Unicode(191), primary_key=True),
+    sa.Column("next_run_time", sa.Float(25), index=True),
+    sa.Column("job_state", sa.LargeBinary, nullable=False),
 )
