@@ -41,6 +41,8 @@ class Page:
 _PAGE_LIST: list[Page] = [
     Page("data", "Data", "studio_ext.panels.datasets:DatasetsPanel"),
     Page("jobs", "Jobs", "studio_ext.panels.runs:RunExplorer"),
+    Page("models", "Models", "studio_ext.panels.models:ModelsPanel"),
+    Page("environments", "Environments", "studio_ext.panels.environments:EnvironmentsPanel"),
     Page("compute", "Compute", "studio_ext.panels.compute:ComputePanel"),
     Page("automl", "Automated ML", "studio_ext.panels.automl:AutoMLWizard"),
     Page("sweeps", "Sweeps", "studio_ext.panels.sweeps:SweepPanel"),

@@ -104,7 +104,9 @@ def snippets(scoring_uri: str, endpoint: str, sample: Any) -> dict[str, str]:
 class DeployForm(widgets.VBox):
     """Deploy a model version to a new or existing endpoint, with a progress bar."""
 
-    def __init__(self, panel: EndpointsPanel) -> None:
+    def __init__(self, panel: Any) -> None:
+        # ``panel`` is the page the form sits on (Endpoints or Models): it gives selected_model(),
+        # code, refresh() and open_endpoint().
         self.panel = panel
         # Labels sized to the longest one, fields wide enough for their placeholders.
         style, wide = {"description_width": "170px"}, widgets.Layout(width="500px")
@@ -518,10 +520,13 @@ class EndpointsPanel(widgets.VBox):
         self.view: EndpointView | None = None
         endpoints_tab = widgets.VBox([widgets.HBox([self.endpoint_select, self.refresh_button]),
                                       self.endpoints_table, self.endpoint_area])
-        self.tabs = widgets.Tab(children=[models_tab, endpoints_tab])
-        self.tabs.set_title(0, "Models")
-        self.tabs.set_title(1, "Endpoints")
-        super().__init__([self.tabs, self.code])
+        # As Azure ML studio's Endpoints page: the endpoint list first; deploying a model is the second tab.
+        self.tabs = widgets.Tab(children=[endpoints_tab, models_tab])
+        self.tabs.set_title(0, "Real-time endpoints")
+        self.tabs.set_title(1, "Deploy a model")
+        title = widgets.HTML("<h3 style='margin:4px 0'>Endpoints</h3><span style='color:#555'>Real-time endpoints: "
+                             "their deployments, traffic, tests and logs; deploy a registered model.</span>")
+        super().__init__([title, self.tabs, self.code])
         self.refresh()
 
     def refresh(self) -> None:
@@ -582,11 +587,11 @@ class EndpointsPanel(widgets.VBox):
         super().close()
 
     def open_endpoint(self, name: str, *, show: bool = True) -> None:
-        """Load an endpoint's page; ``show`` turns to the Endpoints tab."""
+        """Load an endpoint's page; ``show`` turns to the endpoint list's tab."""
         if self.view is not None and self.view.name == name:
             self.view.refresh()
             if show:
-                self.tabs.selected_index = 1
+                self.tabs.selected_index = 0
             return
         if self.view is not None:
             self.view.close()
@@ -596,4 +601,4 @@ class EndpointsPanel(widgets.VBox):
         if self.endpoint_select.value != name and name in [v for _, v in self.endpoint_select.options]:
             self.endpoint_select.value = name
         if show:
-            self.tabs.selected_index = 1
+            self.tabs.selected_index = 0

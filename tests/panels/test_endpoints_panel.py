@@ -136,13 +136,14 @@ def test_the_endpoints_page_deploys_tests_and_shows_how_to_consume(ws):
     assert "blue (Healthy, 100%)" in panel.endpoints_table.value
 
 
-def test_one_endpoint_is_chosen_and_loaded_without_leaving_the_models_tab(ws):
+def test_the_page_opens_on_the_endpoint_list_with_the_one_endpoint_loaded(ws):
     assert [e.name for e in ws.online_endpoints.list()] == ["panel-ep"]  # deployed by the test above
     panel = EndpointsPanel(ws)
     try:
         assert panel.endpoint_select.value == "panel-ep" and panel.view is not None and panel.view.name == "panel-ep"
-        assert panel.tabs.selected_index == 0, "opening the page does not jump away from its first tab"
+        assert panel.tabs.selected_index == 0 and panel.tabs.get_title(0) == "Real-time endpoints"
+        panel.tabs.selected_index = 1
         panel.open_endpoint("panel-ep")
-        assert panel.tabs.selected_index == 1
+        assert panel.tabs.selected_index == 0, "opening an endpoint turns to the endpoint list"
     finally:
         panel.close()
