@@ -24,6 +24,7 @@ __all__ = [
     "online_deployments",
     "online_endpoints",
     "online_instances",
+    "pipeline_step_reuse",
     "privacy_ledger",
     "privacy_metadata",
     "privacy_queries",
@@ -256,4 +257,16 @@ schedule_timers = sa.Table(
     sa.Column("id", sa.Unicode(191), primary_key=True),
     sa.Column("next_run_time", sa.Float(25), index=True),
     sa.Column("job_state", sa.LargeBinary, nullable=False),
+)
+
+# Pipeline step reuse: a completed step's recipe (component, code snapshot hash, environment, input
+# content hashes, parameters) -> the job that ran it, so an unchanged step is reused, not rerun.
+pipeline_step_reuse = sa.Table(
+    "pipeline_step_reuse",
+    metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("job_name", sa.String(255), nullable=False),
+    sa.Column("step", sa.String(255), nullable=False),
+    sa.Column("component", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
 )
