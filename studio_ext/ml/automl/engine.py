@@ -422,6 +422,10 @@ def run(
     with thread_limits(settings.n_jobs if settings.n_jobs > 0 else None):
         model, trials, chosen, notes = _finish_search(prepared, featurizer, X, data, results, single_best, deadline,
                                                       folds, on_trial, say)
+    notes = [*search.plateaued.values(), *notes]
+    if search.duplicates_skipped:
+        notes.append(f"{search.duplicates_skipped} configurations the search proposed again were not re-run "
+                     "(each had run already; its searcher was told the earlier result).")
     ended = time.time()
     say(f"Best: {chosen.learner} (trial {chosen.trial_id}), {prepared.metric.value} = "
         f"{chosen.metrics.get(prepared.metric.value, math.nan):.4f}; refit in {ended - search_ended:.1f} s.")

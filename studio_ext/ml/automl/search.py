@@ -10,6 +10,18 @@ trials), hands trials to a :class:`TrialRunner` (this process, one at a time, or
 Dask client, several at once), and tells each searcher how its trials went. It
 stops at a hard deadline, after ``max_trials``, at ``exit_score``, or when the
 best score has stopped improving (early termination).
+
+Two rules keep the budget for configurations that can still teach something:
+
+* **Plateau.** A learner whose last :data:`PLATEAU_TRIALS` finished trials did not beat
+  its own best by more than noise (:func:`_tolerance`: a relative 1e-4, ties such as
+  ElasticNet scoring 0.17023 over a range of ``alpha``) stops taking trials while another
+  learner is still improving; :attr:`Search.plateaued` records which and when, and the
+  engine writes it to the run's notes. When every learner has plateaued the search
+  stops, saying so.
+* **No duplicates.** A configuration a learner already ran (the same values, after
+  rounding floats to 10 significant digits) is never run again: its searcher is told the
+  earlier outcome at once and asked for another, and the skip counts toward the plateau.
 """
 
 from __future__ import annotations
@@ -33,6 +45,8 @@ __all__ = ["DaskRunner", "InProcessRunner", "Search", "SearchLimits", "TrialRunn
 EARLY_STOP_TRIALS = 60  # no improvement in this many trials ...
 EARLY_STOP_FRACTION = 0.5  # ... and over this share of the search time: stop
 WATCHDOG_GRACE = 2.0  # seconds past its deadline before a trial is given up
+PLATEAU_TRIALS = 8  # a learner whose last this many trials tie with its best (within noise) gives way
+DUPLICATE_ASKS = 25  # a searcher that proposes only configurations already run this many times is exhausted
 POLL_SECONDS = 0.02
 WORKERS_REFRESH_SECONDS = 0.5
 
@@ -165,6 +179,10 @@ class _LearnerState:
     best_loss: float = math.inf
     improved_at_seconds: float = 0.0
     exhausted: bool = False
+    since_improved: int = 0  # finished trials (and skipped duplicates) since the best improved beyond noise
+    plateaued: bool = False
+    seen: dict[tuple, dict[str, Any] | None] = field(default_factory=dict)  # config key -> its outcome
+    aliases: dict[str, str] = field(default_factory=dict)  # our trial id -> the id its searcher knows
 
 
 @dataclass
@@ -187,6 +205,9 @@ class Search:
     seed: int = 0
     results: list[TrialResult] = field(default_factory=list)
     stop_reason: str = ""
+    #: learner -> why it stopped taking trials (the plateau rule), in the order it happened.
+    plateaued: dict[str, str] = field(default_factory=dict)
+    duplicates_skipped: int = 0
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -284,13 +305,40 @@ class Search:
             flaml_id = f"{state.learner.name}-{state.trials + len(tried)}-{self._next_id}"
             if state.searcher is None and state.default_id is None:  # the default needs no searcher yet
                 state.default_id = flaml_id
+                state.seen[_config_key(state.default)] = None
                 return state, flaml_id, dict(state.default)
-            config = self._searcher(state).suggest(flaml_id)
+            config = self._suggest_new(state, flaml_id)
             if config is None:
                 if not any(r.state is state for r in self._running):
                     state.exhausted = True
                 continue
             return state, flaml_id, config
+
+    def _suggest_new(self, state: _LearnerState, flaml_id: str) -> dict[str, Any] | None:
+        """The searcher's next configuration that this learner has not run yet (None: it has no new one)."""
+        searcher = self._searcher(state)
+        for attempt in range(DUPLICATE_ASKS):
+            trial_id = flaml_id if attempt == 0 else f"{flaml_id}-dup{attempt}"
+            config = searcher.suggest(trial_id)
+            if config is None:
+                return None
+            key = _config_key(config)
+            if key not in state.seen:
+                state.seen[key] = None
+                return config if attempt == 0 else self._rename(state, trial_id, flaml_id, config)
+            # Run before: tell the searcher what it gave, without spending a trial on it.
+            _tell(searcher, trial_id, state.seen[key])
+            self.duplicates_skipped += 1
+            self._no_improvement(state)
+            if state.plateaued:
+                return None
+        return None
+
+    @staticmethod
+    def _rename(state: _LearnerState, trial_id: str, flaml_id: str, config: dict[str, Any]) -> dict[str, Any]:
+        # The running item is known by flaml_id; the searcher knows this proposal as trial_id.
+        state.aliases[flaml_id] = trial_id
+        return config
 
     def _choose(self, tried: set[int]) -> _LearnerState | None:
         """Defaults first, by priority; then learners weighted by closeness to the best and speed."""
@@ -301,6 +349,10 @@ class Search:
         live = [s for s in self._states if not s.exhausted and id(s) not in tried and self._affordable(s)]
         if not live:
             return None
+        improving = [s for s in live if not s.plateaued]
+        if not improving:
+            return None  # every learner left has plateaued: _should_stop says so
+        live = improving
         finished = [s for s in live if s.trials]
         if not finished:
             return live[0]
@@ -358,17 +410,32 @@ class Search:
         if state.searcher is None and item.flaml_id == state.default_id:
             state.default_done, state.default_outcome = True, outcome  # told when the searcher is built
         else:
-            _tell(state.searcher, item.flaml_id, outcome)
+            _tell(state.searcher, state.aliases.pop(item.flaml_id, item.flaml_id), outcome)
+        state.seen[_config_key(item.spec.config)] = outcome
         if result.ok:
+            if result.loss < state.best_loss - _tolerance(state.best_loss):
+                state.since_improved = 0
+                state.improved_at_seconds = state.seconds
+            else:
+                self._no_improvement(state)
             if result.loss < state.best_loss:
                 state.best_loss = result.loss
-                state.improved_at_seconds = state.seconds
             if result.loss < self._best - 1e-12:
                 self._best = result.loss
                 self._best_at_trial = len(self.results) + 1
         self.results.append(result)
         if self.on_trial is not None:
             self.on_trial(result)
+
+    def _no_improvement(self, state: _LearnerState) -> None:
+        state.since_improved += 1
+        if state.since_improved >= PLATEAU_TRIALS and not state.plateaued and math.isfinite(state.best_loss):
+            state.plateaued = True
+            metric = self.data.metric
+            best = -state.best_loss if metric.higher_is_better else state.best_loss
+            self.plateaued[state.learner.name] = (
+                f"{state.learner.name} plateaued after {state.trials} trials: its last {PLATEAU_TRIALS} did not "
+                f"improve its best {metric.value} ({best:.4g}) beyond noise; the budget went to other algorithms")
 
     def _has_result(self) -> bool:
         return any(r.ok for r in self.results)
@@ -383,11 +450,32 @@ class Search:
             if -self._best >= self.limits.exit_score if self.data.metric.higher_is_better else \
                     self._best <= self.limits.exit_score:
                 return f"exit_score ({self.limits.exit_score}) reached"
+        if self._states and all(st.plateaued or st.exhausted for st in self._states) and self.plateaued:
+            return "every algorithm's trials stopped improving (plateau rule)"
         if self.limits.early_termination and len(self.results) - self._best_at_trial >= EARLY_STOP_TRIALS:
             used = (now - self._start) / max(self.limits.deadline - self._start, 1e-9)
             if used >= EARLY_STOP_FRACTION:
                 return f"no improvement in the last {len(self.results) - self._best_at_trial} trials"
         return ""
+
+
+def _tolerance(best_loss: float) -> float:
+    """How much a loss must beat ``best_loss`` by to count as an improvement rather than noise."""
+    return max(1e-4 * abs(best_loss), 1e-9) if math.isfinite(best_loss) else 0.0
+
+
+def _config_key(config: dict[str, Any]) -> tuple:
+    """A configuration's identity: its values, floats rounded to 10 significant digits."""
+    def norm(value: Any) -> Any:
+        value = value.item() if hasattr(value, "item") else value
+        if isinstance(value, float):
+            return float(f"{value:.10g}")
+        if isinstance(value, dict):
+            return tuple(sorted((k, norm(v)) for k, v in value.items()))
+        if isinstance(value, list | tuple):
+            return tuple(norm(v) for v in value)
+        return value
+    return tuple(sorted((k, norm(v)) for k, v in config.items()))
 
 
 def _tell(searcher: Any, flaml_id: str, outcome: dict[str, Any] | None) -> None:

@@ -217,3 +217,27 @@ def test_bad_weight_columns_are_refused(cancer: pd.DataFrame, weights: str, mess
         prepare(frame, AutoMLSettings(task=Task.CLASSIFICATION, target="diagnosis", weight_column=weights),
                 guardrails=False)
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.slow
+def test_a_plateaued_learner_gives_way_to_others(diabetes: pd.DataFrame) -> None:
+    """scikit-learn's diabetes: ElasticNet's scores tie (0.1702) over a range of alpha; it stops taking the budget."""
+    import re
+
+    from studio_ext.ml.automl.search import PLATEAU_TRIALS, _config_key
+
+    settings = AutoMLSettings(task=Task.REGRESSION, target="progression",
+                              primary_metric="normalized_root_mean_squared_error", timeout_seconds=20,
+                              allowed_training_algorithms=["ElasticNet", "DecisionTree", "KNN"],
+                              enable_vote_ensemble=False, enable_stack_ensemble=False)
+    result = run(prepare(diabetes, settings))
+    note = next((n for n in result.notes if n.startswith("ElasticNet plateaued")), None)
+    assert note is not None, result.notes
+    plateau_at = int(re.search(r"after (\d+) trials", note).group(1))  # type: ignore[union-attr]
+    elastic = [r for r in result.trials if r.learner == "ElasticNet"]
+    assert plateau_at >= PLATEAU_TRIALS and len(elastic) <= plateau_at + 1, "no ElasticNet trial after its plateau"
+    last_elastic = max(r.trial_id for r in elastic)
+    others_after = [r for r in result.trials if r.learner != "ElasticNet" and r.trial_id > last_elastic]
+    assert others_after, "the budget went to the other algorithms"
+    keys = [(r.learner, _config_key(r.config)) for r in result.trials if not r.components]
+    assert len(keys) == len(set(keys)), "no configuration runs twice"
