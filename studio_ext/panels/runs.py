@@ -1,15 +1,19 @@
-"""The Jobs page: experiments, then a runs table to sort, filter, search, page and act on.
+"""The Jobs page: an experiment, then a runs table to sort, filter, search, page and act on.
 
-The table is plain HTML (fast in every front end, even at 200 rows); the runs of the
-current page are also listed in a selector for opening, comparing and actions. The
-chosen columns persist per experiment through ``ws.jobs.save_run_view``. While
-runs on the page are active, the page refreshes through the workspace's shared
-poller and stops when they have ended.
+The controls are one compact toolbar (experiment, search, status) with the rest (filter
+expression, sort, page size, columns) under "Filter, sort and columns". The runs are the
+studio's one table (:mod:`studio_ext.panels._table`): click a row to open the run's page
+in place of the list (a "← Jobs" button goes back), tick rows to compare or act on them,
+click a header to sort. Child runs (AutoML and sweep trials, pipeline steps) are listed
+under their parent, opened with its ``▸`` toggle; a filter or a search lists the matching
+runs themselves. The chosen columns persist per experiment through
+``ws.jobs.save_run_view``. While runs on the page are active, the page refreshes through
+the workspace's shared poller and stops when they have ended.
 """
 
 from __future__ import annotations
 
-import html
+import re
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -20,18 +24,12 @@ import traitlets
 from studio_ext.entities import TERMINAL_STATES, JobStatus
 from studio_ext.entities._run import RunPage, RunSummary, RunView
 from studio_ext.errors import StudioError
-from studio_ext.panels._widgets import (
-    CodeBox,
-    Message,
-    SharedPoller,
-    Subscription,
-    format_duration,
-    format_value,
-    html_table,
-    status_badge,
-)
+from studio_ext.panels._format import format_date
+from studio_ext.panels._table import Column, Row, Table, cell_text
+from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, Subscription, status_badge
 from studio_ext.panels.run_compare import RunCompare
 from studio_ext.panels.run_details import RunDetails
+from studio_ext.panels.sweeps import SweepPanel, sweep_page
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.workspace import Workspace
@@ -45,30 +43,52 @@ _ATTRIBUTE_TITLES = {"status": "Status", "name": "Display name", "job_name": "Na
 _SORTABLE_ATTRIBUTES = ["start_time", "end_time", "duration", "name", "status", "compute", "job_name", "run_id"]
 
 
-def cell(run: RunSummary, column: str) -> str:
-    """The HTML of one cell of the runs table."""
+def cell_value(run: RunSummary, column: str) -> Any:
+    """The value of one cell of the runs table (shown and sorted by the table)."""
     if column == "status":
-        return status_badge(run.status)
+        return run.status.value
     if column == "name":
-        return (f"<b>{html.escape(run.display_name or run.name)}</b><br>"
-                f"<span style='color:#888;font-size:85%'>{html.escape(run.name)}</span>")
+        return run.display_name or run.name
     if column == "duration":
-        return format_duration(run.duration_seconds)
+        return run.duration_seconds
     if column in ("start_time", "end_time"):
-        return format_value(getattr(run, column))
+        return getattr(run, column)
     if column == "job_name":
-        return html.escape(run.name)
+        return run.name
     if column in ("run_id", "compute", "parent_run_id"):
-        return html.escape(getattr(run, column) or "")
+        return getattr(run, column) or ""
     group, _, key = column.partition(".")
     key = key.strip("`")
     sources: dict[str, Mapping[str, object]] = {"metrics": run.metrics, "params": run.params, "tags": run.tags}
-    source = sources.get(group, {})
-    return html.escape(format_value(source.get(key)))
+    value = sources.get(group, {}).get(key)
+    return _number_text(value) if group == "params" else value
+
+
+def cell(run: RunSummary, column: str) -> str:
+    """The text (for the status column, the HTML) of one cell of the runs table."""
+    if column == "status":
+        return status_badge(run.status)
+    return cell_text(_column(column), cell_value(run, column))
+
+
+def _number_text(value: Any) -> Any:
+    """A param logged as text ("0.30000000000000004") is shown as the number it is."""
+    if isinstance(value, str) and re.fullmatch(r"-?\d+\.\d+(e[-+]?\d+)?", value.strip()):
+        return float(value)
+    return value
+
+
+def _column(column: str) -> Column:
+    kind = {"status": "html", "duration": "duration", "start_time": "date", "end_time": "date"}.get(column)
+    if kind is None:
+        kind = "number" if column.startswith("metrics.") else "text"
+    return Column(column, _title(column), kind=kind, link=column == "name")
 
 
 def _title(column: str) -> str:
-    return _ATTRIBUTE_TITLES.get(column, column)
+    if column in _ATTRIBUTE_TITLES:
+        return _ATTRIBUTE_TITLES[column]
+    return column.partition(".")[2].strip("`") or column
 
 
 class RunExplorer(widgets.VBox):
@@ -77,76 +97,103 @@ class RunExplorer(widgets.VBox):
     experiment_names = traitlets.List(traitlets.Unicode()).tag(sync=False)
 
     def __init__(self, ws: Workspace, *, experiment: str | None = None, run: str | None = None,
-                 poll_interval: float = 2.0) -> None:
-        """``run``: open that job's or run's details at once (a ``studio_url`` names it), in its experiment."""
+                 poll_interval: float = 2.0, group_children: bool = True) -> None:
+        """``run``: open that job's or run's details at once (a ``studio_url`` names it), in its experiment.
+
+        ``group_children``: list child runs under their parent (the default) rather than flat.
+        """
         self.ws = ws
         self.poll_interval = poll_interval
         self.page: RunPage | None = None
-        self.details: RunDetails | RunCompare | None = None
+        self.children_of: dict[str, list[RunSummary]] = {}
+        self.details: RunDetails | RunCompare | SweepPanel | None = None
         self.refreshes = 0
         self._tokens: list[str | None] = [None]  # page tokens of the pages before the current one
         self._subscription: Subscription | None = None
         self._lock = threading.RLock()
         self._loading = False
+        fit = {"description_width": "initial"}
 
-        self.experiment_list = widgets.SelectMultiple(options=[], rows=6, description="Experiments",
-                                                      style={"description_width": "initial"},
-                                                      layout=widgets.Layout(width="560px"))
-        self.experiments_refresh = widgets.Button(description="", icon="refresh", tooltip="Reload experiments",
+        self.experiment_list = widgets.Dropdown(options=[], description="Experiment", style=fit,
+                                                layout=widgets.Layout(width="auto", min_width="320px"))
+        self.experiments_refresh = widgets.Button(description="", icon="refresh", tooltip="Reload experiments and runs",
                                                   layout=widgets.Layout(width="40px"))
-        self.search_box = widgets.Text(placeholder="search by name or id", description="Search",
-                                       continuous_update=False)
+        self.search_box = widgets.Text(placeholder="name or id", description="Search", continuous_update=False,
+                                       style=fit, layout=widgets.Layout(width="240px"))
         self.filter_box = widgets.Text(placeholder="metrics.accuracy > 0.9 and params.model = 'lgbm'",
-                                       description="Filter", continuous_update=False,
+                                       description="Filter", continuous_update=False, style=fit,
                                        layout=widgets.Layout(width="520px"))
-        self.apply_button = widgets.Button(description="Apply", button_style="primary")
+        self.apply_button = widgets.Button(description="Apply", button_style="primary",
+                                           layout=widgets.Layout(width="auto"))
         self.filter_error = Message()
-        self.status_filter = widgets.Dropdown(options=[("any status", "")] + [(s.value, s.value) for s in JobStatus],
-                                              value="", description="Status")
-        self.show_archived = widgets.Checkbox(value=False, description="Archived runs")
-        self.sort_column = widgets.Dropdown(options=_SORTABLE_ATTRIBUTES, value="start_time", description="Sort by")
-        self.sort_descending = widgets.Checkbox(value=True, description="Descending")
-        self.page_size = widgets.Dropdown(options=[10, 25, 50, 100, 200], value=50, description="Page size")
-        self.prev_button = widgets.Button(description="◀ Previous")
-        self.next_button = widgets.Button(description="Next ▶")
+        self.status_filter = widgets.Dropdown(options=[("Any status", "")] + [(s.value, s.value) for s in JobStatus],
+                                              value="", description="Status", style=fit,
+                                              layout=widgets.Layout(width="auto"))
+        self.show_archived = widgets.Checkbox(value=False, description="Archived runs", indent=False,
+                                              layout=widgets.Layout(width="auto"))
+        self.group_children = widgets.Checkbox(value=group_children, description="Child runs under their parent",
+                                               indent=False, layout=widgets.Layout(width="auto"))
+        self.sort_column = widgets.Dropdown(options=_SORTABLE_ATTRIBUTES, value="start_time", description="Sort by",
+                                            style=fit, layout=widgets.Layout(width="auto"))
+        self.sort_descending = widgets.Checkbox(value=True, description="Descending", indent=False,
+                                                layout=widgets.Layout(width="auto"))
+        self.page_size = widgets.Dropdown(options=[10, 25, 50, 100, 200], value=50, description="Page size",
+                                          style=fit, layout=widgets.Layout(width="auto"))
+        self.prev_button = widgets.Button(description="◀ Previous", layout=widgets.Layout(width="auto"))
+        self.next_button = widgets.Button(description="Next ▶", layout=widgets.Layout(width="auto"))
         self.page_label = widgets.HTML()
-        self.column_chooser = widgets.SelectMultiple(options=BASE_COLUMNS, value=BASE_COLUMNS, rows=8,
-                                                     description="Columns")
-        self.save_columns = widgets.Button(description="Save columns", icon="save")
-        self.table = widgets.HTML()
-        self.selection = widgets.SelectMultiple(options=[], rows=6, description="Runs",
-                                                layout=widgets.Layout(width="520px"))
-        self.open_button = widgets.Button(description="Open", icon="folder-open")
-        self.compare_button = widgets.Button(description="Compare", icon="columns")
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop", button_style="warning")
-        self.archive_button = widgets.Button(description="Archive", icon="archive")
-        self.tag_box = widgets.Text(placeholder="key=value", description="Tag")
-        self.tag_button = widgets.Button(description="Add tag", icon="tag")
-        self.live = widgets.Checkbox(value=True, description="Live")
+        self.column_chooser = widgets.TagsInput(value=list(BASE_COLUMNS), allowed_tags=list(BASE_COLUMNS),
+                                                allow_duplicates=False, layout=widgets.Layout(width="100%"))
+        self.save_columns = widgets.Button(description="Save columns", icon="save", layout=widgets.Layout(width="auto"),
+                                           tooltip="Keep these columns, sort and page size for this experiment")
+        self.table = Table([_column(c) for c in BASE_COLUMNS], on_open=self.open_run, on_sort=self._sort_from_header,
+                           page_size=1000, max_height="560px", empty="No runs match.")
+        self.open_button = widgets.Button(description="Open", icon="folder-open", layout=widgets.Layout(width="auto"),
+                                          tooltip="Open the ticked run's page (or click its row)")
+        self.compare_button = widgets.Button(description="Compare", icon="columns", layout=widgets.Layout(width="auto"),
+                                             tooltip="Compare the ticked runs")
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", layout=widgets.Layout(width="auto"),
+                                            tooltip="Cancel the ticked runs that are still queued or running")
+        self.archive_button = widgets.Button(description="Archive", icon="archive", layout=widgets.Layout(width="auto"))
+        self.tag_box = widgets.Text(placeholder="key=value", description="Tag", style=fit,
+                                    layout=widgets.Layout(width="200px"))
+        self.tag_button = widgets.Button(description="Add tag", icon="tag", layout=widgets.Layout(width="auto"))
+        self.live = widgets.Checkbox(value=True, description="Live", indent=False, layout=widgets.Layout(width="auto"),
+                                     tooltip="Refresh while runs on this page are active")
         self.message = Message()
         self.code = CodeBox()
+        self.back_button = widgets.Button(description="Jobs", icon="arrow-left", layout=widgets.Layout(width="auto"),
+                                          tooltip="Back to the list of jobs")
         self.detail_area = widgets.VBox()
+        row = {"align_items": "center", "flex_flow": "row wrap"}
+        self.options = widgets.Accordion(children=[widgets.VBox([
+            widgets.HBox([self.filter_box, self.apply_button], layout=widgets.Layout(**row)), self.filter_error,
+            widgets.HBox([self.sort_column, self.sort_descending, self.page_size, self.show_archived,
+                          self.group_children], layout=widgets.Layout(**row)),
+            widgets.HTML("<span style='font-size:90%'>Columns (type to add a metric, param or tag):</span>"),
+            widgets.HBox([self.column_chooser, self.save_columns], layout=widgets.Layout(**row)),
+        ])], selected_index=None)
+        self.options.set_title(0, "Filter, sort and columns")
+        self.list_area = widgets.VBox([
+            widgets.HBox([self.experiment_list, self.search_box, self.status_filter, self.experiments_refresh,
+                          self.live], layout=widgets.Layout(**row)),
+            self.options,
+            widgets.HBox([self.open_button, self.compare_button, self.cancel_button, self.archive_button,
+                          self.tag_box, self.tag_button], layout=widgets.Layout(**row)),
+            self.table,
+            widgets.HBox([self.prev_button, self.page_label, self.next_button], layout=widgets.Layout(**row)),
+        ])
+        self.detail_view = widgets.VBox([self.back_button, self.detail_area], layout=widgets.Layout(display="none"))
         super().__init__(children=[
             widgets.HTML("<h2 style='margin:4px 0'>Jobs</h2>"),
-            widgets.HBox([self.experiment_list, self.experiments_refresh]),
-            widgets.HBox([self.filter_box, self.apply_button]), self.filter_error,
-            widgets.HBox([self.search_box, self.status_filter, self.show_archived]),
-            widgets.HBox([self.sort_column, self.sort_descending, self.page_size]),
-            widgets.HBox([self.column_chooser, self.save_columns, self.live]),
-            widgets.HBox([self.prev_button, self.page_label, self.next_button]),
-            self.table,
-            widgets.HBox([self.selection, widgets.VBox([
-                widgets.HBox([self.open_button, self.compare_button]),
-                widgets.HBox([self.cancel_button, self.archive_button]),
-                widgets.HBox([self.tag_box, self.tag_button])])]),
-            self.message, self.code, self.detail_area,
+            self.message, self.detail_view, self.list_area, self.code,
         ])
         self.apply_button.on_click(lambda _: self.apply_filter())
         self.filter_box.observe(lambda _: self.apply_filter(), "value")
         self.experiments_refresh.on_click(lambda _: self.load_experiments())
         self.experiment_list.observe(self._on_experiments, "value")
         for control in (self.search_box, self.status_filter, self.show_archived, self.sort_column,
-                        self.sort_descending, self.page_size):
+                        self.sort_descending, self.page_size, self.group_children):
             control.observe(lambda _: self._restart(), "value")
         self.column_chooser.observe(lambda _: self.render_table(), "value")
         self.save_columns.on_click(lambda _: self.save_view())
@@ -155,11 +202,13 @@ class RunExplorer(widgets.VBox):
         self.open_button.on_click(lambda _: self.open_selected())
         self.compare_button.on_click(lambda _: self.compare_selected())
         self.cancel_button.on_click(lambda _: self.cancel_selected())
-        self.selection.observe(lambda _: self._enable_cancel(), "value")
+        self.table.observe(lambda _: self._enable_cancel(), "selected")
         self.archive_button.on_click(lambda _: self.archive_selected())
         self.tag_button.on_click(lambda _: self.tag_selected())
         self.live.observe(lambda _: self._follow_if_active(), "value")
+        self.back_button.on_click(lambda _: self.show_list())
         self.indexing: threading.Thread | None = None
+        self._enable_cancel()
         opened = None
         if run:
             try:
@@ -173,17 +222,14 @@ class RunExplorer(widgets.VBox):
         else:
             self.load_experiments(select=experiment)
         if opened is not None and opened.name:
-            # Opened for one run (its studio_url): its page comes first, the runs table below it.
-            heading, *rest = self.children  # type: ignore[has-type]  # ipywidgets is untyped
-            self.children = (heading, self.detail_area, *(c for c in rest if c is not self.detail_area))
-            self.open_run(opened.name)
+            self.open_run(opened.name)  # opened for one run (its studio_url): its page comes first
 
     def _index_in_background(self, pending: int, experiment: str | None) -> None:
         """A first open of a big store indexes its runs once: show progress, keep the kernel free."""
         bar = widgets.IntProgress(value=0, min=0, max=max(pending, 1), description="Indexing runs",
                                   layout=widgets.Layout(width="520px"))
         note = widgets.HTML(f"<i>Indexing {pending:,} runs once so that searches stay fast…</i>")
-        self.children = (self.children[0], note, bar, *self.children[1:])
+        self.children = (self.children[0], note, bar, *self.children[1:])  # type: ignore[has-type]
 
         def progress(done: int, total: int) -> None:
             bar.max, bar.value = max(total, 1), done
@@ -206,29 +252,29 @@ class RunExplorer(widgets.VBox):
         except StudioError as exc:
             self.message.error(str(exc))
             return
-        current = list(self.experiment_list.value)
-        options = [(f"{e.name} — {e.run_count:,} runs, last {format_value(e.last_activity)}", e.name)
+        current = self.experiment_list.value
+        options = [(f"{e.name} — {e.run_count:,} runs, last {format_date(e.last_activity)}", e.name)
                    for e in experiments]
         names = [n for _, n in options]
         self._loading = True
         try:
             self.experiment_list.options = options
-            wanted = [select] if select in names else [n for n in current if n in names]
-            if not wanted:
+            wanted = select if select in names else (current if current in names else None)
+            if wanted is None:
                 busy = [e.name for e in experiments if e.run_count]
-                wanted = busy[:1] or names[:1]
+                wanted = next(iter(busy or names), None)
+            self.experiment_list.value = wanted
         finally:
             self._loading = False
-        self.experiment_list.value = tuple(wanted)
-        if tuple(wanted) == tuple(current):
-            self._on_experiments({"new": tuple(wanted)})
+        self._on_experiments({"new": wanted})
 
     def _on_experiments(self, change: dict[str, Any]) -> None:
         if self._loading:
             return
-        self.experiment_names = list(change["new"])
+        self.experiment_names = [change["new"]] if change["new"] else []
         if not self.experiment_names:
-            self.table.value = "<i>Choose an experiment.</i>"
+            self.table.empty = "No experiments yet: submit a job, and its experiment is listed here."
+            self.table.set_rows([])
             return
         try:
             columns = self.ws.jobs.run_columns(self.experiment_names)
@@ -245,8 +291,8 @@ class RunExplorer(widgets.VBox):
         chosen = [c for c in (view.columns or default) if c in choices] or default
         self._loading = True
         try:
-            self.column_chooser.options = choices
-            self.column_chooser.value = tuple(chosen)
+            self.column_chooser.allowed_tags = choices
+            self.column_chooser.value = list(chosen)
             self.sort_column.options = [*_SORTABLE_ATTRIBUTES, *metric_cols, *param_cols, *tag_cols]
             order = (view.order_by or ["start_time DESC"])[0]
             column, _, direction = order.rpartition(" ")
@@ -281,9 +327,15 @@ class RunExplorer(widgets.VBox):
     def _order(self) -> str:
         return f"{self.sort_column.value} {'DESC' if self.sort_descending.value else 'ASC'}"
 
+    def grouping(self) -> bool:
+        """Whether child runs are listed under their parent: asked for, and no filter or search narrows the list."""
+        return bool(self.group_children.value and not self.filter_box.value.strip()
+                    and not self.search_box.value.strip())
+
     def search_kwargs(self) -> dict[str, Any]:
         """The arguments of ``ws.jobs.search`` for what the controls say (page token aside)."""
-        kwargs: dict[str, Any] = {"filter": self.filter_box.value.strip() or None, "order_by": [self._order()],
+        where = self.filter_box.value.strip() or ("parent_run_id is null" if self.grouping() else None)
+        kwargs: dict[str, Any] = {"filter": where, "order_by": [self._order()],
                                   "page_size": self.page_size.value}
         if self.search_box.value.strip():
             kwargs["search_text"] = self.search_box.value.strip()
@@ -322,6 +374,7 @@ class RunExplorer(widgets.VBox):
             self.filter_error.error(str(exc))  # the previous table stays as it was
             return False
         self.filter_error.clear()
+        self.children_of = self._children(page)
         self._show(page)
         self.code.show(self.code_for(kwargs, token))
         self._follow_if_active()
@@ -331,35 +384,87 @@ class RunExplorer(widgets.VBox):
         with self._lock:
             self.page = page
             self.refreshes += 1
-            self.render_table()
             first = page.offset + 1 if page.runs else 0
             self.page_label.value = (f"&nbsp;{first:,}–{page.offset + len(page.runs):,} of {page.total:,} runs"
                                      f"&nbsp;")
             self.archive_button.description = "Restore" if self.show_archived.value else "Archive"
             self.prev_button.disabled = len(self._tokens) <= 1
             self.next_button.disabled = page.next_page_token is None
-            selected = [v for v in self.selection.value if v in {r.name for r in page.runs}]
             names = [r.name for r in page.runs]
-            offered = [value for _, value in self.selection.options]
-            if not selected and len(names) == 1 and names != offered:  # one run listed: Open opens it
-                selected = names
-            self.selection.options = [(f"{r.display_name or r.name} ({r.name}) — {r.status.value}", r.name)
-                                      for r in page.runs]
-            self.selection.value = tuple(selected)
+            if not self.table.selected and len(names) == 1 and self.table.visible_keys() != names:
+                self.table.selected = names  # one run listed: Open opens it without a pick first
+            self.render_table()
             self._enable_cancel()
 
+    def _runs(self) -> list[RunSummary]:
+        """The runs listed: the page's, and the children shown under them."""
+        if self.page is None:
+            return []
+        return [*self.page.runs, *(c for kids in self.children_of.values() for c in kids)]
+
+    def _children(self, page: RunPage) -> dict[str, list[RunSummary]]:
+        """Each listed parent's child runs (by the parent's name), when they are grouped."""
+        if not self.grouping() or not page.runs:
+            return {}
+        by_id = {r.run_id: r.name for r in page.runs}
+        quoted = ", ".join("'" + run_id.replace("'", "") + "'" for run_id in by_id)
+        out: dict[str, list[RunSummary]] = {}
+        token: str | None = None
+        while True:
+            try:
+                kids = self.ws.jobs.search(self.experiment_names, filter=f"parent_run_id in ({quoted})",
+                                           order_by=[self._order()], archived=self.show_archived.value or False,
+                                           page_size=1000, page_token=token)
+            except StudioError as exc:
+                self.message.error(f"Could not list the child runs: {exc}")
+                return out
+            for kid in kids.runs:
+                parent = by_id.get(kid.parent_run_id or "")
+                if parent is not None:
+                    out.setdefault(parent, []).append(kid)
+            token = kids.next_page_token
+            if token is None:
+                return out
+
+    def selected(self) -> list[str]:
+        """The names of the ticked runs."""
+        return list(self.table.selected)
+
     def _enable_cancel(self) -> None:
-        """Cancel only when a selected run is still queued or running."""
-        active = {r.name for r in self.page.runs if r.status not in TERMINAL_STATES} if self.page else set()
-        self.cancel_button.disabled = not active.intersection(self.selection.value)
+        """Cancel is offered only while a ticked run is still queued or running."""
+        active = {r.name for r in self._runs() if r.status not in TERMINAL_STATES}
+        can = bool(active.intersection(self.table.selected))
+        self.cancel_button.disabled = not can
+        self.cancel_button.layout.display = "" if can else "none"
 
     def render_table(self) -> None:
         if self.page is None:
             return
         columns = list(self.column_chooser.value) or BASE_COLUMNS
-        rows = [[cell(r, c) for c in columns] for r in self.page.runs]
-        self.table.value = html_table([_title(c) for c in columns], rows, raw_columns=range(len(columns)),
-                                      empty="No runs match.")
+        sortable = set(self.sort_column.options)
+        self.table.columns = [Column(c, _title(c), kind=_column(c).kind, link=c == "name", tooltip=c,
+                                     sortable=c in sortable) for c in columns]
+        self.table.sort_column, self.table.descending = self.sort_column.value, bool(self.sort_descending.value)
+        self.table.empty = "No runs match."
+
+        def row(run: RunSummary) -> Row:
+            return Row(run.name, {c: cell_value(run, c) for c in columns},
+                       html={"status": status_badge(run.status)},
+                       children=[row(k) for k in self.children_of.get(run.name, [])])
+
+        self.table.set_rows([row(r) for r in self.page.runs])
+
+    def _sort_from_header(self, column: str, descending: bool) -> None:
+        """A click on a column header: search again sorted by that column."""
+        if column not in self.sort_column.options:
+            return
+        self._loading = True
+        try:
+            self.sort_column.value = column
+            self.sort_descending.value = descending
+        finally:
+            self._loading = False
+        self._restart()
 
     def next_page(self) -> None:
         if self.page is None or self.page.next_page_token is None:
@@ -377,7 +482,7 @@ class RunExplorer(widgets.VBox):
 
     # -- live refresh ------------------------------------------------------------------------------------------
     def _follow_if_active(self) -> None:
-        active = self.page is not None and any(r.status not in TERMINAL_STATES for r in self.page.runs)
+        active = any(r.status not in TERMINAL_STATES for r in self._runs())
         if not (self.live.value and active):
             self.stop_following()
             return
@@ -386,19 +491,21 @@ class RunExplorer(widgets.VBox):
         poller = SharedPoller.for_workspace(self.ws, self.poll_interval)
         self._subscription = poller.subscribe(("explorer", id(self)), lambda: self._live_search(), self._on_live)
 
-    def _live_search(self) -> tuple[tuple, RunPage]:
+    def _live_search(self) -> tuple[tuple, RunPage, dict[str, list[RunSummary]]]:
         kwargs, token = self.search_kwargs(), self._tokens[-1]
         key = (tuple(self.experiment_names), repr(kwargs), token)
-        return key, self.ws.jobs.search(self.experiment_names, page_token=token, **kwargs)
+        page = self.ws.jobs.search(self.experiment_names, page_token=token, **kwargs)
+        return key, page, self._children(page)
 
     def _on_live(self, result: Any, error: BaseException | None) -> bool:
         if error is not None:
             return True  # bad input is shown by refresh(); the live view just waits
-        key, page = result
+        key, page, children = result
         if key != (tuple(self.experiment_names), repr(self.search_kwargs()), self._tokens[-1]):
             return True  # the user changed the search meanwhile
+        self.children_of = children
         self._show(page)
-        if not any(r.status not in TERMINAL_STATES for r in page.runs):
+        if not any(r.status not in TERMINAL_STATES for r in self._runs()):
             self._subscription = None
             return False
         return True
@@ -416,25 +523,46 @@ class RunExplorer(widgets.VBox):
 
     # -- actions on the selected runs ---------------------------------------------------------------------------
     def _selected(self) -> list[str]:
-        names = list(self.selection.value)
+        names = self.selected()
         if not names:
-            self.message.error("Select one or more runs in the list first.")
+            self.message.error("Tick one or more runs in the list first (or click a run to open it).")
         return names
 
-    def _show_detail(self, widget: RunDetails | RunCompare) -> None:
-        if isinstance(self.details, RunDetails):
+    def _show_detail(self, widget: RunDetails | RunCompare | SweepPanel) -> None:
+        """Show a run's page (or a comparison) in place of the list, at the top of the page."""
+        if isinstance(self.details, (RunDetails, SweepPanel)):
             self.details.stop_following()
         self.details = widget
+        self.message.clear()
         self.detail_area.children = [widget]
+        self.detail_view.layout.display = ""
+        self.list_area.layout.display = "none"
 
-    def open_selected(self) -> RunDetails | None:
+    def show_list(self) -> None:
+        """Back from a run's page to the list (which is refreshed)."""
+        if isinstance(self.details, (RunDetails, SweepPanel)):
+            self.details.stop_following()
+        self.detail_view.layout.display = "none"
+        self.list_area.layout.display = ""
+        self.refresh()
+
+    @property
+    def showing_details(self) -> bool:
+        return self.detail_view.layout.display != "none"
+
+    def open_selected(self) -> RunDetails | SweepPanel | None:
         names = self._selected()
         if not names:
             return None
         return self.open_run(names[0])
 
-    def open_run(self, name: str) -> RunDetails | None:
-        """Show the details of the job or run ``name`` below the table."""
+    def open_run(self, name: str) -> RunDetails | SweepPanel | None:
+        """Show the page of the job or run ``name`` in place of the list (a sweep job: its Sweep page)."""
+        sweep = sweep_page(self.ws, name, poll_interval=self.poll_interval)
+        if sweep is not None:
+            self._show_detail(sweep)
+            self.code.show(f"from studio_ext.panels.sweeps import SweepPanel\nSweepPanel(ws, {name!r})")
+            return sweep
         try:
             details = RunDetails(self.ws, name, poll_interval=self.poll_interval)
         except StudioError as exc:
@@ -502,6 +630,4 @@ class RunExplorer(widgets.VBox):
 
 
 def _quote(key: str) -> str:
-    import re
-
     return key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", key) else f"`{key}`"

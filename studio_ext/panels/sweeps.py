@@ -45,7 +45,7 @@ from studio_ext.sweep import BanditPolicy, MedianStoppingPolicy, TruncationSelec
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.workspace import Workspace
 
-__all__ = ["REPLAY_POLICIES", "SweepPanel"]
+__all__ = ["REPLAY_POLICIES", "SweepPanel", "sweep_page"]
 
 SORTS = ("trial", "metric", "status", "duration")
 # The settings the policy replay tries (Azure's documented examples, with no delay for short sweeps).
@@ -111,6 +111,16 @@ class SweepPanel(widgets.VBox):
         self.refresh(select=sweep)
 
     # -- actions -------------------------------------------------------------------------------
+    def stop_following(self) -> None:
+        """Stop the live updates (the page is closed or replaced)."""
+        if self._subscription is not None:
+            self._subscription.cancel()
+            self._subscription = None
+
+    def close(self) -> None:
+        self.stop_following()
+        super().close()
+
     def refresh(self, select: str | None = None) -> None:
         """List the sweep jobs again and show the chosen one."""
         try:
@@ -291,6 +301,17 @@ class SweepPanel(widgets.VBox):
         self.replay.value = ("<b>Policy replay</b>: each policy applied to the metrics the trials logged." +
                              html_table(["policy", "trials stopped", "compute saved", "stops the best trial",
                                          "stops"], rows, raw_columns=(4,)))
+
+
+def sweep_page(ws: Workspace, name: str, *, poll_interval: float = 2.0) -> SweepPanel | None:
+    """The Sweep page of job ``name`` when it is a sweep job, else None: what the run explorer opens for a sweep."""
+    try:
+        job = ws.jobs.get(name)
+    except StudioError:
+        return None
+    if getattr(job, "type", None) != "sweep":
+        return None
+    return SweepPanel(ws, sweep=name, poll_interval=poll_interval)
 
 
 def _policy_text(policy: Any) -> str:

@@ -52,9 +52,35 @@ def test_sweep_page_live_then_finished(workspace: Workspace, tmp_path: Path) -> 
     assert all(label in panel.replay.value for label, _ in REPLAY_POLICIES)
     assert "type: sweep" in panel.code.code
     panel.sort.value = "trial"
-    assert panel.table.value.split("<tr>")[2].startswith("<td style='padding:2px 8px;border-bottom:1px solid #eee'>0<")
+    assert panel.table.value.split("<tr>")[2].split("</td>")[0].endswith(">0")
     panel.axes.value = ("depth", "quality")
     assert len(panel.scatter_chart.outputs) == 1
     opened = panel.open_best_trial()
     assert opened is not None and panel.details.children == (opened,)
     assert panel.register_best_model() is None and "no model to register" in panel.message.text
+    panel.close()
+
+
+def test_jobs_page_opens_a_sweep_on_its_sweep_page(workspace: Workspace, tmp_path: Path) -> None:
+    """The run explorer (Jobs page) opens a sweep job on its Sweep page, and a trial on its run details."""
+    from studio_ext.panels.run_details import RunDetails
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "train.py").write_text(TRAIN)
+    job = command(code=str(src), command="python train.py --quality ${{inputs.quality}} --depth ${{inputs.depth}}",
+                  inputs={"quality": 0.5, "depth": 1}, experiment_name="sweep-jobs-page")(
+        quality=Choice([0.2, 0.9]), depth=Choice([3])).sweep(sampling_algorithm="grid", primary_metric="score",
+                                                             goal="Maximize", compute="local")
+    name = workspace.jobs.create_or_update(job).name
+    explorer = open_page("jobs", workspace, run=name, poll_interval=0.3)
+    page = explorer.details
+    assert isinstance(page, SweepPanel) and page.picker.value == name
+    assert explorer.detail_area.children == (page,) and "SweepPanel(ws" in explorer.code.code
+    wait_until(lambda: page.job.status == JobStatus.COMPLETED, timeout=240, what="the sweep page to show the end")
+    assert "trial" in page.table.value and len(page.charts.outputs) == 3
+    assert "Best trial" in page.best.value
+    trial = explorer.open_run(page.job.best_child_run_id)
+    assert isinstance(trial, RunDetails) and explorer.details is trial
+    assert page._subscription is None
+    explorer.close()
