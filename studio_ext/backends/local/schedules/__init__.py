@@ -1,0 +1,1 @@
+"""Job schedules: ``ws.schedules`` (service.py) and the supervisor duty that fires them (duty.py)."""
