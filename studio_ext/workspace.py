@@ -52,6 +52,7 @@ from studio_ext.services import (
     OnlineDeploymentOperations,
     OnlineEndpointOperations,
     PrivacyOperations,
+    ScheduleOperations,
     SweepOperations,
 )
 
@@ -301,6 +302,12 @@ class Workspace:
         """Hyperparameter sweeps: the best trial and every trial's figures (``services.SweepOperations``);
         submit them with ``ws.jobs.create_or_update``, as on Azure."""
         return self._service("sweeps")
+
+    @property
+    def schedules(self) -> ScheduleOperations:
+        """Job schedules on recurrence and cron triggers: create, enable, disable, delete, history
+        (``services.ScheduleOperations``), as ``MLClient.schedules``."""
+        return self._service("schedules")
 
     @property
     def online_endpoints(self) -> OnlineEndpointOperations:

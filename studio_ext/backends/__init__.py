@@ -32,6 +32,7 @@ from studio_ext.services import (
     OnlineDeploymentOperations,
     OnlineEndpointOperations,
     PrivacyOperations,
+    ScheduleOperations,
     SweepOperations,
 )
 
@@ -50,6 +51,7 @@ SERVICE_PROTOCOLS: dict[str, type] = {
     "fairness": FairnessOperations,
     "privacy": PrivacyOperations,
     "sweeps": SweepOperations,
+    "schedules": ScheduleOperations,
 }
 
 __all__ = [

@@ -68,6 +68,13 @@ from studio_ext.entities._run import (
     RunSummary,
     RunView,
 )
+from studio_ext.entities._schedule import (
+    CronTrigger,
+    JobSchedule,
+    RecurrencePattern,
+    RecurrenceTrigger,
+    ScheduleFire,
+)
 from studio_ext.entities._sweep import SweepJob
 from studio_ext.entities._workspace import WorkspaceInfo
 
@@ -96,6 +103,7 @@ __all__ = [
     "ComputeNode",
     "ComputeState",
     "ComputeType",
+    "CronTrigger",
     "Data",
     "DataConsumer",
     "DataProfile",
@@ -117,6 +125,7 @@ __all__ = [
     "InsightKind",
     "InsightRecord",
     "Job",
+    "JobSchedule",
     "JobStatus",
     "KeyType",
     "LimitSettings",
@@ -130,12 +139,15 @@ __all__ = [
     "Output",
     "ProbeSettings",
     "ProvisioningState",
+    "RecurrencePattern",
+    "RecurrenceTrigger",
     "RegressionJob",
     "RunColumns",
     "RunLineage",
     "RunPage",
     "RunSummary",
     "RunView",
+    "ScheduleFire",
     "Serialization",
     "SourcePreview",
     "SweepJob",

@@ -16,6 +16,7 @@ from studio_ext.services._insights import ExplanationOperations, FairnessOperati
 from studio_ext.services._jobs import EnvironmentOperations, JobOperations
 from studio_ext.services._models import ModelOperations
 from studio_ext.services._privacy import PrivacyOperations
+from studio_ext.services._schedules import ScheduleOperations
 from studio_ext.services._sweeps import SweepOperations
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "OnlineDeploymentOperations",
     "OnlineEndpointOperations",
     "PrivacyOperations",
+    "ScheduleOperations",
     "ScoringService",
     "SweepOperations",
 ]

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
         OnlineDeploymentOperations,
         OnlineEndpointOperations,
         PrivacyOperations,
+        ScheduleOperations,
         SweepOperations,
     )
     from studio_ext.workspace import Workspace
@@ -102,6 +103,11 @@ def _privacy(b: LocalBackend) -> PrivacyOperations:
     return LocalPrivacy(b)
 
 
+def _schedules(b: LocalBackend) -> ScheduleOperations:
+    from studio_ext.backends.local.schedules.service import LocalSchedules
+    return LocalSchedules(b)
+
+
 def _sweeps(b: LocalBackend) -> SweepOperations:
     from studio_ext.backends.local.sweeps.service import LocalSweeps
     return LocalSweeps(b)
@@ -122,6 +128,7 @@ SERVICES: dict[str, Callable[[LocalBackend], object]] = {
     "fairness": _fairness,
     "privacy": _privacy,
     "sweeps": _sweeps,
+    "schedules": _schedules,
 }
 
 
@@ -166,7 +173,9 @@ class LocalBackend:
 
     kind = "local"
 
-    def __init__(self, path: Path, config: Mapping[str, Any]) -> None:
+    def __init__(self, path: Path, config: Mapping[str, Any], *, resume_schedules: bool = True) -> None:
+        """``resume_schedules``: start the supervisor (without waiting) when an enabled schedule has none
+        running, so schedules fire again after a reboot once anything opens the workspace."""
         self.path = path
         self.config = dict(config)
         # Resolved against the folder (a copied or moved workspace uses its own stores),
@@ -179,6 +188,10 @@ class LocalBackend:
         self.runtime = LocalRuntime(self)
         self._services: dict[str, Any] = {}
         self._lock = threading.Lock()
+        if resume_schedules:
+            from studio_ext.backends.local.schedules.service import resume
+
+            resume(self)
 
     @classmethod
     def of(cls, ws: Workspace) -> LocalBackend:
@@ -201,7 +214,7 @@ class LocalBackend:
         """
         path = Path(path).expanduser().resolve()
         config = tomllib.loads((path / "workspace.toml").read_text(encoding="utf-8"))
-        return cls(path, config)
+        return cls(path, config, resume_schedules=False)
 
     @property
     def logs_dir(self) -> Path:

@@ -45,6 +45,7 @@ DUTIES = [
     "studio_ext.backends.local.endpoints.duty:EndpointsDuty",
     "studio_ext.backends.local.compute.runner:ComputeRunner",
     "studio_ext.backends.local.sweeps.duty:SweepDuty",
+    "studio_ext.backends.local.schedules.duty:SchedulesDuty",
 ]
 TICK_SECONDS = 0.05
 IDLE_TICK_SECONDS = 0.25  # nothing to watch: poll the store less often (a new job waits <= 0.25 s)
@@ -98,6 +99,17 @@ def ensure_running(workspace: Path, store: Any, timeout: float = 180.0) -> bool:
             )
         time.sleep(0.05)
     raise BackendUnavailable(f"The workspace supervisor did not become ready in {timeout:.0f} s; see {log_path}.")
+
+
+def spawn_detached(workspace: Path) -> None:
+    """Start a supervisor for ``workspace`` without waiting for it (one already running makes it step aside)."""
+    log_path = workspace / "logs" / "supervisor.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    _DETACHED.append(_spawn(workspace, log_path))
+    _DETACHED[:] = [p for p in _DETACHED if p.poll() is None]  # reap the ones that ended
+
+
+_DETACHED: list[subprocess.Popen[bytes]] = []  # kept so an ended one is reaped, not warned about
 
 
 def _spawn(workspace: Path, log_path: Path) -> subprocess.Popen[bytes]:
