@@ -37,10 +37,12 @@ from studio_ext.entities import (
     Model,
     WorkspaceInfo,
 )
+from studio_ext.entities._component import CommandComponent
 from studio_ext.entities._workspace import LOCAL_RESOURCE_GROUP, LOCAL_SUBSCRIPTION, workspace_id
 from studio_ext.errors import InvalidInput, NotFound, WorkspaceError
 from studio_ext.services import (
     AutoMLOperations,
+    ComponentOperations,
     ComputeOperations,
     DataOperations,
     DatastoreOperations,
@@ -51,6 +53,7 @@ from studio_ext.services import (
     ModelOperations,
     OnlineDeploymentOperations,
     OnlineEndpointOperations,
+    PipelineOperations,
     PrivacyOperations,
     ScheduleOperations,
     SweepOperations,
@@ -298,6 +301,17 @@ class Workspace:
         return self._service("automl")
 
     @property
+    def components(self) -> ComponentOperations:
+        """Command components, registered and versioned (``services.ComponentOperations``), as ``MLClient.components``."""
+        return self._service("components")
+
+    @property
+    def pipelines(self) -> PipelineOperations:
+        """Pipeline jobs: each step's state and run (``services.PipelineOperations``); submit them with
+        ``ws.jobs.create_or_update``, as on Azure."""
+        return self._service("pipelines")
+
+    @property
     def sweeps(self) -> SweepOperations:
         """Hyperparameter sweeps: the best trial and every trial's figures (``services.SweepOperations``);
         submit them with ``ws.jobs.create_or_update``, as on Azure."""
@@ -428,12 +442,13 @@ _VERB_TAKES = {
 _LOCAL_KINDS: tuple[tuple[type, str], ...] = (
     (Job, "jobs"), (Data, "data"), (Model, "models"), (Environment, "environments"), (Datastore, "datastores"),
     (Compute, "compute"), (ManagedOnlineEndpoint, "online_endpoints"), (ManagedOnlineDeployment, "online_deployments"),
+    (CommandComponent, "components"),
 )
 # azure.ai.ml.entities base class name -> the service that takes it (its services translate it)
 _AZURE_KINDS = (
     ("Job", "jobs"), ("Data", "data"), ("Model", "models"), ("Environment", "environments"),
     ("Datastore", "datastores"), ("Compute", "compute"), ("OnlineEndpoint", "online_endpoints"),
-    ("OnlineDeployment", "online_deployments"),
+    ("OnlineDeployment", "online_deployments"), ("Component", "components"),
 )
 
 

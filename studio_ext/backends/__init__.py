@@ -21,6 +21,7 @@ from studio_ext.backends._registry import (
 )
 from studio_ext.services import (
     AutoMLOperations,
+    ComponentOperations,
     ComputeOperations,
     DataOperations,
     DatastoreOperations,
@@ -31,6 +32,7 @@ from studio_ext.services import (
     ModelOperations,
     OnlineDeploymentOperations,
     OnlineEndpointOperations,
+    PipelineOperations,
     PrivacyOperations,
     ScheduleOperations,
     SweepOperations,
@@ -51,6 +53,8 @@ SERVICE_PROTOCOLS: dict[str, type] = {
     "fairness": FairnessOperations,
     "privacy": PrivacyOperations,
     "sweeps": SweepOperations,
+    "components": ComponentOperations,
+    "pipelines": PipelineOperations,
     "schedules": ScheduleOperations,
 }
 

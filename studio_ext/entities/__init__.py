@@ -16,6 +16,7 @@ from studio_ext.entities._automl import (
     RegressionJob,
     TrainingSettings,
 )
+from studio_ext.entities._component import CommandComponent
 from studio_ext.entities._compute import (
     AmlCompute,
     AttachedCompute,
@@ -56,6 +57,7 @@ from studio_ext.entities._environment import Environment
 from studio_ext.entities._insight import InsightKind, InsightRecord
 from studio_ext.entities._job import ACTIVE_STATES, TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
 from studio_ext.entities._model import Model, ModelType, Serialization
+from studio_ext.entities._pipeline import Command, PipelineJob, PipelineJobSettings
 from studio_ext.entities._run import (
     ArtifactContent,
     ArtifactInfo,
@@ -97,6 +99,8 @@ __all__ = [
     "ColumnSchema",
     "ColumnTransformerParams",
     "ColumnType",
+    "Command",
+    "CommandComponent",
     "CommandJob",
     "Compute",
     "ComputeInstance",
@@ -137,6 +141,8 @@ __all__ = [
     "ModelType",
     "OnlineRequestSettings",
     "Output",
+    "PipelineJob",
+    "PipelineJobSettings",
     "ProbeSettings",
     "ProvisioningState",
     "RecurrencePattern",

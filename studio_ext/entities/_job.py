@@ -200,9 +200,16 @@ class CommandJob(Job):
     output_paths: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, **inputs: Any) -> CommandJob:
-        """A copy with ``inputs`` set, as azure-ai-ml's ``command()`` node: ``job(reg_rate=Choice([...]))``."""
+        """A copy with ``inputs`` set, as azure-ai-ml's ``command()`` node: ``job(reg_rate=Choice([...]))``.
+
+        Inside a ``@dsl.pipeline`` function it is used as a component: the result is a pipeline step.
+        """
         import copy
 
+        from studio_ext.entities._pipeline import building, component_from_job, step_from_component
+
+        if building() is not None:
+            return step_from_component(component_from_job(self), inputs)
         made = copy.deepcopy(self)
         made.inputs = {**made.inputs, **inputs}
         return made

@@ -9,6 +9,7 @@ it returns), and a backend's own conveniences stay on its class.
 """
 
 from studio_ext.services._automl import AutoMLCheck, AutoMLOperations, AutoMLReport
+from studio_ext.services._components import ComponentOperations, PipelineOperations
 from studio_ext.services._compute import ComputeOperations
 from studio_ext.services._data import DataOperations, DatastoreOperations
 from studio_ext.services._endpoints import OnlineDeploymentOperations, OnlineEndpointOperations, ScoringService
@@ -23,6 +24,7 @@ __all__ = [
     "AutoMLCheck",
     "AutoMLOperations",
     "AutoMLReport",
+    "ComponentOperations",
     "ComputeOperations",
     "DataOperations",
     "DatastoreOperations",
@@ -33,6 +35,7 @@ __all__ = [
     "ModelOperations",
     "OnlineDeploymentOperations",
     "OnlineEndpointOperations",
+    "PipelineOperations",
     "PrivacyOperations",
     "ScheduleOperations",
     "ScoringService",

@@ -7,7 +7,8 @@ One module per kind, each with the same four functions::
     from_azure(obj)                     azure-ai-ml object -> obj._to_dict() -> from_v2
     to_azure(entity)                    to_v2 -> azure-ai-ml's own load_* (Azure validates)
 
-Kinds: ``command_job``, ``sweep_job``, ``automl_job`` (tabular AutoML), ``data``, ``model``, ``environment``, ``compute`` (AmlCompute,
+Kinds: ``command_job``, ``component`` (command components), ``pipeline_job``, ``sweep_job``,
+``automl_job`` (tabular AutoML), ``data``, ``model``, ``environment``, ``compute`` (AmlCompute,
 ComputeInstance), ``datastore`` (blob, ADLS Gen2), ``online_endpoint``,
 ``online_deployment``. :func:`to_yaml`, :func:`from_yaml` and :func:`from_azure_any`
 choose the kind themselves. :func:`accept` is the door every service's create call goes
@@ -27,6 +28,7 @@ Example::
 from studio_ext.translation import (
     automl_job,
     command_job,
+    component,
     compute,
     data,
     datastore,
@@ -34,6 +36,7 @@ from studio_ext.translation import (
     model,
     online_deployment,
     online_endpoint,
+    pipeline_job,
     sweep_job,
 )
 from studio_ext.translation._accept import accept, anonymous_name, is_azure, show_notes, takes
@@ -47,6 +50,7 @@ __all__ = [
     "anonymous_name",
     "automl_job",
     "command_job",
+    "component",
     "compute",
     "data",
     "datastore",
@@ -57,6 +61,7 @@ __all__ = [
     "model",
     "online_deployment",
     "online_endpoint",
+    "pipeline_job",
     "show_notes",
     "sweep_job",
     "takes",

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from studio_ext import entities
+from studio_ext.entities._component import CommandComponent
+from studio_ext.entities._pipeline import PipelineJob
 from studio_ext.entities._sweep import SweepJob
 from studio_ext.errors import AzureFieldNote, InvalidInput
 from studio_ext.translation._common import Note, Translated, class_path, type_path
@@ -34,6 +36,8 @@ E = TypeVar("E")
 _AZURE_NAMES: dict[type, tuple[str, ...]] = {
     entities.CommandJob: ("azure.ai.ml.command(...)", "azure.ai.ml.entities.CommandJob"),
     SweepJob: ("azure.ai.ml.command(...).sweep(...)", "azure.ai.ml.entities.SweepJob"),
+    PipelineJob: ("azure.ai.ml.dsl.pipeline(...)", "azure.ai.ml.entities.PipelineJob"),
+    CommandComponent: ("azure.ai.ml.load_component(...)", "azure.ai.ml.entities.CommandComponent"),
     entities.AutoMLJob: ("azure.ai.ml.automl.classification(...)", "azure.ai.ml.automl.regression(...)",
                          "azure.ai.ml.automl.forecasting(...)"),
     entities.Data: ("azure.ai.ml.entities.Data",),

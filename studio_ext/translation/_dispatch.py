@@ -23,11 +23,14 @@ from studio_ext.entities import (
     ManagedOnlineEndpoint,
     Model,
 )
+from studio_ext.entities._component import CommandComponent
+from studio_ext.entities._pipeline import PipelineJob
 from studio_ext.entities._sweep import SweepJob
 from studio_ext.errors import InvalidInput, NotFound
 from studio_ext.translation import (
     automl_job,
     command_job,
+    component,
     compute,
     data,
     datastore,
@@ -35,6 +38,7 @@ from studio_ext.translation import (
     model,
     online_deployment,
     online_endpoint,
+    pipeline_job,
     sweep_job,
 )
 from studio_ext.translation._common import Translated, class_path
@@ -42,7 +46,8 @@ from studio_ext.translation._yaml_errors import describe
 
 # studio_ext entity class -> its kind's module (subclasses first where it matters)
 _BY_ENTITY: tuple[tuple[type, ModuleType], ...] = (
-    (SweepJob, sweep_job), (CommandJob, command_job), (AutoMLJob, automl_job), (Data, data), (Model, model), (Environment, environment),
+    (SweepJob, sweep_job), (PipelineJob, pipeline_job), (CommandJob, command_job), (CommandComponent, component),
+    (AutoMLJob, automl_job), (Data, data), (Model, model), (Environment, environment),
     (AmlCompute, compute), (ComputeInstance, compute), (Datastore, datastore),
     (ManagedOnlineEndpoint, online_endpoint), (ManagedOnlineDeployment, online_deployment),
 )
@@ -51,16 +56,17 @@ _BY_AZURE = {
     "Command": command_job, "CommandJob": command_job, "Data": data, "Model": model, "Environment": environment,
     "AmlCompute": compute, "ComputeInstance": compute, "AzureBlobDatastore": datastore,
     "AzureDataLakeGen2Datastore": datastore, "ManagedOnlineEndpoint": online_endpoint,
-    "ManagedOnlineDeployment": online_deployment,
+    "ManagedOnlineDeployment": online_deployment, "PipelineJob": pipeline_job, "CommandComponent": component,
 }
 # v2 $schema file name -> its kind's module
 _BY_SCHEMA = {
     "commandJob": command_job, "sweepJob": sweep_job, "autoMLJob": automl_job, "data": data, "model": model, "environment": environment,
     "amlCompute": compute, "computeInstance": compute, "azureBlob": datastore, "azureDataLakeGen2": datastore,
     "managedOnlineEndpoint": online_endpoint, "managedOnlineDeployment": online_deployment,
+    "pipelineJob": pipeline_job, "commandComponent": component,
 }
 _BY_TYPE = {
-    "command": command_job, "sweep": sweep_job, "automl": automl_job,
+    "command": command_job, "sweep": sweep_job, "pipeline": pipeline_job, "automl": automl_job,
     "amlcompute": compute, "computeinstance": compute, "azure_blob": datastore,
     "azure_data_lake_gen2": datastore, "mlflow_model": model, "custom_model": model, "triton_model": model,
     "uri_file": data, "uri_folder": data, "mltable": data,
@@ -68,12 +74,14 @@ _BY_TYPE = {
 _LOADERS = {
     command_job: "load_job", sweep_job: "load_job", automl_job: "load_job",
     data: "load_data", model: "load_model", environment: "load_environment",
-    compute: "load_compute", datastore: "load_datastore", online_endpoint: "load_online_endpoint",
+    compute: "load_compute", component: "load_component", pipeline_job: "load_job",
+    datastore: "load_datastore", online_endpoint: "load_online_endpoint",
     online_deployment: "load_online_deployment",
 }
 KNOWN_AZURE = (*(f"azure.ai.ml.entities.{name}" for name in sorted(_BY_AZURE)),
                "azure.ai.ml.automl.ClassificationJob", "azure.ai.ml.automl.ForecastingJob",
-               "azure.ai.ml.automl.RegressionJob", "azure.ai.ml.sweep.SweepJob", "azure.ai.ml.entities.Sweep")
+               "azure.ai.ml.automl.RegressionJob", "azure.ai.ml.sweep.SweepJob", "azure.ai.ml.entities.Sweep",
+               "azure.ai.ml.entities.CommandComponent (load_component)", "azure.ai.ml.entities.PipelineJob (@dsl.pipeline)")
 _AZURE_AUTOML_MODULE = "azure.ai.ml.entities._job.automl"
 _AZURE_SWEEP_MODULES = ("azure.ai.ml.entities._job.sweep", "azure.ai.ml.entities._builders.sweep")
 
@@ -105,8 +113,8 @@ def kind_of_v2(mapping: Mapping[str, Any]) -> ModuleType:
         return environment
     raise InvalidInput(
         f"This YAML is no Azure ML v2 kind this studio translates ($schema {schema or 'missing'}, type "
-        f"{kind or 'missing'}). It takes command jobs, sweep jobs, AutoML jobs, data, models, environments, amlcompute and "
-        "computeinstance, "
+        f"{kind or 'missing'}). It takes command jobs, pipeline jobs, command components, sweep jobs, AutoML jobs, "
+        "data, models, environments, amlcompute and computeinstance, "
         "azure_blob and azure_data_lake_gen2 datastores, managed online endpoints and deployments.")
 
 
@@ -148,13 +156,41 @@ def from_yaml(source: str | os.PathLike[str], *,
     if not isinstance(mapping, Mapping):
         raise InvalidInput(f"{path or 'The text'} holds no YAML mapping; an Azure ML v2 file is a mapping of fields.")
     module = kind_of_v2(mapping)
-    loader = getattr(aml, _LOADERS[module])
     overrides = [dict(o) for o in params_override or []]
+    if module is pipeline_job:  # read here, step by step (see translation/pipeline_job.py)
+        for override in overrides:
+            for key, value in override.items():
+                _set_dotted(mapping, str(key), value)
+        piped: Translated[Any] = pipeline_job.from_v2(mapping, Path(path).parent if path else Path.cwd())
+        return piped
+    loader = getattr(aml, _LOADERS[module])
     try:
         obj = loader(path, params_override=overrides) if path else loader(io.StringIO(text), params_override=overrides)
     except ValidationError as exc:
         raise InvalidInput(describe(exc, text, path)) from exc
     return from_azure_any(obj, Path(path).parent if path else None)
+
+
+def _set_dotted(mapping: Any, key: str, value: Any) -> None:
+    """``--set inputs.x=1`` on a mapping read from YAML: the dotted field set, a literal read as YAML."""
+    parts = key.split(".")
+    target = mapping
+    for part in parts[:-1]:
+        if not isinstance(target.get(part), dict):
+            target[part] = {}
+        target = target[part]
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            pass
+    current = target.get(parts[-1])
+    if isinstance(current, dict) and not isinstance(value, dict) and "path" in current:
+        current["path"] = value
+    elif isinstance(current, dict) and not isinstance(value, dict):
+        current["default"] = value
+    else:
+        target[parts[-1]] = value
 
 
 def _read(source: str | os.PathLike[str]) -> tuple[str, str | None]:

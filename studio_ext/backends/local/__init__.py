@@ -22,6 +22,7 @@ from studio_ext.errors import WorkspaceError
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.services import (
         AutoMLOperations,
+        ComponentOperations,
         ComputeOperations,
         DataOperations,
         DatastoreOperations,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
         ModelOperations,
         OnlineDeploymentOperations,
         OnlineEndpointOperations,
+        PipelineOperations,
         PrivacyOperations,
         ScheduleOperations,
         SweepOperations,
@@ -108,6 +110,16 @@ def _schedules(b: LocalBackend) -> ScheduleOperations:
     return LocalSchedules(b)
 
 
+def _components(b: LocalBackend) -> ComponentOperations:
+    from studio_ext.backends.local.pipelines.components import LocalComponents
+    return LocalComponents(b)
+
+
+def _pipelines(b: LocalBackend) -> PipelineOperations:
+    from studio_ext.backends.local.pipelines.service import LocalPipelines
+    return LocalPipelines(b)
+
+
 def _sweeps(b: LocalBackend) -> SweepOperations:
     from studio_ext.backends.local.sweeps.service import LocalSweeps
     return LocalSweeps(b)
@@ -128,6 +140,8 @@ SERVICES: dict[str, Callable[[LocalBackend], object]] = {
     "fairness": _fairness,
     "privacy": _privacy,
     "sweeps": _sweeps,
+    "components": _components,
+    "pipelines": _pipelines,
     "schedules": _schedules,
 }
 

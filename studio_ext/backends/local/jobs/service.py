@@ -36,6 +36,7 @@ from studio_ext.backends.local.jobs import command_line, job_io
 from studio_ext.backends.local.runs.reads import RunExplorerReads
 from studio_ext.entities import ACTIVE_STATES, TERMINAL_STATES, CommandJob, Input, Job, JobStatus, Output
 from studio_ext.entities._automl import AutoMLJob
+from studio_ext.entities._pipeline import PipelineJob
 from studio_ext.entities._sweep import SweepJob
 from studio_ext.errors import Conflict, InvalidInput, NotFound
 from studio_ext.services import JobOperations
@@ -76,9 +77,9 @@ class LocalJobs(RunExplorerReads, JobOperations):
 
         return to_yaml(job)
 
-    @accepts((CommandJob, AutoMLJob, SweepJob), "ws.jobs.create_or_update",
+    @accepts((CommandJob, AutoMLJob, SweepJob, PipelineJob), "ws.jobs.create_or_update",
              overrides=("description", "compute", "tags", "experiment_name"))
-    def create_or_update(self, job: CommandJob | AutoMLJob | SweepJob | aml.Job, *,
+    def create_or_update(self, job: CommandJob | AutoMLJob | SweepJob | PipelineJob | aml.Job, *,
                          description: str | None = None, compute: str | None = None,
                          tags: dict[str, str] | None = None, experiment_name: str | None = None,
                          parent_job_name: str | None = None) -> Job:
@@ -87,6 +88,8 @@ class LocalJobs(RunExplorerReads, JobOperations):
             return self._b.service("automl").create_or_update(job, parent_job_name=parent_job_name)
         if isinstance(job, SweepJob):  # checked here, then run by the supervisor's sweep duty
             return self._b.service("sweeps").create_or_update(job, parent_job_name=parent_job_name)
+        if isinstance(job, PipelineJob):  # checked here, then its steps run by the supervisor's pipeline duty
+            return self._b.service("pipelines").create_or_update(job, parent_job_name=parent_job_name)
         if not isinstance(job, CommandJob):
             raise InvalidInput(
                 f"ws.jobs.create_or_update takes a job built with studio_ext.command(...) or studio_ext.automl. "
@@ -196,6 +199,8 @@ class LocalJobs(RunExplorerReads, JobOperations):
         row = self._row(name)
         if row.type == "sweep":
             return self._b.service("sweeps").get(name)
+        if row.type == "pipeline":
+            return self._b.service("pipelines").get(name)
         run = self._run_or_none(row.run_id)
         return self._from_row(row, run, children=self._children(name))
 
@@ -541,7 +546,7 @@ class LocalJobs(RunExplorerReads, JobOperations):
             description=spec.get("description"),
             tags={k: v for k, v in (data.tags if data else spec.get("tags", {})).items()
                   if not k.startswith(("mlflow.", "studio."))},
-            compute=row.compute.removeprefix("sweep:"),  # a sweep's row keeps its compute off the runners' way
+            compute=row.compute.removeprefix("sweep:").removeprefix("pipeline:"),  # kept off the runners' way
             type=row.type,
             status=JobStatus(row.status),
             parent_job_name=row.parent_job_name,

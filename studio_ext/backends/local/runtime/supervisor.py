@@ -45,6 +45,7 @@ DUTIES = [
     "studio_ext.backends.local.endpoints.duty:EndpointsDuty",
     "studio_ext.backends.local.compute.runner:ComputeRunner",
     "studio_ext.backends.local.sweeps.duty:SweepDuty",
+    "studio_ext.backends.local.pipelines.duty:PipelineDuty",
     "studio_ext.backends.local.schedules.duty:SchedulesDuty",
 ]
 TICK_SECONDS = 0.05
