@@ -281,7 +281,7 @@ class CreateDatasetWizard(widgets.VBox):
         d = self.data()
         rows = [("Name", d.name), ("Type", d.type.value), ("Source", d.path or f"query on {d.datastore}")]
         if d.read_options is not None:
-            rows += [(k, repr(v)) for k, v in self.read_options().items()]
+            rows += [(k, format_value(v, none="(default)")) for k, v in self.read_options().items()]
         self.summary.value = html_table(["Setting", "Value"], rows) + "<pre style='font-size:85%'>" + html.escape(self.code()) + "</pre>"
 
     # -- create ------------------------------------------------------------------------------------

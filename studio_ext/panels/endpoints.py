@@ -347,9 +347,12 @@ class EndpointView(widgets.VBox):
             kind = column.get("type")
             value = first.get(column["name"])
             if kind in ("double", "float"):
-                field = widgets.FloatText(value=float(value or 0.0), description=column["name"])
+                # An example row's float as a person reads it (four significant digits), not 17 digits.
+                field = widgets.FloatText(value=float(f"{float(value or 0.0):.4g}"), description=column["name"],
+                                          style={"description_width": "initial"})
             elif kind in ("long", "integer"):
-                field = widgets.IntText(value=int(value or 0), description=column["name"])
+                field = widgets.IntText(value=int(value or 0), description=column["name"],
+                                        style={"description_width": "initial"})
             elif kind == "boolean":
                 field = widgets.Checkbox(value=bool(value), description=column["name"])
             else:
@@ -377,8 +380,13 @@ class EndpointView(widgets.VBox):
             body = self.request_body()
         except json.JSONDecodeError as exc:
             self.test_message.error(f"The request is not valid JSON: {exc}.")
+            self.panel.code.clear()  # no request was made
             return
         deployment = self.test_deployment.value or None
+        # The code box follows this request, whether it succeeds or not (never an earlier one).
+        self.panel.code.show(
+            f"ws.online_endpoints.invoke({self.name!r}, request_data={json.dumps(body)}"
+            + (f", deployment_name={deployment!r}" if deployment else "") + ")")
         start = time.perf_counter()
         try:
             answer = self.ws.online_endpoints.invoke(self.name, request_data=body, deployment_name=deployment)
@@ -392,9 +400,6 @@ class EndpointView(widgets.VBox):
             self.test_response.value = json.dumps(json.loads(answer), indent=1)
         except json.JSONDecodeError:
             self.test_response.value = answer
-        self.panel.code.show(
-            f"ws.online_endpoints.invoke({self.name!r}, request_data={json.dumps(body)}"
-            + (f", deployment_name={deployment!r}" if deployment else "") + ")")
 
     # -- consume -------------------------------------------------------------------------------
     def _show_keys(self) -> None:

@@ -22,7 +22,7 @@ from studio_ext.entities import JobStatus
 from studio_ext.errors import StudioError
 from studio_ext.panels import explanation_charts as charts
 from studio_ext.panels._insight_widgets import ModelDataPicker, ResultPicker, queued, sdk_code
-from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, html_table, show_figures
+from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, format_value, html_table, show_figures
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.ml.explain import Explanation
@@ -162,7 +162,7 @@ class ExplanationView(widgets.VBox):
         headers = ["#", "row", "prediction"] + shown
         table_rows = [[p, data.index[p], predictions[p], *[data[f].iloc[p] for f in shown]] for p in positions]
         self.table.value = html_table(headers, table_rows)
-        options = [(f"#{p}  row {data.index[p]}  prediction {predictions[p]}", p) for p in positions]
+        options = [(f"#{p}  row {data.index[p]}  prediction {format_value(predictions[p])}", p) for p in positions]
         self.row_picker.options = options
         self.row_picker.value = positions[0] if positions else None
 

@@ -86,9 +86,11 @@ def test_the_endpoints_page_deploys_tests_and_shows_how_to_consume(ws):
     view.test_json.value = "{broken"
     view.test_button.click()
     assert "not valid JSON" in view.test_message.text
+    assert panel.code.code == "", "the Equivalent Python box follows the last action: no request was made"
     view.test_json.value = json.dumps({"rows": []})
     view.test_button.click()
     assert "400" in view.test_message.text and "exactly one of the keys" in view.test_message.text
+    assert "request_data={\"rows\": []}" in panel.code.code, "the refused request, not an earlier one"
 
     # Consume: masked keys, reveal, copy, regenerate; snippets that run.
     keys = ws.online_endpoints.get_keys("panel-ep")
