@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from studio_ext.panels._format import format_value
+
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.ml.fairness import FairnessAssessment, MitigationResult
 
@@ -28,7 +30,7 @@ def group_bars(a: FairnessAssessment, key: str, metric: str) -> go.Figure:
     shown = list(dict.fromkeys(shown))
     fig = make_subplots(rows=1, cols=len(shown), subplot_titles=[m.replace("_", " ") for m in shown],
                         horizontal_spacing=0.18)
-    labels = [f"{g} (n={int(n):,})" for g, n in zip(table.index, table["count"])]
+    labels = [f"{format_value(g)} (n={int(n):,})" for g, n in zip(table.index, table["count"])]
     for col, name in enumerate(shown, start=1):
         fig.add_trace(go.Bar(x=table[name], y=labels, orientation="h", marker_color=_BAR, name=name,
                              showlegend=False, hovertemplate="%{y}: %{x:.4g}<extra></extra>"), row=1, col=col)
