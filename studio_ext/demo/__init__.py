@@ -213,6 +213,12 @@ def step_automl(ctx: DemoContext) -> None:
         ctx.say(f"         {row.name:<28} {row.algorithm:<20} r2_score={row.r2_score:.3f}")
     ctx.say(f"[automl] best model: {run.best_algorithm} ({run.best_trial}), r2_score={run.best_metric:.3f}, "
             f"on test data {run.test_metrics.get('r2_score', float('nan')):.3f}")
+    top = run.leaderboard.head(1)
+    if not top.empty and top["name"].iloc[0] != run.best_trial:
+        # The best model is chosen on rows each way of choosing did not see (ties within noise go to the
+        # simpler trial): say so, rather than leave a top row that scores higher unexplained.
+        why = next((n for n in run.notes if " chosen" in n), "its score ties with the top row's within noise")
+        ctx.say(f"         not the top row ({top['name'].iloc[0]}, r2_score={top['r2_score'].iloc[0]:.3f}): {why}")
 
 
 def step_explain_and_assess(ctx: DemoContext) -> None:
