@@ -22,6 +22,7 @@ GROUPS = [
     "environments",  # environment create | list | show
     "endpoints",  # endpoint create | deploy | list | show | invoke | keys | traffic | logs | reload | delete
     "online",  # online-endpoint create | show | list; online-deployment create | show | list (az ml's, from files)
+    "schedules",  # schedule create | list | show | enable | disable | delete | history
     "demo",  # demo PATH
 ]
 
