@@ -17,6 +17,7 @@ policy), the policy, the limits, the compute, the code folder and the environmen
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from pathlib import Path
@@ -46,6 +47,7 @@ JOB_TYPE = "sweep"
 COMPUTE_PREFIX = "sweep:"
 STATE_FILE = "sweep.json"
 BEST_CHILD_TAG = "best_child_run_id"
+OPTIONAL_SEGMENT = re.compile(r"\$\[\[(.*?)\]\]", re.S)
 
 
 def state_path(backend: LocalBackend, name: str) -> Path:
@@ -296,18 +298,48 @@ def new_name() -> str:
 
 
 def trial_inputs(spec: dict[str, Any], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """A trial's command and inputs: each ``${{search_space.X}}`` becomes ``${{inputs.X}}`` with the value as a
-    literal input, so the jobs service puts it in shell-quoted, as every value is."""
+    """A trial's command and inputs. Its hyperparameters are its literal inputs (over the trial's own of the same
+    name), and the command is stored and shown with every ``${{search_space.X}}`` and literal ``${{inputs.X}}`` put
+    in, quoted for the shell where it stands (as the jobs service quotes every value): ``--lr 0.01``, ``--msg
+    'a b'``. Data inputs and outputs stay ``${{inputs.X}}``/``${{outputs.X}}``: the jobs service resolves them to the
+    trial's own paths (its ``command_line``)."""
     trial = spec["trial"]
+    inputs = {k: v for k, v in (trial.get("inputs") or {}).items()}
+    for key, value in params.items():
+        inputs[key] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
 
     def swap(match: Any) -> str:
         return "${{inputs." + match.group(2) + "}}" if match.group(1) == "search_space" else match.group(0)
 
     command = PLACEHOLDER.sub(swap, trial["command"])
-    inputs = {k: v for k, v in (trial.get("inputs") or {}).items()}
-    for key, value in params.items():
-        inputs[key] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
-    return command, inputs
+    literals = {k: str(v) for k, v in inputs.items() if isinstance(v, (str, int, float, bool))}
+    return _put_in(command, literals), inputs
+
+
+def _put_in(command: str, literals: dict[str, str]) -> str:
+    """``command`` with each ``${{inputs.X}}`` of ``literals`` put in (quoted by :func:`command_line.render`); every
+    other placeholder, and an optional ``$[[...]]`` segment holding one, is kept as written."""
+    from studio_ext.backends.local.jobs import command_line
+
+    kept: list[str] = []
+
+    def hold(text: str) -> str:
+        kept.append(text)
+        return f"STUDIOEXTKEPT{len(kept) - 1}X"
+
+    def segment(match: Any) -> str:
+        inner = match.group(1)
+        known = all(m.group(1) == "inputs" and m.group(2) in literals for m in PLACEHOLDER.finditer(inner))
+        return match.group(0) if known else hold(match.group(0))
+
+    def placeholder(match: Any) -> str:
+        return match.group(0) if match.group(1) == "inputs" and match.group(2) in literals else hold(match.group(0))
+
+    held = PLACEHOLDER.sub(placeholder, OPTIONAL_SEGMENT.sub(segment, command))
+    line = command_line.render(held, {"inputs": literals})
+    for i, text in enumerate(kept):
+        line = line.replace(f"STUDIOEXTKEPT{i}X", text, 1)
+    return line
 
 
 def literal(value: Any) -> Any:

@@ -80,6 +80,11 @@ def test_grid_sweep_runs_every_point_as_a_child_job(workspace: Workspace, src: P
     assert {c.name for c in children} == {t["name"] for t in trials}
     logs = "".join(workspace.jobs.get_logs(t["name"]) for t in trials)
     assert "label '; rm -rf ~'" in logs and "label '$(id)'" in logs  # shell-quoted, never run
+    # Each trial's command is stored and shown with its values put in, quoted as the shell gets them.
+    shown = {workspace.jobs.get(t["name"]).command for t in trials}
+    assert "python train.py --quality 0.9 --label '; rm -rf ~' --epochs 2" in shown
+    assert "python train.py --quality 0.2 --label '$(id)' --epochs 2" in shown
+    assert not any("${{" in c for c in shown)
     # Policy replay on the finished sweep: at interval 1 the best is 0.45 (0.9 / 2); 0.1 and 0.25 are outside 10 %.
     replay = workspace.sweeps.replay(submitted.name, BanditPolicy(slack_factor=0.1, evaluation_interval=1))
     assert len(replay["stops"]) == 4 and all(s["interval"] == 1 for s in replay["stops"].values())
@@ -124,6 +129,43 @@ def test_failed_trials_and_all_failed(workspace: Workspace, src: Path) -> None:
                  sampling_algorithm="grid")
     done = _wait(workspace, workspace.jobs.create_or_update(job).name)
     assert done.status == JobStatus.FAILED and "Every trial of the sweep failed" in (done.error or "")
+
+
+def test_a_trial_killed_with_sigkill_fails_and_the_sweep_goes_on(workspace: Workspace, src: Path) -> None:
+    """A trial process killed with -9 (nothing reports its end) is found and marked Failed as any job is; the sweep
+    records it, runs its other trials to the end and keeps its best trial right."""
+    import signal
+    import time
+
+    import psutil
+
+    from studio_ext.backends.local.jobs.service import LocalJobs
+
+    job = _sweep(src, {"quality": Choice([0.3, 0.6, 0.9])},
+                 "python train.py --quality ${{search_space.quality}} --epochs 6 --sleep 1", sampling_algorithm="grid")
+    name = workspace.jobs.create_or_update(job).name
+    deadline = time.monotonic() + 240
+    victim = None
+    while victim is None and time.monotonic() < deadline:
+        for trial in workspace.sweeps.trials(name):
+            row = LocalJobs._row(workspace.jobs, trial["name"])
+            if trial["params"]["quality"] == 0.9 and row is not None and row.status == "Running" and row.pid:
+                victim = trial["name"]
+                wrapper = psutil.Process(row.pid)
+                for proc in [wrapper, *wrapper.children(recursive=True)]:
+                    proc.send_signal(signal.SIGKILL)
+        time.sleep(0.2)
+    assert victim is not None, "the trial never ran"
+    done = _wait(workspace, name)
+    assert done.status == JobStatus.COMPLETED, workspace.jobs.get_logs(name)
+    killed = workspace.jobs.get(victim)
+    assert killed.status == JobStatus.FAILED and "died without reporting" in (killed.error or "")
+    trials = {t["params"]["quality"]: t for t in workspace.sweeps.trials(name)}
+    assert trials[0.9]["status"] == "Failed" and "died without reporting" in trials[0.9]["error"]
+    assert trials[0.3]["status"] == trials[0.6]["status"] == "Completed"
+    assert done.best_child_run_id == trials[0.6]["name"] and done.best_hyperparameters == {"quality": 0.6}
+    assert done.best_metric == pytest.approx(0.6) and done.trial_count == 3
+    assert f"Trial {victim} Failed" in workspace.jobs.get_logs(name)
 
 
 def test_bad_input_is_refused_before_anything_is_written(workspace: Workspace, src: Path) -> None:
