@@ -231,20 +231,54 @@ def step_explain_and_assess(ctx: DemoContext) -> None:
     except NotFound:  # the endpoint step did not run: register the training job's model here
         model = ctx.ws.models.create_or_update(Model(
             name="diabetes-ridge", path=f"runs:/{ctx.facts['training_job']}/model"))
-    dataset = ctx.facts["dataset"]
-    exp = ctx.ws.explanations.create(model, dataset, "target", timeout=600)
+    dataset, features = _register_grouped_dataset(ctx)
+    exp = ctx.ws.explanations.create(model, dataset, "target", features=features, timeout=600)
     top = ", ".join(f"{k} {v:.1f}" for k, v in list(exp.global_importance.items())[:4])
     ctx.facts["explanation"] = exp.name
     ctx.say(f"[explain] {exp.name}: {exp.method} on {exp.rows} rows of {dataset}; top features (mean |SHAP|): {top}")
-    assessment = ctx.ws.fairness.assess(model, dataset, "target", ["sex"])
-    groups = assessment.by_group("sex")
-    per_group = ", ".join(f"sex={g}: {row['mean_absolute_error']:.1f}" for g, row in groups.iterrows())
+    # The model sees the standardized features; the groups are the patients' ages in years.
+    assessment = ctx.ws.fairness.assess(model, dataset, "target", [AGE_GROUP], features=features)
+    groups = assessment.by_group(AGE_GROUP)
+    per_group = ", ".join(f"{g}: {row['mean_absolute_error']:.1f}" for g, row in groups.iterrows())
     ctx.facts["assessment"] = assessment.name
-    ctx.say(f"[fairness] {assessment.name}: mean absolute error by group {per_group}; disparity (difference) "
-            f"{assessment.disparity('mean_absolute_error', 'sex'):.2f}")
+    ctx.say(f"[fairness] {assessment.name}: mean absolute error by age group {per_group}; disparity (difference) "
+            f"{assessment.disparity('mean_absolute_error', AGE_GROUP):.2f}")
     ctx.say("           open them with: ExplanationDashboard(ws, ...), FairnessDashboard(ws, ...) "
             "from studio_ext.panels")
 
+
+
+AGE_GROUP = "age_group"
+AGE_GROUPS = ((0, 40, "under 40"), (40, 50, "40 to 49"), (50, 60, "50 to 59"), (60, 200, "60 and over"))
+
+
+def age_groups(ages: Any) -> list[str]:
+    """Ages in years as the demo's named groups (``under 40`` ... ``60 and over``)."""
+    return [next(label for low, high, label in AGE_GROUPS if low <= age < high) for age in ages]
+
+
+def _register_grouped_dataset(ctx: DemoContext) -> tuple[str, list[str]]:
+    """The diabetes table with each patient's age group in years, as ``diabetes-groups``; and the model's features.
+
+    scikit-learn ships the same 442 patients unscaled (``scaled=False``): the age in years comes from there,
+    row for row. The sensitive feature then names groups a person reads ("60 and over"), not a
+    standardized number.
+    """
+    from sklearn.datasets import load_diabetes
+
+    from studio_ext.entities import Data
+
+    frame = load_diabetes(as_frame=True).frame
+    raw = load_diabetes(as_frame=True, scaled=False).frame
+    features = [c for c in frame.columns if c != "target"]
+    frame[AGE_GROUP] = age_groups(raw["age"])
+    csv = ctx.ws.path / "demo-data" / "diabetes-groups.csv"
+    csv.parent.mkdir(exist_ok=True)
+    frame.to_csv(csv, index=False)
+    data = ctx.ws.data.create_or_update(Data(
+        name="diabetes-groups", path=str(csv), type="tabular",
+        description="scikit-learn's diabetes data with each patient's age group in years (for fairness)"))
+    return data.reference, features
 
 
 def step_private_query(ctx: DemoContext) -> None:

@@ -27,7 +27,10 @@ from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, format_va
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.workspace import Workspace
 
-__all__ = ["AssessmentView", "ComparisonView", "FairnessDashboard"]
+__all__ = ["DISPARITY_THRESHOLD", "AssessmentView", "ComparisonView", "FairnessDashboard", "bin_column"]
+
+DISPARITY_THRESHOLD = 0.8  # the four-fifths rule
+MAX_PLAIN_GROUPS = 10  # a numeric sensitive column with more distinct values is binned on the page
 
 _WIDE = {"description_width": "140px"}
 _SUMMARY_LABELS = {"demographic_parity_difference": "demographic parity difference",
@@ -45,14 +48,27 @@ class AssessmentView(widgets.VBox):
                                           value=assessment.keys[0], style=_WIDE)
         first = next((m for m in assessment.metrics if m != "selection_rate"), assessment.metrics[0])
         self.metric = widgets.Dropdown(description="Metric", options=assessment.metrics, value=first, style=_WIDE)
+        # The four-fifths rule: a ratio of the lowest to the highest group under 0.8 is flagged.
+        self.threshold = widgets.BoundedFloatText(
+            value=DISPARITY_THRESHOLD, min=0.0, max=1.0, step=0.05, description="Flag a ratio below",
+            style={"description_width": "initial"}, layout=widgets.Layout(width="220px"),
+            tooltip="lowest group / highest group; 0.8 is the four-fifths rule")
         self.callout = widgets.HTML()
         self.chart = widgets.Output()
         self.table = widgets.HTML()
         self.sensitive.observe(lambda _c: self.draw(), names="value")
         self.metric.observe(lambda _c: self.draw(), names="value")
+        self.threshold.observe(lambda _c: self.draw(), names="value")
         head = [widgets.HTML(f"<b>{html.escape(title)}</b>")] if title else []
-        self.children = [*head, widgets.HBox([self.sensitive, self.metric]), self.callout, self.chart, self.table]
+        self.children = [*head, widgets.HBox([self.sensitive, self.metric, self.threshold]), self.callout, self.chart,
+                         self.table]
         self.draw()
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the shown metric's ratio between groups is below the threshold."""
+        ratio = self.assessment.disparity(self.metric.value, self.sensitive.value, "ratio")
+        return ratio == ratio and ratio < self.threshold.value
 
     def draw(self) -> None:
         a, key, metric = self.assessment, self.sensitive.value, self.metric.value
@@ -66,7 +82,13 @@ class AssessmentView(widgets.VBox):
         summary = a.summary.get(key, {})
         if summary:
             lines.append(" · ".join(f"{_SUMMARY_LABELS.get(k, k)} <b>{format_value(v)}</b>" for k, v in summary.items()))
-        self.callout.value = ("<div style='border-left:4px solid #a4262c;padding:2px 8px;font-size:90%'>"
+        if self.flagged:
+            colour, verdict = "#a4262c", f"Disparity: the ratio {format_value(ratio)} is below {self.threshold.value:g}."
+        else:
+            colour, verdict = "#107c10", f"Within the threshold: the ratio {format_value(ratio)} is at least " \
+                                         f"{self.threshold.value:g}."
+        lines.insert(0, f"<b style='color:{colour}'>{html.escape(verdict)}</b>")
+        self.callout.value = (f"<div style='border-left:4px solid {colour};padding:2px 8px;font-size:90%'>"
                               + "<br>".join(lines) + "</div>")
         columns = ["count", *a.metrics]
         self.table.value = html_table(["group", *columns],
@@ -259,22 +281,126 @@ class AssessForm(widgets.VBox):
         self.sensitive = widgets.SelectMultiple(description="Sensitive features", options=[], rows=5, style=_WIDE)
         self.inputs = ModelDataPicker(ws, self.message, on_columns=self._columns)
         self.model, self.dataset, self.target = self.inputs.model, self.inputs.dataset, self.inputs.target
+        self.binning = widgets.ToggleButtons(options=[("Quantiles", "quantiles"), ("Chosen edges", "edges")],
+                                             value="quantiles", description="Numeric groups", style=_WIDE,
+                                             tooltip="how a numeric sensitive column (age) becomes groups")
+        self.quantiles = widgets.BoundedIntText(value=4, min=2, max=MAX_PLAIN_GROUPS, description="Groups",
+                                                style={"description_width": "initial"},
+                                                layout=widgets.Layout(width="140px"))
+        self.edges = widgets.Text(description="Edges", placeholder="e.g. 30, 45, 60",
+                                  style={"description_width": "initial"}, layout=widgets.Layout(width="260px"))
+        self.binning_box = widgets.HBox([self.binning, self.quantiles, self.edges])
+        self.binning_hint = widgets.HTML()
+        self.binning.observe(lambda _c: self._show_binning(), names="value")
+        self.sensitive.observe(lambda _c: self._show_binning(), names="value")
         self.go = widgets.Button(description="Assess", button_style="primary", icon="play")
         self.go.on_click(lambda _b: self.submit())
-        self.children = [self.inputs, self.sensitive, self.go, self.message]
+        self.children = [self.inputs, self.sensitive, self.binning_hint, self.binning_box, self.go, self.message]
+        self._show_binning()
 
     def _columns(self, names: list[str]) -> None:
         self.sensitive.options = names
 
+    def _numeric(self) -> list[str]:
+        """The chosen sensitive columns that are numbers with too many values to compare as groups."""
+        data = self.inputs._data.get(self.dataset.value) if self.dataset.value else None
+        if data is None or not self.sensitive.value:
+            return []
+        types = {c.name: str(c.type) for c in data.columns}
+        numeric = [c for c in self.sensitive.value if any(t in types.get(c, "") for t in ("int", "float", "double"))]
+        if not numeric:
+            return []
+        frame = self._frame()
+        return [c for c in numeric if frame is not None and frame[c].nunique() > MAX_PLAIN_GROUPS]
+
+    def _frame(self) -> Any:
+        data = self.inputs._data.get(self.dataset.value) if self.dataset.value else None
+        if data is None:
+            return None
+        if getattr(self, "_loaded", (None, None))[0] != data.reference:
+            self._loaded = (data.reference, self.ws.data.load(data.name, data.version))
+        return self._loaded[1]
+
+    def _show_binning(self) -> None:
+        try:
+            numeric = self._numeric()
+        except StudioError:
+            numeric = []
+        self.binning_box.layout.display = None if numeric else "none"
+        self.quantiles.layout.display = None if self.binning.value == "quantiles" else "none"
+        self.edges.layout.display = None if self.binning.value == "edges" else "none"
+        self.binning_hint.value = (f"<span style='color:#555;font-size:90%'>{html.escape(', '.join(numeric))}: "
+                                   "numbers, compared as groups of the ranges below.</span>") if numeric else ""
+
     def submit(self) -> FairnessAssessment | None:
         self.message.clear()
         sensitive = list(self.sensitive.value)
+        dataset: Any = self.dataset.value
+        features = None
+        binned_code = ""
         try:
-            a = self.ws.fairness.assess(self.model.value, self.dataset.value, self.target.value, sensitive)
+            numeric = self._numeric()
+            if numeric:  # the binned groups as new columns; the model still sees the numbers
+                frame = self._frame().copy()
+                features = [c for c in frame.columns if c != self.target.value]
+                for column in numeric:
+                    edges = None if self.binning.value == "quantiles" else _edges(self.edges.value)
+                    frame[f"{column} group"] = bin_column(frame[column], quantiles=self.quantiles.value, edges=edges)
+                    sensitive[sensitive.index(column)] = f"{column} group"
+                    binned_code += (f"df[{column + ' group'!r}] = pd.cut(df[{column!r}], "
+                                    + (f"[-np.inf, *{edges}, np.inf])\n" if edges else
+                                       f"df[{column!r}].quantile(np.linspace(0, 1, {self.quantiles.value + 1})))\n"))
+                dataset = frame
+            a = self.ws.fairness.assess(self.model.value, dataset, self.target.value, sensitive, features=features)
         except StudioError as exc:
             self.message.error(self.inputs.advice(str(exc)))
             return None
-        code = (f"a = ws.fairness.assess({self.model.value!r}, {self.dataset.value!r}, {self.target.value!r}, "
-                f"{sensitive!r})\na.by_group({sensitive[0]!r})")
+        data_arg = "df" if binned_code else repr(self.dataset.value)
+        code = ((f"df = ws.data.load(...)  # {self.dataset.value}\n{binned_code}" if binned_code else "")
+                + f"a = ws.fairness.assess({self.model.value!r}, {data_arg}, {self.target.value!r}, {sensitive!r}"
+                + (", features=[...]" if features else "") + f")\na.by_group({sensitive[0]!r})")
         self._on_done(a, code)
         return a
+
+
+def _edges(text: str) -> list[float]:
+    from studio_ext.errors import InvalidInput
+
+    try:
+        edges = sorted({float(part) for part in text.replace(";", ",").split(",") if part.strip()})
+    except ValueError:
+        raise InvalidInput(f"The edges must be numbers separated by commas, such as 30, 45, 60. Got {text!r}.") from None
+    if not edges:
+        raise InvalidInput("Give at least one edge (such as 40) to split the numbers into groups, or choose Quantiles.")
+    return edges
+
+
+def bin_column(values: Any, *, quantiles: int = 4, edges: list[float] | None = None) -> Any:
+    """Numbers as named ranges: ``quantiles`` groups of about equal size, or split at ``edges``.
+
+    Labels read as ranges (``"< 30"``, ``"30 to 45"``, ``"≥ 60"``), ordered as the numbers are.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from studio_ext.errors import InvalidInput
+
+    numbers = pd.to_numeric(values, errors="coerce")
+    if edges is None:
+        cuts = sorted(set(np.nanquantile(numbers.dropna(), np.linspace(0, 1, quantiles + 1)).tolist()))
+        if len(cuts) < 3:
+            raise InvalidInput(f"The column {values.name!r} has too few distinct numbers for {quantiles} quantiles; "
+                               "choose edges instead.")
+        inner = cuts[1:-1]
+    else:
+        inner = sorted(edges)
+    bounds = [-np.inf, *inner, np.inf]
+    labels = []
+    for low, high in zip(bounds[:-1], bounds[1:]):
+        if low == -np.inf:
+            labels.append(f"< {format_value(high)}")
+        elif high == np.inf:
+            labels.append(f"≥ {format_value(low)}")
+        else:
+            labels.append(f"{format_value(low)} to {format_value(high)}")
+    return pd.cut(numbers, bounds, labels=labels, right=False).astype(object)

@@ -29,7 +29,7 @@ def group_bars(a: FairnessAssessment, key: str, metric: str) -> go.Figure:
     shown = [m for m in (metric, companion_metric(a)) if m]
     shown = list(dict.fromkeys(shown))
     fig = make_subplots(rows=1, cols=len(shown), subplot_titles=[m.replace("_", " ") for m in shown],
-                        horizontal_spacing=0.18)
+                        horizontal_spacing=0.06)
     labels = [f"{format_value(g)} (n={int(n):,})" for g, n in zip(table.index, table["count"])]
     for col, name in enumerate(shown, start=1):
         fig.add_trace(go.Bar(x=table[name], y=labels, orientation="h", marker_color=_BAR, name=name,
@@ -37,6 +37,9 @@ def group_bars(a: FairnessAssessment, key: str, metric: str) -> go.Figure:
         if name in a.overall:
             fig.add_vline(x=a.overall[name], line_dash="dash", line_color=_OVERALL, row=1, col=col,
                           annotation_text="overall", annotation_position="top")
+    # The groups label the first chart only: the second shares its rows, so its labels would overlap the first.
+    for col in range(2, len(shown) + 1):
+        fig.update_yaxes(showticklabels=False, matches="y", row=1, col=col)
     fig.update_layout(title=f"By {key}", height=max(260, 90 + 28 * len(labels)), margin=dict(l=10, r=10, t=60, b=30))
     return fig
 

@@ -124,3 +124,46 @@ def test_assess_then_mitigate_then_register_from_the_page(workspace, adult, mode
     assert registered.tags["fairness.sensitive_features"] == "sex"
     assert registered.tags["fairness.constraint"] == "demographic_parity"
     assert "ws.fairness.register_candidate(" in page.code.code
+
+
+def test_the_disparity_callout_follows_the_threshold_shown_on_the_page(adult, model) -> None:
+    view = AssessmentView(assess(model, adult, "income", ["sex"]))
+    view.metric.value = "accuracy"
+    ratio = view.assessment.disparity("accuracy", "sex", "ratio")
+    assert view.threshold.value == 0.8 and ratio > 0.8
+    assert not view.flagged and "Within the threshold" in view.callout.value and "#107c10" in view.callout.value
+    view.threshold.value = 1.0
+    assert view.flagged and "Disparity: the ratio" in view.callout.value and "#a4262c" in view.callout.value
+    chart = figure(view.chart)
+    assert chart["layout"]["yaxis2"]["showticklabels"] is False, "the second chart does not repeat the group labels"
+
+
+def test_bin_column_names_ranges() -> None:
+    from studio_ext.panels.fairness import bin_column
+
+    ages = pd.Series([18, 25, 31, 44, 52, 61, 70, 39], name="age")
+    assert list(bin_column(ages, edges=[30, 45, 60])) == ["< 30", "< 30", "30 to 45", "30 to 45", "45 to 60", "≥ 60",
+                                                          "≥ 60", "30 to 45"]
+    assert len(set(bin_column(ages, quantiles=4))) == 4
+
+
+def test_a_numeric_sensitive_feature_is_binned_on_the_page(workspace, adult, model, tmp_path: Path) -> None:
+    csv = tmp_path / "adult.csv"
+    adult.to_csv(csv, index=False)
+    workspace.data.create_or_update(Data(name="adult", path=str(csv), type="tabular"))
+    mlflow.sklearn.save_model(model, str(tmp_path / "model"), serialization_format="cloudpickle")
+    workspace.models.create_or_update(Model(name="income", path=str(tmp_path / "model"), allow_pickle=True))
+    page = FairnessDashboard(workspace)
+    form = page.form
+    assert form.target.value == "income", "the label column, never the first feature"
+    form.sensitive.value = ("age",)
+    assert form.binning_box.layout.display is None and "age" in form.binning_hint.value
+    form.binning.value = "edges"
+    form.edges.value = "30, 45, 60"
+    form.go.click()
+    assert isinstance(page.view, AssessmentView), form.message.text
+    assert page.view.sensitive.value == "age group"
+    assert "30 to 45" in page.view.table.value and "≥ 60" in page.view.table.value
+    assert "pd.cut(df['age']" in page.code.code
+    form.sensitive.value = ("sex",)
+    assert form.binning_box.layout.display == "none"
