@@ -327,7 +327,7 @@ class LocalPipelines(PipelineOperations):
             given = inputs[source]
             if isinstance(given, dict):  # data
                 if kind in LITERAL_TYPES:
-                    raise InvalidInput(f"Type mismatch at step {step_name!r}: its input {key!r} is a {kind}, but the "
+                    raise InvalidInput(f"Type mismatch at step {step_name!r}: its input {key!r} takes type {kind}, but the "
                                        f"pipeline input {source!r} is data ({given['type']}). Give a {kind} value.")
             elif given is not None and kind in _DATA_TYPES:
                 raise InvalidInput(f"Type mismatch at step {step_name!r}: its input {key!r} is data ({kind}), but the "
@@ -351,7 +351,7 @@ class LocalPipelines(PipelineOperations):
                                    f"{source!r}, which declares no such output. Its outputs: "
                                    f"{', '.join(components[source].outputs) or 'none'}.")
             if kind in LITERAL_TYPES:
-                raise InvalidInput(f"Type mismatch at step {step_name!r}: its input {key!r} is a {kind}, but it is "
+                raise InvalidInput(f"Type mismatch at step {step_name!r}: its input {key!r} takes type {kind}, but it is "
                                    f"bound to the output {output!r} of step {source!r}, which is data "
                                    f"({declared_out.type}). Bind it to a pipeline input or give a value.")
             after.add(source)
@@ -363,7 +363,7 @@ class LocalPipelines(PipelineOperations):
             if value.path is None:
                 return {"literal": value.default}
             if kind in LITERAL_TYPES:
-                raise InvalidInput(f"Type mismatch at step {step_name!r}: its input {key!r} is a {kind}, but it is "
+                raise InvalidInput(f"Type mismatch at step {step_name!r}: its input {key!r} takes type {kind}, but it is "
                                    f"given data ({value.path}). Give a {kind} value.")
             return {"data": {"type": value.type, "path": value.path, "mode": value.mode}}
         if kind in _DATA_TYPES:
