@@ -41,7 +41,7 @@ from studio_ext.panels.automl_charts import best_metric_over_time, importance_fi
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.workspace import Workspace
 
-__all__ = ["AutoMLResults", "AutoMLWizard"]
+__all__ = ["AutoMLResults", "AutoMLWizard", "hyperparameters_text", "leaderboard_groups", "trial_duration"]
 log = logging.getLogger("studio_ext.panels.automl")
 
 STEPS = ("Dataset", "Configure job", "Task and settings", "Review")
@@ -70,6 +70,7 @@ class AutoMLWizard(widgets.VBox):
         self.ws = ws
         self.poll_interval = poll_interval
         self.results: AutoMLResults | None = None
+        self.automl_jobs: list[Any] = []
         self.message = Message()
         self.steps_bar = widgets.HTML()
         # 1. dataset
@@ -164,8 +165,25 @@ class AutoMLWizard(widgets.VBox):
         self.body = widgets.Box()
         self.nav = widgets.HBox([self.back_button, self.next_button, self.submit_button])
         self.results_box = widgets.VBox()
-        self.children = [widgets.HTML("<h3 style='margin:4px 0'>Automated ML</h3>"), self.steps_bar, self.body,
-                         self.message, self.nav, self.results_box]
+        # As the studio's page: the AutoML jobs first; "New Automated ML job" opens the wizard.
+        self.jobs_table = widgets.HTML()
+        self.job_picker = widgets.Dropdown(description="Job", options=[], style={"description_width": "initial"},
+                                           layout=widgets.Layout(width="360px"))
+        self.open_job_button = widgets.Button(description="Open", icon="folder-open")
+        self.new_button = widgets.Button(description="New Automated ML job", icon="plus", button_style="primary",
+                                         layout=widgets.Layout(width="auto"))
+        self.refresh_jobs_button = widgets.Button(description="Refresh", icon="refresh")
+        self.open_job_button.on_click(lambda _b: self.open_job(self.job_picker.value) if self.job_picker.value else None)
+        self.new_button.on_click(lambda _b: self.new_job())
+        self.refresh_jobs_button.on_click(lambda _b: self.load_jobs())
+        self.wizard_box = widgets.VBox([widgets.HTML("<h4 style='margin:6px 0'>New Automated ML job</h4>"),
+                                        self.steps_bar, self.body, self.message, self.nav])
+        self.children = [widgets.HTML("<h3 style='margin:4px 0'>Automated ML</h3><span style='color:#555'>"
+                                      "Automated ML jobs: the algorithms and settings tried, and the best model."
+                                      "</span>"),
+                         widgets.HBox([self.new_button, self.job_picker, self.open_job_button,
+                                       self.refresh_jobs_button]),
+                         self.jobs_table, self.wizard_box, self.results_box]
         self.refresh_datasets.on_click(lambda _: self.load_datasets())
         self.back_button.on_click(lambda _: self.back())
         self.next_button.on_click(lambda _: self.next())
@@ -182,6 +200,47 @@ class AutoMLWizard(widgets.VBox):
         self.load_computes()
         self._on_task({"new": self.task.value, "old": None})
         self._render_step()
+        self.load_jobs()
+        # With no AutoML job yet the wizard is what there is to do; else the list comes first.
+        self.wizard_box.layout.display = None if not self.automl_jobs else "none"
+
+    # -- the job list ----------------------------------------------------------------------------
+    def load_jobs(self) -> None:
+        """List the workspace's AutoML jobs, newest first."""
+        try:
+            jobs = [j for j in self.ws.jobs.list() if j.type == "automl"]
+        except StudioError as exc:
+            self.message.error(exc.message)
+            jobs = []
+        jobs.sort(key=lambda j: j.creation_time or 0, reverse=True)
+        self.automl_jobs = jobs
+        rows = []
+        for j in jobs:
+            task = getattr(j, "task", None) or ""
+            metric = getattr(j, "primary_metric", None) or ""
+            rows.append([html.escape(j.display_name or j.name or ""), html.escape(j.name or ""),
+                         status_badge(j.status), html.escape(str(getattr(task, "value", task))),
+                         html.escape(str(metric)), html.escape(j.experiment_name or ""),
+                         html.escape(format_value(j.creation_time))])
+        self.jobs_table.value = html_table(
+            ["Display name", "Job", "Status", "Task", "Primary metric", "Experiment", "Created on"], rows,
+            raw_columns=range(7), empty="No Automated ML jobs yet: create one with New Automated ML job.")
+        set_choices(self.job_picker, [j.name for j in jobs if j.name], keep=self.job_picker.value, pick_first=True)
+
+    def new_job(self) -> None:
+        """Show the wizard (its first step) in place of an opened job."""
+        self.wizard_box.layout.display = None
+        self.step = 0
+        self.message.clear()
+
+    def open_job(self, name: str) -> AutoMLResults:
+        """Open an AutoML job's results (live while it runs) below the list."""
+        if self.results is not None:
+            self.results.close()
+        self.wizard_box.layout.display = "none"
+        self.results = AutoMLResults(self.ws, name, poll_interval=self.poll_interval)
+        self.results_box.children = [self.results]
+        return self.results
 
     # -- data for the choices ------------------------------------------------------------------
     def load_datasets(self) -> None:
@@ -458,6 +517,7 @@ class AutoMLWizard(widgets.VBox):
             self.results.close()
         self.results = AutoMLResults(self.ws, str(submitted.name), poll_interval=self.poll_interval)
         self.results_box.children = [self.results]
+        self.load_jobs()
         return submitted
 
     def close(self) -> None:
@@ -477,6 +537,14 @@ class AutoMLResults(widgets.VBox):
         self.header = widgets.HTML()
         self.progress = widgets.FloatProgress(min=0.0, max=1.0, description="Budget used")
         self.leaderboard = widgets.HTML()
+        self.view = widgets.ToggleButtons(options=[("All trials", "all"), ("Best per algorithm", "best")],
+                                          value="all", style={"button_width": "150px"})
+        self.view.observe(lambda _c: self._show_leaderboard(), names="value")
+        self.trial_picker = widgets.Dropdown(description="Trial", options=[], style={"description_width": "initial"},
+                                             layout=widgets.Layout(width="320px"))
+        self.open_trial_button = widgets.Button(description="Open trial", icon="external-link")
+        self.open_trial_button.on_click(lambda _b: self.open_trial())
+        self.trial_box = widgets.VBox()
         self.chart = widgets.Output()
         self.best = widgets.HTML()
         self.report = widgets.Output()
@@ -492,7 +560,9 @@ class AutoMLResults(widgets.VBox):
         self.explanation_status = widgets.HTML()
         self.explanation_box = widgets.VBox()
         self.code = CodeBox(f"run = ws.automl.get({name!r})\nrun.leaderboard\n")
-        self.children = [self.header, self.progress, self.leaderboard, self.chart, self.best, self.report,
+        self.children = [self.header, self.progress, self.view, self.leaderboard,
+                         widgets.HBox([self.trial_picker, self.open_trial_button]), self.trial_box,
+                         self.chart, self.best, self.report,
                          widgets.HBox([self.explain_button, self.open_explanation_button, self.explanation_status]),
                          widgets.HBox([self.model_name, self.register_button]),
                          widgets.HBox([self.endpoint_name, self.deploy_button]), self.message, self.code,
@@ -541,20 +611,50 @@ class AutoMLResults(widgets.VBox):
                              + (f"<div style='color:#a4262c'>{html.escape(job.error)}</div>" if job.error else ""))
         budget = max(run.timeout_seconds or 60.0, 1.0)
         self.progress.value = 1.0 if JobStatus(job.status) in TERMINAL_STATES else min(elapsed / budget, 1.0)
-        board = run.leaderboard
-        rows = []
-        for record in board.head(50).to_dict("records"):
-            marker = " ★" if record["name"] == run.best_trial else ""
-            rows.append([record["trial"], f"{record['algorithm']}{marker}", format_value(record[run.primary_metric]),
-                         format_duration(record["duration_s"]), status_badge(record["status"])])
-        self.leaderboard.value = html_table(["Trial", "Algorithm", run.primary_metric, "Duration", "Status"], rows,
-                                            raw_columns=[4], empty="No trial has finished yet.")
+        self._show_leaderboard()
+        set_choices(self.trial_picker, [(f"{t.trial}: {t.algorithm}", t.name) for t in leaderboard_trials(run)],
+                    keep=self.trial_picker.value or run.best_trial, pick_first=True)
         if run.trials:
             show_figures(self.chart, [best_metric_over_time(run)])
         terminal = JobStatus(job.status) in TERMINAL_STATES
         if terminal and not self._shown_final:
             self._show_best(run)
             self._shown_final = True
+
+    def _show_leaderboard(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        path = str(getattr(self.ws, "path", ""))
+        rows = []
+        for group in leaderboard_groups(run, best_per_algorithm=self.view.value == "best")[:50]:
+            first = group[0]
+            marker = " ★" if any(t.name == run.best_trial for t in group) else ""
+            ties = (f" <span style='color:#555' title='{len(group)} trials score the same to 4 significant digits: "
+                    f"trials {html.escape(', '.join(str(t.trial) for t in group))}'>×{len(group)} tied</span>"
+                    if len(group) > 1 else "")
+            link = (f"<a href='?studio-run={html.escape(first.name)}&studio-workspace={html.escape(path)}' "
+                    f"target='_blank' style='color:var(--jp-content-link-color,#0078d4);text-decoration:underline' "
+                    f"title='open {html.escape(first.name)} on the Jobs page'>{first.trial}</a>")
+            params = hyperparameters_text(first.hyperparameters)
+            short = params if len(params) <= 70 else params[:69] + "…"
+            rows.append([link, html.escape(first.algorithm + marker) + ties, html.escape(format_value(first.metric)),
+                         f"<span title='{html.escape(params)}'>{html.escape(short)}</span>",
+                         html.escape(trial_duration(first.duration_seconds)), status_badge(first.status)])
+        self.leaderboard.value = html_table(
+            ["Trial", "Algorithm", run.primary_metric, "Hyperparameters", "Duration", "Status"], rows,
+            raw_columns=range(6), empty="No trial has finished yet.")
+
+    def open_trial(self, name: str | None = None) -> Any:
+        """Open a trial's job (the Jobs page's details) below the leaderboard."""
+        name = name or self.trial_picker.value
+        if not name:
+            return None
+        from studio_ext.panels import open_page
+
+        opened = open_page("jobs", self.ws, run=name)
+        self.trial_box.children = [opened]
+        return opened
 
     def _show_best(self, run: Any) -> None:
         if not run.has_model:
@@ -662,6 +762,54 @@ class AutoMLResults(widgets.VBox):
                 subscription.cancel()
         self._subscription = self._explanation_watch = None
         super().close()
+
+
+def leaderboard_trials(run: Any) -> list[Any]:
+    """The run's trials, best first (by the primary metric; unscored ones last)."""
+    scored = [t for t in run.trials if t.metric is not None and math.isfinite(t.metric)]
+    scored.sort(key=lambda t: (-t.metric if run.higher_is_better else t.metric, t.trial))
+    return scored + sorted((t for t in run.trials if t not in scored), key=lambda t: t.trial)
+
+
+def leaderboard_groups(run: Any, *, best_per_algorithm: bool = False) -> list[list[Any]]:
+    """The leaderboard's rows: trials of one algorithm that tie (same score to 4 significant digits) share a row.
+
+    With ``best_per_algorithm`` each algorithm has one row: its best trial (with its ties).
+    """
+    groups: list[list[Any]] = []
+    index: dict[tuple[str, str], list[Any]] = {}
+    for trial in leaderboard_trials(run):
+        if trial.metric is None or not math.isfinite(trial.metric):
+            groups.append([trial])
+            continue
+        key = (trial.algorithm, format_value(float(trial.metric)))
+        if key in index:
+            index[key].append(trial)
+        else:
+            index[key] = [trial]
+            groups.append(index[key])
+    if best_per_algorithm:
+        seen: set[str] = set()
+        groups = [g for g in groups if not (g[0].algorithm in seen or seen.add(g[0].algorithm))]
+    return groups
+
+
+def hyperparameters_text(params: dict[str, Any]) -> str:
+    """A trial's hyperparameters as ``name=value`` pairs, numbers to 4 significant digits."""
+    def shown(value: Any) -> str:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return str(value)
+        return format_value(int(number) if number.is_integer() and "." not in str(value) else number)
+    return ", ".join(f"{k}={shown(v)}" for k, v in params.items())
+
+
+def trial_duration(seconds: float | None) -> str:
+    """Seconds to 0.1 s under a minute (trials are often shorter than one second), else minutes and seconds."""
+    if seconds is None:
+        return ""
+    return f"{seconds:.1f} s" if seconds < 60 else format_duration(seconds)
 
 
 def suggest_task(target: Any) -> tuple[str, str]:

@@ -131,6 +131,18 @@ def test_wizard_steps_to_a_submitted_job_and_a_live_leaderboard(ws_with_data: Wo
     assert again._explanation.name == record.name and not again.open_explanation_button.disabled
     again.close()
     wizard.close()
+    # Opened again, the page starts on its list of AutoML jobs; the wizard waits for "New".
+    page = AutoMLWizard(ws)
+    assert page.wizard_box.layout.display == "none" and results.name in page.jobs_table.value
+    assert page.job_picker.value == results.name
+    page.open_job_button.click()
+    assert page.results is not None and page.results.name == results.name
+    assert "Hyperparameters" in page.results.leaderboard.value and " s<" in page.results.leaderboard.value
+    opened = page.results.open_trial()
+    assert opened is not None and page.results.trial_box.children == (opened,)
+    page.new_button.click()
+    assert page.wizard_box.layout.display is None and page.step == 0
+    page.close()
 
 
 @pytest.fixture
@@ -211,3 +223,32 @@ def test_suggest_task_reads_strings_codes_and_continuous_numbers() -> None:
     assert suggest_task(pd.Series(range(1, 6)).repeat(20))[0] == "classification"
     assert suggest_task(pd.Series([25.0 + i * 1.5 for i in range(100)]))[0] == "regression"
     assert suggest_task(pd.Series([0.1, 0.25, 0.5, 0.75, 1.3, 2.2, 3.1, 4.4, 5.2, 6.6, 7.1, 8.9] * 5))[0] == "regression"
+
+
+def test_with_no_automl_job_the_page_shows_the_list_and_the_wizard(ws_with_data: Workspace) -> None:
+    wizard = AutoMLWizard(ws_with_data)
+    assert "No Automated ML jobs yet" in wizard.jobs_table.value and wizard.wizard_box.layout.display is None
+    wizard.close()
+
+
+def test_the_leaderboard_groups_ties_and_shows_the_best_per_algorithm() -> None:
+    from types import SimpleNamespace
+
+    from studio_ext.entities._automl import AutoMLTrial
+    from studio_ext.panels.automl import hyperparameters_text, leaderboard_groups, trial_duration
+
+    trials = [AutoMLTrial(name=f"t{i}", trial=i, algorithm="ElasticNet", status="Completed", metric=0.170231 + i * 1e-9,
+                          hyperparameters={"alpha": str(1.3 + i / 100), "l1_ratio": "0.5"}, duration_seconds=0.04)
+              for i in range(1, 6)]
+    trials += [AutoMLTrial(name="t6", trial=6, algorithm="LightGBM", status="Completed", metric=0.18,
+                           hyperparameters={"n_estimators": "100"}, duration_seconds=1.26),
+               AutoMLTrial(name="t7", trial=7, algorithm="LightGBM", status="Completed", metric=0.19),
+               AutoMLTrial(name="t8", trial=8, algorithm="KNN", status="Failed")]
+    run = SimpleNamespace(trials=trials, higher_is_better=False)
+    groups = leaderboard_groups(run)
+    assert [len(g) for g in groups] == [5, 1, 1, 1] and groups[0][0].trial == 1
+    assert [g[0].algorithm for g in leaderboard_groups(run, best_per_algorithm=True)] == [
+        "ElasticNet", "LightGBM", "KNN"]
+    assert hyperparameters_text(trials[0].hyperparameters) == "alpha=1.31, l1_ratio=0.5"
+    assert hyperparameters_text({"n_estimators": "100", "alpha": 0.0001234567}) == "n_estimators=100, alpha=0.0001235"
+    assert trial_duration(0.04) == "0.0 s" and trial_duration(1.26) == "1.3 s" and trial_duration(75) == "1m 15s"
