@@ -36,9 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "supervisor); the next start brings them back")
     p.set_defaults(func=_server)
 
-    p = sub.add_parser("studio", help="start JupyterLab on a workspace (a new folder becomes a demo workspace)")
-    p.add_argument("path", nargs="?", help="a workspace folder, or a new folder for the demo workspace "
-                                           "(default: -w's, else demo-workspace)")
+    p = sub.add_parser("studio", help="start JupyterLab on a workspace, opened as it is (--demo: the demo workspace)")
+    p.add_argument("path", nargs="?", help="a workspace folder (a new folder becomes an empty workspace); "
+                                           "default: -w's, else the demo workspace ./demo-workspace")
+    p.add_argument("--demo", action="store_true",
+                   help="give the workspace the demo's jobs, data, cluster and endpoint (once); what `make studio` does")
     p.add_argument("--port", type=int, default=8888)
     p.add_argument("--run", metavar="NAME", help="print the URL that opens this job's details in the studio")
     p.add_argument("--no-lab", action="store_true", help="prepare the workspace only")
@@ -174,19 +176,34 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def studio_workspace_path(path: str | None, *, demo: bool = False) -> tuple[Path, bool]:
+    """The folder ``studio-ext studio`` opens, and whether it gets the demo's content.
+
+    Only the demo workspace does: asked for with ``--demo`` (``make studio``), or the
+    default ``./demo-workspace`` when no folder is named. A folder the user names is
+    opened as it is (a new one becomes an empty workspace).
+    """
+    if path is None:
+        return Path("demo-workspace").resolve(), True
+    return Path(path).expanduser().resolve(), demo
+
+
 def _studio(args: argparse.Namespace) -> int:
     from studio_ext._studio_link import RUN_PARAM, WORKSPACE_PARAM, running_studio
     from studio_ext.demo import prepare_demo_workspace
 
     quiet_libraries()
 
-    path = Path(args.path or args.workspace or "demo-workspace").expanduser().resolve()
-    if (path / WORKSPACE_FILE).is_file():
-        ws = Workspace(path)
-        print(f"Workspace {ws.name!r}: {ws.path}")
-    else:
+    path, demo = studio_workspace_path(args.path or args.workspace, demo=args.demo)
+    if demo:
         ws = prepare_demo_workspace(path)
         print(f"Demo workspace ready: {ws.path}")
+    elif (path / WORKSPACE_FILE).is_file():
+        ws = Workspace(path)
+        print(f"Workspace {ws.name!r}: {ws.path}")
+    else:  # the user's own new workspace: nothing of the demo's is added
+        ws = Workspace.create(path)
+        print(f"New workspace {ws.name!r}: {ws.path}")
     if args.no_lab:
         return 0
     params = {RUN_PARAM: args.run, WORKSPACE_PARAM: str(ws.path)} if args.run else None
@@ -194,8 +211,7 @@ def _studio(args: argparse.Namespace) -> int:
     if running is not None:
         print(f"The studio already runs on this workspace (pid {running.pid}):\n  {running.lab_url(params)}")
         return 0
-    repo_notebooks = Path(__file__).resolve().parents[2] / "notebooks"
-    root = repo_notebooks.parent if repo_notebooks.is_dir() else Path.cwd()
+    root = Path.cwd()  # JupyterLab's file browser opens where the command was run
     print(f"Starting JupyterLab on http://127.0.0.1:{args.port}/lab (the URL with its token follows)", flush=True)
     process = subprocess.Popen(studio_command(args.port, root), env=studio_environment(ws))
     # A SIGTERM to this command stops JupyterLab too (its own shutdown removes its record).

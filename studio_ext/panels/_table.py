@@ -27,9 +27,11 @@ import ipywidgets as widgets
 import traitlets
 
 from studio_ext.panels._format import format_date, format_duration, format_id, format_value, full_text
+from studio_ext.panels._widgets import STUDIO_STYLE
 
 _CSS = """<style>
-.sx-table {overflow:auto; border:1px solid var(--jp-border-color2,#e0e0e0); align-content:start;
+.sx-table {overflow:auto; width:fit-content !important; max-width:100%;
+  border:1px solid var(--jp-border-color2,#e0e0e0); align-content:start;
   background:var(--jp-layout-color1,#fff)}
 .sx-table .sx-row {display:contents !important}
 .sx-table .sx-cell {width:auto !important; height:auto !important; min-height:26px; margin:0 !important;
@@ -112,10 +114,14 @@ class Table(widgets.VBox):
 
     def __init__(self, columns: Sequence[Column], *, on_open: Callable[[str], Any] | None = None,
                  selectable: bool = True, page_size: int = 50, max_height: str = "460px",
-                 empty: str = "Nothing to show.", sort: str | None = None, descending: bool = False) -> None:
+                 empty: str = "Nothing to show.", sort: str | None = None, descending: bool = False,
+                 on_sort: Callable[[str, bool], Any] | None = None) -> None:
+        """``on_sort(column, descending)``: the caller sorts (a server-side search) and calls
+        :meth:`set_rows` with rows in that order; without it the table sorts its rows itself."""
         super().__init__(layout=widgets.Layout(width="100%"))
         self.columns = list(columns)
         self.on_open = on_open
+        self.on_sort = on_sort
         self.selectable = selectable
         self.page_size = page_size
         self.empty = empty
@@ -138,7 +144,7 @@ class Table(widgets.VBox):
         self._next.on_click(lambda _b: self._turn(1))
         self._foot = widgets.HBox([self._range, self._prev, self._next],
                                   layout=widgets.Layout(align_items="center", display="none"))
-        self.children = [widgets.HTML(_CSS), self.grid, self._empty, self._foot]
+        self.children = [widgets.HTML(_CSS + STUDIO_STYLE), self.grid, self._empty, self._foot]
         self._render()
 
     # -- data -------------------------------------------------------------------------------------
@@ -169,7 +175,7 @@ class Table(widgets.VBox):
         raise KeyError(key)
 
     def _sorted(self, rows: list[Row]) -> list[Row]:
-        if not self.sort_column:
+        if not self.sort_column or self.on_sort is not None:
             return rows
         col = self.sort_column
         present = [r for r in rows if _sort_key(r.values.get(col))[0] != 2]
@@ -198,6 +204,8 @@ class Table(widgets.VBox):
         if descending is None:
             descending = not self.descending if self.sort_column == key else False
         self.sort_column, self.descending = key, descending
+        if self.on_sort is not None:
+            self.on_sort(key, descending)
         self._render()
 
     def toggle(self, key: str, expanded: bool | None = None) -> None:

@@ -46,6 +46,20 @@ _STATUS_COLOURS = {
 }
 
 
+#: The studio's look on every page, wherever it renders (a notebook, Voila, the sidebar): labels,
+#: buttons, dropdowns and tab titles as wide as their text (never cut off with "..."), and links in
+#: JupyterLab's link colour. Carried by :class:`CodeBox` (which every page has) and the table.
+STUDIO_STYLE = """<style>
+.jupyter-widgets.widget-inline-hbox > .widget-label {min-width:max-content}
+.jupyter-widgets.jupyter-button {min-width:max-content}
+.jupyter-widgets.widget-dropdown > select {min-width:fit-content}
+.jupyter-widgets.widget-tab > .lm-TabBar .lm-TabBar-tab {flex:0 0 auto !important; max-width:none !important}
+.jupyter-widgets.widget-tab > .lm-TabBar .lm-TabBar-tabLabel {overflow:visible; text-overflow:clip}
+.jupyter-widgets.widget-html a, .jupyter-widgets.widget-htmlmath a {color:var(--jp-content-link-color,#0969da);
+  text-decoration:underline}
+</style>"""
+
+
 class CodeBox(widgets.HTML):
     """The equivalent SDK code of the last action, ready to copy into a cell.
 
@@ -69,7 +83,7 @@ class CodeBox(widgets.HTML):
             f"<details{' open' if self._open else ''}><summary style='font-size:90%;color:#555'>{html.escape(self._title)}</summary>"
             f"<pre style='background:#f6f8fa;padding:6px;margin:2px 0;font-size:85%;white-space:pre-wrap'>"
             f"{html.escape(code)}</pre></details>" if code else ""
-        )
+        ) + STUDIO_STYLE
 
 
 class Message(widgets.HTML):
@@ -327,3 +341,14 @@ class Reveal(widgets.HTML):
 
     def now(self, note: str = "") -> None:
         self.value = reveal_html(note)
+
+
+#: How a link looks on every page: JupyterLab's link colour, underlined (not black text).
+LINK_STYLE = "color:var(--jp-content-link-color,#0969da);text-decoration:underline"
+
+
+def link_html(url: str, text: str, *, new_tab: bool = True) -> str:
+    """An ``<a>`` in JupyterLab's link colour with an underline, opening in a new tab by default."""
+    target = " target='_blank' rel='noopener'" if new_tab else ""
+    return (f"<a href='{html.escape(url, quote=True)}'{target} style='{LINK_STYLE}'>"
+            f"{html.escape(text)}</a>")

@@ -26,7 +26,7 @@ from studio_ext.entities import (
     ComputeType,
 )
 from studio_ext.errors import BackendUnavailable, StudioError
-from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, Subscription, html_table
+from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, Subscription, html_table, link_html
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.workspace import Workspace
@@ -84,7 +84,7 @@ class ComputeForm(widgets.VBox):
         self.ws = ws
         self._on_create = on_create
         self._existing = existing
-        style = {"description_width": "170px"}
+        style = {"description_width": "initial"}  # each label as wide as its text
         self.kind_picker = widgets.ToggleButtons(options=_KIND_OPTIONS, value=ComputeType.AML_COMPUTE)
         self.name = widgets.Text(description="Name", placeholder="e.g. cpu-cluster", style=style)
         self.description_text = widgets.Text(description="Description", style=style)
@@ -187,6 +187,7 @@ class ComputePanel(widgets.VBox):
         self.ws = ws
         self.computes: dict[str, Compute] = {}
         self.refreshes = 0
+        self._pending: tuple[str, str] | None = None  # (compute, action) whose message clears when it settles
         self.title = widgets.HTML("<h3 style='margin:4px 0'>Compute</h3>")
         self.table = widgets.HTML()
         self.picker = widgets.Dropdown(description="Compute", options=[], value=None)
@@ -203,6 +204,7 @@ class ComputePanel(widgets.VBox):
                                         layout=widgets.Layout(display="none"))
         self.details = widgets.HTML()
         self.progress = widgets.IntProgress(min=0, max=1, value=0, description="Nodes",
+                                            style={"description_width": "initial"},
                                             layout=widgets.Layout(display="none"))
         self.message = Message()
         self.code = CodeBox()
@@ -248,8 +250,7 @@ class ComputePanel(widgets.VBox):
         self.computes = {c.name: c for c in computes}
         rows = []
         for c in computes:
-            link = (f"<a href='{html.escape(c.dashboard_link)}' target='_blank'>dashboard</a>"
-                    if c.dashboard_link else "")
+            link = link_html(c.dashboard_link, "dashboard") if c.dashboard_link else ""
             rows.append([html.escape(c.name), html.escape(c.type.label), state_badge(c.state),
                          html.escape(nodes_text(c)), c.busy_nodes, len(c.queued_jobs), len(c.running_jobs), link])
         self.table.value = html_table(
@@ -261,7 +262,22 @@ class ComputePanel(widgets.VBox):
             current = self.picker.value
             self.picker.options = names
             self.picker.value = current if current in names else (names[0] if names else None)
+        self._clear_settled()
         self._show_selected()
+
+    def _clear_settled(self) -> None:
+        """Clear "Creating cpu-cluster…" and the like once that compute has settled (or is gone)."""
+        if self._pending is None:
+            return
+        name, action = self._pending
+        compute = self.computes.get(name)
+        gone = action == "delete" and compute is None
+        settled = (compute is not None and not compute.state.is_transitional
+                   and (action != "stop" or compute.state != ComputeState.RUNNING))
+        if gone or settled:
+            self._pending = None
+            if self.message.kind == "info":
+                self.message.clear()
 
     def _picked(self, change: dict[str, Any]) -> None:
         self.selected = change["new"]
@@ -283,7 +299,7 @@ class ComputePanel(widgets.VBox):
         if compute.scheduler_address:
             lines.append(f"Scheduler: <code>{html.escape(compute.scheduler_address)}</code>")
         if compute.dashboard_link:
-            lines.append(f"<a href='{html.escape(compute.dashboard_link)}' target='_blank'>Open the Dask dashboard</a>")
+            lines.append(link_html(compute.dashboard_link, "Open the Dask dashboard"))
         if compute.error:
             lines.append(f"<span style='color:#a4262c'>{html.escape(compute.error)}</span>")
         if compute.last_operation:
@@ -296,8 +312,11 @@ class ComputePanel(widgets.VBox):
         self.progress.value = min(compute.current_nodes, self.progress.max)
         self.progress.bar_style = "info" if compute.state.is_transitional else (
             "danger" if compute.state == ComputeState.FAILED else "success")
-        self.progress.description = f"{compute.state.value}" if compute.state.is_transitional else "Nodes"
-        self.progress.layout.display = None
+        self.progress.description = (f"{compute.state.value}" if compute.state.is_transitional
+                                     else f"Nodes {compute.current_nodes} of {top}")
+        # An empty bar says nothing: shown only while nodes run or the compute changes state.
+        shown = compute.current_nodes > 0 or compute.state.is_transitional
+        self.progress.layout.display = None if shown else "none"
 
     # -- actions ---------------------------------------------------------------------------
     def _toggle_form(self) -> None:
@@ -313,6 +332,7 @@ class ComputePanel(widgets.VBox):
                                 type(compute).__name__))
         note = " ".join(str(w.message) for w in caught if issubclass(w.category, CapacityWarning))
         self.message.info(f"Creating {compute.name}…" + (f" Warning: {note}" if note else ""))
+        self._pending = (compute.name, "create")
         self.form.layout.display = "none"
         self.form.name.value = ""
         self.refresh()
@@ -347,6 +367,7 @@ class ComputePanel(widgets.VBox):
         arguments = f"{name!r}" + (", force=True" if force else "")
         self.code.show(sdk_code(self.ws, f"ws.compute.begin_{action}({arguments}).result()"))
         self.message.info(f"{action.capitalize()} requested for {name}.")
+        self._pending = (name, action)
         self.refresh()
 
     def close(self) -> None:

@@ -77,16 +77,14 @@ class RunCompare(widgets.VBox):
         if key is None:
             self.message.info("These runs logged no metrics to chart.")
             return
-        overlay = go.Figure()
+        histories = {}
         for run in self.runs:
             try:
-                h = self.ws.jobs.get_metric_history(run.name, key, max_points=self.max_points)
+                histories[run.display_name or run.name] = self.ws.jobs.get_metric_history(
+                    run.name, key, max_points=self.max_points)
             except StudioError:  # a run without this metric is simply absent from the chart
                 continue
-            overlay.add_scatter(x=h.steps, y=h.values, mode="lines+markers" if len(h.steps) < 50 else "lines",
-                                name=run.display_name or run.name)
-        overlay.update_layout(title=f"{key} by step", height=300, margin=dict(l=40, r=10, t=40, b=30),
-                              xaxis_title="step")
+        overlay = metric_figure(key, {label: (h.steps, h.values) for label, h in histories.items()})
         self.figures = {"overlay": overlay, "parallel": self._parallel(key)}
         show_figures(self.overlay, [overlay])
         show_figures(self.parallel, [self.figures["parallel"]])
@@ -111,6 +109,29 @@ class RunCompare(widgets.VBox):
                                      dimensions=dims))
         fig.update_layout(title=f"params against {key}", height=320, margin=dict(l=60, r=40, t=60, b=30))
         return fig
+
+
+def metric_figure(key: str, series: dict[str, tuple[Sequence[float], Sequence[float]]]) -> go.Figure:
+    """The runs' values of one metric: lines by step, or bars when each run logged it once.
+
+    A metric logged once per run (a final accuracy) has no steps to draw a line over:
+    a bar per run, with its value on it, reads at a glance.
+    """
+    fig = go.Figure()
+    if all(len(values) <= 1 for _steps, values in series.values()):
+        labels = [label for label, (_s, values) in series.items() if values]
+        finals = [series[label][1][-1] for label in labels]
+        fig.add_bar(x=labels, y=finals, text=[format_value(v) for v in finals], textposition="auto",
+                    hovertemplate="%{x}: %{y}<extra></extra>")
+        fig.update_layout(title=f"{key} by run", height=300, margin=dict(l=40, r=10, t=40, b=30),
+                          yaxis_title=key, yaxis_tickformat=".4~g")
+        return fig
+    for label, (steps, values) in series.items():
+        fig.add_scatter(x=list(steps), y=list(values), mode="lines+markers" if len(steps) < 50 else "lines",
+                        name=label)
+    fig.update_layout(title=f"{key} by step", height=300, margin=dict(l=40, r=10, t=40, b=30),
+                      xaxis_title="step", yaxis_tickformat=".4~g")
+    return fig
 
 
 def _number(value: Any) -> float | None:

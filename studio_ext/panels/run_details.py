@@ -101,7 +101,8 @@ class RunDetails(widgets.VBox):
         self.header = widgets.HTML()
         self.message = Message()
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop", button_style="warning")
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop",
+                                            tooltip="Cancel this job (offered while it is queued or running)")
         self.archive_button = widgets.Button(description="Archive", icon="archive")
         self.resubmit_button = widgets.Button(description="Re-submit…", icon="repeat")
         self.tag_key = widgets.Text(placeholder="tag", layout=widgets.Layout(width="140px"))
@@ -111,7 +112,7 @@ class RunDetails(widgets.VBox):
         # Tabs
         self.overview = widgets.HTML()
         self.smoothing = widgets.FloatSlider(value=0.0, min=0.0, max=0.99, step=0.01, description="Smoothing",
-                                             continuous_update=False)
+                                             continuous_update=False, style={"description_width": "initial"})
         self.log_scale = widgets.Checkbox(value=False, description="Log scale")
         self.charts = widgets.Output()
         self.scalars = widgets.HTML()
@@ -194,6 +195,9 @@ class RunDetails(widgets.VBox):
             self._render_log(snap.log)
             self._draw_charts()
             self._update_buttons()
+            if snap.summary.status in TERMINAL_STATES and self.message.kind == "info" \
+                    and self.message.text.startswith("Canceling"):
+                self.message.clear()  # the status badge says how it ended
             # Last, so whoever watches ``status`` sees a page already drawn for it.
             self.updates += 1
             self.status = snap.summary.status.value
@@ -213,11 +217,11 @@ class RunDetails(widgets.VBox):
             return True
         ended = snap.summary.status in TERMINAL_STATES
         if ended:
-            self._subscription = None
-            self.live = False
+            self.live = False  # the header drawn next says so
         self._apply(snap)
         if ended:
             self.refresh()  # the final state: artifacts and logs are stored now
+            self._subscription = None  # last: whoever waits for it sees the final page
             return False
         return True
 
@@ -352,6 +356,7 @@ class RunDetails(widgets.VBox):
         s = self.summary
         is_job = not s.interactive
         self.cancel_button.disabled = not is_job or s.status in TERMINAL_STATES
+        self.cancel_button.layout.display = "none" if self.cancel_button.disabled else ""
         self.resubmit_button.disabled = not is_job
         self.archive_button.description = "Restore" if s.archived else "Archive"
         # Tags and archive are MLflow's, so they work on interactive runs too.

@@ -253,7 +253,8 @@ class RunExplorer(widgets.VBox):
             self.message.error(str(exc))
             return
         current = self.experiment_list.value
-        options = [(f"{e.name} — {e.run_count:,} runs, last {format_date(e.last_activity)}", e.name)
+        options = [(f"{e.name} — {e.run_count:,} run{'' if e.run_count == 1 else 's'}, "
+                    f"last {format_date(e.last_activity)}", e.name)
                    for e in experiments]
         names = [n for _, n in options]
         self._loading = True

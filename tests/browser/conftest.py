@@ -202,7 +202,8 @@ def _seed_workspace(path: Path) -> tuple[str, str]:
         ws.data.create_or_update(Data(name="flowers", path=str(csv), type="tabular"))
         job = ws.jobs.create_or_update(
             command(
-                command='python -c "print(42)"',
+                # A metric with all its digits: pages must show it short (the page checks look).
+                command="python -c \"import mlflow; mlflow.log_metric('r2', 0.5301234567891234); print(42)\"",
                 experiment_name="dashboards",
                 display_name="hello-dashboards",
             )

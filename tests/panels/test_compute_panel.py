@@ -89,6 +89,8 @@ def test_create_act_and_delete_from_the_page(panel: ComputePanel, workspace: Wor
                and "Running" in panel.table.value, timeout=90, interval=0.1, what="the table to show Running")
     assert "1 (1-1)" in panel.table.value and "dashboard</a>" in panel.table.value
     assert "Open the Dask dashboard" in panel.details.value and panel.progress.value == 1
+    assert "var(--jp-content-link-color" in panel.details.value, "links look like links"
+    assert panel.message.text == "", "'Creating page-cluster…' is cleared once it runs"
 
     form.name.value = "page-cluster"
     assert "already exists" in form.name_message.text
@@ -100,6 +102,8 @@ def test_create_act_and_delete_from_the_page(panel: ComputePanel, workspace: Wor
     wait_until(lambda: panel.computes["page-cluster"].state == ComputeState.STOPPED,
                timeout=90, interval=0.1, what="the page to show it")
     assert panel.stop_button.disabled and not panel.start_button.disabled
+    assert panel.progress.layout.display == "none", "no empty Nodes bar for a stopped cluster"
+    wait_until(lambda: panel.message.text == "", timeout=30, interval=0.1, what="the stop message to clear")
     panel.start_button.click()
     wait_until(lambda: workspace.compute.get("page-cluster").state == ComputeState.RUNNING,
                timeout=90, interval=0.1, what="the cluster to run again")

@@ -125,7 +125,7 @@ def test_a_running_job_page_updates_live_and_stops_when_it_ends(lab: Lab) -> Non
         # The explorer shows the job as running and follows it too.
         assert lab.live in [r.name for r in explorer.page.runs]
         assert explorer._subscription is not None
-        explorer.selection.value = (lab.live,)
+        explorer.table.select([lab.live])
         assert not explorer.cancel_button.disabled, "a running job can be canceled from the list"
         # The user keeps working meanwhile: the kernel is not blocked (we are running this code).
         page.cancel_button.click()
@@ -140,7 +140,7 @@ def test_a_running_job_page_updates_live_and_stops_when_it_ends(lab: Lab) -> Non
                    timeout=10, interval=0.2, what="the run watch to stop")
         wait_until(lambda: explorer._subscription is None,
                    timeout=30, interval=0.2, what="the explorer to stop following")
-        explorer.selection.value = (lab.live,)
+        explorer.table.select([lab.live])
         assert explorer.cancel_button.disabled, "a finished job offers no Cancel"
         updates = page.updates
         time.sleep(1.0)
@@ -151,13 +151,13 @@ def test_a_running_job_page_updates_live_and_stops_when_it_ends(lab: Lab) -> Non
 
 
 def test_explorer_lists_sorts_filters_and_keeps_results_on_bad_input(lab: Lab) -> None:
-    explorer = RunExplorer(lab.ws, experiment="explore")
+    explorer = RunExplorer(lab.ws, experiment="explore", group_children=False)
     try:
         label = dict((v, k) for k, v in explorer.experiment_list.options)["explore"]
         assert "4 runs" in label
         assert explorer.page.total == 4
         for name in (lab.parent, *lab.children):
-            assert name in explorer.table.value
+            assert name in explorer.table.visible_keys()
         assert "ws.jobs.search(['explore'], order_by=['start_time DESC'], page_size=50)" in explorer.code.code
         explorer.sort_column.value = "metrics.accuracy"
         explorer.sort_descending.value = True
@@ -166,13 +166,16 @@ def test_explorer_lists_sorts_filters_and_keeps_results_on_bad_input(lab: Lab) -
         explorer.filter_box.value = "params.model = 'rf' and metrics.accuracy > 0.6"
         assert [r.name for r in explorer.page.runs] == [lab.children[0]]
         assert "filter=\"params.model = 'rf' and metrics.accuracy > 0.6\"" in explorer.code.code
-        assert explorer.selection.value == (lab.children[0],), "one run listed: Open needs no pick first"
+        assert explorer.table.selected == [lab.children[0]], "one run listed: Open needs no pick first"
         opened = explorer.open_selected()
         assert opened is not None and opened.name == lab.children[0]
-        before = explorer.table.value
+        assert explorer.showing_details, "the run's page replaces the list, at the top"
+        explorer.back_button.click()
+        assert not explorer.showing_details
+        before = explorer.table.visible_keys()
         explorer.filter_box.value = "params.model = 'rf' and"
         assert "syntax error at position 24" in explorer.filter_error.text
-        assert explorer.table.value == before and explorer.page.total == 1, "the previous results stay"
+        assert explorer.table.visible_keys() == before and explorer.page.total == 1, "the previous results stay"
         explorer.filter_box.value = "metrics.acuracy > 0.5"
         assert "Unknown column metrics.acuracy" in explorer.filter_error.text
         assert "Did you mean metrics.accuracy?" in explorer.filter_error.text
@@ -189,8 +192,33 @@ def test_explorer_lists_sorts_filters_and_keeps_results_on_bad_input(lab: Lab) -
         explorer.close()
 
 
-def test_paging_and_columns_saved_per_experiment(lab: Lab) -> None:
+def test_child_runs_are_listed_under_their_parent_and_rows_open_on_click(lab: Lab) -> None:
     explorer = RunExplorer(lab.ws, experiment="explore")
+    try:
+        assert explorer.grouping() and "parent_run_id is null" in explorer.code.code
+        top = [r.name for r in explorer.page.runs]
+        assert lab.parent in top and not set(lab.children) & set(top), "children are not listed flat"
+        assert sorted(r.name for r in explorer.children_of[lab.parent]) == sorted(lab.children)
+        assert explorer.table.visible_keys() == top
+        explorer.table.toggle(lab.parent)
+        keys = explorer.table.visible_keys()
+        assert keys[keys.index(lab.parent) + 1:keys.index(lab.parent) + 3] != [] and set(lab.children) <= set(keys)
+        explorer.table.select([lab.children[0]])
+        assert explorer.cancel_button.disabled and explorer.cancel_button.layout.display == "none", \
+            "no Cancel on a completed run"
+        assert explorer.cancel_button.button_style == "", "Cancel is not in warning orange"
+        explorer.table.open_row(lab.children[1])  # what a click on any cell of the row does
+        assert explorer.showing_details and explorer.details.name == lab.children[1]
+        explorer.show_list()
+        explorer.search_box.value = "child"
+        assert not explorer.grouping() and {r.name for r in explorer.page.runs} == set(lab.children), \
+            "a search lists the matching runs themselves"
+    finally:
+        explorer.close()
+
+
+def test_paging_and_columns_saved_per_experiment(lab: Lab) -> None:
+    explorer = RunExplorer(lab.ws, experiment="explore", group_children=False)
     try:
         explorer.page_size.value = 10
         explorer.page_size.options = [2, 10, 50]
@@ -202,15 +230,15 @@ def test_paging_and_columns_saved_per_experiment(lab: Lab) -> None:
         assert len(second) == 2 and not set(first) & set(second) and explorer.next_button.disabled
         explorer.prev_button.click()
         assert [r.name for r in explorer.page.runs] == first
-        explorer.column_chooser.value = ("status", "name", "metrics.accuracy", "params.model")
-        assert "<th" in explorer.table.value and "Duration" not in explorer.table.value
+        explorer.column_chooser.value = ["status", "name", "metrics.accuracy", "params.model"]
+        assert explorer.table.header_titles() == ["Status", "Display name", "accuracy", "model"]
         explorer.save_columns.click()
         assert "save_run_view('explore', RunView(columns=[" in explorer.code.code
     finally:
         explorer.close()
     again = RunExplorer(lab.ws, experiment="explore")
     try:
-        assert again.column_chooser.value == ("status", "name", "metrics.accuracy", "params.model")
+        assert again.column_chooser.value == ["status", "name", "metrics.accuracy", "params.model"]
         assert lab.ws.jobs.get_run_view("explore").columns == list(again.column_chooser.value)
     finally:
         again.close()
@@ -269,7 +297,7 @@ def test_child_runs_tree_and_lineage(lab: Lab) -> None:
 def test_compare_shows_differences_overlay_and_parallel_coordinates(lab: Lab) -> None:
     explorer = RunExplorer(lab.ws, experiment="explore")
     try:
-        explorer.selection.value = tuple(lab.children)
+        explorer.table.select(lab.children)
         compare = explorer.compare_selected()
         assert isinstance(compare, RunCompare)
         labels = [label for label, _ in compare.rows()]
@@ -279,10 +307,16 @@ def test_compare_shows_differences_overlay_and_parallel_coordinates(lab: Lab) ->
         compare.metric.value = "loss"
         overlay = compare.figures["overlay"]
         assert sorted(t.name for t in overlay.data) == ["child-lgbm", "child-rf"]
+        assert all(t.type == "scatter" for t in overlay.data), "a metric logged by step: lines"
+        compare.metric.value = "accuracy"
+        bars = compare.figures["overlay"]
+        assert [t.type for t in bars.data] == ["bar"], "a metric logged once per run: one bar per run"
+        assert sorted(bars.data[0].x) == ["child-lgbm", "child-rf"] and list(bars.data[0].text) != []
+        compare.metric.value = "loss"
         dims = [d.label for d in compare.figures["parallel"].data[0].dimensions]
         assert dims == ["lr", "model", "loss"]
         assert "get_metric_history" in compare.code.code
-        explorer.selection.value = (lab.children[0],)
+        explorer.table.select([lab.children[0]])
         assert explorer.compare_selected() is None and "at least two runs" in explorer.message.text
     finally:
         explorer.close()
@@ -310,20 +344,20 @@ def test_actions_tag_archive_and_resubmit_with_edited_inputs(lab: Lab) -> None:
         assert "Input 'lr' is a float; 'fast' is not one." in page.message.text
     finally:
         page.close()
-    explorer = RunExplorer(ws, experiment="explore")
+    explorer = RunExplorer(ws, experiment="explore", group_children=False)
     try:
-        explorer.selection.value = (lab.children[1],)
+        explorer.table.select([lab.children[1]])
         explorer.archive_button.click()
         assert lab.children[1] not in [r.name for r in explorer.page.runs]
         assert "ws.jobs.archive(" in explorer.code.code
         explorer.show_archived.value = True
         assert [r.name for r in explorer.page.runs] == [lab.children[1]]
-        explorer.selection.value = (lab.children[1],)
+        explorer.table.select([lab.children[1]])
         assert explorer.archive_button.description == "Restore"
         explorer.archive_button.click()
         explorer.show_archived.value = False
         assert lab.children[1] in [r.name for r in explorer.page.runs]
-        explorer.selection.value = (lab.parent,)
+        explorer.table.select([lab.parent])
         explorer.tag_box.value = "no equals sign"
         explorer.tag_button.click()
         assert "Write the tag as key=value" in explorer.message.text
@@ -369,15 +403,15 @@ def test_tags_and_archive_of_an_interactive_run_from_its_page_and_the_list(lab: 
         page.close()
     explorer = RunExplorer(ws, experiment="notebook")
     try:
-        explorer.selection.value = (run_id,)
+        explorer.table.select([run_id])
         explorer.tag_box.value = "stage=final"
         explorer.tag_button.click()
         assert ws.jobs.run_summary(run_id).tags == {"stage": "final"}
-        explorer.selection.value = (run_id,)
+        explorer.table.select([run_id])
         explorer.archive_button.click()
         assert explorer.page.runs == [] and f"ws.jobs.archive({run_id!r})" in explorer.code.code
         explorer.show_archived.value = True
-        explorer.selection.value = (run_id,)
+        explorer.table.select([run_id])
         explorer.archive_button.click()
         explorer.show_archived.value = False
         assert [r.name for r in explorer.page.runs] == [run_id]
