@@ -789,8 +789,10 @@ def leaderboard_groups(run: Any, *, best_per_algorithm: bool = False) -> list[li
             index[key] = [trial]
             groups.append(index[key])
     if best_per_algorithm:
-        seen: set[str] = set()
-        groups = [g for g in groups if not (g[0].algorithm in seen or seen.add(g[0].algorithm))]
+        firsts: dict[str, list[Any]] = {}
+        for g in groups:
+            firsts.setdefault(g[0].algorithm, g)  # groups come best first: the first of each algorithm
+        groups = list(firsts.values())
     return groups
 
 
