@@ -66,7 +66,8 @@ def utility(name: str, frame: pd.DataFrame, metadata: PrivacyMetadata, mean_col:
         print(f"{eps:8.1f} " + " ".join(f"{np.mean(err[k]):{w}.5f}" for k, w in (("mean", 10), ("count", 11),
                                                                                ("hist", 10)))
               + " " + " ".join(f"{100 * np.mean(inside[k]):{w}.1f}%" for k, w in (("mean", 10), ("count", 11),
-                                                                                 ("hist", 10))))
+                                                                                 ("hist", 10)))
+              + "   (" + ", ".join(f"{k} {sum(inside[k])}/{len(inside[k])}" for k in inside) + ")")
 
 
 def direct_opendp_mean(frame: pd.DataFrame, column: str, lower: float, upper: float, epsilon: float) -> float:
@@ -164,6 +165,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-utility", action="store_true")
+    parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--synthesizer", default="aim", choices=["aim", "mst"])
     args = parser.parse_args()
     diabetes = pd.read_csv(args.diabetes)
@@ -179,7 +181,8 @@ def main() -> None:
     utility("adult", adult, adult_md, "age", "sex", args.repeats)
     if not args.skip_overhead:
         overhead(diabetes, [int(s) for s in args.sizes.split(",")], args.runs)
-    synthetic(args.synthesizer, [1.0, 3.0])
+    if not args.skip_synthetic:
+        synthetic(args.synthesizer, [1.0, 3.0])
 
 
 if __name__ == "__main__":

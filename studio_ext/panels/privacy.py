@@ -18,6 +18,7 @@ import ipywidgets as widgets
 
 from studio_ext.errors import StudioError
 from studio_ext.panels import privacy_charts as charts
+from studio_ext.panels._format import format_number
 from studio_ext.panels._widgets import CodeBox, Message, format_value, html_table, show_figures
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["PrivacyPanel"]
 
 _WIDE = {"description_width": "120px"}
+EPSILONS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)  # the query slider's stops
 STATISTICS = ("mean", "sum", "count", "variance", "quantiles", "histogram", "covariance", "SQL")
 
 
@@ -116,8 +118,9 @@ class PrivacyPanel(widgets.VBox):
         self.column = widgets.SelectMultiple(description="Column(s)", options=[], rows=4, style=_WIDE)
         self.sql = widgets.Textarea(description="SQL", placeholder="SELECT COUNT(*), AVG(Age) FROM diabetes",
                                     layout=widgets.Layout(width="640px", height="70px"), style=_WIDE)
-        self.epsilon = widgets.FloatLogSlider(description="ε", value=0.5, base=10, min=-2, max=1, step=0.05,
-                                              style=_WIDE, readout_format=".3g")
+        # Round epsilons only (a log slider's steps read 0.501, 0.891...), labelled by the one formatter.
+        self.epsilon = widgets.SelectionSlider(description="ε", options=[(format_number(e), e) for e in EPSILONS],
+                                               value=0.5, style=_WIDE, continuous_update=False)
         self.run_button = widgets.Button(description="Run private query", button_style="success", icon="play",
                                          layout=widgets.Layout(width="auto"))
         self.answer = widgets.HTML()
@@ -239,7 +242,7 @@ class PrivacyPanel(widgets.VBox):
         return md
 
     def _call(self) -> tuple[str, dict[str, Any]]:
-        stat, cols, eps = self.statistic.value, list(self.column.value), float(f"{self.epsilon.value:.2g}")
+        stat, cols, eps = self.statistic.value, list(self.column.value), float(self.epsilon.value)
         if stat == "SQL":
             return "query", {"sql": self.sql.value, "epsilon": eps}
         if stat == "count":

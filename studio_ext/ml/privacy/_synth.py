@@ -12,11 +12,76 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from studio_ext.errors import InvalidInput
+from studio_ext.errors import InvalidInput, MissingDependency
 from studio_ext.ml.privacy._engine import PrivateTable, _dp
 from studio_ext.ml.privacy._metadata import check_epsilon
 
 METHODS = ("aim", "mst")
+
+
+def _mbi() -> Any:
+    """OpenDP's ``mbi`` algorithms, or a MissingDependency naming the extra that installs them."""
+    try:
+        import mbi  # noqa: F401  (on JAX; the synth extra brings it)
+    except ImportError as exc:
+        raise MissingDependency("mbi", "synth", "Private synthetic data (OpenDP's AIM and MST, on mbi and JAX, "
+                                "about 380 MB)") from exc
+    return _dp().mbi
+
+
+def _inf_add(a: float, b: float) -> float:
+    """a + b rounded up, as OpenDP adds privacy losses (its composition never rounds a loss down)."""
+    import math
+    from fractions import Fraction
+
+    total = a + b
+    return math.nextafter(total, math.inf) if Fraction(total) < Fraction(a) + Fraction(b) else total
+
+
+def _mst_select_fits(d_out: float, measure_split: float, selections: int) -> bool:
+    """Whether OpenDP's MST, given ``d_out``, splits it so its own composition accepts every part.
+
+    MST (opendp.extras.mbi._mst) gives the selection step ``x = prior(prior(d_out - d_out * split))``
+    and each of its ``selections`` noisy-max queries ``prior(x / selections)``; the compositor adds
+    those rounding up, and for about a third of budgets the sum lands one float above ``x``: the
+    release then stops with "insufficient budget for query". This replays that arithmetic.
+    """
+    import math
+
+    measure = d_out * measure_split
+    select = math.nextafter(math.nextafter(d_out - measure, -math.inf), -math.inf)
+    each = math.nextafter(select / selections, -math.inf)
+    total = 0.0
+    for _ in range(selections):
+        total = _inf_add(total, each)
+    return total <= select and _inf_add(select, measure) <= d_out
+
+
+def _mst(dp: Any) -> Any:
+    """OpenDP's MST, given a budget a few floats smaller where its own split would not add up.
+
+    The budget given up is below 1e-12 of epsilon; the release's loss stays within what was asked.
+    """
+    import math
+    from dataclasses import dataclass as _dataclass
+
+    @_dataclass(kw_only=True, frozen=True)
+    class MST(dp.mbi.MST):
+        def make_marginals(self, input_domain: Any, input_metric: Any, output_measure: Any, d_in: Any,
+                           d_out: Any, *, marginals: Any, model: Any) -> Any:
+            if isinstance(d_out, float):
+                most = len(model.domain.attrs) - 1
+                selections = min(max(0, self.num_selections or most), most)
+                budget = d_out
+                for _ in range(4096):
+                    if selections == 0 or _mst_select_fits(budget, self.measure_split, selections):
+                        d_out = budget
+                        break
+                    budget = math.nextafter(budget, -math.inf)
+            return super().make_marginals(input_domain, input_metric, output_measure, d_in, d_out,
+                                          marginals=marginals, model=model)
+
+    return MST()
 
 
 @dataclass
@@ -67,7 +132,8 @@ def plan_synthesis(table: PrivateTable, *, epsilon: float, method: str = "aim",
             lo, hi = col.bounds()
             cuts[name] = [lo + (hi - lo) * k / bins for k in range(1, bins)]
             exprs.append(pl.col(name).cast(pl.Float64).fill_null(lo).clip(lo, hi))
-    algorithm = dp.mbi.AIM() if method == "aim" else dp.mbi.MST()
+    mbi = _mbi()
+    algorithm = mbi.AIM() if method == "aim" else _mst(dp)
     unit = dp.unit_of(contributions=md.max_rows_per_individual)
     shape_only = pl.LazyFrame(schema=table.lazy.collect_schema())
     context = dp.Context.compositor(data=shape_only, privacy_unit=unit, privacy_loss=dp.loss_of(epsilon=epsilon),

@@ -243,11 +243,19 @@ class LocalPrivacy(PrivacyOperations):
 
     def _run(self, entity: Data, table: PrivateTable, budget_version: str, plan: Plan) -> PrivateResult:
         epsilon, delta = plan.loss()
-        self._charge(entity, table.metadata, budget_version, plan.statistic, plan.query, epsilon, delta)
-        return plan.release()
+        charge = self._charge(entity, table.metadata, budget_version, plan.statistic, plan.query, epsilon, delta)
+        try:
+            return plan.release()
+        except BaseException:  # an error or an interrupt (Ctrl-C) before the answer reached the caller
+            self._refund(entity, budget_version, charge)
+            raise
 
     def _refund(self, entity: Data, budget_version: str, charge: str) -> None:
-        """Take back a charge whose release failed before anything reached the caller."""
+        """Take back a charge whose release failed before anything reached the caller.
+
+        One transaction deletes the run record and recomposes the ledger from the records
+        left, so a refund is whole or not at all, and concurrent charges queue behind it.
+        """
         from studio_ext.ml.privacy import compose
 
         key = (privacy_ledger.c.dataset == entity.name, privacy_ledger.c.budget_version == budget_version)
@@ -351,25 +359,29 @@ class LocalPrivacy(PrivacyOperations):
         eps, delta = plan.loss()
         query = f"synthesize({', '.join(plan.columns)}, method={method!r})"
         charge = self._charge(entity, table.metadata, bv, "synthesize", query, eps, delta)
-        try:
-            frame = plan.release(rows=rows)
-        except Exception as exc:  # OpenDP stopped before handing anything back: nothing was released
-            self._refund(entity, bv, charge)
-            raise InvalidInput(f"OpenDP could not synthesize {entity.name}:{entity.version} ({method}, "
-                               f"epsilon={eps:g}): {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc!r}. "
-                               "Nothing was released and the budget was not charged; try another epsilon or method.") \
-                from exc
         target = name or f"{entity.name}-synthetic"
         folder = self._b.path / "privacy" / "synthetic"
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{target}-{uuid.uuid4().hex[:8]}.parquet"
-        frame.to_parquet(path, index=False)
         tags = {"privacy.source": f"azureml:{entity.name}:{entity.version}", "privacy.method": method,
                 "privacy.epsilon": f"{eps:g}", "privacy.delta": f"{delta:g}", "privacy.synthetic": "true"}
-        return self._b.service("data").create_or_update(Data(
-            name=target, path=str(path), type=DataType.TABULAR, tags=tags,
-            description=f"Differentially private synthetic data from {entity.name}:{entity.version} "
-                        f"({method.upper()}, epsilon {eps:g}, OpenDP)"))
+        try:
+            try:
+                frame = plan.release(rows=rows)
+            except Exception as exc:  # OpenDP stopped before handing anything back: nothing was released
+                reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+                raise InvalidInput(f"OpenDP could not synthesize {entity.name}:{entity.version} ({method}, "
+                                   f"epsilon={eps:g}): {reason}. Nothing was released and the budget was not "
+                                   "charged; try another epsilon or method.") from exc
+            folder.mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(path, index=False)
+            return self._b.service("data").create_or_update(Data(
+                name=target, path=str(path), type=DataType.TABULAR, tags=tags,
+                description=f"Differentially private synthetic data from {entity.name}:{entity.version} "
+                            f"({method.upper()}, epsilon {eps:g}, OpenDP)"))
+        except BaseException:  # an error or an interrupt (Ctrl-C) before the dataset reached the caller
+            self._refund(entity, bv, charge)
+            path.unlink(missing_ok=True)
+            raise
 
     # -- teaching ------------------------------------------------------------------------------
     def compare(self, dataset: Any, query: str, epsilons: Sequence[float] = (0.1, 0.5, 1, 5), repeats: int = 20,
