@@ -332,3 +332,41 @@ def check_private_statistics(ws: Workspace, dataset: str, *, statistics: tuple[s
     passed(f"{dataset}: {len(history)} private queries ({', '.join(sorted(asked))}), epsilon "
            f"{budget.epsilon_spent:.2f} of {budget.epsilon:g} spent, {budget.epsilon_remaining:.2f} left")
     return budget
+
+
+def check_sweep_tuned(ws: Workspace, name: str | None, *, min_trials: int = 2, compute: str | None = None) -> Any:
+    """The sweep job ``name`` completed with at least ``min_trials`` trials (on ``compute``), and its best trial is
+    the completed trial with the best primary metric."""
+    if not name:
+        raise LabCheckError("No sweep to check: run the cell that submits the sweep job first.")
+    try:
+        job = ws.jobs.get(name)
+        trials = ws.sweeps.trials(name)
+    except NotFound as exc:
+        raise LabCheckError(f"{exc.message} Did you submit it to {ws.path}?") from exc
+    if getattr(job, "type", None) != "sweep":
+        raise LabCheckError(f"The job {name} is a {job.type} job, not a sweep. Build it with command(...)(x=Choice("
+                            "[...])).sweep(...).")
+    if not job.status.is_terminal:
+        raise LabCheckError(f"The sweep {name} is still {job.status}. Wait for it (ws.jobs.stream(name)) and run this "
+                            "cell again.")
+    if str(job.status) != "Completed":
+        raise LabCheckError(f"The sweep {name} ended {job.status}: {job.error}")
+    if len(trials) < min_trials:
+        raise LabCheckError(f"The sweep ran {len(trials)} trials; the lab asks for at least {min_trials} "
+                            "(set_limits(max_total_trials=...)).")
+    if compute and job.compute != compute:
+        raise LabCheckError(f"The sweep ran on {job.compute!r}, not on {compute!r}: pass compute={compute!r} to "
+                            ".sweep(...).")
+    done = [t for t in trials if t.get("status") == "Completed" and t.get("value") is not None]
+    if not done or not job.best_child_run_id:
+        raise LabCheckError(f"The sweep {name} has no completed trial with its primary metric, so no best trial.")
+    maximize = job.objective.goal == "maximize"
+    best = (max if maximize else min)(done, key=lambda t: t["value"])
+    if best["name"] != job.best_child_run_id and best["value"] != job.best_metric:
+        raise LabCheckError(f"The sweep's best trial {job.best_child_run_id} is not its best completed trial "
+                            f"{best['name']}.")
+    stopped = sum(1 for t in trials if t.get("stopped"))
+    passed(f"sweep {name} completed: {len(trials)} trials ({stopped} stopped early), best {job.best_child_run_id} "
+           f"with {job.objective.primary_metric} = {job.best_metric:.4g}")
+    return job
