@@ -157,6 +157,44 @@ def step_sweep(ctx: DemoContext) -> None:
             f"(alpha={final.best_hyperparameters['alpha']:.4g}, r2={final.best_metric:.3f}); open it on the Sweeps page")
 
 
+def step_pipeline(ctx: DemoContext) -> None:
+    """A two-step pipeline (prepare, then train) built with studio_ext's dsl; the prepared folder goes between."""
+    from studio_ext import dsl
+    from studio_ext.entities import CommandComponent, Output
+
+    src = ctx.ws.path / "demo-src"
+    src.mkdir(exist_ok=True)
+    shutil.copy(ASSETS / "train_diabetes.py", src / "train.py")
+    shutil.copy(ASSETS / "prep_diabetes.py", src / "prep.py")
+    dataset = ctx.facts.get("dataset")
+    prep = CommandComponent(name="prep_diabetes", code=str(src),
+                            command="python prep.py $[[--data ${{inputs.data}}]] --prepared ${{outputs.prepared}}",
+                            inputs={"data": Input(type="uri_file", optional=True)},
+                            outputs={"prepared": Output(type="uri_folder")})
+    train = CommandComponent(name="train_ridge", code=str(src),
+                             command="python train.py --alpha ${{inputs.alpha}} "
+                                     "--data ${{inputs.prepared}}/diabetes.parquet",
+                             inputs={"prepared": Input(type="uri_folder"), "alpha": Input(type="number", default=1.0)})
+
+    @dsl.pipeline(experiment_name="diabetes-pipeline", description="prepare, then train")
+    def diabetes_pipeline(data: Any, alpha: float = 0.5) -> None:
+        prepare = prep(data=data)
+        train(prepared=prepare.outputs.prepared, alpha=alpha)
+
+    job = diabetes_pipeline(Input(type="uri_file", path=dataset) if dataset else None, alpha=0.3)
+    submitted = ctx.ws.jobs.create_or_update(job)
+    ctx.say(f"[pipeline] submitted {submitted.name}: steps {', '.join(submitted.jobs)} (prepare -> train, alpha=0.3)")
+    while not (final := ctx.ws.jobs.get(submitted.name)).status.is_terminal:
+        time.sleep(0.3)
+    if str(final.status) != "Completed":
+        raise RuntimeError(f"the pipeline ended {final.status}: {final.error}")
+    for child in sorted(ctx.ws.jobs.list(parent_job_name=final.name), key=lambda j: j.creation_time or 0):
+        figures = ", ".join(f"{k}={v:.3f}" for k, v in sorted(child.metrics.items()) if k in ("r2", "rmse"))
+        ctx.say(f"         step {child.display_name:<10} {child.status} {figures}")
+    ctx.facts["pipeline"] = final.name
+    ctx.say(f"[pipeline] {final.name} Completed in {final.duration_seconds:.1f}s; open it on the Pipelines page")
+
+
 def step_model_endpoint(ctx: DemoContext) -> None:
     """Register the training job's model, deploy it to a real-time endpoint and call it with its key."""
     import httpx
@@ -306,6 +344,7 @@ STEPS: list[Callable[[DemoContext], None]] = [
     step_azure_ml_v2,
     step_compute_cluster,
     step_sweep,
+    step_pipeline,
     step_model_endpoint,
     step_run_explorer,
     step_automl,
