@@ -27,6 +27,7 @@ from studio_ext.panels._insight_widgets import queued
 from studio_ext.panels._widgets import (
     CodeBox,
     Message,
+    Reveal,
     SharedPoller,
     format_duration,
     format_value,
@@ -165,6 +166,7 @@ class AutoMLWizard(widgets.VBox):
         self.body = widgets.Box()
         self.nav = widgets.HBox([self.back_button, self.next_button, self.submit_button])
         self.results_box = widgets.VBox()
+        self._reveal = Reveal()
         # As the studio's page: the AutoML jobs first; "New Automated ML job" opens the wizard.
         self.jobs_table = widgets.HTML()
         self.job_picker = widgets.Dropdown(description="Job", options=[], style={"description_width": "initial"},
@@ -239,7 +241,8 @@ class AutoMLWizard(widgets.VBox):
             self.results.close()
         self.wizard_box.layout.display = "none"
         self.results = AutoMLResults(self.ws, name, poll_interval=self.poll_interval)
-        self.results_box.children = [self.results]
+        self.results_box.children = [self._reveal, self.results]
+        self._reveal.now()  # the results scroll into view, not below the fold
         return self.results
 
     # -- data for the choices ------------------------------------------------------------------
@@ -516,7 +519,9 @@ class AutoMLWizard(widgets.VBox):
         if self.results is not None:
             self.results.close()
         self.results = AutoMLResults(self.ws, str(submitted.name), poll_interval=self.poll_interval)
-        self.results_box.children = [self.results]
+        self.wizard_box.layout.display = "none"  # the job's progress takes the wizard's place, in view
+        self.results_box.children = [self._reveal, self.results]
+        self._reveal.now()
         self.load_jobs()
         return submitted
 

@@ -185,6 +185,9 @@ def test_switching_to_another_dataset_at_the_same_version_reloads_preview_column
     assert "patients:1" in wizard.review.value and "Diabetic" in wizard.review.value and "rooms" not in wizard.review.value
     submitted = wizard.submit()
     assert submitted is not None, wizard.message.text
+    # The job's progress takes the wizard's place and scrolls into view (not below the fold).
+    assert wizard.wizard_box.layout.display == "none"
+    assert wizard.results_box.children[0] is wizard._reveal and "scrollIntoView" in wizard._reveal.value
     try:
         run = ws.automl.get(str(submitted.name))
         inputs = getattr(run.job, "inputs", {})  # an AutoML job's data is its training_data input
