@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -180,8 +181,6 @@ def _install_extension_as_a_wheel_would(data_dir: Path) -> None:
     a link that leaves its static folder (403); users get a real folder from the
     wheel, so the dashboards are tested with one.
     """
-    import shutil
-
     target = data_dir / "labextensions" / "studio-ext"
     shutil.copytree(REPO / "studio_ext" / "labextension", target, symlinks=False)
 
@@ -226,6 +225,9 @@ def voila_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoilaServ
     if not (REPO / "studio_ext" / "labextension" / "package.json").is_file():
         pytest.fail("The JupyterLab extension is not built; run scripts/test-prereqs.sh first.")
     base = tmp_path_factory.mktemp("voila")
+    # A copy: from the checkout, a dashboard would find a demo-workspace/ made by `make studio`.
+    served = base / "dashboards"
+    shutil.copytree(DASHBOARDS, served)
     jupyter_path = base / "jupyter-path"
     _install_extension_as_a_wheel_would(jupyter_path)
     env = dict(os.environ)
@@ -249,7 +251,7 @@ def voila_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoilaServ
             # As notebooks/dashboards/README.md advises: cull the kernels of closed pages.
             "--MappingKernelManager.cull_interval=30",
             "--MappingKernelManager.cull_idle_timeout=120",
-            str(DASHBOARDS),
+            str(served),
         ]
 
     def answers(running: ServerProcess) -> bool:
