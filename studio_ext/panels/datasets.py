@@ -1,4 +1,9 @@
-"""The Datasets page: the list of datasets, the "Create dataset" wizard, and a dataset's page.
+"""The Data page: data assets (the list, the "Create dataset" wizard, a dataset's page) and datastores.
+
+The Datastores tab lists the workspace's datastores, browses the files under a path of
+one, and registers a local folder, an Azure Blob container or a Data Lake Gen2 file
+system (``ws.datastores.create_or_update``). The wizard's local source takes a path
+(relative to the kernel's working folder) or a file uploaded from the user's computer.
 
 The wizard follows the studio's steps (source → settings → schema → confirm) and
 re-parses the start of the source whenever a setting changes, so the preview always
@@ -9,15 +14,17 @@ bar; profiles are computed in a thread too (once per version: later opens read t
 from __future__ import annotations
 
 import html
+import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import traitlets
 
-from studio_ext.entities import Data, DataProfile, DatastoreType
+from studio_ext.entities import Data, DataProfile, Datastore, DatastoreType
 from studio_ext.entities._data import DelimitedReadOptions
 from studio_ext.errors import StudioError
 from studio_ext.panels._widgets import CodeBox, Message, format_value, html_table, set_choices, show_figures
@@ -55,7 +62,14 @@ class CreateDatasetWizard(widgets.VBox):
         self.created: Data | None = None
         # step 1: source
         self.source_kind = widgets.ToggleButtons(options=SOURCES, value="local", description="Source")
-        self.path = widgets.Text(description="Path", placeholder="data/flights.csv or a folder")
+        # A path on the machine the kernel runs on; relative paths start at the kernel's working folder.
+        self.path = widgets.Text(description="Path", placeholder=f"a file or folder, relative to {os.getcwd()}",
+                                 layout=widgets.Layout(width="640px"),
+                                 tooltip=f"absolute, or relative to the kernel's working folder {os.getcwd()}")
+        # ... or a file from the user's computer, saved into the workspace's uploads/ folder.
+        self.upload = widgets.FileUpload(description="Upload a file", multiple=False, accept="",
+                                         layout=widgets.Layout(width="auto"))
+        self.upload.observe(lambda _c: self._uploaded(), "value")
         self.datastore = widgets.Dropdown(description="Datastore", options=[])
         self.datastore_path = widgets.Text(description="Path", placeholder="folder/file.csv")
         self.url = widgets.Text(description="URL", placeholder="https://example.org/data.csv")
@@ -130,11 +144,30 @@ class CreateDatasetWizard(widgets.VBox):
     def _show_source_fields(self, _change: Any = None) -> None:
         kind = self.source_kind.value
         self._source_box.children = {
-            "local": [self.path], "datastore": [self.datastore, self.datastore_path], "url": [self.url],
+            "local": [self.path, widgets.HBox([widgets.HTML("<span style='color:#555'>or from your computer:</span>"),
+                                               self.upload])],
+            "datastore": [self.datastore, self.datastore_path], "url": [self.url],
             "sql": [self.sql_datastore, self.query],
         }[kind]
         if kind == "sql":
             self.data_type.value = "tabular"
+
+    def _uploaded(self) -> Path | None:
+        """Save the file chosen in the upload button under ``<workspace>/uploads/`` and use it as the path."""
+        files = list(self.upload.value or ())
+        if not files:
+            return None
+        item = files[-1]
+        name = Path(str(item["name"])).name  # never a path the browser made up
+        folder = Path(self.ws.path) / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / name
+        target.write_bytes(bytes(item["content"]))
+        self.path.value = str(target)
+        if not self.name.value.strip():
+            self.name.value = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(name).stem).strip("-")[:60]
+        self.message.info(f"Uploaded {name} ({target.stat().st_size:,} bytes) to {target}.")
+        return target
 
     @traitlets.observe("step")
     def _step_changed(self, _change: Any) -> None:
@@ -527,10 +560,16 @@ class DatasetsPanel(widgets.VBox):
         self.wizard = CreateDatasetWizard(ws, on_created=self._created, code=self.code)
         self.wizard.layout.display = "none"
         self.page = DatasetPage(ws, code=self.code, on_change=self.refresh)
+        self.datastores = DatastoresTab(ws, code=self.code)
+        assets = widgets.VBox([widgets.HBox([self.create_button, self.refresh_button, self.show_archived]),
+                               self.message, self.table, self.selector, self.wizard, self.page])
+        self.tabs = widgets.Tab(children=[assets, self.datastores])
+        self.tabs.set_title(0, "Data assets")
+        self.tabs.set_title(1, "Datastores")
         super().__init__([
-            widgets.HTML("<h3 style='margin:4px 0'>Datasets</h3>"),
-            widgets.HBox([self.create_button, self.refresh_button, self.show_archived]),
-            self.message, self.table, self.selector, self.wizard, self.page, self.code,
+            widgets.HTML("<h3 style='margin:4px 0'>Data</h3><span style='color:#555'>Data assets (versioned tables, "
+                         "files and folders) and the datastores they are read from.</span>"),
+            self.tabs, self.code,
         ])
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.create_button.on_click(lambda _b: self.open_wizard())
@@ -576,3 +615,143 @@ class DatasetsPanel(widgets.VBox):
     def _created(self, data: Data) -> None:
         self.refresh(select=data.name)
         self.show_dataset(data.name, data.version)
+
+
+STORE_KINDS = (("Local folder", "local"), ("Azure Blob Storage", "blob"), ("Azure Data Lake Gen2", "adls"))
+
+
+class DatastoresTab(widgets.VBox):
+    """The Datastores tab: the list, browsing a datastore's files, and registering a new one."""
+
+    def __init__(self, ws: Any, code: CodeBox | None = None) -> None:
+        self.ws = ws
+        self.code = code or CodeBox()
+        self.message = Message()
+        label = {"description_width": "initial"}
+        self.table = widgets.HTML()
+        self.store = widgets.Dropdown(description="Datastore", options=[], style=label,
+                                      layout=widgets.Layout(width="360px"))
+        self.browse_path = widgets.Text(description="Path", placeholder="a folder in the datastore (empty: its root)",
+                                        style=label, layout=widgets.Layout(width="420px"))
+        self.browse_button = widgets.Button(description="Browse", icon="folder-open")
+        self.up_button = widgets.Button(description="Up", icon="level-up", layout=widgets.Layout(width="70px"))
+        self.files = widgets.HTML()
+        self.store.observe(lambda c: self.browse("") if c["new"] else None, "value")
+        self.browse_button.on_click(lambda _b: self.browse(self.browse_path.value.strip()))
+        self.up_button.on_click(lambda _b: self.browse(self.browse_path.value.strip().rstrip("/").rpartition("/")[0]))
+        # register
+        wide = widgets.Layout(width="520px")
+        self.kind = widgets.ToggleButtons(options=STORE_KINDS, value="local", description="Kind", style=label)
+        self.new_name = widgets.Text(description="Name", placeholder="letters, digits and _", style=label, layout=wide)
+        self.folder = widgets.Text(description="Folder", style=label, layout=wide,
+                                   placeholder=f"an absolute path, or relative to {os.getcwd()}")
+        self.account = widgets.Text(description="Storage account", style=label, layout=wide)
+        self.container = widgets.Text(description="Container", style=label, layout=wide,
+                                      placeholder="blob container (Data Lake: file system)")
+        self.account_key = widgets.Password(description="Account key", style=label, layout=wide,
+                                            placeholder="(empty: identity-based access)")
+        self.register_button = widgets.Button(description="Register datastore", icon="plus", button_style="primary",
+                                              layout=widgets.Layout(width="auto"))
+        self.register_message = Message()
+        self.local_fields = widgets.VBox([self.folder])
+        self.cloud_fields = widgets.VBox([self.account, self.container, self.account_key])
+        self.kind.observe(lambda _c: self._show_kind(), "value")
+        self.register_button.on_click(lambda _b: self.register())
+        register = widgets.VBox([widgets.HTML("<b>Register a datastore</b>"), self.kind, self.new_name,
+                                 self.local_fields, self.cloud_fields, self.register_button, self.register_message])
+        super().__init__([self.message, self.table, widgets.HTML("<b>Browse</b>"),
+                          widgets.HBox([self.store, self.browse_path, self.browse_button, self.up_button]),
+                          self.files, register])
+        self._show_kind()
+        self.refresh()
+
+    def _show_kind(self) -> None:
+        local = self.kind.value == "local"
+        self.local_fields.layout.display = None if local else "none"
+        self.cloud_fields.layout.display = "none" if local else None
+
+    def refresh(self, select: str | None = None) -> None:
+        try:
+            stores = self.ws.datastores.list()
+        except StudioError as exc:
+            self.message.error(exc.message)
+            return
+        self.table.value = html_table(
+            ["Name", "Type", "Location", "Default", "Created on"],
+            [(d.name, str(d.type), redact(d.url), "yes" if d.is_default else "", format_value(d.creation_time))
+             for d in stores])
+        browsable = [d.name for d in stores if str(d.type) not in ("sql", "http")]
+        set_choices(self.store, browsable, keep=select or self.store.value, pick_first=True)
+
+    def browse(self, path: str = "") -> list[dict[str, Any]]:
+        """List the files and folders under ``path`` of the chosen datastore."""
+        self.message.clear()
+        self.browse_path.value = path
+        if not self.store.value:
+            return []
+        try:
+            entries = self.ws.datastores.list_paths(self.store.value, path)
+        except StudioError as exc:
+            self.message.error(exc.message)
+            self.files.value = ""
+            return []
+        self.files.value = html_table(
+            ["Name", "Kind", "Size", "Path for a data asset"],
+            [(e["name"] + ("/" if e["is_dir"] else ""), "folder" if e["is_dir"] else "file",
+              "" if e.get("size") is None else f"{e['size']:,} bytes",
+              f"azureml://datastores/{self.store.value}/paths/{e['path']}") for e in entries],
+            empty=f"Nothing under {path or 'the root'}.")
+        self.code.show(f"ws.datastores.list_paths({self.store.value!r}, {path!r})")
+        return entries
+
+    def register(self) -> Any:
+        """Register the datastore the form describes (a local folder, Blob Storage or Data Lake Gen2)."""
+        self.register_message.clear()
+        name = self.new_name.value.strip()
+        try:
+            store, code = self._datastore(name)
+            created = self.ws.datastores.create_or_update(store)
+        except StudioError as exc:
+            self.register_message.error(exc.message)
+            return None
+        self.register_message.info(f"Registered datastore {created.name} ({created.type}).")
+        self.refresh(select=created.name)
+        self.code.show(code)
+        return created
+
+    def _datastore(self, name: str) -> tuple[Any, str]:
+        kind = self.kind.value
+        if kind == "local":
+            folder = self.folder.value.strip()
+            if not folder:
+                from studio_ext.errors import InvalidInput
+
+                raise InvalidInput("Give the folder the datastore reads from.")
+            url = Path(folder).expanduser().resolve().as_uri()
+            return Datastore(name=name, url=url), (
+                "from studio_ext.entities import Datastore\n"
+                f"ws.datastores.create_or_update(Datastore(name={name!r}, url={url!r}))")
+        from azure.ai.ml.entities import AccountKeyConfiguration, AzureBlobDatastore, AzureDataLakeGen2Datastore
+
+        key = self.account_key.value.strip()
+        credentials = AccountKeyConfiguration(account_key=key) if key else None
+        cred_code = "AccountKeyConfiguration(account_key=...)" if key else "None"
+        account, container = self.account.value.strip(), self.container.value.strip()
+        if kind == "blob":
+            return AzureBlobDatastore(name=name, account_name=account, container_name=container,
+                                      credentials=credentials), (
+                "from azure.ai.ml.entities import AccountKeyConfiguration, AzureBlobDatastore\n"
+                f"ws.datastores.create_or_update(AzureBlobDatastore(name={name!r}, account_name={account!r}, "
+                f"container_name={container!r}, credentials={cred_code}))")
+        return AzureDataLakeGen2Datastore(name=name, account_name=account, filesystem=container,
+                                          credentials=credentials), (
+            "from azure.ai.ml.entities import AzureDataLakeGen2Datastore\n"
+            f"ws.datastores.create_or_update(AzureDataLakeGen2Datastore(name={name!r}, account_name={account!r}, "
+            f"filesystem={container!r}))")
+
+
+def redact(url: str) -> str:
+    """A datastore URL without any password or token in it."""
+    import re
+
+    return re.sub(r"//([^/@:]+):[^/@]+@", r"//\1:***@", re.sub(r"([?&](sig|sv|se|sp)=)[^&]+", r"\1***", url or ""))

@@ -3,6 +3,8 @@ preview, a failed registration that leaves nothing, and the dataset's page."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from studio_ext import Input, Workspace, command
@@ -199,3 +201,45 @@ def test_the_only_dataset_opens_and_its_profile_tab_fills_itself(workspace, tmp_
     assert page.histogram.outputs, "the first column's histogram is drawn"
     page.version.value = "1"  # unchanged: nothing recomputed, the cached profile stays
     assert page.profile_result is not None
+
+
+def test_the_wizard_takes_a_file_uploaded_from_the_users_computer(ws):
+    panel = DatasetsPanel(ws)
+    wizard = panel.wizard
+    panel.open_wizard()
+    assert "relative to" in wizard.path.placeholder
+    # What the browser's FileUpload sends: the name and the bytes.
+    wizard.upload.value = ({"name": "my patients.csv", "type": "text/csv", "size": 24,
+                            "content": memoryview(b"id,age\n1,34\n2,51\n3,67\n"),
+                            "last_modified": datetime.now(UTC)},)
+    saved = ws.path / "uploads" / "my patients.csv"
+    assert saved.read_bytes().startswith(b"id,age") and wizard.path.value == str(saved)
+    assert wizard.name.value == "my-patients" and "Uploaded my patients.csv" in wizard.message.text
+
+
+def test_datastores_tab_lists_browses_and_registers_a_local_folder(ws, tmp_path):
+    panel = DatasetsPanel(ws)
+    assert panel.tabs.get_title(0) == "Data assets" and panel.tabs.get_title(1) == "Datastores"
+    tab = panel.datastores
+    assert "workspaceblobstore" in tab.table.value or tab.store.value, tab.table.value
+    folder = tmp_path / "shared"
+    (folder / "raw").mkdir(parents=True)
+    (folder / "raw" / "a.csv").write_text("x\n1\n")
+    tab.kind.value = "local"
+    tab.new_name.value = "shared_folder"
+    tab.folder.value = str(folder)
+    created = tab.register()
+    assert created is not None, tab.register_message.text
+    assert tab.store.value == "shared_folder" and "shared_folder" in tab.table.value
+    assert "raw/" in tab.files.value
+    entries = tab.browse("raw")
+    assert [e["name"] for e in entries] == ["a.csv"]
+    assert "azureml://datastores/shared_folder/paths/raw/a.csv" in tab.files.value
+    assert "list_paths('shared_folder', 'raw')" in panel.code.code
+    tab.up_button.click()
+    assert tab.browse_path.value == "" and "raw/" in tab.files.value
+    tab.kind.value = "blob"
+    assert tab.local_fields.layout.display == "none" and tab.cloud_fields.layout.display is None
+    tab.new_name.value = "Bad Name"
+    assert tab.register() is None and tab.register_message.kind == "error"
+    ws.datastores.delete("shared_folder")
