@@ -38,6 +38,7 @@ from studio_ext.entities import (
     WorkspaceInfo,
 )
 from studio_ext.entities._component import CommandComponent
+from studio_ext.entities._schedule import JobSchedule
 from studio_ext.entities._workspace import LOCAL_RESOURCE_GROUP, LOCAL_SUBSCRIPTION, workspace_id
 from studio_ext.errors import InvalidInput, NotFound, WorkspaceError
 from studio_ext.services import (
@@ -429,25 +430,25 @@ class Workspace:
         return f"Workspace(name={self.name!r}, path={str(self.path)!r}, backend={self._backend.kind!r})"
 
 
-_LONG_RUNNING = frozenset({"compute", "online_endpoints", "online_deployments"})
+_LONG_RUNNING = frozenset({"compute", "online_endpoints", "online_deployments", "schedules"})
 _VERB_TAKES = {
     "create_or_update": "a job (studio_ext.command(...), a studio_ext.automl job, azure.ai.ml.command(...) or an "
                         "azure.ai.ml.entities job), a Data, Model or Environment asset or a Datastore (studio_ext.entities "
                         "or azure.ai.ml.entities)",
     "begin_create_or_update": "a compute target (AmlCompute, ComputeInstance, studio_ext's AttachedCompute), a "
-                              "ManagedOnlineEndpoint or a ManagedOnlineDeployment (studio_ext.entities or "
+                              "ManagedOnlineEndpoint, a ManagedOnlineDeployment or a JobSchedule (studio_ext.entities or "
                               "azure.ai.ml.entities)",
 }
 # studio_ext entity class -> the service that creates it
 _LOCAL_KINDS: tuple[tuple[type, str], ...] = (
     (Job, "jobs"), (Data, "data"), (Model, "models"), (Environment, "environments"), (Datastore, "datastores"),
     (Compute, "compute"), (ManagedOnlineEndpoint, "online_endpoints"), (ManagedOnlineDeployment, "online_deployments"),
-    (CommandComponent, "components"),
+    (CommandComponent, "components"), (JobSchedule, "schedules"),
 )
 # azure.ai.ml.entities base class name -> the service that takes it (its services translate it)
 _AZURE_KINDS = (
     ("Job", "jobs"), ("Data", "data"), ("Model", "models"), ("Environment", "environments"),
-    ("Datastore", "datastores"), ("Compute", "compute"), ("OnlineEndpoint", "online_endpoints"),
+    ("Datastore", "datastores"), ("Compute", "compute"), ("OnlineEndpoint", "online_endpoints"), ("JobSchedule", "schedules"),
     ("OnlineDeployment", "online_deployments"), ("Component", "components"),
 )
 

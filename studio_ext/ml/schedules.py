@@ -233,7 +233,7 @@ def _recurrence(trigger: RecurrenceTrigger, tz: tzinfo, base: datetime, start: d
     return cron if interval == 1 else EveryNth(cron, frequency, interval, base.date())
 
 
-class EveryNth(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships no type hints
+class EveryNth(BaseTrigger):  # APScheduler 3 ships no type hints: BaseTrigger is Any here
     """A wall-clock trigger kept on every ``interval``-th day, week or month counted from ``anchor``.
 
     Its fire times are the inner cron trigger's (time zones and daylight-saving changes as

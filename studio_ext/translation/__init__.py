@@ -10,7 +10,7 @@ One module per kind, each with the same four functions::
 Kinds: ``command_job``, ``component`` (command components), ``pipeline_job``, ``sweep_job``,
 ``automl_job`` (tabular AutoML), ``data``, ``model``, ``environment``, ``compute`` (AmlCompute,
 ComputeInstance), ``datastore`` (blob, ADLS Gen2), ``online_endpoint``,
-``online_deployment``. :func:`to_yaml`, :func:`from_yaml` and :func:`from_azure_any`
+``online_deployment``, ``schedule`` (job schedules). :func:`to_yaml`, :func:`from_yaml` and :func:`from_azure_any`
 choose the kind themselves. :func:`accept` is the door every service's create call goes
 through: a studio_ext entity passes, an azure-ai-ml object is translated (and must give
 the class the service takes), anything else is refused naming both classes. A field with no local meaning is kept and named in a
@@ -37,6 +37,7 @@ from studio_ext.translation import (
     online_deployment,
     online_endpoint,
     pipeline_job,
+    schedule,
     sweep_job,
 )
 from studio_ext.translation._accept import accept, anonymous_name, is_azure, show_notes, takes
@@ -62,6 +63,7 @@ __all__ = [
     "online_deployment",
     "online_endpoint",
     "pipeline_job",
+    "schedule",
     "show_notes",
     "sweep_job",
     "takes",

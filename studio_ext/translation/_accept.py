@@ -48,6 +48,7 @@ _AZURE_NAMES: dict[type, tuple[str, ...]] = {
     entities.Datastore: ("azure.ai.ml.entities.AzureBlobDatastore", "azure.ai.ml.entities.AzureDataLakeGen2Datastore"),
     entities.ManagedOnlineEndpoint: ("azure.ai.ml.entities.ManagedOnlineEndpoint",),
     entities.ManagedOnlineDeployment: ("azure.ai.ml.entities.ManagedOnlineDeployment",),
+    entities.JobSchedule: ("azure.ai.ml.entities.JobSchedule",),
 }
 
 

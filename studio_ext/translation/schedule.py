@@ -75,10 +75,16 @@ def trigger_from_v2(mapping: Mapping[str, Any]) -> CronTrigger | RecurrenceTrigg
         pattern = data.get("schedule")
         return RecurrenceTrigger(
             frequency=str(data.get("frequency") or "").lower(), interval=data.get("interval"),
-            schedule=RecurrencePattern(**{k: pattern.get(k) for k in ("hours", "minutes", "week_days", "month_days")
+            schedule=RecurrencePattern(**{k: _listed(pattern.get(k)) for k in ("hours", "minutes", "week_days",
+                                                                                "month_days")
                                           if pattern.get(k) is not None}) if isinstance(pattern, Mapping) else None,
             **common)
     raise InvalidInput(f"A schedule's trigger has type 'recurrence' or 'cron'. Got {data.get('type')!r}.")
+
+
+def _listed(value: Any) -> list[Any]:
+    """A pattern's field as a list (Azure takes ``hours=1`` and ``hours=[1]`` alike)."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 # -- the four ways ------------------------------------------------------------------------------
@@ -172,7 +178,8 @@ def _load_job_mapping(mapping: dict[str, Any], base_path: Path | None) -> Transl
 
         text = dump(mapping)
         try:
-            obj = aml.load_job(io.StringIO(text), relative_origin=str(base_path or Path.cwd()))
+            # relative_origin names a file: paths are taken from its folder
+            obj = aml.load_job(io.StringIO(text), relative_origin=str(Path(base_path or Path.cwd()) / "create_job.yml"))
         except ValidationError as exc:
             raise InvalidInput("The schedule's create_job: " + describe(exc, text, None)) from exc
         job: Translated[Any] = _dispatch.from_azure_any(obj, base_path)

@@ -66,7 +66,7 @@ def timer_target(**_: Any) -> None:
     raise RuntimeError("A schedule timer runs through the schedules duty's executor, not on its own.")
 
 
-class SlotExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3 ships no type hints
+class SlotExecutor(BaseExecutor):  # APScheduler 3 ships no type hints: BaseExecutor is Any here
     """APScheduler's executor interface, handing a due timer's slots to the duty on a small thread pool."""
 
     def __init__(self, duty: SchedulesDuty) -> None:
