@@ -743,8 +743,14 @@ class DatastoresTab(widgets.VBox):
                 "from azure.ai.ml.entities import AccountKeyConfiguration, AzureBlobDatastore\n"
                 f"ws.datastores.create_or_update(AzureBlobDatastore(name={name!r}, account_name={account!r}, "
                 f"container_name={container!r}, credentials={cred_code}))")
-        return AzureDataLakeGen2Datastore(name=name, account_name=account, filesystem=container,
-                                          credentials=credentials), (
+        if key:
+            from studio_ext.errors import InvalidInput
+
+            raise InvalidInput("A Data Lake Gen2 datastore takes a service principal or identity-based access, not "
+                               "an account key: leave the key empty (identity) or register it with "
+                               "ws.datastores.create_or_update(AzureDataLakeGen2Datastore(..., "
+                               "credentials=ServicePrincipalConfiguration(...))).")
+        return AzureDataLakeGen2Datastore(name=name, account_name=account, filesystem=container), (
             "from azure.ai.ml.entities import AzureDataLakeGen2Datastore\n"
             f"ws.datastores.create_or_update(AzureDataLakeGen2Datastore(name={name!r}, account_name={account!r}, "
             f"filesystem={container!r}))")
