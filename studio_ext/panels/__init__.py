@@ -41,6 +41,7 @@ class Page:
 _PAGE_LIST: list[Page] = [
     Page("data", "Data", "studio_ext.panels.datasets:DatasetsPanel"),
     Page("jobs", "Jobs", "studio_ext.panels.runs:RunExplorer"),
+    Page("pipelines", "Pipelines", "studio_ext.panels.pipelines:PipelinesPanel"),
     Page("models", "Models", "studio_ext.panels.models:ModelsPanel"),
     Page("environments", "Environments", "studio_ext.panels.environments:EnvironmentsPanel"),
     Page("compute", "Compute", "studio_ext.panels.compute:ComputePanel"),
