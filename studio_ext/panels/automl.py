@@ -814,9 +814,7 @@ def hyperparameters_text(params: dict[str, Any]) -> str:
 
 def trial_duration(seconds: float | None) -> str:
     """Seconds to 0.1 s under a minute (trials are often shorter than one second), else minutes and seconds."""
-    if seconds is None:
-        return ""
-    return f"{seconds:.1f} s" if seconds < 60 else format_duration(seconds)
+    return format_duration(seconds)
 
 
 def suggest_task(target: Any) -> tuple[str, str]:

@@ -137,7 +137,7 @@ def test_wizard_steps_to_a_submitted_job_and_a_live_leaderboard(ws_with_data: Wo
     assert page.job_picker.value == results.name
     page.open_job_button.click()
     assert page.results is not None and page.results.name == results.name
-    assert "Hyperparameters" in page.results.leaderboard.value and " s<" in page.results.leaderboard.value
+    assert "Hyperparameters" in page.results.leaderboard.value and "s<" in page.results.leaderboard.value
     opened = page.results.open_trial()
     assert opened is not None and page.results.trial_box.children == (opened,)
     page.new_button.click()
@@ -254,4 +254,4 @@ def test_the_leaderboard_groups_ties_and_shows_the_best_per_algorithm() -> None:
         "ElasticNet", "LightGBM", "KNN"]
     assert hyperparameters_text(trials[0].hyperparameters) == "alpha=1.31, l1_ratio=0.5"
     assert hyperparameters_text({"n_estimators": "100", "alpha": 0.0001234567}) == "n_estimators=100, alpha=0.0001235"
-    assert trial_duration(0.04) == "0.0 s" and trial_duration(1.26) == "1.3 s" and trial_duration(75) == "1m 15s"
+    assert trial_duration(0.04) == "0.0s" and trial_duration(1.26) == "1.3s" and trial_duration(75) == "1m 15s"
