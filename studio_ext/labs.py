@@ -370,3 +370,37 @@ def check_sweep_tuned(ws: Workspace, name: str | None, *, min_trials: int = 2, c
     passed(f"sweep {name} completed: {len(trials)} trials ({stopped} stopped early), best {job.best_child_run_id} "
            f"with {job.objective.primary_metric} = {job.best_metric:.4g}")
     return job
+
+
+def check_pipeline_ran(ws: Workspace, name: str | None, *, steps: int = 2, model: str | None = None) -> Any:
+    """The pipeline job ``name`` completed with at least ``steps`` steps, each a completed child run, one step
+    taking another's output; and (optionally) ``model`` was registered from it with "Training context: Pipeline"."""
+    if not name:
+        raise LabCheckError("No pipeline to check: run the cell that submits the pipeline job first.")
+    try:
+        job = ws.jobs.get(name)
+    except NotFound as exc:
+        raise LabCheckError(f"{exc.message} Submit the pipeline with ws.jobs.create_or_update(pipeline_job).") from exc
+    if job.type != "pipeline":
+        raise LabCheckError(f"{name} is a {job.type} job, not a pipeline. Check the pipeline job's name.")
+    if str(job.status) != "Completed":
+        raise LabCheckError(f"The pipeline {name} is {job.status}{': ' + job.error if job.error else ''}. Wait for it "
+                            "(ws.jobs.stream(name)) or fix the step it names and submit again.")
+    children = ws.jobs.list(parent_job_name=name)
+    if len(children) < steps or any(str(c.status) != "Completed" for c in children):
+        raise LabCheckError(f"The pipeline {name} has {len(children)} step runs "
+                            f"({', '.join(f'{c.display_name}: {c.status}' for c in children)}); {steps} completed "
+                            "ones were expected.")
+    bound = [s for s, step in job.jobs.items()
+             if any(isinstance(v, str) and ".outputs." in v for v in step.inputs.values())]
+    if not bound:
+        raise LabCheckError("No step of the pipeline takes another step's output; join them with "
+                            "step.outputs.NAME as the next step's input.")
+    if model is not None:
+        registered = ws.models.get(model)
+        if registered.tags.get("Training context") != "Pipeline":
+            raise LabCheckError(f"The model {model} has no tag 'Training context: Pipeline'; register it from the "
+                                "pipeline's output (pipeline_job.outputs.NAME.name = ...).")
+    passed(f"{name}: {len(children)} steps completed ({', '.join(c.display_name or '' for c in children)}); "
+           f"{', '.join(bound)} took an upstream step's output" + (f"; model {model} registered" if model else ""))
+    return job

@@ -123,3 +123,51 @@ def test_bad_pipelines_are_refused_naming_the_step_and_nothing_is_written(
         assert word in str(caught.value), str(caught.value)
     assert _count(ws) == before
     assert (set(jobs_dir.iterdir()) if jobs_dir.exists() else set()) == folders
+
+
+COMPONENT_YML = """\
+$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+name: echo_value
+version: 3
+type: command
+inputs:
+  value:
+    type: integer
+    default: 4
+  note:
+    type: string
+    optional: true
+outputs:
+  out:
+    type: uri_folder
+environment: azureml:AzureML-sklearn-1.5@latest
+command: echo ${{inputs.value}} $[[${{inputs.note}}]] > ${{outputs.out}}/v.txt
+"""
+
+
+def test_azure_ai_ml_components_are_registered_through_the_translation(ws: Workspace, tmp_path: Path) -> None:
+    from azure.ai.ml import load_component as azure_load_component
+
+    source = tmp_path / "echo.yml"
+    source.write_text(COMPONENT_YML)
+    registered = ws.create_or_update(azure_load_component(source=str(source)))  # MLClient's dispatch
+    assert isinstance(registered, CommandComponent)
+    assert (registered.name, registered.version) == ("echo_value", "3")
+    assert registered.inputs["value"].type == "integer" and registered.inputs["value"].default == 4
+    assert registered.inputs["note"].optional and registered.outputs["out"].type == "uri_folder"
+    assert ws.components.get("echo_value", "3").command == registered.command
+
+
+def test_a_pipeline_round_trips_through_v2_yaml(tmp_path: Path) -> None:
+    from studio_ext.translation import from_yaml, to_yaml
+
+    job = pipeline({"w": WRITE(), "r": READ(data="${{parent.jobs.w.outputs.out}}")}, continue_on_step_failure=True)
+    job.inputs = {"rate": 0.5}
+    text = to_yaml(job)
+    assert "type: pipeline" in text and "${{parent.jobs.w.outputs.out}}" in text
+    (tmp_path / "p.yml").write_text(text)
+    back = from_yaml(tmp_path / "p.yml").entity
+    assert isinstance(back, PipelineJob) and set(back.jobs) == {"w", "r"}
+    assert back.jobs["r"].inputs["data"] == "${{parent.jobs.w.outputs.out}}"
+    assert back.settings.continue_on_step_failure and back.inputs["rate"] == 0.5
+    assert isinstance(back.jobs["w"].component, CommandComponent) and back.jobs["w"].component.name == "write"
