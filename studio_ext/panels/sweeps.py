@@ -70,6 +70,8 @@ class SweepPanel(widgets.VBox):
         self.trials: list[dict[str, Any]] = []
         self.opened: Any = None
         self._subscription: Any = None
+        self._shown: Any = None  # what the page last drew; a poll that finds the same draws nothing
+        self._table: dict[str, list[float]] = {}
         self.picker = widgets.Dropdown(description="Sweep job", options=[], style={"description_width": "90px"},
                                        layout=widgets.Layout(width="420px"))
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
@@ -149,6 +151,7 @@ class SweepPanel(widgets.VBox):
         except StudioError as exc:
             self.message.error(exc.message)
             return
+        self._shown = None  # shown on purpose: drawn again
         self._render(job, trials)
         if self._subscription is not None:
             self._subscription.cancel()
@@ -196,7 +199,16 @@ class SweepPanel(widgets.VBox):
         return job.status not in TERMINAL_STATES
 
     def _render(self, job: Any, trials: list[dict[str, Any]]) -> None:
-        self.job, self.trials = job, trials
+        try:
+            table = self.ws.sweeps.metric_table(job.name)
+        except StudioError:
+            table = {}
+        seen = (job.name, str(job.status), job.best_child_run_id, json.dumps(trials, sort_keys=True, default=str),
+                tuple(sorted((k, len(v)) for k, v in table.items())))
+        if seen == self._shown:
+            return
+        self._shown = seen
+        self.job, self.trials, self._table = job, trials, table
         metric = job.objective.primary_metric if job.objective else "metric"
         sampling = getattr(job.sampling_algorithm, "type", job.sampling_algorithm)
         policy = job.early_termination
@@ -215,12 +227,14 @@ class SweepPanel(widgets.VBox):
         ]
         notes = "".join(f"<div style='color:#8a6d00'>{html.escape(n)}</div>" for n in job.notes)
         self.summary.value = html_table(("", ""), rows, raw_columns=(1,)) + notes
-        if job.best_child_run_id:
-            params = ", ".join(f"{k}={format_value(v)}" for k, v in job.best_hyperparameters.items())
-            self.best.value = (f"<b>Best trial</b> <code>{html.escape(job.best_child_run_id)}</code>: {metric} = "
-                               f"{format_value(job.best_metric)} ({html.escape(params)})")
+        best = _best_so_far(trials, job)
+        if best is not None:
+            label = "Best trial" if job.best_child_run_id else "Best trial so far"
+            params = ", ".join(f"{k}={format_value(v)}" for k, v in best["params"].items())
+            self.best.value = (f"<b>{label}</b> <code>{html.escape(best['name'])}</code>: {html.escape(metric)} = "
+                               f"{format_value(best['value'])} ({html.escape(params)})")
         else:
-            self.best.value = "<i>No best trial yet.</i>"
+            self.best.value = "<i>No trial has completed yet.</i>"
         self.open_best.disabled = self.register_best.disabled = not job.best_child_run_id
         names = sorted({k for t in trials for k in t.get("params", {})})
         if list(self.axes.options) != names:
@@ -228,10 +242,6 @@ class SweepPanel(widgets.VBox):
             self.axes.value = tuple(names[:2])
         self._show_table()
         maximize = (job.objective.goal if job.objective else "maximize") == "maximize"
-        try:
-            table = self.ws.sweeps.metric_table(job.name)
-        except StudioError:
-            table = {}
         stopped = {t["name"]: t["stopped"]["interval"] for t in trials if t.get("stopped")}
         figures = [charts.metric_by_trial(trials, metric, maximize), charts.metric_curves(table, stopped, metric)]
         if any(t.get("value") is not None for t in trials) and names:
@@ -263,11 +273,20 @@ class SweepPanel(widgets.VBox):
 
         rows = [[str(t.get("index", "")), f"<code>{html.escape(t['name'])}</code>", status_badge(t.get("status")
                 or JobStatus.NOT_STARTED.value)] + [format_value(t.get("params", {}).get(n)) for n in names]
-                + [format_value(t.get("value")), format_duration(t.get("duration")),
-                   (t.get("cancel_reason") or t.get("error") or "")[:200]]
+                + [self._metric_cell(t), format_duration(t.get("duration")), _note(t)]
                 for t in sorted(self.trials, key=order)]
         self.table.value = html_table(["#", "trial", "status", *names, metric, "duration", "note"], rows,
-                                      raw_columns=(1, 2), empty="No trials yet.")
+                                      raw_columns=(1, 2, len(names) + 3, len(names) + 5), empty="No trials yet.")
+
+    def _metric_cell(self, trial: dict[str, Any]) -> str:
+        """The trial's metric; while it runs, its latest value and at which interval (in grey)."""
+        if trial.get("value") is not None or trial.get("status") in {s.value for s in TERMINAL_STATES}:
+            return html.escape(format_value(trial.get("value")))
+        values = self._table.get(trial["name"]) or []
+        if not values:
+            return ""
+        return (f"<span style='color:#666' title='the latest value it logged, at interval {len(values)}'>"
+                f"{html.escape(format_value(values[-1]))} (interval {len(values)})</span>")
 
     def _show_scatter(self) -> None:
         axes = list(self.axes.value)[:3]
@@ -314,8 +333,37 @@ def sweep_page(ws: Workspace, name: str, *, poll_interval: float = 2.0) -> Sweep
     return SweepPanel(ws, sweep=name, poll_interval=poll_interval)
 
 
+_POLICY_NAMES = {"bandit": "Bandit", "median_stopping": "Median stopping",
+                 "truncation_selection": "Truncation selection"}
+
+
 def _policy_text(policy: Any) -> str:
     if policy is None:
         return "none"
-    fields = {k: v for k, v in vars(policy).items() if k != "type" and v}
-    return f"{policy.type} {json.dumps(fields)}"
+    fields = {k: v for k, v in vars(policy).items() if k != "type" and v is not None and v != 0}
+    settings = ", ".join(f"{k} {format_value(v)}" for k, v in sorted(fields.items()))
+    return f"{_POLICY_NAMES.get(policy.type, policy.type)}: {settings}" if settings else str(policy.type)
+
+
+def _best_so_far(trials: list[dict[str, Any]], job: Any) -> dict[str, Any] | None:
+    """The sweep's best trial: its record once it ended, else the best completed trial so far."""
+    if job.best_child_run_id:
+        return {"name": job.best_child_run_id, "params": job.best_hyperparameters, "value": job.best_metric}
+    maximize = (job.objective.goal if job.objective else "maximize") == "maximize"
+    done = [t for t in trials if t.get("status") == JobStatus.COMPLETED.value
+            and isinstance(t.get("value"), (int, float))]
+    return (max if maximize else min)(done, key=lambda t: t["value"]) if done else None
+
+
+def _note(trial: dict[str, Any]) -> str:
+    """A short note for the trials table (the full reason on hover): why the trial stopped, failed or was canceled."""
+    stopped = trial.get("stopped")
+    full = trial.get("cancel_reason") or trial.get("error") or ""
+    if stopped:
+        policy = _POLICY_NAMES.get(stopped.get("policy", ""), stopped.get("policy", ""))
+        short = (f"Stopped by {policy} at interval {stopped.get('interval')}: {format_value(stopped.get('value'))} "
+                 f"against {format_value(stopped.get('threshold'))}")
+    else:
+        short = full.strip().splitlines()[-1] if full.strip() else ""
+        short = short if len(short) <= 90 else short[:89] + "…"
+    return f"<span title='{html.escape(full, quote=True)}'>{html.escape(short)}</span>" if short else ""
