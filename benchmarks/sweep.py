@@ -1,14 +1,20 @@
 """Hyperparameter sweeps: policy savings, scheduling overhead, and Bayesian sampling beside Optuna run directly.
 
-Usage: python benchmarks/sweep.py [--trials 40] [--overhead-trials 20] [--seeds 5] [--part savings|overhead|bayesian]
+Usage: python benchmarks/sweep.py [--trials 40] [--model logreg|gbm] [--overhead-trials 20] [--seeds 5]
+       [--part savings|overhead|bayesian]
 
-1. **Policy savings.** The course's diabetes data; a gradient boosting model over four
-   hyperparameters (n_estimators, learning_rate, max_depth, subsample) logging its test AUC
-   at every stage (each 10 trees is one interval). ``--trials`` random trials (seed 7) with no
-   policy, then the same seeded trials with ``BanditPolicy(slack_factor=0.1,
-   evaluation_interval=1, delay_evaluation=5)``; both on ``compute="local"``. Printed:
-   trial-seconds used (the sum of the trials' durations) and the best AUC of each. Goal: the
-   policy saves >= 40 % of trial-seconds with a best AUC within 1 % of the no-policy run.
+1. **Policy savings.** The course's diabetes data, two models whose bad configurations are bad
+   early, each logging its test log loss (Minimize) once an interval: a logistic regression by
+   mini-batch gradient descent over ``learning_rate`` (LogUniform 1e-4..100: below about 0.05 it
+   barely learns, above about 15 it diverges) and ``reg_rate`` (one epoch an interval, paced to
+   0.4 s), and a gradient boosting model over ``n_estimators``, ``learning_rate``, ``max_depth`` and
+   ``subsample`` (20 trees an interval, real work). ``--trials`` random trials (seed 7, 4 at a time)
+   with no policy, then the same seeded trials with ``BanditPolicy(slack_factor=0.1,
+   evaluation_interval=1, delay_evaluation=5)``; both on ``compute="local"``. Printed: trial-seconds
+   used (the sum of the trials' durations), the best log loss and the trials stopped, and Bandit,
+   Median stopping and Truncation selection replayed on the no-policy run's metrics (intervals saved,
+   whether the best trial would have been stopped). Goal: Bandit saves >= 40 % of trial-seconds with
+   a best metric within 1 % of the no-policy run. ``--model logreg|gbm`` runs one model.
 2. **Scheduling overhead.** A 20-trial sweep of trials that sleep about 1 s, on a 2-node
    cluster, 2 at a time: its wall time against 20 / 2 x the mean trial time. Goal: within 25 %.
 3. **Bayesian against a peer.** The same objective (a logistic regression's AUC over C and
@@ -33,29 +39,56 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dp100" 
 FEATURES = ["Pregnancies", "PlasmaGlucose", "DiastolicBloodPressure", "TricepsThickness", "SerumInsulin", "BMI",
             "DiabetesPedigree", "Age"]
 
-# The model is fitted once; its stages are then replayed, each taking about the time its trees took to train
-# (so a trial's seconds grow with its size, as a real one's do), and each 10 trees log the test AUC.
+# Two trial scripts whose bad configurations are visibly bad early, as a policy needs. Both log the test log loss
+# (Minimize) once an interval. The logistic regression is trained by mini-batch gradient descent over standardized
+# features, one epoch an interval; each epoch is paced to PACE seconds (this data trains in milliseconds: the pace
+# stands for a larger data set, so that a trial's seconds are its epochs', as a real one's are). Learning rates below
+# about 0.05 barely move in 80 epochs and above about 15 diverge. The gradient boosting model adds 20 trees an
+# interval (warm_start: each interval is the real work of those trees, no pacing); small learning rates stay near
+# the prior's log loss for long.
+LOGREG_SCRIPT = """\
+import argparse, time, mlflow, numpy as np, pandas as pd
+p = argparse.ArgumentParser()
+p.add_argument("--data"); p.add_argument("--learning_rate", type=float); p.add_argument("--reg_rate", type=float)
+p.add_argument("--epochs", type=int); p.add_argument("--pace", type=float)
+a = p.parse_args()
+t = pd.read_csv(a.data)
+x = t[COLUMNS].to_numpy(float); y = t["Diabetic"].to_numpy(float)
+rng = np.random.default_rng(0); order = rng.permutation(len(y)); cut = int(0.7 * len(y))
+tr, te = order[:cut], order[cut:]
+x = np.c_[(x - x[tr].mean(0)) / x[tr].std(0), np.ones(len(y))]
+w = np.zeros(x.shape[1])
+for epoch in range(1, a.epochs + 1):
+    started = time.time()
+    for batch in np.array_split(rng.permutation(tr), 10):
+        z = np.clip(x[batch] @ w, -30, 30)
+        w -= a.learning_rate * (x[batch].T @ (1 / (1 + np.exp(-z)) - y[batch]) / len(batch)
+                                + a.reg_rate * np.r_[w[:-1], 0])
+    pr = 1 / (1 + np.exp(-np.clip(x[te] @ w, -30, 30)))
+    loss = -np.mean(y[te] * np.log(pr + 1e-12) + (1 - y[te]) * np.log(1 - pr + 1e-12))
+    mlflow.log_metric("log_loss", float(loss), step=epoch)
+    time.sleep(max(0.0, a.pace - (time.time() - started)))
+""".replace("COLUMNS", repr(FEATURES))
+
 GBM_SCRIPT = """\
-import argparse, time, mlflow, pandas as pd
+import argparse, mlflow, pandas as pd
 from sklearn.ensemble import GradientBoostingClassifier
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 p = argparse.ArgumentParser()
 p.add_argument("--data"); p.add_argument("--n_estimators", type=int); p.add_argument("--learning_rate", type=float)
 p.add_argument("--max_depth", type=int); p.add_argument("--subsample", type=float)
 a = p.parse_args()
-t = pd.read_csv(a.data).sample(n=6000, random_state=0)
-cols = COLUMNS
-x_tr, x_te, y_tr, y_te = train_test_split(t[cols], t["Diabetic"], test_size=0.3, random_state=0)
-started = time.time()
-m = GradientBoostingClassifier(n_estimators=a.n_estimators, learning_rate=a.learning_rate, max_depth=a.max_depth,
-                               subsample=a.subsample, random_state=0).fit(x_tr, y_tr)
-per_stage = (time.time() - started) / a.n_estimators
-for stage, proba in enumerate(m.staged_predict_proba(x_te), start=1):
-    time.sleep(per_stage)
-    if stage % 10 == 0:
-        mlflow.log_metric("AUC", roc_auc_score(y_te, proba[:, 1]), step=stage // 10)
+t = pd.read_csv(a.data)
+x_tr, x_te, y_tr, y_te = train_test_split(t[COLUMNS], t["Diabetic"], test_size=0.3, random_state=0)
+m = GradientBoostingClassifier(n_estimators=0, learning_rate=a.learning_rate, max_depth=a.max_depth,
+                               subsample=a.subsample, warm_start=True, random_state=0)
+for stage in range(1, a.n_estimators // 20 + 1):
+    m.set_params(n_estimators=20 * stage).fit(x_tr, y_tr)
+    mlflow.log_metric("log_loss", float(log_loss(y_te, m.predict_proba(x_te)[:, 1])), step=stage)
 """.replace("COLUMNS", repr(FEATURES))
+PACE = 0.4
+EPOCHS = 80
 
 
 def run_sweep(ws: Any, sweep: Any, poll: float = 0.5) -> tuple[Any, float]:
@@ -74,43 +107,78 @@ def trial_seconds(ws: Any, name: str) -> float:
     return total
 
 
-def savings(root: Path, trials: int) -> None:
-    from studio_ext import Workspace, command
-    from studio_ext.sweep import BanditPolicy, Choice, QUniform, RandomSamplingAlgorithm, Uniform
+def savings(root: Path, trials: int, models: list[str]) -> None:
+    import math
 
-    src = root / "gbm"
-    src.mkdir()
-    (src / "train.py").write_text(GBM_SCRIPT)
+    from studio_ext import Workspace, command
+    from studio_ext.sweep import (
+        BanditPolicy,
+        Choice,
+        LogUniform,
+        MedianStoppingPolicy,
+        QUniform,
+        RandomSamplingAlgorithm,
+        TruncationSelectionPolicy,
+        Uniform,
+    )
+
+    def logreg(src: Path) -> Any:
+        (src / "train.py").write_text(LOGREG_SCRIPT)
+        job = command(code=str(src), command="python train.py --data ${{inputs.data}} --learning_rate "
+                      "${{inputs.learning_rate}} --reg_rate ${{inputs.reg_rate}} --epochs ${{inputs.epochs}} "
+                      "--pace ${{inputs.pace}}",
+                      inputs={"data": str(DATA), "learning_rate": 0.1, "reg_rate": 0.01, "epochs": EPOCHS,
+                              "pace": PACE}, experiment_name="bench-sweep-savings-logreg")
+        return job(learning_rate=LogUniform(min_value=math.log(1e-4), max_value=math.log(100)),
+                   reg_rate=Choice([0.001, 0.01, 0.1, 1]))
+
+    def gbm(src: Path) -> Any:
+        (src / "train.py").write_text(GBM_SCRIPT)
+        job = command(code=str(src), command="python train.py --data ${{inputs.data}} --n_estimators "
+                      "${{inputs.n_estimators}} --learning_rate ${{inputs.learning_rate}} --max_depth "
+                      "${{inputs.max_depth}} --subsample ${{inputs.subsample}}",
+                      inputs={"data": str(DATA), "n_estimators": 200, "learning_rate": 0.1, "max_depth": 3,
+                              "subsample": 1.0}, experiment_name="bench-sweep-savings-gbm")
+        return job(n_estimators=QUniform(min_value=200, max_value=400, q=20),
+                   learning_rate=LogUniform(min_value=math.log(1e-3), max_value=math.log(1.0)),
+                   max_depth=Choice([2, 3, 4, 5]), subsample=Uniform(min_value=0.5, max_value=1.0))
+
+    bandit = BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=5)
+    replays = {"Median (delay 5)": MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=5),
+               "Truncation 20 % (delay 5)": TruncationSelectionPolicy(truncation_percentage=20, evaluation_interval=1,
+                                                                     delay_evaluation=5),
+               "Bandit 0.2/1/5": BanditPolicy(slack_factor=0.2, evaluation_interval=1, delay_evaluation=5)}
     ws = Workspace.create(root / "ws-savings")
     try:
-        results = {}
-        for label, policy in (("no policy", None),
-                              ("Bandit 0.1/1/5", BanditPolicy(slack_factor=0.1, evaluation_interval=1,
-                                                               delay_evaluation=5))):
-            job = command(code=str(src), command="python train.py --data ${{inputs.data}} --n_estimators "
-                          "${{inputs.n_estimators}} --learning_rate ${{inputs.learning_rate}} --max_depth "
-                          "${{inputs.max_depth}} --subsample ${{inputs.subsample}}",
-                          inputs={"data": str(DATA), "n_estimators": 100, "learning_rate": 0.1, "max_depth": 3,
-                                  "subsample": 1.0}, experiment_name="bench-sweep-savings")
-            sweep = job(n_estimators=QUniform(min_value=50, max_value=300, q=10),
-                        learning_rate=Uniform(min_value=0.005, max_value=0.3), max_depth=Choice([2, 3, 4, 5]),
-                        subsample=Uniform(min_value=0.5, max_value=1.0)).sweep(
-                sampling_algorithm=RandomSamplingAlgorithm(seed=7), primary_metric="AUC", goal="Maximize",
-                early_termination_policy=policy)
-            sweep.set_limits(max_total_trials=trials, max_concurrent_trials=2)
-            done, wall = run_sweep(ws, sweep)
-            results[label] = (trial_seconds(ws, done.name), done.best_metric or float("nan"), wall, done.name)
-        base_seconds, base_best, _, _ = results["no policy"]
-        print(f"\n1. Policy savings: {trials} seeded random trials of a gradient boosting model (AUC per 10 trees)")
-        print(f"{'policy':<16} {'trial-seconds':>14} {'saved':>7} {'best AUC':>9} {'vs none':>8} {'wall s':>7}")
-        for label, (seconds, best, wall, _) in results.items():
-            print(f"{label:<16} {seconds:>14.1f} {1 - seconds / base_seconds:>7.0%} {best:>9.4f} "
-                  f"{(best - base_best) / base_best:>+8.2%} {wall:>7.1f}")
-        seconds, best, _, name = results["Bandit 0.1/1/5"]
-        ok = 1 - seconds / base_seconds >= 0.40 and abs(best - base_best) / base_best <= 0.01
-        stopped = sum(1 for t in ws.sweeps.trials(name) if t.get("stopped"))
-        print(f"   {stopped} trials stopped by the policy. Goal (>= 40 % saved, best within 1 %): "
-              f"{'met' if ok else 'NOT met'}")
+        for model in models:
+            src = root / model
+            src.mkdir()
+            results = {}
+            for label, policy in (("no policy", None), ("Bandit 0.1/1/5", bandit)):
+                sweep = (logreg if model == "logreg" else gbm)(src).sweep(
+                    sampling_algorithm=RandomSamplingAlgorithm(seed=7), primary_metric="log_loss", goal="Minimize",
+                    early_termination_policy=policy)
+                sweep.set_limits(max_total_trials=trials, max_concurrent_trials=4)
+                done, wall = run_sweep(ws, sweep)
+                results[label] = (trial_seconds(ws, done.name), done.best_metric or float("nan"), wall, done.name)
+            base_seconds, base_best, _, base_name = results["no policy"]
+            title = ("a logistic regression (learning_rate, reg_rate; one epoch an interval)" if model == "logreg"
+                     else "gradient boosting (4 hyperparameters; 20 trees an interval)")
+            print(f"\n1. Policy savings: {trials} seeded random trials of {title}, 4 at a time; test log loss")
+            print(f"{'policy':<16} {'trial-seconds':>14} {'saved':>7} {'best loss':>10} {'vs none':>8} "
+                  f"{'stopped':>8} {'wall s':>7}")
+            for label, (seconds, best, wall, name) in results.items():
+                stopped = sum(1 for t in ws.sweeps.trials(name) if t.get("stopped"))
+                print(f"{label:<16} {seconds:>14.1f} {1 - seconds / base_seconds:>7.0%} {best:>10.4f} "
+                      f"{(best - base_best) / base_best:>+8.2%} {stopped:>8} {wall:>7.1f}")
+            seconds, best, _, name = results["Bandit 0.1/1/5"]
+            ok = 1 - seconds / base_seconds >= 0.40 and abs(best - base_best) / base_best <= 0.01
+            print(f"   Goal (>= 40 % of trial-seconds saved, best within 1 %): {'met' if ok else 'NOT met'}")
+            print("   The other policies replayed on the no-policy sweep's recorded metrics (intervals saved):")
+            for label, policy in {"Bandit 0.1/1/5": bandit, **replays}.items():
+                r = ws.sweeps.replay(base_name, policy)
+                print(f"   {label:<26} stops {len(r['stops']):>2} of {trials}, saves {r['saved_share']:.0%} of the "
+                      f"intervals; kills the best trial: {'yes' if r['stops_best'] else 'no'}")
     finally:
         ws.runtime.stop()
 
@@ -212,6 +280,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--bayes-trials", type=int, default=30)
     parser.add_argument("--part", choices=("savings", "overhead", "bayesian"), action="append")
+    parser.add_argument("--model", choices=("logreg", "gbm"), action="append",
+                        help="the savings part's models (both by default)")
     args = parser.parse_args()
     parts = args.part or ["savings", "overhead", "bayesian"]
     root = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
@@ -220,7 +290,7 @@ def main() -> None:
     if "overhead" in parts:
         overhead(root, args.overhead_trials)
     if "savings" in parts:
-        savings(root, args.trials)
+        savings(root, args.trials, args.model or ["logreg", "gbm"])
 
 
 if __name__ == "__main__":
