@@ -38,8 +38,16 @@ def test_conda_files_are_read_for_their_pip_section(workspace: Workspace, tmp_pa
     assert [e.name for e in workspace.environments.list() if not e.name.startswith("AzureML-")] == ["conda-env"]
 
 
+@pytest.fixture(scope="module")
+def tomli_ws(module_workspace: Workspace) -> Workspace:
+    """One workspace for the two tests whose environments come to the same spec (tomli-w on this
+    Python): the second finds the venv the first built, as two such environments share one build."""
+    return module_workspace
+
+
 @pytest.mark.slow
-def test_a_job_on_a_pip_environment_runs_in_its_own_cached_venv(workspace: Workspace, code_dir: Path) -> None:
+def test_a_job_on_a_pip_environment_runs_in_its_own_cached_venv(tomli_ws: Workspace, code_dir: Path) -> None:
+    workspace = tomli_ws
     env = workspace.environments.create_or_update(Environment(name="tiny", pip_requirements=["tomli-w"]))
     (code_dir / "which.py").write_text("import sys, tomli_w\nprint('PY', sys.executable)\n")
     names = []
@@ -66,8 +74,9 @@ def test_python_versions_are_found_on_this_machine_or_not_at_all() -> None:
 
 
 @pytest.mark.slow
-def test_a_conda_python_that_is_not_on_this_machine_is_named_in_the_log(workspace: Workspace, code_dir: Path,
+def test_a_conda_python_that_is_not_on_this_machine_is_named_in_the_log(tomli_ws: Workspace, code_dir: Path,
                                                                          tmp_path: Path) -> None:
+    workspace = tomli_ws
     conda = tmp_path / "conda.yml"
     conda.write_text("name: old\ndependencies:\n  - python=3.5\n  - pip\n  - pip:\n    - tomli-w\n")
     env = workspace.environments.create_or_update(Environment(name="old-py", conda_file=str(conda),
@@ -83,6 +92,8 @@ def test_a_conda_python_that_is_not_on_this_machine_is_named_in_the_log(workspac
     assert ("python=3.5 is asked for, but no such interpreter is on this machine (looked for python3.5 on PATH, "
             f"in pyenv and with 'uv python find'); the venv uses Python {here}.") in log
     assert f"PY ({sys.version_info.major}, {sys.version_info.minor})" in log and sys.executable not in log.split("PY")[-1]
+    # With no Python 3.5 its spec is tomli-w on this Python, as 'tiny' above: the same venv, built once.
+    assert len(list((workspace.path / "envs").glob("*/.ready"))) == 1
 
 
 @pytest.mark.slow
