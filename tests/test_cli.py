@@ -330,3 +330,44 @@ def test_online_endpoint_and_deployment_create_from_files(cli_ws: Path, tmp_path
     endpoint = aml.load_online_endpoint(io.StringIO(
         run(*w, "online-endpoint", "show", "--name", "diabetes-ep", "--output", "yaml").stdout))
     assert (endpoint.name, endpoint.traffic) == ("diabetes-ep", {"blue": 100})
+
+
+SCHEDULE = """$schema: https://azuremlschemas.azureedge.net/latest/schedule.schema.json
+name: nightly
+trigger:
+  type: cron
+  expression: "{expression}"
+  time_zone: W. Europe Standard Time
+create_job: ./job.yml
+"""
+SCHEDULED_JOB = """$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+type: command
+command: python hello.py
+code: ./src
+environment: azureml:AzureML-sklearn-1.5@latest
+"""
+
+
+@pytest.mark.slow
+def test_schedule_create_list_show_disable_delete(cli_ws: Path, tmp_path: Path) -> None:
+    run("init", str(cli_ws))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "hello.py").write_text("print('hello')\n")
+    (tmp_path / "job.yml").write_text(SCHEDULED_JOB)
+    bad = tmp_path / "bad.yml"
+    bad.write_text(SCHEDULE.format(expression="30 2 * * 9"))
+    refused = run("-w", str(cli_ws), "schedule", "create", "--file", str(bad), check=False)
+    assert refused.returncode != 0 and "its day-of-week field '9' is wrong" in refused.stderr
+    good = tmp_path / "schedule.yml"
+    good.write_text(SCHEDULE.format(expression="30 2 * * *"))
+    out = run("-w", str(cli_ws), "schedule", "create", "--file", str(good)).stdout
+    assert "Schedule nightly created (enabled)" in out and out.count("T02:30:00+01:00") == 5
+    assert "nightly  True" in run("-w", str(cli_ws), "schedule", "list").stdout
+    shown = run("-w", str(cli_ws), "schedule", "show", "nightly", "-o", "yaml").stdout
+    assert "expression: 30 2 * * *" in shown and "command: python hello.py" in shown
+    assert "Schedule nightly disabled" in run("-w", str(cli_ws), "schedule", "disable", "nightly").stdout
+    assert "nightly" not in run("-w", str(cli_ws), "schedule", "list").stdout
+    assert "nightly  False" in run("-w", str(cli_ws), "schedule", "list", "--all").stdout
+    assert "Schedule nightly deleted" in run("-w", str(cli_ws), "schedule", "delete", "nightly").stdout
+    missing = run("-w", str(cli_ws), "schedule", "show", "nightly", check=False)
+    assert missing.returncode != 0 and "There is no schedule named 'nightly'" in missing.stderr
