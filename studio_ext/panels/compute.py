@@ -178,6 +178,16 @@ class ComputeForm(widgets.VBox):
             (self.address_message if self.kind == ComputeType.ATTACHED else self.name_message).error(exc.message)
 
 
+def local_html() -> str:
+    """The Local tab: this machine, where ``compute="local"`` jobs run as processes."""
+    import os
+
+    cpus = os.cpu_count() or 1
+    return html_table(["Name", "Type", "State", "Cores", "How jobs run"],
+                      [["local", "This machine", "Running", cpus,
+                        "each job as a process of the workspace's supervisor; submit with compute='local'"]])
+
+
 class ComputePanel(widgets.VBox):
     """``ComputePanel(ws)``: the targets of a workspace, their actions and a create form."""
 
@@ -188,8 +198,14 @@ class ComputePanel(widgets.VBox):
         self.computes: dict[str, Compute] = {}
         self.refreshes = 0
         self._pending: tuple[str, str] | None = None  # (compute, action) whose message clears when it settles
+        self._shown_kinds: bool | None = None
         self.title = widgets.HTML("<h3 style='margin:4px 0'>Compute</h3>")
-        self.table = widgets.HTML()
+        # As the studio's Compute page: one tab per kind, and this machine ("local") beside them.
+        self.tables = {kind: widgets.HTML() for kind in ComputeType}
+        self.local = widgets.HTML(local_html())
+        self.tabs = widgets.Tab(children=[*self.tables.values(), self.local])
+        for i, title in enumerate(("Compute instances", "Compute clusters", "Attached computes", "Local")):
+            self.tabs.set_title(i, title)
         self.picker = widgets.Dropdown(description="Compute", options=[], value=None)
         self.start_button = widgets.Button(description="Start", icon="play")
         self.stop_button = widgets.Button(description="Stop", icon="stop")
@@ -221,7 +237,7 @@ class ComputePanel(widgets.VBox):
         self.new_button.on_click(lambda _: self._toggle_form())
         self.picker.observe(self._picked, "value")
         super().__init__([
-            self.title, widgets.HBox([self.new_button, self.refresh_button]), self.form, self.table,
+            self.title, widgets.HBox([self.new_button, self.refresh_button]), self.form, self.tabs,
             widgets.HBox([self.picker, self.start_button, self.stop_button, self.restart_button,
                           self.delete_button, self.force]),
             self.confirm_box, self.progress, self.details, self.message, self.code,
@@ -231,6 +247,11 @@ class ComputePanel(widgets.VBox):
             ("compute-list", str(ws.path)), ws.compute.list, self._on_update)
 
     # -- live state ------------------------------------------------------------------------
+    @property
+    def table_text(self) -> str:
+        """The HTML of every kind's table (what the tabs show, together)."""
+        return "".join(t.value for t in self.tables.values())
+
     def refresh(self) -> None:
         """Read the targets now (the live refresh does this in the background)."""
         try:
@@ -248,15 +269,22 @@ class ComputePanel(widgets.VBox):
     def _show(self, computes: list[Compute]) -> None:
         self.refreshes += 1
         self.computes = {c.name: c for c in computes}
-        rows = []
-        for c in computes:
-            link = link_html(c.dashboard_link, "dashboard") if c.dashboard_link else ""
-            rows.append([html.escape(c.name), html.escape(c.type.label), state_badge(c.state),
-                         html.escape(nodes_text(c)), c.busy_nodes, len(c.queued_jobs), len(c.running_jobs), link])
-        self.table.value = html_table(
-            ["Name", "Type", "State", "Nodes (min-max)", "Busy nodes", "Queued jobs", "Running jobs", "Dashboard"],
-            rows, raw_columns=(0, 1, 2, 3, 7),
-            empty="No compute yet. Create one with 'New compute', or submit jobs to compute='local'.")
+        for kind, table in self.tables.items():
+            rows = []
+            for c in computes:
+                if c.type != kind:
+                    continue
+                link = link_html(c.dashboard_link, "dashboard") if c.dashboard_link else ""
+                rows.append([html.escape(c.name), html.escape(c.type.label), state_badge(c.state),
+                             html.escape(nodes_text(c)), c.busy_nodes, len(c.queued_jobs), len(c.running_jobs), link])
+            table.value = html_table(
+                ["Name", "Type", "State", "Nodes (min-max)", "Busy nodes", "Queued jobs", "Running jobs", "Dashboard"],
+                rows, raw_columns=(0, 1, 2, 3, 7),
+                empty=f"No {kind.label.lower()}s yet. Create one with 'New compute', or submit jobs to compute='local'.")
+        if computes and self._shown_kinds is None:  # open on the first tab that has compute
+            self._shown_kinds = True
+            first = next((i for i, kind in enumerate(self.tables) if any(c.type == kind for c in computes)), 0)
+            self.tabs.selected_index = first
         names = list(self.computes)
         if list(self.picker.options) != names:
             current = self.picker.value

@@ -33,7 +33,10 @@ def panel(workspace: Workspace):
 
 def test_the_form_checks_each_field_as_it_is_typed(panel: ComputePanel, workspace: Workspace) -> None:
     form = panel.form
-    assert "No compute yet" in panel.table.value
+    assert "No compute clusters yet" in panel.table_text
+    assert [panel.tabs.get_title(i) for i in range(4)] == ["Compute instances", "Compute clusters",
+                                                            "Attached computes", "Local"]
+    assert "compute=&#x27;local&#x27;" in panel.local.value, "the machine jobs run on by default is shown too"
     assert form.create_button.disabled  # no name yet
     form.name.value = "x"
     assert "The compute name 'x' is not valid" in form.name_message.text
@@ -86,8 +89,8 @@ def test_create_act_and_delete_from_the_page(panel: ComputePanel, workspace: Wor
 
     # the live refresh (a background thread) shows the cluster come up; nothing here calls refresh()
     wait_until(lambda: panel.computes["page-cluster"].state == ComputeState.RUNNING
-               and "Running" in panel.table.value, timeout=90, interval=0.1, what="the table to show Running")
-    assert "1 (1-1)" in panel.table.value and "dashboard</a>" in panel.table.value
+               and "Running" in panel.table_text, timeout=90, interval=0.1, what="the table to show Running")
+    assert "1 (1-1)" in panel.table_text and "dashboard</a>" in panel.table_text
     assert "Open the Dask dashboard" in panel.details.value and panel.progress.value == 1
     assert "var(--jp-content-link-color" in panel.details.value, "links look like links"
     assert panel.message.text == "", "'Creating page-cluster…' is cleared once it runs"
@@ -117,7 +120,7 @@ def test_create_act_and_delete_from_the_page(panel: ComputePanel, workspace: Wor
     panel.confirm_button.click()
     assert panel.code.code.endswith("ws.compute.begin_delete('page-cluster').result()\n")
     wait_until(lambda: workspace.compute.list() == [], timeout=90, interval=0.1, what="the cluster to be gone")
-    wait_until(lambda: "No compute yet" in panel.table.value, timeout=90, interval=0.1, what="the page to drop it")
+    wait_until(lambda: "No compute clusters yet" in panel.table_text, timeout=90, interval=0.1, what="the page to drop it")
     assert panel.picker.options == ()
 
 
