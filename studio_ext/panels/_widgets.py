@@ -50,9 +50,9 @@ _STATUS_COLOURS = {
 #: buttons, dropdowns and tab titles as wide as their text (never cut off with "..."), and links in
 #: JupyterLab's link colour. Carried by :class:`CodeBox` (which every page has) and the table.
 STUDIO_STYLE = """<style>
-.jupyter-widgets.widget-inline-hbox > .widget-label {min-width:max-content}
-.jupyter-widgets.jupyter-button {min-width:max-content}
-.jupyter-widgets.widget-dropdown > select {min-width:fit-content}
+.widget-inline-hbox > .widget-label {min-width:max-content !important}
+.jupyter-button {min-width:max-content !important}
+.widget-dropdown > select {min-width:max-content !important}
 .jupyter-widgets.widget-tab > .lm-TabBar .lm-TabBar-tab {flex:0 0 auto !important; max-width:none !important}
 .jupyter-widgets.widget-tab > .lm-TabBar .lm-TabBar-tabLabel {overflow:visible; text-overflow:clip}
 .jupyter-widgets.widget-html a, .jupyter-widgets.widget-htmlmath a {color:var(--jp-content-link-color,#0969da);

@@ -58,7 +58,8 @@ _JS = r"""
         const style = getComputedStyle(el);
         canvas.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
         const need = canvas.measureText(option.text).width;
-        const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 16;
+        // padding-right holds the arrow (ipywidgets gives it 20px); without one, leave the arrow 16px
+        const room = el.clientWidth - parseFloat(style.paddingLeft) - Math.max(parseFloat(style.paddingRight), 16);
         if (need > room + 1) {
           problems.push(`cut-off dropdown: ${describe(el.closest('.widget-dropdown') || el)} `
             + `shows "${option.text}" in ${Math.round(room)}px, needs ${Math.round(need)}px`);

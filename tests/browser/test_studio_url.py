@@ -31,13 +31,14 @@ def test_studio_url_opens_the_runs_details(browser, lab_server: LabServer) -> No
     try:
         tab.page.goto(url)  # a new browser: the token in the URL is its login
         jobs = tab.wait_rendered("jobs")
-        # The run's page below the table: its display name as the title, then its name and experiment.
+        # The run's page in place of the list: its display name as the title, then its name and experiment.
         jobs.locator("h3", has_text="opened-from-its-url").wait_for()
         jobs.get_by_text(f"{job.name} · experiment studio-url").wait_for()
         assert jobs.locator("select option:checked", has_text="studio-url").count() == 1, \
             "the run's experiment is the one selected"
         assert "studio-run" not in tab.page.url, "the link's parameters are dropped once acted on"
-        jobs.locator("h3", has_text="opened-from-its-url").scroll_into_view_if_needed()
+        title = jobs.locator("h3", has_text="opened-from-its-url").bounding_box()
+        assert title is not None and 0 <= title["y"] < 960, f"the run's page is in view, not below the fold: {title}"
         tab.page.wait_for_timeout(500)
         tab.screenshot("studio-url-run-details")
         tab.assert_clean()
