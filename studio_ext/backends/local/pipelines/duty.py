@@ -221,12 +221,20 @@ class PipelineDuty:
         ref = f"azureml://jobs/{job_name}/outputs/{bound['output']}"
         value = Input(type=declared.get("type") or bound.get("type") or "uri_folder", path=ref)
         try:
-            from studio_ext.backends.local.jobs.job_io import job_output_path
-
-            digest = content_hash(job_output_path(self._b, ref))
+            digest = content_hash(self._output_path(job_name, bound["output"]))
         except Exception:  # noqa: BLE001 - unreadable: never reused
             digest = f"unreadable:{ref}"
         return value, ["data", digest]
+
+    def _output_path(self, job_name: str, output: str) -> Path:
+        """Where a step run's output is on this machine, read from its row (no MLflow call)."""
+        with self._b.store.engine.connect() as conn:
+            spec = conn.execute(sa.select(jobs_table.c.spec).where(jobs_table.c.name == job_name)).scalar()
+        record = (json.loads(spec or "{}").get("outputs") or {}).get(output) or {}
+        where = str(record.get("where") or self._b.jobs_dir / job_name / "outputs" / output)
+        if where.startswith("azureml://datastores/"):
+            return Path(self._b.service("data").resolve_input_path(where))
+        return Path(where)
 
     def _data_hash(self, kind: str, path: str) -> str:
         try:
