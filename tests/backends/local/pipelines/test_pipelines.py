@@ -129,6 +129,7 @@ def test_components_are_registered_and_versioned(ws: Workspace, folder: Path) ->
     assert "prep_rows" in {c.name for c in ws.components.list()}
 
 
+@pytest.mark.slow  # real step processes with MLflow, a few minutes on a shared machine
 def test_a_dsl_pipeline_runs_its_steps_passing_folders_and_registers_its_outputs(ws: Workspace, folder: Path) -> None:
     prep = load_component(source=str(folder / "prep.yml"))
     train = load_component(source=str(folder / "train.yml"))
@@ -179,6 +180,7 @@ def test_a_dsl_pipeline_runs_its_steps_passing_folders_and_registers_its_outputs
     assert model.properties["azureml.pipeline_step"] == "train_model"
 
 
+@pytest.mark.slow  # real step processes with MLflow, a few minutes on a shared machine
 def test_a_pipeline_from_v2_yaml_runs_through_the_cli(ws: Workspace, folder: Path) -> None:
     ws.components.create_or_update(load_component(source=str(folder / "train.yml")))
     (folder / "pipe.yml").write_text("""\
@@ -223,6 +225,7 @@ jobs:
     assert "factor 10" in ws.jobs.get_logs(children["echo"].name)
 
 
+@pytest.mark.slow  # real step processes with MLflow, a few minutes on a shared machine
 def test_an_unchanged_step_is_reused_unless_turned_off(ws: Workspace, folder: Path) -> None:
     prep = load_component(source=str(folder / "prep.yml"))
     train = load_component(source=str(folder / "train.yml"))
