@@ -133,11 +133,13 @@ class SchedulesDuty:
                                               timezone=UTC)
         self._scheduler.start(paused=True)
         self._sync()
-        self._scheduler.resume()
+        # Slots a stopped supervisor left half-done are settled first (the fire thread is FIFO), before
+        # the timers run again and claim new slots.
         with self._b.store.engine.connect() as conn:
             pending = conn.execute(schedule_fires.select().where(schedule_fires.c.decision == "firing")).all()
         for row in pending:
             self._executor.submit(lambda row=row: self._settle(row))
+        self._scheduler.resume()
 
     def tick(self) -> None:
         if time.monotonic() - self._synced_at >= SYNC_SECONDS:
