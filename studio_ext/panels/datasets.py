@@ -435,7 +435,7 @@ class DatasetPage(widgets.VBox):
         self.histogram_column.layout.display = "none"  # shown with the profile's columns
         self.profile_status.clear()
         rows = [("Type", d.type.value), ("Rows", d.row_count), ("Columns", ", ".join(f"{c.name} ({c.type})" for c in d.columns)),
-                ("Source", d.source), ("Files", ", ".join(d.files)), ("Size", f"{(d.size_bytes or 0) / 1e6:.2f} MB"),
+                ("Source", d.source), ("Files", ", ".join(d.files)), ("Size", size_text(d.size_bytes)),
                 ("Created", format_value(d.creation_time)), ("Archived", "yes" if d.archived else "no"),
                 ("Description", d.description), ("Tags", ", ".join(f"{k}={v}" for k, v in d.tags.items()))]
         self.details.value = html_table(["", ""], rows)
@@ -640,7 +640,7 @@ class DatastoresTab(widgets.VBox):
         self.browse_button.on_click(lambda _b: self.browse(self.browse_path.value.strip()))
         self.up_button.on_click(lambda _b: self.browse(self.browse_path.value.strip().rstrip("/").rpartition("/")[0]))
         # register
-        wide = widgets.Layout(width="520px")
+        wide = widgets.Layout(width="760px")
         self.kind = widgets.ToggleButtons(options=STORE_KINDS, value="local", description="Kind", style=label)
         self.new_name = widgets.Text(description="Name", placeholder="letters, digits and _", style=label, layout=wide)
         self.folder = widgets.Text(description="Folder", style=label, layout=wide,
@@ -651,7 +651,7 @@ class DatastoresTab(widgets.VBox):
         self.account_key = widgets.Password(description="Account key", style=label, layout=wide,
                                             placeholder="(empty: identity-based access)")
         self.register_button = widgets.Button(description="Register datastore", icon="plus", button_style="primary",
-                                              layout=widgets.Layout(width="auto"))
+                                              layout=widgets.Layout(width="200px"))
         self.register_message = Message()
         self.local_fields = widgets.VBox([self.folder])
         self.cloud_fields = widgets.VBox([self.account, self.container, self.account_key])
@@ -698,7 +698,7 @@ class DatastoresTab(widgets.VBox):
         self.files.value = html_table(
             ["Name", "Kind", "Size", "Path for a data asset"],
             [(e["name"] + ("/" if e["is_dir"] else ""), "folder" if e["is_dir"] else "file",
-              "" if e.get("size") is None else f"{e['size']:,} bytes",
+              size_text(e.get("size")),
               f"azureml://datastores/{self.store.value}/paths/{e['path']}") for e in entries],
             empty=f"Nothing under {path or 'the root'}.")
         self.code.show(f"ws.datastores.list_paths({self.store.value!r}, {path!r})")
@@ -761,3 +761,15 @@ def redact(url: str) -> str:
     import re
 
     return re.sub(r"//([^/@:]+):[^/@]+@", r"//\1:***@", re.sub(r"([?&](sig|sv|se|sp)=)[^&]+", r"\1***", url or ""))
+
+
+def size_text(size: int | None) -> str:
+    """Bytes as a person reads them: ``812 bytes``, ``4.2 KB``, ``31.5 MB``, ``2.1 GB``."""
+    if size is None:
+        return ""
+    if size < 1000:
+        return f"{size:,} bytes"
+    for unit, scale in (("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12)):
+        if size < scale * 1000 or unit == "TB":
+            return f"{size / scale:.1f} {unit}"
+    return f"{size:,} bytes"

@@ -47,6 +47,11 @@ def environment_of(reference: str | None) -> tuple[str, str | None]:
     return name, version or None
 
 
+def _first_sentence(text: str, limit: int = 90) -> str:
+    first = text.split(". ")[0].rstrip(".")
+    return first if len(first) <= limit else first[:limit - 1].rstrip() + "…"
+
+
 def _spec(env: Environment) -> str:
     if env.image and env.conda_file:
         return "image + conda"
@@ -72,8 +77,8 @@ class EnvironmentsPanel(widgets.VBox):
         self.lists = widgets.Tab(children=[self.curated_table, self.custom_table])
         self.lists.set_title(0, "Curated environments")
         self.lists.set_title(1, "Custom environments")
-        self.picker = widgets.Dropdown(description="Environment", options=[], style=_LABEL,
-                                       layout=widgets.Layout(width="480px"))
+        self.picker = widgets.Dropdown(description="Open environment", options=[], style=_LABEL,
+                                       layout=widgets.Layout(width="520px"))
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.header = widgets.HTML()
         self.details = widgets.HTML()
@@ -87,7 +92,10 @@ class EnvironmentsPanel(widgets.VBox):
         title = widgets.HTML("<h3 style='margin:4px 0'>Environments</h3><span style='color:#555'>Curated "
                              "environments Azure ML ships and the custom ones of this workspace: their spec "
                              "and the jobs that ran on them.</span>")
-        self.children = [title, widgets.HBox([self.picker, self.refresh_button]), self.message, self.lists,
+        # The lists scroll within a box of their own, so the chosen environment's page stays in view.
+        for table in (self.curated_table, self.custom_table):
+            table.layout = widgets.Layout(max_height="320px", overflow="auto")
+        self.children = [title, self.refresh_button, self.message, self.lists, self.picker,
                          widgets.VBox([self.header, self.tabs]), self.code]
         self.refresh(select=environment)
 
@@ -108,7 +116,7 @@ class EnvironmentsPanel(widgets.VBox):
             return
         self.curated_table.value = html_table(
             ["Name", "Version", "Image", "Description"],
-            [(e.name, e.version, e.image or "", e.description or "") for e in self.curated])
+            [(e.name, e.version, e.image or "", _first_sentence(e.description or "")) for e in self.curated])
         self.custom_table.value = html_table(
             ["Name", "Version", "Built from", "Tags", "Created on"],
             [(e.name, e.version, _spec(e), ", ".join(f"{k}: {v}" for k, v in e.tags.items()),

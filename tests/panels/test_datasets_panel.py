@@ -243,3 +243,10 @@ def test_datastores_tab_lists_browses_and_registers_a_local_folder(ws, tmp_path)
     tab.new_name.value = "Bad Name"
     assert tab.register() is None and tab.register_message.kind == "error"
     ws.datastores.delete("shared_folder")
+
+
+def test_sizes_read_as_bytes_kilobytes_and_megabytes():
+    from studio_ext.panels.datasets import size_text
+
+    assert (size_text(None), size_text(812), size_text(4_200), size_text(31_500_000)) == (
+        "", "812 bytes", "4.2 KB", "31.5 MB")
