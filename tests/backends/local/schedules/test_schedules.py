@@ -179,3 +179,24 @@ def test_missed_slots_follow_the_grace_policy_on_an_injected_clock(ws: Workspace
     assert duty.reached("missed", revision, slots[-3:], at=clock) == []
     assert len([j for j in ws.jobs.list() if j.tags.get("schedule_name") == "missed"]) == 1
     assert datetime.now(UTC) > made.creation_time
+
+
+def test_a_pipeline_job_is_scheduled_too(ws: Workspace, clean: None) -> None:
+    from studio_ext import Input
+    from studio_ext.entities import CommandComponent, Output, PipelineJob
+
+    write = CommandComponent(name="write", command="echo data > ${{outputs.out}}/x.txt",
+                             outputs={"out": Output(type="uri_folder")})
+    read = CommandComponent(name="read", command="cat ${{inputs.data}}/x.txt", inputs={"data": Input(type="uri_folder")})
+    pipeline = PipelineJob(jobs={"prep": write(), "use": read(data="${{parent.jobs.prep.outputs.out}}")},
+                           experiment_name="scheduled-pipeline")
+    made = ws.schedules.begin_create_or_update(JobSchedule(
+        name="pipe", trigger=CronTrigger(expression="*/2 * * * * *"), create_job=pipeline)).result()
+    assert isinstance(made.create_job, PipelineJob) and set(made.create_job.jobs) == {"prep", "use"}
+    fired = wait_until(lambda: [f for f in ws.schedules.history("pipe") if f.decision == "fired"], timeout=90,
+                       what=lambda: f"a fire of 'pipe': {ws.schedules.history('pipe')}")
+    ws.schedules.begin_disable("pipe").result()
+    job = wait_until(lambda: (j := ws.jobs.get(fired[-1].job_name)).status.is_terminal and j, timeout=120,
+                     what="the scheduled pipeline to end")
+    assert isinstance(job, PipelineJob) and job.status.value == "Completed", job
+    assert job.tags["schedule_name"] == "pipe" and len(job.children) == 2
