@@ -83,7 +83,7 @@ def test_demo_runs_the_lifecycle_headless(tmp_path: Path) -> None:
     finally:
         run("-w", str(target), "server", "stop", check=False)
     steps = {line.split("]")[0] + "]" for line in out.splitlines() if line.startswith("[")}
-    every = {"[workspace]", "[data]", "[job]", "[azure-ml]", "[compute]", "[sweep]", "[pipeline]", "[model]", "[endpoint]", "[runs]",
+    every = {"[workspace]", "[data]", "[job]", "[azure-ml]", "[compute]", "[sweep]", "[pipeline]", "[schedule]", "[model]", "[endpoint]", "[runs]",
              "[automl]", "[explain]", "[fairness]", "[privacy]", "[done]"}
     assert every <= steps, f"missing steps {every - steps}:\n{out}"
     assert "Completed" in out and " is Healthy" in out

@@ -195,6 +195,22 @@ def step_pipeline(ctx: DemoContext) -> None:
     ctx.say(f"[pipeline] {final.name} Completed in {final.duration_seconds:.1f}s; open it on the Pipelines page")
 
 
+def step_schedule(ctx: DemoContext) -> None:
+    """A nightly schedule of the training job (a cron trigger in Berlin's time zone): its next fire times, then
+    disabled, so the demo leaves nothing firing."""
+    from studio_ext.entities import CronTrigger, JobSchedule
+
+    src = ctx.ws.path / "demo-src"
+    job = command(code=str(src), command="python train.py --alpha 0.5", experiment_name="diabetes-nightly")
+    schedule = ctx.ws.schedules.begin_create_or_update(JobSchedule(
+        name="nightly-training", trigger=CronTrigger(expression="30 2 * * *", time_zone="W. Europe Standard Time"),
+        create_job=job, description="retrain every night at 02:30 Berlin time")).result()
+    times = ", ".join(f"{t:%a %d %b %H:%M %Z}" for t in schedule.next_fire_times[:3])
+    ctx.say(f"[schedule] {schedule.name}: cron '30 2 * * *' (W. Europe Standard Time); next fires {times} ...")
+    ctx.ws.schedules.begin_disable(schedule.name).result()
+    ctx.say(f"[schedule] disabled {schedule.name} (enable it with studio-ext schedule enable {schedule.name})")
+
+
 def step_model_endpoint(ctx: DemoContext) -> None:
     """Register the training job's model, deploy it to a real-time endpoint and call it with its key."""
     import httpx
@@ -345,6 +361,7 @@ STEPS: list[Callable[[DemoContext], None]] = [
     step_compute_cluster,
     step_sweep,
     step_pipeline,
+    step_schedule,
     step_model_endpoint,
     step_run_explorer,
     step_automl,
