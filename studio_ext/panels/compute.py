@@ -236,10 +236,12 @@ class ComputePanel(widgets.VBox):
         self.refresh_button.on_click(lambda _: self.refresh())
         self.new_button.on_click(lambda _: self._toggle_form())
         self.picker.observe(self._picked, "value")
+        # The actions on a chosen compute: shown once there is one to choose (no blank picker).
+        self.actions = widgets.HBox([self.picker, self.start_button, self.stop_button, self.restart_button,
+                                     self.delete_button, self.force], layout=widgets.Layout(display="none"))
         super().__init__([
             self.title, widgets.HBox([self.new_button, self.refresh_button]), self.form, self.tabs,
-            widgets.HBox([self.picker, self.start_button, self.stop_button, self.restart_button,
-                          self.delete_button, self.force]),
+            self.actions,
             self.confirm_box, self.progress, self.details, self.message, self.code,
         ])
         self.refresh()
@@ -290,6 +292,7 @@ class ComputePanel(widgets.VBox):
             current = self.picker.value
             self.picker.options = names
             self.picker.value = current if current in names else (names[0] if names else None)
+        self.actions.layout.display = None if names else "none"
         self._clear_settled()
         self._show_selected()
 

@@ -162,8 +162,8 @@ class RunExplorer(widgets.VBox):
                                      tooltip="Refresh while runs on this page are active")
         self.message = Message()
         self.code = CodeBox()
-        self.back_button = widgets.Button(description="Jobs", icon="arrow-left", layout=widgets.Layout(width="auto"),
-                                          tooltip="Back to the list of jobs")
+        self.back_button = widgets.Button(description="Jobs", icon="arrow-left", tooltip="Back to the list of jobs",
+                                          layout=widgets.Layout(width="auto", align_self="flex-start"))
         self.detail_area = widgets.VBox()
         row = {"align_items": "center", "flex_flow": "row wrap"}
         self.options = widgets.Accordion(children=[widgets.VBox([
@@ -538,6 +538,7 @@ class RunExplorer(widgets.VBox):
         self.detail_area.children = [widget]
         self.detail_view.layout.display = ""
         self.list_area.layout.display = "none"
+        self.code.layout.display = "none"  # the run's page has its own Equivalent Python
 
     def show_list(self) -> None:
         """Back from a run's page to the list (which is refreshed)."""
@@ -545,6 +546,7 @@ class RunExplorer(widgets.VBox):
             self.details.stop_following()
         self.detail_view.layout.display = "none"
         self.list_area.layout.display = ""
+        self.code.layout.display = ""
         self.refresh()
 
     @property

@@ -51,7 +51,7 @@ _JS = r"""
     if (el.tagName === 'SELECT') {
       const option = el.options[el.selectedIndex];
       const real = Array.from(el.options).filter(o => o.text.trim() !== '');
-      if (real.length === 1 && (!option || option.text.trim() === '')) {
+      if (!el.multiple && real.length === 1 && (!option || option.text.trim() === '')) {
         problems.push(`blank dropdown with one option: ${describe(el.closest('.widget-dropdown') || el)} (${real[0].text})`);
       }
       if (option && option.text.trim()) {

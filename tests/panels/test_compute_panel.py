@@ -121,7 +121,7 @@ def test_create_act_and_delete_from_the_page(panel: ComputePanel, workspace: Wor
     assert panel.code.code.endswith("ws.compute.begin_delete('page-cluster').result()\n")
     wait_until(lambda: workspace.compute.list() == [], timeout=90, interval=0.1, what="the cluster to be gone")
     wait_until(lambda: "No compute clusters yet" in panel.table_text, timeout=90, interval=0.1, what="the page to drop it")
-    assert panel.picker.options == ()
+    assert panel.picker.options == () and panel.actions.layout.display == "none", "no blank picker without computes"
 
 
 @pytest.mark.slow
