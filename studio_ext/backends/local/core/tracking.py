@@ -5,7 +5,11 @@ MLflow is imported lazily: opening a workspace and listing metadata stay fast.
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sqlite3
+import tempfile
 import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -23,9 +27,17 @@ def sqlite_path(uri: str) -> str | None:
 
 
 def init_tracking_store(tracking_uri: str, artifacts_uri: str) -> None:
-    """Create MLflow's schema now (under the creation lock), in WAL mode for concurrent jobs."""
+    """Create MLflow's schema now (under the creation lock), in WAL mode for concurrent jobs.
+
+    A new SQLite store starts as a copy of an empty one this process migrated once: MLflow's
+    migrations (some sixty Alembic steps, seconds each workspace) run once per process, not
+    once per workspace. MLflow then checks the copy's schema and makes its Default experiment,
+    with this workspace's artifact location, as on any empty store.
+    """
     db = sqlite_path(tracking_uri)
     if db:
+        if not os.path.exists(db) or os.path.getsize(db) == 0:
+            shutil.copyfile(_empty_sqlite_store(), db)
         conn = sqlite3.connect(db, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.close()
@@ -33,6 +45,31 @@ def init_tracking_store(tracking_uri: str, artifacts_uri: str) -> None:
 
     store = SqlAlchemyStore(tracking_uri, artifacts_uri)
     store.engine.dispose()
+
+
+_template_lock = threading.Lock()
+_template: list[str] = []  # the migrated empty store of this process, once made
+
+
+def _empty_sqlite_store() -> str:
+    """A SQLite file with MLflow's current schema and no experiment (made once per process)."""
+    with _template_lock:
+        if _template and os.path.exists(_template[0]):
+            return _template[0]
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        folder = tempfile.mkdtemp(prefix="studio-ext-mlflow-schema-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        path = os.path.join(folder, "mlflow.db")
+        store = SqlAlchemyStore(f"sqlite:///{path}", os.path.join(folder, "artifacts"))
+        store.engine.dispose()
+        conn = sqlite3.connect(path)
+        with conn:  # the Default experiment is made again, in each store's own artifact location
+            conn.execute("DELETE FROM experiment_tags")
+            conn.execute("DELETE FROM experiments")
+        conn.close()
+        _template[:] = [path]
+        return path
 
 
 _client_lock = threading.Lock()
