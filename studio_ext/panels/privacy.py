@@ -19,7 +19,7 @@ import ipywidgets as widgets
 from studio_ext.errors import StudioError
 from studio_ext.panels import privacy_charts as charts
 from studio_ext.panels._format import format_number
-from studio_ext.panels._widgets import CodeBox, Message, format_value, html_table, show_figures
+from studio_ext.panels._widgets import CodeBox, Message, Reveal, format_value, html_table, show_figures
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.workspace import Workspace
@@ -34,7 +34,7 @@ STATISTICS = ("mean", "sum", "count", "variance", "quantiles", "histogram", "cov
 class _ColumnRow(widgets.HBox):
     """One column of the metadata editor: type, bounds, nullable, and the public-bound tick when needed."""
 
-    def __init__(self, name: str, meta: Any, observed: tuple[Any, Any]) -> None:
+    def __init__(self, name: str, meta: Any, observed: tuple[Any, Any], label_width: int = 170) -> None:
         super().__init__()
         self.name, self.observed = name, observed
         self.type = widgets.Dropdown(options=["int", "float", "str", "bool"], value=meta.type,
@@ -50,7 +50,7 @@ class _ColumnRow(widgets.HBox):
         self.note = widgets.HTML()
         for w in (self.lower, self.upper):
             w.observe(lambda _c: self.mark(), names="value")
-        self.children = [widgets.HTML(f"<code>{html.escape(name)}</code>", layout=widgets.Layout(width="170px")),
+        self.children = [widgets.HTML(f"<code>{html.escape(name)}</code>", layout=widgets.Layout(width=f"{label_width}px")),
                          self.type, self.lower, self.upper, self.nullable, self.confirm, self.note]
         self.mark()
 
@@ -102,7 +102,7 @@ class PrivacyPanel(widgets.VBox):
         self.rows: list[_ColumnRow] = []
         self.columns_box = widgets.VBox()
         self.identifier = widgets.Dropdown(description="Individual id", options=[("(one row per person)", "")],
-                                           value="", style=_WIDE)
+                                           value="", style=_WIDE, layout=widgets.Layout(width="340px"))
         self.max_rows = widgets.BoundedIntText(description="Max rows each", value=1, min=1, max=1_000_000,
                                                style=_WIDE)
         self.budget_epsilon = widgets.FloatText(description="Budget ε", value=1.0, style=_WIDE)
@@ -111,7 +111,7 @@ class PrivacyPanel(widgets.VBox):
                                            value=False, indent=False, layout=widgets.Layout(width="600px"))
         self.save_button = widgets.Button(description="Save metadata", button_style="primary", icon="save")
         # budget
-        self.gauge = widgets.Output()
+        self.gauge = widgets.Output(layout=widgets.Layout(width="440px", min_width="440px"))
         self.history = widgets.HTML()
         # query
         self.statistic = widgets.Dropdown(description="Statistic", options=STATISTICS, value="mean", style=_WIDE)
@@ -131,6 +131,7 @@ class PrivacyPanel(widgets.VBox):
         self.compare_button = widgets.Button(description="Compare with exact", icon="bar-chart",
                                              layout=widgets.Layout(width="auto"))
         self.compare_note = widgets.HTML()
+        self.compare_reveal, self.synth_reveal = Reveal(), Reveal()  # scroll new charts into view
         self.compare_chart = widgets.Output()
 
         # synthetic data
@@ -155,14 +156,15 @@ class PrivacyPanel(widgets.VBox):
             widgets.HTML(section("Metadata: public bounds")), self.columns_box,
             widgets.HBox([self.identifier, self.max_rows]),
             widgets.HBox([self.budget_epsilon, self.budget_delta]), self.new_budget, self.save_button,
-            widgets.HTML(section("Budget")), self.gauge, self.history,
+            widgets.HTML(section("Budget")), widgets.HBox([self.gauge, self.history]),
             widgets.HTML(section("Private query")), widgets.HBox([self.statistic, self.column]), self.sql,
             widgets.HBox([self.epsilon, self.run_button]), self.answer, self.answer_chart,
             widgets.HTML(section("Teaching view: exact against noisy (data you own; spends no budget)")),
-            widgets.HBox([self.epsilons, self.repeats, self.compare_button]), self.compare_note, self.compare_chart,
+            widgets.HBox([self.epsilons, self.repeats, self.compare_button]), self.compare_reveal, self.compare_note,
+            self.compare_chart,
             widgets.HTML(section("Private synthetic data (OpenDP contingency table; spends the budget once)")),
             widgets.HBox([self.synth_method, self.synth_epsilon, self.synth_rows, self.synth_button]),
-            self.synth_chart,
+            self.synth_reveal, self.synth_chart,
             self.message, self.code,
         ]
         self._toggle()
@@ -190,7 +192,9 @@ class PrivacyPanel(widgets.VBox):
             self.message.error(str(exc))
             return
         observed = {c.name: (c.min, c.max) for c in profile.columns}
-        self.rows = [_ColumnRow(n, m, _numeric(observed.get(n, (None, None)))) for n, m in md.columns.items()]
+        # The names column is as wide as the longest name (monospace, about 8 px a character) and a gap.
+        width = max([170, *(8 * len(n) + 20 for n in md.columns)])
+        self.rows = [_ColumnRow(n, m, _numeric(observed.get(n, (None, None))), width) for n, m in md.columns.items()]
         self.columns_box.children = [widgets.HTML("<span style='font-size:90%;color:#555'>column · type · lower · "
                                                   "upper · nullable</span>"), *self.rows]
         self.budget_epsilon.value, self.budget_delta.value = md.budget_epsilon, md.budget_delta
@@ -198,6 +202,9 @@ class PrivacyPanel(widgets.VBox):
         self.identifier.value = md.identifier or ""
         self.max_rows.value = md.max_rows_per_individual
         self.column.options = [n for n, m in md.columns.items() if m.type != "str"]
+        # The first column with public bounds is chosen, so Run answers without a click first.
+        bounded = [n for n in self.column.options if md.columns[n].bounded]
+        self.column.value = tuple(bounded[:1])
         if not self.sql.value:
             self.sql.value = f"SELECT COUNT(*) FROM {name}"
         self.refresh_budget()
@@ -285,6 +292,7 @@ class PrivacyPanel(widgets.VBox):
         made = self.ws.data.load(synthetic.name, synthetic.version)
         columns = [c for c in made.columns if c in original.columns][:4]
         show_figures(self.synth_chart, [charts.distributions(original, made, columns)])
+        self.synth_reveal.now()
         self.message.info(f"Registered {synthetic.name} version {synthetic.version} ({len(made):,} rows); "
                           "its profile is on the Data page.")
         self.refresh_budget()
@@ -315,6 +323,7 @@ class PrivacyPanel(widgets.VBox):
             return None
         self.compare_note.value = f"<i>{html.escape(c.note)}</i>"
         show_figures(self.compare_chart, [charts.comparison_box(c, out) for out in list(c.exact)[:4]])
+        self.compare_reveal.now()
         return c
 
 

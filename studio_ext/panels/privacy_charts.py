@@ -12,12 +12,15 @@ _SPENT, _LEFT, _NOISY, _EXACT = "#a4262c", "#107c10", "#0078d4", "#201f1e"
 def budget_gauge(budget: Any) -> go.Figure:
     """Epsilon spent out of the budget, as a gauge (delta in the title)."""
     fig = go.Figure(go.Indicator(
-        mode="gauge+number", value=budget.epsilon_spent, number={"suffix": f" of {budget.epsilon:g} ε"},
+        mode="gauge+number", value=budget.epsilon_spent,
+        number={"suffix": f" of {budget.epsilon:g} ε", "font": {"size": 30}, "valueformat": ".4~g"},
         gauge={"axis": {"range": [0, budget.epsilon]}, "bar": {"color": _SPENT},
                "steps": [{"range": [budget.epsilon_spent, budget.epsilon], "color": "#dff6dd"}]},
-        title={"text": f"Privacy budget spent · {budget.epsilon_remaining:.3g} ε left · "
-                       f"δ {budget.delta_spent:.2g} of {budget.delta:.2g} · {budget.queries} queries"}))
-    fig.update_layout(height=260, margin=dict(l=30, r=30, t=60, b=10))
+        title={"text": f"Spent · {budget.epsilon_remaining:.3g} ε left<br>"
+                       f"<span style='font-size:12px'>δ {budget.delta_spent:.2g} of {budget.delta:.2g} · "
+                       f"{budget.queries} queries</span>", "font": {"size": 15}}))
+    # Compact, beside the query history, so the query form stays near the top of the page.
+    fig.update_layout(height=210, width=420, margin=dict(l=30, r=30, t=60, b=10))
     return fig
 
 

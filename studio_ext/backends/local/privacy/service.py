@@ -16,6 +16,7 @@ shares no rows with it.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import getpass
 import json
 import os
@@ -380,7 +381,8 @@ class LocalPrivacy(PrivacyOperations):
                             f"({method.upper()}, epsilon {eps:g}, OpenDP)"))
         except BaseException:  # an error or an interrupt (Ctrl-C) before the dataset reached the caller
             self._refund(entity, bv, charge)
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a half-written file, if any
+                path.unlink(missing_ok=True)
             raise
 
     # -- teaching ------------------------------------------------------------------------------
