@@ -24,6 +24,7 @@ from studio_ext.entities import TERMINAL_STATES, Input, JobStatus
 from studio_ext.entities._automl import BlockedTransformer, ColumnPurpose, ForecastingJob
 from studio_ext.errors import InvalidInput, StudioError
 from studio_ext.panels._insight_widgets import queued
+from studio_ext.panels._table import Column, Row, Table
 from studio_ext.panels._widgets import (
     CodeBox,
     Message,
@@ -168,7 +169,12 @@ class AutoMLWizard(widgets.VBox):
         self.results_box = widgets.VBox()
         self._reveal = Reveal()
         # As the studio's page: the AutoML jobs first; "New Automated ML job" opens the wizard.
-        self.jobs_table = widgets.HTML()
+        self.jobs_table = Table([Column("display_name", "Display name", link=True), Column("name", "Job"),
+                                 Column("status", "Status", kind="html"), Column("task", "Task"),
+                                 Column("metric", "Primary metric"), Column("experiment", "Experiment"),
+                                 Column("created", "Created on", kind="date")],
+                                on_open=self.open_job, selectable=False, max_height="260px",
+                                empty="No Automated ML jobs yet: create one with New Automated ML job.")
         self.job_picker = widgets.Dropdown(description="Job", options=[], style={"description_width": "initial"},
                                            layout=widgets.Layout(width="360px"))
         self.open_job_button = widgets.Button(description="Open", icon="folder-open")
@@ -218,16 +224,18 @@ class AutoMLWizard(widgets.VBox):
         self.automl_jobs = jobs
         rows = []
         for j in jobs:
+            if not j.name:
+                continue
             task = getattr(j, "task", None) or ""
-            metric = getattr(j, "primary_metric", None) or ""
-            rows.append([html.escape(j.display_name or j.name or ""), html.escape(j.name or ""),
-                         status_badge(j.status), html.escape(str(getattr(task, "value", task))),
-                         html.escape(str(metric)), html.escape(j.experiment_name or ""),
-                         html.escape(format_value(j.creation_time))])
-        self.jobs_table.value = html_table(
-            ["Display name", "Job", "Status", "Task", "Primary metric", "Experiment", "Created on"], rows,
-            raw_columns=range(7), empty="No Automated ML jobs yet: create one with New Automated ML job.")
+            rows.append(Row(j.name, {"display_name": j.display_name or j.name, "name": j.name,
+                                     "status": str(j.status), "task": str(getattr(task, "value", task)),
+                                     "metric": str(getattr(j, "primary_metric", None) or ""),
+                                     "experiment": j.experiment_name or "", "created": j.creation_time},
+                            html={"status": status_badge(j.status)}))
+        self.jobs_table.set_rows(rows)
         set_choices(self.job_picker, [j.name for j in jobs if j.name], keep=self.job_picker.value, pick_first=True)
+        for control in (self.job_picker, self.open_job_button):  # no blank "Job" box before there is a job
+            control.layout.display = None if jobs else "none"
 
     def new_job(self) -> None:
         """Show the wizard (its first step) in place of an opened job."""

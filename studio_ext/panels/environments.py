@@ -20,6 +20,7 @@ import ipywidgets as widgets
 
 from studio_ext.entities import Environment
 from studio_ext.errors import StudioError
+from studio_ext.panels._table import Column, Row, Table
 from studio_ext.panels._widgets import CodeBox, Message, format_value, html_table, set_choices, status_badge
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,8 +73,16 @@ class EnvironmentsPanel(widgets.VBox):
         self.message = Message()
         self.environments: list[Environment] = []
         self.environment: Environment | None = None
-        self.curated_table = widgets.HTML()
-        self.custom_table = widgets.HTML()
+        # The lists: a click on a row opens that environment's page below.
+        self.curated_table = Table([Column("name", "Name", link=True), Column("version", "Version", kind="id"),
+                                    Column("image", "Image"), Column("description", "Description")],
+                                   on_open=self._open_from_list, selectable=False, max_height="300px")
+        self.custom_table = Table([Column("name", "Name", link=True), Column("version", "Version", kind="id"),
+                                   Column("spec", "Built from"), Column("tags", "Tags"),
+                                   Column("created", "Created on", kind="date")],
+                                  on_open=self._open_from_list, selectable=False, max_height="300px",
+                                  empty="No custom environments yet: ws.environments.create_or_update("
+                                        "Environment(name=..., conda_file=... or image=...)).")
         self.lists = widgets.Tab(children=[self.curated_table, self.custom_table])
         self.lists.set_title(0, "Curated environments")
         self.lists.set_title(1, "Custom environments")
@@ -92,12 +101,15 @@ class EnvironmentsPanel(widgets.VBox):
         title = widgets.HTML("<h3 style='margin:4px 0'>Environments</h3><span style='color:#555'>Curated "
                              "environments Azure ML ships and the custom ones of this workspace: their spec "
                              "and the jobs that ran on them.</span>")
-        # The lists scroll within a box of their own, so the chosen environment's page stays in view.
-        for table in (self.curated_table, self.custom_table):
-            table.layout = widgets.Layout(max_height="320px", overflow="auto")
         self.children = [title, self.refresh_button, self.message, self.lists, self.picker,
                          widgets.VBox([self.header, self.tabs]), self.code]
         self.refresh(select=environment)
+
+    def _open_from_list(self, ref: str) -> None:
+        if self.picker.value != ref:
+            self.picker.value = ref  # its observer opens the environment
+        else:
+            self.show(ref)
 
     @property
     def curated(self) -> list[Environment]:
@@ -114,15 +126,13 @@ class EnvironmentsPanel(widgets.VBox):
         except StudioError as exc:
             self.message.error(exc.message)
             return
-        self.curated_table.value = html_table(
-            ["Name", "Version", "Image", "Description"],
-            [(e.name, e.version, e.image or "", _first_sentence(e.description or "")) for e in self.curated])
-        self.custom_table.value = html_table(
-            ["Name", "Version", "Built from", "Tags", "Created on"],
-            [(e.name, e.version, _spec(e), ", ".join(f"{k}: {v}" for k, v in e.tags.items()),
-              format_value(e.creation_time)) for e in self.custom],
-            empty="No custom environments yet: ws.environments.create_or_update(Environment(name=..., "
-                  "conda_file=... or image=...)).")
+        self.curated_table.set_rows([Row(f"{e.name}:{e.version}", {
+            "name": e.name, "version": e.version, "image": e.image or "",
+            "description": _first_sentence(e.description or "")}) for e in self.curated])
+        self.custom_table.set_rows([Row(f"{e.name}:{e.version}", {
+            "name": e.name, "version": e.version, "spec": _spec(e),
+            "tags": ", ".join(f"{k}: {v}" for k, v in e.tags.items()), "created": e.creation_time})
+            for e in self.custom])
         self.lists.selected_index = 1 if self.custom else 0
         options = [(f"{e.name}:{e.version}", f"{e.name}:{e.version}") for e in self.custom + self.curated]
         keep = select or self.picker.value

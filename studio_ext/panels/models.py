@@ -24,6 +24,7 @@ import ipywidgets as widgets
 
 from studio_ext.entities import Model
 from studio_ext.errors import StudioError
+from studio_ext.panels._table import Column, Row, Table
 from studio_ext.panels._widgets import CodeBox, Message, format_value, html_table, set_choices
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -116,7 +117,13 @@ class ModelsPanel(widgets.VBox):
         self.models: list[Model] = []
         self.model: Model | None = None
         self.opened: Any = None
-        self.table = widgets.HTML()
+        # The model list: a click on a row opens the model's page below.
+        self.table = Table([Column("name", "Name", link=True), Column("version", "Latest version"),
+                            Column("type", "Type"), Column("tags", "Tags"),
+                            Column("created", "Created on", kind="date")],
+                           on_open=self._open_from_list, selectable=False, max_height="300px",
+                           empty="No models registered yet. Register one from a job's output or from files "
+                                 "(Register above).")
         self.picker = widgets.Dropdown(description="Model", options=[], style=_LABEL,
                                        layout=widgets.Layout(width="360px"))
         self.version = widgets.Dropdown(description="Version", options=[], style=_LABEL,
@@ -163,10 +170,8 @@ class ModelsPanel(widgets.VBox):
             self.message.error(exc.message)
             return
         self.register_form.set_jobs(jobs)
-        self.table.value = html_table(
-            ["Name", "Latest version", "Type", "Tags", "Created on"],
-            [(m.name, m.version, str(m.type), _tags(m.tags), format_value(m.creation_time)) for m in self.models],
-            empty="No models registered yet. Register one from a job's output or from files (Register above).")
+        self.table.set_rows([Row(m.name, {"name": m.name, "version": m.version, "type": str(m.type),
+                                          "tags": _tags(m.tags), "created": m.creation_time}) for m in self.models])
         names = [m.name for m in self.models]
         keep = select or self.picker.value
         set_choices(self.picker, names, keep=keep, pick_first=True)
@@ -174,6 +179,12 @@ class ModelsPanel(widgets.VBox):
         if self.picker.value:
             self._on_model(self.picker.value)
         self.code.show("ws.models.list()")
+
+    def _open_from_list(self, name: str) -> None:
+        if self.picker.value != name:
+            self.picker.value = name  # its observer opens the model
+        else:
+            self._on_model(name)
 
     def _toggle_register(self) -> None:
         hidden = self.register_form.layout.display == "none"

@@ -133,9 +133,9 @@ def test_wizard_steps_to_a_submitted_job_and_a_live_leaderboard(ws_with_data: Wo
     wizard.close()
     # Opened again, the page starts on its list of AutoML jobs; the wizard waits for "New".
     page = AutoMLWizard(ws)
-    assert page.wizard_box.layout.display == "none" and results.name in page.jobs_table.value
+    assert page.wizard_box.layout.display == "none" and page.jobs_table.visible_keys() == [results.name]
     assert page.job_picker.value == results.name
-    page.open_job_button.click()
+    page.jobs_table.open_row(results.name)  # a click on its row
     assert page.results is not None and page.results.name == results.name
     assert "Hyperparameters" in page.results.leaderboard.value and "s<" in page.results.leaderboard.value
     opened = page.results.open_trial()
@@ -230,7 +230,8 @@ def test_suggest_task_reads_strings_codes_and_continuous_numbers() -> None:
 
 def test_with_no_automl_job_the_page_shows_the_list_and_the_wizard(ws_with_data: Workspace) -> None:
     wizard = AutoMLWizard(ws_with_data)
-    assert "No Automated ML jobs yet" in wizard.jobs_table.value and wizard.wizard_box.layout.display is None
+    assert wizard.jobs_table.visible_keys() == [] and wizard.wizard_box.layout.display is None
+    assert "No Automated ML jobs yet" in wizard.jobs_table._empty.value
     wizard.close()
 
 

@@ -45,7 +45,8 @@ def test_empty_list_then_register_from_a_job_and_see_its_lineage(ws: Workspace) 
     assert PAGES["models"].title == "Models"
     panel = open_page("models", ws)
     assert isinstance(panel, ModelsPanel)
-    assert "No models registered yet" in panel.table.value and panel.picker.value is None
+    assert panel.table.visible_keys() == [] and panel.picker.value is None
+    assert "No models registered yet" in panel.table._empty.value
     form = panel.register_form
     assert form.job.value == ws.test_job_name, "the one completed job is preselected"
     form.name.value = "diabetes-ridge"
@@ -53,7 +54,8 @@ def test_empty_list_then_register_from_a_job_and_see_its_lineage(ws: Workspace) 
     assert model is not None and model.version == "1", form.message.text
     assert "create_or_update(Model(name='diabetes-ridge'" in panel.code.code
     assert panel.picker.value == "diabetes-ridge" and panel.version.value == "1"
-    assert "diabetes-ridge" in panel.table.value and "mlflow_model" in panel.table.value
+    assert panel.table.visible_keys() == ["diabetes-ridge"]
+    assert panel.table.cell("diabetes-ridge", "type") == "mlflow_model"
     assert "MLmodel" in panel.files.value and "sklearn" in panel.details.value
     assert ws.test_job_name in panel.lineage.value and not panel.open_job_button.disabled
     opened = panel.open_job()
@@ -77,6 +79,8 @@ def test_register_from_files_adds_a_version_and_the_page_opens_it(ws: Workspace,
     assert "registered from files" in panel.lineage.value and panel.open_job_button.disabled
     panel.version.value = "1"
     assert panel.model is not None and panel.model.version == "1"
+    panel.table.open_row("diabetes-ridge")  # a click on the row: the model's latest version
+    assert panel.model.version == "2"
     form.name.value = "Bad Name!"
     assert form.register() is None and form.message.kind == "error"
 
