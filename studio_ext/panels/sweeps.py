@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import html
 import json
+import re
+from dataclasses import MISSING
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -45,9 +47,10 @@ from studio_ext.sweep import BanditPolicy, MedianStoppingPolicy, TruncationSelec
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.workspace import Workspace
 
-__all__ = ["REPLAY_POLICIES", "SweepPanel", "sweep_page"]
+__all__ = ["REPLAY_POLICIES", "SweepPanel", "sdk_code", "sweep_page"]
 
 SORTS = ("trial", "metric", "status", "duration")
+PLACEHOLDER = re.compile(r"\$\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # The settings the policy replay tries (Azure's documented examples, with no delay for short sweeps).
 REPLAY_POLICIES = (
     ("Bandit, slack_factor 0.1", BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=1)),
@@ -88,7 +91,7 @@ class SweepPanel(widgets.VBox):
         self.scatter_chart = widgets.Output()
         self.importance_chart = widgets.Output()
         self.replay = widgets.HTML()
-        self.code = CodeBox(title="v2 YAML of the sweep")
+        self.code = CodeBox(title="The sweep as Python and as v2 YAML")
         self.details = widgets.VBox()
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.open_best.on_click(lambda _b: self.open_best_trial())
@@ -103,7 +106,7 @@ class SweepPanel(widgets.VBox):
             widgets.VBox([self.importance_chart, self.replay]),
             self.code,
         ])
-        for i, title in enumerate(("Trials", "Metrics", "Scatter", "Importance", "YAML")):
+        for i, title in enumerate(("Trials", "Metrics", "Scatter", "Importance", "Code")):
             tabs.set_title(i, title)
         self.tabs = tabs
         title = widgets.HTML("<h3 style='margin:4px 0'>Sweeps</h3><span style='color:#555'>Hyperparameter sweeps: "
@@ -163,11 +166,12 @@ class SweepPanel(widgets.VBox):
 
     def open_best_trial(self) -> Any:
         """Open the best trial's details below (the run explorer's details view)."""
-        if self.job is None or not self.job.best_child_run_id:
+        best = _best_so_far(self.trials, self.job) if self.job is not None else None
+        if best is None:
             return None
         from studio_ext.panels import open_page
 
-        self.opened = open_page("jobs", self.ws, run=self.job.best_child_run_id)
+        self.opened = open_page("jobs", self.ws, run=best["name"])
         self.details.children = [self.opened]
         return self.opened
 
@@ -235,7 +239,8 @@ class SweepPanel(widgets.VBox):
                                f"{format_value(best['value'])} ({html.escape(params)})")
         else:
             self.best.value = "<i>No trial has completed yet.</i>"
-        self.open_best.disabled = self.register_best.disabled = not job.best_child_run_id
+        self.open_best.disabled = best is None
+        self.register_best.disabled = not job.best_child_run_id
         names = sorted({k for t in trials for k in t.get("params", {})})
         if list(self.axes.options) != names:
             self.axes.options = names
@@ -249,9 +254,11 @@ class SweepPanel(widgets.VBox):
         show_figures(self.charts, figures)
         self._show_scatter()
         try:
-            self.code.show(self.ws.jobs.to_yaml(job))
+            yaml_text = self.ws.jobs.to_yaml(job)
         except StudioError:
-            self.code.show("")
+            yaml_text = ""
+        self.code.show(f"# Python (azure-ai-ml names; studio_ext.sweep has the same)\n{sdk_code(job)}\n\n"
+                       f"# v2 YAML (studio-ext job create --file sweep.yml)\n{yaml_text}")
         if job.status in TERMINAL_STATES:
             self._show_analysis(job)
 
@@ -343,6 +350,81 @@ def _policy_text(policy: Any) -> str:
     fields = {k: v for k, v in vars(policy).items() if k != "type" and v is not None and v != 0}
     settings = ", ".join(f"{k} {format_value(v)}" for k, v in sorted(fields.items()))
     return f"{_POLICY_NAMES.get(policy.type, policy.type)}: {settings}" if settings else str(policy.type)
+
+
+def _call(obj: Any) -> str:
+    """``Name(field=value, ...)`` of a search space, sampling algorithm or policy, as azure-ai-ml spells it."""
+    from dataclasses import fields
+
+    args = []
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if f.name == "type" or value is None or (f.default is not MISSING and value == f.default):
+            continue
+        if isinstance(value, list):
+            value = [_Raw(_call(v)) if hasattr(v, "__dataclass_fields__") else v for v in value]
+        args.append(f"{f.name}={value!r}")
+    return f"{type(obj).__name__}({', '.join(args)})"
+
+
+def _default(distribution: Any) -> Any:
+    """A value of ``distribution`` for the command job's input before the sweep replaces it."""
+    import math
+
+    if hasattr(distribution, "values"):
+        first = distribution.values[0] if distribution.values else None
+        return first if isinstance(first, (str, int, float, bool)) else None
+    if hasattr(distribution, "upper"):
+        return 0
+    if hasattr(distribution, "mu"):
+        return distribution.mu
+    low = distribution.min_value
+    return float(f"{math.exp(low):.6g}") if "log" in distribution.type else low
+
+
+class _Raw(str):
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def sdk_code(job: Any) -> str:
+    """The sweep as azure-ai-ml code: the trial command job called with its search space, then ``.sweep(...)``."""
+    trial = job.trial
+    inputs: dict[str, Any] = {k: (v if isinstance(v, (str, int, float, bool)) else _Raw(
+        f"Input(type={getattr(v, 'type', 'uri_folder')!r}, path={getattr(v, 'path', None)!r})"))
+        for k, v in (trial.inputs or {}).items() if k not in job.search_space}
+    inputs.update({k: _default(v) for k, v in job.search_space.items()})  # the job's inputs that the sweep replaces
+    command_text = PLACEHOLDER.sub(lambda m: "${{inputs." + m.group(2) + "}}" if m.group(1) == "search_space"
+                                   else m.group(0), trial.command or "")
+    space = ",\n    ".join(f"{k}={_call(v)}" for k, v in job.search_space.items())
+    objective = job.objective
+    names = {type(v).__name__ for v in job.search_space.values()} | {type(job.sampling_algorithm).__name__}
+    names |= {type(job.early_termination).__name__} if job.early_termination is not None else set()
+    lines = [
+        "from azure.ai.ml import Input, command",
+        f"from azure.ai.ml.sweep import {', '.join(sorted(names))}",
+        "",
+        "job = command(",
+        f"    code={trial.code!r},",
+        f"    command={command_text!r},",
+        f"    inputs={inputs!r},",
+        f"    environment={trial.environment!r},",
+        f"    experiment_name={job.experiment_name!r},",
+        ")",
+        f"sweep_job = job(\n    {space},\n).sweep(",
+        f"    compute={job.compute!r},",
+        f"    sampling_algorithm={_call(job.sampling_algorithm)},",
+        f"    primary_metric={objective.primary_metric if objective else None!r},",
+        f"    goal={(objective.goal.capitalize() if objective else 'Maximize')!r},",
+        ")",
+        f"sweep_job.set_limits(max_total_trials={job.limits.max_total_trials}, "
+        f"max_concurrent_trials={job.limits.max_concurrent_trials}, timeout={job.limits.timeout}, "
+        f"trial_timeout={job.limits.trial_timeout})",
+    ]
+    if job.early_termination is not None:
+        lines.append(f"sweep_job.early_termination = {_call(job.early_termination)}")
+    lines.append("ml_client.jobs.create_or_update(sweep_job)")
+    return "\n".join(lines)
 
 
 def _best_so_far(trials: list[dict[str, Any]], job: Any) -> dict[str, Any] | None:

@@ -50,7 +50,7 @@ def test_sweep_page_live_then_finished(workspace: Workspace, tmp_path: Path) -> 
     assert len(panel.charts.outputs) == 3 and len(panel.scatter_chart.outputs) == 1
     assert len(panel.importance_chart.outputs) == 1
     assert all(label in panel.replay.value for label, _ in REPLAY_POLICIES)
-    assert "type: sweep" in panel.code.code
+    assert "type: sweep" in panel.code.code and ").sweep(" in panel.code.code
     panel.sort.value = "trial"
     assert panel.table.value.split("<tr>")[2].split("</td>")[0].endswith(">0")
     panel.axes.value = ("depth", "quality")
@@ -80,6 +80,14 @@ def test_jobs_page_opens_a_sweep_on_its_sweep_page(workspace: Workspace, tmp_pat
     wait_until(lambda: page.job.status == JobStatus.COMPLETED, timeout=240, what="the sweep page to show the end")
     assert "trial" in page.table.value and len(page.charts.outputs) == 3
     assert "Best trial" in page.best.value
+    # The page's Python builds the same sweep with azure-ai-ml.
+    from studio_ext.panels.sweeps import sdk_code
+
+    scope: dict = {}
+    exec(sdk_code(page.job).replace("ml_client.jobs.create_or_update(sweep_job)", ""), scope)
+    built = scope["sweep_job"]
+    assert type(built).__module__.startswith("azure.ai.ml") and set(built.search_space) == {"quality", "depth"}
+    assert built.sampling_algorithm.type == "grid" and built.objective.primary_metric == "score"
     trial = explorer.open_run(page.job.best_child_run_id)
     assert isinstance(trial, RunDetails) and explorer.details is trial
     assert page._subscription is None
