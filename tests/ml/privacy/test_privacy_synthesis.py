@@ -14,6 +14,7 @@ from studio_ext.ml.privacy import ColumnMetadata, PrivacyMetadata, PrivateTable,
 from studio_ext.ml.privacy._synth import _mst_select_fits
 
 
+@pytest.mark.slow  # six columns: OpenDP builds and scores 15 pairwise marginals (about 30 s on an idle machine)
 def test_mst_releases_where_opendps_own_budget_split_would_not_add_up(diabetes: pd.DataFrame) -> None:
     # OpenDP's MST gives its selection step x = prior(prior(d - 0.9 d)) and each of its k = columns - 1
     # noisy-max queries prior(x / k); its compositor adds those rounding up. With 6 columns at epsilon 1.2
