@@ -152,13 +152,7 @@ def from_yaml(source: str | os.PathLike[str], *,
     import azure.ai.ml as aml
     from marshmallow.exceptions import ValidationError
 
-    text, path = _read(source)
-    try:
-        mapping = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{path or 'The text'} is not valid YAML: {exc}") from exc
-    if not isinstance(mapping, Mapping):
-        raise InvalidInput(f"{path or 'The text'} holds no YAML mapping; an Azure ML v2 file is a mapping of fields.")
+    text, path, mapping = read_mapping(source)
     module = kind_of_v2(mapping)
     overrides = [dict(o) for o in params_override or []]
     if module is schedule:  # its create_job may be inline, which Azure's schedule loader refuses (see schedule.py)
@@ -198,6 +192,18 @@ def _set_dotted(mapping: Any, key: str, value: Any) -> None:
         current["default"] = value
     else:
         target[parts[-1]] = value
+
+
+def read_mapping(source: str | os.PathLike[str]) -> tuple[str, str | None, Mapping[str, Any]]:
+    """(the text, the file's path or None, the YAML mapping) of a v2 file or text; InvalidInput if it is none."""
+    text, path = _read(source)
+    try:
+        mapping = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{path or 'The text'} is not valid YAML: {exc}") from exc
+    if not isinstance(mapping, Mapping):
+        raise InvalidInput(f"{path or 'The text'} holds no YAML mapping; an Azure ML v2 file is a mapping of fields.")
+    return text, path, mapping
 
 
 def _read(source: str | os.PathLike[str]) -> tuple[str, str | None]:

@@ -256,15 +256,9 @@ def from_yaml(source: str | os.PathLike[str], *,
     loaded by it whole; an inline job mapping is read by the job's own loader, the rest of the
     schedule by ``load_schedule``.
     """
-    from studio_ext.translation._dispatch import _read
+    from studio_ext.translation._dispatch import read_mapping
 
-    text, path = _read(source)
-    try:
-        mapping = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{path or 'The text'} is not valid YAML: {exc}") from exc
-    if not isinstance(mapping, Mapping):
-        raise InvalidInput(f"{path or 'The text'} holds no YAML mapping; a v2 schedule is a mapping of fields.")
+    text, path, mapping = read_mapping(source)
     base = Path(path).parent if path else Path.cwd()
     job = mapping.get("create_job")
     if isinstance(job, Mapping) and "job" not in job:  # inline: Azure's schedule loader refuses it
