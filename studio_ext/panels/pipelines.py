@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import html
+import os
 import threading
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -41,7 +42,15 @@ from studio_ext.ml.schedules import FREQUENCIES, WEEK_DAYS, next_fire_times
 from studio_ext.panels import pipeline_charts as charts
 from studio_ext.panels._format import format_duration, format_value, value_html
 from studio_ext.panels._table import Column, Row, Table
-from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, Subscription, html_table, status_badge
+from studio_ext.panels._widgets import (
+    CodeBox,
+    Message,
+    SharedPoller,
+    Subscription,
+    html_table,
+    show_figures,
+    status_badge,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.workspace import Workspace
@@ -162,7 +171,9 @@ class PipelineRunView(widgets.VBox):
     """One pipeline run: header, live graph, step details, parameters and resubmit, SDK code and YAML."""
 
     def __init__(self, ws: Workspace, name: str, *, poll_interval: float = 2.0,
-                 on_submitted: Callable[[str], Any] | None = None) -> None:
+                 on_submitted: Callable[[str], Any] | None = None, clickable: bool | None = None) -> None:
+        """``clickable``: draw the graph as a FigureWidget whose step boxes open on click (None: yes,
+        except under Voila, where it is a plain figure and steps open from the picker)."""
         super().__init__()
         self.ws = ws
         self.name = name
@@ -182,9 +193,20 @@ class PipelineRunView(widgets.VBox):
         self.message = Message()
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", button_style="warning")
-        self.figure = go.FigureWidget(charts.graph_figure(self.graph, self.states))
-        charts.click_trace(self.figure).on_click(self._on_click)
-        self.step_picker = widgets.Dropdown(description="Step", options=list(self.job.jobs), value=None,
+        # Clickable boxes need plotly's FigureWidget; under Voila its 5 MB front-end module can miss
+        # anywidget's start-up window on a busy machine and draw an empty chart, so there the graph is a
+        # plain figure (always drawn) and a step opens from the picker below it.
+        self.clickable = not _under_voila() if clickable is None else clickable
+        figure = charts.graph_figure(self.graph, self.states)
+        self.figure: Any = go.FigureWidget(figure) if self.clickable else figure
+        self.graph_output = widgets.Output()
+        if self.clickable:
+            charts.click_trace(self.figure).on_click(self._on_click)
+        else:
+            show_figures(self.graph_output, [self.figure])
+        steps = [(step, step) for step in self.job.jobs]
+        self.step_picker = widgets.Dropdown(description="Step", options=[("pick a step…", ""), *steps],
+                                            value="",
                                             style={"description_width": "40px"},
                                             layout=widgets.Layout(width="320px"))
         self.details = widgets.VBox()
@@ -200,7 +222,7 @@ class PipelineRunView(widgets.VBox):
         self.cancel_button.on_click(lambda _b: self.cancel())
         self.submit_button.on_click(lambda _b: self.resubmit())
         self.step_picker.observe(lambda c: self.open_step(c["new"]) if c["new"] else None, names="value")
-        graph_box = widgets.Box([self.figure], layout=widgets.Layout(overflow="auto", width="100%",
+        graph_box = widgets.Box([self.figure if self.clickable else self.graph_output], layout=widgets.Layout(overflow="auto", width="100%",
                                                                     border="1px solid #e1dfdd"))
         self.children = [
             self.header, widgets.HBox([self.refresh_button, self.cancel_button]), self.message,
@@ -259,7 +281,7 @@ class PipelineRunView(widgets.VBox):
         with self._lock:
             self.states, self.children_runs = snap.states, snap.children
             if not first:
-                charts.update_states(self.figure, self.graph, self.states, selected=self.selected)
+                self._redraw()
             self.cancel_button.disabled = snap.job.status in TERMINAL_STATES
             # The job last, so whoever watches ``job.status`` sees a page already drawn for it.
             self.job = snap.job
@@ -333,6 +355,11 @@ class PipelineRunView(widgets.VBox):
         except StudioError as exc:
             self.yaml_code.show(f"# This pipeline has no v2 YAML form: {exc}")
 
+    def _redraw(self) -> None:
+        charts.update_states(self.figure, self.graph, self.states, selected=self.selected)
+        if not self.clickable:
+            show_figures(self.graph_output, [self.figure])
+
     # -- steps ----------------------------------------------------------------------------------
     def _on_click(self, _trace: Any, points: Any, _state: Any) -> None:
         if points.point_inds:
@@ -347,7 +374,7 @@ class PipelineRunView(widgets.VBox):
         self.selected = step
         if self.step_picker.value != step:
             self.step_picker.value = step
-        charts.update_states(self.figure, self.graph, self.states, selected=step)
+        self._redraw()
         if self.step_details is not None and hasattr(self.step_details, "stop_following"):
             self.step_details.stop_following()
         state = self.states.get(step) or charts.StepState()
@@ -435,6 +462,10 @@ class PipelineRunView(widgets.VBox):
         if self.on_submitted is not None:
             self.on_submitted(str(submitted.name))
         return submitted
+
+
+def _under_voila() -> bool:
+    return os.environ.get("SERVER_SOFTWARE", "").startswith("voila") or "VOILA_KERNEL_ID" in os.environ
 
 
 def _code(value: Any) -> str:
@@ -858,7 +889,7 @@ class PipelinesPanel(widgets.VBox):
             self.message.error(str(exc))
             return None
         self.message.clear()
-        self.run_box.children = [self.back_button, self.run_view]
+        self.run_box.children = [widgets.HBox([self.back_button]), self.run_view]
         self.list_box.layout.display = "none"
         self.run_box.layout.display = "flex"
         self.tabs.selected_index = 0

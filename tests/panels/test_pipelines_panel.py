@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from plotly.callbacks import InputDeviceState, Points
+from plotly.graph_objects import FigureWidget
 
 from studio_ext import Input, Output, Workspace, command, dsl
 from studio_ext.entities import TERMINAL_STATES, JobStatus
@@ -136,6 +137,22 @@ def test_clicking_a_step_opens_its_component_and_run_details(panel: PipelinesPan
     assert {s.name: s for s in view.figure.layout.shapes}["train_model"].line.width == 3
     view.step_picker.value = "prep_data"
     assert view.step_details.name == view.job.step_jobs["prep_data"]
+
+
+def test_under_voila_the_graph_is_a_plain_figure_and_steps_open_from_the_picker(ws: Workspace,
+                                                                                first_run: str) -> None:
+    view = PipelineRunView(ws, first_run, clickable=False)
+    try:
+        assert not isinstance(view.figure, FigureWidget)
+        assert len(view.graph_output.outputs) == 1  # drawn at once, no widget module to wait for
+        assert view.step_picker.value == ""  # a labelled placeholder, never a blank dropdown
+        view.step_picker.value = "train_model"
+        assert view.step_details.name == view.job.step_jobs["train_model"]
+        drawn = view.graph_output.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+        widths = {s["name"]: s["line"]["width"] for s in drawn["layout"]["shapes"]}
+        assert widths["train_model"] == 3  # redrawn with the picked step outlined
+    finally:
+        view.close()
 
 
 def test_resubmit_with_a_changed_parameter_runs_live_then_unchanged_steps_are_reused(
