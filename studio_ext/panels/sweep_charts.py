@@ -99,7 +99,20 @@ def scatter(trials: Sequence[Mapping[str, Any]], axes: Sequence[str], metric: st
         return fig
     fig = go.Figure(go.Scatter(x=cols[0], y=cols[1] if len(cols) > 1 else [t["value"] for t in done],
                                mode="markers", marker=colour, text=text))
-    return _layout(fig, " vs ".join(axes), axes[0], axes[1] if len(axes) > 1 else metric)
+    _layout(fig, " vs ".join(axes), axes[0], axes[1] if len(axes) > 1 else metric)
+    # A hyperparameter spread over decades (a LogUniform learning rate) is drawn on a log axis.
+    fig.update_xaxes(type="log" if _decades(cols[0]) else "linear")
+    if len(cols) > 1:
+        fig.update_yaxes(type="log" if _decades(cols[1]) else "linear")
+    return fig
+
+
+def _decades(values: Sequence[Any]) -> bool:
+    """True when ``values`` are positive numbers spanning more than two decades."""
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(numbers) < 2 or len(numbers) != len(values) or min(numbers) <= 0:
+        return False
+    return max(numbers) / min(numbers) > 100
 
 
 def importance_bars(importance: Mapping[str, float]) -> go.Figure:
