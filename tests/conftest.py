@@ -17,8 +17,16 @@ os.environ.setdefault("STUDIO_EXT_SUPERVISOR_IDLE_EXIT", "120")
 
 
 # What a test costs, roughly, in the order the files are dealt out (see below): a test marked
-# slow takes tens of seconds (a lab, a venv build, an AutoML job), any other about a second.
+# slow takes tens of seconds (a lab, a venv build, an AutoML job), one driving Chromium several,
+# any other about a second.
 _SLOW_TEST_WEIGHT = 30
+_BROWSER_TEST_WEIGHT = 10
+
+
+def _weight(item: pytest.Item) -> int:
+    if item.get_closest_marker("slow"):
+        return _SLOW_TEST_WEIGHT
+    return _BROWSER_TEST_WEIGHT if item.get_closest_marker("browser") else 1
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -35,7 +43,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for index, item in enumerate(items):
         path = item.nodeid.partition("::")[0]
         first.setdefault(path, index)
-        weight[path] = weight.get(path, 0) + (_SLOW_TEST_WEIGHT if item.get_closest_marker("slow") else 1)
+        weight[path] = weight.get(path, 0) + _weight(item)
     position = {id(item): index for index, item in enumerate(items)}
     items.sort(key=lambda item: (-weight[item.nodeid.partition("::")[0]], first[item.nodeid.partition("::")[0]],
                                  position[id(item)]))
