@@ -132,6 +132,7 @@ def test_azure_ai_ml_job_schedule_is_taken(ws: Workspace, src: Path, clean: None
     assert weekly.create_job.environment == "AzureML-sklearn-1.5@latest"
 
 
+@pytest.mark.slow
 def test_a_schedule_fires_tagged_jobs_and_a_disabled_one_never_fires(ws: Workspace, src: Path, clean: None) -> None:
     every_two = CronTrigger(expression="*/2 * * * * *")
     ws.schedules.begin_create_or_update(JobSchedule(name="off", trigger=every_two, create_job=_job(src),
@@ -181,6 +182,7 @@ def test_missed_slots_follow_the_grace_policy_on_an_injected_clock(ws: Workspace
     assert datetime.now(UTC) > made.creation_time
 
 
+@pytest.mark.slow
 def test_a_pipeline_job_is_scheduled_too(ws: Workspace, clean: None) -> None:
     from studio_ext import Input
     from studio_ext.entities import CommandComponent, Output, PipelineJob
