@@ -281,6 +281,8 @@ class AssessForm(widgets.VBox):
         self.sensitive = widgets.SelectMultiple(description="Sensitive features", options=[], rows=5, style=_WIDE)
         self.inputs = ModelDataPicker(ws, self.message, on_columns=self._columns)
         self.model, self.dataset, self.target = self.inputs.model, self.inputs.dataset, self.inputs.target
+        self.target.observe(lambda _c: self._columns(getattr(self, "_names", [])), names="value")
+        self._columns(getattr(self, "_names", []))  # the first columns came before the target was known
         self.binning = widgets.ToggleButtons(options=[("Quantiles", "quantiles"), ("Chosen edges", "edges")],
                                              value="quantiles", description="Numeric groups", style=_WIDE,
                                              tooltip="how a numeric sensitive column (age) becomes groups")
@@ -299,7 +301,10 @@ class AssessForm(widgets.VBox):
         self._show_binning()
 
     def _columns(self, names: list[str]) -> None:
-        self.sensitive.options = names
+        self._names = names
+        # The target is what the model predicts, not a group of people: it is not offered as sensitive.
+        target = self.inputs.target.value if hasattr(self, "inputs") else None
+        self.sensitive.options = [n for n in names if n != target]
 
     def _numeric(self) -> list[str]:
         """The chosen sensitive columns that are numbers with too many values to compare as groups."""

@@ -156,6 +156,7 @@ def test_a_numeric_sensitive_feature_is_binned_on_the_page(workspace, adult, mod
     page = FairnessDashboard(workspace)
     form = page.form
     assert form.target.value == "income", "the label column, never the first feature"
+    assert "income" not in form.sensitive.options and "age" in form.sensitive.options
     form.sensitive.value = ("age",)
     assert form.binning_box.layout.display is None and "age" in form.binning_hint.value
     form.binning.value = "edges"
