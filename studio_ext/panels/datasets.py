@@ -122,6 +122,11 @@ class CreateDatasetWizard(widgets.VBox):
         self.back_button.on_click(lambda _b: self._go(-1))
         self.next_button.on_click(lambda _b: self._go(+1))
         self.create_button.on_click(lambda _b: self.create())
+        # The Equivalent Python box follows the wizard: the create call as it would be made now.
+        for control in (self.source_kind, self.path, self.datastore, self.datastore_path, self.url, self.sql_datastore,
+                        self.query, self.name, self.data_type, self.description, self.delimiter, self.encoding,
+                        self.header, self.quote_char, self.escape_char, self.skip_rows, self.decimal):
+            control.observe(lambda _change: self.show_code(), "value")
         self.reset()
 
     # -- navigation ------------------------------------------------------------------------
@@ -182,6 +187,18 @@ class CreateDatasetWizard(widgets.VBox):
         self.next_button.disabled = self.step == len(STEPS) - 1
         if self.step == 3:
             self._render_summary()
+        self.show_code()
+
+    def show_code(self) -> None:
+        """Put the wizard's create call, as the fields now make it, in the Equivalent Python box."""
+        if self.layout.display == "none":
+            return  # the wizard is closed: the box belongs to the page's last action
+        try:
+            code = self.code()
+        except (StudioError, ValueError, TypeError):
+            code = ("from studio_ext.entities import Data\n\n"
+                    f"data = ws.data.create_or_update(Data(name=..., path=..., type={self.data_type.value!r}))")
+        self._code.show(code)
 
     def _go(self, delta: int) -> None:
         self.message.clear()
@@ -305,7 +322,7 @@ class CreateDatasetWizard(widgets.VBox):
             self.include = {c: widgets.Checkbox(value=True, description=c, indent=False) for c, _ in self.columns}
             self.types = {c: widgets.Dropdown(options=TYPES, value="", layout=widgets.Layout(width="160px")) for c, _ in self.columns}
             for control in (*self.include.values(), *self.types.values()):
-                control.observe(lambda _change: self.refresh_preview(), "value")
+                control.observe(lambda _change: (self.refresh_preview(), self.show_code()), "value")
         self.schema_box.children = [
             widgets.HBox([self.include[c], widgets.HTML(f"<span style='color:#666'>detected: {html.escape(t)}</span>"),
                           self.types[c]]) for c, t in self.columns]
@@ -599,8 +616,8 @@ class DatasetsPanel(widgets.VBox):
         self.code.show("ws.data.list()")
 
     def open_wizard(self) -> None:
+        self.wizard.layout.display = ""  # first: the wizard's reset then shows its create call
         self.wizard.reset()
-        self.wizard.layout.display = ""
         self.page.layout.display = "none"
 
     def show_dataset(self, name: str, version: str | None = None) -> None:

@@ -250,3 +250,33 @@ def test_sizes_read_as_bytes_kilobytes_and_megabytes():
 
     assert (size_text(None), size_text(812), size_text(4_200), size_text(31_500_000)) == (
         "", "812 bytes", "4.2 KB", "31.5 MB")
+
+
+def test_equivalent_python_follows_the_wizard_to_its_create_call(ws, tmp_path):
+    """The code box shows the wizard's create call as it would be made, at every step, never the list."""
+    src = tmp_path / "trees.csv"
+    src.write_text("height;kind\n1,5;oak\n2,0;ash\n")
+    panel = DatasetsPanel(ws)
+    assert panel.code.code == "ws.data.list()"
+    panel.create_button.click()
+    wizard = panel.wizard
+    assert "ws.data.create_or_update(Data(" in panel.code.code and "ws.data.list()" not in panel.code.code
+    wizard.name.value = "trees"
+    wizard.path.value = str(src)
+    assert f"Data(name='trees', path={str(src)!r}, type='tabular')" in panel.code.code
+    wizard.next_button.click()
+    assert wizard.step == 1
+    wizard.decimal.value = ","  # a setting changed on the way shows in the call at once
+    assert "read_options={" in panel.code.code and "'decimal': ','" in panel.code.code
+    wizard.next_button.click()
+    wizard.include["kind"].value = False  # a left-out column too
+    assert "'exclude': ['kind']" in panel.code.code, panel.code.code
+    wizard.next_button.click()
+    assert wizard.step == 3 and panel.code.code == wizard.code()
+    wizard.create_button.click()
+    wizard.wait()
+    assert wizard.status.text == "Registered trees version 1.", wizard.status.text
+    assert panel.code.code == wizard.code() and "ws.data.create_or_update(Data(name='trees'" in panel.code.code
+    # closing the wizard for a dataset's page gives the box back to that page's action
+    panel.show_dataset("trees")
+    assert "ws.data.list()" not in panel.code.code
