@@ -61,6 +61,28 @@ REPLAY_POLICIES = (
 )
 
 
+_EMPTY_STATE = (
+    "<div style='max-width:900px;line-height:1.5'>"
+    "<p><b>No sweep jobs yet.</b> A sweep job runs one training command many times, each trial with other "
+    "hyperparameters drawn from a search space (grid, random or Bayesian sampling), stops poor trials early "
+    "by a policy, and reports the best trial on a primary metric. Its trials, their metrics and which "
+    "hyperparameters mattered appear here.</p>"
+    "<p>Start one from a notebook, as in Azure ML:</p>"
+    "<pre style='background:#f6f8fa;padding:6px;font-size:85%'>"
+    "from studio_ext import command\n"
+    "from studio_ext.sweep import Uniform  # as azure.ai.ml.sweep\n\n"
+    "job = command(code=\"./src\", command=\"python train.py --reg ${{inputs.reg}}\",\n"
+    "              inputs={\"reg\": 0.1}, experiment_name=\"my-sweep\")\n"
+    "sweep = job(reg=Uniform(0.001, 1.0)).sweep(sampling_algorithm=\"random\",\n"
+    "              primary_metric=\"accuracy\", goal=\"maximize\")\n"
+    "sweep.set_limits(max_total_trials=8, max_concurrent_trials=2)\n"
+    "ws.jobs.create_or_update(sweep)</pre>"
+    "<p>or from a terminal with a v2 YAML file of <code>type: sweep</code>: "
+    "<code>studio-ext job create --file sweep.yml</code>. <code>studio-ext demo PATH</code> makes a workspace "
+    "with one.</p></div>"
+)
+
+
 class SweepPanel(widgets.VBox):
     """``SweepPanel(ws, sweep=None)``: the Trials view of a sweep job (see the module docstring)."""
 
@@ -111,8 +133,14 @@ class SweepPanel(widgets.VBox):
         self.tabs = tabs
         title = widgets.HTML("<h3 style='margin:4px 0'>Sweeps</h3><span style='color:#555'>Hyperparameter sweeps: "
                              "trials, their metrics, and which hyperparameters mattered.</span>")
-        self.children = [title, widgets.HBox([self.picker, self.refresh_button]), self.message, self.summary,
-                         widgets.HBox([self.best, self.open_best, self.register_best]), tabs, self.details]
+        # With no sweep yet: what a sweep is and how to start one, in place of a blank picker over empty tabs.
+        self.empty = widgets.HTML(_EMPTY_STATE)
+        self.empty_refresh = widgets.Button(description="Refresh", icon="refresh")
+        self.empty_refresh.on_click(lambda _b: self.refresh())
+        self.empty_box = widgets.VBox([self.empty, self.empty_refresh])
+        self.content = widgets.VBox([widgets.HBox([self.picker, self.refresh_button]), self.message, self.summary,
+                                     widgets.HBox([self.best, self.open_best, self.register_best]), tabs, self.details])
+        self.children = [title, self.empty_box, self.content]
         self.refresh(select=sweep)
 
     # -- actions -------------------------------------------------------------------------------
@@ -136,9 +164,9 @@ class SweepPanel(widgets.VBox):
         names = [j.name for j in sorted(sweeps, key=lambda j: j.creation_time or 0, reverse=True)]
         keep = select or self.picker.value
         self.picker.options = names
+        self.empty_box.layout.display = "none" if names else ""
+        self.content.layout.display = "" if names else "none"
         if not names:
-            self.message.info("No sweep jobs yet. Submit one with ws.jobs.create_or_update(command_job("
-                              "x=Choice([...])).sweep(...)) or studio-ext job create --file sweep.yml.")
             return
         chosen = keep if keep in names else names[0]
         if self.picker.value != chosen:

@@ -27,7 +27,9 @@ for epoch in range(1, 5):
 def test_sweep_page_live_then_finished(workspace: Workspace, tmp_path: Path) -> None:
     assert PAGES["sweeps"].title == "Sweeps"
     empty = open_page("sweeps", workspace)
-    assert "No sweep jobs yet" in empty.message.text
+    # no sweep yet: what a sweep is and how to start one, and no blank picker over empty tabs
+    assert "No sweep jobs yet" in empty.empty.value and ".sweep(" in empty.empty.value
+    assert empty.empty_box.layout.display == "" and empty.content.layout.display == "none"
     src = tmp_path / "src"
     src.mkdir()
     (src / "train.py").write_text(TRAIN)
@@ -39,6 +41,7 @@ def test_sweep_page_live_then_finished(workspace: Workspace, tmp_path: Path) -> 
     name = workspace.jobs.create_or_update(job).name
     panel = open_page("sweeps", workspace, sweep=name, poll_interval=0.3)
     assert isinstance(panel, SweepPanel) and panel.picker.value == name
+    assert panel.empty_box.layout.display == "none" and panel.content.layout.display == ""
     assert panel._subscription is not None  # live while it runs
     wait_until(lambda: panel.job.status == JobStatus.COMPLETED, timeout=240, what="the page to show the end")
     wait_until(lambda: "Policy replay" in panel.replay.value, timeout=30)
