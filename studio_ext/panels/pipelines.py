@@ -226,7 +226,8 @@ class PipelineRunView(widgets.VBox):
                                                                     border="1px solid #e1dfdd"))
         self.children = [
             self.header, widgets.HBox([self.refresh_button, self.cancel_button]), self.message,
-            widgets.HTML("<b>Graph</b> <span style='color:#666;font-size:90%'>click a step for its details</span>"),
+            widgets.HTML("<b>Graph</b> <span style='color:#666;font-size:90%'>"
+                         f"{'click a step' if self.clickable else 'pick a step below'} for its details</span>"),
             graph_box, self.step_picker, self.details,
             widgets.HTML("<b>Parameters</b>"), self.parameters, self.resubmit_box,
             self.sdk_code, self.yaml_code,

@@ -75,7 +75,7 @@ def test_pipelines_page_shows_a_live_graph_and_a_step(dashboards, live_pipeline:
     dashboards.screenshot("pipelines-live-graph-1600x1000")
 
     # A step opens from the picker (a click on the box does the same through the FigureWidget).
-    output.get_by_label("Step").select_option("train_logistic_regression")
+    output.get_by_label("Step", exact=True).select_option("train_logistic_regression")
     expect(output.first).to_contain_text("python train.py")
     expect(output.first).to_contain_text("Overview")
     problems = page_problems(page, output.first)
@@ -84,7 +84,7 @@ def test_pipelines_page_shows_a_live_graph_and_a_step(dashboards, live_pipeline:
 
     # The schedules tab: the form shows five fire times from its defaults.
     output.get_by_role("tab", name="Schedules").click()
-    output.get_by_label("Hours").fill("9, 17")
+    output.get_by_label("Hours", exact=True).fill("9, 17")
     expect(output.locator("ol li")).to_have_count(5)
     check_page(page, output.first, "pipelines-schedules")
     dashboards.assert_clean()
