@@ -243,9 +243,15 @@ class LocalCompute(ComputeOperations):
     def _require(self, name: str) -> Any:
         row = compute_store.read(self._b.store.engine, name) if isinstance(name, str) else None
         if row is None:
+            if name == "local":
+                raise NotFound(
+                    "'local' is this machine, not a compute resource: a job with compute='local' (or none) "
+                    "runs here, and there is nothing to get, start or stop. ws.compute.list() shows the "
+                    "compute instances and clusters.")
             known = [r.name for r in compute_store.read_all(self._b.store.engine)]
             raise NotFound(
-                f"There is no compute named {name!r}. Known: {', '.join(['local', *known])}. "
+                f"There is no compute named {name!r}. Known: {', '.join(known) or 'none yet'} "
+                "(and 'local', this machine, for jobs). "
                 "Create one with ws.compute.begin_create_or_update(AmlCompute(name=...)).")
         return row
 

@@ -109,8 +109,10 @@ def test_not_a_compute_and_unknown_names_are_clear_errors(module_workspace: Work
         workspace.compute.begin_create_or_update({"name": "x"})
     for call in (workspace.compute.get, workspace.compute.begin_start, workspace.compute.begin_stop,
                  workspace.compute.begin_delete, workspace.compute.list_nodes):
-        with pytest.raises(NotFound, match="There is no compute named 'ghost'. Known: local"):
+        with pytest.raises(NotFound, match="There is no compute named 'ghost'. Known: none yet"):
             call("ghost")
+        with pytest.raises(NotFound, match="'local' is this machine, not a compute resource"):
+            call("local")
     (code_dir / "a.py").write_text("print(1)\n")
     with pytest.raises(NotFound, match="There is no compute target named 'ghost'"):
         submit(workspace, code_dir, "python a.py", "ghost")
