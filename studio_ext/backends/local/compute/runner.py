@@ -25,7 +25,7 @@ from studio_ext.backends.local.compute import store as compute_store
 from studio_ext.backends.local.compute.job_scheduler import WAITING, JobScheduler, claim
 from studio_ext.backends.local.compute.pool_lifecycle import PoolLifecycle
 from studio_ext.backends.local.compute.store import Desired
-from studio_ext.backends.local.core import tracking
+from studio_ext.backends.local.core import tracking, wakeups
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.jobs.runner import finalize_job
 from studio_ext.entities import ComputeState, JobStatus
@@ -51,6 +51,13 @@ class ComputeRunner:
         self._next_scan = 0.0
         self.finalizer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="compute-finalize")
         self.preparer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="compute-launch")
+        # A job submitted in this process (a pipeline's step, a sweep's trial) is dispatched at once,
+        # not on the controller's next step.
+        wakeups.subscribe(self._b.path, self.wake_controllers)
+
+    def wake_controllers(self) -> None:
+        for controller in list(self._controllers.values()):
+            controller.wake()
 
     def recover(self) -> None:
         if compute_store.read_all(self._b.store.engine):
@@ -69,6 +76,7 @@ class ComputeRunner:
 
     def shutdown(self) -> None:
         """Stop the controllers and close their clusters; running jobs are adopted next time."""
+        wakeups.unsubscribe(self._b.path, self.wake_controllers)
         for controller in self._controllers.values():
             controller.stop()
         for controller in self._controllers.values():
@@ -127,6 +135,10 @@ class ComputeController:
 
     def stop(self) -> None:
         self._stop_event.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Step now rather than after ``STEP_SECONDS`` (a job was submitted or ended)."""
         self._wake.set()
 
     def holds_anything(self) -> bool:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from studio_ext.backends.local.automl.warm_start import WARM_SETTING, WarmSpare, warm_order
-from studio_ext.backends.local.core import tracking
+from studio_ext.backends.local.core import tracking, wakeups
 from studio_ext.backends.local.core.processes import JOB_MARKER, job_marker, kill_tree, pid_alive, start_time
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now
@@ -146,6 +146,7 @@ def finalize_job(backend: LocalBackend, name: str, exit_info: dict[str, Any] | N
         conn.execute(jobs_table.update().where(jobs_table.c.name == name).values(
             status=final.value, exit_code=code, error=error, finalized_at=now(),
             end_time=row.end_time if canceled and row.end_time else (exit_info or {}).get("ended") or now()))
+    wakeups.notify(backend.path)  # the supervisor's duties see the end now (a pipeline starts the next step)
     return final
 
 

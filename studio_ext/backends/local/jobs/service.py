@@ -27,7 +27,7 @@ from studio_ext._poller import Poller
 from studio_ext._studio_link import studio_url
 from studio_ext._validation import check_name
 from studio_ext.backends.local.compute.node import mark_canceled
-from studio_ext.backends.local.core import code_snapshot, tracking
+from studio_ext.backends.local.core import code_snapshot, tracking, wakeups
 from studio_ext.backends.local.core.accepting import accepts
 from studio_ext.backends.local.core.processes import job_marker, kill_tree
 from studio_ext.backends.local.core.schema import jobs as jobs_table
@@ -147,6 +147,7 @@ class LocalJobs(RunExplorerReads, JobOperations):
                 client.delete_run(run.info.run_id)
             shutil.rmtree(job_dir if placed else staging, ignore_errors=True)
             raise
+        wakeups.notify(self._b.path)  # submitted inside the supervisor (a pipeline step): dispatched at once
         self._b.ensure_supervisor()
         return self.get(name)
 

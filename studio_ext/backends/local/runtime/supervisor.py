@@ -25,10 +25,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from studio_ext.backends.local.core import wakeups
 from studio_ext.backends.local.core.processes import JOB_MARKER
 from studio_ext.errors import BackendUnavailable
 
@@ -172,6 +174,8 @@ class Supervisor:
         self.path = backend.path
         self.duties: list[Any] = []
         self._stop = False
+        # Set by wakeups.notify when a duty (or a compute's finalizer thread) changed jobs: tick at once.
+        self._wake = threading.Event()
 
     def run(self) -> int:
         lock_handle = open(self.path / LOCK_FILE, "a+")
@@ -191,8 +195,10 @@ class Supervisor:
         log.info("supervisor %s ready for %s", os.getpid(), self.path)
         idle_since = time.monotonic()
         folder_checked = time.monotonic()
+        wakeups.subscribe(self.path, self._wake.set)
         try:
             while not self._stop:
+                self._wake.clear()
                 for duty in self.duties:
                     try:
                         duty.tick()
@@ -209,8 +215,9 @@ class Supervisor:
                     if not self.workspace_exists():
                         log.info("workspace %s was deleted, exiting", self.path)
                         break
-                time.sleep(tick_seconds(busy))
+                self._wake.wait(tick_seconds(busy))
         finally:
+            wakeups.unsubscribe(self.path, self._wake.set)
             for duty in self.duties:
                 try:
                     duty.shutdown()
@@ -230,6 +237,7 @@ class Supervisor:
 
     def _request_stop(self, *_: Any) -> None:
         self._stop = True
+        self._wake.set()
 
 
 def main(argv: list[str] | None = None) -> int:
