@@ -115,7 +115,12 @@ class PrivacyPanel(widgets.VBox):
         self.history = widgets.HTML()
         # query
         self.statistic = widgets.Dropdown(description="Statistic", options=STATISTICS, value="mean", style=_WIDE)
-        self.column = widgets.SelectMultiple(description="Column(s)", options=[], rows=4, style=_WIDE)
+        # One column for a statistic; covariance takes a second (two compact dropdowns, no list box).
+        self.column = widgets.Dropdown(description="Column", options=[], style=_WIDE,
+                                       layout=widgets.Layout(width="auto", min_width="220px"))
+        self.column2 = widgets.Dropdown(description="and", options=[], style=_WIDE,
+                                        layout=widgets.Layout(width="auto", min_width="160px"),
+                                        tooltip="the second column of the covariance")
         self.sql = widgets.Textarea(description="SQL", placeholder="SELECT COUNT(*), AVG(Age) FROM diabetes",
                                     layout=widgets.Layout(width="640px", height="70px"), style=_WIDE)
         # Round epsilons only (a log slider's steps read 0.501, 0.891...), labelled by the one formatter.
@@ -157,7 +162,7 @@ class PrivacyPanel(widgets.VBox):
             widgets.HBox([self.identifier, self.max_rows]),
             widgets.HBox([self.budget_epsilon, self.budget_delta]), self.new_budget, self.save_button,
             widgets.HTML(section("Budget")), widgets.HBox([self.gauge, self.history]),
-            widgets.HTML(section("Private query")), widgets.HBox([self.statistic, self.column]), self.sql,
+            widgets.HTML(section("Private query")), widgets.HBox([self.statistic, self.column, self.column2]), self.sql,
             widgets.HBox([self.epsilon, self.run_button]), self.answer, self.answer_chart,
             widgets.HTML(section("Teaching view: exact against noisy (data you own; spends no budget)")),
             widgets.HBox([self.epsilons, self.repeats, self.compare_button]), self.compare_reveal, self.compare_note,
@@ -178,6 +183,7 @@ class PrivacyPanel(widgets.VBox):
         is_sql = self.statistic.value == "SQL"
         self.sql.layout.display = None if is_sql else "none"
         self.column.layout.display = "none" if is_sql or self.statistic.value == "count" else None
+        self.column2.layout.display = None if self.statistic.value == "covariance" else "none"
 
     def load(self) -> None:
         self.message.clear()
@@ -201,10 +207,13 @@ class PrivacyPanel(widgets.VBox):
         self.identifier.options = [("(one row per person)", ""), *[(n, n) for n in md.columns]]
         self.identifier.value = md.identifier or ""
         self.max_rows.value = md.max_rows_per_individual
-        self.column.options = [n for n, m in md.columns.items() if m.type != "str"]
-        # The first column with public bounds is chosen, so Run answers without a click first.
-        bounded = [n for n in self.column.options if md.columns[n].bounded]
-        self.column.value = tuple(bounded[:1])
+        numeric = [n for n, m in md.columns.items() if m.type != "str"]
+        self.column.options = numeric
+        self.column2.options = numeric
+        # The first columns with public bounds are chosen, so Run answers without a click first.
+        bounded = [n for n in numeric if md.columns[n].bounded] or numeric
+        self.column.value = bounded[0] if bounded else None
+        self.column2.value = (bounded[1:] or bounded or [None])[0]
         if not self.sql.value:
             self.sql.value = f"SELECT COUNT(*) FROM {name}"
         self.refresh_budget()
@@ -249,7 +258,8 @@ class PrivacyPanel(widgets.VBox):
         return md
 
     def _call(self) -> tuple[str, dict[str, Any]]:
-        stat, cols, eps = self.statistic.value, list(self.column.value), float(self.epsilon.value)
+        stat, eps = self.statistic.value, float(self.epsilon.value)
+        cols = [c for c in (self.column.value, self.column2.value if stat == "covariance" else None) if c]
         if stat == "SQL":
             return "query", {"sql": self.sql.value, "epsilon": eps}
         if stat == "count":

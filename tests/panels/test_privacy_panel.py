@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import ipywidgets as widgets
 import pytest
 
 from studio_ext import Workspace
@@ -39,7 +40,13 @@ def test_privacy_page_edits_metadata_runs_queries_and_compares(ws: Workspace) ->
     assert ws.privacy.describe("diabetes:1").identifier == "PatientID"
     assert "ws.privacy.set_metadata('diabetes:1'" in panel.code.code
 
-    panel.statistic.value, panel.column.value, panel.epsilon.value = "mean", ("Age",), 0.5
+    # compact column dropdowns, no list box: a second one only for the covariance
+    assert isinstance(panel.column, widgets.Dropdown) and panel.column2.layout.display == "none"
+    panel.statistic.value, panel.column.value, panel.column2.value = "covariance", "Age", "Diabetic"
+    assert panel.column2.layout.display is None
+    assert panel._call() == ("covariance", {"columns": ["Age", "Diabetic"], "epsilon": panel.epsilon.value})
+    panel.statistic.value, panel.column.value, panel.epsilon.value = "mean", "Age", 0.5
+    assert panel.column2.layout.display == "none" and panel._call()[1]["column"] == "Age"
     result = panel.run()
     assert result is not None and "95 % interval" in panel.answer.value
     assert "ws.privacy.mean('diabetes:1', column='Age', epsilon=0.5)" in panel.code.code
@@ -50,7 +57,7 @@ def test_privacy_page_edits_metadata_runs_queries_and_compares(ws: Workspace) ->
     panel.epsilon.value = 5.0
     assert panel.run() is None and "would pass the privacy budget" in panel.message.value
 
-    panel.statistic.value, panel.column.value = "mean", ("Age",)
+    panel.statistic.value, panel.column.value = "mean", "Age"
     panel.repeats.value, panel.epsilons.value = 5, "0.1, 1"
     c = panel.compare()
     assert c is not None and "spends no privacy budget" in panel.compare_note.value
