@@ -18,6 +18,7 @@ from studio_ext.ml.fairness._assess import (
     FairnessAssessment,
     assess,
     assess_predictions,
+    group_order,
     sensitive_frame,
 )
 from studio_ext.ml.fairness._mitigate import (
@@ -45,6 +46,7 @@ __all__ = [
     "assess",
     "assess_predictions",
     "check_mitigation",
+    "group_order",
     "mitigate",
     "pareto_front",
     "sensitive_frame",

@@ -9,6 +9,7 @@ Each sensitive column is assessed alone and, when there are several, together
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +145,28 @@ class FairnessAssessment:
         key = self.keys[-1]
         facts = ", ".join(f"{k}={v:.3f}" for k, v in self.summary.get(key, {}).items())
         return f"FairnessAssessment(sensitive={self.sensitive_features}, rows={self.rows}, {facts or 'regression'})"
+
+
+_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
+_BELOW = ("under", "<", "below", "less than")
+
+
+def group_order(label: str) -> tuple[Any, ...]:
+    """Groups in the order a person reads them: ranges by their numbers, not as text.
+
+    ``"under 40"`` < ``"40 to 49"`` < ``"60 and over"``; labels without a number keep text order
+    after the numbered ones; combined groups (``"a × b"``) order part by part.
+    """
+    parts = []
+    for part in label.split(COMBINED):
+        found = _NUMBER.search(part)
+        if found is None:
+            parts.append((1, 0.0, part))
+            continue
+        number = float(found.group().replace(",", ""))
+        below = part.strip().lower().startswith(_BELOW)
+        parts.append((0, number - (0.5 if below else 0.0), part))
+    return tuple(parts)
 
 
 def _frame_to_json(df: pd.DataFrame) -> dict[str, Any]:
@@ -305,7 +328,7 @@ def assess_predictions(
         counts = (feature.astype(str).agg(COMBINED.join, axis=1) if isinstance(feature, pd.DataFrame)
                   else feature.astype(str)).value_counts()
         by_group["count"] = [int(counts.get(g, 0)) for g in by_group.index]
-        groups[key] = by_group.astype(float)
+        groups[key] = by_group.astype(float).loc[sorted(by_group.index, key=group_order)]
         disparities[key] = pd.DataFrame({
             "difference": frame.difference(method="between_groups"),
             "ratio": frame.ratio(method="between_groups"),

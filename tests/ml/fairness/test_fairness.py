@@ -13,6 +13,7 @@ from studio_ext.ml.fairness import (
     MitigatedModel,
     MitigationResult,
     assess,
+    group_order,
     mitigate,
     pareto_front,
 )
@@ -151,3 +152,11 @@ def test_bounded_group_loss_mitigates_a_regressor() -> None:
 def test_pareto_front_keeps_only_undominated_points() -> None:
     points = [(0.85, 0.20), (0.80, 0.02), (0.84, 0.10), (0.70, 0.15), (0.85, 0.25)]
     assert pareto_front(points) == [0, 1, 2]
+
+
+def test_groups_are_listed_in_the_order_of_their_ranges_not_as_text() -> None:
+    labels = ["60 and over", "40 to 49", "under 40", "50 to 59", "≥ 1,000", "< 30", "unknown"]
+    assert sorted(labels, key=group_order) == [
+        "< 30", "under 40", "40 to 49", "50 to 59", "60 and over", "≥ 1,000", "unknown"]
+    combined = ["b × 40 to 49", "a × 60 and over", "a × under 40"]
+    assert sorted(combined, key=group_order) == ["a × under 40", "a × 60 and over", "b × 40 to 49"]
