@@ -137,7 +137,37 @@ class LocalPipelines(PipelineOperations):
         self._b.ensure_supervisor()
         return self.get(name)
 
+    def resubmit(self, name: str, *, inputs: dict[str, Any] | None = None, tags: dict[str, str] | None = None,
+                 new_name: str | None = None) -> PipelineJob:
+        """Submit pipeline ``name`` again (its v2 definition), some parameters changed; its steps run anew or reused.
+
+        Outputs the service placed under the original run's folder get the new run's folder.
+        """
+        from studio_ext.translation import pipeline_job
+
+        with self._b.store.engine.connect() as conn:
+            row = conn.execute(jobs_table.select().where(jobs_table.c.name == name)).first()
+        if row is None or row.type != JOB_TYPE:
+            raise NotFound(f"There is no pipeline job named {name!r}. List jobs with ws.jobs.list().")
+        job = pipeline_job.from_v2(json.loads(row.spec)["v2"]).entity
+        unknown = sorted(set(inputs or {}) - set(job.inputs))
+        if unknown:
+            raise InvalidInput(f"Pipeline {name!r} has no input {unknown[0]!r}. Its inputs: "
+                               f"{', '.join(sorted(job.inputs)) or 'none'}.")
+        job.inputs.update(inputs or {})
+        for output in (job.outputs or {}).values():
+            if f"/{name}/" in str(getattr(output, "path", None) or "").replace("\\", "/"):
+                output.path = None
+        job.name = new_name
+        job.experiment_name = row.experiment_name
+        job.tags = {**dict(job.tags), **{str(k): str(v) for k, v in (tags or {}).items()}, "resubmitted_from": name}
+        return self.create_or_update(job)
+
     # -- the checks ---------------------------------------------------------------------------
+    def check(self, job: PipelineJob) -> None:
+        """Every check ``create_or_update`` makes, writing nothing (a schedule's job is checked when it is created)."""
+        self.plan(job, "pipeline_check")
+
     def plan(self, job: PipelineJob, name: str) -> dict[str, Any]:
         """The checked plan of ``job`` (see the module docstring); InvalidInput/NotFound naming the step."""
         if not job.jobs:

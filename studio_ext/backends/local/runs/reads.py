@@ -490,6 +490,8 @@ class RunExplorerReads:
         _, row = self._resolve_run(name)
         if row is None:
             raise Conflict(f"{name!r} is a run logged outside a job; it has no command to re-submit.")
+        if row.type == "pipeline":  # its v2 definition submitted again, steps and all
+            return self._b.service("pipelines").resubmit(row.name, inputs=inputs, tags=tags)
         spec = json.loads(row.spec)
         specs: dict[str, dict[str, Any]] = spec.get("input_specs", {})
         edits = dict(inputs or {})

@@ -36,7 +36,7 @@ from studio_ext.backends.local.core import code_snapshot
 from studio_ext.backends.local.core.accepting import register
 from studio_ext.backends.local.core.schema import schedule_fires, schedules
 from studio_ext.backends.local.core.store import now, to_datetime
-from studio_ext.entities import CommandJob, Job
+from studio_ext.entities import CommandJob, Job, PipelineJob, SweepJob
 from studio_ext.entities._schedule import CronTrigger, JobSchedule, RecurrenceTrigger, ScheduleFire
 from studio_ext.errors import InvalidInput, NotFound
 from studio_ext.services import ScheduleOperations
@@ -176,6 +176,10 @@ class LocalSchedules(ScheduleOperations):
             plan = None
             if isinstance(create_job, CommandJob):
                 plan = self._check_command_job(create_job)
+            elif isinstance(create_job, PipelineJob):  # the checks its submit makes: steps, bindings, computes
+                self._b.service("pipelines").check(create_job)
+            elif isinstance(create_job, SweepJob):
+                self._b.service("sweeps").check(create_job)
             mapping = translation.to_v2(replace(create_job, name=None) if create_job.name else create_job)
             return {"kind": "job", "job_type": create_job.type, "job": mapping}, plan
         what = type(create_job).__module__ + "." + type(create_job).__qualname__

@@ -83,50 +83,17 @@ class LocalSweeps(SweepOperations):
     # -- submit ----------------------------------------------------------------------------
     def create_or_update(self, job: SweepJob, *, parent_job_name: str | None = None) -> SweepJob:
         """Check the sweep and record it; the supervisor runs its trials. Nothing is written on bad input."""
-        from studio_ext.ml.sweep import policies, samplers
         from studio_ext.translation import command_job
 
-        trial = job.trial
-        if not isinstance(trial, CommandJob):
-            raise InvalidInput("The sweep job has no trial command job. Build it as command_job(x=Choice([...]))"
-                               ".sweep(...) or from v2 YAML with a 'trial:'.")
         if parent_job_name:
             raise InvalidInput("A sweep job cannot be the child of another job here; submit it on its own.")
         name = check_name(job.name, "job name") if job.name else new_name()
         with self._b.store.engine.connect() as conn:
             if conn.execute(jobs_table.select().where(jobs_table.c.name == name)).first() is not None:
                 raise Conflict(f"A job named {name!r} already exists; job names are unique. Leave name empty.")
-        objective = job.objective
-        if objective is None or not objective.primary_metric:
-            raise InvalidInput("The sweep has no objective: give primary_metric='...' (a metric the trial logs with "
-                               "MLflow) and goal='Maximize' or 'Minimize' to .sweep(...).")
-        goal = objective.goal.lower()
-        if goal not in ("maximize", "minimize"):
-            raise InvalidInput(f"The sweep's goal must be 'Maximize' or 'Minimize'. Got {objective.goal!r} instead.")
-        algorithm = sampling_from(job.sampling_algorithm)
-        space = dict(job.search_space)
-        samplers.check(algorithm, space, job.early_termination)
-        policies.validate(job.early_termination)
-        self._check_command(trial.command, space)
-        limits = job.limits
-        grid_size = samplers.make(algorithm, space, seed=0).size() if isinstance(algorithm, GridSamplingAlgorithm) \
-            else None
-        max_total = limits.max_total_trials or grid_size
-        if not max_total or max_total < 1:
-            raise InvalidInput("The sweep needs limits: call .set_limits(max_total_trials=N) (how many trials to run "
-                               "in all; a grid sweep runs every combination when it is left out).")
-        concurrent = limits.max_concurrent_trials or max_total
-        if concurrent < 1:
-            raise InvalidInput(f"max_concurrent_trials must be at least 1. Got {limits.max_concurrent_trials!r}.")
-        for key in ("timeout", "trial_timeout"):
-            value = getattr(limits, key)
-            if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-                raise InvalidInput(f"The sweep's {key} is in seconds and must be above 0. Got {value!r}.")
-        compute = job.compute or trial.compute or "local"
-        notes = self._check_compute(compute, concurrent)
-        jobs = self._b.service("jobs")
-        jobs._check_code(trial.code)  # the trials' checks, before anything is written
-        self._b.service("environments").resolve(trial.environment)
+        trial, algorithm, space, goal, max_total, concurrent, compute, notes = self._checked(job)
+        objective, limits = job.objective, job.limits
+        assert objective is not None  # _checked refused a sweep without one
         experiment = check_name(job.experiment_name or trial.experiment_name or "Default", "experiment name")
         seed = (getattr(algorithm, "seed", None) if getattr(algorithm, "seed", None) is not None
                 else secrets.randbelow(2**31))
@@ -171,6 +138,51 @@ class LocalSweeps(SweepOperations):
             raise
         self._b.ensure_supervisor()
         return self.get(name)
+
+    def check(self, job: SweepJob) -> None:
+        """Every check ``create_or_update`` makes, writing nothing (a schedule's job is checked when it is created)."""
+        self._checked(job)
+
+    def _checked(self, job: SweepJob) -> tuple[CommandJob, Any, dict[str, Any], str, int, int, str, list[str]]:
+        """The sweep checked: (trial, sampling, space, goal, max total, max concurrent, compute, notes)."""
+        from studio_ext.ml.sweep import policies, samplers
+
+        trial = job.trial
+        if not isinstance(trial, CommandJob):
+            raise InvalidInput("The sweep job has no trial command job. Build it as command_job(x=Choice([...]))"
+                               ".sweep(...) or from v2 YAML with a 'trial:'.")
+        objective = job.objective
+        if objective is None or not objective.primary_metric:
+            raise InvalidInput("The sweep has no objective: give primary_metric='...' (a metric the trial logs with "
+                               "MLflow) and goal='Maximize' or 'Minimize' to .sweep(...).")
+        goal = objective.goal.lower()
+        if goal not in ("maximize", "minimize"):
+            raise InvalidInput(f"The sweep's goal must be 'Maximize' or 'Minimize'. Got {objective.goal!r} instead.")
+        algorithm = sampling_from(job.sampling_algorithm)
+        space = dict(job.search_space)
+        samplers.check(algorithm, space, job.early_termination)
+        policies.validate(job.early_termination)
+        self._check_command(trial.command, space)
+        limits = job.limits
+        grid_size = samplers.make(algorithm, space, seed=0).size() if isinstance(algorithm, GridSamplingAlgorithm) \
+            else None
+        max_total = limits.max_total_trials or grid_size
+        if not max_total or max_total < 1:
+            raise InvalidInput("The sweep needs limits: call .set_limits(max_total_trials=N) (how many trials to run "
+                               "in all; a grid sweep runs every combination when it is left out).")
+        concurrent = limits.max_concurrent_trials or max_total
+        if concurrent < 1:
+            raise InvalidInput(f"max_concurrent_trials must be at least 1. Got {limits.max_concurrent_trials!r}.")
+        for key in ("timeout", "trial_timeout"):
+            value = getattr(limits, key)
+            if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+                raise InvalidInput(f"The sweep's {key} is in seconds and must be above 0. Got {value!r}.")
+        compute = job.compute or trial.compute or "local"
+        notes = self._check_compute(compute, concurrent)
+        jobs = self._b.service("jobs")
+        jobs._check_code(trial.code)  # the trials' checks, before anything is written
+        self._b.service("environments").resolve(trial.environment)
+        return trial, algorithm, space, goal, max_total, concurrent, compute, notes
 
     @staticmethod
     def _check_command(command: str, space: dict[str, Any]) -> None:

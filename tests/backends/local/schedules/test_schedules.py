@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -86,6 +87,30 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+def _pipeline(compute: str | None = None) -> Any:
+    from studio_ext.entities import CommandComponent, Output, PipelineJob, PipelineJobSettings
+
+    write = CommandComponent(name="write", command="echo data > ${{outputs.out}}/x.txt",
+                             outputs={"out": Output(type="uri_folder")})
+    return PipelineJob(jobs={"prep": write()}, experiment_name="scheduled-pipeline",
+                       settings=PipelineJobSettings(default_compute=compute))
+
+
+def _bad_pipeline() -> Any:
+    from studio_ext import Input
+    from studio_ext.entities import CommandComponent, PipelineJob
+
+    read = CommandComponent(name="read", command="cat ${{inputs.data}}/x.txt", inputs={"data": Input(type="uri_folder")})
+    return PipelineJob(jobs={"use": read(data="${{parent.jobs.nowhere.outputs.out}}")})
+
+
+def _bad_sweep(src: Path) -> Any:
+    from studio_ext.sweep import Choice, SweepJob, SweepJobLimits
+
+    return SweepJob(trial=command(code=str(src), command="python hello.py --q ${{search_space.q}}"),
+                    search_space={"q": Choice([1, 2])}, limits=SweepJobLimits(max_total_trials=2))
+
+
 @pytest.mark.parametrize(("schedule", "says"), [
     (lambda src: JobSchedule(name="bad-cron", trigger=CronTrigger(expression="0 24 * * *"), create_job=_job(src)),
      "its hours field '24' is wrong"),
@@ -104,6 +129,12 @@ def _write(path: Path, text: str) -> Path:
      "There is no compute target named 'gpu-cluster'"),
     (lambda src: JobSchedule(name="no-job", trigger=CronTrigger(expression=NEVER_SOON),
                              create_job="azureml:no_such_job"), "which does not exist"),
+    (lambda src: JobSchedule(name="bad-pipeline", trigger=CronTrigger(expression=NEVER_SOON),
+                             create_job=_bad_pipeline()), "no step 'nowhere'"),
+    (lambda src: JobSchedule(name="bad-pipeline-compute", trigger=CronTrigger(expression=NEVER_SOON),
+                             create_job=_pipeline(compute="gpu-cluster")), "no compute target named 'gpu-cluster'"),
+    (lambda src: JobSchedule(name="bad-sweep", trigger=CronTrigger(expression=NEVER_SOON),
+                             create_job=_bad_sweep(src)), "The sweep has no objective"),
     (lambda src: JobSchedule(name="a-data", trigger=CronTrigger(expression=NEVER_SOON),
                              create_job=Data(name="d", path=str(src))), "invoke a batch endpoint or create a monitor"),
 ])
@@ -202,3 +233,21 @@ def test_a_pipeline_job_is_scheduled_too(ws: Workspace, clean: None) -> None:
                      what="the scheduled pipeline to end")
     assert isinstance(job, PipelineJob) and job.status.value == "Completed", job
     assert job.tags["schedule_name"] == "pipe" and len(job.children) == 2
+
+
+@pytest.mark.slow
+def test_a_schedule_on_an_existing_pipeline_by_name_runs_the_pipeline_again(ws: Workspace, clean: None) -> None:
+    from studio_ext.entities import PipelineJob
+
+    first = ws.jobs.create_or_update(_pipeline())
+    wait_until(lambda: ws.jobs.get(first.name).status.is_terminal, timeout=120, what="the first pipeline to end")
+    ws.schedules.begin_create_or_update(JobSchedule(
+        name="again", trigger=CronTrigger(expression="*/2 * * * * *"), create_job=f"azureml:{first.name}")).result()
+    fired = wait_until(lambda: [f for f in ws.schedules.history("again") if f.decision == "fired"], timeout=90,
+                       what=lambda: f"a fire of 'again': {ws.schedules.history('again')}")
+    ws.schedules.begin_disable("again").result()
+    job = wait_until(lambda: (j := ws.jobs.get(fired[0].job_name)).status.is_terminal and j, timeout=120,
+                     what="the scheduled pipeline to end")
+    assert isinstance(job, PipelineJob) and job.status.value == "Completed", job
+    assert job.tags["schedule_name"] == "again" and job.tags["resubmitted_from"] == first.name
+    assert set(job.jobs) == {"prep"} and len(job.children) == 1
