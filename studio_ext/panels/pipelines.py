@@ -617,8 +617,8 @@ class ScheduleForm(widgets.VBox):
         self.created: JobSchedule | None = None
         self.preview_text = ""
         self.name = widgets.Text(description="Name", placeholder="nightly-training", style=_WIDE)
-        self.job = widgets.Dropdown(description="Job to run", options=[], style=_WIDE,
-                                    layout=widgets.Layout(width="420px"))
+        self.job = widgets.Dropdown(description="Job to run", options=[], style=_WIDE,  # as wide as its longest job
+                                    layout=widgets.Layout(width="auto", min_width="420px"))
         self.kind = widgets.ToggleButtons(options=["Recurrence", "Cron"], value="Recurrence",
                                           description="Trigger", style={**_WIDE, "button_width": "110px"})
         self.frequency = widgets.Dropdown(description="Frequency", options=list(FREQUENCIES), value="day",
@@ -635,7 +635,7 @@ class ScheduleForm(widgets.VBox):
         self.time_zone = widgets.Combobox(description="Time zone", options=_zones(), value="UTC",
                                           ensure_option=False, style=_WIDE, layout=widgets.Layout(width="420px"))
         self.start_time = widgets.Text(description="Start time", placeholder="optional: 2026-12-08T09:00",
-                                       style=_WIDE)
+                                       style=_WIDE, layout=widgets.Layout(width="420px"))
         self.end_time = widgets.Text(description="End time", placeholder="optional", style=_WIDE)
         self.preview = widgets.HTML()
         self.create_button = widgets.Button(description="Create", icon="calendar-plus-o", button_style="primary")
