@@ -226,10 +226,13 @@ class AutoMLWizard(widgets.VBox):
         for j in jobs:
             if not j.name:
                 continue
-            task = getattr(j, "task", None) or ""
+            # A listed AutoML job is a generic job: its task and metric are in its tags and params.
+            known = {**(getattr(j, "params", None) or {}), **(getattr(j, "tags", None) or {})}
+            task = getattr(j, "task", None) or known.get("task", "")
+            metric = getattr(j, "primary_metric", None) or known.get("primary_metric", "")
             rows.append(Row(j.name, {"display_name": j.display_name or j.name, "name": j.name,
                                      "status": str(j.status), "task": str(getattr(task, "value", task)),
-                                     "metric": str(getattr(j, "primary_metric", None) or ""),
+                                     "metric": str(getattr(metric, "value", metric)),
                                      "experiment": j.experiment_name or "", "created": j.creation_time},
                             html={"status": status_badge(j.status)}))
         self.jobs_table.set_rows(rows)

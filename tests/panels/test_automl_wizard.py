@@ -135,6 +135,9 @@ def test_wizard_steps_to_a_submitted_job_and_a_live_leaderboard(ws_with_data: Wo
     page = AutoMLWizard(ws)
     assert page.wizard_box.layout.display == "none" and page.jobs_table.visible_keys() == [results.name]
     assert page.job_picker.value == results.name
+    # the list names each job's task and primary metric (a listed job carries them in its tags)
+    assert page.jobs_table.cell(results.name, "task") == "classification"
+    assert page.jobs_table.cell(results.name, "metric") == "AUC_weighted"
     page.jobs_table.open_row(results.name)  # a click on its row
     assert page.results is not None and page.results.name == results.name
     assert "Hyperparameters" in page.results.leaderboard.value and "s<" in page.results.leaderboard.value
