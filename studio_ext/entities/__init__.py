@@ -16,7 +16,7 @@ from studio_ext.entities._automl import (
     RegressionJob,
     TrainingSettings,
 )
-from studio_ext.entities._component import CommandComponent
+from studio_ext.entities._component import CommandComponent, PipelineComponent
 from studio_ext.entities._compute import (
     AmlCompute,
     AttachedCompute,
@@ -141,6 +141,7 @@ __all__ = [
     "ModelType",
     "OnlineRequestSettings",
     "Output",
+    "PipelineComponent",
     "PipelineJob",
     "PipelineJobSettings",
     "ProbeSettings",

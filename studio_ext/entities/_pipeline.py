@@ -179,6 +179,14 @@ class PipelineJob(Job):
         self.inputs = Ports(self.inputs)
         self.outputs = Ports(self.outputs)
 
+    @property
+    def component(self) -> Any:
+        """This pipeline as a :class:`~studio_ext.entities._component.PipelineComponent` (to register with
+        ``ws.components.create_or_update``), its inputs declared by their values' types, as azure-ai-ml's."""
+        from studio_ext.entities._component import pipeline_component_from_job
+
+        return pipeline_component_from_job(self)
+
 
 # -- building inside @dsl.pipeline ------------------------------------------------------------
 _BUILDING: contextvars.ContextVar[list[Command] | None] = contextvars.ContextVar("studio_ext_pipeline", default=None)

@@ -7,7 +7,7 @@ One module per kind, each with the same four functions::
     from_azure(obj)                     azure-ai-ml object -> obj._to_dict() -> from_v2
     to_azure(entity)                    to_v2 -> azure-ai-ml's own load_* (Azure validates)
 
-Kinds: ``command_job``, ``component`` (command components), ``pipeline_job``, ``sweep_job``,
+Kinds: ``command_job``, ``component`` (command components), ``pipeline_component``, ``pipeline_job``, ``sweep_job``,
 ``automl_job`` (tabular AutoML), ``data``, ``model``, ``environment``, ``compute`` (AmlCompute,
 ComputeInstance), ``datastore`` (blob, ADLS Gen2), ``online_endpoint``,
 ``online_deployment``, ``schedule`` (job schedules). :func:`to_yaml`, :func:`from_yaml` and :func:`from_azure_any`
@@ -36,6 +36,7 @@ from studio_ext.translation import (
     model,
     online_deployment,
     online_endpoint,
+    pipeline_component,
     pipeline_job,
     schedule,
     sweep_job,
@@ -62,6 +63,7 @@ __all__ = [
     "model",
     "online_deployment",
     "online_endpoint",
+    "pipeline_component",
     "pipeline_job",
     "schedule",
     "show_notes",

@@ -23,7 +23,7 @@ from studio_ext.entities import (
     ManagedOnlineEndpoint,
     Model,
 )
-from studio_ext.entities._component import CommandComponent
+from studio_ext.entities._component import CommandComponent, PipelineComponent
 from studio_ext.entities._pipeline import PipelineJob
 from studio_ext.entities._schedule import JobSchedule
 from studio_ext.entities._sweep import SweepJob
@@ -39,6 +39,7 @@ from studio_ext.translation import (
     model,
     online_deployment,
     online_endpoint,
+    pipeline_component,
     pipeline_job,
     schedule,
     sweep_job,
@@ -49,6 +50,7 @@ from studio_ext.translation._yaml_errors import describe
 # studio_ext entity class -> its kind's module (subclasses first where it matters)
 _BY_ENTITY: tuple[tuple[type, ModuleType], ...] = (
     (SweepJob, sweep_job), (PipelineJob, pipeline_job), (CommandJob, command_job), (CommandComponent, component),
+    (PipelineComponent, pipeline_component),
     (AutoMLJob, automl_job), (Data, data), (Model, model), (Environment, environment),
     (AmlCompute, compute), (ComputeInstance, compute), (Datastore, datastore),
     (ManagedOnlineEndpoint, online_endpoint), (ManagedOnlineDeployment, online_deployment), (JobSchedule, schedule),
@@ -59,6 +61,7 @@ _BY_AZURE = {
     "AmlCompute": compute, "ComputeInstance": compute, "AzureBlobDatastore": datastore,
     "AzureDataLakeGen2Datastore": datastore, "ManagedOnlineEndpoint": online_endpoint,
     "ManagedOnlineDeployment": online_deployment, "PipelineJob": pipeline_job, "JobSchedule": schedule, "CommandComponent": component,
+    "PipelineComponent": pipeline_component,
 }
 # v2 $schema file name -> its kind's module
 _BY_SCHEMA = {
@@ -66,6 +69,7 @@ _BY_SCHEMA = {
     "amlCompute": compute, "computeInstance": compute, "azureBlob": datastore, "azureDataLakeGen2": datastore,
     "managedOnlineEndpoint": online_endpoint, "managedOnlineDeployment": online_deployment,
     "pipelineJob": pipeline_job, "schedule": schedule, "commandComponent": component,
+    "pipelineComponent": pipeline_component,
 }
 _BY_TYPE = {
     "command": command_job, "sweep": sweep_job, "pipeline": pipeline_job, "automl": automl_job,
@@ -76,14 +80,15 @@ _BY_TYPE = {
 _LOADERS = {
     command_job: "load_job", sweep_job: "load_job", automl_job: "load_job",
     data: "load_data", model: "load_model", environment: "load_environment",
-    compute: "load_compute", component: "load_component", pipeline_job: "load_job",
+    compute: "load_compute", component: "load_component", pipeline_component: "load_component", pipeline_job: "load_job",
     datastore: "load_datastore", online_endpoint: "load_online_endpoint",
     online_deployment: "load_online_deployment",
 }
 KNOWN_AZURE = (*(f"azure.ai.ml.entities.{name}" for name in sorted(_BY_AZURE)),
                "azure.ai.ml.automl.ClassificationJob", "azure.ai.ml.automl.ForecastingJob",
                "azure.ai.ml.automl.RegressionJob", "azure.ai.ml.sweep.SweepJob", "azure.ai.ml.entities.Sweep",
-               "azure.ai.ml.entities.CommandComponent (load_component)", "azure.ai.ml.entities.PipelineJob (@dsl.pipeline)")
+               "azure.ai.ml.entities.CommandComponent (load_component)",
+               "azure.ai.ml.entities.PipelineComponent (job.component)", "azure.ai.ml.entities.PipelineJob (@dsl.pipeline)")
 _AZURE_AUTOML_MODULE = "azure.ai.ml.entities._job.automl"
 _AZURE_SWEEP_MODULES = ("azure.ai.ml.entities._job.sweep", "azure.ai.ml.entities._builders.sweep")
 

@@ -9,7 +9,7 @@ import types
 import studio_ext.translation as translation
 
 KINDS = ["automl_job", "command_job", "component", "compute", "data", "datastore", "environment", "model",
-         "online_deployment", "online_endpoint", "pipeline_job", "schedule", "sweep_job"]
+         "online_deployment", "online_endpoint", "pipeline_component", "pipeline_job", "schedule", "sweep_job"]
 
 
 def test_all_is_the_public_api() -> None:

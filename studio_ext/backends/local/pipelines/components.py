@@ -19,7 +19,7 @@ from studio_ext.backends.local.core import code_snapshot
 from studio_ext.backends.local.core.accepting import accepts
 from studio_ext.backends.local.core.store import to_datetime
 from studio_ext.backends.local.pipelines.fingerprint import content_hash
-from studio_ext.entities._component import CommandComponent
+from studio_ext.entities._component import CommandComponent, PipelineComponent
 from studio_ext.entities._job import LITERAL_TYPES
 from studio_ext.errors import Conflict, InvalidInput, NotFound
 from studio_ext.services import ComponentOperations
@@ -38,9 +38,15 @@ def to_payload(component: CommandComponent) -> dict[str, Any]:
     return {"v2": component_kind.to_v2(component), "code_hash": component.code_hash}
 
 
-def from_payload(payload: dict[str, Any], version: int) -> CommandComponent:
+def from_payload(payload: dict[str, Any], version: int) -> Any:
+    """The stored component: a CommandComponent, or a PipelineComponent (its v2 mapping's type is pipeline)."""
     from studio_ext.translation import component as component_kind
+    from studio_ext.translation import pipeline_component
 
+    if payload["v2"].get("type") == "pipeline":
+        pipeline = pipeline_component.from_v2(payload["v2"]).entity
+        pipeline.version = str(version)
+        return pipeline
     made = component_kind.from_v2(payload["v2"]).entity
     made.version = str(version)
     made.code_hash = payload.get("code_hash")
@@ -73,21 +79,23 @@ class LocalComponents(ComponentOperations):
     def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
 
-    @accepts(CommandComponent, "ws.components.create_or_update")
-    def create_or_update(self, component: CommandComponent | aml.CommandComponent, *,
-                         version: str | None = None) -> CommandComponent:
+    @accepts((CommandComponent, PipelineComponent), "ws.components.create_or_update")
+    def create_or_update(self, component: CommandComponent | PipelineComponent | aml.CommandComponent
+                         | aml.PipelineComponent, *, version: str | None = None) -> Any:
         """Register a version; the same name and version again is refused unless nothing changed."""
-        assert isinstance(component, CommandComponent)
+        assert isinstance(component, (CommandComponent, PipelineComponent))
         name = check_name(component.name, "component name") if component.name else None
         if name is None:
             raise InvalidInput("A component to register needs a name (name: in its YAML, or name=...).")
-        check_interface(component)
         wanted = version or component.version
         number: int | None = None
         if wanted is not None:
             if not str(wanted).isdigit():
                 raise InvalidInput(f"Component versions are whole numbers here. Got {wanted!r} for {name!r}.")
             number = int(str(wanted))
+        if isinstance(component, PipelineComponent):
+            return self._create_pipeline(component, name, number)
+        check_interface(component)
         code_dir = self._b.service("jobs")._check_code(component.code)
         plan = code_snapshot.scan(code_dir) if code_dir is not None else None
         made = dataclasses.replace(component, name=name, version=None, notes=[])
@@ -124,7 +132,27 @@ class LocalComponents(ComponentOperations):
             raise
         return self.get(name, str(stored))
 
-    def get(self, name: str, version: str | None = None, label: str | None = None) -> CommandComponent:
+    def _create_pipeline(self, component: PipelineComponent, name: str, number: int | None) -> PipelineComponent:
+        """Register a pipeline component: its steps checked as its pipeline job's submit checks them."""
+        from studio_ext.translation import pipeline_component
+
+        made = dataclasses.replace(component, name=name, version=None, notes=[])
+        placeholders = {k: _sample(v.type) for k, v in made.inputs.items()
+                        if v.default is None and not v.optional}
+        if None not in placeholders.values():  # a data input with no default: its steps are checked at submit
+            self._b.service("pipelines").check(made(**placeholders))
+        payload = {"v2": pipeline_component.to_v2(made)}
+        if number is not None:
+            existing = self._b.store.get_asset(KIND, name, number)
+            if existing is not None:
+                if _without_version(existing[1]["v2"]) == _without_version(payload["v2"]):
+                    return self.get(name, str(number))
+                raise Conflict(f"Component {name!r} version {number} exists already with another definition "
+                               "(versions are immutable). Leave the version out for the next one, or give a new one.")
+        stored = self._b.store.put_asset(KIND, name, payload, version=number)
+        return self.get(name, str(stored))
+
+    def get(self, name: str, version: str | None = None, label: str | None = None) -> Any:
         name = str(name).removeprefix("azureml:")
         if version is None and ":" in name:
             name, _, version = name.partition(":")
@@ -147,7 +175,7 @@ class LocalComponents(ComponentOperations):
         made.creation_time = to_datetime(self._created(name, found[0]))
         return made
 
-    def list(self, name: str | None = None) -> builtins.list[CommandComponent]:
+    def list(self, name: str | None = None) -> builtins.list[Any]:
         rows = list(self._b.store.list_assets(KIND, name))
         if name is None:
             newest: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -165,6 +193,15 @@ class LocalComponents(ComponentOperations):
             value = conn.execute(sa.select(assets.c.created_at).where(
                 assets.c.kind == KIND, assets.c.name == name, assets.c.version == version)).scalar()
         return float(value) if value is not None else None
+
+
+def _sample(kind: str) -> Any:
+    """A value of a literal type, to check a pipeline component's steps with; None for a data type."""
+    return {"integer": 0, "number": 0.0, "boolean": False, "string": ""}.get(kind)
+
+
+def _without_version(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if k != "version"}
 
 
 def _same(old: CommandComponent, new: CommandComponent) -> bool:

@@ -236,10 +236,15 @@ class LocalPipelines(PipelineOperations):
         component = step.component if isinstance(step, Command) else None
         if isinstance(component, str):
             try:
-                return self._b.service("components").get(component)
+                found = self._b.service("components").get(component)
             except NotFound as exc:
                 raise NotFound(f"Step {step_name!r} uses the component {component!r}, which is not registered "
                                f"({exc.message}) Register it first, or give the file: component: ./x.yml.") from None
+            if not isinstance(found, CommandComponent):
+                raise InvalidInput(f"Step {step_name!r} uses {component!r}, a pipeline component: a pipeline as a "
+                                   "step of another pipeline is not run here. Submit it on its own "
+                                   "(ws.jobs.create_or_update(ws.components.get(...)(inputs...))), or use its steps.")
+            return found
         if isinstance(component, CommandComponent):
             return component
         made = component_from_job(step)
