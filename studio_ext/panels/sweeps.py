@@ -108,8 +108,9 @@ class SweepPanel(widgets.VBox):
                                      layout=widgets.Layout(width="220px"))
         self.table = widgets.HTML()
         self.charts = widgets.Output()
-        self.axes = widgets.SelectMultiple(description="Scatter", options=[], rows=4,
-                                           layout=widgets.Layout(width="300px"))
+        # Up to three hyperparameters to plot against the metric, as tags (no old-style list box).
+        self.axes = widgets.TagsInput(value=[], allowed_tags=[], allow_duplicates=False,
+                                      layout=widgets.Layout(width="auto", min_width="300px"))
         self.scatter_chart = widgets.Output()
         self.importance_chart = widgets.Output()
         self.replay = widgets.HTML()
@@ -124,7 +125,8 @@ class SweepPanel(widgets.VBox):
         tabs = widgets.Tab(children=[
             widgets.VBox([self.sort, self.table]),
             self.charts,
-            widgets.VBox([self.axes, self.scatter_chart]),
+            widgets.VBox([widgets.HBox([widgets.HTML("Scatter of the metric against (up to three):"), self.axes]),
+                          self.scatter_chart]),
             widgets.VBox([self.importance_chart, self.replay]),
             self.code,
         ])
@@ -270,9 +272,9 @@ class SweepPanel(widgets.VBox):
         self.open_best.disabled = best is None
         self.register_best.disabled = not job.best_child_run_id
         names = sorted({k for t in trials for k in t.get("params", {})})
-        if list(self.axes.options) != names:
-            self.axes.options = names
-            self.axes.value = tuple(names[:2])
+        if list(self.axes.allowed_tags) != names:
+            self.axes.allowed_tags = names
+            self.axes.value = list(names[:2])
         self._show_table()
         maximize = (job.objective.goal if job.objective else "maximize") == "maximize"
         stopped = {t["name"]: t["stopped"]["interval"] for t in trials if t.get("stopped")}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ipywidgets as widgets
+
 from studio_ext import Workspace, command
 from studio_ext.entities import JobStatus
 from studio_ext.panels import PAGES, open_page
@@ -56,7 +58,8 @@ def test_sweep_page_live_then_finished(workspace: Workspace, tmp_path: Path) -> 
     assert "type: sweep" in panel.code.code and ").sweep(" in panel.code.code
     panel.sort.value = "trial"
     assert panel.table.value.split("<tr>")[2].split("</td>")[0].endswith(">0")
-    panel.axes.value = ("depth", "quality")
+    assert isinstance(panel.axes, widgets.TagsInput) and sorted(panel.axes.allowed_tags) == ["depth", "quality"]
+    panel.axes.value = ["depth", "quality"]
     assert len(panel.scatter_chart.outputs) == 1
     opened = panel.open_best_trial()
     assert opened is not None and panel.details.children == (opened,)
