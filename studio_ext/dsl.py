@@ -53,7 +53,8 @@ __all__ = ["load_component", "pipeline"]
 
 def load_component(source: str | os.PathLike[str] | None = None, *, client: Any = None,
                    name: str | None = None, version: str | None = None, **kwargs: Any) -> CommandComponent:
-    """A command component from v2 component YAML (``source``, a path or the text), as ``azure.ai.ml.load_component``.
+    """A component from v2 component YAML (``source``, a path or the text), as ``azure.ai.ml.load_component``:
+    a command component, or a pipeline component for ``type: pipeline``.
 
     ``client`` with ``name`` (and ``version``) gets a registered one instead: ``ws.components.get``.
     """
@@ -82,7 +83,13 @@ def load_component(source: str | os.PathLike[str] | None = None, *, client: Any 
         raise InvalidInput(f"{text if path is not None else 'The component text'} is not valid YAML: {exc}") from exc
     if not isinstance(mapping, dict):
         raise InvalidInput(f"{text if path is not None else 'The component text'} holds no YAML mapping.")
-    made = component_kind.from_v2(mapping, path.parent.resolve() if path is not None else Path.cwd())
+    base = path.parent.resolve() if path is not None else Path.cwd()
+    if str(mapping.get("type") or "command") == "pipeline":  # a pipeline component (jobs:, typed inputs)
+        from studio_ext.translation import pipeline_component
+
+        loaded: Any = pipeline_component.from_v2(mapping, base).entity
+        return loaded
+    made = component_kind.from_v2(mapping, base)
     return made.entity
 
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover  (azure-ai-ml's objects are taken too: tra
 
 @runtime_checkable
 class ComponentOperations(Protocol):
-    """``ws.components``: command components, registered and versioned, as ``MLClient.components``.
+    """``ws.components``: command and pipeline components, registered and versioned, as ``MLClient.components``.
 
     A registered component keeps a snapshot of its code (its content hash in ``code_hash``), so a
     pipeline step that names it (``azureml:NAME:VERSION``) runs the code it was registered with.
@@ -20,7 +20,8 @@ class ComponentOperations(Protocol):
 
     def create_or_update(self, component: CommandComponent | aml.CommandComponent, *,
                          version: str | None = None) -> CommandComponent:
-        """Register a component (a studio_ext one or azure-ai-ml's ``load_component(...)``): the version given,
+        """Register a component (a studio_ext one or azure-ai-ml's ``load_component(...)``; a pipeline component,
+        such as a pipeline job's ``.component``, registers its steps and typed inputs): the version given,
         or the next one. The same name and version again is refused unless nothing in it changed."""
 
     def get(self, name: str, version: str | None = None, label: str | None = None) -> CommandComponent:

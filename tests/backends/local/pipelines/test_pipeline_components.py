@@ -142,3 +142,40 @@ def test_a_registered_pipeline_component_runs_as_a_pipeline_job_with_inputs(ws: 
     # the input given at the call reached the steps: the second step wrote twice n
     twice = Path(ws.path) / "datastore" / "azureml" / submitted.name / "second" / "out" / "twice.txt"
     assert twice.read_text() == "42"
+
+
+def test_a_pipeline_component_yaml_loads_and_registers(ws: Workspace, src: Path) -> None:
+    from studio_ext import load_component
+
+    (src / "write.yml").write_text("""\
+$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+name: write_n_file
+type: command
+inputs: {n: {type: integer}}
+outputs: {out: {type: uri_folder}}
+code: .
+command: python write.py ${{inputs.n}} ${{outputs.out}}
+""")
+    (src / "pipe.yml").write_text("""\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineComponent.schema.json
+name: from_yaml_pipe
+type: pipeline
+inputs:
+  n: {type: integer, default: 7}
+outputs:
+  result: {type: uri_folder}
+jobs:
+  only:
+    type: command
+    component: ./write.yml
+    inputs:
+      n: ${{parent.inputs.n}}
+    outputs:
+      out: ${{parent.outputs.result}}
+""")
+    loaded = load_component(source=str(src / "pipe.yml"))
+    assert isinstance(loaded, PipelineComponent) and loaded.inputs["n"].default == 7
+    made = ws.components.create_or_update(loaded)
+    assert (made.name, made.version) == ("from_yaml_pipe", "1")
+    job = made(n=8)
+    assert isinstance(job, PipelineJob) and job.inputs["n"] == 8 and set(job.jobs) == {"only"}
