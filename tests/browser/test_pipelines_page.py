@@ -86,5 +86,7 @@ def test_pipelines_page_shows_a_live_graph_and_a_step(dashboards, live_pipeline:
     output.get_by_role("tab", name="Schedules").click()
     output.get_by_label("Hours", exact=True).fill("9, 17")
     expect(output.locator("ol li")).to_have_count(5)
+    expect(output.locator("ol li").first).to_contain_text(":00 UTC")
+    expect(output.locator("ol").first).to_contain_text("17:00 UTC")  # the times typed, as you type
     check_page(page, output.first, "pipelines-schedules")
     dashboards.assert_clean()
