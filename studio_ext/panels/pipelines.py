@@ -283,7 +283,9 @@ class PipelineRunView(widgets.VBox):
             self.states, self.children_runs = snap.states, snap.children
             if not first:
                 self._redraw()
-            self.cancel_button.disabled = snap.job.status in TERMINAL_STATES
+            ended = snap.job.status in TERMINAL_STATES
+            self.cancel_button.disabled = ended
+            self.cancel_button.layout.display = "none" if ended else None  # no warning-orange Cancel on an ended run
             # The job last, so whoever watches ``job.status`` sees a page already drawn for it.
             self.job = snap.job
             self._render_header()

@@ -109,6 +109,7 @@ def test_the_list_shows_the_run_and_opening_it_draws_its_graph(panel: PipelinesP
     assert shapes["prep_data"].fillcolor == shapes["train_model"].fillcolor == STATE_COLOURS["Completed"][0]
     assert "2 steps: 2 completed" in view.header.value
     assert not view.live  # an ended pipeline is not followed
+    assert view.cancel_button.layout.display == "none"  # no Cancel on an ended run
     # Parameters, code: the SDK lines and the v2 YAML (collapsed by default).
     assert "frac" in view.parameters.value and "0.4" in view.parameters.value
     assert "type: pipeline" in view.yaml_code.code and "${{parent.jobs.prep_data.outputs.out}}" in view.yaml_code.code
