@@ -139,6 +139,8 @@ class PipelineDuty:
             if all(steps[a].get("status") == JobStatus.COMPLETED.value for a in after):
                 self._start(row, spec, state, step_name)
                 changed = True
+        # after the ready steps started (off the critical path): the completed steps' metrics on the pipeline's run
+        changed = self._collect_metrics(row, spec, state) or changed
         if changed:
             write_state(self._b, row.name, state)
         # 4. the end
@@ -330,7 +332,6 @@ class PipelineDuty:
         steps = state["steps"]
         failed = [s for s in spec["order"] if steps[s].get("status") in (JobStatus.FAILED.value,
                                                                           JobStatus.CANCELED.value)]
-        self._collect_metrics(row, spec, state)
         if failed:
             first = steps[failed[0]]
             skipped = [s for s in spec["order"] if steps[s].get("status") == SKIPPED]
@@ -349,8 +350,33 @@ class PipelineDuty:
             log_line(self._b, row.name, line)
         self._finish(row, JobStatus.COMPLETED, None)
 
-    def _collect_metrics(self, row: Any, spec: dict[str, Any], state: dict[str, Any]) -> None:
-        """Nothing is copied: each step's metrics stay on its own run (``ws.jobs.list(parent_job_name=...)``)."""
+    def _collect_metrics(self, row: Any, spec: dict[str, Any], state: dict[str, Any]) -> bool:
+        """Each completed step's metrics, summarised on the pipeline's own run as ``STEP/METRIC`` (latest value).
+
+        The step runs keep theirs (``ws.jobs.list(parent_job_name=...)``); the copy lets the pipeline's
+        record and the Jobs page show them under the parent, as Azure ML studio does. Once per step.
+        """
+        todo = [s for s in spec["order"] if state["steps"][s].get("status") == JobStatus.COMPLETED.value
+                and state["steps"][s].get("job") and not state["steps"][s].get("metrics_on_parent")]
+        if not todo:
+            return False
+        from mlflow.entities import Metric
+
+        client = tracking.client(self._b.tracking_uri)
+        children = self._children(row.name)
+        millis = int(now() * 1000)
+        for step_name in todo:
+            info = state["steps"][step_name]
+            child = children.get(info["job"])
+            try:
+                metrics = client.get_run(child.run_id).data.metrics if child is not None else {}
+                if metrics:
+                    client.log_batch(row.run_id, metrics=[Metric(f"{step_name}/{k}", float(v), millis, 0)
+                                                          for k, v in sorted(metrics.items())])
+            except Exception:  # a summary only: the step's run has the figures
+                log.debug("could not summarise the metrics of step %s", step_name, exc_info=True)
+            info["metrics_on_parent"] = True
+        return True
 
     def _deliver_outputs(self, row: Any, spec: dict[str, Any], state: dict[str, Any]) -> list[str]:
         lines: list[str] = []

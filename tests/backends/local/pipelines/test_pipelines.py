@@ -163,6 +163,7 @@ def test_a_dsl_pipeline_runs_its_steps_passing_folders_and_registers_its_outputs
     by_step = {c.display_name: c for c in children}
     assert set(by_step) == set(done.jobs)
     assert by_step["train_model"].metrics["total"] == 20.0  # (1+2+3+4) * 2
+    assert done.metrics["train_model/total"] == 20.0  # the steps' metrics summarised on the pipeline's run
     assert by_step["train_model"].params["Regularization rate"] == "0.25"
     assert by_step["train_model"].tags["azureml.pipeline_step"] == "train_model"
     # the intermediate folder is in the datastore, under the pipeline run
