@@ -47,12 +47,14 @@ _STATUS_COLOURS = {
 
 
 #: The studio's look on every page, wherever it renders (a notebook, Voila, the sidebar): labels,
-#: buttons, dropdowns and tab titles as wide as their text (never cut off with "..."), and links in
+#: buttons, dropdowns and tab titles as wide as their text (never cut off with "..."; a dropdown's box
+#: grows with its select, so a long choice never spills over the control beside it), and links in
 #: JupyterLab's link colour. Carried by :class:`CodeBox` (which every page has) and the table.
 STUDIO_STYLE = """<style>
 .widget-inline-hbox > .widget-label {min-width:max-content !important}
 .jupyter-button {min-width:max-content !important}
 .widget-dropdown > select {min-width:max-content !important}
+.widget-inline-hbox.widget-dropdown {min-width:max-content !important; flex-shrink:0}
 .jupyter-widgets.widget-tab > .lm-TabBar .lm-TabBar-tab {flex:0 0 auto !important; max-width:none !important}
 .jupyter-widgets.widget-tab > .lm-TabBar .lm-TabBar-tabLabel {overflow:visible; text-overflow:clip}
 .jupyter-widgets.widget-html a, .jupyter-widgets.widget-htmlmath a {color:var(--jp-content-link-color,#0969da);

@@ -8,6 +8,7 @@ page), every problem a reviewer would point at:
   whose chosen option is wider than the dropdown);
 * a number shown with more than :data:`MAX_DIGITS` significant digits, or a large one in
   exponent form such as ``1e+06`` (code boxes, inputs and charts aside);
+* a dropdown wider than its box, so it overlaps the control beside it;
 * a dropdown left blank when it has exactly one option.
 
 :func:`check_page` asserts there are none and saves a screenshot; :func:`visit_tabs`
@@ -51,8 +52,13 @@ _JS = r"""
     if (el.tagName === 'SELECT') {
       const option = el.options[el.selectedIndex];
       const real = Array.from(el.options).filter(o => o.text.trim() !== '');
-      if (!el.multiple && real.length === 1 && (!option || option.text.trim() === '')) {
+      // A list box (a file browser, size > 1) shows its options without a choice: not a dropdown.
+      if (!el.multiple && el.size <= 1 && real.length === 1 && (!option || option.text.trim() === '')) {
         problems.push(`blank dropdown with one option: ${describe(el.closest('.widget-dropdown') || el)} (${real[0].text})`);
+      }
+      const box = el.closest('.widget-dropdown');
+      if (box && el.getBoundingClientRect().right > box.getBoundingClientRect().right + 1) {
+        problems.push(`dropdown wider than its box (it overlaps what follows): ${describe(box)}`);
       }
       if (option && option.text.trim()) {
         const style = getComputedStyle(el);
