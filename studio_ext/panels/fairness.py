@@ -278,7 +278,14 @@ class AssessForm(widgets.VBox):
         self.ws = ws
         self._on_done = on_done
         self.message = Message()
-        self.sensitive = widgets.SelectMultiple(description="Sensitive features", options=[], rows=5, style=_WIDE)
+        # Several columns as tags, typed or picked from the column names (no old-style list box).
+        self.sensitive = widgets.TagsInput(value=[], allowed_tags=[], allow_duplicates=False,
+                                           tooltip="the columns that say which group a person is in",
+                                           layout=widgets.Layout(width="auto", min_width="320px"))
+        self.sensitive_row = widgets.HBox([widgets.HTML("Sensitive features", layout=widgets.Layout(
+                                               width=_WIDE["description_width"], padding="0 8px 0 0",
+                                               justify_content="flex-end")),
+                                           self.sensitive])
         self.inputs = ModelDataPicker(ws, self.message, on_columns=self._columns)
         self.model, self.dataset, self.target = self.inputs.model, self.inputs.dataset, self.inputs.target
         self.target.observe(lambda _c: self._columns(getattr(self, "_names", [])), names="value")
@@ -297,14 +304,16 @@ class AssessForm(widgets.VBox):
         self.sensitive.observe(lambda _c: self._show_binning(), names="value")
         self.go = widgets.Button(description="Assess", button_style="primary", icon="play")
         self.go.on_click(lambda _b: self.submit())
-        self.children = [self.inputs, self.sensitive, self.binning_hint, self.binning_box, self.go, self.message]
+        self.children = [self.inputs, self.sensitive_row, self.binning_hint, self.binning_box, self.go, self.message]
         self._show_binning()
 
     def _columns(self, names: list[str]) -> None:
         self._names = names
         # The target is what the model predicts, not a group of people: it is not offered as sensitive.
         target = self.inputs.target.value if hasattr(self, "inputs") else None
-        self.sensitive.options = [n for n in names if n != target]
+        allowed = [n for n in names if n != target]
+        self.sensitive.value = [v for v in self.sensitive.value if v in allowed]
+        self.sensitive.allowed_tags = allowed
 
     def _numeric(self) -> list[str]:
         """The chosen sensitive columns that are numbers with too many values to compare as groups."""
