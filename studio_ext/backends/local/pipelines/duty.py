@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,8 @@ class PipelineDuty:
     def __init__(self, backend: LocalBackend) -> None:
         self._b = backend
         self._active = False
+        self._summariser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-metrics")
+        self._summaries: dict[str, list[Future[None]]] = {}
 
     def recover(self) -> None:
         """Nothing to do: each pipeline goes on from its pipeline.json on its first tick."""
@@ -73,7 +76,8 @@ class PipelineDuty:
         return self._active
 
     def shutdown(self) -> None:
-        """Nothing held in memory."""
+        """Let the metric summaries under way finish (everything else is in the store)."""
+        self._summariser.shutdown(wait=True)
 
     def tick(self) -> None:
         with self._b.store.engine.connect() as conn:
@@ -332,6 +336,7 @@ class PipelineDuty:
         steps = state["steps"]
         failed = [s for s in spec["order"] if steps[s].get("status") in (JobStatus.FAILED.value,
                                                                           JobStatus.CANCELED.value)]
+        self._summaries_done(row.name)
         if failed:
             first = steps[failed[0]]
             skipped = [s for s in spec["order"] if steps[s].get("status") == SKIPPED]
@@ -360,23 +365,36 @@ class PipelineDuty:
                 and state["steps"][s].get("job") and not state["steps"][s].get("metrics_on_parent")]
         if not todo:
             return False
-        from mlflow.entities import Metric
-
-        client = tracking.client(self._b.tracking_uri)
-        children = self._children(row.name)
-        millis = int(now() * 1000)
+        # In a thread of its own (MLflow reads and a write per step): the loop goes on noticing steps that end.
+        pending = self._summaries.setdefault(row.name, [])
         for step_name in todo:
             info = state["steps"][step_name]
-            child = children.get(info["job"])
-            try:
-                metrics = client.get_run(child.run_id).data.metrics if child is not None else {}
-                if metrics:
-                    client.log_batch(row.run_id, metrics=[Metric(f"{step_name}/{k}", float(v), millis, 0)
-                                                          for k, v in sorted(metrics.items())])
-            except Exception:  # a summary only: the step's run has the figures
-                log.debug("could not summarise the metrics of step %s", step_name, exc_info=True)
+            pending.append(self._summariser.submit(self._summarise, row.run_id, step_name, info["job"]))
             info["metrics_on_parent"] = True
         return True
+
+    def _summarise(self, parent_run_id: str, step_name: str, job_name: str) -> None:
+        from mlflow.entities import Metric
+
+        try:
+            with self._b.store.engine.connect() as conn:
+                run_id = conn.execute(sa.select(jobs_table.c.run_id).where(jobs_table.c.name == job_name)).scalar()
+            client = tracking.client(self._b.tracking_uri)
+            metrics = client.get_run(run_id).data.metrics if run_id else {}
+            if metrics:
+                millis = int(now() * 1000)
+                client.log_batch(parent_run_id, metrics=[Metric(f"{step_name}/{k}", float(v), millis, 0)
+                                                         for k, v in sorted(metrics.items())])
+        except Exception:  # a summary only: the step's run has the figures
+            log.debug("could not summarise the metrics of step %s", step_name, exc_info=True)
+
+    def _summaries_done(self, name: str) -> None:
+        """Wait for the pipeline's metric summaries before it is said to have ended."""
+        for future in self._summaries.pop(name, []):
+            try:
+                future.result(timeout=30)
+            except Exception:  # logged by _summarise; never blocks the end
+                log.debug("a metric summary of %s did not finish", name, exc_info=True)
 
     def _deliver_outputs(self, row: Any, spec: dict[str, Any], state: dict[str, Any]) -> list[str]:
         lines: list[str] = []
