@@ -445,12 +445,7 @@ class PipelineRunView(widgets.VBox):
             job: Any = copy.deepcopy(original)
             for key, value in edited.items():
                 job.inputs[key] = value
-            job.name = None
-            # Outputs the service placed under the original run's folder get a folder of the new run's.
-            for output in (job.outputs or {}).values():
-                path = str(getattr(output, "path", None) or "").replace("\\", "/")
-                if f"/{self.name}/" in path:
-                    output.path = None
+            job.name = None  # the service gives the new run folders of its own
             job.tags = {**(job.tags or {}), "resubmitted_from": self.name}
             if self.force_rerun.value:
                 job.settings.force_rerun = True

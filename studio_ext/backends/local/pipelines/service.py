@@ -23,6 +23,7 @@ step's output is the next step's input.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import time
@@ -50,6 +51,9 @@ STEP_TAG = "azureml.pipeline_step"  # a step run's tag: its step name (as Azure'
 REUSED_TAG = "azureml.reused_from"  # a reused step run's tag: the job whose results it reuses
 SKIPPED = "Skipped"  # a step's state in pipeline.json when it never ran (not a job state)
 DEFAULT_DATASTORE = "workspaceblobstore"
+# Where this service puts a run's outputs: datastore folders azureml/RUN/..., and job output URIs.
+_RUN_FOLDER = re.compile(r"(?:^|/)azureml/([A-Za-z0-9_-]+)/")
+_JOB_OUTPUT = re.compile(r"^azureml://jobs/([A-Za-z0-9_-]+)/outputs/")
 _DATA_TYPES = ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model")
 
 
@@ -99,6 +103,7 @@ class LocalPipelines(PipelineOperations):
             if conn.execute(jobs_table.select().where(jobs_table.c.name == name)).first() is not None:
                 raise Conflict(f"A job named {name!r} already exists; job names are unique. Leave name empty.")
         experiment = check_name(job.experiment_name or "Default", "experiment name")
+        job = self._without_filled_paths(job)
         plan = self.plan(job, name)
         v2 = pipeline_job.to_v2(_with_resolved(job, plan))
         spec = {"display_name": job.display_name or name, "description": job.description, "tags": dict(job.tags),
@@ -141,7 +146,8 @@ class LocalPipelines(PipelineOperations):
                  new_name: str | None = None) -> PipelineJob:
         """Submit pipeline ``name`` again (its v2 definition), some parameters changed; its steps run anew or reused.
 
-        Outputs the service placed under the original run's folder get the new run's folder.
+        Outputs the service placed under the original run's folder get the new run's folder
+        (:meth:`_without_filled_paths`).
         """
         from studio_ext.translation import pipeline_job
 
@@ -155,13 +161,45 @@ class LocalPipelines(PipelineOperations):
             raise InvalidInput(f"Pipeline {name!r} has no input {unknown[0]!r}. Its inputs: "
                                f"{', '.join(sorted(job.inputs)) or 'none'}.")
         job.inputs.update(inputs or {})
-        for output in (job.outputs or {}).values():
-            if f"/{name}/" in str(getattr(output, "path", None) or "").replace("\\", "/"):
-                output.path = None
         job.name = new_name
         job.experiment_name = row.experiment_name
         job.tags = {**dict(job.tags), **{str(k): str(v) for k, v in (tags or {}).items()}, "resubmitted_from": name}
         return self.create_or_update(job)
+
+    def _without_filled_paths(self, job: PipelineJob) -> PipelineJob:
+        """``job`` with the output paths this service filled in for another run cleared (a copy when any is).
+
+        ``ws.jobs.get`` shows where a run's outputs went (``datastore/azureml/RUN/STEP/OUTPUT``, or
+        ``azureml://jobs/RUN/outputs/NAME``); a job read back and submitted again, as
+        ``ws.jobs.create_or_update(ws.jobs.get(name))`` does, carries those paths. Azure places a new
+        run's outputs under the new run unless the user set a path, so a path under an existing
+        run's own folder is taken as filled in, not chosen, and the new run gets its own folders.
+        """
+        ports: list[tuple[str | None, str, Any]] = [(None, key, out) for key, out in (job.outputs or {}).items()]
+        ports += [(step, key, out) for step, node in (job.jobs or {}).items()
+                  for key, out in (getattr(node, "outputs", None) or {}).items()]
+        runs: dict[tuple[str | None, str], str] = {}
+        for step, key, out in ports:
+            text = str(getattr(out, "path", None) or "").replace("\\", "/") if isinstance(out, Output) else ""
+            found = _RUN_FOLDER.search(text) or _JOB_OUTPUT.match(text)
+            if found:
+                runs[(step, key)] = found.group(1)
+        if not runs:
+            return job
+        with self._b.store.engine.connect() as conn:
+            known = {r.name for r in conn.execute(
+                jobs_table.select().with_only_columns(jobs_table.c.name)
+                .where(jobs_table.c.name.in_(set(runs.values()))))}
+        filled = {port for port, run in runs.items() if run in known}
+        if not filled:
+            return job
+        import copy
+
+        fresh = copy.deepcopy(job)
+        for step, key in filled:
+            holder = fresh.outputs if step is None else fresh.jobs[step].outputs
+            holder[key].path = None
+        return fresh
 
     # -- the checks ---------------------------------------------------------------------------
     def check(self, job: PipelineJob) -> None:

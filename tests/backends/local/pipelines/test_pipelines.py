@@ -265,3 +265,44 @@ def test_an_unchanged_step_is_reused_unless_turned_off(ws: Workspace, folder: Pa
                                               experiment_name="reuse").name)
     assert "azureml.reused_from" not in mixed.jobs["first"].properties
     assert "azureml.reused_from" in mixed.jobs["train_rows"].properties  # same input content: reused
+
+
+@pytest.mark.slow  # two real pipeline runs
+def test_get_and_resubmit_writes_new_folders_and_keeps_the_first_runs(ws: Workspace, folder: Path) -> None:
+    """``ws.jobs.create_or_update(ws.jobs.get(name))`` (copy and resubmit, as azure-ai-ml users do): the output
+    paths the service filled in for the first run are not the user's, so the new run gets folders of its own."""
+    prep = load_component(source=str(folder / "prep.yml"))
+
+    @dsl.pipeline()
+    def scaled(data, scale=5):
+        step = prep(input_data=data, scale=scale)
+        return {"prepared": step.outputs.output_data}
+
+    job = scaled(Input(type="uri_file", path=str(folder / "rows.txt")))
+    job.settings.force_rerun = True
+    first = wait(ws, ws.jobs.create_or_update(job, experiment_name="resubmit").name)
+    assert first.status == JobStatus.COMPLETED, ws.jobs.get_logs(first.name)
+    first_out = Path(str(first.outputs["prepared"].path))
+    assert first.name in first_out.parts and (first_out / "rows.txt").read_text() == "5.0 10.0 15.0 20.0"
+
+    again = ws.jobs.get(first.name)
+    assert isinstance(again, PipelineJob)
+    again.name = None
+    again.inputs["scale"] = 3
+    submitted = ws.jobs.create_or_update(again)  # force_rerun came with the copy: the step runs
+    assert submitted.outputs["prepared"].path is None  # not the first run's folder
+    second = wait(ws, submitted.name)
+    assert second.status == JobStatus.COMPLETED, ws.jobs.get_logs(second.name)
+    assert "azureml.reused_from" not in second.jobs["step"].properties
+    second_out = Path(str(second.outputs["prepared"].path))
+    assert second.name in second_out.parts and first.name not in second_out.parts
+    assert (second_out / "rows.txt").read_text() == "3.0 6.0 9.0 12.0"
+    assert (first_out / "rows.txt").read_text() == "5.0 10.0 15.0 20.0"  # the first run's output intact
+    assert ws.jobs.get(first.name).outputs["prepared"].path == str(first_out)
+
+    mine = ws.jobs.get(first.name)  # a path the user sets stays theirs
+    mine.name = None
+    mine.outputs["prepared"].path = "azureml://datastores/workspaceblobstore/paths/mine/prepared"
+    kept = ws.jobs.create_or_update(mine)
+    assert kept.outputs["prepared"].path == "azureml://datastores/workspaceblobstore/paths/mine/prepared"
+    ws.jobs.begin_cancel(kept.name)
