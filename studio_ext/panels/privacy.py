@@ -116,10 +116,10 @@ class PrivacyPanel(widgets.VBox):
         # query
         self.statistic = widgets.Dropdown(description="Statistic", options=STATISTICS, value="mean", style=_WIDE)
         # One column for a statistic; covariance takes a second (two compact dropdowns, no list box).
-        self.column = widgets.Dropdown(description="Column", options=[], style=_WIDE,
-                                       layout=widgets.Layout(width="auto", min_width="220px"))
-        self.column2 = widgets.Dropdown(description="and", options=[], style=_WIDE,
-                                        layout=widgets.Layout(width="auto", min_width="160px"),
+        self.column = widgets.Dropdown(description="Column", options=[], style={"description_width": "initial"},
+                                       layout=widgets.Layout(width="auto", min_width="180px", margin="2px 2px 2px 16px"))
+        self.column2 = widgets.Dropdown(description="and", options=[], style={"description_width": "initial"},
+                                        layout=widgets.Layout(width="auto", min_width="140px"),
                                         tooltip="the second column of the covariance")
         self.sql = widgets.Textarea(description="SQL", placeholder="SELECT COUNT(*), AVG(Age) FROM diabetes",
                                     layout=widgets.Layout(width="640px", height="70px"), style=_WIDE)
@@ -213,7 +213,8 @@ class PrivacyPanel(widgets.VBox):
         # The first columns with public bounds are chosen, so Run answers without a click first.
         bounded = [n for n in numeric if md.columns[n].bounded] or numeric
         self.column.value = bounded[0] if bounded else None
-        self.column2.value = (bounded[1:] or bounded or [None])[0]
+        others = [n for n in bounded[1:] + numeric if n != self.column.value]  # a covariance of two columns
+        self.column2.value = (others or bounded or [None])[0]
         if not self.sql.value:
             self.sql.value = f"SELECT COUNT(*) FROM {name}"
         self.refresh_budget()
