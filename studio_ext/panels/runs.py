@@ -27,6 +27,7 @@ from studio_ext.errors import StudioError
 from studio_ext.panels._format import format_date
 from studio_ext.panels._table import Column, Row, Table, cell_text
 from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, Subscription, status_badge
+from studio_ext.panels.pipelines import PipelineRunView
 from studio_ext.panels.run_compare import RunCompare
 from studio_ext.panels.run_details import RunDetails
 from studio_ext.panels.sweeps import SweepPanel, sweep_page
@@ -106,7 +107,8 @@ class RunExplorer(widgets.VBox):
         self.poll_interval = poll_interval
         self.page: RunPage | None = None
         self.children_of: dict[str, list[RunSummary]] = {}
-        self.details: RunDetails | RunCompare | SweepPanel | None = None
+        self.details: RunDetails | RunCompare | SweepPanel | PipelineRunView | None = None
+        self.pipeline_button: widgets.Button | None = None  # on a pipeline step's page: back to its pipeline
         self.refreshes = 0
         self._tokens: list[str | None] = [None]  # page tokens of the pages before the current one
         self._subscription: Subscription | None = None
@@ -529,11 +531,12 @@ class RunExplorer(widgets.VBox):
             self.message.error("Tick one or more runs in the list first (or click a run to open it).")
         return names
 
-    def _show_detail(self, widget: RunDetails | RunCompare | SweepPanel) -> None:
+    def _show_detail(self, widget: RunDetails | RunCompare | SweepPanel | PipelineRunView) -> None:
         """Show a run's page (or a comparison) in place of the list, at the top of the page."""
-        if isinstance(self.details, (RunDetails, SweepPanel)):
+        if isinstance(self.details, (RunDetails, SweepPanel, PipelineRunView)):
             self.details.stop_following()
         self.details = widget
+        self.pipeline_button = None
         self.message.clear()
         self.detail_area.children = [widget]
         self.detail_view.layout.display = ""
@@ -542,7 +545,7 @@ class RunExplorer(widgets.VBox):
 
     def show_list(self) -> None:
         """Back from a run's page to the list (which is refreshed)."""
-        if isinstance(self.details, (RunDetails, SweepPanel)):
+        if isinstance(self.details, (RunDetails, SweepPanel, PipelineRunView)):
             self.details.stop_following()
         self.detail_view.layout.display = "none"
         self.list_area.layout.display = ""
@@ -553,14 +556,32 @@ class RunExplorer(widgets.VBox):
     def showing_details(self) -> bool:
         return self.detail_view.layout.display != "none"
 
-    def open_selected(self) -> RunDetails | SweepPanel | None:
+    def open_selected(self) -> RunDetails | SweepPanel | PipelineRunView | None:
         names = self._selected()
         if not names:
             return None
         return self.open_run(names[0])
 
-    def open_run(self, name: str) -> RunDetails | SweepPanel | None:
-        """Show the page of the job or run ``name`` in place of the list (a sweep job: its Sweep page)."""
+    def open_run(self, name: str) -> RunDetails | SweepPanel | PipelineRunView | None:
+        """Show the page of the job or run ``name`` in place of the list.
+
+        A sweep job opens on its Sweep page, a pipeline job on its Pipelines page (the graph); a
+        pipeline step's run details have a button back to its pipeline.
+        """
+        try:
+            job: Any = self.ws.jobs.get(name)
+        except StudioError:
+            job = None  # an MLflow run that is no job: its run details
+        if getattr(job, "type", None) == "pipeline":
+            try:
+                pipeline = PipelineRunView(self.ws, name, poll_interval=self.poll_interval,
+                                           on_submitted=self.open_run)
+            except StudioError as exc:
+                self.message.error(str(exc))
+                return None
+            self._show_detail(pipeline)
+            self.code.show(f"from studio_ext.panels.pipelines import PipelinesPanel\nPipelinesPanel(ws, {name!r})")
+            return pipeline
         sweep = sweep_page(self.ws, name, poll_interval=self.poll_interval)
         if sweep is not None:
             self._show_detail(sweep)
@@ -572,8 +593,25 @@ class RunExplorer(widgets.VBox):
             self.message.error(str(exc))
             return None
         self._show_detail(details)
+        parent = self._pipeline_of(job)
+        if parent is not None:
+            self.pipeline_button = widgets.Button(description=f"Pipeline {parent}", icon="sitemap",
+                                                  tooltip=f"Open pipeline {parent}, whose step this run is",
+                                                  layout=widgets.Layout(width="auto", align_self="flex-start"))
+            self.pipeline_button.on_click(lambda _b: self.open_run(parent))
+            self.detail_area.children = [self.pipeline_button, details]
         self.code.show(f"from studio_ext.panels.run_details import RunDetails\nRunDetails(ws, {name!r})")
         return details
+
+    def _pipeline_of(self, job: Any) -> str | None:
+        """The name of the pipeline whose step ``job`` is, else None."""
+        parent = getattr(job, "parent_job_name", None)
+        if not parent:
+            return None
+        try:
+            return str(parent) if getattr(self.ws.jobs.get(parent), "type", None) == "pipeline" else None
+        except StudioError:
+            return None
 
     def compare_selected(self) -> RunCompare | None:
         names = self._selected()

@@ -271,3 +271,30 @@ def test_a_schedule_form_without_a_name_is_refused(ws: Workspace, first_run: str
     assert form.create() is None
     assert form.message.text == "Give the schedule a name (letters, digits, '-' and '_')."
     assert ws.schedules.list(list_view_type="all") == []
+
+
+def test_jobs_page_opens_a_pipeline_on_its_graph_and_a_step_with_a_way_back(ws: Workspace, first_run: str) -> None:
+    """The Jobs page opens a pipeline job on its Pipelines page (the graph), a step on its run details with a
+    button to its pipeline."""
+    from studio_ext.panels import open_page
+
+    explorer = open_page("jobs", ws, run=first_run, poll_interval=0.3)
+    try:
+        page = explorer.details
+        assert isinstance(page, PipelineRunView) and page.name == first_run
+        assert explorer.detail_area.children == (page,) and explorer.pipeline_button is None
+        assert set(page.graph.steps) == {"prep_data", "train_model"}
+        assert f"PipelinesPanel(ws, {first_run!r})" in explorer.code.code
+        step = ws.jobs.get(first_run).step_jobs["train_model"]
+        opened = explorer.open_run(step)
+        assert isinstance(opened, RunDetails) and explorer.details is opened
+        button = explorer.pipeline_button
+        assert button is not None and first_run in button.description
+        assert explorer.detail_area.children == (button, opened)
+        button.click()
+        assert isinstance(explorer.details, PipelineRunView) and explorer.details.name == first_run
+        assert explorer.pipeline_button is None
+        explorer.show_list()
+        assert not explorer.showing_details
+    finally:
+        explorer.close()
