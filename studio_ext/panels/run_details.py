@@ -382,7 +382,8 @@ class RunDetails(widgets.VBox):
         # Changing a Select's options selects its first entry; that must not open it.
         self._listing = True
         try:
-            self.artifact_list.options = [(f"{'📁 ' if i.is_dir else ''}{i.path.rpartition('/')[2]}"
+            # A folder ends in '/' (an emoji folder icon shows as an empty box where no emoji font is installed).
+            self.artifact_list.options = [(f"{i.path.rpartition('/')[2]}{'/' if i.is_dir else ''}"
                                            f"{'' if i.is_dir else f'  ({i.size:,} B)' if i.size is not None else ''}",
                                            (i.path, i.is_dir)) for i in items]
             self.artifact_list.value = None

@@ -262,8 +262,8 @@ def test_run_page_of_a_finished_job(lab: Lab) -> None:
         assert "ws.jobs.get_metric_history(" in page.code.code
         # Artifacts: browse into outputs/, preview CSV, text and image, download link.
         labels = dict(page.artifact_list.options)
-        assert "📁 outputs" in labels
-        page.artifact_list.value = labels["📁 outputs"]
+        assert "outputs/" in labels
+        page.artifact_list.value = labels["outputs/"]
         assert page.artifact_folder == "outputs"
         files = {label.split("  ")[0]: value for label, value in page.artifact_list.options}
         page.artifact_list.value = files["table.csv"]
