@@ -128,6 +128,14 @@ class PipelineComponent:
                            outputs={k: copy.deepcopy(v) for k, v in self.outputs.items()})
 
 
+def declared_by_value(value: Any) -> Input | None:
+    """The input a literal value declares (boolean, integer, number or string, the value its default), else None."""
+    for kind, types in (("boolean", (bool,)), ("integer", (int,)), ("number", (float,)), ("string", (str,))):
+        if isinstance(value, types):
+            return Input(type=kind, default=value)
+    return None
+
+
 def pipeline_component_from_job(job: Any) -> PipelineComponent:
     """The component of a pipeline job: its steps, its inputs declared by the type of their values, its outputs."""
     import copy
@@ -137,16 +145,10 @@ def pipeline_component_from_job(job: Any) -> PipelineComponent:
         if isinstance(value, Input):
             inputs[key] = Input(type=value.type, default=value.path if value.path is not None else value.default,
                                 optional=value.optional)
-        elif isinstance(value, bool):
-            inputs[key] = Input(type="boolean", default=value)
-        elif isinstance(value, int):
-            inputs[key] = Input(type="integer", default=value)
-        elif isinstance(value, float):
-            inputs[key] = Input(type="number", default=value)
         elif value is None:
             inputs[key] = Input(type="string", optional=True)
         else:
-            inputs[key] = Input(type="string", default=str(value))
+            inputs[key] = declared_by_value(value) or Input(type="string", default=str(value))
     return PipelineComponent(name=job.name if job.name and not str(job.name).startswith("pipeline_") else None,
                              display_name=job.display_name, description=job.description, tags=dict(job.tags),
                              jobs=copy.deepcopy(job.jobs), inputs=inputs,

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio_ext.entities._component import CommandComponent
+from studio_ext.entities._component import CommandComponent, declared_by_value
 from studio_ext.entities._job import CommandJob, Input, Job, Output
 
 BINDING = re.compile(r"^\$\{\{\s*parent\.(inputs\.(?P<input>[A-Za-z_][\w]*)"
@@ -233,12 +233,8 @@ def component_from_job(job: CommandJob) -> CommandComponent:
         if isinstance(value, Input):
             inputs[key] = Input(type=value.type, default=value.default, optional=value.optional,
                                 description=value.description, mode=value.mode)
-        elif isinstance(value, bool):
-            inputs[key] = Input(type="boolean", default=value)
-        elif isinstance(value, int):
-            inputs[key] = Input(type="integer", default=value)
-        elif isinstance(value, float):
-            inputs[key] = Input(type="number", default=value)
+        elif isinstance(value, (bool, int, float)):
+            inputs[key] = declared_by_value(value)  # type: ignore[assignment]
         elif isinstance(value, (PipelineInput, StepOutput)):
             inputs[key] = Input(type="uri_folder" if isinstance(value, StepOutput) else "string")
         else:
