@@ -79,12 +79,12 @@ def test_errors_are_one_clear_line_and_exit_code_2(cli_ws: Path, tmp_path: Path)
 def test_demo_runs_the_lifecycle_headless(tmp_path: Path) -> None:
     target = tmp_path / "demo"
     try:
-        out = run("demo", str(target), timeout=540).stdout
+        out = run("demo", str(target), timeout=900).stdout
     finally:
         run("-w", str(target), "server", "stop", check=False)
     steps = {line.split("]")[0] + "]" for line in out.splitlines() if line.startswith("[")}
-    every = {"[workspace]", "[data]", "[job]", "[azure-ml]", "[compute]", "[sweep]", "[pipeline]", "[schedule]", "[model]", "[endpoint]", "[runs]",
-             "[automl]", "[explain]", "[fairness]", "[privacy]", "[done]"}
+    every = {"[workspace]", "[data]", "[job]", "[azure-ml]", "[compute]", "[sweep]", "[pipeline]", "[schedule]",
+             "[model]", "[endpoint]", "[runs]", "[automl]", "[explain]", "[fairness]", "[privacy]", "[done]"}
     assert every <= steps, f"missing steps {every - steps}:\n{out}"
     assert "Completed" in out and " is Healthy" in out
 
