@@ -280,12 +280,12 @@ class AssessForm(widgets.VBox):
         self.message = Message()
         # Several columns as tags, typed or picked from the column names (no old-style list box).
         self.sensitive = widgets.TagsInput(value=[], allowed_tags=[], allow_duplicates=False,
+                                           description="Sensitive features", style=_WIDE,
+                                           placeholder="type a column name (Enter adds it)",
                                            tooltip="the columns that say which group a person is in",
-                                           layout=widgets.Layout(width="auto", min_width="320px"))
-        self.sensitive_row = widgets.HBox([widgets.HTML("Sensitive features", layout=widgets.Layout(
-                                               width=_WIDE["description_width"], padding="0 8px 0 0",
-                                               justify_content="flex-end")),
-                                           self.sensitive])
+                                           layout=widgets.Layout(width="640px"))
+        self.sensitive_hint = widgets.HTML()
+        self.sensitive_row = widgets.VBox([self.sensitive, self.sensitive_hint])
         self.inputs = ModelDataPicker(ws, self.message, on_columns=self._columns)
         self.model, self.dataset, self.target = self.inputs.model, self.inputs.dataset, self.inputs.target
         self.target.observe(lambda _c: self._columns(getattr(self, "_names", [])), names="value")
@@ -314,6 +314,10 @@ class AssessForm(widgets.VBox):
         allowed = [n for n in names if n != target]
         self.sensitive.value = [v for v in self.sensitive.value if v in allowed]
         self.sensitive.allowed_tags = allowed
+        if hasattr(self, "sensitive_hint"):
+            shown = ", ".join(allowed[:12]) + (", ..." if len(allowed) > 12 else "")
+            self.sensitive_hint.value = (f"<span style='color:#666;font-size:90%;padding-left:148px'>columns: "
+                                         f"{html.escape(shown)}</span>" if allowed else "")
 
     def _numeric(self) -> list[str]:
         """The chosen sensitive columns that are numbers with too many values to compare as groups."""

@@ -142,15 +142,12 @@ def check_page(page: Any, root: Any = None, name: str | None = None) -> list[str
 def visit_tabs(page: Any, root: Any, settle_ms: int = 400) -> Iterator[str]:
     """Open each top-level ipywidgets tab under ``root`` in turn; yields the tab's title ("" if none)."""
     tabs = root.locator(".lm-TabBar-tab, .p-TabBar-tab")
-    count = tabs.count()
-    if not count:
+    visible = [tabs.nth(index) for index in range(tabs.count()) if tabs.nth(index).is_visible()]
+    if not visible:  # no tabs, or only hidden ones (a page showing its empty state): the page itself
         page.wait_for_timeout(settle_ms)
         yield ""
         return
-    for index in range(count):
-        tab = tabs.nth(index)
-        if not tab.is_visible():
-            continue
+    for tab in visible:
         title = tab.inner_text().strip()
         tab.click()
         page.wait_for_timeout(settle_ms)
