@@ -3,7 +3,9 @@ long numbers, no blank single-option dropdowns, and a screenshot of each page (a
 in test-artifacts/screenshots/check-*.png for review.
 
 Pages are opened as Voila dashboards on the seeded workspace (a dataset, a finished job
-with metrics), one tab after another. The checks are :mod:`tests.browser.page_checks`,
+with metrics) made richer once for the module: a training job that reads the dataset, logs
+metrics and an MLflow model, and that model registered from the job (so Models shows its
+lineage, files and versions), one tab after another. The checks are :mod:`tests.browser.page_checks`,
 which other browser tests call on their own pages too.
 """
 
@@ -22,14 +24,52 @@ pytestmark = pytest.mark.browser
 VIEWPORT = {"width": 1600, "height": 1000}
 
 
+TRAIN = """
+import argparse, mlflow, mlflow.sklearn, pandas as pd
+from sklearn.linear_model import LogisticRegression
+p = argparse.ArgumentParser(); p.add_argument("--data"); a = p.parse_args()
+frame = pd.read_parquet(a.data)
+model = LogisticRegression(C=0.5, max_iter=200).fit(frame[["petal"]], frame["kind"])
+mlflow.log_param("C", 0.5)
+mlflow.log_metric("accuracy", model.score(frame[["petal"]], frame["kind"]) * 0.98765432101)
+mlflow.sklearn.log_model(model, name="model")
+"""
+
+
 @pytest.fixture(scope="module")
-def wide_tab(browser, voila_server: VoilaServer) -> Iterator[Dashboard]:
+def rich_workspace(voila_server: VoilaServer, tmp_path_factory: pytest.TempPathFactory) -> VoilaServer:
+    """The seeded workspace plus a job that trains on the dataset and the model registered from it."""
+    from studio_ext import Input, Workspace, command
+    from studio_ext.entities import Model
+    from tests.helpers import wait_until
+
+    src = tmp_path_factory.mktemp("train-src")
+    (src / "train.py").write_text(TRAIN)
+    ws = Workspace.from_config(str(voila_server.workspace))
+    try:
+        job = ws.jobs.create_or_update(command(
+            code=str(src), command="python train.py --data ${{inputs.flowers}}", experiment_name="dashboards",
+            inputs={"flowers": Input(type="uri_file", path=f"azureml:{voila_server.dataset}:1")},
+            display_name="train-flowers"))
+        done = wait_until(lambda: (j := ws.jobs.get(job.name)).status.is_terminal and j, timeout=180,
+                          interval=0.3, what=f"the training job {job.name}")
+        assert str(done.status) == "Completed", f"the training job ended {done.status}: {done.error}"
+        ws.models.create_or_update(Model(name="flowers-logreg", path=f"azureml://jobs/{job.name}/outputs/artifacts/paths/model/",
+                                         description="A logistic regression on the flowers table.", tags={"course": "DP-100"}))
+    finally:
+        ws.runtime.stop()
+        ws.close()
+    return voila_server
+
+
+@pytest.fixture(scope="module")
+def wide_tab(browser, rich_workspace: VoilaServer) -> Iterator[Dashboard]:
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.set_default_timeout(30_000)
     page.set_default_navigation_timeout(180_000)  # a dashboard's kernel starts on load: slow on a busy machine
     try:
-        yield Dashboard(page=page, server=voila_server)
+        yield Dashboard(page=page, server=rich_workspace)
     finally:
         context.close()
 
@@ -65,4 +105,22 @@ def test_clicking_a_job_row_shows_its_page_in_view(wide_tab: Dashboard) -> None:
     assert not problems, "\n".join(problems)
     back.click()
     output.locator(".sx-table").first.wait_for()
+    wide_tab.assert_clean()
+
+
+def test_a_model_registered_from_a_job_opens_with_its_lineage(wide_tab: Dashboard) -> None:
+    """Models > a row: the model's page with its tabs (the job and dataset it came from), each checked."""
+    wide_tab.start_test()
+    output = wide_tab.open("models", wide_tab.server.workspace).first
+    output.locator(".sx-table .sx-cell.sx-link", has_text="flowers-logreg").first.click()
+    lineage = output.locator(".lm-TabBar-tab", has_text="Lineage").first
+    lineage.wait_for(timeout=60_000)
+    problems: list[str] = []
+    for title in visit_tabs(wide_tab.page, output):
+        screenshot(wide_tab.page, f"check-models-opened-{title}", full_page=False)
+        problems += [f"[{title}] {p}" for p in page_problems(wide_tab.page, output)]
+        if title == "Lineage":
+            text = output.inner_text()
+            assert "train-flowers" in text or "azureml:flowers:1" in text, text[-600:]
+    assert not problems, "\n".join(dict.fromkeys(problems))
     wide_tab.assert_clean()
