@@ -189,6 +189,10 @@ class CreateDatasetWizard(widgets.VBox):
             self._render_summary()
         self.show_code()
 
+    def _schema_changed(self, _change: Any = None) -> None:
+        self.refresh_preview()
+        self.show_code()
+
     def show_code(self) -> None:
         """Put the wizard's create call, as the fields now make it, in the Equivalent Python box."""
         if self.layout.display == "none":
@@ -322,7 +326,7 @@ class CreateDatasetWizard(widgets.VBox):
             self.include = {c: widgets.Checkbox(value=True, description=c, indent=False) for c, _ in self.columns}
             self.types = {c: widgets.Dropdown(options=TYPES, value="", layout=widgets.Layout(width="160px")) for c, _ in self.columns}
             for control in (*self.include.values(), *self.types.values()):
-                control.observe(lambda _change: (self.refresh_preview(), self.show_code()), "value")
+                control.observe(self._schema_changed, "value")
         self.schema_box.children = [
             widgets.HBox([self.include[c], widgets.HTML(f"<span style='color:#666'>detected: {html.escape(t)}</span>"),
                           self.types[c]]) for c, t in self.columns]

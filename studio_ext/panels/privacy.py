@@ -214,7 +214,7 @@ class PrivacyPanel(widgets.VBox):
         bounded = [n for n in numeric if md.columns[n].bounded] or numeric
         self.column.value = bounded[0] if bounded else None
         others = [n for n in bounded[1:] + numeric if n != self.column.value]  # a covariance of two columns
-        self.column2.value = (others or bounded or [None])[0]
+        self.column2.value = (others or bounded)[0] if (others or bounded) else None
         if not self.sql.value:
             self.sql.value = f"SELECT COUNT(*) FROM {name}"
         self.refresh_budget()
