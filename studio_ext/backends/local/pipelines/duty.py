@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from studio_ext.backends.local.core import tracking
+from studio_ext.backends.local.core import parent_jobs, tracking
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.schema import pipeline_step_reuse
 from studio_ext.backends.local.core.store import now
@@ -445,18 +445,7 @@ class PipelineDuty:
         return f"Registered pipeline output {key!r} as data asset azureml:{data.name}:{data.version}."
 
     def _finish(self, row: Any, status: JobStatus, error: str | None) -> None:
-        with self._b.store.engine.begin() as conn:
-            changed = conn.execute(jobs_table.update().where(
-                jobs_table.c.name == row.name, jobs_table.c.status == JobStatus.RUNNING.value).values(
-                status=status.value, end_time=now(), error=error, finalized_at=now())).rowcount
-        if changed:
-            if error:
-                log_line(self._b, row.name, error)
-            log_line(self._b, row.name, f"Pipeline {status.value}.")
-            try:
-                tracking.client(self._b.tracking_uri).set_terminated(row.run_id, status.mlflow_status)
-            except Exception:
-                log.exception("could not close the run of pipeline %s", row.name)
+        parent_jobs.finish(self._b, row, status, error, "Pipeline")
 
     def _children(self, name: str) -> dict[str, Any]:
         with self._b.store.engine.connect() as conn:

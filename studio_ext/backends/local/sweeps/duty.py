@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from studio_ext.backends.local.core import tracking
+from studio_ext.backends.local.core import parent_jobs, tracking
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now
 from studio_ext.backends.local.sweeps.service import (
@@ -285,18 +285,7 @@ class SweepDuty:
             self._finish(row, JobStatus.FAILED, why)
 
     def _finish(self, row: Any, status: JobStatus, error: str | None) -> None:
-        with self._b.store.engine.begin() as conn:
-            changed = conn.execute(jobs_table.update().where(
-                jobs_table.c.name == row.name, jobs_table.c.status == JobStatus.RUNNING.value).values(
-                status=status.value, end_time=now(), error=error, finalized_at=now())).rowcount
-        if changed:
-            if error:
-                log_line(self._b, row.name, error)
-            log_line(self._b, row.name, f"Sweep {status.value}.")
-            try:
-                tracking.client(self._b.tracking_uri).set_terminated(row.run_id, status.mlflow_status)
-            except Exception:
-                log.exception("could not close the run of sweep %s", row.name)
+        parent_jobs.finish(self._b, row, status, error, "Sweep")
         self._samplers.pop(row.name, None)
 
     # -- reads ------------------------------------------------------------------------------

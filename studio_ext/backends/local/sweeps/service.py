@@ -19,13 +19,12 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio_ext._studio_link import studio_url
 from studio_ext._validation import check_name
-from studio_ext.backends.local.core import tracking
+from studio_ext.backends.local.core import parent_jobs, tracking
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now, to_datetime
 from studio_ext.backends.local.jobs.command_line import PLACEHOLDER
@@ -51,27 +50,18 @@ OPTIONAL_SEGMENT = re.compile(r"\$\[\[(.*?)\]\]", re.S)
 
 
 def state_path(backend: LocalBackend, name: str) -> Path:
-    return backend.jobs_dir / name / STATE_FILE
+    return parent_jobs.state_path(backend, name, STATE_FILE)
 
 
 def read_state(backend: LocalBackend, name: str) -> dict[str, Any]:
-    try:
-        return dict(json.loads(state_path(backend, name).read_text(encoding="utf-8")))
-    except (OSError, json.JSONDecodeError):
-        return {"trials": [], "notes": []}
+    return parent_jobs.read_state(backend, name, STATE_FILE, {"trials": [], "notes": []})
 
 
 def write_state(backend: LocalBackend, name: str, state: dict[str, Any]) -> None:
-    path = state_path(backend, name)
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(state, indent=1, default=str), encoding="utf-8")
-    partial.replace(path)
+    parent_jobs.write_state(backend, name, STATE_FILE, state)
 
 
-def log_line(backend: LocalBackend, name: str, text: str) -> None:
-    path = backend.jobs_dir / name / "user_logs" / "std_log.txt"
-    with path.open("a", encoding="utf-8") as out:
-        out.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
+log_line = parent_jobs.log_line
 
 
 class LocalSweeps(SweepOperations):
