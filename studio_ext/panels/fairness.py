@@ -279,13 +279,15 @@ class AssessForm(widgets.VBox):
         self._on_done = on_done
         self.message = Message()
         # Several columns as tags, typed or picked from the column names (no old-style list box).
+        # TagsInput draws no description: the label beside it is as wide and aligned as its neighbours'.
         self.sensitive = widgets.TagsInput(value=[], allowed_tags=[], allow_duplicates=False,
-                                           description="Sensitive features", style=_WIDE,
                                            placeholder="type a column name (Enter adds it)",
                                            tooltip="the columns that say which group a person is in",
-                                           layout=widgets.Layout(width="640px"))
+                                           layout=widgets.Layout(width="480px"))
+        label = widgets.HTML("<div style='text-align:right;padding-right:8px'>Sensitive features</div>",
+                             layout=widgets.Layout(width=_WIDE["description_width"], min_width=_WIDE["description_width"]))
         self.sensitive_hint = widgets.HTML()
-        self.sensitive_row = widgets.VBox([self.sensitive, self.sensitive_hint])
+        self.sensitive_row = widgets.VBox([widgets.HBox([label, self.sensitive]), self.sensitive_hint])
         self.inputs = ModelDataPicker(ws, self.message, on_columns=self._columns)
         self.model, self.dataset, self.target = self.inputs.model, self.inputs.dataset, self.inputs.target
         self.target.observe(lambda _c: self._columns(getattr(self, "_names", [])), names="value")
@@ -316,7 +318,7 @@ class AssessForm(widgets.VBox):
         self.sensitive.allowed_tags = allowed
         if hasattr(self, "sensitive_hint"):
             shown = ", ".join(allowed[:12]) + (", ..." if len(allowed) > 12 else "")
-            self.sensitive_hint.value = (f"<span style='color:#666;font-size:90%;padding-left:148px'>columns: "
+            self.sensitive_hint.value = (f"<span style='color:#666;font-size:90%;padding-left:148px'>pick from: "
                                          f"{html.escape(shown)}</span>" if allowed else "")
 
     def _numeric(self) -> list[str]:
