@@ -404,3 +404,27 @@ def check_pipeline_ran(ws: Workspace, name: str | None, *, steps: int = 2, model
     passed(f"{name}: {len(children)} steps completed ({', '.join(c.display_name or '' for c in children)}); "
            f"{', '.join(bound)} took an upstream step's output" + (f"; model {model} registered" if model else ""))
     return job
+
+
+def check_pipeline_scheduled(ws: Workspace, name: str, *, enabled: bool | None = None) -> Any:
+    """The schedule ``name`` exists, runs a pipeline job, and has fire times ahead (when enabled)."""
+    try:
+        schedule = ws.schedules.get(name)
+    except NotFound as exc:
+        raise LabCheckError(f"{exc.message} Create it with ws.schedules.begin_create_or_update(JobSchedule(...)).") \
+            from exc
+    job = schedule.create_job
+    kind = getattr(job, "type", None) or type(job).__name__
+    if kind != "pipeline":
+        raise LabCheckError(f"The schedule {name} runs a {kind} job; give it the pipeline job "
+                            "(JobSchedule(create_job=pipeline_job, ...)).")
+    if enabled is not None and schedule.is_enabled != enabled:
+        state = "enabled" if schedule.is_enabled else "disabled"
+        action = "begin_disable" if schedule.is_enabled else "begin_enable"
+        raise LabCheckError(f"The schedule {name} is {state}; the lab leaves it "
+                            f"{'enabled' if enabled else 'disabled'} (ws.schedules.{action}({name!r})).")
+    upcoming = schedule.next_fire_times
+    trigger = type(schedule.trigger).__name__
+    passed(f"schedule {name}: a {trigger} on the pipeline, {'enabled' if schedule.is_enabled else 'disabled'}"
+           + (f", next fire {upcoming[0]:%a %d %b %H:%M %Z}" if upcoming else ""))
+    return schedule
