@@ -163,11 +163,102 @@ def suggest_target(columns: Sequence[str], *, preferred: Iterable[str | None] = 
     return names[-1]
 
 
+#: A coloured pill's box: inline-block with its own line height, so descenders (the g of "Running")
+#: are not clipped by the row's line box.
+BADGE_STYLE = "display:inline-block;border-radius:8px;padding:1px 7px 2px;font-size:85%;line-height:1.35;color:white"
+
+
+def badge(text: str, colour: str) -> str:
+    """A coloured pill with ``text`` (escaped), as the status and state columns show."""
+    return f"<span style='background:{colour};{BADGE_STYLE}'>{html.escape(text)}</span>"
+
+
 def status_badge(status: JobStatus | str) -> str:
     status = JobStatus(status)
-    colour = _STATUS_COLOURS.get(status, "#444")
-    return (f"<span style='background:{colour};color:white;border-radius:8px;padding:0 6px;"
-            f"font-size:85%'>{html.escape(status.value)}</span>")
+    return badge(status.value, _STATUS_COLOURS.get(status, "#444"))
+
+
+class TagsField(widgets.VBox):
+    """Several values picked as tags (typed, with completion from ``options``): the studio's multi-select.
+
+    A label beside the box, as wide as its neighbours' descriptions (TagsInput draws no description),
+    and the allowed values listed under it. ``value`` is a tuple of the chosen strings and ``options``
+    the allowed ones, as on the list box it replaces; setting ``options`` drops chosen values no longer
+    allowed.
+    """
+
+    def __init__(self, label: str, options: Sequence[Any] = (), *, label_width: str = "160px",
+                 width: str = "440px", placeholder: str = "type a value (Enter adds it)", tooltip: str = "") -> None:
+        self.tags = widgets.TagsInput(value=[], allowed_tags=[], allow_duplicates=False, placeholder=placeholder,
+                                      tooltip=tooltip or None, layout=widgets.Layout(width=width))
+        self.label = widgets.HTML(f"<div style='text-align:right;padding-right:8px'>{html.escape(label)}</div>",
+                                  layout=widgets.Layout(width=label_width, min_width=label_width))
+        self.hint = widgets.HTML()
+        self._label_width = label_width
+        self._options: list[str] = []
+        super().__init__([widgets.HBox([self.label, self.tags]), self.hint])
+        self.options = options
+
+    @property
+    def value(self) -> tuple[str, ...]:
+        return tuple(self.tags.value)
+
+    @value.setter
+    def value(self, chosen: Iterable[Any]) -> None:
+        self.tags.value = [str(v) for v in chosen]
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        return tuple(self._options)
+
+    @options.setter
+    def options(self, allowed: Iterable[Any]) -> None:
+        self._options = [str(v) for v in allowed]
+        self.tags.value = [v for v in self.tags.value if v in self._options]
+        self.tags.allowed_tags = list(self._options)
+        shown = ", ".join(self._options[:12]) + (", ..." if len(self._options) > 12 else "")
+        self.hint.value = (f"<span style='color:#666;font-size:90%;padding-left:{self._label_width}'>pick from: "
+                           f"{html.escape(shown)}</span>" if self._options else "")
+
+    def observe_value(self, handler: Callable[[Any], object]) -> None:
+        """Call ``handler(change)`` when the chosen values change."""
+        self.tags.observe(handler, names="value")
+
+
+class ToggleSet(widgets.HBox):
+    """A row of toggle buttons, any number pressed (week days): ``value`` is the tuple of pressed values.
+
+    ``options`` are values, or ``(label, value)`` pairs for a short label on the button.
+    """
+
+    def __init__(self, label: str, options: Sequence[Any], *, label_width: str = "160px",
+                 button_width: str = "52px") -> None:
+        pairs = [o if isinstance(o, tuple) else (str(o), o) for o in options]
+        self._values = [v for _, v in pairs]
+        self.buttons = [widgets.ToggleButton(description=text, value=False, tooltip=str(v),
+                                             layout=widgets.Layout(width=button_width)) for text, v in pairs]
+        self.label = widgets.HTML(f"<div style='text-align:right;padding-right:8px'>{html.escape(label)}</div>",
+                                  layout=widgets.Layout(width=label_width, min_width=label_width))
+        super().__init__([self.label, *self.buttons])
+
+    @property
+    def options(self) -> tuple[Any, ...]:
+        return tuple(self._values)
+
+    @property
+    def value(self) -> tuple[Any, ...]:
+        return tuple(v for v, b in zip(self._values, self.buttons, strict=True) if b.value)
+
+    @value.setter
+    def value(self, pressed: Iterable[Any]) -> None:
+        chosen = list(pressed)
+        for v, b in zip(self._values, self.buttons, strict=True):
+            b.value = v in chosen
+
+    def observe_value(self, handler: Callable[[Any], object]) -> None:
+        """Call ``handler(change)`` when a button is pressed or released."""
+        for b in self.buttons:
+            b.observe(handler, names="value")
 
 
 def html_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, raw_columns: Iterable[int] = (),

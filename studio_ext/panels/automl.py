@@ -30,6 +30,7 @@ from studio_ext.panels._widgets import (
     Message,
     Reveal,
     SharedPoller,
+    TagsField,
     format_duration,
     format_value,
     html_table,
@@ -98,16 +99,19 @@ class AutoMLWizard(widgets.VBox):
                                                    ("Time series forecasting", "forecasting")],
                                           value="classification", style={"button_width": "190px"})
         self.metric = widgets.Dropdown(description="Primary metric", style=wide)
-        self.allowed = widgets.SelectMultiple(description="Allowed models", rows=6, style=wide)
-        self.blocked = widgets.SelectMultiple(description="Blocked models", rows=6, style=wide)
+        # Several values as tags, completed from the allowed names (no old-style list boxes in the studio).
+        self.allowed = TagsField("Allowed models", placeholder="all (type a model name to allow only some)",
+                                 width="480px")
+        self.blocked = TagsField("Blocked models", placeholder="none (type a model name to block it)",
+                                 width="480px")
         self.explain = widgets.Checkbox(value=True, description="Explain best model")
         self.vote = widgets.Checkbox(value=True, description="Voting ensemble")
         self.stack = widgets.Checkbox(value=True, description="Stack ensemble")
         self.positive_label = widgets.Text(description="Positive label", placeholder="(optional)", style=wide)
         self.featurization_mode = widgets.Dropdown(description="Featurization", options=["auto", "off", "custom"],
                                                    value="auto", style=wide)
-        self.blocked_transformers = widgets.SelectMultiple(description="Blocked transformers", rows=4, style=wide,
-                                                           options=[t.value for t in BlockedTransformer])
+        self.blocked_transformers = TagsField("Blocked transformers", [t.value for t in BlockedTransformer],
+                                              placeholder="none (type a transformer name)", width="480px")
         self.column_editor = widgets.VBox()
         self.column_types: dict[str, widgets.Dropdown] = {}
         self.column_impute: dict[str, widgets.Dropdown] = {}
@@ -128,14 +132,13 @@ class AutoMLWizard(widgets.VBox):
         self.test_dataset = widgets.Dropdown(description="Test dataset", options=[], style=wide)
         self.time_column = widgets.Dropdown(description="Time column", options=[], style=wide)
         self.horizon = widgets.IntText(value=7, description="Forecast horizon", style=wide)
-        self.grains = widgets.SelectMultiple(description="Series id columns", rows=4, style=wide)
+        self.grains = TagsField("Series id columns", placeholder="none (type a column name)", width="480px")
         self.forecast_box = widgets.VBox([self.time_column, self.horizon, self.grains])
         # Fields wide enough for their values (algorithm and transformer names, long experiment names).
         for field in (self.experiment, self.target, self.weight, self.compute, self.metric, self.positive_label,
                       self.featurization_mode, self.timeout, self.trial_timeout, self.max_trials, self.max_concurrent,
                       self.exit_score, self.validation, self.folds, self.validation_size, self.validation_dataset,
-                      self.test, self.test_size, self.test_dataset, self.time_column, self.horizon, self.grains,
-                      self.allowed, self.blocked, self.blocked_transformers):
+                      self.test, self.test_size, self.test_dataset, self.time_column, self.horizon):
             field.layout.width = "440px"
         # 4. review
         self.review = widgets.HTML()
@@ -153,7 +156,7 @@ class AutoMLWizard(widgets.VBox):
             widgets.VBox([
                 self.task, self.task_hint,
                 widgets.HTML("<b>Settings</b>"), self.metric, self.positive_label, self.explain,
-                widgets.HBox([self.vote, self.stack]), widgets.HBox([self.allowed, self.blocked]),
+                widgets.HBox([self.vote, self.stack]), self.allowed, self.blocked,
                 self.forecast_box,
                 widgets.HTML("<b>Featurization</b>"), self.featurization_mode, self.blocked_transformers,
                 self.column_editor,

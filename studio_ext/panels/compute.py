@@ -26,7 +26,7 @@ from studio_ext.entities import (
     ComputeType,
 )
 from studio_ext.errors import BackendUnavailable, StudioError
-from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, Subscription, html_table, link_html
+from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, Subscription, badge, html_table, link_html
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.workspace import Workspace
@@ -42,9 +42,7 @@ _ENTITY_NAMES = {ComputeType.COMPUTE_INSTANCE: "ComputeInstance", ComputeType.AM
 
 
 def state_badge(state: ComputeState) -> str:
-    colour = _STATE_COLOURS.get(state, "#8764b8")  # transitions in purple
-    return (f"<span style='background:{colour};color:white;border-radius:8px;padding:0 6px;"
-            f"font-size:85%'>{html.escape(state.value)}</span>")
+    return badge(state.value, _STATE_COLOURS.get(state, "#8764b8"))  # transitions in purple
 
 
 def nodes_text(compute: Compute) -> str:

@@ -47,6 +47,8 @@ from studio_ext.panels._widgets import (
     Message,
     SharedPoller,
     Subscription,
+    ToggleSet,
+    badge,
     html_table,
     show_figures,
     status_badge,
@@ -115,8 +117,7 @@ def _badge(status: str) -> str:
     try:
         return status_badge(JobStatus(status))
     except ValueError:  # a step state that is not a job state (Skipped)
-        return (f"<span style='background:#a19f9d;color:white;border-radius:8px;padding:0 6px;font-size:85%'>"
-                f"{html.escape(status)}</span>")
+        return badge(status, "#a19f9d")
 
 
 def _value_text(value: Any) -> str:
@@ -623,8 +624,9 @@ class ScheduleForm(widgets.VBox):
         self.interval = widgets.BoundedIntText(description="Interval", value=1, min=1, max=10_000, style=_WIDE)
         self.hours = widgets.Text(description="Hours", placeholder="e.g. 9, 17 (0-23)", style=_WIDE)
         self.minutes = widgets.Text(description="Minutes", placeholder="e.g. 0, 30 (0-59)", style=_WIDE)
-        self.week_days = widgets.SelectMultiple(description="Week days", options=[d.title() for d in WEEK_DAYS],
-                                                rows=7, style=_WIDE)
+        # Any number of days pressed, as buttons (no old-style list box); values are the full day names.
+        self.week_days = ToggleSet("Week days", [(d.title()[:3], d.title()) for d in WEEK_DAYS],
+                                   label_width=_WIDE["description_width"])
         self.expression = widgets.Text(description="Expression", placeholder="0 2 * * 1-5", style=_WIDE,
                                        layout=widgets.Layout(width="420px"))
         self.cron_help = widgets.HTML("<span style='color:#666;font-size:90%'>MINUTES HOURS DAYS MONTHS "
@@ -640,9 +642,10 @@ class ScheduleForm(widgets.VBox):
         self.code = CodeBox(title="SDK code")
         self.recurrence_box = widgets.VBox([self.frequency, self.interval, self.hours, self.minutes, self.week_days])
         self.cron_box = widgets.VBox([self.expression, self.cron_help], layout=widgets.Layout(display="none"))
-        for control in (self.kind, self.frequency, self.interval, self.hours, self.minutes, self.week_days,
+        for control in (self.kind, self.frequency, self.interval, self.hours, self.minutes,
                         self.expression, self.time_zone, self.start_time, self.end_time):
             control.observe(lambda _c: self.update_preview(), names="value")
+        self.week_days.observe_value(lambda _c: self.update_preview())
         self.kind.observe(lambda _c: self._show_kind(), names="value")
         self.frequency.observe(lambda _c: self._show_kind(), names="value")
         self.create_button.on_click(lambda _b: self.create())

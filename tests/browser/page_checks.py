@@ -9,7 +9,9 @@ page), every problem a reviewer would point at:
 * a number shown with more than :data:`MAX_DIGITS` significant digits, or a large one in
   exponent form such as ``1e+06`` (code boxes, inputs and charts aside);
 * a dropdown wider than its box, so it overlaps the control beside it;
-* a dropdown left blank when it has exactly one option.
+* a dropdown left blank when it has exactly one option;
+* an old-style multi-select list box (ipywidgets ``SelectMultiple``): the studio picks several
+  values as tags (``TagsField``) or toggle buttons (``ToggleSet``).
 
 :func:`check_page` asserts there are none and saves a screenshot; :func:`visit_tabs`
 opens each tab of a page in turn so hidden tabs are checked too. Example::
@@ -45,6 +47,10 @@ _JS = r"""
     return `${el.tagName.toLowerCase()}${cls ? '.' + cls : ''} "${text}"`;
   };
   const skip = (el) => el.closest('pre, code, textarea, .js-plotly-plot, .CodeMirror, .cm-editor');
+  // 0. Old-style multi-select list boxes (SelectMultiple), shown or hidden on the page.
+  for (const el of root.querySelectorAll('.widget-select-multiple, select[multiple]')) {
+    problems.push(`multi-select list box (use tags or toggle buttons): ${describe(el)}`);
+  }
   // 1. Cut-off text: leaf text elements whose text is wider than their box.
   const canvas = document.createElement('canvas').getContext('2d');
   for (const el of root.querySelectorAll('*')) {
