@@ -147,6 +147,18 @@ class ModelDataPicker(widgets.VBox):
         self.target_hint.value = ("<span style='color:#555;font-size:90%'>the model's recorded target</span>"
                                   if recorded and recorded == self.target.value else "")
 
+    def follow(self, record: Any) -> None:
+        """Choose the model, dataset and target a result used (a page opens on what was last looked at)."""
+        if record is None:
+            return
+        if record.model in {value for _, value in self.model.options} and record.model != self.model.value:
+            self.model.value = record.model
+        if record.dataset in self._data and record.dataset != self.dataset.value:
+            self.dataset.value = record.dataset
+        target = getattr(record, "target_column", None)
+        if target and target in self.target.options:
+            self.target.value = target
+
     def advice(self, message: str) -> str:
         """A refusal of the engine reworded for this page (what to choose here, not code)."""
         return page_advice(message, self.target.value, self.model_inputs)
@@ -159,6 +171,7 @@ class ResultPicker(widgets.HBox):
                  empty: str) -> None:
         super().__init__()
         self._list, self._on_open, self.message, self._empty = list_records, on_open, message, empty
+        self.latest: Any = None
         self.picker = widgets.Dropdown(description="Open", options=[], style=STYLE, layout=widgets.Layout(width="70%"))
         self.open_button = widgets.Button(description="Open", button_style="primary")
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
@@ -175,6 +188,7 @@ class ResultPicker(widgets.HBox):
             self.message.error(str(exc))
             return
         done = [r for r in records if r.status is JobStatus.COMPLETED]
+        self.latest = done[0] if done else None  # the newest finished result (its form opens on its data)
         # Never a blank box: the newest result, or a line saying there is none yet.
         set_choices(self.picker, [(r.title, r.name) for r in done] or [("None finished yet", "")],
                     keep=self.picker.value, pick_first=True)

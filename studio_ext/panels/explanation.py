@@ -22,7 +22,15 @@ from studio_ext.entities import JobStatus
 from studio_ext.errors import StudioError
 from studio_ext.panels import explanation_charts as charts
 from studio_ext.panels._insight_widgets import ModelDataPicker, ResultPicker, queued, sdk_code
-from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, format_value, html_table, show_figures
+from studio_ext.panels._widgets import (
+    CodeBox,
+    Message,
+    SharedPoller,
+    TagsField,
+    format_value,
+    html_table,
+    show_figures,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.ml.explain import Explanation
@@ -38,9 +46,14 @@ _WIDE = {"description_width": "130px"}
 class ExplanationView(widgets.VBox):
     """One explanation's tabs; charts are built when their tab is first opened."""
 
-    def __init__(self, exp: Explanation, *, name: str | None = None, on_code: Callable[[str], None] | None = None) -> None:
+    def __init__(self, exp: Explanation, *, name: str | None = None, on_code: Callable[[str], None] | None = None,
+                 groups: pd.DataFrame | None = None, groups_code: str = "") -> None:
         super().__init__()
         self.exp = exp
+        # Categorical columns of the explained dataset that are not model inputs (an age group in years),
+        # one row per explained row: offered as cohort filters with their values.
+        self.groups = groups if groups is not None else pd.DataFrame()
+        self._groups_code = groups_code
         self.name = name or exp.name
         self._on_code = on_code or (lambda _code: None)
         self.rows = charts.display_rows(exp.rows) if exp.has_local else np.arange(0)
@@ -187,12 +200,14 @@ class ExplanationView(widgets.VBox):
     def _cohort_widgets(self) -> None:
         exp = self.exp
         self.cohorts: dict[str, np.ndarray] = {}
+        extra = [(f"{c} (in the data, not a model input)", c) for c in self.groups.columns]
         self.cohort_feature = widgets.Dropdown(description="Filter on", style=_WIDE,
-                                               options=[("predicted class", None)] + [(f, f) for f in exp.features]
-                                               if exp.task.value == "classification" else exp.features)
+                                               options=([("predicted class", None)] if exp.task.value == "classification"
+                                                        else []) + extra + [(f, f) for f in exp.features])
         self.cohort_range = widgets.FloatRangeSlider(description="Range", style=_WIDE, readout_format=".4g",
                                                      layout=widgets.Layout(width="60%"))
-        self.cohort_values = widgets.SelectMultiple(description="Values", rows=6, style=_WIDE)
+        self.cohort_values = TagsField("Values", placeholder="type a value (Enter adds it)",
+                                       label_width=_WIDE["description_width"], width="480px")
         self.cohort_name = widgets.Text(description="Cohort name", style=_WIDE)
         self.add_cohort = widgets.Button(description="Add cohort", button_style="primary")
         self.cohort_list = widgets.Select(description="Cohorts", rows=4, style=_WIDE)
@@ -211,6 +226,8 @@ class ExplanationView(widgets.VBox):
         data, predictions = charts.local_rows(self.exp)
         if feature is None:
             return pd.Series(np.asarray(predictions).astype(str), index=data.index)
+        if feature in self.groups.columns and feature not in data.columns:
+            return self.groups[feature]
         return data[feature]
 
     def _is_numeric(self, column: pd.Series) -> bool:
@@ -247,8 +264,11 @@ class ExplanationView(widgets.VBox):
         chosen = list(self.cohort_values.value)
         mask = column.astype(str).isin(chosen).to_numpy()
         label = feature or "predicted"
-        expr = (f"exp.data[{feature!r}].astype(str).isin({chosen!r})" if feature
-                else f"pd.Series(exp.predictions).astype(str).isin({chosen!r})")
+        if feature in self.groups.columns and feature not in self.exp.features:
+            expr = f"{self._groups_code}[{feature!r}].astype(str).isin({chosen!r})"
+        else:
+            expr = (f"exp.data[{feature!r}].astype(str).isin({chosen!r})" if feature
+                    else f"pd.Series(exp.predictions).astype(str).isin({chosen!r})")
         return mask, f"{label} in {', '.join(chosen)}", expr
 
     def add_current_cohort(self) -> None:
@@ -305,6 +325,7 @@ class ExplanationDashboard(widgets.VBox):
         self.chooser = widgets.VBox([self.results, widgets.HTML("<b>Explain a registered model</b>"), self.form])
         self.body = widgets.VBox()
         self.children = [self.title, self.chooser, self.message, self.body, self.code]
+        self.form.inputs.follow(self.results.latest)  # open on the model and data last explained
         if explanation is not None:
             self.open_explanation(explanation)
 
@@ -320,11 +341,38 @@ class ExplanationDashboard(widgets.VBox):
         except StudioError as exc:
             self.message.error(str(exc))
             return
+        groups, groups_code = self._groups(exp)
         self.view = ExplanationView(exp, name=exp.name or (explanation if isinstance(explanation, str) else None),
-                                    on_code=lambda c: self.code.show(sdk_code(self.ws, c)))
+                                    on_code=lambda c: self.code.show(sdk_code(self.ws, c)), groups=groups,
+                                    groups_code=groups_code)
         self.body.children = [self.view]
         if exp.name:
             self.code.show(sdk_code(self.ws, f"exp = ws.explanations.get({exp.name!r})", "exp.global_importance"))
+
+    def _groups(self, exp: Explanation) -> tuple[pd.DataFrame | None, str]:
+        """The explained dataset's categorical columns that are not model inputs, row for explained row.
+
+        A registered dataset (``azureml:NAME:VERSION``) is read again; the explained rows keep its row
+        labels, so its other columns line up with them. None when there is nothing to add.
+        """
+        dataset = str(exp.metadata.get("dataset") or "")
+        target = exp.metadata.get("target_column")
+        if not dataset.startswith("azureml:") or exp.data is None:
+            return None, ""
+        name, _, version = dataset.removeprefix("azureml:").rpartition(":")
+        try:
+            frame = self.ws.data.load(name, version)
+        except StudioError:
+            return None, ""
+        if not exp.data.index.isin(frame.index).all():
+            return None, ""
+        columns = [c for c in frame.columns if c not in exp.features and c != target
+                   and (not pd.api.types.is_numeric_dtype(frame[c]) or frame[c].nunique() <= 12)
+                   and frame[c].nunique() <= 50]
+        if not columns:
+            return None, ""
+        return (frame.loc[exp.data.index, columns],
+                f"ws.data.load({name!r}, {version!r}).loc[exp.data.index]")
 
     def _watch(self, name: str) -> None:
         """Follow an explanation job until it ends, then open it."""

@@ -189,6 +189,10 @@ class FairnessDashboard(widgets.VBox):
         self.children = [widgets.HTML("<h3 style='margin:4px 0'>Fairness</h3>"), self.results,
                          widgets.HTML("<b>Assess a registered model</b>"), self.form, self.message, self.body,
                          self.mitigation_box, self.code]
+        latest = self.results.latest
+        self.form.inputs.follow(latest)  # open on the model and data last assessed, and its groups
+        chosen = (latest.options.get("sensitive_features") if latest is not None else None) or []
+        self.form.sensitive.value = [c for c in chosen if c in self.form.sensitive.allowed_tags]
         if assessment is not None:
             self.open_result(assessment)
 

@@ -234,3 +234,43 @@ def test_the_form_defaults_to_the_models_recorded_target_and_advises_on_the_page
     # the Fairness page uses the same picker
     assert ModelDataPicker(workspace, Message()).target.value == "income"
     page.close()
+
+
+def test_a_data_column_that_is_not_a_model_input_is_a_cohort_filter(exp) -> None:
+    codes: list[str] = []
+    groups = pd.DataFrame({"age_group": np.where(exp.data["age"] < 40, "under 40", "40 and over")},
+                          index=exp.data.index)
+    view = ExplanationView(exp, on_code=codes.append, groups=groups, groups_code="frame")
+    assert ("age_group (in the data, not a model input)", "age_group") in view.cohort_feature.options
+    view.cohort_feature.value = "age_group"
+    assert view.cohort_values.layout.display == "" and set(view.cohort_values.options) == {"under 40", "40 and over"}
+    view.cohort_values.value = ("under 40",)
+    view.add_current_cohort()
+    young = (exp.data["age"] < 40).sum()
+    assert f"{young:,} of 400 rows" in view.message.text
+    assert "exp.cohort_importance(frame['age_group'].astype(str).isin(['under 40']))" in codes[-1]
+
+
+@pytest.mark.slow
+def test_the_page_opens_on_the_latest_explanations_data_with_its_groups(workspace, tmp_path: Path) -> None:
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    frame = load_diabetes(as_frame=True).frame
+    features = [c for c in frame.columns if c != "target"]
+    frame["age_group"] = np.where(frame["age"] < 0, "younger", "older")
+    for name, data in (("a-plain", frame.drop(columns="age_group")), ("groups", frame)):  # not the first offered
+        data.to_csv(tmp_path / f"{name}.csv", index=False)
+        workspace.data.create_or_update(Data(name=name, path=str(tmp_path / f"{name}.csv"), type="tabular"))
+    mlflow.sklearn.save_model(Ridge().fit(frame[features], frame["target"]), str(tmp_path / "model"))
+    workspace.models.create_or_update(Model(name="ridge", path=str(tmp_path / "model")))
+    workspace.explanations.create("azureml:ridge:1", "azureml:groups:1", "target", features=features, sample=100,
+                                  timeout=300)
+    page = ExplanationDashboard(workspace)
+    assert page.form.dataset.value == "azureml:groups:1" and page.form.target.value == "target"
+    page.open_explanation(page.picker.value)
+    view = page.view
+    assert "age_group" in dict(view.cohort_feature.options).values()
+    view.cohort_feature.value = "age_group"
+    assert set(view.cohort_values.options) == {"younger", "older"}
+    page.close()
