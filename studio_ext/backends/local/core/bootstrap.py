@@ -100,6 +100,9 @@ def create_workspace(
         raise
 
 
+CREATED_SETTING = "workspace_created_at"
+
+
 def _build(path: Path, name: str, metadata_uri: str | None, tracking_uri: str | None, toml_path: Path) -> None:
     for sub in SUBFOLDERS:
         (path / sub).mkdir(parents=True, exist_ok=True)
@@ -110,10 +113,14 @@ def _build(path: Path, name: str, metadata_uri: str | None, tracking_uri: str | 
     storage = {key: stored_form(path, key, uri) or uri for key, uri in given.items()}
     opened = {key: _opened(path, uri) for key, uri in storage.items()}
     # Build both stores (schema and MLflow migrations) while holding the lock.
-    from studio_ext.backends.local.core.store import MetadataStore
+    from studio_ext.backends.local.core.store import MetadataStore, now
     from studio_ext.backends.local.core.tracking import init_tracking_store
 
-    MetadataStore(opened["metadata_uri"]).dispose()
+    store = MetadataStore(opened["metadata_uri"])
+    # When the workspace (and with it its default datastore) was made: the Datastores page's "Created on".
+    if store.get_setting(CREATED_SETTING) is None:
+        store.set_setting(CREATED_SETTING, now())
+    store.dispose()
     init_tracking_store(opened["tracking_uri"], defaults["artifacts_uri"])
     config = {"name": name, "backend": "local", "storage": storage}
     tmp = toml_path.with_suffix(".toml.tmp")

@@ -123,9 +123,12 @@ class LocalDatastores(DatastoreOperations):
         return self._entity(found[1])
 
     def get_default(self) -> Datastore:
+        from studio_ext.backends.local.core.bootstrap import CREATED_SETTING
+
+        # Made with the workspace: its creation time (None for a workspace made before it was recorded).
         return Datastore(name=DEFAULT_NAME, url=self._b.datastore_uri, type=DatastoreType.LOCAL,
                          description="The workspace's own datastore: every dataset version is kept here.",
-                         is_default=True)
+                         is_default=True, creation_time=to_datetime(self._b.store.get_setting(CREATED_SETTING)))
 
     def to_yaml(self, datastore: Datastore) -> str:
         """Azure ML v2 YAML of ``datastore`` (an Azure Blob or ADLS Gen2 one, as ``az ml datastore create --file`` reads it)."""

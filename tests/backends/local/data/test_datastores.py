@@ -29,6 +29,7 @@ def test_default_datastore_exists_and_cannot_be_removed(ws):
     default = ws.datastores.get_default()
     assert default.name == "workspaceblobstore" and default.is_default and default.type == DatastoreType.LOCAL
     assert default.url == (ws.path / "datastore").as_uri()
+    assert default.creation_time is not None  # made with the workspace (the Datastores page's "Created on")
     assert ws.datastores.list()[0].name == "workspaceblobstore"
     with pytest.raises(Conflict, match="cannot be deleted"):
         ws.datastores.delete("workspaceblobstore")
