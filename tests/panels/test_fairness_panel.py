@@ -106,6 +106,10 @@ def test_assess_then_mitigate_then_register_from_the_page(workspace, adult, mode
     form.go.click()
     assert isinstance(page.view, AssessmentView) and page.view.sensitive.value == "sex"
     assert "ws.fairness.assess('azureml:income:1', 'azureml:adult:1', 'income', ['sex'])" in page.code.code
+    reopened = FairnessDashboard(workspace)  # the form opens on the latest result's data, target and groups
+    assert reopened.form.dataset.value == "azureml:adult:1" and reopened.form.target.value == "income"
+    assert list(reopened.form.sensitive.value) == ["sex"]
+    reopened.close()
     assert page.picker.value is None or page.picker.options  # the new assessment is listed
     assert page.mitigation_box.layout.display == ""
     assert "bounded_group_loss" not in [v for _, v in page.constraint.options]
