@@ -154,6 +154,8 @@ def visit_tabs(page: Any, root: Any, settle_ms: int = 400) -> Iterator[str]:
         yield ""
         return
     for tab in visible:
+        if not tab.is_visible():  # a nested tab bar hidden by the top-level tab just opened
+            continue
         title = tab.inner_text().strip()
         tab.click()
         page.wait_for_timeout(settle_ms)
