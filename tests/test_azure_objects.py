@@ -226,10 +226,11 @@ def test_each_service_refuses_another_kind_by_full_class_path(ws: Workspace, fil
         ws.compute.begin_create_or_update(aml.KubernetesCompute(name="k8s"))
     with pytest.raises(InvalidInput, match=re.escape(
             "ws.jobs.create_or_update takes studio_ext.entities.CommandJob, studio_ext.entities.AutoMLJob, "
-            "studio_ext.entities.SweepJob, azure.ai.ml.command(...), azure.ai.ml.entities.CommandJob, "
-            "azure.ai.ml.automl.classification(...), azure.ai.ml.automl.regression(...), "
-            "azure.ai.ml.automl.forecasting(...), azure.ai.ml.command(...).sweep(...) or "
-            "azure.ai.ml.entities.SweepJob. Got str instead.")):
+            "studio_ext.entities.SweepJob, studio_ext.entities.PipelineJob, azure.ai.ml.command(...), "
+            "azure.ai.ml.entities.CommandJob, azure.ai.ml.automl.classification(...), "
+            "azure.ai.ml.automl.regression(...), azure.ai.ml.automl.forecasting(...), "
+            "azure.ai.ml.command(...).sweep(...), azure.ai.ml.entities.SweepJob, azure.ai.ml.dsl.pipeline(...) or "
+            "azure.ai.ml.entities.PipelineJob. Got str instead.")):
         ws.jobs.create_or_update("python train.py")
 
 

@@ -246,7 +246,7 @@ def test_compute_page_creates_a_cluster_and_lists_it(studio) -> None:
     studio.wait_rendered("compute")
     content.get_by_role("button", name="New compute").click()
     content.get_by_role("button", name="Compute cluster").click()
-    content.get_by_label("Name", exact=True).fill(name)
+    content.get_by_label("Name", exact=True).first.fill(name)  # the Datastores tab, after it, has a Name too
     # A number field sends its value when it loses focus; leave it first, and give the
     # update a moment, so that it reaches the kernel before the click's message.
     content.get_by_label("Maximum nodes").fill("1")
@@ -284,8 +284,9 @@ def test_data_page_registers_a_csv_through_the_wizard(studio, tmp_path) -> None:
     content = studio.open_studio_page("data")
     studio.wait_rendered("data")
     content.get_by_role("button", name="Create dataset").click()
-    content.get_by_label("Path", exact=True).fill(str(csv))
-    content.get_by_label("Name", exact=True).fill(name)
+    # The wizard's Path (the Datastores tab has a Path field of its own, for browsing).
+    content.get_by_placeholder("a file or folder, relative to").fill(str(csv))
+    content.get_by_label("Name", exact=True).first.fill(name)  # the Datastores tab, after it, has a Name too
     next_step = content.get_by_role("button", name="Next")
     next_step.click()
     # Settings: the kernel reads the file and previews it with the detected delimiter.

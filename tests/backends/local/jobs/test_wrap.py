@@ -132,7 +132,7 @@ def test_an_orphan_of_the_job_becomes_the_wrappers_child(tmp_path: Path) -> None
     proc = subprocess.Popen([sys.executable, "-S", WRAPPER, str(exit_file), str(log_file), "--",
                              sys.executable, "-c", orphan, str(parent_file)], start_new_session=True)
     try:
-        assert int(wait_until(lambda: parent_file.exists() and parent_file.read_text(), timeout=30,
+        assert int(wait_until(lambda: parent_file.exists() and parent_file.read_text(), timeout=60,
                               what="the orphan to say who its parent is")) == proc.pid
         assert proc.wait(timeout=30) == 0  # after ending the orphan (SIGKILL, since it ignores SIGTERM)
         assert json.loads(exit_file.read_text())["exit_code"] == 0
