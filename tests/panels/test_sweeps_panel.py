@@ -83,8 +83,10 @@ def test_jobs_page_opens_a_sweep_on_its_sweep_page(workspace: Workspace, tmp_pat
     page = explorer.details
     assert isinstance(page, SweepPanel) and page.picker.value == name
     assert explorer.detail_area.children == (page,) and "SweepPanel(ws" in explorer.code.code
-    wait_until(lambda: page.job.status == JobStatus.COMPLETED, timeout=240, what="the sweep page to show the end")
-    assert "trial" in page.table.value and len(page.charts.outputs) == 3
+    # The page follows the sweep live: its charts are redrawn from the poll that sees the end.
+    wait_until(lambda: page.job.status == JobStatus.COMPLETED and len(page.charts.outputs) == 3, timeout=240,
+               what="the sweep page to show the end with its three charts")
+    assert "trial" in page.table.value
     assert "Best trial" in page.best.value
     # The page's Python builds the same sweep with azure-ai-ml.
     from studio_ext.panels.sweeps import sdk_code
