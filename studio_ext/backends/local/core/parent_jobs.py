@@ -10,19 +10,34 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from studio_ext._validation import check_name
 from studio_ext.backends.local.core import tracking
 from studio_ext.backends.local.core.schema import jobs as jobs_table
 from studio_ext.backends.local.core.store import now
 from studio_ext.entities import JobStatus
+from studio_ext.errors import Conflict, InvalidInput
 
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.backends.local import LocalBackend
 
 log = logging.getLogger("studio_ext.supervisor")
+
+
+def new_job_name(backend: LocalBackend, name: str | None, kind: str, parent_job_name: str | None) -> str:
+    """The name a new ``kind`` job (a sweep, a pipeline) is recorded under: the user's, checked and
+    not taken, or ``<kind>_<8 hex>``. Such a job is never the child of another here."""
+    if parent_job_name:
+        raise InvalidInput(f"A {kind} job cannot be the child of another job here; submit it on its own.")
+    name = check_name(name, "job name") if name else f"{kind}_{secrets.token_hex(4)}"
+    with backend.store.engine.connect() as conn:
+        if conn.execute(jobs_table.select().where(jobs_table.c.name == name)).first() is not None:
+            raise Conflict(f"A job named {name!r} already exists; job names are unique. Leave name empty.")
+    return name
 
 
 def state_path(backend: LocalBackend, name: str, file_name: str) -> Path:

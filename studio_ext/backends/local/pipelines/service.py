@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,7 @@ from studio_ext.backends.local.core.store import now, to_datetime
 from studio_ext.entities._component import CommandComponent
 from studio_ext.entities._job import LITERAL_TYPES, CommandJob, Input, JobStatus, Output
 from studio_ext.entities._pipeline import ANY_BINDING, Command, PipelineJob, component_from_job, parse_binding
-from studio_ext.errors import Conflict, InvalidInput, NotFound
+from studio_ext.errors import InvalidInput, NotFound
 from studio_ext.services import PipelineOperations
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,10 +70,6 @@ def write_state(backend: LocalBackend, name: str, state: dict[str, Any]) -> None
 log_line = parent_jobs.log_line
 
 
-def new_name() -> str:
-    return f"pipeline_{secrets.token_hex(4)}"
-
-
 class LocalPipelines(PipelineOperations):
     """Pipeline jobs on the local backend (reached through ``ws.jobs``)."""
 
@@ -86,12 +81,7 @@ class LocalPipelines(PipelineOperations):
         """Check the whole pipeline and record it; the supervisor runs its steps. Nothing is written on bad input."""
         from studio_ext.translation import pipeline_job
 
-        if parent_job_name:
-            raise InvalidInput("A pipeline job cannot be the child of another job here; submit it on its own.")
-        name = check_name(job.name, "job name") if job.name else new_name()
-        with self._b.store.engine.connect() as conn:
-            if conn.execute(jobs_table.select().where(jobs_table.c.name == name)).first() is not None:
-                raise Conflict(f"A job named {name!r} already exists; job names are unique. Leave name empty.")
+        name = parent_jobs.new_job_name(self._b, job.name, "pipeline", parent_job_name)
         experiment = check_name(job.experiment_name or "Default", "experiment name")
         job = self._without_filled_paths(job)
         plan = self.plan(job, name)

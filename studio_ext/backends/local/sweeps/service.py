@@ -36,7 +36,7 @@ from studio_ext.entities._sweep import (
     policy_from_dict,
     sampling_from,
 )
-from studio_ext.errors import Conflict, InvalidInput, NotFound
+from studio_ext.errors import InvalidInput, NotFound
 from studio_ext.services import SweepOperations
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,12 +75,7 @@ class LocalSweeps(SweepOperations):
         """Check the sweep and record it; the supervisor runs its trials. Nothing is written on bad input."""
         from studio_ext.translation import command_job
 
-        if parent_job_name:
-            raise InvalidInput("A sweep job cannot be the child of another job here; submit it on its own.")
-        name = check_name(job.name, "job name") if job.name else new_name()
-        with self._b.store.engine.connect() as conn:
-            if conn.execute(jobs_table.select().where(jobs_table.c.name == name)).first() is not None:
-                raise Conflict(f"A job named {name!r} already exists; job names are unique. Leave name empty.")
+        name = parent_jobs.new_job_name(self._b, job.name, "sweep", parent_job_name)
         trial, algorithm, space, goal, max_total, concurrent, compute, notes = self._checked(job)
         objective, limits = job.objective, job.limits
         assert objective is not None  # _checked refused a sweep without one
@@ -293,10 +288,6 @@ class LocalSweeps(SweepOperations):
         with self._b.store.engine.connect() as conn:
             row = conn.execute(jobs_table.select().where(jobs_table.c.name == name)).first()
         return dict(json.loads(row.spec)) if row is not None else {}
-
-
-def new_name() -> str:
-    return f"sweep_{secrets.token_hex(4)}"
 
 
 def trial_inputs(spec: dict[str, Any], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
