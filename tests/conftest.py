@@ -49,6 +49,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                  position[id(item)]))
 
 
+def _workspace_paths(value: Any, depth: int = 0) -> list[Path]:
+    if isinstance(value, Workspace) and getattr(value, "path", None):
+        return [Path(value.path)]
+    if isinstance(value, dict) and depth < 2:
+        return [p for v in value.values() for p in _workspace_paths(v, depth + 1)]
+    return []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test shows the end of its workspaces' supervisor logs: what a CI failure needs to be read."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    values = getattr(item, "funcargs", {}) or {}
+    for path in dict.fromkeys(p for v in values.values() for p in _workspace_paths(v)):
+        log_file = path / "logs" / "supervisor.log"
+        try:
+            tail = log_file.read_text(errors="replace").splitlines()[-80:]
+        except OSError:
+            continue
+        report.sections.append((f"supervisor log of {path} (last 80 lines)", "\n".join(tail)))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _stray_mlflow_calls_stay_out_of_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """MLflow's fluent API defaults to ./mlflow.db; point it at a scratch store instead."""

@@ -32,6 +32,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +130,15 @@ def _probe(port: int, path: str, timeout: float) -> tuple[int, dict[str, Any]]:
         conn.close()
 
 
+@contextmanager
+def _logged_failure(what: str) -> Iterator[None]:
+    """Log a step that failed with its name, and go on to the next."""
+    try:
+        yield
+    except Exception:
+        log.exception("endpoints pass: %s failed; the others go on", what)
+
+
 def _write_json_if_changed(path: Path, data: dict[str, Any]) -> bool:
     try:
         if json.loads(path.read_text()) == data:
@@ -216,15 +227,18 @@ class EndpointsDuty:
         for dep in deployments:
             if self._stopping:
                 return
-            if dep.endpoint_name in deleting or dep.provisioning_state == ProvisioningState.DELETING.value:
-                self._delete_deployment(dep)
-            elif dep.endpoint_name not in stopped:
-                self._reconcile_deployment(dep)
+            # One deployment that fails its step must not hold up the others (a delete behind it).
+            with _logged_failure(f"deployment {dep.endpoint_name}/{dep.name}"):
+                if dep.endpoint_name in deleting or dep.provisioning_state == ProvisioningState.DELETING.value:
+                    self._delete_deployment(dep)
+                elif dep.endpoint_name not in stopped:
+                    self._reconcile_deployment(dep)
         for ep in endpoints:
-            if ep.name in deleting:
-                self._delete_endpoint(ep)
-            elif ep.name not in stopped:
-                self._reconcile_endpoint(ep)
+            with _logged_failure(f"endpoint {ep.name}"):
+                if ep.name in deleting:
+                    self._delete_endpoint(ep)
+                elif ep.name not in stopped:
+                    self._reconcile_endpoint(ep)
         for name in stopped:  # anything started before the mark was seen
             stop_endpoint_processes(self._b, name)
 
