@@ -43,6 +43,8 @@ from studio_ext.entities._workspace import LOCAL_RESOURCE_GROUP, LOCAL_SUBSCRIPT
 from studio_ext.errors import InvalidInput, NotFound, WorkspaceError
 from studio_ext.services import (
     AutoMLOperations,
+    BatchDeploymentOperations,
+    BatchEndpointOperations,
     ComponentOperations,
     ComputeOperations,
     DataOperations,
@@ -333,6 +335,18 @@ class Workspace:
     def online_deployments(self) -> OnlineDeploymentOperations:
         """Deployments behind endpoints: state, logs, reload (``services.OnlineDeploymentOperations``)."""
         return self._service("online_deployments")
+
+    @property
+    def batch_endpoints(self) -> BatchEndpointOperations:
+        """Batch endpoints: create, keys, invoke (a batch job), their jobs (``services.BatchEndpointOperations``),
+        as ``MLClient.batch_endpoints``."""
+        return self._service("batch_endpoints")
+
+    @property
+    def batch_deployments(self) -> BatchDeploymentOperations:
+        """Model and pipeline component deployments behind batch endpoints (``services.BatchDeploymentOperations``),
+        as ``MLClient.batch_deployments``."""
+        return self._service("batch_deployments")
 
     @property
     def explanations(self) -> ExplanationOperations:

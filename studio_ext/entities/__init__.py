@@ -16,6 +16,16 @@ from studio_ext.entities._automl import (
     RegressionJob,
     TrainingSettings,
 )
+from studio_ext.entities._batch import (
+    BatchDeployment,
+    BatchDeploymentOutputAction,
+    BatchEndpoint,
+    BatchEndpointDefaults,
+    BatchRetrySettings,
+    ModelBatchDeployment,
+    ModelBatchDeploymentSettings,
+    PipelineComponentBatchDeployment,
+)
 from studio_ext.entities._component import CommandComponent, PipelineComponent
 from studio_ext.entities._compute import (
     AmlCompute,
@@ -90,6 +100,11 @@ __all__ = [
     "AutoMLJob",
     "AutoMLRun",
     "AutoMLTrial",
+    "BatchDeployment",
+    "BatchDeploymentOutputAction",
+    "BatchEndpoint",
+    "BatchEndpointDefaults",
+    "BatchRetrySettings",
     "BlockedTransformer",
     "CapacityWarning",
     "ClassificationJob",
@@ -138,10 +153,13 @@ __all__ = [
     "ManagedOnlineEndpoint",
     "MetricHistory",
     "Model",
+    "ModelBatchDeployment",
+    "ModelBatchDeploymentSettings",
     "ModelType",
     "OnlineRequestSettings",
     "Output",
     "PipelineComponent",
+    "PipelineComponentBatchDeployment",
     "PipelineJob",
     "PipelineJobSettings",
     "ProbeSettings",

@@ -9,6 +9,7 @@ it returns), and a backend's own conveniences stay on its class.
 """
 
 from studio_ext.services._automl import AutoMLCheck, AutoMLOperations, AutoMLReport
+from studio_ext.services._batch import BatchDeploymentOperations, BatchEndpointOperations
 from studio_ext.services._components import ComponentOperations, PipelineOperations
 from studio_ext.services._compute import ComputeOperations
 from studio_ext.services._data import DataOperations, DatastoreOperations
@@ -24,6 +25,8 @@ __all__ = [
     "AutoMLCheck",
     "AutoMLOperations",
     "AutoMLReport",
+    "BatchDeploymentOperations",
+    "BatchEndpointOperations",
     "ComponentOperations",
     "ComputeOperations",
     "DataOperations",

@@ -18,6 +18,8 @@ import sqlalchemy as sa
 
 __all__ = [
     "assets",
+    "batch_deployments",
+    "batch_endpoints",
     "computes",
     "jobs",
     "metadata",
@@ -269,4 +271,32 @@ pipeline_step_reuse = sa.Table(
     sa.Column("step", sa.String(255), nullable=False),
     sa.Column("component", sa.String(255), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+)
+
+
+# -- batch endpoints (ws.batch_endpoints, ws.batch_deployments) ----------------------------------
+# An endpoint's description and tags (spec JSON) and its default deployment; its keys are in
+# ``batch/NAME/keys.json`` (0600), as an online endpoint's. A deployment's spec is frozen at
+# create, with its scoring spec and code snapshot in ``batch/ENDPOINT/DEPLOYMENT/``.
+batch_endpoints = sa.Table(
+    "batch_endpoints",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("spec", sa.Text, nullable=False),  # description, tags, properties, auth_mode
+    sa.Column("default_deployment", sa.String(64)),
+    sa.Column("provisioning_state", sa.String(20), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+batch_deployments = sa.Table(
+    "batch_deployments",
+    metadata,
+    sa.Column("endpoint_name", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("type", sa.String(20), nullable=False),  # "model" or "pipeline", as Azure's deployment type
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("provisioning_state", sa.String(20), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
 )
