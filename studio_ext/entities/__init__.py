@@ -53,6 +53,8 @@ from studio_ext.entities._data import (
 )
 from studio_ext.entities._endpoint import (
     CodeConfiguration,
+    DataCollector,
+    DeploymentCollection,
     DeploymentState,
     EndpointAuthKeys,
     EndpointMetrics,
@@ -62,6 +64,7 @@ from studio_ext.entities._endpoint import (
     OnlineRequestSettings,
     ProbeSettings,
     ProvisioningState,
+    RequestLogging,
 )
 from studio_ext.entities._environment import Environment
 from studio_ext.entities._insight import InsightKind, InsightRecord
@@ -124,12 +127,14 @@ __all__ = [
     "ComputeType",
     "CronTrigger",
     "Data",
+    "DataCollector",
     "DataConsumer",
     "DataProfile",
     "DataType",
     "Datastore",
     "DatastoreType",
     "DelimitedReadOptions",
+    "DeploymentCollection",
     "DeploymentState",
     "EndpointAuthKeys",
     "EndpointMetrics",
@@ -167,6 +172,7 @@ __all__ = [
     "RecurrencePattern",
     "RecurrenceTrigger",
     "RegressionJob",
+    "RequestLogging",
     "RunColumns",
     "RunLineage",
     "RunPage",

@@ -78,6 +78,52 @@ class ProbeSettings:
 
 
 @dataclass(kw_only=True)
+class DeploymentCollection:
+    """One collection of a deployment's ``DataCollector``, as in ``azure.ai.ml.entities``.
+
+    ``enabled`` is Azure's string ``"true"`` or ``"false"``. ``data`` names the data asset
+    the collection is registered as (``azureml:<endpoint>-<deployment>-<collection>:<version>``);
+    the service fills it in. ``client_id`` (a managed identity on Azure) is kept, unused locally.
+    """
+
+    enabled: str | None = None
+    data: str | None = None
+    client_id: str | None = None
+
+    @property
+    def is_enabled(self) -> bool:
+        return str(self.enabled).lower() == "true"
+
+
+@dataclass(kw_only=True)
+class RequestLogging:
+    """Request headers to keep with every collected record (``capture_headers``)."""
+
+    capture_headers: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class DataCollector:
+    """Model data collection of an online deployment, as in ``azure.ai.ml.entities``.
+
+    ``collections={"model_inputs": DeploymentCollection(enabled="true"), "model_outputs": ...}``:
+    each sampled request's input rows and output predictions are written, off the request
+    path, as JSON Lines under the workspace datastore's
+    ``modelDataCollector/<endpoint>/<deployment>/<collection>/YYYY/MM/DD/HH/``
+    (``rolling_rate`` ``"hour"``; ``"day"`` drops the hour folder, ``"minute"`` adds one),
+    and registered as the ``uri_folder`` data asset ``<endpoint>-<deployment>-<collection>``.
+    Other collection names are for a scoring script's own ``Collector(name=...).collect(df)``
+    (``azureml.ai.monitoring``). ``sampling_rate`` (0.0-1.0; None means 1.0) is the share of
+    requests collected.
+    """
+
+    collections: dict[str, DeploymentCollection] = field(default_factory=dict)
+    rolling_rate: str | None = None
+    sampling_rate: float | None = None
+    request_logging: RequestLogging | None = None
+
+
+@dataclass(kw_only=True)
 class EndpointAuthKeys:
     primary_key: str
     secondary_key: str
@@ -126,6 +172,7 @@ class ManagedOnlineDeployment:
     request_settings: OnlineRequestSettings = field(default_factory=OnlineRequestSettings)
     liveness_probe: ProbeSettings = field(default_factory=ProbeSettings)
     readiness_probe: ProbeSettings = field(default_factory=ProbeSettings)
+    data_collector: DataCollector | None = None
     description: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     # Filled in by the service.
