@@ -23,6 +23,9 @@ __all__ = [
     "computes",
     "jobs",
     "metadata",
+    "monitor_alerts",
+    "monitor_results",
+    "monitors",
     "online_deployments",
     "online_endpoints",
     "online_instances",
@@ -299,4 +302,55 @@ batch_deployments = sa.Table(
     sa.Column("provisioning_state", sa.String(20), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+
+# -- monitors (ws.data_drift, monitor schedules) -------------------------------------------------
+# A monitor's definition (kind "data_drift": a v1 dataset monitor; "model": a v2 MonitorSchedule's
+# MonitorDefinition, its v2 mapping) as JSON; its schedule, when it has one, is a ``schedules`` row
+# whose action is {"kind": "monitor", "monitor": NAME}.
+monitors = sa.Table(
+    "monitors",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("schedule_name", sa.String(255)),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# One row per (monitor, signal, window): what the window's run found (a later run of the same
+# window replaces it). Written by the monitor run job.
+monitor_results = sa.Table(
+    "monitor_results",
+    metadata,
+    sa.Column("monitor", sa.String(255), primary_key=True),
+    sa.Column("signal", sa.String(255), primary_key=True),
+    sa.Column("window_start", sa.Float, primary_key=True),  # seconds since the epoch (UTC)
+    sa.Column("window_end", sa.Float, nullable=False),
+    sa.Column("job_name", sa.String(255)),
+    sa.Column("backfill", sa.Boolean, nullable=False),
+    sa.Column("drift_magnitude", sa.Float),  # None: no data
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.Float, nullable=False),
+)
+
+# A signal over its threshold in one window, and what its notification did.
+monitor_alerts = sa.Table(
+    "monitor_alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("monitor", sa.String(255), nullable=False, index=True),
+    sa.Column("signal", sa.String(255), nullable=False),
+    sa.Column("feature", sa.String(255)),
+    sa.Column("metric", sa.String(100), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("window_start", sa.Float),
+    sa.Column("window_end", sa.Float),
+    sa.Column("job_name", sa.String(255)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("acknowledged", sa.Boolean, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # message, emails and their status, webhook and its status
 )

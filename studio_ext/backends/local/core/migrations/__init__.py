@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["HEAD", "VERSION_TABLE", "SchemaChange", "alembic_config", "current_revision", "upgrade"]
 
 #: The newest revision in ``versions/`` (a test checks it against Alembic's own view).
-HEAD = "0006"
+HEAD = "0007"
 VERSION_TABLE = "studio_schema_version"
 FOLDER = Path(__file__).resolve().parent
 _PG_LOCK_KEY = 0x53_54_55_44_49_4F  # "STUDIO": the advisory lock of schema changes
