@@ -49,6 +49,7 @@ DUTIES = [
     "studio_ext.backends.local.sweeps.duty:SweepDuty",
     "studio_ext.backends.local.pipelines.duty:PipelineDuty",
     "studio_ext.backends.local.schedules.duty:SchedulesDuty",
+    "studio_ext.backends.local.batch.duty:BatchGatewayDuty",
 ]
 TICK_SECONDS = 0.05
 IDLE_TICK_SECONDS = 0.25  # nothing to watch: poll the store less often (a new job waits <= 0.25 s)
