@@ -24,6 +24,7 @@ from studio_ext.entities import (
     Model,
 )
 from studio_ext.entities._component import CommandComponent, PipelineComponent
+from studio_ext.entities._monitor import MonitorSchedule
 from studio_ext.entities._pipeline import PipelineJob
 from studio_ext.entities._schedule import JobSchedule
 from studio_ext.entities._sweep import SweepJob
@@ -54,6 +55,7 @@ _BY_ENTITY: tuple[tuple[type, ModuleType], ...] = (
     (AutoMLJob, automl_job), (Data, data), (Model, model), (Environment, environment),
     (AmlCompute, compute), (ComputeInstance, compute), (Datastore, datastore),
     (ManagedOnlineEndpoint, online_endpoint), (ManagedOnlineDeployment, online_deployment), (JobSchedule, schedule),
+    (MonitorSchedule, schedule),
 )
 # azure-ai-ml class name in azure.ai.ml.entities -> its kind's module
 _BY_AZURE = {
@@ -231,7 +233,7 @@ def from_azure_any(obj: object, base_path: str | os.PathLike[str] | None = None)
         sweep: Translated[Any] = sweep_job.from_azure(obj, base_path)
         return sweep
     if type(obj).__name__ in ("MonitorSchedule", "ImportDataSchedule"):
-        return schedule.from_azure(obj, base_path)  # refused, saying which feature brings them
+        return schedule.from_azure(obj, base_path)  # a monitor is translated; a data import refused by name
     if type(obj).__module__.startswith(_AZURE_AUTOML_MODULE):
         automl: Translated[Any] = automl_job.from_azure(obj, base_path)
         return automl

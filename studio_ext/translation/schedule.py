@@ -12,7 +12,8 @@ azure-ai-ml quirks absorbed: ``load_schedule`` is not exported from ``azure.ai.m
 (``azure.ai.ml.entities._load_functions``); its loader refuses an inline job mapping, so
 :func:`to_azure` loads the schedule with the job as a reference and sets the translated job
 after; ``time_zone`` may be a ``TimeZone`` enum; an ``is_enabled`` of None means enabled.
-Monitor and data import schedules are refused by name: they come with those features.
+A ``MonitorSchedule`` (``create_monitor``) is translated by :mod:`.monitor_schedule`; data import
+schedules are refused by name.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import yaml
 
 from studio_ext.entities import Job
+from studio_ext.entities._monitor import MonitorSchedule
 from studio_ext.entities._schedule import CronTrigger, JobSchedule, RecurrencePattern, RecurrenceTrigger
 from studio_ext.errors import InvalidInput, NotFound
 from studio_ext.translation._common import SCHEMA_ROOT, Translated, dump, plain, put
@@ -35,7 +37,6 @@ from studio_ext.translation._yaml_errors import describe
 SCHEMA = SCHEMA_ROOT + "schedule.schema.json"
 _PLACEHOLDER = "azureml:studio-ext-schedule-job"
 _NOT_YET = {
-    "MonitorSchedule": "a monitor schedule (create_monitor) comes with data drift monitors",
     "ImportDataSchedule": "a data import schedule (import_data) is not built here",
 }
 
@@ -88,8 +89,12 @@ def _listed(value: Any) -> list[Any]:
 
 
 # -- the four ways ------------------------------------------------------------------------------
-def to_v2(schedule: JobSchedule) -> dict[str, Any]:
+def to_v2(schedule: JobSchedule | MonitorSchedule) -> dict[str, Any]:
     """The schedule as v2 ``schedule`` YAML's mapping (an inline job as azure-ai-ml's ``_to_dict`` writes it)."""
+    if isinstance(schedule, MonitorSchedule):
+        from studio_ext.translation import monitor_schedule
+
+        return monitor_schedule.to_v2(schedule)
     if schedule.trigger is None:
         raise InvalidInput(f"The schedule {schedule.name!r} has no trigger.")
     out: dict[str, Any] = {"$schema": SCHEMA, "name": schedule.name}
@@ -114,13 +119,20 @@ def _job_to_v2(job: Any) -> Any:
                        "create a monitor come with those features.")
 
 
-def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None = None) -> Translated[JobSchedule]:
-    """A studio_ext ``JobSchedule`` from v2 ``schedule`` YAML's mapping (``create_job`` in any form above)."""
+def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None = None) -> Translated[Any]:
+    """A studio_ext ``JobSchedule`` from v2 ``schedule`` YAML's mapping (``create_job`` in any form above).
+
+    A mapping with ``create_monitor`` is a ``MonitorSchedule`` (:mod:`.monitor_schedule`).
+    """
     data = plain(dict(mapping))
-    if "create_monitor" in data or "import_data" in data:
-        which = "MonitorSchedule" if "create_monitor" in data else "ImportDataSchedule"
-        raise InvalidInput(f"This schedule is an azure.ai.ml.entities.{which}: {_NOT_YET[which]}. "
-                           "A schedule here takes create_job.")
+    if "create_monitor" in data:
+        from studio_ext.translation import monitor_schedule
+
+        monitored: Translated[Any] = monitor_schedule.from_v2(data, base_path)
+        return monitored
+    if "import_data" in data:
+        raise InvalidInput(f"This schedule is an azure.ai.ml.entities.ImportDataSchedule: "
+                           f"{_NOT_YET['ImportDataSchedule']}. A schedule here takes create_job or create_monitor.")
     if not data.get("name"):
         raise InvalidInput("A v2 schedule needs a name.")
     if not isinstance(data.get("trigger"), Mapping):
@@ -188,14 +200,23 @@ def _load_job_mapping(mapping: dict[str, Any], base_path: Path | None) -> Transl
     return other
 
 
-def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[JobSchedule]:
-    """A studio_ext ``JobSchedule`` from azure-ai-ml's ``JobSchedule`` (its job translated by its own kind)."""
+def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[Any]:
+    """A studio_ext ``JobSchedule`` from azure-ai-ml's ``JobSchedule`` (its job translated by its own kind).
+
+    azure-ai-ml's ``MonitorSchedule`` becomes studio_ext's (:mod:`.monitor_schedule`).
+    """
     import azure.ai.ml.entities as aml_entities
+
+    if isinstance(obj, aml_entities.MonitorSchedule):
+        from studio_ext.translation import monitor_schedule
+
+        monitored: Translated[Any] = monitor_schedule.from_azure(obj, base_path)
+        return monitored
 
     for name, reason in _NOT_YET.items():
         if isinstance(obj, getattr(aml_entities, name)):
             raise InvalidInput(f"azure.ai.ml.entities.{name} is not taken here: {reason}. ws.schedules takes "
-                               "azure.ai.ml.entities.JobSchedule.")
+                               "azure.ai.ml.entities.JobSchedule and MonitorSchedule.")
     if not isinstance(obj, aml_entities.JobSchedule):
         raise InvalidInput(f"The schedule translation takes azure.ai.ml.entities.JobSchedule. Got "
                            f"{type(obj).__module__}.{type(obj).__qualname__}.")
@@ -234,8 +255,12 @@ def load_azure(source: Any, *, relative_origin: str | None = None,
         raise InvalidInput(describe(exc, text, None if isinstance(source, io.StringIO) else str(source))) from exc
 
 
-def to_azure(schedule: JobSchedule) -> Any:
+def to_azure(schedule: JobSchedule | MonitorSchedule) -> Any:
     """azure-ai-ml's ``JobSchedule``, loaded by its own ``load_schedule``; an inline job is set after, translated."""
+    if isinstance(schedule, MonitorSchedule):
+        from studio_ext.translation import monitor_schedule
+
+        return monitor_schedule.to_azure(schedule)
     mapping = to_v2(schedule)
     job = schedule.create_job
     if isinstance(job, Job):
@@ -249,7 +274,7 @@ def to_azure(schedule: JobSchedule) -> Any:
 
 
 def from_yaml(source: str | os.PathLike[str], *,
-              params_override: list[dict[str, Any]] | None = None) -> Translated[JobSchedule]:
+              params_override: list[dict[str, Any]] | None = None) -> Translated[Any]:
     """A schedule from a v2 YAML file (or text), checked by azure-ai-ml's ``load_schedule``.
 
     A ``create_job`` Azure's loader takes (a file, ``azureml:NAME``, ``{job: file, ...}``) is
@@ -260,6 +285,11 @@ def from_yaml(source: str | os.PathLike[str], *,
 
     text, path, mapping = read_mapping(source)
     base = Path(path).parent if path else Path.cwd()
+    if "create_monitor" in mapping:
+        from studio_ext.translation import monitor_schedule
+
+        monitored: Translated[Any] = monitor_schedule.from_yaml(source, params_override=params_override)
+        return monitored
     job = mapping.get("create_job")
     if isinstance(job, Mapping) and "job" not in job:  # inline: Azure's schedule loader refuses it
         checked = dict(mapping, create_job=_PLACEHOLDER)
@@ -270,6 +300,6 @@ def from_yaml(source: str | os.PathLike[str], *,
     return from_azure(obj, base)
 
 
-def to_yaml(schedule: JobSchedule) -> str:
+def to_yaml(schedule: JobSchedule | MonitorSchedule) -> str:
     """Azure ML v2 schedule YAML (``az ml schedule create --file``)."""
     return dump(to_v2(schedule))

@@ -123,9 +123,9 @@ def test_azure_objects_are_accepted_as_ws_schedules_takes_them(folder: Path) -> 
 
 
 def test_other_schedule_kinds_are_refused_by_name(folder: Path) -> None:
-    monitor = "name: drift\ntrigger:\n  type: cron\n  expression: '0 0 * * *'\ncreate_monitor:\n  compute: {}\n"
-    with pytest.raises(InvalidInput, match="MonitorSchedule: a monitor schedule .* comes with data drift monitors"):
-        schedule.from_v2(_yaml(monitor))
+    imports = "name: imp\ntrigger:\n  type: cron\n  expression: '0 0 * * *'\nimport_data: {type: mltable}\n"
+    with pytest.raises(InvalidInput, match="ImportDataSchedule: a data import schedule .* is not built here"):
+        schedule.from_v2(_yaml(imports))
     with pytest.raises(InvalidInput, match="trigger has type 'recurrence' or 'cron'"):
         schedule.from_v2(_yaml("name: x\ntrigger: {type: daily}\ncreate_job: azureml:j\n"))
 
