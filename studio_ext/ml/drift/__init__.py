@@ -1,0 +1,74 @@
+"""Data drift, data quality and attribution drift between a reference and a target window.
+
+Pure engines on pandas, scipy and scikit-learn: DataFrames in, results out, no storage.
+``ws.data_drift`` (v1 dataset monitors) and the v2 model monitors run them on datasets
+and collected production data. Metric names and default thresholds are Azure's
+(``azure.ai.ml.constants.MonitorMetricName``, ``DataDriftMetricThreshold``).
+
+Every per-feature metric is computed with scipy on every row of both windows up to
+10 M rows a side; a larger side is measured on a seeded uniform random sample of 10 M
+rows, and the result's ``warnings`` say so. The overall magnitude is a classifier
+two-sample test on up to 10k rows a side (a learned estimate, noise of a few points).
+
+Example::
+
+    from studio_ext.ml.drift import compare, windows
+    baseline = flights[flights.month == 1]
+    for w in windows(flights, "time_hour", "Week"):
+        r = compare(baseline, w.frame, features=["dep_delay", "carrier"])
+        print(w.start, "no data" if r.no_data else (r.magnitude, r.alerts))
+"""
+
+from studio_ext.ml.drift._compare import (
+    DEFAULT_THRESHOLDS,
+    DriftResult,
+    FeatureDrift,
+    Thresholds,
+    check_thresholds,
+    compare,
+    is_alert,
+)
+from studio_ext.ml.drift._magnitude import MAGNITUDE_ROWS, drift_magnitude
+from studio_ext.ml.drift._metrics import (
+    CATEGORICAL_METRICS,
+    EXACT_ROWS,
+    NUMERICAL_METRICS,
+    TEST_METRICS,
+    FeatureKind,
+    check_metrics,
+    feature_drift,
+    feature_kind,
+    require_features,
+)
+from studio_ext.ml.drift._quality import DATA_QUALITY_METRICS, data_quality
+from studio_ext.ml.drift._signals import DEFAULT_ATTRIBUTION_THRESHOLD, attribution_drift, prediction_drift
+from studio_ext.ml.drift._windows import FREQUENCIES, Window, windows
+
+__all__ = [
+    "CATEGORICAL_METRICS",
+    "DATA_QUALITY_METRICS",
+    "DEFAULT_ATTRIBUTION_THRESHOLD",
+    "DEFAULT_THRESHOLDS",
+    "EXACT_ROWS",
+    "FREQUENCIES",
+    "MAGNITUDE_ROWS",
+    "NUMERICAL_METRICS",
+    "TEST_METRICS",
+    "DriftResult",
+    "FeatureDrift",
+    "FeatureKind",
+    "Thresholds",
+    "Window",
+    "attribution_drift",
+    "check_metrics",
+    "check_thresholds",
+    "compare",
+    "data_quality",
+    "drift_magnitude",
+    "feature_drift",
+    "feature_kind",
+    "is_alert",
+    "prediction_drift",
+    "require_features",
+    "windows",
+]
