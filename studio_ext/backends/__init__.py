@@ -21,6 +21,8 @@ from studio_ext.backends._registry import (
 )
 from studio_ext.services import (
     AutoMLOperations,
+    BatchDeploymentOperations,
+    BatchEndpointOperations,
     ComponentOperations,
     ComputeOperations,
     DataOperations,
@@ -50,6 +52,8 @@ SERVICE_PROTOCOLS: dict[str, type] = {
     "online_endpoints": OnlineEndpointOperations,
     "online_deployments": OnlineDeploymentOperations,
     "explanations": ExplanationOperations,
+    "batch_endpoints": BatchEndpointOperations,
+    "batch_deployments": BatchDeploymentOperations,
     "fairness": FairnessOperations,
     "privacy": PrivacyOperations,
     "sweeps": SweepOperations,

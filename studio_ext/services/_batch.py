@@ -59,6 +59,10 @@ class BatchEndpointOperations(Protocol):
 
     def get_keys(self, name: str) -> EndpointAuthKeys: ...
 
+    def consume_snippets(self, name: str) -> dict[str, str]:
+        """Client code invoking the endpoint's default deployment: ``{"curl": ..., "Python (requests)": ...,
+        "azure-ai-ml": ...}`` (the key read from ``$BATCH_ENDPOINT_KEY``)."""
+
     def begin_regenerate_keys(self, name: str, *, key_type: str | KeyType = KeyType.PRIMARY) -> Poller[EndpointAuthKeys]: ...
 
 

@@ -22,6 +22,8 @@ from studio_ext.errors import WorkspaceError
 if TYPE_CHECKING:  # pragma: no cover
     from studio_ext.services import (
         AutoMLOperations,
+        BatchDeploymentOperations,
+        BatchEndpointOperations,
         ComponentOperations,
         ComputeOperations,
         DataOperations,
@@ -126,6 +128,16 @@ def _sweeps(b: LocalBackend) -> SweepOperations:
 
 
 # service name -> its builder (names as in studio_ext.backends.SERVICE_PROTOCOLS).
+def _batch_endpoints(b: LocalBackend) -> BatchEndpointOperations:
+    from studio_ext.backends.local.batch.service import LocalBatchEndpoints
+    return LocalBatchEndpoints(b)
+
+
+def _batch_deployments(b: LocalBackend) -> BatchDeploymentOperations:
+    from studio_ext.backends.local.batch.service import LocalBatchDeployments
+    return LocalBatchDeployments(b)
+
+
 SERVICES: dict[str, Callable[[LocalBackend], object]] = {
     "jobs": _jobs,
     "compute": _compute,
@@ -139,6 +151,8 @@ SERVICES: dict[str, Callable[[LocalBackend], object]] = {
     "explanations": _explanations,
     "fairness": _fairness,
     "privacy": _privacy,
+    "batch_endpoints": _batch_endpoints,
+    "batch_deployments": _batch_deployments,
     "sweeps": _sweeps,
     "components": _components,
     "pipelines": _pipelines,

@@ -1,0 +1,282 @@
+"""Batch endpoints and deployments on the local backend: create, defaults, keys, the frozen scoring spec,
+bad input refused with nothing written, and invocations submitted as pipeline jobs whose one step runs the
+scoring driver. One workspace for the module; nothing here waits for a job to run except the end-to-end test."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow.sklearn
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from studio_ext import Input, Output, Workspace
+from studio_ext.backends.local import LocalBackend
+from studio_ext.entities import (
+    AmlCompute,
+    BatchDeploymentOutputAction,
+    BatchEndpoint,
+    BatchEndpointDefaults,
+    BatchRetrySettings,
+    CodeConfiguration,
+    CommandComponent,
+    Model,
+    ModelBatchDeployment,
+    ModelBatchDeploymentSettings,
+    PipelineComponentBatchDeployment,
+    PipelineJob,
+)
+from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
+
+DIABETES = Path("/work/shared/data/dp100/diabetes.csv")
+FEATURES = ["Pregnancies", "PlasmaGlucose", "DiastolicBloodPressure", "TricepsThickness", "SerumInsulin", "BMI",
+            "DiabetesPedigree", "Age"]
+SCORE = """
+import os
+def init():
+    global model
+    model = os.environ.get("AZUREML_MODEL_DIR")
+
+def run(mini_batch):
+    return [os.path.basename(f) for f in mini_batch]
+"""
+
+
+@pytest.fixture(scope="module")
+def ws(module_workspace: Workspace) -> Workspace:
+    return module_workspace
+
+
+@pytest.fixture(scope="module")
+def assets(ws: Workspace, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """An MLflow sklearn model, a custom model, a scoring script and a folder of CSVs."""
+    root = tmp_path_factory.mktemp("batch-assets")
+    frame = pd.read_csv(DIABETES).head(300)
+    model = LogisticRegression(max_iter=500).fit(frame[FEATURES], frame["Diabetic"])
+    mlflow.sklearn.save_model(model, str(root / "mlflow-model"), serialization_format="cloudpickle")
+    ws.models.create_or_update(Model(name="diabetes-mlflow", path=str(root / "mlflow-model"), allow_pickle=True))
+    (root / "custom").mkdir()
+    (root / "custom" / "weights.txt").write_text("1 2 3")
+    ws.models.create_or_update(Model(name="diabetes-custom", path=str(root / "custom"), type="custom_model"))
+    (root / "src").mkdir()
+    (root / "src" / "score.py").write_text(SCORE)
+    (root / "bad").mkdir()
+    (root / "bad" / "score.py").write_text("def init():\n    pass\n\ndef predict(x):\n    return x\n")
+    data = root / "data"
+    data.mkdir()
+    for i in range(3):
+        frame[FEATURES].iloc[i * 20:(i + 1) * 20].to_csv(data / f"part-{i}.csv", index=False)
+    return {"root": root, "src": root / "src", "bad": root / "bad", "data": data}
+
+
+@pytest.fixture(scope="module")
+def endpoint(ws: Workspace, assets: dict[str, Path]) -> Iterator[str]:
+    ws.batch_endpoints.begin_create_or_update(BatchEndpoint(name="diabetes-batch", description="scores")).result()
+    ws.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+        name="classifier", endpoint_name="diabetes-batch", model="azureml:diabetes-mlflow:1",
+        settings=ModelBatchDeploymentSettings(mini_batch_size=2, max_concurrency_per_instance=2,
+                                              output_file_name="predictions.csv",
+                                              retry_settings=BatchRetrySettings(max_retries=1, timeout=60)))).result()
+    yield "diabetes-batch"
+
+
+def _folders(ws: Workspace) -> list[str]:
+    root = LocalBackend.of(ws).path / "batch"
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+def test_the_first_deployment_is_the_default_and_its_scoring_spec_is_frozen(ws: Workspace, endpoint: str) -> None:
+    got = ws.batch_endpoints.get(endpoint)
+    assert got.defaults.deployment_name == "classifier" and got.description == "scores"
+    assert got.provisioning_state == "Succeeded"
+    assert [e.name for e in ws.batch_endpoints.list()] == [endpoint]
+    deployment = ws.batch_deployments.get("classifier", endpoint)
+    assert isinstance(deployment, ModelBatchDeployment) and deployment.type == "model"
+    assert deployment.model == "azureml:diabetes-mlflow:1"
+    assert deployment.settings.mini_batch_size == 2
+    assert deployment.settings.output_action is BatchDeploymentOutputAction.APPEND_ROW
+    assert deployment.settings.retry_settings == BatchRetrySettings(max_retries=1, timeout=60)
+    spec = json.loads((LocalBackend.of(ws).path / "batch" / endpoint / "classifier" / "deployment.json").read_text())
+    assert spec["kind"] == "model" and spec["endpoint"] == endpoint and spec["deployment"] == "classifier"
+    assert spec["model"]["flavor"] == "mlflow" and (Path(spec["model"]["path"]) / "MLmodel").is_file()
+    assert spec["code_dir"] is None and spec["scoring_script"] is None
+    assert spec["settings"] == {"instance_count": 1, "max_concurrency_per_instance": 2, "mini_batch_size": 2,
+                                "output_action": "append_row", "output_file_name": "predictions.csv",
+                                "max_retries": 1, "timeout": 60, "error_threshold": -1, "logging_level": "info",
+                                "environment_variables": {}}
+    assert spec["compute"] == {"name": "local", "kind": "local", "scheduler_address": None, "max_instances": 1}
+
+
+def test_a_custom_model_deployment_snapshots_its_code(ws: Workspace, endpoint: str, assets: dict[str, Path]) -> None:
+    made = ws.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+        name="custom", endpoint_name=endpoint, model="azureml:diabetes-custom@latest",
+        code_configuration=CodeConfiguration(code=str(assets["src"]), scoring_script="score.py"),
+        settings=ModelBatchDeploymentSettings(output_action="summary_only", mini_batch_size=1))).result()
+    try:
+        assert made.code_configuration is not None and made.code_configuration.scoring_script == "score.py"
+        assert ws.batch_endpoints.get(endpoint).defaults.deployment_name == "classifier", "the first stays default"
+        folder = LocalBackend.of(ws).path / "batch" / endpoint / "custom"
+        spec = json.loads((folder / "deployment.json").read_text())
+        assert spec["model"]["flavor"] == "custom_model" and (Path(spec["model"]["path"]) / "custom" / "weights.txt").is_file()  # AZUREML_MODEL_DIR
+        assert spec["code_dir"] == str(folder / "code") and (folder / "code" / "score.py").read_text() == SCORE
+        assert spec["settings"]["output_action"] == "summary_only"
+        assert sorted(d.name for d in ws.batch_deployments.list(endpoint)) == ["classifier", "custom"]
+    finally:
+        ws.batch_deployments.begin_delete("custom", endpoint).result()
+    assert not (LocalBackend.of(ws).path / "batch" / endpoint / "custom").exists()
+
+
+def test_bad_deployments_are_refused_and_nothing_is_written(ws: Workspace, endpoint: str,
+                                                            assets: dict[str, Path]) -> None:
+    before = _folders(ws)
+    with pytest.raises(InvalidInput, match=r"does not define run\(\)"):
+        ws.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+            name="nope", endpoint_name=endpoint, model="azureml:diabetes-custom:1",
+            code_configuration=CodeConfiguration(code=str(assets["bad"]), scoring_script="score.py")))
+    with pytest.raises(InvalidInput, match="mini_batch_size"):
+        ws.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+            name="nope", endpoint_name=endpoint, model="azureml:diabetes-mlflow:1",
+            settings=ModelBatchDeploymentSettings(mini_batch_size=0)))
+    with pytest.raises(InvalidInput, match="custom model needs a scoring script"):
+        ws.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+            name="nope", endpoint_name=endpoint, model="azureml:diabetes-custom:1"))
+    with pytest.raises(NotFound, match="no batch endpoint named 'missing'"):
+        ws.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+            name="nope", endpoint_name="missing", model="azureml:diabetes-mlflow:1"))
+    with pytest.raises(NotFound, match="compute"):
+        ws.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+            name="nope", endpoint_name=endpoint, model="azureml:diabetes-mlflow:1", compute="no-such-cluster"))
+    with pytest.raises(InvalidInput, match="not a deployment"):
+        ws.batch_endpoints.begin_create_or_update(BatchEndpoint(
+            name=endpoint, defaults=BatchEndpointDefaults(deployment_name="ghost")))
+    assert _folders(ws) == before
+    assert [d.name for d in ws.batch_deployments.list(endpoint)] == ["classifier"]
+    with pytest.raises(NotFound, match="no deployment 'ghost'. Its deployments: classifier"):
+        ws.batch_deployments.get("ghost", endpoint)
+    with pytest.raises(NotFound, match="Batch endpoints: diabetes-batch"):
+        ws.batch_endpoints.get("ghost")
+
+
+def test_keys_regenerate_one_at_a_time(ws: Workspace, endpoint: str) -> None:
+    keys = ws.batch_endpoints.get_keys(endpoint)
+    assert keys.primary_key and keys.secondary_key and keys.primary_key != keys.secondary_key
+    path = LocalBackend.of(ws).path / "batch" / endpoint / "keys.json"
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    again = ws.batch_endpoints.begin_regenerate_keys(endpoint, key_type="secondary").result()
+    assert again.primary_key == keys.primary_key and again.secondary_key != keys.secondary_key
+    with pytest.raises(InvalidInput, match="key_type"):
+        ws.batch_endpoints.begin_regenerate_keys(endpoint, key_type="tertiary")
+
+
+def test_invoke_submits_a_pipeline_job_running_the_scoring_driver(ws: Workspace, endpoint: str,
+                                                                  assets: dict[str, Path]) -> None:
+    job = ws.batch_endpoints.invoke(endpoint, input=Input(type="uri_folder", path=str(assets["data"])),
+                                    params_override=[{"mini_batch_size": 5}], job_name="batch_check_1")
+    ws.jobs.begin_cancel(job.name).result(timeout=60)  # the driver is not what this test checks
+    assert isinstance(job, PipelineJob) and job.name == "batch_check_1"
+    assert job.experiment_name == endpoint
+    assert job.tags["azureml.batch_endpoint"] == endpoint and job.tags["azureml.batch_deployment"] == "classifier"
+    step = job.jobs["batchscoring"]
+    assert isinstance(step.component, CommandComponent)
+    folder = LocalBackend.of(ws).path / "batch" / endpoint / "classifier"
+    override = folder / "invocations" / "batch_check_1.json"
+    assert step.command == (f'python -m studio_ext.backends.local.batch.driver --deployment "{override}" '
+                            "--input ${{inputs.input_data}} --output ${{outputs.score}}")
+    assert json.loads(override.read_text())["settings"]["mini_batch_size"] == 5
+    assert json.loads((folder / "deployment.json").read_text())["settings"]["mini_batch_size"] == 2, "frozen"
+    assert step.inputs["input_data"] == "${{parent.inputs.input_data}}"
+    assert step.outputs["score"] == "${{parent.outputs.score}}"
+    assert job.inputs["input_data"].path == str(assets["data"]) and "score" in job.outputs
+    assert [j.name for j in ws.batch_endpoints.list_jobs(endpoint)] == ["batch_check_1"]
+    assert [j.name for j in ws.batch_deployments.list_jobs(endpoint, name="classifier")] == ["batch_check_1"]
+
+
+def test_bad_invocations_are_refused_before_any_job(ws: Workspace, endpoint: str, assets: dict[str, Path],
+                                                     tmp_path: Path) -> None:
+    jobs_before = len(ws.jobs.list())
+    with pytest.raises(NotFound, match="does not exist"):
+        ws.batch_endpoints.invoke(endpoint, input=Input(type="uri_folder", path=str(tmp_path / "absent")))
+    with pytest.raises(UnsafePath):
+        ws.batch_endpoints.invoke(endpoint, input=Input(
+            type="uri_folder", path="azureml://datastores/workspaceblobstore/paths/../../etc"))
+    with pytest.raises(InvalidInput, match="mini_batch_size"):
+        ws.batch_endpoints.invoke(endpoint, input=Input(type="uri_folder", path=str(assets["data"])),
+                                  params_override=[{"mini_batch_size": 0}])
+    with pytest.raises(InvalidInput, match="one input, 'input_data'"):
+        ws.batch_endpoints.invoke(endpoint, inputs={"other": Input(type="uri_folder", path=str(assets["data"]))})
+    with pytest.raises(NotFound, match="no deployment 'ghost'"):
+        ws.batch_endpoints.invoke(endpoint, deployment_name="ghost", input=str(assets["data"]))
+    with pytest.raises(NotFound, match="no batch endpoint named 'ghost'"):
+        ws.batch_endpoints.invoke("ghost", input=str(assets["data"]))
+    ws.batch_endpoints.begin_create_or_update(BatchEndpoint(name="empty-batch")).result()
+    try:
+        with pytest.raises(InvalidInput, match="no default deployment"):
+            ws.batch_endpoints.invoke("empty-batch", input=Input(type="uri_folder", path=str(assets["data"])))
+    finally:
+        ws.batch_endpoints.begin_delete("empty-batch").result()
+    assert len(ws.jobs.list()) == jobs_before
+    assert not list((LocalBackend.of(ws).path / "batch" / endpoint / "classifier").glob("invocations/*[!1].json"))
+
+
+def test_a_cluster_deployment_keeps_its_compute_and_refuses_more_instances(ws: Workspace, endpoint: str) -> None:
+    ws.compute.begin_create_or_update(AmlCompute(name="batch-cluster", max_instances=2)).result()
+    try:
+        with pytest.raises(InvalidInput, match="max_instances 2"):
+            ws.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+                name="on-cluster", endpoint_name=endpoint, model="azureml:diabetes-mlflow:1", compute="batch-cluster",
+                settings=ModelBatchDeploymentSettings(instance_count=3)))
+        made = ws.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+            name="on-cluster", endpoint_name=endpoint, model="azureml:diabetes-mlflow:1", compute="batch-cluster",
+            settings=ModelBatchDeploymentSettings(instance_count=2))).result()
+        assert made.compute == "batch-cluster"
+        spec = json.loads((LocalBackend.of(ws).path / "batch" / endpoint / "on-cluster" / "deployment.json").read_text())
+        assert spec["compute"]["name"] == "batch-cluster" and spec["compute"]["kind"] == "cluster"
+        assert spec["compute"]["max_instances"] == 2
+        with pytest.raises(Conflict, match="is the default"):
+            ws.batch_deployments.begin_delete("classifier", endpoint)
+        ws.batch_deployments.begin_delete("on-cluster", endpoint).result()
+    finally:
+        ws.compute.begin_delete("batch-cluster").result()
+
+
+def test_a_pipeline_component_deployment_runs_its_component(ws: Workspace, assets: dict[str, Path]) -> None:
+    (assets["root"] / "count").mkdir(exist_ok=True)
+    (assets["root"] / "count" / "count.py").write_text(
+        "import sys, pathlib\npathlib.Path(sys.argv[2], 'n.txt').write_text(str(len(list(pathlib.Path(sys.argv[1])"
+        ".iterdir()))) + ' x' + sys.argv[3])\n")
+    step = CommandComponent(name="count_files", version="1", code=str(assets["root"] / "count"),
+                            command="python count.py ${{inputs.folder}} ${{outputs.counted}} ${{inputs.factor}}",
+                            inputs={"folder": Input(type="uri_folder"), "factor": Input(type="integer", default=1)},
+                            outputs={"counted": Output(type="uri_folder")})
+    from studio_ext import dsl
+
+    @dsl.pipeline(name="count_pipeline")
+    def count_pipeline(folder: Input, factor: int = 1) -> dict[str, object]:
+        node = step(folder=folder, factor=factor)
+        return {"counted": node.outputs.counted}
+
+    component = ws.components.create_or_update(count_pipeline(
+        folder=Input(type="uri_folder", path=str(assets["data"]))).component)
+    ws.batch_endpoints.begin_create_or_update(BatchEndpoint(name="count-batch")).result()
+    try:
+        made = ws.batch_deployments.begin_create_or_update(PipelineComponentBatchDeployment(
+            name="counter", endpoint_name="count-batch", component=f"azureml:{component.name}:{component.version}",
+            settings={"continue_on_step_failure": "False", "default_compute": "local"})).result()
+        assert isinstance(made, PipelineComponentBatchDeployment) and made.type == "pipeline"
+        assert ws.batch_endpoints.get("count-batch").defaults.deployment_name == "counter"
+        job = ws.batch_endpoints.invoke("count-batch", inputs={
+            "folder": Input(type="uri_folder", path=str(assets["data"])), "factor": Input(type="integer", default=3)})
+        assert isinstance(job, PipelineJob) and job.experiment_name == "count-batch"
+        assert job.tags["azureml.batch_deployment"] == "counter"
+        assert job.inputs["factor"] == 3 and list(job.jobs) == ["node"]
+        done = ws.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=120)
+        assert done.status == "Completed", done.error
+        with pytest.raises(InvalidInput, match="no input 'nope'"):
+            ws.batch_endpoints.invoke("count-batch", inputs={"nope": 1})
+    finally:
+        ws.batch_endpoints.begin_delete("count-batch").result()
+    assert not (LocalBackend.of(ws).path / "batch" / "count-batch").exists()
