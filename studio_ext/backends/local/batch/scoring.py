@@ -1,0 +1,316 @@
+"""What runs inside a batch scoring worker process: ``init()`` once, then one mini-batch per task.
+
+The driver (:mod:`studio_ext.backends.local.batch.driver`) sends these functions to Dask
+workers. A worker process keeps what :func:`init_worker` loaded (the user's scoring module,
+or an MLflow model's pyfunc) in :data:`_LOADED`, so ``init()`` runs once per process, as
+Azure ML's batch contract says, however many mini-batches the process scores.
+
+:func:`score_mini_batch` calls ``run(mini_batch)`` (a list of file paths, or a pandas
+DataFrame for tabular input) and returns the rows it gave back as CSV text with no header
+(Azure's ``append_row`` file), or only their count (``summary_only``). Nothing is written
+here: the driver commits each mini-batch's rows, so a worker that dies leaves no trace.
+
+A ``run()`` over the deployment's timeout ends its own process (a watchdog thread sends it
+SIGKILL): a thread cannot be stopped in Python, and a stuck process must not keep its slot.
+The driver sees the worker gone and retries the mini-batch on another one.
+
+An MLflow model deployed with no scoring script is scored as Azure scores it: each file
+(CSV or Parquet) read into a DataFrame, ``predict`` called once per file, and one row per
+input row written: ``row`` (its index in the file), ``prediction`` and ``file`` (the file's
+name), which ``pd.read_csv(path, names=["row", "prediction", "file"])`` reads back.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import importlib.util
+import io
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ScoringScriptError", "check_scoring_script", "format_rows", "init_worker", "score_mini_batch"]
+
+_LOADED: dict[str, Any] = {}
+_LOCK = threading.Lock()
+_MLFLOW_SUFFIXES = {".csv": "csv", ".parquet": "parquet"}
+
+
+class ScoringScriptError(Exception):
+    """The deployment's scoring script cannot be used (no ``init``/``run``, a syntax error)."""
+
+
+def check_scoring_script(path: Path) -> None:
+    """Refuse a scoring script that does not define ``init()`` and ``run(mini_batch)`` at module level.
+
+    Read with ``ast`` (nothing of the user's runs here), so the job fails at once with what to
+    change rather than after every mini-batch failed.
+    """
+    if not path.is_file():
+        raise ScoringScriptError(f"The scoring script {path} does not exist; check code_configuration.scoring_script.")
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (SyntaxError, UnicodeDecodeError) as exc:
+        raise ScoringScriptError(f"The scoring script {path.name} cannot be read as Python: {exc}") from exc
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    missing = [n for n in ("init", "run") if n not in names]
+    if missing:
+        wanted = " and ".join(f"{n}()" if n == "init" else "run(mini_batch)" for n in missing)
+        raise ScoringScriptError(
+            f"The scoring script {path.name} defines no {wanted}. A batch scoring script needs init() "
+            "(called once per worker process) and run(mini_batch) (called for each mini-batch, returning "
+            "a pandas DataFrame or a list)."
+        )
+
+
+# -- in the worker -------------------------------------------------------------------------------
+def init_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """Load the deployment into this process once (the script's ``init()``, or the MLflow model).
+
+    Returns this process's pid and its resident memory once loaded, the baseline against
+    which :func:`score_mini_batch` reports its peak.
+    """
+    key = spec["key"]
+    with _LOCK:
+        if key not in _LOADED:
+            started = time.perf_counter()
+            _prepare_process(spec)
+            _LOADED[key] = _load(spec)
+            _LOADED[key + ":seconds"] = time.perf_counter() - started
+            _reset_peak_memory()
+        return {"pid": os.getpid(), "rss": _memory("VmRSS"), "seconds": _LOADED[key + ":seconds"]}
+
+
+def score_mini_batch(spec: dict[str, Any], index: int, items: Any) -> dict[str, Any]:
+    """Score one mini-batch; return its rows as CSV text (``append_row``) or only their count.
+
+    ``items`` is a list of file paths, or ``(parquet_path, row_group, first_row)`` for tabular input.
+    """
+    init_worker(spec)  # a no-op once loaded; a process restarted between init and now loads here
+    loaded = _LOADED[spec["key"]]
+    data = _tabular(items) if isinstance(items, tuple) else list(items)
+    started = time.perf_counter()
+    watchdog = _Watchdog(spec.get("timeout"))
+    try:
+        result = loaded.run(data)
+    finally:
+        watchdog.cancel()
+    seconds = time.perf_counter() - started
+    rows, text = format_rows(result, keep=spec["output_action"] == "append_row")
+    return {"index": index, "rows": rows, "text": text, "seconds": seconds, "pid": os.getpid(),
+            "peak_rss": _memory("VmHWM")}
+
+
+def format_rows(result: Any, *, keep: bool) -> tuple[int, str | None]:
+    """What ``run()`` returned as CSV lines with no header: a DataFrame's rows, or one line per list item.
+
+    A list item that is a sequence (a list, tuple or NumPy row) becomes one CSV row of its values;
+    anything else is written as its ``str()``, as Azure writes it.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if result is None:
+        if keep:
+            raise TypeError("run(mini_batch) returned None; return a pandas DataFrame or a list of rows.")
+        return 0, None
+    if isinstance(result, pd.DataFrame):
+        return len(result), (result.to_csv(header=False, index=False, lineterminator="\n") if keep else None)
+    if isinstance(result, pd.Series | np.ndarray):
+        result = list(result)
+    if not isinstance(result, Sequence) or isinstance(result, str | bytes):
+        raise TypeError(f"run(mini_batch) returned a {type(result).__name__}; return a pandas DataFrame or a list.")
+    if not keep:
+        return len(result), None
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for item in result:
+        if isinstance(item, np.ndarray | list | tuple):
+            writer.writerow(item.tolist() if isinstance(item, np.ndarray) else item)
+        else:
+            out.write(f"{item}\n")
+    return len(result), out.getvalue()
+
+
+# -- loading -------------------------------------------------------------------------------------
+class _Script:
+    """A user's scoring script, imported under a module name of its own, its ``init()`` called."""
+
+    def __init__(self, code_dir: str, script: str, key: str) -> None:
+        if code_dir not in sys.path:
+            sys.path.insert(0, code_dir)
+        path = Path(code_dir) / script
+        name = f"_studio_batch_score_{abs(hash(key)):x}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ScoringScriptError(f"Cannot import the scoring script {path}.")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+        for fn in ("init", "run"):
+            if not callable(getattr(module, fn, None)):
+                raise ScoringScriptError(f"The scoring script {script} has no function {fn}().")
+        module.init()
+        self.run = module.run
+
+
+class _MlflowModel:
+    """An MLflow model with no scoring script: its pyfunc, one ``predict`` per file."""
+
+    def __init__(self, model_path: str) -> None:
+        import mlflow.pyfunc
+
+        folder = _mlmodel_folder(Path(model_path))
+        self.model = mlflow.pyfunc.load_model(str(folder))
+        signature = self.model.metadata.signature
+        self.columns = signature.inputs.input_names() if signature is not None and signature.inputs else None
+
+    def run(self, mini_batch: Any) -> Any:
+        import pandas as pd
+
+        if isinstance(mini_batch, pd.DataFrame):
+            return self._score(mini_batch, mini_batch.index, "table")
+        frames = []
+        for path in mini_batch:
+            frames.append(self._score(_read_file(path), None, os.path.basename(path)))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def _score(self, data: Any, rows: Any, name: str) -> Any:
+        import numpy as np
+        import pandas as pd
+
+        if self.columns and data.columns.dtype == object:
+            missing = [c for c in self.columns if c not in data.columns]
+            if missing:
+                raise ValueError(f"{name} lacks the model's input columns {missing} (its signature names "
+                                 f"{self.columns}); it has {list(data.columns)}.")
+        pred = self.model.predict(data)
+        if isinstance(pred, pd.Series):
+            pred = pred.to_numpy()
+        if isinstance(pred, pd.DataFrame):
+            columns = {str(c): pred[c].to_numpy() for c in pred.columns}
+        else:
+            values = np.asarray(pred)
+            if values.ndim == 1:
+                columns = {"prediction": values}
+            else:
+                columns = {f"prediction_{i}": values[:, i] for i in range(values.shape[1])}
+        index = np.arange(len(data)) if rows is None else np.asarray(rows)
+        return pd.DataFrame({"row": index, **columns, "file": name})
+
+
+def _load(spec: dict[str, Any]) -> Any:
+    if spec.get("scoring_script"):
+        return _Script(spec["code_dir"], spec["scoring_script"], spec["key"])
+    return _MlflowModel(spec["model_path"])
+
+
+def _mlmodel_folder(root: Path) -> Path:
+    """The folder holding ``MLmodel``: the model folder itself or its only subfolder (Azure's layout)."""
+    if (root / "MLmodel").is_file():
+        return root
+    subs = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+    found = [p for p in subs if (p / "MLmodel").is_file()]
+    if len(found) == 1:
+        return found[0]
+    raise FileNotFoundError(f"No MLmodel file in {root} or in one subfolder of it: the model is not an MLflow "
+                            "model. Give the deployment a scoring script (code_configuration) to score it.")
+
+
+def _read_file(path: str) -> Any:
+    import pandas as pd
+
+    kind = _MLFLOW_SUFFIXES.get(Path(path).suffix.lower())
+    if kind is None:
+        raise ValueError(f"Error processing input file: '{path}'. File type '{Path(path).suffix.lstrip('.')}' is "
+                         "not supported for an MLflow model with no scoring script (CSV and Parquet are); "
+                         "give the deployment a scoring script to read it.")
+    return pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+
+
+def _tabular(items: tuple[str, int, int]) -> Any:
+    """Row group ``items[1]`` of the driver's Parquet copy of the table, as a DataFrame indexed by table row."""
+    import pyarrow.parquet as pq
+
+    path, group, start = items
+    frame = pq.ParquetFile(path).read_row_group(group).to_pandas()
+    frame.index = range(start, start + len(frame))
+    return frame
+
+
+def _prepare_process(spec: dict[str, Any]) -> None:
+    """Azure's environment for a scoring script: AZUREML_MODEL_DIR, the output folder, the user's variables."""
+    os.environ.update({k: str(v) for k, v in (spec.get("environment_variables") or {}).items()})
+    if spec.get("model_path"):
+        os.environ["AZUREML_MODEL_DIR"] = spec["model_path"]
+    os.environ["AZUREML_BI_OUTPUT_PATH"] = spec["output_dir"]
+    level = getattr(logging, str(spec.get("logging_level") or "info").upper(), logging.INFO)
+    logging.getLogger().setLevel(level)
+
+
+# -- timeout and memory --------------------------------------------------------------------------
+class _Watchdog:
+    """Ends this process if ``run()`` is still going after ``seconds`` (none: no limit)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self._timer: threading.Timer | None = None
+        if seconds and seconds > 0:
+            self._timer = threading.Timer(seconds, self._expire, args=(seconds,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    @staticmethod
+    def _expire(seconds: float) -> None:
+        sys.stderr.write(f"[batch] run(mini_batch) is still running after the {seconds:g} s timeout: "
+                         f"ending worker process {os.getpid()} so the mini-batch is retried.\n")
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _reset_peak_memory() -> None:
+    """Start the peak resident memory (VmHWM) afresh, so it measures scoring, not imports and loading."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+
+def _memory(field: str) -> int | None:
+    """``VmRSS`` or ``VmHWM`` of this process in bytes (Linux), else None."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the failed-items list: the exception and where in the user's code it was raised."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = next((f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames)
+                  if "studio_ext" not in f.filename and "site-packages" not in f.filename), None)
+    text = f"{type(exc).__name__}: {exc}"
+    return f"{text} (at {where})" if where else text
