@@ -110,6 +110,7 @@ from studio_ext.entities._run import (
     RunView,
 )
 from studio_ext.entities._schedule import (
+    BatchEndpointInvocation,
     CronTrigger,
     JobSchedule,
     RecurrencePattern,
@@ -135,6 +136,7 @@ __all__ = [
     "BatchDeploymentOutputAction",
     "BatchEndpoint",
     "BatchEndpointDefaults",
+    "BatchEndpointInvocation",
     "BatchRetrySettings",
     "BlockedTransformer",
     "CapacityWarning",

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["CronTrigger", "JobSchedule", "RecurrencePattern", "RecurrenceTrigger", "ScheduleFire"]
+__all__ = ["BatchEndpointInvocation", "CronTrigger", "JobSchedule", "RecurrencePattern", "RecurrenceTrigger",
+           "ScheduleFire"]
 
 
 @dataclass(kw_only=True)
@@ -58,6 +59,31 @@ class RecurrenceTrigger(_Trigger):
 
 
 @dataclass(kw_only=True)
+class BatchEndpointInvocation:
+    """What a schedule does when it invokes a batch endpoint: the arguments of ``ws.batch_endpoints.invoke``.
+
+    Azure's REST API calls this schedule action ``InvokeBatchEndpoint`` (its
+    ``endpointInvocationDefinition`` is the batch invoke body); azure-ai-ml has no class for it,
+    so ``JobSchedule(create_job=BatchEndpointInvocation(...))`` says it here, as "schedule the
+    published pipeline" asks. Each slot starts one batch job named after the schedule and the slot.
+
+    Example::
+
+        JobSchedule(name="nightly-scoring", trigger=CronTrigger(expression="0 2 * * *"),
+                    create_job=BatchEndpointInvocation(endpoint_name="diabetes-batch",
+                                                       input=Input(type="uri_folder", path="azureml:new-patients@latest")))
+    """
+
+    endpoint_name: str
+    deployment_name: str | None = None
+    input: Any = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    params_override: list[dict[str, Any]] = field(default_factory=list)
+    experiment_name: str | None = None
+
+
+@dataclass(kw_only=True)
 class ScheduleFire:
     """One time slot a schedule reached and what was decided for it (its history line).
 
@@ -78,9 +104,10 @@ class ScheduleFire:
 class JobSchedule:
     """Run a job at the times a trigger gives, as ``azure.ai.ml.entities.JobSchedule``.
 
-    ``create_job`` is a job (``command(...)``, a pipeline job ...) or ``"azureml:NAME"`` (an
-    existing job, run again with its definition). ``is_enabled``, ``provisioning_state``,
-    ``next_fire_times`` and the times are filled in by the service.
+    ``create_job`` is a job (``command(...)``, a pipeline job ...), ``"azureml:NAME"`` (an
+    existing job, run again with its definition) or a :class:`BatchEndpointInvocation`.
+    ``is_enabled``, ``provisioning_state``, ``next_fire_times`` and the times are filled in by
+    the service.
 
     Example::
 

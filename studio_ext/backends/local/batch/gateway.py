@@ -38,8 +38,8 @@ job_name=)`` (Azure's keywords; ``params_override`` entries are ``{"mini_batch_s
 ``{"error_threshold": n}``, ``{"output_file_name": s}``, ``{"retry_settings": {"max_retries": n,
 "timeout": s}}``, ``{"compute.instance_count": n}``; literal inputs are ``Input(type="integer", default=5)``;
 ``job_name`` is how a schedule's slot names its job). The Consume tab's snippets are
-:func:`consume_snippets`, exposed as ``ws.batch_endpoints.consume_snippets(name) -> dict[str, str]``
-(its inputs from :func:`sample_inputs` of the default deployment, its preamble ``sdk_preamble()``).
+:func:`endpoint_snippets` (``backend, name``), to expose as ``ws.batch_endpoints.consume_snippets(name)
+-> dict[str, str]`` (keys "curl", "Python (requests)", "azure-ai-ml").
 
 The same body is what a schedule stores to invoke an endpoint at each slot (Azure's
 ``InvokeBatchEndpoint`` schedule action), and the Consume tab's snippets are made here
@@ -397,11 +397,11 @@ def job_resource(job: Job, endpoint: str, base: str) -> dict[str, Any]:
 # -- the snippets ---------------------------------------------------------------------------------
 
 
-def sample_inputs(deployment: Any) -> dict[str, Input]:
-    """Placeholder inputs for a deployment's snippets: a folder for a model, the component's inputs for a pipeline."""
-    component = getattr(deployment, "component", None)
-    declared = getattr(component, "inputs", None) if component is not None and not isinstance(component, str) else None
-    if declared:
+def sample_inputs(deployment: Any, component: Any = None) -> dict[str, Input]:
+    """Placeholder inputs for a deployment's snippets: a folder for a model deployment, the inputs of
+    ``component`` (the pipeline component deployment's, resolved) with their defaults for a pipeline one."""
+    declared = getattr(component, "inputs", None) if getattr(deployment, "type", "model") == "pipeline" else None
+    if declared is not None:
         out: dict[str, Input] = {}
         for name, spec in declared.items():
             kind = getattr(spec, "type", "uri_folder")
@@ -413,6 +413,22 @@ def sample_inputs(deployment: Any) -> dict[str, Input]:
                 out[name] = Input(type=kind, path="azureml:YOUR-DATA@latest")
         return out
     return {"input_data": Input(type="uri_folder", path="azureml:YOUR-DATA@latest")}
+
+
+def endpoint_snippets(backend: LocalBackend, name: str) -> dict[str, str]:
+    """The Consume tab's snippets for batch endpoint ``name`` (``ws.batch_endpoints.consume_snippets``):
+    its URI, and the inputs of its default deployment (a folder when it has none)."""
+    endpoint = backend.service("batch_endpoints").get(name)
+    deployment, component = None, None
+    if endpoint.defaults.deployment_name:
+        deployment = backend.service("batch_deployments").get(endpoint.defaults.deployment_name, name)
+        ref = getattr(deployment, "component", None)
+        if isinstance(ref, str):
+            comp_name, _, version = ref.removeprefix("azureml:").partition(":")
+            component = backend.service("components").get(comp_name, version or None)
+        else:
+            component = ref
+    return consume_snippets(endpoint, inputs=sample_inputs(deployment, component), preamble=backend.sdk_preamble())
 
 
 def _py_input(value: Input) -> str:
