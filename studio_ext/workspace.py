@@ -38,6 +38,7 @@ from studio_ext.entities import (
     WorkspaceInfo,
 )
 from studio_ext.entities._component import CommandComponent
+from studio_ext.entities._monitor import MonitorSchedule
 from studio_ext.entities._schedule import JobSchedule
 from studio_ext.entities._workspace import LOCAL_RESOURCE_GROUP, LOCAL_SUBSCRIPTION, workspace_id
 from studio_ext.errors import InvalidInput, NotFound, WorkspaceError
@@ -47,6 +48,7 @@ from studio_ext.services import (
     BatchEndpointOperations,
     ComponentOperations,
     ComputeOperations,
+    DataDriftOperations,
     DataOperations,
     DatastoreOperations,
     EnvironmentOperations,
@@ -321,6 +323,12 @@ class Workspace:
         return self._service("sweeps")
 
     @property
+    def data_drift(self) -> DataDriftOperations:
+        """Dataset drift monitors (v1's ``DataDriftDetector``: create, backfill, get_results, schedules), and the
+        results and alerts of every monitor, model monitors included (``services.DataDriftOperations``)."""
+        return self._service("data_drift")
+
+    @property
     def schedules(self) -> ScheduleOperations:
         """Job schedules on recurrence and cron triggers: create, enable, disable, delete, history
         (``services.ScheduleOperations``), as ``MLClient.schedules``."""
@@ -450,19 +458,21 @@ _VERB_TAKES = {
                         "azure.ai.ml.entities job), a Data, Model or Environment asset or a Datastore (studio_ext.entities "
                         "or azure.ai.ml.entities)",
     "begin_create_or_update": "a compute target (AmlCompute, ComputeInstance, studio_ext's AttachedCompute), a "
-                              "ManagedOnlineEndpoint, a ManagedOnlineDeployment or a JobSchedule (studio_ext.entities or "
+                              "ManagedOnlineEndpoint, a ManagedOnlineDeployment, a JobSchedule or a MonitorSchedule "
+                              "(studio_ext.entities or "
                               "azure.ai.ml.entities)",
 }
 # studio_ext entity class -> the service that creates it
 _LOCAL_KINDS: tuple[tuple[type, str], ...] = (
     (Job, "jobs"), (Data, "data"), (Model, "models"), (Environment, "environments"), (Datastore, "datastores"),
     (Compute, "compute"), (ManagedOnlineEndpoint, "online_endpoints"), (ManagedOnlineDeployment, "online_deployments"),
-    (CommandComponent, "components"), (JobSchedule, "schedules"),
+    (CommandComponent, "components"), (JobSchedule, "schedules"), (MonitorSchedule, "schedules"),
 )
 # azure.ai.ml.entities base class name -> the service that takes it (its services translate it)
 _AZURE_KINDS = (
     ("Job", "jobs"), ("Data", "data"), ("Model", "models"), ("Environment", "environments"),
     ("Datastore", "datastores"), ("Compute", "compute"), ("OnlineEndpoint", "online_endpoints"), ("JobSchedule", "schedules"),
+    ("MonitorSchedule", "schedules"),
     ("OnlineDeployment", "online_deployments"), ("Component", "components"),
 )
 

@@ -25,6 +25,7 @@ from studio_ext.services import (
     BatchEndpointOperations,
     ComponentOperations,
     ComputeOperations,
+    DataDriftOperations,
     DataOperations,
     DatastoreOperations,
     EnvironmentOperations,
@@ -60,6 +61,7 @@ SERVICE_PROTOCOLS: dict[str, type] = {
     "components": ComponentOperations,
     "pipelines": PipelineOperations,
     "schedules": ScheduleOperations,
+    "data_drift": DataDriftOperations,
 }
 
 __all__ = [

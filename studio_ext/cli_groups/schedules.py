@@ -63,8 +63,13 @@ def _row(schedule: Any) -> dict[str, object]:
     trigger = schedule.trigger
     what = (f"cron {trigger.expression}" if trigger.type == "cron"
             else f"every {trigger.interval} {trigger.frequency}")
-    job = schedule.create_job if isinstance(schedule.create_job, str) else \
-        f"{schedule.create_job.type} job"
+    job = getattr(schedule, "create_job", None)
+    if getattr(schedule, "type", None) == "monitor":  # a MonitorSchedule: what it watches
+        monitor = schedule.create_monitor
+        target = monitor.monitoring_target if monitor is not None else None
+        job = f"monitor {(target.endpoint_deployment_id if target else None) or schedule.data_drift_monitor}"
+    elif not isinstance(job, str):
+        job = f"{getattr(job, 'type', 'no')} job"
     upcoming = schedule.next_fire_times[0].isoformat() if schedule.next_fire_times else "-"
     return {"name": schedule.name, "enabled": schedule.is_enabled, "trigger": what, "time_zone": trigger.time_zone,
             "next fire": upcoming, "runs": job}

@@ -541,7 +541,8 @@ class ScheduleList(widgets.VBox):
 
     def refresh(self) -> None:
         try:
-            self.schedules = sorted(self.ws.schedules.list(list_view_type="all"), key=lambda s: s.name)
+            self.schedules = sorted((s for s in self.ws.schedules.list(list_view_type="all")
+                                     if isinstance(s, JobSchedule)), key=lambda s: s.name)  # monitors have their page
         except StudioError as exc:
             self.message.error(str(exc))
             return
@@ -742,6 +743,8 @@ class ScheduleForm(widgets.VBox):
             created = self.ws.schedules.begin_create_or_update(schedule).result(timeout=60)
         except StudioError as exc:
             self.message.error(exc.message)
+            return None
+        if not isinstance(created, JobSchedule):  # a job schedule comes back as one
             return None
         self.created = created
         nxt = fire_time_text(created.next_fire_times[0]) if created.next_fire_times else "none"

@@ -17,6 +17,7 @@ from studio_ext.services._endpoints import OnlineDeploymentOperations, OnlineEnd
 from studio_ext.services._insights import ExplanationOperations, FairnessOperations
 from studio_ext.services._jobs import EnvironmentOperations, JobOperations
 from studio_ext.services._models import ModelOperations
+from studio_ext.services._monitors import DataDriftOperations
 from studio_ext.services._privacy import PrivacyOperations
 from studio_ext.services._schedules import ScheduleOperations
 from studio_ext.services._sweeps import SweepOperations
@@ -29,6 +30,7 @@ __all__ = [
     "BatchEndpointOperations",
     "ComponentOperations",
     "ComputeOperations",
+    "DataDriftOperations",
     "DataOperations",
     "DatastoreOperations",
     "EnvironmentOperations",

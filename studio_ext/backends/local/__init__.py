@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
         BatchEndpointOperations,
         ComponentOperations,
         ComputeOperations,
+        DataDriftOperations,
         DataOperations,
         DatastoreOperations,
         EnvironmentOperations,
@@ -107,6 +108,11 @@ def _privacy(b: LocalBackend) -> PrivacyOperations:
     return LocalPrivacy(b)
 
 
+def _data_drift(b: LocalBackend) -> DataDriftOperations:
+    from studio_ext.backends.local.monitors.service import LocalDataDrift
+    return LocalDataDrift(b)
+
+
 def _schedules(b: LocalBackend) -> ScheduleOperations:
     from studio_ext.backends.local.schedules.service import LocalSchedules
     return LocalSchedules(b)
@@ -157,6 +163,7 @@ SERVICES: dict[str, Callable[[LocalBackend], object]] = {
     "components": _components,
     "pipelines": _pipelines,
     "schedules": _schedules,
+    "data_drift": _data_drift,
 }
 
 

@@ -264,6 +264,10 @@ class SchedulesDuty:
         tags = {SCHEDULE_TAG: name, SLOT_TAG: slot.astimezone(UTC).isoformat()}
         if action["kind"] == "job_reference":
             return str(jobs.resubmit(action["job"], tags=tags).name)
+        if action["kind"] == "monitor":
+            from studio_ext.backends.local.monitors import scheduling
+
+            return scheduling.fire(self._b, action, job_name_for(name, slot), slot, tags)
         if action["kind"] != "job":
             raise Conflict(f"The schedule's action {action['kind']!r} is not known to this version of studio_ext.")
         from studio_ext.translation import _dispatch

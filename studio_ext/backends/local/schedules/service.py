@@ -36,7 +36,9 @@ from studio_ext.backends.local.core import code_snapshot
 from studio_ext.backends.local.core.accepting import register
 from studio_ext.backends.local.core.schema import schedule_fires, schedules
 from studio_ext.backends.local.core.store import now, to_datetime
+from studio_ext.backends.local.monitors import scheduling as monitor_scheduling
 from studio_ext.entities import CommandJob, Job, PipelineJob, SweepJob
+from studio_ext.entities._monitor import MonitorSchedule
 from studio_ext.entities._schedule import CronTrigger, JobSchedule, RecurrenceTrigger, ScheduleFire
 from studio_ext.errors import InvalidInput, NotFound
 from studio_ext.services import ScheduleOperations
@@ -65,7 +67,8 @@ class LocalSchedules(ScheduleOperations):
         self._b = backend
 
     # -- write ----------------------------------------------------------------------------------
-    def begin_create_or_update(self, schedule: JobSchedule | aml.JobSchedule) -> Poller[JobSchedule]:
+    def begin_create_or_update(self, schedule: JobSchedule | MonitorSchedule | aml.JobSchedule | aml.MonitorSchedule
+                               ) -> Poller[JobSchedule | MonitorSchedule]:
         """Check the schedule and record it (enabled unless ``is_enabled=False``); nothing is stored on bad input.
 
         It takes studio_ext's ``JobSchedule`` or azure-ai-ml's (translated at the door, its job by
@@ -80,7 +83,7 @@ class LocalSchedules(ScheduleOperations):
         poller.result().notes.extend(str(n) for n in notes)
         return poller
 
-    def _accept(self, schedule: Any) -> tuple[JobSchedule, builtins.list[Any]]:
+    def _accept(self, schedule: Any) -> tuple[JobSchedule | MonitorSchedule, builtins.list[Any]]:
         """(a studio_ext JobSchedule whose job is a studio_ext job, the translation's notes)."""
         from studio_ext import translation
         from studio_ext.translation import schedule as schedule_translation
@@ -92,8 +95,11 @@ class LocalSchedules(ScheduleOperations):
                 register(self._b, required, notes)
             notes.extend(result.notes)
             return result.entity, notes
+        if isinstance(schedule, MonitorSchedule):  # its monitor is checked by the monitors' code in _create
+            return schedule, notes
         if not isinstance(schedule, JobSchedule):
-            raise InvalidInput(f"{WHAT} takes studio_ext.entities.JobSchedule or azure.ai.ml.entities.JobSchedule. "
+            raise InvalidInput(f"{WHAT} takes studio_ext.entities.JobSchedule or azure.ai.ml.entities.JobSchedule "
+                               "(or their MonitorSchedule). "
                                f"Got {type(schedule).__module__}.{type(schedule).__qualname__} instead.")
         job = schedule.create_job
         if translation.is_azure(job):  # a studio_ext schedule of an azure-ai-ml job
@@ -104,7 +110,7 @@ class LocalSchedules(ScheduleOperations):
             schedule = replace(schedule, create_job=accepted.entity)
         return schedule, notes
 
-    def _create(self, schedule: JobSchedule) -> Poller[JobSchedule]:
+    def _create(self, schedule: JobSchedule | MonitorSchedule) -> Poller[JobSchedule | MonitorSchedule]:
         from studio_ext.ml import schedules as engine
         from studio_ext.translation.schedule import trigger_to_v2
 
@@ -119,7 +125,12 @@ class LocalSchedules(ScheduleOperations):
         if built.get_next_fire_time(None, anchor) is None:
             raise InvalidInput(f"The schedule {name!r} would never fire: its end_time {trigger.end_time!s} is past. "
                                "Give a later end_time, or none.")
-        action, code_plan = self._action(name, schedule.create_job)
+        monitor_spec = None
+        if isinstance(schedule, MonitorSchedule):
+            action, monitor_spec = monitor_scheduling.action(self._b, name, schedule)
+            code_plan = None
+        else:
+            action, code_plan = self._action(name, schedule.create_job)
         payload = {
             "trigger": trigger_to_v2(trigger), "action": action, "display_name": schedule.display_name,
             "description": schedule.description, "tags": {str(k): str(v) for k, v in schedule.tags.items()},
@@ -145,6 +156,7 @@ class LocalSchedules(ScheduleOperations):
                     conn.execute(schedules.insert().values(
                         name=name, is_enabled=enabled, revision=1, created_at=stamp, updated_at=stamp,
                         enabled_at=stamp, payload=json.dumps(payload)))
+                monitor_scheduling.record(conn, name, monitor_spec)
                 if code_plan is not None:
                     shutil.rmtree(folder / "code", ignore_errors=True)
                     folder.mkdir(parents=True, exist_ok=True)
@@ -202,7 +214,7 @@ class LocalSchedules(ScheduleOperations):
                                           "outputs": {k: f"<{k}>" for k in job.outputs}})
         return code_snapshot.scan(code_dir) if code_dir is not None else None
 
-    def _set_enabled(self, name: str, enabled: bool) -> Poller[JobSchedule]:
+    def _set_enabled(self, name: str, enabled: bool) -> Poller[JobSchedule | MonitorSchedule]:
         stamp = now()
         with self._b.store.engine.begin() as conn:
             row = self._require(name, conn)
@@ -214,37 +226,40 @@ class LocalSchedules(ScheduleOperations):
             self._b.ensure_supervisor()
         return DonePoller(self.get(name))
 
-    def begin_enable(self, name: str) -> Poller[JobSchedule]:
+    def begin_enable(self, name: str) -> Poller[JobSchedule | MonitorSchedule]:
         """Enable the schedule: it fires from its next slot on."""
         return self._set_enabled(name, True)
 
-    def begin_disable(self, name: str) -> Poller[JobSchedule]:
+    def begin_disable(self, name: str) -> Poller[JobSchedule | MonitorSchedule]:
         """Disable the schedule: no slot after this call fires."""
         return self._set_enabled(name, False)
 
     def begin_delete(self, name: str) -> Poller[str]:
         """Delete the schedule and its history (the jobs it created stay)."""
         with self._b.store.engine.begin() as conn:
-            self._require(name, conn)
+            row = self._require(name, conn)
+            action = json.loads(row.payload)["action"]
+            if action["kind"] == monitor_scheduling.KIND:
+                monitor_scheduling.deleted(conn, action)
             conn.execute(schedules.delete().where(schedules.c.name == name))
             conn.execute(schedule_fires.delete().where(schedule_fires.c.schedule_name == name))
         shutil.rmtree(self._b.path / "schedules" / name, ignore_errors=True)
         return DonePoller(name)
 
     # -- read -----------------------------------------------------------------------------------
-    def to_yaml(self, schedule: JobSchedule) -> str:
+    def to_yaml(self, schedule: JobSchedule | MonitorSchedule) -> str:
         """Azure ML v2 schedule YAML (``az ml schedule create --file``)."""
         from studio_ext.translation import schedule as schedule_translation
 
         return schedule_translation.to_yaml(schedule)
 
-    def get(self, name: str) -> JobSchedule:
+    def get(self, name: str) -> JobSchedule | MonitorSchedule:
         """The schedule with its state and next five fire times."""
         with self._b.store.engine.connect() as conn:
             row = self._require(name, conn)
         return self._from_row(row)
 
-    def list(self, *, list_view_type: str = "enabled_only") -> builtins.list[JobSchedule]:
+    def list(self, *, list_view_type: str = "enabled_only") -> builtins.list[JobSchedule | MonitorSchedule]:
         """The workspace's schedules: ``enabled_only`` (default, as on Azure), ``disabled_only`` or ``all``."""
         view = str(getattr(list_view_type, "value", list_view_type)).lower()
         if view not in LIST_VIEWS:
@@ -274,7 +289,7 @@ class LocalSchedules(ScheduleOperations):
                            "(ws.schedules.list(list_view_type='all')).")
         return row
 
-    def _from_row(self, row: Any) -> JobSchedule:
+    def _from_row(self, row: Any) -> JobSchedule | MonitorSchedule:
         from studio_ext.ml import schedules as engine
         from studio_ext.translation.schedule import trigger_from_v2
 
@@ -285,6 +300,8 @@ class LocalSchedules(ScheduleOperations):
             anchor = datetime.fromisoformat(payload["anchor"])
             after = max(datetime.now(UTC), datetime.fromtimestamp(row.enabled_at, UTC))
             upcoming = engine.next_fire_times(trigger, 5, after=after, anchor=anchor)
+        if payload["action"]["kind"] == monitor_scheduling.KIND:
+            return monitor_scheduling.entity(self._b, row, payload, trigger, upcoming)
         return JobSchedule(
             name=row.name, trigger=trigger, create_job=action_job(payload["action"]),
             display_name=payload.get("display_name"), description=payload.get("description"),

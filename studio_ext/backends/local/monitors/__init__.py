@@ -1,0 +1,1 @@
+"""Monitors: dataset drift monitors (ws.data_drift), model monitor runs, results and alerts."""

@@ -1,0 +1,346 @@
+"""The process of a monitor run: ``python -m studio_ext.backends.local.monitors.run --workspace W --spec FILE``.
+
+Started by the jobs service like any job (so it is in the run explorer and outlives the kernel),
+with MLflow pointed at the job's run. It reads the monitor's definition from the spec the
+service wrote, computes its windows with :mod:`studio_ext.ml.drift`, and records:
+
+- one ``monitor_results`` row per window and signal (a later run of the same window replaces it);
+- MLflow metrics per feature and metric (``FEATURE.METRIC``; a model monitor's ``SIGNAL.FEATURE.METRIC``),
+  one step per window, stamped with the window's start, and ``drift_magnitude``;
+- a result table (``monitor_results.json``, MLflow's table artifact: one row per window, signal,
+  feature and metric);
+- an alert per signal over its threshold (:mod:`.alerts`).
+
+A v1 dataset monitor compares each target window with the whole baseline; a scheduled run
+computes the latest window that ended ``latency`` hours before its slot. A model monitor
+reads the deployment's collected ``model_inputs`` / ``model_outputs`` over each signal's
+look-back window (``P7D`` unless its production data says otherwise) against the reference
+(given, or the deployed model's training data through its lineage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+_KEY = re.compile(r"[^0-9A-Za-z_\-. /]")
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def metric_key(*parts: str) -> str:
+    return ".".join(_KEY.sub("_", str(p)) for p in parts)[:250]
+
+
+class Recorder:
+    """Collects what a run found; writes results, metrics, the table and alerts."""
+
+    def __init__(self, backend: Any, monitor: str, job_name: str, backfill: bool, emails: list[str],
+                 webhook: str | None) -> None:
+        self.b, self.monitor, self.job_name, self.backfill = backend, monitor, job_name, backfill
+        self.emails, self.webhook = emails, webhook
+        self.metrics: list[Any] = []
+        self.table: list[dict[str, Any]] = []
+        self.step = 0
+        self.alerts = 0
+
+    def window(self, signal: str, start: datetime, end: datetime, *, magnitude: float | None,
+               features: dict[str, dict[str, float]], kinds: dict[str, str], rows: tuple[int, int], no_data: bool,
+               skipped: dict[str, str], warnings: list[str], alerts: list[dict[str, Any]], prefix: str = "",
+               extra: dict[str, Any] | None = None) -> None:
+        import sqlalchemy as sa
+        from mlflow.entities import Metric
+
+        from studio_ext.backends.local.core.schema import monitor_results
+        from studio_ext.backends.local.core.store import now
+        from studio_ext.backends.local.monitors.alerts import raise_alert
+
+        stamp = int(start.timestamp() * 1000)
+        if magnitude is not None:
+            self.metrics.append(Metric(metric_key(*(p for p in (prefix, "drift_magnitude") if p)), magnitude,
+                                       stamp, self.step))
+        for feature, values in features.items():
+            for metric, value in values.items():
+                if value is None or not math.isfinite(float(value)):
+                    continue
+                self.metrics.append(Metric(metric_key(*(p for p in (prefix, feature, metric) if p)), float(value),
+                                           stamp, self.step))
+                self.table.append({"window_start": start.isoformat(), "window_end": end.isoformat(),
+                                   "signal": signal, "feature": feature, "metric": metric, "value": float(value)})
+        if magnitude is not None:
+            self.table.append({"window_start": start.isoformat(), "window_end": end.isoformat(), "signal": signal,
+                               "feature": "", "metric": "drift_magnitude", "value": magnitude})
+        payload = {"features": features, "feature_kinds": kinds, "rows_reference": rows[0], "rows_target": rows[1],
+                   "no_data": no_data, "skipped": skipped, "warnings": warnings,
+                   "alerts": [a["text"] for a in alerts], "extra": extra or {}}
+        key = start.timestamp()
+        with self.b.store.engine.begin() as conn:
+            conn.execute(monitor_results.delete().where(sa.and_(
+                monitor_results.c.monitor == self.monitor, monitor_results.c.signal == signal,
+                monitor_results.c.window_start == key)))
+            conn.execute(monitor_results.insert().values(
+                monitor=self.monitor, signal=signal, window_start=key, window_end=end.timestamp(),
+                job_name=self.job_name, backfill=self.backfill, drift_magnitude=magnitude,
+                payload=json.dumps(payload, default=float), recorded_at=now()))
+        for alert in alerts:
+            if alert.get("notify", True):
+                raise_alert(self.b, monitor=self.monitor, signal=signal, metric=alert["metric"], value=alert["value"],
+                            threshold=alert["threshold"], feature=alert.get("feature"), window=(start, end),
+                            job_name=self.job_name, emails=self.emails if alert.get("notify_email", True) else [],
+                            webhook_url=self.webhook)
+                self.alerts += 1
+        state = "no data" if no_data else (f"magnitude {magnitude:.1f}" if magnitude is not None else "measured")
+        say(f"{signal} {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}: {state}, rows {rows[0]}/{rows[1]}, "
+            f"{len(alerts)} alert(s)" + "".join(f"\n  warning: {w}" for w in warnings))
+        self.step += 1
+
+    def finish(self) -> None:
+        import mlflow
+        import pandas as pd
+
+        client = mlflow.MlflowClient()
+        run_id = os.environ["MLFLOW_RUN_ID"]
+        for i in range(0, len(self.metrics), 900):
+            client.log_batch(run_id, metrics=self.metrics[i:i + 900])
+        client.log_metric(run_id, "alerts", self.alerts)
+        if self.table:
+            client.log_table(run_id, data=pd.DataFrame(self.table), artifact_file="monitor_results.json")
+        say(f"{self.step} window result(s), {len(self.metrics)} metric value(s), {self.alerts} alert(s) recorded")
+
+
+# -- v1 dataset monitors ------------------------------------------------------------------------
+_OFFSETS = {"Day": "D", "Week": "W-MON", "Month": "MS"}
+
+
+def latest_window(moment: datetime, frequency: str) -> tuple[datetime, datetime]:
+    """The last whole window of ``frequency`` that ends at or before ``moment`` (UTC)."""
+    import pandas as pd
+
+    stamp = pd.Timestamp(moment).tz_convert("UTC").tz_localize(None)
+    if frequency == "Day":
+        end = stamp.normalize()
+        start = end - pd.Timedelta(days=1)
+    elif frequency == "Week":
+        end = (stamp - pd.Timedelta(days=stamp.weekday())).normalize()
+        start = end - pd.Timedelta(days=7)
+    else:
+        end = stamp.normalize().replace(day=1)
+        start = (end - pd.Timedelta(days=1)).replace(day=1)
+    return start.to_pydatetime().replace(tzinfo=UTC), end.to_pydatetime().replace(tzinfo=UTC)
+
+
+def run_dataset_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) -> None:
+    import pandas as pd
+
+    from studio_ext.backends.local.monitors.service import load_dataset
+    from studio_ext.ml import drift
+
+    d = spec["definition"]
+    baseline = load_dataset(backend, d["baseline"], "baseline")
+    target = load_dataset(backend, d["target"], "target")
+    ts = d["timestamp_column"]
+    if spec["mode"] == "backfill":
+        start, end = datetime.fromisoformat(spec["start"]), datetime.fromisoformat(spec["end"])
+    else:
+        slot = datetime.fromisoformat(spec["slot"]) - timedelta(hours=int(d.get("latency") or 0))
+        start, end = latest_window(slot, d["frequency"])
+    stamps = pd.to_datetime(target[ts], errors="coerce", utc=True)
+    naive = getattr(pd.to_datetime(target[ts], errors="coerce").dt, "tz", None) is None
+    frame = target.assign(**{ts: stamps.dt.tz_localize(None) if naive else stamps})
+
+    def moment(value: datetime) -> pd.Timestamp:
+        return pd.Timestamp(value).tz_convert("UTC").tz_localize(None) if naive else pd.Timestamp(value)
+
+    features = list(d["features"])
+    say(f"Dataset monitor {spec['monitor']}: {d['target']} against {d['baseline']}, {d['frequency']} windows "
+        f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, features {', '.join(features)}")
+    for window in drift.windows(frame, ts, d["frequency"], start=moment(start), end=moment(end)):
+        result = drift.compare(baseline[features], window.frame[features], features=features)
+        w_start = pd.Timestamp(window.start).tz_localize("UTC") if naive else pd.Timestamp(window.start)
+        w_end = pd.Timestamp(window.end).tz_localize("UTC") if naive else pd.Timestamp(window.end)
+        alerts = []
+        if result.magnitude is not None and result.magnitude > d["drift_threshold"]:
+            alerts.append({"metric": "drift_magnitude", "value": result.magnitude, "threshold": d["drift_threshold"],
+                           "feature": None, "text": f"drift magnitude {result.magnitude:.1f} over "
+                                                    f"{d['drift_threshold']:.1f}"})
+        recorder.window(
+            "data_drift", w_start.to_pydatetime(), w_end.to_pydatetime(), magnitude=result.magnitude,
+            features={n: dict(f.metrics) for n, f in result.features.items()},
+            kinds={n: f.kind for n, f in result.features.items()}, rows=(result.rows_reference, result.rows_target),
+            no_data=result.no_data, skipped=dict(result.skipped), warnings=list(result.warnings), alerts=alerts,
+            extra={"feature_alerts": {n: list(a) for n, a in result.alerts.items()}})
+
+
+# -- v2 model monitors --------------------------------------------------------------------------
+def _duration(text: str | None, default: timedelta) -> timedelta:
+    if not text:
+        return default
+    import isodate
+
+    value = isodate.parse_duration(text)
+    return value if isinstance(value, timedelta) else value.totimedelta(start=datetime.now(UTC))
+
+
+def _thresholds(value: dict[str, Any] | None, defaults: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    if not value:
+        return {k: dict(v) for k, v in defaults.items()}
+    return {kind: {m: float(x) for m, x in (value.get(kind) or {}).items() if x is not None}
+            for kind in ("numerical", "categorical")}
+
+
+def _collected(backend: Any, endpoint: str, deployment: str, collection: str, start: datetime,
+               end: datetime) -> Any:
+    import pandas as pd
+
+    from studio_ext.errors import StudioError
+    from studio_ext.serving.data_collection import read_collected
+
+    name = f"{endpoint}-{deployment}-{collection}"
+    data = backend.service("data")
+    try:
+        folder = data.local_path(name)
+    except StudioError:  # not collected yet: no rows
+        return pd.DataFrame(), f"no data asset {name!r} (nothing collected yet)"
+    return read_collected(folder, start, end), name
+
+
+def reference_frame(backend: Any, signal: dict[str, Any], target: dict[str, Any]) -> tuple[Any, str]:
+    """The signal's reference data, or the deployed model's training data (its lineage)."""
+    from studio_ext.backends.local.monitors.service import deployment_of, load_dataset
+
+    ref = (signal.get("reference_data") or {}).get("input_data", {}).get("path")
+    if ref:
+        return load_dataset(backend, ref, "reference"), ref
+    endpoint, name = deployment_of(target["endpoint_deployment_id"])
+    deployment = backend.service("online_deployments").get(name, endpoint_name=endpoint)
+    model_ref = target.get("model_id") or deployment.model
+    model_ref = model_ref if isinstance(model_ref, str) else getattr(model_ref, "name", None)
+    if not model_ref:
+        raise ValueError("no reference_data and the deployment names no registered model")
+    model_name, _, version = model_ref.removeprefix("azureml:").partition(":")
+    model = backend.service("models").get(model_name, version or None)
+    if not model.datasets:
+        raise ValueError(f"no reference_data, and the model {model_name}:{model.version} has no training dataset in "
+                         "its lineage: give reference_data=ReferenceData(input_data=Input(...))")
+    return load_dataset(backend, model.datasets[0], "reference (the model's training data)"), model.datasets[0]
+
+
+def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) -> None:
+    from studio_ext.backends.local.monitors.service import deployment_of
+    from studio_ext.errors import StudioError
+    from studio_ext.ml import drift
+
+    definition = spec["definition"]["create_monitor"]
+    target = definition["monitoring_target"]
+    endpoint, deployment = deployment_of(target["endpoint_deployment_id"])
+    slot = datetime.fromisoformat(spec["slot"]) if spec.get("slot") else datetime.now(UTC)
+    for name, signal in (definition.get("monitoring_signals") or {}).items():
+        kind = signal["type"]
+        production = signal.get("production_data") or {}
+        if isinstance(production, list):
+            production = production[0] if production else {}
+        window = production.get("data_window") or {}
+        end = slot - _duration(window.get("lookback_window_offset"), timedelta(0))
+        start = end - _duration(window.get("lookback_window_size"), timedelta(days=7))
+        notify = bool(signal.get("alert_enabled"))
+        try:
+            reference, ref_name = reference_frame(backend, signal, target)
+        except (StudioError, ValueError) as exc:  # said in the result; the other signals still run
+            recorder.window(name, start, end, magnitude=None, features={}, kinds={}, rows=(0, 0), no_data=True,
+                            skipped={}, warnings=[f"no reference data: {exc}"], alerts=[], prefix=name)
+            continue
+        label = (signal.get("reference_data") or {}).get("data_column_names", {}).get("target_column")
+        collection = "model_outputs" if kind == "prediction_drift" else "model_inputs"
+        prod, source = _collected(backend, endpoint, deployment, collection, start, end)
+        say(f"Signal {name} ({kind}): {source} from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC "
+            f"({len(prod)} rows) against {ref_name} ({len(reference)} rows)")
+        wanted = signal.get("features")
+        common = [c for c in reference.columns if c in prod.columns and c != label]
+        features = [f for f in wanted if f in common] if isinstance(wanted, list) else common
+        alerts: list[dict[str, Any]] = []
+        if kind == "data_drift" or kind == "prediction_drift":
+            if kind == "prediction_drift":
+                ref_out = reference[[label]] if label and label in reference.columns else reference.iloc[:, -1:]
+                column = ref_out.columns[0]
+                out_cols = [c for c in prod.columns if c == column] or list(prod.columns[:1])
+                prod_out = prod[out_cols].rename(columns={out_cols[0]: column}) if out_cols else prod
+                limits = _thresholds(signal.get("metric_thresholds"), drift.DEFAULT_THRESHOLDS)
+                result = drift.prediction_drift(ref_out, prod_out, thresholds=limits)
+            else:
+                limits = _thresholds(signal.get("metric_thresholds"), drift.DEFAULT_THRESHOLDS)
+                result = drift.compare(reference[features], prod[features] if len(prod) else prod.reindex(
+                    columns=features), features=features, thresholds=limits)
+            for feature, found in result.features.items():
+                for metric in found.alerts:
+                    key = f"{metric}_p_value" if metric in drift.TEST_METRICS else metric
+                    alerts.append({"metric": metric, "value": found.metrics[key], "feature": feature,
+                                   "threshold": limits[found.kind][metric], "notify_email": notify,
+                                   "text": f"{feature} {metric}"})
+            recorder.window(name, start, end, magnitude=result.magnitude,
+                            features={n: dict(f.metrics) for n, f in result.features.items()},
+                            kinds={n: f.kind for n, f in result.features.items()},
+                            rows=(result.rows_reference, result.rows_target), no_data=result.no_data,
+                            skipped=dict(result.skipped), warnings=list(result.warnings), alerts=alerts, prefix=name)
+        elif kind == "data_quality":
+            quality = drift.data_quality(reference, prod, features) if len(prod) else {}
+            limits = signal.get("metric_thresholds") or {}
+            values: dict[str, dict[str, float]] = {}
+            kinds: dict[str, str] = {}
+            for feature, rates in quality.items():
+                fkind = "numerical" if reference[feature].dtype.kind in "biuf" else "categorical"
+                kinds[feature] = fkind
+                values[feature] = {m: v for m, v in rates.items() if v is not None}
+                bounds = limits.get(fkind) or {m: 0.0 for m in drift.DATA_QUALITY_METRICS}
+                for metric, threshold in bounds.items():
+                    value = rates.get(metric)
+                    if threshold is not None and value is not None and value > threshold:
+                        alerts.append({"metric": metric, "value": value, "threshold": threshold, "feature": feature,
+                                       "notify_email": notify, "text": f"{feature} {metric}"})
+            recorder.window(name, start, end, magnitude=None, features=values, kinds=kinds,
+                            rows=(len(reference), len(prod)), no_data=len(prod) == 0, skipped={},
+                            warnings=[] if len(prod) else ["No data: nothing was collected in this window."],
+                            alerts=alerts, prefix=name)
+        else:  # feature_attribution_drift
+            recorder.window(name, start, end, magnitude=None, features={}, kinds={}, rows=(len(reference), len(prod)),
+                            no_data=True, skipped={}, alerts=[], prefix=name,
+                            warnings=["Feature attribution drift is not computed locally yet: it needs the deployed "
+                                      "model's importance on production data from the explanations service."])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="monitor_run")
+    parser.add_argument("--workspace", required=True)
+    parser.add_argument("--spec", required=True)
+    args = parser.parse_args(argv)
+
+    from studio_ext.backends.local import LocalBackend
+    from studio_ext.workspace import Workspace
+
+    spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
+    backend = LocalBackend.of(Workspace(args.workspace))
+    job_name = os.environ.get("AZUREML_RUN_ID", "")
+    d = spec["definition"]
+    if spec["kind"] == "data_drift":
+        emails, webhook = list(d.get("alert_emails") or []), d.get("alert_webhook")
+    else:
+        alert = d["create_monitor"].get("alert_notification") or {}
+        emails, webhook = list(alert.get("emails") or []), d.get("webhook_url")
+    recorder = Recorder(backend, spec["monitor"], job_name, spec["mode"] == "backfill", emails, webhook)
+    if spec["kind"] == "data_drift":
+        run_dataset_monitor(backend, spec, recorder)
+    else:
+        run_model_monitor(backend, spec, recorder)
+    recorder.finish()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
