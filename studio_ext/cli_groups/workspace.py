@@ -32,8 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="stop even while a studio (JupyterLab) is attached to the workspace")
     p.add_argument("--all", action="store_true", dest="stop_all",
-                   help="with stop: also end every endpoint's router and scoring servers (clusters end with the "
-                        "supervisor); the next start brings them back")
+                   help="with stop: also end every endpoint's router and scoring servers and the batch endpoints' "
+                        "gateway (clusters end with the supervisor); the next start brings them back")
     p.set_defaults(func=_server)
 
     p = sub.add_parser("studio", help="start JupyterLab on a workspace, opened as it is (--demo: the demo workspace)")
@@ -116,6 +116,10 @@ def _stop_server(ws: Workspace, *, force: bool, stop_all: bool) -> int:
         from studio_ext.backends.local.endpoints.duty import stop_endpoint_processes
 
         for line in stop_endpoint_processes(ws.backend):  # type: ignore[arg-type]
+            print(f"stopped {line}")
+        from studio_ext.backends.local.batch.duty import stop_gateway
+
+        for line in stop_gateway(ws.backend):  # type: ignore[arg-type]
             print(f"stopped {line}")
     if studio is not None:
         print(f"warning: the studio (pid {studio.pid}) is still attached and may start the supervisor again.",
