@@ -262,3 +262,20 @@ def test_attribution_drift_is_ndcg():
     assert attribution_drift(ref, {"age": 0.5, "bmi": 0.3}) == pytest.approx(1.0)
     with pytest.raises(InvalidInput, match="production feature importance is empty"):
         attribution_drift(ref, {})
+
+
+def test_beyond_the_exact_limit_a_side_is_sampled_and_said(monkeypatch):
+    import studio_ext.ml.drift._compare as compare_module
+    import studio_ext.ml.drift._metrics as metrics_module
+
+    # The limit is 10 M rows; lowered here so the sampled path runs on a small frame.
+    monkeypatch.setattr(metrics_module, "EXACT_ROWS", 1000)
+    monkeypatch.setattr(compare_module, "EXACT_ROWS", 1000)
+    r = compare(_frame(seed=1), _frame(seed=2, n=800), magnitude=False)
+    assert r.warnings == [
+        f"The reference has {N:,} rows: its metrics are computed on a uniform random sample of 1,000 rows "
+        "(exact up to that)."
+    ]
+    assert r.alerts == {}
+    again = compare(_frame(seed=1), _frame(seed=2, n=800), magnitude=False)
+    assert again.features["x"].metrics == r.features["x"].metrics  # the sample is seeded
