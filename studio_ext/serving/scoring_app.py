@@ -24,7 +24,8 @@ the router to hold the request for another instance or for this one to be ready.
 The parts live beside it: :mod:`.parsers` (input formats → rows), :mod:`.scorers`
 (the MLflow model and the scoring script), :mod:`.batching` (one ``predict`` for
 the requests that queue meanwhile) and :mod:`.logcapture` (a request's prints and
-logs as its telemetry's custom dimensions).
+logs as its telemetry's custom dimensions) and :mod:`.data_collection` (a deployment's
+``data_collector``: each sampled request's input rows and predictions, written by a thread).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from typing import Any
 
 import orjson
 
-from studio_ext.serving import logcapture
+from studio_ext.serving import data_collection, logcapture
 from studio_ext.serving.batching import Batcher
 from studio_ext.serving.endpoint_files import KeyChecker, exit_when_orphaned
 from studio_ext.serving.http_protocol import (
@@ -106,6 +107,10 @@ class ScoringApp:
 
             self.recorder = RequestRecorder(Path(config["telemetry_path"]), f"{self.endpoint}/{self.name}",
                                             config.get("connection_string"))
+        self.collector: data_collection.CollectionWriter | None = None
+        if config.get("data_collector"):
+            self.collector = data_collection.CollectionWriter(config["data_collector"], self.endpoint, self.name)
+            data_collection.activate(self.collector)  # for Collector(...) in the scoring script
 
     # -- loading ------------------------------------------------------------------------------
     def load(self) -> None:
@@ -210,7 +215,7 @@ class ScoringApp:
                                 f"{self.max_concurrent}); retry after a moment.", [(b"retry-after", b"1")])
             self.in_flight += 1
             try:
-                result = await self._score(request.body, ctype, dims)
+                result = await self._score(request.body, ctype, dims, request_id, request.headers)
             except TimeoutError:
                 raise HttpError(408, f"The request took longer than request_timeout_ms={int(self.timeout * 1000)}.") from None
             finally:
@@ -253,7 +258,21 @@ class ScoringApp:
                 attributes[f"custom.{k}"] = v
         self.recorder.record(start_ns=start_ns, end_ns=time.time_ns(), attributes=attributes)
 
-    async def _score(self, body: bytes, ctype: bytes | None, dims: dict[str, Any]) -> bytes:
+    def _collecting(self, request_id: str, headers: list[tuple[bytes, bytes]]) -> data_collection.RequestContext | None:
+        """This request's collection context, when the deployment collects data (sampled or not)."""
+        collector = self.collector
+        if collector is None:
+            return None
+        captured = {}
+        if collector.capture_headers:
+            wanted = collector.capture_headers
+            captured = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers if k.decode("latin-1") in wanted}
+        return data_collection.RequestContext(id=request_id, time=time.time(), sampled=collector.sample(),
+                                              headers=captured)
+
+    async def _score(self, body: bytes, ctype: bytes | None, dims: dict[str, Any], request_id: str = "",
+                     headers: list[tuple[bytes, bytes]] | None = None) -> bytes:
+        collecting = self._collecting(request_id, headers or []) if self.collector is not None else None
         is_json = ctype is None or b"json" in ctype
         payload: Any = None
         if is_json:
@@ -263,22 +282,47 @@ class ScoringApp:
                 raise HttpError(400, f"The body is not valid JSON: {exc}.") from None
         if self.script is not None:
             token = logcapture.captured.set(dims)
+            collection_token = data_collection.current.set(collecting)
             context = contextvars.copy_context()
+            data_collection.current.reset(collection_token)
             logcapture.captured.reset(token)
             async with asyncio.timeout(self.timeout), self._gate:
                 raw = body.decode("utf-8", errors="replace")
                 result = await asyncio.get_running_loop().run_in_executor(self._executor, context.run, self.script.run, raw)
             if isinstance(result, (bytes, bytearray)):
-                return bytes(result)
-            try:
-                return orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
-            except TypeError as exc:
-                raise ModelError(f"run() returned something that is not JSON: {exc}") from None
+                answer = bytes(result)
+            else:
+                try:
+                    answer = orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
+                except TypeError as exc:
+                    raise ModelError(f"run() returned something that is not JSON: {exc}") from None
+            if collecting is not None and collecting.sampled and is_json:
+                self._collect_script(collecting, body, answer)
+            return answer
         if self.scorer is None or self.batcher is None:  # never once ready; kept as an answer, not a crash
             raise HttpError(503, "The deployment is still initializing.", [(b"retry-after", b"1"), NOT_READY_HEADER])
         rows, _, azure = rows_from_payload(payload, self.scorer.columns)
         predictions = await self.batcher.submit(self.scorer.to_matrix(rows), self.timeout)
+        if collecting is not None and collecting.sampled:
+            collector = self.collector
+            assert collector is not None
+            if collector.enabled(data_collection.INPUTS):
+                collector.put(data_collection.INPUTS, request_id, collecting.time, "rows", rows, self.scorer.columns,
+                              collecting.headers)
+            if collector.enabled(data_collection.OUTPUTS):
+                collector.put(data_collection.OUTPUTS, request_id, collecting.time, "predictions", predictions,
+                              None, collecting.headers)
         return orjson.dumps(predictions if azure else {"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def _collect_script(self, collecting: data_collection.RequestContext, body: bytes, answer: bytes) -> None:
+        """A scoring script's request and answer, for the collections its own Collector does not fill."""
+        collector = self.collector
+        assert collector is not None
+        if collector.automatic(data_collection.INPUTS):
+            collector.put(data_collection.INPUTS, collecting.id, collecting.time, "body", body, None, collecting.headers)
+        if collector.automatic(data_collection.OUTPUTS):
+            collector.put(data_collection.OUTPUTS, collecting.id, collecting.time, "predictions", answer, None,
+                          collecting.headers)
 
     def _health(self, path: bytes, ids: list[tuple[bytes, bytes]]) -> bytes:
         if path == b"/health/ready":
@@ -376,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if app.recorder is not None:
             app.recorder.shutdown()
+        if app.collector is not None:
+            app.collector.shutdown()
     return 0
 
 

@@ -96,7 +96,8 @@ def collector_to_v2(collector: DataCollector) -> dict[str, Any]:
     """A ``DataCollector`` as v2 YAML's ``data_collector`` mapping."""
     collections: dict[str, Any] = {}
     for name, collection in collector.collections.items():
-        item: dict[str, Any] = {"enabled": "true" if collection.is_enabled else "false"}
+        # as given (True/"True" -> "true"); a value that is neither is refused by collector_from_v2
+        item: dict[str, Any] = {"enabled": "false" if collection.enabled is None else str(collection.enabled).lower()}
         put(item, data=collection.data, client_id=collection.client_id)
         collections[str(name)] = item
     out: dict[str, Any] = {"collections": collections}

@@ -1,12 +1,16 @@
-"""Makes ``import mltable`` work where Microsoft's ``mltable`` package is absent (this folder is on PYTHONPATH).
+"""Makes ``import mltable`` and ``from azureml.ai.monitoring import Collector`` work where Microsoft's packages are absent.
 
-Put on the PYTHONPATH of job processes (backends/local/jobs/runner.py) and of JupyterLab and
-its kernels (``studio-ext studio``, cli_groups/workspace.py ``studio_environment``). It appends
+This folder is put on the PYTHONPATH of job processes (backends/local/jobs/runner.py), of
+deployments' scoring servers (backends/local/endpoints/duty.py) and of JupyterLab and its
+kernels (``studio-ext studio``, cli_groups/workspace.py ``studio_environment``). It appends
 one finder at the END of ``sys.meta_path``: Python asks it only when no other finder (the
 path, a venv's site-packages, an editable install) found ``mltable``, so a real ``mltable``
 anywhere on the path always wins. The finder then gives ``studio_ext.compat.mltable``, the
 local stand-in; where ``studio_ext`` cannot be imported (a job venv of its own), the import
 fails with a message saying to add ``mltable`` to the environment's pip or conda spec.
+``azureml.ai.monitoring`` (``azureml-ai-monitoring``'s ``Collector``) is found the same way, as
+``studio_ext.compat.azureml_ai_monitoring``; ``azureml`` and ``azureml.ai`` become empty namespace
+packages only when no installed ``azureml`` package provides them.
 
 Nothing is imported at startup. A ``sitecustomize`` later on the path (a distribution's) still
 runs. Plain Python 3.8+, no studio_ext import: it runs in any job environment.
@@ -18,7 +22,11 @@ import os
 import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_FALLBACKS = {"mltable": "studio_ext.compat.mltable"}
+_FALLBACKS = {"mltable": "studio_ext.compat.mltable",
+              "azureml.ai.monitoring": "studio_ext.compat.azureml_ai_monitoring",
+              "azureml.ai.monitoring.context": "studio_ext.compat.azureml_ai_monitoring.context"}
+# Parents of a dotted fallback that nothing else provides: empty namespace packages.
+_NAMESPACES = {"azureml", "azureml.ai"}
 _MARK = "_studio_ext_fallback"
 
 
@@ -49,7 +57,12 @@ class _Alias:
         import importlib
 
         try:
-            return importlib.import_module(self.target)
+            module = importlib.import_module(self.target)
+            name = getattr(spec, "name", "")
+            for other, target in _FALLBACKS.items():  # its submodules under the asked name too: one copy each
+                if other.startswith(name + "."):
+                    sys.modules.setdefault(other, importlib.import_module(target))
+            return module
         except ImportError as exc:
             name = getattr(spec, "name", "mltable")
             raise ModuleNotFoundError(
@@ -67,11 +80,15 @@ class _FallbackFinder:
     _studio_ext_fallback = True
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> object:
-        if path is not None or name not in _FALLBACKS:
-            return None
         import importlib.machinery
 
-        return importlib.machinery.ModuleSpec(name, _Alias(_FALLBACKS[name]), origin="studio-ext fallback")
+        if name in _NAMESPACES:
+            return importlib.machinery.ModuleSpec(name, None, is_package=True)
+        if name not in _FALLBACKS or (path is not None and "." not in name):
+            return None
+        is_package = any(other.startswith(name + ".") for other in _FALLBACKS)
+        return importlib.machinery.ModuleSpec(name, _Alias(_FALLBACKS[name]), origin="studio-ext fallback",
+                                              is_package=is_package)
 
 
 def activate() -> None:

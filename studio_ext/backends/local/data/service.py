@@ -177,6 +177,29 @@ class LocalData(DataOperations):
         tracker.finish()
         return self.get(name, version)
 
+    def register_folder_reference(self, name: str, path: str, *, description: str | None = None,
+                                  tags: dict[str, str] | None = None) -> Data:
+        """A new ``uri_folder`` version that names a datastore folder and is read there, as it grows.
+
+        What Azure registers for a deployment's data collection: the folder is not copied, so a
+        job or monitor given ``azureml:NAME:VERSION`` reads what has been collected by then.
+        """
+        name = check_name(name, "dataset name")
+        store, rel = parse_datastore_uri(path)
+        check_relative(rel)
+        self._b.service("datastores").get(store)
+        staging = self._staging / uuid.uuid4().hex
+        (staging / SOURCE).mkdir(parents=True)
+        try:
+            payload = {"name": name, "type": DataType.FOLDER.value, "description": description,
+                       "tags": {str(k): str(v) for k, v in (tags or {}).items()}, "read_options": None,
+                       "datastore": None, "query": None, "created_at": now(), "source": path, "files": [],
+                       "reference": path, "size_bytes": 0}
+            version = self._commit(name, None, staging, payload)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return self.get(name, version)
+
     # -- read ---------------------------------------------------------------------------
     def get(self, name: str, version: int | str | None = None, label: str | None = None) -> Data:
         """A version (``None``/``"latest"``: the newest one not archived)."""

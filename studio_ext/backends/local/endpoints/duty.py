@@ -45,6 +45,7 @@ from studio_ext.backends.local.core.processes import stop_process as _stop
 from studio_ext.backends.local.core.schema import online_deployments as deployments_table
 from studio_ext.backends.local.core.schema import online_endpoints as endpoints_table
 from studio_ext.backends.local.core.schema import online_instances as instances_table
+from studio_ext.compat import with_fallback_hook
 from studio_ext.entities import DeploymentState, ProvisioningState
 from studio_ext.serving import endpoint_files as files
 
@@ -606,10 +607,27 @@ class EndpointsDuty:
             "model": spec.get("model"), "code_dir": str(ddir / "code") if spec.get("scoring_script") else None,
             "scoring_script": spec.get("scoring_script"), "request_settings": spec["request_settings"],
             "code_version": code_version, "failure_dir": str(ddir / "failures"),
+            "data_collector": self._collector_config(dep, spec),
         }
         path = ddir / f"server-{generation}.json"
         _write_json_if_changed(path, config)
         return path
+
+    def _collector_config(self, dep: Any, spec: dict[str, Any]) -> dict[str, Any] | None:
+        """What the server's collection writer needs: where to write, which collections, how often."""
+        collector = spec.get("data_collector")
+        if not collector:
+            return None
+        from studio_ext.backends.local.data.datastores import local_folder
+        from studio_ext.serving import data_collection
+
+        logging_ = collector.get("request_logging") or {}
+        return {"folder": str(data_collection.deployment_folder(local_folder(self._b.datastore_uri),
+                                                                dep.endpoint_name, dep.name)),
+                "collections": {k: (v or {}).get("enabled") == "true" for k, v in collector["collections"].items()},
+                "sampling_rate": collector.get("sampling_rate"), "rolling_rate": collector.get("rolling_rate"),
+                "capture_headers": logging_.get("capture_headers") or [],
+                "model_version": (spec.get("model") or {}).get("version")}
 
     def _start(self, dep: Any, inst: Any | None, *, spec: str, generation: int, idx: int,
                state: DeploymentState, restarts: int, reason: str | None = None) -> None:
@@ -626,6 +644,8 @@ class EndpointsDuty:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT"))}
         env.update(parsed.get("environment_variables") or {})
         env["PYTHONUNBUFFERED"] = "1"
+        # azureml.ai.monitoring (Collector) and mltable for scoring scripts, when not installed
+        env["PYTHONPATH"] = with_fallback_hook(env.get("PYTHONPATH"))
         if parsed.get("model"):
             env["AZUREML_MODEL_DIR"] = parsed["model"]["root"]
         cwd = ddir / "code" if parsed.get("scoring_script") else ddir

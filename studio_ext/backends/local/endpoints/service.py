@@ -30,6 +30,7 @@ from studio_ext.backends.local.core.schema import online_instances as instances_
 from studio_ext.backends.local.core.store import now, to_datetime
 from studio_ext.entities import (
     CodeConfiguration,
+    DataCollector,
     DeploymentState,
     EndpointAuthKeys,
     EndpointMetrics,
@@ -44,6 +45,7 @@ from studio_ext.entities import (
 )
 from studio_ext.errors import Conflict, InvalidInput, NotFound, StudioError
 from studio_ext.services import OnlineDeploymentOperations, OnlineEndpointOperations, ScoringService
+from studio_ext.serving import data_collection
 from studio_ext.serving import endpoint_files as files
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -359,6 +361,7 @@ class LocalOnlineDeployments(OnlineDeploymentOperations):
             raise InvalidInput(f"instance_count must be a whole number from 1 to {MAX_INSTANCES} (each instance is a "
                                f"server process on this machine). Got {count!r} instead.")
         script = self._check_code(deployment.code_configuration)
+        collector = self._check_collector(deployment.data_collector)
         if script is None:
             if model is None or ModelType(model.type) is not ModelType.MLFLOW:
                 raise InvalidInput(
@@ -376,6 +379,8 @@ class LocalOnlineDeployments(OnlineDeploymentOperations):
                 raise InvalidInput(f"The environment variable name {key!r} is not valid.")
         endpoint = deployment.endpoint_name
         row = self._row(endpoint, name)
+        if collector is not None:
+            self._register_collections(endpoint, name, collector)
         ddir = files.deployment_dir(self._b.path, endpoint, name)
         code_version = (row.code_version + 1) if row is not None else 1
         if script is not None:
@@ -390,6 +395,7 @@ class LocalOnlineDeployments(OnlineDeploymentOperations):
             "liveness_probe": asdict(deployment.liveness_probe or ProbeSettings()),
             "readiness_probe": asdict(deployment.readiness_probe or ProbeSettings()),
             "description": deployment.description, "tags": dict(deployment.tags),
+            "data_collector": collector,
         }
         with self._b.store.engine.begin() as conn:
             if row is None:
@@ -556,6 +562,57 @@ class LocalOnlineDeployments(OnlineDeploymentOperations):
             raise NotFound(f"The scoring script {script!r} is not in {str(folder.resolve())!r}.")
         return str(folder.resolve()), script
 
+    @staticmethod
+    def _check_collector(collector: DataCollector | None) -> dict[str, Any] | None:
+        """``data_collector`` checked as Azure checks it, as its v2 mapping (what the spec keeps)."""
+        if collector is None:
+            return None
+        from studio_ext.translation import online_deployment as translation
+
+        if not isinstance(collector, DataCollector):
+            raise InvalidInput("data_collector must be a studio_ext.entities.DataCollector (or, in an "
+                               "azure.ai.ml.entities.ManagedOnlineDeployment, an azure.ai.ml.entities.DataCollector). "
+                               f"Got {type(collector).__name__} instead.")
+        try:
+            mapping = translation.collector_to_v2(collector)
+        except (AttributeError, TypeError) as exc:
+            raise InvalidInput(f"data_collector.collections must map names to DeploymentCollection(enabled='true'): {exc}") from None
+        translation.collector_from_v2(mapping)  # Azure's checks: enabled, sampling_rate, rolling_rate
+        for key in mapping["collections"]:
+            if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$", key):
+                raise InvalidInput(f"The collection name {key!r} is not valid: use letters, digits, '_' and '-' "
+                                   "(Azure's are model_inputs and model_outputs; others are for Collector(name=...)).")
+        return mapping
+
+    def _register_collections(self, endpoint: str, deployment: str, collector: dict[str, Any]) -> None:
+        """Each enabled collection's folder, registered as the data asset ``<endpoint>-<deployment>-<collection>``.
+
+        A ``uri_folder`` read where the server writes (nothing copied), as Azure registers it; a
+        new version only when the asset does not name this folder already. Its id goes into the
+        collection's ``data``.
+        """
+        from studio_ext.backends.local.data.datastores import DEFAULT_NAME, local_folder
+
+        data = self._b.service("data")
+        root = local_folder(self._b.datastore_uri)
+        for collection, item in collector["collections"].items():
+            if item.get("enabled") != "true":
+                continue
+            rel = data_collection.datastore_path(endpoint, deployment, collection)
+            (root / rel).mkdir(parents=True, exist_ok=True)
+            path = f"azureml://datastores/{DEFAULT_NAME}/paths/{rel}/"
+            asset = f"{endpoint}-{deployment}-{collection}"
+            try:
+                latest = data.get(asset)
+            except NotFound:
+                latest = None
+            if latest is None or latest.path != path:
+                latest = data.register_folder_reference(
+                    asset, path, description=f"Data collected by {endpoint}/{deployment} ({collection}), "
+                                             "partitioned by hour (YYYY/MM/DD/HH/*.jsonl).",
+                    tags={"endpoint": endpoint, "deployment": deployment, "collection": collection})
+            item["data"] = f"azureml:{asset}:{latest.version}"
+
     def _prepare_environment(self, environment: str | None) -> None:
         """Resolve the deployment's environment and build its venv now, so a bad spec fails the call, not the server.
 
@@ -581,12 +638,21 @@ class LocalOnlineDeployments(OnlineDeploymentOperations):
             instance_type=spec.get("instance_type", "local"), instance_count=spec.get("instance_count", 1),
             request_settings=OnlineRequestSettings(**spec["request_settings"]),
             liveness_probe=ProbeSettings(**spec["liveness_probe"]), readiness_probe=ProbeSettings(**spec["readiness_probe"]),
+            data_collector=_collector(spec.get("data_collector")),
             description=spec.get("description"), tags=spec.get("tags") or {},
             provisioning_state=ProvisioningState(row.provisioning_state), state=DeploymentState(row.state),
             reason=row.reason, port=row.port, restarts=row.restarts, code_version=row.code_version,
             ready_instances=self._ready_instances(row),
             creation_time=to_datetime(row.created_at),
             scoring_uri=f"http://127.0.0.1:{row.port}/score" if row.port else None)
+
+
+def _collector(mapping: dict[str, Any] | None) -> DataCollector | None:
+    if not mapping:
+        return None
+    from studio_ext.translation import online_deployment as translation
+
+    return translation.collector_from_v2(mapping)
 
 
 def _check_settings(settings: OnlineRequestSettings | None) -> dict[str, int]:

@@ -1,0 +1,305 @@
+"""Model data collection: a deployment's sampled inputs and outputs as JSON Lines, partitioned by hour.
+
+A deployment with ``data_collector=DataCollector(collections={"model_inputs": ..., "model_outputs": ...})``
+gets a :class:`CollectionWriter` in each of its server processes. The request path only decides
+whether the request is sampled (``sampling_rate``) and appends what it already holds (the parsed
+rows, the predictions, the request id, the time) to a list; a writer thread turns the list into
+records every quarter second and appends them to
+``<datastore>/modelDataCollector/<endpoint>/<deployment>/<collection>/YYYY/MM/DD/HH/<pid>.jsonl``
+(Azure's layout: ``rolling_rate`` ``"day"`` drops the hour folder, ``"minute"`` adds one). One file
+per server process and partition, so instances never interleave their lines.
+
+Each line is one record in Azure's shape (a CloudEvents envelope): ``specversion``, ``id``,
+``source``, ``type`` (``azureml.inference.<collection>``), ``time``, ``data`` (the rows, as a list of
+column -> value objects), ``correlationid`` and ``xrequestid`` (the request id, the same for a
+request's inputs and outputs), ``path``, ``method``, ``modelversion``, ``collectdatatype`` and
+``agent``. :func:`read_collected` reads them back as one DataFrame.
+
+A scoring script collects explicitly with ``from azureml.ai.monitoring import Collector``
+(:mod:`studio_ext.compat.azureml_ai_monitoring`); a collection a script collects itself is no
+longer collected automatically from its requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+# The request context and the active writer live with the Collector stand-in, which reads them.
+from studio_ext.compat.azureml_ai_monitoring._sink import RequestContext, activate, active, current
+
+__all__ = ["CollectionWriter", "RequestContext", "activate", "active", "current", "partition", "read_collected"]
+
+log = logging.getLogger("studio_ext.data_collection")
+FOLDER = "modelDataCollector"
+INPUTS, OUTPUTS = "model_inputs", "model_outputs"
+ROLLING_RATES = ("minute", "hour", "day")
+AGENT = "studio-ext-data-collector/1.0"
+_DEPTH = {"day": 3, "hour": 4, "minute": 5}
+
+
+def deployment_folder(root: Path, endpoint: str, deployment: str) -> Path:
+    """Where a deployment's collections go (one folder each), under the workspace datastore's folder ``root``."""
+    return Path(root) / FOLDER / endpoint / deployment
+
+
+def datastore_path(endpoint: str, deployment: str, collection: str) -> str:
+    """The collection's folder as a path in the workspace datastore (Azure's ``modelDataCollector/...``)."""
+    return f"{FOLDER}/{endpoint}/{deployment}/{collection}"
+
+
+def partition(ts: float, rolling_rate: str | None = "hour") -> str:
+    """``YYYY/MM/DD/HH`` (``rolling_rate`` hour) of a UTC time, as Azure's collector names its folders."""
+    parts = time.strftime("%Y/%m/%d/%H/%M", time.gmtime(ts)).split("/")
+    return "/".join(parts[:_DEPTH.get(rolling_rate or "hour", 4)])
+
+
+class CollectionWriter:
+    """One per server process: ``put(...)`` on the request path, records written by a thread.
+
+    ``config``: ``folder`` (the deployment's ``modelDataCollector/<endpoint>/<deployment>``),
+    ``collections`` (name -> enabled), ``sampling_rate``, ``rolling_rate``, ``capture_headers``,
+    ``model_version``.
+    """
+
+    def __init__(self, config: dict[str, Any], endpoint: str, deployment: str, interval: float = 0.25) -> None:
+        self.folder = Path(config["folder"])
+        self.collections = {str(k): bool(v) for k, v in (config.get("collections") or {}).items()}
+        rate = config.get("sampling_rate")
+        self.sampling_rate = 1.0 if rate is None else float(rate)
+        self.rolling_rate = config.get("rolling_rate") or "hour"
+        self.capture_headers = [h.lower() for h in config.get("capture_headers") or []]
+        self.source = f"/onlineEndpoints/{endpoint}/deployments/{deployment}"
+        self.model_version = str(config.get("model_version") or "default")
+        self.claimed: set[str] = set()  # collected by the scoring script itself (Collector)
+        self.written = 0
+        self._pending: list[tuple[Any, ...]] = []
+        self._lock = threading.Lock()
+        self._interval = interval
+        self._stop = threading.Event()
+        self._warned: set[str] = set()
+        self._thread = threading.Thread(target=self._run, name="data-collection", daemon=True)
+        self._thread.start()
+
+    # -- the request path ------------------------------------------------------------------
+    def sample(self) -> bool:
+        """Is this request collected? (one draw per request, for its inputs and outputs alike)"""
+        return self.sampling_rate >= 1.0 or random.random() < self.sampling_rate
+
+    def enabled(self, collection: str) -> bool:
+        return self.collections.get(collection, False)
+
+    def automatic(self, collection: str) -> bool:
+        """Collected from the request itself: enabled, and not collected by the script's own Collector."""
+        return self.collections.get(collection, False) and collection not in self.claimed
+
+    def put(self, collection: str, request_id: str, ts: float, kind: str, payload: Any,
+            columns: Sequence[str] | None = None, headers: dict[str, str] | None = None) -> None:
+        """Queue one record; ``kind`` says how ``payload`` becomes rows: rows, predictions, body or frame."""
+        self._pending.append((collection, request_id, ts, kind, payload, columns, headers))
+
+    def warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message)
+
+    # -- the writer thread -------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write what was queued so far (the thread does this every ``interval``)."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return
+            lines: dict[Path, list[bytes]] = {}
+            pid = os.getpid()
+            for collection, request_id, ts, kind, payload, columns, headers in batch:
+                try:
+                    data = to_records(kind, payload, columns)
+                    record = self._record(collection, request_id, ts, data, headers)
+                    line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+                except Exception as exc:  # noqa: BLE001 - collection must never take the server down
+                    self.warn_once(f"{collection}:{type(exc).__name__}",
+                                   f"could not collect a {collection} record: {type(exc).__name__}: {exc}")
+                    continue
+                path = self.folder / collection / partition(ts, self.rolling_rate) / f"{pid}.jsonl"
+                lines.setdefault(path, []).append(line)
+            for path, chunk in lines.items():
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with open(path, "ab") as out:
+                        out.write(b"\n".join(chunk) + b"\n")
+                    self.written += len(chunk)
+                except OSError as exc:
+                    self.warn_once(f"write:{path.parent}", f"could not write collected data to {path}: {exc}")
+
+    def _record(self, collection: str, request_id: str, ts: float, data: list[Any],
+                headers: dict[str, str] | None) -> dict[str, Any]:
+        stamp = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        size = len(data)
+        record = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": self.source,
+                  "type": f"azureml.inference.{collection}", "datacontenttype": "application/json", "time": stamp,
+                  "data": data, "path": "/score", "method": "POST", "contentrange": f"rows 0-{max(size - 1, 0)}/{size}",
+                  "correlationid": request_id, "xrequestid": request_id, "modelversion": self.model_version,
+                  "collectdatatype": "pandas.core.frame.DataFrame", "agent": AGENT}
+        if headers:
+            record["headers"] = headers
+        return record
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.flush()
+            except Exception:
+                log.exception("data collection failed")
+
+    def shutdown(self) -> None:
+        """Write the rest (on the server's way out)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.flush()
+
+
+def to_records(kind: str, payload: Any, columns: Sequence[str] | None = None) -> list[Any]:
+    """What the request path held → a list of row objects (column -> value)."""
+    if kind == "rows":
+        names = list(columns) if columns else None
+        out = []
+        for row in payload:
+            if isinstance(row, dict):
+                out.append(row)
+            elif isinstance(row, (list, tuple)):
+                out.append(dict(zip(names or [str(i) for i in range(len(row))], row)))
+            else:
+                out.append({(names or ["0"])[0]: row})
+        return out
+    if kind == "body":  # a scoring script's request body: the rows of any format the server reads
+        from studio_ext.serving.http_protocol import HttpError
+        from studio_ext.serving.parsers import rows_from_payload
+
+        parsed = orjson.loads(payload) if isinstance(payload, (bytes, str)) else payload
+        try:
+            rows, given, _ = rows_from_payload(parsed, None)
+        except HttpError:
+            return to_records("predictions", parsed)
+        return to_records("rows", rows, given)
+    if kind == "frame":
+        return _frame_records(payload)
+    return _prediction_records(payload)
+
+
+def _frame_records(frame: Any) -> list[Any]:
+    import pandas as pd
+
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame()
+    if isinstance(frame, pd.DataFrame):
+        frame = frame.copy()
+        frame.columns = [str(c) for c in frame.columns]
+        for name in frame.columns:  # times as ISO text, as Azure's collector writes them
+            if pd.api.types.is_datetime64_any_dtype(frame[name]):
+                frame[name] = frame[name].map(lambda v: None if pd.isna(v) else v.isoformat())
+        return orjson.loads(frame.to_json(orient="records", date_format="iso"))
+    return _prediction_records(frame)
+
+
+def _prediction_records(value: Any) -> list[Any]:
+    """Predictions (array, list, DataFrame, {"predictions": [...]}) → one object per row."""
+    import numpy as np
+
+    if hasattr(value, "to_dict") and hasattr(value, "columns"):
+        return _frame_records(value)
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return [{"predictions": value.decode("utf-8", "replace")}]
+    if isinstance(value, dict):  # {"predictions": [...], ...}: a row per item of its lists (of one length)
+        lists = {str(k): _listed(v) for k, v in value.items() if isinstance(v, (list, np.ndarray))}
+        if len(lists) == 1:
+            key, inner = next(iter(lists.items()))
+            return [v if isinstance(v, dict) else {key: v} for v in inner]
+        if lists and len({len(v) for v in lists.values()}) == 1:
+            return [dict(zip(lists, row)) for row in zip(*lists.values())]
+        return [value]
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list):
+        return [v if isinstance(v, dict) else {"predictions": v} for v in value]
+    return [{"predictions": value}]
+
+
+def _listed(value: Any) -> list[Any]:
+    return value.tolist() if hasattr(value, "tolist") else list(value)
+
+
+def read_collected(folder: str | os.PathLike[str], start: datetime | None = None, end: datetime | None = None,
+                   *, metadata: bool = True) -> Any:
+    """The rows of a collection folder as one DataFrame (``start <= time < end``, UTC when naive).
+
+    With ``metadata``, each row also has ``correlationid`` (the request id) and ``time`` (a UTC
+    timestamp). Only the partition folders that can hold the range are opened.
+    """
+    import pandas as pd
+
+    root = Path(folder)
+    lo = _utc(start).timestamp() if start is not None else None
+    hi = _utc(end).timestamp() if end is not None else None
+    rows: list[dict[str, Any]] = []
+    for path in sorted(_files(root, lo, hi)):
+        with open(path, "rb") as source:
+            for line in source:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue  # a line cut short by a crash mid-write
+                ts = datetime.fromisoformat(str(record.get("time", "")).replace("Z", "+00:00")).timestamp()
+                if (lo is not None and ts < lo) or (hi is not None and ts >= hi):
+                    continue
+                extra = {"correlationid": record.get("correlationid"), "time": ts} if metadata else {}
+                for item in record.get("data") or []:
+                    rows.append({**(item if isinstance(item, dict) else {"value": item}), **extra})
+    frame = pd.DataFrame(rows)
+    if metadata and not frame.empty:
+        frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True)
+    return frame
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _files(root: Path, lo: float | None, hi: float | None) -> Iterable[Path]:
+    """The ``*.jsonl`` files under ``root`` whose partition folder (YYYY/MM/DD[/HH[/mm]]) meets the range."""
+    for path in root.rglob("*.jsonl"):
+        parts = path.relative_to(root).parts[:-1]
+        try:
+            numbers = [int(p) for p in parts]
+        except ValueError:
+            yield path
+            continue
+        if not 3 <= len(numbers) <= 5:
+            yield path
+            continue
+        year, month, day, *rest = numbers
+        try:
+            begin = datetime(year, month, day, *rest, tzinfo=UTC).timestamp()
+        except ValueError:
+            yield path
+            continue
+        span = {3: 86400, 4: 3600, 5: 60}[len(numbers)]
+        if (hi is not None and begin >= hi) or (lo is not None and begin + span <= lo):
+            continue
+        yield path
