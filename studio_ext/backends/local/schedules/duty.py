@@ -268,6 +268,10 @@ class SchedulesDuty:
             from studio_ext.backends.local.monitors import scheduling
 
             return scheduling.fire(self._b, action, job_name_for(name, slot), slot, tags)
+        if action["kind"] == "invoke_batch_endpoint":
+            from studio_ext.backends.local.batch import scheduled
+
+            return scheduled.fire(self._b, action, job_name_for(name, slot))
         if action["kind"] != "job":
             raise Conflict(f"The schedule's action {action['kind']!r} is not known to this version of studio_ext.")
         from studio_ext.translation import _dispatch

@@ -5,10 +5,12 @@ what each fire does, as JSON); the supervisor's :class:`~.duty.SchedulesDuty` ke
 APScheduler timer per enabled schedule and fires it. Every slot a schedule reaches gets a
 row of ``schedule_fires`` (its history), written before the slot's job is created.
 
-What a fire does is an *action*: today ``job`` (a job's v2 mapping, submitted through
-``ws.jobs.create_or_update`` under a name made from the schedule and the slot) and
-``job_reference`` (an existing job, run again with ``ws.jobs.resubmit``). A batch endpoint
-invocation or a monitor are further actions, refused with a clear error until they exist.
+What a fire does is an *action*: ``job`` (a job's v2 mapping, submitted through
+``ws.jobs.create_or_update`` under a name made from the schedule and the slot),
+``job_reference`` (an existing job, run again with ``ws.jobs.resubmit``),
+``invoke_batch_endpoint`` (a ``BatchEndpointInvocation``: Azure's batch invoke body, passed to
+``ws.batch_endpoints.invoke`` under the slot's job name; see ``batch/scheduled.py``) and a
+``MonitorSchedule``'s monitor run (see ``monitors/scheduling.py``).
 
 Everything is checked before anything is written: the name, the trigger (its cron
 expression field by field, interval, start and end, time zone), and the job (its compute,
@@ -37,7 +39,7 @@ from studio_ext.backends.local.core.accepting import register
 from studio_ext.backends.local.core.schema import schedule_fires, schedules
 from studio_ext.backends.local.core.store import now, to_datetime
 from studio_ext.backends.local.monitors import scheduling as monitor_scheduling
-from studio_ext.entities import CommandJob, Job, PipelineJob, SweepJob
+from studio_ext.entities import BatchEndpointInvocation, CommandJob, Job, PipelineJob, SweepJob
 from studio_ext.entities._monitor import MonitorSchedule
 from studio_ext.entities._schedule import CronTrigger, JobSchedule, RecurrenceTrigger, ScheduleFire
 from studio_ext.errors import InvalidInput, NotFound
@@ -51,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
 SCHEDULE_TAG = "schedule_name"
 SLOT_TAG = "schedule_fire_time"
 LIST_VIEWS = ("enabled_only", "disabled_only", "all")
-ACTIONS = ("job", "job_reference")
+ACTIONS = ("job", "job_reference", "invoke_batch_endpoint")
 WHAT = "ws.schedules.begin_create_or_update"
 
 
@@ -194,11 +196,15 @@ class LocalSchedules(ScheduleOperations):
                 self._b.service("sweeps").check(create_job)
             mapping = translation.to_v2(replace(create_job, name=None) if create_job.name else create_job)
             return {"kind": "job", "job_type": create_job.type, "job": mapping}, plan
+        if isinstance(create_job, BatchEndpointInvocation):
+            from studio_ext.backends.local.batch import scheduled
+
+            return scheduled.action(self._b, name, create_job), None
         what = type(create_job).__module__ + "." + type(create_job).__qualname__
         raise InvalidInput(
             f"The schedule {name!r} has create_job={what}; a schedule here runs a job: a studio_ext or azure-ai-ml "
-            "job (command(...), a sweep, an AutoML or a pipeline job) or an existing job's name 'azureml:NAME'. "
-            "Schedules that invoke a batch endpoint or create a monitor come with those features.")
+            "job (command(...), a sweep, an AutoML or a pipeline job), an existing job's name 'azureml:NAME', or "
+            "BatchEndpointInvocation(endpoint_name=...) to invoke a batch endpoint.")
 
     def _check_command_job(self, job: CommandJob) -> Any:
         """The checks ``ws.jobs.create_or_update`` makes before writing (so a bad job is refused now, not at 2 am)."""
@@ -314,6 +320,10 @@ def action_job(action: dict[str, Any]) -> Any:
     """The job an action runs: a studio_ext job entity, or ``azureml:NAME`` for a job run again."""
     if action["kind"] == "job_reference":
         return f"azureml:{action['job']}"
+    if action["kind"] == "invoke_batch_endpoint":
+        from studio_ext.backends.local.batch import scheduled
+
+        return scheduled.invocation(action)
     from studio_ext.translation import _dispatch
 
     return _dispatch.kind_of_v2(action["job"]).from_v2(action["job"]).entity

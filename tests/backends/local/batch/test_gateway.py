@@ -181,6 +181,7 @@ def test_the_body_parses_in_both_of_azures_spellings() -> None:
         gateway.parse_invocation({"properties": {"DeploymentName": "b"}}, deployment_header="a")
 
 
+@pytest.mark.slow
 def test_a_killed_gateway_comes_back_on_the_same_port(ws: Workspace) -> None:
     backend = LocalBackend.of(ws)
     record = backend.store.get_setting(gateway.SETTING)

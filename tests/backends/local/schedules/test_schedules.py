@@ -136,7 +136,8 @@ def _bad_sweep(src: Path) -> Any:
     (lambda src: JobSchedule(name="bad-sweep", trigger=CronTrigger(expression=NEVER_SOON),
                              create_job=_bad_sweep(src)), "The sweep has no objective"),
     (lambda src: JobSchedule(name="a-data", trigger=CronTrigger(expression=NEVER_SOON),
-                             create_job=Data(name="d", path=str(src))), "invoke a batch endpoint or create a monitor"),
+                             create_job=Data(name="d", path=str(src))),
+     "BatchEndpointInvocation(endpoint_name=...) to invoke a batch endpoint"),
 ])
 def test_bad_input_is_refused_and_nothing_is_stored(ws: Workspace, src: Path, schedule: object, says: str) -> None:
     with pytest.raises((InvalidInput, NotFound)) as caught:
