@@ -81,6 +81,12 @@ class BatchEndpointInvocation:
     outputs: dict[str, Any] = field(default_factory=dict)
     params_override: list[dict[str, Any]] = field(default_factory=list)
     experiment_name: str | None = None
+    type: str = field(default="batch_endpoint", init=False)
+
+    @property
+    def display_name(self) -> str:
+        """What lists show for it: the endpoint and the deployment it invokes."""
+        return f"{self.endpoint_name}/{self.deployment_name or 'default'}"
 
 
 @dataclass(kw_only=True)

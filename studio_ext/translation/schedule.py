@@ -29,7 +29,13 @@ import yaml
 
 from studio_ext.entities import Job
 from studio_ext.entities._monitor import MonitorSchedule
-from studio_ext.entities._schedule import CronTrigger, JobSchedule, RecurrencePattern, RecurrenceTrigger
+from studio_ext.entities._schedule import (
+    BatchEndpointInvocation,
+    CronTrigger,
+    JobSchedule,
+    RecurrencePattern,
+    RecurrenceTrigger,
+)
 from studio_ext.errors import InvalidInput, NotFound
 from studio_ext.translation._common import SCHEMA_ROOT, Translated, dump, plain, put
 from studio_ext.translation._yaml_errors import describe
@@ -114,9 +120,12 @@ def _job_to_v2(job: Any) -> Any:
         mapping = dict(_dispatch.to_v2(job))
         mapping.pop("$schema", None)
         return mapping
+    if isinstance(job, BatchEndpointInvocation):
+        raise InvalidInput(f"The schedule invokes the batch endpoint {job.endpoint_name!r}: Azure's REST API has that "
+                           "action (InvokeBatchEndpoint), but v2 YAML and azure-ai-ml have no form for it, so it has no "
+                           "YAML. ws.schedules.get(name).create_job shows it.")
     raise InvalidInput(f"A schedule's create_job is a job or an existing job's name ('azureml:NAME'). Got "
-                       f"{type(job).__module__}.{type(job).__qualname__}; schedules that invoke a batch endpoint or "
-                       "create a monitor come with those features.")
+                       f"{type(job).__module__}.{type(job).__qualname__}.")
 
 
 def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None = None) -> Translated[Any]:

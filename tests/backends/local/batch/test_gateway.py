@@ -214,6 +214,9 @@ def test_a_schedule_invokes_the_published_pipeline_at_each_slot(ws: Workspace) -
                            timeout=60, what=lambda: f"a fire: {ws.schedules.history('publish-tick')}")
     finally:
         ws.schedules.begin_delete("publish-tick").result()
+    with pytest.raises(InvalidInput, match="no form for it, so it has no YAML"):
+        ws.schedules.to_yaml(made)
+    assert made.create_job.display_name == f"{ENDPOINT}/default"
     job = ws.jobs.get(fired[-1].job_name)
     assert job.name == f"publish-tick-{fired[-1].slot:%Y%m%dT%H%M%SZ}"
     assert job.tags[gateway.TAG_ENDPOINT] == ENDPOINT and job.experiment_name == "scheduled-batch"
