@@ -23,8 +23,12 @@ longer collected automatically from its requests.
 from __future__ import annotations
 
 import logging
+import marshal
 import os
 import random
+import struct
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -65,11 +69,17 @@ def partition(ts: float, rolling_rate: str | None = "hour") -> str:
 
 
 class CollectionWriter:
-    """One per server process: ``put(...)`` on the request path, records written by a thread.
+    """One per server process: ``put(...)`` on the request path; another process writes the records.
 
     ``config``: ``folder`` (the deployment's ``modelDataCollector/<endpoint>/<deployment>``),
     ``collections`` (name -> enabled), ``sampling_rate``, ``rolling_rate``, ``capture_headers``,
     ``model_version``.
+
+    The request path appends a tuple of what it already holds. Every ``interval`` a thread ships
+    the batch (marshalled, one pipe write) to this server's writer process
+    (``python -m studio_ext.serving.data_collection``), which makes the records and appends them
+    to the files at a lower priority, as the telemetry exporter does: building 100 rows' objects
+    and their JSON in the server itself took a third of its throughput on 100-row requests.
     """
 
     def __init__(self, config: dict[str, Any], endpoint: str, deployment: str, interval: float = 0.25) -> None:
@@ -79,17 +89,22 @@ class CollectionWriter:
         self.sampling_rate = 1.0 if rate is None else float(rate)
         self.rolling_rate = config.get("rolling_rate") or "hour"
         self.capture_headers = [h.lower() for h in config.get("capture_headers") or []]
-        self.source = f"/onlineEndpoints/{endpoint}/deployments/{deployment}"
-        self.model_version = str(config.get("model_version") or "default")
         self.claimed: set[str] = set()  # collected by the scoring script itself (Collector)
-        self.written = 0
+        self._settings = {"folder": str(self.folder), "rolling_rate": self.rolling_rate,
+                          "source": f"/onlineEndpoints/{endpoint}/deployments/{deployment}",
+                          "model_version": str(config.get("model_version") or "default"), "pid": os.getpid()}
         self._pending: list[tuple[Any, ...]] = []
         self._lock = threading.Lock()
         self._interval = interval
         self._stop = threading.Event()
         self._warned: set[str] = set()
+        self._process = self._start_process()
         self._thread = threading.Thread(target=self._run, name="data-collection", daemon=True)
         self._thread.start()
+
+    def _start_process(self) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "studio_ext.serving.data_collection",
+                                 orjson.dumps(self._settings).decode()], stdin=subprocess.PIPE, close_fds=True)
 
     # -- the request path ------------------------------------------------------------------
     def sample(self) -> bool:
@@ -113,34 +128,95 @@ class CollectionWriter:
             self._warned.add(key)
             log.warning(message)
 
-    # -- the writer thread -------------------------------------------------------------------
+    # -- the shipping thread -----------------------------------------------------------------
     def flush(self) -> None:
-        """Write what was queued so far (the thread does this every ``interval``)."""
+        """Ship what was queued so far to the writer process (the thread does this every ``interval``)."""
         with self._lock:
             batch, self._pending = self._pending, []
             if not batch:
                 return
-            lines: dict[Path, list[bytes]] = {}
-            pid = os.getpid()
-            for collection, request_id, ts, kind, payload, columns, headers in batch:
+            frame = marshal.dumps([_shippable(item) for item in batch])
+            for _ in range(2):
                 try:
-                    data = to_records(kind, payload, columns)
-                    record = self._record(collection, request_id, ts, data, headers)
-                    line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
-                except Exception as exc:  # noqa: BLE001 - collection must never take the server down
-                    self.warn_once(f"{collection}:{type(exc).__name__}",
-                                   f"could not collect a {collection} record: {type(exc).__name__}: {exc}")
-                    continue
-                path = self.folder / collection / partition(ts, self.rolling_rate) / f"{pid}.jsonl"
-                lines.setdefault(path, []).append(line)
-            for path, chunk in lines.items():
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    with open(path, "ab") as out:
-                        out.write(b"\n".join(chunk) + b"\n")
-                    self.written += len(chunk)
-                except OSError as exc:
-                    self.warn_once(f"write:{path.parent}", f"could not write collected data to {path}: {exc}")
+                    self._process.stdin.write(struct.pack("<I", len(frame)) + frame)  # type: ignore[union-attr]
+                    self._process.stdin.flush()  # type: ignore[union-attr]
+                    return
+                except (BrokenPipeError, ValueError, OSError):
+                    log.warning("the data collection writer exited (code %s); starting another", self._process.poll())
+                    self._process = self._start_process()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.flush()
+            except Exception:
+                log.exception("data collection failed")
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Ship the rest and wait until the writer process has written it."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.flush()
+        try:
+            self._process.stdin.close()  # type: ignore[union-attr]
+            self._process.wait(timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            self._process.kill()
+
+
+def _shippable(item: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A queued tuple in types marshal takes (arrays as lists, frames and anything else as JSON)."""
+    collection, request_id, ts, kind, payload, columns, headers = item
+    if hasattr(payload, "tolist") and not hasattr(payload, "columns"):
+        payload = payload.tolist()
+    elif kind == "frame" or hasattr(payload, "columns"):  # pandas writes the JSON (in C); the writer reads it
+        kind, payload = "json_records", _frame(payload).to_json(orient="records", date_format="iso")
+    columns = list(columns) if columns is not None else None
+    try:
+        marshal.dumps(payload)
+    except ValueError:
+        kind, payload = "json", orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    return collection, request_id, ts, kind, payload, columns, headers
+
+
+class RecordWriter:
+    """The writer process's half: batches of queued tuples → Azure-shaped records in the partition files."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.folder = Path(settings["folder"])
+        self.rolling_rate = settings.get("rolling_rate") or "hour"
+        self.source = settings.get("source") or ""
+        self.model_version = settings.get("model_version") or "default"
+        self.file_name = f"{settings.get('pid') or os.getpid()}.jsonl"
+        self._warned: set[str] = set()
+
+    def write(self, batch: list[tuple[Any, ...]]) -> None:
+        lines: dict[Path, list[bytes]] = {}
+        for collection, request_id, ts, kind, payload, columns, headers in batch:
+            try:
+                if kind == "json":
+                    kind, payload = "predictions", orjson.loads(payload)
+                data = to_records(kind, payload, columns)
+                record = self._record(collection, request_id, ts, data, headers)
+                line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+            except Exception as exc:  # noqa: BLE001 - one bad record must not stop the others
+                self._warn(f"{collection}:{type(exc).__name__}",
+                           f"could not collect a {collection} record: {type(exc).__name__}: {exc}")
+                continue
+            path = self.folder / collection / partition(ts, self.rolling_rate) / self.file_name
+            lines.setdefault(path, []).append(line)
+        for path, chunk in lines.items():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path, "ab") as out:
+                    out.write(b"\n".join(chunk) + b"\n")
+            except OSError as exc:
+                self._warn(f"write:{path.parent}", f"could not write collected data to {path}: {exc}")
+
+    def _warn(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message)
 
     def _record(self, collection: str, request_id: str, ts: float, data: list[Any],
                 headers: dict[str, str] | None) -> dict[str, Any]:
@@ -155,18 +231,18 @@ class CollectionWriter:
             record["headers"] = headers
         return record
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.flush()
-            except Exception:
-                log.exception("data collection failed")
 
-    def shutdown(self) -> None:
-        """Write the rest (on the server's way out)."""
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.flush()
+def _write_from_stdin(settings: dict[str, Any]) -> int:
+    """The writer process: read marshalled batches from stdin until it closes; a lower priority than the server."""
+    os.nice(10)
+    writer = RecordWriter(settings)
+    source = sys.stdin.buffer
+    while True:
+        head = source.read(4)
+        if len(head) < 4:
+            return 0  # the server closed the pipe (or died): done
+        (size,) = struct.unpack("<I", head)
+        writer.write(marshal.loads(source.read(size)))
 
 
 def to_records(kind: str, payload: Any, columns: Sequence[str] | None = None) -> list[Any]:
@@ -194,21 +270,26 @@ def to_records(kind: str, payload: Any, columns: Sequence[str] | None = None) ->
         return to_records("rows", rows, given)
     if kind == "frame":
         return _frame_records(payload)
+    if kind == "json_records":
+        return orjson.loads(payload)
     return _prediction_records(payload)
 
 
-def _frame_records(frame: Any) -> list[Any]:
+def _frame(value: Any) -> Any:
+    """A DataFrame (a Series as one) with string column names."""
     import pandas as pd
 
-    if isinstance(frame, pd.Series):
-        frame = frame.to_frame()
-    if isinstance(frame, pd.DataFrame):
+    frame = value.to_frame() if isinstance(value, pd.Series) else value
+    if any(not isinstance(c, str) for c in frame.columns):
         frame = frame.copy()
         frame.columns = [str(c) for c in frame.columns]
-        for name in frame.columns:  # times as ISO text, as Azure's collector writes them
-            if pd.api.types.is_datetime64_any_dtype(frame[name]):
-                frame[name] = frame[name].map(lambda v: None if pd.isna(v) else v.isoformat())
-        return orjson.loads(frame.to_json(orient="records", date_format="iso"))
+    return frame
+
+
+def _frame_records(frame: Any) -> list[Any]:
+    """A DataFrame's rows as objects, times as ISO text (as Azure's collector writes them)."""
+    if hasattr(frame, "to_json") and hasattr(frame, "index"):
+        return orjson.loads(_frame(frame).to_json(orient="records", date_format="iso"))
     return _prediction_records(frame)
 
 
@@ -303,3 +384,8 @@ def _files(root: Path, lo: float | None, hi: float | None) -> Iterable[Path]:
         if (hi is not None and begin >= hi) or (lo is not None and begin + span <= lo):
             continue
         yield path
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    sys.exit(_write_from_stdin(orjson.loads(sys.argv[1])))
