@@ -23,6 +23,7 @@ GROUPS = [
     "endpoints",  # endpoint create | deploy | list | show | invoke | keys | traffic | logs | reload | delete
     "online",  # online-endpoint create | show | list; online-deployment create | show | list (az ml's, from files)
     "schedules",  # schedule create | list | show | enable | disable | delete | history
+    "batch",  # batch-endpoint create | list | show | delete | invoke; batch-deployment create | list | show | delete
     "demo",  # demo PATH
 ]
 

@@ -27,6 +27,7 @@ from studio_ext._poller import Poller
 from studio_ext.backends import SERVICE_PROTOCOLS, Backend, Runtime, get_backend_factory, kind_of_config
 from studio_ext.backends._registry import AZURE_CONFIG_FILE, AZURE_KIND, WORKSPACE_FILE
 from studio_ext.entities import (
+    BatchEndpoint,
     Compute,
     Data,
     Datastore,
@@ -35,6 +36,8 @@ from studio_ext.entities import (
     ManagedOnlineDeployment,
     ManagedOnlineEndpoint,
     Model,
+    ModelBatchDeployment,
+    PipelineComponentBatchDeployment,
     WorkspaceInfo,
 )
 from studio_ext.entities._component import CommandComponent
@@ -452,13 +455,15 @@ class Workspace:
         return f"Workspace(name={self.name!r}, path={str(self.path)!r}, backend={self._backend.kind!r})"
 
 
-_LONG_RUNNING = frozenset({"compute", "online_endpoints", "online_deployments", "schedules"})
+_LONG_RUNNING = frozenset({"compute", "online_endpoints", "online_deployments", "schedules", "batch_endpoints",
+                           "batch_deployments"})
 _VERB_TAKES = {
     "create_or_update": "a job (studio_ext.command(...), a studio_ext.automl job, azure.ai.ml.command(...) or an "
                         "azure.ai.ml.entities job), a Data, Model or Environment asset or a Datastore (studio_ext.entities "
                         "or azure.ai.ml.entities)",
     "begin_create_or_update": "a compute target (AmlCompute, ComputeInstance, studio_ext's AttachedCompute), a "
-                              "ManagedOnlineEndpoint, a ManagedOnlineDeployment, a JobSchedule or a MonitorSchedule "
+                              "ManagedOnlineEndpoint, a ManagedOnlineDeployment, a JobSchedule, a MonitorSchedule, a "
+                              "BatchEndpoint or a batch deployment "
                               "(studio_ext.entities or "
                               "azure.ai.ml.entities)",
 }
@@ -467,13 +472,17 @@ _LOCAL_KINDS: tuple[tuple[type, str], ...] = (
     (Job, "jobs"), (Data, "data"), (Model, "models"), (Environment, "environments"), (Datastore, "datastores"),
     (Compute, "compute"), (ManagedOnlineEndpoint, "online_endpoints"), (ManagedOnlineDeployment, "online_deployments"),
     (CommandComponent, "components"), (JobSchedule, "schedules"), (MonitorSchedule, "schedules"),
+    (BatchEndpoint, "batch_endpoints"), (ModelBatchDeployment, "batch_deployments"),
+    (PipelineComponentBatchDeployment, "batch_deployments"),
 )
 # azure.ai.ml.entities base class name -> the service that takes it (its services translate it)
 _AZURE_KINDS = (
     ("Job", "jobs"), ("Data", "data"), ("Model", "models"), ("Environment", "environments"),
     ("Datastore", "datastores"), ("Compute", "compute"), ("OnlineEndpoint", "online_endpoints"), ("JobSchedule", "schedules"),
     ("MonitorSchedule", "schedules"),
-    ("OnlineDeployment", "online_deployments"), ("Component", "components"),
+    ("OnlineDeployment", "online_deployments"), ("Component", "components"), ("BatchEndpoint", "batch_endpoints"),
+    ("BatchDeployment", "batch_deployments"), ("ModelBatchDeployment", "batch_deployments"),
+    ("PipelineComponentBatchDeployment", "batch_deployments"),
 )
 
 

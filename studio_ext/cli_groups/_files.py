@@ -121,7 +121,9 @@ def _group_for(entity: object) -> str:
     for cls, group in ((e.Job, "job"), (e.Data, "data"), (e.Model, "model"), (e.Environment, "environment"),
                        (e.Compute, "compute"), (e.Datastore, "datastore"),
                        (e.ManagedOnlineEndpoint, "online-endpoint"),
-                       (e.ManagedOnlineDeployment, "online-deployment")):
+                       (e.ManagedOnlineDeployment, "online-deployment"), (e.BatchEndpoint, "batch-endpoint"),
+                       (e.ModelBatchDeployment, "batch-deployment"),
+                       (e.PipelineComponentBatchDeployment, "batch-deployment")):
         if isinstance(entity, cls):
             return group
     return "<group>"

@@ -10,7 +10,8 @@ One module per kind, each with the same four functions::
 Kinds: ``command_job``, ``component`` (command components), ``pipeline_component``, ``pipeline_job``, ``sweep_job``,
 ``automl_job`` (tabular AutoML), ``data``, ``model``, ``environment``, ``compute`` (AmlCompute,
 ComputeInstance), ``datastore`` (blob, ADLS Gen2), ``online_endpoint``,
-``online_deployment``, ``schedule`` (job schedules). :func:`to_yaml`, :func:`from_yaml` and :func:`from_azure_any`
+``online_deployment``, ``batch_endpoint``, ``batch_deployment`` (model and pipeline component),
+``schedule`` (job schedules). :func:`to_yaml`, :func:`from_yaml` and :func:`from_azure_any`
 choose the kind themselves. :func:`accept` is the door every service's create call goes
 through: a studio_ext entity passes, an azure-ai-ml object is translated (and must give
 the class the service takes), anything else is refused naming both classes. A field with no local meaning is kept and named in a
@@ -27,6 +28,8 @@ Example::
 
 from studio_ext.translation import (
     automl_job,
+    batch_deployment,
+    batch_endpoint,
     command_job,
     component,
     compute,
@@ -51,6 +54,8 @@ __all__ = [
     "accept",
     "anonymous_name",
     "automl_job",
+    "batch_deployment",
+    "batch_endpoint",
     "command_job",
     "component",
     "compute",

@@ -49,6 +49,9 @@ _AZURE_NAMES: dict[type, tuple[str, ...]] = {
     entities.ManagedOnlineEndpoint: ("azure.ai.ml.entities.ManagedOnlineEndpoint",),
     entities.ManagedOnlineDeployment: ("azure.ai.ml.entities.ManagedOnlineDeployment",),
     entities.JobSchedule: ("azure.ai.ml.entities.JobSchedule",),
+    entities.BatchEndpoint: ("azure.ai.ml.entities.BatchEndpoint",),
+    entities.ModelBatchDeployment: ("azure.ai.ml.entities.ModelBatchDeployment", "azure.ai.ml.entities.BatchDeployment"),
+    entities.PipelineComponentBatchDeployment: ("azure.ai.ml.entities.PipelineComponentBatchDeployment",),
 }
 
 

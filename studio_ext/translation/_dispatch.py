@@ -14,6 +14,7 @@ import yaml
 from studio_ext.entities import (
     AmlCompute,
     AutoMLJob,
+    BatchEndpoint,
     CommandJob,
     ComputeInstance,
     Data,
@@ -22,6 +23,8 @@ from studio_ext.entities import (
     ManagedOnlineDeployment,
     ManagedOnlineEndpoint,
     Model,
+    ModelBatchDeployment,
+    PipelineComponentBatchDeployment,
 )
 from studio_ext.entities._component import CommandComponent, PipelineComponent
 from studio_ext.entities._monitor import MonitorSchedule
@@ -31,6 +34,8 @@ from studio_ext.entities._sweep import SweepJob
 from studio_ext.errors import InvalidInput, NotFound
 from studio_ext.translation import (
     automl_job,
+    batch_deployment,
+    batch_endpoint,
     command_job,
     component,
     compute,
@@ -55,7 +60,8 @@ _BY_ENTITY: tuple[tuple[type, ModuleType], ...] = (
     (AutoMLJob, automl_job), (Data, data), (Model, model), (Environment, environment),
     (AmlCompute, compute), (ComputeInstance, compute), (Datastore, datastore),
     (ManagedOnlineEndpoint, online_endpoint), (ManagedOnlineDeployment, online_deployment), (JobSchedule, schedule),
-    (MonitorSchedule, schedule),
+    (MonitorSchedule, schedule), (BatchEndpoint, batch_endpoint), (ModelBatchDeployment, batch_deployment),
+    (PipelineComponentBatchDeployment, batch_deployment),
 )
 # azure-ai-ml class name in azure.ai.ml.entities -> its kind's module
 _BY_AZURE = {
@@ -63,7 +69,9 @@ _BY_AZURE = {
     "AmlCompute": compute, "ComputeInstance": compute, "AzureBlobDatastore": datastore,
     "AzureDataLakeGen2Datastore": datastore, "ManagedOnlineEndpoint": online_endpoint,
     "ManagedOnlineDeployment": online_deployment, "PipelineJob": pipeline_job, "JobSchedule": schedule, "CommandComponent": component,
-    "PipelineComponent": pipeline_component,
+    "PipelineComponent": pipeline_component, "BatchEndpoint": batch_endpoint,
+    "ModelBatchDeployment": batch_deployment, "PipelineComponentBatchDeployment": batch_deployment,
+    "BatchDeployment": batch_deployment,
 }
 # v2 $schema file name -> its kind's module
 _BY_SCHEMA = {
@@ -71,7 +79,8 @@ _BY_SCHEMA = {
     "amlCompute": compute, "computeInstance": compute, "azureBlob": datastore, "azureDataLakeGen2": datastore,
     "managedOnlineEndpoint": online_endpoint, "managedOnlineDeployment": online_deployment,
     "pipelineJob": pipeline_job, "schedule": schedule, "commandComponent": component,
-    "pipelineComponent": pipeline_component,
+    "pipelineComponent": pipeline_component, "batchEndpoint": batch_endpoint, "batchDeployment": batch_deployment,
+    "modelBatchDeployment": batch_deployment, "pipelineComponentBatchDeployment": batch_deployment,
 }
 _BY_TYPE = {
     "command": command_job, "sweep": sweep_job, "pipeline": pipeline_job, "automl": automl_job,
@@ -84,7 +93,7 @@ _LOADERS = {
     data: "load_data", model: "load_model", environment: "load_environment",
     compute: "load_compute", component: "load_component", pipeline_component: "load_component", pipeline_job: "load_job",
     datastore: "load_datastore", online_endpoint: "load_online_endpoint",
-    online_deployment: "load_online_deployment",
+    online_deployment: "load_online_deployment", batch_endpoint: "load_batch_endpoint",
 }
 KNOWN_AZURE = (*(f"azure.ai.ml.entities.{name}" for name in sorted(_BY_AZURE)),
                "azure.ai.ml.automl.ClassificationJob", "azure.ai.ml.automl.ForecastingJob",
@@ -114,7 +123,11 @@ def kind_of_v2(mapping: Mapping[str, Any]) -> ModuleType:
     if "trigger" in mapping and ("create_job" in mapping or "create_monitor" in mapping):
         return schedule
     if "endpoint_name" in mapping:
-        return online_deployment
+        batch = str(mapping.get("type") or "").lower() in ("model", "pipeline") or any(
+            key in mapping for key in ("compute", "settings", "component", "mini_batch_size", "output_action"))
+        return batch_deployment if batch else online_deployment
+    if "defaults" in mapping:
+        return batch_endpoint
     if "auth_mode" in mapping:
         return online_endpoint
     kind = str(mapping.get("type") or "").lower()
@@ -126,7 +139,8 @@ def kind_of_v2(mapping: Mapping[str, Any]) -> ModuleType:
         f"This YAML is no Azure ML v2 kind this studio translates ($schema {schema or 'missing'}, type "
         f"{kind or 'missing'}). It takes command jobs, pipeline jobs, command components, sweep jobs, AutoML jobs, "
         "data, models, environments, amlcompute and computeinstance, "
-        "azure_blob and azure_data_lake_gen2 datastores, managed online endpoints and deployments.")
+        "azure_blob and azure_data_lake_gen2 datastores, managed online endpoints and deployments, batch endpoints "
+        "and their deployments.")
 
 
 def to_yaml(entity: object) -> str:
@@ -171,7 +185,8 @@ def from_yaml(source: str | os.PathLike[str], *,
                 _set_dotted(mapping, str(key), value)
         piped: Translated[Any] = pipeline_job.from_v2(mapping, Path(path).parent if path else Path.cwd())
         return piped
-    loader = getattr(aml, _LOADERS[module])
+    loader = getattr(aml, _LOADERS[module]) if module is not batch_deployment else \
+        (lambda source, **kw: batch_deployment.load(source, mapping, **kw))  # its loader is chosen by type
     try:
         obj = loader(path, params_override=overrides) if path else loader(io.StringIO(text), params_override=overrides)
     except ValidationError as exc:

@@ -114,7 +114,9 @@ class LocalBatchEndpoints(BatchEndpointOperations):
             raise InvalidInput(f"auth_mode {endpoint.auth_mode!r} is not known; a batch endpoint takes 'key' here "
                                "('aad_token', Azure's default, is taken as 'key').")
         row = self._row(name)
-        default = (endpoint.defaults or BatchEndpointDefaults()).deployment_name
+        from studio_ext.translation.batch_endpoint import default_deployment
+
+        default = default_deployment(endpoint.defaults)  # a BatchEndpointDefaults, or a dict as azure-ai-ml keeps it
         if default is not None:
             known = [r.name for r in self._deployment_rows(name)] if row is not None else []
             if default not in known:
@@ -225,6 +227,9 @@ class LocalBatchEndpoints(BatchEndpointOperations):
             raise InvalidInput(f"ws.batch_endpoints.invoke has no keyword {sorted(kwargs)[0]!r}. It takes "
                                "deployment_name, input, inputs, outputs, params_override, experiment_name, job_name.")
         row = self._require(endpoint_name)
+        input = _local_port(input)  # noqa: A001
+        inputs = {str(k): _local_port(v) for k, v in (inputs or {}).items()} or None
+        outputs = {str(k): _local_port(v) for k, v in (outputs or {}).items()} or None
         name = deployment_name or row.default_deployment
         if not name:
             raise InvalidInput(
@@ -731,6 +736,25 @@ def _override(spec: dict[str, Any], params_override: builtins.list[dict[str, Any
         raise InvalidInput(f"instance_count {spec['settings']['instance_count']} is more than the compute "
                            f"{spec['compute']['name']!r} has (max_instances {spec['compute']['max_instances']}).")
     return spec
+
+
+def _local_port(value: Any) -> Any:
+    """azure-ai-ml's ``Input`` / ``Output`` as studio_ext's (same fields); anything else as it is."""
+    from studio_ext.translation import is_azure
+
+    if not is_azure(value):
+        return value
+    kind = str(getattr(value, "type", None) or "uri_folder")
+    path = getattr(value, "path", None)
+    path = str(path) if path is not None else None
+    if type(value).__name__ == "Input":
+        return Input(type=kind, path=path, default=getattr(value, "default", None),
+                     optional=bool(getattr(value, "optional", False)), mode=getattr(value, "mode", None) or "ro_mount")
+    if type(value).__name__ == "Output":
+        version = getattr(value, "version", None)
+        return Output(type=kind, path=path, mode=getattr(value, "mode", None) or "rw_mount",
+                      name=getattr(value, "name", None), version=None if version is None else str(version))
+    return value
 
 
 def _truthy(value: Any) -> bool:
