@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from studio_ext._poller import Poller
-from studio_ext.entities import Data, Environment, ManagedOnlineDeployment, Model
+from studio_ext.entities import Data, Environment, ManagedOnlineDeployment, Model, ModelBatchDeployment
 from studio_ext.errors import InvalidInput, NotFound
 from studio_ext.translation import accept, anonymous_name, show_notes
 
@@ -57,7 +57,10 @@ def accepts(expected: type | tuple[type, ...], what: str, *, overrides: Iterable
                      if bound.arguments.get(name) is not None}
             if given:
                 entity = dataclasses.replace(entity, **given)
-            if isinstance(entity, ManagedOnlineDeployment) and isinstance(entity.model, Model):
+            inline_model = isinstance(getattr(entity, "model", None), Model) and (
+                isinstance(entity, ManagedOnlineDeployment)
+                or (isinstance(entity, ModelBatchDeployment) and entity.model.version is None))  # a registered one stays
+            if inline_model:
                 model = register(backend, entity.model, notes)  # given inline: registered, as on Azure
                 entity = dataclasses.replace(entity, model=f"azureml:{model.name}:{model.version}")
             if isinstance(entity, (Data, Model)) and not entity.name:
