@@ -4,7 +4,7 @@ Started by the jobs service like any job (so it is in the run explorer and outli
 with MLflow pointed at the job's run. It reads the monitor's definition from the spec the
 service wrote, computes its windows with :mod:`studio_ext.ml.drift`, and records:
 
-- one ``monitor_results`` row per window and signal (a later run of the same window replaces it);
+- one ``monitor_results`` row per window and signal (a later run of the same window replaces it and its alerts);
 - MLflow metrics per feature and metric (``FEATURE.METRIC``; a model monitor's ``SIGNAL.FEATURE.METRIC``),
   one step per window, stamped with the window's start, and ``drift_magnitude``;
 - a result table (``monitor_results.json``, MLflow's table artifact: one row per window, signal,
@@ -59,7 +59,7 @@ class Recorder:
         import sqlalchemy as sa
         from mlflow.entities import Metric
 
-        from studio_ext.backends.local.core.schema import monitor_results
+        from studio_ext.backends.local.core.schema import monitor_alerts, monitor_results
         from studio_ext.backends.local.core.store import now
         from studio_ext.backends.local.monitors.alerts import raise_alert
 
@@ -86,6 +86,9 @@ class Recorder:
             conn.execute(monitor_results.delete().where(sa.and_(
                 monitor_results.c.monitor == self.monitor, monitor_results.c.signal == signal,
                 monitor_results.c.window_start == key)))
+            conn.execute(monitor_alerts.delete().where(sa.and_(  # a window run again replaces its alerts too
+                monitor_alerts.c.monitor == self.monitor, monitor_alerts.c.signal == signal,
+                monitor_alerts.c.window_start == key)))
             conn.execute(monitor_results.insert().values(
                 monitor=self.monitor, signal=signal, window_start=key, window_end=end.timestamp(),
                 job_name=self.job_name, backfill=self.backfill, drift_magnitude=magnitude,
