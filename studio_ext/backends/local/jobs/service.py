@@ -402,6 +402,15 @@ class LocalJobs(RunExplorerReads, JobOperations):
 
     def _download_output(self, name: str, key: str, record: dict[str, Any], dest: Path) -> None:
         """One named output's files into ``dest`` (a file output: the file inside it, as Azure lays it out)."""
+        bound = record.get("bound")
+        if bound and not record.get("where"):  # a pipeline's output: the files of the step run it is bound to
+            child = self._b.service("pipelines").get(name).step_jobs.get(bound[0])
+            child_row = self._row(child)
+            if child_row is None:
+                raise NotFound(f"The output {key!r} of pipeline {name!r} was not written: its step {bound[0]!r} "
+                               "did not run.")
+            name, key = str(child), str(bound[1])
+            record = (json.loads(child_row.spec).get("outputs") or {}).get(key) or {}
         where = str(record.get("where") or self._b.jobs_dir / name / "outputs" / key)
         dest.mkdir(parents=True, exist_ok=True)
         if where.startswith("azureml://datastores/"):
