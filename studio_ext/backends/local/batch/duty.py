@@ -33,6 +33,9 @@ log = logging.getLogger("studio_ext.supervisor.batch")
 PASS_SECONDS = 0.5
 CRASH_WINDOW_SECONDS = 120.0
 MAX_CRASHES = 5
+# A port found taken is tried again this long before the gateway moves: a gateway that was just
+# killed can hold its socket for a moment after it no longer counts as running.
+PORT_PATIENCE_SECONDS = 5.0
 
 
 def log_path(backend: LocalBackend) -> Any:
@@ -70,6 +73,7 @@ class BatchGatewayDuty:
         self._has_endpoints = False
         self._last_pass = 0.0
         self._crashes: list[float] = []
+        self._port_taken_since: float | None = None
 
     # -- the duty contract ---------------------------------------------------------------------
     def recover(self) -> None:
@@ -108,7 +112,7 @@ class BatchGatewayDuty:
         self._crashes = [t for t in self._crashes if now - t < CRASH_WINDOW_SECONDS]
         if record.get("pid") and len(self._crashes) >= MAX_CRASHES:
             return  # crashing at start: the log says why; tried again once the window passes
-        if record.get("pid"):
+        if record.get("pid") and self._port_taken_since is None:
             self._crashes.append(now)
             log.warning("the batch gateway (pid %s) is gone; starting it again", record["pid"])
         self._start()
@@ -120,9 +124,15 @@ class BatchGatewayDuty:
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise
+            now = time.monotonic()
+            if self._port_taken_since is None:
+                self._port_taken_since = now
+            if now - self._port_taken_since < PORT_PATIENCE_SECONDS:
+                return  # the next pass tries again
             sock = _listen(0)
             log.warning("the batch gateway's port %s is taken by another program; it moves to %s and the "
                         "endpoints' scoring URIs follow", port, sock.getsockname()[1])
+        self._port_taken_since = None
         port = sock.getsockname()[1]
         path = log_path(self._b)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -538,32 +538,39 @@ class Gateway:
                                "with its primary or secondary key (ws.batch_endpoints.get_keys(name)).")
         return None
 
-    async def invoke(self, request: Any) -> Any:
+    async def _answer(self, request: Any, work: Any) -> Any:
+        """Check the endpoint and the key, then ``await work(name)``; a StudioError becomes its JSON error."""
         from starlette.concurrency import run_in_threadpool
-        from starlette.responses import JSONResponse
 
         name = request.path_params["name"]
         denied = await run_in_threadpool(self._authorize, name, request)
         if denied is not None:
             return denied
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind != "application/json" and not kind.endswith("+json"):
-            return _error(415, f"The request body must be sent as JSON (Content-Type: application/json). "
-                               f"Got {kind or 'no Content-Type'}.")
-        raw = await request.body()
         try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return _error(400, f"The request body is not JSON ({exc}). Send Azure's batch invoke body: "
-                               '{"properties": {"InputData": {...}}}.')
-        try:
-            invocation = parse_invocation(body, deployment_header=request.headers.get(DEPLOYMENT_HEADER))
-            job = await run_in_threadpool(self._invoke, name, invocation)
+            return await work(name)
         except StudioError as exc:
             return _error(exc.http_status, exc)
-        base = str(request.base_url)
-        resource = job_resource(job, name, base)
-        return JSONResponse(resource, status_code=202, headers={"Location": resource["properties"]["statusUri"]})
+
+    async def invoke(self, request: Any) -> Any:
+        from starlette.concurrency import run_in_threadpool
+        from starlette.responses import JSONResponse
+
+        async def start(name: str) -> Any:
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind != "application/json" and not kind.endswith("+json"):
+                return _error(415, f"The request body must be sent as JSON (Content-Type: application/json). "
+                                   f"Got {kind or 'no Content-Type'}.")
+            try:
+                body = json.loads(await request.body())
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                return _error(400, f"The request body is not JSON ({exc}). Send Azure's batch invoke body: "
+                                   '{"properties": {"InputData": {...}}}.')
+            invocation = parse_invocation(body, deployment_header=request.headers.get(DEPLOYMENT_HEADER))
+            job = await run_in_threadpool(self._invoke, name, invocation)
+            resource = job_resource(job, name, str(request.base_url))
+            return JSONResponse(resource, status_code=202, headers={"Location": resource["properties"]["statusUri"]})
+
+        return await self._answer(request, start)
 
     def _invoke(self, name: str, invocation: Invocation) -> Job:
         with self._invoke_lock:
@@ -573,15 +580,11 @@ class Gateway:
         from starlette.concurrency import run_in_threadpool
         from starlette.responses import JSONResponse
 
-        name, job_name = request.path_params["name"], request.path_params["job"]
-        denied = await run_in_threadpool(self._authorize, name, request)
-        if denied is not None:
-            return denied
-        try:
-            job = await run_in_threadpool(self._job, name, job_name)
-        except StudioError as exc:
-            return _error(exc.http_status, exc)
-        return JSONResponse(job_resource(job, name, str(request.base_url)))
+        async def read(name: str) -> Any:
+            job = await run_in_threadpool(self._job, name, request.path_params["job"])
+            return JSONResponse(job_resource(job, name, str(request.base_url)))
+
+        return await self._answer(request, read)
 
     def _job(self, name: str, job_name: str) -> Job:
         try:
@@ -597,13 +600,11 @@ class Gateway:
         from starlette.concurrency import run_in_threadpool
         from starlette.responses import JSONResponse
 
-        name = request.path_params["name"]
-        denied = await run_in_threadpool(self._authorize, name, request)
-        if denied is not None:
-            return denied
-        jobs = await run_in_threadpool(self._b.service("batch_endpoints").list_jobs, name)
-        base = str(request.base_url)
-        return JSONResponse({"value": [job_resource(j, name, base) for j in jobs]})
+        async def listed(name: str) -> Any:
+            jobs = await run_in_threadpool(self._b.service("batch_endpoints").list_jobs, name)
+            return JSONResponse({"value": [job_resource(j, name, str(request.base_url)) for j in jobs]})
+
+        return await self._answer(request, listed)
 
 
 def _watch_supervisor(workspace: Path, server: Any) -> None:
