@@ -399,7 +399,10 @@ def job_resource(job: Job, endpoint: str, base: str) -> dict[str, Any]:
 
 def sample_inputs(deployment: Any, component: Any = None) -> dict[str, Input]:
     """Placeholder inputs for a deployment's snippets: a folder for a model deployment, the inputs of
-    ``component`` (the pipeline component deployment's, resolved) with their defaults for a pipeline one."""
+    ``component`` (the pipeline component deployment's, resolved; by default its ``component`` if that is
+    not a reference) with their defaults for a pipeline one."""
+    if component is None:
+        component = getattr(deployment, "component", None)
     declared = getattr(component, "inputs", None) if getattr(deployment, "type", "model") == "pipeline" else None
     if declared is not None:
         out: dict[str, Input] = {}

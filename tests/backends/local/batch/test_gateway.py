@@ -227,6 +227,7 @@ def test_a_schedule_invokes_the_published_pipeline_at_each_slot(ws: Workspace) -
 def test_consume_snippets_name_the_uri_the_key_and_the_inputs(ws: Workspace) -> None:
     endpoint = ws.batch_endpoints.get(ENDPOINT)
     code = gateway.endpoint_snippets(LocalBackend.of(ws), ENDPOINT)
+    assert ws.batch_endpoints.consume_snippets(ENDPOINT) == code  # what the Consume tab shows
     assert set(code) == {"curl", "Python (requests)", "azure-ai-ml"}
     assert all(endpoint.scoring_uri in code[k] for k in ("curl", "Python (requests)"))
     assert "$BATCH_ENDPOINT_KEY" in code["curl"] and '"JobInputType": "Literal"' in code["curl"]
