@@ -20,7 +20,6 @@ Every action goes through ``ws.batch_endpoints``, ``ws.batch_deployments``, ``ws
 from __future__ import annotations
 
 import html
-import json
 import re
 import time
 from collections.abc import Sequence
@@ -159,8 +158,12 @@ def progress_of(metrics: dict[str, float]) -> BatchProgress:
 def progress_html(progress: BatchProgress, status: Any) -> str:
     """A bar of mini-batches: done in green, failed in red, with ``7 of 10`` beside it."""
     if not progress.known:
-        note = "no mini-batches" if _ended(status) else "waiting for the first mini-batch"
-        return f"<span style='color:#666;font-size:90%'>{note}</span>"
+        if progress.done or progress.failed:  # counts without a total: no bar to draw
+            note = f"{format_number(progress.done)} mini-batches done" + (
+                f", {format_number(progress.failed)} failed" if progress.failed else "")
+        else:
+            note = "no mini-batches" if _ended(status) else "waiting for the first mini-batch"
+        return f"<span style='color:#666;font-size:90%'>{html.escape(note)}</span>"
     total = progress.total
     ok = min(100.0, 100.0 * progress.done / total)
     bad = min(100.0 - ok, 100.0 * progress.failed / total)
@@ -389,12 +392,12 @@ class DetailsTab(widgets.VBox):
         self.set_default_button.layout.display = "" if names else "none"
         chosen = self.shown if self.shown in names else (default if default in names else (names[0] if names else None))
         if chosen:
-            self.show_deployment(chosen)
+            self.show_deployment(chosen, quiet=True)
         else:
             self.deployment_title.value = self.deployment_details.value = ""
 
-    def show_deployment(self, name: str) -> None:
-        """Show deployment ``name``'s settings under the table."""
+    def show_deployment(self, name: str, *, quiet: bool = False) -> None:
+        """Show deployment ``name``'s settings under the table (``quiet``: a refresh, not a click)."""
         deployment = next((d for d in self.view.deployments if d.name == name), None)
         if deployment is None:
             return
@@ -410,7 +413,8 @@ class DetailsTab(widgets.VBox):
         rows += deployment_settings(deployment)
         rows += [("description", deployment.description or ""), ("tags", deployment.tags or "")]
         self.deployment_details.value = html_table(["setting", "value"], rows)
-        self.view.code.show(f"ws.batch_deployments.get({name!r}, endpoint_name={self.view.name!r})")
+        if not quiet:
+            self.view.code.show(f"ws.batch_deployments.get({name!r}, endpoint_name={self.view.name!r})")
 
     def set_default(self) -> None:
         """Make the chosen deployment the one an invocation runs when it names none."""
@@ -695,43 +699,15 @@ class ConsumeTab(widgets.VBox):
                             f"key_type={kind.value!r}).result()")
 
     def snippets(self) -> dict[str, str]:
-        return batch_snippets(self.view.endpoint.scoring_uri or "", self.view.name, self.example_input())
-
-    def example_input(self) -> str:
-        """A data reference the snippets can use: the form's dataset, else a placeholder."""
-        form = self.view.invoke_form
-        if form.source.value == "data" and form.dataset.value and form.version.value:
-            return f"azureml:{form.dataset.value}:{form.version.value}"
-        return "azureml:DATASET:1"
+        try:
+            return self.view.ws.batch_endpoints.consume_snippets(self.view.name)
+        except StudioError as exc:
+            return dict.fromkeys(self.SNIPPETS, f"# {exc.message}")
 
     def show_snippet(self) -> None:
         text = self.snippets()[self.snippet_choice.value]
         self.snippet.value = f"<pre style='background:#f6f8fa;padding:6px;white-space:pre-wrap'>{html.escape(text)}</pre>"
         self.snippet_copy.text = text
-
-
-def batch_snippets(uri: str, endpoint: str, data: str) -> dict[str, str]:
-    """Client code that starts a job on a batch endpoint (the key is read from ``ENDPOINT_KEY``)."""
-    body = {"properties": {"InputData": {"input_data": {"JobInputType": "UriFolder", "Uri": data}}}}
-    text = json.dumps(body)
-    return {
-        "curl": (f"curl -X POST {uri} \\\n  -H \"Authorization: Bearer $ENDPOINT_KEY\" \\\n"
-                 f"  -H 'Content-Type: application/json' \\\n  -d '{text}'\n"),
-        "Python (requests)": (
-            "import os, requests\n\n"
-            f"url = {uri!r}\n"
-            "headers = {'Authorization': 'Bearer ' + os.environ['ENDPOINT_KEY'], 'Content-Type': 'application/json'}\n"
-            f"body = {text}\n"
-            "response = requests.post(url, json=body, headers=headers, timeout=30)\n"
-            "response.raise_for_status()\nprint(response.json())  # the job's name and where to poll it\n"),
-        "azure-ai-ml": (
-            "from azure.ai.ml import Input, MLClient\nfrom azure.identity import DefaultAzureCredential\n\n"
-            "ml_client = MLClient.from_config(DefaultAzureCredential())\n"
-            f"job = ml_client.batch_endpoints.invoke(endpoint_name={endpoint!r},\n"
-            f"    input=Input(type='uri_folder', path={data!r}))\n"
-            "ml_client.jobs.stream(job.name)\n"
-            "# locally, the same call: ws.batch_endpoints.invoke(endpoint_name=..., input=Input(...))\n"),
-    }
 
 
 # -- the invoke form ---------------------------------------------------------------------------------------
@@ -969,4 +945,4 @@ def _param_value(name: str, field: widgets.Widget, spec: Input) -> Any:
     return text
 
 
-__all__ = ["BatchEndpointView", "BatchEndpointsPanel", "batch_snippets", "endpoint_kind", "progress_of"]
+__all__ = ["BatchEndpointView", "BatchEndpointsPanel", "endpoint_kind", "progress_of"]

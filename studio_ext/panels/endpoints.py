@@ -1,6 +1,9 @@
-"""The Endpoints page: models and their Deploy form, endpoints and an endpoint's tabs.
+"""The Endpoints page: real-time endpoints, batch endpoints, and a model's Deploy form.
 
-An endpoint's page has the studio's tabs: Details (state, URIs, deployments, a
+Its tab bar reads "Real-time endpoints | Batch endpoints | Deploy a model"; the batch
+tab (pipeline endpoints among them) is :mod:`studio_ext.panels.batch_endpoints`.
+
+A real-time endpoint's page has the studio's tabs: Details (state, URIs, deployments, a
 traffic editor), Test (a form from the model signature, or a JSON box; the
 response and its latency), Consume (the REST endpoint, masked keys with reveal,
 copy and regenerate, snippets for requests, curl and azure-ai-ml), Logs (a live
@@ -525,12 +528,18 @@ class EndpointsPanel(widgets.VBox):
         self.view: EndpointView | None = None
         endpoints_tab = widgets.VBox([widgets.HBox([self.endpoint_select, self.refresh_button]),
                                       self.endpoints_table, self.endpoint_area])
-        # As Azure ML studio's Endpoints page: the endpoint list first; deploying a model is the second tab.
-        self.tabs = widgets.Tab(children=[endpoints_tab, models_tab])
-        self.tabs.set_title(0, "Real-time endpoints")
-        self.tabs.set_title(1, "Deploy a model")
+        # Batch endpoints (pipeline endpoints among them) are their own page, built in batch_endpoints.py
+        # (imported here: that module reuses this one's CopyButton).
+        from studio_ext.panels.batch_endpoints import BatchEndpointsPanel
+
+        self.batch = BatchEndpointsPanel(ws, code=self.code)
+        # As Azure ML studio's Endpoints page: real-time endpoints, then batch endpoints; deploying a model last.
+        self.tabs = widgets.Tab(children=[endpoints_tab, self.batch, models_tab])
+        for index, tab_title in enumerate(("Real-time endpoints", "Batch endpoints", "Deploy a model")):
+            self.tabs.set_title(index, tab_title)
         title = widgets.HTML("<h3 style='margin:4px 0'>Endpoints</h3><span style='color:#555'>Real-time endpoints: "
-                             "their deployments, traffic, tests and logs; deploy a registered model.</span>")
+                             "their deployments, traffic, tests and logs; batch and pipeline endpoints: their "
+                             "deployments, jobs and invocation; deploy a registered model.</span>")
         super().__init__([title, self.tabs, self.code])
         self.refresh()
 
@@ -589,6 +598,7 @@ class EndpointsPanel(widgets.VBox):
     def close(self) -> None:
         if self.view is not None:
             self.view.close()
+        self.batch.close()
         super().close()
 
     def open_endpoint(self, name: str, *, show: bool = True) -> None:
