@@ -49,6 +49,8 @@ FOLDER = "modelDataCollector"
 INPUTS, OUTPUTS = "model_inputs", "model_outputs"
 ROLLING_RATES = ("minute", "hour", "day")
 AGENT = "studio-ext-data-collector/1.0"
+# Records waiting in a server (the writer process behind): past this many, new ones are dropped and counted.
+MAX_PENDING = int(os.environ.get("STUDIO_EXT_COLLECTION_MAX_PENDING", "20000"))
 _DEPTH = {"day": 3, "hour": 4, "minute": 5}
 
 
@@ -78,8 +80,10 @@ class CollectionWriter:
     The request path appends a tuple of what it already holds. Every ``interval`` a thread ships
     the batch (marshalled, one pipe write) to this server's writer process
     (``python -m studio_ext.serving.data_collection``), which makes the records and appends them
-    to the files at a lower priority, as the telemetry exporter does: building 100 rows' objects
-    and their JSON in the server itself took a third of its throughput on 100-row requests.
+    to the files at the lowest priority (nice 19): when requests keep every core busy, collection
+    waits for a free core instead of taking one from them. Building 100 rows' objects and their
+    JSON costs about half of what scoring them does. Past ``MAX_PENDING`` records waiting in the
+    server, new ones are dropped and counted (``dropped``, and a warning in the server log).
     """
 
     def __init__(self, config: dict[str, Any], endpoint: str, deployment: str, interval: float = 0.25) -> None:
@@ -90,6 +94,7 @@ class CollectionWriter:
         self.rolling_rate = config.get("rolling_rate") or "hour"
         self.capture_headers = [h.lower() for h in config.get("capture_headers") or []]
         self.claimed: set[str] = set()  # collected by the scoring script itself (Collector)
+        self.dropped = 0
         self._settings = {"folder": str(self.folder), "rolling_rate": self.rolling_rate,
                           "source": f"/onlineEndpoints/{endpoint}/deployments/{deployment}",
                           "model_version": str(config.get("model_version") or "default"), "pid": os.getpid()}
@@ -121,6 +126,11 @@ class CollectionWriter:
     def put(self, collection: str, request_id: str, ts: float, kind: str, payload: Any,
             columns: Sequence[str] | None = None, headers: dict[str, str] | None = None) -> None:
         """Queue one record; ``kind`` says how ``payload`` becomes rows: rows, predictions, body or frame."""
+        if len(self._pending) >= MAX_PENDING:
+            self.dropped += 1
+            self.warn_once("dropped", f"data collection is behind by {MAX_PENDING} records: dropping new ones "
+                           "(counted) until the writer catches up; lower data_collector.sampling_rate")
+            return
         self._pending.append((collection, request_id, ts, kind, payload, columns, headers))
 
     def warn_once(self, key: str, message: str) -> None:
@@ -152,7 +162,7 @@ class CollectionWriter:
             except Exception:
                 log.exception("data collection failed")
 
-    def shutdown(self, timeout: float = 30.0) -> None:
+    def shutdown(self, timeout: float = 60.0) -> None:
         """Ship the rest and wait until the writer process has written it."""
         self._stop.set()
         self._thread.join(timeout=5)
@@ -233,8 +243,8 @@ class RecordWriter:
 
 
 def _write_from_stdin(settings: dict[str, Any]) -> int:
-    """The writer process: read marshalled batches from stdin until it closes; a lower priority than the server."""
-    os.nice(10)
+    """The writer process: read marshalled batches from stdin until it closes, at the lowest priority."""
+    os.nice(19)
     writer = RecordWriter(settings)
     source = sys.stdin.buffer
     while True:
@@ -264,10 +274,10 @@ def to_records(kind: str, payload: Any, columns: Sequence[str] | None = None) ->
 
         parsed = orjson.loads(payload) if isinstance(payload, (bytes, str)) else payload
         try:
-            rows, given, _ = rows_from_payload(parsed, None)
+            rows, given, _ = rows_from_payload(parsed, list(columns) if columns else None)
         except HttpError:
             return to_records("predictions", parsed)
-        return to_records("rows", rows, given)
+        return to_records("rows", rows, columns or given)
     if kind == "frame":
         return _frame_records(payload)
     if kind == "json_records":

@@ -307,7 +307,9 @@ class ScoringApp:
             collector = self.collector
             assert collector is not None
             if collector.enabled(data_collection.INPUTS):
-                collector.put(data_collection.INPUTS, request_id, collecting.time, "rows", rows, self.scorer.columns,
+                # the body as received (bytes: nothing for the garbage collector to walk); the writer
+                # process parses it again, into the model's column order
+                collector.put(data_collection.INPUTS, request_id, collecting.time, "body", body, self.scorer.columns,
                               collecting.headers)
             if collector.enabled(data_collection.OUTPUTS):
                 collector.put(data_collection.OUTPUTS, request_id, collecting.time, "predictions", predictions,
