@@ -62,6 +62,7 @@ FALLBACK_SECONDS = 15.0  # a compute scheduler with no free worker for this long
 POLL_SECONDS = 0.25
 TIMEOUT_GRACE_SECONDS = 30.0  # a run() that outlives its timeout by this much (its watchdog did not fire) is ended here
 METRIC_SECONDS = 0.5
+ERROR_CHARS = 600  # an error longer than this is shortened in the failed-items list
 
 log = logging.getLogger("studio_ext.batch")
 
@@ -388,6 +389,8 @@ class Scorer:
         self.failed_items = 0
         self._token = uuid.uuid4().hex[:8]
         self._no_worker_since = time.monotonic()
+        self.first_dispatch: float | None = None  # scoring time: first mini-batch sent to the last one back
+        self.last_result: float | None = None
 
     def run(self) -> None:
         from distributed import wait
@@ -463,6 +466,8 @@ class Scorer:
                     scoring.score_mini_batch, self.spec, batch.index, batch.payload, key=key,
                     workers=[worker.address], allow_other_workers=False, pure=False)
                 self.running[key] = _Running(batch, worker.address, future, time.monotonic(), attempt)
+                if self.first_dispatch is None:
+                    self.first_dispatch = time.monotonic()
                 worker.running.add(key)
 
     def _next_for(self, address: str) -> MiniBatch:
@@ -497,6 +502,7 @@ class Scorer:
                 continue
             del self.running[key]
             self.workers.get(run.worker, _Worker(run.worker, 1)).running.discard(key)
+            self.last_result = time.monotonic()
             if run.future.status == "finished":
                 result = run.future.result()
                 entry = self.state.commit(run.batch.index, result["rows"], result["text"], run.attempt)
@@ -576,7 +582,9 @@ def _describe(exc: BaseException | None, tb: Any) -> str:
     where = next((f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames)
                   if "studio_ext" not in f.filename and "site-packages" not in f.filename
                   and "distributed" not in f.filename), None)
-    text = f"{type(exc).__name__}: {exc}".strip()
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    if len(text) > ERROR_CHARS:  # a model's message may hold the whole input; keep its start and its end
+        text = text[:ERROR_CHARS // 2] + " ... " + text[-ERROR_CHARS // 2:]
     return f"{text} (at {where})" if where else text
 
 
@@ -623,7 +631,7 @@ def _score(deployment: Path, input_path: Path, output: Path) -> int:
         print(f"[batch] {note}", flush=True)
     errors_file = output / ERRORS_FILE
     done = state.already_done()
-    if done is not None and len(committed) == len(plan.batches):
+    if done is not None:
         print(f"[batch] {output} already holds this job's complete output "
               f"({done.get('rows', 0):,} rows); nothing to score.", flush=True)
         return EXIT_OK
@@ -664,6 +672,8 @@ def _score(deployment: Path, input_path: Path, output: Path) -> int:
     summary: dict[str, Any] = {"mini_batches": len(plan.batches), "completed": len(all_committed),
                                "failed": len(failed), "rows": progress.rows,
                                "seconds": round(time.monotonic() - started, 3)}
+    if scorer is not None and scorer.first_dispatch is not None and scorer.last_result is not None:
+        summary["scoring_seconds"] = round(scorer.last_result - scorer.first_dispatch, 3)
     if keep_rows:
         summary["output_bytes"] = state.assemble(all_committed)
     state.finish(complete=not failed, summary=summary)

@@ -32,7 +32,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -178,7 +177,10 @@ class _MlflowModel:
         folder = _mlmodel_folder(Path(model_path))
         self.model = mlflow.pyfunc.load_model(str(folder))
         signature = self.model.metadata.signature
-        self.columns = signature.inputs.input_names() if signature is not None and signature.inputs else None
+        inputs = signature.inputs if signature is not None else None
+        self.columns = inputs.input_names() if inputs is not None and inputs.has_input_names() else None
+        # Azure reads each file with the signature's types, so an integer column feeds a double input
+        self.types = dict(zip(self.columns, inputs.pandas_types())) if self.columns and inputs is not None else {}
 
     def run(self, mini_batch: Any) -> Any:
         import pandas as pd
@@ -187,7 +189,13 @@ class _MlflowModel:
             return self._score(mini_batch, mini_batch.index, "table")
         frames = []
         for path in mini_batch:
-            frames.append(self._score(_read_file(path), None, os.path.basename(path)))
+            data = _read_file(path)
+            if self.types:
+                try:
+                    data = data.astype({c: t for c, t in self.types.items() if c in data.columns})
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"Error processing input file: '{path}'. Exception: {exc}") from exc
+            frames.append(self._score(data, None, os.path.basename(path)))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def _score(self, data: Any, rows: Any, name: str) -> Any:
@@ -306,11 +314,3 @@ def _memory(field: str) -> int | None:
         return None
     return None
 
-
-def describe_error(exc: BaseException) -> str:
-    """One line for the failed-items list: the exception and where in the user's code it was raised."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = next((f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames)
-                  if "studio_ext" not in f.filename and "site-packages" not in f.filename), None)
-    text = f"{type(exc).__name__}: {exc}"
-    return f"{text} (at {where})" if where else text
