@@ -209,7 +209,7 @@ def _collected(backend: Any, endpoint: str, deployment: str, collection: str, st
     name = f"{endpoint}-{deployment}-{collection}"
     data = backend.service("data")
     try:
-        folder = data.local_path(name)
+        folder = data.resolve_input_path(f"azureml:{name}@latest")
     except StudioError:  # not collected yet: no rows
         return pd.DataFrame(), f"no data asset {name!r} (nothing collected yet)"
     return read_collected(folder, start, end), name

@@ -6,8 +6,6 @@ fires a monitor run job that computes the latest window (the same window run aga
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,24 +13,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studio_ext.entities import CronTrigger, Data, JobStatus
+from studio_ext.entities import (
+    CronTrigger,
+    Data,
+    DataDriftSignal,
+    JobStatus,
+    MonitorDefinition,
+    MonitoringTarget,
+    MonitorSchedule,
+)
 from studio_ext.errors import Conflict, InvalidInput, NotFound, UnsafePath
 from studio_ext.workspace import Workspace
-from tests.helpers import completed_log, serve, wait_until
-
-HOOK = '''
-import json, sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
-out = sys.argv[2]
-class H(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        with open(out, "a") as f:
-            f.write(body.decode() + "\\n")
-        self.send_response(204); self.end_headers()
-    def log_message(self, *a): pass
-HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-'''
+from tests.helpers import completed_log, wait_until
 
 
 def _frames(today: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -70,15 +62,6 @@ def ws(module_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) ->
     return module_workspace
 
 
-@pytest.fixture(scope="module")
-def hook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    folder = tmp_path_factory.mktemp("hook")
-    (folder / "hook.py").write_text(HOOK)
-    received = folder / "received.jsonl"
-    with serve(lambda port: [sys.executable, str(folder / "hook.py"), str(port), str(received)], name="webhook") as s:
-        yield f"http://127.0.0.1:{s.port}/alerts", received
-
-
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"target": "no-time"}, "The target dataset 'no-time' has no column 'ts' (the timestamp_column)"),
     ({"baseline": "no-cat", "features": ["x", "cat"]}, "Feature 'cat' (missing from the baseline 'no-cat')"),
@@ -96,6 +79,31 @@ def test_bad_input_is_refused_and_stores_nothing(ws: Workspace, kwargs: dict, me
     assert [m.name for m in ws.data_drift.list()] == [m.name for m in ws.data_drift.list() if m.name != "bad"]
     with pytest.raises(NotFound, match="There is no monitor named 'bad'"):
         ws.data_drift.get("bad")
+
+
+def test_a_model_monitor_of_a_deployment_that_does_not_exist_is_refused(ws: Workspace) -> None:
+    from azure.ai.ml.entities import DataDriftSignal as AzureDataDriftSignal
+    from azure.ai.ml.entities import MonitorDefinition as AzureMonitorDefinition
+    from azure.ai.ml.entities import MonitoringTarget as AzureMonitoringTarget
+    from azure.ai.ml.entities import MonitorSchedule as AzureMonitorSchedule
+    from azure.ai.ml.entities import RecurrenceTrigger as AzureRecurrenceTrigger
+    from azure.ai.ml.entities import ServerlessSparkCompute
+
+    azure = AzureMonitorSchedule(
+        name="nowhere", trigger=AzureRecurrenceTrigger(frequency="day", interval=1),
+        create_monitor=AzureMonitorDefinition(
+            compute=ServerlessSparkCompute(instance_type="standard_e4s_v3", runtime_version="3.4"),
+            monitoring_target=AzureMonitoringTarget(ml_task="regression", endpoint_deployment_id="azureml:ep:blue"),
+            monitoring_signals={"drift": AzureDataDriftSignal()}))
+    with pytest.raises(NotFound, match="watches 'azureml:ep:blue', but there is no deployment 'blue' on an online "
+                                       "endpoint 'ep'"):
+        ws.schedules.begin_create_or_update(azure)
+    with pytest.raises(InvalidInput, match="endpoint_deployment_id is 'azureml:ENDPOINT:DEPLOYMENT'"):
+        ws.begin_create_or_update(MonitorSchedule(
+            name="nowhere", trigger=CronTrigger(expression="0 3 * * *"), create_monitor=MonitorDefinition(
+                monitoring_target=MonitoringTarget(endpoint_deployment_id="just-a-name"),
+                monitoring_signals={"drift": DataDriftSignal()})))
+    assert not [s for s in ws.schedules.list(list_view_type="all") if s.name == "nowhere"]
 
 
 def test_an_unsafe_webhook_is_refused(ws: Workspace) -> None:

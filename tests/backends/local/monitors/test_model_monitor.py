@@ -1,0 +1,162 @@
+"""v2 model monitors: azure-ai-ml's MonitorSchedule and v2 monitor YAML through ws.schedules and the CLI; a
+deployed model that collects its data gets traffic from
+two distributions, and its scheduled monitor's run job raises a data drift alert (POSTed to a webhook)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from azure.ai.ml import Input as AzureInput
+from azure.ai.ml.entities import AlertNotification as AzureAlertNotification
+from azure.ai.ml.entities import DataDriftMetricThreshold as AzureDataDriftMetricThreshold
+from azure.ai.ml.entities import DataDriftSignal as AzureDataDriftSignal
+from azure.ai.ml.entities import DataQualitySignal as AzureDataQualitySignal
+from azure.ai.ml.entities import MonitorDefinition as AzureMonitorDefinition
+from azure.ai.ml.entities import MonitoringTarget as AzureMonitoringTarget
+from azure.ai.ml.entities import MonitorSchedule as AzureMonitorSchedule
+from azure.ai.ml.entities import NumericalDriftMetrics as AzureNumericalDriftMetrics
+from azure.ai.ml.entities import RecurrenceTrigger as AzureRecurrenceTrigger
+from azure.ai.ml.entities import ReferenceData as AzureReferenceData
+from azure.ai.ml.entities import ServerlessSparkCompute
+
+from studio_ext.entities import (
+    CronTrigger,
+    Data,
+    DataCollector,
+    DeploymentCollection,
+    ManagedOnlineDeployment,
+    ManagedOnlineEndpoint,
+    Model,
+    MonitorSchedule,
+)
+from studio_ext.errors import NotFound
+from studio_ext.workspace import Workspace
+from tests.helpers import completed_log, wait_until
+
+pytestmark = pytest.mark.slow  # a deployed model (about 80 s to set up here) and a monitor run job
+
+EP = "drift-ep"
+FEATURES = ["age", "bmi", "bp"]
+
+
+def _diabetes() -> object:
+    from sklearn.datasets import load_diabetes
+
+    return load_diabetes(return_X_y=True, as_frame=True)
+
+
+@pytest.fixture(scope="module")
+def ws(module_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    """A deployed diabetes model collecting its inputs and outputs, and its training features as a dataset."""
+    import mlflow
+    from sklearn.linear_model import Ridge
+
+    ws = module_workspace
+    X, y = _diabetes()
+    folder = tmp_path_factory.mktemp("monitor-data")
+    X[FEATURES].to_csv(folder / "reference.csv", index=False)
+    ws.data.create_or_update(Data(name="diabetes-ref", path=str(folder / "reference.csv"), type="mltable"))
+    mlflow.set_tracking_uri(ws.mlflow_tracking_uri)
+    mlflow.set_experiment("monitor-tests")
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(Ridge().fit(X[FEATURES], y), name="model", input_example=X[FEATURES].head(2))
+    ws.models.create_or_update(Model(name="diabetes", path=f"runs:/{run.info.run_id}/model"))
+    ws.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=EP)).result(timeout=60)
+    ws.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
+        name="blue", endpoint_name=EP, model="azureml:diabetes:1", environment="AzureML-sklearn-1.5@latest",
+        data_collector=DataCollector(collections={"model_inputs": DeploymentCollection(enabled="true"),
+                                                  "model_outputs": DeploymentCollection(enabled="true")}))
+    ).result(timeout=180)
+    try:
+        yield ws
+    finally:
+        ws.online_endpoints.begin_delete(EP).result(timeout=60)
+
+
+def _azure_monitor(name: str, deployment: str, *, trigger: object = None, tags: dict | None = None) -> object:
+    reference = AzureReferenceData(input_data=AzureInput(path="azureml:diabetes-ref:1", type="mltable"),
+                                   data_context="training")
+    return AzureMonitorSchedule(
+        name=name, trigger=trigger or AzureRecurrenceTrigger(frequency="day", interval=1), tags=tags or {},
+        create_monitor=AzureMonitorDefinition(
+            compute=ServerlessSparkCompute(instance_type="standard_e4s_v3", runtime_version="3.4"),
+            monitoring_target=AzureMonitoringTarget(ml_task="regression", endpoint_deployment_id=deployment),
+            monitoring_signals={
+                "drift": AzureDataDriftSignal(
+                    reference_data=reference, features=FEATURES, alert_enabled=True,
+                    metric_thresholds=AzureDataDriftMetricThreshold(
+                        numerical=AzureNumericalDriftMetrics(normalized_wasserstein_distance=0.5))),
+                "quality": AzureDataQualitySignal(reference_data=reference, features=FEATURES, alert_enabled=False),
+            },
+            alert_notification=AzureAlertNotification(emails=["ml-ops@example.com"])))
+
+
+def test_v2_monitor_yaml_through_the_cli(ws: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from studio_ext import cli
+
+    made = ws.schedules.begin_create_or_update(_azure_monitor("yaml-source", f"azureml:{EP}:blue")).result()
+    text = ws.schedules.to_yaml(made)
+    assert "create_monitor:" in text and "normalized_wasserstein_distance: 0.5" in text
+    ws.schedules.begin_delete("yaml-source").result()
+    path = tmp_path / "monitor.yml"
+    path.write_text(text.replace("name: yaml-source", "name: from-yaml"))
+    assert cli.main(["-w", str(ws.path), "schedule", "create", "--file", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Schedule from-yaml created (enabled)" in out and "serverless Spark compute has no local meaning" in out
+    got = ws.schedules.get("from-yaml")
+    assert isinstance(got, MonitorSchedule) and got.create_monitor is not None
+    assert got.create_monitor.monitoring_target.endpoint_deployment_id == f"azureml:{EP}:blue"
+    assert set(got.create_monitor.monitoring_signals) == {"drift", "quality"}
+    assert got.create_monitor.alert_notification.emails == ["ml-ops@example.com"]
+    ws.schedules.begin_delete("from-yaml").result()
+    with pytest.raises(NotFound):
+        ws.data_drift.get_results("from-yaml")
+
+
+def test_traffic_from_two_distributions_raises_a_drift_alert(ws: Workspace, hook: tuple[str, Path]) -> None:
+    url, received = hook
+    X, _ = _diabetes()
+    rows = X[FEATURES]
+    shifted = rows.assign(age=rows["age"] + 0.15, bmi=rows["bmi"] * 3)
+    uri, key = ws.online_endpoints.get(EP).scoring_uri, ws.online_endpoints.get_keys(EP).primary_key
+    with httpx.Client(timeout=30) as client:
+        for frame in (rows.head(100), shifted.head(100)):
+            for start in range(0, 100, 20):
+                body = {"input_data": json.loads(frame.iloc[start:start + 20].to_json(orient="split", index=False))}
+                answer = client.post(uri, json=body, headers={"Authorization": f"Bearer {key}"})
+                assert answer.status_code == 200, answer.text
+    monitor = _azure_monitor("diabetes-monitor", f"azureml:{EP}:blue",
+                             trigger=None, tags={"studio_ext.alert_webhook_url": url})
+    made = ws.schedules.begin_create_or_update(monitor).result()
+    assert made.create_monitor.alert_notification.webhook_url == url
+    ws.schedules.begin_disable("diabetes-monitor").result()  # now fire it every 2 s until one slot is taken
+    fast = MonitorSchedule(name="diabetes-monitor", trigger=CronTrigger(expression="*/2 * * * * *"),
+                           create_monitor=made.create_monitor)
+    ws.schedules.begin_create_or_update(fast).result()
+    fired = wait_until(lambda: [f for f in ws.schedules.history("diabetes-monitor") if f.decision == "fired"],
+                       timeout=60, what=lambda: f"a fire: {ws.schedules.history('diabetes-monitor')}")
+    ws.schedules.begin_disable("diabetes-monitor").result()
+    for fire in [f for f in ws.schedules.history("diabetes-monitor") if f.decision == "fired"]:
+        completed_log(ws, ws.jobs.get(fire.job_name), timeout=180)
+    drift = ws.data_drift.get_results("diabetes-monitor", signal="drift")
+    assert drift and drift[-1].rows_target == 200 and drift[-1].rows_reference == len(rows)
+    assert drift[-1].drift_magnitude is not None and drift[-1].drift_magnitude > 20
+    alerts = ws.data_drift.list_alerts("diabetes-monitor")
+    bmi = [a for a in alerts if a.signal == "drift" and a.feature == "bmi"]
+    assert bmi and bmi[0].metric == "normalized_wasserstein_distance" and bmi[0].threshold == 0.5
+    assert bmi[0].email_status == "not sent locally" and bmi[0].webhook_status == "sent (204)"
+    assert any(json.loads(line)["feature"] == "bmi" for line in received.read_text().splitlines())
+    quality = ws.data_drift.get_results("diabetes-monitor", signal="quality")
+    assert quality and set(quality[-1].features) == set(FEATURES)
+    assert quality[-1].features["bmi"]["out_of_bounds_rate"] > 0  # tripled BMIs leave the reference's range
+    job = ws.jobs.get(fired[0].job_name)
+    assert "drift.bmi.normalized_wasserstein_distance" in job.metrics
+    assert ws.data_drift.alert_count("diabetes-monitor") == len(alerts)
+    ws.schedules.begin_delete("diabetes-monitor").result()
+    assert ws.data_drift.list_alerts("diabetes-monitor") == []
+    assert os.path.isdir(ws.path)
