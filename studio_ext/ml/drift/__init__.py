@@ -8,7 +8,7 @@ and collected production data. Metric names and default thresholds are Azure's
 Every per-feature metric is computed with scipy on every row of both windows up to
 10 M rows a side; a larger side is measured on a seeded uniform random sample of 10 M
 rows, and the result's ``warnings`` say so. The overall magnitude is a classifier
-two-sample test on up to 10k rows a side (a learned estimate, noise of a few points).
+two-sample test on up to 5k rows a side (a learned estimate, noise of a few points).
 
 Example::
 

@@ -104,7 +104,6 @@ def windows(
         raise InvalidInput(f"The end {stop} is not after the start {first}: give an end later than the start.")
     order = np.argsort(stamps.to_numpy(), kind="stable")
     order = order[known[order]]
-    ordered = frame.iloc[order]
     sorted_stamps = stamps.iloc[order]
     offset = FREQUENCIES[frequency]
     out = []
@@ -113,6 +112,7 @@ def windows(
         right = min(left + offset, stop) if end is not None else left + offset
         lo = sorted_stamps.searchsorted(left, side="left")
         hi = sorted_stamps.searchsorted(right, side="left")
-        out.append(Window(left, right, ordered.iloc[lo:hi]))
+        # Each window takes its own rows only: no sorted copy of the whole frame is kept.
+        out.append(Window(left, right, frame.iloc[order[lo:hi]]))
         left = left + offset
     return out
