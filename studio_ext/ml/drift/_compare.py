@@ -196,6 +196,7 @@ def compare(
         ``{"numerical": {metric: value}, "categorical": {metric: value}}``, default
         :data:`DEFAULT_THRESHOLDS` (Azure's). A metric over its threshold (a test's p-value
         under it) is an alert on that feature; a threshold metric is always computed.
+        Given thresholds replace the defaults whole: a type left out raises no alerts.
     magnitude
         Also compute the overall :func:`drift_magnitude` (0-100) over the compared
         features.
