@@ -40,6 +40,8 @@ job_name=)`` (Azure's keywords; ``params_override`` entries are ``{"mini_batch_s
 ``job_name`` is how a schedule's slot names its job). The Consume tab's snippets are
 :func:`endpoint_snippets` (``backend, name``), to expose as ``ws.batch_endpoints.consume_snippets(name)
 -> dict[str, str]`` (keys "curl", "Python (requests)", "azure-ai-ml").
+The gateway runs while the supervisor does: creating a batch endpoint should start it
+(``backend.ensure_supervisor()``, as an online endpoint's create does), so its URI answers at once.
 
 The same body is what a schedule stores to invoke an endpoint at each slot (Azure's
 ``InvokeBatchEndpoint`` schedule action), and the Consume tab's snippets are made here

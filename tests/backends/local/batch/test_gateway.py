@@ -20,10 +20,14 @@ from studio_ext.backends.local.batch.duty import stop_gateway
 from studio_ext.entities import (
     BatchEndpoint,
     BatchEndpointInvocation,
+    CodeConfiguration,
     CommandComponent,
     CronTrigger,
     Input,
     JobSchedule,
+    Model,
+    ModelBatchDeployment,
+    ModelBatchDeploymentSettings,
     Output,
     PipelineComponentBatchDeployment,
 )
@@ -33,6 +37,17 @@ from tests.helpers import wait_until
 WRITE = """
 import pathlib, sys
 pathlib.Path(sys.argv[2], "n.txt").write_text(sys.argv[1])
+"""
+SCORE = """
+import glob, os
+def init():
+    global weights
+    # as on Azure, the registered folder is under AZUREML_MODEL_DIR
+    found = glob.glob(os.path.join(os.environ["AZUREML_MODEL_DIR"], "**", "weights.txt"), recursive=True)
+    weights = open(found[0]).read().strip()
+
+def run(mini_batch):
+    return [f"{os.path.basename(f)},{weights}" for f in mini_batch]
 """
 ENDPOINT, EMPTY = "published", "no-deployments"
 
@@ -237,3 +252,48 @@ def test_consume_snippets_name_the_uri_the_key_and_the_inputs(ws: Workspace) -> 
     compile(code["azure-ai-ml"], "sdk", "exec")
     folder = gateway.endpoint_snippets(LocalBackend.of(ws), EMPTY)["azure-ai-ml"]  # no deployment yet: a folder
     assert "inputs={'input_data': Input(type='uri_folder', path='azureml:YOUR-DATA@latest')}" in folder
+
+
+@pytest.mark.slow
+def test_a_model_deployment_scores_a_folder_invoked_with_the_body_azure_ai_ml_sends(
+        ws: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.txt").write_text("w1")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "score.py").write_text(SCORE)
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3):
+        (data / f"part-{i}.csv").write_text("a,b\n1,2\n")
+    ws.models.create_or_update(Model(name="weights", path=str(tmp_path / "model"), type="custom_model"))
+    ws.batch_endpoints.begin_create_or_update(BatchEndpoint(name="files-scorer")).result()
+    try:
+        ws.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+            name="files", endpoint_name="files-scorer", model="azureml:weights:1",
+            code_configuration=CodeConfiguration(code=str(tmp_path / "src"), scoring_script="score.py"),
+            settings=ModelBatchDeploymentSettings(mini_batch_size=2))).result()
+        endpoint = ws.batch_endpoints.get("files-scorer")
+        keys = ws.batch_endpoints.get_keys("files-scorer")
+        headers = {"Authorization": f"Bearer {keys.secondary_key}", "azureml-model-deployment": "files"}
+        # azure-ai-ml's invoke(input=Input(type="uri_folder", path=...)) sends the input keyed by its type
+        body = {"properties": {"inputData": {"UriFolder": {"jobInputType": "UriFolder", "uri": str(data)}},
+                               "outputFileName": "scores.csv"}}
+        answer = httpx.post(endpoint.scoring_uri, json=body, headers=headers, timeout=30)
+        assert answer.status_code == 202, answer.text
+        name = answer.json()["name"]
+        unknown = httpx.post(endpoint.scoring_uri, headers=headers, timeout=30, json={"properties": {"InputData": {
+            "heart": {"JobInputType": "UriFolder", "Uri": str(data)}}}})
+        assert unknown.status_code == 400 and "'heart'" in unknown.json()["error"]["message"]
+
+        def ended() -> dict[str, object] | None:
+            got = httpx.get(answer.headers["Location"], headers=headers, timeout=10).json()
+            return got if got["properties"]["status"] in ("Completed", "Failed", "Canceled") else None
+
+        done = wait_until(ended, timeout=240, interval=0.5, what="the scoring job to end")
+        assert done["properties"]["status"] == "Completed", (done, ws.jobs.get_logs(name)[-3000:])
+        assert done["properties"]["outputData"]["score"]["uri"] == f"azureml://jobs/{name}/outputs/score"
+        ws.jobs.download(name, download_path=tmp_path / "dl", output_name="score")
+        rows = sorted(line for p in (tmp_path / "dl").rglob("scores.csv") for line in p.read_text().splitlines())
+        assert rows == ["part-0.csv,w1", "part-1.csv,w1", "part-2.csv,w1"]
+    finally:
+        ws.batch_endpoints.begin_delete("files-scorer").result()
