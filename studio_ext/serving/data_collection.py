@@ -199,6 +199,8 @@ class RecordWriter:
         self.model_version = settings.get("model_version") or "default"
         self.file_name = f"{settings.get('pid') or os.getpid()}.jsonl"
         self._warned: set[str] = set()
+        self._paths: dict[tuple[str, int], Path] = {}  # (collection, minute) -> file
+        self._stamps: dict[int, str] = {}  # second -> ISO text up to the seconds
 
     def write(self, batch: list[tuple[Any, ...]]) -> None:
         lines: dict[Path, list[bytes]] = {}
@@ -213,8 +215,7 @@ class RecordWriter:
                 self._warn(f"{collection}:{type(exc).__name__}",
                            f"could not collect a {collection} record: {type(exc).__name__}: {exc}")
                 continue
-            path = self.folder / collection / partition(ts, self.rolling_rate) / self.file_name
-            lines.setdefault(path, []).append(line)
+            lines.setdefault(self._path(collection, ts), []).append(line)
         for path, chunk in lines.items():
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -223,6 +224,24 @@ class RecordWriter:
             except OSError as exc:
                 self._warn(f"write:{path.parent}", f"could not write collected data to {path}: {exc}")
 
+    def _path(self, collection: str, ts: float) -> Path:
+        key = (collection, int(ts // 60))
+        path = self._paths.get(key)
+        if path is None:
+            if len(self._paths) > 1000:
+                self._paths.clear()
+            path = self._paths[key] = self.folder / collection / partition(ts, self.rolling_rate) / self.file_name
+        return path
+
+    def _stamp(self, ts: float) -> str:
+        second = int(ts)
+        text = self._stamps.get(second)
+        if text is None:
+            if len(self._stamps) > 1000:
+                self._stamps.clear()
+            text = self._stamps[second] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{text}.{int((ts - second) * 1000):03d}Z"
+
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
@@ -230,7 +249,7 @@ class RecordWriter:
 
     def _record(self, collection: str, request_id: str, ts: float, data: list[Any],
                 headers: dict[str, str] | None) -> dict[str, Any]:
-        stamp = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        stamp = self._stamp(ts)
         size = len(data)
         record = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": self.source,
                   "type": f"azureml.inference.{collection}", "datacontenttype": "application/json", "time": stamp,
