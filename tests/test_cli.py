@@ -362,6 +362,66 @@ def test_schedule_create_list_show_disable_delete(cli_ws: Path, tmp_path: Path) 
     good.write_text(SCHEDULE.format(expression="30 2 * * *"))
     out = run("-w", str(cli_ws), "schedule", "create", "--file", str(good)).stdout
     assert "Schedule nightly created (enabled)" in out and out.count("T02:30:00+01:00") == 5
+
+
+BATCH_SCORE_PY = """
+import os
+def init():
+    pass
+
+def run(mini_batch):
+    return [os.path.basename(f) + " " + str(sum(1 for _ in open(f))) for f in mini_batch]
+"""
+
+
+@pytest.mark.slow  # the invocation runs the scoring driver on a Dask cluster
+def test_batch_endpoint_and_deployment_from_files_then_invoke(cli_ws: Path, tmp_path: Path) -> None:
+    from azure.ai.ml.entities._load_functions import load_model_batch_deployment
+
+    folder = tmp_path / "batch"
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "weights.txt").write_text("1\n")
+    (folder / "src").mkdir()
+    (folder / "src" / "batch_driver.py").write_text(BATCH_SCORE_PY)
+    (folder / "bad").mkdir()
+    (folder / "bad" / "batch_driver.py").write_text("def init():\n    pass\n")
+    (folder / "data").mkdir()
+    for i in range(3):
+        (folder / "data" / f"f{i}.txt").write_text("x\n" * (i + 1))
+    (folder / "endpoint.yml").write_text(
+        "$schema: https://azuremlschemas.azureedge.net/latest/batchEndpoint.schema.json\nname: cli-batch\n")
+    deployment = ("$schema: https://azuremlschemas.azureedge.net/latest/modelBatchDeployment.schema.json\n"
+                  "name: counter\nendpoint_name: cli-batch\ntype: model\ncompute: azureml:local\n"
+                  "model:\n  path: ./model\n  type: custom_model\n"
+                  "code_configuration:\n  code: ./{code}\n  scoring_script: batch_driver.py\n"
+                  "resources:\n  instance_count: 1\n"
+                  "settings:\n  mini_batch_size: 2\n  output_file_name: counts.csv\n")
+    (folder / "deployment.yml").write_text(deployment.format(code="src"))
+    (folder / "bad.yml").write_text(deployment.format(code="bad"))
+    w = ("-w", str(cli_ws))
+    assert "Batch endpoint cli-batch: Succeeded" in run(*w, "batch-endpoint", "create", "-f", "endpoint.yml",
+                                                        cwd=folder).stdout
+    refused = run(*w, "batch-deployment", "create", "-f", "bad.yml", check=False, cwd=folder)
+    assert refused.returncode == 2 and "does not define run()" in refused.stderr
+    made = run(*w, "batch-deployment", "create", "-f", "deployment.yml", cwd=folder).stdout
+    assert "Batch deployment cli-batch/counter (model): Succeeded" in made
+    assert "default deployment of cli-batch: counter" in made
+    assert "counter" in run(*w, "batch-deployment", "list", "-e", "cli-batch").stdout
+    shown = load_model_batch_deployment(io.StringIO(
+        run(*w, "batch-deployment", "show", "-n", "counter", "-e", "cli-batch", "-o", "yaml").stdout))
+    assert (shown.name, shown.settings.mini_batch_size, shown.settings.output_file_name) == ("counter", 2, "counts.csv")
+    invoked = run(*w, "batch-endpoint", "invoke", "-n", "cli-batch", "--input", str(folder / "data"),
+                  "--job-name", "cli_batch_job", "--stream").stdout
+    assert "Started batch job cli_batch_job on cli-batch/counter" in invoked and "Completed" in invoked
+    from studio_ext import Workspace
+
+    ws = Workspace(cli_ws)
+    ws.jobs.download("cli_batch_job", download_path=str(tmp_path / "out"), output_name="score")
+    ws.close()
+    counts = (tmp_path / "out" / "named-outputs" / "score" / "counts.csv").read_text().split()
+    assert sorted(counts) == ["1", "2", "3", "f0.txt", "f1.txt", "f2.txt"]
+    assert "cli-batch" in run(*w, "batch-endpoint", "list").stdout
+    assert "Deleted batch endpoint cli-batch" in run(*w, "batch-endpoint", "delete", "-n", "cli-batch").stdout
     assert "nightly  True" in run("-w", str(cli_ws), "schedule", "list").stdout
     shown = run("-w", str(cli_ws), "schedule", "show", "nightly", "-o", "yaml").stdout
     assert "expression: 30 2 * * *" in shown and "command: python hello.py" in shown

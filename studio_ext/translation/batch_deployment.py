@@ -84,7 +84,8 @@ def to_v2(deployment: BatchDeploymentKind) -> dict[str, Any]:
     environment = deployment.environment
     if isinstance(environment, Environment):
         environment = environment_kind.reference(environment)
-    put(out, environment=arm(environment), compute=arm(deployment.compute))
+    # Azure's schema requires a compute; None means this machine, the compute target named "local"
+    put(out, environment=arm(environment), compute=arm(deployment.compute or "local"))
     s = deployment.settings or ModelBatchDeploymentSettings()
     out["resources"] = {"instance_count": s.instance_count}
     retry = s.retry_settings or BatchRetrySettings()
@@ -252,6 +253,8 @@ def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Tra
             translated_model = model_kind.from_azure(model, base)
             result.notes.extend(translated_model.notes)
             inline_model = translated_model.entity
+            if getattr(model, "_is_anonymous", False):  # azure-ai-ml's hash name: the service names it from its files
+                inline_model.name, inline_model.version = "", None
     elif model is not None:
         mapping["model"] = str(model)
     environment = obj.environment

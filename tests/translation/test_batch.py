@@ -74,6 +74,9 @@ def test_a_model_deployment_writes_azure_ai_ml_s_v2_form_and_comes_back(tmp_path
     assert azure.settings.output_action == AzureOutputAction.SUMMARY_ONLY and azure.resources.instance_count == 2
     assert from_azure_any(azure).entity == deployment
     assert from_azure_any(to_azure(deployment)).entity == deployment
+    on_this_machine = ModelBatchDeployment(name="d", endpoint_name="e", model="azureml:m:1")
+    assert batch_deployment.to_v2(on_this_machine)["compute"] == "azureml:local", "Azure's schema requires one"
+    assert to_azure(on_this_machine).compute == "local"
 
 
 def test_the_course_lab_s_objects_translate_with_a_registered_studio_model() -> None:
@@ -96,6 +99,7 @@ def test_the_course_lab_s_objects_translate_with_a_registered_studio_model() -> 
                                       settings=aml.ModelBatchDeploymentSettings(mini_batch_size=3))
     made = from_azure_any(inline).entity
     assert isinstance(made.model, Model) and made.model.type == "custom_model" and made.settings.mini_batch_size == 3
+    assert (made.model.name, made.model.version) == ("", None), "anonymous: the service names it from its files"
     assert Path(made.code_configuration.code).is_absolute()
 
 
