@@ -398,6 +398,8 @@ def test_batch_endpoint_and_deployment_from_files_then_invoke(cli_ws: Path, tmp_
                   "settings:\n  mini_batch_size: 2\n  output_file_name: counts.csv\n")
     (folder / "deployment.yml").write_text(deployment.format(code="src"))
     (folder / "bad.yml").write_text(deployment.format(code="bad"))
+    if not (cli_ws / "workspace.toml").exists():  # a fresh folder (not the module's initialized workspace)
+        run("init", str(cli_ws))
     w = ("-w", str(cli_ws))
     assert "Batch endpoint cli-batch: Succeeded" in run(*w, "batch-endpoint", "create", "-f", "endpoint.yml",
                                                         cwd=folder).stdout
