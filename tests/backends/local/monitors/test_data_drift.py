@@ -115,6 +115,7 @@ def test_an_unsafe_webhook_is_refused(ws: Workspace) -> None:
                              alert_webhook="file:///etc/passwd")
 
 
+@pytest.mark.slow(seconds=60)  # two monitor run jobs
 def test_backfill_and_a_scheduled_run(ws: Workspace, hook: tuple[str, Path]) -> None:
     """One test for both jobs, so they run at once: a backfill, and a schedule's slot."""
     url, received = hook

@@ -38,7 +38,7 @@ from studio_ext.errors import NotFound
 from studio_ext.workspace import Workspace
 from tests.helpers import completed_log, wait_until
 
-pytestmark = pytest.mark.slow  # a deployed model (about 80 s to set up here) and a monitor run job
+pytestmark = pytest.mark.slow(seconds=140)  # a deployed model (about 80 s to set up here) and a monitor run job
 
 EP = "drift-ep"
 FEATURES = ["age", "bmi", "bp"]
@@ -92,6 +92,7 @@ def _azure_monitor(name: str, deployment: str, *, trigger: object = None, tags: 
                     metric_thresholds=AzureDataDriftMetricThreshold(
                         numerical=AzureNumericalDriftMetrics(normalized_wasserstein_distance=0.5))),
                 "quality": AzureDataQualitySignal(reference_data=reference, features=FEATURES, alert_enabled=False),
+                "lineage": AzureDataDriftSignal(features=FEATURES),  # no reference: the model's training data
             },
             alert_notification=AzureAlertNotification(emails=["ml-ops@example.com"])))
 
@@ -111,7 +112,7 @@ def test_v2_monitor_yaml_through_the_cli(ws: Workspace, tmp_path: Path, capsys: 
     got = ws.schedules.get("from-yaml")
     assert isinstance(got, MonitorSchedule) and got.create_monitor is not None
     assert got.create_monitor.monitoring_target.endpoint_deployment_id == f"azureml:{EP}:blue"
-    assert set(got.create_monitor.monitoring_signals) == {"drift", "quality"}
+    assert set(got.create_monitor.monitoring_signals) == {"drift", "quality", "lineage"}
     assert got.create_monitor.alert_notification.emails == ["ml-ops@example.com"]
     ws.schedules.begin_delete("from-yaml").result()
     with pytest.raises(NotFound):
@@ -154,6 +155,8 @@ def test_traffic_from_two_distributions_raises_a_drift_alert(ws: Workspace, hook
     quality = ws.data_drift.get_results("diabetes-monitor", signal="quality")
     assert quality and set(quality[-1].features) == set(FEATURES)
     assert quality[-1].features["bmi"]["out_of_bounds_rate"] > 0  # tripled BMIs leave the reference's range
+    lineage = ws.data_drift.get_results("diabetes-monitor", signal="lineage")  # a model logged with no dataset
+    assert lineage and lineage[-1].no_data and "has no training dataset in its lineage" in lineage[-1].warnings[0]
     job = ws.jobs.get(fired[0].job_name)
     assert "drift.bmi.normalized_wasserstein_distance" in job.metrics
     assert ws.data_drift.alert_count("diabetes-monitor") == len(alerts)
