@@ -51,7 +51,6 @@ from studio_ext.panels._widgets import (
     SharedPoller,
     Subscription,
     badge,
-    html_table,
     now_utc,
     set_choices,
     status_badge,
@@ -75,6 +74,24 @@ DEPLOYMENT_TAG = "azureml.batch_deployment"
 def _state_badge(state: Any) -> str:
     text = str(state) if state is not None else "Unknown"
     return badge(text, _STATE_COLOURS.get(text, "#444"))
+
+
+def pairs_table(pairs: Sequence[tuple[str, Any]], *, columns: int = 2, raw: Sequence[str] = ()) -> str:
+    """Label/value pairs in ``columns`` side-by-side columns, without a header (short, so what follows stays in view).
+
+    Values go through the one formatter, except those whose label is in ``raw`` (already HTML).
+    """
+    cells = [(f"<td style='padding:2px 8px;color:#555;white-space:nowrap'>{html.escape(label)}</td>"
+              f"<td style='padding:2px 24px 2px 8px;white-space:nowrap'>"
+              f"{value if label in raw else value_html(value)}</td>") for label, value in pairs]
+    per_column = -(-len(cells) // columns) if cells else 0
+    rows = []
+    for i in range(per_column):
+        row = "".join(cells[c * per_column + i] if c * per_column + i < len(cells) else "<td></td><td></td>"
+                      for c in range(columns))
+        rows.append(f"<tr style='border-bottom:1px solid #eee'>{row}</tr>")
+    return ("<div style='overflow-x:auto'><table style='border-collapse:collapse;font-size:90%'>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def endpoint_kind(deployments: Sequence[BatchDeployment]) -> str:
@@ -121,12 +138,14 @@ def deployment_settings(deployment: BatchDeployment) -> list[tuple[str, Any]]:
 # -- progress of a job ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BatchProgress:
-    """How far an invocation got: mini-batches done (of ``total``), failed, and rows written."""
+    """How far an invocation got: mini-batches (a pipeline endpoint's job: steps) done of ``total``, failed,
+    and rows written."""
 
     done: int = 0
     failed: int = 0
     total: int = 0
     rows: int | None = None
+    unit: str = "mini-batches"
 
     @property
     def known(self) -> bool:
@@ -147,6 +166,13 @@ def _first(metrics: dict[str, float], keys: Sequence[str]) -> float | None:
     return None
 
 
+def steps_progress(step_status: dict[str, str]) -> BatchProgress:
+    """A pipeline endpoint's job: its steps completed (run or reused) and failed, of all its steps."""
+    ended = [str(v) for v in step_status.values()]
+    return BatchProgress(done=sum(v == "Completed" for v in ended),
+                         failed=sum(v in {"Failed", "Canceled"} for v in ended), total=len(ended), unit="steps")
+
+
 def progress_of(metrics: dict[str, float]) -> BatchProgress:
     """A job's progress from its metrics (the scoring step's, or the job's own)."""
     done, failed = _first(metrics, _DONE_KEYS), _first(metrics, _FAILED_KEYS)
@@ -159,15 +185,15 @@ def progress_html(progress: BatchProgress, status: Any) -> str:
     """A bar of mini-batches: done in green, failed in red, with ``7 of 10`` beside it."""
     if not progress.known:
         if progress.done or progress.failed:  # counts without a total: no bar to draw
-            note = f"{format_number(progress.done)} mini-batches done" + (
+            note = f"{format_number(progress.done)} {progress.unit} done" + (
                 f", {format_number(progress.failed)} failed" if progress.failed else "")
         else:
-            note = "no mini-batches" if _ended(status) else "waiting for the first mini-batch"
+            note = f"no {progress.unit}" if _ended(status) else f"waiting for the first of its {progress.unit}"
         return f"<span style='color:#666;font-size:90%'>{html.escape(note)}</span>"
     total = progress.total
     ok = min(100.0, 100.0 * progress.done / total)
     bad = min(100.0 - ok, 100.0 * progress.failed / total)
-    label = f"{format_number(progress.done + progress.failed)} of {format_number(total)} mini-batches"
+    label = f"{format_number(progress.done + progress.failed)} of {format_number(total)} {progress.unit}"
     if progress.failed:
         label += f", {format_number(progress.failed)} failed"
     return ("<div style='display:flex;align-items:center;gap:6px'>"
@@ -302,6 +328,18 @@ class BatchEndpointView(widgets.VBox):
     def kind(self) -> str:
         return endpoint_kind(self.deployments)
 
+    def component_of(self, deployment: PipelineComponentBatchDeployment) -> PipelineComponent | None:
+        """The pipeline component a deployment runs (read from ``ws.components`` when it is named)."""
+        component = deployment.component
+        if isinstance(component, PipelineComponent) or component is None:
+            return component
+        name, _, version = str(component).removeprefix("azureml:").partition(":")
+        try:
+            found = self.ws.components.get(name, version or None)
+        except StudioError:
+            return None
+        return found if isinstance(found, PipelineComponent) else None
+
     def refresh(self) -> None:
         self.endpoint = self.ws.batch_endpoints.get(self.name)
         self.deployments = self.ws.batch_deployments.list(self.name)
@@ -359,13 +397,10 @@ class DetailsTab(widgets.VBox):
     def refresh(self) -> None:
         e, deployments = self.view.endpoint, self.view.deployments
         default = e.defaults.deployment_name
-        kind = f"{self.view.kind} endpoint" if self.view.kind else "Batch endpoint"
-        self.properties.value = html_table(["property", "value"], [
-            (name, value if name == "State" else value_html(value)) for name, value in (
-                ("Name", e.name), ("Type", kind), ("State", _state_badge(e.provisioning_state)),
-                ("Invocation URI", e.scoring_uri or ""), ("Default deployment", default or "none"),
-                ("Authentication", e.auth_mode), ("Created on", e.creation_time),
-                ("Description", e.description or ""), ("Tags", e.tags or ""))], raw_columns=[1])
+        self.properties.value = pairs_table([
+            ("State", _state_badge(e.provisioning_state)), ("Invocation URI", e.scoring_uri or ""),
+            ("Default deployment", default or "none"), ("Authentication", e.auth_mode),
+            ("Created on", e.creation_time), ("Tags", e.tags or "none")], columns=3, raw=("State",))
         rows = []
         for d in deployments:
             values: dict[str, Any] = {"name": d.name, "default": "default" if d.name == default else "",
@@ -379,8 +414,9 @@ class DetailsTab(widgets.VBox):
                               output=(f"{s.output_action}: {s.output_file_name}"
                                       if str(s.output_action) == "append_row" else str(s.output_action)))
             elif isinstance(d, PipelineComponentBatchDeployment):
-                values.update(asset=_asset_ref(d.component), compute=d.settings.get("default_compute", ""),
-                              output="the component's outputs")
+                # Computes and sizes are the pipeline's steps' own: nothing to show per deployment.
+                values.update(asset=_asset_ref(d.component), compute=d.settings.get("default_compute") or "each step's",
+                              instances="—", concurrency="—", mini_batch="—", output="the pipeline's outputs")
             rows.append(Row(d.name, values, html={
                 "default": badge("default", "#0078d4") if d.name == default else "",
                 "state": _state_badge(d.provisioning_state)}))
@@ -410,9 +446,17 @@ class DetailsTab(widgets.VBox):
             rows += [("model", _asset_ref(deployment.model)), ("compute", deployment.compute or "local")]
         elif isinstance(deployment, PipelineComponentBatchDeployment):
             rows += [("component", _asset_ref(deployment.component))]
+            component = self.view.component_of(deployment)
+            if component is not None:
+                rows += [("steps", ", ".join(component.jobs) or "none"),
+                         ("inputs", ", ".join(f"{k} ({v.type}" + (f", default {format_value(v.default)})"
+                                                                   if v.default is not None else ")")
+                                              for k, v in component.inputs.items()) or "none"),
+                         ("outputs", ", ".join(component.outputs) or "none")]
         rows += deployment_settings(deployment)
-        rows += [("description", deployment.description or ""), ("tags", deployment.tags or "")]
-        self.deployment_details.value = html_table(["setting", "value"], rows)
+        rows += [(label, value) for label, value in (("description", deployment.description),
+                                                    ("tags", deployment.tags)) if value]
+        self.deployment_details.value = pairs_table(rows, columns=3)
         if not quiet:
             self.view.code.show(f"ws.batch_deployments.get({name!r}, endpoint_name={self.view.name!r})")
 
@@ -482,6 +526,12 @@ class JobsTab(widgets.VBox):
         metrics = dict(job.metrics)
         steps = getattr(job, "step_jobs", None) or {}
         step = steps.get("batchscoring")
+        step_status = getattr(job, "step_status", None) or {}
+        if step_status and "batchscoring" not in step_status:  # a pipeline endpoint's job: its steps
+            progress = steps_progress(step_status)
+            if _ended(job.status):
+                self._final[name] = progress
+            return progress
         if step:
             try:
                 metrics = {**metrics, **self.ws.jobs.get(step).metrics}
@@ -522,7 +572,7 @@ class JobsTab(widgets.VBox):
         for j in jobs:
             p = progress.get(j.name or "", BatchProgress())
             rows.append(Row(j.name or "", {
-                "name": j.display_name or j.name, "deployment": j.tags.get(DEPLOYMENT_TAG, ""),
+                "name": j.name, "deployment": j.tags.get(DEPLOYMENT_TAG, ""),
                 "status": _status(j.status), "progress": p.done, "rows": p.rows, "input": _input_text(j),
                 "created": j.creation_time, "duration": _duration(j)},
                 html={"status": status_badge(j.status), "progress": progress_html(p, j.status)}))
@@ -549,16 +599,18 @@ class JobsTab(widgets.VBox):
             self.opened = None
         self.shown = name
         p = self.progress.get(name, BatchProgress())
-        self.job_title.value = f"<b>{html.escape(job.display_name or name)}</b> <span style='color:#555'>({html.escape(name)})</span>"
+        self.job_title.value = (f"<b>{html.escape(name)}</b> <span style='color:#555'>"
+                                f"({html.escape(job.display_name or '')})</span>" if job.display_name else
+                                f"<b>{html.escape(name)}</b>")
         rows: list[tuple[str, Any]] = [
             ("Status", status_badge(job.status)), ("Progress", progress_html(p, job.status)),
-            ("Rows written", html.escape(format_value(p.rows, none="-"))),
+            *([("Rows written", html.escape(format_value(p.rows, none="-")))] if p.unit == "mini-batches" else []),
             ("Deployment", html.escape(job.tags.get(DEPLOYMENT_TAG, ""))),
             ("Experiment", html.escape(job.experiment_name or "")), ("Input", html.escape(_input_text(job))),
             ("Duration", html.escape(_duration_text(job)))]
         if job.error:
             rows.append(("Error", f"<span style='color:#a4262c;white-space:pre-wrap'>{html.escape(job.error)}</span>"))
-        self.job_details.value = html_table(["", ""], rows, raw_columns=[1])
+        self.job_details.value = pairs_table(rows, columns=2, raw=[label for label, _ in rows])
         self.open_button.layout.display = ""
         if not quiet:
             self.view.code.show(f"job = ws.jobs.get({name!r})\n"
@@ -652,23 +704,23 @@ class ConsumeTab(widgets.VBox):
             regenerate.on_click(lambda _b, k=kind: self.regenerate(k))
             self.key_fields[kind.value], self.copy_buttons[kind.value] = field, copy
             self.regenerate_buttons[kind.value] = regenerate
-            rows.append(widgets.HBox([field, copy, regenerate]))
+            rows.append(widgets.HBox([field, copy, regenerate], layout=widgets.Layout(align_items="center")))
         self.message = Message()
         self.snippet_choice = widgets.ToggleButtons(options=list(self.SNIPPETS))
         self.snippet_choice.observe(lambda _c: self.show_snippet(), "value")
         self.snippet = widgets.HTML()
         self.snippet_copy = CopyButton()
         self.uri_copy = CopyButton()
-        super().__init__([widgets.HBox([self.uri, self.uri_copy], layout=widgets.Layout(align_items="center")),
+        note = widgets.HTML("<div style='color:#555;font-size:90%'>POST a job request with "
+                            "<code>Authorization: Bearer KEY</code>; the answer (202) names the job and a URL to "
+                            "poll.</div>")
+        super().__init__([widgets.HBox([self.uri, self.uri_copy], layout=widgets.Layout(align_items="center")), note,
                           self.reveal, *rows, self.message, widgets.HTML("<b>Invoke it from code</b>"),
                           self.snippet_choice, self.snippet, self.snippet_copy])
 
     def refresh(self) -> None:
         uri = self.view.endpoint.scoring_uri or ""
-        self.uri.value = (f"<b>Invocation URI</b> <code style='user-select:all'>{html.escape(uri)}</code>"
-                          "<div style='color:#555;font-size:90%'>POST a job request with "
-                          "<code>Authorization: Bearer KEY</code>; the answer (202) names the job and a URL to poll."
-                          "</div>")
+        self.uri.value = f"<b>Invocation URI</b> <code style='user-select:all'>{html.escape(uri)}</code>"
         self.uri_copy.text = uri
         self.show_keys()
         self.show_snippet()
@@ -706,7 +758,8 @@ class ConsumeTab(widgets.VBox):
 
     def show_snippet(self) -> None:
         text = self.snippets()[self.snippet_choice.value]
-        self.snippet.value = f"<pre style='background:#f6f8fa;padding:6px;white-space:pre-wrap'>{html.escape(text)}</pre>"
+        self.snippet.value = (f"<pre style='background:#f6f8fa;padding:6px;margin:2px 0;white-space:pre-wrap;"
+                              f"line-height:1.35;font-size:90%'>{html.escape(text)}</pre>")
         self.snippet_copy.text = text
 
 
@@ -721,10 +774,11 @@ class InvokeForm(widgets.VBox):
         self.deployment.observe(lambda _c: self._on_deployment(), "value")
         self.input_name = widgets.Dropdown(description="Data input", style=style)
         self.source = widgets.ToggleButtons(options=[("Registered dataset", "data"), ("Upload files", "upload")],
-                                            value="data", description="Source", style=style)
+                                            value="data")
         self.source.observe(lambda _c: self._show_source(), "value")
         self.dataset = widgets.Dropdown(description="Dataset", style=style)
-        self.version = widgets.Dropdown(description="Version", style={"description_width": "initial"})
+        self.version = widgets.Dropdown(description="Version", style={"description_width": "initial"},
+                                        layout=widgets.Layout(width="160px"))
         self.dataset.observe(lambda _c: self._on_dataset(), "value")
         self.upload = widgets.FileUpload(description="Choose files", multiple=True, accept="",
                                          layout=widgets.Layout(width="auto"))
@@ -744,8 +798,10 @@ class InvokeForm(widgets.VBox):
         self._datasets: dict[str, list[str]] = {}
         self._input_types: dict[str, str] = {}
         self._param_specs: dict[str, Input] = {}
-        super().__init__([self.deployment, self.input_name, self.source, self.source_box, self.params_title,
-                          self.params_box, self.experiment, self.button, self.message])
+        self.source_row = widgets.HBox([_label("Source"), self.source])
+        self.intro = widgets.HTML()
+        super().__init__([self.intro, self.deployment, self.input_name, self.source_row, self.source_box,
+                          self.params_title, self.params_box, self.experiment, self.button, self.message])
         self._show_source()
 
     # -- choices ---------------------------------------------------------------------------------------
@@ -775,25 +831,13 @@ class InvokeForm(widgets.VBox):
     def _deployment(self) -> BatchDeployment | None:
         return next((d for d in self.view.deployments if d.name == self.deployment.value), None)
 
-    def _component(self, deployment: PipelineComponentBatchDeployment) -> PipelineComponent | None:
-        component = deployment.component
-        if isinstance(component, PipelineComponent) or component is None:
-            return component
-        reference = str(component).removeprefix("azureml:")
-        name, _, version = reference.partition(":")
-        try:
-            found = self.ws.components.get(name, version or None)
-        except StudioError:
-            return None
-        return found if isinstance(found, PipelineComponent) else None
-
     def _on_deployment(self) -> None:
         """Offer the deployment's data inputs and, for a pipeline, its parameters with their defaults."""
         deployment = self._deployment()
         self.params, self._param_specs = {}, {}
         self._input_types = {MODEL_INPUT: "uri_folder"}
         if isinstance(deployment, PipelineComponentBatchDeployment):
-            component = self._component(deployment)
+            component = self.view.component_of(deployment)
             inputs = component.inputs if component is not None else {}
             self._input_types = {k: v.type for k, v in inputs.items() if v.type not in _LITERAL_TYPES}
             for key, spec in inputs.items():
@@ -802,9 +846,13 @@ class InvokeForm(widgets.VBox):
                     self._param_specs[key] = spec
         set_choices(self.input_name, list(self._input_types), keep=self.input_name.value, pick_first=True)
         has_data = bool(self._input_types)
-        for control in (self.input_name, self.source, self.source_box):
+        for control in (self.input_name, self.source_row, self.source_box):
             control.layout.display = "" if has_data else "none"
         self.input_name.layout.display = "" if len(self._input_types) > 1 else "none"  # one input: nothing to pick
+        what = ("runs its pipeline with the data and parameters below" if deployment is not None and
+                deployment.type == "pipeline" else "scores the data below in mini-batches")
+        self.intro.value = (f"<span style='color:#555'>Start a job: the deployment {what}; the job then shows on "
+                            "the Jobs tab.</span>")
         self.params_box.children = list(self.params.values())
         self.params_title.layout.display = "" if self.params else "none"
 
@@ -816,9 +864,8 @@ class InvokeForm(widgets.VBox):
         if self.source.value == "data":
             self.source_box.children = [widgets.HBox([self.dataset, self.version])]
         else:
-            self.source_box.children = [widgets.HBox([widgets.HTML(
-                "<div style='width:150px;text-align:right;padding-right:8px'>Files</div>"), self.upload]),
-                self.folder_name, self.upload_note]
+            self.source_box.children = [widgets.HBox([_label("Files"), self.upload]), self.folder_name,
+                                        self.upload_note]
 
     def _on_upload(self) -> None:
         files = list(self.upload.value or ())
@@ -913,6 +960,12 @@ class InvokeForm(widgets.VBox):
         self.message.info(f"Started {job.name}: its progress is on the Jobs tab.")
         self.view.show_jobs(select=job.name)
         return job
+
+
+def _label(text: str) -> widgets.HTML:
+    """A label for a control that draws none, aligned with the form's 150px descriptions."""
+    return widgets.HTML(f"<div style='text-align:right;padding-right:8px'>{html.escape(text)}</div>",
+                        layout=widgets.Layout(width="158px", min_width="158px"))
 
 
 def _param_field(name: str, spec: Input) -> widgets.Widget:

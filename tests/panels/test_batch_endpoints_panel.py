@@ -26,7 +26,13 @@ from studio_ext.entities import (
     Output,
     PipelineComponentBatchDeployment,
 )
-from studio_ext.panels.batch_endpoints import BatchEndpointsPanel, BatchProgress, progress_html, progress_of
+from studio_ext.panels.batch_endpoints import (
+    BatchEndpointsPanel,
+    BatchProgress,
+    progress_html,
+    progress_of,
+    steps_progress,
+)
 from studio_ext.panels.endpoints import EndpointsPanel
 from tests.helpers import wait_until
 
@@ -148,7 +154,9 @@ def test_details_show_the_deployments_settings_and_the_default(ws: Workspace) ->
         pipe = panel.view.details
         assert pipe.table.cell("counting", "kind") == "Pipeline component"
         assert pipe.table.cell("counting", "asset") == "counting:1"
-        assert "continue_on_step_failure" in pipe.deployment_details.value
+        assert pipe.table.cell("counting", "compute") == "each step's"
+        text = pipe.deployment_details.value
+        assert "continue_on_step_failure" in text and "factor (number, default 2.5)" in text and "step" in text
     finally:
         panel.close()
 
@@ -237,8 +245,11 @@ def test_a_pipeline_endpoint_is_invoked_with_a_changed_parameter(ws: Workspace, 
         ws.jobs.download(job.name, output_name="out", download_path=tmp_path)
         counts = sorted(p.read_text() for p in tmp_path.rglob("patients-*.csv"))
         assert counts == ["4.0 41\n"] * 3, "the changed parameter reached the step (40 rows and a header each)"
-        panel.view.jobs.refresh()
-        assert panel.view.jobs.table.row(job.name).values["status"] == "Completed"
+        jobs = panel.view.jobs
+        jobs.refresh()
+        assert jobs.table.row(job.name).values["status"] == "Completed"
+        assert "1 of 1 steps" in jobs.table.cell(job.name, "progress"), "a pipeline's progress is its steps"
+        assert "factor=4" in jobs.table.cell(job.name, "input")
     finally:
         panel.close()
 
@@ -271,4 +282,8 @@ def test_progress_reads_the_scoring_metrics_and_draws_a_bar() -> None:
     assert progress == BatchProgress(done=7, failed=1, total=10, rows=1234)
     bar = progress_html(progress, "Running")
     assert "8 of 10 mini-batches, 1 failed" in bar and "width:70.0%" in bar and "width:10.0%" in bar
-    assert "waiting for the first mini-batch" in progress_html(BatchProgress(), "Running")
+    assert "waiting for the first of its mini-batches" in progress_html(BatchProgress(), "Running")
+    assert "no mini-batches" in progress_html(BatchProgress(), "Failed")
+    steps = steps_progress({"prep": "Completed", "train": "Failed", "score": "Skipped"})
+    assert steps == BatchProgress(done=1, failed=1, total=3, unit="steps")
+    assert "2 of 3 steps, 1 failed" in progress_html(steps, "Failed")
