@@ -404,7 +404,7 @@ def test_batch_endpoint_and_deployment_from_files_then_invoke(cli_ws: Path, tmp_
     assert "Batch endpoint cli-batch: Succeeded" in run(*w, "batch-endpoint", "create", "-f", "endpoint.yml",
                                                         cwd=folder).stdout
     refused = run(*w, "batch-deployment", "create", "-f", "bad.yml", check=False, cwd=folder)
-    assert refused.returncode == 2 and "does not define run()" in refused.stderr
+    assert refused.returncode == 2 and "defines no run(mini_batch)" in refused.stderr
     made = run(*w, "batch-deployment", "create", "-f", "deployment.yml", cwd=folder).stdout
     assert "Batch deployment cli-batch/counter (model): Succeeded" in made
     assert "default deployment of cli-batch: counter" in made

@@ -19,7 +19,6 @@ Both carry the tags ``azureml.batch_endpoint`` and ``azureml.batch_deployment``,
 
 from __future__ import annotations
 
-import ast
 import builtins
 import copy
 import json
@@ -289,7 +288,7 @@ class LocalBatchEndpoints(BatchEndpointOperations):
             spec = _override(spec, params_override)
             runs = ddir / "invocations"
             runs.mkdir(exist_ok=True)
-            written = spec_path = runs / f"{job_name or uuid.uuid4().hex}.json"
+            written = spec_path = runs / f"{job_name or 'job'}-{uuid.uuid4().hex[:12]}.json"  # never an earlier job's
             spec_path.write_text(json.dumps(spec, indent=1), encoding="utf-8")
         compute = spec["compute"]["name"]
         component = CommandComponent(
@@ -553,18 +552,12 @@ class LocalBatchDeployments(BatchDeploymentOperations):
 
     # -- helpers ------------------------------------------------------------------------------------
     def _resolve_model(self, model: Model | str | None) -> Model:
-        models = self._b.service("models")
         if model is None:
             raise InvalidInput("A ModelBatchDeployment needs model=: a Model or 'azureml:NAME:VERSION'.")
-        if isinstance(model, Model):
-            if model.version is not None:
-                return models.get(model.name, model.version)
-            return models.create_or_update(model)  # inline: registered, as on Azure
-        if not isinstance(model, str):
-            raise InvalidInput(f"model must be a Model or 'azureml:NAME:VERSION'. Got {type(model).__name__} instead.")
-        ref = model.removeprefix("azureml:")
-        name, _, version = ref.partition("@") if "@" in ref else ref.partition(":")
-        return models.get(name, None if version in ("", "latest") else version)
+        found = self._b.service("online_deployments")._resolve_model(model)  # the same references as online
+        assert found is not None
+        return found
+
 
     def _compute(self, compute: str | None, instance_count: int) -> dict[str, Any]:
         name = self._b.service("jobs")._check_compute(compute or "local")
@@ -663,39 +656,20 @@ def _check_settings(settings: ModelBatchDeploymentSettings | None) -> dict[str, 
 
 
 def _check_code(code: CodeConfiguration | None) -> tuple[str, str] | None:
-    """(code folder, scoring script) after checking that the script defines ``init()`` and ``run(mini_batch)``."""
+    """(code folder, scoring script) once the folder holds the script and the script defines ``init()`` and
+    ``run(mini_batch)`` (read with ``ast``: nothing of the user's runs here)."""
     if code is None:
         return None
-    if not isinstance(code, CodeConfiguration):
-        raise InvalidInput(f"code_configuration must be a CodeConfiguration. Got {type(code).__name__} instead.")
-    folder = Path(code.code).expanduser()
-    if not folder.is_dir():
-        raise NotFound(f"The code folder {code.code!r} does not exist (looked in {folder.resolve()}).")
-    script = str(code.scoring_script)
-    from studio_ext._validation import resolve_inside
+    from studio_ext.backends.local.batch.scoring import ScoringScriptError, check_scoring_script
+    from studio_ext.backends.local.endpoints.service import LocalOnlineDeployments
 
-    path = resolve_inside(folder.resolve(), script, "scoring script")
-    if not path.is_file():
-        raise NotFound(f"The scoring script {script!r} is not in {str(folder.resolve())!r}.")
+    found = LocalOnlineDeployments._check_code(code)  # the folder exists and holds the script
+    assert found is not None
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except (SyntaxError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"The scoring script {script!r} cannot be read as Python: {exc}") from None
-    defined = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            defined.add(node.name)
-        elif isinstance(node, ast.Assign):
-            defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
-        elif isinstance(node, (ast.ImportFrom, ast.Import)):
-            defined.update((a.asname or a.name).split(".")[0] for a in node.names)
-    missing = [f for f in ("init", "run") if f not in defined]
-    if missing:
-        raise InvalidInput(
-            f"The scoring script {script!r} does not define {' or '.join(f'{m}()' for m in missing)}. A batch scoring "
-            "script defines init() (load the model, once per worker) and run(mini_batch) (score a list of files or a "
-            "DataFrame; return rows or a list).")
-    return str(folder.resolve()), script
+        check_scoring_script(Path(found[0]) / found[1])
+    except ScoringScriptError as exc:
+        raise InvalidInput(str(exc)) from None
+    return found
 
 
 _OVERRIDABLE = {
