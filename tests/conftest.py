@@ -16,16 +16,17 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.setdefault("STUDIO_EXT_SUPERVISOR_IDLE_EXIT", "120")
 
 
-# What a test costs, roughly, in the order the files are dealt out (see below): a test marked
-# slow takes tens of seconds (a lab, a venv build, an AutoML job), one driving Chromium several,
-# any other about a second.
+# What a test costs, roughly in seconds, in the order the files are dealt out (see below): a test
+# marked slow takes tens of seconds (a lab, a venv build, an AutoML job) unless its mark says more
+# (``@pytest.mark.slow(seconds=160)``: the whole demo), one driving Chromium several, any other about a second.
 _SLOW_TEST_WEIGHT = 30
 _BROWSER_TEST_WEIGHT = 10
 
 
 def _weight(item: pytest.Item) -> int:
-    if item.get_closest_marker("slow"):
-        return _SLOW_TEST_WEIGHT
+    slow = item.get_closest_marker("slow")
+    if slow:
+        return int(slow.kwargs.get("seconds", _SLOW_TEST_WEIGHT))
     return _BROWSER_TEST_WEIGHT if item.get_closest_marker("browser") else 1
 
 

@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,17 +23,27 @@ def run(*args: str, check: bool = True, cwd: Path | None = None, timeout: float 
     return proc
 
 
+@pytest.fixture(scope="module")
+def initialized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """One workspace made by `studio-ext init` for the module, and what init printed: each test's CLI calls then
+    start from a workspace whose tracking store exists and whose server runs, as a user's second command does.
+
+    The tests use names of their own in it; the first test counts its jobs, so it runs first (file order).
+    """
+    path = tmp_path_factory.mktemp("cli") / "ws"
+    out = run("init", str(path)).stdout
+    yield path, out
+    run("-w", str(path), "server", "stop", check=False)
+
+
 @pytest.fixture
-def cli_ws(tmp_path: Path):
-    path = tmp_path / "ws"
-    yield path
-    if path.exists():
-        run("-w", str(path), "server", "stop", check=False)
+def cli_ws(initialized: tuple[Path, str]) -> Path:
+    return initialized[0]
 
 
 @pytest.mark.slow
-def test_init_then_a_job_logging_a_metric_is_shown(cli_ws: Path, tmp_path: Path) -> None:
-    out = run("init", str(cli_ws)).stdout
+def test_init_then_a_job_logging_a_metric_is_shown(initialized: tuple[Path, str], tmp_path: Path) -> None:
+    cli_ws, out = initialized
     assert f"ready at {cli_ws}" in out
     src = tmp_path / "src"
     src.mkdir()
@@ -54,7 +65,6 @@ def test_init_then_a_job_logging_a_metric_is_shown(cli_ws: Path, tmp_path: Path)
 
 @pytest.mark.slow
 def test_cancel_from_the_cli(cli_ws: Path, tmp_path: Path) -> None:
-    run("init", str(cli_ws))
     src = tmp_path / "src"
     src.mkdir()
     (src / "wait.py").write_text("import time\ntime.sleep(300)\n")
@@ -68,25 +78,10 @@ def test_errors_are_one_clear_line_and_exit_code_2(cli_ws: Path, tmp_path: Path)
     bad = run("-w", str(tmp_path), "job", "list", check=False)
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: No workspace found") or bad.stderr.startswith("error: ")
-    run("init", str(cli_ws))
     missing = run("-w", str(cli_ws), "job", "show", "ghost", check=False)
     assert missing.returncode == 2 and "There is no job or run named 'ghost'" in missing.stderr
     bad_input = run("-w", str(cli_ws), "job", "submit", "--command", "python x.py", "--input", "noequals", check=False)
     assert bad_input.returncode == 2 and "--input 'noequals' must look like KEY=VALUE" in bad_input.stderr
-
-
-@pytest.mark.slow
-def test_demo_runs_the_lifecycle_headless(tmp_path: Path) -> None:
-    target = tmp_path / "demo"
-    try:
-        out = run("demo", str(target), timeout=900).stdout
-    finally:
-        run("-w", str(target), "server", "stop", check=False)
-    steps = {line.split("]")[0] + "]" for line in out.splitlines() if line.startswith("[")}
-    every = {"[workspace]", "[data]", "[job]", "[azure-ml]", "[compute]", "[sweep]", "[pipeline]", "[schedule]",
-             "[model]", "[endpoint]", "[runs]", "[automl]", "[explain]", "[fairness]", "[privacy]", "[done]"}
-    assert every <= steps, f"missing steps {every - steps}:\n{out}"
-    assert "Completed" in out and " is Healthy" in out
 
 
 # -- Azure ML v2 YAML in and out (az ml's shape) ----------------------------------------------
@@ -150,7 +145,6 @@ def test_job_create_runs_v2_command_job_yaml_to_completed(cli_ws: Path, tmp_path
 
     from studio_ext import Workspace
 
-    run("init", str(cli_ws))
     folder = _job_folder(tmp_path)
     created = run("-w", str(cli_ws), "environment", "create", "--file", "env.yml", cwd=folder).stdout
     assert "Registered environment local-python:1 (runs in the studio's interpreter)" in created
@@ -185,7 +179,6 @@ def test_job_create_runs_v2_command_job_yaml_to_completed(cli_ws: Path, tmp_path
 
 
 def test_create_file_errors_name_the_file_line_and_field(cli_ws: Path, tmp_path: Path) -> None:
-    run("init", str(cli_ws))
     folder = _job_folder(tmp_path)
     (folder / "bad.yml").write_text(JOB_YML + "resources:\n  instance_count: many\n")
     bad = run("-w", str(cli_ws), "job", "create", "--file", "bad.yml", cwd=folder, check=False)
@@ -251,7 +244,6 @@ def test_create_file_for_data_model_datastore_and_compute_and_show_them_as_yaml(
     import azure.ai.ml as aml
     import yaml
 
-    run("init", str(cli_ws))
     folder = _job_folder(tmp_path)
     (folder / "model").mkdir()
     (folder / "model" / "model.txt").write_text("weights\n")
@@ -297,19 +289,19 @@ def run(raw):
 def test_online_endpoint_and_deployment_create_from_files(cli_ws: Path, tmp_path: Path) -> None:
     import azure.ai.ml as aml
 
-    run("init", str(cli_ws))
     folder = tmp_path / "deploy"
     (folder / "model").mkdir(parents=True)
     (folder / "model" / "model.txt").write_text("weights\n")
     (folder / "score").mkdir()
     (folder / "score" / "score.py").write_text(SCORE_PY)
-    (folder / "model.yml").write_text(ASSET_FILES["model.yml"])
+    # A model of its own: the data-and-model test registers diabetes-model:1 in the same workspace.
+    (folder / "model.yml").write_text(ASSET_FILES["model.yml"].replace("diabetes-model", "scoring-model"))
     (folder / "endpoint.yml").write_text(
         "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\n"
         "name: diabetes-ep\nauth_mode: key\n")
     (folder / "blue.yml").write_text(
         "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json\n"
-        "name: green\nendpoint_name: other\nmodel: azureml:diabetes-model:1\n"
+        "name: green\nendpoint_name: other\nmodel: azureml:scoring-model:1\n"
         "code_configuration:\n  code: ./score\n  scoring_script: score.py\n"
         "instance_type: Standard_DS3_v2\ninstance_count: 1\n")
     (folder / "request.json").write_text('{"data": [[1, 2], [3, 4]]}')
@@ -326,7 +318,7 @@ def test_online_endpoint_and_deployment_create_from_files(cli_ws: Path, tmp_path
     shown = aml.load_online_deployment(io.StringIO(
         run(*w, "online-deployment", "show", "-n", "blue", "-e", "diabetes-ep", "-o", "yaml").stdout))
     assert (shown.name, shown.endpoint_name, shown.model, shown.instance_type) == (
-        "blue", "diabetes-ep", "diabetes-model:1", "Standard_DS3_v2")
+        "blue", "diabetes-ep", "scoring-model:1", "Standard_DS3_v2")
     endpoint = aml.load_online_endpoint(io.StringIO(
         run(*w, "online-endpoint", "show", "--name", "diabetes-ep", "--output", "yaml").stdout))
     assert (endpoint.name, endpoint.traffic) == ("diabetes-ep", {"blue": 100})
@@ -350,7 +342,6 @@ environment: azureml:AzureML-sklearn-1.5@latest
 
 @pytest.mark.slow
 def test_schedule_create_list_show_disable_delete(cli_ws: Path, tmp_path: Path) -> None:
-    run("init", str(cli_ws))
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "hello.py").write_text("print('hello')\n")
     (tmp_path / "job.yml").write_text(SCHEDULED_JOB)
@@ -362,6 +353,15 @@ def test_schedule_create_list_show_disable_delete(cli_ws: Path, tmp_path: Path) 
     good.write_text(SCHEDULE.format(expression="30 2 * * *"))
     out = run("-w", str(cli_ws), "schedule", "create", "--file", str(good)).stdout
     assert "Schedule nightly created (enabled)" in out and out.count("T02:30:00+01:00") == 5
+    assert "nightly  True" in run("-w", str(cli_ws), "schedule", "list").stdout
+    shown = run("-w", str(cli_ws), "schedule", "show", "nightly", "-o", "yaml").stdout
+    assert "expression: 30 2 * * *" in shown and "command: python hello.py" in shown
+    assert "Schedule nightly disabled" in run("-w", str(cli_ws), "schedule", "disable", "nightly").stdout
+    assert "nightly" not in run("-w", str(cli_ws), "schedule", "list").stdout
+    assert "nightly  False" in run("-w", str(cli_ws), "schedule", "list", "--all").stdout
+    assert "Schedule nightly deleted" in run("-w", str(cli_ws), "schedule", "delete", "nightly").stdout
+    missing = run("-w", str(cli_ws), "schedule", "show", "nightly", check=False)
+    assert missing.returncode != 0 and "There is no schedule named 'nightly'" in missing.stderr
 
 
 BATCH_SCORE_PY = """
@@ -424,12 +424,3 @@ def test_batch_endpoint_and_deployment_from_files_then_invoke(cli_ws: Path, tmp_
     assert sorted(counts) == ["1", "2", "3", "f0.txt", "f1.txt", "f2.txt"]
     assert "cli-batch" in run(*w, "batch-endpoint", "list").stdout
     assert "Deleted batch endpoint cli-batch" in run(*w, "batch-endpoint", "delete", "-n", "cli-batch").stdout
-    assert "nightly  True" in run("-w", str(cli_ws), "schedule", "list").stdout
-    shown = run("-w", str(cli_ws), "schedule", "show", "nightly", "-o", "yaml").stdout
-    assert "expression: 30 2 * * *" in shown and "command: python hello.py" in shown
-    assert "Schedule nightly disabled" in run("-w", str(cli_ws), "schedule", "disable", "nightly").stdout
-    assert "nightly" not in run("-w", str(cli_ws), "schedule", "list").stdout
-    assert "nightly  False" in run("-w", str(cli_ws), "schedule", "list", "--all").stdout
-    assert "Schedule nightly deleted" in run("-w", str(cli_ws), "schedule", "delete", "nightly").stdout
-    missing = run("-w", str(cli_ws), "schedule", "show", "nightly", check=False)
-    assert missing.returncode != 0 and "There is no schedule named 'nightly'" in missing.stderr
