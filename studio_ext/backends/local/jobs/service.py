@@ -383,9 +383,15 @@ class LocalJobs(RunExplorerReads, JobOperations):
         if JobStatus(row.status) not in TERMINAL_STATES:
             raise Conflict(f"Job {name!r} is {row.status}; a job's files can be downloaded once it has ended. "
                            f"Wait with ws.jobs.stream({name!r}).")
-        outputs = json.loads(row.spec).get("outputs") or {}
+        spec = json.loads(row.spec)
+        outputs = spec.get("outputs") or {}
         if output_name is not None and output_name not in outputs:
             raise NotFound(f"Job {name!r} has no output {output_name!r}. Its outputs: {', '.join(outputs) or 'none'}.")
+        if output_name in (None, "score") and _scores_a_model(spec):
+            # a model batch deployment's invocation: its scoring file lands in download_path itself, as
+            # azure-ai-ml lays out a batch job (the course's lab reads ./predictions.csv after download)
+            self._download_output(name, "score", outputs["score"], dest)
+            return dest
         if output_name is None:
             (dest / "artifacts").mkdir(parents=True, exist_ok=True)
             download_artifacts(run_id=row.run_id, artifact_path="", dst_path=str(dest / "artifacts"),
@@ -652,3 +658,12 @@ def iter_active_rows(backend: LocalBackend) -> Iterator[Any]:
     with backend.store.engine.connect() as conn:
         yield from conn.execute(sa.select(jobs_table).where(
             jobs_table.c.status.in_([s.value for s in ACTIVE_STATES])))
+
+
+def _scores_a_model(spec: dict[str, Any]) -> bool:
+    """The job is a model batch deployment's invocation: tagged with its batch endpoint, its ``score`` output
+    bound to the ``batchscoring`` step (a pipeline deployment's invocation is laid out as any pipeline's)."""
+    if "azureml.batch_endpoint" not in (spec.get("tags") or {}):
+        return False
+    bound = ((spec.get("outputs") or {}).get("score") or {}).get("bound")
+    return bool(bound) and bound[0] == "batchscoring"
