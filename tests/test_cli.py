@@ -420,7 +420,7 @@ def test_batch_endpoint_and_deployment_from_files_then_invoke(cli_ws: Path, tmp_
     ws = Workspace(cli_ws)
     ws.jobs.download("cli_batch_job", download_path=str(tmp_path / "out"), output_name="score")
     ws.close()
-    counts = (tmp_path / "out" / "counts.csv").read_text().split()  # in download_path, as azure-ai-ml lays out a batch job
+    counts = (tmp_path / "out" / "counts.csv").read_text().split()  # a batch job: in download_path, as Azure
     assert sorted(counts) == ["1", "2", "3", "f0.txt", "f1.txt", "f2.txt"]
     assert "cli-batch" in run(*w, "batch-endpoint", "list").stdout
     assert "Deleted batch endpoint cli-batch" in run(*w, "batch-endpoint", "delete", "-n", "cli-batch").stdout
