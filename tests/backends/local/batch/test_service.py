@@ -171,6 +171,9 @@ def test_keys_regenerate_one_at_a_time(ws: Workspace, endpoint: str) -> None:
     assert again.primary_key == keys.primary_key and again.secondary_key != keys.secondary_key
     with pytest.raises(InvalidInput, match="key_type"):
         ws.batch_endpoints.begin_regenerate_keys(endpoint, key_type="tertiary")
+    snippets = ws.batch_endpoints.consume_snippets(endpoint)
+    assert set(snippets) == {"curl", "Python (requests)", "azure-ai-ml"}
+    assert ws.batch_endpoints.get(endpoint).scoring_uri in snippets["curl"]
 
 
 def test_invoke_submits_a_pipeline_job_running_the_scoring_driver(ws: Workspace, endpoint: str,
@@ -194,6 +197,14 @@ def test_invoke_submits_a_pipeline_job_running_the_scoring_driver(ws: Workspace,
     assert job.inputs["input_data"].path == str(assets["data"]) and "score" in job.outputs
     assert [j.name for j in ws.batch_endpoints.list_jobs(endpoint)] == ["batch_check_1"]
     assert [j.name for j in ws.batch_deployments.list_jobs(endpoint, name="classifier")] == ["batch_check_1"]
+    placed = ws.batch_endpoints.invoke(
+        endpoint, deployment_name="classifier", inputs={"input_data": Input(type="uri_folder", path=str(assets["data"]))},
+        outputs={"score": Output(type="uri_folder", path="azureml://datastores/workspaceblobstore/paths/batch-out/")},
+        experiment_name="batch-scoring", job_name="batch_check_2")
+    ws.jobs.begin_cancel(placed.name).result(timeout=60)
+    assert placed.experiment_name == "batch-scoring"
+    assert placed.outputs["score"].path.endswith("batch-out/")
+    assert [j.name for j in ws.batch_endpoints.list_jobs(endpoint)] == ["batch_check_2", "batch_check_1"]
 
 
 def test_bad_invocations_are_refused_before_any_job(ws: Workspace, endpoint: str, assets: dict[str, Path],
