@@ -8,7 +8,8 @@ import types
 
 import studio_ext.translation as translation
 
-KINDS = ["automl_job", "command_job", "component", "compute", "data", "datastore", "environment", "model",
+KINDS = ["automl_job", "batch_deployment", "batch_endpoint", "command_job", "component", "compute", "data", "datastore",
+         "environment", "model",
          "online_deployment", "online_endpoint", "pipeline_component", "pipeline_job", "schedule", "sweep_job"]
 
 

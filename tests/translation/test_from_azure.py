@@ -210,11 +210,11 @@ def test_deployment_with_code_configuration_request_settings_and_probes(tmp_path
 
 
 def test_an_unknown_class_is_refused_by_its_full_path() -> None:
-    from azure.ai.ml.entities import BatchEndpoint
+    from azure.ai.ml.entities import KubernetesOnlineEndpoint
 
     with pytest.raises(InvalidInput) as info:
-        from_azure_any(BatchEndpoint(name="b"))
-    assert str(info.value).startswith("azure.ai.ml.entities.BatchEndpoint has no studio_ext translation yet.")
+        from_azure_any(KubernetesOnlineEndpoint(name="k"))
+    assert str(info.value).startswith("azure.ai.ml.entities.KubernetesOnlineEndpoint has no studio_ext translation yet.")
     assert "azure.ai.ml.entities.ManagedOnlineEndpoint" in str(info.value)
     with pytest.raises(InvalidInput, match=r"^studio_ext\.entities\.Data has no studio_ext translation"):
         from_azure_any(entities.Data(name="d", path="x.csv"))
