@@ -145,6 +145,7 @@ class LocalBatchEndpoints(BatchEndpointOperations):
                 values["default_deployment"] = default
             with self._b.store.engine.begin() as conn:
                 conn.execute(endpoints_table.update().where(endpoints_table.c.name == name).values(**values))
+        self._b.ensure_supervisor()  # its duty runs the gateway that scoring_uri names
         return DonePoller(self.get(name))
 
     def begin_delete(self, name: str) -> Poller[str]:
