@@ -15,7 +15,9 @@ A v1 dataset monitor compares each target window with the whole baseline; a sche
 computes the latest window that ended ``latency`` hours before its slot. A model monitor
 reads the deployment's collected ``model_inputs`` / ``model_outputs`` over each signal's
 look-back window (``P7D`` unless its production data says otherwise) against the reference
-(given, or the deployed model's training data through its lineage).
+(given, or the deployed model's training data through its lineage). Feature attribution drift
+explains the deployed model (``ml/explain``, SHAP) on both sides and compares the importance
+rankings by normalized discounted cumulative gain.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+EXPLAIN_ROWS = 500  # rows a side the attribution signal explains (SHAP's cost grows with them)
 _KEY = re.compile(r"[^0-9A-Za-z_\-. /]")
 
 
@@ -55,7 +58,7 @@ class Recorder:
     def window(self, signal: str, start: datetime, end: datetime, *, magnitude: float | None,
                features: dict[str, dict[str, float]], kinds: dict[str, str], rows: tuple[int, int], no_data: bool,
                skipped: dict[str, str], warnings: list[str], alerts: list[dict[str, Any]], prefix: str = "",
-               extra: dict[str, Any] | None = None) -> None:
+               extra: dict[str, Any] | None = None, overall: dict[str, float] | None = None) -> None:
         import sqlalchemy as sa
         from mlflow.entities import Metric
 
@@ -67,6 +70,10 @@ class Recorder:
         if magnitude is not None:
             self.metrics.append(Metric(metric_key(*(p for p in (prefix, "drift_magnitude") if p)), magnitude,
                                        stamp, self.step))
+        for metric, value in (overall or {}).items():  # a signal's own metric, over all features
+            self.metrics.append(Metric(metric_key(*(p for p in (prefix, metric) if p)), float(value), stamp, self.step))
+            self.table.append({"window_start": start.isoformat(), "window_end": end.isoformat(), "signal": signal,
+                               "feature": "", "metric": metric, "value": float(value)})
         for feature, values in features.items():
             for metric, value in values.items():
                 if value is None or not math.isfinite(float(value)):
@@ -80,7 +87,7 @@ class Recorder:
                                "feature": "", "metric": "drift_magnitude", "value": magnitude})
         payload = {"features": features, "feature_kinds": kinds, "rows_reference": rows[0], "rows_target": rows[1],
                    "no_data": no_data, "skipped": skipped, "warnings": warnings,
-                   "alerts": [a["text"] for a in alerts], "extra": extra or {}}
+                   "alerts": [a["text"] for a in alerts], "extra": {**(extra or {}), **(overall or {})}}
         key = start.timestamp()
         with self.b.store.engine.begin() as conn:
             conn.execute(monitor_results.delete().where(sa.and_(
@@ -312,10 +319,53 @@ def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) ->
                             warnings=[] if len(prod) else ["No data: nothing was collected in this window."],
                             alerts=alerts, prefix=name)
         else:  # feature_attribution_drift
-            recorder.window(name, start, end, magnitude=None, features={}, kinds={}, rows=(len(reference), len(prod)),
-                            no_data=True, skipped={}, alerts=[], prefix=name,
-                            warnings=["Feature attribution drift is not computed locally yet: it needs the deployed "
-                                      "model's importance on production data from the explanations service."])
+            attribution_signal(backend, recorder, name, signal, target, reference, prod, features, (start, end),
+                               notify)
+
+
+def attribution_signal(backend: Any, recorder: Recorder, name: str, signal: dict[str, Any], target: dict[str, Any],
+                       reference: Any, prod: Any, features: list[str], window: tuple[datetime, datetime],
+                       notify: bool) -> None:
+    """Feature attribution drift: the deployed model's SHAP global importance on the reference and on production,
+    compared as Azure does (normalized discounted cumulative gain; an alert when it falls under the threshold)."""
+    from studio_ext.backends.local.insights.inputs import load_model, resolve_model
+    from studio_ext.backends.local.monitors.service import deployment_of
+    from studio_ext.errors import StudioError
+    from studio_ext.ml import drift
+    from studio_ext.ml.explain import explain
+
+    start, end = window
+    if len(prod) == 0 or not features:
+        recorder.window(name, start, end, magnitude=None, features={}, kinds={}, rows=(len(reference), len(prod)),
+                        no_data=True, skipped={}, alerts=[], prefix=name,
+                        warnings=["No data: nothing was collected in this window." if features else
+                                  "No feature is in both the reference and the production data."])
+        return
+    endpoint, deployment_name = deployment_of(target["endpoint_deployment_id"])
+    model_ref = target.get("model_id") or backend.service("online_deployments").get(
+        deployment_name, endpoint_name=endpoint).model
+    try:
+        model = load_model(backend, resolve_model(backend, model_ref))
+        ref_importance = explain(model, reference[features], features=features,
+                                 sample=min(EXPLAIN_ROWS, len(reference))).global_importance
+        prod_importance = explain(model, prod[features], features=features,
+                                  sample=min(EXPLAIN_ROWS, len(prod))).global_importance
+    except StudioError as exc:  # said in the result; the other signals have run
+        recorder.window(name, start, end, magnitude=None, features={}, kinds={}, rows=(len(reference), len(prod)),
+                        no_data=True, skipped={}, alerts=[], prefix=name,
+                        warnings=[f"The deployed model {model_ref} could not be explained: {exc.message}"])
+        return
+    ndcg = drift.attribution_drift(ref_importance, prod_importance)
+    limit = (signal.get("metric_thresholds") or {}).get("normalized_discounted_cumulative_gain")
+    threshold = float(limit) if limit is not None else drift.DEFAULT_ATTRIBUTION_THRESHOLD
+    alerts = [{"metric": "normalized_discounted_cumulative_gain", "value": ndcg, "threshold": threshold,
+               "feature": None, "notify_email": notify, "text": f"NDCG {ndcg:.3f} under {threshold:.3f}"}
+              ] if ndcg < threshold else []
+    recorder.window(name, start, end, magnitude=None,
+                    features={f: {"reference_importance": float(ref_importance.get(f, 0.0)),
+                                  "production_importance": float(prod_importance.get(f, 0.0))} for f in features},
+                    kinds={}, rows=(len(reference), len(prod)), no_data=False, skipped={}, warnings=[], alerts=alerts,
+                    prefix=name, overall={"normalized_discounted_cumulative_gain": ndcg})
 
 
 def main(argv: list[str] | None = None) -> int:

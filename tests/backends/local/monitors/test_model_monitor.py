@@ -1,6 +1,7 @@
 """v2 model monitors: azure-ai-ml's MonitorSchedule and v2 monitor YAML through ws.schedules and the CLI; a
 deployed model that collects its data gets traffic from
-two distributions, and its scheduled monitor's run job raises a data drift alert (POSTed to a webhook)."""
+two distributions, and its scheduled monitor's run job raises a data drift alert (POSTed to a webhook);
+data quality and feature attribution drift (SHAP importance on both sides, NDCG) are measured too."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from azure.ai.ml.entities import AlertNotification as AzureAlertNotification
 from azure.ai.ml.entities import DataDriftMetricThreshold as AzureDataDriftMetricThreshold
 from azure.ai.ml.entities import DataDriftSignal as AzureDataDriftSignal
 from azure.ai.ml.entities import DataQualitySignal as AzureDataQualitySignal
+from azure.ai.ml.entities import FeatureAttributionDriftMetricThreshold as AzureFeatureAttributionDriftMetricThreshold
+from azure.ai.ml.entities import FeatureAttributionDriftSignal as AzureFeatureAttributionDriftSignal
 from azure.ai.ml.entities import MonitorDefinition as AzureMonitorDefinition
 from azure.ai.ml.entities import MonitoringTarget as AzureMonitoringTarget
 from azure.ai.ml.entities import MonitorSchedule as AzureMonitorSchedule
@@ -93,6 +96,10 @@ def _azure_monitor(name: str, deployment: str, *, trigger: object = None, tags: 
                         numerical=AzureNumericalDriftMetrics(normalized_wasserstein_distance=0.5))),
                 "quality": AzureDataQualitySignal(reference_data=reference, features=FEATURES, alert_enabled=False),
                 "lineage": AzureDataDriftSignal(features=FEATURES),  # no reference: the model's training data
+                "attribution": AzureFeatureAttributionDriftSignal(
+                    reference_data=reference, alert_enabled=True,
+                    metric_thresholds=AzureFeatureAttributionDriftMetricThreshold(
+                        normalized_discounted_cumulative_gain=0.999)),
             },
             alert_notification=AzureAlertNotification(emails=["ml-ops@example.com"])))
 
@@ -112,7 +119,7 @@ def test_v2_monitor_yaml_through_the_cli(ws: Workspace, tmp_path: Path, capsys: 
     got = ws.schedules.get("from-yaml")
     assert isinstance(got, MonitorSchedule) and got.create_monitor is not None
     assert got.create_monitor.monitoring_target.endpoint_deployment_id == f"azureml:{EP}:blue"
-    assert set(got.create_monitor.monitoring_signals) == {"drift", "quality", "lineage"}
+    assert set(got.create_monitor.monitoring_signals) == {"drift", "quality", "lineage", "attribution"}
     assert got.create_monitor.alert_notification.emails == ["ml-ops@example.com"]
     ws.schedules.begin_delete("from-yaml").result()
     with pytest.raises(NotFound):
@@ -157,8 +164,14 @@ def test_traffic_from_two_distributions_raises_a_drift_alert(ws: Workspace, hook
     assert quality[-1].features["bmi"]["out_of_bounds_rate"] > 0  # tripled BMIs leave the reference's range
     lineage = ws.data_drift.get_results("diabetes-monitor", signal="lineage")  # a model logged with no dataset
     assert lineage and lineage[-1].no_data and "has no training dataset in its lineage" in lineage[-1].warnings[0]
+    attribution = ws.data_drift.get_results("diabetes-monitor", signal="attribution")[-1]
+    assert set(attribution.features) == set(FEATURES) and not attribution.no_data
+    ndcg = attribution.extra["normalized_discounted_cumulative_gain"]
+    assert 0 < ndcg <= 1 and attribution.features["bmi"]["production_importance"] > 0
+    assert bool([a for a in alerts if a.signal == "attribution"]) == (ndcg < 0.999)
     job = ws.jobs.get(fired[0].job_name)
     assert "drift.bmi.normalized_wasserstein_distance" in job.metrics
+    assert job.metrics["attribution.normalized_discounted_cumulative_gain"] == pytest.approx(ndcg)
     assert ws.data_drift.alert_count("diabetes-monitor") == len(alerts)
     ws.schedules.begin_delete("diabetes-monitor").result()
     assert ws.data_drift.list_alerts("diabetes-monitor") == []
