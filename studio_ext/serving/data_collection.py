@@ -26,8 +26,6 @@ import logging
 import marshal
 import os
 import random
-import struct
-import subprocess
 import sys
 import threading
 import time
@@ -41,6 +39,7 @@ import orjson
 
 # The request context and the active writer live with the Collector stand-in, which reads them.
 from studio_ext.compat.azureml_ai_monitoring._sink import RequestContext, activate, active, current
+from studio_ext.serving.child_pipe import ChildPipe, read_frames
 
 __all__ = ["CollectionWriter", "RequestContext", "activate", "active", "current", "partition", "read_collected"]
 
@@ -99,17 +98,13 @@ class CollectionWriter:
                           "source": f"/onlineEndpoints/{endpoint}/deployments/{deployment}",
                           "model_version": str(config.get("model_version") or "default"), "pid": os.getpid()}
         self._pending: list[tuple[Any, ...]] = []
-        self._lock = threading.Lock()
         self._interval = interval
         self._stop = threading.Event()
         self._warned: set[str] = set()
-        self._process = self._start_process()
+        self._pipe = ChildPipe([sys.executable, "-m", "studio_ext.serving.data_collection",
+                                orjson.dumps(self._settings).decode()], what="data collection writer")
         self._thread = threading.Thread(target=self._run, name="data-collection", daemon=True)
         self._thread.start()
-
-    def _start_process(self) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "studio_ext.serving.data_collection",
-                                 orjson.dumps(self._settings).decode()], stdin=subprocess.PIPE, close_fds=True)
 
     # -- the request path ------------------------------------------------------------------
     def sample(self) -> bool:
@@ -141,19 +136,9 @@ class CollectionWriter:
     # -- the shipping thread -----------------------------------------------------------------
     def flush(self) -> None:
         """Ship what was queued so far to the writer process (the thread does this every ``interval``)."""
-        with self._lock:
-            batch, self._pending = self._pending, []
-            if not batch:
-                return
-            frame = marshal.dumps([_shippable(item) for item in batch])
-            for _ in range(2):
-                try:
-                    self._process.stdin.write(struct.pack("<I", len(frame)) + frame)  # type: ignore[union-attr]
-                    self._process.stdin.flush()  # type: ignore[union-attr]
-                    return
-                except (BrokenPipeError, ValueError, OSError):
-                    log.warning("the data collection writer exited (code %s); starting another", self._process.poll())
-                    self._process = self._start_process()
+        batch, self._pending = self._pending, []
+        if batch:
+            self._pipe.send([_shippable(item) for item in batch])
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -167,11 +152,7 @@ class CollectionWriter:
         self._stop.set()
         self._thread.join(timeout=5)
         self.flush()
-        try:
-            self._process.stdin.close()  # type: ignore[union-attr]
-            self._process.wait(timeout=timeout)
-        except (OSError, subprocess.TimeoutExpired):
-            self._process.kill()
+        self._pipe.close(timeout)
 
 
 def _shippable(item: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -183,7 +164,7 @@ def _shippable(item: tuple[Any, ...]) -> tuple[Any, ...]:
         kind, payload = "json_records", _frame(payload).to_json(orient="records", date_format="iso")
     columns = list(columns) if columns is not None else None
     try:
-        marshal.dumps(payload)
+        marshal.dumps(payload)  # what ChildPipe.send will do with it
     except ValueError:
         kind, payload = "json", orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
     return collection, request_id, ts, kind, payload, columns, headers
@@ -265,13 +246,9 @@ def _write_from_stdin(settings: dict[str, Any]) -> int:
     """The writer process: read marshalled batches from stdin until it closes, at the lowest priority."""
     os.nice(19)
     writer = RecordWriter(settings)
-    source = sys.stdin.buffer
-    while True:
-        head = source.read(4)
-        if len(head) < 4:
-            return 0  # the server closed the pipe (or died): done
-        (size,) = struct.unpack("<I", head)
-        writer.write(marshal.loads(source.read(size)))
+    for batch in read_frames(sys.stdin.buffer):
+        writer.write(batch)
+    return 0  # the server closed the pipe (or died): done
 
 
 def to_records(kind: str, payload: Any, columns: Sequence[str] | None = None) -> list[Any]:

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
-import marshal
 import os
 import random
 import sqlite3
-import struct
 import subprocess
 import sys
 import threading
@@ -28,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from studio_ext.entities import EndpointMetrics
+from studio_ext.serving.child_pipe import ChildPipe, read_frames
 
 log = logging.getLogger("studio_ext.telemetry")
 CONNECTION_STRING_VARS = ("APPLICATIONINSIGHTS_CONNECTION_STRING",)
@@ -134,18 +133,20 @@ class RequestRecorder:
 
     def __init__(self, store: Path, service_name: str, connection_string: str | None = None,
                  interval: float = 0.5) -> None:
-        self._args = [sys.executable, "-m", "studio_ext.serving.telemetry", str(store), service_name]
-        self._env = {**os.environ, CONNECTION_STRING_VARS[0]: connection_string or ""}
         self._pending: list[tuple[int, int, dict[str, Any]]] = []
         self._interval = interval
         self._lock = threading.Lock()
-        self._exporter = self._start_exporter()
+        self._pipe = ChildPipe([sys.executable, "-m", "studio_ext.serving.telemetry", str(store), service_name],
+                               {**os.environ, CONNECTION_STRING_VARS[0]: connection_string or ""},
+                               what="telemetry exporter")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
         self._thread.start()
 
-    def _start_exporter(self) -> subprocess.Popen:
-        return subprocess.Popen(self._args, stdin=subprocess.PIPE, env=self._env, close_fds=True)
+    @property
+    def _exporter(self) -> subprocess.Popen:
+        """The exporter process now (another one after a crash)."""
+        return self._pipe.process
 
     def record(self, *, start_ns: int, end_ns: int, attributes: dict[str, Any]) -> None:
         self._pending.append((start_ns, end_ns, attributes))
@@ -154,17 +155,8 @@ class RequestRecorder:
         """Ship what was recorded so far to the exporter process."""
         with self._lock:
             batch, self._pending = self._pending, []
-            if not batch:
-                return
-            frame = marshal.dumps(batch)
-            for _ in range(2):
-                try:
-                    self._exporter.stdin.write(struct.pack("<I", len(frame)) + frame)  # type: ignore[union-attr]
-                    self._exporter.stdin.flush()  # type: ignore[union-attr]
-                    return
-                except (BrokenPipeError, ValueError, OSError):
-                    log.warning("the telemetry exporter exited (code %s); starting another", self._exporter.poll())
-                    self._exporter = self._start_exporter()
+            if batch:
+                self._pipe.send(batch)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -175,11 +167,7 @@ class RequestRecorder:
         self._stop.set()
         self._thread.join(timeout=5)
         self.flush()
-        try:
-            self._exporter.stdin.close()  # type: ignore[union-attr]
-            self._exporter.wait(timeout=timeout)
-        except (OSError, subprocess.TimeoutExpired):
-            self._exporter.kill()
+        self._pipe.close(timeout)
 
 
 def _export_from_stdin(store: Path, service_name: str) -> int:
@@ -191,14 +179,10 @@ def _export_from_stdin(store: Path, service_name: str) -> int:
     """
     os.nice(10)
     writer = SpanWriter(store, service_name, os.environ.get(CONNECTION_STRING_VARS[0]) or None)
-    source = sys.stdin.buffer
     try:
-        while True:
-            head = source.read(4)
-            if len(head) < 4:
-                return 0  # the server closed the pipe (or died): done
-            (size,) = struct.unpack("<I", head)
-            writer.write(marshal.loads(source.read(size)))
+        for batch in read_frames(sys.stdin.buffer):
+            writer.write(batch)
+        return 0  # the server closed the pipe (or died): done
     finally:
         writer.shutdown()
 
