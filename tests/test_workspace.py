@@ -173,6 +173,11 @@ def test_top_level_verbs_dispatch_on_the_entity_type(workspace: Workspace, tmp_p
     with pytest.raises(InvalidInput, match=re.escape(
             "azure.ai.ml.entities.Data is created with ws.create_or_update(...), as MLClient does.")):
         workspace.begin_create_or_update(aml.Data(name="x", path=str(tmp_path / "d.csv")))
-    with pytest.raises(InvalidInput, match=r"^ws\.create_or_update takes a job .* Got azure\.ai\.ml\.entities\."
-                                           r"BatchEndpoint instead\.$"):
+    with pytest.raises(InvalidInput, match=re.escape(
+            "azure.ai.ml.entities.BatchEndpoint is created with ws.begin_create_or_update(...)")):
         workspace.create_or_update(aml.BatchEndpoint(name="batch"))
+    assert workspace.begin_create_or_update(aml.BatchEndpoint(name="verbs-batch")).result().name == "verbs-batch"
+    workspace.batch_endpoints.begin_delete("verbs-batch").result()
+    with pytest.raises(InvalidInput, match=r"^ws\.create_or_update takes a job .* Got azure\.ai\.ml\.entities\."
+                                           r"Workspace instead\.$"):
+        workspace.create_or_update(aml.Workspace(name="other"))
