@@ -20,6 +20,7 @@ def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow(seconds=160)
+@pytest.mark.timeout(960)  # the demo's own 900 s speak first, not the suite's 600 s (pyproject.toml)
 def test_demo_runs_the_lifecycle_headless(tmp_path: Path) -> None:
     target = tmp_path / "demo"
     try:
