@@ -185,3 +185,39 @@ def test_the_writer_partitions_by_the_rolling_rate(tmp_path):
     frame = read_collected(tmp_path / "model_inputs", start=datetime(2026, 3, 5))
     assert frame[["a", "correlationid"]].to_dict("records") == [{"a": 3, "correlationid": "r2"}]
     assert partition(when, "hour") == "2026/03/04/05" and partition(when, "minute") == "2026/03/04/05/06"
+
+
+def test_collector_outside_a_deployment_collects_nothing_and_inside_writes_with_the_request_id(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from studio_ext.compat.azureml_ai_monitoring import Collector
+    from studio_ext.compat.azureml_ai_monitoring.context import BasicCorrelationContext
+    from studio_ext.serving import data_collection
+
+    frame = pd.DataFrame({"age": [0.03, -0.01], "when": pd.to_datetime(["2026-12-07 10:00", "2026-12-07 11:00"])})
+    context = Collector(name="model_inputs").collect(frame)  # no server here: nothing, and no error
+    assert isinstance(context, BasicCorrelationContext) and context.get_id()
+    writer = CollectionWriter({"folder": str(tmp_path), "collections": {"model_inputs": True}}, "ep", "blue",
+                              interval=3600)
+    data_collection.activate(writer)
+    try:
+        collector = Collector(name="model_inputs")
+        assert "model_inputs" in writer.claimed
+        token = data_collection.current.set(data_collection.RequestContext(id="rid-1", time=time.time(), sampled=True))
+        try:
+            assert collector.collect(frame).get_id() == "rid-1"
+        finally:
+            data_collection.current.reset(token)
+        errors: list[Exception] = []
+        Collector(name="model_inputs", on_error=errors.append).collect([1, 2])  # not a DataFrame
+        assert len(errors) == 1 and "DataFrame" in str(errors[0])
+        monkeypatch.setattr(data_collection, "MAX_PENDING", 1)
+        writer.put("model_inputs", "rid-2", time.time(), "rows", [[1]], ["age"])  # over the cap: dropped, counted
+        assert writer.dropped == 1
+    finally:
+        data_collection.activate(None)
+        writer.shutdown()
+    records = _collected(tmp_path / "model_inputs")
+    assert [r["correlationid"] for r in records] == ["rid-1"]
+    assert records[0]["data"] == [{"age": 0.03, "when": "2026-12-07T10:00:00.000"},
+                                  {"age": -0.01, "when": "2026-12-07T11:00:00.000"}]
