@@ -14,6 +14,8 @@ from studio_ext import Workspace
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 # A supervisor left behind by a crashed test exits by itself soon.
 os.environ.setdefault("STUDIO_EXT_SUPERVISOR_IDLE_EXIT", "120")
+# Servers (routers, scoring servers, the batch gateway) a stopped supervisor left go after 2 min, not 10.
+os.environ.setdefault("STUDIO_EXT_SERVER_ORPHAN_EXIT", "120")
 
 
 # What a test costs, roughly in seconds, in the order the files are dealt out (see below): a test
