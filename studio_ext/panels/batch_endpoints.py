@@ -510,6 +510,7 @@ class JobsTab(widgets.VBox):
         self.jobs: list[Job] = []
         self.progress: dict[str, BatchProgress] = {}
         self._final: dict[str, BatchProgress] = {}  # an ended job's progress no longer changes
+        self._ended_jobs: dict[str, Job] = {}  # nor does the job
         self.shown: str | None = None
         self.opened: Any = None
         self._subscription: Subscription | None = None
@@ -544,9 +545,16 @@ class JobsTab(widgets.VBox):
 
     def _fetch(self) -> tuple[list[Job], dict[str, BatchProgress]]:
         jobs = self.ws.batch_endpoints.list_jobs(self.view.name)
-        # list_jobs gives the parent pipeline jobs; their steps (and progress) come with get().
-        detailed = [self.ws.jobs.get(j.name) if j.name and j.name not in self._final and not
-                    getattr(j, "step_jobs", None) else j for j in jobs]
+        # list_jobs gives the jobs as listed; their inputs, steps (and progress) come with get(), once an
+        # ended job has been read.
+        detailed = []
+        for j in jobs:
+            name = j.name or ""
+            if name not in self._ended_jobs:
+                j = self.ws.jobs.get(name)
+                if _ended(j.status):
+                    self._ended_jobs[name] = j
+            detailed.append(self._ended_jobs.get(name, j))
         return detailed, {j.name or "": self._progress(j) for j in detailed}
 
     def refresh(self, select: str | None = None) -> None:
@@ -873,9 +881,10 @@ class InvokeForm(widgets.VBox):
             self.upload_note.value = ""
             return
         size = sum(int(f.get("size") or len(bytes(f["content"]))) for f in files)
-        self.upload_note.value = (f"<div style='color:#555;font-size:90%;padding-left:158px'>{format_number(len(files))} "
-                                  f"files, {format_number(size)} bytes: {html.escape(', '.join(str(f['name']) for f in files[:8]))}"
-                                  f"{', ...' if len(files) > 8 else ''}</div>")
+        count = f"{format_number(len(files))} {'file' if len(files) == 1 else 'files'}"
+        names = ", ".join(str(f["name"]) for f in files[:8]) + (", ..." if len(files) > 8 else "")
+        self.upload_note.value = (f"<div style='color:#555;font-size:90%;padding-left:158px'>"
+                                  f"{count}, {format_number(size)} bytes: {html.escape(names)}</div>")
         if not self.folder_name.value.strip():
             self.folder_name.value = f"{self.view.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
