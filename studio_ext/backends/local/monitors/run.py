@@ -275,6 +275,10 @@ def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) ->
         wanted = signal.get("features")
         common = [c for c in reference.columns if c in prod.columns and c != label]
         features = [f for f in wanted if f in common] if isinstance(wanted, list) else common
+        top_note: list[str] = []
+        if isinstance(wanted, dict) and wanted.get("top_n_feature_importance") and len(prod):
+            features, top_note = top_features(backend, target, reference, features,
+                                              int(wanted["top_n_feature_importance"]))
         alerts: list[dict[str, Any]] = []
         if kind == "data_drift" or kind == "prediction_drift":
             if kind == "prediction_drift":
@@ -298,7 +302,8 @@ def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) ->
                             features={n: dict(f.metrics) for n, f in result.features.items()},
                             kinds={n: f.kind for n, f in result.features.items()},
                             rows=(result.rows_reference, result.rows_target), no_data=result.no_data,
-                            skipped=dict(result.skipped), warnings=list(result.warnings), alerts=alerts, prefix=name)
+                            skipped=dict(result.skipped), warnings=top_note + list(result.warnings), alerts=alerts,
+                            prefix=name)
         elif kind == "data_quality":
             quality = drift.data_quality(reference, prod, features) if len(prod) else {}
             limits = signal.get("metric_thresholds") or {}
@@ -316,11 +321,39 @@ def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) ->
                                        "notify_email": notify, "text": f"{feature} {metric}"})
             recorder.window(name, start, end, magnitude=None, features=values, kinds=kinds,
                             rows=(len(reference), len(prod)), no_data=len(prod) == 0, skipped={},
-                            warnings=[] if len(prod) else ["No data: nothing was collected in this window."],
+                            warnings=top_note + ([] if len(prod) else ["No data: nothing was collected in this window."]),
                             alerts=alerts, prefix=name)
         else:  # feature_attribution_drift
             attribution_signal(backend, recorder, name, signal, target, reference, prod, features, (start, end),
                                notify)
+
+
+def _explained(backend: Any, target: dict[str, Any], frame: Any, features: list[str]) -> dict[str, float]:
+    """The deployed model's global importance (SHAP) on up to EXPLAIN_ROWS rows of ``frame``."""
+    from studio_ext.backends.local.insights.inputs import load_model, resolve_model
+    from studio_ext.backends.local.monitors.service import deployment_of
+    from studio_ext.ml.explain import explain
+
+    endpoint, deployment_name = deployment_of(target["endpoint_deployment_id"])
+    model_ref = target.get("model_id") or backend.service("online_deployments").get(
+        deployment_name, endpoint_name=endpoint).model
+    model = load_model(backend, resolve_model(backend, model_ref))
+    found = explain(model, frame[features], features=features, sample=min(EXPLAIN_ROWS, len(frame)))
+    return dict(found.global_importance)
+
+
+def top_features(backend: Any, target: dict[str, Any], reference: Any, features: list[str],
+                 n: int) -> tuple[list[str], list[str]]:
+    """The ``n`` features the deployed model finds most important on the reference (Azure's
+    ``MonitorFeatureFilter(top_n_feature_importance=n)``), and a note saying which."""
+    from studio_ext.errors import StudioError
+
+    try:
+        importance = _explained(backend, target, reference, features)
+    except StudioError as exc:
+        return features, [f"Top {n} features by importance not found ({exc.message}): every feature compared."]
+    ranked = sorted(features, key=lambda f: -abs(float(importance.get(f, 0.0))))[:n]
+    return ranked, [f"Top {n} features by the model's importance on the reference: {', '.join(ranked)}."]
 
 
 def attribution_signal(backend: Any, recorder: Recorder, name: str, signal: dict[str, Any], target: dict[str, Any],
@@ -328,11 +361,8 @@ def attribution_signal(backend: Any, recorder: Recorder, name: str, signal: dict
                        notify: bool) -> None:
     """Feature attribution drift: the deployed model's SHAP global importance on the reference and on production,
     compared as Azure does (normalized discounted cumulative gain; an alert when it falls under the threshold)."""
-    from studio_ext.backends.local.insights.inputs import load_model, resolve_model
-    from studio_ext.backends.local.monitors.service import deployment_of
     from studio_ext.errors import StudioError
     from studio_ext.ml import drift
-    from studio_ext.ml.explain import explain
 
     start, end = window
     if len(prod) == 0 or not features:
@@ -341,19 +371,13 @@ def attribution_signal(backend: Any, recorder: Recorder, name: str, signal: dict
                         warnings=["No data: nothing was collected in this window." if features else
                                   "No feature is in both the reference and the production data."])
         return
-    endpoint, deployment_name = deployment_of(target["endpoint_deployment_id"])
-    model_ref = target.get("model_id") or backend.service("online_deployments").get(
-        deployment_name, endpoint_name=endpoint).model
     try:
-        model = load_model(backend, resolve_model(backend, model_ref))
-        ref_importance = explain(model, reference[features], features=features,
-                                 sample=min(EXPLAIN_ROWS, len(reference))).global_importance
-        prod_importance = explain(model, prod[features], features=features,
-                                  sample=min(EXPLAIN_ROWS, len(prod))).global_importance
+        ref_importance = _explained(backend, target, reference, features)
+        prod_importance = _explained(backend, target, prod, features)
     except StudioError as exc:  # said in the result; the other signals have run
         recorder.window(name, start, end, magnitude=None, features={}, kinds={}, rows=(len(reference), len(prod)),
                         no_data=True, skipped={}, alerts=[], prefix=name,
-                        warnings=[f"The deployed model {model_ref} could not be explained: {exc.message}"])
+                        warnings=[f"The deployed model could not be explained: {exc.message}"])
         return
     ndcg = drift.attribution_drift(ref_importance, prod_importance)
     limit = (signal.get("metric_thresholds") or {}).get("normalized_discounted_cumulative_gain")

@@ -20,6 +20,7 @@ from azure.ai.ml.entities import DataQualitySignal as AzureDataQualitySignal
 from azure.ai.ml.entities import FeatureAttributionDriftMetricThreshold as AzureFeatureAttributionDriftMetricThreshold
 from azure.ai.ml.entities import FeatureAttributionDriftSignal as AzureFeatureAttributionDriftSignal
 from azure.ai.ml.entities import MonitorDefinition as AzureMonitorDefinition
+from azure.ai.ml.entities import MonitorFeatureFilter as AzureMonitorFeatureFilter
 from azure.ai.ml.entities import MonitoringTarget as AzureMonitoringTarget
 from azure.ai.ml.entities import MonitorSchedule as AzureMonitorSchedule
 from azure.ai.ml.entities import NumericalDriftMetrics as AzureNumericalDriftMetrics
@@ -94,7 +95,8 @@ def _azure_monitor(name: str, deployment: str, *, trigger: object = None, tags: 
                     reference_data=reference, features=FEATURES, alert_enabled=True,
                     metric_thresholds=AzureDataDriftMetricThreshold(
                         numerical=AzureNumericalDriftMetrics(normalized_wasserstein_distance=0.5))),
-                "quality": AzureDataQualitySignal(reference_data=reference, features=FEATURES, alert_enabled=False),
+                "quality": AzureDataQualitySignal(reference_data=reference, alert_enabled=False,
+                                                  features=AzureMonitorFeatureFilter(top_n_feature_importance=2)),
                 "lineage": AzureDataDriftSignal(features=FEATURES),  # no reference: the model's training data
                 "attribution": AzureFeatureAttributionDriftSignal(
                     reference_data=reference, alert_enabled=True,
@@ -160,7 +162,8 @@ def test_traffic_from_two_distributions_raises_a_drift_alert(ws: Workspace, hook
     assert bmi[0].email_status == "not sent locally" and bmi[0].webhook_status == "sent (204)"
     assert any(json.loads(line)["feature"] == "bmi" for line in received.read_text().splitlines())
     quality = ws.data_drift.get_results("diabetes-monitor", signal="quality")
-    assert quality and set(quality[-1].features) == set(FEATURES)
+    assert quality and len(quality[-1].features) == 2 and "bmi" in quality[-1].features  # the top 2 by importance
+    assert quality[-1].warnings[0].startswith("Top 2 features by the model's importance on the reference: ")
     assert quality[-1].features["bmi"]["out_of_bounds_rate"] > 0  # tripled BMIs leave the reference's range
     lineage = ws.data_drift.get_results("diabetes-monitor", signal="lineage")  # a model logged with no dataset
     assert lineage and lineage[-1].no_data and "has no training dataset in its lineage" in lineage[-1].warnings[0]
