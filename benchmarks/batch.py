@@ -1,0 +1,190 @@
+"""Batch scoring: one million rows in 100 files, our driver on 2 workers against a single process and MLflow.
+
+    python benchmarks/batch.py [--rows 1000000] [--files 100] [--mlflow-files 10]
+
+The data is the DP-100 diabetes table (../shared/data/dp100/diabetes.csv, 10,000 rows)
+repeated to ``--rows`` rows and split into ``--files`` CSV files. The model is a scikit-learn
+random forest (100 trees, depth 10, one thread) trained on it and saved as an MLflow model.
+
+- ours: ``python -m studio_ext.backends.local.batch.driver`` on a batch deployment of that
+  MLflow model with no scoring script, ``instance_count=2`` (a LocalCluster of two one-thread
+  worker processes), one file a mini-batch, ``append_row`` to predictions.csv;
+- single process: one Python process that loads the model, reads each file, calls
+  ``predict`` and writes the same rows (row, prediction, file) to one CSV;
+- ``mlflow models predict -t csv --env-manager local``, one call per file as a script over a
+  folder would make them, on the first ``--mlflow-files`` files (rows/s extrapolates: every
+  call costs the same), and one call on all rows in one file (MLflow's best case).
+
+Each is timed from process start to exit (what a user waits for); ours and the single process
+also report their scoring time alone (after start-up and model load). Peak memory per worker
+is the worker's peak resident memory while scoring above what it held after init(), against
+one file's DataFrame (``memory_usage(deep=True)``). Goals (issue 18): at least 1.6x the single
+process on 2 cores, at least 5x ``mlflow models predict``, peak memory per worker under 2x
+one file's DataFrame. The machine's load average is printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dp100" / "diabetes.csv"
+FEATURES = ["Pregnancies", "PlasmaGlucose", "DiastolicBloodPressure", "TricepsThickness", "SerumInsulin", "BMI",
+            "DiabetesPedigree", "Age"]
+
+SINGLE = r'''
+import os, sys, time, glob
+started = time.perf_counter()
+import mlflow.pyfunc, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+inputs = model.metadata.signature.inputs
+types = dict(zip(inputs.input_names(), inputs.pandas_types()))
+loaded = time.perf_counter()
+with open(sys.argv[3], "w") as out:
+    for path in sorted(glob.glob(os.path.join(sys.argv[2], "*.csv"))):
+        data = pd.read_csv(path).astype(types)
+        pred = model.predict(data)
+        frame = pd.DataFrame({"row": range(len(data)), "prediction": pred, "file": os.path.basename(path)})
+        out.write(frame.to_csv(header=False, index=False, lineterminator="\n"))
+end = time.perf_counter()
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(f"SCORING {end - loaded:.3f} LOAD {loaded - started:.3f} HWM {int(hwm) * 1024}")
+'''
+
+
+def build(root: Path, rows: int, files: int) -> tuple[Path, Path, int]:
+    """The input folder, the MLflow model folder, and one file's DataFrame size in bytes."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.ensemble import RandomForestClassifier
+
+    frame = pd.read_csv(DATA)
+    features = frame[FEATURES]  # the CSV types: mlflow models predict enforces them as read
+    model = RandomForestClassifier(n_estimators=100, max_depth=10, n_jobs=1, random_state=0)
+    model.fit(features, frame["Diabetic"])
+    model_root = root / "model-root"
+    mlflow.sklearn.save_model(model, str(model_root / "model"),
+                              signature=infer_signature(features, model.predict(features)),
+                              skops_trusted_types=["sklearn.tree._tree.Tree"])  # made here, so trusted
+    table = pd.concat([frame[FEATURES]] * (rows // len(frame) + 1), ignore_index=True).head(rows)
+    inp = root / "input"
+    inp.mkdir()
+    per_file = rows // files
+    for i in range(files):
+        table.iloc[i * per_file:(i + 1) * per_file].to_csv(inp / f"patients-{i:03d}.csv", index=False)
+    one = pd.read_csv(inp / "patients-000.csv").memory_usage(deep=True).sum()
+    return inp, model_root, int(one)
+
+
+def run_ours(root: Path, inp: Path, model_root: Path) -> dict[str, float]:
+    spec = {
+        "endpoint": "bench", "deployment": "forest", "kind": "model",
+        "model": {"name": "forest", "version": "1", "path": str(model_root), "flavor": "mlflow"},
+        "code_dir": None, "scoring_script": None,
+        "settings": {"instance_count": 2, "max_concurrency_per_instance": 1, "mini_batch_size": 1,
+                     "output_action": "append_row", "output_file_name": "predictions.csv", "max_retries": 3,
+                     "timeout": 300, "error_threshold": -1, "logging_level": "info", "environment_variables": {}},
+        "compute": {"name": "cpu-cluster", "kind": "local", "scheduler_address": None, "max_instances": 2},
+    }
+    (root / "deployment.json").write_text(json.dumps(spec))
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "studio_ext.backends.local.batch.driver", "--deployment",
+                           str(root / "deployment.json"), "--input", str(inp), "--output", str(root / "ours")],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"the driver failed:\n{done.stdout}\n{done.stderr}")
+    summary = json.loads((root / "ours" / ".batch" / "done.json").read_text())
+    peaks = [(float(a) * 2**20, float(b) * 2**20) for a, b in
+             re.findall(r"([\d.]+) MB \(after init ([\d.]+) MB\)", done.stdout)]
+    return {"wall": wall, "scoring": float(summary["scoring_seconds"]),
+            "peak_increase": max(p - b for p, b in peaks), "peak": max(p for p, _ in peaks)}
+
+
+def run_single(root: Path, inp: Path, model_root: Path) -> dict[str, float]:
+    script = root / "single.py"
+    script.write_text(SINGLE)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(script), str(model_root / "model"), str(inp),
+                           str(root / "single.csv")], capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"the single process failed:\n{done.stderr}")
+    found = re.search(r"SCORING ([\d.]+) LOAD ([\d.]+) HWM (\d+)", done.stdout)
+    assert found is not None, done.stdout
+    return {"wall": wall, "scoring": float(found.group(1)), "peak": float(found.group(3))}
+
+
+def run_mlflow(root: Path, inp: Path, model_root: Path, files: int) -> tuple[float, int, float, int]:
+    """(seconds, rows) of one call per file over the first ``files`` files, and of one call on all rows."""
+    mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
+    paths = sorted(inp.glob("*.csv"))
+    rows = 0
+    started = time.perf_counter()
+    for path in paths[:files]:
+        subprocess.run([mlflow_bin, "models", "predict", "-m", str(model_root / "model"), "-i", str(path),
+                        "-t", "csv", "-o", str(root / "mlflow-out.json"), "--env-manager", "local"],
+                       check=True, capture_output=True)
+        rows += sum(1 for _ in open(path)) - 1
+    per_file = time.perf_counter() - started
+    whole = root / "all.csv"
+    pd.concat(pd.read_csv(p) for p in paths).to_csv(whole, index=False)
+    all_rows = sum(1 for _ in open(whole)) - 1
+    started = time.perf_counter()
+    subprocess.run([mlflow_bin, "models", "predict", "-m", str(model_root / "model"), "-i", str(whole),
+                    "-t", "csv", "-o", str(root / "mlflow-all.json"), "--env-manager", "local"],
+                   check=True, capture_output=True)
+    return per_file, rows, time.perf_counter() - started, all_rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--mlflow-files", type=int, default=10)
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
+        root = Path(tmp)
+        inp, model_root, one_file = build(root, args.rows, args.files)
+        print(f"{args.rows:,} rows in {args.files} files; one file's DataFrame {one_file / 2**20:.2f} MB; "
+              f"load average before {load_before[0]:.1f}", flush=True)
+        ours = run_ours(root, inp, model_root)
+        single = run_single(root, inp, model_root)
+        same = (root / "ours" / "predictions.csv").read_bytes() == (root / "single.csv").read_bytes()
+        per_file_s, per_file_rows, whole_s, whole_rows = run_mlflow(root, inp, model_root, args.mlflow_files)
+    load_after = os.getloadavg()
+    rows = args.rows
+    table = [
+        ("ours, 2 workers (end to end)", rows / ours["wall"]),
+        ("ours, 2 workers (scoring only)", rows / ours["scoring"]),
+        ("single process (end to end)", rows / single["wall"]),
+        ("single process (scoring only)", rows / single["scoring"]),
+        (f"mlflow models predict, one call per file ({args.mlflow_files} files)", per_file_rows / per_file_s),
+        ("mlflow models predict, one call on all rows", whole_rows / whole_s),
+    ]
+    print(f"\n{'measure':<62} {'rows/s':>12}")
+    for name, rate in table:
+        print(f"{name:<62} {rate:>12,.0f}")
+    print(f"\nours vs single process: {single['wall'] / ours['wall']:.2f}x end to end, "
+          f"{single['scoring'] / ours['scoring']:.2f}x scoring only (goal >= 1.6x)")
+    print(f"ours vs mlflow models predict per file: {(rows / ours['wall']) / (per_file_rows / per_file_s):.1f}x; "
+          f"vs one call on all rows: {(rows / ours['wall']) / (whole_rows / whole_s):.1f}x (goal >= 5x)")
+    print(f"peak memory per worker: {ours['peak'] / 2**20:.1f} MB, {ours['peak_increase'] / 2**20:.1f} MB above "
+          f"its size after init = {ours['peak_increase'] / one_file:.1f}x one file's DataFrame "
+          f"({one_file / 2**20:.2f} MB; goal < 2x); single process peak {single['peak'] / 2**20:.1f} MB")
+    print(f"output identical to the single process's: {same}")
+    print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} (1 min), on {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
