@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from studio_ext.entities._job import Input
-from studio_ext.entities._schedule import CronTrigger, RecurrenceTrigger
+from studio_ext.entities._schedule import _Schedule
 
 __all__ = [
     "SIGNAL_TYPES",
@@ -252,7 +252,7 @@ class MonitorDefinition:
 
 
 @dataclass(kw_only=True, repr=False)
-class MonitorSchedule:
+class MonitorSchedule(_Schedule):
     """Run a model monitor at the times a trigger gives, as ``azure.ai.ml.entities.MonitorSchedule``.
 
     Example::
@@ -268,31 +268,15 @@ class MonitorSchedule:
     ``data_drift_monitor`` names it.
     """
 
-    name: str
-    trigger: CronTrigger | RecurrenceTrigger | None
     create_monitor: MonitorDefinition | None = None
-    display_name: str | None = None
-    description: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    properties: dict[str, str] = field(default_factory=dict)
     data_drift_monitor: str | None = None
-    # Filled in by the service.
-    is_enabled: bool = True
-    provisioning_state: str = "Succeeded"
     type: str = "monitor"
-    next_fire_times: list[datetime] = field(default_factory=list)
-    creation_time: datetime | None = None
-    last_modified_time: datetime | None = None
-    notes: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
-        trigger = self.trigger
-        what = (f"cron {trigger.expression!r}" if isinstance(trigger, CronTrigger) else
-                f"every {trigger.interval} {trigger.frequency}" if isinstance(trigger, RecurrenceTrigger) else "none")
         target = (self.create_monitor.monitoring_target if self.create_monitor else None)
         watched = (target.endpoint_deployment_id if target else None) or self.data_drift_monitor
         signals = list(self.create_monitor.monitoring_signals) if self.create_monitor else []
-        return (f"MonitorSchedule(name={self.name!r}, trigger={what}, target={watched!r}, signals={signals}, "
+        return (f"MonitorSchedule(name={self.name!r}, trigger={self._trigger_text()}, target={watched!r}, signals={signals}, "
                 f"is_enabled={self.is_enabled})")
 
 

@@ -107,7 +107,31 @@ class ScheduleFire:
 
 
 @dataclass(kw_only=True, repr=False)
-class JobSchedule:
+class _Schedule:
+    """What every schedule has, as azure-ai-ml's ``Schedule`` base: its name, trigger, texts and state."""
+
+    name: str
+    trigger: CronTrigger | RecurrenceTrigger | None
+    display_name: str | None = None
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    # Filled in by the service.
+    is_enabled: bool = True
+    provisioning_state: str = "Succeeded"
+    next_fire_times: list[datetime] = field(default_factory=list)
+    creation_time: datetime | None = None
+    last_modified_time: datetime | None = None
+    notes: list[str] = field(default_factory=list)  # Azure fields kept with no local meaning (AzureFieldNote)
+
+    def _trigger_text(self) -> str:
+        trigger = self.trigger
+        return (f"cron {trigger.expression!r}" if isinstance(trigger, CronTrigger) else
+                f"every {trigger.interval} {trigger.frequency}" if isinstance(trigger, RecurrenceTrigger) else "none")
+
+
+@dataclass(kw_only=True, repr=False)
+class JobSchedule(_Schedule):
     """Run a job at the times a trigger gives, as ``azure.ai.ml.entities.JobSchedule``.
 
     ``create_job`` is a job (``command(...)``, a pipeline job ...), ``"azureml:NAME"`` (an
@@ -122,26 +146,10 @@ class JobSchedule:
         ws.schedules.begin_create_or_update(schedule).result()
     """
 
-    name: str
-    trigger: CronTrigger | RecurrenceTrigger | None
     create_job: Any = None
-    display_name: str | None = None
-    description: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    properties: dict[str, str] = field(default_factory=dict)
-    # Filled in by the service.
-    is_enabled: bool = True
-    provisioning_state: str = "Succeeded"
     type: str = "job"
-    next_fire_times: list[datetime] = field(default_factory=list)
-    creation_time: datetime | None = None
-    last_modified_time: datetime | None = None
-    notes: list[str] = field(default_factory=list)  # Azure fields kept with no local meaning (AzureFieldNote)
 
     def __repr__(self) -> str:
-        trigger = self.trigger
-        what = (f"cron {trigger.expression!r}" if isinstance(trigger, CronTrigger) else
-                f"every {trigger.interval} {trigger.frequency}" if isinstance(trigger, RecurrenceTrigger) else "none")
         job = self.create_job if isinstance(self.create_job, str) else type(self.create_job).__name__
-        return (f"JobSchedule(name={self.name!r}, trigger={what}, time_zone="
-                f"{getattr(trigger, 'time_zone', None)!r}, create_job={job}, is_enabled={self.is_enabled})")
+        return (f"JobSchedule(name={self.name!r}, trigger={self._trigger_text()}, time_zone="
+                f"{getattr(self.trigger, 'time_zone', None)!r}, create_job={job}, is_enabled={self.is_enabled})")
