@@ -428,3 +428,94 @@ def check_pipeline_scheduled(ws: Workspace, name: str, *, enabled: bool | None =
     passed(f"schedule {name}: a {trigger} on the pipeline, {'enabled' if schedule.is_enabled else 'disabled'}"
            + (f", next fire {upcoming[0]:%a %d %b %H:%M %Z}" if upcoming else ""))
     return schedule
+
+
+def check_batch_scored(ws: Workspace, endpoint: str, job: str | None, *, rows: int) -> Any:
+    """The batch endpoint ``endpoint`` has a default deployment, and its invocation ``job`` completed with one
+    prediction per input row (``rows``), each row once."""
+    import tempfile
+
+    if not job:
+        raise LabCheckError("No batch job to check: run the cell that invokes the endpoint first.")
+    try:
+        found = ws.batch_endpoints.get(endpoint)
+    except NotFound as exc:
+        raise LabCheckError(f"{exc.message} Create it with ws.batch_endpoints.begin_create_or_update("
+                            "BatchEndpoint(name=...)).") from exc
+    if not found.defaults.deployment_name:
+        raise LabCheckError(f"The batch endpoint {endpoint} has no default deployment; create a "
+                            "ModelBatchDeployment on it (the first one becomes the default).")
+    try:
+        run = ws.jobs.get(job)
+    except NotFound as exc:
+        raise LabCheckError(f"{exc.message} Use the name ws.batch_endpoints.invoke(...) returned.") from exc
+    if run.tags.get("azureml.batch_endpoint") != endpoint:
+        raise LabCheckError(f"The job {job} is not an invocation of {endpoint}; invoke it with "
+                            f"ws.batch_endpoints.invoke({endpoint!r}, input=...).")
+    if str(run.status) != "Completed":
+        raise LabCheckError(f"The batch job {job} is {run.status}{': ' + run.error if run.error else ''}. Wait for it "
+                            "(ws.jobs.stream(name)) or fix what its log names and invoke again.")
+    with tempfile.TemporaryDirectory() as where:
+        ws.jobs.download(job, download_path=where, output_name="score")
+        written = sorted(Path(where).rglob("*.csv"))
+        lines = [line for path in written for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if len(lines) != rows:
+        raise LabCheckError(f"The batch job {job} wrote {len(lines)} prediction rows; the {rows} input rows should each "
+                            "give one. Does run(mini_batch) return one row per patient of every file it is given?")
+    if len(set(lines)) != len(lines):
+        raise LabCheckError(f"The batch job {job} wrote some rows twice; each row of run()'s result is written once, "
+                            "so return each patient once.")
+    passed(f"batch job {job} on {endpoint}/{run.tags.get('azureml.batch_deployment')} completed: {rows} predictions")
+    return run
+
+
+def check_batch_scheduled(ws: Workspace, name: str, *, endpoint: str, enabled: bool | None = None) -> Any:
+    """The schedule ``name`` invokes the batch endpoint ``endpoint`` (and is enabled or not, as asked)."""
+    try:
+        schedule = ws.schedules.get(name)
+    except NotFound as exc:
+        raise LabCheckError(f"{exc.message} Create it with ws.schedules.begin_create_or_update(JobSchedule("
+                            "create_job=BatchEndpointInvocation(...), ...)).") from exc
+    action = schedule.create_job
+    if getattr(action, "type", None) != "batch_endpoint" or getattr(action, "endpoint_name", None) != endpoint:
+        raise LabCheckError(f"The schedule {name} does not invoke the batch endpoint {endpoint}; give it "
+                            f"create_job=BatchEndpointInvocation(endpoint_name={endpoint!r}, input=...).")
+    if enabled is not None and schedule.is_enabled != enabled:
+        verb = "begin_disable" if schedule.is_enabled else "begin_enable"
+        raise LabCheckError(f"The schedule {name} is {'enabled' if schedule.is_enabled else 'disabled'}; the lab "
+                            f"leaves it {'enabled' if enabled else 'disabled'} (ws.schedules.{verb}({name!r})).")
+    passed(f"schedule {name} invokes {action.display_name}, {'enabled' if schedule.is_enabled else 'disabled'}")
+    return schedule
+
+
+def check_drift_monitored(ws: Workspace, name: str, *, min_windows: int = 2, scheduled: bool = True) -> Any:
+    """The dataset monitor ``name`` has backfilled windows with a drift magnitude, one of them over its threshold
+    and alerted, and (when ``scheduled``) a schedule of its own."""
+    try:
+        monitor = ws.data_drift.get(name)
+    except NotFound as exc:
+        raise LabCheckError(f"{exc.message} Create it with ws.data_drift.create({name!r}, baseline=..., target=..., "
+                            "timestamp_column=..., frequency='Week').") from exc
+    results = [r for r in ws.data_drift.get_results(name) if r.drift_magnitude is not None]
+    if len(results) < min_windows:
+        raise LabCheckError(
+            f"The monitor {name} has {len(results)} window(s) with a drift magnitude; the lab expects at least "
+            f"{min_windows}. Run the backfill cell (ws.data_drift.backfill({name!r}, start, end)), wait for its job "
+            "to complete, and check again.")
+    worst = max(results, key=lambda r: r.drift_magnitude or 0.0)
+    magnitude = worst.drift_magnitude or 0.0
+    if magnitude <= monitor.drift_threshold:
+        raise LabCheckError(
+            f"No window of {name} drifted past its threshold ({monitor.drift_threshold:g}; the largest magnitude is "
+            f"{magnitude:.1f}, week of {worst.start:%d %b %Y}). Did the target data get its later weeks shifted?")
+    alerts = ws.data_drift.list_alerts(name)
+    if not alerts:
+        raise LabCheckError(f"The window of {worst.start:%d %b %Y} drifted ({magnitude:.1f}) but {name} has no "
+                            "alert: run the backfill again so the monitor run records it.")
+    if scheduled and not monitor.schedule_name:
+        raise LabCheckError(f"The monitor {name} has no schedule. Give it one with "
+                            f"ws.data_drift.enable_schedule({name!r}).")
+    passed(f"monitor {name}: {len(results)} window(s), largest drift magnitude {magnitude:.1f} in the week of "
+           f"{worst.start:%d %b %Y} (threshold {monitor.drift_threshold:g}), {len(alerts)} alert(s)"
+           + (f", schedule {monitor.schedule_name} {monitor.state.lower()}" if monitor.schedule_name else ""))
+    return results
