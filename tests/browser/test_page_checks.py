@@ -5,8 +5,9 @@ in test-artifacts/screenshots/check-*.png for review.
 Pages are opened as Voila dashboards on the seeded workspace (a dataset, a finished job
 with metrics) made richer once for the module: a training job that reads the dataset, logs
 metrics and an MLflow model, and that model registered from the job (so Models shows its
-lineage, files and versions), one tab after another. The checks are :mod:`tests.browser.page_checks`,
-which other browser tests call on their own pages too.
+lineage, files and versions), one tab after another; a batch endpoint deploying that model,
+invoked once, is opened on Endpoints > Batch endpoints and each of its tabs checked. The checks
+are :mod:`tests.browser.page_checks`, which other browser tests call on their own pages too.
 """
 
 from __future__ import annotations
@@ -122,5 +123,56 @@ def test_a_model_registered_from_a_job_opens_with_its_lineage(wide_tab: Dashboar
         if title == "Lineage":
             text = output.inner_text()
             assert "train-flowers" in text or "azureml:flowers:1" in text, text[-600:]
+    assert not problems, "\n".join(dict.fromkeys(problems))
+    wide_tab.assert_clean()
+
+
+@pytest.fixture(scope="module")
+def batch_endpoint(rich_workspace: VoilaServer, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A batch endpoint deploying the registered model, invoked once on a folder of two CSVs (completed)."""
+    import pandas as pd
+
+    from studio_ext import Input, Workspace
+    from studio_ext.entities import BatchEndpoint, Data, ModelBatchDeployment, ModelBatchDeploymentSettings
+    from tests.helpers import wait_until
+
+    folder = tmp_path_factory.mktemp("flowers-to-score")
+    for i in range(2):
+        pd.DataFrame({"petal": [1.4, 4.7, 6.0, 5.1][i * 2:i * 2 + 2] * 3}).to_csv(folder / f"part-{i}.csv", index=False)
+    ws = Workspace.from_config(str(rich_workspace.workspace))
+    try:
+        ws.data.create_or_update(Data(name="flowers-to-score", path=str(folder), type="folder"))
+        ws.batch_endpoints.begin_create_or_update(BatchEndpoint(name="flowers-batch",
+                                                                description="Scores folders of flower CSVs")).result()
+        ws.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+            name="logreg", endpoint_name="flowers-batch", model="azureml:flowers-logreg:1",
+            settings=ModelBatchDeploymentSettings(mini_batch_size=1))).result()
+        job = ws.batch_endpoints.invoke("flowers-batch", input=Input(type="uri_folder", path="azureml:flowers-to-score:1"))
+        done = wait_until(lambda: (j := ws.jobs.get(job.name)).status.is_terminal and j, timeout=240, interval=0.3,
+                          what=f"the batch job {job.name}")
+        assert str(done.status) == "Completed", f"the batch job ended {done.status}: {done.error}"
+    finally:
+        ws.runtime.stop()
+        ws.close()
+    return "flowers-batch"
+
+
+def test_a_batch_endpoints_page_shows_each_tab_whole(wide_tab: Dashboard, batch_endpoint: str) -> None:
+    """Endpoints > Batch endpoints: the list, then the endpoint's Details, Jobs, Consume and Invoke tabs, each checked."""
+    wide_tab.start_test()
+    output = wide_tab.open("endpoints", wide_tab.server.workspace).first
+    output.locator(".lm-TabBar-tab:visible", has_text="Batch endpoints").first.click()
+    output.locator(".sx-table .sx-cell.sx-link:visible", has_text=batch_endpoint).first.wait_for(timeout=60_000)
+    problems: list[str] = []
+    for title in ("Details", "Jobs", "Consume", "Invoke"):
+        output.locator(".lm-TabBar-tab:visible", has_text=title).first.click()
+        wide_tab.page.wait_for_timeout(600)
+        screenshot(wide_tab.page, f"check-endpoints-batch-{title}")
+        problems += [f"[Batch endpoints > {title}] {p}" for p in page_problems(wide_tab.page, output)]
+        text = output.inner_text()
+        if title == "Details":
+            assert "logreg" in text and "flowers-logreg:1" in text, text[-800:]
+        if title == "Jobs":
+            assert "Completed" in text and "2 of 2 mini-batches" in text, text[-800:]
     assert not problems, "\n".join(dict.fromkeys(problems))
     wide_tab.assert_clean()
