@@ -126,7 +126,7 @@ def deployment_settings(deployment: BatchDeployment) -> list[tuple[str, Any]]:
             ("output_file_name", s.output_file_name), ("retry_settings.max_retries", s.retry_settings.max_retries),
             ("retry_settings.timeout", f"{format_number(s.retry_settings.timeout)} s"),
             ("error_threshold", s.error_threshold), ("logging_level", s.logging_level),
-            ("environment_variables", s.environment_variables or ""),
+            ("environment_variables", s.environment_variables or "none"),
             ("code_configuration", f"{code.scoring_script} in {code.code}" if code else "none (MLflow model)"),
             ("environment", _asset_ref(deployment.environment) or "the model's own"),
         ]
