@@ -100,7 +100,11 @@ def ws(tmp_path_factory: pytest.TempPathFactory):
     try:
         yield ws
     finally:
+        from studio_ext.backends.local import LocalBackend
+        from studio_ext.backends.local.batch.duty import stop_gateway
+
         ws.runtime.stop()
+        stop_gateway(LocalBackend.of(ws))  # the REST gateway outlives the supervisor, as endpoint routers do
         ws.close()
 
 
