@@ -256,6 +256,9 @@ def test_a_pipeline_endpoint_is_invoked_with_a_changed_parameter(ws: Workspace, 
         assert "factor=4" in jobs.table.cell(job.name, "input")
         jobs.refresh()  # an ended job is read once; the next refresh keeps what it showed
         assert "factor=4" in jobs.table.cell(job.name, "input")
+        opened = jobs.open_job()  # the run explorer's page of the job, under its summary
+        assert opened.showing_details and jobs.job_area.children == (opened,)
+        opened.close()
     finally:
         panel.close()
 
