@@ -176,7 +176,7 @@ class Progress:
         self.started = time.monotonic()
         self._shown = 0.0
         self._tty = sys.stderr.isatty()
-        self._metrics = _MetricLogger.start() if os.environ.get("MLFLOW_RUN_ID") else None
+        self._metrics = _MetricLogger.launch() if os.environ.get("MLFLOW_RUN_ID") else None
         self.changed()
 
     def changed(self, *, final: bool = False) -> None:
@@ -215,9 +215,9 @@ class _MetricLogger(threading.Thread):
         self._step = 0
 
     @classmethod
-    def start(cls) -> _MetricLogger:  # type: ignore[override]
+    def launch(cls) -> _MetricLogger:
         logger = cls()
-        threading.Thread.start(logger)
+        logger.start()
         return logger
 
     def put(self, values: dict[str, int]) -> None:
@@ -412,7 +412,11 @@ class Scorer:
 
     # workers
     def _refresh_workers(self) -> None:
-        live = self.cluster.workers()
+        try:
+            live = self.cluster.workers()
+        except OSError as exc:
+            raise JobFailed(f"Lost the connection to {self.cluster.description}: {exc}. The committed "
+                            "mini-batches are kept; invoke again on the same output to resume.") from exc
         for address in [a for a in self.workers if a not in live]:
             self._lost(address)
         new = [a for a in live if a not in self.workers and a not in self.excluded]

@@ -140,6 +140,7 @@ def runs(log: Path) -> list[tuple[str, int]]:
     return out
 
 
+@pytest.mark.slow(seconds=90)  # two drivers whose workers each import MLflow and load the model
 def test_mlflow_model_scored_per_file_with_its_name_logged_and_identical_on_another_cluster(
         tmp_path: Path, data_dir: Path, scheduler: str) -> None:
     import mlflow.sklearn
