@@ -195,6 +195,54 @@ def step_pipeline(ctx: DemoContext) -> None:
     ctx.say(f"[pipeline] {final.name} Completed in {final.duration_seconds:.1f}s; open it on the Pipelines page")
 
 
+def _demo_model(ctx: DemoContext) -> Any:
+    """The training job's MLflow model, registered once (by the first step that needs it)."""
+    from studio_ext.entities import Model
+
+    if "model" not in ctx.facts:
+        job = ctx.facts["training_job"]
+        model = ctx.ws.models.create_or_update(Model(
+            name="diabetes-ridge", path=f"azureml://jobs/{job}/outputs/artifacts/paths/model/",
+            description="Ridge regression from the demo training job", tags={"Training context": "Demo job"}))
+        ctx.say(f"[model] registered {model.name}:{model.version} ({model.type}, {len(model.files)} files hashed) "
+                f"from job {job}")
+        ctx.facts["model"] = model
+    return ctx.facts["model"]
+
+
+def step_batch(ctx: DemoContext) -> None:
+    """The registered MLflow model behind a batch endpoint (no scoring script: MLflow's own), one invocation
+    scoring a folder of three small CSV files, and its predictions downloaded."""
+    from sklearn.datasets import load_diabetes
+
+    from studio_ext.entities import BatchEndpoint, ModelBatchDeployment, ModelBatchDeploymentSettings
+
+    model = _demo_model(ctx)
+    folder = ctx.ws.path / "demo-data" / "new-patients"
+    folder.mkdir(parents=True, exist_ok=True)
+    features = load_diabetes(as_frame=True).data
+    for i in range(3):
+        features.iloc[20 * i:20 * (i + 1)].to_csv(folder / f"patients-{i}.csv", index=False)
+    ctx.ws.batch_endpoints.begin_create_or_update(BatchEndpoint(
+        name="diabetes-batch", description="scores a folder of patient files")).result()
+    ctx.ws.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+        name="ridge", endpoint_name="diabetes-batch", model=model,
+        settings=ModelBatchDeploymentSettings(mini_batch_size=3, output_file_name="predictions.csv"))).result()
+    job = ctx.ws.batch_endpoints.invoke("diabetes-batch", input=Input(type="uri_folder", path=str(folder)))
+    ctx.say(f"[batch] invoked diabetes-batch/ridge on {folder.name}/ (3 files): pipeline job {job.name}")
+    while not (final := ctx.ws.jobs.get(job.name)).status.is_terminal:
+        time.sleep(0.3)
+    if str(final.status) != "Completed":
+        raise RuntimeError(f"the batch job ended {final.status}: {final.error}")
+    where = ctx.ws.path / "demo-batch-output"
+    ctx.ws.jobs.download(job.name, download_path=str(where), output_name="score")
+    rows = (where / "predictions.csv").read_text().splitlines()
+    endpoint = ctx.ws.batch_endpoints.get("diabetes-batch")
+    ctx.say(f"[batch] {final.name} Completed in {final.duration_seconds:.1f}s: {len(rows)} predictions -> "
+            f"{where / 'predictions.csv'}")
+    ctx.say(f"        over REST: POST {endpoint.scoring_uri} with its key; open it on Endpoints > Batch endpoints")
+
+
 def step_schedule(ctx: DemoContext) -> None:
     """A nightly schedule of the training job (a cron trigger in Berlin's time zone): its next fire times, then
     disabled, so the demo leaves nothing firing."""
@@ -215,14 +263,9 @@ def step_model_endpoint(ctx: DemoContext) -> None:
     """Register the training job's model, deploy it to a real-time endpoint and call it with its key."""
     import httpx
 
-    from studio_ext.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
+    from studio_ext.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint
 
-    job = ctx.facts["training_job"]
-    model = ctx.ws.models.create_or_update(Model(
-        name="diabetes-ridge", path=f"azureml://jobs/{job}/outputs/artifacts/paths/model/",
-        description="Ridge regression from the demo training job", tags={"Training context": "Demo job"}))
-    ctx.say(f"[model] registered {model.name}:{model.version} ({model.type}, {len(model.files)} files hashed) "
-            f"from job {job}")
+    model = _demo_model(ctx)
     ctx.ws.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="diabetes-demo")).result(timeout=120)
     deployment = ctx.ws.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
         name="blue", endpoint_name="diabetes-demo", model=model.id)).result(timeout=300)
@@ -362,6 +405,47 @@ def step_private_query(ctx: DemoContext) -> None:
             f"{upper['progression'][0]:.1f}), epsilon {r.epsilon:.2f} spent, {budget.epsilon_remaining:.2f} left "
             "(OpenDP; bounds 0..400 are public)")
 
+
+def step_drift(ctx: DemoContext) -> None:
+    """A dataset monitor on the diabetes table: two weeks of new visits (the second one older and heavier) as the
+    target, both weeks backfilled by a monitor run job; each week's drift magnitude and most drifted feature."""
+    import pandas as pd
+    from sklearn.datasets import load_diabetes
+
+    from studio_ext.entities import Data
+
+    patients = load_diabetes(as_frame=True).data
+    weeks = []
+    for week, monday in enumerate(pd.date_range("2026-01-05", periods=2, freq="7D")):
+        visits = patients.sample(80, replace=True, random_state=week).reset_index(drop=True)
+        if week:  # one standard deviation older and heavier (the table's units are scaled)
+            visits["age"] += patients["age"].std()
+            visits["bmi"] += patients["bmi"].std()
+        visits.insert(0, "date", monday + pd.to_timedelta(range(0, 80 * 120, 120), unit="min"))
+        weeks.append(visits)
+    csv = ctx.ws.path / "demo-data" / "visits.csv"
+    pd.concat(weeks).to_csv(csv, index=False)
+    target = ctx.ws.data.create_or_update(Data(name="diabetes-visits", path=str(csv), type="mltable",
+                                               description="two weeks of new patients, one row per visit"))
+    monitor = ctx.ws.data_drift.create("diabetes-drift", baseline=ctx.facts["dataset"], target=target.reference,
+                                       timestamp_column="date", frequency="Week", features=["age", "bmi", "bp", "s5"],
+                                       drift_threshold=30)
+    job = ctx.ws.data_drift.backfill(monitor.name, "2026-01-05", "2026-01-19")
+    ctx.say(f"[drift] monitor {monitor.name}: {target.reference} against the baseline {ctx.facts['dataset']}, weekly, "
+            f"threshold {monitor.drift_threshold:g}; backfill job {job.name}")
+    while not (final := ctx.ws.jobs.get(job.name)).status.is_terminal:
+        time.sleep(0.3)
+    if str(final.status) != "Completed":
+        raise RuntimeError(f"the drift backfill ended {final.status}: {final.error}")
+    for r in ctx.ws.data_drift.get_results(monitor.name):
+        top = max(r.features, key=lambda f: r.features[f]["normalized_wasserstein_distance"])
+        ctx.say(f"[drift] week of {r.start:%d %b %Y}: drift magnitude {r.drift_magnitude:.1f}; most drifted {top} "
+                f"(normalized Wasserstein {r.features[top]['normalized_wasserstein_distance']:.2f})"
+                + (" - over the threshold, alert raised" if r.alerts else ""))
+    ctx.say(f"[drift] {ctx.ws.data_drift.alert_count(monitor.name)} alert(s) in {final.duration_seconds:.1f}s; "
+            "open it on the Monitoring page")
+
+
 STEPS: list[Callable[[DemoContext], None]] = [
     step_register_dataset,
     step_training_job,
@@ -369,12 +453,14 @@ STEPS: list[Callable[[DemoContext], None]] = [
     step_compute_cluster,
     step_sweep,
     step_pipeline,
+    step_batch,
     step_schedule,
     step_model_endpoint,
     step_run_explorer,
     step_automl,
     step_explain_and_assess,
     step_private_query,
+    step_drift,
 ]
 
 
