@@ -229,10 +229,13 @@ class OutputState:
         return self.output_file.stat().st_size
 
     def finish(self, complete: bool, summary: dict[str, Any]) -> None:
-        """Record the outcome; once every mini-batch is in the output file, the parts are no longer needed."""
+        """Record the outcome; once every mini-batch is in the output file, its parts and the table copy go."""
         _write_atomic(self.dir / "done.json", json.dumps({**summary, "complete": complete}, indent=1).encode())
-        if complete and self.output_file is not None:
-            shutil.rmtree(self.parts, ignore_errors=True)
+        if complete:  # the output folder is downloaded with the job's outputs: keep it to what it says
+            if self.output_file is not None:
+                shutil.rmtree(self.parts, ignore_errors=True)
+            for name in ("table.parquet", "table.json"):
+                (self.dir / name).unlink(missing_ok=True)
 
     def already_done(self) -> dict[str, Any] | None:
         """The summary of a finished run whose output file is still as written, else None."""

@@ -297,6 +297,8 @@ def test_tabular_input_gives_run_a_dataframe_and_summary_only_writes_no_file(
     source = pd.read_csv(table / "rows.csv")
     assert scored.row.tolist() == list(range(300))
     assert scored.total.round(6).tolist() == source.sum(axis=1).round(6).tolist()
+    assert sorted(p.name for p in (tmp_path / "out" / ".batch").iterdir()) == ["done.json", "manifest.jsonl",
+                                                                            "plan.json"]
 
     summary = drive(deployment(tmp_path, "summary", code=code_dir, scheduler=scheduler, env=env, mini_batch_size=8000,
                                output_action="summary_only"), table, tmp_path / "summary")
