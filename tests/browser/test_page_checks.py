@@ -128,7 +128,7 @@ def test_a_model_registered_from_a_job_opens_with_its_lineage(wide_tab: Dashboar
 
 
 @pytest.fixture(scope="module")
-def batch_endpoint(rich_workspace: VoilaServer, tmp_path_factory: pytest.TempPathFactory) -> str:
+def batch_endpoint(rich_workspace: VoilaServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A batch endpoint deploying the registered model, invoked once on a folder of two CSVs (completed)."""
     import pandas as pd
 
@@ -154,7 +154,16 @@ def batch_endpoint(rich_workspace: VoilaServer, tmp_path_factory: pytest.TempPat
     finally:
         ws.runtime.stop()
         ws.close()
-    return "flowers-batch"
+    yield "flowers-batch"
+    from studio_ext.backends.local import LocalBackend
+    from studio_ext.backends.local.batch.duty import stop_gateway
+
+    ws = Workspace.from_config(str(rich_workspace.workspace))
+    try:  # the REST gateway outlives the supervisor (as endpoint routers do): ended with the module
+        ws.runtime.stop()
+        stop_gateway(LocalBackend.of(ws))
+    finally:
+        ws.close()
 
 
 def test_a_batch_endpoints_page_shows_each_tab_whole(wide_tab: Dashboard, batch_endpoint: str) -> None:
