@@ -48,6 +48,7 @@ _PAGE_LIST: list[Page] = [
     Page("automl", "Automated ML", "studio_ext.panels.automl:AutoMLWizard"),
     Page("sweeps", "Sweeps", "studio_ext.panels.sweeps:SweepPanel"),
     Page("endpoints", "Endpoints", "studio_ext.panels.endpoints:EndpointsPanel"),
+    Page("monitoring", "Monitoring", "studio_ext.panels.monitoring:MonitoringPanel"),
     Page("explanations", "Explanations", "studio_ext.panels.explanation:ExplanationDashboard"),
     Page("fairness", "Fairness", "studio_ext.panels.fairness:FairnessDashboard"),
     Page("privacy", "Privacy", "studio_ext.panels.privacy:PrivacyPanel"),
