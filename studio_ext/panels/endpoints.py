@@ -266,7 +266,15 @@ class EndpointView(widgets.VBox):
         self.metrics_summary = widgets.HTML()
         self.charts = widgets.Output()
         self.metrics: EndpointMetrics | None = None
-        monitoring_tab = widgets.VBox([widgets.HBox([self.window, self.monitor_refresh]), self.metrics_summary, self.charts])
+        self.model_monitors = widgets.HTML()
+        self.open_monitor_button = widgets.Button(description="Open model monitor", icon="heartbeat",
+                                                  layout={"display": "none"})
+        self.open_monitor_button.on_click(lambda _: self.open_model_monitor())
+        self.monitor_area = widgets.VBox()
+        self.monitor_names: list[str] = []
+        monitoring_tab = widgets.VBox([widgets.HBox([self.window, self.monitor_refresh]), self.metrics_summary,
+                                       self.charts, widgets.HTML("<b>Model monitors</b>"), self.model_monitors,
+                                       self.open_monitor_button, self.monitor_area])
         self.tabs = widgets.Tab(children=[details_tab, test_tab, consume_tab, logs_tab, monitoring_tab])
         for i, title in enumerate(["Details", "Test", "Consume", "Logs", "Monitoring"]):
             self.tabs.set_title(i, title)
@@ -488,11 +496,53 @@ class EndpointView(widgets.VBox):
         show_figures(self.charts, [fig])
         self.panel.code.show(f"ws.online_endpoints.get_metrics({self.name!r}, minutes={minutes}, interval_seconds={interval})")
 
+    def show_model_monitors(self) -> list[str]:
+        """The model monitors (``MonitorSchedule``) watching this endpoint's deployments, or how to make one."""
+        from studio_ext.entities._monitor import MonitorSchedule
+
+        watched = {f"azureml:{self.name}:{d.name}": d.name for d in self.deployments}
+        found = []
+        for s in self.ws.schedules.list(list_view_type="all"):
+            target = s.create_monitor.monitoring_target if isinstance(s, MonitorSchedule) and s.create_monitor else None
+            deployment_id = (target.endpoint_deployment_id or "") if target else ""
+            if deployment_id in watched:
+                found.append((s.name, watched[deployment_id], s.is_enabled))
+        self.monitor_names = [name for name, _, _ in found]
+        if found:
+            self.model_monitors.value = "".join(
+                f"<div>{html.escape(name)}: watches deployment {html.escape(dep)} "
+                f"({'enabled' if on else 'disabled'}); its drift, alerts and code are on the Monitoring page.</div>"
+                for name, dep, on in found)
+            self.open_monitor_button.layout.display = None
+        else:
+            first = next(iter(watched.values()), "DEPLOYMENT")
+            self.model_monitors.value = (
+                "<div style='color:#555'>No model monitor watches this endpoint. Collect the deployment's data "
+                "(<code>data_collector=DataCollector(collections={'model_inputs': DeploymentCollection(enabled='true')})"
+                "</code>), then create one: <code>ws.schedules.begin_create_or_update(MonitorSchedule(name=..., "
+                "trigger=RecurrenceTrigger(frequency='day', interval=1), create_monitor=MonitorDefinition("
+                f"monitoring_target=MonitoringTarget(endpoint_deployment_id='azureml:{html.escape(self.name)}:"
+                f"{html.escape(first)}'), monitoring_signals={{'drift': DataDriftSignal()}})))</code> "
+                "or <code>studio-ext schedule create --file monitor.yml</code>.</div>")
+            self.open_monitor_button.layout.display = "none"
+        return self.monitor_names
+
+    def open_model_monitor(self) -> Any:
+        """The Monitoring page of this endpoint's (first) model monitor, below the tab."""
+        if not self.monitor_names:
+            return None
+        from studio_ext.panels import open_page
+
+        page = open_page("monitoring", self.ws, monitor=self.monitor_names[0])
+        self.monitor_area.children = [page]
+        return page
+
     def _on_tab(self, change: dict) -> None:
         if change["new"] == 3:
             self.show_logs()
         elif change["new"] == 4:
             self.show_metrics()
+            self.show_model_monitors()
 
     def close(self) -> None:
         self.follow.value = False

@@ -134,6 +134,29 @@ def test_the_endpoints_page_deploys_tests_and_shows_how_to_consume(ws):
     assert [t.name for t in view.figure.data] == ["requests", "p50", "p95", "p99", "failures"]
     assert view.charts.outputs and "requests/min" not in view.metrics_summary.value
     assert f"{metrics.total_requests} requests" in view.metrics_summary.value
+    # ... and the deployment's model monitor: none yet (how to make one), then one linked to its page.
+    assert "No model monitor watches this endpoint" in view.model_monitors.value
+    assert "endpoint_deployment_id='azureml:panel-ep:blue'" in view.model_monitors.value
+    from studio_ext.entities import (
+        DataDriftSignal,
+        MonitorDefinition,
+        MonitoringTarget,
+        MonitorSchedule,
+        RecurrenceTrigger,
+    )
+
+    ws.schedules.begin_create_or_update(MonitorSchedule(
+        name="panel-ep-monitor", trigger=RecurrenceTrigger(frequency="day", interval=1),
+        create_monitor=MonitorDefinition(monitoring_target=MonitoringTarget(endpoint_deployment_id="azureml:panel-ep:blue"),
+                                         monitoring_signals={"drift": DataDriftSignal()}))).result()
+    try:
+        assert view.show_model_monitors() == ["panel-ep-monitor"]
+        assert "panel-ep-monitor: watches deployment blue (enabled)" in view.model_monitors.value
+        page = view.open_model_monitor()
+        assert page.view is not None and page.view.info.name == "panel-ep-monitor"
+        assert "azureml:panel-ep:blue" in page.view.header.value and "No results yet" in page.view.summary.value
+    finally:
+        ws.schedules.begin_delete("panel-ep-monitor").result()
     panel.refresh()
     assert "blue (Healthy, 100%)" in panel.endpoints_table.value
 
