@@ -390,7 +390,14 @@ class LocalJobs(RunExplorerReads, JobOperations):
         if output_name in (None, "score") and _scores_a_model(spec):
             # a model batch deployment's invocation: its scoring file lands in download_path itself, as
             # azure-ai-ml lays out a batch job (the course's lab reads ./predictions.csv after download)
-            self._download_output(name, "score", outputs["score"], dest)
+            staging = dest / f".score-{secrets.token_hex(4)}"
+            try:
+                self._download_output(name, "score", outputs["score"], staging)
+                for item in staging.iterdir():  # the scoring file(s), not the driver's .batch/ bookkeeping
+                    if not item.name.startswith("."):
+                        os.replace(item, dest / item.name)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
             return dest
         if output_name is None:
             (dest / "artifacts").mkdir(parents=True, exist_ok=True)

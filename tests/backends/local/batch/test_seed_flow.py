@@ -115,6 +115,7 @@ def test_the_seed_flow_model_script_folder_rest_and_schedule(ws: Workspace, file
     assert done.status == "Completed", ws.jobs.get_logs(job.name)[-3000:]
     from_sdk = _predictions(ws, job.name, tmp_path / "sdk")
     assert len(from_sdk) == expected_rows and len({r.split(",")[1] for r in from_sdk}) == expected_rows
+    assert [p.name for p in (tmp_path / "sdk").iterdir()] == ["predictions.csv"], "the scoring file alone, as Azure"
     assert {r.split(",")[0] for r in from_sdk} == {f"day-{i}.csv" for i in range(5)}
 
     # 2. the same invocation over REST with a key: 202, polled to Completed, the same predictions
