@@ -37,6 +37,7 @@ says why.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import logging
 import os
@@ -60,6 +61,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 WORKER_WAIT_SECONDS = 120.0  # no worker at all for this long fails the job
 FALLBACK_SECONDS = 15.0  # a compute scheduler with no free worker for this long: score on a LocalCluster instead
 POLL_SECONDS = 0.25
+IN_FLIGHT = 2  # mini-batches sent to a worker thread at once: the next waits on the worker while the last is committed
 TIMEOUT_GRACE_SECONDS = 30.0  # a run() that outlives its timeout by this much (its watchdog did not fire) is ended here
 METRIC_SECONDS = 0.5
 ERROR_CHARS = 600  # an error longer than this is shortened in the failed-items list
@@ -367,8 +369,10 @@ class _Running:
     batch: MiniBatch
     worker: str
     future: Any
-    started: float
+    started: float  # when it was sent, then when it began (the worker's earlier mini-batch came back)
     attempt: int
+    seq: int  # dispatch order: a worker runs what it was sent in this order
+    began: bool  # running on its worker, not waiting behind an earlier mini-batch there
 
 
 class Scorer:
@@ -388,6 +392,11 @@ class Scorer:
         self.base_rss: dict[str, int] = {}
         self.failed_items = 0
         self._token = uuid.uuid4().hex[:8]
+        self._seq = 0
+        # Commits (a part and a manifest line, each flushed to disk) run on one thread of their own, in the
+        # order results came back, so the loop goes on sending and collecting while the disk catches up.
+        self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="batch-commit")
+        self.commits: deque[tuple[_Running, concurrent.futures.Future[dict[str, Any]], int | None]] = deque()
         self._no_worker_since = time.monotonic()
         self.first_dispatch: float | None = None  # scoring time: first mini-batch sent to the last one back
         self.last_result: float | None = None
@@ -395,20 +404,27 @@ class Scorer:
     def run(self) -> None:
         from distributed import wait
 
-        while self.pending or self.running:
-            self._refresh_workers()
-            self._dispatch()
-            futures = [r.future for r in self.running.values()] + [w.init for w in self.workers.values() if w.init]
-            if futures:
-                try:
-                    with self.cluster.client.as_current():
-                        wait(futures, timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
-                except TimeoutError:
-                    pass
-            else:
-                time.sleep(POLL_SECONDS)
-            self._collect()
-            self._check_overdue()
+        try:
+            while self.pending or self.running or self.commits:
+                self._refresh_workers()
+                self._dispatch()
+                futures = [r.future for r in self.running.values()] + [w.init for w in self.workers.values() if w.init]
+                if futures:
+                    try:
+                        with self.cluster.client.as_current():
+                            wait(futures, timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+                    except TimeoutError:
+                        pass
+                elif self.commits:
+                    concurrent.futures.wait([c for _, c, _ in self.commits], timeout=POLL_SECONDS,
+                                            return_when=concurrent.futures.FIRST_COMPLETED)
+                else:
+                    time.sleep(POLL_SECONDS)
+                self._collect()
+                self._check_overdue()
+                self._record_commits()
+        finally:
+            self._committer.shutdown(wait=True)  # a commit under way ends whole: its part, then its line
 
     # workers
     def _refresh_workers(self) -> None:
@@ -446,33 +462,60 @@ class Scorer:
         worker = self.workers.pop(address)
         if worker.init is not None:
             worker.init.cancel()
-        for key in list(worker.running):
+        for key in sorted(worker.running, key=lambda k: self.running[k].seq):
             run = self.running.pop(key)
             run.future.cancel()
-            self._attempt_failed(run, self._death_reason(run), "worker_lost")
+            if run.began:
+                self._attempt_failed(run, self._death_reason(run), "worker_lost")
+            else:  # it was waiting behind another on that worker: not tried, so not counted
+                self.pending.appendleft(run.batch)
 
     def _death_reason(self, run: _Running) -> str:
         elapsed = time.monotonic() - run.started
-        if self.settings.timeout > 0 and elapsed >= self.settings.timeout:
+        # run.started is when the driver saw the worker's earlier mini-batch back: a little after it began
+        if self.settings.timeout > 0 and elapsed >= self.settings.timeout - 1.0:
             return (f"timed out: run(mini_batch) took longer than the {self.settings.timeout:g} s timeout; "
                     "its worker process was ended")
         return f"the worker process {run.worker} ended while scoring it (killed, or out of memory)"
 
     # dispatch
     def _dispatch(self) -> None:
-        limit = self.settings.concurrency
+        # Up to IN_FLIGHT mini-batches per worker thread: the worker starts the next one as soon as it
+        # sends a result back, rather than after the driver has received and committed it and sent another.
+        # At most concurrency mini-batches run at once; the others wait on their worker.
+        limit = self.settings.concurrency * IN_FLIGHT
         for worker in self.workers.values():
-            while worker.ready and len(worker.running) < worker.slots and self.pending and len(self.running) < limit:
+            while (worker.ready and len(worker.running) < worker.slots * IN_FLIGHT and self.pending
+                   and len(self.running) < limit):
                 batch = self._next_for(worker.address)
                 attempt = len(self.attempts.get(batch.index, [])) + 1
-                key = f"batch-mb-{self._token}-{batch.index}-{attempt}"
+                key = f"batch-mb-{self._token}-{batch.index}-{attempt}-{self._seq}"
                 future = self.cluster.client.submit(
                     scoring.score_mini_batch, self.spec, batch.index, batch.payload, key=key,
                     workers=[worker.address], allow_other_workers=False, pure=False)
-                self.running[key] = _Running(batch, worker.address, future, time.monotonic(), attempt)
+                began = sum(1 for k in worker.running if self.running[k].began) < worker.slots
+                self.running[key] = _Running(batch, worker.address, future, time.monotonic(), attempt, self._seq,
+                                             began)
+                self._seq += 1
                 if self.first_dispatch is None:
                     self.first_dispatch = time.monotonic()
                 worker.running.add(key)
+
+    def _ended(self, key: str, run: _Running) -> None:
+        """``run`` left its worker: the next one waiting there begins."""
+        del self.running[key]
+        worker = self.workers.get(run.worker)
+        if worker is None:
+            return
+        worker.running.discard(key)
+        waiting = sorted((self.running[k] for k in worker.running), key=lambda r: r.seq)
+        began = sum(1 for r in waiting if r.began)
+        for nxt in waiting:
+            if began >= worker.slots:
+                break
+            if not nxt.began:
+                nxt.began, nxt.started = True, time.monotonic()
+                began += 1
 
     def _next_for(self, address: str) -> MiniBatch:
         """The next pending mini-batch, skipping one whose last try failed on this worker while others wait."""
@@ -501,38 +544,49 @@ class Scorer:
                         continue  # the worker died during init; its replacement will init afresh
                     raise JobFailed("init() of the scoring deployment failed on worker "
                                     f"{worker.address}: {_describe(exc, future.traceback())}")
-        for key, run in list(self.running.items()):
+        for key, run in sorted(self.running.items(), key=lambda kv: kv[1].seq):
             if not run.future.done():
                 continue
-            del self.running[key]
-            self.workers.get(run.worker, _Worker(run.worker, 1)).running.discard(key)
+            self._ended(key, run)
             self.last_result = time.monotonic()
             if run.future.status == "finished":
                 result = run.future.result()
-                entry = self.state.commit(run.batch.index, result["rows"], result["text"], run.attempt)
-                self.committed.append(run.batch.index)
-                self.progress.completed += 1
-                self.progress.rows += entry["rows"]
-                if result.get("peak_rss"):
-                    self.peak_rss[run.worker] = max(self.peak_rss.get(run.worker, 0), result["peak_rss"])
-                self.progress.changed()
+                run.future = None  # the worker lets go of the result
+                commit = self._committer.submit(self.state.commit, run.batch.index, result["rows"], result["text"],
+                                                run.attempt)
+                self.commits.append((run, commit, result.get("peak_rss")))
             elif run.future.status == "error":
                 exc = run.future.exception()
-                if _is_killed_worker(exc):
+                if _is_killed_worker(exc) and not run.began:  # it waited behind the one that took its worker down
+                    self.pending.appendleft(run.batch)
+                elif _is_killed_worker(exc):
                     self._attempt_failed(run, self._death_reason(run), "worker_lost")
                 else:
                     self._attempt_failed(run, _describe(exc, run.future.traceback()), "raised")
             else:  # cancelled by someone else (a scheduler restart): try again, not counted
                 self.pending.appendleft(run.batch)
 
+    def _record_commits(self) -> None:
+        """Count the mini-batches whose commit has reached the disk, in the order they were committed."""
+        while self.commits and self.commits[0][1].done():
+            run, commit, peak = self.commits.popleft()
+            entry = commit.result()  # a commit that failed (a full disk) ends the job with its error
+            self.committed.append(run.batch.index)
+            self.progress.completed += 1
+            self.progress.rows += entry["rows"]
+            if peak:
+                self.peak_rss[run.worker] = max(self.peak_rss.get(run.worker, 0), peak)
+            self.progress.changed()
+
     def _check_overdue(self) -> None:
         if self.settings.timeout <= 0:
             return
         now = time.monotonic()
         for key, run in list(self.running.items()):
-            if now - run.started > self.settings.timeout + TIMEOUT_GRACE_SECONDS:
-                del self.running[key]
-                self.workers.get(run.worker, _Worker(run.worker, 1)).running.discard(key)
+            if key not in self.running:
+                continue  # requeued below: its worker was ended for another one's timeout
+            if run.began and now - run.started > self.settings.timeout + TIMEOUT_GRACE_SECONDS:
+                self._ended(key, run)
                 run.future.cancel()
                 self.cluster.end_worker(run.worker)
                 self._attempt_failed(run, f"timed out: run(mini_batch) took longer than the "
@@ -563,6 +617,7 @@ class Scorer:
         for run in self.running.values():
             run.future.cancel()
         self.running.clear()
+        self._committer.shutdown(wait=True)
 
     def errors_document(self) -> dict[str, Any]:
         return {

@@ -189,14 +189,28 @@ class _MlflowModel:
             return self._score(mini_batch, mini_batch.index, "table")
         frames = []
         for path in mini_batch:
-            data = _read_file(path)
-            if self.types:
-                try:
-                    data = data.astype({c: t for c, t in self.types.items() if c in data.columns})
-                except (TypeError, ValueError) as exc:
-                    raise ValueError(f"Error processing input file: '{path}'. Exception: {exc}") from exc
+            data = self._read(path)
             frames.append(self._score(data, None, os.path.basename(path)))
+        if len(frames) == 1:
+            return frames[0]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def _read(self, path: str) -> Any:
+        """A file's rows as the model takes them: a CSV reads only the signature's columns, as its types."""
+        if self.columns and Path(path).suffix.lower() == ".csv":
+            import pandas as pd
+
+            try:  # no other column is parsed or kept, and no typed copy is made afterwards
+                return pd.read_csv(path, usecols=self.columns, dtype=self.types or None)
+            except ValueError:
+                pass  # a column missing or a value of another type: the full read below says which
+        data = _read_file(path)
+        if self.types:
+            try:
+                data = data.astype({c: t for c, t in self.types.items() if c in data.columns})
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"Error processing input file: '{path}'. Exception: {exc}") from exc
+        return data
 
     def _score(self, data: Any, rows: Any, name: str) -> Any:
         import numpy as np
