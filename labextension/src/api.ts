@@ -26,6 +26,8 @@ export interface ISummary {
   name: string;
   jobs: { running: number; queued: number };
   endpoints: { available: boolean; total: number; unhealthy: number };
+  /** The monitors' alerts not yet acknowledged (absent from an older server). */
+  alerts?: { available: boolean; unacknowledged: number };
 }
 
 /** An error the server explained (its message is meant for the user). */

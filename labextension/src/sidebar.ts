@@ -102,6 +102,7 @@ export class StudioSidebar extends Widget {
       'Unhealthy endpoints',
       'unhealthy-endpoints'
     );
+    this._alerts = this._count(list, 'Monitor alerts', 'monitor-alerts');
     summary.appendChild(list);
     this._summaryError = element('div', 'jp-StudioSidebar-error');
     summary.appendChild(this._summaryError);
@@ -165,7 +166,37 @@ export class StudioSidebar extends Widget {
       summary && !summary.endpoints.available
         ? 'This workspace has no endpoint service yet.'
         : '';
+    const alerts =
+      summary && summary.alerts && summary.alerts.available
+        ? summary.alerts.unacknowledged
+        : null;
+    show(this._alerts, alerts);
+    this._alerts.classList.toggle('jp-mod-warn', !!alerts);
+    this._alerts.title = alerts === null ? 'No monitors here yet.' : '';
+    this._alertCount = alerts ?? 0;
+    this._showAlertBadge();
     this._showError(this._summaryError, error);
+  }
+
+  /** The unacknowledged-alerts badge on the Monitoring page's button. */
+  private _showAlertBadge(): void {
+    const button = this._pages.querySelector<HTMLElement>(
+      '.jp-StudioSidebar-page[data-page-id="monitoring"]'
+    );
+    if (!button) {
+      return;
+    }
+    let badge = button.querySelector<HTMLElement>('.jp-StudioSidebar-badge');
+    if (!this._alertCount) {
+      badge?.remove();
+      return;
+    }
+    if (!badge) {
+      badge = element('span', 'jp-StudioSidebar-badge');
+      button.appendChild(badge);
+    }
+    badge.textContent = String(this._alertCount);
+    badge.title = `${this._alertCount} monitor alert(s) not yet acknowledged`;
   }
 
   setPages(pages: IPageInfo[], error?: string): void {
@@ -187,6 +218,7 @@ export class StudioSidebar extends Widget {
     if (error) {
       this._pages.appendChild(element('li', 'jp-StudioSidebar-error', error));
     }
+    this._showAlertBadge();
   }
 
   protected onAfterShow(): void {
@@ -230,6 +262,8 @@ export class StudioSidebar extends Widget {
   private _running: HTMLElement;
   private _queued: HTMLElement;
   private _unhealthy: HTMLElement;
+  private _alerts: HTMLElement;
+  private _alertCount = 0;
   private _summaryError: HTMLElement;
   private _pages: HTMLElement;
   private _shown = new Signal<this, void>(this);

@@ -107,6 +107,7 @@ class StudioState:
             "name": _workspace_name(ws, path),
             "jobs": {"running": running, "queued": queued},
             "endpoints": _endpoint_summary(ws),
+            "alerts": _alert_summary(ws),
         }
 
     def shutdown(self) -> None:
@@ -142,6 +143,18 @@ def _endpoint_summary(ws: Any) -> dict[str, Any]:
                 unhealthy += state in _UNHEALTHY_ENDPOINT_STATES
                 break
     return {"available": True, "total": len(endpoints), "unhealthy": unhealthy}
+
+
+def _alert_summary(ws: Any) -> dict[str, Any]:
+    """The monitors' alerts not yet acknowledged (the sidebar's badge on the Monitoring page)."""
+    from studio_ext.errors import StudioError
+
+    try:
+        service = getattr(ws, "data_drift", None)
+        count = int(service.alert_count()) if service is not None else None
+    except StudioError:  # a workspace without monitors' support here
+        count = None
+    return {"available": count is not None, "unacknowledged": count or 0}
 
 
 class _StudioHandler(APIHandler):

@@ -158,6 +158,7 @@ def test_summary_of_a_fresh_workspace(jupyter_server) -> None:
     assert summary["name"] == "server-tests"
     assert summary["jobs"] == {"running": 0, "queued": 0}
     assert summary["endpoints"]["unhealthy"] == 0
+    assert summary["alerts"] == {"available": True, "unacknowledged": 0}
 
 
 def test_summary_of_a_missing_folder_says_what_is_wrong(jupyter_server) -> None:
@@ -200,6 +201,13 @@ def test_summary_counts_jobs_by_state() -> None:
     summary = _state_with(ws).summary(Path("/w"))
     assert summary["jobs"] == {"running": 4, "queued": 2}
     assert summary["endpoints"] == {"available": False, "total": 0, "unhealthy": 0}
+    assert summary["alerts"] == {"available": False, "unacknowledged": 0}
+
+
+def test_summary_counts_unacknowledged_alerts() -> None:
+    monitors = SimpleNamespace(alert_count=lambda: 3)
+    ws = SimpleNamespace(name="w", jobs=_Service([]), data_drift=monitors)
+    assert _state_with(ws).summary(Path("/w"))["alerts"] == {"available": True, "unacknowledged": 3}
 
 
 def test_summary_counts_unhealthy_endpoints() -> None:
