@@ -1,17 +1,22 @@
 """``ws.data`` on the local backend: immutable dataset versions in the workspace datastore.
 
-A version is a folder ``datastore/NAME/VERSION/`` holding ``source/`` (the files as
-registered, or the SQL query) and, for tabular data, ``data.parquet`` (the parsed
+A version is a folder ``datastore/NAME/VERSION/`` holding ``source/`` (what was registered:
+a file's copy, a folder's contents, not the folder itself, or the SQL query) and, for tabular data, ``data.parquet`` (the parsed
 table every later read uses), ``profile.json`` (the cached profile) and an ``MLTable``
 file that reads ``data.parquet`` (so the version folder is itself an MLTable folder).
 
 A tabular (``mltable``) dataset registered from a folder that holds an ``MLTable`` file
 is read as that file says (its paths and transformations, :mod:`studio_ext.ml.mltable`);
-the folder is kept whole in ``source/``, and a job's ``mltable`` input gets it
+the folder's contents are kept whole in ``source/``, and a job's ``mltable`` input gets it
 (:meth:`LocalData.mltable_folder`). It is built in
 ``datastore/.staging/`` and renamed into place in one step; the metadata row is
 inserted only after that, and the folder removed again if the insert fails. So a
 version either exists whole or not at all.
+
+So a ``uri_folder`` registered from ``./p`` has its path at ``NAME/VERSION/source/``, and a
+job listing that input sees the files of ``p``, as on Azure (whose asset path ends in
+``/p/``). Versions registered before this layout (no ``layout`` in their stored summary) kept
+the folder under its own name, ``source/p/``; :func:`_content_folder` reads both.
 """
 
 from __future__ import annotations
@@ -80,6 +85,7 @@ KIND = "data"
 PARQUET = "data.parquet"
 PROFILE = "profile.json"
 SOURCE = "source"
+LAYOUT = "contents"  # the stored summary's "layout": source/ holds a folder's contents (see the module doc)
 MLTABLE = mltable_engine.MLTABLE_FILE
 PREVIEW_BYTES = 256 << 10
 SQL_BATCH_ROWS = 50_000
@@ -142,15 +148,13 @@ class LocalData(DataOperations):
                 # read from the datastore when a job uses it (the folder is created by the first upload)
                 summary.update(source=data.path, files=[], reference=data.path)
             else:
-                source_files, source_label = self._acquire(data, staging / SOURCE, tracker)
+                source_files, source_label, is_folder = self._acquire(data, staging / SOURCE, tracker)
                 summary["source"] = source_label
                 summary["files"] = [p.relative_to(staging / SOURCE).as_posix() for p in source_files]
-                one_top_level_file = (len(source_files) == 1
-                                      and (staging / SOURCE / summary["files"][0]).parent == staging / SOURCE)
-                if data.type == DataType.FILE and not one_top_level_file:
+                if data.type == DataType.FILE and (is_folder or len(source_files) != 1):
                     raise InvalidInput(f"A 'file' dataset needs one file; {source_label} is a folder. Use type='folder'.")
                 if data.type == DataType.TABULAR:
-                    root = _mltable_root(staging / SOURCE, source_files, source_label)
+                    root = _mltable_root(staging / SOURCE, source_files, source_label, is_folder)
                     if root is not None:
                         if data.read_options is not None and DelimitedReadOptions.coerce(data.read_options) != \
                                 DelimitedReadOptions():  # defaults (a form's untouched fields) say nothing
@@ -167,7 +171,7 @@ class LocalData(DataOperations):
                 "name": name, "type": data.type.value, "description": data.description,
                 "tags": {str(k): str(v) for k, v in (data.tags or {}).items()},
                 "read_options": options.to_dict() if options else None,
-                "datastore": data.datastore, "query": data.query, "created_at": now(), **summary,
+                "datastore": data.datastore, "query": data.query, "created_at": now(), "layout": LAYOUT, **summary,
             }
             if options is not None and summary.get("delimiter"):
                 payload["read_options"]["delimiter"] = summary["delimiter"]
@@ -194,7 +198,7 @@ class LocalData(DataOperations):
             payload = {"name": name, "type": DataType.FOLDER.value, "description": description,
                        "tags": {str(k): str(v) for k, v in (tags or {}).items()}, "read_options": None,
                        "datastore": None, "query": None, "created_at": now(), "source": path, "files": [],
-                       "reference": path, "size_bytes": 0}
+                       "reference": path, "size_bytes": 0, "layout": LAYOUT}
             version = self._commit(name, None, staging, payload)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -239,7 +243,11 @@ class LocalData(DataOperations):
         self._b.store.set_archived(KIND, name, int(version) if version is not None else None, False)
 
     def local_path(self, name: str, version: int | str | None = None) -> Path:
-        """Where the version's files are on this machine (read-only by convention)."""
+        """Where the version is on this machine (read-only by convention): what its path names.
+
+        A folder dataset gives the registered folder's contents, a file one the file, a tabular
+        one its version folder (an MLTable folder reading ``data.parquet``).
+        """
         entity = self.get(name, version)
         return Path(entity.local_path)
 
@@ -307,16 +315,16 @@ class LocalData(DataOperations):
         if isinstance(path, str) and "://" not in path and (Path(path).expanduser() / MLTABLE).is_file():
             try:  # an MLTable folder: read as its MLTable file says, stopping after n rows
                 folder = self._local_source(path)
-                _copy_files(folder, local_files_of(folder), scratch / SOURCE / folder.name, None)
-                self._from_mltable(scratch / SOURCE / folder.name, scratch, _Tracker(None), limit=max(1, int(n)))
+                _copy_files(folder, local_files_of(folder), scratch / SOURCE, None)
+                self._from_mltable(scratch / SOURCE, scratch, _Tracker(None), limit=max(1, int(n)))
                 table = pq.read_table(scratch / PARQUET)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
             return SourcePreview(frame=table.to_pandas() if table.num_columns else pd.DataFrame(),
                                  columns=[ColumnSchema(name=f.name, type=_type_name(f.type)) for f in table.schema])
         try:
-            files, _ = self._acquire(Data(name="preview", path=path, datastore=datastore), scratch, _Tracker(None),
-                                     limit=PREVIEW_BYTES)
+            files, _, _ = self._acquire(Data(name="preview", path=path, datastore=datastore), scratch, _Tracker(None),
+                                        limit=PREVIEW_BYTES)
             if not files:
                 raise InvalidInput(f"{path!r} holds no files.")
             first = files[0]
@@ -389,14 +397,11 @@ class LocalData(DataOperations):
         entity = self.get(name, version)
         if entity.source and entity.source.startswith("azureml://") and not entity.files:
             return self.resolve_input_path(entity.source)  # a folder registered before it was written
-        folder = Path(entity.local_path or "")
         if type == "mltable" and entity.type == DataType.TABULAR:
             return str(self.mltable_folder(entity.name, entity.version))
         if entity.type == DataType.TABULAR:
-            return str(folder / PARQUET)
-        if entity.type == DataType.FILE:
-            return str(folder / SOURCE / entity.files[0])
-        return str(folder / SOURCE)
+            return str(Path(entity.local_path or "") / PARQUET)
+        return str(entity.local_path)  # the file, or the registered folder's contents
 
     def list_consumers(self, name: str, version: int | str | None = None) -> builtins.list[DataConsumer]:
         """The jobs that took this dataset (one version, or any) as an input: its lineage."""
@@ -428,8 +433,12 @@ class LocalData(DataOperations):
         return out
 
     # -- sources ------------------------------------------------------------------------------
-    def _acquire(self, data: Data, dest: Path, tracker: _Tracker, limit: int | None = None) -> tuple[builtins.list[Path], str]:
-        """Copy the source into ``dest``; return its files (sorted) and a label for messages."""
+    def _acquire(self, data: Data, dest: Path, tracker: _Tracker,
+                 limit: int | None = None) -> tuple[builtins.list[Path], str, bool]:
+        """Copy the source into ``dest``: a file as ``dest/NAME``, a folder's contents as ``dest/...``.
+
+        Returns the copied files (sorted), a label for messages and whether the source was a folder.
+        """
         path = data.path
         if not isinstance(path, str) or not path:
             raise InvalidInput(f"The dataset path must be a non-empty string. Got {path!r} instead.")
@@ -438,29 +447,42 @@ class LocalData(DataOperations):
             store_name, rel = parse_datastore_uri(path)
             rel = check_relative(rel)
             tracker.add_total(stores.size(store_name, rel) if limit is None else None)
-            copied = stores.download(store_name, rel, dest, progress=tracker.advance, limit=limit)
+            fetched = dest.parent / f".fetch-{uuid.uuid4().hex}"
+            try:
+                copied = stores.download(store_name, rel, fetched, progress=tracker.advance, limit=limit)
+                is_folder = copied.is_dir()
+                if is_folder:
+                    for child in copied.iterdir():  # the folder's contents, not the folder
+                        os.replace(child, dest / child.name)
+                    copied = dest
+                else:
+                    copied = Path(shutil.move(copied, dest / copied.name))
+            finally:
+                shutil.rmtree(fetched, ignore_errors=True)
             label = path
         elif re.match(r"^https?://", path, re.IGNORECASE):
             data_fetch.check_url(path)
             tracker.add_total(data_fetch.content_length(path) if limit is None else None)
             copied = dest / data_fetch.file_name(path)
             data_fetch.download(path, copied, progress=tracker.advance, limit=limit)
-            label = path
+            label, is_folder = path, False
         else:
             local = self._local_source(path)
+            is_folder = local.is_dir()
             if limit is not None and local.is_dir():  # a preview reads the start of the first file only
                 local = next((p for p in sorted(local.rglob("*")) if p.is_file()
                               and not any(part.startswith(".") for part in p.relative_to(local).parts)), local)
             tracker.add_total(_size(local) if limit is None else None)
             from studio_ext.backends.local.data.datastores import _copy_local
 
-            copied = _copy_local(local, dest / local.name, tracker.advance, limit)
+            # a folder's contents go straight into dest (the asset's path is the folder itself)
+            copied = _copy_local(local, dest if local.is_dir() else dest / local.name, tracker.advance, limit)
             label = str(local)
         files = sorted(p for p in ([copied] if copied.is_file() else copied.rglob("*"))
                        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(dest).parts))
         if not files:
             raise InvalidInput(f"{label} holds no files (hidden files are skipped).")
-        return files, label
+        return files, label, is_folder
 
     @staticmethod
     def _local_source(path: str) -> Path:
@@ -695,22 +717,31 @@ class LocalData(DataOperations):
 
     def _entity(self, version: int, payload: dict[str, Any], archived: bool) -> Data:
         name = payload["name"]
-        folder = f"azureml://datastores/{DEFAULT_NAME}/paths/{name}/{version}/"
+        kind = DataType(payload["type"])
+        files = _content_files(payload)
+        version_folder = self._root / name / str(version)
+        # the path names what was registered: a file, a folder's contents, or an MLTable folder
+        local = rel = ""
         if payload.get("mltable") is not None:  # the MLTable folder as registered
-            folder += "/".join(p for p in (SOURCE, payload["mltable"]) if p) + "/"
+            rel = "/".join(p for p in (SOURCE, payload["mltable"]) if p) + "/"
+        elif kind == DataType.FOLDER and not payload.get("reference"):
+            rel = local = _content_folder(payload) + "/"
+        elif kind == DataType.FILE and files:
+            rel = local = f"{_content_folder(payload)}/{files[0]}"
+        folder = f"azureml://datastores/{DEFAULT_NAME}/paths/{name}/{version}/{rel}"
         if payload.get("reference"):  # a datastore folder registered before anything was written to it
             folder = payload["reference"]
         return Data(
-            name=name, version=str(version), type=DataType(payload["type"]),
+            name=name, version=str(version), type=kind,
             path=folder,
             description=payload.get("description"), tags=payload.get("tags") or {},
             read_options=DelimitedReadOptions.coerce(payload["read_options"]) if payload.get("read_options") else None,
             datastore=payload.get("datastore"), query=payload.get("query"), source=payload.get("source"),
             creation_time=to_datetime(payload.get("created_at")), archived=archived,
-            files=payload.get("files") or [],
+            files=files,
             columns=[ColumnSchema(**c) for c in payload.get("columns") or []],
             row_count=payload.get("row_count"), size_bytes=payload.get("size_bytes"),
-            local_path=str(self._root / name / str(version)),
+            local_path=str(version_folder / local.rstrip("/") if local else version_folder),
         )
 
     def _sweep_staging(self) -> None:
@@ -749,20 +780,39 @@ class _Tracker:
             self._callback(max(self.total, self.done), max(self.total, self.done))
 
 
-def _mltable_root(source: Path, files: builtins.list[Path], label: str) -> Path | None:
-    """The MLTable folder among the copied ``files`` (under ``source``): the top one holding an MLTable file.
+def _mltable_root(source: Path, files: builtins.list[Path], label: str, is_folder: bool) -> Path | None:
+    """``source`` when the registered folder (copied into it) has an MLTable file at its top.
 
-    None when there is none: the files are read with the studio's own read options. (An
+    None when it has none: the files are read with the studio's own read options. (An
     azure-ai-ml ``mltable`` asset without one was refused by its translation, as on Azure.)
     """
-    single = len(files) == 1 and files[0].parent == source
-    if single and files[0].name == MLTABLE:
+    if not is_folder and len(files) == 1 and files[0].name == MLTABLE:
         raise InvalidInput(f"{label} is an MLTable file; register the folder that holds it (and its data), "
                            "as Azure does.")
-    tables = sorted((f for f in files if f.name == MLTABLE), key=lambda f: len(f.parts))
-    if tables and len(tables[0].relative_to(source).parts) <= 2:
-        return tables[0].parent
-    return None
+    return source if is_folder and (source / MLTABLE).is_file() else None
+
+
+def _content_folder(payload: dict[str, Any]) -> str:
+    """Where the registered file or folder contents are, relative to the version folder.
+
+    One rule for new versions: ``source/`` (their stored summary says ``"layout": "contents"``).
+    A version registered before kept a folder under its own name, ``source/p/``, and its
+    ``files`` all start with that name; its content folder is that one.
+    """
+    if payload.get("layout") == LAYOUT:
+        return SOURCE
+    files = builtins.list(payload.get("files") or [])
+    tops = {f.split("/", 1)[0] for f in files}
+    if len(tops) == 1 and all("/" in f for f in files):
+        return f"{SOURCE}/{tops.pop()}"
+    return SOURCE
+
+
+def _content_files(payload: dict[str, Any]) -> builtins.list[str]:
+    """The stored ``files``, relative to :func:`_content_folder` (what a job listing its input sees)."""
+    files = builtins.list(payload.get("files") or [])
+    prefix = _content_folder(payload)[len(SOURCE):].lstrip("/")
+    return [f[len(prefix) + 1:] for f in files] if prefix else files
 
 
 def _parse_reference(ref: str) -> tuple[str, str | None]:

@@ -4,6 +4,8 @@ with an account key, a SAS token or no credential; listing, data assets on azure
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from azure.ai.ml.entities import (
     AccountKeyConfiguration,
@@ -63,7 +65,8 @@ def test_data_assets_on_blob_paths(ws, azurite, container):
     assert open(local, "rb").read().startswith(b"PatientID,Age")
     folder = ws.data.create_or_update(Data(name="blob-folder", path="azureml://datastores/blob_assets/paths/data/",
                                            type="uri_folder"))
-    assert folder.files == ["data/diabetes.csv", "data/more/extra.csv"]
+    assert folder.files == ["diabetes.csv", "more/extra.csv"]  # the folder's contents, as its path names them
+    assert sorted(os.listdir(ws.data.resolve_input_path(folder.reference))) == ["diabetes.csv", "more"]
     table = ws.data.create_or_update(Data(name="blob-table", path="azureml://datastores/blob_assets/paths/data/diabetes.csv"))
     assert ws.data.load("blob-table")["Age"].tolist() == [21, 50, 33]
     assert ws.data.preview("blob-table", n=1)["PatientID"].tolist() == [1] and table.row_count == 3
@@ -111,7 +114,7 @@ def test_an_mltable_folder_on_a_blob_datastore(ws, azurite, container):
                                               path="azureml://datastores/blob_mltable/paths/tables/diabetes"))
     assert ws.data.load("blob-mltable").to_dict("list") == {"PatientID": [2], "Age": [50]}
     assert sorted(p.name for p in ws.data.mltable_folder("blob-mltable").iterdir()) == ["MLTable", "a.csv"]
-    assert data.path.endswith("/blob-mltable/1/source/diabetes/")
+    assert data.path.endswith("/blob-mltable/1/source/")
     # an MLTable whose paths name the datastore itself: read from the emulator at registration
     remote = ws.data.create_or_update(Data(name="blob-remote", type="mltable",
                                            path="azureml://datastores/blob_mltable/paths/tables/remote"))

@@ -120,7 +120,7 @@ def test_folder_of_files_with_all_files_same_header(ws, tmp_path):
     (folder / "b.csv").write_text("k,v\n2,3\n")
     (folder / ".hidden").write_text("ignored")
     data = ws.data.create_or_update(Data(name="parts", path=str(folder), read_options={"header": "all_files_same"}))
-    assert data.files == ["parts/a.csv", "parts/b.csv"] and data.row_count == 2
+    assert data.files == ["a.csv", "b.csv"] and data.row_count == 2
     assert ws.data.load("parts")["v"].tolist() == [2.5, 3.0]
     (folder / "c.csv").write_text("k,other\n3,4\n")
     with pytest.raises(InvalidInput, match=r"c.csv has the columns \['k', 'other'\]"):

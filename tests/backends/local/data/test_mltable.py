@@ -46,8 +46,8 @@ def test_the_dp100_mltable_folder_registers_and_reads(ws, tmp_path):
                                     "        encoding: 'ascii'\n")
     data = ws.data.create_or_update(Data(name="diabetes-table", path=str(folder), type="mltable"))
     expected = pd.read_csv(DIABETES)
-    assert data.row_count == len(expected) == 10000 and data.files == ["data/MLTable", "data/diabetes.csv"]
-    assert data.path == "azureml://datastores/workspaceblobstore/paths/diabetes-table/1/source/data/"
+    assert data.row_count == len(expected) == 10000 and data.files == ["MLTable", "diabetes.csv"]
+    assert data.path == "azureml://datastores/workspaceblobstore/paths/diabetes-table/1/source/"
     assert data.read_options is None
     pd.testing.assert_frame_equal(ws.data.load("diabetes-table"), expected)
     assert ws.data.preview("diabetes-table", n=3)["PatientID"].tolist() == expected["PatientID"][:3].tolist()
@@ -261,7 +261,7 @@ def test_an_mltable_path_on_a_web_server(ws, tmp_path, web_root):  # noqa: F811 
     data = ws.data.create_or_update(Data(name="iris-from-https", path=str(folder), type="mltable"))
     frame = ws.data.load("iris-from-https")
     assert frame["species"].tolist() == ["setosa", "versicolor"] and set(frame["Path"]) == {f"{base}/iris.csv"}
-    assert data.files == ["iris/MLTable"]  # the data stays where the MLTable points
+    assert data.files == ["MLTable"]  # the data stays where the MLTable points
 
 
 def test_no_read_step_gives_the_table_of_paths(ws, tmp_path):

@@ -196,7 +196,7 @@ def test_outputs_go_to_datastores_register_themselves_and_feed_other_jobs(
     assert "direct azureml://datastores/lake/paths/direct" in workspace.jobs.get_logs(done.name)
     # outputs with a name registered themselves
     data = workspace.data.get("prepped", "1")
-    assert data.type == DataType.FOLDER and [f.rsplit("/", 1)[-1] for f in data.files] == ["part.csv"]
+    assert data.type == DataType.FOLDER and data.files == ["part.csv"]
     model = workspace.models.get("job-model")
     assert model.version == "1" and set(model.files) == {"model/model.pkl"}
     assert model.properties["azureml.job_name"] == done.name
