@@ -390,6 +390,10 @@ class Scorer:
         self.committed: list[int] = []
         self.peak_rss: dict[str, int] = {}
         self.base_rss: dict[str, int] = {}
+        # resident memory a mini-batch added over what its worker held when it began: the worker's first
+        # (which also maps the library code its first predict touches, once), and the most of any later one
+        self.first_growth: dict[str, int] = {}
+        self.growth: dict[str, int] = {}
         self.failed_items = 0
         self._token = uuid.uuid4().hex[:8]
         self._seq = 0
@@ -555,6 +559,7 @@ class Scorer:
                 commit = self._committer.submit(self.state.commit, run.batch.index, result["rows"], result["text"],
                                                 run.attempt)
                 self.commits.append((run, commit, result.get("peak_rss")))
+                self._note_growth(run.worker, result)
             elif run.future.status == "error":
                 exc = run.future.exception()
                 if _is_killed_worker(exc) and not run.began:  # it waited behind the one that took its worker down
@@ -565,6 +570,15 @@ class Scorer:
                     self._attempt_failed(run, _describe(exc, run.future.traceback()), "raised")
             else:  # cancelled by someone else (a scheduler restart): try again, not counted
                 self.pending.appendleft(run.batch)
+
+    def _note_growth(self, worker: str, result: dict[str, Any]) -> None:
+        if not result.get("peak_rss") or not result.get("rss_start"):
+            return
+        grew = max(0, int(result["peak_rss"]) - int(result["rss_start"]))
+        if worker not in self.first_growth:
+            self.first_growth[worker] = grew
+        else:
+            self.growth[worker] = max(self.growth.get(worker, 0), grew)
 
     def _record_commits(self) -> None:
         """Count the mini-batches whose commit has reached the disk, in the order they were committed."""
@@ -720,6 +734,10 @@ def _score(deployment: Path, input_path: Path, output: Path) -> int:
                 peaks = ", ".join(f"{_mb(scorer.peak_rss[a])} (after init {_mb(scorer.base_rss.get(a))})"
                                   for a in sorted(scorer.peak_rss))
                 print(f"[batch] peak memory per worker while scoring: {peaks}", flush=True)
+            if scorer.first_growth:
+                grew = ", ".join(f"first {_mb(scorer.first_growth[a])}, then at most {_mb(scorer.growth.get(a))}"
+                                 for a in sorted(scorer.first_growth))
+                print(f"[batch] memory a mini-batch added per worker: {grew}", flush=True)
     finally:
         progress.close()
         if cluster is not None:
@@ -759,7 +777,7 @@ def _write_errors(path: Path, scorer: Scorer) -> None:
 
 
 def _mb(value: int | None) -> str:
-    return "?" if not value else f"{value / 2**20:.1f} MB"
+    return "?" if value is None else f"{value / 2**20:.2f} MB"
 
 
 if __name__ == "__main__":

@@ -102,6 +102,8 @@ def score_mini_batch(spec: dict[str, Any], index: int, items: Any) -> dict[str, 
     """
     init_worker(spec)  # a no-op once loaded; a process restarted between init and now loads here
     loaded = _LOADED[spec["key"]]
+    rss_start = _memory("VmRSS")
+    _reset_peak_memory()  # the peak below is this mini-batch's (and the previous result's sending, if still going)
     data = _tabular(items) if isinstance(items, tuple) else list(items)
     started = time.perf_counter()
     watchdog = _Watchdog(spec.get("timeout"))
@@ -112,7 +114,7 @@ def score_mini_batch(spec: dict[str, Any], index: int, items: Any) -> dict[str, 
     seconds = time.perf_counter() - started
     rows, text = format_rows(result, keep=spec["output_action"] == "append_row")
     return {"index": index, "rows": rows, "text": text, "seconds": seconds, "pid": os.getpid(),
-            "peak_rss": _memory("VmHWM")}
+            "peak_rss": _memory("VmHWM"), "rss_start": rss_start}
 
 
 def format_rows(result: Any, *, keep: bool) -> tuple[int, str | None]:
@@ -169,13 +171,27 @@ class _Script:
 
 
 class _MlflowModel:
-    """An MLflow model with no scoring script: its pyfunc, one ``predict`` per file."""
+    """An MLflow model with no scoring script: one ``predict`` per file.
+
+    A scikit-learn model with a column signature is loaded as MLflow's sklearn flavor loads it
+    (skops, pickle or cloudpickle, as its MLmodel says) without importing MLflow, a third of a
+    worker's start-up: the files are read with the signature's columns and types, which is the
+    schema MLflow's pyfunc would enforce, and ``predict`` is the estimator's. Any other model
+    goes through ``mlflow.pyfunc``.
+    """
 
     def __init__(self, model_path: str) -> None:
+        folder = _mlmodel_folder(Path(model_path))
+        direct = _sklearn_direct(folder)
+        if direct is not None:
+            estimator, self.columns, self.types = direct
+            self.model: Any = None
+            self._predict = estimator.predict
+            return
         import mlflow.pyfunc
 
-        folder = _mlmodel_folder(Path(model_path))
         self.model = mlflow.pyfunc.load_model(str(folder))
+        self._predict = self.model.predict
         signature = self.model.metadata.signature
         inputs = signature.inputs if signature is not None else None
         self.columns = inputs.input_names() if inputs is not None and inputs.has_input_names() else None
@@ -221,7 +237,12 @@ class _MlflowModel:
             if missing:
                 raise ValueError(f"{name} lacks the model's input columns {missing} (its signature names "
                                  f"{self.columns}); it has {list(data.columns)}.")
-        pred = self.model.predict(data)
+        if self.model is None:  # the estimator itself: the signature's columns, in its order and types
+            if list(data.columns) != self.columns:
+                data = data[self.columns]
+            if any(data[c].dtype != t for c, t in self.types.items()):
+                data = data.astype(self.types)
+        pred = self._predict(data)
         if isinstance(pred, pd.Series):
             pred = pred.to_numpy()
         if isinstance(pred, pd.DataFrame):
@@ -234,6 +255,66 @@ class _MlflowModel:
                 columns = {f"prediction_{i}": values[:, i] for i in range(values.shape[1])}
         index = np.arange(len(data)) if rows is None else np.asarray(rows)
         return pd.DataFrame({"row": index, **columns, "file": name})
+
+
+# MLflow column types a scikit-learn model's signature may name, as pandas reads them (MLflow's own mapping)
+_SIGNATURE_TYPES = {"long": "int64", "integer": "int32", "double": "float64", "float": "float32", "boolean": "bool"}
+
+
+def _sklearn_direct(folder: Path) -> tuple[Any, list[str], dict[str, Any]] | None:
+    """The estimator, its columns and their types, for an MLflow sklearn model MLflow would score as is; else None.
+
+    None (MLflow loads it) for another flavor, a custom predict function or code, a signature with
+    params, tensors, optional or non-numeric columns, or when MLflow is told not to deserialize models.
+    """
+    import json
+
+    import yaml
+
+    try:
+        meta = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    flavors = meta.get("flavors") or {}
+    pyfunc, sk = flavors.get("python_function") or {}, flavors.get("sklearn") or {}
+    if (pyfunc.get("loader_module") != "mlflow.sklearn" or pyfunc.get("predict_fn", "predict") != "predict"
+            or pyfunc.get("code") or sk.get("code") or not sk.get("pickled_model")):
+        return None
+    if os.environ.get("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true").strip().lower() not in ("true", "1"):
+        return None  # MLflow refuses to load it, and says why
+    signature = meta.get("signature") or {}
+    if signature.get("params"):
+        return None
+    try:
+        inputs = json.loads(signature.get("inputs") or "null")
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(inputs, list) or not inputs:
+        return None
+    columns, types = [], {}
+    for col in inputs:
+        kind = _SIGNATURE_TYPES.get(col.get("type")) if isinstance(col, dict) else None
+        if kind is None or not col.get("name") or col.get("required") is False:
+            return None
+        columns.append(str(col["name"]))
+        types[str(col["name"])] = kind
+    path = folder / sk["pickled_model"]
+    fmt = sk.get("serialization_format", "pickle")
+    if fmt == "skops":
+        import skops.io
+
+        return skops.io.load(path, trusted=sk.get("skops_trusted_types")), columns, types
+    if fmt == "cloudpickle":
+        import cloudpickle
+
+        with open(path, "rb") as handle:
+            return cloudpickle.load(handle), columns, types
+    if fmt == "pickle":
+        import pickle
+
+        with open(path, "rb") as handle:
+            return pickle.load(handle), columns, types  # as MLflow's own loader does
+    return None
 
 
 def _load(spec: dict[str, Any]) -> Any:
