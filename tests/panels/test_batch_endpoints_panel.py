@@ -43,7 +43,7 @@ if not DIABETES.exists():  # the checkout's neighbour, as the brief places it
 SCALE = """
 import pathlib, sys
 factor, source, target = float(sys.argv[1]), pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
-for f in sorted(source.rglob("*.csv")):  # a registered folder may keep its own name inside
+for f in sorted(source.glob("*.csv")):  # the registered folder's files, at the top of the input
     (target / f.name).write_text(f"{factor} {len(f.read_text().splitlines())}\\n")
 """
 
