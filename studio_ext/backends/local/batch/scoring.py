@@ -182,6 +182,8 @@ class _MlflowModel:
 
     def __init__(self, model_path: str) -> None:
         folder = _mlmodel_folder(Path(model_path))
+        self.columns: list[str] | None
+        self.types: dict[str, Any]
         direct = _sklearn_direct(folder)
         if direct is not None:
             estimator, self.columns, self.types = direct
@@ -293,7 +295,7 @@ def _sklearn_direct(folder: Path) -> tuple[Any, list[str], dict[str, Any]] | Non
         return None
     columns, types = [], {}
     for col in inputs:
-        kind = _SIGNATURE_TYPES.get(col.get("type")) if isinstance(col, dict) else None
+        kind = _SIGNATURE_TYPES.get(str(col.get("type"))) if isinstance(col, dict) else None
         if kind is None or not col.get("name") or col.get("required") is False:
             return None
         columns.append(str(col["name"]))
