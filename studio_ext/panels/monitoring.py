@@ -186,8 +186,9 @@ def magnitude_figure(results: list[DriftWindowResult], threshold: float | None, 
 
     fig = go.Figure()
     measured = [r for r in results if r.drift_magnitude is not None and not r.no_data]
-    if measured:
-        fig.add_trace(go.Scatter(x=[r.start for r in measured], y=[r.drift_magnitude for r in measured],
+    if measured:  # the line breaks at a window without rows: no drift is not zero drift
+        fig.add_trace(go.Scatter(x=[r.start for r in results],
+                                 y=[None if r.no_data else r.drift_magnitude for r in results], connectgaps=False,
                                  mode="lines", line={"color": "#9fb7d6"}, showlegend=False, hoverinfo="skip"))
     for backfill, name, colour, symbol in ((False, "scheduled run", "#0f6cbd", "circle"),
                                            (True, "backfilled", "#c36b00", "diamond")):
@@ -208,7 +209,7 @@ def magnitude_figure(results: list[DriftWindowResult], threshold: float | None, 
     if threshold is not None:
         fig.add_hline(y=threshold, line_dash="dash", line_color="#a4262c",
                       annotation_text=f"threshold {format_number(threshold)}", annotation_position="top right")
-    fig.update_layout(title=title, height=330, margin={"t": 50, "b": 40, "l": 60, "r": 20},
+    fig.update_layout(title=title, height=330, width=1100, margin={"t": 50, "b": 40, "l": 60, "r": 20},
                       yaxis={"title": "drift magnitude (0-100)", "range": [0, 105]}, xaxis={"title": "window start"},
                       legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"}, clickmode="event")
     return fig
