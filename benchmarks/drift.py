@@ -78,16 +78,20 @@ def _week_bounds() -> list[tuple[str, str]]:
 def worker_studio(data: str, mode: str) -> dict:
     import pandas as pd
 
-    from studio_ext.ml.drift import compare, windows
+    from studio_ext.ml.drift import Reference, compare, iter_windows, read_columns
 
     imported = _rss_mb()
-    frame = pd.read_parquet(data)
-    baseline = frame[frame["time_hour"] < pd.Timestamp("2013-02-01", tz="UTC")]
+    # As the monitor reads its datasets: only the timestamp and the features, column by column,
+    # strings as categoricals.
+    frame = read_columns(data, ["time_hour", *FEATURES])
+    # The baseline's bins, counts and values are computed once, on the first window.
+    baseline = Reference(frame[frame["time_hour"] < pd.Timestamp("2013-02-01", tz="UTC")])
     loaded = _rss_mb()
     same = mode == "same"
     metrics = {"numerical": ["normalized_wasserstein_distance"], "categorical": ["jensen_shannon_distance"]}
     started = time.perf_counter()
-    cut = windows(frame, "time_hour", "Week", start=f"{FIRST_WEEK}T00:00Z", end=_week_bounds()[-1][1])
+    # One window at a time (a slice of the frame when it is in time order).
+    cut = iter_windows(frame, "time_hour", "Week", start=f"{FIRST_WEEK}T00:00Z", end=_week_bounds()[-1][1])
     rows = []
     for window in cut:
         result = compare(baseline, window.frame, FEATURES, metrics=metrics if same else None, magnitude=not same)
@@ -104,7 +108,12 @@ def worker_studio(data: str, mode: str) -> dict:
             }
         )
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "peak_mb": _peak_mb(), "imported_mb": imported, "loaded_mb": loaded, "windows": rows}
+    return {"seconds": seconds, "peak_mb": _peak_mb(), "imported_mb": imported, "loaded_mb": loaded,
+            "modules": _heavy_modules(), "windows": rows}
+
+
+def _heavy_modules() -> list[str]:
+    return sorted(m for m in ("pandas", "pyarrow", "scipy.stats", "sklearn", "plotly", "pydantic") if m in sys.modules)
 
 
 def worker_evidently(data: str) -> dict:
@@ -148,7 +157,8 @@ def worker_evidently(data: str) -> dict:
             }
         )
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "peak_mb": _peak_mb(), "imported_mb": imported, "loaded_mb": loaded, "windows": rows}
+    return {"seconds": seconds, "peak_mb": _peak_mb(), "imported_mb": imported, "loaded_mb": loaded,
+            "modules": _heavy_modules(), "windows": rows}
 
 
 # --- driver ----------------------------------------------------------------------------------

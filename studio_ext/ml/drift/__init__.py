@@ -1,6 +1,7 @@
 """Data drift, data quality and attribution drift between a reference and a target window.
 
 Pure engines on pandas, scipy and scikit-learn: DataFrames in, results out, no storage.
+scikit-learn is imported only for the drift magnitude and attribution drift.
 ``ws.data_drift`` (v1 dataset monitors) and the v2 model monitors run them on datasets
 and collected production data. Metric names and default thresholds are Azure's
 (``azure.ai.ml.constants.MonitorMetricName``, ``DataDriftMetricThreshold``).
@@ -12,9 +13,9 @@ two-sample test on up to 5k rows a side (a learned estimate, noise of a few poin
 
 Example::
 
-    from studio_ext.ml.drift import compare, windows
-    baseline = flights[flights.month == 1]
-    for w in windows(flights, "time_hour", "Week"):
+    from studio_ext.ml.drift import Reference, compare, iter_windows
+    baseline = Reference(flights[flights.month == 1])  # its bins and counts computed once
+    for w in iter_windows(flights, "time_hour", "Week"):  # one window held at a time
         r = compare(baseline, w.frame, features=["dep_delay", "carrier"])
         print(w.start, "no data" if r.no_data else (r.magnitude, r.alerts))
 """
@@ -35,14 +36,16 @@ from studio_ext.ml.drift._metrics import (
     NUMERICAL_METRICS,
     TEST_METRICS,
     FeatureKind,
+    Reference,
     check_metrics,
     feature_drift,
     feature_kind,
     require_features,
 )
 from studio_ext.ml.drift._quality import DATA_QUALITY_METRICS, data_quality
+from studio_ext.ml.drift._read import read_columns
 from studio_ext.ml.drift._signals import DEFAULT_ATTRIBUTION_THRESHOLD, attribution_drift, prediction_drift
-from studio_ext.ml.drift._windows import FREQUENCIES, Window, windows
+from studio_ext.ml.drift._windows import FREQUENCIES, Window, iter_windows, windows
 
 __all__ = [
     "CATEGORICAL_METRICS",
@@ -57,6 +60,7 @@ __all__ = [
     "DriftResult",
     "FeatureDrift",
     "FeatureKind",
+    "Reference",
     "Thresholds",
     "Window",
     "attribution_drift",
@@ -68,7 +72,9 @@ __all__ = [
     "feature_drift",
     "feature_kind",
     "is_alert",
+    "iter_windows",
     "prediction_drift",
+    "read_columns",
     "require_features",
     "windows",
 ]

@@ -15,9 +15,10 @@ from studio_ext.ml.drift._metrics import (
     EXACT_ROWS,
     NUMERICAL_METRICS,
     TEST_METRICS,
+    Reference,
     check_metrics,
-    feature_drift,
     feature_kind,
+    reference_drift,
     require_features,
 )
 
@@ -171,7 +172,7 @@ def _features(
 
 
 def compare(
-    reference: pd.DataFrame,
+    reference: pd.DataFrame | Reference,
     target: pd.DataFrame,
     features: Sequence[str] | None = None,
     metrics: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
@@ -184,6 +185,10 @@ def compare(
 
     Parameters
     ----------
+    reference
+        A DataFrame, or a :class:`Reference` made from one: comparing many windows with
+        one reference, a ``Reference`` computes the reference's side of each feature (its
+        values, bins, standard deviation, category counts) once and reuses it.
     features
         Columns to compare; ``None`` takes every column of both sides (one on a single
         side is skipped and named in ``skipped``). A listed feature missing from a side is
@@ -217,6 +222,8 @@ def compare(
     wanted = _metrics_by_kind(metrics)
     skipped: dict[str, str] = {}
     warnings: list[str] = []
+    prepared = reference if isinstance(reference, Reference) else Reference(reference)
+    reference = prepared.frame
     chosen = _features(reference, target, features, skipped)
     for column, why in skipped.items():
         warnings.append(f"Column {column!r} skipped: {why}.")
@@ -243,7 +250,7 @@ def compare(
         if names is not None:
             names = tuple(dict.fromkeys([*names, *limits[kind]]))
         try:
-            values = feature_drift(reference[feature], target[feature], kind, names)
+            values = reference_drift(prepared, feature, target[feature], kind, names)
         except InvalidInput as exc:
             skipped[feature] = exc.message
             warnings.append(f"Column {feature!r} skipped: {exc.message}")

@@ -6,10 +6,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
-from threadpoolctl import threadpool_limits
 
 from studio_ext.errors import InvalidInput
 from studio_ext.ml.drift._metrics import feature_kind, require_features
@@ -29,10 +25,19 @@ _BOOSTER = {"max_iter": 30, "max_leaf_nodes": 15, "early_stopping": False}
 MIN_MAGNITUDE_ROWS = 20
 
 
-def _design(reference: pd.DataFrame, target: pd.DataFrame, features: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
+def _design(
+    reference: pd.DataFrame,
+    target: pd.DataFrame,
+    features: Sequence[str],
+    ref_rows: np.ndarray | None,
+    tgt_rows: np.ndarray | None,
+) -> tuple[np.ndarray, list[bool]]:
     columns, categorical = [], []
     for feature in features:
+        # Only the sampled rows of the compared columns are gathered, column by column.
         ref, tgt = reference[feature], target[feature]
+        ref = ref if ref_rows is None else ref.iloc[ref_rows]
+        tgt = tgt if tgt_rows is None else tgt.iloc[tgt_rows]
         if feature_kind(ref, tgt) == "numerical":
             both = pd.concat([ref, tgt], ignore_index=True).to_numpy(dtype=float)
             categorical.append(False)
@@ -72,11 +77,19 @@ def drift_magnitude(reference: pd.DataFrame, target: pd.DataFrame, features: Seq
             f"The drift magnitude needs at least {MIN_MAGNITUDE_ROWS} rows on each side; the reference has "
             f"{len(reference)} and the target {len(target)}. Use a longer window."
         )
+    # scikit-learn is imported here, when a magnitude is asked for: the per-feature metrics
+    # do without it (about 30 MB of a process's memory).
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+    from threadpoolctl import threadpool_limits
+
     rng = np.random.default_rng(seed)
-    ref = reference.iloc[np.sort(rng.choice(len(reference), n, replace=False))] if len(reference) > n else reference
-    tgt = target.iloc[np.sort(rng.choice(len(target), n, replace=False))] if len(target) > n else target
-    x, categorical = _design(ref, tgt, list(features))
-    y = np.r_[np.zeros(len(ref), dtype=int), np.ones(len(tgt), dtype=int)]
+    ref_rows = np.sort(rng.choice(len(reference), n, replace=False)) if len(reference) > n else None
+    tgt_rows = np.sort(rng.choice(len(target), n, replace=False)) if len(target) > n else None
+    x, categorical = _design(reference, target, list(features), ref_rows, tgt_rows)
+    y = np.r_[np.zeros(n if ref_rows is not None else len(reference), dtype=int),
+              np.ones(n if tgt_rows is not None else len(target), dtype=int)]
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.5, stratify=y, random_state=seed)
     # One thread: on these sizes OpenMP's threads cost more than they give, and on a busy
     # machine they wait on each other (30x slower measured at load 4 on 2 cores).

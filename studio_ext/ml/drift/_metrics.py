@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -19,9 +20,11 @@ __all__ = [
     "NUMERICAL_METRICS",
     "TEST_METRICS",
     "FeatureKind",
+    "Reference",
     "check_metrics",
     "feature_drift",
     "feature_kind",
+    "reference_drift",
     "require_features",
 ]
 
@@ -90,7 +93,7 @@ def feature_kind(reference: pd.Series, target: pd.Series) -> FeatureKind:
         type drift is not measured on (dates, timedeltas): the message names the column.
     """
     name = reference.name if reference.name is not None else target.name
-    sides = [s for s in (reference, target) if len(s.dropna())] or [reference]
+    sides = [s for s in (reference, target) if bool(s.notna().any())] or [reference]
     kinds = set()
     for series in sides:
         if _is_numerical(series):
@@ -156,21 +159,72 @@ def _bounded(values: np.ndarray, seed: int = 0) -> np.ndarray:
     return values[rng.choice(len(values), EXACT_ROWS, replace=False)]
 
 
-def _proportions_numerical(ref: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    inner = np.unique(np.quantile(ref, np.linspace(0.0, 1.0, _QUANTILE_BINS + 1))[1:-1])
-    n_bins = len(inner) + 1
-    ref_counts = np.bincount(np.searchsorted(inner, ref, side="right"), minlength=n_bins)
-    tgt_counts = np.bincount(np.searchsorted(inner, tgt, side="right"), minlength=n_bins)
-    return ref_counts.astype(float), tgt_counts.astype(float)
+def _numbers(series: pd.Series, seed: int) -> np.ndarray:
+    """A side's non-null values as float64: a view of a float64 column with no nulls, else one copy."""
+    if series.dtype == np.float64:
+        values = series.to_numpy()
+    else:
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+    missing = np.isnan(values)
+    if missing.any():
+        values = values[~missing]
+    return _bounded(values, seed)
 
 
-def _counts_categorical(ref: pd.Series, tgt: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    ref_counts = ref.astype(object).value_counts()
-    tgt_counts = tgt.astype(object).value_counts()
-    both = ref_counts.index.union(tgt_counts.index)
-    return (
-        ref_counts.reindex(both, fill_value=0).to_numpy(dtype=float),
-        tgt_counts.reindex(both, fill_value=0).to_numpy(dtype=float),
+def _category_counts(series: pd.Series, seed: int) -> pd.Series:
+    """Non-null rows per category (index: the categories as Python objects, only those seen)."""
+    if len(series) > EXACT_ROWS:
+        series = series.sample(EXACT_ROWS, random_state=seed)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        # Counted on the integer codes: no value of the column is materialized.
+        codes = series.cat.codes.to_numpy()
+        counts = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories))
+        seen = counts > 0
+        return pd.Series(counts[seen], index=pd.Index(series.cat.categories.astype(object)[seen], dtype=object))
+    counts = series.value_counts(dropna=True)
+    counts.index = pd.Index(counts.index.astype(object), dtype=object)
+    return counts
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One side of one feature, reduced to what the metrics need.
+
+    Numerical: the non-null values (float64), and for the reference its standard deviation
+    and its 20 quantile bins with their counts. Categorical: the rows per category.
+    """
+
+    kind: str
+    values: np.ndarray | None = None
+    counts: pd.Series | None = None
+    scale: float = 1.0
+    inner: np.ndarray | None = None
+    bin_counts: np.ndarray | None = None
+
+
+def _side(series: pd.Series, kind: str, seed: int, reference: bool, name: object = None) -> _Side:
+    name = series.name if name is None else name
+    side = "reference" if reference else "target"
+    if kind == "numerical":
+        values = _numbers(series, seed)
+        if not len(values):
+            raise _no_values(name, side)
+        if not reference:
+            return _Side(kind, values=values)
+        inner = np.unique(np.quantile(values, np.linspace(0.0, 1.0, _QUANTILE_BINS + 1))[1:-1])
+        bins = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(inner) + 1)
+        scale = float(np.std(values))
+        return _Side(kind, values=values, scale=scale if scale > 0 else 1.0, inner=inner, bin_counts=bins)
+    counts = _category_counts(series, seed)
+    if not len(counts):
+        raise _no_values(name, side)
+    return _Side(kind, counts=counts)
+
+
+def _no_values(name: object, side: str) -> InvalidInput:
+    return InvalidInput(
+        f"Feature {name!r} has no non-null values in the {side}: its drift cannot be measured. "
+        "Check the window, or leave the feature out."
     )
 
 
@@ -191,6 +245,75 @@ def _binned(chosen: tuple[str, ...], ref_counts: np.ndarray, tgt_counts: np.ndar
         out["jensen_shannon_distance"] = _jensen_shannon(ref_counts, tgt_counts)
     if "population_stability_index" in chosen:
         out["population_stability_index"] = _psi(ref_counts, tgt_counts)
+
+
+def _drift(ref: _Side, tgt: _Side, chosen: tuple[str, ...]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if ref.kind == "numerical":
+        assert ref.values is not None and tgt.values is not None and ref.inner is not None
+        assert ref.bin_counts is not None
+        if "jensen_shannon_distance" in chosen or "population_stability_index" in chosen:
+            tgt_bins = np.bincount(np.searchsorted(ref.inner, tgt.values, side="right"), minlength=len(ref.inner) + 1)
+            _binned(chosen, ref.bin_counts.astype(float), tgt_bins.astype(float), out)
+        for metric in chosen:
+            if metric == "normalized_wasserstein_distance":
+                out[metric] = float(wasserstein_distance(ref.values, tgt.values)) / ref.scale
+            elif metric == "two_sample_kolmogorov_smirnov_test":
+                ks = ks_2samp(ref.values, tgt.values)
+                out[metric] = float(ks.statistic)
+                out[f"{metric}_p_value"] = float(ks.pvalue)
+        return out
+    assert ref.counts is not None and tgt.counts is not None
+    both = ref.counts.index.union(tgt.counts.index, sort=False)
+    ref_counts = ref.counts.reindex(both, fill_value=0).to_numpy(dtype=float)
+    tgt_counts = tgt.counts.reindex(both, fill_value=0).to_numpy(dtype=float)
+    _binned(chosen, ref_counts, tgt_counts, out)
+    if "pearsons_chi_squared_test" in chosen:
+        metric = "pearsons_chi_squared_test"
+        if len(ref_counts) < 2:
+            # One category on both sides: the same distribution, and no test to run.
+            out[metric], out[f"{metric}_p_value"] = 0.0, 1.0
+        else:
+            chi2 = chi2_contingency(np.vstack([ref_counts, tgt_counts]))
+            out[metric] = float(chi2.statistic)
+            out[f"{metric}_p_value"] = float(chi2.pvalue)
+    return out
+
+
+class Reference:
+    """A reference window prepared once for comparing many target windows with it.
+
+    Each feature's reference side (its non-null values as float64, its standard deviation,
+    its quantile bins and their counts; or its rows per category) is computed the first
+    time a comparison needs it and reused for every later window, so a backfill reads the
+    reference once rather than once per window. The frame is held, not copied.
+
+    Example::
+
+        reference = Reference(january)
+        for w in iter_windows(flights, "time_hour", "Week"):
+            compare(reference, w.frame, features=["dep_delay", "carrier"])
+    """
+
+    def __init__(self, frame: pd.DataFrame | Reference) -> None:
+        self.frame: pd.DataFrame = frame.frame if isinstance(frame, Reference) else frame
+        self._sides: dict[tuple[str, str], _Side] = {}
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def columns(self) -> pd.Index:
+        return self.frame.columns
+
+    def __getitem__(self, column: str) -> pd.Series:
+        return self.frame[column]
+
+    def side(self, feature: str, kind: str) -> _Side:
+        key = (feature, kind)
+        if key not in self._sides:
+            self._sides[key] = _side(self.frame[feature], kind, seed=0, reference=True, name=feature)
+        return self._sides[key]
 
 
 def feature_drift(
@@ -215,7 +338,9 @@ def feature_drift(
     - ``pearsons_chi_squared_test``: :func:`scipy.stats.chi2_contingency` on the 2 x k
       table of category counts, and ``pearsons_chi_squared_test_p_value``.
 
-    Nulls are left out (data quality counts them).
+    Nulls are left out (data quality counts them). Categorical columns are counted on
+    their codes when they are pandas categoricals; numerical float64 columns are read in
+    place.
 
     Raises
     ------
@@ -230,42 +355,14 @@ def feature_drift(
     """
     chosen = check_metrics(kind, metrics)
     name = reference.name if reference.name is not None else target.name
-    ref = reference.dropna()
-    tgt = target.dropna()
-    for side, values in (("reference", ref), ("target", tgt)):
-        if values.empty:
-            raise InvalidInput(
-                f"Feature {name!r} has no non-null values in the {side}: its drift cannot be measured. "
-                "Check the window, or leave the feature out."
-            )
-    out: dict[str, float] = {}
-    if kind == "numerical":
-        ref_values = _bounded(ref.to_numpy(dtype=float))
-        tgt_values = _bounded(tgt.to_numpy(dtype=float), seed=1)
-        if "jensen_shannon_distance" in chosen or "population_stability_index" in chosen:
-            _binned(chosen, *_proportions_numerical(ref_values, tgt_values), out)
-        for metric in chosen:
-            if metric == "normalized_wasserstein_distance":
-                scale = float(np.std(ref_values))
-                out[metric] = float(wasserstein_distance(ref_values, tgt_values)) / (scale if scale > 0 else 1.0)
-            elif metric == "two_sample_kolmogorov_smirnov_test":
-                ks = ks_2samp(ref_values, tgt_values)
-                out[metric] = float(ks.statistic)
-                out[f"{metric}_p_value"] = float(ks.pvalue)
-        return out
-    if len(ref) > EXACT_ROWS:
-        ref = ref.sample(EXACT_ROWS, random_state=0)
-    if len(tgt) > EXACT_ROWS:
-        tgt = tgt.sample(EXACT_ROWS, random_state=1)
-    ref_counts, tgt_counts = _counts_categorical(ref, tgt)
-    _binned(chosen, ref_counts, tgt_counts, out)
-    if "pearsons_chi_squared_test" in chosen:
-        metric = "pearsons_chi_squared_test"
-        if len(ref_counts) < 2:
-            # One category on both sides: the same distribution, and no test to run.
-            out[metric], out[f"{metric}_p_value"] = 0.0, 1.0
-        else:
-            chi2 = chi2_contingency(np.vstack([ref_counts, tgt_counts]))
-            out[metric] = float(chi2.statistic)
-            out[f"{metric}_p_value"] = float(chi2.pvalue)
-    return out
+    ref = _side(reference, kind, seed=0, reference=True, name=name)
+    return _drift(ref, _side(target, kind, seed=1, reference=False, name=name), chosen)
+
+
+def reference_drift(
+    reference: Reference, feature: str, target: pd.Series, kind: str, metrics: Sequence[str] | None = None
+) -> dict[str, float]:
+    """:func:`feature_drift` against a prepared :class:`Reference` (its side of ``feature`` computed once)."""
+    chosen = check_metrics(kind, metrics)
+    ref = reference.side(feature, kind)
+    return _drift(ref, _side(target, kind, seed=1, reference=False, name=feature), chosen)

@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import ndcg_score
 
 from studio_ext.errors import InvalidInput
 from studio_ext.ml.drift._compare import DriftResult, Thresholds, compare
@@ -64,6 +63,8 @@ def attribution_drift(reference_importance: Mapping[str, float], production_impo
     InvalidInput
         An empty side, or no feature with a nonzero reference importance.
     """
+    from sklearn.metrics import ndcg_score  # here: the drift metrics do without scikit-learn
+
     if not reference_importance or not production_importance:
         side = "reference" if not reference_importance else "production"
         raise InvalidInput(f"The {side} feature importance is empty: give one importance per feature.")

@@ -279,3 +279,41 @@ def test_beyond_the_exact_limit_a_side_is_sampled_and_said(monkeypatch):
     assert r.alerts == {}
     again = compare(_frame(seed=1), _frame(seed=2, n=800), magnitude=False)
     assert again.features["x"].metrics == r.features["x"].metrics  # the sample is seeded
+
+
+def test_iter_windows_gives_the_windows_one_at_a_time_and_checks_at_the_call():
+    rng = np.random.default_rng(3)
+    stamps = pd.Series(pd.date_range("2013-01-01", periods=500, freq="7h", tz="UTC")).sample(frac=1, random_state=1)
+    frame = pd.DataFrame({"t": stamps.to_numpy(), "v": rng.normal(size=500)})
+    listed = windows(frame, "t", "Week")
+    lazy = drift.iter_windows(frame, "t", "Week")
+    assert not isinstance(lazy, list)
+    for a, b in zip(listed, lazy, strict=True):
+        assert (a.start, a.end, a.rows) == (b.start, b.end, b.rows)
+        pd.testing.assert_frame_equal(a.frame, b.frame)
+    in_order = frame.sort_values("t", ignore_index=True)
+    assert [w.rows for w in drift.iter_windows(in_order, "t", "Week")] == [w.rows for w in listed]
+    with pytest.raises(InvalidInput, match="no timestamp column"):
+        drift.iter_windows(frame, "when", "Week")  # raised at the call, before any window
+
+
+def test_a_prepared_reference_and_categorical_codes_give_the_same_metrics():
+    ref, tgt = _frame(), _frame(shift=0.3, probs=(0.3, 0.3, 0.4), seed=5)
+    plain = compare(ref, tgt, magnitude=False)
+    prepared = drift.Reference(ref)
+    for _ in range(2):  # the second comparison reuses the reference's side of each feature
+        again = compare(prepared, tgt, magnitude=False)
+        assert again.to_dict() == plain.to_dict()
+    coded = compare(ref.astype({"c": "category"}), tgt.astype({"c": "category"}), magnitude=False)
+    for metric, value in plain.features["c"].metrics.items():
+        assert coded.features["c"].metrics[metric] == pytest.approx(value, rel=1e-12)
+
+
+def test_read_columns_reads_only_those_with_strings_as_categoricals(tmp_path):
+    path = tmp_path / "t.parquet"
+    _frame().assign(t=pd.date_range("2013-01-01", periods=N, freq="h")).to_parquet(path)
+    frame = drift.read_columns(path, ["t", "x", "c"])
+    assert list(frame.columns) == ["t", "x", "c"] and len(frame) == N
+    assert isinstance(frame["c"].dtype, pd.CategoricalDtype) and frame["x"].dtype == np.float64
+    with pytest.raises(InvalidInput, match="Column 'nope' is not in t.parquet: its columns are"):
+        drift.read_columns(path, ["x", "nope"])

@@ -269,8 +269,19 @@ class LocalData(DataOperations):
             return pq.read_schema(path).empty_table().to_pandas()
         return pa.Table.from_batches([first]).to_pandas() if first.num_rows else pd.DataFrame()
 
-    def load(self, name: str, version: int | str | None = None) -> pd.DataFrame:
-        """The whole table as a pandas DataFrame."""
+    def load(
+        self, name: str, version: int | str | None = None, *, columns: builtins.list[str] | None = None
+    ) -> pd.DataFrame:
+        """The whole table as a pandas DataFrame; with ``columns``, only those (read for drift, in little memory).
+
+        With ``columns`` the columns are read one at a time, strings as pandas categoricals,
+        as :func:`studio_ext.ml.drift.read_columns` does (a drift monitor over a wide or long
+        table holds only the columns it compares).
+        """
+        if columns is not None:
+            from studio_ext.ml.drift import read_columns
+
+            return read_columns(self._parquet(name, version), columns)
         return pq.read_table(self._parquet(name, version)).to_pandas()
 
     def profile(self, name: str, version: int | str | None = None, *, refresh: bool = False) -> DataProfile:

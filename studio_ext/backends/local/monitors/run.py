@@ -154,9 +154,11 @@ def run_dataset_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) 
     from studio_ext.ml import drift
 
     d = spec["definition"]
-    baseline = load_dataset(backend, d["baseline"], "baseline")
-    target = load_dataset(backend, d["target"], "target")
     ts = d["timestamp_column"]
+    features = list(d["features"])
+    # Only the compared columns are read (and the target's clock), column by column.
+    baseline = drift.Reference(load_dataset(backend, d["baseline"], "baseline", columns=features))
+    target = load_dataset(backend, d["target"], "target", columns=list(dict.fromkeys([ts, *features])))
     if spec["mode"] == "backfill":
         start, end = datetime.fromisoformat(spec["start"]), datetime.fromisoformat(spec["end"])
     else:
@@ -169,11 +171,11 @@ def run_dataset_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) 
     def moment(value: datetime) -> pd.Timestamp:
         return pd.Timestamp(value).tz_convert("UTC").tz_localize(None) if naive else pd.Timestamp(value)
 
-    features = list(d["features"])
     say(f"Dataset monitor {spec['monitor']}: {d['target']} against {d['baseline']}, {d['frequency']} windows "
         f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, features {', '.join(features)}")
-    for window in drift.windows(frame, ts, d["frequency"], start=moment(start), end=moment(end)):
-        result = drift.compare(baseline[features], window.frame[features], features=features)
+    # One window at a time; the baseline's side of each feature is computed once, for all of them.
+    for window in drift.iter_windows(frame, ts, d["frequency"], start=moment(start), end=moment(end)):
+        result = drift.compare(baseline, window.frame[features], features=features)
         w_start = pd.Timestamp(window.start).tz_localize("UTC") if naive else pd.Timestamp(window.start)
         w_end = pd.Timestamp(window.end).tz_localize("UTC") if naive else pd.Timestamp(window.end)
         alerts = []

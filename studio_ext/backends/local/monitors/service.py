@@ -63,8 +63,14 @@ def dataset_reference(ref: str) -> tuple[str, str | None]:
     return name, version or None
 
 
-def load_dataset(backend: LocalBackend, ref: str, what: str) -> pd.DataFrame:
-    """A registered tabular dataset as a DataFrame, or an error naming ``what`` and the datasets there are."""
+def load_dataset(
+    backend: LocalBackend, ref: str, what: str, columns: builtins.list[str] | None = None
+) -> pd.DataFrame:
+    """A registered tabular dataset as a DataFrame, or an error naming ``what`` and the datasets there are.
+
+    With ``columns``, only those are read (see ``LocalData.load``); one the dataset lacks is
+    named with the columns it has.
+    """
     name, version = dataset_reference(ref)
     data = backend.service("data")
     try:
@@ -76,7 +82,7 @@ def load_dataset(backend: LocalBackend, ref: str, what: str) -> pd.DataFrame:
     if asset.type != DataType.TABULAR:
         raise InvalidInput(f"The {what} dataset {ref!r} is a {DataType(asset.type).azure_type} asset; a drift monitor "
                            "compares tabular datasets (mltable). Register the file as Data(type='mltable').")
-    return data.load(name, asset.version)
+    return data.load(name, asset.version, columns=columns)
 
 
 class LocalDataDrift(DataDriftOperations):
