@@ -115,6 +115,17 @@ def test_dataset_page_profile_versions_lineage_and_archive(ws, tmp_path, code_di
             pass
 
 
+def test_a_folder_datasets_page_lists_the_folders_own_files(ws, tmp_path):
+    folder = tmp_path / "scans"
+    (folder / "day2").mkdir(parents=True)
+    (folder / "a.csv").write_text("x\n1\n")
+    (folder / "day2" / "b.csv").write_text("x\n2\n")
+    ws.data.create_or_update(Data(name="scans", path=str(folder), type="uri_folder"))
+    panel = DatasetsPanel(ws)
+    panel.selector.value = "scans"
+    assert "a.csv, day2/b.csv" in panel.page.details.value and "scans/a.csv" not in panel.page.details.value
+
+
 def test_a_failed_registration_shows_the_error_and_leaves_nothing(ws, tmp_path):
     src = tmp_path / "ragged.csv"
     src.write_text("a,b\n1,2\n3,4,5\n")
