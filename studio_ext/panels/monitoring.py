@@ -219,12 +219,13 @@ def feature_metric_figure(results: list[DriftWindowResult], feature: str, metric
                           threshold: float | None) -> Any:
     import plotly.graph_objects as go
 
-    points = [(r, r.features.get(feature, {}).get(metric)) for r in results if not r.no_data]
-    points = [(r, v) for r, v in points if v is not None]
+    # a window without rows stays a gap in the line (None), never a zero
+    points = [(r, None if r.no_data else r.features.get(feature, {}).get(metric)) for r in results]
     fig = go.Figure(go.Scatter(
         x=[r.start for r, _ in points], y=[v for _, v in points], mode="lines+markers", name=metric,
+        connectgaps=False,
         marker={"color": ["#c36b00" if r.backfill else "#0f6cbd" for r, _ in points], "size": 8},
-        customdata=[[_hover_window(r), format_number(v)] for r, v in points],
+        customdata=[[_hover_window(r), format_number(v) if v is not None else "no data"] for r, v in points],
         hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra></extra>"))
     if threshold is not None:
         fig.add_hline(y=threshold, line_dash="dash", line_color="#a4262c",
@@ -495,7 +496,7 @@ class MonitorView(widgets.VBox):
             rows = [(name, kind_, *(values.get(m) for m in ("jensen_shannon_distance",
                                                               "normalized_wasserstein_distance",
                                                               "population_stability_index")),
-                     ", ".join(result.extra.get("feature_alerts", {}).get(name, [])) or "")
+                     ", ".join(m.replace("_", " ") for m in result.extra.get("feature_alerts", {}).get(name, [])))
                     for name, values in sorted(result.features.items())
                     for kind_ in [result.feature_kinds.get(name, "")]]
             notes = "".join(f"<div style='color:#8a5300;font-size:90%'>{html.escape(w)}</div>"

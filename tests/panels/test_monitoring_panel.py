@@ -98,7 +98,8 @@ def test_a_backfill_from_the_page_charts_windows_features_and_alerts(ws: Workspa
     assert view.feature.options == ("cat", "x") and view.feature.value == "cat"
     assert view.metric.value == "jensen_shannon_distance"
     metric_fig, dist_fig = view.feature_figures
-    assert len(metric_fig.data[0].x) == 3 and metric_fig.layout.shapes[0].y0 == 0.1  # Azure's default threshold
+    assert len(metric_fig.data[0].x) == 4 and metric_fig.data[0].y[1] is None  # the empty week is a gap
+    assert metric_fig.layout.shapes[0].y0 == 0.1  # Azure's default threshold
     assert [t.name for t in dist_fig.data] == ["reference", "target"] and dist_fig.data[0].type == "bar"
     assert dict(zip(dist_fig.data[1].x, dist_fig.data[1].y, strict=True))["c"] > 0.6
     view.feature.value = "x"
