@@ -210,7 +210,7 @@ def magnitude_figure(results: list[DriftWindowResult], threshold: float | None, 
         fig.add_hline(y=threshold, line_dash="dash", line_color="#a4262c",
                       annotation_text=f"threshold {format_number(threshold)}", annotation_position="top right")
     fig.update_layout(title=title, height=330, width=1100, margin={"t": 50, "b": 40, "l": 60, "r": 20},
-                      yaxis={"title": "drift magnitude (0-100)", "range": [0, 105]}, xaxis={"title": "window start"},
+                      yaxis={"title": "drift magnitude (0-100)", "range": [-4, 105]}, xaxis={"title": "window start"},
                       legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"}, clickmode="event")
     return fig
 
