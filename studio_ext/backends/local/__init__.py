@@ -128,12 +128,6 @@ def _pipelines(b: LocalBackend) -> PipelineOperations:
     return LocalPipelines(b)
 
 
-def _sweeps(b: LocalBackend) -> SweepOperations:
-    from studio_ext.backends.local.sweeps.service import LocalSweeps
-    return LocalSweeps(b)
-
-
-# service name -> its builder (names as in studio_ext.backends.SERVICE_PROTOCOLS).
 def _batch_endpoints(b: LocalBackend) -> BatchEndpointOperations:
     from studio_ext.backends.local.batch.service import LocalBatchEndpoints
     return LocalBatchEndpoints(b)
@@ -144,6 +138,12 @@ def _batch_deployments(b: LocalBackend) -> BatchDeploymentOperations:
     return LocalBatchDeployments(b)
 
 
+def _sweeps(b: LocalBackend) -> SweepOperations:
+    from studio_ext.backends.local.sweeps.service import LocalSweeps
+    return LocalSweeps(b)
+
+
+# service name -> its builder (names as in studio_ext.backends.SERVICE_PROTOCOLS).
 SERVICES: dict[str, Callable[[LocalBackend], object]] = {
     "jobs": _jobs,
     "compute": _compute,
@@ -151,14 +151,14 @@ SERVICES: dict[str, Callable[[LocalBackend], object]] = {
     "models": _models,
     "online_endpoints": _online_endpoints,
     "online_deployments": _online_deployments,
+    "batch_endpoints": _batch_endpoints,
+    "batch_deployments": _batch_deployments,
     "datastores": _datastores,
     "data": _data,
     "automl": _automl,
     "explanations": _explanations,
     "fairness": _fairness,
     "privacy": _privacy,
-    "batch_endpoints": _batch_endpoints,
-    "batch_deployments": _batch_deployments,
     "sweeps": _sweeps,
     "components": _components,
     "pipelines": _pipelines,
