@@ -11,12 +11,14 @@ input's mini-batches (:mod:`.minibatches`), and scores them on Dask workers (:mo
   ``max_concurrency_per_instance`` one-thread worker processes that this driver starts and
   closes. At most that many mini-batches run at once;
 - each worker process runs the scoring script's ``init()`` once before its first mini-batch;
-  a mini-batch goes to one free worker, so its time is its own;
+  a mini-batch goes to one worker, which gets its next one while it scores (two in flight per
+  worker thread), so it never waits for the driver; its timeout counts from when it begins;
 - a mini-batch whose ``run()`` raises, runs over ``timeout`` (its worker process is ended) or
   whose worker dies is retried up to ``max_retries`` times, on another worker when one is
   free. Once its retries are spent its items count as failed; more failed items than
   ``error_threshold`` (-1: no limit) fail the job;
-- the rows of each mini-batch are committed by this process alone, atomically, so a killed
+- the rows of each mini-batch are committed by this process alone (on a thread of its own, in the
+  order results come back), atomically, so a killed
   worker or a retry never writes a row twice, and a driver run again on the same output
   folder scores only the mini-batches not yet committed. The output file
   (``output_file_name``, for ``append_row``) is built from them in mini-batch order: the

@@ -2,7 +2,7 @@
 
 The driver (:mod:`studio_ext.backends.local.batch.driver`) sends these functions to Dask
 workers. A worker process keeps what :func:`init_worker` loaded (the user's scoring module,
-or an MLflow model's pyfunc) in :data:`_LOADED`, so ``init()`` runs once per process, as
+or an MLflow model) in :data:`_LOADED`, so ``init()`` runs once per process, as
 Azure ML's batch contract says, however many mini-batches the process scores.
 
 :func:`score_mini_batch` calls ``run(mini_batch)`` (a list of file paths, or a pandas
