@@ -32,7 +32,10 @@ class ChildPipe:
 
     def send(self, batch: Any) -> None:
         """Write ``batch`` (marshal's types only) as one frame; blocks while the pipe is full."""
-        frame = marshal.dumps(batch)
+        self.send_frame(marshal.dumps(batch))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Write a batch already marshalled as one frame; blocks while the pipe is full."""
         with self._lock:
             for _ in range(2):
                 try:

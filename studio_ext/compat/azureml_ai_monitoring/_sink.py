@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestContext:
     """The scoring request being served: its id, time, whether it is sampled, and captured headers."""
 
