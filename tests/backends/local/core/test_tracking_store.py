@@ -14,10 +14,16 @@ from studio_ext.backends.local.core.tracking import init_tracking_store
 
 
 def _rows(db: Path) -> list[str]:
-    """The store's schema and rows as SQL, in a stable order, creation times blanked."""
+    """The store's schema and rows as SQL, in a stable order, creation times blanked.
+
+    A table's lines are sorted too: MLflow's SQLite migrations recreate tables with their
+    CHECK constraints in an order that varies between processes (a set's order), which says
+    nothing about the schema.
+    """
     conn = sqlite3.connect(db)
     try:
-        return sorted(re.sub(r"\b1\d{12}\b", "T", line) for line in conn.iterdump())
+        return sorted("\n".join(sorted(re.sub(r"\b1\d{12}\b", "T", line).split("\n")))
+                      for line in conn.iterdump())
     finally:
         conn.close()
 
