@@ -24,6 +24,7 @@ import copy
 import json
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -183,6 +184,7 @@ class LocalBatchEndpoints(BatchEndpointOperations):
         keys = files.read_keys(path)
         keys[which.value] = files.new_key()
         files.write_private_json(path, keys)
+        time.sleep(2 * files.KEY_RECHECK_SECONDS)  # the gateway has seen the new file by now
         return DonePoller(self.get_keys(name))
 
     def consume_snippets(self, name: str) -> dict[str, str]:
