@@ -104,7 +104,9 @@ class BatchDeployment:
 
     @property
     def type(self) -> str:
-        raise NotImplementedError
+        """'model' or 'pipeline', as azure-ai-ml's deployment kinds; each subclass says which."""
+        raise TypeError(f"{type(self).__name__} is the base of the batch deployments; "
+                        "use ModelBatchDeployment or PipelineComponentBatchDeployment.")
 
 
 @dataclass(kw_only=True)

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import time
 import uuid
+from abc import ABC, abstractmethod
 from typing import Any
 
 
-class CorrelationContext:
+class CorrelationContext(ABC):
     """What :meth:`Collector.collect` returns: an id (the request's), a time and headers."""
 
+    @abstractmethod
     def get_id(self) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def get_timestamp(self) -> int:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def get_headers(self) -> dict[str, str]:
-        raise NotImplementedError
+        ...
 
 
 class BasicCorrelationContext(CorrelationContext):
