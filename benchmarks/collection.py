@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serving import wrk
+from serving import clean_up, wrk
 
 
 def _collected_rows(folder: Path) -> tuple[int, int]:
@@ -131,12 +131,7 @@ def main() -> int:
               f"the writer caught up {catch_up:.0f} s after the load stopped")
         (folder / "results.json").write_text(json.dumps(results, indent=1))
     finally:
-        try:
-            for name in ("bench-off", "bench-on"):
-                ws.online_endpoints.begin_delete(name).result(timeout=60)
-        finally:
-            ws.runtime.stop()
-            shutil.rmtree(folder, ignore_errors=True)
+        clean_up(ws, ("bench-off", "bench-on"), folder)
     return 0
 
 

@@ -30,8 +30,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from studio_ext import Workspace
 
 CONSTANT_APP = '''
 async def app(scope, receive, send):
@@ -86,6 +90,17 @@ def wrk(url: str, body: str, key: str, duration: int, folder: Path) -> dict[str,
     errors = re.search(r"Socket errors:.*", out)
     return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99"),
             "non_2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(0) if errors else ""}
+
+
+def clean_up(ws: Workspace, endpoints: tuple[str, ...], folder: Path) -> None:
+    """Delete the benchmark's endpoints, then stop the workspace's runtime and remove its folder
+    (these two even when a delete fails)."""
+    try:
+        for name in endpoints:
+            ws.online_endpoints.begin_delete(name).result(timeout=60)
+    finally:
+        ws.runtime.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> int:
@@ -182,12 +197,7 @@ def main() -> int:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        try:
-            for name in ("bench", "bench-sk"):
-                ws.online_endpoints.begin_delete(name).result(timeout=60)
-        finally:
-            ws.runtime.stop()
-            shutil.rmtree(folder, ignore_errors=True)
+        clean_up(ws, ("bench", "bench-sk"), folder)
     return 0
 
 
