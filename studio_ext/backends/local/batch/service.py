@@ -76,6 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 TAG_ENDPOINT = "azureml.batch_endpoint"
 TAG_DEPLOYMENT = "azureml.batch_deployment"
+TAG_INVOCATION = "azureml.batch_job"  # the child pipeline run of a pipeline deployment's invocation: its parent
 SCORING_STEP = "batchscoring"
 INPUT_NAME = "input_data"
 OUTPUT_NAME = "score"
@@ -243,9 +244,11 @@ class LocalBatchEndpoints(BatchEndpointOperations):
         tags = {TAG_ENDPOINT: endpoint_name, TAG_DEPLOYMENT: name}
         written: Path | None = None
         if deployment_row.type == "pipeline":
-            job = self._pipeline_job(deployment_row, input, inputs, outputs, params_override)
-        else:
-            job, written = self._scoring_job(deployment_row, input, inputs, outputs, params_override, job_name)
+            child = self._pipeline_job(deployment_row, input, inputs, outputs, params_override)
+            return self._start_pipeline_invocation(
+                deployment_row, child, job_name=job_name, experiment=experiment, tags=tags,
+                display_name=f"{endpoint_name}-{name}")
+        job, written = self._scoring_job(deployment_row, input, inputs, outputs, params_override, job_name)
         job.name = job_name
         job.experiment_name = experiment
         job.display_name = job.display_name or f"{endpoint_name}-{name}"
@@ -366,6 +369,83 @@ class LocalBatchEndpoints(BatchEndpointOperations):
         if "force_rerun" in settings:
             job.settings.force_rerun = _truthy(settings["force_rerun"])
         return job
+
+    def _start_pipeline_invocation(self, row: Any, child: PipelineJob, *, job_name: str | None, experiment: str,
+                                   tags: dict[str, str], display_name: str) -> Job:
+        """The invocation of a pipeline component deployment: a parent job whose one child is the pipeline run.
+
+        The parent is a pipeline job of one step, named after the component, whose run is the
+        child pipeline ``PARENT_COMPONENT`` (its own steps reused as any pipeline's are); the
+        supervisor's pipeline duty follows the child and ends the parent with it. The parent's
+        inputs are the request's, its outputs the child's (``ws.jobs.download(parent,
+        output_name=...)`` reaches the child's step through them). Everything is checked first.
+        """
+        from studio_ext.backends.local.core import parent_jobs, tracking
+        from studio_ext.backends.local.core.schema import jobs as jobs_table
+        from studio_ext.backends.local.pipelines.service import COMPUTE_PREFIX, write_state
+        from studio_ext.entities import JobStatus
+        from studio_ext.translation import pipeline_job
+
+        pipelines = self._b.service("pipelines")
+        name = parent_jobs.new_job_name(self._b, job_name, "batchjob", None)
+        step = str(json.loads(row.spec)["component"]["name"])
+        component_ref = "azureml:{name}:{version}".format(**json.loads(row.spec)["component"])
+        child.name = f"{name}_{step}"
+        child.experiment_name = experiment
+        child.display_name = step
+        child.tags = {**dict(child.tags), TAG_INVOCATION: name}
+        plan = pipelines.plan(child, child.name)  # every check of the child, nothing written
+        settings = plan["settings"]
+        child_v2 = pipeline_job.to_v2(child)
+        outputs = {k: {"type": o["type"], "mode": o["mode"], "name": None, "version": None, "description": None,
+                       "bound": [step, k]} for k, o in plan["outputs"].items()}
+        v2 = {k: v for k, v in child_v2.items() if k in ("$schema", "type", "inputs", "settings")}
+        v2.update(display_name=display_name, experiment_name=experiment, tags=dict(tags))
+        v2["outputs"] = {k: {"type": o["type"]} for k, o in outputs.items()}
+        v2["jobs"] = {step: {"component": component_ref,
+                             "inputs": {k: f"${{{{parent.inputs.{k}}}}}" for k in plan["inputs"]},
+                             "outputs": {k: f"${{{{parent.outputs.{k}}}}}" for k in outputs}}}
+        step_plan = {"after": [], "inputs": {k: {"pipeline_input": k} for k in plan["inputs"]}, "outputs": {},
+                     "compute": settings["default_compute"], "is_deterministic": False,
+                     "component": {"name": step, "type": "pipeline", "ref": component_ref, "inputs": {}, "outputs": {}}}
+        spec = {"display_name": display_name, "description": None, "tags": tags,
+                "settings": {**settings, "continue_on_step_failure": False, "force_rerun": False},
+                "inputs": plan["inputs"], "outputs": outputs, "steps": {step: step_plan}, "order": [step], "v2": v2}
+        exp_id = tracking.ensure_experiment(self._b.tracking_uri, self._b.artifacts_uri, experiment)
+        spec["experiment_id"] = exp_id
+        client = tracking.client(self._b.tracking_uri)
+        run = client.create_run(exp_id, run_name=display_name, tags={
+            **tags, "studio.job_name": name, "studio.job_type": "pipeline",
+            "studio.compute": settings["default_compute"], "mlflow.source.type": "JOB"})
+        job_dir = self._b.jobs_dir / name
+        try:
+            (job_dir / "user_logs").mkdir(parents=True)
+            write_state(self._b, name, {"steps": {step: {"status": JobStatus.NOT_STARTED.value, "job": child.name}},
+                                        "notes": []})
+            parent_jobs.log_line(self._b, name, f"Batch job {name} of {row.endpoint_name}/{row.name}: runs the "
+                                 f"pipeline component {component_ref} as its child job {child.name}.")
+            params = {k: v for k, v in plan["inputs"].items() if not isinstance(v, dict)}
+            if params:
+                from mlflow.entities import Param
+
+                client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+            with self._b.store.engine.begin() as conn:
+                conn.execute(jobs_table.insert().values(
+                    name=name, run_id=run.info.run_id, experiment_name=experiment, type="pipeline",
+                    status=JobStatus.RUNNING.value, compute=COMPUTE_PREFIX + settings["default_compute"],
+                    parent_job_name=None, created_at=now(), start_time=now(), spec=json.dumps(spec, default=str)))
+            try:
+                pipelines.create_or_update(child, parent_job_name=name)
+            except BaseException:
+                with self._b.store.engine.begin() as conn:
+                    conn.execute(jobs_table.delete().where(jobs_table.c.name == name))
+                raise
+        except BaseException:
+            client.delete_run(run.info.run_id)
+            shutil.rmtree(job_dir, ignore_errors=True)
+            raise
+        self._b.ensure_supervisor()
+        return pipelines.get(name)
 
     def list_jobs(self, endpoint_name: str) -> builtins.list[Job]:
         """The endpoint's invocations, newest first."""

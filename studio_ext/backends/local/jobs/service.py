@@ -416,7 +416,7 @@ class LocalJobs(RunExplorerReads, JobOperations):
     def _download_output(self, name: str, key: str, record: dict[str, Any], dest: Path) -> None:
         """One named output's files into ``dest`` (a file output: the file inside it, as Azure lays it out)."""
         bound = record.get("bound")
-        if bound and not record.get("where"):  # a pipeline's output: the files of the step run it is bound to
+        while bound and not record.get("where"):  # a pipeline's output: the files of the step run it is bound to
             child = self._b.service("pipelines").get(name).step_jobs.get(bound[0])
             child_row = self._row(child)
             if child_row is None:
@@ -424,6 +424,7 @@ class LocalJobs(RunExplorerReads, JobOperations):
                                "did not run.")
             name, key = str(child), str(bound[1])
             record = (json.loads(child_row.spec).get("outputs") or {}).get(key) or {}
+            bound = record.get("bound") if child_row.type == "pipeline" else None  # a pipeline run as a step
         where = str(record.get("where") or self._b.jobs_dir / name / "outputs" / key)
         dest.mkdir(parents=True, exist_ok=True)
         if where.startswith("azureml://datastores/"):

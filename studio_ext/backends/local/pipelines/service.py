@@ -81,7 +81,9 @@ class LocalPipelines(PipelineOperations):
         """Check the whole pipeline and record it; the supervisor runs its steps. Nothing is written on bad input."""
         from studio_ext.translation import pipeline_job
 
-        name = parent_jobs.new_job_name(self._b, job.name, "pipeline", parent_job_name)
+        name = parent_jobs.new_job_name(self._b, job.name, "pipeline", None)
+        if parent_job_name is not None and self._b.service("jobs")._row(parent_job_name) is None:
+            raise NotFound(f"The parent job {parent_job_name!r} does not exist.")
         experiment = check_name(job.experiment_name or "Default", "experiment name")
         job = self._without_filled_paths(job)
         plan = self.plan(job, name)
@@ -114,7 +116,8 @@ class LocalPipelines(PipelineOperations):
                 conn.execute(jobs_table.insert().values(
                     name=name, run_id=run.info.run_id, experiment_name=experiment, type=JOB_TYPE,
                     status=JobStatus.RUNNING.value, compute=COMPUTE_PREFIX + plan["settings"]["default_compute"],
-                    parent_job_name=None, created_at=now(), start_time=now(), spec=json.dumps(spec, default=str)))
+                    parent_job_name=parent_job_name, created_at=now(), start_time=now(),
+                    spec=json.dumps(spec, default=str)))
         except BaseException:
             client.delete_run(run.info.run_id)
             shutil.rmtree(job_dir, ignore_errors=True)

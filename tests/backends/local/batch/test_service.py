@@ -281,13 +281,30 @@ def test_a_pipeline_component_deployment_runs_its_component(ws: Workspace, asset
             settings={"continue_on_step_failure": "False", "default_compute": "local"})).result()
         assert isinstance(made, PipelineComponentBatchDeployment) and made.type == "pipeline"
         assert ws.batch_endpoints.get("count-batch").defaults.deployment_name == "counter"
-        job = ws.batch_endpoints.invoke("count-batch", inputs={
-            "folder": Input(type="uri_folder", path=str(assets["data"])), "factor": Input(type="integer", default=3)})
+        request = {"folder": Input(type="uri_folder", path=str(assets["data"])),
+                   "factor": Input(type="integer", default=3)}
+        job = ws.batch_endpoints.invoke("count-batch", inputs=request)
         assert isinstance(job, PipelineJob) and job.experiment_name == "count-batch"
         assert job.tags["azureml.batch_deployment"] == "counter"
-        assert job.inputs["factor"] == 3 and list(job.jobs) == ["node"]
+        # the invocation is the parent; its one child is the pipeline run, its parameters the request's
+        assert job.inputs["factor"] == 3 and list(job.jobs) == ["count_pipeline"]
         done = ws.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=120)
         assert done.status == "Completed", done.error
+        [child] = ws.jobs.list(parent_job_name=job.name)
+        assert child.name == f"{job.name}_count_pipeline" and child.type == "pipeline"
+        assert ws.jobs.get(job.name).children == [child.name]
+        run = ws.jobs.get(child.name)
+        assert run.status == "Completed" and run.inputs["factor"] == 3 and list(run.jobs) == ["node"]
+        [step_run] = ws.jobs.list(parent_job_name=child.name)
+        ws.jobs.download(job.name, download_path=str(assets["root"] / "dl1"), output_name="counted")
+        assert (assets["root"] / "dl1" / "named-outputs" / "counted" / "n.txt").read_text() == "3 x3"
+        # the same request again: the pipeline's step is reused, not run again
+        again = ws.batch_endpoints.invoke("count-batch", inputs=request)
+        assert ws.jobs.stream(again.name, out=open(os.devnull, "w"), timeout=120).status == "Completed"
+        [child2] = ws.jobs.list(parent_job_name=again.name)
+        [step2] = ws.jobs.list(parent_job_name=child2.name)
+        assert step2.tags.get("azureml.reused_from") == step_run.name
+        assert [j.name for j in ws.batch_endpoints.list_jobs("count-batch")] == [again.name, job.name]
         with pytest.raises(InvalidInput, match="no input 'nope'"):
             ws.batch_endpoints.invoke("count-batch", inputs={"nope": 1})
     finally:
