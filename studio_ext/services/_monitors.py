@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from studio_ext.entities._job import Job
 from studio_ext.entities._monitor import DataDriftMonitor, DriftWindowResult, MonitorAlert
@@ -36,6 +36,15 @@ class DataDriftOperations(Protocol):
 
     def backfill(self, name: str, start: datetime | str, end: datetime | str) -> Job:
         """Compute the windows from ``start`` to ``end`` as a job (returned at once; its results land as it runs)."""
+
+    def run(self, name: str, target_date: datetime | str | None = None) -> Job:
+        """Run the monitor once now, as a job, exactly as its schedule's fire at ``target_date`` (default now) would:
+        a dataset monitor's latest whole window, a model monitor's look-back window up to then."""
+
+    def window_values(self, name: str, window_start: datetime | str, feature: str, *, signal: str | None = None,
+                      rows: int = 5000) -> tuple[Any, Any]:
+        """The values of ``feature`` on the reference side and in the target window that starts at
+        ``window_start`` (pandas Series, up to ``rows`` each, sampled): what a window's distributions compare."""
 
     def enable_schedule(self, name: str, *, trigger: CronTrigger | RecurrenceTrigger | None = None) -> DataDriftMonitor:
         """Run the monitor on a schedule (every ``frequency`` by default): each slot's job computes its latest window."""

@@ -15,7 +15,9 @@ A v1 dataset monitor compares each target window with the whole baseline; a sche
 computes the latest window that ended ``latency`` hours before its slot. A model monitor
 reads the deployment's collected ``model_inputs`` / ``model_outputs`` over each signal's
 look-back window (``P7D`` unless its production data says otherwise) against the reference
-(given, or the deployed model's training data through its lineage). Feature attribution drift
+(given, or the deployed model's training data through its lineage: the tabular data asset
+version the job that made the model read), reading only the reference's columns the signal
+compares; each result records which reference it compared with (``extra["reference"]``). Feature attribution drift
 explains the deployed model (``ml/explain``, SHAP) on both sides and compares the importance
 rankings by normalized discounted cumulative gain.
 """
@@ -54,6 +56,7 @@ class Recorder:
         self.table: list[dict[str, Any]] = []
         self.step = 0
         self.alerts = 0
+        self.reference: str | None = None  # the dataset the window's signal compared with (a model monitor's)
 
     def window(self, signal: str, start: datetime, end: datetime, *, magnitude: float | None,
                features: dict[str, dict[str, float]], kinds: dict[str, str], rows: tuple[int, int], no_data: bool,
@@ -87,7 +90,9 @@ class Recorder:
                                "feature": "", "metric": "drift_magnitude", "value": magnitude})
         payload = {"features": features, "feature_kinds": kinds, "rows_reference": rows[0], "rows_target": rows[1],
                    "no_data": no_data, "skipped": skipped, "warnings": warnings,
-                   "alerts": [a["text"] for a in alerts], "extra": {**(extra or {}), **(overall or {})}}
+                   "alerts": [a["text"] for a in alerts],
+                   "extra": {**(extra or {}), **(overall or {}),
+                             **({"reference": self.reference} if self.reference else {})}}
         key = start.timestamp()
         with self.b.store.engine.begin() as conn:
             conn.execute(monitor_results.delete().where(sa.and_(
@@ -161,6 +166,7 @@ def run_dataset_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) 
     target = load_dataset(backend, d["target"], "target", columns=list(dict.fromkeys([ts, *features])))
     if spec["mode"] == "backfill":
         start, end = datetime.fromisoformat(spec["start"]), datetime.fromisoformat(spec["end"])
+    # a scheduled fire, or ws.data_drift.run (mode "run"): the latest whole window by the slot
     else:
         slot = datetime.fromisoformat(spec["slot"]) - timedelta(hours=int(d.get("latency") or 0))
         start, end = latest_window(slot, d["frequency"])
@@ -208,8 +214,9 @@ def _thresholds(value: dict[str, Any] | None, defaults: dict[str, dict[str, floa
             for kind in ("numerical", "categorical")}
 
 
-def _collected(backend: Any, endpoint: str, deployment: str, collection: str, start: datetime,
-               end: datetime) -> Any:
+def collected(backend: Any, endpoint: str, deployment: str, collection: str, start: datetime,
+              end: datetime) -> Any:
+    """The deployment's collected rows of ``collection`` in [start, end), and the data asset's name (or why none)."""
     import pandas as pd
 
     from studio_ext.errors import StudioError
@@ -224,29 +231,36 @@ def _collected(backend: Any, endpoint: str, deployment: str, collection: str, st
     return read_collected(folder, start, end), name
 
 
-def reference_frame(backend: Any, signal: dict[str, Any], target: dict[str, Any]) -> tuple[Any, str]:
-    """The signal's reference data, or the deployed model's training data (its lineage)."""
-    from studio_ext.backends.local.monitors.service import deployment_of, load_dataset
+class References:
+    """The reference datasets of a run's signals, each read once and only in the columns the signals compare."""
 
-    ref = (signal.get("reference_data") or {}).get("input_data", {}).get("path")
-    if ref:
-        return load_dataset(backend, ref, "reference"), ref
-    endpoint, name = deployment_of(target["endpoint_deployment_id"])
-    deployment = backend.service("online_deployments").get(name, endpoint_name=endpoint)
-    model_ref = target.get("model_id") or deployment.model
-    model_ref = model_ref if isinstance(model_ref, str) else getattr(model_ref, "name", None)
-    if not model_ref:
-        raise ValueError("no reference_data and the deployment names no registered model")
-    model_name, _, version = model_ref.removeprefix("azureml:").partition(":")
-    model = backend.service("models").get(model_name, version or None)
-    if not model.datasets:
-        raise ValueError(f"no reference_data, and the model {model_name}:{model.version} has no training dataset in "
-                         "its lineage: give reference_data=ReferenceData(input_data=Input(...))")
-    return load_dataset(backend, model.datasets[0], "reference (the model's training data)"), model.datasets[0]
+    def __init__(self, backend: Any) -> None:
+        self.b = backend
+        self._frames: dict[str, Any] = {}
+
+    def columns(self, ref: str) -> list[str]:
+        """The dataset's column names, from its registered schema (nothing read)."""
+        from studio_ext.backends.local.monitors.service import dataset_reference
+
+        name, version = dataset_reference(ref)
+        return [c.name for c in self.b.service("data").get(name, version).columns]
+
+    def frame(self, ref: str, columns: list[str]) -> Any:
+        """The reference's ``columns`` (read on first use; later calls add only the columns not read yet)."""
+        from studio_ext.backends.local.monitors.service import load_dataset
+
+        have = self._frames.get(ref)
+        missing = [c for c in dict.fromkeys(columns) if have is None or c not in have.columns]
+        if missing:
+            part = load_dataset(self.b, ref, "reference", columns=missing)
+            have = part if have is None else have.join(part)
+            self._frames[ref] = have
+        assert have is not None
+        return have[list(dict.fromkeys(columns))]
 
 
 def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) -> None:
-    from studio_ext.backends.local.monitors.service import deployment_of
+    from studio_ext.backends.local.monitors.service import deployment_of, reference_of
     from studio_ext.errors import StudioError
     from studio_ext.ml import drift
 
@@ -254,6 +268,7 @@ def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) ->
     target = definition["monitoring_target"]
     endpoint, deployment = deployment_of(target["endpoint_deployment_id"])
     slot = datetime.fromisoformat(spec["slot"]) if spec.get("slot") else datetime.now(UTC)
+    references = References(backend)
     for name, signal in (definition.get("monitoring_signals") or {}).items():
         kind = signal["type"]
         production = signal.get("production_data") or {}
@@ -263,20 +278,30 @@ def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) ->
         end = slot - _duration(window.get("lookback_window_offset"), timedelta(0))
         start = end - _duration(window.get("lookback_window_size"), timedelta(days=7))
         notify = bool(signal.get("alert_enabled"))
+        recorder.reference = None
         try:
-            reference, ref_name = reference_frame(backend, signal, target)
-        except (StudioError, ValueError) as exc:  # said in the result; the other signals still run
+            ref_name = reference_of(backend, signal, target)
+            ref_columns = references.columns(ref_name)
+        except StudioError as exc:  # said in the result; the other signals still run
             recorder.window(name, start, end, magnitude=None, features={}, kinds={}, rows=(0, 0), no_data=True,
-                            skipped={}, warnings=[f"no reference data: {exc}"], alerts=[], prefix=name)
+                            skipped={}, warnings=[f"no reference data: {exc.message}"], alerts=[], prefix=name)
             continue
-        label = (signal.get("reference_data") or {}).get("data_column_names", {}).get("target_column")
+        label = ((signal.get("reference_data") or {}).get("data_column_names") or {}).get("target_column")
         collection = "model_outputs" if kind == "prediction_drift" else "model_inputs"
-        prod, source = _collected(backend, endpoint, deployment, collection, start, end)
-        say(f"Signal {name} ({kind}): {source} from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC "
-            f"({len(prod)} rows) against {ref_name} ({len(reference)} rows)")
+        prod, source = collected(backend, endpoint, deployment, collection, start, end)
         wanted = signal.get("features")
-        common = [c for c in reference.columns if c in prod.columns and c != label]
+        common = [c for c in ref_columns if c in prod.columns and c != label]
         features = [f for f in wanted if f in common] if isinstance(wanted, list) else common
+        if kind == "prediction_drift":  # the label (or the reference's last column) against the outputs
+            needed = [label if label and label in ref_columns else ref_columns[-1]] if ref_columns else []
+        else:
+            needed = features
+        # only the compared columns of the reference are read
+        reference = references.frame(ref_name, needed)
+        say(f"Signal {name} ({kind}): {source} from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC "
+            f"({len(prod)} rows) against {ref_name} ({len(reference)} rows; columns read: "
+            f"{', '.join(needed) or 'none'})")
+        recorder.reference = ref_name
         top_note: list[str] = []
         if isinstance(wanted, dict) and wanted.get("top_n_feature_importance") and len(prod):
             features, top_note = top_features(backend, target, reference, features,
@@ -284,7 +309,7 @@ def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) ->
         alerts: list[dict[str, Any]] = []
         if kind == "data_drift" or kind == "prediction_drift":
             if kind == "prediction_drift":
-                ref_out = reference[[label]] if label and label in reference.columns else reference.iloc[:, -1:]
+                ref_out = reference
                 column = ref_out.columns[0]
                 out_cols = [c for c in prod.columns if c == column] or list(prod.columns[:1])
                 prod_out = prod[out_cols].rename(columns={out_cols[0]: column}) if out_cols else prod

@@ -177,6 +177,56 @@ class LocalDataDrift(DataDriftOperations):
             raise InvalidInput(f"The backfill end {finish.isoformat()} is not after its start {begin.isoformat()}.")
         return submit_run(self._b, row.name, mode="backfill", start=begin, end=finish)
 
+    def run(self, name: str, target_date: datetime | str | None = None) -> Job:
+        """Run the monitor once, as a job, as its schedule's fire at ``target_date`` (default now) would.
+
+        A dataset monitor computes its latest whole window ending by then (less ``latency``); a
+        model monitor each signal's look-back window up to then. The result is a scheduled
+        run's (not marked backfilled); the job is in the run explorer, tagged ``monitor_run=run``.
+        """
+        row = self._row(name)
+        slot = parse_time(target_date, "target_date") if target_date is not None else datetime.now(UTC)
+        return submit_run(self._b, row.name, mode="run", slot=slot)
+
+    def window_values(self, name: str, window_start: datetime | str, feature: str, *, signal: str | None = None,
+                      rows: int = 5000) -> tuple[pd.Series, pd.Series]:
+        """The reference's values of ``feature`` and the target's in the window starting at ``window_start``.
+
+        A dataset monitor: the baseline's column, and the target's rows in the window by its
+        timestamp column. A model monitor: the reference the run compared with (the signal's
+        ``reference_data``, or the model's training data found through its lineage, as the run
+        recorded it), and the deployment's collected rows in the window. Only the feature's
+        column (and the clock) is read; each side is sampled to ``rows``.
+        """
+        import pandas as pd
+
+        row = self._row(name)
+        start = parse_time(window_start, "window_start")
+        results = [r for r in self.get_results(name, signal=signal) if abs(r.start.timestamp() - start.timestamp()) < 1]
+        if not results:
+            raise NotFound(f"The monitor {name!r} has no result for a window starting {start.isoformat()}"
+                           + (f" of the signal {signal!r}" if signal else "") + ": see ws.data_drift.get_results.")
+        result = results[0]
+        spec = json.loads(row.spec)
+        if row.kind == "data_drift":
+            ts = spec["timestamp_column"]
+            reference = load_dataset(self._b, spec["baseline"], "baseline", columns=[feature])[feature]
+            target = load_dataset(self._b, spec["target"], "target", columns=list(dict.fromkeys([ts, feature])))
+            stamps = pd.to_datetime(target[ts], errors="coerce", utc=True)
+            values = target.loc[(stamps >= pd.Timestamp(result.start)) & (stamps < pd.Timestamp(result.end)), feature]
+        else:
+            definition = spec["create_monitor"]
+            signal_spec = (definition.get("monitoring_signals") or {}).get(result.signal) or {}
+            ref = result.extra.get("reference") or reference_of(self._b, signal_spec, definition["monitoring_target"])
+            reference = load_dataset(self._b, ref, "reference", columns=[feature])[feature]
+            from studio_ext.backends.local.monitors.run import collected
+
+            endpoint, deployment = deployment_of(definition["monitoring_target"]["endpoint_deployment_id"])
+            kind = "model_outputs" if signal_spec.get("type") == "prediction_drift" else "model_inputs"
+            frame, _ = collected(self._b, endpoint, deployment, kind, result.start, result.end)
+            values = frame[feature] if feature in frame.columns else pd.Series([], dtype=float, name=feature)
+        return _sample(reference, rows), _sample(values, rows)
+
     def enable_schedule(self, name: str, *, trigger: CronTrigger | RecurrenceTrigger | None = None) -> DataDriftMonitor:
         """Run the monitor on a schedule: every ``frequency`` (``trigger`` to choose the times)."""
         from studio_ext.entities._monitor import MonitorSchedule
@@ -272,6 +322,69 @@ class LocalDataDrift(DataDriftOperations):
 
 
 # -- shared with the schedules service and duty ---------------------------------------------------
+def _sample(values: pd.Series, rows: int) -> pd.Series:
+    values = values.dropna().reset_index(drop=True)
+    return values.sample(rows, random_state=0) if len(values) > rows else values
+
+
+def model_of(backend: LocalBackend, target: dict[str, Any]) -> tuple[str, str | None]:
+    """(model name, version or None) a monitoring target watches: its ``model_id``, else the deployment's model."""
+    ref = target.get("model_id")
+    if not ref:
+        endpoint, name = deployment_of(target["endpoint_deployment_id"])
+        ref = backend.service("online_deployments").get(name, endpoint_name=endpoint).model
+        ref = ref if isinstance(ref, str) else getattr(ref, "id", None) or getattr(ref, "name", None)
+    if not ref:
+        raise InvalidInput(f"The deployment {target['endpoint_deployment_id']!r} serves no registered model, so the "
+                           "model's training data cannot be found: give reference_data=ReferenceData(input_data=...).")
+    text = str(ref).removeprefix("azureml:")
+    if "/models/" in text:  # azureml://.../models/NAME/versions/V
+        parts = text.split("/")
+        i = parts.index("models")
+        return parts[i + 1], (parts[i + 3] if len(parts) > i + 3 else None)
+    name, _, version = text.partition(":")
+    return name, version or None
+
+
+def training_data(backend: LocalBackend, name: str, version: str | None) -> str:
+    """The model's training data through its lineage: the tabular data asset version the job that made the
+    model read (``azureml:NAME:VERSION``), or an error that says what the lineage holds."""
+    model = backend.service("models").get(name, version)
+    data = backend.service("data")
+    passed: list[str] = []
+    for ref in model.datasets:
+        if not ref.startswith("azureml:"):  # an MLflow dataset input (NAME@DIGEST), not a registered asset
+            passed.append(f"{ref} (an MLflow dataset, not a data asset)")
+            continue
+        asset_name, asset_version = dataset_reference(ref)
+        if asset_version is None and model.job_name:  # azureml:NAME@latest: the version the job read
+            used = [c.data_version for c in data.list_consumers(asset_name) if c.job_name == model.job_name]
+            asset_version = used[0] if used else None
+        try:
+            asset = data.get(asset_name, asset_version)
+        except NotFound:
+            passed.append(f"{ref} (no longer registered)")
+            continue
+        if asset.type != DataType.TABULAR:
+            passed.append(f"{ref} (a {DataType(asset.type).azure_type} asset, not tabular)")
+            continue
+        return f"azureml:{asset.name}:{asset.version}"
+    where = f"the job {model.job_name!r}" if model.job_name else "no job (it was not registered from a job's output)"
+    found = f"; its lineage has {', '.join(passed)}" if passed else ""
+    raise InvalidInput(f"no reference_data, and the model {name}:{model.version} has no training dataset in its "
+                       f"lineage (it comes from {where}{found}): give reference_data=ReferenceData("
+                       "input_data=Input(type='mltable', path='azureml:NAME:VERSION')).")
+
+
+def reference_of(backend: LocalBackend, signal: dict[str, Any], target: dict[str, Any]) -> str:
+    """The dataset a model monitor's signal compares with: its ``reference_data``, else the model's training
+    data found through the model's lineage (the data asset its job read)."""
+    ref = ((signal.get("reference_data") or {}).get("input_data") or {}).get("path")
+    if ref:
+        return str(ref)
+    return training_data(backend, *model_of(backend, target))
+
+
 def forget(conn: Any, name: str) -> None:
     """Delete a monitor's row, results and alerts (inside the caller's transaction)."""
     conn.execute(monitors.delete().where(monitors.c.name == name))
