@@ -49,7 +49,7 @@ class BatchEndpointOperations(Protocol):
     ) -> Job:
         """Start a batch job on ``deployment_name`` (the endpoint's default when None); return the job.
 
-        A model deployment scores ``input`` (or ``inputs["input_data"]``); its predictions are
+        A model deployment scores ``input`` (or its one input under any name); its predictions are
         the job's output ``score`` (``ws.jobs.download(job.name, output_name="score")``). A
         pipeline component deployment runs its component with ``inputs``.
         """

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from studio_ext._poller import DonePoller, Poller
+from studio_ext._validation import check_name
 from studio_ext.backends.local.batch import gateway
 from studio_ext.backends.local.batch.gateway import keys_path
 from studio_ext.backends.local.core import code_snapshot
@@ -216,7 +217,8 @@ class LocalBatchEndpoints(BatchEndpointOperations):
     ) -> Job:
         """Start a batch job on ``deployment_name`` (the default deployment when None) and return it.
 
-        A model deployment scores ``input`` (or ``inputs={"input_data": ...}``): a uri_folder,
+        A model deployment scores ``input`` (or one input under any name, ``inputs={"heart": ...}``,
+        as Azure takes it; two are refused): a uri_folder,
         uri_file or mltable Input (a local path, ``azureml:NAME:VERSION``, a datastore URI);
         ``outputs={"score": Output(path=...)}`` places the predictions; ``params_override``
         changes settings for this job only (``[{"mini_batch_size": 5}]``,
@@ -266,17 +268,21 @@ class LocalBatchEndpoints(BatchEndpointOperations):
         """The pipeline job scoring ``input`` and, when ``params_override`` made one, its own scoring spec file."""
         given = dict(inputs or {})
         if input is not None:
-            if INPUT_NAME in given:
-                raise InvalidInput(f"Give the data once: input= or inputs={{{INPUT_NAME!r}: ...}}, not both.")
+            if given:
+                raise InvalidInput(f"Give the data once: input= or inputs={{NAME: ...}}, not both (got input= and "
+                                   f"inputs {', '.join(sorted(given))}).")
             given[INPUT_NAME] = input
-        unknown = sorted(set(given) - {INPUT_NAME})
-        if unknown:
-            raise InvalidInput(f"The model deployment {row.endpoint_name}/{row.name} takes one input, {INPUT_NAME!r} "
-                               f"(or input=); got {unknown[0]!r}.")
-        data = given.get(INPUT_NAME)
-        if data is None:
+        if len(given) > 1:
+            raise InvalidInput(f"The model deployment {row.endpoint_name}/{row.name} takes one input (under any "
+                               f"name); got {len(given)}: {', '.join(sorted(given))}. Send the data to score as one "
+                               "uri_folder, uri_file or mltable input.")
+        if not given:
             raise InvalidInput(f"Give the data to score: input=Input(type='uri_folder', path=...) (or inputs="
                                f"{{{INPUT_NAME!r}: ...}}) on ws.batch_endpoints.invoke({row.endpoint_name!r}).")
+        [(input_name, data)] = given.items()
+        input_name = check_name(str(input_name), "input name")
+        if data is None:
+            raise InvalidInput(f"The input {input_name!r} has no data: give Input(type='uri_folder', path=...).")
         data = self._check_data(data)
         unknown = sorted(set(outputs or {}) - {OUTPUT_NAME})
         if unknown:
@@ -304,11 +310,11 @@ class LocalBatchEndpoints(BatchEndpointOperations):
             inputs={INPUT_NAME: Input(type=data.type)}, outputs={OUTPUT_NAME: Output(type="uri_folder")},
             environment_variables=dict(spec["settings"].get("environment_variables") or {}),
             is_deterministic=False)
-        step = component(**{INPUT_NAME: input_binding(INPUT_NAME)})
+        step = component(**{INPUT_NAME: input_binding(input_name)})
         step.outputs[OUTPUT_NAME] = pipeline_output_binding(OUTPUT_NAME)
         step.compute = compute
         out = copy.deepcopy(score) if score is not None else Output(type="uri_folder")
-        job = PipelineJob(jobs={SCORING_STEP: step}, inputs={INPUT_NAME: data}, outputs={OUTPUT_NAME: out},
+        job = PipelineJob(jobs={SCORING_STEP: step}, inputs={input_name: data}, outputs={OUTPUT_NAME: out},
                           compute=compute)
         return job, written
 

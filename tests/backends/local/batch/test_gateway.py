@@ -281,9 +281,16 @@ def test_a_model_deployment_scores_a_folder_invoked_with_the_body_azure_ai_ml_se
         answer = httpx.post(endpoint.scoring_uri, json=body, headers=headers, timeout=30)
         assert answer.status_code == 202, answer.text
         name = answer.json()["name"]
-        unknown = httpx.post(endpoint.scoring_uri, headers=headers, timeout=30, json={"properties": {"InputData": {
+        two = httpx.post(endpoint.scoring_uri, headers=headers, timeout=30, json={"properties": {"InputData": {
+            "heart": {"JobInputType": "UriFolder", "Uri": str(data)},
+            "lungs": {"JobInputType": "UriFolder", "Uri": str(data)}}}})
+        assert two.status_code == 400 and "got 2: heart, lungs" in two.json()["error"]["message"]
+        # one input under any name is the data to score, as Azure takes it
+        named = httpx.post(endpoint.scoring_uri, headers=headers, timeout=30, json={"properties": {"InputData": {
             "heart": {"JobInputType": "UriFolder", "Uri": str(data)}}}})
-        assert unknown.status_code == 400 and "'heart'" in unknown.json()["error"]["message"]
+        assert named.status_code == 202, named.text
+        assert list(ws.jobs.get(named.json()["name"]).inputs) == ["heart"]
+        ws.jobs.begin_cancel(named.json()["name"]).result(timeout=60)
 
         def ended() -> dict[str, object] | None:
             got = httpx.get(answer.headers["Location"], headers=headers, timeout=10).json()

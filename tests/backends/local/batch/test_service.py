@@ -205,6 +205,12 @@ def test_invoke_submits_a_pipeline_job_running_the_scoring_driver(ws: Workspace,
     assert placed.experiment_name == "batch-scoring"
     assert placed.outputs["score"].path.endswith("batch-out/")
     assert [j.name for j in ws.batch_endpoints.list_jobs(endpoint)] == ["batch_check_2", "batch_check_1"]
+    # as on Azure, a model deployment takes its one input under whatever name the request gives it
+    named = ws.batch_endpoints.invoke(endpoint, inputs={"heart": Input(type="uri_folder", path=str(assets["data"]))},
+                                      job_name="batch_check_3")
+    ws.jobs.begin_cancel(named.name).result(timeout=60)
+    assert list(named.inputs) == ["heart"] and named.inputs["heart"].path == str(assets["data"])
+    assert named.jobs["batchscoring"].inputs["input_data"] == "${{parent.inputs.heart}}"
 
 
 def test_bad_invocations_are_refused_before_any_job(ws: Workspace, endpoint: str, assets: dict[str, Path],
@@ -218,8 +224,12 @@ def test_bad_invocations_are_refused_before_any_job(ws: Workspace, endpoint: str
     with pytest.raises(InvalidInput, match="mini_batch_size"):
         ws.batch_endpoints.invoke(endpoint, input=Input(type="uri_folder", path=str(assets["data"])),
                                   params_override=[{"mini_batch_size": 0}])
-    with pytest.raises(InvalidInput, match="one input, 'input_data'"):
-        ws.batch_endpoints.invoke(endpoint, inputs={"other": Input(type="uri_folder", path=str(assets["data"]))})
+    with pytest.raises(InvalidInput, match="takes one input .*got 2: heart, other"):
+        ws.batch_endpoints.invoke(endpoint, inputs={"other": Input(type="uri_folder", path=str(assets["data"])),
+                                                    "heart": Input(type="uri_folder", path=str(assets["data"]))})
+    with pytest.raises(InvalidInput, match="not both"):
+        ws.batch_endpoints.invoke(endpoint, input=Input(type="uri_folder", path=str(assets["data"])),
+                                  inputs={"other": Input(type="uri_folder", path=str(assets["data"]))})
     with pytest.raises(NotFound, match="no deployment 'ghost'"):
         ws.batch_endpoints.invoke(endpoint, deployment_name="ghost", input=str(assets["data"]))
     with pytest.raises(NotFound, match="no batch endpoint named 'ghost'"):
