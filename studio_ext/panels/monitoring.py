@@ -11,9 +11,12 @@
 - **A monitor's page**: the overall drift magnitude per window over time (plotly) with its
   threshold line, backfilled windows marked and windows without rows shown as "no data"
   (never as zero drift); per feature, its metric over time and the reference against the
-  target distribution of the window clicked or picked; the data quality and feature
+  target distribution of the window clicked or picked (a model monitor's reference is the one its
+  run compared with, the model's training data when the signal names none; a *Signal* picker
+  when it has several drift signals); the data quality and feature
   attribution drift signals of a model monitor; actions *Backfill* (a date range, computed
-  as a job with a progress bar), *Run now* and *Enable*/*Disable*; and the monitor's SDK code
+  as a job with a progress bar), *Run now* (``ws.data_drift.run``: one run job, as the schedule's
+  fire would make, followed by the progress bar) and *Enable*/*Disable*; and the monitor's SDK code
   and v2 YAML (collapsed).
 
 Every read and write goes through ``ws.data_drift``, ``ws.schedules``, ``ws.data`` and ``ws.jobs``.
@@ -38,8 +41,6 @@ from studio_ext.panels._table import Column, Row, Table
 from studio_ext.panels._widgets import CodeBox, Message, SharedPoller, Subscription, badge, html_table, show_figures
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
-
     from studio_ext.workspace import Workspace
 
 __all__ = ["MonitoringPanel", "alerts_badge"]
@@ -263,13 +264,6 @@ def distribution_figure(reference: Any, target: Any, feature: str, kind: str, wi
     return fig
 
 
-def _naive_utc(value: Any) -> Any:
-    import pandas as pd
-
-    stamps = pd.to_datetime(value, errors="coerce", utc=True)
-    return stamps.dt.tz_localize(None) if hasattr(stamps, "dt") else stamps.tz_localize(None)
-
-
 # -- a monitor's page ----------------------------------------------------------------------------
 class MonitorView(widgets.VBox):
     """One monitor: its header and actions, drift charts, feature drill-down, other signals, alerts and code."""
@@ -278,7 +272,8 @@ class MonitorView(widgets.VBox):
         self.panel, self.ws, self.info = panel, panel.ws, info
         self.results: list[DriftWindowResult] = []
         self.drift_results: list[DriftWindowResult] = []
-        self._frames: dict[str, Any] = {}
+        self._frames: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._refreshing = False
         self._subscription: Subscription | None = None
         self.backfill_job: str | None = None
         self._ended = threading.Event()
@@ -293,7 +288,7 @@ class MonitorView(widgets.VBox):
         self.backfill_button = widgets.Button(description="Backfill", icon="history", button_style="primary",
                                               tooltip="Compute the windows of this date range as a job")
         self.run_button = widgets.Button(description="Run now", icon="play",
-                                         tooltip="Compute the latest window now, as a job")
+                                         tooltip="Run the monitor now, as a job, as its schedule would")
         self.toggle_button = widgets.Button(description="Enable", icon="toggle-on")
         self.backfill_button.on_click(lambda _: self.backfill())
         self.run_button.on_click(lambda _: self.run_now())
@@ -308,6 +303,9 @@ class MonitorView(widgets.VBox):
         # Drift
         self.summary = widgets.HTML()
         self.magnitude_chart = widgets.Output()
+        self.signal = widgets.Dropdown(description="Signal", options=[], style=_LABEL,
+                                       layout=widgets.Layout(width="300px"))
+        self.signal.observe(lambda _: self._on_signal(), "value")
         self.feature = widgets.Dropdown(description="Feature", options=[], style=_LABEL,
                                         layout=widgets.Layout(width="280px"))
         self.metric = widgets.Dropdown(description="Metric", options=[], style=_LABEL,
@@ -320,7 +318,7 @@ class MonitorView(widgets.VBox):
         self.feature_table = widgets.HTML()
         self.feature_charts = widgets.Output()
         self.magnitude_widget: Any = None
-        drift_tab = widgets.VBox([self.summary, self.magnitude_chart,
+        drift_tab = widgets.VBox([self.signal, self.summary, self.magnitude_chart,
                                   widgets.HBox([self.feature, self.metric, self.window],
                                                layout=widgets.Layout(flex_flow="row wrap", gap="6px")),
                                   self.feature_table, self.feature_charts])
@@ -344,14 +342,35 @@ class MonitorView(widgets.VBox):
     def threshold(self) -> float | None:
         return self.info.dataset.drift_threshold if self.info.dataset else None
 
-    def _drift_signal(self) -> str | None:
+    def _drift_signals(self) -> list[str]:
+        """The signals the Drift tab can show: data drift first, then prediction drift."""
         if self.info.kind == "dataset":
-            return "data_drift"
-        return next((n for n, t in self.info.signals.items() if t == "data_drift"), None)
+            return ["data_drift"]
+        order = {"data_drift": 0, "prediction_drift": 1}
+        return sorted((n for n, t in self.info.signals.items() if t in order),
+                      key=lambda n: (order[self.info.signals[n]], n))
+
+    def _drift_signal(self) -> str | None:
+        return self.signal.value or next(iter(self._drift_signals()), None)
+
+    def _on_signal(self) -> None:
+        if self._refreshing:
+            return
+        self.drift_results = [r for r in self.results if r.signal == self._drift_signal()]
+        self._drift()
 
     def refresh(self) -> None:
         info = self.info
         self.results = self.ws.data_drift.get_results(info.name)
+        names = self._drift_signals()
+        keep = self.signal.value if self.signal.value in names else None
+        self._refreshing = True
+        try:
+            self.signal.options = [(f"{n} ({info.signals.get(n, 'data_drift').replace('_', ' ')})", n) for n in names]
+            self.signal.value = keep or (names[0] if names else None)
+        finally:
+            self._refreshing = False
+        self.signal.layout.display = None if len(names) > 1 else "none"
         signal = self._drift_signal()
         self.drift_results = [r for r in self.results if r.signal == signal]
         self.toggle_button.description = "Disable" if info.state == "Enabled" else "Enable"
@@ -534,44 +553,16 @@ class MonitorView(widgets.VBox):
         value = DEFAULT_THRESHOLDS.get(kind, {}).get(metric)
         return float(value) if value is not None else None
 
-    def _frame(self, ref: str) -> Any:
-        if ref not in self._frames:
-            name = ref.removeprefix("azureml:")
-            version: str | None = None
-            if name.endswith("@latest"):
-                name = name[: -len("@latest")]
-            else:
-                name, _, version = name.partition(":")
-            self._frames[ref] = self.ws.data.load(name, version or None)
-        return self._frames[ref]
-
     def _sides(self, result: DriftWindowResult, feature: str) -> tuple[Any, Any]:
-        """The feature's reference values and its target values in the window (sampled)."""
-        info = self.info
-        if info.dataset is not None:
-            m = info.dataset
-            reference = self._frame(m.baseline)[feature]
-            target = self._frame(m.target)
-            stamps = _naive_utc(target[m.timestamp_column])
-            start, end = _naive_utc_one(result.start), _naive_utc_one(result.end)
-            values = target.loc[(stamps >= start) & (stamps < end), feature]
-        else:
-            s = info.schedule
-            assert s is not None and s.create_monitor is not None
-            signal = s.create_monitor.monitoring_signals.get(result.signal)
-            ref_input = getattr(getattr(signal, "reference_data", None), "input_data", None)
-            target_id = s.create_monitor.monitoring_target
-            if ref_input is None or target_id is None or not target_id.endpoint_deployment_id:
-                return None, None
-            reference = self._frame(str(ref_input.path))[feature]
-            endpoint, _, deployment = target_id.endpoint_deployment_id.removeprefix("azureml:").partition(":")
-            collected = self._frame(f"{endpoint}-{deployment}-model_inputs@latest")
-            if feature not in collected.columns or "time" not in collected.columns:
-                return None, None
-            stamps = _naive_utc(collected["time"])
-            start, end = _naive_utc_one(result.start), _naive_utc_one(result.end)
-            values = collected.loc[(stamps >= start) & (stamps < end), feature]
-        return _sample(reference), _sample(values)
+        """The feature's reference values and its target values in the window (sampled), read by the service:
+        a model monitor's reference is the one its run compared with (given, or found through the model's
+        lineage)."""
+        key = (result.signal, result.start.isoformat(), feature)
+        if key not in self._frames:
+            self._frames[key] = self.ws.data_drift.window_values(self.info.name, result.start, feature,
+                                                                 signal=result.signal, rows=SAMPLE_ROWS)
+        reference, target = self._frames[key]
+        return reference, target
 
     def _quality(self) -> None:
         names = [n for n, t in self.info.signals.items() if t == "data_quality"]
@@ -659,22 +650,16 @@ class MonitorView(widgets.VBox):
         return job
 
     def run_now(self) -> Any:
-        """Compute the latest window now, as a job (a dataset monitor's current window so far; a model
-        monitor's look-back up to now)."""
+        """Run the monitor now as a job, as a fire of its schedule would (``ws.data_drift.run``): a dataset
+        monitor's latest whole window, a model monitor's look-back windows up to now."""
         self.message.clear()
-        now = datetime.now(UTC)
-        if self.info.dataset is not None:
-            begin = now - _STEP.get(self.info.dataset.frequency, timedelta(days=7))
-            begin = datetime.combine(begin.date(), time(), UTC)
-        else:
-            begin = now - timedelta(seconds=1)
         try:
-            job = self.ws.data_drift.backfill(self.info.name, begin, now)
+            job = self.ws.data_drift.run(self.info.name)
         except StudioError as exc:
             self.message.error(exc.message)
             return None
-        self.panel.code.show(f"job = ws.data_drift.backfill({self.info.name!r}, {begin.isoformat()!r}, "
-                             f"{now.isoformat()!r})")
+        self.panel.code.show(f"job = ws.data_drift.run({self.info.name!r})\n"
+                             f"results = ws.data_drift.get_results({self.info.name!r})")
         self._follow(str(job.name), 1, "Run now")
         return job
 
@@ -752,17 +737,6 @@ class MonitorView(widgets.VBox):
         if self._subscription is not None:
             self._subscription.cancel()
         super().close()
-
-
-def _naive_utc_one(value: datetime) -> Any:
-    import pandas as pd
-
-    return pd.Timestamp(value).tz_convert("UTC").tz_localize(None)
-
-
-def _sample(values: pd.Series) -> pd.Series:
-    values = values.dropna()
-    return values.sample(SAMPLE_ROWS, random_state=0) if len(values) > SAMPLE_ROWS else values
 
 
 def alerts_table(alerts: list[MonitorAlert]) -> str:

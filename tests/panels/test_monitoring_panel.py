@@ -6,7 +6,7 @@ SDK code and YAML of the monitor."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -56,7 +56,7 @@ def test_the_page_is_in_the_sidebar_and_says_how_to_make_a_monitor(ws: Workspace
     assert "There is no monitor named 'nope'" in missing.message.text
 
 
-@pytest.mark.slow(seconds=40)  # one monitor run job
+@pytest.mark.slow(seconds=60)  # two monitor run jobs
 def test_a_backfill_from_the_page_charts_windows_features_and_alerts(ws: Workspace) -> None:
     ws.data_drift.create("weekly", baseline="base", target="traffic", timestamp_column="ts", frequency="Week",
                          drift_threshold=30, alert_emails=["ops@example.com"])
@@ -124,6 +124,20 @@ def test_a_backfill_from_the_page_charts_windows_features_and_alerts(ws: Workspa
     assert panel.acknowledge() == 1
     assert panel.alert_count == 0 and "no alerts" in panel.badge.value and panel.tabs.get_title(1) == "Alerts"
 
+    # Run now: a real run of the monitor as a fire of its schedule would make (its latest whole week, which has
+    # no rows), a job tagged as such, followed by the progress bar; the new window appears, not as backfilled.
+    run = view.run_now()
+    assert run is not None and view.run_button.disabled and "Run now: job" in view.progress_label.value
+    view.wait(240)
+    assert ws.jobs.get(run.name).status == "Completed" and ws.jobs.get(run.name).tags["monitor_run"] == "run"
+    assert "ws.data_drift.run('weekly')" in panel.code.code and view.progress.bar_style == "success"
+    view = panel.view
+    assert view is not None and len(view.drift_results) == 5
+    latest = view.drift_results[-1]
+    assert latest.job_name == run.name and not latest.backfill and latest.no_data
+    assert latest.end <= datetime.now(UTC) and latest.end - latest.start == timedelta(days=7)
+    assert "5 window(s) (4 backfilled)" in view.summary.value
+
     # Enable, then disable, the monitor's schedule; its YAML appears with the schedule.
     view.toggle()
     view = panel.view
@@ -133,5 +147,5 @@ def test_a_backfill_from_the_page_charts_windows_features_and_alerts(ws: Workspa
     assert "data_drift_monitor" in view.yaml.code or "weekly" in view.yaml.code
     view.toggle()
     assert panel.view is not None and panel.view.info.state == "Disabled"
-    assert panel.table.cell("weekly", "last_run") == job.name
+    assert panel.table.cell("weekly", "last_run") == run.name
     ws.data_drift.delete("weekly")
