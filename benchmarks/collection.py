@@ -10,8 +10,11 @@ deployment each (router + one server process, max_concurrent_requests_per_instan
 
 Load: ``wrk`` (16 connections, 2 threads) with 1-row and 100-row bodies. The two endpoints are
 measured in alternating rounds (off, on, off, on, ...), so that a change of the machine's load
-falls on both; the ratio is of the medians. At the end the collected files are counted against
-the requests the ``on`` endpoint answered, so the figure is of collection actually done.
+falls on both; the ratio is of the medians. At the end the script waits (``--drain-timeout``)
+until the writer has written every record the server queued, then prints per collection the
+records queued, collected (on disk), dropped at the server's pending cap (the server's own count,
+``STUDIO_EXT_COLLECTION_MAX_PENDING``) and still late (queued, not written when the wait ended),
+so that drops and a slow writer are told apart.
 
     python benchmarks/collection.py [--duration 10] [--rounds 3]
 """
@@ -50,6 +53,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per endpoint, payload and round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating off/on rounds per payload")
+    parser.add_argument("--drain-timeout", type=int, default=300,
+                        help="seconds to wait after the load for the writer to write what was queued")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -67,6 +72,7 @@ def main() -> int:
         Model,
         OnlineRequestSettings,
     )
+    from studio_ext.serving.data_collection import read_stats
 
     folder = Path(tempfile.mkdtemp(prefix="collection-bench-"))
     ws = Workspace.create(folder / "ws")
@@ -102,16 +108,24 @@ def main() -> int:
                         wrk(uris[n], body, keys[n], args.duration, folder))
         inputs = Path(ws.data.resolve_input_path("azureml:bench-on-blue-model_inputs:1"))
         outputs = Path(ws.data.resolve_input_path("azureml:bench-on-blue-model_outputs:1"))
-        caught_up = time.monotonic()
-        counts = (-1, -1)
-        while time.monotonic() - caught_up < 180:  # the writer (nice 19) catches up once the load stops
-            time.sleep(3)
-            now = (_collected_rows(inputs)[0], _collected_rows(outputs)[0])
-            if now == counts:
+        # The writer (nice 19) catches up once the load stops: wait, bounded, until every record the server
+        # queued is on disk. The server counts what it queued and what it dropped at its pending cap
+        # (STUDIO_EXT_COLLECTION_MAX_PENDING) in <deployment folder>/.stats/<pid>.json.
+        stopped = time.monotonic()
+        before: dict[str, dict[str, int]] = {}
+        while True:
+            stats = read_stats(inputs.parent)
+            written = {"model_inputs": _collected_rows(inputs)[0], "model_outputs": _collected_rows(outputs)[0]}
+            # drained: the server's counts held still for a poll (nothing more queued) and all of it is on disk
+            drained = bool(stats["queued"]) and stats == before and all(
+                written[c] >= stats["queued"].get(c, 0) for c in written)
+            before = stats
+            if drained or time.monotonic() - stopped > args.drain_timeout:
                 break
-            counts = now
-        catch_up = time.monotonic() - caught_up
+            time.sleep(2)
+        catch_up = time.monotonic() - stopped
         (in_records, in_rows), (out_records, _) = _collected_rows(inputs), _collected_rows(outputs)
+        stats = read_stats(inputs.parent)
         answered = sum(r["rps"] * args.duration for cells in results.values() for r in cells["on"])
         load = os.getloadavg()
         print(f"\nwrk: 16 connections, 2 threads, {args.duration} s per cell, {args.rounds} alternating rounds; "
@@ -126,9 +140,17 @@ def main() -> int:
         for payload, cells in results.items():
             ratio = statistics.median(r["rps"] for r in cells["on"]) / statistics.median(r["rps"] for r in cells["off"])
             print(f"{payload}: collection on = {ratio:.2f}x off (goal >= 0.9x)")
-        print(f"collected: {in_records} input records ({in_rows} rows), {out_records} output records, "
-              f"for about {answered:.0f} requests answered by the 'on' endpoint (+2 checks); "
-              f"the writer caught up {catch_up:.0f} s after the load stopped")
+        print(f"about {answered:.0f} requests answered by the 'on' endpoint (+2 checks); "
+              f"{'drained' if drained else 'NOT drained'} {catch_up:.0f} s after the load stopped "
+              f"(bound {args.drain_timeout} s)")
+        print(f"{'collection':<14} {'queued':>10} {'collected':>10} {'dropped':>10} {'still late':>11}")
+        for collection, records in (("model_inputs", in_records), ("model_outputs", out_records)):
+            queued = stats["queued"].get(collection, 0)
+            print(f"{collection:<14} {queued:>10} {records:>10} {stats['dropped'].get(collection, 0):>10} "
+                  f"{max(queued - records, 0):>11}")
+        print(f"({in_rows} input rows; dropped = refused at the server's pending cap of "
+              f"{os.environ.get('STUDIO_EXT_COLLECTION_MAX_PENDING', '20000')} records, still late = queued but not "
+              "yet written when the wait ended)")
         (folder / "results.json").write_text(json.dumps(results, indent=1))
     finally:
         clean_up(ws, ("bench-off", "bench-on"), folder)

@@ -15,6 +15,17 @@ column -> value objects), ``correlationid`` and ``xrequestid`` (the request id, 
 request's inputs and outputs), ``path``, ``method``, ``modelversion``, ``collectdatatype`` and
 ``agent``. :func:`read_collected` reads them back as one DataFrame.
 
+Payload logging, Azure's reserved collections ``request`` and ``response``: the HTTP request body
+as it came and the response body as it went, one record per request (``data`` the parsed JSON,
+or the text when it is not JSON), with the same request id as that request's ``model_inputs`` and
+``model_outputs`` records, written the same way (queued on the request path, written by the
+writer process, partitioned by the rolling rate) and registered as ``<endpoint>-<deployment>-request``
+and ``-response``. :func:`check_names` refuses a collection name that is a near miss of a reserved one.
+
+Each server process keeps ``<deployment folder>/.stats/<pid>.json`` up to date (at most once a
+second while it changes): records queued and dropped (past ``MAX_PENDING``), per collection.
+:func:`read_stats` sums them over a deployment's processes.
+
 A scoring script collects explicitly with ``from azureml.ai.monitoring import Collector``
 (:mod:`studio_ext.compat.azureml_ai_monitoring`); a collection a script collects itself is no
 longer collected automatically from its requests.
@@ -41,11 +52,16 @@ import orjson
 from studio_ext.compat.azureml_ai_monitoring._sink import RequestContext, activate, active, current
 from studio_ext.serving.child_pipe import ChildPipe, read_frames
 
-__all__ = ["CollectionWriter", "RequestContext", "activate", "active", "current", "partition", "read_collected"]
+__all__ = ["CollectionWriter", "RequestContext", "activate", "active", "check_names", "current", "partition",
+           "read_collected", "read_stats"]
 
 log = logging.getLogger("studio_ext.data_collection")
 FOLDER = "modelDataCollector"
 INPUTS, OUTPUTS = "model_inputs", "model_outputs"
+REQUEST, RESPONSE = "request", "response"  # payload logging: the HTTP bodies as they came and went
+# Azure's reserved names; any other is a custom collection that a scoring script's Collector(name=...) fills
+KNOWN = (INPUTS, OUTPUTS, REQUEST, RESPONSE)
+STATS = ".stats"  # <deployment folder>/.stats/<pid>.json: a server's queued and dropped counts, per collection
 ROLLING_RATES = ("minute", "hour", "day")
 AGENT = "studio-ext-data-collector/1.0"
 # Records waiting in a server (the writer process behind): past this many, new ones are dropped and counted.
@@ -92,10 +108,16 @@ class CollectionWriter:
         rate = config.get("sampling_rate")
         self.sampling_rate = 1.0 if rate is None else float(rate)
         self._always = self.sampling_rate >= 1.0
+        self.payloads = self.collections.get(REQUEST, False) or self.collections.get(RESPONSE, False)
         self.rolling_rate = config.get("rolling_rate") or "hour"
         self.capture_headers = [h.lower() for h in config.get("capture_headers") or []]
         self.claimed: set[str] = set()  # collected by the scoring script itself (Collector)
         self.dropped = 0
+        self.queued: dict[str, int] = {}  # records queued per collection (shipped, or waiting)
+        self.dropped_by: dict[str, int] = {}  # records dropped per collection (past MAX_PENDING)
+        self._stats_path = self.folder / STATS / f"{os.getpid()}.json"
+        self._stats_written: tuple[Any, ...] = ()
+        self._stats_at = 0.0
         self._settings = {"folder": str(self.folder), "rolling_rate": self.rolling_rate,
                           "source": f"/onlineEndpoints/{endpoint}/deployments/{deployment}",
                           "model_version": str(config.get("model_version") or "default"), "pid": os.getpid()}
@@ -125,6 +147,7 @@ class CollectionWriter:
         """Queue one record; ``kind`` says how ``payload`` becomes rows: rows, predictions, body or frame."""
         if len(self._pending) >= MAX_PENDING:
             self.dropped += 1
+            self.dropped_by[collection] = self.dropped_by.get(collection, 0) + 1
             self.warn_once("dropped", f"data collection is behind by {MAX_PENDING} records: dropping new ones "
                            "(counted) until the writer catches up; lower data_collector.sampling_rate")
             return
@@ -141,6 +164,8 @@ class CollectionWriter:
         batch, self._pending = self._pending, []
         if not batch:
             return
+        for item in batch:
+            self.queued[item[0]] = self.queued.get(item[0], 0) + 1
         # the common items (a body's bytes, a prediction array) take one conversion and no trial
         # marshal of their own; anything marshal refuses sends the batch the item-by-item way
         fast = [_quick(item) for item in batch]
@@ -150,10 +175,27 @@ class CollectionWriter:
             frame = marshal.dumps([_shippable(item) for item in batch])
         self._pipe.send_frame(frame)
 
+    def write_stats(self, force: bool = False) -> None:
+        """Write this server's queued and dropped counts (when they changed, at most once a second)."""
+        state = (tuple(sorted(self.queued.items())), tuple(sorted(self.dropped_by.items())))
+        moment = time.monotonic()
+        if state == self._stats_written or (not force and moment - self._stats_at < 1.0):
+            return
+        try:
+            self._stats_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._stats_path.with_suffix(".tmp")
+            tmp.write_bytes(orjson.dumps({"pid": os.getpid(), "queued": self.queued, "dropped": self.dropped_by,
+                                          "max_pending": MAX_PENDING}))
+            os.replace(tmp, self._stats_path)
+        except OSError as exc:
+            self.warn_once("stats", f"could not write the collection counts to {self._stats_path}: {exc}")
+        self._stats_written, self._stats_at = state, moment
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
                 self.flush()
+                self.write_stats()
             except Exception:
                 log.exception("data collection failed")
 
@@ -162,7 +204,46 @@ class CollectionWriter:
         self._stop.set()
         self._thread.join(timeout=5)
         self.flush()
+        self.write_stats(force=True)
         self._pipe.close(timeout)
+
+
+def read_stats(folder: str | os.PathLike[str]) -> dict[str, dict[str, int]]:
+    """A deployment's collection counts summed over its server processes: ``{"queued": {collection: n},
+    "dropped": {collection: n}}`` (``folder`` the deployment's ``modelDataCollector/<endpoint>/<deployment>``)."""
+    total: dict[str, dict[str, int]] = {"queued": {}, "dropped": {}}
+    for path in sorted((Path(folder) / STATS).glob("*.json")):
+        try:
+            found = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        for key in ("queued", "dropped"):
+            for collection, n in (found.get(key) or {}).items():
+                total[key][collection] = total[key].get(collection, 0) + int(n)
+    return total
+
+
+def check_names(names: Iterable[str], *, scripted: bool) -> None:
+    """Refuse collection names that cannot be what was meant: a near miss of a reserved name (``requests``,
+    ``Model_Inputs``), or, on a deployment without a scoring script, a custom name nothing could fill."""
+    import difflib
+
+    for name in names:
+        if name in KNOWN:
+            continue
+        close = difflib.get_close_matches(name.lower(), KNOWN, n=1, cutoff=0.75)
+        if name.lower() in KNOWN or close:
+            meant = name.lower() if name.lower() in KNOWN else close[0]
+            raise ValueError(
+                f"The collection {name!r} is not a collection name Azure knows: did you mean {meant!r}? The reserved "
+                f"names are {', '.join(KNOWN)} (model_inputs/model_outputs the model's rows and predictions, "
+                "request/response the HTTP payloads); any other name is a custom collection a scoring script fills "
+                "with Collector(name=...).")
+        if not scripted:
+            raise ValueError(
+                f"The collection {name!r} is a custom collection, filled only by a scoring script's "
+                f"Collector(name={name!r}), and this deployment has no scoring script (an MLflow model served "
+                f"with no code). Collect {', '.join(KNOWN)}, or give code_configuration with a scoring script.")
 
 
 def _quick(item: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -212,6 +293,9 @@ class RecordWriter:
                     kind, payload = "predictions", orjson.loads(payload)
                 data = to_records(kind, payload, columns)
                 record = self._record(collection, request_id, ts, data, headers)
+                if kind == "payload":  # the body as sent, not rows
+                    record["data"], record["collectdatatype"] = data[0], "payload"
+                    del record["contentrange"]
                 line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop the others
                 self._warn(f"{collection}:{type(exc).__name__}",
@@ -303,7 +387,18 @@ def to_records(kind: str, payload: Any, columns: Sequence[str] | None = None) ->
         return _frame_records(payload)
     if kind == "json_records":
         return orjson.loads(payload)
+    if kind == "payload":  # an HTTP body: one item, the JSON it holds or its text
+        return [_payload(payload)]
     return _prediction_records(payload)
+
+
+def _payload(body: Any) -> Any:
+    if isinstance(body, (bytes, bytearray, str)):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
+    return body
 
 
 def _frame(value: Any) -> Any:
@@ -359,7 +454,8 @@ def read_collected(folder: str | os.PathLike[str], start: datetime | None = None
     """The rows of a collection folder as one DataFrame (``start <= time < end``, UTC when naive).
 
     With ``metadata``, each row also has ``correlationid`` (the request id) and ``time`` (a UTC
-    timestamp). Only the partition folders that can hold the range are opened.
+    timestamp). A ``request`` or ``response`` collection gives one row per request, its body in
+    ``data``. Only the partition folders that can hold the range are opened.
     """
     import pandas as pd
 
@@ -381,6 +477,9 @@ def read_collected(folder: str | os.PathLike[str], start: datetime | None = None
                 if (lo is not None and ts < lo) or (hi is not None and ts >= hi):
                     continue
                 extra = {"correlationid": record.get("correlationid"), "time": ts} if metadata else {}
+                if record.get("collectdatatype") == "payload":  # request/response: one row, the body
+                    rows.append({"data": record.get("data"), **extra})
+                    continue
                 for item in record.get("data") or []:
                     rows.append({**(item if isinstance(item, dict) else {"value": item}), **extra})
     frame = pd.DataFrame(rows)

@@ -25,7 +25,8 @@ The parts live beside it: :mod:`.parsers` (input formats → rows), :mod:`.score
 (the MLflow model and the scoring script), :mod:`.batching` (one ``predict`` for
 the requests that queue meanwhile) and :mod:`.logcapture` (a request's prints and
 logs as its telemetry's custom dimensions) and :mod:`.data_collection` (a deployment's
-``data_collector``: each sampled request's input rows and predictions, written by a thread).
+``data_collector``: each sampled request's input rows and predictions, and with ``request`` /
+``response`` its HTTP bodies, written by a thread).
 """
 
 from __future__ import annotations
@@ -296,8 +297,10 @@ class ScoringApp:
                     answer = orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
                 except TypeError as exc:
                     raise ModelError(f"run() returned something that is not JSON: {exc}") from None
-            if collecting is not None and collecting.sampled and is_json:
-                self._collect_script(collecting, body, answer)
+            if collecting is not None and collecting.sampled:
+                if is_json:
+                    self._collect_script(collecting, body, answer)
+                self._collect_payloads(collecting, body, answer)
             return answer
         if self.scorer is None or self.batcher is None:  # never once ready; kept as an answer, not a crash
             raise HttpError(503, "The deployment is still initializing.", [(b"retry-after", b"1"), NOT_READY_HEADER])
@@ -314,7 +317,24 @@ class ScoringApp:
             if collector.enabled(data_collection.OUTPUTS):
                 collector.put(data_collection.OUTPUTS, request_id, collecting.time, "predictions", predictions,
                               None, collecting.headers)
+            if collector.payloads:
+                answer = orjson.dumps(predictions if azure else {"predictions": predictions},
+                                      option=orjson.OPT_SERIALIZE_NUMPY)
+                self._collect_payloads(collecting, body, answer)
+                return answer
         return orjson.dumps(predictions if azure else {"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def _collect_payloads(self, collecting: data_collection.RequestContext, body: bytes, answer: bytes) -> None:
+        """Payload logging: the request body as received and the response body as sent (``request`` and
+        ``response`` collections), queued as they are (bytes); the writer process parses them."""
+        collector = self.collector
+        assert collector is not None
+        if collector.enabled(data_collection.REQUEST):
+            collector.put(data_collection.REQUEST, collecting.id, collecting.time, "payload", body, None,
+                          collecting.headers)
+        if collector.enabled(data_collection.RESPONSE):
+            collector.put(data_collection.RESPONSE, collecting.id, collecting.time, "payload", answer, None,
+                          collecting.headers)
 
     def _collect_script(self, collecting: data_collection.RequestContext, body: bytes, answer: bytes) -> None:
         """A scoring script's request and answer, for the collections its own Collector does not fill."""

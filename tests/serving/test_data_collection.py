@@ -28,7 +28,7 @@ from studio_ext.entities import (
     ManagedOnlineEndpoint,
 )
 from studio_ext.errors import InvalidInput
-from studio_ext.serving.data_collection import CollectionWriter, partition, read_collected
+from studio_ext.serving.data_collection import CollectionWriter, partition, read_collected, read_stats
 from tests.helpers import wait_until
 
 from .conftest import diabetes_rows, write_script
@@ -71,7 +71,9 @@ def collecting(served_ws: Workspace, tmp_path_factory: pytest.TempPathFactory) -
         ws.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
             name="mlflow", endpoint_name=EP, model="azureml:diabetes:1",
             data_collector=DataCollector(collections={"model_inputs": DeploymentCollection(enabled="true"),
-                                                      "model_outputs": DeploymentCollection(enabled="true")}))),
+                                                      "model_outputs": DeploymentCollection(enabled="true"),
+                                                      "request": DeploymentCollection(enabled="true"),
+                                                      "response": DeploymentCollection(enabled="true")}))),
         ws.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
             name="script", endpoint_name=EP, model="azureml:diabetes:1",
             code_configuration=CodeConfiguration(code=str(code), scoring_script="score.py"),
@@ -128,6 +130,26 @@ def test_each_request_is_collected_by_the_hour_with_its_request_id_and_registere
     assert read_collected(inputs, start=now + timedelta(hours=2)).empty
     assert len(read_collected(inputs, start=now - timedelta(hours=2), end=now + timedelta(minutes=1))) == 60
 
+    # Payload logging: the request and response bodies, one record each per request, by the hour, with the same
+    # request ids as the model_inputs/outputs records; registered as <endpoint>-<deployment>-request/-response.
+    assert deployment.data_collector.collections["request"].data == f"azureml:{EP}-mlflow-request:1"
+    request, response = _folder(ws, "mlflow", "request"), _folder(ws, "mlflow", "response")
+    assert ws.data.get(f"{EP}-mlflow-response").path.endswith(f"modelDataCollector/{EP}/mlflow/response/")
+    wait_until(lambda: len(_collected(request)) >= 20 and len(_collected(response)) >= 20, timeout=30,
+               interval=0.2, what="20 requests' payloads to be written")
+    assert all(re.fullmatch(r"\d{4}/\d{2}/\d{2}/\d{2}/\d+\.jsonl", f.relative_to(response).as_posix())
+               for f in response.rglob("*.jsonl"))
+    sent = {r["correlationid"]: r for r in _collected(request)}
+    answered = {r["correlationid"]: r for r in _collected(response)}
+    assert set(sent) == set(answered) == set(ids)
+    assert sent[ids[0]]["type"] == "azureml.inference.request" and sent[ids[0]]["data"] == body
+    assert answered[ids[0]]["data"] == answers[0].json() and answered[ids[0]]["xrequestid"] == ids[0]
+    bodies = read_collected(request)
+    assert len(bodies) == 20 and bodies.loc[0, "data"] == body and {"correlationid", "time"} <= set(bodies.columns)
+    # the server's counts: every record queued, none dropped
+    counts = read_stats(inputs.parent)
+    assert counts["queued"]["request"] >= 20 and counts["queued"]["model_inputs"] >= 20 and counts["dropped"] == {}
+
 
 def test_sampling_rate_and_the_scripts_own_collector(collecting):
     ws = collecting
@@ -167,6 +189,12 @@ def test_a_wrong_collector_is_refused_before_anything_starts(collecting):
         (DataCollector(collections={"model_inputs": DeploymentCollection(enabled="true")}, sampling_rate=2.0),
          "sampling_rate must be"),
         (DataCollector(collections={"../x": DeploymentCollection(enabled="true")}), "collection name"),
+        (DataCollector(collections={"requests": DeploymentCollection(enabled="true")}),
+         "'requests' is not a collection name Azure knows: did you mean 'request'"),
+        (DataCollector(collections={"Model_Outputs": DeploymentCollection(enabled="true")}),
+         "did you mean 'model_outputs'"),
+        (DataCollector(collections={"features": DeploymentCollection(enabled="true")}),  # no script to fill it
+         "'features' is a custom collection, filled only by a scoring script's Collector"),
     ]:
         with pytest.raises(InvalidInput, match=says):
             ws.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
@@ -217,6 +245,7 @@ def test_collector_outside_a_deployment_collects_nothing_and_inside_writes_with_
     finally:
         data_collection.activate(None)
         writer.shutdown()
+    assert read_stats(tmp_path) == {"queued": {"model_inputs": 1}, "dropped": {"model_inputs": 1}}
     records = _collected(tmp_path / "model_inputs")
     assert [r["correlationid"] for r in records] == ["rid-1"]
     assert records[0]["data"] == [{"age": 0.03, "when": "2026-12-07T10:00:00.000"},

@@ -361,7 +361,7 @@ class LocalOnlineDeployments(OnlineDeploymentOperations):
             raise InvalidInput(f"instance_count must be a whole number from 1 to {MAX_INSTANCES} (each instance is a "
                                f"server process on this machine). Got {count!r} instead.")
         script = self._check_code(deployment.code_configuration)
-        collector = self._check_collector(deployment.data_collector)
+        collector = self._check_collector(deployment.data_collector, scripted=script is not None)
         if script is None:
             if model is None or ModelType(model.type) is not ModelType.MLFLOW:
                 raise InvalidInput(
@@ -563,7 +563,7 @@ class LocalOnlineDeployments(OnlineDeploymentOperations):
         return str(folder.resolve()), script
 
     @staticmethod
-    def _check_collector(collector: DataCollector | None) -> dict[str, Any] | None:
+    def _check_collector(collector: DataCollector | None, *, scripted: bool = True) -> dict[str, Any] | None:
         """``data_collector`` checked as Azure checks it, as its v2 mapping (what the spec keeps)."""
         if collector is None:
             return None
@@ -581,7 +581,12 @@ class LocalOnlineDeployments(OnlineDeploymentOperations):
         for key in mapping["collections"]:
             if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$", key):
                 raise InvalidInput(f"The collection name {key!r} is not valid: use letters, digits, '_' and '-' "
-                                   "(Azure's are model_inputs and model_outputs; others are for Collector(name=...)).")
+                                   "(Azure's are model_inputs, model_outputs, request and response; others are "
+                                   "for Collector(name=...)).")
+        try:
+            data_collection.check_names(mapping["collections"], scripted=scripted)
+        except ValueError as exc:
+            raise InvalidInput(f"data_collector.collections: {exc}") from None
         return mapping
 
     def _register_collections(self, endpoint: str, deployment: str, collector: dict[str, Any]) -> None:
