@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,22 +55,35 @@ def _diabetes() -> object:
     return load_diabetes(return_X_y=True, as_frame=True)
 
 
+TRAIN = """
+import argparse, mlflow, pandas as pd
+from sklearn.linear_model import Ridge
+p = argparse.ArgumentParser(); p.add_argument("--data"); a = p.parse_args()
+frame = pd.read_parquet(a.data)
+X = frame[["age", "bmi", "bp"]]
+with mlflow.start_run():
+    mlflow.sklearn.log_model(Ridge().fit(X, frame["target"]), name="model", input_example=X.head(2))
+"""
+
+
 @pytest.fixture(scope="module")
 def ws(module_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    """A deployed diabetes model collecting its inputs and outputs, and its training features as a dataset."""
-    import mlflow
-    from sklearn.linear_model import Ridge
+    """A deployed diabetes model collecting its inputs and outputs, trained by a job that read its training
+    data as a registered dataset (the features and the label), so its lineage names that dataset."""
+    from studio_ext import Input, command
 
     ws = module_workspace
     X, y = _diabetes()
     folder = tmp_path_factory.mktemp("monitor-data")
-    X[FEATURES].to_csv(folder / "reference.csv", index=False)
+    X[FEATURES].assign(target=y).to_csv(folder / "reference.csv", index=False)
     ws.data.create_or_update(Data(name="diabetes-ref", path=str(folder / "reference.csv"), type="mltable"))
-    mlflow.set_tracking_uri(ws.mlflow_tracking_uri)
-    mlflow.set_experiment("monitor-tests")
-    with mlflow.start_run() as run:
-        mlflow.sklearn.log_model(Ridge().fit(X[FEATURES], y), name="model", input_example=X[FEATURES].head(2))
-    ws.models.create_or_update(Model(name="diabetes", path=f"runs:/{run.info.run_id}/model"))
+    (folder / "code").mkdir()
+    (folder / "code" / "train.py").write_text(TRAIN)
+    job = ws.jobs.create_or_update(command(
+        code=str(folder / "code"), command="python train.py --data ${{inputs.data}}", experiment_name="monitor-tests",
+        inputs={"data": Input(type="uri_file", path="azureml:diabetes-ref@latest")}))
+    completed_log(ws, job, timeout=180)
+    ws.models.create_or_update(Model(name="diabetes", path=f"azureml://jobs/{job.name}/outputs/artifacts/paths/model"))
     ws.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=EP)).result(timeout=60)
     ws.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
         name="blue", endpoint_name=EP, model="azureml:diabetes:1", environment="AzureML-sklearn-1.5@latest",
@@ -165,8 +179,30 @@ def test_traffic_from_two_distributions_raises_a_drift_alert(ws: Workspace, hook
     assert quality and len(quality[-1].features) == 2 and "bmi" in quality[-1].features  # the top 2 by importance
     assert quality[-1].warnings[0].startswith("Top 2 features by the model's importance on the reference: ")
     assert quality[-1].features["bmi"]["out_of_bounds_rate"] > 0  # tripled BMIs leave the reference's range
-    lineage = ws.data_drift.get_results("diabetes-monitor", signal="lineage")  # a model logged with no dataset
-    assert lineage and lineage[-1].no_data and "has no training dataset in its lineage" in lineage[-1].warnings[0]
+    # No reference given: the model's training data, the dataset version its job read (its lineage).
+    lineage = ws.data_drift.get_results("diabetes-monitor", signal="lineage")
+    assert lineage and not lineage[-1].no_data and lineage[-1].extra["reference"] == "azureml:diabetes-ref:1"
+    assert lineage[-1].rows_reference == len(rows) and lineage[-1].drift_magnitude > 20
+    assert drift[-1].extra["reference"] == "azureml:diabetes-ref:1"
+    # Only the columns the signals compare are read from the reference (not its label column).
+    log = ws.jobs.get_logs(fired[0].job_name)
+    read = re.findall(r"columns read: ([^)]*)\)", log)
+    assert "age, bmi, bp" in read and not any("target" in r for r in read), log
+
+    # The monitor's page draws reference against production for the lineage-found reference too, any window.
+    from studio_ext.panels.monitoring import MonitoringPanel
+
+    view = MonitoringPanel(ws, monitor="diabetes-monitor").view
+    assert view is not None and view.signal.layout.display is None
+    assert [v for _, v in view.signal.options] == ["drift", "lineage"]
+    view.signal.value = "lineage"
+    assert view.drift_results == lineage
+    view.feature.value = "bmi"
+    for result in lineage:  # each window picked (or clicked) draws both sides
+        view.window.value = result.start.isoformat()
+        metric_fig, dist_fig = view.feature_figures
+        assert [t.name for t in dist_fig.data] == ["reference", "target"] and dist_fig.data[0].type == "histogram"
+        assert len(dist_fig.data[0].x) == len(rows) and len(dist_fig.data[1].x) == 200
     attribution = ws.data_drift.get_results("diabetes-monitor", signal="attribution")[-1]
     assert set(attribution.features) == set(FEATURES) and not attribution.no_data
     ndcg = attribution.extra["normalized_discounted_cumulative_gain"]
