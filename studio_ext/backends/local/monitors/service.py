@@ -224,7 +224,13 @@ class LocalDataDrift(DataDriftOperations):
             endpoint, deployment = deployment_of(definition["monitoring_target"]["endpoint_deployment_id"])
             kind = "model_outputs" if signal_spec.get("type") == "prediction_drift" else "model_inputs"
             frame, _ = collected(self._b, endpoint, deployment, kind, result.start, result.end)
-            values = frame[feature] if feature in frame.columns else pd.Series([], dtype=float, name=feature)
+            outputs = [c for c in frame.columns if c not in ("correlationid", "time")]
+            if feature not in frame.columns and kind == "model_outputs" and outputs:  # as the run compared them
+                feature_column = outputs[0]
+            else:
+                feature_column = feature
+            values = (frame[feature_column] if feature_column in frame.columns
+                      else pd.Series([], dtype=float, name=feature))
         return _sample(reference, rows), _sample(values, rows)
 
     def enable_schedule(self, name: str, *, trigger: CronTrigger | RecurrenceTrigger | None = None) -> DataDriftMonitor:
