@@ -148,3 +148,21 @@ class PipelineComponentBatchDeployment(BatchDeployment):
     def type(self) -> str:
         """Azure's batch deployment type: ``"pipeline"``."""
         return "pipeline"
+
+
+@dataclass(kw_only=True)
+class BatchJobError:
+    """One failed mini-batch of a model batch deployment's job: its items, its last error and its tries.
+
+    ``ws.batch_endpoints.list_errors(endpoint, job)`` lists them, as Azure's batch job shows its
+    failed items under the job's outputs and logs (``logs/user/error``). ``kind`` is how the
+    last try ended (``error`` raised by ``run()``, ``timeout``, ``worker`` lost, ...);
+    ``attempts`` holds every try (``attempt``, ``kind``, ``error``, ``worker``, ``seconds``).
+    """
+
+    mini_batch: int
+    items: list[str] = field(default_factory=list)
+    error: str = ""
+    tries: int = 0
+    kind: str = "error"
+    attempts: list[dict[str, Any]] = field(default_factory=list)

@@ -9,6 +9,7 @@ from studio_ext._poller import Poller
 from studio_ext.entities import (
     BatchDeployment,
     BatchEndpoint,
+    BatchJobError,
     EndpointAuthKeys,
     Input,
     Job,
@@ -56,6 +57,13 @@ class BatchEndpointOperations(Protocol):
 
     def list_jobs(self, endpoint_name: str) -> builtins.list[Job]:
         """The endpoint's invocations, newest first."""
+
+    def list_errors(self, endpoint_name: str, job_name: str) -> builtins.list[BatchJobError]:
+        """The failed mini-batches of one of the endpoint's jobs (items, last error, tries), in mini-batch order.
+
+        Empty while the job has none, or before its scoring step has written them; a pipeline
+        deployment's job has none (its failed steps say why in the job's error).
+        """
 
     def get_keys(self, name: str) -> EndpointAuthKeys: ...
 

@@ -47,6 +47,7 @@ from studio_ext.entities import (
     BatchDeploymentOutputAction,
     BatchEndpoint,
     BatchEndpointDefaults,
+    BatchJobError,
     BatchRetrySettings,
     CodeConfiguration,
     CommandComponent,
@@ -457,6 +458,51 @@ class LocalBatchEndpoints(BatchEndpointOperations):
         """The endpoint's invocations, newest first."""
         self._require(endpoint_name)
         return _jobs_tagged(self._b, endpoint_name, None)
+
+    def list_errors(self, endpoint_name: str, job_name: str) -> builtins.list[BatchJobError]:
+        """The failed mini-batches of ``job_name`` (one of the endpoint's jobs): items, last error, tries.
+
+        Read from the ``batch_errors.json`` the scoring driver writes beside the job's scores
+        (kept out of ``ws.jobs.download``'s files); empty while there is none.
+        """
+        self._require(endpoint_name)
+        jobs = self._b.service("jobs")
+        try:
+            job = jobs.get(job_name)
+        except NotFound:
+            job = None
+        if job is None or (job.tags or {}).get(TAG_ENDPOINT) != endpoint_name:
+            raise NotFound(f"The batch endpoint {endpoint_name!r} has no job named {job_name!r}. Its jobs: "
+                           "ws.batch_endpoints.list_jobs(endpoint_name).")
+        step = (getattr(job, "step_jobs", None) or {}).get(SCORING_STEP)
+        if not step:
+            return []
+        from studio_ext.backends.local.batch.minibatches import ERRORS_FILE
+        from studio_ext.backends.local.jobs.job_io import job_output_path
+
+        step_row = jobs._row(step)
+        record = ((json.loads(step_row.spec).get("outputs") or {}).get(OUTPUT_NAME) or {}) if step_row else {}
+        folders = [record["local"]] if record.get("local") else []  # where the step wrote (a failed step's stays)
+        try:
+            folders.append(str(job_output_path(self._b, f"azureml://jobs/{step}/outputs/{OUTPUT_NAME}")))
+        except (NotFound, InvalidInput):
+            pass
+        doc: dict[str, Any] = {}
+        for folder in folders:
+            try:
+                doc = json.loads((Path(folder) / ERRORS_FILE).read_text(encoding="utf-8"))
+                break
+            except (OSError, ValueError):
+                continue
+        found = []
+        for batch in doc.get("mini_batches") or []:
+            attempts = [dict(a) for a in batch.get("attempts") or []]
+            last = attempts[-1] if attempts else {}
+            found.append(BatchJobError(
+                mini_batch=int(batch.get("index", 0)), items=[str(i) for i in batch.get("items") or []],
+                error=str(last.get("error") or "unknown error"), tries=len(attempts),
+                kind=str(last.get("kind") or "error"), attempts=attempts))
+        return sorted(found, key=lambda e: e.mini_batch)
 
     # -- helpers ------------------------------------------------------------------------------------
     def _row(self, name: str) -> Any:

@@ -361,3 +361,41 @@ def test_the_course_lab_runs_with_azure_ai_ml_objects_and_scores_a_folder_of_csv
         assert set(predictions.iloc[:, -1]) == {"part-0.csv", "part-1.csv", "part-2.csv"}
     finally:
         ws.batch_endpoints.begin_delete("lab-batch").result()
+
+
+FAILING = """
+import os
+def init():
+    pass
+
+def run(mini_batch):
+    for f in mini_batch:
+        if os.path.basename(f) == "part-1.csv":
+            raise ValueError("cannot score " + os.path.basename(f))
+    return [os.path.basename(f) for f in mini_batch]
+"""
+
+
+@pytest.mark.slow  # the scoring driver starts a Dask cluster
+def test_a_failed_job_lists_its_failed_mini_batches_with_their_errors(ws: Workspace, assets: dict[str, Path]) -> None:
+    (assets["root"] / "failing").mkdir()
+    (assets["root"] / "failing" / "score.py").write_text(FAILING)
+    ws.batch_endpoints.begin_create_or_update(BatchEndpoint(name="failing-batch")).result()
+    try:
+        ws.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+            name="strict", endpoint_name="failing-batch", model="azureml:diabetes-custom:1",
+            code_configuration=CodeConfiguration(code=str(assets["root"] / "failing"), scoring_script="score.py"),
+            settings=ModelBatchDeploymentSettings(mini_batch_size=1, error_threshold=0,
+                                                  retry_settings=BatchRetrySettings(max_retries=1, timeout=60)))).result()
+        job = ws.batch_endpoints.invoke("failing-batch", input=Input(type="uri_folder", path=str(assets["data"])))
+        assert ws.batch_endpoints.list_errors("failing-batch", job.name) == []  # nothing yet
+        done = ws.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=240)
+        assert done.status == "Failed"
+        [error] = ws.batch_endpoints.list_errors("failing-batch", job.name)
+        assert error.items == [str(assets["data"] / "part-1.csv")] and error.tries == 2
+        assert error.error.startswith("ValueError: cannot score part-1.csv") and error.kind == "error"
+        assert [a["attempt"] for a in error.attempts] == [1, 2]
+        with pytest.raises(NotFound, match="no job named 'ghost'"):
+            ws.batch_endpoints.list_errors("failing-batch", "ghost")
+    finally:
+        ws.batch_endpoints.begin_delete("failing-batch").result()
