@@ -223,12 +223,13 @@ def read_stats(folder: str | os.PathLike[str]) -> dict[str, dict[str, int]]:
     return total
 
 
-def check_names(names: Iterable[str], *, scripted: bool) -> None:
-    """Refuse collection names that cannot be what was meant: a near miss of a reserved name (``requests``,
-    ``Model_Inputs``), or, on a deployment without a scoring script, a custom name nothing could fill."""
+def check_names(collections: dict[str, bool], *, scripted: bool) -> None:
+    """Refuse collection names (name -> enabled) that cannot be what was meant: a near miss of a reserved name
+    (``requests``, ``Model_Inputs``), or, on a deployment without a scoring script, an enabled custom
+    collection nothing could fill."""
     import difflib
 
-    for name in names:
+    for name, enabled in collections.items():
         if name in KNOWN:
             continue
         close = difflib.get_close_matches(name.lower(), KNOWN, n=1, cutoff=0.75)
@@ -239,7 +240,7 @@ def check_names(names: Iterable[str], *, scripted: bool) -> None:
                 f"names are {', '.join(KNOWN)} (model_inputs/model_outputs the model's rows and predictions, "
                 "request/response the HTTP payloads); any other name is a custom collection a scoring script fills "
                 "with Collector(name=...).")
-        if not scripted:
+        if enabled and not scripted:
             raise ValueError(
                 f"The collection {name!r} is a custom collection, filled only by a scoring script's "
                 f"Collector(name={name!r}), and this deployment has no scoring script (an MLflow model served "

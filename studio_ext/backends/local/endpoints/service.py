@@ -584,7 +584,8 @@ class LocalOnlineDeployments(OnlineDeploymentOperations):
                                    "(Azure's are model_inputs, model_outputs, request and response; others are "
                                    "for Collector(name=...)).")
         try:
-            data_collection.check_names(mapping["collections"], scripted=scripted)
+            data_collection.check_names({k: (v or {}).get("enabled") == "true" for k, v in mapping["collections"].items()},
+                                        scripted=scripted)
         except ValueError as exc:
             raise InvalidInput(f"data_collector.collections: {exc}") from None
         return mapping
