@@ -6,7 +6,8 @@ The list shows every batch endpoint; one whose deployments run a pipeline compon
 
 * Details: its properties, its deployments (kind, model or component, compute, settings,
   which is the default) and a control to change the default;
-* Jobs: its invocations with their state and a progress bar of mini-batches, refreshed
+* Jobs: its invocations with their state and a progress bar of mini-batches (a failed or
+  partly failed job lists its failed mini-batches: items, error, tries), refreshed
   live while one runs (through :class:`~studio_ext.panels._widgets.SharedPoller`);
 * Consume: the invocation URI, the keys (masked, reveal, copy, regenerate) and snippets
   for curl, Python and azure-ai-ml;
@@ -34,8 +35,10 @@ from studio_ext.entities import (
     BatchDeployment,
     BatchEndpoint,
     BatchEndpointDefaults,
+    BatchJobError,
     Input,
     Job,
+    JobStatus,
     KeyType,
     ModelBatchDeployment,
     PipelineComponent,
@@ -511,6 +514,7 @@ class JobsTab(widgets.VBox):
         self.progress: dict[str, BatchProgress] = {}
         self._final: dict[str, BatchProgress] = {}  # an ended job's progress no longer changes
         self._ended_jobs: dict[str, Job] = {}  # nor does the job
+        self._errors_of: dict[str, list[BatchJobError]] = {}  # nor its failed mini-batches
         self.shown: str | None = None
         self.opened: Any = None
         self._subscription: Subscription | None = None
@@ -528,8 +532,15 @@ class JobsTab(widgets.VBox):
         steps = getattr(job, "step_jobs", None) or {}
         step = steps.get("batchscoring")
         step_status = getattr(job, "step_status", None) or {}
-        if step_status and "batchscoring" not in step_status:  # a pipeline endpoint's job: its steps
-            progress = steps_progress(step_status)
+        if step_status and "batchscoring" not in step_status:  # a pipeline endpoint's job: its pipeline's steps
+            child_status: dict[str, str] = {}
+            if len(steps) == 1:  # the invocation's one child is the pipeline run
+                try:
+                    child_status = dict(getattr(self.ws.jobs.get(next(iter(steps.values()))), "step_status",
+                                                None) or {})
+                except StudioError:
+                    pass
+            progress = steps_progress(child_status or step_status)
             if _ended(job.status):
                 self._final[name] = progress
             return progress
@@ -618,11 +629,34 @@ class JobsTab(widgets.VBox):
             ("Duration", html.escape(_duration_text(job)))]
         if job.error:
             rows.append(("Error", f"<span style='color:#a4262c;white-space:pre-wrap'>{html.escape(job.error)}</span>"))
-        self.job_details.value = pairs_table(rows, columns=2, raw=[label for label, _ in rows])
+        errors = self._errors(job, p)
+        self.job_details.value = pairs_table(rows, columns=2, raw=[label for label, _ in rows]) + \
+            failed_mini_batches_html(errors)
         self.open_button.layout.display = ""
         if not quiet:
-            self.view.code.show(f"job = ws.jobs.get({name!r})\n"
-                                f"ws.jobs.download({name!r}, output_name='score', download_path='.')  # the predictions")
+            output = "score" if p.unit == "mini-batches" or not job.outputs else next(iter(job.outputs))
+            code = (f"job = ws.jobs.get({name!r})\n"
+                    f"ws.jobs.download({name!r}, output_name={output!r}, download_path='.')"
+                    + ("  # the predictions" if output == "score" else ""))
+            if errors:
+                code += (f"\nfor failed in ws.batch_endpoints.list_errors({self.view.name!r}, {name!r}):\n"
+                         "    print(failed.mini_batch, failed.items, failed.tries, failed.error)")
+            self.view.code.show(code)
+
+    def _errors(self, job: Job, progress: BatchProgress) -> list[BatchJobError]:
+        """The job's failed mini-batches (read once the job has ended, or as soon as some have failed)."""
+        name = job.name or ""
+        if name in self._errors_of:
+            return self._errors_of[name]
+        if not progress.failed and _status(job.status) != JobStatus.FAILED.value:
+            return []
+        try:
+            found = self.ws.batch_endpoints.list_errors(self.view.name, name)
+        except StudioError:
+            return []
+        if _ended(job.status):
+            self._errors_of[name] = found
+        return found
 
     def open_job(self) -> Any:
         """The job's page (the run explorer's details: its steps, logs and outputs) under the summary."""
@@ -660,6 +694,36 @@ class JobsTab(widgets.VBox):
         if self._subscription is not None:
             self._subscription.cancel()
             self._subscription = None
+
+
+MAX_ITEMS_SHOWN = 4
+
+
+def failed_mini_batches_html(errors: Sequence[BatchJobError]) -> str:
+    """A table of failed mini-batches: which, its items (file names, a few), the last error and the tries."""
+    if not errors:
+        return ""
+    items_total = sum(len(e.items) for e in errors)
+    head = (f"<div style='margin:10px 0 4px;font-weight:600;color:#a4262c'>Failed mini-batches: "
+            f"{format_number(len(errors))} ({format_number(items_total)} item{'' if items_total == 1 else 's'})</div>")
+    cell = "padding:4px 8px;border-bottom:1px solid #edebe9;vertical-align:top;text-align:left"
+    rows = []
+    for e in errors:
+        names = [Path(i).name or i for i in e.items]
+        shown = ", ".join(html.escape(n) for n in names[:MAX_ITEMS_SHOWN])
+        if len(names) > MAX_ITEMS_SHOWN:
+            shown += f" and {format_number(len(names) - MAX_ITEMS_SHOWN)} more"
+        title = html.escape("\n".join(e.items))
+        rows.append(f"<tr><td style='{cell}'>{format_number(e.mini_batch)}</td>"
+                    f"<td style='{cell}' title='{title}'>{shown}</td>"
+                    f"<td style='{cell};color:#a4262c;white-space:pre-wrap;word-break:break-word'>"
+                    f"{html.escape(e.error)}</td>"
+                    f"<td style='{cell}'>{format_number(e.tries)}{' (timeout)' if e.kind == 'timeout' else ''}</td>"
+                    "</tr>")
+    header = "".join(f"<th style='{cell};color:#605e5c;font-weight:600'>{h}</th>"
+                     for h in ("Mini-batch", "Items", "Error", "Tries"))
+    return (head + "<table class='batch-failed' style='border-collapse:collapse;width:100%;font-size:13px'>"
+            f"<thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 def _input_text(job: Job) -> str:

@@ -17,6 +17,9 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 from studio_ext import Workspace, dsl
 from studio_ext.entities import (
     BatchEndpoint,
+    BatchJobError,
+    BatchRetrySettings,
+    CodeConfiguration,
     CommandComponent,
     Data,
     Input,
@@ -29,6 +32,7 @@ from studio_ext.entities import (
 from studio_ext.panels.batch_endpoints import (
     BatchEndpointsPanel,
     BatchProgress,
+    failed_mini_batches_html,
     progress_html,
     progress_of,
     steps_progress,
@@ -296,3 +300,57 @@ def test_progress_reads_the_scoring_metrics_and_draws_a_bar() -> None:
     steps = steps_progress({"prep": "Completed", "train": "Failed", "score": "Skipped"})
     assert steps == BatchProgress(done=1, failed=1, total=3, unit="steps")
     assert "2 of 3 steps, 1 failed" in progress_html(steps, "Failed")
+
+
+def test_failed_mini_batches_are_a_table_of_items_error_and_tries() -> None:
+    assert failed_mini_batches_html([]) == ""
+    table = failed_mini_batches_html([
+        BatchJobError(mini_batch=3, items=[f"/data/part-{i}.csv" for i in range(6)], error="ValueError: <bad>",
+                      tries=2),
+        BatchJobError(mini_batch=7, items=["/data/late.csv"], error="timed out", tries=3, kind="timeout")])
+    assert "Failed mini-batches: 2 (7 items)" in table
+    assert "part-0.csv, part-1.csv, part-2.csv, part-3.csv and 2 more" in table and "/data/part-5.csv" in table
+    assert "ValueError: &lt;bad&gt;" in table and "3 (timeout)" in table
+
+
+FAILING = """
+import os
+def init():
+    pass
+
+def run(mini_batch):
+    if any(os.path.basename(f) == "patients-1.csv" for f in mini_batch):
+        raise ValueError("patients-1.csv has no BMI column")
+    return [os.path.basename(f) for f in mini_batch]
+"""
+
+
+@pytest.mark.slow  # a batch job that fails one mini-batch (the driver starts a Dask cluster)
+def test_a_failed_job_shows_its_failed_mini_batches(ws: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "score.py").write_text(FAILING)
+    ws.batch_endpoints.begin_create_or_update(BatchEndpoint(name="panel-failing")).result()
+    ws.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+        name="strict", endpoint_name="panel-failing", model="azureml:diabetes-clf:1",
+        code_configuration=CodeConfiguration(code=str(tmp_path / "src"), scoring_script="score.py"),
+        settings=ModelBatchDeploymentSettings(mini_batch_size=1, error_threshold=-1,
+                                              retry_settings=BatchRetrySettings(max_retries=1, timeout=60)))).result()
+    panel = None
+    try:
+        job = ws.batch_endpoints.invoke("panel-failing", input=Input(type="uri_folder", path="azureml:patients:1"))
+        done = wait_until(lambda: (j := ws.jobs.get(job.name)).status.is_terminal and j, timeout=240, interval=0.5,
+                          what=f"the batch job {job.name}")
+        assert str(done.status) == "Completed", done.error  # within the error threshold (-1: never fails)
+        panel = BatchEndpointsPanel(ws, endpoint="panel-failing")
+        jobs = panel.view.jobs
+        jobs.refresh(select=job.name)
+        assert "1 failed" in jobs.table.cell(job.name, "progress")
+        details = jobs.job_details.value
+        assert "Failed mini-batches: 1 (1 item)" in details and "patients-1.csv" in details
+        assert "ValueError: patients-1.csv has no BMI column" in details
+        jobs.show_job(job.name)
+        assert "ws.batch_endpoints.list_errors('panel-failing'" in panel.code.code
+    finally:
+        if panel is not None:
+            panel.close()
+        ws.batch_endpoints.begin_delete("panel-failing").result()
