@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,9 +28,27 @@ class DemoContext:
     ws: Workspace
     out: TextIO
     facts: dict[str, Any] = field(default_factory=dict)
+    # Steps run at once (see run_demo): a line, or a block of lines, is printed whole (``printing``);
+    # what several steps use and one makes (the demo's source folder, its registered model) is made
+    # once, under ``making``, while the others wait for it.
+    printing: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    making: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def say(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        with self.printing:
+            print(text, file=self.out, flush=True)
+
+
+def _demo_src(ctx: DemoContext) -> Path:
+    """The folder of the demo's training and preparation scripts, written once before any job snapshots it."""
+    src = ctx.ws.path / "demo-src"
+    with ctx.making:
+        if "src" not in ctx.facts:
+            src.mkdir(exist_ok=True)
+            shutil.copy(ASSETS / "train_diabetes.py", src / "train.py")
+            shutil.copy(ASSETS / "prep_diabetes.py", src / "prep.py")
+            ctx.facts["src"] = src
+    return src
 
 
 def step_register_dataset(ctx: DemoContext) -> None:
@@ -51,9 +71,7 @@ def step_register_dataset(ctx: DemoContext) -> None:
 
 def step_training_job(ctx: DemoContext) -> None:
     """Submit a training script as a command job and wait for it."""
-    src = ctx.ws.path / "demo-src"
-    src.mkdir(exist_ok=True)
-    shutil.copy(ASSETS / "train_diabetes.py", src / "train.py")
+    src = _demo_src(ctx)
     dataset = ctx.facts.get("dataset")  # registered by step_register_dataset
     job = ctx.ws.jobs.create_or_update(command(
         code=str(src), command="python train.py --alpha ${{inputs.alpha}}" + (" --data ${{inputs.diabetes}}" if dataset else ""),
@@ -77,9 +95,7 @@ def step_azure_ml_v2(ctx: DemoContext) -> None:
 
     from studio_ext.translation import from_yaml
 
-    src = ctx.ws.path / "demo-src"
-    src.mkdir(exist_ok=True)
-    shutil.copy(ASSETS / "train_diabetes.py", src / "train.py")
+    src = _demo_src(ctx)
     job = ctx.ws.jobs.create_or_update(azure_command(
         code=str(src), command="python train.py --alpha ${{inputs.alpha}}", inputs={"alpha": 0.25},
         environment="AzureML-sklearn-1.5@latest", compute="local", experiment_name="diabetes-demo",
@@ -111,9 +127,7 @@ def step_compute_cluster(ctx: DemoContext) -> None:
         name="demo-cluster", min_instances=0, max_instances=2, idle_time_before_scale_down=60)).result(timeout=300)
     ctx.say(f"[compute] demo-cluster {cluster.state}: {cluster.current_nodes} of {cluster.max_nodes} nodes "
             f"(scheduler {cluster.scheduler_address})")
-    src = ctx.ws.path / "demo-src"
-    src.mkdir(exist_ok=True)
-    shutil.copy(ASSETS / "train_diabetes.py", src / "train.py")
+    src = _demo_src(ctx)
     job = ctx.ws.jobs.create_or_update(command(
         code=str(src), command="python train.py --alpha ${{inputs.alpha}}", inputs={"alpha": 0.1},
         experiment_name="diabetes-demo", display_name="ridge alpha=0.1 on demo-cluster", compute="demo-cluster",
@@ -134,9 +148,7 @@ def step_sweep(ctx: DemoContext) -> None:
     """Sweep the ridge's alpha (random sampling, seeded) with 4 trials, 2 at a time, on the demo cluster."""
     from studio_ext.sweep import LogUniform, RandomSamplingAlgorithm
 
-    src = ctx.ws.path / "demo-src"
-    src.mkdir(exist_ok=True)
-    shutil.copy(ASSETS / "train_diabetes.py", src / "train.py")
+    src = _demo_src(ctx)
     compute = ctx.facts.get("cluster", "local")
     trial = command(code=str(src), command="python train.py --alpha ${{inputs.alpha}}", inputs={"alpha": 1.0},
                     experiment_name="diabetes-sweep", compute=compute)
@@ -150,11 +162,13 @@ def step_sweep(ctx: DemoContext) -> None:
     if str(final.status) != "Completed":
         raise RuntimeError(f"the sweep ended {final.status}: {final.error}")
     ctx.facts["sweep"] = final.name
-    for t in sorted(ctx.ws.sweeps.trials(final.name), key=lambda t: -(t.get("value") or -1e9)):
-        ctx.say(f"         {t['name']:<22} alpha={t['params']['alpha']:<10.4g} r2={t.get('value') or float('nan'):.3f}"
-                f" {t['status']}")
-    ctx.say(f"[sweep] {final.name} Completed in {final.duration_seconds:.1f}s; best trial {final.best_child_run_id} "
-            f"(alpha={final.best_hyperparameters['alpha']:.4g}, r2={final.best_metric:.3f}); open it on the Sweeps page")
+    trials = sorted(ctx.ws.sweeps.trials(final.name), key=lambda t: -(t.get("value") or -1e9))
+    lines = [f"         {t['name']:<22} alpha={t['params']['alpha']:<10.4g} r2={t.get('value') or float('nan'):.3f}"
+             f" {t['status']}" for t in trials]
+    lines.append(f"[sweep] {final.name} Completed in {final.duration_seconds:.1f}s; best trial {final.best_child_run_id} "
+                 f"(alpha={final.best_hyperparameters['alpha']:.4g}, r2={final.best_metric:.3f}); open it on the "
+                 "Sweeps page")
+    ctx.say("\n".join(lines))
 
 
 def step_pipeline(ctx: DemoContext) -> None:
@@ -162,10 +176,7 @@ def step_pipeline(ctx: DemoContext) -> None:
     from studio_ext import dsl
     from studio_ext.entities import CommandComponent, Output
 
-    src = ctx.ws.path / "demo-src"
-    src.mkdir(exist_ok=True)
-    shutil.copy(ASSETS / "train_diabetes.py", src / "train.py")
-    shutil.copy(ASSETS / "prep_diabetes.py", src / "prep.py")
+    src = _demo_src(ctx)
     dataset = ctx.facts.get("dataset")
     prep = CommandComponent(name="prep_diabetes", code=str(src),
                             command="python prep.py $[[--data ${{inputs.data}}]] --prepared ${{outputs.prepared}}",
@@ -188,26 +199,28 @@ def step_pipeline(ctx: DemoContext) -> None:
         time.sleep(0.3)
     if str(final.status) != "Completed":
         raise RuntimeError(f"the pipeline ended {final.status}: {final.error}")
+    lines = []
     for child in sorted(ctx.ws.jobs.list(parent_job_name=final.name), key=lambda j: j.creation_time or 0):
         figures = ", ".join(f"{k}={v:.3f}" for k, v in sorted(child.metrics.items()) if k in ("r2", "rmse"))
-        ctx.say(f"         step {child.display_name:<10} {child.status} {figures}")
+        lines.append(f"         step {child.display_name:<10} {child.status} {figures}")
     ctx.facts["pipeline"] = final.name
-    ctx.say(f"[pipeline] {final.name} Completed in {final.duration_seconds:.1f}s; open it on the Pipelines page")
+    ctx.say("\n".join(lines) + f"\n[pipeline] {final.name} Completed in {final.duration_seconds:.1f}s; open it on the Pipelines page")
 
 
 def _demo_model(ctx: DemoContext) -> Any:
-    """The training job's MLflow model, registered once (by the first step that needs it)."""
+    """The training job's MLflow model, registered once (by the first step that needs it; the others wait for it)."""
     from studio_ext.entities import Model
 
-    if "model" not in ctx.facts:
-        job = ctx.facts["training_job"]
-        model = ctx.ws.models.create_or_update(Model(
-            name="diabetes-ridge", path=f"azureml://jobs/{job}/outputs/artifacts/paths/model/",
-            description="Ridge regression from the demo training job", tags={"Training context": "Demo job"}))
-        ctx.say(f"[model] registered {model.name}:{model.version} ({model.type}, {len(model.files)} files hashed) "
-                f"from job {job}")
-        ctx.facts["model"] = model
-    return ctx.facts["model"]
+    with ctx.making:
+        if "model" not in ctx.facts:
+            job = ctx.facts["training_job"]
+            model = ctx.ws.models.create_or_update(Model(
+                name="diabetes-ridge", path=f"azureml://jobs/{job}/outputs/artifacts/paths/model/",
+                description="Ridge regression from the demo training job", tags={"Training context": "Demo job"}))
+            ctx.say(f"[model] registered {model.name}:{model.version} ({model.type}, {len(model.files)} files "
+                    f"hashed) from job {job}")
+            ctx.facts["model"] = model
+        return ctx.facts["model"]
 
 
 def step_batch(ctx: DemoContext) -> None:
@@ -248,7 +261,7 @@ def step_schedule(ctx: DemoContext) -> None:
     disabled, so the demo leaves nothing firing."""
     from studio_ext.entities import CronTrigger, JobSchedule
 
-    src = ctx.ws.path / "demo-src"
+    src = _demo_src(ctx)
     job = command(code=str(src), command="python train.py --alpha 0.5", experiment_name="diabetes-nightly")
     schedule = ctx.ws.schedules.begin_create_or_update(JobSchedule(
         name="nightly-training", trigger=CronTrigger(expression="30 2 * * *", time_zone="W. Europe Standard Time"),
@@ -313,29 +326,23 @@ def step_automl(ctx: DemoContext) -> None:
         raise RuntimeError(f"the AutoML job ended {final.status}: {final.error}")
     run = ctx.ws.automl.get(submitted.name)
     ctx.facts["automl_job"] = submitted.name
-    ctx.say(f"[automl] {len(run.trials)} trials in {final.duration_seconds:.1f}s; top of the leaderboard:")
-    for row in run.leaderboard.head(3).itertuples(index=False):
-        ctx.say(f"         {row.name:<28} {row.algorithm:<20} r2_score={row.r2_score:.3f}")
-    ctx.say(f"[automl] best model: {run.best_algorithm} ({run.best_trial}), r2_score={run.best_metric:.3f}, "
-            f"on test data {run.test_metrics.get('r2_score', float('nan')):.3f}")
+    lines = [f"[automl] {len(run.trials)} trials in {final.duration_seconds:.1f}s; top of the leaderboard:"]
+    lines += [f"         {row.name:<28} {row.algorithm:<20} r2_score={row.r2_score:.3f}"
+              for row in run.leaderboard.head(3).itertuples(index=False)]
+    lines.append(f"[automl] best model: {run.best_algorithm} ({run.best_trial}), r2_score={run.best_metric:.3f}, "
+                 f"on test data {run.test_metrics.get('r2_score', float('nan')):.3f}")
     top = run.leaderboard.head(1)
     if not top.empty and top["name"].iloc[0] != run.best_trial:
         # The best model is chosen on rows each way of choosing did not see (ties within noise go to the
         # simpler trial): say so, rather than leave a top row that scores higher unexplained.
         why = next((n for n in run.notes if " chosen" in n), "its score ties with the top row's within noise")
-        ctx.say(f"         not the top row ({top['name'].iloc[0]}, r2_score={top['r2_score'].iloc[0]:.3f}): {why}")
+        lines.append(f"         not the top row ({top['name'].iloc[0]}, r2_score={top['r2_score'].iloc[0]:.3f}): {why}")
+    ctx.say("\n".join(lines))
 
 
 def step_explain_and_assess(ctx: DemoContext) -> None:
     """Explain the demo model on its dataset (a job under its training job) and assess fairness by sex."""
-    from studio_ext.entities import Model
-    from studio_ext.errors import NotFound
-
-    try:
-        model = ctx.ws.models.get("diabetes-ridge")
-    except NotFound:  # the endpoint step did not run: register the training job's model here
-        model = ctx.ws.models.create_or_update(Model(
-            name="diabetes-ridge", path=f"runs:/{ctx.facts['training_job']}/model"))
+    model = _demo_model(ctx)
     dataset, features = _register_grouped_dataset(ctx)
     exp = ctx.ws.explanations.create(model, dataset, "target", features=features, timeout=600)
     top = ", ".join(f"{k} {v:.1f}" for k, v in list(exp.global_importance.items())[:4])
@@ -463,16 +470,61 @@ STEPS: list[Callable[[DemoContext], None]] = [
     step_drift,
 ]
 
+# The steps whose ``ctx.facts`` (or jobs) a step needs: it starts once they have ended. The others run
+# at the same time (a step mostly waits on its jobs), so the demo takes about its longest chain of
+# steps rather than their sum. A step that is not listed needs none.
+NEEDS: dict[Callable[[DemoContext], None], tuple[Callable[[DemoContext], None], ...]] = {
+    step_training_job: (step_register_dataset,),
+    step_sweep: (step_compute_cluster,),
+    step_pipeline: (step_register_dataset,),
+    step_batch: (step_training_job,),
+    step_model_endpoint: (step_training_job,),
+    # it counts the runs of experiment diabetes-demo: every job of it has ended first
+    step_run_explorer: (step_training_job, step_azure_ml_v2, step_compute_cluster),
+    step_automl: (step_register_dataset,),
+    step_explain_and_assess: (step_register_dataset, step_training_job),
+    step_private_query: (step_register_dataset,),
+    step_drift: (step_register_dataset,),
+}
+
 
 def run_demo(path: str | Path, out: TextIO | None = None) -> DemoContext:
-    """Create (or reuse) the workspace at ``path`` and run every demo step in order."""
+    """Create (or reuse) the workspace at ``path`` and run every demo step, each once the steps it needs have ended.
+
+    Each step says what it did as it ends, so lines of steps running at once come in the order they end. The
+    first step that fails stops the demo: no further step starts, the running ones end, its error is raised.
+    """
     out = out or sys.stdout
     ws = Workspace.create(path, exist_ok=True)
     ctx = DemoContext(ws=ws, out=out)
     ctx.say(f"[workspace] {ws.name} at {ws.path}")
-    for step in STEPS:
-        step(ctx)
-    ctx.say("[done] open the studio on it:  studio-ext studio " + str(ws.path))
+    started = time.monotonic()
+    done: set[Callable[[DemoContext], None]] = set()
+    waiting = list(STEPS)
+    running: dict[Future[None], Callable[[DemoContext], None]] = {}
+    failed: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=len(STEPS), thread_name_prefix="demo-step") as pool:
+        while waiting or running:
+            if failed is None:
+                for step in [s for s in waiting if all(n in done for n in NEEDS.get(s, ()))]:
+                    waiting.remove(step)
+                    running[pool.submit(step, ctx)] = step
+            if not running:
+                break
+            ended, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in ended:
+                step = running.pop(future)
+                error = future.exception()
+                if error is None:
+                    done.add(step)
+                elif failed is None:
+                    failed = error
+    if failed is not None:
+        raise failed
+    if waiting:  # a step needs one that is not in STEPS
+        raise RuntimeError(f"demo steps {[s.__name__ for s in waiting]} need steps that are not in STEPS")
+    ctx.say(f"[done] {len(done)} steps in {time.monotonic() - started:.0f} s; open the studio on it:  "
+            f"studio-ext studio {ws.path}")
     return ctx
 
 
