@@ -162,6 +162,11 @@ def local_path(value: str | None, base_path: str | os.PathLike[str] | None) -> s
     return str((Path(base_path) / value).resolve())
 
 
+def str_map(values: Mapping[Any, Any] | None) -> dict[str, str]:
+    """``values`` (tags, properties, settings, environment variables; None is empty) with text keys and values."""
+    return {str(k): str(v) for k, v in (values or {}).items()}
+
+
 def put(mapping: dict[str, Any], **values: Any) -> dict[str, Any]:
     """Add the values that are set (not None, not empty) to ``mapping``."""
     for key, value in values.items():

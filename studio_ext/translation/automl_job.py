@@ -41,6 +41,7 @@ from studio_ext.translation._common import (
     local_path,
     plain,
     restore,
+    str_map,
     strip_arm,
 )
 from studio_ext.translation.command_job import _prefixed_path
@@ -109,7 +110,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     if not mapping.get("target_column_name"):
         raise InvalidInput("An AutoML job needs a target_column_name (the column it learns to predict).")
     result: Translated[AutoMLJob] = Translated(cls())
-    properties = {str(k): str(v) for k, v in (mapping.get("properties") or {}).items()}
+    properties = str_map(mapping.get("properties"))
     keep_rest(mapping, _HANDLED, properties, result, _REASONS, _DEFAULTS)
     sections = {name: _section(name, mapping.get(name), properties, result) for name in _SECTIONS}
     training = sections["training"]
@@ -121,7 +122,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     job = cls(
         name=mapping.get("name"), display_name=mapping.get("display_name"),
         experiment_name=mapping.get("experiment_name"), description=mapping.get("description"),
-        tags={str(k): str(v) for k, v in (mapping.get("tags") or {}).items()}, properties=properties,
+        tags=str_map(mapping.get("tags")), properties=properties,
         compute=strip_arm(mapping.get("compute")),
         training_data=_data(mapping.get("training_data"), base_path),
         validation_data=_data(mapping.get("validation_data"), base_path),

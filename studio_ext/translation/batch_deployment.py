@@ -41,6 +41,7 @@ from studio_ext.translation._common import (
     plain,
     put,
     restore,
+    str_map,
     strip_arm,
 )
 
@@ -70,14 +71,10 @@ def to_v2(deployment: BatchDeploymentKind) -> dict[str, Any]:
                 else {k: v for k, v in component_kind.to_v2(component).items() if k != "$schema"}
         elif component is not None:
             out["component"] = arm(component)
-        put(out, settings={str(k): str(v) for k, v in (deployment.settings or {}).items()})
+        put(out, settings=str_map(deployment.settings))
         return out
-    model = deployment.model
-    if isinstance(model, Model):
-        out["model"] = arm(f"{model.name}:{model.version}") if model.name and model.version else \
-            {k: v for k, v in model_kind.to_v2(model).items() if k != "$schema"}
-    elif model is not None:
-        out["model"] = arm(model)
+    if deployment.model is not None:
+        out["model"] = model_kind.field_to_v2(deployment.model)
     if deployment.code_configuration is not None:
         out["code_configuration"] = {"code": deployment.code_configuration.code,
                                      "scoring_script": deployment.code_configuration.scoring_script}
@@ -94,7 +91,7 @@ def to_v2(deployment: BatchDeploymentKind) -> dict[str, Any]:
         "output_action": str(s.output_action), "output_file_name": s.output_file_name,
         "retry_settings": {"max_retries": retry.max_retries, "timeout": retry.timeout},
         "error_threshold": s.error_threshold, "logging_level": s.logging_level},
-        environment_variables={str(k): str(v) for k, v in (s.environment_variables or {}).items()})
+        environment_variables=str_map(s.environment_variables))
     return out
 
 
@@ -106,12 +103,12 @@ def from_v2(mapping: Mapping[str, Any],
     if kind not in ("model", "pipeline"):
         raise InvalidInput(f"A batch deployment's type is 'model' or 'pipeline'. Got {mapping.get('type')!r} instead.")
     result: Translated[Any] = Translated(None)
-    tags = {str(k): str(v) for k, v in (mapping.get("tags") or {}).items()}
+    tags = str_map(mapping.get("tags"))
     keep_rest(mapping, _HANDLED, tags, result, _REASONS)
     common: dict[str, Any] = {
         "name": str(mapping.get("name") or ""), "endpoint_name": str(mapping.get("endpoint_name") or ""),
         "description": mapping.get("description"), "tags": tags,
-        "properties": {str(k): str(v) for k, v in (mapping.get("properties") or {}).items()}}
+        "properties": str_map(mapping.get("properties"))}
     if kind == "pipeline":
         given = mapping.get("component")
         component: PipelineComponent | str | None = None
@@ -125,23 +122,13 @@ def from_v2(mapping: Mapping[str, Any],
         if mapping.get("job_definition"):
             result.note("job_definition", "is kept for Azure; locally the component's own steps run")
         result.entity = PipelineComponentBatchDeployment(
-            component=component, settings={str(k): str(v) for k, v in (mapping.get("settings") or {}).items()},
+            component=component, settings=str_map(mapping.get("settings")),
             **common)
         return result
-    model: Model | str | None = None
-    given = mapping.get("model")
-    if isinstance(given, Mapping):  # inline: an anonymous model on Azure, registered by the service
-        inner_model = model_kind.from_v2(given, base_path)
-        result.notes.extend(inner_model.notes)
-        model = inner_model.entity
-    elif given is not None:
-        model = _reference(str(given))
-    environment = mapping.get("environment")
-    if isinstance(environment, Mapping):
-        env = environment_kind.from_v2(environment, base_path, anonymous=True)
-        result.requires.append(env.entity)
-        result.notes.extend(env.notes)
-        environment = environment_kind.reference(env.entity)
+    model = model_kind.field_from_v2(mapping.get("model"), base_path, result)
+    if isinstance(model, str):
+        model = _reference(model)
+    environment = environment_kind.field_from_v2(mapping.get("environment"), base_path, result)
     code = None
     cc = mapping.get("code_configuration") or {}
     code_path = cc.get("code") or mapping.get("code_path")
@@ -181,7 +168,7 @@ def _settings(mapping: Mapping[str, Any], result: Translated[Any]) -> ModelBatch
             timeout=_int(retry.get("timeout", BatchRetrySettings().timeout), "retry_settings.timeout")),
         error_threshold=_int(given.get("error_threshold", _DEFAULTS.error_threshold), "error_threshold"),
         logging_level=str(given.get("logging_level") or _DEFAULTS.logging_level),
-        environment_variables={str(k): str(v) for k, v in (given.get("environment_variables") or {}).items()})
+        environment_variables=str_map(given.get("environment_variables")))
 
 
 def _reference(value: str) -> str:

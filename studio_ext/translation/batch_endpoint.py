@@ -23,6 +23,7 @@ from studio_ext.translation._common import (
     plain,
     put,
     restore,
+    str_map,
 )
 
 SCHEMA = SCHEMA_ROOT + "batchEndpoint.schema.json"
@@ -49,7 +50,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     """A studio_ext ``BatchEndpoint`` from v2 ``batchEndpoint`` YAML's mapping."""
     mapping = plain(mapping)
     result: Translated[BatchEndpoint] = Translated(BatchEndpoint(name=""))
-    tags = {str(k): str(v) for k, v in (mapping.get("tags") or {}).items()}
+    tags = str_map(mapping.get("tags"))
     keep_rest(mapping, _HANDLED, tags, result, _REASONS)
     auth_mode = str(mapping.get("auth_mode") or "aad_token")
     if auth_mode not in _AUTH_MODES:
@@ -57,7 +58,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     default = default_deployment(mapping.get("defaults")) or mapping.get("default_deployment_name")
     result.entity = BatchEndpoint(
         name=str(mapping.get("name") or ""), description=mapping.get("description"), tags=tags,
-        properties={str(k): str(v) for k, v in (mapping.get("properties") or {}).items()},
+        properties=str_map(mapping.get("properties")),
         defaults=BatchEndpointDefaults(deployment_name=str(default) if default else None))
     return result
 

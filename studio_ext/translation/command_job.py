@@ -30,6 +30,7 @@ from studio_ext.translation._common import (
     plain,
     put,
     restore,
+    str_map,
     strip_arm,
 )
 
@@ -70,7 +71,7 @@ def to_v2(job: CommandJob) -> dict[str, Any]:
     if job.environment is None:
         out.setdefault("properties", {})[_NO_ENVIRONMENT_MARK[0]] = _NO_ENVIRONMENT_MARK[1]
     put(out, code=job.code, environment=arm(job.environment) or NO_ENVIRONMENT,
-        environment_variables={str(k): str(v) for k, v in job.environment_variables.items()})
+        environment_variables=str_map(job.environment_variables))
     inputs = {name: _input_to_v2(value) for name, value in job.inputs.items()}
     put(out, inputs={name: value for name, value in inputs.items() if value is not None},  # None: left out
         outputs={name: _output_to_v2(value) for name, value in job.outputs.items()})
@@ -106,7 +107,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     if not mapping.get("command"):
         raise InvalidInput("A v2 command job needs a 'command' (the shell line it runs), as in 'python train.py'.")
     result: Translated[CommandJob] = Translated(CommandJob(command=""))
-    properties = {str(k): str(v) for k, v in (mapping.get("properties") or {}).items()}
+    properties = str_map(mapping.get("properties"))
     keep_rest(mapping, _HANDLED, properties, result, _NO_LOCAL_MEANING)
     compute = strip_arm(mapping.get("compute"))
     environment = mapping.get("environment")
@@ -114,22 +115,18 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
         del properties[_NO_ENVIRONMENT_MARK[0]]
         if environment == NO_ENVIRONMENT:  # exported from a job that named none: it runs as it did
             environment = None
-    if isinstance(environment, Mapping):  # given inline: an anonymous environment on Azure
-        inner = environment_kind.from_v2(environment, base_path, anonymous=True)
-        result.requires.append(inner.entity)
-        result.notes.extend(inner.notes)
-        environment = environment_kind.reference(inner.entity)
+    environment = environment_kind.field_from_v2(environment, base_path, result)
     code = mapping.get("code")
     result.entity = CommandJob(
         name=mapping.get("name"), display_name=mapping.get("display_name"),
         experiment_name=mapping.get("experiment_name"), description=mapping.get("description"),
-        tags={str(k): str(v) for k, v in (mapping.get("tags") or {}).items()}, properties=properties,
+        tags=str_map(mapping.get("tags")), properties=properties,
         compute=compute, command=str(mapping["command"]),
         code=local_path(code, base_path) if isinstance(code, str) else code,
         inputs={str(k): _input_from_v2(v, base_path) for k, v in (mapping.get("inputs") or {}).items()},
         outputs={str(k): _output_from_v2(str(k), v) for k, v in (mapping.get("outputs") or {}).items()},
         environment=strip_arm(environment),
-        environment_variables={str(k): str(v) for k, v in (mapping.get("environment_variables") or {}).items()},
+        environment_variables=str_map(mapping.get("environment_variables")),
     )
     return result
 

@@ -26,6 +26,7 @@ from studio_ext.translation._common import (
     local_path,
     plain,
     put,
+    str_map,
     strip_arm,
 )
 
@@ -71,12 +72,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     result: Translated[CommandComponent] = Translated(CommandComponent())
     kept: dict[str, str] = {}
     keep_rest(mapping, _HANDLED, kept, result, _NO_LOCAL_MEANING)
-    environment = mapping.get("environment")
-    if isinstance(environment, Mapping):
-        inner = environment_kind.from_v2(environment, base_path, anonymous=True)
-        result.requires.append(inner.entity)
-        result.notes.extend(inner.notes)
-        environment = environment_kind.reference(inner.entity)
+    environment = environment_kind.field_from_v2(mapping.get("environment"), base_path, result)
     code = mapping.get("code")
     name = mapping.get("name")
     inputs = {str(k): _input_from_v2(str(name), str(k), v) for k, v in (mapping.get("inputs") or {}).items()}
@@ -85,10 +81,10 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     result.entity = CommandComponent(
         name=None if name is None else str(name), version=None if version is None else str(version),
         display_name=mapping.get("display_name"), description=mapping.get("description"),
-        tags={str(k): str(v) for k, v in (mapping.get("tags") or {}).items()}, command=str(mapping["command"]),
+        tags=str_map(mapping.get("tags")), command=str(mapping["command"]),
         code=local_path(code, base_path) if isinstance(code, str) else None,
         environment=strip_arm(environment) if isinstance(environment, str) else None,
-        environment_variables={str(k): str(v) for k, v in (mapping.get("environment_variables") or {}).items()},
+        environment_variables=str_map(mapping.get("environment_variables")),
         inputs=inputs, outputs=outputs, is_deterministic=bool(mapping.get("is_deterministic", True)))
     return result
 

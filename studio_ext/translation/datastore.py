@@ -34,6 +34,7 @@ from studio_ext.translation._common import (
     plain,
     put,
     restore,
+    str_map,
 )
 
 SCHEMAS = {"azure_blob": SCHEMA_ROOT + "azureBlob.schema.json",
@@ -82,7 +83,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
             f"This translation takes a datastore of type 'azure_blob' or 'azure_data_lake_gen2'. Got {kind!r}: "
             "register other stores with a studio_ext Datastore and their fsspec URL (s3://, gs://, file://).")
     result: Translated[Datastore] = Translated(Datastore(name="", url=""))
-    tags = {str(k): str(v) for k, v in (mapping.get("tags") or {}).items()}
+    tags = str_map(mapping.get("tags"))
     keep_rest(mapping, _HANDLED, tags, result, _REASONS)
     account = str(mapping.get("account_name") or "")
     endpoint = str(mapping.get("endpoint") or _DEFAULT_ENDPOINT)

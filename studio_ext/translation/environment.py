@@ -40,6 +40,7 @@ from studio_ext.translation._common import (
     plain,
     put,
     restore,
+    str_map,
 )
 
 SCHEMA = SCHEMA_ROOT + "environment.schema.json"
@@ -86,7 +87,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
             "Environment(image=..., conda_file='conda.yml') runs here in a venv built from the conda file, "
             "and on Azure in the image with the conda file applied.")
     result: Translated[Environment] = Translated(Environment(name=""))
-    tags = {str(k): str(v) for k, v in (mapping.get("tags") or {}).items()}
+    tags = str_map(mapping.get("tags"))
     keep_rest(mapping, _HANDLED, tags, result, _REASONS)
     conda = mapping.get("conda_file")
     conda_path: str | None = None
@@ -192,6 +193,18 @@ def parse_reference(ref: str) -> EnvironmentReference:
 def reference(env: Environment) -> str:
     """How a job or deployment names ``env``: ``NAME:VERSION``, or ``NAME`` (its latest)."""
     return f"{env.name}:{env.version}" if env.version else env.name
+
+
+def field_from_v2(value: Any, base_path: str | os.PathLike[str] | None, result: Translated[Any]) -> Any:
+    """A job's, component's or deployment's v2 ``environment`` field: one given inline (an anonymous
+    environment on Azure) goes to ``result.requires``, to be registered first, and is named by its
+    :func:`reference`; a reference passes as it is."""
+    if not isinstance(value, Mapping):
+        return value
+    inner = from_v2(value, base_path, anonymous=True)
+    result.requires.append(inner.entity)
+    result.notes.extend(inner.notes)
+    return reference(inner.entity)
 
 
 def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[Environment]:

@@ -14,6 +14,7 @@ from studio_ext.entities import Model
 from studio_ext.translation._common import (
     SCHEMA_ROOT,
     Translated,
+    arm,
     azure_dict,
     azure_load,
     dump,
@@ -22,6 +23,7 @@ from studio_ext.translation._common import (
     plain,
     put,
     restore,
+    str_map,
 )
 
 SCHEMA = SCHEMA_ROOT + "model.schema.json"
@@ -45,7 +47,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     """A studio_ext ``Model`` from v2 ``model`` YAML's mapping."""
     mapping = plain(mapping)
     result: Translated[Model] = Translated(Model(name=""))
-    properties = {str(k): str(v) for k, v in (mapping.get("properties") or {}).items()}
+    properties = str_map(mapping.get("properties"))
     keep_rest(mapping, _HANDLED, properties, result, _REASONS)
     kind = mapping.get("type")
     if kind == "triton_model":
@@ -56,8 +58,28 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
         name=str(mapping.get("name") or ""), version=None if version is None else str(version),
         path=local_path(path, base_path) if isinstance(path, str) else path, type=kind,
         description=mapping.get("description"), properties=properties,
-        tags={str(k): str(v) for k, v in (mapping.get("tags") or {}).items()})
+        tags=str_map(mapping.get("tags")))
     return result
+
+
+def field_to_v2(model: Model | str | None) -> Any:
+    """A deployment's v2 ``model`` field: ``azureml:NAME:VERSION`` once registered, else the model inline."""
+    if isinstance(model, Model):
+        if model.name and model.version:
+            return arm(f"{model.name}:{model.version}")
+        return {k: v for k, v in to_v2(model).items() if k != "$schema"}
+    return arm(model)
+
+
+def field_from_v2(given: Any, base_path: str | os.PathLike[str] | None,
+                  result: Translated[Any]) -> Model | str | None:
+    """A deployment's v2 ``model`` field: one given inline (an anonymous model on Azure, which the
+    service registers) as a studio_ext ``Model``, its notes in ``result``; a reference as text."""
+    if isinstance(given, Mapping):
+        inner = from_v2(given, base_path)
+        result.notes.extend(inner.notes)
+        return inner.entity
+    return None if given is None else str(given)
 
 
 def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Translated[Model]:

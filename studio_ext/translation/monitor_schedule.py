@@ -47,7 +47,7 @@ from studio_ext.entities._monitor import (
     ReferenceData,
 )
 from studio_ext.errors import InvalidInput
-from studio_ext.translation._common import SCHEMA_ROOT, Translated, dump, plain, put
+from studio_ext.translation._common import SCHEMA_ROOT, Translated, dump, plain, put, str_map
 
 SCHEMA = SCHEMA_ROOT + "schedule.schema.json"
 WEBHOOK_TAG = "studio_ext.alert_webhook_url"
@@ -84,7 +84,7 @@ def _data(value: Any, cls: type, where: str) -> Any:
     if isinstance(data.get("data_window"), Mapping):
         data["data_window"] = BaselineDataRange(**_fields_of(BaselineDataRange, data["data_window"],
                                                              f"{where}.data_window"))
-    data["data_column_names"] = {str(k): str(v) for k, v in (data.get("data_column_names") or {}).items()}
+    data["data_column_names"] = str_map(data.get("data_column_names"))
     return cls(**data)
 
 
@@ -135,7 +135,7 @@ def signal_from_v2(name: str, value: Mapping[str, Any]) -> Any:
         data["features"] = _features(data["features"], where)
     data["metric_thresholds"] = _thresholds(kind, data.get("metric_thresholds"), where)
     data["alert_enabled"] = bool(data.get("alert_enabled", False))
-    data["properties"] = {str(k): str(v) for k, v in (data.get("properties") or {}).items()}
+    data["properties"] = str_map(data.get("properties"))
     return cls(**data)
 
 
@@ -178,14 +178,14 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
                            "frequency: day, interval: 1}} or {type: cron, expression: '0 3 * * *'}.")
     if not isinstance(data.get("create_monitor"), Mapping):
         raise InvalidInput(f"The monitor schedule {data['name']!r} has no create_monitor mapping.")
-    tags = {str(k): str(v) for k, v in (data.get("tags") or {}).items()}
+    tags = str_map(data.get("tags"))
     webhook = tags.pop(WEBHOOK_TAG, None)
     result: Translated[MonitorSchedule] = Translated(MonitorSchedule(name=str(data["name"]), trigger=None))
     definition = definition_from_v2(data["create_monitor"], result, webhook)
     result.entity = MonitorSchedule(
         name=str(data["name"]), trigger=trigger_from_v2(data["trigger"]), create_monitor=definition,
         display_name=data.get("display_name"), description=data.get("description"), tags=tags,
-        properties={str(k): str(v) for k, v in (data.get("properties") or {}).items()},
+        properties=str_map(data.get("properties")),
         is_enabled=data.get("is_enabled") is not False)
     return result
 

@@ -20,7 +20,6 @@ from studio_ext.entities import (
     DataCollector,
     DeploymentCollection,
     ManagedOnlineDeployment,
-    Model,
     OnlineRequestSettings,
     ProbeSettings,
     RequestLogging,
@@ -42,6 +41,7 @@ from studio_ext.translation._common import (
     put,
     restore,
     split_local,
+    str_map,
     strip_arm,
 )
 
@@ -64,17 +64,13 @@ def to_v2(deployment: ManagedOnlineDeployment) -> dict[str, Any]:
     out: dict[str, Any] = {"$schema": SCHEMA, "name": deployment.name, "endpoint_name": deployment.endpoint_name}
     put(out, description=deployment.description)
     tags = restore(out, deployment.tags, "tags")
-    model = deployment.model
-    if isinstance(model, Model):
-        out["model"] = arm(f"{model.name}:{model.version}") if model.name and model.version else \
-            {k: v for k, v in model_kind.to_v2(model).items() if k != "$schema"}
-    elif model is not None:
-        out["model"] = arm(model)
+    if deployment.model is not None:
+        out["model"] = model_kind.field_to_v2(deployment.model)
     if deployment.code_configuration is not None:
         out["code_configuration"] = {"code": deployment.code_configuration.code,
                                      "scoring_script": deployment.code_configuration.scoring_script}
     put(out, environment=arm(deployment.environment),
-        environment_variables={str(k): str(v) for k, v in deployment.environment_variables.items()})
+        environment_variables=str_map(deployment.environment_variables))
     out["instance_type"] = deployment.instance_type
     out["instance_count"] = deployment.instance_count
     rs = deployment.request_settings
@@ -160,20 +156,8 @@ def from_v2(mapping: Mapping[str, Any],
     result: Translated[ManagedOnlineDeployment] = Translated(ManagedOnlineDeployment(name="", endpoint_name=""))
     tags, local = split_local(mapping.get("tags"))
     keep_rest(mapping, _HANDLED, tags, result, _REASONS, _DEFAULTS)
-    model: Model | str | None = None
-    given = mapping.get("model")
-    if isinstance(given, Mapping):  # inline: an anonymous model on Azure
-        inner = model_kind.from_v2(given, base_path)
-        result.notes.extend(inner.notes)
-        model = inner.entity
-    elif given is not None:
-        model = str(given)
-    environment = mapping.get("environment")
-    if isinstance(environment, Mapping):
-        env = environment_kind.from_v2(environment, base_path, anonymous=True)
-        result.requires.append(env.entity)
-        result.notes.extend(env.notes)
-        environment = environment_kind.reference(env.entity)
+    model = model_kind.field_from_v2(mapping.get("model"), base_path, result)
+    environment = environment_kind.field_from_v2(mapping.get("environment"), base_path, result)
     code = None
     if mapping.get("code_configuration"):
         cc = mapping["code_configuration"]
@@ -191,7 +175,7 @@ def from_v2(mapping: Mapping[str, Any],
     result.entity = ManagedOnlineDeployment(
         name=str(mapping.get("name") or ""), endpoint_name=str(mapping.get("endpoint_name") or ""),
         model=model, code_configuration=code, environment=strip_arm(environment),
-        environment_variables={str(k): str(v) for k, v in (mapping.get("environment_variables") or {}).items()},
+        environment_variables=str_map(mapping.get("environment_variables")),
         instance_type=instance_type, instance_count=int(mapping.get("instance_count") or 1),
         request_settings=OnlineRequestSettings(**rs),
         liveness_probe=_probe(mapping.get("liveness_probe")), readiness_probe=_probe(mapping.get("readiness_probe")),

@@ -17,6 +17,7 @@ from studio_ext.translation._common import (
     plain,
     put,
     restore,
+    str_map,
 )
 
 SCHEMA = SCHEMA_ROOT + "managedOnlineEndpoint.schema.json"
@@ -43,7 +44,7 @@ def from_v2(mapping: Mapping[str, Any],
     """A studio_ext ``ManagedOnlineEndpoint`` from v2 ``managedOnlineEndpoint`` YAML's mapping."""
     mapping = plain(mapping)
     result: Translated[ManagedOnlineEndpoint] = Translated(ManagedOnlineEndpoint(name=""))
-    tags = {str(k): str(v) for k, v in (mapping.get("tags") or {}).items()}
+    tags = str_map(mapping.get("tags"))
     keep_rest(mapping, _HANDLED, tags, result, _REASONS, _DEFAULTS)
     auth_mode = str(mapping.get("auth_mode") or "key")
     if auth_mode != "key":

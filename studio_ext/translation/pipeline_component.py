@@ -17,7 +17,7 @@ from studio_ext.entities._pipeline import PipelineJob
 from studio_ext.errors import InvalidInput
 from studio_ext.translation import component as component_kind
 from studio_ext.translation import pipeline_job
-from studio_ext.translation._common import SCHEMA_ROOT, Translated, azure_dict, azure_load, dump, plain, put
+from studio_ext.translation._common import SCHEMA_ROOT, Translated, azure_dict, azure_load, dump, plain, put, str_map
 
 SCHEMA = SCHEMA_ROOT + "pipelineComponent.schema.json"
 
@@ -49,7 +49,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     result: Translated[PipelineComponent] = Translated(PipelineComponent(
         name=None if name is None else str(name), version=None if version is None else str(version),
         display_name=mapping.get("display_name"), description=mapping.get("description"),
-        tags={str(k): str(v) for k, v in (mapping.get("tags") or {}).items()}, jobs=body.entity.jobs,
+        tags=str_map(mapping.get("tags")), jobs=body.entity.jobs,
         inputs=inputs, outputs={k: component_kind._output_from_v2(str(name), k, v)
                                 for k, v in (mapping.get("outputs") or {}).items()}))
     result.notes.extend(body.notes)

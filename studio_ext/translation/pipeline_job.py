@@ -33,6 +33,7 @@ from studio_ext.translation._common import (
     local_path,
     plain,
     put,
+    str_map,
     strip_arm,
 )
 
@@ -127,7 +128,7 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     result.entity = PipelineJob(
         name=mapping.get("name"), display_name=mapping.get("display_name"),
         experiment_name=mapping.get("experiment_name"), description=mapping.get("description"),
-        tags={str(k): str(v) for k, v in (mapping.get("tags") or {}).items()},
+        tags=str_map(mapping.get("tags")),
         compute=strip_arm(mapping.get("compute")), jobs=jobs, inputs=inputs, outputs=outputs, settings=settings)
     if result.entity.compute and not settings.default_compute:
         settings.default_compute = result.entity.compute
@@ -202,14 +203,14 @@ def _step_from_v2(name: str, raw: Any, base_path: str | os.PathLike[str] | None,
         for key, declared in component.outputs.items():
             outputs.setdefault(key, Output(type=declared.type, mode=declared.mode))
     step = Command(name=name, display_name=raw.get("display_name"), description=raw.get("description"),
-                   tags={str(k): str(v) for k, v in (raw.get("tags") or {}).items()},
+                   tags=str_map(raw.get("tags")),
                    compute=strip_arm(raw.get("compute")),
                    command=component.command if isinstance(component, CommandComponent) else str(raw.get("command") or ""),
                    code=component.code if isinstance(component, CommandComponent) else
                    (local_path(code, base_path) if isinstance(code, str) else None),
                    environment=component.environment if isinstance(component, CommandComponent) else
                    strip_arm(raw.get("environment")) if isinstance(raw.get("environment"), str) else None,
-                   environment_variables={str(k): str(v) for k, v in (raw.get("environment_variables") or {}).items()},
+                   environment_variables=str_map(raw.get("environment_variables")),
                    inputs=inputs, outputs=outputs, component=component,
                    is_deterministic=None if raw.get("is_deterministic") is None else _flag(raw.get("is_deterministic")))
     return step

@@ -37,7 +37,7 @@ from studio_ext.entities._schedule import (
     RecurrenceTrigger,
 )
 from studio_ext.errors import InvalidInput, NotFound
-from studio_ext.translation._common import SCHEMA_ROOT, Translated, dump, plain, put
+from studio_ext.translation._common import SCHEMA_ROOT, Translated, dump, plain, put, str_map
 from studio_ext.translation._yaml_errors import describe
 
 SCHEMA = SCHEMA_ROOT + "schedule.schema.json"
@@ -152,8 +152,8 @@ def from_v2(mapping: Mapping[str, Any], base_path: str | os.PathLike[str] | None
     result.entity = JobSchedule(
         name=str(data["name"]), trigger=trigger_from_v2(data["trigger"]), create_job=job,
         display_name=data.get("display_name"), description=data.get("description"),
-        tags={str(k): str(v) for k, v in (data.get("tags") or {}).items()},
-        properties={str(k): str(v) for k, v in (data.get("properties") or {}).items()},
+        tags=str_map(data.get("tags")),
+        properties=str_map(data.get("properties")),
         is_enabled=data.get("is_enabled") is not False)
     return result
 
