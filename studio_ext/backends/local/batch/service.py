@@ -23,6 +23,7 @@ import builtins
 import copy
 import json
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -306,7 +307,8 @@ class LocalBatchEndpoints(BatchEndpointOperations):
         compute = spec["compute"]["name"]
         component = CommandComponent(
             name=SCORING_STEP, display_name=SCORING_STEP,
-            command=(f"python -m {DRIVER} --deployment {json.dumps(str(spec_path))} "
+            command=(f"{json.dumps(spec['python']) if spec.get('python') else 'python'} -m {DRIVER} "
+                     f"--deployment {json.dumps(str(spec_path))} "
                      "--input ${{inputs." + INPUT_NAME + "}} --output ${{outputs." + OUTPUT_NAME + "}}"),
             inputs={INPUT_NAME: Input(type=data.type)}, outputs={OUTPUT_NAME: Output(type="uri_folder")},
             environment_variables=dict(spec["settings"].get("environment_variables") or {}),
@@ -604,10 +606,17 @@ class LocalBatchDeployments(BatchDeploymentOperations):
                 "run(mini_batch). (An MLflow model needs none.)")
         environment = deployment.environment
         env_ref: str | None = None
+        python: str | None = None
         if environment is not None:
-            resolved = self._b.service("environments").resolve(environment)
+            envs = self._b.service("environments")
+            resolved = envs.resolve(environment)
             env_ref = f"azureml:{resolved.name}:{resolved.version}" if isinstance(resolved, Environment) and \
                 resolved.version else (environment if isinstance(environment, str) else None)
+            # The scoring step runs in the environment's venv, built now (as an online deployment's), so a
+            # bad environment fails the create, not an invocation. The venv sees the studio's packages after
+            # its own (the scoring driver and Dask); a curated environment runs in the studio's interpreter.
+            found = envs.python_for(resolved, log=self._b.path / "logs" / "environment-builds.log", serving=True)
+            python = None if found == sys.executable else found
         compute = self._compute(deployment.compute, settings["instance_count"])
         models = self._b.service("models")
         root = Path(models.local_path(model.name, model.version))
@@ -622,7 +631,7 @@ class LocalBatchDeployments(BatchDeploymentOperations):
             "endpoint": endpoint, "deployment": name, "kind": "model",
             "model": {"name": model.name, "version": str(model.version), "path": str(path), "flavor": flavor},
             "code_dir": str(final / "code") if script else None, "scoring_script": script[1] if script else None,
-            "settings": settings, "compute": compute,
+            "settings": settings, "compute": compute, "environment": env_ref, "python": python,
         }
         return {"model": f"azureml:{model.name}:{model.version}",
                 "code": script[0] if script else None, "scoring_script": script[1] if script else None,

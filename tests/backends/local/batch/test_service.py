@@ -399,3 +399,70 @@ def test_a_failed_job_lists_its_failed_mini_batches_with_their_errors(ws: Worksp
             ws.batch_endpoints.list_errors("failing-batch", "ghost")
     finally:
         ws.batch_endpoints.begin_delete("failing-batch").result()
+
+
+ENV_SCORE = """
+import os, sys
+import batch_env_marker  # only the deployment's environment has it
+
+def init():
+    pass
+
+def run(mini_batch):
+    return [f"{os.path.basename(f)},{batch_env_marker.VALUE},{sys.prefix}" for f in mini_batch]
+"""
+
+
+def _wheel(folder: Path, name: str, value: str) -> Path:
+    """A one-module wheel, built here (pip installs it with no network)."""
+    import zipfile
+
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    info = f"{name}-1.0.dist-info"
+    files = {f"{name}/__init__.py": f"VALUE = {value!r}\n",
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{info}/RECORD"] = "".join(f"{f},,\n" for f in [*files, f"{info}/RECORD"])
+    with zipfile.ZipFile(path, "w") as zf:
+        for arcname, text in files.items():
+            zf.writestr(arcname, text)
+    return path
+
+
+@pytest.mark.slow  # builds a venv and runs the scoring driver in it
+def test_the_scoring_step_runs_in_the_deployments_environment(ws: Workspace, assets: dict[str, Path],
+                                                              tmp_path: Path) -> None:
+    from studio_ext import Environment
+    from studio_ext.backends.local.jobs.environments import EnvironmentBuildError
+
+    wheel = _wheel(tmp_path, "batch_env_marker", "from-the-environment")
+    (tmp_path / "conda.yml").write_text(f"name: scoring\ndependencies:\n  - pip\n  - pip:\n    - {wheel}\n")
+    (tmp_path / "bad.yml").write_text(f"name: broken\ndependencies:\n  - pip\n  - pip:\n    - {tmp_path}/absent.whl\n")
+    env = ws.environments.create_or_update(Environment(name="batch-score-env", conda_file=str(tmp_path / "conda.yml")))
+    bad = ws.environments.create_or_update(Environment(name="batch-broken-env", conda_file=str(tmp_path / "bad.yml")))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "score.py").write_text(ENV_SCORE)
+    ws.batch_endpoints.begin_create_or_update(BatchEndpoint(name="env-batch")).result()
+    try:
+        def deployment(name: str, environment: str) -> ModelBatchDeployment:
+            return ModelBatchDeployment(
+                name=name, endpoint_name="env-batch", model="azureml:diabetes-custom:1", environment=environment,
+                code_configuration=CodeConfiguration(code=str(tmp_path / "src"), scoring_script="score.py"),
+                settings=ModelBatchDeploymentSettings(mini_batch_size=3, output_file_name="predictions.csv"))
+
+        with pytest.raises(EnvironmentBuildError, match="batch-broken-env"):  # the create fails, not a job
+            ws.batch_deployments.begin_create_or_update(deployment("broken", f"azureml:{bad.name}:{bad.version}"))
+        assert [d.name for d in ws.batch_deployments.list("env-batch")] == []
+        ws.batch_deployments.begin_create_or_update(deployment("in-env", f"azureml:{env.name}:{env.version}")).result()
+        venvs = LocalBackend.of(ws).path / "envs"
+        spec = json.loads((LocalBackend.of(ws).path / "batch" / "env-batch" / "in-env" / "deployment.json").read_text())
+        assert Path(spec["python"]).is_relative_to(venvs) and spec["environment"] == f"azureml:{env.name}:1"
+        job = ws.batch_endpoints.invoke("env-batch", input=Input(type="uri_folder", path=str(assets["data"])))
+        done = ws.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=240)
+        assert done.status == "Completed", done.error
+        ws.jobs.download(job.name, download_path=str(tmp_path / "out"), output_name="score")
+        rows = sorted((tmp_path / "out" / "predictions.csv").read_text().split())
+        assert [r.split(",")[:2] for r in rows] == [[f"part-{i}.csv", "from-the-environment"] for i in range(3)]
+        assert all(Path(r.split(",")[2]).is_relative_to(venvs) for r in rows), rows
+    finally:
+        ws.batch_endpoints.begin_delete("env-batch").result()
