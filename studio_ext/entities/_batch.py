@@ -10,25 +10,22 @@ pipeline component (a published pipeline) with the request's inputs.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from studio_ext.entities._component import PipelineComponent
 from studio_ext.entities._endpoint import CodeConfiguration, ProvisioningState
+from studio_ext.entities._enum import ValueEnum
 from studio_ext.entities._environment import Environment
 from studio_ext.entities._model import Model
 
 
-class BatchDeploymentOutputAction(str, enum.Enum):
+class BatchDeploymentOutputAction(ValueEnum):
     """What a model batch deployment writes: each run's rows appended to one file, or a summary only."""
 
     APPEND_ROW = "append_row"
     SUMMARY_ONLY = "summary_only"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(kw_only=True)
@@ -156,7 +153,7 @@ class BatchJobError:
 
     ``ws.batch_endpoints.list_errors(endpoint, job)`` lists them, as Azure's batch job shows its
     failed items under the job's outputs and logs (``logs/user/error``). ``kind`` is how the
-    last try ended (``error`` raised by ``run()``, ``timeout``, ``worker`` lost, ...);
+    last try ended: ``raised`` (``run()`` raised), ``timeout`` or ``worker_lost``;
     ``attempts`` holds every try (``attempt``, ``kind``, ``error``, ``worker``, ``seconds``).
     """
 
@@ -164,5 +161,5 @@ class BatchJobError:
     items: list[str] = field(default_factory=list)
     error: str = ""
     tries: int = 0
-    kind: str = "error"
+    kind: str = "raised"
     attempts: list[dict[str, Any]] = field(default_factory=list)

@@ -503,7 +503,7 @@ class LocalBatchEndpoints(BatchEndpointOperations):
             found.append(BatchJobError(
                 mini_batch=int(batch.get("index", 0)), items=[str(i) for i in batch.get("items") or []],
                 error=str(last.get("error") or "unknown error"), tries=len(attempts),
-                kind=str(last.get("kind") or "error"), attempts=attempts))
+                kind=str(last.get("kind") or "raised"), attempts=attempts))
         return sorted(found, key=lambda e: e.mini_batch)
 
     # -- helpers ------------------------------------------------------------------------------------

@@ -122,8 +122,11 @@ def test_invoked_over_rest_with_a_key_the_pipeline_runs_with_the_changed_paramet
     assert props["status"] == "Completed", (props, ws.jobs.get_logs(job["name"])[-2000:])
     assert props["endpointName"] == ENDPOINT and props["deploymentName"] == "blue"
     assert props["outputData"]["result"]["uri"] == f"azureml://jobs/{job['name']}/outputs/result"
-    # the value sent reached the step (its output in the pipeline's datastore folder)
-    written = Path(ws.path) / "datastore" / "azureml" / job["name"] / "write_n" / "out" / "n.txt"
+    # the value sent reached the step of the pipeline run, the invocation's child (its output in that
+    # run's datastore folder)
+    [child] = ws.jobs.list(parent_job_name=job["name"])
+    assert child.name == f"{job['name']}_write_n_pipeline" and ws.jobs.get(child.name).inputs["n"] == 21
+    written = Path(ws.path) / "datastore" / "azureml" / child.name / "write_n" / "out" / "n.txt"
     assert written.read_text() == "21"
     listed = httpx.get(uri, headers=_key(ws), timeout=10).json()["value"]
     assert job["name"] in [j["name"] for j in listed]
@@ -236,6 +239,7 @@ def test_a_schedule_invokes_the_published_pipeline_at_each_slot(ws: Workspace) -
     assert job.name == f"publish-tick-{fired[-1].slot:%Y%m%dT%H%M%SZ}"
     assert job.tags[gateway.TAG_ENDPOINT] == ENDPOINT and job.experiment_name == "scheduled-batch"
     assert job.inputs["n"] == 7
+    assert [ws.jobs.get(c.name).inputs["n"] for c in ws.jobs.list(parent_job_name=job.name)] == [7]
     wait_until(lambda: ws.jobs.get(job.name).status.is_terminal, timeout=120, what="the scheduled job to end")
 
 
