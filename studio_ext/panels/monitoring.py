@@ -180,6 +180,15 @@ def _hover_window(r: DriftWindowResult) -> str:
     return f"{format_date(r.start)} to {format_date(r.end)}"
 
 
+def _x_range(results: list[DriftWindowResult]) -> list[datetime] | None:
+    """The time axis over the windows' whole spans (one window alone would otherwise zoom to milliseconds)."""
+    if not results:
+        return None
+    lo, hi = min(r.start for r in results), max(r.end for r in results)
+    pad = (hi - lo) * 0.03
+    return [lo - pad, hi + pad]
+
+
 def magnitude_figure(results: list[DriftWindowResult], threshold: float | None, title: str) -> Any:
     """Drift magnitude per window: scheduled and backfilled windows told apart, the threshold line,
     and each window without rows shaded and labelled "no data"."""
@@ -211,7 +220,8 @@ def magnitude_figure(results: list[DriftWindowResult], threshold: float | None, 
         fig.add_hline(y=threshold, line_dash="dash", line_color="#a4262c",
                       annotation_text=f"threshold {format_number(threshold)}", annotation_position="top right")
     fig.update_layout(title=title, height=330, width=1100, margin={"t": 50, "b": 40, "l": 60, "r": 20},
-                      yaxis={"title": "drift magnitude (0-100)", "range": [-4, 105]}, xaxis={"title": "window start"},
+                      yaxis={"title": "drift magnitude (0-100)", "range": [-4, 105]},
+                      xaxis={"title": "window start", "range": _x_range(results)},
                       legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"}, clickmode="event")
     return fig
 
@@ -232,7 +242,7 @@ def feature_metric_figure(results: list[DriftWindowResult], feature: str, metric
         fig.add_hline(y=threshold, line_dash="dash", line_color="#a4262c",
                       annotation_text=f"threshold {format_number(threshold)}", annotation_position="top right")
     fig.update_layout(title=f"{feature}: {metric.replace('_', ' ')} per window", height=300,
-                      margin={"t": 50, "b": 40, "l": 60, "r": 20}, xaxis={"title": "window start"},
+                      margin={"t": 50, "b": 40, "l": 60, "r": 20}, xaxis={"title": "window start", "range": _x_range(results)},
                       yaxis={"title": metric.replace("_", " ")}, showlegend=False)
     return fig
 
@@ -434,7 +444,7 @@ class MonitorView(widgets.VBox):
         over = [r for r in measured if limit is not None and (r.drift_magnitude or 0.0) > limit]
         empty = [r for r in results if r.no_data]
         backfilled = sum(r.backfill for r in results)
-        parts = [f"{len(results)} window(s) ({backfilled} backfilled)"]
+        parts = [f"{len(results)} window(s)" + (f" ({backfilled} backfilled)" if backfilled else "")]
         if self.threshold is not None:
             parts.append(f"{len(over)} over the threshold {format_number(self.threshold)}")
         if empty:

@@ -89,6 +89,8 @@ def test_a_backfill_from_the_page_charts_windows_features_and_alerts(ws: Workspa
     assert any(s.type == "line" and s.y0 == 30 for s in shapes)  # the threshold
     assert [a.text for a in fig.layout.annotations].count("no data") == 1
     assert "threshold 30" in [a.text for a in fig.layout.annotations]
+    lo, hi = (pd.Timestamp(x) for x in fig.layout.xaxis.range)  # the time axis spans the windows' whole weeks
+    assert lo < pd.Timestamp("2026-01-05", tz="UTC") and hi > pd.Timestamp("2026-02-01", tz="UTC")
     assert "1 with no data" in view.summary.value and "4 window(s) (4 backfilled)" in view.summary.value
     shifted = max(view.drift_results, key=lambda r: r.drift_magnitude or 0)
     assert shifted.start.date() == date(2026, 1, 26) and shifted.drift_magnitude > 30

@@ -330,7 +330,7 @@ def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) ->
                             kinds={n: f.kind for n, f in result.features.items()},
                             rows=(result.rows_reference, result.rows_target), no_data=result.no_data,
                             skipped=dict(result.skipped), warnings=top_note + list(result.warnings), alerts=alerts,
-                            prefix=name)
+                            prefix=name, extra={"feature_alerts": {n: list(a) for n, a in result.alerts.items()}})
         elif kind == "data_quality":
             quality = drift.data_quality(reference, prod, features) if len(prod) else {}
             limits = signal.get("metric_thresholds") or {}

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 from azure.ai.ml import Input as AzureInput
 from azure.ai.ml.entities import AlertNotification as AzureAlertNotification
@@ -203,6 +204,9 @@ def test_traffic_from_two_distributions_raises_a_drift_alert(ws: Workspace, hook
         metric_fig, dist_fig = view.feature_figures
         assert [t.name for t in dist_fig.data] == ["reference", "target"] and dist_fig.data[0].type == "histogram"
         assert len(dist_fig.data[0].x) == len(rows) and len(dist_fig.data[1].x) == 200
+        assert "normalized wasserstein distance" in view.feature_table.value  # bmi's, in Over threshold
+        lo, hi = metric_fig.layout.xaxis.range  # a single window is shown over its whole span, not milliseconds
+        assert (pd.Timestamp(hi) - pd.Timestamp(lo)) >= pd.Timedelta(days=7)
     attribution = ws.data_drift.get_results("diabetes-monitor", signal="attribution")[-1]
     assert set(attribution.features) == set(FEATURES) and not attribution.no_data
     ndcg = attribution.extra["normalized_discounted_cumulative_gain"]
