@@ -1,7 +1,11 @@
 """Data drift, data quality and attribution drift between a reference and a target window.
 
-Pure engines on pandas, scipy and scikit-learn: DataFrames in, results out, no storage.
-scikit-learn is imported only for the drift magnitude and attribution drift.
+Pure engines on numpy, scipy and scikit-learn: tables in, results out, no storage. A table
+is a pandas DataFrame or a :class:`Columns` (named numpy arrays, categoricals as
+:class:`Coded` codes): :func:`read_table` reads one from Parquet without pandas, and the
+windows, the reference and the metrics then run on the arrays, so a backfill over Parquet
+files never imports pandas (nor pyarrow's pandas layer). pandas is imported only when a
+DataFrame is given; scikit-learn only for the drift magnitude and attribution drift.
 ``ws.data_drift`` (v1 dataset monitors) and the v2 model monitors run them on datasets
 and collected production data. Metric names and default thresholds are Azure's
 (``azure.ai.ml.constants.MonitorMetricName``, ``DataDriftMetricThreshold``).
@@ -18,8 +22,12 @@ Example::
     for w in iter_windows(flights, "time_hour", "Week"):  # one window held at a time
         r = compare(baseline, w.frame, features=["dep_delay", "carrier"])
         print(w.start, "no data" if r.no_data else (r.magnitude, r.alerts))
+
+    # The same without pandas, from a Parquet file (one column read at a time):
+    table = read_table("flights.parquet", ["time_hour", "dep_delay", "carrier"])
 """
 
+from studio_ext.ml.drift._columns import Coded, Columns
 from studio_ext.ml.drift._compare import (
     DEFAULT_THRESHOLDS,
     DriftResult,
@@ -43,7 +51,7 @@ from studio_ext.ml.drift._metrics import (
     require_features,
 )
 from studio_ext.ml.drift._quality import DATA_QUALITY_METRICS, data_quality
-from studio_ext.ml.drift._read import read_columns
+from studio_ext.ml.drift._read import read_columns, read_table
 from studio_ext.ml.drift._signals import DEFAULT_ATTRIBUTION_THRESHOLD, attribution_drift, prediction_drift
 from studio_ext.ml.drift._windows import FREQUENCIES, Window, iter_windows, windows
 
@@ -57,6 +65,8 @@ __all__ = [
     "MAGNITUDE_ROWS",
     "NUMERICAL_METRICS",
     "TEST_METRICS",
+    "Coded",
+    "Columns",
     "DriftResult",
     "FeatureDrift",
     "FeatureKind",
@@ -75,6 +85,7 @@ __all__ = [
     "iter_windows",
     "prediction_drift",
     "read_columns",
+    "read_table",
     "require_features",
     "windows",
 ]

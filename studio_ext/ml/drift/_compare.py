@@ -6,8 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
 from studio_ext.errors import InvalidInput
 from studio_ext.ml.drift._magnitude import MIN_MAGNITUDE_ROWS, drift_magnitude
 from studio_ext.ml.drift._metrics import (
@@ -16,6 +14,7 @@ from studio_ext.ml.drift._metrics import (
     NUMERICAL_METRICS,
     TEST_METRICS,
     Reference,
+    Table,
     check_metrics,
     feature_kind,
     reference_drift,
@@ -153,7 +152,7 @@ def _metrics_by_kind(metrics: Sequence[str] | Mapping[str, Sequence[str]] | None
 
 
 def _features(
-    reference: pd.DataFrame, target: pd.DataFrame, features: Sequence[str] | None, skipped: dict[str, str]
+    reference: Table, target: Table, features: Sequence[str] | None, skipped: dict[str, str]
 ) -> list[str]:
     if features is not None:
         features = [features] if isinstance(features, str) else list(features)
@@ -172,8 +171,8 @@ def _features(
 
 
 def compare(
-    reference: pd.DataFrame | Reference,
-    target: pd.DataFrame,
+    reference: Table | Reference,
+    target: Table,
     features: Sequence[str] | None = None,
     metrics: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
     thresholds: Thresholds | None = None,
@@ -186,7 +185,8 @@ def compare(
     Parameters
     ----------
     reference
-        A DataFrame, or a :class:`Reference` made from one: comparing many windows with
+        A pandas DataFrame or a :class:`Columns` table (numpy arrays, read without pandas
+        by :func:`read_table`), or a :class:`Reference` made from one: comparing many windows with
         one reference, a ``Reference`` computes the reference's side of each feature (its
         values, bins, standard deviation, category counts) once and reuses it.
     features
@@ -241,7 +241,7 @@ def compare(
     results: dict[str, FeatureDrift] = {}
     for feature in chosen:
         try:
-            kind = feature_kind(reference[feature], target[feature])
+            kind = feature_kind(reference[feature], target[feature], name=feature)
         except InvalidInput as exc:
             skipped[feature] = exc.message
             warnings.append(f"Column {feature!r} skipped: {exc.message}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 from studio_ext.errors import InvalidInput
-from studio_ext.ml.drift._metrics import feature_kind, require_features
+from studio_ext.ml.drift._columns import Coded
+from studio_ext.ml.drift._metrics import Table, Values, feature_kind, require_features
 
 __all__ = ["MAGNITUDE_ROWS", "MIN_MAGNITUDE_ROWS", "drift_magnitude"]
 
@@ -25,9 +25,38 @@ _BOOSTER = {"max_iter": 30, "max_leaf_nodes": 15, "early_stopping": False}
 MIN_MAGNITUDE_ROWS = 20
 
 
+def _rows(values: Values, rows: np.ndarray | None) -> Values:
+    if rows is None:
+        return values
+    if isinstance(values, Coded):
+        return values.take(rows)
+    return values[rows] if isinstance(values, np.ndarray) else values.iloc[rows]
+
+
+def _as_objects(values: Values) -> np.ndarray:
+    if isinstance(values, Coded):
+        return values.values()
+    out = np.asarray(values, dtype=object)
+    return out
+
+
+def _codes(ref: Values, tgt: Values) -> np.ndarray:
+    """One code per category seen on either side, in sorted order (as a pandas Categorical); -1 for null."""
+    if not isinstance(ref, np.ndarray | Coded):
+        import pandas as pd
+
+        return np.asarray(pd.Categorical(pd.concat([ref, tgt], ignore_index=True).astype(object)).codes)
+    both = np.concatenate([_as_objects(ref), _as_objects(tgt)])
+    known = np.array([v is not None and v == v for v in both], dtype=bool)
+    codes = np.full(len(both), -1, dtype=np.int64)
+    if known.any():
+        codes[known] = np.unique(both[known], return_inverse=True)[1].reshape(-1)
+    return codes
+
+
 def _design(
-    reference: pd.DataFrame,
-    target: pd.DataFrame,
+    reference: Table,
+    target: Table,
     features: Sequence[str],
     ref_rows: np.ndarray | None,
     tgt_rows: np.ndarray | None,
@@ -35,15 +64,18 @@ def _design(
     columns, categorical = [], []
     for feature in features:
         # Only the sampled rows of the compared columns are gathered, column by column.
-        ref, tgt = reference[feature], target[feature]
-        ref = ref if ref_rows is None else ref.iloc[ref_rows]
-        tgt = tgt if tgt_rows is None else tgt.iloc[tgt_rows]
-        if feature_kind(ref, tgt) == "numerical":
-            both = pd.concat([ref, tgt], ignore_index=True).to_numpy(dtype=float)
+        ref, tgt = _rows(reference[feature], ref_rows), _rows(target[feature], tgt_rows)
+        if feature_kind(ref, tgt, name=feature) == "numerical":
+            if isinstance(ref, np.ndarray):
+                both = np.concatenate([ref.astype(float, copy=False), tgt.astype(float, copy=False)])
+            else:
+                import pandas as pd
+
+                both = pd.concat([ref, tgt], ignore_index=True).to_numpy(dtype=float)
             categorical.append(False)
         else:
             # One code per category seen on either side; nulls become their own missing value.
-            codes = pd.Categorical(pd.concat([ref, tgt], ignore_index=True).astype(object)).codes
+            codes = _codes(ref, tgt)
             both = np.where(codes < 0, np.nan, codes).astype(float)
             # The classifier bins a categorical feature by code, up to 255 bins; more
             # categories than that are given to it as ordered codes instead.
@@ -52,7 +84,7 @@ def _design(
     return np.column_stack(columns), categorical
 
 
-def drift_magnitude(reference: pd.DataFrame, target: pd.DataFrame, features: Sequence[str], seed: int = 0) -> float:
+def drift_magnitude(reference: Table, target: Table, features: Sequence[str], seed: int = 0) -> float:
     """Overall drift between two windows, 0-100, as the v1 dataset monitor reports it.
 
     A classifier two-sample test: a gradient-boosted classifier learns to tell target

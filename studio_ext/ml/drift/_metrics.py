@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 from scipy.spatial.distance import jensenshannon
 from scipy.special import rel_entr
 from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
 from studio_ext.errors import InvalidInput
+from studio_ext.ml.drift._columns import Coded
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# A feature's values on one side: a pandas Series, or (from a :class:`Columns` table) a numpy
+# array or a :class:`Coded` categorical. A table: a pandas DataFrame or a :class:`Columns`.
+Values = Any
+Table = Any
 
 __all__ = [
     "CATEGORICAL_METRICS",
@@ -58,10 +66,14 @@ _METRICS_OF: dict[str, tuple[str, ...]] = {"numerical": NUMERICAL_METRICS, "cate
 
 
 def _is_numerical(series: pd.Series) -> bool:
+    import pandas as pd
+
     return bool(pd.api.types.is_numeric_dtype(series.dtype)) and not pd.api.types.is_bool_dtype(series.dtype)
 
 
 def _is_categorical(series: pd.Series) -> bool:
+    import pandas as pd
+
     dtype = series.dtype
     return bool(
         pd.api.types.is_bool_dtype(dtype)
@@ -71,20 +83,69 @@ def _is_categorical(series: pd.Series) -> bool:
     )
 
 
-def _type_name(series: pd.Series) -> str:
-    if _is_numerical(series):
-        return f"numerical ({series.dtype})"
-    if _is_categorical(series):
-        return f"categorical ({series.dtype})"
-    return str(series.dtype)
+def _is_array(values: Values) -> bool:
+    return isinstance(values, np.ndarray | Coded)
 
 
-def feature_kind(reference: pd.Series, target: pd.Series) -> FeatureKind:
+def _array_kind(values: np.ndarray | Coded) -> str | None:
+    if isinstance(values, Coded):
+        return "categorical"
+    if values.dtype.kind in "iuf":
+        return "numerical"
+    if values.dtype.kind in "bOSU":
+        return "categorical"
+    return None
+
+
+def _kind_of(values: Values) -> str | None:
+    if _is_array(values):
+        return _array_kind(values)
+    if _is_numerical(values):
+        return "numerical"
+    if _is_categorical(values):
+        return "categorical"
+    return None
+
+
+def _dtype_name(values: Values) -> str:
+    return "category" if isinstance(values, Coded) else str(values.dtype)
+
+
+def _has_values(values: Values) -> bool:
+    if isinstance(values, Coded):
+        return bool((values.codes >= 0).any())
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind == "f":
+            return bool((~np.isnan(values)).any())
+        if values.dtype.kind == "M":
+            return bool((~np.isnat(values)).any())
+        if values.dtype.kind == "O":
+            return any(v is not None and v == v for v in values)
+        return len(values) > 0
+    return bool(values.notna().any())
+
+
+def _type_name(series: Values) -> str:
+    kind = _kind_of(series)
+    return f"{kind} ({_dtype_name(series)})" if kind else _dtype_name(series)
+
+
+def _name(values: Values, other: Values = None) -> object:
+    for side in (values, other):
+        name = getattr(side, "name", None)
+        if name is not None:
+            return name
+    return None
+
+
+def feature_kind(reference: Values, target: Values, name: object = None) -> FeatureKind:
     """Whether a feature is ``"numerical"`` or ``"categorical"`` on both sides.
 
-    Numbers (not booleans) are numerical; strings, booleans and pandas categoricals are
-    categorical, as Azure's monitoring infers them. A window with no rows takes the other
-    side's type (its dtype says nothing).
+    Numbers (not booleans) are numerical; strings, booleans and pandas categoricals (or
+    :class:`Coded` columns) are categorical, as Azure's monitoring infers them. A side may
+    be a pandas Series or a numpy array / :class:`Coded` column of a :class:`Columns`
+    table (``name`` names it then). A window with no rows takes the other side's type
+    (its dtype says nothing).
 
     Raises
     ------
@@ -92,19 +153,17 @@ def feature_kind(reference: pd.Series, target: pd.Series) -> FeatureKind:
         The two sides have different types (a number on one, a string on the other), or a
         type drift is not measured on (dates, timedeltas): the message names the column.
     """
-    name = reference.name if reference.name is not None else target.name
-    sides = [s for s in (reference, target) if bool(s.notna().any())] or [reference]
+    name = _name(reference, target) if name is None else name
+    sides = [s for s in (reference, target) if _has_values(s)] or [reference]
     kinds = set()
     for series in sides:
-        if _is_numerical(series):
-            kinds.add("numerical")
-        elif _is_categorical(series):
-            kinds.add("categorical")
-        else:
+        kind = _kind_of(series)
+        if kind is None:
             raise InvalidInput(
-                f"Column {name!r} is of type {series.dtype}: drift is measured on numerical and categorical "
+                f"Column {name!r} is of type {_dtype_name(series)}: drift is measured on numerical and categorical "
                 "columns only. Leave it out of the features (a timestamp column is the windows' clock, not a feature)."
             )
+        kinds.add(kind)
     if len(kinds) > 1:
         raise InvalidInput(
             f"Column {name!r} is {_type_name(reference)} in the reference but {_type_name(target)} in the "
@@ -135,7 +194,7 @@ def check_metrics(kind: str, metrics: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(metrics))
 
 
-def require_features(reference: pd.DataFrame, target: pd.DataFrame, features: Sequence[str]) -> None:
+def require_features(reference: Table, target: Table, features: Sequence[str]) -> None:
     """Refuse a feature that is not a column of both sides, naming it and the side it is missing from."""
     missing = [
         f"{f!r} (missing from the {side})"
@@ -159,9 +218,11 @@ def _bounded(values: np.ndarray, seed: int = 0) -> np.ndarray:
     return values[rng.choice(len(values), EXACT_ROWS, replace=False)]
 
 
-def _numbers(series: pd.Series, seed: int) -> np.ndarray:
+def _numbers(series: Values, seed: int) -> np.ndarray:
     """A side's non-null values as float64: a view of a float64 column with no nulls, else one copy."""
-    if series.dtype == np.float64:
+    if isinstance(series, np.ndarray):
+        values = series if series.dtype == np.float64 else series.astype(float)
+    elif series.dtype == np.float64:
         values = series.to_numpy()
     else:
         values = series.to_numpy(dtype=float, na_value=np.nan)
@@ -171,19 +232,33 @@ def _numbers(series: pd.Series, seed: int) -> np.ndarray:
     return _bounded(values, seed)
 
 
-def _category_counts(series: pd.Series, seed: int) -> pd.Series:
-    """Non-null rows per category (index: the categories as Python objects, only those seen)."""
+def _counted_codes(codes: np.ndarray, categories: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.bincount(codes[codes >= 0], minlength=len(categories))
+    seen = counts > 0
+    return np.asarray(categories, dtype=object)[seen], counts[seen]
+
+
+def _category_counts(series: Values, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The categories seen (non-null, as Python objects) and the rows of each, in first-category order."""
+    if isinstance(series, Coded):
+        # Counted on the integer codes: no value of the column is materialized.
+        return _counted_codes(_bounded(series.codes, seed), series.categories)
+    if isinstance(series, np.ndarray):
+        values = _bounded(series, seed)
+        known = np.array([v is not None and v == v for v in values], dtype=bool) if values.dtype.kind == "O" \
+            else np.ones(len(values), dtype=bool)
+        seen: dict[object, int] = {}
+        for value in values[known].tolist():
+            seen[value] = seen.get(value, 0) + 1
+        return np.array(list(seen), dtype=object), np.array(list(seen.values()), dtype=np.int64)
+    import pandas as pd
+
     if len(series) > EXACT_ROWS:
         series = series.sample(EXACT_ROWS, random_state=seed)
     if isinstance(series.dtype, pd.CategoricalDtype):
-        # Counted on the integer codes: no value of the column is materialized.
-        codes = series.cat.codes.to_numpy()
-        counts = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories))
-        seen = counts > 0
-        return pd.Series(counts[seen], index=pd.Index(series.cat.categories.astype(object)[seen], dtype=object))
+        return _counted_codes(series.cat.codes.to_numpy(), series.cat.categories.astype(object).to_numpy())
     counts = series.value_counts(dropna=True)
-    counts.index = pd.Index(counts.index.astype(object), dtype=object)
-    return counts
+    return counts.index.astype(object).to_numpy(), counts.to_numpy()
 
 
 @dataclass(frozen=True)
@@ -196,14 +271,15 @@ class _Side:
 
     kind: str
     values: np.ndarray | None = None
-    counts: pd.Series | None = None
+    categories: np.ndarray | None = None
+    counts: np.ndarray | None = None
     scale: float = 1.0
     inner: np.ndarray | None = None
     bin_counts: np.ndarray | None = None
 
 
-def _side(series: pd.Series, kind: str, seed: int, reference: bool, name: object = None) -> _Side:
-    name = series.name if name is None else name
+def _side(series: Values, kind: str, seed: int, reference: bool, name: object = None) -> _Side:
+    name = _name(series) if name is None else name
     side = "reference" if reference else "target"
     if kind == "numerical":
         values = _numbers(series, seed)
@@ -215,10 +291,10 @@ def _side(series: pd.Series, kind: str, seed: int, reference: bool, name: object
         bins = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(inner) + 1)
         scale = float(np.std(values))
         return _Side(kind, values=values, scale=scale if scale > 0 else 1.0, inner=inner, bin_counts=bins)
-    counts = _category_counts(series, seed)
+    categories, counts = _category_counts(series, seed)
     if not len(counts):
         raise _no_values(name, side)
-    return _Side(kind, counts=counts)
+    return _Side(kind, categories=categories, counts=counts)
 
 
 def _no_values(name: object, side: str) -> InvalidInput:
@@ -264,9 +340,15 @@ def _drift(ref: _Side, tgt: _Side, chosen: tuple[str, ...]) -> dict[str, float]:
                 out[f"{metric}_p_value"] = float(ks.pvalue)
         return out
     assert ref.counts is not None and tgt.counts is not None
-    both = ref.counts.index.union(tgt.counts.index, sort=False)
-    ref_counts = ref.counts.reindex(both, fill_value=0).to_numpy(dtype=float)
-    tgt_counts = tgt.counts.reindex(both, fill_value=0).to_numpy(dtype=float)
+    assert ref.categories is not None and tgt.categories is not None
+    # The reference's categories, then those only the target has, each side's count at each.
+    at = {value: i for i, value in enumerate(ref.categories.tolist())}
+    for value in tgt.categories.tolist():
+        at.setdefault(value, len(at))
+    ref_counts = np.zeros(len(at))
+    ref_counts[: len(ref.counts)] = ref.counts
+    tgt_counts = np.zeros(len(at))
+    tgt_counts[[at[v] for v in tgt.categories.tolist()]] = tgt.counts
     _binned(chosen, ref_counts, tgt_counts, out)
     if "pearsons_chi_squared_test" in chosen:
         metric = "pearsons_chi_squared_test"
@@ -295,18 +377,18 @@ class Reference:
             compare(reference, w.frame, features=["dep_delay", "carrier"])
     """
 
-    def __init__(self, frame: pd.DataFrame | Reference) -> None:
-        self.frame: pd.DataFrame = frame.frame if isinstance(frame, Reference) else frame
+    def __init__(self, frame: Table) -> None:
+        self.frame: Table = frame.frame if isinstance(frame, Reference) else frame
         self._sides: dict[tuple[str, str], _Side] = {}
 
     def __len__(self) -> int:
         return len(self.frame)
 
     @property
-    def columns(self) -> pd.Index:
+    def columns(self) -> Any:
         return self.frame.columns
 
-    def __getitem__(self, column: str) -> pd.Series:
+    def __getitem__(self, column: str) -> Values:
         return self.frame[column]
 
     def side(self, feature: str, kind: str) -> _Side:
@@ -317,7 +399,7 @@ class Reference:
 
 
 def feature_drift(
-    reference: pd.Series, target: pd.Series, kind: str, metrics: Sequence[str] | None = None
+    reference: Values, target: Values, kind: str, metrics: Sequence[str] | None = None
 ) -> dict[str, float]:
     """Drift of one feature between a reference and a target window, under Azure's metric names.
 
@@ -354,13 +436,13 @@ def feature_drift(
         # {'normalized_wasserstein_distance': 0.04}
     """
     chosen = check_metrics(kind, metrics)
-    name = reference.name if reference.name is not None else target.name
+    name = _name(reference, target)
     ref = _side(reference, kind, seed=0, reference=True, name=name)
     return _drift(ref, _side(target, kind, seed=1, reference=False, name=name), chosen)
 
 
 def reference_drift(
-    reference: Reference, feature: str, target: pd.Series, kind: str, metrics: Sequence[str] | None = None
+    reference: Reference, feature: str, target: Values, kind: str, metrics: Sequence[str] | None = None
 ) -> dict[str, float]:
     """:func:`feature_drift` against a prepared :class:`Reference` (its side of ``feature`` computed once)."""
     chosen = check_metrics(kind, metrics)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
+from studio_ext.ml.drift._columns import Columns
 from studio_ext.ml.drift._metrics import _is_numerical, require_features
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DATA_QUALITY_METRICS", "data_quality"]
 
@@ -24,7 +28,7 @@ def _value_type(value: object) -> str:
 
 
 def data_quality(
-    reference: pd.DataFrame, target: pd.DataFrame, features: Sequence[str] | None = None
+    reference: pd.DataFrame | Columns, target: pd.DataFrame | Columns, features: Sequence[str] | None = None
 ) -> dict[str, dict[str, float | None]]:
     """Per feature, how much of the target is null, of the wrong type, or out of the reference's bounds.
 
@@ -42,6 +46,11 @@ def data_quality(
     studio_ext.errors.InvalidInput
         A listed feature missing from one side (named).
     """
+    import pandas as pd
+
+    # Per-value type checks need Python objects: a Columns table is read as a DataFrame here.
+    reference = reference.to_pandas() if isinstance(reference, Columns) else reference
+    target = target.to_pandas() if isinstance(target, Columns) else target
     if features is None:
         features = [c for c in reference.columns if c in target.columns]
     else:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from studio_ext.errors import InvalidInput
 from studio_ext.ml.drift._compare import DriftResult, Thresholds, compare
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DEFAULT_ATTRIBUTION_THRESHOLD", "attribution_drift", "prediction_drift"]
 
@@ -17,6 +20,8 @@ DEFAULT_ATTRIBUTION_THRESHOLD = 0.9
 
 
 def _as_frame(outputs: pd.DataFrame | pd.Series | Sequence[object], side: str) -> pd.DataFrame:
+    import pandas as pd
+
     if isinstance(outputs, pd.DataFrame):
         return outputs
     if isinstance(outputs, pd.Series):
