@@ -716,13 +716,14 @@ def failed_mini_batches_html(errors: Sequence[BatchJobError]) -> str:
         title = html.escape("\n".join(e.items))
         rows.append(f"<tr><td style='{cell}'>{format_number(e.mini_batch)}</td>"
                     f"<td style='{cell}' title='{title}'>{shown}</td>"
-                    f"<td style='{cell};color:#a4262c;white-space:pre-wrap;word-break:break-word'>"
+                    f"<td style='{cell};color:#a4262c;white-space:pre-wrap;word-break:break-word;max-width:760px'>"
                     f"{html.escape(e.error)}</td>"
                     f"<td style='{cell}'>{format_number(e.tries)}{' (timeout)' if e.kind == 'timeout' else ''}</td>"
                     "</tr>")
     header = "".join(f"<th style='{cell};color:#605e5c;font-weight:600'>{h}</th>"
                      for h in ("Mini-batch", "Items", "Error", "Tries"))
-    return (head + "<table class='batch-failed' style='border-collapse:collapse;width:100%;font-size:13px'>"
+    return (head + "<table class='batch-failed' style='border-collapse:collapse;width:auto;max-width:100%;"
+            "font-size:13px'>"
             f"<thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 

@@ -253,7 +253,8 @@ class LocalBatchEndpoints(BatchEndpointOperations):
                 deployment_row, child, job_name=job_name, experiment=experiment, tags=tags,
                 display_name=f"{endpoint_name}-{name}")
         job, written = self._scoring_job(deployment_row, input, inputs, outputs, params_override, job_name)
-        job.name = job_name
+        # named as Azure names a batch job (batchjob-...), not as a pipeline the user submitted
+        job.name = job_name or f"batchjob_{uuid.uuid4().hex[:8]}"
         job.experiment_name = experiment
         job.display_name = job.display_name or f"{endpoint_name}-{name}"
         job.tags = {**dict(job.tags), **tags}

@@ -295,6 +295,7 @@ def test_a_pipeline_component_deployment_runs_its_component(ws: Workspace, asset
                    "factor": Input(type="integer", default=3)}
         job = ws.batch_endpoints.invoke("count-batch", inputs=request)
         assert isinstance(job, PipelineJob) and job.experiment_name == "count-batch"
+        assert job.name.startswith("batchjob_")
         assert job.tags["azureml.batch_deployment"] == "counter"
         # the invocation is the parent; its one child is the pipeline run, its parameters the request's
         assert job.inputs["factor"] == 3 and list(job.jobs) == ["count_pipeline"]
@@ -389,6 +390,7 @@ def test_a_partly_failed_job_lists_its_failed_mini_batches_with_their_errors(ws:
                                                   retry_settings=BatchRetrySettings(max_retries=1, timeout=60)))).result()
         job = ws.batch_endpoints.invoke("failing-batch", input=Input(type="uri_folder", path=str(assets["data"])))
         assert ws.batch_endpoints.list_errors("failing-batch", job.name) == []  # nothing yet
+        assert job.name.startswith("batchjob_")  # named as Azure names a batch job
         done = ws.jobs.stream(job.name, out=open(os.devnull, "w"), timeout=240)
         assert done.status == "Completed", done.error  # partly failed: within the error threshold (-1, never)
         [error] = ws.batch_endpoints.list_errors("failing-batch", job.name)
