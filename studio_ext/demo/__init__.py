@@ -242,7 +242,7 @@ def step_batch(ctx: DemoContext) -> None:
         name="ridge", endpoint_name="diabetes-batch", model=model,
         settings=ModelBatchDeploymentSettings(mini_batch_size=3, output_file_name="predictions.csv"))).result()
     job = ctx.ws.batch_endpoints.invoke("diabetes-batch", input=Input(type="uri_folder", path=str(folder)))
-    ctx.say(f"[batch] invoked diabetes-batch/ridge on {folder.name}/ (3 files): pipeline job {job.name}")
+    ctx.say(f"[batch] invoked diabetes-batch/ridge on {folder.name}/ (3 files): batch job {job.name}")
     while not (final := ctx.ws.jobs.get(job.name)).status.is_terminal:
         time.sleep(0.3)
     if str(final.status) != "Completed":
