@@ -10,11 +10,15 @@ and ``code/``, a snapshot of its code folder. Nothing runs until an invocation:
   duty runs it) whose one step ``batchscoring`` runs the scoring driver
   (``python -m studio_ext.backends.local.batch.driver``) on the deployment's compute, its
   output ``score`` the pipeline's output ``score``;
-- a pipeline component deployment's invocation is its component run as a pipeline job with
-  the request's inputs.
+- a pipeline component deployment's invocation is a parent pipeline job of one step whose run,
+  its child job, is the component run as a pipeline job with the request's inputs (its steps
+  reused as any pipeline's).
 
 Both carry the tags ``azureml.batch_endpoint`` and ``azureml.batch_deployment``, by which
 ``list_jobs`` finds them. Every check runs before anything is written.
+
+A model deployment with an environment runs its scoring step with that environment's serving
+venv (built at create). ``list_errors`` reads the failed mini-batches the driver wrote.
 """
 
 from __future__ import annotations

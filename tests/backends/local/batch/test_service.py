@@ -1,6 +1,7 @@
 """Batch endpoints and deployments on the local backend: create, defaults, keys, the frozen scoring spec,
 bad input refused with nothing written, and invocations submitted as pipeline jobs whose one step runs the
-scoring driver. One workspace for the module; nothing here waits for a job to run except the end-to-end test."""
+scoring driver (in the deployment's environment when it has one); a pipeline deployment's invocation as the
+parent of its pipeline run; a job's failed mini-batches. One workspace for the module; the slow tests run jobs."""
 
 from __future__ import annotations
 
