@@ -20,9 +20,12 @@ are also evidently's for samples over 1,000 rows: normalized Wasserstein distanc
 numerical features, Jensen-Shannon distance > 0.1 for categorical ones), each in a
 process of its own so its peak memory is its own. evidently pins ``plotly<6`` (studio_ext
 needs plotly 6), so it runs in a venv this script creates (``--evidently-venv``, made
-once). studio_ext is timed twice: on those two metrics only (the like-for-like figure),
-and as the monitor runs it (all seven Azure metrics per feature and the classifier drift
-magnitude per window).
+once). studio_ext reads the Parquet file with ``read_table`` (numpy columns, strings as
+dictionary codes: no pandas in its process) and is timed three times: on those two metrics
+only (the like-for-like figure), with all seven Azure metrics per feature and the classifier
+drift magnitude per window (scikit-learn, which imports pandas), and on those two metrics
+over a pandas DataFrame (``read_columns``, the path before), which must give the same values
+and alerts.
 
 Aims: the backfill at least 3x evidently's speed, at most half its peak memory.
 
@@ -73,28 +76,41 @@ def _peak_mb() -> float:
 
 
 def _week_bounds() -> list[tuple[str, str]]:
-    import pandas as pd
+    # datetime, not pandas: the studio_ext worker must not import pandas for its bounds.
+    from datetime import UTC, datetime, timedelta
 
-    first = pd.Timestamp(FIRST_WEEK, tz="UTC")
-    return [(str(first + pd.Timedelta(weeks=i)), str(first + pd.Timedelta(weeks=i + 1))) for i in range(WEEKS)]
+    first = datetime.fromisoformat(FIRST_WEEK).replace(tzinfo=UTC)
+    return [(str(first + timedelta(weeks=i)), str(first + timedelta(weeks=i + 1))) for i in range(WEEKS)]
 
 
 # --- workers: each runs in its own process and prints one JSON line --------------------------
 
 
 def worker_studio(data: str, mode: str) -> dict:
-    import pandas as pd
-
-    from studio_ext.ml.drift import Reference, compare, iter_windows, read_columns
+    """A backfill as the dataset monitor runs it. ``same``/``full``: read with ``read_table``
+    (numpy columns, no pandas in the process); ``pandas``: the DataFrame path (``read_columns``),
+    the way it ran before, with the same metrics as ``same``."""
+    from studio_ext.ml.drift import Reference, compare, iter_windows, read_columns, read_table
 
     imported = _rss_mb()
-    # As the monitor reads its datasets: only the timestamp and the features, column by column,
-    # strings as categoricals.
-    frame = read_columns(data, ["time_hour", *FEATURES])
+    columns = ["time_hour", *FEATURES]
+    if mode == "pandas":
+        import pandas as pd
+
+        imported = _rss_mb()
+        # Only the timestamp and the features, column by column, strings as pandas categoricals.
+        frame = read_columns(data, columns)
+        baseline = Reference(frame[frame["time_hour"] < pd.Timestamp("2013-02-01", tz="UTC")])
+    else:
+        import numpy as np
+
+        # As the monitor reads its datasets: only the timestamp and the features, column by column,
+        # into numpy arrays (strings as dictionary codes); the baseline cut on the times' array.
+        frame = read_table(data, columns)
+        baseline = Reference(frame.take(frame["time_hour"] < np.datetime64("2013-02-01T00:00")))
     # The baseline's bins, counts and values are computed once, on the first window.
-    baseline = Reference(frame[frame["time_hour"] < pd.Timestamp("2013-02-01", tz="UTC")])
     loaded = _rss_mb()
-    same = mode == "same"
+    same = mode in ("same", "pandas")
     metrics = {"numerical": ["normalized_wasserstein_distance"], "categorical": ["jensen_shannon_distance"]}
     started = time.perf_counter()
     # One window at a time (a slice of the frame when it is in time order).
@@ -273,10 +289,12 @@ def main() -> None:
             if name == "real":
                 print(f"{name}: studio_ext (all metrics + magnitude) ...", flush=True)
                 results[name]["full"] = run_worker(sys.executable, "studio", path, "full")
+                print(f"{name}: studio_ext on pandas DataFrames (same metrics) ...", flush=True)
+                results[name]["pandas"] = run_worker(sys.executable, "studio", path, "pandas")
     load_end = os.getloadavg()[0]
 
     real = results["real"]
-    ours, full, theirs = real["same"], real["full"], real["evidently"]
+    ours, full, theirs, frames = real["same"], real["full"], real["evidently"], real["pandas"]
     print(f"\nnycflights13: 336,776 flights; baseline: January 2013; {WEEKS} weekly windows from Monday {FIRST_WEEK}; "
           f"{len(FEATURES)} features; load average {load_start:.1f} -> {load_end:.1f} on {os.cpu_count()} cores")
     # Measured the same way on both sides, each in a process of its own: peak = the process's peak
@@ -286,6 +304,7 @@ def main() -> None:
     print(f"{'backfill of 52 weeks':42s}{'seconds':>9s}{'peak MB':>9s}{'imports':>9s}{'read':>7s}{'growth':>8s}")
     for label, r in (("studio_ext, NWD + JSD (same as evidently)", ours),
                      ("studio_ext, 7 metrics + magnitude", full),
+                     ("studio_ext on DataFrames, NWD + JSD", frames),
                      (f"evidently {EVIDENTLY.split('==')[1]} DataDriftPreset", theirs)):
         print(f"{label:42s}{r['seconds']:9.2f}{r['peak_mb']:9.0f}{r['imported_mb']:9.0f}{r['loaded_mb']:7.0f}"
               f"{r['peak_mb'] - r['imported_mb']:8.0f}  imports {', '.join(r.get('modules', []))}")
@@ -299,6 +318,14 @@ def main() -> None:
           f"{full['peak_mb'] / theirs['peak_mb']:.2f} (all + magnitude); growth above imports "
           f"{working(ours) / working(theirs):.2f} and {working(full) / working(theirs):.2f}; aim <= 0.50")
     print(f"alerts agree with evidently's on {agreement(ours, theirs):.1%} of feature-windows")
+    # The numpy path (read_table) against the DataFrame path (read_columns): the same values and alerts.
+    gaps = [abs(a["values"][f] - b["values"][f]) for a, b in zip(ours["windows"], frames["windows"], strict=True)
+            for f in a["values"]]
+    same_windows = [(a["alerts"], sorted(a["values"])) == (b["alerts"], sorted(b["values"]))
+                    for a, b in zip(ours["windows"], frames["windows"], strict=True)]
+    print(f"numpy columns against DataFrames: largest metric difference {max(gaps, default=0.0):.1e}, "
+          f"alerts agree {agreement(ours, frames):.1%}, windows alike {sum(same_windows)} of {len(same_windows)}; "
+          f"peak {ours['peak_mb']:.0f} MB against {frames['peak_mb']:.0f} MB")
     by_feature = {f: sum(f in w["alerts"] for w in ours["windows"]) for f in FEATURES}
     print("real year, weeks in drift by feature: " + ", ".join(f"{f} {n}" for f, n in by_feature.items()))
     magnitudes = [w["magnitude"] for w in full["windows"] if w["magnitude"] is not None]
