@@ -43,15 +43,23 @@ def output_of(args: argparse.Namespace) -> str:
     return "json" if getattr(args, "json", False) else "text"
 
 
-def overrides(args: argparse.Namespace, **fields: Any) -> list[dict[str, Any]]:
-    """azure-ai-ml's ``params_override``: every ``--set`` pair, then the named options given."""
-    out: list[dict[str, Any]] = []
-    for group in args.set_values or []:
+def split_pairs(groups: list[list[str]], flag: str, form: str) -> list[tuple[str, str]]:
+    """The ``NAME=VALUE`` items of a repeatable option taking several each time, in order; an item
+    with no ``=`` or no name is refused as ``{flag} 'item' must look like {form}.``"""
+    out: list[tuple[str, str]] = []
+    for group in groups:
         for item in group:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
-                raise InvalidInput(f"--set {item!r} must look like FIELD=VALUE, e.g. --set inputs.lr=0.1.")
-            out.append({key.strip(): value})
+                raise InvalidInput(f"{flag} {item!r} must look like {form}.")
+            out.append((key.strip(), value))
+    return out
+
+
+def overrides(args: argparse.Namespace, **fields: Any) -> list[dict[str, Any]]:
+    """azure-ai-ml's ``params_override``: every ``--set`` pair, then the named options given."""
+    out: list[dict[str, Any]] = [
+        {key: value} for key, value in split_pairs(args.set_values or [], "--set", "FIELD=VALUE, e.g. --set inputs.lr=0.1")]
     out.extend({key: value} for key, value in fields.items() if value is not None)
     return out
 

@@ -14,29 +14,18 @@ import sys
 from typing import Any
 
 from studio_ext.cli_groups import open_workspace, print_table
-from studio_ext.cli_groups._files import add_file_arguments, add_output_argument, load, output_of, show
-from studio_ext.errors import InvalidInput
+from studio_ext.cli_groups._actions import action_group, add_create_action, add_endpoint_argument, add_named_action
+from studio_ext.cli_groups._files import load, output_of, show, split_pairs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    ep = sub.add_parser("batch-endpoint", help="batch endpoints from Azure ML v2 YAML (az ml batch-endpoint)")
-    actions = ep.add_subparsers(dest="batch_endpoint_command", metavar="ACTION")
-    actions.required = True
-    p = actions.add_parser("create", help="create or update a batch endpoint from a YAML file")
-    add_file_arguments(p)
-    p.add_argument("-n", "--name")
-    p.set_defaults(func=_endpoint_create)
-    p = actions.add_parser("list", help="batch endpoints")
-    p.set_defaults(func=_endpoint_list)
-    p = actions.add_parser("show", help="a batch endpoint")
-    p.add_argument("-n", "--name", required=True)
-    add_output_argument(p)
-    p.set_defaults(func=_endpoint_show)
-    p = actions.add_parser("delete", help="delete a batch endpoint and its deployments (its jobs stay)")
-    p.add_argument("-n", "--name", required=True)
-    p.set_defaults(func=_endpoint_delete)
-    p = actions.add_parser("invoke", help="start a batch job on the endpoint (its default deployment unless named)")
-    p.add_argument("-n", "--name", required=True)
+    actions = action_group(sub, "batch-endpoint", "batch endpoints from Azure ML v2 YAML (az ml batch-endpoint)")
+    add_create_action(actions, "create or update a batch endpoint from a YAML file", _endpoint_create)
+    actions.add_parser("list", help="batch endpoints").set_defaults(func=_endpoint_list)
+    add_named_action(actions, "show", "a batch endpoint", _endpoint_show, output=True)
+    add_named_action(actions, "delete", "delete a batch endpoint and its deployments (its jobs stay)", _endpoint_delete)
+    p = add_named_action(actions, "invoke", "start a batch job on the endpoint (its default deployment unless named)",
+                         _endpoint_invoke)
     p.add_argument("-d", "--deployment-name", dest="deployment_name")
     p.add_argument("--input", help="the data to score: a local folder or file, azureml:NAME:VERSION or a datastore URI")
     p.add_argument("--input-type", dest="input_type", default=None,
@@ -51,29 +40,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--experiment-name", dest="experiment_name")
     p.add_argument("--job-name", dest="job_name")
     p.add_argument("--stream", action="store_true", help="follow the job's log until it ends")
-    p.set_defaults(func=_endpoint_invoke)
 
-    dep = sub.add_parser("batch-deployment", help="batch deployments from Azure ML v2 YAML (az ml batch-deployment)")
-    actions = dep.add_subparsers(dest="batch_deployment_command", metavar="ACTION")
-    actions.required = True
-    p = actions.add_parser("create", help="create or update a model or pipeline component deployment from a YAML file")
-    add_file_arguments(p)
-    p.add_argument("-n", "--name")
-    p.add_argument("-e", "--endpoint-name", "--endpoint", dest="endpoint_name")
+    actions = action_group(sub, "batch-deployment",
+                           "batch deployments from Azure ML v2 YAML (az ml batch-deployment)")
+    p = add_create_action(actions, "create or update a model or pipeline component deployment from a YAML file",
+                          _deployment_create, endpoint=True)
     p.add_argument("--set-default", action="store_true", help="make it the endpoint's default deployment")
-    p.set_defaults(func=_deployment_create)
     p = actions.add_parser("list", help="a batch endpoint's deployments")
-    p.add_argument("-e", "--endpoint-name", "--endpoint", dest="endpoint_name", required=True)
+    add_endpoint_argument(p, required=True)
     p.set_defaults(func=_deployment_list)
-    p = actions.add_parser("show", help="a batch deployment")
-    p.add_argument("-n", "--name", required=True)
-    p.add_argument("-e", "--endpoint-name", "--endpoint", dest="endpoint_name", required=True)
-    add_output_argument(p)
-    p.set_defaults(func=_deployment_show)
-    p = actions.add_parser("delete", help="delete a batch deployment")
-    p.add_argument("-n", "--name", required=True)
-    p.add_argument("-e", "--endpoint-name", "--endpoint", dest="endpoint_name", required=True)
-    p.set_defaults(func=_deployment_delete)
+    add_named_action(actions, "show", "a batch deployment", _deployment_show, endpoint=True, output=True)
+    add_named_action(actions, "delete", "delete a batch deployment", _deployment_delete, endpoint=True)
 
 
 def _to_yaml(entity: Any) -> str:
@@ -120,14 +97,7 @@ def _endpoint_delete(args: argparse.Namespace) -> int:
 
 
 def _pairs(groups: list[list[str]], flag: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for group in groups:
-        for item in group:
-            key, sep, value = item.partition("=")
-            if not sep or not key.strip():
-                raise InvalidInput(f"{flag} {item!r} must look like NAME=VALUE.")
-            out[key.strip()] = value
-    return out
+    return dict(split_pairs(groups, flag, "NAME=VALUE"))
 
 
 def _endpoint_invoke(args: argparse.Namespace) -> int:

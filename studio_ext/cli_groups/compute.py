@@ -10,6 +10,7 @@ from typing import Any
 
 from studio_ext._poller import Poller
 from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.cli_groups._actions import action_group
 from studio_ext.cli_groups._files import add_file_arguments, add_output_argument, load, output_of, show
 from studio_ext.entities import AmlCompute, AttachedCompute, Compute, ComputeInstance
 from studio_ext.errors import InvalidInput
@@ -18,9 +19,7 @@ _KINDS = {"instance": "ComputeInstance", "cluster": "AmlCompute", "attached": "A
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    compute = sub.add_parser("compute", help="compute instances, Dask clusters and attached schedulers")
-    actions = compute.add_subparsers(dest="compute_command", metavar="ACTION")
-    actions.required = True
+    actions = action_group(sub, "compute", "compute instances, Dask clusters and attached schedulers")
 
     p = actions.add_parser("list", help="list compute targets with their state and nodes")
     p.add_argument("--type", dest="compute_type", choices=["computeinstance", "amlcompute", "attached"])

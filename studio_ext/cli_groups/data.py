@@ -9,6 +9,7 @@ import json
 import sys
 
 from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.cli_groups._actions import action_group
 from studio_ext.cli_groups._files import add_file_arguments, add_output_argument, load, output_of, show
 from studio_ext.cli_groups.jobs import _pairs  # the same KEY=VALUE parsing as `job submit --tag`
 from studio_ext.entities import Data, Datastore
@@ -17,8 +18,7 @@ from studio_ext.errors import InvalidInput
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    data = sub.add_parser("data", help="register and inspect datasets").add_subparsers(dest="data_command", metavar="ACTION")
-    data.required = True
+    data = action_group(sub, "data", "register and inspect datasets")
 
     p = data.add_parser("create", help="register a data asset version from an Azure ML v2 YAML file (az ml data create)")
     add_file_arguments(p)
@@ -80,8 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--version")
     p.set_defaults(func=_archive)
 
-    store = sub.add_parser("datastore", help="register and list datastores").add_subparsers(dest="datastore_command", metavar="ACTION")
-    store.required = True
+    store = action_group(sub, "datastore", "register and list datastores")
     p = store.add_parser("create", help="register a datastore (file://, s3://, abfs://, gs://, http(s)://, SQL URL), "
                                         "or an Azure one from a v2 YAML file (--file)")
     p.add_argument("name", nargs="?")

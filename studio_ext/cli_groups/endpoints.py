@@ -9,15 +9,14 @@ import sys
 from tqdm import tqdm
 
 from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.cli_groups._actions import action_group
 from studio_ext.cli_groups._files import add_output_argument
 from studio_ext.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint, OnlineRequestSettings
 from studio_ext.errors import InvalidInput
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    ep = sub.add_parser("endpoint", help="real-time endpoints and deployments").add_subparsers(
-        dest="endpoint_command", metavar="ACTION")
-    ep.required = True
+    ep = action_group(sub, "endpoint", "real-time endpoints and deployments")
 
     p = ep.add_parser("create", help="create an endpoint (keys and a stable scoring URI)")
     p.add_argument("name")

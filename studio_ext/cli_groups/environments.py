@@ -6,13 +6,12 @@ import argparse
 from typing import Any
 
 from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.cli_groups._actions import action_group
 from studio_ext.cli_groups._files import add_file_arguments, add_output_argument, load, output_of, show
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    env = sub.add_parser("environment", help="register and list environments").add_subparsers(
-        dest="environment_command", metavar="ACTION")
-    env.required = True
+    env = action_group(sub, "environment", "register and list environments")
 
     p = env.add_parser("create", help="register an environment version from an Azure ML v2 YAML file")
     add_file_arguments(p)

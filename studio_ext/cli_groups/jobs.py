@@ -8,6 +8,7 @@ import sys
 
 from studio_ext._builders import command
 from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.cli_groups._actions import action_group
 from studio_ext.cli_groups._files import (
     add_file_arguments,
     add_output_argument,
@@ -21,8 +22,7 @@ from studio_ext.errors import InvalidInput
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    job = sub.add_parser("job", help="submit and watch jobs").add_subparsers(dest="job_command", metavar="ACTION")
-    job.required = True
+    job = action_group(sub, "job", "submit and watch jobs")
 
     p = job.add_parser("create", help="submit a job from an Azure ML v2 YAML file (az ml job create)")
     add_file_arguments(p)

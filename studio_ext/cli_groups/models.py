@@ -6,14 +6,14 @@ import argparse
 import json
 
 from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.cli_groups._actions import action_group
 from studio_ext.cli_groups._files import add_file_arguments, add_output_argument, load, show
 from studio_ext.cli_groups.jobs import _pairs
 from studio_ext.entities import Model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    model = sub.add_parser("model", help="register and list models").add_subparsers(dest="model_command", metavar="ACTION")
-    model.required = True
+    model = action_group(sub, "model", "register and list models")
 
     p = model.add_parser("create", help="register a model version from an Azure ML v2 YAML file (az ml model create)")
     add_file_arguments(p)

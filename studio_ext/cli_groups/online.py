@@ -11,43 +11,26 @@ import time
 from typing import Any
 
 from studio_ext.cli_groups import open_workspace, print_table
-from studio_ext.cli_groups._files import add_file_arguments, add_output_argument, load, output_of, show
+from studio_ext.cli_groups._actions import action_group, add_create_action, add_endpoint_argument, add_named_action
+from studio_ext.cli_groups._files import load, output_of, show
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    ep = sub.add_parser("online-endpoint", help="online endpoints from Azure ML v2 YAML (az ml online-endpoint)")
-    actions = ep.add_subparsers(dest="online_endpoint_command", metavar="ACTION")
-    actions.required = True
-    p = actions.add_parser("create", help="create or update an endpoint from a YAML file")
-    add_file_arguments(p)
-    p.add_argument("-n", "--name")
+    actions = action_group(sub, "online-endpoint", "online endpoints from Azure ML v2 YAML (az ml online-endpoint)")
+    p = add_create_action(actions, "create or update an endpoint from a YAML file", _endpoint_create)
     p.add_argument("--no-wait", action="store_true", help="return once the request is recorded")
-    p.set_defaults(func=_endpoint_create)
-    p = actions.add_parser("list", help="endpoints")
-    p.set_defaults(func=_endpoint_list)
-    p = actions.add_parser("show", help="an endpoint")
-    p.add_argument("-n", "--name", required=True)
-    add_output_argument(p)
-    p.set_defaults(func=_endpoint_show)
+    actions.add_parser("list", help="endpoints").set_defaults(func=_endpoint_list)
+    add_named_action(actions, "show", "an endpoint", _endpoint_show, output=True)
 
-    dep = sub.add_parser("online-deployment", help="deployments from Azure ML v2 YAML (az ml online-deployment)")
-    actions = dep.add_subparsers(dest="online_deployment_command", metavar="ACTION")
-    actions.required = True
-    p = actions.add_parser("create", help="create or update a deployment from a YAML file")
-    add_file_arguments(p)
-    p.add_argument("-n", "--name")
-    p.add_argument("-e", "--endpoint-name", "--endpoint", dest="endpoint_name")
+    actions = action_group(sub, "online-deployment", "deployments from Azure ML v2 YAML (az ml online-deployment)")
+    p = add_create_action(actions, "create or update a deployment from a YAML file", _deployment_create,
+                          endpoint=True)
     p.add_argument("--all-traffic", action="store_true", help="send all of the endpoint's traffic to it once ready")
     p.add_argument("--no-wait", action="store_true", help="return once the request is recorded")
-    p.set_defaults(func=_deployment_create)
     p = actions.add_parser("list", help="an endpoint's deployments")
-    p.add_argument("-e", "--endpoint-name", "--endpoint", dest="endpoint_name", required=True)
+    add_endpoint_argument(p, required=True)
     p.set_defaults(func=_deployment_list)
-    p = actions.add_parser("show", help="a deployment")
-    p.add_argument("-n", "--name", required=True)
-    p.add_argument("-e", "--endpoint-name", "--endpoint", dest="endpoint_name", required=True)
-    add_output_argument(p)
-    p.set_defaults(func=_deployment_show)
+    add_named_action(actions, "show", "a deployment", _deployment_show, endpoint=True, output=True)
 
 
 def _wait(poller: Any, what: str) -> Any:

@@ -7,13 +7,12 @@ import logging
 from typing import Any
 
 from studio_ext.cli_groups import open_workspace, print_table
+from studio_ext.cli_groups._actions import action_group
 from studio_ext.cli_groups._files import add_file_arguments, add_output_argument, output_of, overrides, show
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    group = sub.add_parser("schedule", help="job schedules (recurrence and cron triggers)").add_subparsers(
-        dest="schedule_command", metavar="ACTION")
-    group.required = True
+    group = action_group(sub, "schedule", "job schedules (recurrence and cron triggers)")
 
     p = group.add_parser("create", help="create or update a schedule from an Azure ML v2 schedule YAML file")
     add_file_arguments(p)
