@@ -8,7 +8,8 @@ enter, so callers catch one family::
     ├── NotFound                      (404)  a name that does not exist
     ├── AlreadyExists                 (409)  a name that is taken
     ├── InvalidInput                  (400)  a value the caller can fix
-    │   └── UnsafePath                (400)  a path or name escaping its root
+    │   ├── UnsafePath                (400)  a path or name escaping its root
+    │   └── InvalidYaml               (400)  a v2 YAML file Azure's schema refuses, field by field
     ├── Unauthorized                  (401)  a missing or wrong key/token
     ├── Conflict                      (409)  the object's state forbids the action
     ├── BackendUnavailable            (503)  a server, cluster or driver is unreachable
@@ -31,6 +32,7 @@ __all__ = [
     "BudgetExceeded",
     "Conflict",
     "InvalidInput",
+    "InvalidYaml",
     "MissingDependency",
     "NotFound",
     "NotInLocalFallback",
@@ -65,6 +67,15 @@ class InvalidInput(StudioError):
 
 class UnsafePath(InvalidInput):
     """A name or path that would escape the folder it must stay in."""
+
+
+class InvalidYaml(InvalidInput):
+    """A v2 YAML file Azure's schema refuses: ``file`` (None for text) and the dotted ``fields`` it names."""
+
+    def __init__(self, message: str, *, file: str | None = None, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.file = file
+        self.fields = fields
 
 
 class Unauthorized(StudioError):

@@ -253,14 +253,23 @@ def from_azure(obj: Any, base_path: str | os.PathLike[str] | None = None) -> Tra
 
 def load_azure(source: Any, *, relative_origin: str | None = None,
                params_override: list[dict[str, Any]] | None = None) -> Any:
-    """azure-ai-ml's ``load_schedule`` (kept in ``azure.ai.ml.entities._load_functions`` in 1.35)."""
+    """azure-ai-ml's ``load_schedule`` (kept in ``azure.ai.ml.entities._load_functions`` in 1.35).
+
+    A monitor (``create_monitor``) is loaded by :mod:`._monitor_yaml`: ``load_schedule`` raises an
+    empty NotImplementedError in place of a monitor's schema refusal (azure-ai-ml 1.35).
+    """
     from azure.ai.ml.entities._load_functions import load_schedule
     from marshmallow.exceptions import ValidationError
 
+    text = source.getvalue() if isinstance(source, io.StringIO) else Path(source).read_text(encoding="utf-8")
+    mapping = yaml.safe_load(text)
+    if isinstance(mapping, Mapping) and "create_monitor" in mapping:  # load_schedule cannot report its refusal
+        from studio_ext.translation import _monitor_yaml
+
+        return _monitor_yaml.load(source, relative_origin, params_override)
     try:
         return load_schedule(source, relative_origin, params_override=params_override or [])
     except ValidationError as exc:
-        text = source.getvalue() if isinstance(source, io.StringIO) else Path(source).read_text(encoding="utf-8")
         raise InvalidInput(describe(exc, text, None if isinstance(source, io.StringIO) else str(source))) from exc
 
 
