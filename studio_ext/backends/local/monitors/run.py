@@ -13,12 +13,15 @@ service wrote, computes its windows with :mod:`studio_ext.ml.drift`, and records
 
 A v1 dataset monitor compares each target window with the whole baseline; a scheduled run
 computes the latest window that ended ``latency`` hours before its slot. A model monitor
-reads the deployment's collected ``model_inputs`` / ``model_outputs`` over each signal's
-look-back window (``P7D`` unless its production data says otherwise) against the reference
-(given, or the deployed model's training data through its lineage: the tabular data asset
-version the job that made the model read), reading only the reference's columns the signal
-compares; each result records which reference it compared with (``extra["reference"]``). Feature attribution drift
-explains the deployed model (``ml/explain``, SHAP) on both sides and compares the importance
+reads each signal's ``production_data.input_data`` (else the deployment's collected
+``model_inputs`` / ``model_outputs``) over its look-back window (:mod:`.windows`: ``P7D``
+unless its ``data_window`` says otherwise) against the reference (given, or the deployed
+model's training data through its lineage: the tabular data asset version the job that made
+the model read; the whole of it, or its ``data_window``), reading only the reference's columns
+the signal compares. With ``ml_task: classification`` the outputs prediction drift compares are
+class labels (categorical: 0/1 are classes, not numbers); each result records which reference
+it compared with (``extra["reference"]``). Feature attribution drift explains the deployed
+model (``ml/explain``, SHAP) on both sides and compares the importance
 rankings by normalized discounted cumulative gain.
 """
 
@@ -29,6 +32,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -198,16 +202,8 @@ def run_dataset_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) 
 
 
 # -- v2 model monitors --------------------------------------------------------------------------
-def _duration(text: str | None, default: timedelta) -> timedelta:
-    if not text:
-        return default
-    import isodate
-
-    value = isodate.parse_duration(text)
-    return value if isinstance(value, timedelta) else value.totimedelta(start=datetime.now(UTC))
-
-
-def _thresholds(value: dict[str, Any] | None, defaults: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+def _thresholds(value: dict[str, Any] | None,
+                defaults: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
     if not value:
         return {k: dict(v) for k, v in defaults.items()}
     return {kind: {m: float(x) for m, x in (value.get(kind) or {}).items() if x is not None}
@@ -231,12 +227,84 @@ def collected(backend: Any, endpoint: str, deployment: str, collection: str, sta
     return read_collected(folder, start, end), name
 
 
+META = ("correlationid", "time")  # the collector's columns on each row, not the model's
+
+
+def read_data(backend: Any, data: dict[str, Any], window: tuple[datetime, datetime] | None, where: str) -> Any:
+    """A signal's ``production_data`` / ``reference_data`` (its ``input_data``) over ``window`` (None: all of it).
+
+    A ``uri_folder`` in the data collector's layout is read by each record's time; a table
+    (mltable) is cut on its ``data_column_names.timestamp_column``.
+    """
+    from studio_ext.backends.local.monitors import windows
+    from studio_ext.backends.local.monitors.service import dataset_reference
+    from studio_ext.entities import DataType
+    from studio_ext.errors import InvalidInput, NotFound
+    from studio_ext.serving.data_collection import read_collected
+
+    path = str(((data.get("input_data") or {}).get("path")) or "")
+    service = backend.service("data")
+    if path.startswith("azureml://"):
+        folder = service.resolve_input_path(path)
+    else:
+        name, version = dataset_reference(path)
+        try:
+            asset = service.get(name, version)
+        except NotFound:
+            raise NotFound(f"{where}.input_data is {path!r}, a data asset that does not exist: register it, or "
+                           "give azureml:NAME:VERSION of one that does.") from None
+        if asset.type == DataType.TABULAR:
+            frame = service.load(asset.name, asset.version)
+            if window is None:
+                return frame
+            column = (data.get("data_column_names") or {}).get(windows.TIMESTAMP_KEY)
+            if not column:
+                windows.check_time_column({**data, "input_data": {"type": "mltable"}}, where)
+            return windows.cut(frame, str(column), window, where)
+        if asset.type != DataType.FOLDER:
+            raise InvalidInput(f"{where}.input_data {path!r} is a {DataType(asset.type).azure_type} asset: a monitor "
+                               "reads a table (mltable) or a folder of collected data (uri_folder).")
+        folder = service.resolve_input_path(f"azureml:{asset.name}:{asset.version}")
+    start, end = window if window is not None else (None, None)
+    return read_collected(folder, start, end)
+
+
+def as_labels(values: Any) -> Any:
+    """Class labels as categories (text): 0/1 or 1.0 are classes, not numbers (``ml_task: classification``)."""
+    import pandas as pd
+
+    series = pd.Series(values)
+    if series.dtype.kind in "biuf":
+        whole = series.dropna()
+        if len(whole) and (whole == whole.round()).all():
+            return series.map(lambda v: None if pd.isna(v) else str(int(v))).astype("category")
+    return series.map(lambda v: None if pd.isna(v) else str(v)).astype("category")
+
+
 class References:
-    """The reference datasets of a run's signals, each read once and only in the columns the signals compare."""
+    """The reference datasets of a run's signals, each read once and only in the columns the signals compare
+    (a reference over a time window, or collected data, is read whole for its window, once)."""
 
     def __init__(self, backend: Any) -> None:
         self.b = backend
         self._frames: dict[str, Any] = {}
+        self._windowed: dict[tuple[str, Any], Any] = {}
+
+    def is_table(self, ref: str) -> bool:
+        from studio_ext.backends.local.monitors.service import dataset_reference
+        from studio_ext.entities import DataType
+
+        if ref.startswith("azureml://"):
+            return False
+        name, version = dataset_reference(ref)
+        return bool(self.b.service("data").get(name, version).type == DataType.TABULAR)
+
+    def windowed(self, ref: str, data: dict[str, Any], window: tuple[datetime, datetime] | None, where: str) -> Any:
+        key = (ref, window)
+        if key not in self._windowed:
+            self._windowed[key] = read_data(self.b, {**data, "input_data": {**(data.get("input_data") or {}),
+                                                                             "path": ref}}, window, where)
+        return self._windowed[key]
 
     def columns(self, ref: str) -> list[str]:
         """The dataset's column names, from its registered schema (nothing read)."""
@@ -260,44 +328,70 @@ class References:
 
 
 def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) -> None:
+    from studio_ext.backends.local.monitors import windows
     from studio_ext.backends.local.monitors.service import deployment_of, reference_of
     from studio_ext.errors import StudioError
     from studio_ext.ml import drift
 
     definition = spec["definition"]["create_monitor"]
     target = definition["monitoring_target"]
+    classification = str(target.get("ml_task") or "").lower() == "classification"
     endpoint, deployment = deployment_of(target["endpoint_deployment_id"])
     slot = datetime.fromisoformat(spec["slot"]) if spec.get("slot") else datetime.now(UTC)
     references = References(backend)
     for name, signal in (definition.get("monitoring_signals") or {}).items():
         kind = signal["type"]
+        where = f"monitoring_signals.{name}"
         production = signal.get("production_data") or {}
         if isinstance(production, list):
             production = production[0] if production else {}
-        window = production.get("data_window") or {}
-        end = slot - _duration(window.get("lookback_window_offset"), timedelta(0))
-        start = end - _duration(window.get("lookback_window_size"), timedelta(days=7))
+        collection = "model_outputs" if kind == "prediction_drift" else "model_inputs"
         notify = bool(signal.get("alert_enabled"))
         recorder.reference = None
         try:
+            start, end = windows.production_window(production.get("data_window"), slot, f"{where}.production_data")
+        except StudioError as exc:
+            recorder.window(name, slot, slot, magnitude=None, features={}, kinds={}, rows=(0, 0), no_data=True,
+                            skipped={}, warnings=[exc.message], alerts=[], prefix=name)
+            continue
+        ref_spec = signal.get("reference_data") or {}
+        try:
             ref_name = reference_of(backend, signal, target)
-            ref_columns = references.columns(ref_name)
+            ref_window = windows.reference_window(ref_spec.get("data_window"), slot, end - start,
+                                                  f"{where}.reference_data")
+            whole = None
+            if ref_window is None and references.is_table(ref_name):
+                ref_columns = references.columns(ref_name)
+            else:  # a reference over a time window, or collected data: read for its window
+                whole = references.windowed(ref_name, ref_spec, ref_window, f"{where}.reference_data")
+                ref_columns = [c for c in whole.columns if c not in META]
         except StudioError as exc:  # said in the result; the other signals still run
             recorder.window(name, start, end, magnitude=None, features={}, kinds={}, rows=(0, 0), no_data=True,
                             skipped={}, warnings=[f"no reference data: {exc.message}"], alerts=[], prefix=name)
             continue
-        label = ((signal.get("reference_data") or {}).get("data_column_names") or {}).get("target_column")
-        collection = "model_outputs" if kind == "prediction_drift" else "model_inputs"
-        prod, source = collected(backend, endpoint, deployment, collection, start, end)
+        label = (ref_spec.get("data_column_names") or {}).get("target_column")
+        try:
+            if (production.get("input_data") or {}).get("path"):  # the data asset the signal names
+                prod = read_data(backend, production, (start, end), f"{where}.production_data")
+                source = str(production["input_data"]["path"])
+            else:  # the deployment's collected data
+                prod, source = collected(backend, endpoint, deployment, collection, start, end)
+        except StudioError as exc:
+            recorder.window(name, start, end, magnitude=None, features={}, kinds={}, rows=(0, 0), no_data=True,
+                            skipped={}, warnings=[f"no production data: {exc.message}"], alerts=[], prefix=name)
+            continue
         wanted = signal.get("features")
         common = [c for c in ref_columns if c in prod.columns and c != label]
         features = [f for f in wanted if f in common] if isinstance(wanted, list) else common
         if kind == "prediction_drift":  # the label (or the reference's last column) against the outputs
-            needed = [label if label and label in ref_columns else ref_columns[-1]] if ref_columns else []
+            if whole is not None and not label:  # collected outputs as the reference: the same output column
+                needed = ref_columns[:1]
+            else:
+                needed = [label if label and label in ref_columns else ref_columns[-1]] if ref_columns else []
         else:
             needed = features
         # only the compared columns of the reference are read
-        reference = references.frame(ref_name, needed)
+        reference = whole[needed] if whole is not None else references.frame(ref_name, needed)
         say(f"Signal {name} ({kind}): {source} from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC "
             f"({len(prod)} rows) against {ref_name} ({len(reference)} rows; columns read: "
             f"{', '.join(needed) or 'none'})")
@@ -310,9 +404,14 @@ def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) ->
         if kind == "data_drift" or kind == "prediction_drift":
             if kind == "prediction_drift":
                 ref_out = reference
-                column = ref_out.columns[0]
-                out_cols = [c for c in prod.columns if c == column] or list(prod.columns[:1])
+                column = ref_out.columns[0] if len(ref_out.columns) else "prediction"
+                outputs = [c for c in prod.columns if c not in META]
+                out_cols = [c for c in outputs if c == column] or outputs[:1]
                 prod_out = prod[out_cols].rename(columns={out_cols[0]: column}) if out_cols else prod
+                if classification:  # class labels are categories, as Azure reads a classifier's outputs
+                    ref_out = ref_out.assign(**{column: as_labels(ref_out[column]).to_numpy()})
+                    if column in prod_out.columns:
+                        prod_out = prod_out.assign(**{column: as_labels(prod_out[column]).to_numpy()})
                 limits = _thresholds(signal.get("metric_thresholds"), drift.DEFAULT_THRESHOLDS)
                 result = drift.prediction_drift(ref_out, prod_out, thresholds=limits)
             else:

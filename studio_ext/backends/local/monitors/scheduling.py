@@ -30,7 +30,8 @@ def action(backend: LocalBackend, name: str, schedule: MonitorSchedule) -> tuple
     from studio_ext.backends.local.monitors.service import check_model_monitor
 
     if schedule.create_monitor is not None:
-        return {"kind": KIND, "monitor": name}, check_model_monitor(backend, name, schedule.create_monitor)
+        return {"kind": KIND, "monitor": name}, check_model_monitor(backend, name, schedule.create_monitor,
+                                                                   schedule.trigger)
     if not schedule.data_drift_monitor:
         raise InvalidInput(f"The monitor schedule {name!r} has no create_monitor: give create_monitor="
                            "MonitorDefinition(monitoring_target=..., monitoring_signals={...}).")

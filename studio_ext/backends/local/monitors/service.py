@@ -217,13 +217,29 @@ class LocalDataDrift(DataDriftOperations):
         else:
             definition = spec["create_monitor"]
             signal_spec = (definition.get("monitoring_signals") or {}).get(result.signal) or {}
-            ref = result.extra.get("reference") or reference_of(self._b, signal_spec, definition["monitoring_target"])
-            reference = load_dataset(self._b, ref, "reference", columns=[feature])[feature]
-            from studio_ext.backends.local.monitors.run import collected
+            from studio_ext.backends.local.monitors import windows
+            from studio_ext.backends.local.monitors.run import References, collected, read_data
 
+            ref = result.extra.get("reference") or reference_of(self._b, signal_spec, definition["monitoring_target"])
+            production = signal_spec.get("production_data") or {}
+            production = (production[0] if production else {}) if isinstance(production, list) else production
+            ref_spec = signal_spec.get("reference_data") or {}
+            refs = References(self._b)
+            if ref_spec.get("data_window") or not refs.is_table(ref):  # the window the run read
+                offset = (production.get("data_window") or {}).get("lookback_window_offset")
+                slot = result.end + windows.duration(offset if offset not in (None, "", "default") else "P0D", "offset")
+                ref_window = windows.reference_window(ref_spec.get("data_window"), slot, result.end - result.start,
+                                                      "reference_data")
+                whole = refs.windowed(ref, ref_spec, ref_window, "reference_data")
+                reference = whole[feature] if feature in whole.columns else pd.Series([], dtype=float, name=feature)
+            else:
+                reference = load_dataset(self._b, ref, "reference", columns=[feature])[feature]
             endpoint, deployment = deployment_of(definition["monitoring_target"]["endpoint_deployment_id"])
             kind = "model_outputs" if signal_spec.get("type") == "prediction_drift" else "model_inputs"
-            frame, _ = collected(self._b, endpoint, deployment, kind, result.start, result.end)
+            if (production.get("input_data") or {}).get("path"):
+                frame = read_data(self._b, production, (result.start, result.end), "production_data")
+            else:
+                frame, _ = collected(self._b, endpoint, deployment, kind, result.start, result.end)
             outputs = [c for c in frame.columns if c not in ("correlationid", "time")]
             if feature not in frame.columns and kind == "model_outputs" and outputs:  # as the run compared them
                 feature_column = outputs[0]
@@ -448,8 +464,12 @@ def submit_run(backend: LocalBackend, monitor: str, *, mode: str, start: datetim
         return backend.service("jobs").create_or_update(job)
 
 
-def check_model_monitor(backend: LocalBackend, name: str, definition: MonitorDefinition) -> dict[str, Any]:
-    """Check a v2 monitor definition (its deployment exists, its signals can run here); its stored spec."""
+def check_model_monitor(backend: LocalBackend, name: str, definition: MonitorDefinition,
+                        trigger: Any = None) -> dict[str, Any]:
+    """Check a v2 monitor definition (its deployment exists, its signals and their data windows can run here);
+    its stored spec. With no ``monitoring_signals`` (Azure's out-of-box monitor) the default signals are added
+    (:func:`default_signals`), as azure-ai-ml's schedule operations add them."""
+    from studio_ext.backends.local.monitors import windows
     from studio_ext.translation import monitor_schedule
 
     target = definition.monitoring_target
@@ -458,21 +478,92 @@ def check_model_monitor(backend: LocalBackend, name: str, definition: MonitorDef
                            "MonitoringTarget(ml_task=..., endpoint_deployment_id='azureml:ENDPOINT:DEPLOYMENT').")
     endpoint, deployment = deployment_of(target.endpoint_deployment_id)
     try:
-        backend.service("online_deployments").get(deployment, endpoint_name=endpoint)
+        found = backend.service("online_deployments").get(deployment, endpoint_name=endpoint)
     except NotFound:
         raise NotFound(f"The monitor {name!r} watches {target.endpoint_deployment_id!r}, but there is no deployment "
                        f"{deployment!r} on an online endpoint {endpoint!r}. Deploy it first, or give an existing "
                        "'azureml:ENDPOINT:DEPLOYMENT'.") from None
-    if not definition.monitoring_signals:
-        raise InvalidInput(f"The monitor {name!r} has no monitoring_signals: give at least one, such as "
-                           "{'data_drift': DataDriftSignal()}.")
     alert = definition.alert_notification
     if alert is not None and alert.webhook_url:
         from studio_ext.backends.local.data.fetch import check_url
 
         check_url(alert.webhook_url)
-    return {"create_monitor": monitor_schedule.definition_to_v2(definition),
-            "webhook_url": alert.webhook_url if alert else None}
+    mapping = monitor_schedule.definition_to_v2(definition)
+    size = window_size(trigger)
+    if not definition.monitoring_signals:
+        mapping["monitoring_signals"] = default_signals(backend, name, mapping["monitoring_target"], found, size)
+    for signal_name, signal in mapping["monitoring_signals"].items():
+        windows.check_signal(signal_name, signal, size)
+    return {"create_monitor": mapping, "webhook_url": alert.webhook_url if alert else None}
+
+
+DEFAULT_SIGNAL_NAMES = {"data_drift": "data-drift-signal", "prediction_drift": "prediction-drift-signal",
+                        "data_quality": "data-quality-signal"}  # azure.ai.ml.constants._monitoring's names
+
+
+def window_size(trigger: Any) -> str:
+    """Azure's default production look-back for a schedule (``MonitorSchedule._to_rest_object``): the recurrence's
+    period in days (a day for minute and hour recurrences), ``P7D`` for a cron trigger."""
+    if isinstance(trigger, RecurrenceTrigger):
+        frequency, interval = str(trigger.frequency).lower(), int(trigger.interval or 1)
+        days = {"minute": 1, "hour": 1, "day": interval, "week": 7 * interval, "month": 30 * interval}.get(frequency)
+        if days:
+            return f"P{days}D"
+    return "P7D"
+
+
+def default_signals(backend: LocalBackend, name: str, target: dict[str, Any], deployment: Any,
+                    size: str) -> dict[str, Any]:
+    """An out-of-box monitor's signals (v2 mappings): data drift, prediction drift and data quality, with Azure's
+    default thresholds, on the deployment's collected ``model_inputs`` / ``model_outputs`` over the schedule's
+    period, against the model's training data (its lineage) or, when the lineage has none, the collected data
+    of the period before (Azure's "recent past production data")."""
+    from studio_ext.errors import StudioError
+
+    collections = (deployment.data_collector.collections if deployment.data_collector else {}) or {}
+    assets: dict[str, str] = {}
+    for collection in ("model_inputs", "model_outputs"):
+        item = collections.get(collection)
+        if item is None or str(item.enabled).lower() != "true" or not item.data:
+            raise InvalidInput(
+                f"The monitor {name!r} has no monitoring_signals, so it would watch the data "
+                f"{target['endpoint_deployment_id']!r} collects, but that deployment does not collect "
+                f"{collection}: deploy it with data_collector=DataCollector(collections={{'model_inputs': "
+                "DeploymentCollection(enabled='true'), 'model_outputs': DeploymentCollection(enabled='true')}), "
+                "or give monitoring_signals with their production_data.")
+        assets[collection] = str(item.data)
+    try:
+        training = training_data(backend, *model_of(backend, target))
+    except StudioError:
+        training = None
+    days = int(size[1:-1])
+
+    def data(collection: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        production = {"input_data": {"type": "uri_folder", "path": assets[collection]}, "data_context": collection,
+                      "data_window": {"lookback_window_size": size, "lookback_window_offset": "P0D"}}
+        if training is not None:
+            reference = {"input_data": {"type": "mltable", "path": training}, "data_context": "training"}
+        else:
+            reference = {"input_data": {"type": "uri_folder", "path": assets[collection]}, "data_context": collection,
+                         "data_window": {"lookback_window_size": f"P{2 * days}D", "lookback_window_offset": size}}
+        return production, reference
+
+    drift_limits = {"numerical": {"normalized_wasserstein_distance": 0.1},
+                    "categorical": {"jensen_shannon_distance": 0.1}}
+    quality_limits = {kind: {"null_value_rate": 0.0, "data_type_error_rate": 0.0, "out_of_bounds_rate": 0.0}
+                      for kind in ("numerical", "categorical")}
+    inputs, outputs = data("model_inputs"), data("model_outputs")
+    return {
+        DEFAULT_SIGNAL_NAMES["data_drift"]: {
+            "type": "data_drift", "production_data": inputs[0], "reference_data": inputs[1],
+            "features": "all_features", "metric_thresholds": drift_limits, "alert_enabled": True},
+        DEFAULT_SIGNAL_NAMES["prediction_drift"]: {
+            "type": "prediction_drift", "production_data": outputs[0], "reference_data": outputs[1],
+            "metric_thresholds": drift_limits, "alert_enabled": True},
+        DEFAULT_SIGNAL_NAMES["data_quality"]: {
+            "type": "data_quality", "production_data": inputs[0], "reference_data": inputs[1],
+            "features": "all_features", "metric_thresholds": quality_limits, "alert_enabled": True},
+    }
 
 
 def deployment_of(endpoint_deployment_id: str) -> tuple[str, str]:
