@@ -7,25 +7,22 @@ them with ``set_limits``, ``set_training``, ``set_featurization`` (and
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from studio_ext.entities._enum import ValueEnum
 from studio_ext.entities._job import Input, Job
 
 
-class FeaturizationMode(str, enum.Enum):
+class FeaturizationMode(ValueEnum):
     """``auto``: the studio's featurization; ``off``: numeric columns as they are; ``custom``: with overrides."""
 
     AUTO = "auto"
     OFF = "off"
     CUSTOM = "custom"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class ColumnPurpose(str, enum.Enum):
+class ColumnPurpose(ValueEnum):
     """What a column is used as, with the names ``column_name_and_types`` takes."""
 
     NUMERIC = "Numeric"
@@ -35,11 +32,8 @@ class ColumnPurpose(str, enum.Enum):
     TEXT = "Text"
     IGNORE = "Ignore"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class BlockedTransformer(str, enum.Enum):
+class BlockedTransformer(ValueEnum):
     """Transformers ``blocked_transformers`` can name (Azure's names)."""
 
     ONE_HOT_ENCODER = "OneHotEncoder"
@@ -52,9 +46,6 @@ class BlockedTransformer(str, enum.Enum):
     WOE_TARGET_ENCODER = "WoETargetEncoder"
     WORD_EMBEDDING = "WordEmbedding"
     NAIVE_BAYES = "NaiveBayes"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(kw_only=True)

@@ -7,15 +7,15 @@ existing Dask scheduler reached by address.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
+from studio_ext.entities._enum import ValueEnum
 from studio_ext.errors import InvalidInput
 
 
-class ComputeType(str, enum.Enum):
+class ComputeType(ValueEnum):
     """The kinds of compute target, with Azure ML's type names."""
 
     COMPUTE_INSTANCE = "computeinstance"
@@ -26,9 +26,6 @@ class ComputeType(str, enum.Enum):
     def label(self) -> str:
         return _LABELS[self]
 
-    def __str__(self) -> str:
-        return self.value
-
 
 _LABELS = {
     ComputeType.COMPUTE_INSTANCE: "Compute instance",
@@ -37,7 +34,7 @@ _LABELS = {
 }
 
 
-class ComputeState(str, enum.Enum):
+class ComputeState(ValueEnum):
     """What a compute target is doing now (Azure's states, one list for every kind)."""
 
     CREATING = "Creating"
@@ -53,9 +50,6 @@ class ComputeState(str, enum.Enum):
     @property
     def is_transitional(self) -> bool:
         return self in _TRANSITIONAL
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _TRANSITIONAL = frozenset({

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from studio_ext.entities._enum import ValueEnum
 from studio_ext.errors import InvalidInput
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _SECRET = "***"
 
 
-class DatastoreType(str, enum.Enum):
+class DatastoreType(ValueEnum):
     """Where a datastore keeps its files, chosen from its URL's scheme."""
 
     LOCAL = "local"  # the workspace's own datastore/ folder
@@ -27,9 +28,6 @@ class DatastoreType(str, enum.Enum):
     GCS = "gcs"
     HTTP = "http"  # http(s)://, read-only
     SQL = "sql"  # any SQLAlchemy URL
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(kw_only=True)
@@ -123,7 +121,7 @@ def _parse_enum(cls: type[enum.Enum], value: Any, aliases: dict[str, Any], messa
         raise InvalidInput(f"{message} Got {value!r} instead.") from None
 
 
-class DataType(str, enum.Enum):
+class DataType(ValueEnum):
     """What a dataset holds: a parsed table, one file, or a folder of files.
 
     Each also answers to Azure ML's name for it (``azure_type``): ``data.type == "uri_file"``
@@ -155,14 +153,11 @@ class DataType(str, enum.Enum):
                            "The 'type' of a dataset must be 'tabular', 'file' or 'folder' (or Azure's "
                            "'mltable', 'uri_file', 'uri_folder').")
 
-    def __str__(self) -> str:
-        return self.value
-
 
 _AZURE_DATA_TYPES = {"tabular": "mltable", "file": "uri_file", "folder": "uri_folder"}
 
 
-class HeaderMode(str, enum.Enum):
+class HeaderMode(ValueEnum):
     """Which rows hold column names, as in the studio's "Column headers" setting."""
 
     FIRST_ROW = "first_row"  # the first file's first row; other files of a folder have none
@@ -180,11 +175,8 @@ class HeaderMode(str, enum.Enum):
         return _parse_enum(cls, value, aliases,
                            "The 'header' read option must be 'first_row', 'all_files_same' or 'none'.")
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class ColumnType(str, enum.Enum):
+class ColumnType(ValueEnum):
     """The types a column can be overridden to."""
 
     STRING = "string"
@@ -200,9 +192,6 @@ class ColumnType(str, enum.Enum):
                    "float64": cls.FLOAT, "bool": cls.BOOLEAN, "timestamp": cls.DATETIME}
         allowed = ", ".join(t.value for t in cls)
         return _parse_enum(cls, value, aliases, f"The column_types entry for {column!r} must be one of {allowed}.")
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(kw_only=True)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from studio_ext.entities._enum import ValueEnum
 from studio_ext.entities._model import Model
 
 
-class ProvisioningState(str, enum.Enum):
+class ProvisioningState(ValueEnum):
     """Where a create/update/delete of an endpoint or deployment stands."""
 
     CREATING = "Creating"
@@ -19,11 +19,8 @@ class ProvisioningState(str, enum.Enum):
     FAILED = "Failed"
     DELETING = "Deleting"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class DeploymentState(str, enum.Enum):
+class DeploymentState(ValueEnum):
     """The health of a deployment's server, as the supervisor last saw it."""
 
     CREATING = "Creating"
@@ -31,16 +28,10 @@ class DeploymentState(str, enum.Enum):
     UNHEALTHY = "Unhealthy"
     FAILED = "Failed"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class KeyType(str, enum.Enum):
+class KeyType(ValueEnum):
     PRIMARY = "primary"
     SECONDARY = "secondary"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(kw_only=True)

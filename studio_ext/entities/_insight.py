@@ -6,23 +6,20 @@ live in ``studio_ext.ml``; a record is the small entry lists and pickers show.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from studio_ext.entities._enum import ValueEnum
 from studio_ext.entities._job import JobStatus
 
 
-class InsightKind(str, enum.Enum):
+class InsightKind(ValueEnum):
     """What a record holds."""
 
     EXPLANATION = "explanation"
     ASSESSMENT = "fairness_assessment"
     MITIGATION = "fairness_mitigation"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(kw_only=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from studio_ext.entities._enum import ValueEnum
 
-class JobStatus(str, enum.Enum):
+
+class JobStatus(ValueEnum):
     """Azure ML's job states, in the order a job passes through them."""
 
     NOT_STARTED = "NotStarted"
@@ -33,9 +34,6 @@ class JobStatus(str, enum.Enum):
     def from_mlflow(cls, status: str | None) -> JobStatus | None:
         """The job state an MLflow run status means (None for a name MLflow does not use)."""
         return _FROM_MLFLOW.get(status or "")
-
-    def __str__(self) -> str:  # shown in tables and the CLI
-        return self.value
 
 
 TERMINAL_STATES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})

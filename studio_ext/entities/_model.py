@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from studio_ext.entities._enum import ValueEnum
 
-class ModelType(str, enum.Enum):
+
+class ModelType(ValueEnum):
     """Azure ML's model asset types that the local registry keeps."""
 
     MLFLOW = "mlflow_model"
     CUSTOM = "custom_model"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Serialization(str, enum.Enum):
+class Serialization(ValueEnum):
     """How a model's weights are stored, which decides whether loading it can run code."""
 
     SKOPS = "skops"  # typed; loads only the types it is told to trust
@@ -26,9 +24,6 @@ class Serialization(str, enum.Enum):
     CLOUDPICKLE = "cloudpickle"
     NATIVE = "native"  # a library's own data format (XGBoost JSON, LightGBM text ...)
     NONE = "none"  # a custom model: the scoring script decides how to load it
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def runs_code_on_load(self) -> bool:
