@@ -189,7 +189,8 @@ def _x_range(results: list[DriftWindowResult]) -> list[datetime] | None:
     return [lo - pad, hi + pad]
 
 
-def magnitude_figure(results: list[DriftWindowResult], threshold: float | None, title: str) -> Any:
+def magnitude_figure(results: list[DriftWindowResult], threshold: float | None, title: str,
+                     no_threshold: str | None = None) -> Any:
     """Drift magnitude per window: scheduled and backfilled windows told apart, the threshold line,
     and each window without rows shaded and labelled "no data"."""
     import plotly.graph_objects as go
@@ -219,7 +220,9 @@ def magnitude_figure(results: list[DriftWindowResult], threshold: float | None, 
     if threshold is not None:
         fig.add_hline(y=threshold, line_dash="dash", line_color="#a4262c",
                       annotation_text=f"threshold {format_number(threshold)}", annotation_position="top right")
-    fig.update_layout(title=title, height=330, width=1100, margin={"t": 50, "b": 40, "l": 60, "r": 20},
+    elif no_threshold:  # said under the title, clear of the legend
+        title = f"{title}<br><sup style='color:#555'>{no_threshold}</sup>"
+    fig.update_layout(title=title, height=330, width=1100, margin={"t": 60, "b": 40, "l": 60, "r": 20},
                       yaxis={"title": "drift magnitude (0-100)", "range": [-4, 105]},
                       xaxis={"title": "window start", "range": _x_range(results)},
                       legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"}, clickmode="event")
@@ -263,9 +266,16 @@ def distribution_figure(reference: Any, target: Any, feature: str, kind: str, wi
                                  hovertemplate="%{x}: %{customdata} %<extra>" + name + "</extra>"))
         fig.update_layout(barmode="group", yaxis={"title": "share of rows", "tickformat": ".0%"})
     else:
+        import numpy as np
+
+        both = np.concatenate([np.asarray(reference, dtype=float), np.asarray(target, dtype=float)])
+        both = both[np.isfinite(both)]
+        lo, hi = (float(both.min()), float(both.max())) if len(both) else (0.0, 1.0)
+        size = (hi - lo) / 30 if hi > lo else 1.0
+        bins = {"start": lo, "end": hi + size, "size": size}  # one set of edges for both sides
         for name, values, colour in (("reference", reference, "#8a8886"), ("target", target, "#0f6cbd")):
-            fig.add_trace(go.Histogram(x=values, name=name, histnorm="probability", opacity=0.6, nbinsx=30,
-                                       marker_color=colour))
+            fig.add_trace(go.Histogram(x=values, name=name, histnorm="probability", opacity=0.6, xbins=bins,
+                                       autobinx=False, marker_color=colour))
         fig.update_layout(barmode="overlay", yaxis={"title": "share of rows", "tickformat": ".0%"},
                           xaxis={"title": feature})
     fig.update_layout(title=f"{feature}: reference against target, {window}", height=300,
@@ -454,7 +464,9 @@ class MonitorView(widgets.VBox):
             parts.append(f"highest drift magnitude {format_number(peak.drift_magnitude)} "
                          f"(window of {format_date(peak.start)})")
         self.summary.value = f"<div style='font-size:95%'>{html.escape('; '.join(parts))}.</div>"
-        fig = magnitude_figure(results, self.threshold, f"{self.info.name}: drift magnitude per window")
+        fig = magnitude_figure(results, self.threshold, f"{self.info.name}: drift magnitude per window",
+                               None if self.info.kind == "dataset" else
+                               "no magnitude threshold: a model monitor alerts per feature metric (chart below)")
         self.magnitude_figure = fig
         self._show_magnitude(fig)
         features = sorted({f for r in results for f in r.features})
@@ -505,11 +517,12 @@ class MonitorView(widgets.VBox):
                           if not m.endswith("_p_value")})
         kind = next((r.feature_kinds.get(feature) for r in self.drift_results if feature in r.feature_kinds), None)
         preferred = {"numerical": "normalized_wasserstein_distance", "categorical": "jensen_shannon_distance"}
+        configured = [m for m in self._configured_metrics(kind or "") if m in metrics]
         options = [(m.replace("_", " "), m) for m in metrics]
         self.metric.options = options
-        # the metric the feature's kind is held to by default (the one with a threshold line)
-        self.metric.value = (preferred.get(kind or "") if preferred.get(kind or "") in metrics
-                             else (metrics[0] if metrics else None))
+        # the metric the signal holds the feature's kind to (else Azure's default one): the one with a threshold line
+        self.metric.value = (configured[0] if configured else preferred.get(kind or "")
+                             if preferred.get(kind or "") in metrics else (metrics[0] if metrics else None))
         self.show_feature()
 
     def show_feature(self) -> None:
@@ -548,6 +561,16 @@ class MonitorView(widgets.VBox):
                         figures.append(distribution_figure(ref, tgt, feature, kind, _hover_window(result)))
         self.feature_figures = figures
         show_figures(self.feature_charts, figures)
+
+    def _configured_metrics(self, kind: str) -> list[str]:
+        """The metrics the drift signal shown sets a threshold on for ``kind`` features, in its order."""
+        if self.info.schedule is None or self.info.schedule.create_monitor is None:
+            return []
+        signal = self.info.schedule.create_monitor.monitoring_signals.get(self._drift_signal() or "")
+        side = getattr(getattr(signal, "metric_thresholds", None), kind, None)
+        if side is None:
+            return []
+        return [name for name, value in vars(side).items() if value is not None]
 
     def _metric_threshold(self, kind: str, metric: str) -> float | None:
         """The threshold the feature's metric is held to (the signal's own, else Azure's default)."""
@@ -634,7 +657,7 @@ class MonitorView(widgets.VBox):
 
     def _alerts(self) -> None:
         alerts = self.ws.data_drift.list_alerts(self.info.name)
-        self.alerts.value = alerts_table(alerts)
+        self.alerts.value = alerts_table(alerts, silent_signals([self.info]))
 
     # -- actions -----------------------------------------------------------------------------------
     def backfill(self) -> Any:
@@ -749,19 +772,28 @@ class MonitorView(widgets.VBox):
         super().close()
 
 
-def alerts_table(alerts: list[MonitorAlert]) -> str:
-    """The alerts as a table: what went over which threshold, when, and how it was notified."""
+def alerts_table(alerts: list[MonitorAlert], silent: set[tuple[str, str]] | None = None) -> str:
+    """The alerts as a table: what went over which threshold, when, and how it was notified. ``silent``: the
+    (monitor, signal) pairs whose signal has ``alert_enabled: false`` (recorded, no email)."""
     rows = []
     for a in alerts:
         window = f"{format_date(a.window_start)} to {format_date(a.window_end)}" if a.window_start else ""
         value = f"{format_number(a.value)} vs {format_number(a.threshold)}"
         webhook = a.webhook_status or ("none" if not a.webhook_url else "pending")
-        emails = f"{', '.join(a.emails)}: {a.email_status or 'not sent locally'}" if a.emails else "none"
+        emails = (f"{', '.join(a.emails)}: {a.email_status or 'not sent locally'}" if a.emails else
+                  "off (alert_enabled: false)" if (a.monitor, a.signal) in (silent or set())
+                  else "none")
         seen = badge("new", "#a4262c") if not a.acknowledged else badge("seen", "#6b6b6b")
         rows.append((seen, a.monitor, a.signal, a.feature or "(all)", a.metric.replace("_", " "), value, window,
                      webhook, emails, format_date(a.created_at)))
     return html_table(["", "Monitor", "Signal", "Feature", "Metric", "Value vs threshold", "Window", "Webhook",
                        "Emails", "Raised"], rows, raw_columns=(0,), empty="No alerts raised.")
+
+
+def silent_signals(infos: list[MonitorInfo]) -> set[tuple[str, str]]:
+    """(monitor, signal) of the model monitors' signals with ``alert_enabled`` false."""
+    return {(i.name, n) for i in infos if i.schedule is not None and i.schedule.create_monitor is not None
+            for n, sig in i.schedule.create_monitor.monitoring_signals.items() if not getattr(sig, "alert_enabled", True)}
 
 
 # -- the page ------------------------------------------------------------------------------------
@@ -813,7 +845,7 @@ class MonitoringPanel(widgets.VBox):
             return
         self.badge.value = alerts_badge(count)
         self.tabs.set_title(1, f"Alerts ({count})" if count else "Alerts")
-        self.alerts.value = alerts_table(alerts)
+        self.alerts.value = alerts_table(alerts, silent_signals(self.monitors))
         self.acknowledge_button.disabled = count == 0
         self.table.set_rows(Row(key=m.name, values={
             "name": m.name, "kind": "dataset" if m.kind == "dataset" else "model", "watches": m.watches,

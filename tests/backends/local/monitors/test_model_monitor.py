@@ -219,3 +219,108 @@ def test_traffic_from_two_distributions_raises_a_drift_alert(ws: Workspace, hook
     ws.schedules.begin_delete("diabetes-monitor").result()
     assert ws.data_drift.list_alerts("diabetes-monitor") == []
     assert os.path.isdir(ws.path)
+
+
+OUT_OF_BOX = """
+$schema: http://azureml/sdk-2-0/Schedule.json
+name: out_of_box
+description: Azure's out-of-box monitor (azureml-examples cli/monitoring/out-of-box-monitoring.yaml)
+trigger:
+  type: recurrence
+  frequency: day
+  interval: 1
+  schedule: {hours: 3, minutes: 15}
+create_monitor:
+  compute: {instance_type: standard_e4s_v3, runtime_version: "3.4"}
+  monitoring_target:
+    ml_task: regression
+    endpoint_deployment_id: azureml:%s:blue
+  alert_notification:
+    emails: [abc@example.com]
+"""
+
+
+def test_an_out_of_box_monitor_gets_the_default_signals(ws: Workspace, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """No monitoring_signals: data drift, prediction drift and data quality with Azure's default thresholds on
+    the collected inputs/outputs over the schedule's day, against the model's training data (its lineage). The run
+    reads collected files written by the collector's writer for a past day (no serving round trip)."""
+    from datetime import UTC, datetime, timedelta
+
+    from studio_ext import cli
+    from studio_ext.backends.local import LocalBackend
+    from studio_ext.backends.local.data.datastores import local_folder
+    from studio_ext.backends.local.monitors.run import Recorder, run_model_monitor
+    from studio_ext.backends.local.monitors.service import model_spec
+    from studio_ext.serving.data_collection import RecordWriter, deployment_folder
+
+    path = tmp_path / "out-of-box.yml"
+    path.write_text(OUT_OF_BOX % EP)
+    assert cli.main(["-w", str(ws.path), "schedule", "create", "--file", str(path)]) == 0, capsys.readouterr()
+    got = ws.schedules.get("out_of_box")
+    signals = got.create_monitor.monitoring_signals
+    assert set(signals) == {"data-drift-signal", "prediction-drift-signal", "data-quality-signal"}
+    drift = signals["data-drift-signal"]
+    assert drift.reference_data.input_data.path == "azureml:diabetes-ref:1"
+    assert drift.production_data.input_data.path == f"azureml:{EP}-blue-model_inputs:1"
+    assert drift.production_data.data_window.lookback_window_size == "P1D"  # the daily trigger's period
+    assert drift.metric_thresholds.numerical.normalized_wasserstein_distance == 0.1 and drift.alert_enabled
+    assert signals["prediction-drift-signal"].production_data.input_data.path == f"azureml:{EP}-blue-model_outputs:1"
+    assert signals["data-quality-signal"].metric_thresholds.numerical.out_of_bounds_rate == 0.0
+    text = ws.schedules.to_yaml(got)
+    assert "data-drift-signal:" in text and "path: azureml:diabetes-ref:1" in text
+
+    backend = LocalBackend.of(ws)
+    slot = datetime(2020, 1, 2, 3, 15, tzinfo=UTC)
+    X, _ = _diabetes()
+    rows = X[FEATURES].head(60)
+    shifted = rows.assign(bmi=rows["bmi"] * 3)
+    writer = RecordWriter({"folder": str(deployment_folder(local_folder(backend.datastore_uri), EP, "blue")),
+                           "pid": 99})
+    batch = []
+    for i in range(60):
+        when = (slot - timedelta(hours=20, minutes=i)).timestamp()
+        batch.append(("model_inputs", f"r{i}", when, "rows", [shifted.iloc[i].to_dict()], None, None))
+        batch.append(("model_outputs", f"r{i}", when, "predictions", [150.0 + i], None, None))
+    batch.append(("model_inputs", "old", (slot - timedelta(days=2)).timestamp(), "rows",
+                  [rows.iloc[0].to_dict()], None, None))  # before the day's window: not read
+    writer.write(batch)
+    recorder = Recorder(backend, "out_of_box", "job-oob", False, ["abc@example.com"], None)
+    run_model_monitor(backend, {"definition": model_spec(backend, "out_of_box"), "slot": slot.isoformat()}, recorder)
+    results = {r.signal: r for r in ws.data_drift.get_results("out_of_box")}
+    assert set(results) == set(signals)
+    for result in results.values():
+        assert not result.no_data and result.rows_target == 60, result
+        assert result.extra["reference"] == "azureml:diabetes-ref:1"
+    assert set(results["data-drift-signal"].features) == set(FEATURES)  # all features; the label left out
+    assert list(results["prediction-drift-signal"].features) == ["target"]
+    alerts = ws.data_drift.list_alerts("out_of_box")
+    bmi = [a for a in alerts if a.signal == "data-drift-signal" and a.feature == "bmi"]
+    assert bmi and bmi[0].metric == "normalized_wasserstein_distance" and bmi[0].emails == ["abc@example.com"]
+
+    # The page shows the defaulted signals in its code, and a drift signal held to another metric opens on it
+    # (with its threshold line); a signal with alerts off says so in the Alerts tab.
+    from studio_ext.entities import NumericalDriftMetrics
+    from studio_ext.panels.monitoring import MonitoringPanel
+
+    view = MonitoringPanel(ws, monitor="out_of_box").view
+    assert view is not None and "data-quality-signal" in view.yaml.code and "data-drift-signal" in view.sdk.code
+    magnitude = view.magnitude_figure
+    assert "no magnitude threshold" in magnitude.layout.title.text and not magnitude.layout.shapes
+    changed = got.create_monitor
+    changed.monitoring_signals["data-drift-signal"].metric_thresholds.numerical = NumericalDriftMetrics(
+        jensen_shannon_distance=0.01)
+    changed.monitoring_signals["data-drift-signal"].alert_enabled = False
+    ws.schedules.begin_create_or_update(MonitorSchedule(name="out_of_box", trigger=got.trigger,
+                                                        create_monitor=changed)).result()
+    recorder = Recorder(backend, "out_of_box", "job-oob-2", False, ["abc@example.com"], None)
+    run_model_monitor(backend, {"definition": model_spec(backend, "out_of_box"), "slot": slot.isoformat()}, recorder)
+    view = MonitoringPanel(ws, monitor="out_of_box").view
+    view.signal.value = "data-drift-signal"
+    view.feature.value = "bmi"
+    assert view.metric.value == "jensen_shannon_distance"
+    metric_fig, dist_fig = view.feature_figures
+    assert [s.y0 for s in metric_fig.layout.shapes] == [0.01]
+    assert dist_fig.data[0].xbins == dist_fig.data[1].xbins and dist_fig.data[0].xbins.size is not None
+    assert "off (alert_enabled: false)" in view.alerts.value
+    ws.schedules.begin_delete("out_of_box").result()
