@@ -115,6 +115,7 @@ def check_signal(name: str, signal: dict[str, Any], default_size: str = DEFAULT_
     where = f"monitoring_signals.{name}"
     now = datetime.now(UTC)
     productions = signal.get("production_data") or {}
+    start, end = production_window(None, now, f"{where}.production_data", default_size)
     for production in productions if isinstance(productions, list) else [productions]:
         start, end = production_window((production or {}).get("data_window"), now, f"{where}.production_data",
                                        default_size)
