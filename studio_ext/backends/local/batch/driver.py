@@ -9,7 +9,8 @@ input's mini-batches (:mod:`.minibatches`), and scores them on Dask workers (:mo
 - the compute's scheduler when the spec gives a ``scheduler_address`` (workers that are this
   job's own node are left out), else a ``LocalCluster`` of ``instance_count`` ×
   ``max_concurrency_per_instance`` one-thread worker processes that this driver starts and
-  closes. At most that many mini-batches run at once;
+  closes, forked from one process that imports what they need (Dask, pandas, what loading the
+  model takes) once, while this driver plans the input. At most that many mini-batches run at once;
 - each worker process runs the scoring script's ``init()`` once before its first mini-batch;
   a mini-batch goes to one worker, which gets its next one while it scores (two in flight per
   worker thread), so it never waits for the driver; its timeout counts from when it begins;
@@ -18,7 +19,7 @@ input's mini-batches (:mod:`.minibatches`), and scores them on Dask workers (:mo
   free. Once its retries are spent its items count as failed; more failed items than
   ``error_threshold`` (-1: no limit) fail the job;
 - the rows of each mini-batch are committed by this process alone (on a thread of its own, in the
-  order results come back), atomically, so a killed
+  order results come back, appended to one rows file with its manifest line after), atomically, so a killed
   worker or a retry never writes a row twice, and a driver run again on the same output
   folder scores only the mini-batches not yet committed. The output file
   (``output_file_name``, for ``append_row``) is built from them in mini-batch order: the
@@ -28,7 +29,8 @@ Progress goes to stderr as a tqdm line and, inside a job (``MLFLOW_RUN_ID`` set)
 job's run as the metrics ``mini_batches_completed``, ``mini_batches_failed``,
 ``mini_batches_total`` (the page's progress bar) and ``rows_scored``. Failed items, with each
 attempt's error, are written to
-``batch_errors.json`` in the output folder and listed on stderr.
+``batch_errors.json`` in the output folder and listed on stderr. The last line on stdout is the
+driver's timeline (seconds from its start to each phase), kept in ``.batch/done.json`` too.
 
 Exit codes: 0 completed (failed items within the threshold are listed, not fatal); 1 failed
 (the error threshold was passed, ``init()`` raised, no worker came); 2 the job cannot start
@@ -63,12 +65,35 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 WORKER_WAIT_SECONDS = 120.0  # no worker at all for this long fails the job
 FALLBACK_SECONDS = 15.0  # a compute scheduler with no free worker for this long: score on a LocalCluster instead
 POLL_SECONDS = 0.25
+REFRESH_SECONDS = 1.0  # the scheduler's worker list is asked for this often (and at once when a worker was lost)
 IN_FLIGHT = 2  # mini-batches sent to a worker thread at once: the next waits on the worker while the last is committed
 TIMEOUT_GRACE_SECONDS = 30.0  # a run() that outlives its timeout by this much (its watchdog did not fire) is ended here
 METRIC_SECONDS = 0.5
 ERROR_CHARS = 600  # an error longer than this is shortened in the failed-items list
 
 log = logging.getLogger("studio_ext.batch")
+TIMELINE: dict[str, float] = {}
+
+
+def _mark(phase: str) -> None:
+    """Note when ``phase`` was reached, in seconds since this process started (start-up, measured)."""
+    TIMELINE.setdefault(phase, round(time.monotonic() - _STARTED, 3))
+
+
+def _process_started() -> float:
+    """When this process started, on the ``time.monotonic()`` clock (Linux: /proc; else when this module loaded)."""
+    now = time.monotonic()
+    try:
+        with open("/proc/self/stat") as handle:
+            ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as handle:
+            uptime = float(handle.read().split()[0])
+        return now - max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return now
+
+
+_STARTED = _process_started()
 
 
 class JobFailed(Exception):
@@ -270,10 +295,90 @@ class _MetricLogger(threading.Thread):
 
 
 # -- the cluster ---------------------------------------------------------------------------------
+_forkserver_started = False
+
+
+def start_forkserver(modules: list[str]) -> bool:
+    """Start the process this driver's LocalCluster workers are forked from, importing ``modules`` once for all.
+
+    A worker process otherwise starts a fresh interpreter that imports Dask, pandas and what
+    loading the model takes (seconds of CPU, once per worker, after the cluster is up). The
+    forkserver imports them once, while this driver plans the input and starts the scheduler,
+    and each worker is a fork of it. Its environment is the one Dask gives a worker process
+    before it starts (``distributed.nanny.pre-spawn-environ``: one BLAS/OpenMP thread, malloc
+    trimming), set here as the nanny sets it. False where processes cannot be forked so (the
+    workers are then spawned as Dask does by default).
+    """
+    global _forkserver_started
+    import multiprocessing
+
+    if _forkserver_started:
+        return True
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    os.environ.update(_worker_environment())
+    preload = ["distributed", scoring.__name__, *modules]
+    main_name = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None)
+    if main_name == "studio_ext.backends.local.batch.driver":
+        preload.append(main_name)  # a worker runs the main module again (as __mp_main__): imports done here
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
+    forkserver.ensure_running()
+    _forkserver_started = True
+    return True
+
+
+def _worker_environment() -> dict[str, str]:
+    """The environment Dask sets before it starts a worker process (``distributed.nanny.pre-spawn-environ``).
+
+    Read without importing distributed, which the forkserver would wait for: distributed's
+    defaults file with the user's Dask configuration over it, as distributed's config loads it.
+    """
+    import importlib.util
+
+    import dask.config
+    import yaml
+
+    env: dict[str, Any] = {}
+    found = importlib.util.find_spec("distributed")
+    if found is not None and found.origin:
+        try:
+            with open(Path(found.origin).parent / "distributed.yaml", encoding="utf-8") as handle:
+                defaults = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+            env.update(((defaults.get("distributed") or {}).get("nanny") or {}).get("pre-spawn-environ") or {})
+        except (OSError, yaml.YAMLError, AttributeError):
+            pass
+    env.update(dask.config.get("distributed.nanny.pre-spawn-environ", default=None) or {})
+    if str(env.get("PYTHONHASHSEED", "0")) == "0":
+        env["PYTHONHASHSEED"] = "6640"  # as the nanny sets it: every worker hashes alike
+    return {str(k): str(v) for k, v in env.items() if v is not None}
+
+
+def stop_forkserver() -> None:
+    """End the forkserver once its workers are closed: left to itself it exits only after a slow teardown of all it imported."""
+    global _forkserver_started
+    if not _forkserver_started:
+        return
+    _forkserver_started = False
+    import psutil
+
+    try:
+        children = psutil.Process().children()
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            if "multiprocessing.forkserver" in " ".join(child.cmdline()):
+                child.terminate()
+        except psutil.Error:
+            pass
+
+
 class Cluster:
     """The Dask client, and the LocalCluster when this driver started one."""
 
-    def __init__(self, settings: Settings, compute: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings, compute: dict[str, Any], preload: list[str] | None = None) -> None:
         import dask
 
         dask.config.set({
@@ -285,6 +390,7 @@ class Cluster:
         from distributed import Client
 
         self.address = compute.get("scheduler_address") or None
+        self.preload = preload or []
         self.cluster: Any = None
         self._own_ancestors = _ancestor_pids()
         if self.address:
@@ -300,7 +406,11 @@ class Cluster:
         if self.address:
             self.client.close(timeout=10)
             self.address = None
+        import dask
+
         workers = settings.concurrency
+        if start_forkserver(self.preload):
+            dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
         self.cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
             dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR,
@@ -404,33 +514,39 @@ class Scorer:
         self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="batch-commit")
         self.commits: deque[tuple[_Running, concurrent.futures.Future[dict[str, Any]], int | None]] = deque()
         self._no_worker_since = time.monotonic()
+        self._wake = threading.Event()
+        self._refreshed = 0.0
+        self._suspect_lost = False  # a future failed as its worker went: refresh the worker list at once
         self.first_dispatch: float | None = None  # scoring time: first mini-batch sent to the last one back
         self.last_result: float | None = None
 
     def run(self) -> None:
-        from distributed import wait
-
         try:
             while self.pending or self.running or self.commits:
-                self._refresh_workers()
+                if self._refresh_due():
+                    self._refresh_workers()
                 self._dispatch()
-                futures = [r.future for r in self.running.values()] + [w.init for w in self.workers.values() if w.init]
-                if futures:
-                    try:
-                        with self.cluster.client.as_current():
-                            wait(futures, timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
-                    except TimeoutError:
-                        pass
-                elif self.commits:
-                    concurrent.futures.wait([c for _, c, _ in self.commits], timeout=POLL_SECONDS,
-                                            return_when=concurrent.futures.FIRST_COMPLETED)
-                else:
-                    time.sleep(POLL_SECONDS)
+                # Each future wakes the loop as it finishes (a callback sets the event): no call to the
+                # scheduler while nothing has changed. The timeout keeps the checks on timeouts and lost workers going.
+                self._wake.wait(POLL_SECONDS)
+                self._wake.clear()
                 self._collect()
                 self._check_overdue()
                 self._record_commits()
         finally:
-            self._committer.shutdown(wait=True)  # a commit under way ends whole: its part, then its line
+            self._committer.shutdown(wait=True)  # a commit under way ends whole: its rows, then its line
+
+    def _notify(self, _future: Any) -> None:
+        self._wake.set()
+
+    def _refresh_due(self) -> bool:
+        """Ask the scheduler for its workers every REFRESH_SECONDS, and every pass while none is ready or one was lost."""
+        now = time.monotonic()
+        if (self._suspect_lost or now - self._refreshed >= REFRESH_SECONDS
+                or not any(w.ready for w in self.workers.values())):
+            self._refreshed, self._suspect_lost = now, False
+            return True
+        return False
 
     # workers
     def _refresh_workers(self) -> None:
@@ -451,6 +567,7 @@ class Scorer:
             worker.init = self.cluster.client.submit(
                 scoring.init_worker, self.spec, key=f"batch-init-{self._token}-{uuid.uuid4().hex[:8]}",
                 workers=[address], allow_other_workers=False, pure=False)
+            worker.init.add_done_callback(self._notify)
             self.workers[address] = worker
         if any(w.ready for w in self.workers.values()) or any(w.init for w in self.workers.values()):
             self._no_worker_since = time.monotonic()
@@ -499,12 +616,14 @@ class Scorer:
                 future = self.cluster.client.submit(
                     scoring.score_mini_batch, self.spec, batch.index, batch.payload, key=key,
                     workers=[worker.address], allow_other_workers=False, pure=False)
+                future.add_done_callback(self._notify)
                 began = sum(1 for k in worker.running if self.running[k].began) < worker.slots
                 self.running[key] = _Running(batch, worker.address, future, time.monotonic(), attempt, self._seq,
                                              began)
                 self._seq += 1
                 if self.first_dispatch is None:
                     self.first_dispatch = time.monotonic()
+                    _mark("first_sent")
                 worker.running.add(key)
 
     def _ended(self, key: str, run: _Running) -> None:
@@ -540,6 +659,7 @@ class Scorer:
                 if future.status == "finished":
                     info = future.result()
                     worker.ready = True
+                    _mark("first_worker_ready")
                     if info.get("rss"):
                         self.base_rss[worker.address] = info["rss"]
                     print(f"[batch] worker {worker.address} (pid {info['pid']}) ready: init() took "
@@ -547,6 +667,7 @@ class Scorer:
                 elif future.status == "error":
                     exc = future.exception()
                     if _is_killed_worker(exc):
+                        self._suspect_lost = True
                         continue  # the worker died during init; its replacement will init afresh
                     raise JobFailed("init() of the scoring deployment failed on worker "
                                     f"{worker.address}: {_describe(exc, future.traceback())}")
@@ -560,10 +681,12 @@ class Scorer:
                 run.future = None  # the worker lets go of the result
                 commit = self._committer.submit(self.state.commit, run.batch.index, result["rows"], result["text"],
                                                 run.attempt)
+                commit.add_done_callback(self._notify)
                 self.commits.append((run, commit, result.get("peak_rss")))
                 self._note_growth(run.worker, result)
             elif run.future.status == "error":
                 exc = run.future.exception()
+                self._suspect_lost = self._suspect_lost or _is_killed_worker(exc)
                 if _is_killed_worker(exc) and not run.began:  # it waited behind the one that took its worker down
                     self.pending.appendleft(run.batch)
                 elif _is_killed_worker(exc):
@@ -571,6 +694,7 @@ class Scorer:
                 else:
                     self._attempt_failed(run, _describe(exc, run.future.traceback()), "raised")
             else:  # cancelled by someone else (a scheduler restart): try again, not counted
+                self._suspect_lost = True
                 self.pending.appendleft(run.batch)
 
     def _note_growth(self, worker: str, result: dict[str, Any]) -> None:
@@ -605,6 +729,7 @@ class Scorer:
                 self._ended(key, run)
                 run.future.cancel()
                 self.cluster.end_worker(run.worker)
+                self._suspect_lost = True
                 self._attempt_failed(run, f"timed out: run(mini_batch) took longer than the "
                                           f"{self.settings.timeout:g} s timeout; its worker was ended", "timeout")
 
@@ -685,6 +810,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def _score(deployment: Path, input_path: Path, output: Path) -> int:
     started = time.monotonic()
+    _mark("imported")
     spec, settings = read_deployment(deployment)
     input_path = input_path.resolve()
     if not input_path.exists():
@@ -693,6 +819,11 @@ def _score(deployment: Path, input_path: Path, output: Path) -> int:
     output.mkdir(parents=True, exist_ok=True)
     keep_rows = settings.output_action == "append_row"
     state = OutputState(output, settings.output_file_name if keep_rows else None)
+    compute = spec.get("compute") or {}
+    preload = scoring.preload_modules((spec.get("model") or {}).get("path"), spec.get("scoring_script"))
+    if not compute.get("scheduler_address") and state.already_done() is None:
+        start_forkserver(preload)  # the workers' imports go on while the input is planned and the cluster starts
+        _mark("forkserver_started")
     fingerprint_settings = {"output_action": settings.output_action, "output_file_name": settings.output_file_name,
                             "model": (spec.get("model") or {}).get("path"), "script": spec.get("scoring_script"),
                             "endpoint": spec.get("endpoint"), "deployment": spec.get("deployment")}
@@ -702,6 +833,7 @@ def _score(deployment: Path, input_path: Path, output: Path) -> int:
     except (OSError, ValueError, StudioError) as exc:  # StudioError: the MLTable engine's InvalidInput, UnsafePath
         raise JobFailed(f"The input {input_path} cannot be read: {exc}", EXIT_BAD_INPUT) from exc
     committed, note = state.open(plan.fingerprint)
+    _mark("planned")
     if note:
         print(f"[batch] {note}", flush=True)
     errors_file = output / ERRORS_FILE
@@ -721,7 +853,8 @@ def _score(deployment: Path, input_path: Path, output: Path) -> int:
     cluster: Cluster | None = None
     try:
         if todo:
-            cluster = Cluster(settings, spec.get("compute") or {})
+            cluster = Cluster(settings, compute, preload)
+            _mark("cluster_started")
             print(f"[batch] scoring on {cluster.description}; at most {settings.concurrency} mini-batches at once, "
                   f"timeout {settings.timeout:g} s, {settings.max_retries} retries, error threshold "
                   f"{settings.error_threshold}.", flush=True)
@@ -740,10 +873,13 @@ def _score(deployment: Path, input_path: Path, output: Path) -> int:
                 grew = ", ".join(f"first {_mb(scorer.first_growth[a])}, then at most {_mb(scorer.growth.get(a))}"
                                  for a in sorted(scorer.first_growth))
                 print(f"[batch] memory a mini-batch added per worker: {grew}", flush=True)
+        _mark("scored")
     finally:
         progress.close()
         if cluster is not None:
             cluster.close()
+            _mark("cluster_closed")
+        stop_forkserver()
     failed = scorer.failed if scorer is not None else {}
     if failed and scorer is not None:
         _write_errors(errors_file, scorer)
@@ -755,10 +891,15 @@ def _score(deployment: Path, input_path: Path, output: Path) -> int:
         summary["scoring_seconds"] = round(scorer.last_result - scorer.first_dispatch, 3)
     if keep_rows:
         summary["output_bytes"] = state.assemble(all_committed)
+    _mark("output_written")
+    _mark("finished")
+    summary["timeline"] = dict(TIMELINE)
     state.finish(complete=not failed, summary=summary)
     where = f" -> {state.output_file} ({summary['output_bytes']:,} bytes)" if keep_rows else " (summary only)"
     print(f"[batch] done: {len(all_committed)} of {len(plan.batches)} mini-batches, {progress.rows:,} rows{where} "
           f"in {summary['seconds']:.2f} s.", flush=True)
+    print("[batch] timeline, seconds since the driver started: "
+          + ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in TIMELINE.items()), flush=True)
     if failed and scorer is not None:
         sys.stderr.write(f"[batch] {scorer.failed_items} failed items (within the error threshold of "
                          f"{settings.error_threshold}), listed in {errors_file}\n")
@@ -782,5 +923,17 @@ def _mb(value: int | None) -> str:
     return "?" if value is None else f"{value / 2**20:.2f} MB"
 
 
+def _exit_now(code: int) -> None:
+    """Leave once the job's end is on disk and its cluster, forkserver and threads are closed.
+
+    The interpreter's own teardown of the modules a driver imports (Dask, pandas, SQLAlchemy
+    through the package) takes a few tenths of a second and writes nothing, so it is skipped.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit_now(main())

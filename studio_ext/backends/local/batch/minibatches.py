@@ -11,13 +11,14 @@ the same input every time:
   size of a mini-batch's records in bytes, as Azure reads it for tabular data.
 
 The output folder (:class:`OutputState`) keeps its bookkeeping in ``.batch/``: ``plan.json``
-(what was planned, and from what), ``parts/NNNNNN.csv`` (a mini-batch's rows, written to a
-temporary name and renamed into place) and ``manifest.jsonl`` (one line per committed
-mini-batch, appended and flushed to disk after its part). A mini-batch counts as done only
-when both are there, so a driver killed at any moment loses at most the mini-batches in
-flight, and scoring one twice writes the same part again, never a second copy of its rows.
-The output file is built from the parts in mini-batch order, so the same input gives the
-same bytes.
+(what was planned, and from what), ``rows.dat`` (the committed mini-batches' rows, each
+appended whole and flushed to disk) and ``manifest.jsonl`` (one line per committed
+mini-batch, naming where its rows are in ``rows.dat``, appended and flushed to disk after
+them). A mini-batch counts as done only when its line is there and its rows are within
+``rows.dat``, so a driver killed at any moment loses at most the mini-batches in flight
+(bytes it appended with no line after them are never read), and a mini-batch scored twice
+is read once, from its last line. The output file is built from those rows in mini-batch
+order, so the same input gives the same bytes.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ __all__ = ["ERRORS_FILE", "STATE_DIR", "MiniBatch", "OutputState", "Plan", "plan
 STATE_DIR = ".batch"
 ERRORS_FILE = "batch_errors.json"
 MLTABLE_FILE = "MLTable"
-_PART_DIGITS = 6
+ROWS_FILE = "rows.dat"
 
 
 @dataclass(frozen=True)
@@ -143,22 +144,24 @@ def _fingerprint(kind: str, listing: list[tuple[str, int]], size: int, settings:
 
 
 class OutputState:
-    """The output folder of one scoring job: committed mini-batches, their parts, the output file."""
+    """The output folder of one scoring job: committed mini-batches, their rows, the output file."""
 
     def __init__(self, folder: Path, output_file_name: str | None) -> None:
         self.folder = folder
         self.dir = folder / STATE_DIR
-        self.parts = self.dir / "parts"
+        self.rows_file = self.dir / ROWS_FILE
         self.manifest = self.dir / "manifest.jsonl"
         self.output_file = folder / output_file_name if output_file_name else None
+        self._entries: dict[int, dict[str, Any]] = {}  # committed mini-batches: where their rows are
+        self._rows: Any = None  # rows.dat, open for appending while commits come
 
     def open(self, fingerprint: str) -> tuple[dict[int, dict[str, Any]], str | None]:
         """Make the folder ready; return the committed mini-batches and a note when earlier state was dropped.
 
-        State from a different plan (another input, other settings) is dropped: its parts
+        State from a different plan (another input, other settings) is dropped: its rows
         would mix two jobs' rows.
         """
-        self.parts.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
         plan_file = self.dir / "plan.json"
         note = None
         if plan_file.is_file():
@@ -168,60 +171,76 @@ class OutputState:
                         "(its committed mini-batches do not belong to this one).")
                 self._clear()
         _write_atomic(plan_file, json.dumps({"fingerprint": fingerprint}).encode())
-        return self._committed(), note
+        self._entries = self._committed()
+        return dict(self._entries), note
 
     def open_table_dir(self) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)
         return self.dir
 
     def _clear(self) -> None:
-        shutil.rmtree(self.parts, ignore_errors=True)
-        self.parts.mkdir(parents=True, exist_ok=True)
-        for name in ("manifest.jsonl", "done.json"):
+        for name in (ROWS_FILE, "manifest.jsonl", "done.json"):
             (self.dir / name).unlink(missing_ok=True)
+        shutil.rmtree(self.dir / "parts", ignore_errors=True)  # an earlier version's layout
 
     def _committed(self) -> dict[int, dict[str, Any]]:
-        """Manifest entries whose part is in place with the recorded size (or that have no part: summary only)."""
+        """Manifest entries whose rows are within rows.dat (or that have none: summary only); the last per mini-batch."""
         done: dict[int, dict[str, Any]] = {}
         if not self.manifest.is_file():
             return done
+        size = self.rows_file.stat().st_size if self.rows_file.is_file() else 0
         for line in self.manifest.read_text().splitlines():
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by a crash: that mini-batch was not committed
-            part = self.part_path(entry["index"])
-            if entry.get("bytes") is None or (part.is_file() and part.stat().st_size == entry["bytes"]):
+            if entry.get("bytes") is None or (isinstance(entry.get("offset"), int)
+                                              and entry["offset"] + entry["bytes"] <= size):
                 done[int(entry["index"])] = entry
         return done
 
-    def part_path(self, index: int) -> Path:
-        return self.parts / f"{index:0{_PART_DIGITS}d}.csv"
+    def commit(self, index: int, rows: int, text: str | bytes | None, attempts: int) -> dict[str, Any]:
+        """Append mini-batch ``index``'s rows to rows.dat and flush them to disk, then record it in the manifest.
 
-    def commit(self, index: int, rows: int, text: str | None, attempts: int) -> dict[str, Any]:
-        """Write mini-batch ``index``'s rows as its part (temporary file, fsync, rename), then record it."""
+        Called from one thread at a time (the driver's commit thread).
+        """
         entry: dict[str, Any] = {"index": index, "rows": rows, "attempts": attempts, "bytes": None}
         if text is not None:
-            data = text.encode("utf-8")
-            _write_atomic(self.part_path(index), data)
-            entry["bytes"] = len(data)
-            entry["sha256"] = hashlib.sha256(data).hexdigest()
+            data = text if isinstance(text, bytes) else text.encode("utf-8")
+            if self._rows is None:
+                created = not self.rows_file.exists()
+                self._rows = open(self.rows_file, "ab")  # kept open across commits; close() closes it
+                if created:
+                    _fsync_dir(self.dir)
+            offset = self._rows.seek(0, os.SEEK_END)  # after any bytes a killed run appended with no line
+            self._rows.write(data)
+            self._rows.flush()
+            os.fsync(self._rows.fileno())
+            entry.update(offset=offset, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
         with open(self.manifest, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+        self._entries[index] = entry
         return entry
 
+    def close(self) -> None:
+        if self._rows is not None:
+            self._rows.close()
+            self._rows = None
+
     def assemble(self, indices: list[int]) -> int:
-        """Write the output file from the committed parts in mini-batch order; return its size in bytes."""
+        """Write the output file from the committed rows in mini-batch order; return its size in bytes."""
         assert self.output_file is not None
+        self.close()
         tmp = self.output_file.with_name(f".{self.output_file.name}.tmp")
         with open(tmp, "wb") as out:
-            for index in sorted(indices):
-                part = self.part_path(index)
-                if part.is_file():
-                    with open(part, "rb") as handle:
-                        shutil.copyfileobj(handle, out, 1 << 20)
+            if self.rows_file.is_file():
+                with open(self.rows_file, "rb") as rows:
+                    for index in sorted(indices):
+                        entry = self._entries.get(index)
+                        if entry and entry.get("bytes"):
+                            out.write(_read_at(rows.fileno(), entry["offset"], entry["bytes"]))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.output_file)
@@ -229,11 +248,12 @@ class OutputState:
         return self.output_file.stat().st_size
 
     def finish(self, complete: bool, summary: dict[str, Any]) -> None:
-        """Record the outcome; once every mini-batch is in the output file, its parts and the table copy go."""
+        """Record the outcome; once every mini-batch is in the output file, rows.dat and the table copy go."""
+        self.close()
         _write_atomic(self.dir / "done.json", json.dumps({**summary, "complete": complete}, indent=1).encode())
         if complete:  # the output folder is downloaded with the job's outputs: keep it to what it says
             if self.output_file is not None:
-                shutil.rmtree(self.parts, ignore_errors=True)
+                self.rows_file.unlink(missing_ok=True)
             for name in ("table.parquet", "table.json"):
                 (self.dir / name).unlink(missing_ok=True)
 
@@ -249,6 +269,17 @@ class OutputState:
             if not self.output_file.is_file() or self.output_file.stat().st_size != summary.get("output_bytes"):
                 return None
         return summary
+
+
+def _read_at(fd: int, offset: int, size: int) -> bytes:
+    chunks, done = [], 0
+    while done < size:
+        chunk = os.pread(fd, size - done, offset + done)
+        if not chunk:
+            raise OSError(f"rows.dat ends before the {size} bytes at {offset} its manifest names")
+        chunks.append(chunk)
+        done += len(chunk)
+    return b"".join(chunks)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

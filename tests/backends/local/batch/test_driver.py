@@ -166,6 +166,9 @@ def test_mlflow_model_scored_per_file_with_its_name_logged_and_identical_on_anot
     assert done.returncode == 0, done.stderr
     assert "LocalCluster of 2 one-thread worker processes" in done.stdout
     assert "mini-batches: 100%" in done.stderr and "rows=300" in done.stderr  # the tqdm progress line
+    timeline = json.loads((tmp_path / "out" / ".batch" / "done.json").read_text())["timeline"]
+    assert list(timeline)[:3] == ["imported", "forkserver_started", "planned"]  # workers forked from a preloaded process
+    assert timeline["first_sent"] <= timeline["scored"] <= timeline["finished"]
 
     text = (tmp_path / "out" / "predictions.csv").read_text()
     scored = pd.read_csv(tmp_path / "out" / "predictions.csv", names=["row", "prediction", "file"])
