@@ -634,7 +634,8 @@ class JobsTab(widgets.VBox):
             failed_mini_batches_html(errors)
         self.open_button.layout.display = ""
         if not quiet:
-            output = "score" if p.unit == "mini-batches" or not job.outputs else next(iter(job.outputs))
+            outputs = getattr(job, "outputs", None) or {}  # a pipeline endpoint's job names its own output
+            output = "score" if p.unit == "mini-batches" or not outputs else next(iter(outputs))
             code = (f"job = ws.jobs.get({name!r})\n"
                     f"ws.jobs.download({name!r}, output_name={output!r}, download_path='.')"
                     + ("  # the predictions" if output == "score" else ""))
