@@ -32,10 +32,17 @@ attempt's error, are written to
 ``batch_errors.json`` in the output folder and listed on stderr. The last line on stdout is the
 driver's timeline (seconds from its start to each phase), kept in ``.batch/done.json`` too.
 
+A file that lacks the columns an MLflow model with no scoring script needs (its signature's,
+or for a scikit-learn model with none, the ``feature_names_in_`` it was fitted on; else the
+column mismatch ``predict`` raises) is not retried: it would fail the same way every time,
+and a job "Completed" with an empty output would hide why. The job fails at once with the
+file and the missing columns (exit 2), and no output file is assembled. Errors of a scoring
+script keep Azure's retries and ``error_threshold``.
+
 Exit codes: 0 completed (failed items within the threshold are listed, not fatal); 1 failed
 (the error threshold was passed, ``init()`` raised, no worker came); 2 the job cannot start
-(a bad spec or input, a scoring script without ``init``/``run``). The last line on stderr
-says why.
+or its input cannot be scored (a bad spec or input, a scoring script without ``init``/``run``,
+files lacking the model's columns). The last line on stderr says why.
 """
 
 from __future__ import annotations
@@ -691,6 +698,8 @@ class Scorer:
                     self.pending.appendleft(run.batch)
                 elif _is_killed_worker(exc):
                     self._attempt_failed(run, self._death_reason(run), "worker_lost")
+                elif isinstance(exc, scoring.InputColumnsError):
+                    self._input_unusable(run, exc)
                 else:
                     self._attempt_failed(run, _describe(exc, run.future.traceback()), "raised")
             else:  # cancelled by someone else (a scheduler restart): try again, not counted
@@ -753,6 +762,24 @@ class Scorer:
         threshold = self.settings.error_threshold
         if threshold != -1 and self.failed_items > threshold:
             raise JobFailed(f"{self.failed_items} failed items passed the error threshold of {threshold}")
+
+    def _input_unusable(self, run: _Running, exc: BaseException) -> None:
+        """An input file lacks the MLflow model's columns: the job fails now, with no retry.
+
+        The same file fails the same way on every try and on every worker, so retrying it (and
+        scoring the other files, whose rows would make a partial output that looks complete) only
+        hides the reason; the job fails with it, as an input error, and nothing is assembled.
+        """
+        error = _describe(exc, None)
+        self.attempts.setdefault(run.batch.index, []).append(
+            {"attempt": run.attempt, "kind": "input_columns", "error": error, "worker": run.worker,
+             "seconds": round(time.monotonic() - run.started, 3)})
+        self.failed[run.batch.index] = run.batch
+        self.failed_items += run.batch.count
+        self.progress.failed += 1
+        self.progress.changed()
+        raise JobFailed(f"{' '.join(str(exc).split())} The model's input columns are the same for every file, so the "
+                        "job stops here without retrying; no predictions were written.", EXIT_BAD_INPUT)
 
     def cancel_running(self) -> None:
         for run in self.running.values():

@@ -28,6 +28,7 @@ import importlib.util
 import io
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -36,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ScoringScriptError", "check_scoring_script", "format_rows", "init_worker", "preload_modules",
+__all__ = ["InputColumnsError", "ScoringScriptError", "check_scoring_script", "format_rows", "init_worker", "preload_modules",
            "score_mini_batch"]
 
 _LOADED: dict[str, Any] = {}
@@ -46,6 +47,19 @@ _MLFLOW_SUFFIXES = {".csv": "csv", ".parquet": "parquet"}
 
 class ScoringScriptError(Exception):
     """The deployment's scoring script cannot be used (no ``init``/``run``, a syntax error)."""
+
+
+class InputColumnsError(ValueError):
+    """An input file lacks columns the MLflow model needs.
+
+    It fails the same way on every try, so the driver does not retry it: the job fails at once
+    with this message (and the file and columns it names).
+    """
+
+
+# what predict raises when its input's columns are not the model's (scikit-learn, MLflow's schema, pandas)
+_COLUMN_MISMATCH = re.compile(r"feature names should match|feature names unseen|missing inputs|"
+                              r"columns are missing|not in index|X has \d+ features, but", re.IGNORECASE)
 
 
 def check_scoring_script(path: Path) -> None:
@@ -228,9 +242,11 @@ class _MlflowModel:
         folder = _mlmodel_folder(Path(model_path))
         self.columns: list[str] | None
         self.types: dict[str, Any]
+        self.required: list[str] | None  # the columns a file must have: the signature's, or those it was fitted on
         direct = _sklearn_direct(folder)
         if direct is not None:
             estimator, self.columns, self.types = direct
+            self.required = self.columns
             self.model: Any = None
             self._predict = estimator.predict
             return
@@ -241,6 +257,8 @@ class _MlflowModel:
         signature = self.model.metadata.signature
         inputs = signature.inputs if signature is not None else None
         self.columns = inputs.input_names() if inputs is not None and inputs.has_input_names() else None
+        # no signature: a scikit-learn model fitted on a DataFrame still knows its columns
+        self.required = self.columns or _fitted_columns(self.model)
         # Azure reads each file with the signature's types, so an integer column feeds a double input
         self.types = dict(zip(self.columns, inputs.pandas_types())) if self.columns and inputs is not None else {}
 
@@ -278,17 +296,27 @@ class _MlflowModel:
         import numpy as np
         import pandas as pd
 
-        if self.columns and data.columns.dtype == object:
-            missing = [c for c in self.columns if c not in data.columns]
+        if self.required and not pd.api.types.is_numeric_dtype(data.columns.dtype):  # named columns (object or str)
+            missing = [c for c in self.required if c not in data.columns]
             if missing:
-                raise ValueError(f"{name} lacks the model's input columns {missing} (its signature names "
-                                 f"{self.columns}); it has {list(data.columns)}.")
+                said = "its signature names" if self.columns else "it was fitted on"
+                raise InputColumnsError(f"{name} lacks the model's input columns {missing} ({said} "
+                                        f"{self.required}); it has {list(data.columns)}. Give files with "
+                                        "these columns, or a scoring script that prepares them.")
         if self.model is None:  # the estimator itself: the signature's columns, in its order and types
             if list(data.columns) != self.columns:
                 data = data[self.columns]
             if any(data[c].dtype != t for c, t in self.types.items()):
                 data = data.astype(self.types)
-        pred = self._predict(data)
+        try:
+            pred = self._predict(data)
+        except Exception as exc:  # only a column mismatch is turned into a typed error; the rest is raised as it is
+            if not _COLUMN_MISMATCH.search(str(exc)):
+                raise
+            message = " ".join(str(exc).split())
+            raise InputColumnsError(f"{name} does not have the columns the model takes: {message} (it has "
+                                    f"{list(map(str, data.columns))}). Give files with the model's columns, "
+                                    "or a scoring script that prepares them.") from exc
         if isinstance(pred, pd.Series):
             pred = pred.to_numpy()
         if isinstance(pred, pd.DataFrame):
@@ -301,6 +329,16 @@ class _MlflowModel:
                 columns = {f"prediction_{i}": values[:, i] for i in range(values.shape[1])}
         index = np.arange(len(data)) if rows is None else np.asarray(rows)
         return pd.DataFrame({"row": index, **columns, "file": name})
+
+
+def _fitted_columns(model: Any) -> list[str] | None:
+    """The columns a model with no signature was fitted on (scikit-learn's ``feature_names_in_``), else None."""
+    try:
+        raw = model.get_raw_model()
+    except Exception:  # noqa: BLE001 - a flavor with no raw model: its columns are learnt from its first error
+        return None
+    names = getattr(raw, "feature_names_in_", None)
+    return [str(n) for n in names] if names is not None else None
 
 
 # MLflow column types a scikit-learn model's signature may name, as pandas reads them (MLflow's own mapping)

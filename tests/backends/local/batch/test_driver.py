@@ -328,3 +328,50 @@ def test_bad_input_fails_at_once_with_the_reason(tmp_path: Path, data_dir: Path,
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("batch scoring failed: ") and message in last, done.stderr
     assert not (tmp_path / "out" / "predictions.csv").exists()
+
+
+@pytest.mark.slow(seconds=40)  # the workers import MLflow to load a model with no signature
+def test_files_lacking_the_columns_of_a_model_with_no_signature_fail_the_job_at_once(
+        tmp_path: Path, scheduler: str) -> None:
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.read_csv(DATA)
+    features = ["Pregnancies", "PlasmaGlucose", "BMI", "Age"]
+    root = tmp_path / "model"  # no signature: the columns are the ones the estimator was fitted on
+    mlflow.sklearn.save_model(LogisticRegression(max_iter=500).fit(frame[features], frame["Diabetic"]),
+                              str(root / "model"))
+    lacking = tmp_path / "lacking"
+    lacking.mkdir()
+    for i in range(2):
+        frame[["Pregnancies", "PlasmaGlucose"]].iloc[i * 20:(i + 1) * 20].to_csv(lacking / f"a{i}.csv", index=False)
+    done = drive(deployment(tmp_path, "nosig", model=root, script=None, scheduler=scheduler, max_retries=3),
+                 lacking, tmp_path / "out")
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("batch scoring failed: a"), done.stderr
+    assert ".csv lacks the model's input columns ['BMI', 'Age'] (it was fitted on ['Pregnancies', " in last
+    assert "without retrying" in last
+    assert "retrying (" not in done.stdout  # the same error every time: not retried
+    assert not (tmp_path / "out" / "predictions.csv").exists()  # nothing half-written
+    [batch, *_] = json.loads((tmp_path / "out" / "batch_errors.json").read_text())["mini_batches"]
+    assert [a["kind"] for a in batch["attempts"]] == ["input_columns"]
+
+
+def test_a_model_that_does_not_know_its_columns_is_told_by_its_first_error(tmp_path: Path) -> None:
+    """Fitted on an array (no feature_names_in_, no signature): predict's column-count error becomes the typed one."""
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    from studio_ext.backends.local.batch import scoring
+
+    frame = pd.read_csv(DATA)
+    features = frame[["Pregnancies", "PlasmaGlucose", "BMI", "Age"]].to_numpy()
+    mlflow.sklearn.save_model(LogisticRegression(max_iter=500).fit(features, frame["Diabetic"]),
+                              str(tmp_path / "model"))
+    frame[["Pregnancies", "PlasmaGlucose"]].head(5).to_csv(tmp_path / "two.csv", index=False)
+    model = scoring._MlflowModel(str(tmp_path / "model"))
+    assert model.required is None
+    with pytest.raises(scoring.InputColumnsError, match=r"two\.csv does not have the columns the model takes: "
+                                                        r"X has 2 features, but .* expecting 4"):
+        model.run([str(tmp_path / "two.csv")])
