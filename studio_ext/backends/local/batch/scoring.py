@@ -37,8 +37,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["InputColumnsError", "ScoringScriptError", "check_scoring_script", "format_rows", "init_worker", "preload_modules",
-           "score_mini_batch"]
+__all__ = [
+    "InputColumnsError",
+    "ScoringScriptError",
+    "check_scoring_script",
+    "first_file_columns",
+    "format_rows",
+    "init_worker",
+    "model_input_columns",
+    "preload_modules",
+    "score_mini_batch",
+]
 
 _LOADED: dict[str, Any] = {}
 _LOCK = threading.Lock()
@@ -355,21 +364,86 @@ def _sklearn_direct(folder: Path) -> tuple[Any, list[str], dict[str, Any]] | Non
     if found is None:
         return None
     sk, columns, types = found
+    return _load_sklearn(folder, sk), columns, types
+
+
+def _load_sklearn(folder: Path, sk: dict[str, Any]) -> Any:
+    """The estimator of an MLmodel's sklearn flavor, loaded as MLflow's sklearn loader loads it."""
     path = folder / sk["pickled_model"]
     fmt = sk.get("serialization_format", "pickle")
     if fmt == "skops":
         import skops.io
 
-        return skops.io.load(path, trusted=sk.get("skops_trusted_types")), columns, types
+        return skops.io.load(path, trusted=sk.get("skops_trusted_types"))
     if fmt == "cloudpickle":
         import cloudpickle
 
         with open(path, "rb") as handle:
-            return cloudpickle.load(handle), columns, types
+            return cloudpickle.load(handle)
     with open(path, "rb") as handle:
         import pickle
 
-        return pickle.load(handle), columns, types  # as MLflow's own loader does
+        return pickle.load(handle)  # as MLflow's own loader does
+
+
+def model_input_columns(model_path: str) -> list[str] | None:
+    """The columns an MLflow model scored with no scoring script needs, or None when it does not say.
+
+    The signature's input columns; with no signature, the ``feature_names_in_`` of a scikit-learn
+    model fitted on a DataFrame (the estimator is loaded as the workers load it). Read once when
+    the deployment is created, so an invocation on files lacking them is refused before any job.
+    """
+    import json
+
+    import yaml
+
+    try:
+        folder = _mlmodel_folder(Path(model_path))
+        meta = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    try:
+        inputs = json.loads((meta.get("signature") or {}).get("inputs") or "null")
+    except json.JSONDecodeError:
+        return None
+    if isinstance(inputs, list) and inputs:
+        if all(isinstance(c, dict) and c.get("name") and c.get("required", True) is not False for c in inputs):
+            return [str(c["name"]) for c in inputs]
+        return None  # tensors or optional columns: the workers' schema check says what is wrong
+    flavors = meta.get("flavors") or {}
+    pyfunc, sk = flavors.get("python_function") or {}, flavors.get("sklearn") or {}
+    if (pyfunc.get("loader_module") != "mlflow.sklearn" or pyfunc.get("code") or sk.get("code")
+            or not sk.get("pickled_model")
+            or sk.get("serialization_format", "pickle") not in ("skops", "cloudpickle", "pickle")
+            or os.environ.get("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true").strip().lower() not in ("true", "1")):
+        return None
+    try:
+        names = getattr(_load_sklearn(folder, sk), "feature_names_in_", None)
+    except Exception:  # noqa: BLE001 - a model this process cannot load: the workers' first error says why
+        return None
+    return [str(n) for n in names] if names is not None else None
+
+
+def first_file_columns(path: Path) -> tuple[Path, list[str]] | None:
+    """The first CSV or Parquet file under ``path`` (in the order mini-batches are planned) and its columns.
+
+    Only the header row or the Parquet schema is read. None when there is no such file.
+    """
+    if path.is_file():
+        first: Path | None = path if path.suffix.lower() in _MLFLOW_SUFFIXES else None
+    else:
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _MLFLOW_SUFFIXES
+                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        first = files[0] if files else None
+    if first is None:
+        return None
+    if first.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        return first, [str(n) for n in pq.read_schema(first).names]
+    import pandas as pd
+
+    return first, [str(c) for c in pd.read_csv(first, nrows=0).columns]
 
 
 def _sklearn_direct_format(folder: Path) -> tuple[dict[str, Any], list[str], dict[str, Any]] | None:

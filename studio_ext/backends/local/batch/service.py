@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from studio_ext._poller import DonePoller, Poller
 from studio_ext._validation import check_name
 from studio_ext.backends.local.batch import gateway
+from studio_ext.backends.local.batch import scoring as scoring_worker
 from studio_ext.backends.local.batch.gateway import keys_path
 from studio_ext.backends.local.core import code_snapshot
 from studio_ext.backends.local.core.accepting import accepts
@@ -290,7 +291,11 @@ class LocalBatchEndpoints(BatchEndpointOperations):
         input_name = check_name(str(input_name), "input name")
         if data is None:
             raise InvalidInput(f"The input {input_name!r} has no data: give Input(type='uri_folder', path=...).")
-        data = self._check_data(data)
+        ddir = deployment_dir(self._b.path, row.endpoint_name, row.name)
+        spec_path = ddir / SPEC_FILE
+        spec = json.loads(spec_path.read_text(encoding="utf-8"))
+        data = self._check_data(data, columns=None if spec.get("scoring_script") else
+                                (spec.get("model") or {}).get("input_columns"))
         unknown = sorted(set(outputs or {}) - {OUTPUT_NAME})
         if unknown:
             raise InvalidInput(f"The model deployment {row.endpoint_name}/{row.name} has one output, {OUTPUT_NAME!r}; "
@@ -299,9 +304,6 @@ class LocalBatchEndpoints(BatchEndpointOperations):
         if score is not None and not isinstance(score, Output):
             raise InvalidInput(f"outputs[{OUTPUT_NAME!r}] must be an Output(type='uri_folder', path=...). "
                                f"Got {type(score).__name__} instead.")
-        ddir = deployment_dir(self._b.path, row.endpoint_name, row.name)
-        spec_path = ddir / SPEC_FILE
-        spec = json.loads(spec_path.read_text(encoding="utf-8"))
         written: Path | None = None
         if params_override:
             spec = _override(spec, params_override)
@@ -326,8 +328,13 @@ class LocalBatchEndpoints(BatchEndpointOperations):
                           compute=compute)
         return job, written
 
-    def _check_data(self, data: Any) -> Input:
-        """The input to score, checked now (exists, inside its datastore), so a bad path fails the call."""
+    def _check_data(self, data: Any, *, columns: builtins.list[str] | None = None) -> Input:
+        """The input to score, checked now (exists, inside its datastore), so a bad path fails the call.
+
+        ``columns``: those an MLflow model with no scoring script needs. Files lacking them would
+        fail every mini-batch the same way, so the first file's header (or Parquet schema) is read
+        and the invocation refused naming the file and the missing columns (a 400 over REST).
+        """
         if isinstance(data, str):
             data = Input(type="uri_folder", path=data)
         if not isinstance(data, Input) or data.path is None:
@@ -339,7 +346,10 @@ class LocalBatchEndpoints(BatchEndpointOperations):
         from studio_ext.backends.local.jobs import job_io
 
         with tempfile.TemporaryDirectory(prefix="batch-check-") as scratch:
-            job_io.resolve_input(self._b, INPUT_NAME, replace(data, mode="ro_mount"), Path(scratch))
+            resolved = job_io.resolve_input(self._b, INPUT_NAME, replace(data, mode="ro_mount"), Path(scratch))
+            local = Path(str(resolved.get("value") or ""))
+            if columns and data.type != "mltable" and resolved.get("value") and local.exists():
+                _check_columns(local, columns)
         return data
 
     def _pipeline_job(self, row: Any, input: Any, inputs: dict[str, Any] | None,  # noqa: A002
@@ -634,7 +644,10 @@ class LocalBatchDeployments(BatchDeploymentOperations):
             code_snapshot.snapshot_code(Path(script[0]), staging / "code", replace=True)
         scoring = {
             "endpoint": endpoint, "deployment": name, "kind": "model",
-            "model": {"name": model.name, "version": str(model.version), "path": str(path), "flavor": flavor},
+            "model": {"name": model.name, "version": str(model.version), "path": str(path), "flavor": flavor,
+                      # the columns the files must have, checked against the first file's header at each invocation
+                      "input_columns": scoring_worker.model_input_columns(str(path))
+                      if flavor == "mlflow" and script is None else None},
             "code_dir": str(final / "code") if script else None, "scoring_script": script[1] if script else None,
             "settings": settings, "compute": compute, "environment": env_ref, "python": python,
         }
@@ -761,6 +774,22 @@ class LocalBatchDeployments(BatchDeploymentOperations):
 
 
 # -- checks ---------------------------------------------------------------------------------------------
+def _check_columns(path: Path, columns: builtins.list[str]) -> None:
+    """Refuse input whose first file lacks ``columns`` (read from its header row or Parquet schema)."""
+    try:
+        found = scoring_worker.first_file_columns(path)
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"The input {path} cannot be read as CSV or Parquet: {exc}") from exc
+    if found is None:
+        return  # no CSV or Parquet file: the driver says what it cannot read
+    first, have = found
+    missing = [c for c in columns if c not in have]
+    if missing:
+        raise InvalidInput(f"The input file {first} lacks the model's input columns {missing}: the model needs "
+                           f"{columns} and the file has {have}. Give files with these columns, or deploy the model "
+                           "with a scoring script that prepares them.")
+
+
 def _whole(value: Any, what: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise InvalidInput(f"{what} must be a whole number of at least {low}. Got {value!r} instead.")

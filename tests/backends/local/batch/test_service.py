@@ -235,6 +235,19 @@ def test_bad_invocations_are_refused_before_any_job(ws: Workspace, endpoint: str
         ws.batch_endpoints.invoke(endpoint, deployment_name="ghost", input=str(assets["data"]))
     with pytest.raises(NotFound, match="no batch endpoint named 'ghost'"):
         ws.batch_endpoints.invoke("ghost", input=str(assets["data"]))
+    # the model has no signature; it was fitted on a DataFrame, so its columns are known and checked up front
+    spec = json.loads((LocalBackend.of(ws).path / "batch" / endpoint / "classifier" / "deployment.json").read_text())
+    assert spec["model"]["input_columns"] == FEATURES
+    lacking = tmp_path / "lacking"
+    lacking.mkdir()
+    pd.read_csv(DIABETES).head(5)[FEATURES[:2]].to_csv(lacking / "a.csv", index=False)
+    with pytest.raises(InvalidInput, match=rf"input file {lacking / 'a.csv'} lacks the model's input columns "
+                                           rf"\['{FEATURES[2]}'.*the file has \['{FEATURES[0]}', '{FEATURES[1]}'\]"):
+        ws.batch_endpoints.invoke(endpoint, input=Input(type="uri_folder", path=str(lacking)))
+    pq_file = tmp_path / "lacking.parquet"  # a Parquet file's schema is read, not its rows
+    pd.read_csv(DIABETES).head(5)[FEATURES[1:]].to_parquet(pq_file)
+    with pytest.raises(InvalidInput, match=rf"lacks the model's input columns \['{FEATURES[0]}'\]"):
+        ws.batch_endpoints.invoke(endpoint, input=Input(type="uri_file", path=str(pq_file)))
     ws.batch_endpoints.begin_create_or_update(BatchEndpoint(name="empty-batch")).result()
     try:
         with pytest.raises(InvalidInput, match="no default deployment"):
