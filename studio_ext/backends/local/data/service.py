@@ -251,6 +251,13 @@ class LocalData(DataOperations):
         entity = self.get(name, version)
         return Path(entity.local_path)
 
+    def parquet_file(self, name: str, version: int | str | None = None) -> Path:
+        """The Parquet file a tabular version's rows are stored in (``data.parquet``), for readers that take a path.
+
+        Raises ``Conflict`` for a version that is not tabular (a ``uri_file`` / ``uri_folder``).
+        """
+        return self._parquet(name, version)
+
     def preview(self, name: str, version: int | str | None = None, n: int = 100) -> pd.DataFrame:
         """The first ``n`` rows, read from the first row group only."""
         path = self._parquet(name, version)

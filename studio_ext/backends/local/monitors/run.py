@@ -156,45 +156,102 @@ def latest_window(moment: datetime, frequency: str) -> tuple[datetime, datetime]
     return start.to_pydatetime().replace(tzinfo=UTC), end.to_pydatetime().replace(tzinfo=UTC)
 
 
-def run_dataset_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) -> None:
-    import pandas as pd
+def parquet_tables(backend: Any, definition: dict[str, Any]) -> tuple[Any, Any] | None:
+    """The baseline's features and the target's clock and features as numpy columns (``drift.read_table``), or
+    None where the DataFrame path must read them.
 
-    from studio_ext.backends.local.monitors.service import load_dataset
+    Both datasets must be tabular versions stored as Parquet with every column read, and the
+    target's ``timestamp_column`` a Parquet timestamp (text is parsed leniently by the DataFrame
+    path, unparsable values as missing). A zoned clock is read in UTC, as the DataFrame path
+    converts it. pandas is not imported here.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from studio_ext.backends.local.monitors.service import dataset_reference
+    from studio_ext.entities import DataType
+    from studio_ext.errors import StudioError
+    from studio_ext.ml import drift
+
+    ts, features = definition["timestamp_column"], list(definition["features"])
+    service = backend.service("data")
+    files = []
+    for ref, wanted in ((definition["baseline"], features), (definition["target"], [ts, *features])):
+        try:
+            asset = service.get(*dataset_reference(ref))
+            if asset.type != DataType.TABULAR:
+                return None
+            path = service.parquet_file(asset.name, asset.version)
+        except StudioError:  # the DataFrame path says what is wrong
+            return None
+        schema = pq.read_schema(path)
+        if any(schema.get_field_index(c) < 0 for c in wanted):
+            return None
+        files.append(path)
+    if not pa.types.is_timestamp(pq.read_schema(files[1]).field(ts).type):
+        return None
+    baseline = drift.read_table(files[0], features)
+    target = drift.read_table(files[1], list(dict.fromkeys([ts, *features])))
+    if ts in target.timezones:
+        target = drift.Columns(dict(target.items()), {**target.timezones, ts: "UTC"})
+    return baseline, target
+
+
+def _utc(moment: Any) -> datetime:
+    """A window's bound (a pandas Timestamp or a datetime; naive ones are UTC) as a zoned datetime."""
+    value: datetime = moment.to_pydatetime() if hasattr(moment, "to_pydatetime") else moment
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def run_dataset_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder, *, columns: bool = True) -> None:
+    """Compute a dataset monitor's windows. Parquet-backed datasets are read as numpy columns (``read_table``,
+    as ``benchmarks/drift.py`` measures); others, or ``columns=False``, as DataFrames. Both give the same numbers."""
     from studio_ext.ml import drift
 
     d = spec["definition"]
     ts = d["timestamp_column"]
     features = list(d["features"])
-    # Only the compared columns are read (and the target's clock), column by column.
-    baseline = drift.Reference(load_dataset(backend, d["baseline"], "baseline", columns=features))
-    target = load_dataset(backend, d["target"], "target", columns=list(dict.fromkeys([ts, *features])))
     if spec["mode"] == "backfill":
         start, end = datetime.fromisoformat(spec["start"]), datetime.fromisoformat(spec["end"])
     # a scheduled fire, or ws.data_drift.run (mode "run"): the latest whole window by the slot
     else:
         slot = datetime.fromisoformat(spec["slot"]) - timedelta(hours=int(d.get("latency") or 0))
         start, end = latest_window(slot, d["frequency"])
-    stamps = pd.to_datetime(target[ts], errors="coerce", utc=True)
-    naive = getattr(pd.to_datetime(target[ts], errors="coerce").dt, "tz", None) is None
-    frame = target.assign(**{ts: stamps.dt.tz_localize(None) if naive else stamps})
+    # Only the compared columns are read (and the target's clock), column by column.
+    tables = parquet_tables(backend, d) if columns else None
+    if tables is not None:  # numpy columns: pandas is not needed to read or compare
+        baseline = drift.Reference(tables[0])
+        frame: Any = tables[1]
+        first, last = start, end  # the windows cut a naive clock in UTC, a zoned one in its (UTC) zone
+    else:
+        import pandas as pd
 
-    def moment(value: datetime) -> pd.Timestamp:
-        return pd.Timestamp(value).tz_convert("UTC").tz_localize(None) if naive else pd.Timestamp(value)
+        from studio_ext.backends.local.monitors.service import load_dataset
+
+        baseline = drift.Reference(load_dataset(backend, d["baseline"], "baseline", columns=features))
+        target = load_dataset(backend, d["target"], "target", columns=list(dict.fromkeys([ts, *features])))
+        stamps = pd.to_datetime(target[ts], errors="coerce", utc=True)
+        naive = getattr(pd.to_datetime(target[ts], errors="coerce").dt, "tz", None) is None
+        frame = target.assign(**{ts: stamps.dt.tz_localize(None) if naive else stamps})
+
+        def moment(value: datetime) -> pd.Timestamp:
+            return pd.Timestamp(value).tz_convert("UTC").tz_localize(None) if naive else pd.Timestamp(value)
+
+        first, last = moment(start), moment(end)
 
     say(f"Dataset monitor {spec['monitor']}: {d['target']} against {d['baseline']}, {d['frequency']} windows "
-        f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, features {', '.join(features)}")
+        f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, features {', '.join(features)}"
+        + (" (read as numpy columns)" if tables is not None else ""))
     # One window at a time; the baseline's side of each feature is computed once, for all of them.
-    for window in drift.iter_windows(frame, ts, d["frequency"], start=moment(start), end=moment(end)):
+    for window in drift.iter_windows(frame, ts, d["frequency"], start=first, end=last):
         result = drift.compare(baseline, window.frame[features], features=features)
-        w_start = pd.Timestamp(window.start).tz_localize("UTC") if naive else pd.Timestamp(window.start)
-        w_end = pd.Timestamp(window.end).tz_localize("UTC") if naive else pd.Timestamp(window.end)
         alerts = []
         if result.magnitude is not None and result.magnitude > d["drift_threshold"]:
             alerts.append({"metric": "drift_magnitude", "value": result.magnitude, "threshold": d["drift_threshold"],
                            "feature": None, "text": f"drift magnitude {result.magnitude:.1f} over "
                                                     f"{d['drift_threshold']:.1f}"})
         recorder.window(
-            "data_drift", w_start.to_pydatetime(), w_end.to_pydatetime(), magnitude=result.magnitude,
+            "data_drift", _utc(window.start), _utc(window.end), magnitude=result.magnitude,
             features={n: dict(f.metrics) for n, f in result.features.items()},
             kinds={n: f.kind for n, f in result.features.items()}, rows=(result.rows_reference, result.rows_target),
             no_data=result.no_data, skipped=dict(result.skipped), warnings=list(result.warnings), alerts=alerts,
