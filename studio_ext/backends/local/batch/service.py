@@ -404,9 +404,8 @@ class LocalBatchEndpoints(BatchEndpointOperations):
         inputs are the request's, its outputs the child's (``ws.jobs.download(parent,
         output_name=...)`` reaches the child's step through them). Everything is checked first.
         """
-        from studio_ext.backends.local.core import parent_jobs, tracking
-        from studio_ext.backends.local.core.schema import jobs as jobs_table
-        from studio_ext.backends.local.pipelines.service import COMPUTE_PREFIX, write_state
+        from studio_ext.backends.local.core import parent_jobs
+        from studio_ext.backends.local.pipelines.service import record_job
         from studio_ext.entities import JobStatus
         from studio_ext.translation import pipeline_job
 
@@ -435,39 +434,11 @@ class LocalBatchEndpoints(BatchEndpointOperations):
         spec = {"display_name": display_name, "description": None, "tags": tags,
                 "settings": {**settings, "continue_on_step_failure": False, "force_rerun": False},
                 "inputs": plan["inputs"], "outputs": outputs, "steps": {step: step_plan}, "order": [step], "v2": v2}
-        exp_id = tracking.ensure_experiment(self._b.tracking_uri, self._b.artifacts_uri, experiment)
-        spec["experiment_id"] = exp_id
-        client = tracking.client(self._b.tracking_uri)
-        run = client.create_run(exp_id, run_name=display_name, tags={
-            **tags, "studio.job_name": name, "studio.job_type": "pipeline",
-            "studio.compute": settings["default_compute"], "mlflow.source.type": "JOB"})
-        job_dir = self._b.jobs_dir / name
-        try:
-            (job_dir / "user_logs").mkdir(parents=True)
-            write_state(self._b, name, {"steps": {step: {"status": JobStatus.NOT_STARTED.value, "job": child.name}},
-                                        "notes": []})
-            parent_jobs.log_line(self._b, name, f"Batch job {name} of {row.endpoint_name}/{row.name}: runs the "
-                                 f"pipeline component {component_ref} as its child job {child.name}.")
-            params = {k: v for k, v in plan["inputs"].items() if not isinstance(v, dict)}
-            if params:
-                from mlflow.entities import Param
-
-                client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
-            with self._b.store.engine.begin() as conn:
-                conn.execute(jobs_table.insert().values(
-                    name=name, run_id=run.info.run_id, experiment_name=experiment, type="pipeline",
-                    status=JobStatus.RUNNING.value, compute=COMPUTE_PREFIX + settings["default_compute"],
-                    parent_job_name=None, created_at=now(), start_time=now(), spec=json.dumps(spec, default=str)))
-            try:
-                pipelines.create_or_update(child, parent_job_name=name)
-            except BaseException:
-                with self._b.store.engine.begin() as conn:
-                    conn.execute(jobs_table.delete().where(jobs_table.c.name == name))
-                raise
-        except BaseException:
-            client.delete_run(run.info.run_id)
-            shutil.rmtree(job_dir, ignore_errors=True)
-            raise
+        record_job(self._b, name, experiment=experiment, display_name=display_name, tags=dict(tags), spec=spec,
+                   state={"steps": {step: {"status": JobStatus.NOT_STARTED.value, "job": child.name}}, "notes": []},
+                   lines=[f"Batch job {name} of {row.endpoint_name}/{row.name}: runs the pipeline component "
+                          f"{component_ref} as its child job {child.name}."],
+                   then=lambda: pipelines.create_or_update(child, parent_job_name=name))
         self._b.ensure_supervisor()
         return pipelines.get(name)
 

@@ -40,6 +40,8 @@ from studio_ext.errors import InvalidInput, NotFound
 from studio_ext.services import PipelineOperations
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from studio_ext.backends.local import LocalBackend
 
 JOB_TYPE = "pipeline"
@@ -70,6 +72,52 @@ def write_state(backend: LocalBackend, name: str, state: dict[str, Any]) -> None
 log_line = parent_jobs.log_line
 
 
+def record_job(backend: LocalBackend, name: str, *, experiment: str, display_name: str, tags: dict[str, str],
+               spec: dict[str, Any], state: dict[str, Any], lines: list[str], parent_job_name: str | None = None,
+               then: Callable[[], Any] | None = None) -> None:
+    """Record a checked pipeline job ``name`` for the supervisor to run: its MLflow run, folder, state, log and row.
+
+    ``spec`` is the job's plan (``inputs``, ``settings`` with its ``default_compute``, ...); its
+    literal inputs become the run's parameters. ``then`` runs once the row is in (a batch
+    invocation submits its child pipeline there); if it raises, the row goes. On any failure
+    nothing is left: no run, no folder, no row.
+    """
+    exp_id = tracking.ensure_experiment(backend.tracking_uri, backend.artifacts_uri, experiment)
+    spec["experiment_id"] = exp_id
+    compute = spec["settings"]["default_compute"]
+    client = tracking.client(backend.tracking_uri)
+    run = client.create_run(exp_id, run_name=display_name, tags={
+        **tags, "studio.job_name": name, "studio.job_type": JOB_TYPE, "studio.compute": compute,
+        "mlflow.source.type": "JOB"})
+    job_dir = backend.jobs_dir / name
+    try:
+        (job_dir / "user_logs").mkdir(parents=True)
+        write_state(backend, name, state)
+        for line in lines:
+            log_line(backend, name, line)
+        params = {k: v for k, v in spec["inputs"].items() if not isinstance(v, dict)}
+        if params:
+            from mlflow.entities import Param
+
+            client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+        with backend.store.engine.begin() as conn:
+            conn.execute(jobs_table.insert().values(
+                name=name, run_id=run.info.run_id, experiment_name=experiment, type=JOB_TYPE,
+                status=JobStatus.RUNNING.value, compute=COMPUTE_PREFIX + compute, parent_job_name=parent_job_name,
+                created_at=now(), start_time=now(), spec=json.dumps(spec, default=str)))
+        if then is not None:
+            try:
+                then()
+            except BaseException:
+                with backend.store.engine.begin() as conn:
+                    conn.execute(jobs_table.delete().where(jobs_table.c.name == name))
+                raise
+    except BaseException:
+        client.delete_run(run.info.run_id)
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise
+
+
 class LocalPipelines(PipelineOperations):
     """Pipeline jobs on the local backend (reached through ``ws.jobs``)."""
 
@@ -91,37 +139,14 @@ class LocalPipelines(PipelineOperations):
         spec = {"display_name": job.display_name or name, "description": job.description, "tags": dict(job.tags),
                 "settings": plan["settings"], "inputs": plan["inputs"], "outputs": plan["outputs"],
                 "steps": plan["steps"], "order": plan["order"], "v2": v2}
-        exp_id = tracking.ensure_experiment(self._b.tracking_uri, self._b.artifacts_uri, experiment)
-        spec["experiment_id"] = exp_id
-        client = tracking.client(self._b.tracking_uri)
-        run = client.create_run(exp_id, run_name=job.display_name or name, tags={
-            **{str(k): str(v) for k, v in job.tags.items()}, "studio.job_name": name, "studio.job_type": JOB_TYPE,
-            "studio.compute": plan["settings"]["default_compute"], "mlflow.source.type": "JOB"})
-        job_dir = self._b.jobs_dir / name
-        try:
-            (job_dir / "user_logs").mkdir(parents=True)
-            steps_state = {step: {"status": JobStatus.NOT_STARTED.value} for step in plan["order"]}
-            write_state(self._b, name, {"steps": steps_state, "notes": plan["notes"]})
-            log_line(self._b, name, f"Pipeline {name}: {len(plan['order'])} steps ({', '.join(plan['order'])}); "
-                     f"default compute {plan['settings']['default_compute']!r}, datastore "
-                     f"{plan['settings']['default_datastore']!r}.")
-            for note in plan["notes"]:
-                log_line(self._b, name, note)
-            params = {k: v for k, v in plan["inputs"].items() if not isinstance(v, dict)}
-            if params:
-                from mlflow.entities import Param
-
-                client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
-            with self._b.store.engine.begin() as conn:
-                conn.execute(jobs_table.insert().values(
-                    name=name, run_id=run.info.run_id, experiment_name=experiment, type=JOB_TYPE,
-                    status=JobStatus.RUNNING.value, compute=COMPUTE_PREFIX + plan["settings"]["default_compute"],
-                    parent_job_name=parent_job_name, created_at=now(), start_time=now(),
-                    spec=json.dumps(spec, default=str)))
-        except BaseException:
-            client.delete_run(run.info.run_id)
-            shutil.rmtree(job_dir, ignore_errors=True)
-            raise
+        steps_state = {step: {"status": JobStatus.NOT_STARTED.value} for step in plan["order"]}
+        lines = [f"Pipeline {name}: {len(plan['order'])} steps ({', '.join(plan['order'])}); default compute "
+                 f"{plan['settings']['default_compute']!r}, datastore {plan['settings']['default_datastore']!r}.",
+                 *plan["notes"]]
+        record_job(self._b, name, experiment=experiment, display_name=job.display_name or name,
+                   tags={str(k): str(v) for k, v in job.tags.items()}, spec=spec,
+                   state={"steps": steps_state, "notes": plan["notes"]}, lines=lines,
+                   parent_job_name=parent_job_name)
         self._b.ensure_supervisor()
         return self.get(name)
 
