@@ -686,6 +686,8 @@ class Scorer:
             if run.future.status == "finished":
                 result = run.future.result()
                 run.future = None  # the worker lets go of the result
+                if result.get("input_error"):
+                    self._input_unusable(run, scoring.InputColumnsError(result["input_error"]))
                 commit = self._committer.submit(self.state.commit, run.batch.index, result["rows"], result["text"],
                                                 run.attempt)
                 commit.add_done_callback(self._notify)

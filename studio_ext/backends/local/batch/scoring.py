@@ -133,6 +133,8 @@ def score_mini_batch(spec: dict[str, Any], index: int, items: Any) -> dict[str, 
     watchdog = _Watchdog(spec.get("timeout"))
     try:
         result = loaded.run(data)
+    except InputColumnsError as exc:  # returned, not raised: the driver fails the job with it, and Dask logs no traceback
+        return {"index": index, "input_error": " ".join(str(exc).split()), "pid": os.getpid()}
     finally:
         watchdog.cancel()
     seconds = time.perf_counter() - started
