@@ -340,7 +340,7 @@ class PipelineDuty:
         if failed:
             first = steps[failed[0]]
             skipped = [s for s in spec["order"] if steps[s].get("status") == SKIPPED]
-            why = (f"Step {failed[0]!r} {first['status'].lower()}: {(first.get('error') or '').strip()[:500]}"
+            why = (f"Step {failed[0]!r} {first['status'].lower()}: {_shortened(first.get('error') or '')}"
                    + (f" (also failed: {', '.join(failed[1:])})" if failed[1:] else "")
                    + (f". Skipped: {', '.join(skipped)}." if skipped else ""))
             self._finish(row, JobStatus.FAILED, why)
@@ -466,3 +466,16 @@ def _upstream(spec: dict[str, Any], step: str) -> list[str]:
 
 def _downstream(spec: dict[str, Any], failed: list[str]) -> set[str]:
     return {s for s in spec["steps"] if set(_upstream(spec, s)) & set(failed)}
+
+
+def _shortened(error: str, limit: int = 500) -> str:
+    """A step's error cut to ``limit`` characters, keeping its first line and its end.
+
+    A step's error is "The script exited with code N." and its log's tail: the reason is the
+    log's last lines (a script's final message), so a cut from the start alone lost it.
+    """
+    error = error.strip()
+    if len(error) <= limit:
+        return error
+    head = error.splitlines()[0][:limit // 4]
+    return f"{head} ... {error[-(limit - len(head) - 5):]}"
