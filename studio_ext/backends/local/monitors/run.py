@@ -11,18 +11,19 @@ service wrote, computes its windows with :mod:`studio_ext.ml.drift`, and records
   feature and metric);
 - an alert per signal over its threshold (:mod:`.alerts`).
 
-A v1 dataset monitor compares each target window with the whole baseline; a scheduled run
-computes the latest window that ended ``latency`` hours before its slot. A model monitor
-reads each signal's ``production_data.input_data`` (else the deployment's collected
-``model_inputs`` / ``model_outputs``) over its look-back window (:mod:`.windows`: ``P7D``
-unless its ``data_window`` says otherwise) against the reference (given, or the deployed
-model's training data through its lineage: the tabular data asset version the job that made
-the model read; the whole of it, or its ``data_window``), reading only the reference's columns
+A v1 dataset monitor compares each target window with the whole baseline; a scheduled run computes
+the latest window that ended ``latency`` hours before its slot. A model monitor reads each signal's
+``production_data.input_data`` (else the deployment's collected ``model_inputs`` /
+``model_outputs``) over its look-back window (:mod:`.windows`: the schedule's period, as Azure's
+default, unless its ``data_window`` says otherwise; windows end at the run's time rounded up to the
+whole minute, so runs within a minute share and replace one window) against the reference (given, or
+the deployed model's training data through its lineage: the tabular data asset version the job that
+made the model read; the whole of it, or its ``data_window``), reading only the reference's columns
 the signal compares. With ``ml_task: classification`` the outputs prediction drift compares are
-class labels (categorical: 0/1 are classes, not numbers); each result records which reference
-it compared with (``extra["reference"]``). Feature attribution drift explains the deployed
-model (``ml/explain``, SHAP) on both sides and compares the importance
-rankings by normalized discounted cumulative gain.
+class labels (categorical: 0/1 are classes, not numbers); each result records which reference it
+compared with (``extra["reference"]``). Feature attribution drift explains the deployed model
+(``ml/explain``, SHAP) on both sides and compares the importance rankings by normalized discounted
+cumulative gain.
 """
 
 from __future__ import annotations
@@ -384,6 +385,14 @@ class References:
         return have[list(dict.fromkeys(columns))]
 
 
+def run_time(slot: datetime) -> datetime:
+    """The time a model monitor's windows end at for a run at ``slot``: the slot up to its next whole minute
+    (cron's resolution). Runs within one minute (a frequent cron, a "Run now" after a fire) compute the same
+    windows, so a later one replaces the earlier one's result instead of adding a near-identical window."""
+    whole = slot.replace(second=0, microsecond=0)
+    return whole if whole == slot else whole + timedelta(minutes=1)
+
+
 def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) -> None:
     from studio_ext.backends.local.monitors import windows
     from studio_ext.backends.local.monitors.service import deployment_of, reference_of
@@ -394,7 +403,10 @@ def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) ->
     target = definition["monitoring_target"]
     classification = str(target.get("ml_task") or "").lower() == "classification"
     endpoint, deployment = deployment_of(target["endpoint_deployment_id"])
-    slot = datetime.fromisoformat(spec["slot"]) if spec.get("slot") else datetime.now(UTC)
+    slot = run_time(datetime.fromisoformat(spec["slot"]) if spec.get("slot") else datetime.now(UTC))
+    # a signal's production look-back when its data_window gives none: the schedule's period (Azure's
+    # default_data_window_size); monitors recorded before it was stored keep P7D
+    default_size = spec["definition"].get("window_size") or windows.DEFAULT_LOOKBACK
     references = References(backend)
     for name, signal in (definition.get("monitoring_signals") or {}).items():
         kind = signal["type"]
@@ -406,7 +418,8 @@ def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) ->
         notify = bool(signal.get("alert_enabled"))
         recorder.reference = None
         try:
-            start, end = windows.production_window(production.get("data_window"), slot, f"{where}.production_data")
+            start, end = windows.production_window(production.get("data_window"), slot, f"{where}.production_data",
+                                                   default_size)
         except StudioError as exc:
             recorder.window(name, slot, slot, magnitude=None, features={}, kinds={}, rows=(0, 0), no_data=True,
                             skipped={}, warnings=[exc.message], alerts=[], prefix=name)
@@ -425,6 +438,14 @@ def run_model_monitor(backend: Any, spec: dict[str, Any], recorder: Recorder) ->
         except StudioError as exc:  # said in the result; the other signals still run
             recorder.window(name, start, end, magnitude=None, features={}, kinds={}, rows=(0, 0), no_data=True,
                             skipped={}, warnings=[f"no reference data: {exc.message}"], alerts=[], prefix=name)
+            continue
+        if whole is not None and len(whole) == 0:  # e.g. an out-of-box monitor's first days: no past production yet
+            span = (f" from {ref_window[0]:%Y-%m-%d %H:%M} to {ref_window[1]:%Y-%m-%d %H:%M} UTC"
+                    if ref_window else "")
+            recorder.reference = ref_name
+            recorder.window(name, start, end, magnitude=None, features={}, kinds={}, rows=(0, 0), no_data=True,
+                            skipped={}, warnings=[f"No reference data: {ref_name} has no rows{span}, so there is "
+                                                  "nothing to compare with yet."], alerts=[], prefix=name)
             continue
         label = (ref_spec.get("data_column_names") or {}).get("target_column")
         try:

@@ -494,7 +494,8 @@ def check_model_monitor(backend: LocalBackend, name: str, definition: MonitorDef
         mapping["monitoring_signals"] = default_signals(backend, name, mapping["monitoring_target"], found, size)
     for signal_name, signal in mapping["monitoring_signals"].items():
         windows.check_signal(signal_name, signal, size)
-    return {"create_monitor": mapping, "webhook_url": alert.webhook_url if alert else None}
+    # window_size: a signal's production look-back when its data_window gives none (Azure's default_data_window_size)
+    return {"create_monitor": mapping, "webhook_url": alert.webhook_url if alert else None, "window_size": size}
 
 
 DEFAULT_SIGNAL_NAMES = {"data_drift": "data-drift-signal", "prediction_drift": "prediction-drift-signal",
@@ -516,10 +517,15 @@ def default_signals(backend: LocalBackend, name: str, target: dict[str, Any], de
                     size: str) -> dict[str, Any]:
     """An out-of-box monitor's signals (v2 mappings): data drift, prediction drift and data quality, with Azure's
     default thresholds, on the deployment's collected ``model_inputs`` / ``model_outputs`` over the schedule's
-    period, against the model's training data (its lineage) or, when the lineage has none, the collected data
-    of the period before (Azure's "recent past production data")."""
-    from studio_ext.errors import StudioError
+    period, against recent past production data: the same collection over the two periods before it.
 
+    This is what Azure documents for out-of-box monitoring (the CLI v2 monitor schedule YAML reference,
+    reference-yaml-monitor: ``monitoring_signals`` is optional "for basic model monitoring that uses recent past
+    production data as comparison baseline and has 3 monitoring signals") and what azure-ai-ml 1.35's
+    ``ScheduleOperations._resolve_monitor_schedule_arm_id`` writes: a ``ReferenceData`` on the same collected asset
+    with ``lookback_window_size="default"`` (twice the period, ``MonitorSchedule._to_rest_object``'s
+    ``ref_data_window_size``) and ``lookback_window_offset="default"`` (the period). The model's training data
+    (its lineage) is the reference only of user-written signals that name no ``reference_data``."""
     collections = (deployment.data_collector.collections if deployment.data_collector else {}) or {}
     assets: dict[str, str] = {}
     for collection in ("model_inputs", "model_outputs"):
@@ -532,20 +538,13 @@ def default_signals(backend: LocalBackend, name: str, target: dict[str, Any], de
                 "DeploymentCollection(enabled='true'), 'model_outputs': DeploymentCollection(enabled='true')}), "
                 "or give monitoring_signals with their production_data.")
         assets[collection] = str(item.data)
-    try:
-        training = training_data(backend, *model_of(backend, target))
-    except StudioError:
-        training = None
     days = int(size[1:-1])
 
     def data(collection: str) -> tuple[dict[str, Any], dict[str, Any]]:
         production = {"input_data": {"type": "uri_folder", "path": assets[collection]}, "data_context": collection,
                       "data_window": {"lookback_window_size": size, "lookback_window_offset": "P0D"}}
-        if training is not None:
-            reference = {"input_data": {"type": "mltable", "path": training}, "data_context": "training"}
-        else:
-            reference = {"input_data": {"type": "uri_folder", "path": assets[collection]}, "data_context": collection,
-                         "data_window": {"lookback_window_size": f"P{2 * days}D", "lookback_window_offset": size}}
+        reference = {"input_data": {"type": "uri_folder", "path": assets[collection]}, "data_context": collection,
+                     "data_window": {"lookback_window_size": f"P{2 * days}D", "lookback_window_offset": size}}
         return production, reference
 
     drift_limits = {"numerical": {"normalized_wasserstein_distance": 0.1},

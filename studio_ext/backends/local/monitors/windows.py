@@ -1,13 +1,13 @@
 """A model monitor signal's data windows and the data they cut, as Azure's ``BaselineDataRange`` gives them.
 
-Production data is a rolling window up to each run: ``lookback_window_size`` (ISO 8601, ``P7D``
-unless given) ending ``lookback_window_offset`` (``P0D``) before the run's time; it takes no fixed
-dates (azure-ai-ml refuses them too). Reference data is the whole dataset, unless its
-``data_window`` gives a rolling window (Azure's ``default`` offset is the production window's size,
-so the two do not overlap; its ``default`` size twice that) or fixed ``window_start`` /
-``window_end`` dates. A window selects rows by time: collected data (a ``uri_folder`` in the data
-collector's layout) by each record's time, a table by the column named in
-``data_column_names: {timestamp_column: ...}``.
+Production data is a rolling window up to each run: ``lookback_window_size`` (ISO 8601; unless
+given, the schedule's period, as azure-ai-ml's ``default_data_window_size``; ``P7D`` for a cron)
+ending ``lookback_window_offset`` (``P0D``) before the run's time; it takes no fixed dates
+(azure-ai-ml refuses them too). Reference data is the whole dataset, unless its ``data_window``
+gives a rolling window (Azure's ``default`` offset is the production window's size, so the two do
+not overlap; its ``default`` size twice that) or fixed ``window_start`` / ``window_end`` dates. A
+window selects rows by time: collected data (a ``uri_folder`` in the data collector's layout) by
+each record's time, a table by the column named in ``data_column_names: {timestamp_column: ...}``.
 
 :func:`check_signal` refuses bad values when a monitor is created, naming the field and the value;
 the run cuts its windows with :func:`production_window` and :func:`reference_window`.

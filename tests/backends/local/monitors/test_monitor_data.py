@@ -17,8 +17,14 @@ from studio_ext.backends.local import LocalBackend
 from studio_ext.backends.local.core.schema import monitors
 from studio_ext.backends.local.monitors import windows
 from studio_ext.backends.local.monitors.run import Recorder, run_model_monitor
-from studio_ext.backends.local.monitors.service import forget, record_monitor
-from studio_ext.entities import Data
+from studio_ext.backends.local.monitors.service import default_signals, forget, record_monitor, window_size
+from studio_ext.entities import (
+    Data,
+    DataCollector,
+    DeploymentCollection,
+    ManagedOnlineDeployment,
+    RecurrenceTrigger,
+)
 from studio_ext.errors import InvalidInput
 from studio_ext.serving.data_collection import RecordWriter
 from studio_ext.workspace import Workspace
@@ -64,17 +70,89 @@ def ws(module_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) ->
     yield ws
 
 
-def _run(ws: Workspace, name: str, signals: dict[str, Any], ml_task: str = "classification") -> LocalBackend:
+def _run(ws: Workspace, name: str, signals: dict[str, Any], ml_task: str = "classification", *,
+         window_size: str | None = None, slot: datetime = SLOT, keep: bool = False) -> LocalBackend:
     backend = LocalBackend.of(ws)
-    definition = {"create_monitor": {"monitoring_target": {"ml_task": ml_task,
-                                                           "endpoint_deployment_id": "azureml:none-ep:blue"},
-                                     "monitoring_signals": signals}}
+    definition: dict[str, Any] = {"create_monitor": {"monitoring_target": {
+        "ml_task": ml_task, "endpoint_deployment_id": "azureml:none-ep:blue"}, "monitoring_signals": signals}}
+    if window_size:
+        definition["window_size"] = window_size
     with backend.store.engine.begin() as conn:
-        forget(conn, name)
+        if not keep:
+            forget(conn, name)
         record_monitor(conn, name, "model", definition, None)
     recorder = Recorder(backend, name, "job-1", False, [], None)
-    run_model_monitor(backend, {"definition": definition, "slot": SLOT.isoformat()}, recorder)
+    run_model_monitor(backend, {"definition": definition, "slot": slot.isoformat()}, recorder)
     return backend
+
+
+def _collecting(*collections: str) -> ManagedOnlineDeployment:
+    """A deployment entity (not deployed) whose data collector writes the fixture's collected assets."""
+    return ManagedOnlineDeployment(name="blue", endpoint_name="none-ep", data_collector=DataCollector(collections={
+        c: DeploymentCollection(enabled="true", data=f"azureml:clf-{c}:1") for c in collections}))
+
+
+def test_the_out_of_box_monitor_compares_with_recent_past_production_data(ws: Workspace) -> None:
+    """No monitoring_signals (Azure's documented out-of-box monitor): each default signal reads its collection
+    over the trigger's period against the same collection over the two periods before, not the training data."""
+    backend = LocalBackend.of(ws)
+    target = {"ml_task": "classification", "endpoint_deployment_id": "azureml:none-ep:blue"}
+    size = window_size(RecurrenceTrigger(frequency="day", interval=1))
+    signals = default_signals(backend, "oob", target, _collecting("model_inputs", "model_outputs"), size)
+    drift = signals["data-drift-signal"]
+    assert drift["reference_data"] == {
+        "input_data": {"type": "uri_folder", "path": "azureml:clf-model_inputs:1"}, "data_context": "model_inputs",
+        "data_window": {"lookback_window_size": "P2D", "lookback_window_offset": "P1D"}}
+    assert signals["prediction-drift-signal"]["reference_data"]["input_data"]["path"] == "azureml:clf-model_outputs:1"
+    _run(ws, "oob", signals, window_size=size)
+    result = ws.data_drift.get_results("oob", signal="data-drift-signal")[-1]
+    # production: the day before the slot (24 hourly inputs); reference: the two days before that (48)
+    assert (result.start, result.end) == (SLOT - timedelta(days=1), SLOT)
+    assert (result.rows_reference, result.rows_target) == (48, 24) and not result.no_data
+    assert result.extra["reference"] == "azureml:clf-model_inputs:1"
+    quality = ws.data_drift.get_results("oob", signal="data-quality-signal")[-1]
+    assert quality.extra["reference"] == "azureml:clf-model_inputs:1" and quality.rows_reference == 48
+    # the outputs were all collected in the last day: the reference window is empty, said as no data
+    prediction = ws.data_drift.get_results("oob", signal="prediction-drift-signal")[-1]
+    assert prediction.no_data and prediction.extra["reference"] == "azureml:clf-model_outputs:1"
+    assert "No reference data: azureml:clf-model_outputs:1 has no rows from 2026-03-07 12:00 to 2026-03-09 12:00" \
+        in prediction.warnings[0]
+    with backend.store.engine.begin() as conn:
+        forget(conn, "oob")
+
+
+@pytest.mark.parametrize("collects", [("model_inputs",), ("model_outputs",), ()])
+def test_the_out_of_box_monitor_needs_both_collections(ws: Workspace, collects: tuple[str, ...]) -> None:
+    target = {"ml_task": "classification", "endpoint_deployment_id": "azureml:none-ep:blue"}
+    with pytest.raises(InvalidInput) as err:
+        default_signals(LocalBackend.of(ws), "oob", target, _collecting(*collects), "P1D")
+    missing = "model_outputs" if collects == ("model_inputs",) else "model_inputs"
+    assert f"does not collect {missing}" in err.value.message and "data_collector=DataCollector(" in err.value.message
+
+
+def test_a_signal_without_a_data_window_looks_back_one_trigger_period(ws: Workspace) -> None:
+    """Azure's default production look-back is the schedule's period (a daily trigger: one day), not a week."""
+    assert window_size(RecurrenceTrigger(frequency="day", interval=1)) == "P1D"
+    signal = {"type": "data_drift", "features": ["x"], "reference_data": REF,
+              "production_data": {"input_data": {"type": "uri_folder", "path": "azureml:clf-model_inputs:1"}}}
+    _run(ws, "daily", {"drift": signal}, window_size="P1D")
+    result = ws.data_drift.get_results("daily", signal="drift")[-1]
+    assert (result.start, result.end) == (SLOT - timedelta(days=1), SLOT) and result.rows_target == 24
+    with LocalBackend.of(ws).store.engine.begin() as conn:
+        forget(conn, "daily")
+
+
+def test_runs_seconds_apart_record_one_window(ws: Workspace) -> None:
+    """A cron every 2 seconds: runs in one minute compute the same window; the later replaces the earlier."""
+    signal = {"type": "data_drift", "features": ["x"], "reference_data": REF,
+              "production_data": {"input_data": {"type": "uri_folder", "path": "azureml:clf-model_inputs:1"}}}
+    for i, seconds in enumerate((14, 16, 18)):
+        _run(ws, "every-2s", {"drift": signal}, window_size="P1D", slot=SLOT + timedelta(seconds=seconds), keep=i > 0)
+    results = ws.data_drift.get_results("every-2s", signal="drift")
+    assert [(r.start, r.end) for r in results] == [(SLOT + timedelta(minutes=1) - timedelta(days=1),
+                                                   SLOT + timedelta(minutes=1))]
+    with LocalBackend.of(ws).store.engine.begin() as conn:
+        forget(conn, "every-2s")
 
 
 REF = {"input_data": {"type": "mltable", "path": "azureml:clf-ref:1"}, "data_column_names": {"target_column": "label"}}
