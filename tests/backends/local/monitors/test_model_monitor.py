@@ -243,8 +243,9 @@ create_monitor:
 def test_an_out_of_box_monitor_gets_the_default_signals(ws: Workspace, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     """No monitoring_signals: data drift, prediction drift and data quality with Azure's default thresholds on
-    the collected inputs/outputs over the schedule's day, against the model's training data (its lineage). The run
-    reads collected files written by the collector's writer for a past day (no serving round trip)."""
+    the collected inputs/outputs over the schedule's day, against recent past production data (the same collection
+    over the two days before, as Azure's out-of-box monitor). The run reads collected files written by the
+    collector's writer for past days (no serving round trip)."""
     from datetime import UTC, datetime, timedelta
 
     from studio_ext import cli
@@ -261,14 +262,16 @@ def test_an_out_of_box_monitor_gets_the_default_signals(ws: Workspace, tmp_path:
     signals = got.create_monitor.monitoring_signals
     assert set(signals) == {"data-drift-signal", "prediction-drift-signal", "data-quality-signal"}
     drift = signals["data-drift-signal"]
-    assert drift.reference_data.input_data.path == "azureml:diabetes-ref:1"
+    assert drift.reference_data.input_data.path == f"azureml:{EP}-blue-model_inputs:1"
+    assert (drift.reference_data.data_window.lookback_window_size,
+            drift.reference_data.data_window.lookback_window_offset) == ("P2D", "P1D")
     assert drift.production_data.input_data.path == f"azureml:{EP}-blue-model_inputs:1"
     assert drift.production_data.data_window.lookback_window_size == "P1D"  # the daily trigger's period
     assert drift.metric_thresholds.numerical.normalized_wasserstein_distance == 0.1 and drift.alert_enabled
     assert signals["prediction-drift-signal"].production_data.input_data.path == f"azureml:{EP}-blue-model_outputs:1"
     assert signals["data-quality-signal"].metric_thresholds.numerical.out_of_bounds_rate == 0.0
     text = ws.schedules.to_yaml(got)
-    assert "data-drift-signal:" in text and "path: azureml:diabetes-ref:1" in text
+    assert "data-drift-signal:" in text and "lookback_window_offset: P1D" in text
 
     backend = LocalBackend.of(ws)
     slot = datetime(2020, 1, 2, 3, 15, tzinfo=UTC)
@@ -282,18 +285,20 @@ def test_an_out_of_box_monitor_gets_the_default_signals(ws: Workspace, tmp_path:
         when = (slot - timedelta(hours=20, minutes=i)).timestamp()
         batch.append(("model_inputs", f"r{i}", when, "rows", [shifted.iloc[i].to_dict()], None, None))
         batch.append(("model_outputs", f"r{i}", when, "predictions", [150.0 + i], None, None))
-    batch.append(("model_inputs", "old", (slot - timedelta(days=2)).timestamp(), "rows",
-                  [rows.iloc[0].to_dict()], None, None))  # before the day's window: not read
+        past = (slot - timedelta(days=2, minutes=i)).timestamp()  # the reference: the two days before the day
+        batch.append(("model_inputs", f"p{i}", past, "rows", [rows.iloc[i].to_dict()], None, None))
+        batch.append(("model_outputs", f"p{i}", past, "predictions", [100.0 + i], None, None))
     writer.write(batch)
     recorder = Recorder(backend, "out_of_box", "job-oob", False, ["abc@example.com"], None)
     run_model_monitor(backend, {"definition": model_spec(backend, "out_of_box"), "slot": slot.isoformat()}, recorder)
     results = {r.signal: r for r in ws.data_drift.get_results("out_of_box")}
     assert set(results) == set(signals)
     for result in results.values():
-        assert not result.no_data and result.rows_target == 60, result
-        assert result.extra["reference"] == "azureml:diabetes-ref:1"
-    assert set(results["data-drift-signal"].features) == set(FEATURES)  # all features; the label left out
-    assert list(results["prediction-drift-signal"].features) == ["target"]
+        assert not result.no_data and result.rows_target == 60 and result.rows_reference == 60, result
+        collection = "model_outputs" if result.signal == "prediction-drift-signal" else "model_inputs"
+        assert result.extra["reference"] == f"azureml:{EP}-blue-{collection}:1"
+    assert set(results["data-drift-signal"].features) == set(FEATURES)
+    assert len(results["prediction-drift-signal"].features) == 1
     alerts = ws.data_drift.list_alerts("out_of_box")
     bmi = [a for a in alerts if a.signal == "data-drift-signal" and a.feature == "bmi"]
     assert bmi and bmi[0].metric == "normalized_wasserstein_distance" and bmi[0].emails == ["abc@example.com"]
