@@ -193,6 +193,9 @@ class DeployForm(widgets.VBox):
             self.thread.join()
 
 
+LOADING_MONITORS = "<div style='color:#555'>Loading monitors…</div>"
+
+
 class EndpointView(widgets.VBox):
     """One endpoint: Details, Test, Consume, Logs and Monitoring tabs."""
 
@@ -266,7 +269,7 @@ class EndpointView(widgets.VBox):
         self.metrics_summary = widgets.HTML()
         self.charts = widgets.Output()
         self.metrics: EndpointMetrics | None = None
-        self.model_monitors = widgets.HTML()
+        self.model_monitors = widgets.HTML(LOADING_MONITORS)
         self.open_monitor_button = widgets.Button(description="Open model monitor", icon="heartbeat",
                                                   layout={"display": "none"})
         self.open_monitor_button.on_click(lambda _: self.open_model_monitor())
@@ -541,8 +544,11 @@ class EndpointView(widgets.VBox):
         if change["new"] == 3:
             self.show_logs()
         elif change["new"] == 4:
-            self.show_metrics()
+            # each part says it is loading until it is drawn (the monitors first: one quick list)
+            self.model_monitors.value = LOADING_MONITORS
+            self.metrics_summary.value = "<div style='color:#555'>Loading metrics…</div>"
             self.show_model_monitors()
+            self.show_metrics()
 
     def close(self) -> None:
         self.follow.value = False

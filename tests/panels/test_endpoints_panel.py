@@ -128,6 +128,7 @@ def test_the_endpoints_page_deploys_tests_and_shows_how_to_consume(ws):
     # The servers ship telemetry every half second; wait until this test's requests are in.
     wait_until(lambda: (m := ws.online_endpoints.get_metrics("panel-ep")).total_requests >= 3 and m.total_failures >= 1,
                timeout=30, interval=0.1)
+    assert "Loading monitors…" in view.model_monitors.value  # until the tab is opened and its list is read
     view.tabs.selected_index = 4
     metrics = view.metrics
     assert metrics.total_requests >= 3 and metrics.total_failures >= 1
