@@ -194,6 +194,8 @@ class DeployForm(widgets.VBox):
 
 
 LOADING_MONITORS = "<div style='color:#555'>Loading monitors…</div>"
+NO_REQUESTS = ("<div style='color:#555;padding:24px 0'>No requests yet in this period. Send one from the Test "
+               "tab or the Consume tab's code, or choose a longer window.</div>")
 
 
 class EndpointView(widgets.VBox):
@@ -269,15 +271,19 @@ class EndpointView(widgets.VBox):
         self.metrics_summary = widgets.HTML()
         self.charts = widgets.Output()
         self.metrics: EndpointMetrics | None = None
+        self.figure: Any = None  # the metrics chart (a plotly Figure) once drawn; None while there is nothing to draw
         self.model_monitors = widgets.HTML(LOADING_MONITORS)
         self.open_monitor_button = widgets.Button(description="Open model monitor", icon="heartbeat",
                                                   layout={"display": "none"})
         self.open_monitor_button.on_click(lambda _: self.open_model_monitor())
         self.monitor_area = widgets.VBox()
         self.monitor_names: list[str] = []
-        monitoring_tab = widgets.VBox([widgets.HBox([self.window, self.monitor_refresh]), self.metrics_summary,
-                                       self.charts, widgets.HTML("<b>Model monitors</b>"), self.model_monitors,
-                                       self.open_monitor_button, self.monitor_area])
+        self.no_requests = widgets.HTML(NO_REQUESTS, layout=widgets.Layout(display="none"))
+        # the model monitors first (a short list and its link, always in the first screen), then the metrics chart
+        monitoring_tab = widgets.VBox([widgets.HTML("<b>Model monitors</b>"), self.model_monitors,
+                                       self.open_monitor_button, self.monitor_area,
+                                       widgets.HBox([self.window, self.monitor_refresh]), self.metrics_summary,
+                                       self.no_requests, self.charts])
         self.tabs = widgets.Tab(children=[details_tab, test_tab, consume_tab, logs_tab, monitoring_tab])
         for i, title in enumerate(["Details", "Test", "Consume", "Logs", "Monitoring"]):
             self.tabs.set_title(i, title)
@@ -484,6 +490,15 @@ class EndpointView(widgets.VBox):
         self.metrics_summary.value = (
             f"<div>{m.total_requests} requests ({m.requests_per_minute:.1f}/min), {m.total_failures} failed; "
             f"latency p50 {fmt(m.p50_ms)}, p95 {fmt(m.p95_ms)}, p99 {fmt(m.p99_ms)}</div>")
+        if not m.total_requests:
+            # nothing to draw: a message in place of the chart (an empty plot's axis would read index numbers)
+            self.figure = None
+            self.charts.clear_output()
+            self.no_requests.layout.display = None
+            self.panel.code.show(f"ws.online_endpoints.get_metrics({self.name!r}, minutes={minutes}, "
+                                 f"interval_seconds={interval})")
+            return
+        self.no_requests.layout.display = "none"
         from datetime import datetime
 
         times = [datetime.fromtimestamp(b["time"]) for b in m.series]
@@ -494,7 +509,7 @@ class EndpointView(widgets.VBox):
             fig.add_trace(go.Scatter(x=times, y=[b[key] for b in m.series], name=label, mode="lines+markers"), row=2, col=1)
         fig.add_trace(go.Bar(x=times, y=[b["failures"] for b in m.series], name="failures",
                              marker_color="#a4262c"), row=3, col=1)
-        fig.update_layout(height=520, title=f"{self.name}: last {minutes} minutes", margin={"t": 60, "b": 30})
+        fig.update_layout(height=440, title=f"{self.name}: last {minutes} minutes", margin={"t": 60, "b": 30})
         self.figure = fig
         show_figures(self.charts, [fig])
         self.panel.code.show(f"ws.online_endpoints.get_metrics({self.name!r}, minutes={minutes}, interval_seconds={interval})")

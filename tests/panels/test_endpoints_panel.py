@@ -67,6 +67,14 @@ def test_the_endpoints_page_deploys_tests_and_shows_how_to_consume(ws):
     view = panel.view
     endpoint = ws.online_endpoints.get("panel-ep")
     assert view.name == "panel-ep" and endpoint.scoring_uri in view.details.value and "Healthy" in view.details.value
+    # Monitoring before any request: a message in place of the chart (no empty axis of index numbers).
+    view.show_metrics()
+    assert view.metrics.total_requests == 0 and view.figure is None and not view.charts.outputs
+    assert "No requests yet in this period" in view.no_requests.value and view.no_requests.layout.display is None
+    # the model monitors line comes before the chart, so both are in the first screen
+    monitoring = list(view.tabs.children[4].children)
+    assert monitoring.index(view.model_monitors) < monitoring.index(view.charts)
+    assert monitoring.index(view.open_monitor_button) < monitoring.index(view.no_requests)
 
     # Details: the traffic editor refuses a split that does not add up, with the reason.
     view.traffic_inputs["blue"].value = 50
@@ -133,6 +141,7 @@ def test_the_endpoints_page_deploys_tests_and_shows_how_to_consume(ws):
     metrics = view.metrics
     assert metrics.total_requests >= 3 and metrics.total_failures >= 1
     assert [t.name for t in view.figure.data] == ["requests", "p50", "p95", "p99", "failures"]
+    assert view.no_requests.layout.display == "none"
     assert view.charts.outputs and "requests/min" not in view.metrics_summary.value
     assert f"{metrics.total_requests} requests" in view.metrics_summary.value
     # ... and the deployment's model monitor: none yet (how to make one), then one linked to its page.
