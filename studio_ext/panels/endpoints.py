@@ -499,16 +499,20 @@ class EndpointView(widgets.VBox):
                                  f"interval_seconds={interval})")
             return
         self.no_requests.layout.display = "none"
-        from datetime import datetime
+        from datetime import datetime, timedelta
 
         times = [datetime.fromtimestamp(b["time"]) for b in m.series]
+        width = interval * 1000 * 0.8  # a bar spans most of its bucket (a time axis counts in milliseconds)
         fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                             subplot_titles=("Requests", "Latency (ms)", "Failures"))
-        fig.add_trace(go.Bar(x=times, y=[b["requests"] for b in m.series], name="requests"), row=1, col=1)
+        fig.add_trace(go.Bar(x=times, y=[b["requests"] for b in m.series], name="requests", width=width), row=1, col=1)
         for key, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")):
             fig.add_trace(go.Scatter(x=times, y=[b[key] for b in m.series], name=label, mode="lines+markers"), row=2, col=1)
         fig.add_trace(go.Bar(x=times, y=[b["failures"] for b in m.series], name="failures",
-                             marker_color="#a4262c"), row=3, col=1)
+                             marker_color="#a4262c", width=width), row=3, col=1)
+        # the whole window on the time axis, so one minute of requests is not stretched over microseconds
+        now = datetime.now()
+        fig.update_xaxes(range=[now - timedelta(minutes=minutes), now])
         fig.update_layout(height=440, title=f"{self.name}: last {minutes} minutes", margin={"t": 60, "b": 30})
         self.figure = fig
         show_figures(self.charts, [fig])

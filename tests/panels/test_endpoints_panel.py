@@ -142,6 +142,7 @@ def test_the_endpoints_page_deploys_tests_and_shows_how_to_consume(ws):
     assert metrics.total_requests >= 3 and metrics.total_failures >= 1
     assert [t.name for t in view.figure.data] == ["requests", "p50", "p95", "p99", "failures"]
     assert view.no_requests.layout.display == "none"
+    assert view.figure.layout.xaxis.range is not None  # a time axis over the whole window
     assert view.charts.outputs and "requests/min" not in view.metrics_summary.value
     assert f"{metrics.total_requests} requests" in view.metrics_summary.value
     # ... and the deployment's model monitor: none yet (how to make one), then one linked to its page.
