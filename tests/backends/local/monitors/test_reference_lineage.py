@@ -69,7 +69,10 @@ def test_the_training_data_of_the_models_job_is_the_reference(module_workspace: 
 
     # A model logged outside any job has no lineage: said, with what to give instead.
     mlflow.set_tracking_uri(ws.mlflow_tracking_uri)
-    with mlflow.start_run() as run:
+    # an experiment of this workspace's own: MLflow keeps the active experiment per process, and an
+    # earlier test in this process may have set one that only its own workspace had
+    experiment = mlflow.set_experiment("outside-any-job")
+    with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
         mlflow.sklearn.log_model(LinearRegression().fit(frame[["x"]], frame["y"]), name="model",
                                  pip_requirements=["scikit-learn"])
     ws.models.create_or_update(Model(name="untracked", path=f"runs:/{run.info.run_id}/model"))
