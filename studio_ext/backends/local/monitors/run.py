@@ -189,7 +189,7 @@ def parquet_tables(backend: Any, definition: dict[str, Any]) -> tuple[Any, Any] 
         if any(schema.get_field_index(c) < 0 for c in wanted):
             return None
         files.append(path)
-    if not pa.types.is_timestamp(pq.read_schema(files[1]).field(ts).type):
+    if not pa.types.is_timestamp(schema.field(ts).type):  # the target's schema, read last in the loop
         return None
     baseline = drift.read_table(files[0], features)
     target = drift.read_table(files[1], list(dict.fromkeys([ts, *features])))
