@@ -397,12 +397,12 @@ def model_input_columns(model_path: str) -> list[str] | None:
     """
     import json
 
-    import yaml
-
     try:
         folder = _mlmodel_folder(Path(model_path))
-        meta = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+    except OSError:
+        return None
+    meta = _mlmodel(folder)
+    if meta is None:
         return None
     try:
         inputs = json.loads((meta.get("signature") or {}).get("inputs") or "null")
@@ -412,12 +412,8 @@ def model_input_columns(model_path: str) -> list[str] | None:
         if all(isinstance(c, dict) and c.get("name") and c.get("required", True) is not False for c in inputs):
             return [str(c["name"]) for c in inputs]
         return None  # tensors or optional columns: the workers' schema check says what is wrong
-    flavors = meta.get("flavors") or {}
-    pyfunc, sk = flavors.get("python_function") or {}, flavors.get("sklearn") or {}
-    if (pyfunc.get("loader_module") != "mlflow.sklearn" or pyfunc.get("code") or sk.get("code")
-            or not sk.get("pickled_model")
-            or sk.get("serialization_format", "pickle") not in ("skops", "cloudpickle", "pickle")
-            or os.environ.get("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true").strip().lower() not in ("true", "1")):
+    sk = _sklearn_flavor(meta)
+    if sk is None:
         return None
     try:
         names = getattr(_load_sklearn(folder, sk), "feature_names_in_", None)
@@ -448,24 +444,45 @@ def first_file_columns(path: Path) -> tuple[Path, list[str]] | None:
     return first, [str(c) for c in pd.read_csv(first, nrows=0).columns]
 
 
-def _sklearn_direct_format(folder: Path) -> tuple[dict[str, Any], list[str], dict[str, Any]] | None:
-    """The MLmodel's sklearn flavor, the signature's columns and their types, when the model is loaded directly."""
-    import json
 
+def _mlmodel(folder: Path) -> dict[str, Any] | None:
+    """The folder's ``MLmodel`` file, parsed; None when it cannot be read."""
     import yaml
 
     try:
         meta = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _sklearn_flavor(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The sklearn flavor of a model this process may load as MLflow's sklearn flavor does, else None.
+
+    Saved by ``mlflow.sklearn`` with no code of its own, in a serialization this module reads, and
+    pickles allowed (``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false`` leaves it to MLflow, which refuses
+    and says why).
+    """
     flavors = meta.get("flavors") or {}
     pyfunc, sk = flavors.get("python_function") or {}, flavors.get("sklearn") or {}
-    if (pyfunc.get("loader_module") != "mlflow.sklearn" or pyfunc.get("predict_fn", "predict") != "predict"
-            or pyfunc.get("code") or sk.get("code") or not sk.get("pickled_model")
+    if (pyfunc.get("loader_module") != "mlflow.sklearn" or pyfunc.get("code") or sk.get("code")
+            or not sk.get("pickled_model")
             or sk.get("serialization_format", "pickle") not in ("skops", "cloudpickle", "pickle")):
         return None
     if os.environ.get("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true").strip().lower() not in ("true", "1"):
-        return None  # MLflow refuses to load it, and says why
+        return None
+    return dict(sk)
+
+def _sklearn_direct_format(folder: Path) -> tuple[dict[str, Any], list[str], dict[str, Any]] | None:
+    """The MLmodel's sklearn flavor, the signature's columns and their types, when the model is loaded directly."""
+    import json
+
+    meta = _mlmodel(folder)
+    sk = _sklearn_flavor(meta) if meta is not None else None
+    if meta is None or sk is None:
+        return None
+    if ((meta.get("flavors") or {}).get("python_function") or {}).get("predict_fn", "predict") != "predict":
+        return None
     signature = meta.get("signature") or {}
     if signature.get("params"):
         return None
